@@ -1,0 +1,28 @@
+package internal
+
+import (
+	_ "go.opentelemetry.io/collector/component"
+	_ "go.opentelemetry.io/collector/component/componenttest"
+	_ "go.opentelemetry.io/collector/confmap"
+	_ "go.opentelemetry.io/collector/confmap/confmaptest"
+	_ "go.opentelemetry.io/collector/consumer"
+	_ "go.opentelemetry.io/collector/consumer/consumertest"
+	_ "go.opentelemetry.io/collector/pdata/ptrace"
+	_ "go.opentelemetry.io/collector/pdata/pmetric"
+	_ "go.opentelemetry.io/collector/pdata/plog"
+	_ "go.opentelemetry.io/collector/processor"
+	_ "go.opentelemetry.io/collector/processor/processorhelper"
+	_ "go.opentelemetry.io/collector/processor/processortest"
+	_ "go.opentelemetry.io/collector/receiver"
+	_ "go.opentelemetry.io/collector/receiver/receivertest"
+	_ "go.opentelemetry.io/collector/exporter"
+	_ "go.opentelemetry.io/collector/exporter/exporterhelper"
+	_ "go.opentelemetry.io/collector/exporter/exportertest"
+	_ "go.opentelemetry.io/collector/config/confighttp"
+	_ "go.opentelemetry.io/collector/extension/xextension/storage"
+	_ "go.opentelemetry.io/collector/confmap/provider/fileprovider"
+	_ "go.uber.org/goleak"
+	_ "github.com/stretchr/testify/require"
+	_ "github.com/cilium/ebpf"
+	_ "golang.org/x/arch/x86/x86asm"
+)
