@@ -30,6 +30,10 @@ type globalSpec struct {
 	// minVotes is how many distinct fields must agree (guards against a
 	// single unrelated operand being taken for the global).
 	minVotes int
+	// byFunction votes by the number of distinct functions that reference
+	// an address instead of by fields: for scalar globals that several
+	// otherwise unrelated runtime functions all read.
+	byFunction bool
 }
 
 var errGlobalNotFound = errors.New("runtime global not found")
@@ -78,13 +82,17 @@ func baseCandidates(targets []uint64, fields []fieldRef) []candidate {
 	for base, fs := range votes {
 		out = append(out, candidate{base: base, votes: len(fs)})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].votes != out[j].votes {
-			return out[i].votes > out[j].votes
-		}
-		return out[i].base < out[j].base
-	})
+	sortCandidates(out)
 	return out
+}
+
+func sortCandidates(cs []candidate) {
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].votes != cs[j].votes {
+			return cs[i].votes > cs[j].votes
+		}
+		return cs[i].base < cs[j].base
+	})
 }
 
 type candidate struct {
@@ -104,17 +112,34 @@ func locateGlobal(bin binaryInfo, spec globalSpec, validate func(addr uint64) bo
 
 func locateFromCode(bin binaryInfo, spec globalSpec, validate func(addr uint64) bool) (uint64, error) {
 	var targets []uint64
+	perFunc := map[uint64]int{}
 	for _, fn := range spec.funcs {
 		code, entry, err := bin.FuncBytes(fn)
 		if err != nil {
 			continue // not linked into this binary, or renamed in this Go version
 		}
-		targets = append(targets, ripTargets(code, entry)...)
+		ts := ripTargets(code, entry)
+		targets = append(targets, ts...)
+		seen := map[uint64]bool{}
+		for _, t := range ts {
+			if !seen[t] {
+				seen[t] = true
+				perFunc[t]++
+			}
+		}
 	}
 	if len(targets) == 0 {
 		return 0, fmt.Errorf("locate %s: none of %v found: %w", spec.symbol, spec.funcs, errGlobalNotFound)
 	}
-	cands := baseCandidates(targets, spec.fields)
+	var cands []candidate
+	if spec.byFunction {
+		for t, n := range perFunc {
+			cands = append(cands, candidate{base: t, votes: n})
+		}
+		sortCandidates(cands)
+	} else {
+		cands = baseCandidates(targets, spec.fields)
+	}
 	minVotes := max(spec.minVotes, 1)
 	for i, c := range cands {
 		if c.votes < minVotes {

@@ -32,13 +32,18 @@ var (
 		minVotes: 1,
 	}
 	mbucketsSpec = globalSpec{
-		symbol:   "runtime.mbuckets",
-		funcs:    []string{"runtime.mProf_FlushLocked", "runtime.mProf_Flush", "runtime.memProfileInternal"},
-		fields:   []fieldRef{{"head", 0}},
-		minVotes: 1,
+		symbol:     "runtime.mbuckets",
+		funcs:      []string{"runtime.mProf_FlushLocked", "runtime.stkbucket", "runtime.memProfileInternal"},
+		byFunction: true,
+		minVotes:   2,
 	}
 	memProfileRateSpec = globalSpec{
 		symbol: "runtime.MemProfileRate",
+		funcs: []string{"runtime.profilealloc", "runtime.allocmcache", "runtime.mallocgc", "runtime.mallocgcTiny",
+			"runtime.mallocgcSmallNoscan", "runtime.mallocgcSmallScanNoHeader", "runtime.mallocgcSmallScanHeader",
+			"runtime.mallocgcLarge", "runtime.nextSample"},
+		byFunction: true,
+		minVotes:   3,
 	}
 )
 

@@ -77,10 +77,11 @@ func attachTarget(pid int, bin binaryInfo, opts Options) (*target, error) {
 	}); a != 0 {
 		t.waitReasons, _ = readWaitReasons(t.mem, a)
 	}
-	t.mbuckets = locate(mbucketsSpec, nil)
-	if a, _, ok := bin.Symbol(memProfileRateSpec.symbol); ok {
-		t.memProfileRate = a + bias
-	}
+	t.mbuckets = locate(mbucketsSpec, t.validMbuckets)
+	t.memProfileRate = locate(memProfileRateSpec, func(a uint64) bool {
+		v, err := readU64(t.mem, a)
+		return err == nil && v < 1<<31 // 0 (off), 1 (every allocation) .. a sane rate
+	})
 	return t, nil
 }
 
@@ -106,6 +107,24 @@ func (t *target) validAllgs(addr uint64) bool {
 	g := decodeG(b, t.lay)
 	_, known := goroutineState(g.Status)
 	return known || g.Status&^gScanBit == gIdle || g.Status&^gScanBit == gDead
+}
+
+// validMbuckets accepts an empty list (no sample yet) or one whose first
+// bucket looks like a memory-profile bucket.
+func (t *target) validMbuckets(addr uint64) bool {
+	head, err := readU64(t.mem, addr)
+	if err != nil {
+		return false
+	}
+	if head == 0 {
+		return true
+	}
+	var hdr [bucketHeaderSize]byte
+	if _, err := t.mem.ReadAt(hdr[:], head); err != nil {
+		return false
+	}
+	nstk := le.Uint64(hdr[bucketNstkOff:])
+	return le.Uint64(hdr[bucketTypOff:]) == memBucketType && nstk > 0 && nstk <= 4096 && le.Uint64(hdr[bucketSizeOff:]) > 0
 }
 
 func (t *target) validAllp(addr uint64) bool {
