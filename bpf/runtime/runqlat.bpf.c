@@ -71,12 +71,12 @@ static __always_inline void enqueue(struct task_struct *p)
 	bpf_map_update_elem(&runq_enqueued, &tid, &ts, BPF_ANY);
 }
 
-// Same arithmetic as nsToUnits / log2Bucket in histogram.go: units of 2^-30 s.
+// Same arithmetic as nsToUnits / log2Bucket in histogram.go: units of
+// 2^-30 s, floor(ns * 2^27 / 125e6) split so it is exact and cannot overflow.
 static __always_inline __u64 ns_to_units(__u64 ns)
 {
-	if (ns >= (1ULL << 40))
-		ns = (1ULL << 40) - 1;
-	return (ns >> 3) * (1ULL << 27) / 125000000ULL;
+	__u64 q = ns / 125000000ULL, r = ns % 125000000ULL;
+	return (q << 27) + (r << 27) / 125000000ULL;
 }
 
 static __always_inline __u32 log2_u64(__u64 v)

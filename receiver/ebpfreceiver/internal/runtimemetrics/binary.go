@@ -1,8 +1,9 @@
 package runtimemetrics
 
-// binaryInfo is what this package needs from an inspected Go executable.
-// goexe.Executable provides it (see goexe_adapter.go); tests use fakes.
-type binaryInfo interface {
+// Binary is what this package needs from an inspected Go executable.
+// The receiver adapts goexe.Executable to it; tests use the standard
+// library's debug packages.
+type Binary interface {
 	// GoMinor is the minor version of the toolchain that built the binary (26 for go1.26.x).
 	GoMinor() int
 	// Symbol looks a data symbol up in .symtab; ok is false for stripped binaries.

@@ -105,9 +105,9 @@ type Collector struct {
 	opts Options
 	log  *zap.Logger
 
-	mu      sync.Mutex
-	targets map[int]*target
-	tracer  *runqlat.Tracer
+	mu        sync.Mutex
+	targets   map[int]*target
+	tracer    *runqlat.Tracer
 	tracerErr error
 
 	foldedCreation, foldedAlloc, readErrors, leaks atomic.Uint64
@@ -126,8 +126,9 @@ func New(opts Options) (*Collector, error) {
 	return &Collector{opts: opts, log: log, targets: map[int]*target{}}, nil
 }
 
-// attachBinary starts collecting from pid, whose executable is bin.
-func (c *Collector) attachBinary(pid int, bin binaryInfo) error {
+// Attach starts collecting from pid, whose executable is bin. Attaching a
+// pid again replaces its state (a restarted process reusing the pid).
+func (c *Collector) Attach(pid int, bin Binary) error {
 	t, err := attachTarget(pid, bin, c.opts)
 	if err != nil {
 		return fmt.Errorf("runtime metrics: attach: %w", err)

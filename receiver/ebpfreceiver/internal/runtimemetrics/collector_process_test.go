@@ -130,13 +130,13 @@ func startDemo(t *testing.T, bin string, args ...string) *demoProcess {
 type binVariant struct {
 	name string
 	run  string // the executable that runs
-	bin  func(t *testing.T) binaryInfo
+	bin  func(t *testing.T) Binary
 }
 
 func variants(t *testing.T) []binVariant {
 	plain, stripped := demoBinaries(t)
-	open := func(path, offsets string, hideSymtab bool) func(t *testing.T) binaryInfo {
-		return func(t *testing.T) binaryInfo {
+	open := func(path, offsets string, hideSymtab bool) func(t *testing.T) Binary {
+		return func(t *testing.T) Binary {
 			b, err := openStdlibBinary(path, offsets)
 			if err != nil {
 				t.Fatal(err)
@@ -250,7 +250,7 @@ func TestGoroutineLeakAndGC(t *testing.T) {
 			opts.LeakThreshold = 20
 			opts.LeakWindow = 3
 			c, logs := newTestCollector(t, opts)
-			if err := c.attachBinary(demo.cmd.Process.Pid, v.bin(t)); err != nil {
+			if err := c.Attach(demo.cmd.Process.Pid, v.bin(t)); err != nil {
 				t.Fatal(err)
 			}
 			var counts []float64
@@ -309,7 +309,7 @@ func TestGCAgainstProgramsOwnFigures(t *testing.T) {
 			opts := DefaultOptions()
 			opts.Scheduler, opts.Allocations, opts.Goroutines = false, false, false
 			c, _ := newTestCollector(t, opts)
-			if err := c.attachBinary(demo.cmd.Process.Pid, v.bin(t)); err != nil {
+			if err := c.Attach(demo.cmd.Process.Pid, v.bin(t)); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(1500 * time.Millisecond)
@@ -375,7 +375,7 @@ func TestAllocationSitesRatio(t *testing.T) {
 			opts := DefaultOptions()
 			opts.Scheduler, opts.GC, opts.Goroutines = false, false, false
 			c, _ := newTestCollector(t, opts)
-			if err := c.attachBinary(demo.cmd.Process.Pid, v.bin(t)); err != nil {
+			if err := c.Attach(demo.cmd.Process.Pid, v.bin(t)); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(2 * time.Second)
@@ -422,7 +422,7 @@ func TestMemProfileRateOffAndOptIn(t *testing.T) {
 		opts := DefaultOptions()
 		opts.Scheduler, opts.GC, opts.Goroutines = false, false, false
 		c, logs := newTestCollector(t, opts)
-		if err := c.attachBinary(demo.cmd.Process.Pid, bin(t)); err != nil {
+		if err := c.Attach(demo.cmd.Process.Pid, bin(t)); err != nil {
 			t.Fatal(err)
 		}
 		for range 2 {
@@ -444,7 +444,7 @@ func TestMemProfileRateOffAndOptIn(t *testing.T) {
 		opts.Scheduler, opts.GC, opts.Goroutines = false, false, false
 		opts.SetMemProfileRate = 8192
 		c, _ := newTestCollector(t, opts)
-		if err := c.attachBinary(demo.cmd.Process.Pid, bin(t)); err != nil {
+		if err := c.Attach(demo.cmd.Process.Pid, bin(t)); err != nil {
 			t.Fatal(err)
 		}
 		collect(t, c)
@@ -466,7 +466,7 @@ func TestRunQueueLatencyOfBusyProcess(t *testing.T) {
 	opts := DefaultOptions()
 	opts.GC, opts.Allocations, opts.Goroutines = false, false, false
 	c, _ := newTestCollector(t, opts)
-	if err := c.attachBinary(demo.cmd.Process.Pid, variants(t)[0].bin(t)); err != nil {
+	if err := c.Attach(demo.cmd.Process.Pid, variants(t)[0].bin(t)); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.SchedulerError(); err != nil {

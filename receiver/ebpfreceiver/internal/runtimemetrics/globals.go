@@ -103,14 +103,14 @@ type candidate struct {
 // locateGlobal returns the link-time address of a runtime global: from
 // .symtab when present, else from the code that references it. validate, when
 // not nil, checks a candidate link-time address against the live process.
-func locateGlobal(bin binaryInfo, spec globalSpec, validate func(addr uint64) bool) (uint64, error) {
+func locateGlobal(bin Binary, spec globalSpec, validate func(addr uint64) bool) (uint64, error) {
 	if addr, _, ok := bin.Symbol(spec.symbol); ok {
 		return addr, nil
 	}
 	return locateFromCode(bin, spec, validate)
 }
 
-func locateFromCode(bin binaryInfo, spec globalSpec, validate func(addr uint64) bool) (uint64, error) {
+func locateFromCode(bin Binary, spec globalSpec, validate func(addr uint64) bool) (uint64, error) {
 	var targets []uint64
 	perFunc := map[uint64]int{}
 	for _, fn := range spec.funcs {

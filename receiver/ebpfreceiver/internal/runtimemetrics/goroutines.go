@@ -66,12 +66,12 @@ type goroutineSummary struct {
 
 // siteResolver turns a PC into a code site; results are cached per PC.
 type siteResolver struct {
-	bin   binaryInfo
+	bin   Binary
 	bias  uint64 // load bias for PIE binaries: runtime PC - bias = link-time PC
 	cache map[uint64]codeSite
 }
 
-func newSiteResolver(bin binaryInfo, bias uint64) *siteResolver {
+func newSiteResolver(bin Binary, bias uint64) *siteResolver {
 	return &siteResolver{bin: bin, bias: bias, cache: map[uint64]codeSite{}}
 }
 

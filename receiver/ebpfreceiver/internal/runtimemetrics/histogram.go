@@ -18,14 +18,12 @@ const (
 	secondsExpOffset = 30 // exponential-histogram index = log2 bucket - 30
 )
 
-// nsToUnits converts nanoseconds to 2^-30 s units: ns * 2^30 / 1e9, computed
-// as (ns>>3) * 2^27 / 125e6 to stay exact to a few ns while not overflowing
-// below ~1,100 s; the BPF side uses the same expression.
+// nsToUnits converts nanoseconds to 2^-30 s units: floor(ns * 2^30 / 1e9)
+// = floor(ns * 2^27 / 125e6), split into quotient and remainder so that it
+// is exact and never overflows; the BPF side uses the same expression.
 func nsToUnits(ns uint64) uint64 {
-	if ns >= 1<<40 { // ~1,100 s: clamp instead of overflowing
-		ns = 1<<40 - 1
-	}
-	return (ns >> 3) * (1 << 27) / 125_000_000
+	q, r := ns/125_000_000, ns%125_000_000
+	return q<<27 + r<<27/125_000_000
 }
 
 // log2Bucket returns the bucket of a value in units, or -1 for values that

@@ -14,15 +14,15 @@ const noField = -1
 type layout struct {
 	// runtime.g
 	gStatus, gGoid, gWaitSince, gWaitReason, gGopc, gStartPC int64
-	gReadSize                                                 int // bytes of a g we copy: covers every field above
+	gReadSize                                                int // bytes of a g we copy: covers every field above
 
 	// runtime.mstats (the memstats global)
 	msNumGC, msNumForcedGC, msPauseTotalNs, msPauseNs, msLastGCUnix int64
 
 	// runtime.gcControllerState (the gcController global)
 	gcPercent, gcMemoryLimit, gcHeapGoal, gcHeapLive, gcHeapMarked int64
-	gcHeapInUse, gcHeapFree, gcHeapReleased, gcTotalAlloc           int64
-	gcMappedReady                                                   int64
+	gcHeapInUse, gcHeapFree, gcHeapReleased, gcTotalAlloc          int64
+	gcMappedReady                                                  int64
 
 	// runtime.p
 	pID int64
@@ -67,7 +67,7 @@ func (l *layout) fields() []fieldSpec {
 
 // loadLayout resolves every field offset for bin. It fails only when a
 // field needed for goroutine counting is unknown.
-func loadLayout(bin binaryInfo) (*layout, error) {
+func loadLayout(bin Binary) (*layout, error) {
 	l := &layout{}
 	var maxG int64
 	for _, f := range l.fields() {

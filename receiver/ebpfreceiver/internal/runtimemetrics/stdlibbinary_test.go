@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// stdlibBinary implements binaryInfo with the standard library's debug
+// stdlibBinary implements Binary with the standard library's debug
 // packages, for tests only: it needs DWARF for offsets, so it stands in for
 // goexe on unstripped binaries, and lets a test hide .symtab to exercise
 // the stripped-binary paths.

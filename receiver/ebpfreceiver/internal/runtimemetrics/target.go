@@ -11,7 +11,7 @@ import (
 // target is one instrumented process and what we know about its runtime.
 type target struct {
 	pid      int
-	bin      binaryInfo
+	bin      Binary
 	mem      *procMem
 	bias     uint64
 	lay      *layout
@@ -20,8 +20,8 @@ type target struct {
 
 	// Runtime addresses (bias applied) of the globals we read; 0 = not found.
 	allgs, allp, gomaxprocs, memstats, gcController, mbuckets, memProfileRate uint64
-	waitReasons                                                             []string
-	missing                                                                 []string // globals not found, for one log line
+	waitReasons                                                               []string
+	missing                                                                   []string // globals not found, for one log line
 
 	leaks *leakDetector
 	gc    gcState
@@ -31,7 +31,7 @@ type target struct {
 // attachTarget inspects the process's runtime: layouts and global addresses.
 // It fails only if goroutines cannot be read at all; GC and allocation
 // figures degrade to "not reported" when their globals are not found.
-func attachTarget(pid int, bin binaryInfo, opts Options) (*target, error) {
+func attachTarget(pid int, bin Binary, opts Options) (*target, error) {
 	lay, err := loadLayout(bin)
 	if err != nil {
 		return nil, fmt.Errorf("pid %d: %w", pid, err)
