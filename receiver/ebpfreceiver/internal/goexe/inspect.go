@@ -47,7 +47,7 @@ type Executable struct {
 	Arch string
 
 	id        fileID
-	image     *bytes.Reader // the file's bytes when inspected from memory (InspectBytes)
+	image     *bytes.Reader    // the file's bytes when inspected from memory (InspectBytes)
 	loads     []elf.ProgHeader // PT_LOAD segments, for vaddr <-> file offset
 	textStart uint64           // runtime.text: the base of pclntab PCs
 	table     *gosym.Table

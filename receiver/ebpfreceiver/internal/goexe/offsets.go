@@ -154,4 +154,3 @@ func sortVersions(vs []string) {
 		}
 	}
 }
-
