@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/runtimemetrics/runqlat"
 )
 
@@ -126,9 +127,15 @@ func New(opts Options) (*Collector, error) {
 	return &Collector{opts: opts, log: log, targets: map[int]*target{}}, nil
 }
 
-// Attach starts collecting from pid, whose executable is bin. Attaching a
-// pid again replaces its state (a restarted process reusing the pid).
-func (c *Collector) Attach(pid int, bin Binary) error {
+// Attach starts collecting from pid, whose executable goexe inspected.
+// Attaching a pid again replaces its state (a restarted process reusing the pid).
+func (c *Collector) Attach(pid int, exe *goexe.Executable) error {
+	return c.AttachBinary(pid, FromExecutable(exe))
+}
+
+// AttachBinary is Attach for any Binary (tests use the standard library's
+// debug packages).
+func (c *Collector) AttachBinary(pid int, bin Binary) error {
 	t, err := attachTarget(pid, bin, c.opts)
 	if err != nil {
 		return fmt.Errorf("runtime metrics: attach: %w", err)

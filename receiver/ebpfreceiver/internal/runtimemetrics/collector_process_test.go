@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 )
 
 // These tests read real processes: purpose-built Go programs
@@ -146,9 +148,24 @@ func variants(t *testing.T) []binVariant {
 			return b
 		}
 	}
+	inspect := func(path string) func(t *testing.T) Binary {
+		return func(t *testing.T) Binary {
+			exe, err := goexe.Inspect(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return FromExecutable(exe)
+		}
+	}
 	return []binVariant{
-		{"unstripped", plain, open(plain, plain, false)},
-		{"stripped", stripped, open(stripped, plain, true)},
+		// goexe as the receiver uses it: DWARF when present, else its
+		// per-version offsets table; globals from .symtab, else from code.
+		{"goexe-unstripped", plain, inspect(plain)},
+		{"goexe-stripped", stripped, inspect(stripped)},
+		// The standard library's debug packages, with .symtab hidden for the
+		// stripped build: an independent check of the same paths.
+		{"stdlib-unstripped", plain, open(plain, plain, false)},
+		{"stdlib-stripped", stripped, open(stripped, plain, true)},
 	}
 }
 
@@ -250,7 +267,7 @@ func TestGoroutineLeakAndGC(t *testing.T) {
 			opts.LeakThreshold = 20
 			opts.LeakWindow = 3
 			c, logs := newTestCollector(t, opts)
-			if err := c.Attach(demo.cmd.Process.Pid, v.bin(t)); err != nil {
+			if err := c.AttachBinary(demo.cmd.Process.Pid, v.bin(t)); err != nil {
 				t.Fatal(err)
 			}
 			var counts []float64
@@ -309,7 +326,7 @@ func TestGCAgainstProgramsOwnFigures(t *testing.T) {
 			opts := DefaultOptions()
 			opts.Scheduler, opts.Allocations, opts.Goroutines = false, false, false
 			c, _ := newTestCollector(t, opts)
-			if err := c.Attach(demo.cmd.Process.Pid, v.bin(t)); err != nil {
+			if err := c.AttachBinary(demo.cmd.Process.Pid, v.bin(t)); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(1500 * time.Millisecond)
@@ -375,7 +392,7 @@ func TestAllocationSitesRatio(t *testing.T) {
 			opts := DefaultOptions()
 			opts.Scheduler, opts.GC, opts.Goroutines = false, false, false
 			c, _ := newTestCollector(t, opts)
-			if err := c.Attach(demo.cmd.Process.Pid, v.bin(t)); err != nil {
+			if err := c.AttachBinary(demo.cmd.Process.Pid, v.bin(t)); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(2 * time.Second)
@@ -422,7 +439,7 @@ func TestMemProfileRateOffAndOptIn(t *testing.T) {
 		opts := DefaultOptions()
 		opts.Scheduler, opts.GC, opts.Goroutines = false, false, false
 		c, logs := newTestCollector(t, opts)
-		if err := c.Attach(demo.cmd.Process.Pid, bin(t)); err != nil {
+		if err := c.AttachBinary(demo.cmd.Process.Pid, bin(t)); err != nil {
 			t.Fatal(err)
 		}
 		for range 2 {
@@ -444,7 +461,7 @@ func TestMemProfileRateOffAndOptIn(t *testing.T) {
 		opts.Scheduler, opts.GC, opts.Goroutines = false, false, false
 		opts.SetMemProfileRate = 8192
 		c, _ := newTestCollector(t, opts)
-		if err := c.Attach(demo.cmd.Process.Pid, bin(t)); err != nil {
+		if err := c.AttachBinary(demo.cmd.Process.Pid, bin(t)); err != nil {
 			t.Fatal(err)
 		}
 		collect(t, c)
@@ -466,7 +483,7 @@ func TestRunQueueLatencyOfBusyProcess(t *testing.T) {
 	opts := DefaultOptions()
 	opts.GC, opts.Allocations, opts.Goroutines = false, false, false
 	c, _ := newTestCollector(t, opts)
-	if err := c.Attach(demo.cmd.Process.Pid, variants(t)[0].bin(t)); err != nil {
+	if err := c.AttachBinary(demo.cmd.Process.Pid, variants(t)[0].bin(t)); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.SchedulerError(); err != nil {

@@ -102,7 +102,7 @@ func checkLeakAndGC(t *testing.T, run string, bin Binary) {
 	opts.Allocations = false
 	opts.LeakThreshold = 20
 	c, _ := newTestCollector(t, opts)
-	if err := c.Attach(demo.cmd.Process.Pid, bin); err != nil {
+	if err := c.AttachBinary(demo.cmd.Process.Pid, bin); err != nil {
 		t.Fatal(err)
 	}
 	var prev float64
@@ -141,7 +141,7 @@ func checkAllocations(t *testing.T, run string, bin Binary) {
 	opts := DefaultOptions()
 	opts.Scheduler, opts.GC, opts.Goroutines = false, false, false
 	c, _ := newTestCollector(t, opts)
-	if err := c.Attach(demo.cmd.Process.Pid, bin); err != nil {
+	if err := c.AttachBinary(demo.cmd.Process.Pid, bin); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond)
