@@ -44,7 +44,7 @@ var (
 )
 
 // demoBinaries builds runtimedemo twice: with symbols and DWARF, and with -s -w.
-func demoBinaries(t *testing.T) (plain, stripped string) {
+func demoBinaries(t testing.TB) (plain, stripped string) {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "runtimedemo")
