@@ -23,14 +23,16 @@ type Process struct {
 	ListenPorts []uint16
 }
 
-// Key identifies a process across scans.
+// Key identifies a process across scans. The executable path is part of it
+// because execve keeps the pid and start time but changes the program.
 type Key struct {
 	PID       int
 	StartTime uint64
+	ExePath   string
 }
 
 // Key returns the process's identity.
-func (p *Process) Key() Key { return Key{PID: p.PID, StartTime: p.StartTime} }
+func (p *Process) Key() Key { return Key{PID: p.PID, StartTime: p.StartTime, ExePath: p.ExePath} }
 
 // Scanner lists processes under a proc file system.
 type Scanner struct {
