@@ -468,11 +468,21 @@ func testTraceparent(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 
 func fdCount(t *testing.T) int {
 	t.Helper()
+	return len(fdTargets(t))
+}
+
+func fdTargets(t *testing.T) []string {
+	t.Helper()
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(fds)
+	var out []string
+	for _, fd := range fds {
+		target, _ := os.Readlink("/proc/self/fd/" + fd.Name())
+		out = append(out, fd.Name()+"->"+target)
+	}
+	return out
 }
 
 // TestEBPFHTTPRestartAndJunk kills and restarts a traced service, and runs a
@@ -499,15 +509,16 @@ func TestEBPFHTTPRestartAndJunk(t *testing.T) {
 
 	sink, tel, stop := startReceiver(t, filepath.Join(dir, "svc-*"))
 	defer stop()
-	_ = freePort(t) // initialise the runtime's network poller before counting fds
-	time.Sleep(500 * time.Millisecond)
-	baseFDs := fdCount(t)
-
 	sleeper := exec.Command(junkSleep, "300")
 	if err := sleeper.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() }()
+	_ = freePort(t) // initialise the runtime's network poller before counting fds
+	time.Sleep(500 * time.Millisecond)
+	// The base includes the sleeper's pidfd (held by os/exec until Wait).
+	baseFDs := fdCount(t)
+	baseTargets := fdTargets(t)
 	corruptTarget := startTarget(t, corrupt, "corrupt", freePort(t))
 
 	port := freePort(t)
@@ -537,7 +548,7 @@ func TestEBPFHTTPRestartAndJunk(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		if got := fdCount(t); got > baseFDs {
-			t.Errorf("round %d: fd count %d after target exit, base %d", round, got, baseFDs)
+			t.Errorf("round %d: fd count %d after target exit, base %d\nbase: %v\nnow:  %v", round, got, baseFDs, baseTargets, fdTargets(t))
 		}
 		sink.Reset()
 		tg = startTarget(t, exe, "restart-demo", port)

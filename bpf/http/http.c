@@ -50,6 +50,7 @@ enum hit_index {
 #define OFF_HAS_PATTERN (1 << 0)   // net/http.Request.Pattern exists (Go >= 1.23)
 #define OFF_HAS_HEAD_SCAN (1 << 1) // response.conn, conn.bufr, bufio.Reader.{buf,r} known
 #define OFF_HAS_GOROUTINE (1 << 2) // runtime.g.{m,goid}, runtime.m.curg known
+#define OFF_HAS_RAW_QUERY (1 << 3) // net/url.URL.RawQuery known
 
 // extract_flags
 #define EXTRACT_TRACECONTEXT (1 << 0)
@@ -623,7 +624,10 @@ int uprobe_client_return(struct pt_regs *ctx)
 		e->scheme_len = read_go_string(url + off->url_scheme, e->scheme, SCHEME_LEN);
 		e->host_len = read_go_string(url + off->url_host, e->host, HOST_LEN);
 		e->path_len = read_go_string(url + off->url_path, e->path, PATH_LEN);
-		e->query_len = read_go_string(url + off->url_raw_query, e->query, QUERY_LEN);
+		if (off->flags & OFF_HAS_RAW_QUERY)
+			e->query_len = read_go_string(url + off->url_raw_query, e->query, QUERY_LEN);
+		else
+			e->query_len = 0;
 	} else {
 		e->scheme_len = 0;
 		e->host_len = 0;

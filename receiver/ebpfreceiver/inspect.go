@@ -1,8 +1,34 @@
 package ebpfreceiver
 
-import "errors"
+import (
+	"errors"
+	"fmt"
 
-// inspectGoBinary is replaced by the goexe-backed inspection once merged.
-func inspectGoBinary(path string) (*binaryInfo, error) {
-	return nil, &attachError{reason: reasonInspectFailed, err: errors.New("inspect " + path + ": binary inspection not available")}
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
+)
+
+// goexeInspector inspects each executable file once (goexe's cache is keyed
+// by inode) and resolves what the probes need.
+type goexeInspector struct {
+	cache *goexe.Cache
+}
+
+func (gi goexeInspector) inspect(path string) (*binaryInfo, error) {
+	exe, err := gi.cache.Inspect(path)
+	if err != nil {
+		if errors.Is(err, goexe.ErrNotGo) {
+			return nil, &attachError{reason: reasonNotGo, err: err}
+		}
+		return nil, &attachError{reason: reasonInspectFailed, err: fmt.Errorf("inspect %s: %w", path, err)}
+	}
+	bin, err := tracer.ResolveBinary(exe)
+	if err != nil {
+		reason := reasonFunctionMissing
+		if errors.Is(err, tracer.ErrOffsetsMissing) {
+			reason = reasonOffsetsMissing
+		}
+		return nil, &attachError{reason: reason, err: err}
+	}
+	return &binaryInfo{GoVersion: exe.GoVersion, Exe: exe, Probe: bin}, nil
 }

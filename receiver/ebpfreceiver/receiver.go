@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/discovery"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/metadata"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
@@ -54,6 +55,8 @@ func (e *attachError) Unwrap() error { return e.err }
 type binaryInfo struct {
 	GoVersion string
 	Probe     tracer.Binary
+	// Exe is goexe's inspection, shared with the runtime metrics collector.
+	Exe *goexe.Executable
 }
 
 // inspectFunc inspects an executable; errors are *attachError.
@@ -66,12 +69,18 @@ type fileID struct {
 	ctime    int64
 }
 
+// binaryState is kept after its last process exits (without its BPF
+// cookie), so a restarted service reuses the resolved probe sites instead of
+// re-reading a file whose /proc path died with the old process.
 type binaryState struct {
 	info   *binaryInfo
 	err    error
-	cookie uint32
+	cookie uint32 // 0 while no process of this binary is attached
 	refs   int
 }
+
+// maxIdleBinaries bounds the binaries remembered with no process attached.
+const maxIdleBinaries = 256
 
 type instrumentedProcess struct {
 	key        discovery.Key
@@ -121,7 +130,7 @@ func newReceiver(cfg *Config, set receiver.Settings) (*ebpfReceiver, error) {
 		cfg:       cfg,
 		set:       set,
 		tel:       tel,
-		inspect:   inspectGoBinary,
+		inspect:   goexeInspector{cache: goexe.NewCache()}.inspect,
 		scanner:   discovery.Scanner{Root: "/proc", Self: os.Getpid()},
 		matcher:   m,
 		tracker:   discovery.NewTracker(),
@@ -311,19 +320,41 @@ func statFile(path string) (fileID, error) {
 }
 
 func (r *ebpfReceiver) binaryFor(pid int, id fileID) *binaryState {
-	if b, ok := r.binaries[id]; ok {
-		return b
+	b, ok := r.binaries[id]
+	if !ok {
+		r.evictIdleBinaries()
+		b = &binaryState{}
+		b.info, b.err = r.inspect(fmt.Sprintf("/proc/%d/exe", pid))
+		r.binaries[id] = b
 	}
-	b := &binaryState{}
-	b.info, b.err = r.inspect(fmt.Sprintf("/proc/%d/exe", pid))
-	if b.err == nil {
-		b.cookie, b.err = r.tracer.AddBinary(b.info.Probe.Offsets)
-		if b.err != nil {
-			b.err = &attachError{reason: reasonAttachFailed, err: b.err}
+	if b.err == nil && b.cookie == 0 {
+		cookie, err := r.tracer.AddBinary(b.info.Probe.Offsets)
+		if err != nil {
+			// Not cached: the next process of this binary tries again.
+			delete(r.binaries, id)
+			return &binaryState{err: &attachError{reason: reasonAttachFailed, err: err}}
+		}
+		b.cookie = cookie
+	}
+	return b
+}
+
+func (r *ebpfReceiver) evictIdleBinaries() {
+	idle := 0
+	for _, b := range r.binaries {
+		if b.refs == 0 {
+			idle++
 		}
 	}
-	r.binaries[id] = b
-	return b
+	for id, b := range r.binaries {
+		if idle < maxIdleBinaries {
+			return
+		}
+		if b.refs == 0 {
+			delete(r.binaries, id)
+			idle--
+		}
+	}
 }
 
 func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
@@ -394,9 +425,9 @@ func (r *ebpfReceiver) detach(k discovery.Key) error {
 	r.tel.ReceiverEbpfProcessesInstrumented.Add(context.Background(), -1)
 	if b := r.binaries[p.file]; b != nil {
 		b.refs--
-		if b.refs <= 0 {
-			delete(r.binaries, p.file)
+		if b.refs <= 0 && b.cookie != 0 {
 			err = errors.Join(err, r.tracer.RemoveBinary(b.cookie))
+			b.cookie = 0
 		}
 	}
 	r.resMu.Lock()

@@ -49,6 +49,8 @@ type Offsets struct {
 	// HasGoroutine: runtime.g.m, runtime.g.goid and runtime.m.curg are known,
 	// so span context follows goroutines started by a handler.
 	HasGoroutine bool
+	// HasRawQuery: net/url.URL.RawQuery is known (url.full gets the query).
+	HasRawQuery bool
 }
 
 func (o Offsets) bpf() httpGoOffsets {
@@ -61,6 +63,9 @@ func (o Offsets) bpf() httpGoOffsets {
 	}
 	if o.HasGoroutine {
 		flags |= 1 << 2
+	}
+	if o.HasRawQuery {
+		flags |= 1 << 3
 	}
 	return httpGoOffsets{
 		RequestMethod:     o.RequestMethod,
