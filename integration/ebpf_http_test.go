@@ -602,3 +602,69 @@ func corruptSectionHeaders(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// TestEBPFReceiverSharedPipelines lists one receiver ID in a traces and a
+// metrics pipeline: one instance, spans and runtime metrics of the same
+// process under the same resource.
+func TestEBPFReceiverSharedPipelines(t *testing.T) {
+	requireBPF(t)
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "shared-demo")
+	buildDemo(t, exe, "-s -w")
+
+	f := ebpfreceiver.NewFactory()
+	cfg := f.CreateDefaultConfig().(*ebpfreceiver.Config)
+	cfg.Discovery.Instrument = []ebpfreceiver.ProcessSelector{{ExePath: exe}}
+	cfg.Discovery.PollInterval = 200 * time.Millisecond
+	cfg.Metrics.CollectionInterval = 500 * time.Millisecond
+	set := receivertest.NewNopSettings(f.Type())
+	set.Logger = zaptest.NewLogger(t)
+	traces, metrics := new(consumertest.TracesSink), new(consumertest.MetricsSink)
+	tr, err := f.CreateTraces(context.Background(), set, cfg, traces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr, err := f.CreateMetrics(context.Background(), set, cfg, metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []component.Component{tr, mr} {
+		if err := c.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		for _, c := range []component.Component{tr, mr} {
+			if err := c.Shutdown(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	tg := startTarget(t, exe, "shared", freePort(t))
+	warmUp(t, traces, tg)
+	for range 5 {
+		get(t, tg.base+"/hello", nil)
+	}
+	spans := waitSpans(t, traces, 5)
+	deadline := time.Now().Add(10 * time.Second)
+	for metrics.DataPointCount() == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	found := false
+	for _, md := range metrics.AllMetrics() {
+		for i := 0; i < md.ResourceMetrics().Len(); i++ {
+			res := md.ResourceMetrics().At(i).Resource().Attributes()
+			pid, _ := res.Get("process.pid")
+			name, _ := res.Get("service.name")
+			if pid.Int() == int64(tg.cmd.Process.Pid) && name.AsString() == "shared" {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no runtime metrics with the target's resource (pid %d, service.name shared); got %d data points", tg.cmd.Process.Pid, metrics.DataPointCount())
+	}
+	if name, _ := spans[0].resource.Get("service.name"); name.AsString() != "shared" {
+		t.Errorf("span service.name %q", name.AsString())
+	}
+}

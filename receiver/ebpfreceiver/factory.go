@@ -22,6 +22,7 @@ func NewFactory() receiver.Factory {
 		metadata.Type,
 		createDefaultConfig,
 		receiver.WithTraces(createTraces, metadata.TracesStability),
+		receiver.WithMetrics(createMetrics, metadata.MetricsStability),
 	)
 }
 
@@ -48,5 +49,16 @@ func createTraces(_ context.Context, set receiver.Settings, cfg component.Config
 		return nil, err
 	}
 	c.Unwrap().traces = next
+	return c, nil
+}
+
+func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
+	c, err := receivers.LoadOrStore(set.ID, func() (*ebpfReceiver, error) {
+		return newReceiver(cfg.(*Config), set)
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.Unwrap().metrics = next
 	return c, nil
 }

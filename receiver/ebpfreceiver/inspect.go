@@ -22,13 +22,14 @@ func (gi goexeInspector) inspect(path string) (*binaryInfo, error) {
 		}
 		return nil, &attachError{reason: reasonInspectFailed, err: fmt.Errorf("inspect %s: %w", path, err)}
 	}
-	bin, err := tracer.ResolveBinary(exe)
+	info := &binaryInfo{GoVersion: exe.GoVersion, Exe: exe}
+	info.Probe, err = tracer.ResolveBinary(exe)
 	if err != nil {
 		reason := reasonFunctionMissing
 		if errors.Is(err, tracer.ErrOffsetsMissing) {
 			reason = reasonOffsetsMissing
 		}
-		return nil, &attachError{reason: reason, err: err}
+		info.ProbeErr = &attachError{reason: reason, err: err}
 	}
-	return &binaryInfo{GoVersion: exe.GoVersion, Exe: exe, Probe: bin}, nil
+	return info, nil
 }

@@ -57,6 +57,9 @@ type binaryInfo struct {
 	Probe     tracer.Binary
 	// Exe is goexe's inspection, shared with the runtime metrics collector.
 	Exe *goexe.Executable
+	// ProbeErr says why the HTTP probes cannot be placed (an *attachError);
+	// runtime metrics may still be collected.
+	ProbeErr error
 }
 
 // inspectFunc inspects an executable; errors are *attachError.
@@ -85,7 +88,8 @@ const maxIdleBinaries = 256
 type instrumentedProcess struct {
 	key        discovery.Key
 	file       fileID
-	attachment *tracer.Attachment
+	attachment *tracer.Attachment // nil when only runtime metrics are collected
+	runtime    bool               // attached to the runtime metrics collector
 }
 
 type ebpfReceiver struct {
@@ -93,6 +97,8 @@ type ebpfReceiver struct {
 	set     receiver.Settings
 	tel     *metadata.TelemetryBuilder
 	traces  consumer.Traces
+	metrics consumer.Metrics
+	runtime RuntimeCollector // nil unless a metrics pipeline lists the receiver
 	inspect inspectFunc
 	scanner discovery.Scanner
 	matcher discovery.Matcher
@@ -212,26 +218,48 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 	if err := checkCapabilities(); err != nil {
 		return err
 	}
-	tr, err := tracer.New(tracer.Options{
-		RingBufferSize:      int(r.cfg.RingBufferSize),
-		ExtractTraceContext: contains(r.cfg.Traces.Propagation.Extract, "tracecontext"),
-		ExtractB3:           contains(r.cfg.Traces.Propagation.Extract, "b3"),
-	})
-	if err != nil {
-		return fmt.Errorf("ebpf receiver: %w", err)
+	if r.traces != nil && (r.cfg.Traces.HTTP.Server || r.cfg.Traces.HTTP.Client) {
+		tr, err := tracer.New(tracer.Options{
+			RingBufferSize:      int(r.cfg.RingBufferSize),
+			ExtractTraceContext: contains(r.cfg.Traces.Propagation.Extract, "tracecontext"),
+			ExtractB3:           contains(r.cfg.Traces.Propagation.Extract, "b3"),
+		})
+		if err != nil {
+			return fmt.Errorf("ebpf receiver: %w", err)
+		}
+		r.tracer = tr
 	}
-	r.tracer = tr
+	if r.metrics != nil {
+		rc, err := newRuntimeCollector(r.cfg.Metrics, r.set.Logger)
+		if err != nil {
+			if r.tracer != nil {
+				_ = r.tracer.Close()
+			}
+			return fmt.Errorf("ebpf receiver: runtime metrics: %w", err)
+		}
+		r.runtime = rc
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	r.wg.Add(2)
+	if r.runtime != nil {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.metricsLoop(ctx)
+		}()
+	}
+	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		r.discoverLoop(ctx)
 	}()
-	go func() {
-		defer r.wg.Done()
-		r.drainLoop(ctx)
-	}()
+	if r.tracer != nil {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.drainLoop(ctx)
+		}()
+	}
 	return nil
 }
 
@@ -266,7 +294,12 @@ func (r *ebpfReceiver) Shutdown(ctx context.Context) error {
 	for k := range r.procs {
 		errs = append(errs, r.detach(k))
 	}
-	errs = append(errs, r.tracer.Close())
+	if r.runtime != nil {
+		errs = append(errs, r.runtime.Close())
+	}
+	if r.tracer != nil {
+		errs = append(errs, r.tracer.Close())
+	}
 	r.tel.Shutdown()
 	return errors.Join(errs...)
 }
@@ -327,16 +360,19 @@ func (r *ebpfReceiver) binaryFor(pid int, id fileID) *binaryState {
 		b.info, b.err = r.inspect(fmt.Sprintf("/proc/%d/exe", pid))
 		r.binaries[id] = b
 	}
-	if b.err == nil && b.cookie == 0 {
+	return b
+}
+
+// cookieFor registers the binary's offsets with the tracer on first use.
+func (r *ebpfReceiver) cookieFor(b *binaryState) (uint32, error) {
+	if b.cookie == 0 {
 		cookie, err := r.tracer.AddBinary(b.info.Probe.Offsets)
 		if err != nil {
-			// Not cached: the next process of this binary tries again.
-			delete(r.binaries, id)
-			return &binaryState{err: &attachError{reason: reasonAttachFailed, err: err}}
+			return 0, err
 		}
 		b.cookie = cookie
 	}
-	return b
+	return b.cookie, nil
 }
 
 func (r *ebpfReceiver) evictIdleBinaries() {
@@ -365,31 +401,65 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 	}
 	_, seen := r.binaries[id]
 	b := r.binaryFor(p.PID, id)
+	// Log once per binary, not per process: siblings share the result.
+	logOnce := func(msg string, err error) {
+		if !seen {
+			r.set.Logger.Warn(msg, zap.String("path", p.ExePath), zap.Int("pid", p.PID), zap.Error(err))
+		}
+	}
 	if b.err != nil {
 		r.recordFailure(b.err)
-		// One line per binary, not per process: siblings share the result.
-		if !seen {
-			var ae *attachError
-			if errors.As(b.err, &ae) && ae.reason == reasonNotGo {
+		var ae *attachError
+		if errors.As(b.err, &ae) && ae.reason == reasonNotGo {
+			if !seen {
 				r.set.Logger.Debug("Skipping non-Go executable", zap.String("path", p.ExePath), zap.Int("pid", p.PID))
-			} else {
-				r.set.Logger.Warn("Cannot instrument executable", zap.String("path", p.ExePath), zap.Int("pid", p.PID), zap.Error(b.err))
 			}
+		} else {
+			logOnce("Cannot instrument executable", b.err)
 		}
 		return
 	}
-	probes := tracer.Probes{Server: r.cfg.Traces.HTTP.Server, Client: r.cfg.Traces.HTTP.Client}
-	att, err := r.tracer.Attach(p.PID, b.cookie, b.info.Probe, probes)
-	if att == nil {
-		r.recordFailure(&attachError{reason: reasonAttachFailed, err: err})
-		r.set.Logger.Warn("Cannot attach probes", zap.String("path", p.ExePath), zap.Int("pid", p.PID), zap.Error(err))
+	proc := &instrumentedProcess{key: p.Key(), file: id}
+	uprobes := 0
+	if r.tracer != nil {
+		if b.info.ProbeErr != nil {
+			r.recordFailure(b.info.ProbeErr)
+			logOnce("Cannot trace executable", b.info.ProbeErr)
+		} else if cookie, err := r.cookieFor(b); err != nil {
+			r.recordFailure(&attachError{reason: reasonAttachFailed, err: err})
+			r.set.Logger.Warn("Cannot register binary with the probes", zap.String("path", p.ExePath), zap.Error(err))
+		} else {
+			probes := tracer.Probes{Server: r.cfg.Traces.HTTP.Server, Client: r.cfg.Traces.HTTP.Client}
+			att, err := r.tracer.Attach(p.PID, cookie, b.info.Probe, probes)
+			switch {
+			case att == nil:
+				r.recordFailure(&attachError{reason: reasonAttachFailed, err: err})
+				r.set.Logger.Warn("Cannot attach probes", zap.String("path", p.ExePath), zap.Int("pid", p.PID), zap.Error(err))
+			case err != nil:
+				r.set.Logger.Info("Some probes not attached", zap.String("path", p.ExePath), zap.Int("pid", p.PID), zap.Error(err))
+			}
+			if att != nil {
+				proc.attachment = att
+				uprobes = att.Links()
+			}
+		}
+	}
+	if r.runtime != nil {
+		if err := r.runtime.Attach(p.PID, b.info.Exe); err != nil {
+			r.set.Logger.Info("Runtime metrics unavailable for process", zap.Int("pid", p.PID), zap.Error(err))
+		} else {
+			proc.runtime = true
+		}
+	}
+	if proc.attachment == nil && !proc.runtime {
+		if b.refs == 0 && b.cookie != 0 {
+			_ = r.tracer.RemoveBinary(b.cookie)
+			b.cookie = 0
+		}
 		return
 	}
-	if err != nil {
-		r.set.Logger.Info("Some probes not attached", zap.String("path", p.ExePath), zap.Int("pid", p.PID), zap.Error(err))
-	}
 	b.refs++
-	r.procs[p.Key()] = &instrumentedProcess{key: p.Key(), file: id, attachment: att}
+	r.procs[p.Key()] = proc
 	r.resMu.Lock()
 	r.resources[uint32(p.PID)] = httpspan.Resource{
 		ServiceName:    serviceName(p.PID, p.ExePath),
@@ -401,7 +471,7 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 	r.resMu.Unlock()
 	r.tel.ReceiverEbpfProcessesInstrumented.Add(context.Background(), 1)
 	r.set.Logger.Info("Instrumented process", zap.String("path", p.ExePath), zap.Int("pid", p.PID),
-		zap.String("go_version", b.info.GoVersion), zap.Int("uprobes", att.Links()))
+		zap.String("go_version", b.info.GoVersion), zap.Int("uprobes", uprobes), zap.Bool("runtime_metrics", proc.runtime))
 }
 
 func (r *ebpfReceiver) recordFailure(err error) {
@@ -421,11 +491,17 @@ func (r *ebpfReceiver) detach(k discovery.Key) error {
 		return nil
 	}
 	delete(r.procs, k)
-	err := p.attachment.Close()
+	if p.runtime {
+		r.runtime.Detach(k.PID)
+	}
+	var err error
+	if p.attachment != nil {
+		err = p.attachment.Close()
+	}
 	r.tel.ReceiverEbpfProcessesInstrumented.Add(context.Background(), -1)
 	if b := r.binaries[p.file]; b != nil {
 		b.refs--
-		if b.refs <= 0 && b.cookie != 0 {
+		if b.refs <= 0 && b.cookie != 0 && r.tracer != nil {
 			err = errors.Join(err, r.tracer.RemoveBinary(b.cookie))
 			b.cookie = 0
 		}

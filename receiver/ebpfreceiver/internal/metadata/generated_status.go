@@ -14,5 +14,6 @@ var (
 )
 
 const (
-	TracesStability = component.StabilityLevelDevelopment
+	TracesStability  = component.StabilityLevelDevelopment
+	MetricsStability = component.StabilityLevelDevelopment
 )
