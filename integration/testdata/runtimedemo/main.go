@@ -4,6 +4,7 @@
 //	-mode leak   goroutines blocked forever on a channel, created by main.leakyWorkerSpawner
 //	-mode alloc  allocations from main.allocHeavy and main.allocLight, 3:1 in bytes
 //	-mode gc     forced and natural GC cycles; prints its own runtime/metrics figures
+//	-mode many   -n goroutines blocked on a channel, created by main.spawnMany
 //	-mode busy   more CPU-bound locked threads than CPUs
 //	-mode bench  an allocation- and goroutine-heavy workload printing ops/s
 //
@@ -34,6 +35,17 @@ func leakyWorker() {
 func leakyWorkerSpawner(n int) {
 	for i := 0; i < n; i++ {
 		go leakyWorker()
+	}
+}
+
+//go:noinline
+func spawnMany(n int, wg *sync.WaitGroup) {
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			wg.Done()
+			<-never
+		}()
 	}
 }
 
@@ -72,6 +84,7 @@ func gcStats() string {
 func main() {
 	mode := flag.String("mode", "leak", "leak|alloc|gc|busy|bench")
 	rate := flag.Int("memprofilerate", 4096, "runtime.MemProfileRate for -mode alloc (0 keeps sampling off)")
+	many := flag.Int("n", 10000, "goroutines blocked by -mode many")
 	flag.Parse()
 	sink = make([][]byte, 3)
 	switch *mode {
@@ -111,6 +124,16 @@ func main() {
 			for {
 				fmt.Println(gcStats())
 				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	case "many":
+		var wg sync.WaitGroup
+		spawnMany(*many, &wg)
+		wg.Wait()
+		time.Sleep(100 * time.Millisecond) // let the last ones park
+		go func() { // a timer keeps the runtime from declaring a deadlock
+			for {
+				time.Sleep(time.Second)
 			}
 		}()
 	case "busy":

@@ -174,3 +174,56 @@ func runBench(b *testing.B, bin string, seconds int, res *benchAttach) (float64,
 	}
 	return ops, opsCPU
 }
+
+// BenchmarkCollectGoroutines is the collector's own cost (not the
+// target's) of one collection of a process with 10,000 or 100,000 blocked
+// goroutines: everything but the run-queue histogram.
+//
+//	go test -run '^$' -bench CollectGoroutines ./receiver/ebpfreceiver/internal/runtimemetrics/
+func BenchmarkCollectGoroutines(b *testing.B) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			b.Fatal("needs root under CI=true")
+		}
+		b.Skip("needs root")
+	}
+	plain, _ := demoBinaries(b)
+	exe, err := goexe.Inspect(plain)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{10000, 100000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			cmd := exec.Command(plain, "-mode", "many", "-n", strconv.Itoa(n))
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+			sc := bufio.NewScanner(out)
+			if !sc.Scan() || sc.Text() != "ready" {
+				b.Fatal("target not ready")
+			}
+			opts := DefaultOptions()
+			opts.Scheduler = false
+			c, err := New(opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Attach(cmd.Process.Pid, exe); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := c.Collect(context.Background(), time.Now()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/goroutine")
+		})
+	}
+}

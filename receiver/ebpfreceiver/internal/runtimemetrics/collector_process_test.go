@@ -507,3 +507,30 @@ func TestRunQueueLatencyOfBusyProcess(t *testing.T) {
 	}
 	t.Logf("run-queue latency: %d samples, mean %.3f ms", dp.Count(), dp.Sum()/float64(dp.Count())*1e3)
 }
+
+// TestManyGoroutinesExactCount reads more goroutines than one read chunk
+// and checks the count at their creation site is exact.
+func TestManyGoroutinesExactCount(t *testing.T) {
+	requireRoot(t)
+	const n = 3*goroutineChunk + 123
+	for _, v := range variants(t)[:2] {
+		t.Run(v.name, func(t *testing.T) {
+			demo := startDemo(t, v.run, "-mode", "many", "-n", strconv.Itoa(n))
+			opts := DefaultOptions()
+			opts.Scheduler, opts.GC, opts.Allocations = false, false, false
+			c, _ := newTestCollector(t, opts)
+			if err := c.AttachBinary(demo.cmd.Process.Pid, v.bin(t)); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			md := collect(t, c)
+			t.Logf("collected %d goroutines in %v", n, time.Since(start))
+			if got, ok := pointWhere(md, "go.goroutine.blocked", "code.function.name", "main.spawnMany"); !ok || got != n {
+				t.Errorf("blocked at main.spawnMany = %v (ok=%v), want %d", got, ok, n)
+			}
+			if got, _ := pointWhere(md, "go.goroutine.waiting", "go.wait_reason", "chan receive"); got != n {
+				t.Errorf("chan receive waiters = %v, want %d", got, n)
+			}
+		})
+	}
+}
