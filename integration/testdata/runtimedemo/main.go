@@ -131,7 +131,7 @@ func main() {
 		spawnMany(*many, &wg)
 		wg.Wait()
 		time.Sleep(100 * time.Millisecond) // let the last ones park
-		go func() { // a timer keeps the runtime from declaring a deadlock
+		go func() {                        // a timer keeps the runtime from declaring a deadlock
 			for {
 				time.Sleep(time.Second)
 			}
