@@ -131,7 +131,8 @@ func main() {
 		spawnMany(*many, &wg)
 		wg.Wait()
 		time.Sleep(100 * time.Millisecond) // let the last ones park
-		go func() {                        // a timer keeps the runtime from declaring a deadlock
+		// A timer keeps the runtime from declaring a deadlock.
+		go func() {
 			for {
 				time.Sleep(time.Second)
 			}
