@@ -117,7 +117,7 @@ func main() {
 				if i%5 == 0 {
 					runtime.GC()
 				}
-				time.Sleep(10 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond)
 			}
 		}()
 		go func() {

@@ -281,10 +281,15 @@ func TestGoroutineLeakAndGC(t *testing.T) {
 				counts = append(counts, n)
 				time.Sleep(450 * time.Millisecond)
 			}
+			// The demo adds 20 every 200 ms; on a loaded machine one interval
+			// may see no new ones, but the count never shrinks and grows overall.
 			for i := 1; i < len(counts); i++ {
-				if counts[i] <= counts[i-1] {
-					t.Fatalf("blocked count at the leaking site does not grow: %v", counts)
+				if counts[i] < counts[i-1] {
+					t.Fatalf("blocked count at the leaking site shrank: %v", counts)
 				}
+			}
+			if counts[len(counts)-1] < counts[0]+40 {
+				t.Fatalf("blocked count at the leaking site does not grow: %v", counts)
 			}
 			if n, ok := pointWhere(md, "go.goroutine.leak.suspected", "code.function.name", "main.leakyWorkerSpawner"); !ok || n < 20 {
 				t.Errorf("leak not flagged (ok=%v, n=%v), counts %v", ok, n, counts)
@@ -349,9 +354,10 @@ func TestGCAgainstProgramsOwnFigures(t *testing.T) {
 				t.Fatal("no pause histogram")
 			}
 			dp := m.ExponentialHistogram().DataPoints().At(0)
-			// One pause per cycle (the runtime records both STW phases of a cycle as one entry).
-			if float64(dp.Count()) != cycles {
-				t.Errorf("pause count %d != cycles %v", dp.Count(), cycles)
+			// One pause per cycle (the runtime records both STW phases of a
+			// cycle as one entry); its ring keeps the last 256.
+			if float64(dp.Count()) != min(cycles, 256) {
+				t.Errorf("pause count %d, cycles %v", dp.Count(), cycles)
 			}
 			mean := dp.Sum() / float64(dp.Count())
 			if dp.Sum() <= 0 || mean > 0.1 {

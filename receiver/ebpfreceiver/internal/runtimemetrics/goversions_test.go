@@ -105,16 +105,20 @@ func checkLeakAndGC(t *testing.T, run string, bin Binary) {
 	if err := c.AttachBinary(demo.cmd.Process.Pid, bin); err != nil {
 		t.Fatal(err)
 	}
-	var prev float64
-	var md = collect(t, c)
+	md := collect(t, c)
+	first, _ := pointWhere(md, "go.goroutine.blocked", "code.function.name", "main.leakyWorkerSpawner")
+	prev := first
 	for i := 0; i < 3; i++ {
 		time.Sleep(450 * time.Millisecond)
 		md = collect(t, c)
 		n, ok := pointWhere(md, "go.goroutine.blocked", "code.function.name", "main.leakyWorkerSpawner")
-		if !ok || n <= prev {
+		if !ok || n < prev {
 			t.Fatalf("blocked at main.leakyWorkerSpawner: %v (ok=%v), previous %v", n, ok, prev)
 		}
 		prev = n
+	}
+	if prev < first+40 {
+		t.Fatalf("blocked count at the leaking site does not grow: %v -> %v", first, prev)
 	}
 	if _, ok := pointWhere(md, "go.goroutine.leak.suspected", "code.function.name", "main.leakyWorkerSpawner"); !ok {
 		t.Error("leak not flagged")
