@@ -126,3 +126,11 @@ func aaCohorts() []simCohort {
 		{name: "v2", share: 0.05, slowdown: 1, errorRate: 0.001},
 	}
 }
+
+// scaled returns full, or small under the race detector.
+func scaled[T any](full, small T) T {
+	if raceEnabled {
+		return small
+	}
+	return full
+}

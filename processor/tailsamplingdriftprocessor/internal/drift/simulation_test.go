@@ -48,7 +48,7 @@ func TestSimulationBetterCanaryIsNotDrifting(t *testing.T) {
 	})
 	var last []Verdict
 	alarm := false
-	sim.run(30*time.Minute, func(_ time.Duration, vs []Verdict) bool {
+	sim.run(scaled(30*time.Minute, 5*time.Minute), func(_ time.Duration, vs []Verdict) bool {
 		last = vs
 		for _, v := range vs {
 			alarm = alarm || v.Drifting
@@ -76,7 +76,7 @@ func TestSimulationBetterCanaryIsNotDrifting(t *testing.T) {
 func TestSimulationAANoFalseAlarm(t *testing.T) {
 	t.Parallel()
 	alarms := 0
-	for seed := uint64(100); seed < 116; seed++ {
+	for seed := uint64(100); seed < scaled[uint64](116, 102); seed++ {
 		d := NewDetector(Config{Significance: 0.01})
 		sim := newSimulation(d, seed, 0.8, aaCohorts())
 		if sim.falseAlarm(time.Hour) {
@@ -97,8 +97,8 @@ func TestSimulationDetectsLateDrift(t *testing.T) {
 	cohorts := aaCohorts()
 	sim := newSimulation(d, 3, 0.7, cohorts)
 	sim.viaObserve = true
-	if sim.falseAlarm(time.Hour) {
-		t.Fatal("false alarm during the healthy hour")
+	if sim.falseAlarm(scaled(time.Hour, 15*time.Minute)) {
+		t.Fatal("false alarm during the healthy period")
 	}
 	sim.cohorts[1].slowdown = 1.3
 	took, ok := sim.timeToDetect("v2", SignalLatency, 30*time.Minute)
