@@ -2,6 +2,7 @@ package drift
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -129,10 +130,16 @@ type Detector struct {
 	latency bool
 	errs    bool
 
-	mu       sync.RWMutex
-	series   map[seriesKey]*series
+	// index is the lookup table of Observe and Drifting: an immutable map,
+	// replaced (copy on write, under mu) when a series is added or removed,
+	// which is rare and bounded, so the hot path takes no lock and writes no
+	// shared memory besides its own counters.
+	index atomic.Pointer[map[seriesKey]*series]
+
+	mu       sync.Mutex // serializes changes to index, keys and realKeys
 	keys     map[Key]*keyState
-	realKeys int // keys other than OverflowKey
+	realKeys int         // keys other than OverflowKey
+	keysFull atomic.Bool // realKeys >= MaxKeys, for Drifting without the mutex
 
 	folded  atomic.Uint64
 	dropped atomic.Uint64
@@ -148,10 +155,10 @@ type Detector struct {
 func NewDetector(cfg Config) *Detector {
 	cfg = cfg.withDefaults()
 	d := &Detector{
-		cfg:    cfg,
-		series: make(map[seriesKey]*series),
-		keys:   make(map[Key]*keyState),
+		cfg:  cfg,
+		keys: make(map[Key]*keyState),
 	}
+	d.index.Store(&map[seriesKey]*series{})
 	for _, s := range cfg.Signals {
 		switch s {
 		case SignalLatency:
@@ -163,15 +170,13 @@ func NewDetector(cfg Config) *Detector {
 	return d
 }
 
-// Observe records one span of cohort for key k. It takes a read lock and
-// two atomic adds, and allocates only the first time a key-cohort pair is seen.
+// Observe records one span of cohort for key k: a lock-free map lookup and
+// one or two atomic adds; it allocates only the first time a key-cohort pair
+// is seen.
 func (d *Detector) Observe(k Key, cohort string, durationNanos int64, isError bool) {
-	sk := seriesKey{key: k, cohort: cohort}
-	d.mu.RLock()
-	s := d.series[sk]
-	d.mu.RUnlock()
+	s := (*d.index.Load())[seriesKey{key: k, cohort: cohort}]
 	if s == nil {
-		if s = d.resolve(sk); s == nil {
+		if s = d.resolve(seriesKey{key: k, cohort: cohort}); s == nil {
 			return
 		}
 	}
@@ -181,17 +186,21 @@ func (d *Detector) Observe(k Key, cohort string, durationNanos int64, isError bo
 // Drifting reports whether the cohort of key k was drifting on any signal at
 // the last Evaluate.
 func (d *Detector) Drifting(k Key, cohort string) bool {
-	d.mu.RLock()
-	s, _, _ := d.place(seriesKey{key: k, cohort: cohort})
-	d.mu.RUnlock()
+	index := *d.index.Load()
+	s := index[seriesKey{key: k, cohort: cohort}]
+	if s == nil && d.keysFull.Load() {
+		// Probably folded (or a dropped cohort of a tracked key, which then
+		// shares the overflow cohort's state: rare, and only errs toward keeping).
+		s = index[seriesKey{key: OverflowKey, cohort: cohort}]
+	}
 	return s != nil && s.drifting.Load()
 }
 
 // Stats returns the current bounds accounting.
 func (d *Detector) Stats() Stats {
-	d.mu.RLock()
-	st := Stats{Keys: len(d.keys), Series: len(d.series)}
-	d.mu.RUnlock()
+	d.mu.Lock()
+	st := Stats{Keys: len(d.keys), Series: len(*d.index.Load())}
+	d.mu.Unlock()
 	st.FoldedObservations = d.folded.Load()
 	st.DroppedObservations = d.dropped.Load()
 	st.ExpiredSeries = d.expired.Load()
@@ -203,12 +212,13 @@ func (d *Detector) Stats() Stats {
 // exists, else the key it should be created under and whether creating it is
 // allowed (false: the key already has MaxCohortsPerKey cohorts). d.mu must be held.
 func (d *Detector) place(sk seriesKey) (s *series, target seriesKey, create bool) {
-	if s := d.series[sk]; s != nil {
+	index := *d.index.Load()
+	if s := index[sk]; s != nil {
 		return s, sk, false
 	}
 	if _, known := d.keys[sk.key]; !known && sk.key != OverflowKey && d.realKeys >= d.cfg.MaxKeys {
 		sk.key = OverflowKey
-		if s := d.series[sk]; s != nil {
+		if s := index[sk]; s != nil {
 			return s, sk, false
 		}
 	}
@@ -218,29 +228,29 @@ func (d *Detector) place(sk seriesKey) (s *series, target seriesKey, create bool
 	return nil, sk, true
 }
 
-// resolve is Observe's slow path: a pair not yet tracked.
+// resolve is Observe's slow path: a pair not in the index (new, folded or
+// dropped). Folded and dropped spans take the mutex every time; both are
+// bounded-cardinality overflow cases, and counted.
 func (d *Detector) resolve(sk seriesKey) *series {
-	d.mu.RLock()
+	d.mu.Lock()
 	s, target, create := d.place(sk)
-	d.mu.RUnlock()
 	if s == nil && create {
-		d.mu.Lock()
-		s, target, create = d.place(sk)
-		if s == nil && create {
-			s = &series{key: target.key, cohort: target.cohort}
-			ks := d.keys[target.key]
-			if ks == nil {
-				ks = &keyState{key: target.key}
-				d.keys[target.key] = ks
-				if target.key != OverflowKey {
-					d.realKeys++
-				}
+		s = &series{key: target.key, cohort: target.cohort}
+		ks := d.keys[target.key]
+		if ks == nil {
+			ks = &keyState{key: target.key}
+			d.keys[target.key] = ks
+			if target.key != OverflowKey {
+				d.realKeys++
+				d.keysFull.Store(d.realKeys >= d.cfg.MaxKeys)
 			}
-			ks.cohorts = append(ks.cohorts, s)
-			d.series[target] = s
 		}
-		d.mu.Unlock()
+		ks.cohorts = append(ks.cohorts, s)
+		index := maps.Clone(*d.index.Load())
+		index[target] = s
+		d.index.Store(&index)
 	}
+	d.mu.Unlock()
 	switch {
 	case s == nil:
 		d.dropped.Add(1)
@@ -263,12 +273,12 @@ func (d *Detector) Evaluate(now time.Time) []Verdict {
 		ks      *keyState
 		cohorts []*series
 	}
-	d.mu.RLock()
+	d.mu.Lock()
 	work := make([]keyCohorts, 0, len(d.keys))
 	for _, ks := range d.keys {
 		work = append(work, keyCohorts{ks: ks, cohorts: slices.Clone(ks.cohorts)})
 	}
-	d.mu.RUnlock()
+	d.mu.Unlock()
 	slices.SortFunc(work, func(a, b keyCohorts) int {
 		return cmp.Or(cmp.Compare(a.ks.key.Service, b.ks.key.Service), cmp.Compare(a.ks.key.Operation, b.ks.key.Operation))
 	})
@@ -500,8 +510,10 @@ func ratio(num, den uint64) float64 {
 func (d *Detector) remove(expired []*series) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	index := maps.Clone(*d.index.Load())
+	defer d.index.Store(&index)
 	for _, s := range expired {
-		delete(d.series, seriesKey{key: s.key, cohort: s.cohort})
+		delete(index, seriesKey{key: s.key, cohort: s.cohort})
 		ks := d.keys[s.key]
 		if ks == nil {
 			continue
@@ -511,6 +523,7 @@ func (d *Detector) remove(expired []*series) {
 			delete(d.keys, s.key)
 			if s.key != OverflowKey {
 				d.realKeys--
+				d.keysFull.Store(d.realKeys >= d.cfg.MaxKeys)
 			}
 		}
 		d.expired.Add(1)

@@ -20,9 +20,7 @@ var (
 )
 
 func seriesTotal(d *Detector, k Key, cohort string) uint64 {
-	d.mu.RLock()
-	s := d.series[seriesKey{key: k, cohort: cohort}]
-	d.mu.RUnlock()
+	s := (*d.index.Load())[seriesKey{key: k, cohort: cohort}]
 	if s == nil {
 		return 0
 	}
