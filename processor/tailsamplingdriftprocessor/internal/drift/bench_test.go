@@ -121,11 +121,14 @@ func BenchmarkEvaluate(b *testing.B) {
 	}
 	d.Evaluate(now)
 	b.ReportAllocs()
+	cpu0 := processCPU()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		now = now.Add(5 * time.Second)
 		d.Evaluate(now)
 	}
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N)/2000, "cpu_ns/series")
 	b.ReportMetric(float64(unsafe.Sizeof(series{})), "bytes/series")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2000, "ns/series")
 }
