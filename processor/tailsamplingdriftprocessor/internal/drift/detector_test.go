@@ -306,3 +306,39 @@ func TestParseSignal(t *testing.T) {
 		t.Errorf("ParseSignal(throughput) error %v", err)
 	}
 }
+
+// When the canary overtakes the baseline in traffic (automatic baseline), the
+// roles swap: the old canary's drift ends with a Changed verdict and the old
+// baseline, which is faster, is tested as a canary and is not drifting.
+func TestAutomaticBaselineSwap(t *testing.T) {
+	t.Parallel()
+	d := NewDetector(Config{Signals: []Signal{SignalLatency}})
+	now := simStart
+	for range 6 {
+		feed(d, keyA, "old", 97*20, 1, 0)
+		feed(d, keyA, "new", 97*2, 3, 0)
+		now = now.Add(5 * time.Second)
+		d.Evaluate(now)
+	}
+	if !d.Drifting(keyA, "new") {
+		t.Fatal("3× slower canary not drifting before the swap")
+	}
+	var changed []Verdict
+	var last []Verdict
+	for range 10 {
+		feed(d, keyA, "new", 97*60, 3, 0)
+		now = now.Add(5 * time.Second)
+		last = d.Evaluate(now)
+		for _, v := range last {
+			if v.Changed {
+				changed = append(changed, v)
+			}
+		}
+	}
+	if len(changed) != 1 || changed[0].Cohort != "new" || changed[0].Drifting {
+		t.Fatalf("changed verdicts %+v, want one ending the drift of new", changed)
+	}
+	if len(last) != 1 || last[0].Cohort != "old" || last[0].Baseline != "new" || last[0].Drifting {
+		t.Fatalf("after the swap: verdicts %+v, want old tested against new, not drifting", last)
+	}
+}
