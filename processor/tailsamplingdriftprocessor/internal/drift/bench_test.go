@@ -3,6 +3,7 @@ package drift
 import (
 	"flag"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -183,19 +184,38 @@ func BenchmarkDetectionTime(b *testing.B) {
 	}
 }
 
+// naiveErrorTest is the reference a dashboard alert amounts to: a one-sided
+// two-proportion z-test at the 1% level on the verdict's windowed error
+// ratios, checked at every evaluation as if each look were the only one.
+func naiveErrorTest(v *Verdict) bool {
+	nc, nb := float64(v.CanarySpans), float64(v.BaselineSpans)
+	if nc < DefaultMinSamples || nb < DefaultMinSamples {
+		return false
+	}
+	p := (v.CanaryErrorRatio*nc + v.BaselineErrorRatio*nb) / (nc + nb)
+	if p == 0 {
+		return false
+	}
+	z := (v.CanaryErrorRatio - v.BaselineErrorRatio) / math.Sqrt(p*(1-p)*(1/nc+1/nb))
+	return z > 2.326
+}
+
 // BenchmarkAAFalseAlarms24h: -drift.aa_runs runs of 24 h of simulated A/A
 // traffic (5% "canary" identical to the baseline, 1,000 spans/s, both
 // signals, α = 0.01, Evaluate every 5 s: 17,280 looks per run); reports the
 // fraction of runs with any false alarm. Goal ≤ 0.01. Spans go straight to
 // each cohort's series (Observe minus its map lookup) to keep 86.4 M spans
-// per run affordable. Run with -benchtime=1x.
+// per run affordable. naive_ztest_fraction is the same for a fixed-sample
+// z-test on the error ratios repeated at every look (naiveErrorTest), on the
+// same runs. Run with -benchtime=1x.
 func BenchmarkAAFalseAlarms24h(b *testing.B) {
-	var alarms, latencyAlarms, errorAlarms atomic.Int64
+	var alarms, latencyAlarms, errorAlarms, naiveAlarms atomic.Int64
 	runs := *aaRuns
 	for i := 0; i < b.N; i++ {
 		alarms.Store(0)
 		latencyAlarms.Store(0)
 		errorAlarms.Store(0)
+		naiveAlarms.Store(0)
 		next := atomic.Int64{}
 		var wg sync.WaitGroup
 		for range runtime.GOMAXPROCS(0) {
@@ -209,16 +229,22 @@ func BenchmarkAAFalseAlarms24h(b *testing.B) {
 					}
 					d := NewDetector(Config{Significance: 0.01})
 					sim := newSimulation(d, uint64(1_000_000+run), 0.8, aaCohorts())
-					var lat, errs bool
+					var lat, errs, naive bool
 					sim.run(24*time.Hour, func(_ time.Duration, vs []Verdict) bool {
 						for _, v := range vs {
 							if v.Drifting {
 								lat = lat || v.Signal == SignalLatency
 								errs = errs || v.Signal == SignalErrors
 							}
+							if v.Signal == SignalErrors && naiveErrorTest(&v) {
+								naive = true
+							}
 						}
 						return false
 					})
+					if naive {
+						naiveAlarms.Add(1)
+					}
 					if lat || errs {
 						alarms.Add(1)
 					}
@@ -237,5 +263,6 @@ func BenchmarkAAFalseAlarms24h(b *testing.B) {
 	b.ReportMetric(float64(latencyAlarms.Load())/float64(runs), "latency_fraction")
 	b.ReportMetric(float64(errorAlarms.Load())/float64(runs), "errors_fraction")
 	b.ReportMetric(float64(alarms.Load())/float64(runs)/0.01, "goal_ratio")
+	b.ReportMetric(float64(naiveAlarms.Load())/float64(runs), "naive_ztest_fraction")
 	b.ReportMetric(float64(runs), "runs")
 }
