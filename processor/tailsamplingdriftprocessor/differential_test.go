@@ -8,12 +8,10 @@ import (
 
 	tsp "github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/featuregate"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
-	"gopkg.in/yaml.v3"
 )
 
 // differentialPolicies are deterministic policies (no rate limits, no clock):
@@ -41,9 +39,7 @@ policies:
 
 func loadPolicies(t *testing.T, dst any) {
 	t.Helper()
-	var raw map[string]any
-	require.NoError(t, yaml.Unmarshal([]byte(differentialPolicies), &raw))
-	require.NoError(t, confmap.NewFromStringMap(raw).Unmarshal(dst))
+	loadYAML(t, differentialPolicies, dst)
 }
 
 // runStock pushes batches through the stock tail_sampling processor and

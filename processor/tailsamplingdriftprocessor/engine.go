@@ -33,6 +33,8 @@ type engine struct {
 	wait   int64
 	tick   time.Duration
 	epoch  time.Time
+	// clock returns monotonic nanoseconds; tests replace it.
+	clock func() int64
 
 	next  consumer.Traces
 	drift *driftRunner
@@ -61,6 +63,7 @@ func newEngine(cfg *Config, set processor.Settings, tel *metadata.TelemetryBuild
 		epoch:  time.Now(),
 		stop:   make(chan struct{}),
 	}
+	e.clock = func() int64 { return int64(time.Since(e.epoch)) }
 	e.scratch.New = func() any { return newIngestScratch() }
 	perShardTraces := max(1, int(cfg.NumTraces)/n)
 	perShardBytes := int64(cfg.MemoryLimitBytes) / int64(n)
@@ -94,7 +97,7 @@ func newEngine(cfg *Config, set processor.Settings, tel *metadata.TelemetryBuild
 	return e, nil
 }
 
-func (e *engine) now() int64 { return int64(time.Since(e.epoch)) }
+func (e *engine) now() int64 { return e.clock() }
 
 func (e *engine) shardOf(id pcommon.TraceID) *shard {
 	// Trace IDs are random; their last bytes spread traces evenly.
@@ -120,13 +123,19 @@ func (e *engine) runShard(s *shard) {
 		case <-e.stop:
 			return
 		case <-t.C:
-			s.mu.Lock()
-			s.expireLocked(e, e.now())
-			out, th, counts := s.takeOutputLocked()
-			s.mu.Unlock()
-			e.flush(context.Background(), out, th, &counts)
+			e.tickShard(s)
 		}
 	}
+}
+
+// tickShard decides the traces of s whose grace or decision_wait has expired
+// and forwards the kept ones.
+func (e *engine) tickShard(s *shard) {
+	s.mu.Lock()
+	s.expireLocked(e, e.now())
+	out, th, counts := s.takeOutputLocked()
+	s.mu.Unlock()
+	e.flush(context.Background(), out, th, &counts)
 }
 
 // shutdown stops the tickers and decides (or drops) what is still pending.

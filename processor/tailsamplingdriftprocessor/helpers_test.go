@@ -10,12 +10,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
+	"gopkg.in/yaml.v3"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/processor/tailsamplingdriftprocessor/internal/metadata"
 )
@@ -50,9 +52,9 @@ func genTraces(seed uint64, n int) []genTrace {
 			duration: time.Duration(r.IntN(400)) * time.Millisecond,
 			errorAt:  -1,
 			attrs: map[string]any{
-				"http.route":            routes[r.IntN(len(routes))],
+				"http.route":                routes[r.IntN(len(routes))],
 				"http.response.status_code": int64(200 + 100*r.IntN(4)),
-				"cache.hit":             r.IntN(2) == 0,
+				"cache.hit":                 r.IntN(2) == 0,
 			},
 		}
 		if r.IntN(10) == 0 {
@@ -161,4 +163,11 @@ func defaultTestConfig() *Config {
 	cfg := createDefaultConfig().(*Config)
 	cfg.TickInterval = 10 * time.Millisecond
 	return cfg
+}
+
+func loadYAML(t testing.TB, text string, dst any) {
+	t.Helper()
+	var raw map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(text), &raw))
+	require.NoError(t, confmap.NewFromStringMap(raw).Unmarshal(dst))
 }
