@@ -63,6 +63,12 @@ type DriftConfig struct {
 	Significance float64 `mapstructure:"significance"`
 	// MinSamples is how many spans each cohort of a key needs before it is tested.
 	MinSamples int `mapstructure:"min_samples"`
+	// MaxKeys bounds the keys (service, operation) tracked; spans of further
+	// keys are compared together under one overflow key. 0 takes the default (1000).
+	MaxKeys int `mapstructure:"max_keys"`
+	// MaxCohortsPerKey bounds the cohorts tracked per key; spans of further
+	// cohorts are not compared. 0 takes the default (4).
+	MaxCohortsPerKey int `mapstructure:"max_cohorts_per_key"`
 	// KeepDriftingTraces keeps every trace holding a span of a drifting key and
 	// cohort, whatever the policies decide.
 	KeepDriftingTraces bool `mapstructure:"keep_drifting_traces"`
@@ -152,6 +158,12 @@ func (d *DriftConfig) Validate() error {
 	}
 	if d.MinSamples < 0 {
 		errs = append(errs, fmt.Errorf("min_samples is negative: %d", d.MinSamples))
+	}
+	if d.MaxKeys < 0 {
+		errs = append(errs, fmt.Errorf("max_keys is negative: %d", d.MaxKeys))
+	}
+	if d.MaxCohortsPerKey < 0 {
+		errs = append(errs, fmt.Errorf("max_cohorts_per_key is negative: %d", d.MaxCohortsPerKey))
 	}
 	if d.EmitInterval <= 0 {
 		errs = append(errs, fmt.Errorf("emit_interval must be positive: %v", d.EmitInterval))

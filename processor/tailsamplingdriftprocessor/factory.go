@@ -41,7 +41,7 @@ func createDefaultConfig() component.Config {
 		Drift: DriftConfig{
 			Signals:      []string{signalLatency, signalErrors},
 			Significance: 0.01,
-			MinSamples:   50,
+			MinSamples:   100,
 			EmitInterval: 15 * time.Second,
 		},
 	}

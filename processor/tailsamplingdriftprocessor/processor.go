@@ -44,6 +44,7 @@ func newTailSamplingDrift(set processor.Settings, cfg *Config) (*tailSamplingDri
 		tel.Shutdown()
 		return nil, err
 	}
+	e.drift = newDriftRunner(&cfg.Drift, set.Logger, set.ID.String())
 	p := &tailSamplingDrift{cfg: cfg, set: set, tel: tel, engine: e}
 	err = errors.Join(
 		tel.RegisterProcessorTailSamplingDriftTracesInMemoryCallback(func(_ context.Context, o metric.Int64Observer) error {
@@ -94,18 +95,25 @@ func (p *tailSamplingDrift) Start(context.Context, component.Host) error {
 	if p.nextTraces != nil {
 		p.engine.start()
 	}
+	if p.engine.drift != nil {
+		p.engine.drift.setConsumers(p.nextMetrics, p.nextLogs)
+		p.engine.drift.start()
+	}
 	return nil
 }
 
 // Shutdown decides what is still pending (or drops it when
 // drop_pending_traces_on_shutdown is set) and stops. Safe without Start.
 func (p *tailSamplingDrift) Shutdown(ctx context.Context) error {
-	var err error
+	var errs []error
+	if p.engine.drift != nil {
+		errs = append(errs, p.engine.drift.shutdown(ctx))
+	}
 	if p.nextTraces != nil {
-		err = p.engine.shutdown(ctx)
+		errs = append(errs, p.engine.shutdown(ctx))
 	}
 	p.tel.Shutdown()
-	return err
+	return errors.Join(errs...)
 }
 
 // tracesProcessor is the traces-pipeline face of the shared instance.
