@@ -1,0 +1,89 @@
+package sloburnprocessor // import "github.com/otelcol-goebpf/otelcol-goebpf/processor/sloburnprocessor"
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/sharedcomponent"
+	"github.com/otelcol-goebpf/otelcol-goebpf/processor/sloburnprocessor/internal/metadata"
+)
+
+// instances holds one sloBurn per component ID, shared by its traces, metrics and logs
+// pipelines.
+var instances = sharedcomponent.NewMap[component.ID, *sloBurn]()
+
+// NewFactory returns the slo_burn processor factory.
+func NewFactory() processor.Factory {
+	return processor.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		processor.WithTraces(createTraces, metadata.TracesStability),
+		processor.WithMetrics(createMetrics, metadata.MetricsStability),
+		processor.WithLogs(createLogs, metadata.LogsStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		Alerting: AlertingConfig{
+			Tiers:        defaultTiers(),
+			MinEvents:    10,
+			ResolveRatio: 0.9,
+			ResolveFor:   time.Minute,
+		},
+		EmitInterval: 15 * time.Second,
+	}
+}
+
+func sharedInstance(set processor.Settings, cfg component.Config) (*sharedcomponent.Component[*sloBurn], error) {
+	return instances.LoadOrStore(set.ID, func() (*sloBurn, error) {
+		return newSLOBurn(set, cfg.(*Config))
+	})
+}
+
+func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+	shared, err := sharedInstance(set, cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := shared.Unwrap()
+	p.markTraces()
+	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
+		// Spans of a firing SLO get slo.name and slo.burning attributes.
+		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
+		processorhelper.WithStart(shared.Start),
+		processorhelper.WithShutdown(shared.Shutdown))
+}
+
+func createMetrics(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
+	shared, err := sharedInstance(set, cfg)
+	if err != nil {
+		return nil, err
+	}
+	shared.Unwrap().addMetricsConsumer(next)
+	return processorhelper.NewMetrics(ctx, set, cfg, next,
+		func(_ context.Context, md pmetric.Metrics) (pmetric.Metrics, error) { return md, nil },
+		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		processorhelper.WithStart(shared.Start),
+		processorhelper.WithShutdown(shared.Shutdown))
+}
+
+func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
+	shared, err := sharedInstance(set, cfg)
+	if err != nil {
+		return nil, err
+	}
+	shared.Unwrap().addLogsConsumer(next)
+	return processorhelper.NewLogs(ctx, set, cfg, next,
+		func(_ context.Context, ld plog.Logs) (plog.Logs, error) { return ld, nil },
+		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		processorhelper.WithStart(shared.Start),
+		processorhelper.WithShutdown(shared.Shutdown))
+}
