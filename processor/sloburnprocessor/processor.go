@@ -34,6 +34,9 @@ type sloBurn struct {
 	tel    *metadata.TelemetryBuilder
 	logger *zap.Logger
 	now    func() time.Time // injectable clock
+	// newTicker drives the flush loop; tests replace it with one that never fires and
+	// call tick with simulated time.
+	newTicker func(d time.Duration) (<-chan time.Time, func())
 
 	mu          sync.Mutex
 	slos        []*sloState
@@ -63,11 +66,15 @@ func newSLOBurn(set processor.Settings, cfg *Config) (*sloBurn, error) {
 		return nil, fmt.Errorf("create slo_burn telemetry: %w", err)
 	}
 	p := &sloBurn{
-		set:       set,
-		cfg:       cfg,
-		tel:       tel,
-		logger:    set.Logger,
-		now:       time.Now,
+		set:    set,
+		cfg:    cfg,
+		tel:    tel,
+		logger: set.Logger,
+		now:    time.Now,
+		newTicker: func(d time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTicker(d)
+			return t.C, t.Stop
+		},
 		byService: map[string][]*sloState{},
 	}
 	for _, sc := range slos {
@@ -139,13 +146,13 @@ func (p *sloBurn) Start(ctx context.Context, host component.Host) error {
 
 func (p *sloBurn) loop(ctx context.Context) {
 	defer close(p.loopDone)
-	t := time.NewTicker(flushInterval)
-	defer t.Stop()
+	ticks, stop := p.newTicker(flushInterval)
+	defer stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-ticks:
 			p.tick(ctx, p.now())
 		}
 	}
