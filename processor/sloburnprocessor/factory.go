@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
@@ -48,18 +49,34 @@ func sharedInstance(set processor.Settings, cfg component.Config) (*sharedcompon
 	})
 }
 
-func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+func createTraces(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
 	shared, err := sharedInstance(set, cfg)
 	if err != nil {
 		return nil, err
 	}
 	p := shared.Unwrap()
 	p.markTraces()
-	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
-		// Spans of a firing SLO get slo.name and slo.burning attributes.
-		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
-		processorhelper.WithStart(shared.Start),
-		processorhelper.WithShutdown(shared.Shutdown))
+	// Not processorhelper: its per-batch span events and obsreport allocate, and the hot
+	// path is meant to be allocation-free. The processor counts spans itself
+	// (processor_slo_burn_spans_observed).
+	return &tracesProcessor{Component: shared, p: p, next: next}, nil
+}
+
+// tracesProcessor observes spans for the shared instance and passes them on.
+type tracesProcessor struct {
+	*sharedcomponent.Component[*sloBurn]
+	p    *sloBurn
+	next consumer.Traces
+}
+
+// Capabilities: spans of a firing SLO get slo.name and slo.burning attributes.
+func (*tracesProcessor) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: true}
+}
+
+func (t *tracesProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	td, _ = t.p.processTraces(ctx, td)
+	return t.next.ConsumeTraces(ctx, td)
 }
 
 func createMetrics(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {

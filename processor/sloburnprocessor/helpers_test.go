@@ -283,3 +283,9 @@ func containsDot(s string) bool {
 	}
 	return false
 }
+
+func processortestSettings(t testing.TB) processor.Settings {
+	set := processortest.NewNopSettings(metadata.Type)
+	set.ID = component.NewIDWithName(metadata.Type, t.Name())
+	return set
+}

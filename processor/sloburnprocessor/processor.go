@@ -221,23 +221,21 @@ func (p *sloBurn) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.T
 // p.mu held; it must not allocate in the common case.
 func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, cands []*sloState) int64 {
 	var (
-		route      string
-		routeOK    bool
-		routeDone  bool
-		failed     bool
-		failedDone bool
-		count      float64
-		matched    int64
-		burning    *sloState
+		facts     spanFacts
+		factsDone bool
+		count     float64
+		matched   int64
+		burning   *sloState
+		kind      = span.Kind()
+		name      = span.Name()
+		duration  = int64(span.EndTimestamp()) - int64(span.StartTimestamp())
 	)
 	for _, s := range cands {
-		if s.cfg.HTTPRoute != "" && !routeDone {
-			if v, ok := span.Attributes().Get(attrHTTPRoute); ok {
-				route, routeOK = v.Str(), true
-			}
-			routeDone = true
+		// One pass over the attributes serves every SLO that needs them.
+		if !factsDone && (s.cfg.HTTPRoute != "" || !s.latency) {
+			facts, factsDone = scanSpanAttrs(span.Attributes()), true
 		}
-		if !s.selects(span, route, routeOK) {
+		if !s.selects(kind, name, facts.route, facts.hasRoute) {
 			continue
 		}
 		if s.cond != nil {
@@ -257,7 +255,7 @@ func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss p
 		}
 		good := true
 		if s.latency {
-			d := int64(span.EndTimestamp()) - int64(span.StartTimestamp())
+			d := duration
 			if s.learner != nil {
 				s.learner.observe(d, count)
 				if s.threshold == 0 {
@@ -266,10 +264,7 @@ func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss p
 			}
 			good = d <= s.threshold
 		} else {
-			if !failedDone {
-				failed, failedDone = spanFailed(span), true
-			}
-			good = !failed
+			good = !failed(kind, span.Status().Code() == ptrace.StatusCodeError, facts)
 		}
 		s.pendingTotal += count
 		if good {

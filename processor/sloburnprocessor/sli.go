@@ -29,6 +29,46 @@ var grpcCodeByName = map[string]int64{
 	"INTERNAL": 13, "UNAVAILABLE": 14, "DATA_LOSS": 15, "UNAUTHENTICATED": 16,
 }
 
+// spanFacts are the attributes the SLIs need, read in one pass over the span's attributes.
+type spanFacts struct {
+	httpCode, grpcCode       int64
+	route                    string
+	hasHTTP, hasGRPC         bool
+	hasRoute                 bool
+	httpCurrent, grpcCurrent bool // set from the preferred key, so a legacy key cannot override
+}
+
+func scanSpanAttrs(attrs pcommon.Map) (f spanFacts) {
+	for k, v := range attrs.All() {
+		switch k {
+		case attrHTTPResponseStatus:
+			if n, ok := intValue(v); ok {
+				f.httpCode, f.hasHTTP, f.httpCurrent = n, true, true
+			}
+		case attrHTTPStatusLegacy:
+			if n, ok := intValue(v); ok && !f.httpCurrent {
+				f.httpCode, f.hasHTTP = n, true
+			}
+		case attrGRPCStatus:
+			if n, ok := intValue(v); ok {
+				f.grpcCode, f.hasGRPC, f.grpcCurrent = n, true, true
+			}
+		case attrRPCResponseStatus:
+			if f.grpcCurrent {
+				continue
+			}
+			if v.Type() == pcommon.ValueTypeInt {
+				f.grpcCode, f.hasGRPC = v.Int(), true
+			} else if n, ok := grpcCodeByName[strings.ToUpper(v.Str())]; ok {
+				f.grpcCode, f.hasGRPC = n, true
+			}
+		case attrHTTPRoute:
+			f.route, f.hasRoute = v.Str(), true
+		}
+	}
+	return f
+}
+
 // spanFailed applies the semantic conventions' error rules to one span:
 //   - HTTP server: a 5xx is an error, a 4xx never is (the conventions forbid an Error
 //     status for a server 4xx, so an Error status there is treated as instrumentation noise);
@@ -37,25 +77,23 @@ var grpcCodeByName = map[string]int64{
 //     DATA_LOSS are errors, the caller-fault codes are not; gRPC client: any non-OK code;
 //   - otherwise, and in addition where no rule above clears the span: status Error.
 func spanFailed(span ptrace.Span) bool {
-	attrs := span.Attributes()
-	statusErr := span.Status().Code() == ptrace.StatusCodeError
-	kind := span.Kind()
-	code, ok := intAttr(attrs, attrHTTPResponseStatus)
-	if !ok {
-		code, ok = intAttr(attrs, attrHTTPStatusLegacy)
-	}
-	if ok {
+	return failed(span.Kind(), span.Status().Code() == ptrace.StatusCodeError, scanSpanAttrs(span.Attributes()))
+}
+
+func failed(kind ptrace.SpanKind, statusErr bool, f spanFacts) bool {
+	if f.hasHTTP {
 		switch kind {
 		case ptrace.SpanKindServer:
-			if code >= 400 && code < 500 {
+			if f.httpCode >= 400 && f.httpCode < 500 {
 				return false
 			}
-			return code >= 500 || statusErr
+			return f.httpCode >= 500 || statusErr
 		case ptrace.SpanKindClient:
-			return code >= 400 || statusErr
+			return f.httpCode >= 400 || statusErr
 		}
 	}
-	if code, ok := grpcCode(attrs); ok {
+	if f.hasGRPC {
+		code := f.grpcCode
 		switch kind {
 		case ptrace.SpanKindServer:
 			if code >= 0 && code < int64(len(grpcServerErrors)) {
@@ -73,27 +111,8 @@ func spanFailed(span ptrace.Span) bool {
 	return statusErr
 }
 
-func grpcCode(attrs pcommon.Map) (int64, bool) {
-	if code, ok := intAttr(attrs, attrGRPCStatus); ok {
-		return code, true
-	}
-	v, ok := attrs.Get(attrRPCResponseStatus)
-	if !ok {
-		return 0, false
-	}
-	if v.Type() == pcommon.ValueTypeInt {
-		return v.Int(), true
-	}
-	code, ok := grpcCodeByName[strings.ToUpper(v.Str())]
-	return code, ok
-}
-
-// intAttr reads an integer attribute that some instrumentations send as a string.
-func intAttr(attrs pcommon.Map, key string) (int64, bool) {
-	v, ok := attrs.Get(key)
-	if !ok {
-		return 0, false
-	}
+// intValue reads an integer attribute that some instrumentations send as a string.
+func intValue(v pcommon.Value) (int64, bool) {
 	switch v.Type() {
 	case pcommon.ValueTypeInt:
 		return v.Int(), true

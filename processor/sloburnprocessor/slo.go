@@ -90,13 +90,13 @@ func newSLOState(cfg SLOConfig, cond *spanCondition) *sloState {
 	return s
 }
 
-// selects reports whether the span (already known to belong to the SLO's service) is one
-// of the SLO's events, apart from the OTTL condition.
-func (s *sloState) selects(span ptrace.Span, route string, routeOK bool) bool {
-	if !s.anyKind && span.Kind() != s.kind {
+// selects reports whether a span of the SLO's service is one of the SLO's events, apart
+// from the OTTL condition. The span's fields are read once by the caller for all SLOs.
+func (s *sloState) selects(kind ptrace.SpanKind, name, route string, routeOK bool) bool {
+	if !s.anyKind && kind != s.kind {
 		return false
 	}
-	if s.cfg.SpanName != "" && span.Name() != s.cfg.SpanName {
+	if s.cfg.SpanName != "" && name != s.cfg.SpanName {
 		return false
 	}
 	if s.cfg.HTTPRoute != "" && (!routeOK || route != s.cfg.HTTPRoute) {
