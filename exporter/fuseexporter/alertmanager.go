@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,7 +70,7 @@ func newAlertmanagerDestination(cfg *AlertmanagerConfig, logger *zap.Logger, tb 
 	display := displayEndpoint(cfg.ClientConfig.Endpoint)
 	return &alertmanagerDestination{
 		cfg:       cfg,
-		url:       strings.TrimRight(cfg.ClientConfig.Endpoint, "/") + alertsPath,
+		url:       alertsURL(cfg.ClientConfig.Endpoint),
 		display:   display,
 		lease:     cfg.leaseDuration(),
 		logger:    logger,
@@ -309,3 +310,15 @@ func sanitizeLabelName(name string) string {
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// alertsURL appends the v2 alerts path to the configured base URL, keeping a
+// path prefix (Alertmanager behind a reverse proxy) and the query.
+func alertsURL(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return endpoint // rejected by Validate; the request fails with a clear error
+	}
+	u.Path = strings.TrimRight(u.Path, "/") + alertsPath
+	u.RawPath = ""
+	return u.String()
+}
