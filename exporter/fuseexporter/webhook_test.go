@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -124,12 +126,15 @@ func TestWebhookSignatureWithOpenSSL(t *testing.T) {
 	e := startExporter(t, withWebhook(syncConfig(), srv.URL), nil, nil)
 	require.NoError(t, e.ConsumeLogs(t.Context(), alertLogs(alertRecord{state: stateFiring, labels: sloLabels("a"), body: "quote ' and newline\n"})))
 	req := srv.received()[0]
-	// printf '%s.%s' "$TS" "$BODY" | openssl dgst -sha256 -hmac "$SECRET" -r
-	cmd := exec.Command(openssl, "dgst", "-sha256", "-hmac", testSecret, "-r")
-	cmd.Stdin = strings.NewReader(req.header.Get("X-Fuse-Timestamp") + "." + string(req.body))
+	bodyFile := filepath.Join(t.TempDir(), "body.json")
+	require.NoError(t, os.WriteFile(bodyFile, req.body, 0o600))
+	// The recipe of the README, verbatim.
+	cmd := exec.Command("sh", "-c", `{ printf '%s.' "$TS"; cat body.json; } | openssl dgst -sha256 -hmac "$FUSE_SECRET" -r | cut -d' ' -f1`)
+	cmd.Dir = filepath.Dir(bodyFile)
+	cmd.Env = append(os.Environ(), "TS="+req.header.Get("X-Fuse-Timestamp"), "FUSE_SECRET="+testSecret, "PATH="+filepath.Dir(openssl)+":/usr/bin:/bin")
 	out, err := cmd.Output()
 	require.NoError(t, err)
-	hexSig, _, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+	hexSig := strings.TrimSpace(string(out))
 	assert.Equal(t, "sha256="+hexSig, req.header.Get("X-Fuse-Signature"))
 }
 
