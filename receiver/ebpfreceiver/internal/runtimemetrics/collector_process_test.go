@@ -40,6 +40,7 @@ var (
 	buildOnce  sync.Once
 	builtPlain string
 	builtStrip string
+	builtPIE   string
 	buildErr   error
 )
 
@@ -55,8 +56,9 @@ func demoBinaries(t testing.TB) (plain, stripped string) {
 		src := filepath.Join("..", "..", "..", "..", "integration", "testdata", "runtimedemo", "main.go")
 		builtPlain = filepath.Join(dir, "runtimedemo")
 		builtStrip = filepath.Join(dir, "runtimedemo-stripped")
-		for _, b := range []struct{ out, ldflags string }{{builtPlain, ""}, {builtStrip, "-s -w"}} {
-			cmd := exec.Command("go", "build", "-ldflags="+b.ldflags, "-o", b.out, src)
+		builtPIE = filepath.Join(dir, "runtimedemo-pie-stripped")
+		for _, b := range []struct{ out, ldflags, mode string }{{builtPlain, "", "exe"}, {builtStrip, "-s -w", "exe"}, {builtPIE, "-s -w", "pie"}} {
+			cmd := exec.Command("go", "build", "-buildmode="+b.mode, "-ldflags="+b.ldflags, "-o", b.out, src)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				buildErr = err
 				t.Logf("%s", out)
@@ -162,6 +164,8 @@ func variants(t *testing.T) []binVariant {
 		// per-version offsets table; globals from .symtab, else from code.
 		{"goexe-unstripped", plain, inspect(plain)},
 		{"goexe-stripped", stripped, inspect(stripped)},
+		// Position-independent and stripped: every address shifted by the load bias.
+		{"goexe-pie-stripped", builtPIE, inspect(builtPIE)},
 		// The standard library's debug packages, with .symtab hidden for the
 		// stripped build: an independent check of the same paths.
 		{"stdlib-unstripped", plain, open(plain, plain, false)},
@@ -519,7 +523,7 @@ func TestRunQueueLatencyOfBusyProcess(t *testing.T) {
 func TestManyGoroutinesExactCount(t *testing.T) {
 	requireRoot(t)
 	const n = 3*goroutineChunk + 123
-	for _, v := range variants(t)[:2] {
+	for _, v := range variants(t)[:3] {
 		t.Run(v.name, func(t *testing.T) {
 			demo := startDemo(t, v.run, "-mode", "many", "-n", strconv.Itoa(n))
 			opts := DefaultOptions()

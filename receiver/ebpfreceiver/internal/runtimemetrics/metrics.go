@@ -24,7 +24,7 @@ type numberMetric struct {
 	cumul bool
 }
 
-func (b *metricBuilder) sum(name, desc, unit string, monotonic bool, _ map[string]any) numberMetric {
+func (b *metricBuilder) sum(name, desc, unit string, monotonic bool) numberMetric {
 	m := b.ms.AppendEmpty()
 	m.SetName(name)
 	m.SetDescription(desc)

@@ -36,7 +36,7 @@ func attachTarget(pid int, bin Binary, opts Options) (*target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pid %d: %w", pid, err)
 	}
-	bias, err := loadBias(pid, bin.PIE())
+	bias, err := loadBias(pid, bin)
 	if err != nil {
 		return nil, err
 	}
