@@ -201,7 +201,7 @@ func TestEBPFRuntimeRunQueueLatencyEndToEnd(t *testing.T) {
 	sink, _ := runtimeReceiver(t, exe)
 	cmd := startRuntimeDemo(t, exe, "-mode", "busy")
 	waitFor(t, "run-queue latency of the busy process", func() bool {
-		for _, m := range pointsFor(sink, cmd.Process.Pid, "go.schedule.duration") {
+		for _, m := range pointsFor(sink, cmd.Process.Pid, "go.thread.runqueue.duration") {
 			dp := m.ExponentialHistogram().DataPoints().At(0)
 			if dp.Count() > 0 && dp.Sum() > 0 {
 				return true

@@ -70,13 +70,20 @@ func allocLarge() {
 // gcStats prints the program's own view of its GC (runtime/metrics; the
 // names that older Go versions lack are left out of the line).
 func gcStats() string {
-	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/cycles/forced:gc-cycles"}, {Name: "/gc/gogc:percent"}}
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/cycles/forced:gc-cycles"}, {Name: "/gc/gogc:percent"}, {Name: "/sched/latencies:seconds"}}
 	metrics.Read(s)
 	line := "stats"
 	for i, k := range []string{"cycles", "forced", "gogc"} {
 		if s[i].Value.Kind() == metrics.KindUint64 {
 			line += fmt.Sprintf(" %s=%d", k, s[i].Value.Uint64())
 		}
+	}
+	if s[3].Value.Kind() == metrics.KindFloat64Histogram {
+		var n uint64
+		for _, c := range s[3].Value.Float64Histogram().Counts {
+			n += c
+		}
+		line += fmt.Sprintf(" schedlat=%d", n)
 	}
 	return line
 }

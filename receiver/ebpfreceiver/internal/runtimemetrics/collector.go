@@ -273,9 +273,17 @@ func (c *Collector) collectTarget(t *target, md pmetric.Metrics, now pcommon.Tim
 		} else {
 			errs = append(errs, err)
 		}
+		if t.sched != 0 {
+			if sl, err := t.readSchedLatency(); err == nil {
+				b.schedHistogram("go.schedule.duration",
+					"The time goroutines have spent in the scheduler in a runnable state before actually running (the runtime's own sampled histogram, /sched/latencies:seconds).", sl)
+			} else {
+				errs = append(errs, err)
+			}
+		}
 		if c.tracer != nil {
 			if h, err := c.tracer.Read(uint32(t.pid)); err == nil {
-				b.expHistogram("go.schedule.duration",
+				b.expHistogram("go.thread.runqueue.duration",
 					"Time the target's OS threads spent runnable in a kernel run queue before getting a CPU (sched tracepoints).",
 					"s", attachStart, fromRunqlat(h))
 			} else {

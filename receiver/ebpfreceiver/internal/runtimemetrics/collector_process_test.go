@@ -333,7 +333,7 @@ func TestGCAgainstProgramsOwnFigures(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			demo := startDemo(t, v.run, "-mode", "gc")
 			opts := DefaultOptions()
-			opts.Scheduler, opts.Allocations, opts.Goroutines = false, false, false
+			opts.Allocations, opts.Goroutines = false, false
 			c, _ := newTestCollector(t, opts)
 			if err := c.AttachBinary(demo.cmd.Process.Pid, v.bin(t)); err != nil {
 				t.Fatal(err)
@@ -369,6 +369,16 @@ func TestGCAgainstProgramsOwnFigures(t *testing.T) {
 			}
 			if g := singleValue(t, md, "go.config.gogc"); g != after["gogc"] {
 				t.Errorf("GOGC %v, program says %v", g, after["gogc"])
+			}
+			// The runtime's own scheduling-latency histogram, read from memory,
+			// against what the program reads through runtime/metrics.
+			sl, ok := findMetric(md, "go.schedule.duration")
+			if !ok {
+				t.Fatal("no go.schedule.duration")
+			}
+			n := float64(sl.Histogram().DataPoints().At(0).Count())
+			if n == 0 || n < before["schedlat"] || n > after["schedlat"] {
+				t.Errorf("scheduling latency samples %v outside the program's own [%v, %v]", n, before["schedlat"], after["schedlat"])
 			}
 		})
 	}
@@ -507,9 +517,9 @@ func TestRunQueueLatencyOfBusyProcess(t *testing.T) {
 	if p := singleValue(t, md, "go.processor.limit"); p != float64(runtime.NumCPU()) {
 		t.Errorf("GOMAXPROCS %v, want %d", p, runtime.NumCPU())
 	}
-	m, ok := findMetric(md, "go.schedule.duration")
+	m, ok := findMetric(md, "go.thread.runqueue.duration")
 	if !ok {
-		t.Fatal("no go.schedule.duration")
+		t.Fatal("no go.thread.runqueue.duration")
 	}
 	dp := m.ExponentialHistogram().DataPoints().At(0)
 	if dp.Count() == 0 || dp.Sum() <= 0 {

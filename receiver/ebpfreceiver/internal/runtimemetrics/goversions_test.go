@@ -98,7 +98,6 @@ func TestGoVersions(t *testing.T) {
 func checkLeakAndGC(t *testing.T, run string, bin Binary) {
 	demo := startDemo(t, run, "-mode", "leak")
 	opts := DefaultOptions()
-	opts.Scheduler = false
 	opts.Allocations = false
 	opts.LeakThreshold = 20
 	c, _ := newTestCollector(t, opts)
@@ -134,6 +133,9 @@ func checkLeakAndGC(t *testing.T, run string, bin Binary) {
 	}
 	if g := singleValue(t, md, "go.config.gogc"); g != 100 {
 		t.Errorf("GOGC %v", g)
+	}
+	if sl, ok := findMetric(md, "go.schedule.duration"); bin.GoMinor() >= minGoForTimeHist && (!ok || sl.Histogram().DataPoints().At(0).Count() == 0) {
+		t.Errorf("no goroutine scheduling latency (ok=%v)", ok)
 	}
 	if _, ok := findMetric(md, "go.memory.gc.goal"); !ok {
 		t.Log("go.memory.gc.goal not reported for this version (no gcPercentHeapGoal field)")

@@ -105,3 +105,16 @@ func (b *metricBuilder) expHistogram(name, desc, unit string, start pcommon.Time
 	dp.SetTimestamp(b.now)
 	fillExpHistogram(h, dp)
 }
+
+func (b *metricBuilder) schedHistogram(name, desc string, s schedLatency) {
+	m := b.ms.AppendEmpty()
+	m.SetName(name)
+	m.SetDescription(desc)
+	m.SetUnit("s")
+	h := m.SetEmptyHistogram()
+	h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	dp := h.DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(b.start)
+	dp.SetTimestamp(b.now)
+	fillSchedHistogram(s, dp)
+}

@@ -19,9 +19,9 @@ type target struct {
 	attached time.Time
 
 	// Runtime addresses (bias applied) of the globals we read; 0 = not found.
-	allgs, allp, gomaxprocs, memstats, gcController, mbuckets, memProfileRate uint64
-	waitReasons                                                               []string
-	missing                                                                   []string // globals not found, for one log line
+	allgs, allp, gomaxprocs, memstats, gcController, mbuckets, memProfileRate, sched uint64
+	waitReasons                                                                      []string
+	missing                                                                          []string // globals not found, for one log line
 
 	leaks *leakDetector
 	gc    gcState
@@ -70,6 +70,9 @@ func attachTarget(pid int, bin Binary, opts Options) (*target, error) {
 		t.allp = locate(allpSpec, t.validAllp)
 	}
 	t.memstats = locate(memstatsSpec(lay), t.validMemstats)
+	if lay.schedTimeToRun != noField && bin.GoMinor() >= minGoForTimeHist {
+		t.sched = locate(schedSpec(lay), t.validSched)
+	}
 	t.gcController = locate(gcControllerSpec(lay), t.validGCController)
 	if a := locate(waitReasonStringsSpec, func(a uint64) bool {
 		_, err := readWaitReasons(t.mem, a)
