@@ -56,6 +56,7 @@ func TestEveryShippedConfigValidates(t *testing.T) {
 			// Configs name files and secrets through the environment.
 			t.Setenv("DEMO_DIR", t.TempDir())
 			t.Setenv("DEMO_HEALTH_PORT", "13133")
+			t.Setenv("DEMO_OTLP_PORT", "14317")
 			t.Setenv("FUSE_SECRET", "s3cret")
 			t.Setenv("FUSE_WEBHOOK_ENDPOINT", "https://rollouts.example/abort")
 			t.Setenv("ALERTMANAGER_ENDPOINT", "http://127.0.0.1:9093")
