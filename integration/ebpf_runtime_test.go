@@ -210,3 +210,60 @@ func TestEBPFRuntimeRunQueueLatencyEndToEnd(t *testing.T) {
 		return false
 	})
 }
+
+// TestEBPFRuntimeThroughDistribution runs the built collector binary with the
+// ebpf receiver in a metrics pipeline and the file exporter, as a user would,
+// against a stripped program that leaks goroutines.
+func TestEBPFRuntimeThroughDistribution(t *testing.T) {
+	requireRoot(t)
+	collectorBinary(t) // fails under CI, skips elsewhere, when the binary is missing
+	exe := buildRuntimeDemo(t)
+	cmd := startRuntimeDemo(t, exe, "-mode", "leak")
+	c := startCollector(t, `
+receivers:
+  ebpf:
+    discovery:
+      instrument:
+        - exe_path: "`+exe+`"
+      poll_interval: 200ms
+    metrics:
+      collection_interval: 400ms
+      runtime: { goroutines: true, scheduler: true, gc: true, allocations: true }
+exporters:
+  file:
+    path: {{DIR}}/metrics.jsonl
+service:
+  pipelines:
+    metrics: { receivers: [ebpf], exporters: [file] }
+`)
+	var site string
+	eventually(t, 30*time.Second, "a suspected leak in the exported metrics", func() (bool, string) {
+		b, err := os.ReadFile(c.Path("metrics.jsonl"))
+		if err != nil {
+			return false, err.Error()
+		}
+		var u pmetric.JSONUnmarshaler
+		for _, line := range strings.Split(string(b), "\n") {
+			if line == "" {
+				continue
+			}
+			md, err := u.UnmarshalMetrics([]byte(line))
+			if err != nil {
+				return false, "bad line: " + err.Error()
+			}
+			sink := new(consumertest.MetricsSink)
+			_ = sink.ConsumeMetrics(context.Background(), md)
+			for _, m := range pointsFor(sink, cmd.Process.Pid, "go.goroutine.leak.suspected") {
+				if _, ok := siteValue(m, "main.leakyWorkerSpawner"); ok {
+					site = "main.leakyWorkerSpawner"
+					return true, ""
+				}
+			}
+		}
+		return false, "no leak yet"
+	})
+	c.WaitForLog(t, "Suspected goroutine leak", 10*time.Second)
+	if !strings.Contains(c.Logs.String(), site) {
+		t.Errorf("the leak log line does not name %s", site)
+	}
+}
