@@ -41,6 +41,7 @@ var (
 	builtPlain string
 	builtStrip string
 	builtPIE   string
+	builtExt   string
 	buildErr   error
 )
 
@@ -57,8 +58,14 @@ func demoBinaries(t testing.TB) (plain, stripped string) {
 		builtPlain = filepath.Join(dir, "runtimedemo")
 		builtStrip = filepath.Join(dir, "runtimedemo-stripped")
 		builtPIE = filepath.Join(dir, "runtimedemo-pie-stripped")
-		for _, b := range []struct{ out, ldflags, mode string }{{builtPlain, "", "exe"}, {builtStrip, "-s -w", "exe"}, {builtPIE, "-s -w", "pie"}} {
+		builtExt = filepath.Join(dir, "runtimedemo-extld-stripped")
+		for _, b := range []struct{ out, ldflags, mode string }{
+			{builtPlain, "", "exe"}, {builtStrip, "-s -w", "exe"}, {builtPIE, "-s -w", "pie"},
+			// cgo on, linked by the external linker (clang-19, which CI installs anyway).
+			{builtExt, "-linkmode=external -s -w", "exe"},
+		} {
 			cmd := exec.Command("go", "build", "-buildmode="+b.mode, "-ldflags="+b.ldflags, "-o", b.out, src)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "CC=clang-19")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				buildErr = err
 				t.Logf("%s", out)
@@ -166,6 +173,7 @@ func variants(t *testing.T) []binVariant {
 		{"goexe-stripped", stripped, inspect(stripped)},
 		// Position-independent and stripped: every address shifted by the load bias.
 		{"goexe-pie-stripped", builtPIE, inspect(builtPIE)},
+		{"goexe-extld-stripped", builtExt, inspect(builtExt)},
 		// The standard library's debug packages, with .symtab hidden for the
 		// stripped build: an independent check of the same paths.
 		{"stdlib-unstripped", plain, open(plain, plain, false)},
@@ -533,7 +541,7 @@ func TestRunQueueLatencyOfBusyProcess(t *testing.T) {
 func TestManyGoroutinesExactCount(t *testing.T) {
 	requireRoot(t)
 	const n = 3*goroutineChunk + 123
-	for _, v := range variants(t)[:3] {
+	for _, v := range variants(t)[:4] {
 		t.Run(v.name, func(t *testing.T) {
 			demo := startDemo(t, v.run, "-mode", "many", "-n", strconv.Itoa(n))
 			opts := DefaultOptions()
