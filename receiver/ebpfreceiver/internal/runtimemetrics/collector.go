@@ -147,7 +147,11 @@ func (c *Collector) AttachBinary(pid int, bin Binary) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.targets[pid]; old != nil {
+		// A new process under a reused pid: its run-queue histogram starts afresh.
 		_ = old.close()
+		if c.tracer != nil {
+			_ = c.tracer.Untrack(uint32(pid))
+		}
 	}
 	c.targets[pid] = t
 	if c.opts.Scheduler {
