@@ -86,6 +86,12 @@ type demoProcess struct {
 	stats []string
 }
 
+func (d *demoProcess) statsCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.stats)
+}
+
 func (d *demoProcess) lastStats() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -349,7 +355,12 @@ func TestGCAgainstProgramsOwnFigures(t *testing.T) {
 			time.Sleep(1500 * time.Millisecond)
 			before := parseStats(t, demo.lastStats())
 			md := collect(t, c)
-			time.Sleep(300 * time.Millisecond)
+			// The program's own figures read after ours: wait for two more
+			// stats lines (the first may have been read before we were done).
+			n0 := demo.statsCount()
+			for deadline := time.Now().Add(10 * time.Second); demo.statsCount() < n0+2 && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+			}
 			after := parseStats(t, demo.lastStats())
 
 			forced, _ := pointWhere(md, "go.gc.cycles", "go.gc.forced", true)
@@ -550,11 +561,22 @@ func TestManyGoroutinesExactCount(t *testing.T) {
 			if err := c.AttachBinary(demo.cmd.Process.Pid, v.bin(t)); err != nil {
 				t.Fatal(err)
 			}
-			start := time.Now()
-			md := collect(t, c)
-			t.Logf("collected %d goroutines in %v", n, time.Since(start))
-			if got, ok := pointWhere(md, "go.goroutine.blocked", "code.function.name", "main.spawnMany"); !ok || got != n {
-				t.Errorf("blocked at main.spawnMany = %v (ok=%v), want %d", got, ok, n)
+			// The goroutines park shortly after "ready"; on a loaded machine
+			// a few may still be runnable at the first read.
+			var md pmetric.Metrics
+			var got float64
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				start := time.Now()
+				md = collect(t, c)
+				t.Logf("collected %d goroutines in %v", n, time.Since(start))
+				got, _ = pointWhere(md, "go.goroutine.blocked", "code.function.name", "main.spawnMany")
+				if got == n || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if got != n {
+				t.Errorf("blocked at main.spawnMany = %v, want %d", got, n)
 			}
 			if got, _ := pointWhere(md, "go.goroutine.waiting", "go.wait_reason", "chan receive"); got != n {
 				t.Errorf("chan receive waiters = %v, want %d", got, n)

@@ -39,7 +39,6 @@ func TestReadOwnProcess(t *testing.T) {
 	const n = 37
 	line := spawnSelfBlocked(n)
 	defer close(selfRelease)
-	time.Sleep(100 * time.Millisecond) // let them park
 
 	opts := DefaultOptions()
 	opts.Scheduler, opts.Allocations = false, false
@@ -47,12 +46,20 @@ func TestReadOwnProcess(t *testing.T) {
 	if err := c.Attach(os.Getpid(), exe); err != nil {
 		t.Fatal(err)
 	}
+	const fn = "github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/runtimemetrics.spawnSelfBlocked"
+	// Poll until all n have parked (a loaded machine may be slow to run them).
 	md := collect(t, c)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if got, _ := pointWhere(md, "go.goroutine.blocked", "code.function.name", fn); got == n {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+		md = collect(t, c)
+	}
 	m, ok := findMetric(md, "go.goroutine.blocked")
 	if !ok {
 		t.Fatal("no go.goroutine.blocked")
 	}
-	const fn = "github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/runtimemetrics.spawnSelfBlocked"
 	dps := m.Gauge().DataPoints()
 	var found bool
 	for i := 0; i < dps.Len(); i++ {
