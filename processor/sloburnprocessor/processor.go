@@ -146,7 +146,7 @@ func (p *sloBurn) Start(ctx context.Context, host component.Host) error {
 
 func (p *sloBurn) loop(ctx context.Context) {
 	defer close(p.loopDone)
-	ticks, stop := p.newTicker(flushInterval)
+	ticks, stop := p.newTicker(min(flushInterval, p.cfg.EmitInterval))
 	defer stop()
 	for {
 		select {

@@ -147,3 +147,39 @@ func TestShutdownWithoutStart(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p.Shutdown(context.Background()))
 }
+
+// The real loop (wall clock) flushes and emits on its own while pipelines send spans
+// concurrently; Shutdown stops it (goleak checks the goroutine is gone).
+func TestLoopEmitsOnWallClock(t *testing.T) {
+	cfg := testConfig(availabilitySLO("a", "svc", 99.9))
+	cfg.EmitInterval = 50 * time.Millisecond
+	set := processortestSettings(t)
+	f := NewFactory()
+	ctx := context.Background()
+	sink := new(consumertest.MetricsSink)
+	tr, err := f.CreateTraces(ctx, set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	mt, err := f.CreateMetrics(ctx, set, cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, tr.Start(ctx, componenttest.NewNopHost()))
+	require.NoError(t, mt.Start(ctx, componenttest.NewNopHost()))
+	done := make(chan struct{})
+	for g := 0; g < 2; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < 50; i++ {
+				assert.NoError(t, tr.ConsumeTraces(ctx, goodBad("svc", 10, 1)))
+			}
+		}()
+	}
+	<-done
+	<-done
+	require.Eventually(t, func() bool {
+		v, ok := lastPoint(t, sink, "slo.events", map[string]string{"event": "total"})
+		return ok && v == 1000
+	}, 10*time.Second, 20*time.Millisecond)
+	good, _ := lastPoint(t, sink, "slo.events", map[string]string{"event": "good"})
+	assert.Equal(t, 900.0, good)
+	require.NoError(t, tr.Shutdown(ctx))
+	require.NoError(t, mt.Shutdown(ctx))
+}
