@@ -221,8 +221,11 @@ func (p *sloBurn) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.T
 // p.mu held; it must not allocate in the common case.
 func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, cands []*sloState) int64 {
 	var (
-		facts     spanFacts
-		factsDone bool
+		route     string
+		routeOK   bool
+		routeDone bool
+		bad       bool
+		badDone   bool
 		count     float64
 		matched   int64
 		burning   *sloState
@@ -231,11 +234,13 @@ func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss p
 		duration  = int64(span.EndTimestamp()) - int64(span.StartTimestamp())
 	)
 	for _, s := range cands {
-		// One pass over the attributes serves every SLO that needs them.
-		if !factsDone && (s.cfg.HTTPRoute != "" || !s.latency) {
-			facts, factsDone = scanSpanAttrs(span.Attributes()), true
+		if s.httpRoute != "" && !routeDone {
+			if v, ok := span.Attributes().Get(attrHTTPRoute); ok {
+				route, routeOK = v.Str(), true
+			}
+			routeDone = true
 		}
-		if !s.selects(kind, name, facts.route, facts.hasRoute) {
+		if !s.selects(kind, name, route, routeOK) {
 			continue
 		}
 		if s.cond != nil {
@@ -264,7 +269,11 @@ func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss p
 			}
 			good = d <= s.threshold
 		} else {
-			good = !failed(kind, span.Status().Code() == ptrace.StatusCodeError, facts)
+			if !badDone {
+				bad = failed(kind, span.Status().Code() == ptrace.StatusCodeError, scanStatusAttrs(span.Attributes()))
+				badDone = true
+			}
+			good = !bad
 		}
 		s.pendingTotal += count
 		if good {
