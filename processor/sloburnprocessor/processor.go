@@ -41,7 +41,6 @@ type sloBurn struct {
 	mu          sync.Mutex
 	slos        []*sloState
 	byService   map[string][]*sloState
-	candidates  []*sloState // scratch, reused per resource
 	counter     adjustedCounter
 	nextEmit    int64
 	startTime   int64
@@ -50,10 +49,9 @@ type sloBurn struct {
 	inTraces    bool
 	events      []alertEvent // scratch for evaluateTiers
 
-	store     *stateStore
-	cancel    context.CancelFunc
-	loopDone  chan struct{}
-	startedMu sync.Mutex
+	store    *stateStore
+	cancel   context.CancelFunc
+	loopDone chan struct{}
 }
 
 func newSLOBurn(set processor.Settings, cfg *Config) (*sloBurn, error) {

@@ -66,8 +66,8 @@ func TestRestartWithFileStorageRestoresWindows(t *testing.T) {
 	// Restart: a new extension and processor instance over the same directory.
 	_, host2, ext2 := startFileStorage(t, dir)
 	defer func() { require.NoError(t, ext2.Shutdown(context.Background())) }()
-	h2 := newHarness(t, cfg, host2)
-	h2.clock.Set(stoppedAt)
+	h2 := newHarnessAt(t, cfg, host2, stoppedAt)
+	// Emit at once, at the instant of the stop, so the windows have not slid.
 	h2.p.mu.Lock()
 	h2.p.nextEmit = stoppedAt.UnixNano()
 	h2.p.mu.Unlock()
@@ -78,6 +78,7 @@ func TestRestartWithFileStorageRestoresWindows(t *testing.T) {
 	assert.InEpsilon(t, beforeRemaining, mustPoint(t, h2, "slo.error_budget.remaining"), 1e-9)
 	assert.Equal(t, beforeTotal, mustPoint(t, h2, "slo.events", "event", "total"))
 	assert.Equal(t, 1.0, mustPoint(t, h2, "slo.alert.active", "tier", "1h/5m"), "firing state restored")
+	assert.Equal(t, epoch.UnixNano(), h2.p.startTime, "slo.events continues the series started before the restart")
 
 	// Recovery after the restart resolves the restored alert: the resolved record ends the
 	// firing one from before the restart.
