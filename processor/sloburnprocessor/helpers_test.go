@@ -159,7 +159,7 @@ func goodBad(svc string, n, bad int) ptrace.Traces {
 		if i < bad {
 			code = 500
 		}
-		specs = append(specs, spanSpec{service: svc, httpStatus: code, name: "GET /orders"})
+		specs = append(specs, spanSpec{service: svc, httpStatus: code, name: "GET /orders", duration: time.Duration(i%50+1) * time.Millisecond})
 	}
 	return makeTraces(specs...)
 }

@@ -183,3 +183,26 @@ func TestLoopEmitsOnWallClock(t *testing.T) {
 	require.NoError(t, tr.Shutdown(ctx))
 	require.NoError(t, mt.Shutdown(ctx))
 }
+
+// SLOs from OpenSLO files run with the tiers of their alert policies.
+func TestOpenSLOFileRuns(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.OpenSLOFiles = []string{"testdata/openslo/checkout.yaml"}
+	h := newHarness(t, cfg, nil)
+	h.send(makeTraces(
+		spanSpec{service: "checkout", route: "/orders", httpStatus: 200},
+		spanSpec{service: "checkout", route: "/orders", httpStatus: 503},
+		spanSpec{service: "checkout", route: "/cart", httpStatus: 503},
+	))
+	h.step(15 * time.Second)
+	assert.Equal(t, 2.0, mustPoint(t, h, "slo.events", "slo", "checkout-orders", "event", "total"))
+	assert.Equal(t, 1.0, mustPoint(t, h, "slo.events", "slo", "checkout-orders", "event", "good"))
+	// 50% errors against a 0.5% budget: burn 100 in every window.
+	assert.InDelta(t, 100, mustPoint(t, h, "slo.burn_rate", "slo", "checkout-orders", "window", "5m"), 1e-9)
+	for _, tier := range []string{"1h/5m", "3d/6h"} {
+		_, ok := lastPoint(t, h.msink, "slo.alert.active", map[string]string{"slo": "checkout-orders", "tier": tier})
+		assert.True(t, ok, "tier %s from the alert policy", tier)
+	}
+	_, ok := lastPoint(t, h.msink, "slo.alert.active", map[string]string{"slo": "checkout-orders", "tier": "6h/30m"})
+	assert.False(t, ok, "the default tiers are replaced by the policy's")
+}
