@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -64,7 +65,11 @@ func newFuseExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*
 	e := &fuseExporter{set: set, telemetry: tb}
 	var dests []destination
 	if am := cfg.Alertmanager.Get(); am != nil {
-		e.am = newAlertmanagerDestination(am, set.Logger, tb)
+		var retryFor time.Duration
+		if cfg.RetryConfig.Enabled {
+			retryFor = cfg.RetryConfig.MaxElapsedTime
+		}
+		e.am = newAlertmanagerDestination(am, retryFor, set.Logger, tb)
 		dests = append(dests, e.am)
 	}
 	for i := range cfg.Webhooks {
