@@ -52,6 +52,11 @@ type fuseExporter struct {
 	telemetry *metadata.TelemetryBuilder
 	routes    []*route
 	am        *alertmanagerDestination // nil without alertmanager; tests drive its clock
+
+	// abortDeliveries cancels in-flight deliveries when Shutdown's context
+	// ends, so the queues drain at once instead of waiting for HTTP timeouts.
+	abortCtx        context.Context
+	abortDeliveries context.CancelFunc
 }
 
 var ignoredNotAlert = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "not_alert")))
@@ -63,6 +68,7 @@ func newFuseExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*
 		return nil, fmt.Errorf("fuse telemetry: %w", err)
 	}
 	e := &fuseExporter{set: set, telemetry: tb}
+	e.abortCtx, e.abortDeliveries = context.WithCancel(context.Background())
 	var dests []destination
 	if am := cfg.Alertmanager.Get(); am != nil {
 		var retryFor time.Duration
@@ -85,7 +91,7 @@ func newFuseExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*
 		return nil, fmt.Errorf("fuse telemetry: %w", err)
 	}
 	for _, d := range dests {
-		r, err := newRoute(ctx, set, cfg, d, tb)
+		r, err := newRoute(ctx, set, cfg, d, tb, e.abortCtx)
 		if err != nil {
 			tb.Shutdown()
 			return nil, err
@@ -95,7 +101,7 @@ func newFuseExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*
 	return e, nil
 }
 
-func newRoute(ctx context.Context, set exporter.Settings, cfg *Config, d destination, tb *metadata.TelemetryBuilder) (*route, error) {
+func newRoute(ctx context.Context, set exporter.Settings, cfg *Config, d destination, tb *metadata.TelemetryBuilder, abortCtx context.Context) (*route, error) {
 	r := &route{dest: d, attrs: destinationAttrs(d.kind(), d.endpoint())}
 	destAttrs := []attribute.KeyValue{attribute.String("destination", d.kind()), attribute.String("endpoint", d.endpoint())}
 
@@ -116,6 +122,9 @@ func newRoute(ctx context.Context, set exporter.Settings, cfg *Config, d destina
 	r.retried = retried
 
 	deliver := func(ctx context.Context, ld plog.Logs) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(abortCtx, cancel)()
 		err := r.retried.ConsumeLogs(ctx, ld)
 		if err != nil {
 			tb.FuseDeliveriesFailed.Add(ctx, 1, r.attrs)
@@ -157,21 +166,26 @@ func (e *fuseExporter) Start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-// Shutdown stops retrying first, so draining the queues gives every pending
-// request one last attempt instead of a full backoff schedule, then stops the
-// lease renewal.
+// Shutdown stops lease renewal, then retrying, so draining the queues gives
+// every pending request one last attempt instead of a full backoff schedule.
+// When ctx ends first, in-flight deliveries are aborted.
 func (e *fuseExporter) Shutdown(ctx context.Context) error {
+	defer context.AfterFunc(ctx, e.abortDeliveries)()
 	var errs []error
+	for _, r := range e.routes {
+		errs = append(errs, r.dest.shutdown(ctx))
+	}
 	for _, r := range e.routes {
 		errs = append(errs, r.retried.Shutdown(ctx))
 	}
 	for _, r := range e.routes {
 		errs = append(errs, r.queued.Shutdown(ctx))
 	}
-	for _, r := range e.routes {
-		errs = append(errs, r.dest.shutdown(ctx))
-	}
+	e.abortDeliveries()
 	e.telemetry.Shutdown()
+	if ctx.Err() != nil {
+		errs = append(errs, fmt.Errorf("fuse exporter shutdown: %w", ctx.Err()))
+	}
 	return errors.Join(errs...)
 }
 

@@ -144,6 +144,29 @@ func TestDestinationsAreIndependent(t *testing.T) {
 		Value:      1,
 		Attributes: attribute.NewSet(attribute.String("destination", "webhook"), attribute.String("endpoint", hook.URL)),
 	}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+
+	// The exporter helper's own counts are recorded once per destination
+	// (the retrying inner helper is silenced) and carry the destination.
+	for name, want := range map[string]string{
+		"otelcol_exporter_sent_log_records":        "alertmanager",
+		"otelcol_exporter_send_failed_log_records": "webhook",
+	} {
+		m, err := tel.GetMetric(name)
+		require.NoError(t, err, name)
+		sum, ok := m.Data.(metricdata.Sum[int64])
+		require.True(t, ok, name)
+		total := int64(0)
+		for _, dp := range sum.DataPoints {
+			dest, _ := dp.Attributes.Value("destination")
+			if dest.AsString() == want {
+				assert.Equal(t, int64(1), dp.Value, name)
+			} else {
+				assert.Equal(t, int64(0), dp.Value, "%s %s", name, dest.AsString())
+			}
+			total += dp.Value
+		}
+		assert.Equal(t, int64(1), total, "%s counted once", name)
+	}
 }
 
 func TestNonAlertRecordsAreCountedAndIgnored(t *testing.T) {
