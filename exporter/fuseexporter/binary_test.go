@@ -162,4 +162,3 @@ func (o *lockedOutput) String() string {
 	defer o.mu.Unlock()
 	return o.buf.String()
 }
-
