@@ -11,6 +11,7 @@ fi
 BIN=${OTELCOL_GOEBPF_BIN:-bin/otelcol-goebpf}
 DEMO_PORT=${DEMO_PORT:-18080}
 export DEMO_HEALTH_PORT=${DEMO_HEALTH_PORT:-18133}
+export DEMO_OTLP_PORT=${DEMO_OTLP_PORT:-18317}
 DEMO_DIR=$(mktemp -d /tmp/otelcol-goebpf-demo.XXXXXX)
 export DEMO_DIR
 
@@ -38,7 +39,7 @@ for _ in $(seq 1 100); do
 done
 # Wait until the receiver has attached its probes to the demo process.
 for _ in $(seq 1 50); do
-  grep -q 'instrumented' "$DEMO_DIR/collector.log" && break
+  grep -q 'Instrumented process' "$DEMO_DIR/collector.log" && break
   sleep 0.2
 done
 
