@@ -1,6 +1,7 @@
 package fuseexporter
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -9,6 +10,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/exporter/fuseexporter/internal/metadata"
 )
 
 func TestRetryAfter(t *testing.T) {
@@ -74,4 +81,45 @@ func TestAlertsURL(t *testing.T) {
 	assert.Equal(t, "http://am:9093/api/v2/alerts", alertsURL("http://am:9093"))
 	assert.Equal(t, "http://am:9093/api/v2/alerts", alertsURL("http://am:9093/"))
 	assert.Equal(t, "https://proxy/am/api/v2/alerts?tenant=a", alertsURL("https://proxy/am/?tenant=a"))
+}
+
+// TestFinalFailureLoggedOnce: through the default sending queue, a delivery
+// that fails for good produces exactly one error log, naming the endpoint.
+func TestFinalFailureLoggedOnce(t *testing.T) {
+	srv := newRecordingServer(t, http.StatusBadRequest)
+	core, logs := observer.New(zap.InfoLevel)
+	cfg := createDefaultConfig().(*Config) // with the queue
+	withAlertmanager(cfg, srv.URL)
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(core)
+	e, err := newFuseExporter(t.Context(), set, cfg)
+	require.NoError(t, err)
+	require.NoError(t, e.Start(t.Context(), componenttest.NewNopHost()))
+	require.NoError(t, e.ConsumeLogs(t.Context(), alertLogs(alertRecord{state: stateFiring, labels: sloLabels("a")})))
+	require.Eventually(t, func() bool { return logs.FilterLevelExact(zap.ErrorLevel).Len() > 0 }, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, e.Shutdown(context.Background()))
+	errorsLogged := logs.FilterLevelExact(zap.ErrorLevel).All()
+	require.Len(t, errorsLogged, 1)
+	assert.Contains(t, errorsLogged[0].ContextMap()["error"], "alertmanager delivery to "+srv.URL)
+	assert.Len(t, srv.received(), 1)
+}
+
+// TestFinalFailureLoggedOnceWithoutQueue: the same without a sending queue,
+// where the error goes back to the caller.
+func TestFinalFailureLoggedOnceWithoutQueue(t *testing.T) {
+	srv := newRecordingServer(t, http.StatusServiceUnavailable)
+	core, logs := observer.New(zap.InfoLevel)
+	cfg := withAlertmanager(syncConfig(), srv.URL)
+	cfg.RetryConfig.MaxElapsedTime = 50 * time.Millisecond
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(core)
+	e, err := newFuseExporter(t.Context(), set, cfg)
+	require.NoError(t, err)
+	require.NoError(t, e.Start(t.Context(), componenttest.NewNopHost()))
+	require.Error(t, e.ConsumeLogs(t.Context(), alertLogs(alertRecord{state: stateFiring, labels: sloLabels("a")})))
+	require.NoError(t, e.Shutdown(context.Background()))
+	require.Len(t, logs.FilterLevelExact(zap.ErrorLevel).All(), 1)
+	retries := logs.FilterMessageSnippet("Will retry").All()
+	require.NotEmpty(t, retries, "per-attempt retry logs are kept")
+	assert.Equal(t, srv.URL, retries[0].ContextMap()["endpoint"])
 }

@@ -16,6 +16,7 @@ import (
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/exporter/fuseexporter/internal/metadata"
 )
@@ -108,7 +109,11 @@ func newRoute(ctx context.Context, set exporter.Settings, cfg *Config, d destina
 	// The inner helper only retries: its telemetry is silenced so the
 	// exporter's sent/failed counts are recorded once, by the queued helper.
 	retrySet := set
-	retrySet.Logger = set.Logger.With(zap.String("destination", d.kind()), zap.String("endpoint", d.endpoint()))
+	// Its per-attempt retry logs are kept; its error log of the final failure
+	// is dropped because the queued helper logs that same failure.
+	retrySet.Logger = set.Logger.
+		With(zap.String("destination", d.kind()), zap.String("endpoint", d.endpoint())).
+		WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return belowErrorCore{c} }))
 	retrySet.MeterProvider = metricnoop.NewMeterProvider()
 	retrySet.TracerProvider = tracenoop.NewTracerProvider()
 	retried, err := exporterhelper.NewLogs(ctx, retrySet, cfg, d.push,
@@ -226,4 +231,22 @@ func (e *fuseExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 		errs = append(errs, r.queued.ConsumeLogs(ctx, data))
 	}
 	return errors.Join(errs...)
+}
+
+// belowErrorCore passes log entries below error level only.
+type belowErrorCore struct{ zapcore.Core }
+
+func (c belowErrorCore) Enabled(l zapcore.Level) bool {
+	return l < zapcore.ErrorLevel && c.Core.Enabled(l)
+}
+
+func (c belowErrorCore) With(fields []zapcore.Field) zapcore.Core {
+	return belowErrorCore{c.Core.With(fields)}
+}
+
+func (c belowErrorCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if e.Level >= zapcore.ErrorLevel {
+		return ce
+	}
+	return c.Core.Check(e, ce)
 }
