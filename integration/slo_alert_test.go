@@ -2,15 +2,7 @@ package integration
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/exporter/fuseexporter/webhooktest"
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/alertmanager"
 )
 
@@ -30,7 +23,7 @@ import (
 func TestSLOBurnAlertReachesAlertmanagerAndWebhook(t *testing.T) {
 	am := alertmanager.Start(t, alertmanager.Options{})
 	const secret = "integration-secret"
-	hook := newSignedWebhook(t, secret)
+	hook := webhooktest.NewReceiver(t, secret)
 	otlpPort := freePort(t)
 
 	startCollector(t, fmt.Sprintf(`
@@ -91,7 +84,7 @@ service:
 		return ok && a.Status.State == "active"
 	})
 	stopOutage()
-	hook.waitFor(t, "firing", 30*time.Second)
+	waitForWebhook(t, hook, "firing", 30*time.Second)
 
 	// Recovery: every request succeeds; the short window clears and the alert resolves.
 	stopRecovery := keepSending(t, 200*time.Millisecond, func() { send(200) })
@@ -100,7 +93,7 @@ service:
 		_, ok := alertmanager.Find(alerts, labels)
 		return !ok
 	})
-	hook.waitFor(t, "resolved", 30*time.Second)
+	waitForWebhook(t, hook, "resolved", 30*time.Second)
 }
 
 // keepSending calls send every interval until the returned stop is called.
@@ -152,65 +145,21 @@ func serverSpans(service string, n int, status int64) ptrace.Traces {
 	return td
 }
 
-// signedWebhook is a webhook receiver that verifies the fuse exporter's signature with
-// its own implementation of the documented scheme and records the alert states it got.
-type signedWebhook struct {
-	*httptest.Server
-	mu       sync.Mutex
-	statuses []string
-	badSigs  int
-}
-
-func newSignedWebhook(t *testing.T, secret string) *signedWebhook {
-	h := &signedWebhook{}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		ts := r.Header.Get("X-Fuse-Timestamp")
-		mac := hmac.New(sha256.New, []byte(secret))
-		mac.Write([]byte(ts + "."))
-		mac.Write(body)
-		want := "sha256=" + hex.EncodeToString(mac.Sum(nil))
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if ts == "" || !hmac.Equal([]byte(r.Header.Get("X-Fuse-Signature")), []byte(want)) {
-			h.badSigs++
-			http.Error(w, "bad signature", http.StatusUnauthorized)
-			return
-		}
-		var payload struct {
-			Alerts []struct {
-				Status string            `json:"status"`
-				Labels map[string]string `json:"labels"`
-			} `json:"alerts"`
-		}
-		if err := json.Unmarshal(body, &payload); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		for _, a := range payload.Alerts {
-			if a.Labels["slo"] == "checkout-availability" {
-				h.statuses = append(h.statuses, a.Status)
-			}
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(h.Close)
-	return h
-}
-
-func (h *signedWebhook) waitFor(t *testing.T, status string, timeout time.Duration) {
+// waitForWebhook waits until the receiver has a validly signed delivery of the SLO's
+// alert in the given state, and fails on any delivery whose signature did not verify.
+func waitForWebhook(t *testing.T, hook *webhooktest.Receiver, status string, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, "webhook delivery "+status, func() (bool, string) {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if h.badSigs > 0 {
-			t.Fatalf("webhook got %d requests with a bad signature", h.badSigs)
-		}
-		for _, s := range h.statuses {
-			if s == status {
-				return true, ""
+	hook.WaitFor(t, timeout, func(ds []webhooktest.Delivery) bool {
+		for _, d := range ds {
+			if d.VerifyErr != nil {
+				t.Fatalf("webhook delivery rejected: %v", d.VerifyErr)
+			}
+			for _, a := range d.Payload.Alerts {
+				if a.Status == status && a.Labels["slo"] == "checkout-availability" {
+					return true
+				}
 			}
 		}
-		return false, strings.Join(h.statuses, ",")
+		return false
 	})
 }
