@@ -87,6 +87,10 @@ type series struct {
 	prevAbove       [maxGroups]uint64
 	idleSince       time.Time
 	test            *pairTest
+	// nextEpoch is the epoch number the series' next test starts at: a test
+	// that restarts (new baseline, baseline gone and back) continues the
+	// α_k sequence instead of getting a fresh budget.
+	nextEpoch int
 }
 
 func (s *series) observe(ns int64, isError bool) {
@@ -369,13 +373,12 @@ func (d *Detector) evaluateKey(ks *keyState, cohorts []*series, now time.Time, o
 		b := cohorts[base]
 		t := s.test
 		if t == nil || t.baseline != b.cohort {
-			epoch := 1
 			if t != nil {
-				// A new baseline is a new epoch, not a fresh budget: α_k keeps shrinking.
-				epoch = t.epoch + 1
 				out = d.endTest(s, ks.key, &sums[i], out)
 			}
-			t = &pairTest{baseline: b.cohort, epoch: epoch, epochStart: now}
+			// A restarted test is a new epoch, not a fresh budget.
+			t = &pairTest{baseline: b.cohort, epoch: max(s.nextEpoch, 1), epochStart: now}
+			s.nextEpoch = t.epoch + 1
 			t.signals[SignalLatency].e = newShareEProcess(len(latencyLevels))
 			t.signals[SignalErrors].e = newShareEProcess(1)
 			s.test = t
@@ -401,6 +404,7 @@ func (d *Detector) evaluateKey(ks *keyState, cohorts []*series, now time.Time, o
 
 		if now.Sub(t.epochStart) >= d.cfg.Epoch {
 			t.epoch++
+			s.nextEpoch = t.epoch + 1
 			t.epochStart = now
 			for sig := range t.signals {
 				st := &t.signals[sig]

@@ -342,3 +342,33 @@ func TestAutomaticBaselineSwap(t *testing.T) {
 		t.Fatalf("after the swap: verdicts %+v, want old tested against new, not drifting", last)
 	}
 }
+
+// A test that restarts because its baseline went away and came back keeps
+// spending the α_k sequence: its threshold does not fall back to epoch 1.
+func TestRestartedTestKeepsSpendingAlpha(t *testing.T) {
+	t.Parallel()
+	d := NewDetector(Config{Baseline: "v1", Signals: []Signal{SignalErrors}, IdleTimeout: 20 * time.Second})
+	now := simStart
+	step := func(withBaseline bool) []Verdict {
+		if withBaseline {
+			feed(d, keyA, "v1", 1000, 1, 0)
+		}
+		feed(d, keyA, "v2", 100, 1, 0)
+		now = now.Add(5 * time.Second)
+		return d.Evaluate(now)
+	}
+	first := step(true)
+	if len(first) != 1 || first[0].Threshold != epochThreshold(DefaultSignificance, 1) {
+		t.Fatalf("first verdicts %+v, want one at the epoch-1 threshold", first)
+	}
+	for range 6 { // baseline silent past IdleTimeout: expires
+		step(false)
+	}
+	if st := d.Stats(); st.ExpiredSeries != 1 {
+		t.Fatalf("baseline did not expire: %+v", st)
+	}
+	again := step(true)
+	if len(again) != 1 || again[0].Threshold != epochThreshold(DefaultSignificance, 2) {
+		t.Fatalf("after the baseline returned: %+v, want the epoch-2 threshold", again)
+	}
+}
