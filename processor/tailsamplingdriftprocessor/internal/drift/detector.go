@@ -65,6 +65,47 @@ type seriesKey struct {
 	cohort string
 }
 
+// seriesIndex maps each key to its cohorts' series. A published index is
+// never modified: changes build a new one. Looking up the key hashes two
+// strings; the few cohorts of a key are then compared in order.
+type seriesIndex map[Key][]indexEntry
+
+type indexEntry struct {
+	cohort string
+	s      *series
+}
+
+func (x seriesIndex) lookup(k Key, cohort string) *series {
+	entries := x[k]
+	for i := range entries {
+		if entries[i].cohort == cohort {
+			return entries[i].s
+		}
+	}
+	return nil
+}
+
+// with returns a copy of x that also holds s.
+func (x seriesIndex) with(s *series) seriesIndex {
+	y := maps.Clone(x)
+	y[s.key] = append(slices.Clone(x[s.key]), indexEntry{cohort: s.cohort, s: s})
+	return y
+}
+
+// without returns a copy of x without the given series.
+func (x seriesIndex) without(gone []*series) seriesIndex {
+	y := maps.Clone(x)
+	for _, s := range gone {
+		entries := slices.DeleteFunc(slices.Clone(y[s.key]), func(e indexEntry) bool { return e.s == s })
+		if len(entries) == 0 {
+			delete(y, s.key)
+		} else {
+			y[s.key] = entries
+		}
+	}
+	return y
+}
+
 // series is one cohort of one key.
 type series struct {
 	key    Key
@@ -138,11 +179,12 @@ type Detector struct {
 	// replaced (copy on write, under mu) when a series is added or removed,
 	// which is rare and bounded, so the hot path takes no lock and writes no
 	// shared memory besides its own counters.
-	index atomic.Pointer[map[seriesKey]*series]
+	index atomic.Pointer[seriesIndex]
 
 	mu       sync.Mutex // serializes changes to index, keys and realKeys
 	keys     map[Key]*keyState
-	realKeys int         // keys other than OverflowKey
+	realKeys int // keys other than OverflowKey
+	nseries  int
 	keysFull atomic.Bool // realKeys >= MaxKeys, for Drifting without the mutex
 
 	folded  atomic.Uint64
@@ -162,7 +204,7 @@ func NewDetector(cfg Config) *Detector {
 		cfg:  cfg,
 		keys: make(map[Key]*keyState),
 	}
-	d.index.Store(&map[seriesKey]*series{})
+	d.index.Store(&seriesIndex{})
 	for _, s := range cfg.Signals {
 		switch s {
 		case SignalLatency:
@@ -178,7 +220,7 @@ func NewDetector(cfg Config) *Detector {
 // one or two atomic adds; it allocates only the first time a key-cohort pair
 // is seen.
 func (d *Detector) Observe(k Key, cohort string, durationNanos int64, isError bool) {
-	s := (*d.index.Load())[seriesKey{key: k, cohort: cohort}]
+	s := d.index.Load().lookup(k, cohort)
 	if s == nil {
 		if s = d.resolve(seriesKey{key: k, cohort: cohort}); s == nil {
 			return
@@ -191,11 +233,11 @@ func (d *Detector) Observe(k Key, cohort string, durationNanos int64, isError bo
 // the last Evaluate.
 func (d *Detector) Drifting(k Key, cohort string) bool {
 	index := *d.index.Load()
-	s := index[seriesKey{key: k, cohort: cohort}]
+	s := index.lookup(k, cohort)
 	if s == nil && d.keysFull.Load() {
 		// Probably folded (or a dropped cohort of a tracked key, which then
 		// shares the overflow cohort's state: rare, and only errs toward keeping).
-		s = index[seriesKey{key: OverflowKey, cohort: cohort}]
+		s = index.lookup(OverflowKey, cohort)
 	}
 	return s != nil && s.drifting.Load()
 }
@@ -203,7 +245,7 @@ func (d *Detector) Drifting(k Key, cohort string) bool {
 // Stats returns the current bounds accounting.
 func (d *Detector) Stats() Stats {
 	d.mu.Lock()
-	st := Stats{Keys: len(d.keys), Series: len(*d.index.Load())}
+	st := Stats{Keys: len(d.keys), Series: d.nseries}
 	d.mu.Unlock()
 	st.FoldedObservations = d.folded.Load()
 	st.DroppedObservations = d.dropped.Load()
@@ -217,12 +259,12 @@ func (d *Detector) Stats() Stats {
 // allowed (false: the key already has MaxCohortsPerKey cohorts). d.mu must be held.
 func (d *Detector) place(sk seriesKey) (s *series, target seriesKey, create bool) {
 	index := *d.index.Load()
-	if s := index[sk]; s != nil {
+	if s := index.lookup(sk.key, sk.cohort); s != nil {
 		return s, sk, false
 	}
 	if _, known := d.keys[sk.key]; !known && sk.key != OverflowKey && d.realKeys >= d.cfg.MaxKeys {
 		sk.key = OverflowKey
-		if s := index[sk]; s != nil {
+		if s := index.lookup(sk.key, sk.cohort); s != nil {
 			return s, sk, false
 		}
 	}
@@ -250,9 +292,9 @@ func (d *Detector) resolve(sk seriesKey) *series {
 			}
 		}
 		ks.cohorts = append(ks.cohorts, s)
-		index := maps.Clone(*d.index.Load())
-		index[target] = s
+		index := d.index.Load().with(s)
 		d.index.Store(&index)
+		d.nseries++
 	}
 	d.mu.Unlock()
 	switch {
@@ -514,10 +556,10 @@ func ratio(num, den uint64) float64 {
 func (d *Detector) remove(expired []*series) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	index := maps.Clone(*d.index.Load())
-	defer d.index.Store(&index)
+	index := d.index.Load().without(expired)
+	d.index.Store(&index)
+	d.nseries -= len(expired)
 	for _, s := range expired {
-		delete(index, seriesKey{key: s.key, cohort: s.cohort})
 		ks := d.keys[s.key]
 		if ks == nil {
 			continue

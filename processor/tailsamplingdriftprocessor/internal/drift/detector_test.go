@@ -20,7 +20,7 @@ var (
 )
 
 func seriesTotal(d *Detector, k Key, cohort string) uint64 {
-	s := (*d.index.Load())[seriesKey{key: k, cohort: cohort}]
+	s := d.index.Load().lookup(k, cohort)
 	if s == nil {
 		return 0
 	}
