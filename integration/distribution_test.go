@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -132,21 +131,7 @@ func TestBareBinaryRunsBuiltInDefault(t *testing.T) {
 		t.Fatalf("bare validate should check the built-in default: %v\n%s", err, out)
 	}
 
-	bin := collectorBinary(t)
-	c := &Collector{Dir: t.TempDir(), Logs: &syncBuffer{}, done: make(chan error, 1)}
-	c.Cmd = exec.Command(bin)
-	c.Cmd.Stdout, c.Cmd.Stderr = c.Logs, c.Logs
-	if err := c.Cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { c.done <- c.Cmd.Wait() }()
-	t.Cleanup(func() {
-		c.Stop(t)
-		if t.Failed() {
-			t.Logf("collector logs:\n%s", c.Logs.String())
-		}
-	})
-	c.WaitForLog(t, "Everything is ready", 60*time.Second)
+	runCollector(t, t.TempDir(), nil)
 	eventually(t, 20*time.Second, "the Prometheus endpoint on 127.0.0.1:8889", func() (bool, string) {
 		resp, err := http.Get("http://127.0.0.1:8889/metrics")
 		if err != nil {

@@ -16,6 +16,9 @@ DEMO_DIR=$(mktemp -d /tmp/otelcol-goebpf-demo.XXXXXX)
 export DEMO_DIR
 
 go build -o "$DEMO_DIR/goebpf-demo" ./config/demo/service
+# The traffic driver is the same program under another name, so that config/demo.yaml's
+# exe_path glob (*/goebpf-demo) matches the service only.
+cp "$DEMO_DIR/goebpf-demo" "$DEMO_DIR/goebpf-load"
 go build -o "$DEMO_DIR/demo-report" ./config/demo/report
 
 pids=()
@@ -44,7 +47,7 @@ for _ in $(seq 1 50); do
 done
 
 echo "==> driving traffic"
-"$DEMO_DIR/goebpf-demo" -load "http://127.0.0.1:$DEMO_PORT" -n 200
+"$DEMO_DIR/goebpf-load" -load "http://127.0.0.1:$DEMO_PORT" -n 200
 sleep 5 # one metrics collection interval and the exporters' flush
 
 kill -TERM "$col"; wait "$col" || true
