@@ -353,13 +353,31 @@ func (e *engine) storeLocked(s *shard, g *spanGroup, srs ptrace.ResourceSpans, d
 		s.bytes += traceOverhead
 		s.counts.newTraces++
 	}
-	ps := s.policies
-	if len(ps.observers) > 0 {
-		for _, o := range ps.observers {
-			o.observeResource(srs.Resource(), t)
-		}
+	if s.policies.observe(t, srs) && t.rootSeen == 0 {
+		t.rootSeen = now
+		s.graceQ.push(deadline{at: now + e.grace, firstSeen: t.firstSeen, id: t.id})
 	}
-	sss := srs.ScopeSpans()
+	t.spanCount += nSpans
+	t.drifting = t.drifting || g.drifting
+	if t.data == nil {
+		t.data = data
+	} else {
+		t.data = append(t.data, data...)
+	}
+	s.bytes += int64(len(data))
+	if m := e.cfg.MaximumTraceSizeBytes; m > 0 && uint64(len(t.data)) > m {
+		s.decideLocked(e, t, triggerTooLarge)
+	}
+	s.evictLocked(e)
+}
+
+// observe gathers the facts the policies need from the spans of one resource
+// of trace t. It reports whether a root span (no parent) was among them.
+func (ps *policySet) observe(t *trace, rs ptrace.ResourceSpans) (root bool) {
+	for _, o := range ps.observers {
+		o.observeResource(rs.Resource(), t)
+	}
+	sss := rs.ScopeSpans()
 	for j := 0; j < sss.Len(); j++ {
 		ss := sss.At(j)
 		spans := ss.Spans()
@@ -376,27 +394,15 @@ func (e *engine) storeLocked(s *shard, g *spanGroup, srs ptrace.ResourceSpans, d
 			if ps.needsTraceState && !t.hasRandomness {
 				readConsistentProbability(span.TraceState().AsRaw(), t)
 			}
-			if t.rootSeen == 0 && span.ParentSpanID().IsEmpty() {
-				t.rootSeen = now
-				s.graceQ.push(deadline{at: now + e.grace, firstSeen: t.firstSeen, id: t.id})
+			if span.ParentSpanID().IsEmpty() {
+				root = true
 			}
 			for _, o := range ps.observers {
-				o.observeSpan(srs, ss, span, t)
+				o.observeSpan(rs, ss, span, t)
 			}
 		}
 	}
-	t.spanCount += nSpans
-	t.drifting = t.drifting || g.drifting
-	if t.data == nil {
-		t.data = data
-	} else {
-		t.data = append(t.data, data...)
-	}
-	s.bytes += int64(len(data))
-	if m := e.cfg.MaximumTraceSizeBytes; m > 0 && uint64(len(t.data)) > m {
-		s.decideLocked(e, t, triggerTooLarge)
-	}
-	s.evictLocked(e)
+	return root
 }
 
 // readConsistentProbability records the OpenTelemetry randomness (rv) and

@@ -84,7 +84,7 @@ func decided(decision, trigger string) []attribute.KeyValue {
 	return []attribute.KeyValue{attribute.String("decision", decision), attribute.String("trigger", trigger)}
 }
 
-func policiesFrom(t *testing.T, yamlText string) []tsp.PolicyCfg {
+func policiesFrom(t testing.TB, yamlText string) []tsp.PolicyCfg {
 	t.Helper()
 	cfg := defaultTestConfig()
 	loadYAML(t, "policies:\n"+yamlText, cfg)
