@@ -171,7 +171,7 @@ type ingestScratch struct {
 	index  map[pcommon.TraceID]int32
 	groups []spanGroup
 	enc    ptrace.Traces
-	out    []byte
+	out    [][]byte
 	outTh  map[pcommon.TraceID]sampling.Threshold
 	counts decisionCounts
 }
@@ -233,9 +233,10 @@ func (e *engine) consumeTraces(ctx context.Context, td ptrace.Traces) error {
 			e.ingestGroup(rs, &sc.groups[gi], sc, now)
 		}
 	}
-	out := sc.out
-	sc.out = nil // the decoded traces may share memory with it; never reuse
-	return e.flushCtx(ctx, out, sc.outTh, &sc.counts)
+	err := e.flushCtx(ctx, sc.out, sc.outTh, &sc.counts)
+	clear(sc.out)
+	sc.out = sc.out[:0]
+	return err
 }
 
 // ingestGroup stores the spans of one trace from one resource: it moves them
@@ -334,7 +335,7 @@ func (e *engine) storeLocked(s *shard, g *spanGroup, srs ptrace.ResourceSpans, d
 	if t == nil {
 		if th, ok := s.keep.get(g.id); ok {
 			s.counts.lateSampled += nSpans
-			s.out = append(s.out, data...)
+			s.out = append(s.out, data)
 			if e.cfg.ConsistentProbability && th.Unsigned() != 0 {
 				if s.outTh == nil {
 					s.outTh = make(map[pcommon.TraceID]sampling.Threshold)
@@ -441,7 +442,7 @@ func (c *decisionCounts) add(o *decisionCounts) {
 	c.newTraces += o.newTraces
 }
 
-func (e *engine) flush(ctx context.Context, out []byte, th map[pcommon.TraceID]sampling.Threshold, c *decisionCounts) {
+func (e *engine) flush(ctx context.Context, out [][]byte, th map[pcommon.TraceID]sampling.Threshold, c *decisionCounts) {
 	if err := e.flushCtx(ctx, out, th, c); err != nil {
 		e.logger.Debug("forwarding kept traces failed", zap.Error(err))
 	}
@@ -449,16 +450,27 @@ func (e *engine) flush(ctx context.Context, out []byte, th map[pcommon.TraceID]s
 
 // flushCtx records the counts and forwards the kept spans. The scratch buffers
 // are reset for reuse.
-func (e *engine) flushCtx(ctx context.Context, out []byte, th map[pcommon.TraceID]sampling.Threshold, c *decisionCounts) error {
+func (e *engine) flushCtx(ctx context.Context, out [][]byte, th map[pcommon.TraceID]sampling.Threshold, c *decisionCounts) error {
 	e.record(ctx, c)
 	*c = decisionCounts{}
 	if len(out) == 0 {
 		return nil
 	}
-	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(out)
-	if err != nil {
-		// Cannot happen: the bytes are our own encoding.
-		return fmt.Errorf("decode kept spans: %w", err)
+	// Each kept trace is decoded on its own and its resources moved (not
+	// copied) into one batch for the next consumer.
+	var td ptrace.Traces
+	u := &ptrace.ProtoUnmarshaler{}
+	for i, data := range out {
+		one, err := u.UnmarshalTraces(data)
+		if err != nil {
+			// Cannot happen: the bytes are our own encoding.
+			return fmt.Errorf("decode kept spans: %w", err)
+		}
+		if i == 0 {
+			td = one
+		} else {
+			one.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		}
 	}
 	if len(th) > 0 {
 		e.writeThresholds(ctx, td, th)
