@@ -170,10 +170,15 @@ func (e *engine) shutdown(ctx context.Context) error {
 type ingestScratch struct {
 	index  map[pcommon.TraceID]int32
 	groups []spanGroup
-	enc    ptrace.Traces
-	out    [][]byte
-	outTh  map[pcommon.TraceID]sampling.Threshold
-	counts decisionCounts
+	// encRes, encScope and encSpans encode a resource, a scope and a run of
+	// spans on their own (each as a one-entry Traces message).
+	encRes, encScope, encSpans ptrace.Traces
+	resBytes                   []byte
+	scopeBytes                 [][]byte
+	spanBuf                    []byte
+	out                        [][]byte
+	outTh                      map[pcommon.TraceID]sampling.Threshold
+	counts                     decisionCounts
 }
 
 type spanGroup struct {
@@ -185,9 +190,14 @@ type spanGroup struct {
 type spanRef struct{ ss, span int32 }
 
 func newIngestScratch() *ingestScratch {
-	enc := ptrace.NewTraces()
-	enc.ResourceSpans().AppendEmpty()
-	return &ingestScratch{index: make(map[pcommon.TraceID]int32), enc: enc}
+	sc := &ingestScratch{index: make(map[pcommon.TraceID]int32)}
+	sc.encRes = ptrace.NewTraces()
+	sc.encRes.ResourceSpans().AppendEmpty()
+	sc.encScope = ptrace.NewTraces()
+	sc.encScope.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	sc.encSpans = ptrace.NewTraces()
+	sc.encSpans.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	return sc
 }
 
 var marshaler = &ptrace.ProtoMarshaler{}
@@ -229,6 +239,15 @@ func (e *engine) consumeTraces(ctx context.Context, td ptrace.Traces) error {
 				}
 			}
 		}
+		if len(sc.groups) == 0 {
+			continue
+		}
+		// The resource and each scope are encoded once per batch.
+		sc.resBytes = encodeResource(sc, rs)
+		sc.scopeBytes = sc.scopeBytes[:0]
+		for j := 0; j < ilss.Len(); j++ {
+			sc.scopeBytes = append(sc.scopeBytes, nil)
+		}
 		for gi := range sc.groups {
 			e.ingestGroup(rs, &sc.groups[gi], sc, now)
 		}
@@ -239,34 +258,44 @@ func (e *engine) consumeTraces(ctx context.Context, td ptrace.Traces) error {
 	return err
 }
 
-// ingestGroup stores the spans of one trace from one resource: it moves them
-// into the encoding scratch (pdata moves swap structs, nothing is deep-copied),
-// encodes them, gathers the facts the policies need and appends the encoding to
-// the trace.
+func encodeResource(sc *ingestScratch, rs ptrace.ResourceSpans) []byte {
+	dst := sc.encRes.ResourceSpans().At(0)
+	rs.Resource().MoveTo(dst.Resource())
+	dst.SetSchemaUrl(rs.SchemaUrl())
+	enc, _ := marshaler.MarshalTraces(sc.encRes)
+	dst.Resource().MoveTo(rs.Resource())
+	b, _ := resourceContent(enc)
+	return b
+}
+
+func encodeScope(sc *ingestScratch, ss ptrace.ScopeSpans) []byte {
+	dst := sc.encScope.ResourceSpans().At(0).ScopeSpans().At(0)
+	ss.Scope().MoveTo(dst.Scope())
+	dst.SetSchemaUrl(ss.SchemaUrl())
+	enc, _ := marshaler.MarshalTraces(sc.encScope)
+	dst.Scope().MoveTo(ss.Scope())
+	b, _ := scopeContent(enc)
+	return b
+}
+
+// ingestGroup stores the spans of one trace from one resource, one chunk per
+// scope: the spans are moved (pdata moves swap structs, nothing is
+// deep-copied) into the encoding scratch and encoded outside the shard lock;
+// under it, the facts the policies need are gathered and the chunk appended.
 func (e *engine) ingestGroup(rs ptrace.ResourceSpans, g *spanGroup, sc *ingestScratch, now int64) {
-	srs := sc.enc.ResourceSpans().At(0)
-	rs.Resource().MoveTo(srs.Resource())
-	srs.SetSchemaUrl(rs.SchemaUrl())
-	sss := srs.ScopeSpans()
 	ilss := rs.ScopeSpans()
-	nScopes := 0
+	s := e.shardOf(g.id)
 	for r := 0; r < len(g.refs); {
 		j := g.refs[r].ss
 		end := r
 		for end < len(g.refs) && g.refs[end].ss == j {
 			end++
 		}
-		var dst ptrace.ScopeSpans
-		if nScopes < sss.Len() {
-			dst = sss.At(nScopes)
-		} else {
-			dst = sss.AppendEmpty()
-		}
-		nScopes++
 		src := ilss.At(int(j))
-		src.Scope().MoveTo(dst.Scope())
-		dst.SetSchemaUrl(src.SchemaUrl())
-		dstSpans := dst.Spans()
+		if sc.scopeBytes[j] == nil {
+			sc.scopeBytes[j] = encodeScope(sc, src)
+		}
+		dstSpans := sc.encSpans.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 		n := end - r
 		for dstSpans.Len() < n {
 			dstSpans.AppendEmpty()
@@ -278,42 +307,27 @@ func (e *engine) ingestGroup(rs ptrace.ResourceSpans, g *spanGroup, sc *ingestSc
 		for x := 0; x < n; x++ {
 			srcSpans.At(int(g.refs[r+x].span)).MoveTo(dstSpans.At(x))
 		}
-		r = end
-	}
-	if sss.Len() > nScopes {
-		trimScopes(sss, nScopes)
-	}
-	data, _ := marshaler.MarshalTraces(sc.enc)
+		enc, _ := marshaler.MarshalTraces(sc.encSpans)
+		sc.spanBuf, _ = appendSpanEntries(sc.spanBuf[:0], enc)
 
-	s := e.shardOf(g.id)
-	s.mu.Lock()
-	e.storeLocked(s, g, srs, data, sc, now)
-	if len(s.out) > 0 {
-		out, th, counts := s.takeOutputLocked()
-		sc.out = append(sc.out, out...)
-		for id, v := range th {
-			if sc.outTh == nil {
-				sc.outTh = make(map[pcommon.TraceID]sampling.Threshold)
+		s.mu.Lock()
+		e.storeLocked(s, g, rs, src, dstSpans, sc, int(j), now)
+		if len(s.out) > 0 {
+			out, th, counts := s.takeOutputLocked()
+			sc.out = append(sc.out, out...)
+			for id, v := range th {
+				if sc.outTh == nil {
+					sc.outTh = make(map[pcommon.TraceID]sampling.Threshold)
+				}
+				sc.outTh[id] = v
 			}
-			sc.outTh[id] = v
+			sc.counts.add(&counts)
+		} else {
+			sc.counts.add(&s.counts)
+			s.counts = decisionCounts{}
 		}
-		sc.counts.add(&counts)
-	} else {
-		sc.counts.add(&s.counts)
-		s.counts = decisionCounts{}
-	}
-	s.mu.Unlock()
-
-	// Give the resource and scopes back: other traces of this batch share them.
-	srs.Resource().MoveTo(rs.Resource())
-	nScopes = 0
-	for r := 0; r < len(g.refs); {
-		j := g.refs[r].ss
-		for r < len(g.refs) && g.refs[r].ss == j {
-			r++
-		}
-		sss.At(nScopes).Scope().MoveTo(ilss.At(int(j)).Scope())
-		nScopes++
+		s.mu.Unlock()
+		r = end
 	}
 }
 
@@ -322,20 +336,22 @@ func trimSpans(s ptrace.SpanSlice, n int) {
 	s.RemoveIf(func(ptrace.Span) bool { i++; return i > n })
 }
 
-func trimScopes(s ptrace.ScopeSpansSlice, n int) {
-	i := 0
-	s.RemoveIf(func(ptrace.ScopeSpans) bool { i++; return i > n })
-}
-
-// storeLocked adds one encoded group of spans to its trace, or applies a cached
-// decision when the trace was already decided.
-func (e *engine) storeLocked(s *shard, g *spanGroup, srs ptrace.ResourceSpans, data []byte, sc *ingestScratch, now int64) {
-	nSpans := int64(len(g.refs))
+// storeLocked adds one chunk (the spans of one trace from one resource and
+// scope) to its trace, or applies a cached decision when the trace was already
+// decided.
+func (e *engine) storeLocked(s *shard, g *spanGroup, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, spans ptrace.SpanSlice, sc *ingestScratch, scopeIndex int, now int64) {
+	nSpans := int64(spans.Len())
+	resBytes, scopeBytes := sc.resBytes, sc.scopeBytes[scopeIndex]
 	t := s.traces[g.id]
 	if t == nil {
 		if th, ok := s.keep.get(g.id); ok {
 			s.counts.lateSampled += nSpans
-			s.out = append(s.out, data)
+			var it internTable
+			rid, _ := it.acquire(resBytes)
+			sid, _ := it.acquire(scopeBytes)
+			c := appendChunkHeader(nil, rid, sid, len(sc.spanBuf))
+			c = append(c, sc.spanBuf...)
+			s.out = append(s.out, it.assemble(make([]byte, 0, it.assembledSize(c)), c))
 			if e.cfg.ConsistentProbability && th.Unsigned() != 0 {
 				if s.outTh == nil {
 					s.outTh = make(map[pcommon.TraceID]sampling.Threshold)
@@ -354,19 +370,20 @@ func (e *engine) storeLocked(s *shard, g *spanGroup, srs ptrace.ResourceSpans, d
 		s.bytes += traceOverhead
 		s.counts.newTraces++
 	}
-	if s.policies.observe(t, srs) && t.rootSeen == 0 {
+	if s.policies.observeSpans(t, rs, ss, spans) && t.rootSeen == 0 {
 		t.rootSeen = now
 		s.graceQ.push(deadline{at: now + e.grace, firstSeen: t.firstSeen, id: t.id})
 	}
 	t.spanCount += nSpans
 	t.drifting = t.drifting || g.drifting
-	if t.data == nil {
-		t.data = data
-	} else {
-		t.data = append(t.data, data...)
-	}
-	s.bytes += int64(len(data))
-	if m := e.cfg.MaximumTraceSizeBytes; m > 0 && uint64(len(t.data)) > m {
+	rid, grownR := s.intern.acquire(resBytes)
+	sid, grownS := s.intern.acquire(scopeBytes)
+	before := len(t.data)
+	t.data = appendChunkHeader(t.data, rid, sid, len(sc.spanBuf))
+	t.data = append(t.data, sc.spanBuf...)
+	t.stockSize += int64(stockSize(len(resBytes), len(scopeBytes), len(sc.spanBuf)))
+	s.bytes += int64(len(t.data)-before) + int64(grownR+grownS)
+	if m := e.cfg.MaximumTraceSizeBytes; m > 0 && uint64(t.stockSize) > m {
 		s.decideLocked(e, t, triggerTooLarge)
 	}
 	s.evictLocked(e)
@@ -375,32 +392,41 @@ func (e *engine) storeLocked(s *shard, g *spanGroup, srs ptrace.ResourceSpans, d
 // observe gathers the facts the policies need from the spans of one resource
 // of trace t. It reports whether a root span (no parent) was among them.
 func (ps *policySet) observe(t *trace, rs ptrace.ResourceSpans) (root bool) {
-	for _, o := range ps.observers {
-		o.observeResource(rs.Resource(), t)
-	}
 	sss := rs.ScopeSpans()
 	for j := 0; j < sss.Len(); j++ {
 		ss := sss.At(j)
-		spans := ss.Spans()
-		for k := 0; k < spans.Len(); k++ {
-			span := spans.At(k)
-			if ps.needsLatency {
-				if st := span.StartTimestamp(); t.minStart == 0 || st < t.minStart {
-					t.minStart = st
-				}
-				if en := span.EndTimestamp(); t.maxEnd == 0 || en > t.maxEnd {
-					t.maxEnd = en
-				}
+		if ps.observeSpans(t, rs, ss, ss.Spans()) {
+			root = true
+		}
+	}
+	return root
+}
+
+// observeSpans gathers the facts the policies need from spans, which came with
+// resource rs and scope ss. It reports whether a root span (no parent) was
+// among them.
+func (ps *policySet) observeSpans(t *trace, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, spans ptrace.SpanSlice) (root bool) {
+	for _, o := range ps.observers {
+		o.observeResource(rs.Resource(), t)
+	}
+	for k := 0; k < spans.Len(); k++ {
+		span := spans.At(k)
+		if ps.needsLatency {
+			if st := span.StartTimestamp(); t.minStart == 0 || st < t.minStart {
+				t.minStart = st
 			}
-			if ps.needsTraceState && !t.hasRandomness {
-				readConsistentProbability(span.TraceState().AsRaw(), t)
+			if en := span.EndTimestamp(); t.maxEnd == 0 || en > t.maxEnd {
+				t.maxEnd = en
 			}
-			if span.ParentSpanID().IsEmpty() {
-				root = true
-			}
-			for _, o := range ps.observers {
-				o.observeSpan(rs, ss, span, t)
-			}
+		}
+		if ps.needsTraceState && !t.hasRandomness {
+			readConsistentProbability(span.TraceState().AsRaw(), t)
+		}
+		if span.ParentSpanID().IsEmpty() {
+			root = true
+		}
+		for _, o := range ps.observers {
+			o.observeSpan(rs, ss, span, t)
 		}
 	}
 	return root

@@ -365,9 +365,8 @@ func newBytesLimitingPolicy(env *compileEnv, c tsp.BytesLimitingCfg) (policy, er
 func (p *limiterPolicy) Evaluate(_ pcommon.TraceID, t *trace) Decision {
 	n := int(t.spanCount)
 	if p.bytes {
-		// The stored encoding is exactly the protobuf size of the trace's
-		// batches, which is what the stock policy measures.
-		n = len(t.data)
+		// The protobuf size of the trace's batches, as the stock policy measures.
+		n = int(t.stockSize)
 	}
 	return boolDecision(p.limiter.AllowN(p.now(), n))
 }

@@ -74,7 +74,7 @@ func decideOn(t *testing.T, policies string, td ptrace.Traces) (Decision, int64)
 		ps.observe(tr, rs)
 	}
 	tr.spanCount = int64(td.SpanCount())
-	tr.data, _ = marshaler.MarshalTraces(td)
+	tr.stockSize = int64(marshaler.TracesSize(td))
 	var errs int64
 	return ps.decide(testTraceID, tr, &errs), errs
 }

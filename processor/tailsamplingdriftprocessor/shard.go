@@ -73,6 +73,7 @@ type shard struct {
 	maxTraces int
 	maxBytes  int64
 	policies  *policySet
+	intern    internTable
 	keep      *decisionCache
 	drop      *decisionCache
 
@@ -141,7 +142,7 @@ func (s *shard) decideLocked(e *engine, t *trace, why trigger) {
 	s.counts.decided[why][decisionIndex(d.Kind)]++
 	if d.Kind == decisionSampled {
 		s.counts.spansSampled += t.spanCount
-		s.out = append(s.out, t.data)
+		s.out = append(s.out, s.intern.assemble(make([]byte, 0, s.intern.assembledSize(t.data)), t.data))
 		if e.cfg.ConsistentProbability && d.Threshold.Unsigned() != 0 {
 			if s.outTh == nil {
 				s.outTh = make(map[pcommon.TraceID]sampling.Threshold)
@@ -153,6 +154,7 @@ func (s *shard) decideLocked(e *engine, t *trace, why trigger) {
 		s.counts.spansNotSample += t.spanCount
 		s.drop.put(t.id, sampling.Threshold{})
 	}
+	s.bytes -= int64(s.intern.releaseAll(t.data))
 	t.data = nil
 }
 
@@ -216,6 +218,8 @@ func (s *shard) drainAllLocked(e *engine, drop bool) int64 {
 			t.decided = true
 			delete(s.traces, t.id)
 			s.bytes -= int64(len(t.data)) + traceOverhead
+			s.bytes -= int64(s.intern.releaseAll(t.data))
+			t.data = nil
 			s.counts.spansNotSample += t.spanCount
 			droppedUnevaluated++
 			continue
