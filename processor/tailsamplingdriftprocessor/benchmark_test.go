@@ -123,13 +123,14 @@ func threadCPUTime() time.Duration {
 type benchSubject struct {
 	name string
 	// build returns a started processor with the given decision_wait, and a
-	// function that reports whether every trace has been decided.
-	build func(b *testing.B, wait time.Duration) (processor.Traces, func() bool)
+	// function that reports whether every trace has been decided, given when
+	// the last batch was sent.
+	build func(b *testing.B, wait time.Duration) (processor.Traces, func(last time.Time) bool)
 }
 
 func benchSubjects() []benchSubject {
 	return []benchSubject{
-		{"stock", func(b *testing.B, wait time.Duration) (processor.Traces, func() bool) {
+		{"stock", func(b *testing.B, wait time.Duration) (processor.Traces, func(time.Time) bool) {
 			f := tsp.NewFactory()
 			cfg := f.CreateDefaultConfig().(*tsp.Config)
 			loadYAML(b, benchPolicies, cfg)
@@ -138,11 +139,10 @@ func benchSubjects() []benchSubject {
 			p, err := f.CreateTraces(context.Background(), processortest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
 			require.NoError(b, err)
 			require.NoError(b, p.Start(context.Background(), nil))
-			start := time.Now()
 			// The stock processor decides between decision_wait and decision_wait + 1s.
-			return p, func() bool { return time.Since(start) > wait+1500*time.Millisecond }
+			return p, func(last time.Time) bool { return time.Since(last) > wait+1500*time.Millisecond }
 		}},
-		{"ours", func(b *testing.B, wait time.Duration) (processor.Traces, func() bool) {
+		{"ours", func(b *testing.B, wait time.Duration) (processor.Traces, func(time.Time) bool) {
 			cfg := createDefaultConfig().(*Config)
 			loadYAML(b, benchPolicies, cfg)
 			cfg.DecisionWait = wait
@@ -155,7 +155,7 @@ func benchSubjects() []benchSubject {
 			require.NoError(b, err)
 			require.NoError(b, p.Start(context.Background(), nil))
 			e := p.(*tracesProcessor).Unwrap().engine
-			return p, func() bool { n, _ := e.inMemory(); return n == 0 }
+			return p, func(time.Time) bool { n, _ := e.inMemory(); return n == 0 }
 		}},
 	}
 }
@@ -190,7 +190,8 @@ func BenchmarkVersusStock(b *testing.B) {
 				gen += threadCPUTime() - g0
 				require.NoError(b, p.ConsumeTraces(context.Background(), td))
 			}
-			for !done() {
+			last := time.Now()
+			for !done(last) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			cpu += cpuTime() - before - gen

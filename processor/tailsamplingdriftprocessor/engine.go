@@ -379,6 +379,9 @@ func (e *engine) storeLocked(s *shard, g *spanGroup, rs ptrace.ResourceSpans, ss
 	rid, grownR := s.intern.acquire(resBytes)
 	sid, grownS := s.intern.acquire(scopeBytes)
 	before := len(t.data)
+	if t.data == nil {
+		t.data = make([]byte, 0, 15+len(sc.spanBuf))
+	}
 	t.data = appendChunkHeader(t.data, rid, sid, len(sc.spanBuf))
 	t.data = append(t.data, sc.spanBuf...)
 	t.stockSize += int64(stockSize(len(resBytes), len(scopeBytes), len(sc.spanBuf)))
