@@ -170,15 +170,15 @@ func (e *engine) shutdown(ctx context.Context) error {
 type ingestScratch struct {
 	index  map[pcommon.TraceID]int32
 	groups []spanGroup
-	// encRes, encScope and encSpans encode a resource, a scope and a run of
-	// spans on their own (each as a one-entry Traces message).
-	encRes, encScope, encSpans ptrace.Traces
-	resBytes                   []byte
-	scopeBytes                 [][]byte
-	spanBuf                    []byte
-	out                        [][]byte
-	outTh                      map[pcommon.TraceID]sampling.Threshold
-	counts                     decisionCounts
+	// encRes and encScope encode a resource and a scope on their own (each
+	// as a one-entry Traces message); spans are encoded by appendSpanEntry.
+	encRes, encScope ptrace.Traces
+	resBytes         []byte
+	scopeBytes       [][]byte
+	spanBuf          []byte
+	out              [][]byte
+	outTh            map[pcommon.TraceID]sampling.Threshold
+	counts           decisionCounts
 }
 
 type spanGroup struct {
@@ -195,8 +195,6 @@ func newIngestScratch() *ingestScratch {
 	sc.encRes.ResourceSpans().AppendEmpty()
 	sc.encScope = ptrace.NewTraces()
 	sc.encScope.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
-	sc.encSpans = ptrace.NewTraces()
-	sc.encSpans.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
 	return sc
 }
 
@@ -279,9 +277,8 @@ func encodeScope(sc *ingestScratch, ss ptrace.ScopeSpans) []byte {
 }
 
 // ingestGroup stores the spans of one trace from one resource, one chunk per
-// scope: the spans are moved (pdata moves swap structs, nothing is
-// deep-copied) into the encoding scratch and encoded outside the shard lock;
-// under it, the facts the policies need are gathered and the chunk appended.
+// scope: the spans are encoded outside the shard lock; under it, the facts the
+// policies need are gathered and the chunk appended.
 func (e *engine) ingestGroup(rs ptrace.ResourceSpans, g *spanGroup, sc *ingestScratch, now int64) {
 	ilss := rs.ScopeSpans()
 	s := e.shardOf(g.id)
@@ -295,23 +292,14 @@ func (e *engine) ingestGroup(rs ptrace.ResourceSpans, g *spanGroup, sc *ingestSc
 		if sc.scopeBytes[j] == nil {
 			sc.scopeBytes[j] = encodeScope(sc, src)
 		}
-		dstSpans := sc.encSpans.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
-		n := end - r
-		for dstSpans.Len() < n {
-			dstSpans.AppendEmpty()
-		}
-		if dstSpans.Len() > n {
-			trimSpans(dstSpans, n)
-		}
 		srcSpans := src.Spans()
-		for x := 0; x < n; x++ {
-			srcSpans.At(int(g.refs[r+x].span)).MoveTo(dstSpans.At(x))
+		sc.spanBuf = sc.spanBuf[:0]
+		for _, ref := range g.refs[r:end] {
+			sc.spanBuf = appendSpanEntry(sc.spanBuf, srcSpans.At(int(ref.span)))
 		}
-		enc, _ := marshaler.MarshalTraces(sc.encSpans)
-		sc.spanBuf, _ = appendSpanEntries(sc.spanBuf[:0], enc)
 
 		s.mu.Lock()
-		e.storeLocked(s, g, rs, src, dstSpans, sc, int(j), now)
+		e.storeLocked(s, g, rs, src, g.refs[r:end], sc, int(j), now)
 		if len(s.out) > 0 {
 			out, th, counts := s.takeOutputLocked()
 			sc.out = append(sc.out, out...)
@@ -331,16 +319,11 @@ func (e *engine) ingestGroup(rs ptrace.ResourceSpans, g *spanGroup, sc *ingestSc
 	}
 }
 
-func trimSpans(s ptrace.SpanSlice, n int) {
-	i := 0
-	s.RemoveIf(func(ptrace.Span) bool { i++; return i > n })
-}
-
 // storeLocked adds one chunk (the spans of one trace from one resource and
 // scope) to its trace, or applies a cached decision when the trace was already
 // decided.
-func (e *engine) storeLocked(s *shard, g *spanGroup, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, spans ptrace.SpanSlice, sc *ingestScratch, scopeIndex int, now int64) {
-	nSpans := int64(spans.Len())
+func (e *engine) storeLocked(s *shard, g *spanGroup, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, refs []spanRef, sc *ingestScratch, scopeIndex int, now int64) {
+	nSpans := int64(len(refs))
 	resBytes, scopeBytes := sc.resBytes, sc.scopeBytes[scopeIndex]
 	t := s.traces[g.id]
 	if t == nil {
@@ -370,7 +353,7 @@ func (e *engine) storeLocked(s *shard, g *spanGroup, rs ptrace.ResourceSpans, ss
 		s.bytes += traceOverhead
 		s.counts.newTraces++
 	}
-	if s.policies.observeSpans(t, rs, ss, spans) && t.rootSeen == 0 {
+	if s.policies.observeSpans(t, rs, ss, refs) && t.rootSeen == 0 {
 		t.rootSeen = now
 		s.graceQ.push(deadline{at: now + e.grace, firstSeen: t.firstSeen, id: t.id})
 	}
@@ -398,21 +381,30 @@ func (ps *policySet) observe(t *trace, rs ptrace.ResourceSpans) (root bool) {
 	sss := rs.ScopeSpans()
 	for j := 0; j < sss.Len(); j++ {
 		ss := sss.At(j)
-		if ps.observeSpans(t, rs, ss, ss.Spans()) {
+		if ps.observeSpans(t, rs, ss, nil) {
 			root = true
 		}
 	}
 	return root
 }
 
-// observeSpans gathers the facts the policies need from spans, which came with
-// resource rs and scope ss. It reports whether a root span (no parent) was
-// among them.
-func (ps *policySet) observeSpans(t *trace, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, spans ptrace.SpanSlice) (root bool) {
+// observeSpans gathers the facts the policies need from the spans of ss listed
+// in refs (all of them when refs is nil), which came with resource rs. It
+// reports whether a root span (no parent) was among them.
+func (ps *policySet) observeSpans(t *trace, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, refs []spanRef) (root bool) {
 	for _, o := range ps.observers {
 		o.observeResource(rs.Resource(), t)
 	}
-	for k := 0; k < spans.Len(); k++ {
+	spans := ss.Spans()
+	n := len(refs)
+	if refs == nil {
+		n = spans.Len()
+	}
+	for x := 0; x < n; x++ {
+		k := x
+		if refs != nil {
+			k = int(refs[x].span)
+		}
 		span := spans.At(k)
 		if ps.needsLatency {
 			if st := span.StartTimestamp(); t.minStart == 0 || st < t.minStart {
