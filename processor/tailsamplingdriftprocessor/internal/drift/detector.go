@@ -2,6 +2,7 @@ package drift
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,47 @@ type seriesKey struct {
 	cohort string
 }
 
+// seriesIndex maps each key to its cohorts' series. A published index is
+// never modified: changes build a new one. Looking up the key hashes two
+// strings; the few cohorts of a key are then compared in order.
+type seriesIndex map[Key][]indexEntry
+
+type indexEntry struct {
+	cohort string
+	s      *series
+}
+
+func (x seriesIndex) lookup(k Key, cohort string) *series {
+	entries := x[k]
+	for i := range entries {
+		if entries[i].cohort == cohort {
+			return entries[i].s
+		}
+	}
+	return nil
+}
+
+// with returns a copy of x that also holds s.
+func (x seriesIndex) with(s *series) seriesIndex {
+	y := maps.Clone(x)
+	y[s.key] = append(slices.Clone(x[s.key]), indexEntry{cohort: s.cohort, s: s})
+	return y
+}
+
+// without returns a copy of x without the given series.
+func (x seriesIndex) without(gone []*series) seriesIndex {
+	y := maps.Clone(x)
+	for _, s := range gone {
+		entries := slices.DeleteFunc(slices.Clone(y[s.key]), func(e indexEntry) bool { return e.s == s })
+		if len(entries) == 0 {
+			delete(y, s.key)
+		} else {
+			y[s.key] = entries
+		}
+	}
+	return y
+}
+
 // series is one cohort of one key.
 type series struct {
 	key    Key
@@ -86,6 +128,10 @@ type series struct {
 	prevAbove       [maxGroups]uint64
 	idleSince       time.Time
 	test            *pairTest
+	// nextEpoch is the epoch number the series' next test starts at: a test
+	// that restarts (new baseline, baseline gone and back) continues the
+	// α_k sequence instead of getting a fresh budget.
+	nextEpoch int
 }
 
 func (s *series) observe(ns int64, isError bool) {
@@ -129,10 +175,17 @@ type Detector struct {
 	latency bool
 	errs    bool
 
-	mu       sync.RWMutex
-	series   map[seriesKey]*series
+	// index is the lookup table of Observe and Drifting: an immutable map,
+	// replaced (copy on write, under mu) when a series is added or removed,
+	// which is rare and bounded, so the hot path takes no lock and writes no
+	// shared memory besides its own counters.
+	index atomic.Pointer[seriesIndex]
+
+	mu       sync.Mutex // serializes changes to index, keys and realKeys
 	keys     map[Key]*keyState
 	realKeys int // keys other than OverflowKey
+	nseries  int
+	keysFull atomic.Bool // realKeys >= MaxKeys, for Drifting without the mutex
 
 	folded  atomic.Uint64
 	dropped atomic.Uint64
@@ -148,10 +201,10 @@ type Detector struct {
 func NewDetector(cfg Config) *Detector {
 	cfg = cfg.withDefaults()
 	d := &Detector{
-		cfg:    cfg,
-		series: make(map[seriesKey]*series),
-		keys:   make(map[Key]*keyState),
+		cfg:  cfg,
+		keys: make(map[Key]*keyState),
 	}
+	d.index.Store(&seriesIndex{})
 	for _, s := range cfg.Signals {
 		switch s {
 		case SignalLatency:
@@ -163,15 +216,13 @@ func NewDetector(cfg Config) *Detector {
 	return d
 }
 
-// Observe records one span of cohort for key k. It takes a read lock and
-// two atomic adds, and allocates only the first time a key-cohort pair is seen.
+// Observe records one span of cohort for key k: a lock-free map lookup and
+// one or two atomic adds; it allocates only the first time a key-cohort pair
+// is seen.
 func (d *Detector) Observe(k Key, cohort string, durationNanos int64, isError bool) {
-	sk := seriesKey{key: k, cohort: cohort}
-	d.mu.RLock()
-	s := d.series[sk]
-	d.mu.RUnlock()
+	s := d.index.Load().lookup(k, cohort)
 	if s == nil {
-		if s = d.resolve(sk); s == nil {
+		if s = d.resolve(seriesKey{key: k, cohort: cohort}); s == nil {
 			return
 		}
 	}
@@ -181,17 +232,21 @@ func (d *Detector) Observe(k Key, cohort string, durationNanos int64, isError bo
 // Drifting reports whether the cohort of key k was drifting on any signal at
 // the last Evaluate.
 func (d *Detector) Drifting(k Key, cohort string) bool {
-	d.mu.RLock()
-	s, _, _ := d.place(seriesKey{key: k, cohort: cohort})
-	d.mu.RUnlock()
+	index := *d.index.Load()
+	s := index.lookup(k, cohort)
+	if s == nil && d.keysFull.Load() {
+		// Probably folded (or a dropped cohort of a tracked key, which then
+		// shares the overflow cohort's state: rare, and only errs toward keeping).
+		s = index.lookup(OverflowKey, cohort)
+	}
 	return s != nil && s.drifting.Load()
 }
 
 // Stats returns the current bounds accounting.
 func (d *Detector) Stats() Stats {
-	d.mu.RLock()
-	st := Stats{Keys: len(d.keys), Series: len(d.series)}
-	d.mu.RUnlock()
+	d.mu.Lock()
+	st := Stats{Keys: len(d.keys), Series: d.nseries}
+	d.mu.Unlock()
 	st.FoldedObservations = d.folded.Load()
 	st.DroppedObservations = d.dropped.Load()
 	st.ExpiredSeries = d.expired.Load()
@@ -203,12 +258,13 @@ func (d *Detector) Stats() Stats {
 // exists, else the key it should be created under and whether creating it is
 // allowed (false: the key already has MaxCohortsPerKey cohorts). d.mu must be held.
 func (d *Detector) place(sk seriesKey) (s *series, target seriesKey, create bool) {
-	if s := d.series[sk]; s != nil {
+	index := *d.index.Load()
+	if s := index.lookup(sk.key, sk.cohort); s != nil {
 		return s, sk, false
 	}
 	if _, known := d.keys[sk.key]; !known && sk.key != OverflowKey && d.realKeys >= d.cfg.MaxKeys {
 		sk.key = OverflowKey
-		if s := d.series[sk]; s != nil {
+		if s := index.lookup(sk.key, sk.cohort); s != nil {
 			return s, sk, false
 		}
 	}
@@ -218,29 +274,29 @@ func (d *Detector) place(sk seriesKey) (s *series, target seriesKey, create bool
 	return nil, sk, true
 }
 
-// resolve is Observe's slow path: a pair not yet tracked.
+// resolve is Observe's slow path: a pair not in the index (new, folded or
+// dropped). Folded and dropped spans take the mutex every time; both are
+// bounded-cardinality overflow cases, and counted.
 func (d *Detector) resolve(sk seriesKey) *series {
-	d.mu.RLock()
+	d.mu.Lock()
 	s, target, create := d.place(sk)
-	d.mu.RUnlock()
 	if s == nil && create {
-		d.mu.Lock()
-		s, target, create = d.place(sk)
-		if s == nil && create {
-			s = &series{key: target.key, cohort: target.cohort}
-			ks := d.keys[target.key]
-			if ks == nil {
-				ks = &keyState{key: target.key}
-				d.keys[target.key] = ks
-				if target.key != OverflowKey {
-					d.realKeys++
-				}
+		s = &series{key: target.key, cohort: target.cohort}
+		ks := d.keys[target.key]
+		if ks == nil {
+			ks = &keyState{key: target.key}
+			d.keys[target.key] = ks
+			if target.key != OverflowKey {
+				d.realKeys++
+				d.keysFull.Store(d.realKeys >= d.cfg.MaxKeys)
 			}
-			ks.cohorts = append(ks.cohorts, s)
-			d.series[target] = s
 		}
-		d.mu.Unlock()
+		ks.cohorts = append(ks.cohorts, s)
+		index := d.index.Load().with(s)
+		d.index.Store(&index)
+		d.nseries++
 	}
+	d.mu.Unlock()
 	switch {
 	case s == nil:
 		d.dropped.Add(1)
@@ -263,12 +319,12 @@ func (d *Detector) Evaluate(now time.Time) []Verdict {
 		ks      *keyState
 		cohorts []*series
 	}
-	d.mu.RLock()
+	d.mu.Lock()
 	work := make([]keyCohorts, 0, len(d.keys))
 	for _, ks := range d.keys {
 		work = append(work, keyCohorts{ks: ks, cohorts: slices.Clone(ks.cohorts)})
 	}
-	d.mu.RUnlock()
+	d.mu.Unlock()
 	slices.SortFunc(work, func(a, b keyCohorts) int {
 		return cmp.Or(cmp.Compare(a.ks.key.Service, b.ks.key.Service), cmp.Compare(a.ks.key.Operation, b.ks.key.Operation))
 	})
@@ -359,13 +415,12 @@ func (d *Detector) evaluateKey(ks *keyState, cohorts []*series, now time.Time, o
 		b := cohorts[base]
 		t := s.test
 		if t == nil || t.baseline != b.cohort {
-			epoch := 1
 			if t != nil {
-				// A new baseline is a new epoch, not a fresh budget: α_k keeps shrinking.
-				epoch = t.epoch + 1
 				out = d.endTest(s, ks.key, &sums[i], out)
 			}
-			t = &pairTest{baseline: b.cohort, epoch: epoch, epochStart: now}
+			// A restarted test is a new epoch, not a fresh budget.
+			t = &pairTest{baseline: b.cohort, epoch: max(s.nextEpoch, 1), epochStart: now}
+			s.nextEpoch = t.epoch + 1
 			t.signals[SignalLatency].e = newShareEProcess(len(latencyLevels))
 			t.signals[SignalErrors].e = newShareEProcess(1)
 			s.test = t
@@ -391,6 +446,7 @@ func (d *Detector) evaluateKey(ks *keyState, cohorts []*series, now time.Time, o
 
 		if now.Sub(t.epochStart) >= d.cfg.Epoch {
 			t.epoch++
+			s.nextEpoch = t.epoch + 1
 			t.epochStart = now
 			for sig := range t.signals {
 				st := &t.signals[sig]
@@ -500,8 +556,10 @@ func ratio(num, den uint64) float64 {
 func (d *Detector) remove(expired []*series) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	index := d.index.Load().without(expired)
+	d.index.Store(&index)
+	d.nseries -= len(expired)
 	for _, s := range expired {
-		delete(d.series, seriesKey{key: s.key, cohort: s.cohort})
 		ks := d.keys[s.key]
 		if ks == nil {
 			continue
@@ -511,6 +569,7 @@ func (d *Detector) remove(expired []*series) {
 			delete(d.keys, s.key)
 			if s.key != OverflowKey {
 				d.realKeys--
+				d.keysFull.Store(d.realKeys >= d.cfg.MaxKeys)
 			}
 		}
 		d.expired.Add(1)

@@ -20,9 +20,7 @@ var (
 )
 
 func seriesTotal(d *Detector, k Key, cohort string) uint64 {
-	d.mu.RLock()
-	s := d.series[seriesKey{key: k, cohort: cohort}]
-	d.mu.RUnlock()
+	s := d.index.Load().lookup(k, cohort)
 	if s == nil {
 		return 0
 	}
@@ -306,5 +304,71 @@ func TestParseSignal(t *testing.T) {
 	}
 	if _, err := ParseSignal("throughput"); err == nil || err.Error() != `unknown drift signal "throughput" (want latency or errors)` {
 		t.Errorf("ParseSignal(throughput) error %v", err)
+	}
+}
+
+// When the canary overtakes the baseline in traffic (automatic baseline), the
+// roles swap: the old canary's drift ends with a Changed verdict and the old
+// baseline, which is faster, is tested as a canary and is not drifting.
+func TestAutomaticBaselineSwap(t *testing.T) {
+	t.Parallel()
+	d := NewDetector(Config{Signals: []Signal{SignalLatency}})
+	now := simStart
+	for range 6 {
+		feed(d, keyA, "old", 97*20, 1, 0)
+		feed(d, keyA, "new", 97*2, 3, 0)
+		now = now.Add(5 * time.Second)
+		d.Evaluate(now)
+	}
+	if !d.Drifting(keyA, "new") {
+		t.Fatal("3× slower canary not drifting before the swap")
+	}
+	var changed []Verdict
+	var last []Verdict
+	for range 10 {
+		feed(d, keyA, "new", 97*60, 3, 0)
+		now = now.Add(5 * time.Second)
+		last = d.Evaluate(now)
+		for _, v := range last {
+			if v.Changed {
+				changed = append(changed, v)
+			}
+		}
+	}
+	if len(changed) != 1 || changed[0].Cohort != "new" || changed[0].Drifting {
+		t.Fatalf("changed verdicts %+v, want one ending the drift of new", changed)
+	}
+	if len(last) != 1 || last[0].Cohort != "old" || last[0].Baseline != "new" || last[0].Drifting {
+		t.Fatalf("after the swap: verdicts %+v, want old tested against new, not drifting", last)
+	}
+}
+
+// A test that restarts because its baseline went away and came back keeps
+// spending the α_k sequence: its threshold does not fall back to epoch 1.
+func TestRestartedTestKeepsSpendingAlpha(t *testing.T) {
+	t.Parallel()
+	d := NewDetector(Config{Baseline: "v1", Signals: []Signal{SignalErrors}, IdleTimeout: 20 * time.Second})
+	now := simStart
+	step := func(withBaseline bool) []Verdict {
+		if withBaseline {
+			feed(d, keyA, "v1", 1000, 1, 0)
+		}
+		feed(d, keyA, "v2", 100, 1, 0)
+		now = now.Add(5 * time.Second)
+		return d.Evaluate(now)
+	}
+	first := step(true)
+	if len(first) != 1 || first[0].Threshold != epochThreshold(DefaultSignificance, 1) {
+		t.Fatalf("first verdicts %+v, want one at the epoch-1 threshold", first)
+	}
+	for range 6 { // baseline silent past IdleTimeout: expires
+		step(false)
+	}
+	if st := d.Stats(); st.ExpiredSeries != 1 {
+		t.Fatalf("baseline did not expire: %+v", st)
+	}
+	again := step(true)
+	if len(again) != 1 || again[0].Threshold != epochThreshold(DefaultSignificance, 2) {
+		t.Fatalf("after the baseline returned: %+v, want the epoch-2 threshold", again)
 	}
 }
