@@ -1,0 +1,242 @@
+package goexe
+
+import (
+	"bytes"
+	"debug/buildinfo"
+	"debug/dwarf"
+	"debug/elf"
+	"debug/gosym"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+)
+
+// ErrNotGo is wrapped by Inspect's error when the file is not a Go executable
+// (an ELF file without Go's build info or pclntab, or not an ELF file at all).
+var ErrNotGo = errors.New("not a Go executable")
+
+// ErrUnsupportedArch is wrapped by Inspect's error for Go executables built
+// for an architecture other than amd64.
+var ErrUnsupportedArch = errors.New("unsupported architecture")
+
+// maxSectionSize bounds how much of one section Inspect will read into
+// memory, so that a corrupt section header cannot make it allocate gigabytes.
+const maxSectionSize = 512 << 20
+
+// Executable is what Inspect learned about one Go executable. It is safe for
+// concurrent use.
+type Executable struct {
+	// Path is the path the executable was inspected at.
+	Path string
+	// GoVersion is the toolchain that built it, e.g. "go1.22.12", from the
+	// build info, else from the runtime.buildVersion string.
+	GoVersion string
+	// Modules maps module path to version for the main module and every
+	// dependency listed in the build info (replacements applied).
+	Modules map[string]string
+	// PIE is true for position-independent executables (ELF type ET_DYN).
+	PIE bool
+	// Stripped is true when the executable has no .symtab.
+	Stripped bool
+	// HasDWARF is true when the executable carries .debug_info.
+	HasDWARF bool
+	// Arch is the GOARCH the executable was built for; only "amd64" is
+	// accepted today.
+	Arch string
+
+	id        fileID
+	image     *bytes.Reader    // the file's bytes when inspected from memory (InspectBytes)
+	loads     []elf.ProgHeader // PT_LOAD segments, for vaddr <-> file offset
+	textStart uint64           // runtime.text: the base of pclntab PCs
+	table     *gosym.Table
+	funcIndex map[string]int // function name -> index in table.Funcs
+	symbols   map[string]elfSymbol
+
+	dwarfOnce sync.Once
+	dwarfData *dwarf.Data
+	dwarfErr  error
+	structsMu sync.Mutex
+	structs   map[string]dwarf.Offset // struct type name -> DWARF entry, built on first use
+}
+
+type elfSymbol struct{ addr, size uint64 }
+
+// Inspect reads the executable at path. Errors name the path and the reason;
+// ErrNotGo is wrapped for files that are not Go executables. Inspect never
+// panics on corrupt input.
+func Inspect(path string) (exe *Executable, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			exe, err = nil, fmt.Errorf("inspect %s: malformed executable: %v", path, r)
+		}
+	}()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", path, err)
+	}
+	defer f.Close()
+	id, err := identify(f)
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", path, err)
+	}
+	exe, err = inspectFile(f, path, id)
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", path, err)
+	}
+	return exe, nil
+}
+
+// inspectImage inspects an executable held in memory; name stands in for the
+// path in errors. Fuzz tests use it to run the whole API on mutated files.
+func inspectImage(name string, data []byte) (exe *Executable, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			exe, err = nil, fmt.Errorf("inspect %s: malformed executable: %v", name, r)
+		}
+	}()
+	img := bytes.NewReader(data)
+	exe, err = inspectFile(img, name, fileID{size: int64(len(data))})
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", name, err)
+	}
+	exe.image = img
+	return exe, nil
+}
+
+func inspectFile(r io.ReaderAt, path string, id fileID) (*Executable, error) {
+	var magic [4]byte
+	if _, err := r.ReadAt(magic[:], 0); err != nil || string(magic[:]) != elf.ELFMAG {
+		return nil, fmt.Errorf("not an ELF file: %w", ErrNotGo)
+	}
+	ef, err := elf.NewFile(r)
+	if err != nil {
+		return nil, fmt.Errorf("parse ELF: %w", err)
+	}
+	if ef.Section(".gopclntab") == nil && ef.Section(".go.buildinfo") == nil {
+		return nil, fmt.Errorf("no .gopclntab or .go.buildinfo section: %w", ErrNotGo)
+	}
+	exe := &Executable{
+		Path:    path,
+		id:      id,
+		Modules: map[string]string{},
+		PIE:     ef.Type == elf.ET_DYN,
+	}
+	switch ef.Machine {
+	case elf.EM_X86_64:
+		exe.Arch = "amd64"
+	default:
+		return nil, fmt.Errorf("%w: ELF machine %v (only amd64 is supported)", ErrUnsupportedArch, ef.Machine)
+	}
+	if ef.Class != elf.ELFCLASS64 || ef.ByteOrder != binaryLE {
+		return nil, fmt.Errorf("%w: ELF class %v, byte order %v", ErrUnsupportedArch, ef.Class, ef.ByteOrder)
+	}
+	for _, p := range ef.Progs {
+		if p.Type == elf.PT_LOAD {
+			exe.loads = append(exe.loads, p.ProgHeader)
+		}
+	}
+	if len(exe.loads) == 0 {
+		return nil, errors.New("no PT_LOAD segments")
+	}
+	exe.HasDWARF = ef.Section(".debug_info") != nil || ef.Section(".zdebug_info") != nil
+
+	if err := exe.readSymbols(ef); err != nil {
+		return nil, err
+	}
+	if err := exe.readVersion(r, ef); err != nil {
+		return nil, err
+	}
+	if err := exe.readPclntab(r, ef); err != nil {
+		return nil, err
+	}
+	return exe, nil
+}
+
+// readSymbols keeps the data symbols of .symtab; a missing .symtab means the
+// executable was stripped, which is not an error.
+func (e *Executable) readSymbols(ef *elf.File) error {
+	syms, err := ef.Symbols()
+	if errors.Is(err, elf.ErrNoSymbols) {
+		e.Stripped = true
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read .symtab: %w", err)
+	}
+	e.symbols = make(map[string]elfSymbol)
+	for _, s := range syms {
+		switch elf.ST_TYPE(s.Info) {
+		case elf.STT_OBJECT, elf.STT_TLS:
+			e.symbols[s.Name] = elfSymbol{addr: s.Value, size: s.Size}
+		}
+	}
+	// The Go linker emits runtime.text as a NOTYPE/FUNC symbol; keep it for
+	// locating the pclntab's text base.
+	for _, s := range syms {
+		if s.Name == "runtime.text" {
+			e.symbols[s.Name] = elfSymbol{addr: s.Value, size: s.Size}
+			break
+		}
+	}
+	return nil
+}
+
+// readVersion fills GoVersion and Modules from the build info, falling back
+// to the runtime.buildVersion string for executables without one.
+func (e *Executable) readVersion(r io.ReaderAt, ef *elf.File) error {
+	bi, biErr := buildinfo.Read(r)
+	if biErr == nil {
+		e.GoVersion = bi.GoVersion
+		if bi.Main.Path != "" {
+			e.Modules[bi.Main.Path] = bi.Main.Version
+		}
+		for _, d := range bi.Deps {
+			if d.Replace != nil {
+				e.Modules[d.Path] = d.Replace.Version
+			} else {
+				e.Modules[d.Path] = d.Version
+			}
+		}
+		return nil
+	}
+	v, err := e.buildVersionString(r)
+	if err != nil {
+		return fmt.Errorf("no Go version: build info: %v; runtime.buildVersion: %w", biErr, err)
+	}
+	e.GoVersion = v
+	return nil
+}
+
+// buildVersionString reads the runtime.buildVersion Go string (pointer,
+// length) through .symtab.
+func (e *Executable) buildVersionString(r io.ReaderAt) (string, error) {
+	s, ok := e.symbols["runtime.buildVersion"]
+	if !ok {
+		return "", errors.New("symbol not found")
+	}
+	var hdr [16]byte
+	if err := e.readAtFrom(r, hdr[:], s.addr); err != nil {
+		return "", err
+	}
+	ptr, n := binaryLE.Uint64(hdr[:8]), binaryLE.Uint64(hdr[8:])
+	if n == 0 || n > 256 {
+		return "", fmt.Errorf("implausible length %d", n)
+	}
+	buf := make([]byte, n)
+	if err := e.readAtFrom(r, buf, ptr); err != nil {
+		return "", err
+	}
+	if !bytes.HasPrefix(buf, []byte("go")) && !bytes.HasPrefix(buf, []byte("devel")) {
+		return "", fmt.Errorf("unexpected contents %q", buf)
+	}
+	return string(buf), nil
+}
+
+// Symbol returns the address and size of a data symbol from .symtab; ok is
+// false when the executable is stripped or has no such symbol.
+func (e *Executable) Symbol(name string) (addr, size uint64, ok bool) {
+	s, ok := e.symbols[name]
+	return s.addr, s.size, ok
+}
