@@ -350,6 +350,7 @@ func (e *engine) storeLocked(s *shard, g *spanGroup, rs ptrace.ResourceSpans, ss
 		t = &trace{id: g.id, firstSeen: now}
 		s.traces[g.id] = t
 		s.waitQ.push(deadline{at: now + e.wait, firstSeen: now, id: g.id})
+		s.compactQueuesLocked()
 		s.bytes += traceOverhead
 		s.counts.newTraces++
 	}

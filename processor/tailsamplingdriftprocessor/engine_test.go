@@ -364,3 +364,24 @@ func TestKeptSpansAreForwardedUnchanged(t *testing.T) {
 	_, bytes := te.p.engine.inMemory()
 	assert.Zero(t, bytes, "interned resources and scopes are freed with their last trace")
 }
+
+// Traces decided early leave no backlog: the decision_wait queue stays
+// proportional to the traces in memory, not to rate × decision_wait.
+func TestQueuesStayBoundedWithEarlyDecisions(t *testing.T) {
+	cfg := defaultTestConfig()
+	cfg.NumShards = 1
+	cfg.DecisionWait = time.Hour
+	cfg.DecisionGrace = 0
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: all, type: always_sample}\n")
+	te := newTestEngine(t, cfg)
+	gs := genTraces(11, 5000)
+	for i := range gs {
+		te.consume(t, batchOf(gs[i:i+1]))
+		te.advance(time.Millisecond)
+	}
+	s := te.p.engine.shards[0]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	assert.LessOrEqual(t, s.waitQ.len(), 2*len(s.traces)+1024+1)
+	assert.Len(t, sampledIDs(te.sink), 5000)
+}

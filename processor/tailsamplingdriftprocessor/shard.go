@@ -46,6 +46,33 @@ func (q *deadlineQueue) pop() {
 	}
 }
 
+// compact drops the entries keep rejects, keeping the order.
+func (q *deadlineQueue) compact(keep func(deadline) bool) {
+	n := 0
+	for _, d := range q.items[q.head:] {
+		if keep(d) {
+			q.items[n] = d
+			n++
+		}
+	}
+	clear(q.items[n:])
+	q.items, q.head = q.items[:n], 0
+}
+
+// compactQueuesLocked bounds the queues by the live traces: entries of traces
+// decided through the other queue (or evicted) would otherwise stay until
+// their deadline, rate × decision_wait of them.
+func (s *shard) compactQueuesLocked() {
+	limit := 2*len(s.traces) + 1024
+	live := func(d deadline) bool { return s.lookupLocked(d) != nil }
+	if s.waitQ.len() > limit {
+		s.waitQ.compact(live)
+	}
+	if s.graceQ.len() > limit {
+		s.graceQ.compact(live)
+	}
+}
+
 // trigger says why a trace was decided when it was.
 type trigger int8
 
