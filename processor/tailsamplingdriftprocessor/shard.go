@@ -64,6 +64,9 @@ func (q *deadlineQueue) compact(keep func(deadline) bool) {
 // their deadline, rate × decision_wait of them.
 func (s *shard) compactQueuesLocked() {
 	limit := 2*len(s.traces) + 1024
+	if s.waitQ.len() <= limit && s.graceQ.len() <= limit {
+		return
+	}
 	live := func(d deadline) bool { return s.lookupLocked(d) != nil }
 	if s.waitQ.len() > limit {
 		s.waitQ.compact(live)
