@@ -80,7 +80,11 @@ func runOurs(t *testing.T, batches []ptrace.Traces, consistent bool) []string {
 	for _, b := range batches {
 		require.NoError(t, p.ConsumeTraces(context.Background(), b))
 	}
-	time.Sleep(300 * time.Millisecond) // grace + ticks: decided early, well before decision_wait
+	// Decided at root + grace, well before decision_wait.
+	e := p.(*tracesProcessor).Unwrap().engine
+	require.Eventually(t, func() bool { n, _ := e.inMemory(); return n == 0 }, 900*time.Millisecond, 10*time.Millisecond)
+	// Kept traces are forwarded just after their decision, outside the shard lock.
+	time.Sleep(100 * time.Millisecond)
 	ids := sampledIDs(sink)
 	require.NoError(t, p.Shutdown(context.Background()))
 	require.Equal(t, ids, sampledIDs(sink), "every trace must be decided after root + grace, before shutdown")

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -17,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/processor/tailsamplingdriftprocessor/internal/metadatatest"
 )
 
 // cohortTraffic makes n single-span traces of /checkout: baseline cohort 1.0
@@ -112,7 +115,11 @@ func TestDriftEmitsMetricsAlertsAndKeepsDriftingTraces(t *testing.T) {
 	cfg := driftConfig()
 	// A policy that keeps nothing: whatever is kept is kept for drift.
 	cfg.PolicyCfgs = policiesFrom(t, "  - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}\n")
-	w := newWiredProcessor(t, cfg, testSettings(t))
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	set := metadatatest.NewSettings(tt)
+	set.ID = testSettings(t).ID
+	w := newWiredProcessor(t, cfg, set)
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(1, 2))
 
@@ -167,6 +174,12 @@ func TestDriftEmitsMetricsAlertsAndKeepsDriftingTraces(t *testing.T) {
 			assert.Equal(t, "2.0", v.Str(), "only drifting-cohort traces are kept")
 		}
 	}
+	// Traces kept for drift are counted apart (once the shard tickers have
+	// forwarded everything they decided).
+	te := &testEngine{tt: tt}
+	require.Eventually(t, func() bool {
+		return te.counter(t, "processor_tail_sampling_drift_traces_kept_for_drift") == int64(w.tsink.SpanCount())
+	}, 5*time.Second, 20*time.Millisecond)
 }
 
 func TestNoDriftAlertForEqualCohorts(t *testing.T) {

@@ -170,10 +170,15 @@ func (e *engine) shutdown(ctx context.Context) error {
 type ingestScratch struct {
 	index  map[pcommon.TraceID]int32
 	groups []spanGroup
-	enc    ptrace.Traces
-	out    []byte
-	outTh  map[pcommon.TraceID]sampling.Threshold
-	counts decisionCounts
+	// encRes and encScope encode a resource and a scope on their own (each
+	// as a one-entry Traces message); spans are encoded by appendSpanEntry.
+	encRes, encScope ptrace.Traces
+	resBytes         []byte
+	scopeBytes       [][]byte
+	spanBuf          []byte
+	out              [][]byte
+	outTh            map[pcommon.TraceID]sampling.Threshold
+	counts           decisionCounts
 }
 
 type spanGroup struct {
@@ -185,9 +190,12 @@ type spanGroup struct {
 type spanRef struct{ ss, span int32 }
 
 func newIngestScratch() *ingestScratch {
-	enc := ptrace.NewTraces()
-	enc.ResourceSpans().AppendEmpty()
-	return &ingestScratch{index: make(map[pcommon.TraceID]int32), enc: enc}
+	sc := &ingestScratch{index: make(map[pcommon.TraceID]int32)}
+	sc.encRes = ptrace.NewTraces()
+	sc.encRes.ResourceSpans().AppendEmpty()
+	sc.encScope = ptrace.NewTraces()
+	sc.encScope.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	return sc
 }
 
 var marshaler = &ptrace.ProtoMarshaler{}
@@ -229,112 +237,104 @@ func (e *engine) consumeTraces(ctx context.Context, td ptrace.Traces) error {
 				}
 			}
 		}
+		if len(sc.groups) == 0 {
+			continue
+		}
+		// The resource and each scope are encoded once per batch.
+		sc.resBytes = encodeResource(sc, rs)
+		sc.scopeBytes = sc.scopeBytes[:0]
+		for j := 0; j < ilss.Len(); j++ {
+			sc.scopeBytes = append(sc.scopeBytes, nil)
+		}
 		for gi := range sc.groups {
 			e.ingestGroup(rs, &sc.groups[gi], sc, now)
 		}
 	}
-	out := sc.out
-	sc.out = nil // the decoded traces may share memory with it; never reuse
-	return e.flushCtx(ctx, out, sc.outTh, &sc.counts)
+	err := e.flushCtx(ctx, sc.out, sc.outTh, &sc.counts)
+	clear(sc.out)
+	sc.out = sc.out[:0]
+	return err
 }
 
-// ingestGroup stores the spans of one trace from one resource: it moves them
-// into the encoding scratch (pdata moves swap structs, nothing is deep-copied),
-// encodes them, gathers the facts the policies need and appends the encoding to
-// the trace.
+func encodeResource(sc *ingestScratch, rs ptrace.ResourceSpans) []byte {
+	dst := sc.encRes.ResourceSpans().At(0)
+	rs.Resource().MoveTo(dst.Resource())
+	dst.SetSchemaUrl(rs.SchemaUrl())
+	enc, _ := marshaler.MarshalTraces(sc.encRes)
+	dst.Resource().MoveTo(rs.Resource())
+	b, _ := resourceContent(enc)
+	return b
+}
+
+func encodeScope(sc *ingestScratch, ss ptrace.ScopeSpans) []byte {
+	dst := sc.encScope.ResourceSpans().At(0).ScopeSpans().At(0)
+	ss.Scope().MoveTo(dst.Scope())
+	dst.SetSchemaUrl(ss.SchemaUrl())
+	enc, _ := marshaler.MarshalTraces(sc.encScope)
+	dst.Scope().MoveTo(ss.Scope())
+	b, _ := scopeContent(enc)
+	return b
+}
+
+// ingestGroup stores the spans of one trace from one resource, one chunk per
+// scope: the spans are encoded outside the shard lock; under it, the facts the
+// policies need are gathered and the chunk appended.
 func (e *engine) ingestGroup(rs ptrace.ResourceSpans, g *spanGroup, sc *ingestScratch, now int64) {
-	srs := sc.enc.ResourceSpans().At(0)
-	rs.Resource().MoveTo(srs.Resource())
-	srs.SetSchemaUrl(rs.SchemaUrl())
-	sss := srs.ScopeSpans()
 	ilss := rs.ScopeSpans()
-	nScopes := 0
+	s := e.shardOf(g.id)
 	for r := 0; r < len(g.refs); {
 		j := g.refs[r].ss
 		end := r
 		for end < len(g.refs) && g.refs[end].ss == j {
 			end++
 		}
-		var dst ptrace.ScopeSpans
-		if nScopes < sss.Len() {
-			dst = sss.At(nScopes)
-		} else {
-			dst = sss.AppendEmpty()
-		}
-		nScopes++
 		src := ilss.At(int(j))
-		src.Scope().MoveTo(dst.Scope())
-		dst.SetSchemaUrl(src.SchemaUrl())
-		dstSpans := dst.Spans()
-		n := end - r
-		for dstSpans.Len() < n {
-			dstSpans.AppendEmpty()
-		}
-		if dstSpans.Len() > n {
-			trimSpans(dstSpans, n)
+		if sc.scopeBytes[j] == nil {
+			sc.scopeBytes[j] = encodeScope(sc, src)
 		}
 		srcSpans := src.Spans()
-		for x := 0; x < n; x++ {
-			srcSpans.At(int(g.refs[r+x].span)).MoveTo(dstSpans.At(x))
+		sc.spanBuf = sc.spanBuf[:0]
+		for _, ref := range g.refs[r:end] {
+			sc.spanBuf = appendSpanEntry(sc.spanBuf, srcSpans.At(int(ref.span)))
 		}
+
+		s.mu.Lock()
+		e.storeLocked(s, g, rs, src, g.refs[r:end], sc, int(j), now)
+		if len(s.out) > 0 {
+			out, th, counts := s.takeOutputLocked()
+			sc.out = append(sc.out, out...)
+			for id, v := range th {
+				if sc.outTh == nil {
+					sc.outTh = make(map[pcommon.TraceID]sampling.Threshold)
+				}
+				sc.outTh[id] = v
+			}
+			sc.counts.add(&counts)
+		} else {
+			sc.counts.add(&s.counts)
+			s.counts = decisionCounts{}
+		}
+		s.mu.Unlock()
 		r = end
 	}
-	if sss.Len() > nScopes {
-		trimScopes(sss, nScopes)
-	}
-	data, _ := marshaler.MarshalTraces(sc.enc)
-
-	s := e.shardOf(g.id)
-	s.mu.Lock()
-	e.storeLocked(s, g, srs, data, sc, now)
-	if len(s.out) > 0 {
-		out, th, counts := s.takeOutputLocked()
-		sc.out = append(sc.out, out...)
-		for id, v := range th {
-			if sc.outTh == nil {
-				sc.outTh = make(map[pcommon.TraceID]sampling.Threshold)
-			}
-			sc.outTh[id] = v
-		}
-		sc.counts.add(&counts)
-	} else {
-		sc.counts.add(&s.counts)
-		s.counts = decisionCounts{}
-	}
-	s.mu.Unlock()
-
-	// Give the resource and scopes back: other traces of this batch share them.
-	srs.Resource().MoveTo(rs.Resource())
-	nScopes = 0
-	for r := 0; r < len(g.refs); {
-		j := g.refs[r].ss
-		for r < len(g.refs) && g.refs[r].ss == j {
-			r++
-		}
-		sss.At(nScopes).Scope().MoveTo(ilss.At(int(j)).Scope())
-		nScopes++
-	}
 }
 
-func trimSpans(s ptrace.SpanSlice, n int) {
-	i := 0
-	s.RemoveIf(func(ptrace.Span) bool { i++; return i > n })
-}
-
-func trimScopes(s ptrace.ScopeSpansSlice, n int) {
-	i := 0
-	s.RemoveIf(func(ptrace.ScopeSpans) bool { i++; return i > n })
-}
-
-// storeLocked adds one encoded group of spans to its trace, or applies a cached
-// decision when the trace was already decided.
-func (e *engine) storeLocked(s *shard, g *spanGroup, srs ptrace.ResourceSpans, data []byte, sc *ingestScratch, now int64) {
-	nSpans := int64(len(g.refs))
+// storeLocked adds one chunk (the spans of one trace from one resource and
+// scope) to its trace, or applies a cached decision when the trace was already
+// decided.
+func (e *engine) storeLocked(s *shard, g *spanGroup, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, refs []spanRef, sc *ingestScratch, scopeIndex int, now int64) {
+	nSpans := int64(len(refs))
+	resBytes, scopeBytes := sc.resBytes, sc.scopeBytes[scopeIndex]
 	t := s.traces[g.id]
 	if t == nil {
 		if th, ok := s.keep.get(g.id); ok {
 			s.counts.lateSampled += nSpans
-			s.out = append(s.out, data...)
+			var it internTable
+			rid, _ := it.acquire(resBytes)
+			sid, _ := it.acquire(scopeBytes)
+			c := appendChunkHeader(nil, rid, sid, len(sc.spanBuf))
+			c = append(c, sc.spanBuf...)
+			s.out = append(s.out, it.assemble(make([]byte, 0, it.assembledSize(c)), c))
 			if e.cfg.ConsistentProbability && th.Unsigned() != 0 {
 				if s.outTh == nil {
 					s.outTh = make(map[pcommon.TraceID]sampling.Threshold)
@@ -350,53 +350,82 @@ func (e *engine) storeLocked(s *shard, g *spanGroup, srs ptrace.ResourceSpans, d
 		t = &trace{id: g.id, firstSeen: now}
 		s.traces[g.id] = t
 		s.waitQ.push(deadline{at: now + e.wait, firstSeen: now, id: g.id})
+		s.compactQueuesLocked()
 		s.bytes += traceOverhead
 		s.counts.newTraces++
 	}
-	ps := s.policies
-	if len(ps.observers) > 0 {
-		for _, o := range ps.observers {
-			o.observeResource(srs.Resource(), t)
-		}
-	}
-	sss := srs.ScopeSpans()
-	for j := 0; j < sss.Len(); j++ {
-		ss := sss.At(j)
-		spans := ss.Spans()
-		for k := 0; k < spans.Len(); k++ {
-			span := spans.At(k)
-			if ps.needsLatency {
-				if st := span.StartTimestamp(); t.minStart == 0 || st < t.minStart {
-					t.minStart = st
-				}
-				if en := span.EndTimestamp(); t.maxEnd == 0 || en > t.maxEnd {
-					t.maxEnd = en
-				}
-			}
-			if ps.needsTraceState && !t.hasRandomness {
-				readConsistentProbability(span.TraceState().AsRaw(), t)
-			}
-			if t.rootSeen == 0 && span.ParentSpanID().IsEmpty() {
-				t.rootSeen = now
-				s.graceQ.push(deadline{at: now + e.grace, firstSeen: t.firstSeen, id: t.id})
-			}
-			for _, o := range ps.observers {
-				o.observeSpan(srs, ss, span, t)
-			}
-		}
+	if s.policies.observeSpans(t, rs, ss, refs) && t.rootSeen == 0 {
+		t.rootSeen = now
+		s.graceQ.push(deadline{at: now + e.grace, firstSeen: t.firstSeen, id: t.id})
 	}
 	t.spanCount += nSpans
 	t.drifting = t.drifting || g.drifting
+	rid, grownR := s.intern.acquire(resBytes)
+	sid, grownS := s.intern.acquire(scopeBytes)
+	before := len(t.data)
 	if t.data == nil {
-		t.data = data
-	} else {
-		t.data = append(t.data, data...)
+		t.data = make([]byte, 0, 15+len(sc.spanBuf))
 	}
-	s.bytes += int64(len(data))
-	if m := e.cfg.MaximumTraceSizeBytes; m > 0 && uint64(len(t.data)) > m {
+	t.data = appendChunkHeader(t.data, rid, sid, len(sc.spanBuf))
+	t.data = append(t.data, sc.spanBuf...)
+	t.stockSize += int64(stockSize(len(resBytes), len(scopeBytes), len(sc.spanBuf)))
+	s.bytes += int64(len(t.data)-before) + int64(grownR+grownS)
+	if m := e.cfg.MaximumTraceSizeBytes; m > 0 && uint64(t.stockSize) > m {
 		s.decideLocked(e, t, triggerTooLarge)
 	}
 	s.evictLocked(e)
+}
+
+// observe gathers the facts the policies need from the spans of one resource
+// of trace t. It reports whether a root span (no parent) was among them.
+func (ps *policySet) observe(t *trace, rs ptrace.ResourceSpans) (root bool) {
+	sss := rs.ScopeSpans()
+	for j := 0; j < sss.Len(); j++ {
+		ss := sss.At(j)
+		if ps.observeSpans(t, rs, ss, nil) {
+			root = true
+		}
+	}
+	return root
+}
+
+// observeSpans gathers the facts the policies need from the spans of ss listed
+// in refs (all of them when refs is nil), which came with resource rs. It
+// reports whether a root span (no parent) was among them.
+func (ps *policySet) observeSpans(t *trace, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, refs []spanRef) (root bool) {
+	for _, o := range ps.observers {
+		o.observeResource(rs.Resource(), t)
+	}
+	spans := ss.Spans()
+	n := len(refs)
+	if refs == nil {
+		n = spans.Len()
+	}
+	for x := 0; x < n; x++ {
+		k := x
+		if refs != nil {
+			k = int(refs[x].span)
+		}
+		span := spans.At(k)
+		if ps.needsLatency {
+			if st := span.StartTimestamp(); t.minStart == 0 || st < t.minStart {
+				t.minStart = st
+			}
+			if en := span.EndTimestamp(); t.maxEnd == 0 || en > t.maxEnd {
+				t.maxEnd = en
+			}
+		}
+		if ps.needsTraceState && !t.hasRandomness {
+			readConsistentProbability(span.TraceState().AsRaw(), t)
+		}
+		if span.ParentSpanID().IsEmpty() {
+			root = true
+		}
+		for _, o := range ps.observers {
+			o.observeSpan(rs, ss, span, t)
+		}
+	}
+	return root
 }
 
 // readConsistentProbability records the OpenTelemetry randomness (rv) and
@@ -435,7 +464,7 @@ func (c *decisionCounts) add(o *decisionCounts) {
 	c.newTraces += o.newTraces
 }
 
-func (e *engine) flush(ctx context.Context, out []byte, th map[pcommon.TraceID]sampling.Threshold, c *decisionCounts) {
+func (e *engine) flush(ctx context.Context, out [][]byte, th map[pcommon.TraceID]sampling.Threshold, c *decisionCounts) {
 	if err := e.flushCtx(ctx, out, th, c); err != nil {
 		e.logger.Debug("forwarding kept traces failed", zap.Error(err))
 	}
@@ -443,16 +472,27 @@ func (e *engine) flush(ctx context.Context, out []byte, th map[pcommon.TraceID]s
 
 // flushCtx records the counts and forwards the kept spans. The scratch buffers
 // are reset for reuse.
-func (e *engine) flushCtx(ctx context.Context, out []byte, th map[pcommon.TraceID]sampling.Threshold, c *decisionCounts) error {
+func (e *engine) flushCtx(ctx context.Context, out [][]byte, th map[pcommon.TraceID]sampling.Threshold, c *decisionCounts) error {
 	e.record(ctx, c)
 	*c = decisionCounts{}
 	if len(out) == 0 {
 		return nil
 	}
-	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(out)
-	if err != nil {
-		// Cannot happen: the bytes are our own encoding.
-		return fmt.Errorf("decode kept spans: %w", err)
+	// Each kept trace is decoded on its own and its resources moved (not
+	// copied) into one batch for the next consumer.
+	var td ptrace.Traces
+	u := &ptrace.ProtoUnmarshaler{}
+	for i, data := range out {
+		one, err := u.UnmarshalTraces(data)
+		if err != nil {
+			// Cannot happen: the bytes are our own encoding.
+			return fmt.Errorf("decode kept spans: %w", err)
+		}
+		if i == 0 {
+			td = one
+		} else {
+			one.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		}
 	}
 	if len(th) > 0 {
 		e.writeThresholds(ctx, td, th)

@@ -2,6 +2,8 @@ package tailsamplingdriftprocessor
 
 import (
 	"context"
+	"fmt"
+	"sort"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -84,7 +87,7 @@ func decided(decision, trigger string) []attribute.KeyValue {
 	return []attribute.KeyValue{attribute.String("decision", decision), attribute.String("trigger", trigger)}
 }
 
-func policiesFrom(t *testing.T, yamlText string) []tsp.PolicyCfg {
+func policiesFrom(t testing.TB, yamlText string) []tsp.PolicyCfg {
 	t.Helper()
 	cfg := defaultTestConfig()
 	loadYAML(t, "policies:\n"+yamlText, cfg)
@@ -284,4 +287,101 @@ func TestConsistentProbabilityThreshold(t *testing.T) {
 		}
 	}
 	assert.Positive(t, kept)
+}
+
+// canonicalSpans renders every span with its resource and scope (schema URLs
+// included) as JSON, sorted, so that two batchings of the same spans compare equal.
+func canonicalSpans(t *testing.T, tds ...ptrace.Traces) []string {
+	t.Helper()
+	var out []string
+	m := &ptrace.JSONMarshaler{}
+	for _, td := range tds {
+		for _, rs := range td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, sp := range ss.Spans().All() {
+					one := ptrace.NewTraces()
+					ors := one.ResourceSpans().AppendEmpty()
+					rs.Resource().CopyTo(ors.Resource())
+					ors.SetSchemaUrl(rs.SchemaUrl())
+					oss := ors.ScopeSpans().AppendEmpty()
+					ss.Scope().CopyTo(oss.Scope())
+					oss.SetSchemaUrl(ss.SchemaUrl())
+					sp.CopyTo(oss.Spans().AppendEmpty())
+					b, err := m.MarshalTraces(one)
+					require.NoError(t, err)
+					out = append(out, string(b))
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Kept spans come out exactly as they went in, with their resource, scope and
+// schema URLs, across batches, resources and scopes shared by several traces.
+func TestKeptSpansAreForwardedUnchanged(t *testing.T) {
+	cfg := defaultTestConfig()
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: all, type: always_sample}\n")
+	te := newTestEngine(t, cfg)
+
+	var inputs []ptrace.Traces
+	for b := 0; b < 3; b++ {
+		td := ptrace.NewTraces()
+		for r := 0; r < 2; r++ {
+			rs := td.ResourceSpans().AppendEmpty()
+			rs.SetSchemaUrl("https://opentelemetry.io/schemas/1.26.0")
+			rs.Resource().Attributes().PutStr("service.name", fmt.Sprintf("svc-%d", r))
+			rs.Resource().Attributes().PutInt("shard", int64(r))
+			for sI := 0; sI < 2; sI++ {
+				ss := rs.ScopeSpans().AppendEmpty()
+				ss.Scope().SetName(fmt.Sprintf("scope-%d", sI))
+				ss.Scope().SetVersion("v1")
+				ss.SetSchemaUrl("https://example/schema")
+				for k := 0; k < 4; k++ {
+					sp := ss.Spans().AppendEmpty()
+					sp.SetTraceID(pcommon.TraceID{byte(k % 3), 1})
+					sp.SetSpanID(pcommon.SpanID{byte(b), byte(r), byte(sI), byte(k)})
+					if !(b == 2 && r == 0 && sI == 0) {
+						sp.SetParentSpanID(pcommon.SpanID{9})
+					}
+					sp.SetName(fmt.Sprintf("op-%d", k))
+					sp.Attributes().PutStr("k", "v")
+					sp.Events().AppendEmpty().SetName("ev")
+					sp.Links().AppendEmpty().SetTraceID(pcommon.TraceID{7})
+					sp.TraceState().FromRaw("vendor=x")
+				}
+			}
+		}
+		inputs = append(inputs, td)
+	}
+	want := canonicalSpans(t, inputs...)
+	for _, td := range inputs {
+		te.consume(t, td)
+	}
+	te.advance(time.Minute)
+	require.Equal(t, want, canonicalSpans(t, te.sink.AllTraces()...))
+	_, bytes := te.p.engine.inMemory()
+	assert.Zero(t, bytes, "interned resources and scopes are freed with their last trace")
+}
+
+// Traces decided early leave no backlog: the decision_wait queue stays
+// proportional to the traces in memory, not to rate × decision_wait.
+func TestQueuesStayBoundedWithEarlyDecisions(t *testing.T) {
+	cfg := defaultTestConfig()
+	cfg.NumShards = 1
+	cfg.DecisionWait = time.Hour
+	cfg.DecisionGrace = 0
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: all, type: always_sample}\n")
+	te := newTestEngine(t, cfg)
+	gs := genTraces(11, 5000)
+	for i := range gs {
+		te.consume(t, batchOf(gs[i:i+1]))
+		te.advance(time.Millisecond)
+	}
+	s := te.p.engine.shards[0]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	assert.LessOrEqual(t, s.waitQ.len(), 2*len(s.traces)+1024+1)
+	assert.Len(t, sampledIDs(te.sink), 5000)
 }

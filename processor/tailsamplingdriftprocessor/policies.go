@@ -106,13 +106,30 @@ func newStringAttributePolicy(env *compileEnv, name string, c tsp.StringAttribut
 			}
 			res = append(res, re)
 		}
+		// Matched values are cached (cache_max_size entries, 128 by default as
+		// in the stock policy); each shard compiles its own policies and uses
+		// them under its lock, so the cache needs no lock of its own.
+		size := c.CacheMaxSize
+		if size <= 0 {
+			size = 128
+		}
+		cache := make(map[string]bool, size)
 		match = func(s string) bool {
+			if v, ok := cache[s]; ok {
+				return v
+			}
+			v := false
 			for _, re := range res {
 				if re.MatchString(s) {
-					return true
+					v = true
+					break
 				}
 			}
-			return false
+			if len(cache) >= size {
+				clear(cache) // bounded; a simple reset beats LRU bookkeeping here
+			}
+			cache[s] = v
+			return v
 		}
 	} else {
 		values := make(map[string]struct{}, len(c.Values))
@@ -365,9 +382,8 @@ func newBytesLimitingPolicy(env *compileEnv, c tsp.BytesLimitingCfg) (policy, er
 func (p *limiterPolicy) Evaluate(_ pcommon.TraceID, t *trace) Decision {
 	n := int(t.spanCount)
 	if p.bytes {
-		// The stored encoding is exactly the protobuf size of the trace's
-		// batches, which is what the stock policy measures.
-		n = len(t.data)
+		// The protobuf size of the trace's batches, as the stock policy measures.
+		n = int(t.stockSize)
 	}
 	return boolDecision(p.limiter.AllowN(p.now(), n))
 }

@@ -46,6 +46,36 @@ func (q *deadlineQueue) pop() {
 	}
 }
 
+// compact drops the entries keep rejects, keeping the order.
+func (q *deadlineQueue) compact(keep func(deadline) bool) {
+	n := 0
+	for _, d := range q.items[q.head:] {
+		if keep(d) {
+			q.items[n] = d
+			n++
+		}
+	}
+	clear(q.items[n:])
+	q.items, q.head = q.items[:n], 0
+}
+
+// compactQueuesLocked bounds the queues by the live traces: entries of traces
+// decided through the other queue (or evicted) would otherwise stay until
+// their deadline, rate × decision_wait of them.
+func (s *shard) compactQueuesLocked() {
+	limit := 2*len(s.traces) + 1024
+	if s.waitQ.len() <= limit && s.graceQ.len() <= limit {
+		return
+	}
+	live := func(d deadline) bool { return s.lookupLocked(d) != nil }
+	if s.waitQ.len() > limit {
+		s.waitQ.compact(live)
+	}
+	if s.graceQ.len() > limit {
+		s.graceQ.compact(live)
+	}
+}
+
 // trigger says why a trace was decided when it was.
 type trigger int8
 
@@ -73,12 +103,13 @@ type shard struct {
 	maxTraces int
 	maxBytes  int64
 	policies  *policySet
+	intern    internTable
 	keep      *decisionCache
 	drop      *decisionCache
 
 	// out collects the encoded spans of traces kept by decisions made under the
 	// lock; they are decoded and forwarded after it is released.
-	out      []byte
+	out      [][]byte
 	outTh    map[pcommon.TraceID]sampling.Threshold
 	counts   decisionCounts
 	scratchT ptrace.Traces
@@ -141,7 +172,7 @@ func (s *shard) decideLocked(e *engine, t *trace, why trigger) {
 	s.counts.decided[why][decisionIndex(d.Kind)]++
 	if d.Kind == decisionSampled {
 		s.counts.spansSampled += t.spanCount
-		s.out = append(s.out, t.data...)
+		s.out = append(s.out, s.intern.assemble(make([]byte, 0, s.intern.assembledSize(t.data)), t.data))
 		if e.cfg.ConsistentProbability && d.Threshold.Unsigned() != 0 {
 			if s.outTh == nil {
 				s.outTh = make(map[pcommon.TraceID]sampling.Threshold)
@@ -153,6 +184,7 @@ func (s *shard) decideLocked(e *engine, t *trace, why trigger) {
 		s.counts.spansNotSample += t.spanCount
 		s.drop.put(t.id, sampling.Threshold{})
 	}
+	s.bytes -= int64(s.intern.releaseAll(t.data))
 	t.data = nil
 }
 
@@ -216,6 +248,8 @@ func (s *shard) drainAllLocked(e *engine, drop bool) int64 {
 			t.decided = true
 			delete(s.traces, t.id)
 			s.bytes -= int64(len(t.data)) + traceOverhead
+			s.bytes -= int64(s.intern.releaseAll(t.data))
+			t.data = nil
 			s.counts.spansNotSample += t.spanCount
 			droppedUnevaluated++
 			continue
@@ -228,7 +262,7 @@ func (s *shard) drainAllLocked(e *engine, drop bool) int64 {
 
 // takeOutputLocked hands the kept spans and the counts to the caller, who
 // forwards and records them after releasing the lock.
-func (s *shard) takeOutputLocked() ([]byte, map[pcommon.TraceID]sampling.Threshold, decisionCounts) {
+func (s *shard) takeOutputLocked() ([][]byte, map[pcommon.TraceID]sampling.Threshold, decisionCounts) {
 	out, th, c := s.out, s.outTh, s.counts
 	s.out, s.outTh, s.counts = nil, nil, decisionCounts{}
 	return out, th, c

@@ -5,8 +5,8 @@ import (
 )
 
 // trace is everything held for an undecided trace. The spans themselves are
-// kept protobuf-encoded (a concatenation of encoded ptrace.Traces messages, which
-// is itself a valid encoding of one ptrace.Traces); every fact a policy needs is
+// kept protobuf-encoded, in chunks that refer to the shard's interned resources
+// and scopes (chunks.go); every fact a policy needs is
 // extracted once, at ingest, into the fixed-size fields below, so a decision
 // never decodes the spans and memory per span is its wire size.
 type trace struct {
@@ -16,7 +16,10 @@ type trace struct {
 	firstSeen int64
 	rootSeen  int64
 	spanCount int64
+	// data holds the trace's chunks (see chunks.go); stockSize is the size the
+	// same spans have in the stock processor's encoding.
 	data      []byte
+	stockSize int64
 
 	// matched has one bit per ingest-time policy condition that held for at
 	// least one span or resource; errored one bit per condition whose evaluation

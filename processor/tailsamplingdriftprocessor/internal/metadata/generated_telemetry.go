@@ -162,7 +162,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorTailSamplingDriftTracesDecided, err = builder.meter.Int64Counter(
 		"otelcol_processor_tail_sampling_drift_traces_decided",
-		metric.WithDescription("Traces decided, by final decision and by what triggered the decision. trigger=decision_wait means the root span never ended in time (decided late); evicted_count / evicted_bytes mean the trace was decided early, on what had arrived, to stay within num_traces / memory_limit_bytes; shutdown means decided early while shutting down. [Development]"),
+		metric.WithDescription("Traces decided, by final decision and by what triggered the decision. trigger=decision_wait means the root span never ended in time (decided late); evicted_count / evicted_bytes mean the trace was decided early, on what had arrived, to stay within num_traces / memory_limit_bytes; shutdown means decided early while shutting down; too_large means the trace exceeded maximum_trace_size_bytes and was not sampled. [Development]"),
 		metric.WithUnit("{traces}"),
 	)
 	errs = errors.Join(errs, err)

@@ -150,7 +150,7 @@ func AssertEqualProcessorTailSamplingDriftSpansSampled(t *testing.T, tt *compone
 func AssertEqualProcessorTailSamplingDriftTracesDecided(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_tail_sampling_drift_traces_decided",
-		Description: "Traces decided, by final decision and by what triggered the decision. trigger=decision_wait means the root span never ended in time (decided late); evicted_count / evicted_bytes mean the trace was decided early, on what had arrived, to stay within num_traces / memory_limit_bytes; shutdown means decided early while shutting down. [Development]",
+		Description: "Traces decided, by final decision and by what triggered the decision. trigger=decision_wait means the root span never ended in time (decided late); evicted_count / evicted_bytes mean the trace was decided early, on what had arrived, to stay within num_traces / memory_limit_bytes; shutdown means decided early while shutting down; too_large means the trace exceeded maximum_trace_size_bytes and was not sampled. [Development]",
 		Unit:        "{traces}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -1,0 +1,84 @@
+package tailsamplingdriftprocessor
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+func fillAllAttrTypes(m pcommon.Map) {
+	m.PutStr("s", "value")
+	m.PutStr("empty", "")
+	m.PutBool("t", true)
+	m.PutBool("f", false)
+	m.PutInt("i", 42)
+	m.PutInt("neg", -7)
+	m.PutInt("zero", 0)
+	m.PutDouble("d", 3.25)
+	m.PutDouble("nan", math.Inf(-1))
+	m.PutEmptyBytes("b").FromRaw([]byte{0, 1, 2})
+	sl := m.PutEmptySlice("arr")
+	sl.AppendEmpty().SetStr("x")
+	sl.AppendEmpty().SetInt(1)
+	sl.AppendEmpty() // empty value
+	inner := m.PutEmptyMap("map")
+	inner.PutStr("k", "v")
+	inner.PutEmptyMap("nested").PutBool("deep", true)
+	m.PutEmpty("nothing")
+}
+
+// Spans encoded by appendSpanEntry decode (with pdata) to the same spans.
+func TestSpanEncodingRoundTrip(t *testing.T) {
+	td := ptrace.NewTraces()
+	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	full := ss.Spans().AppendEmpty()
+	full.SetTraceID(pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
+	full.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, 8})
+	full.SetParentSpanID(pcommon.SpanID{8, 7, 6, 5, 4, 3, 2, 1})
+	full.TraceState().FromRaw("ot=th:8,vendor=x")
+	full.SetFlags(0x301)
+	full.SetName("GET /things/{id}")
+	full.SetKind(ptrace.SpanKindClient)
+	full.SetStartTimestamp(1_700_000_000_123_456_789)
+	full.SetEndTimestamp(1_700_000_001_000_000_000)
+	fillAllAttrTypes(full.Attributes())
+	full.SetDroppedAttributesCount(3)
+	ev := full.Events().AppendEmpty()
+	ev.SetName("exception")
+	ev.SetTimestamp(1_700_000_000_500_000_000)
+	fillAllAttrTypes(ev.Attributes())
+	ev.SetDroppedAttributesCount(1)
+	full.Events().AppendEmpty() // empty event
+	full.SetDroppedEventsCount(4)
+	l := full.Links().AppendEmpty()
+	l.SetTraceID(pcommon.TraceID{9})
+	l.SetSpanID(pcommon.SpanID{9})
+	l.TraceState().FromRaw("a=b")
+	l.Attributes().PutStr("k", "v")
+	l.SetDroppedAttributesCount(2)
+	l.SetFlags(1)
+	full.SetDroppedLinksCount(5)
+	full.Status().SetCode(ptrace.StatusCodeError)
+	full.Status().SetMessage("boom")
+	ss.Spans().AppendEmpty() // an all-default span
+
+	var entries []byte
+	for _, sp := range ss.Spans().All() {
+		entries = appendSpanEntry(entries, sp)
+	}
+	var it internTable
+	rid, _ := it.acquire(nil)
+	c := appendChunkHeader(nil, rid, rid, len(entries))
+	c = append(c, entries...)
+	decoded, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(it.assemble(nil, c))
+	require.NoError(t, err)
+	require.Equal(t, canonicalSpans(t, td), canonicalSpans(t, decoded))
+
+	// And the encoding has exactly the size pdata gives it.
+	for _, sp := range ss.Spans().All() {
+		require.Equal(t, marshaler.SpanSize(sp), spanSize(sp))
+	}
+}
