@@ -167,6 +167,7 @@ func waitSpans(t *testing.T, sink *consumertest.TracesSink, want int) []span {
 // (all probes of the process are attached), then empties the sink.
 func warmUp(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 	t.Helper()
+	sink.Reset() // spans of earlier targets must not count
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		get(t, tg.base+"/chain", nil)
