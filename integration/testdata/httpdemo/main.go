@@ -10,7 +10,10 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"runtime"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var client = &http.Client{Timeout: 5 * time.Second}
@@ -25,16 +28,56 @@ func call(url string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// spin burns CPU for about d, standing in for real handler work.
-func spin(d time.Duration) {
-	end := time.Now().Add(d)
-	x := 0
-	for time.Now().Before(end) {
-		for i := 0; i < 1000; i++ {
-			x += i
+// workUnit is a loop of fixed cost; spin repeats it to burn a fixed amount
+// of CPU, whatever else runs on the machine.
+func workUnit(x int) int {
+	for i := 0; i < 1000; i++ {
+		x = x*31 + i
+	}
+	return x
+}
+
+var sink int
+
+// unitsPerMs is calibrated at startup against the thread's CPU clock, so a
+// busy machine slows the wall clock of /work but not its amount of work.
+var unitsPerMs = calibrate()
+
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
+	return time.Duration(ts.Nano())
+}
+
+func calibrate() int {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	const units = 20000
+	best := time.Duration(1 << 62)
+	for try := 0; try < 5; try++ {
+		start := threadCPU()
+		for i := 0; i < units; i++ {
+			sink = workUnit(sink)
+		}
+		if d := threadCPU() - start; d < best {
+			best = d
 		}
 	}
-	_ = x
+	n := int(float64(units) * float64(time.Millisecond) / float64(best))
+	if n < 1 {
+		n = 1
+	}
+	return n
+}
+
+// spin does about d of CPU work, standing in for real handler work.
+func spin(d time.Duration) {
+	n := int(float64(unitsPerMs) * float64(d) / float64(time.Millisecond))
+	x := 0
+	for i := 0; i < n; i++ {
+		x = workUnit(x)
+	}
+	sink = x
 }
 
 func main() {

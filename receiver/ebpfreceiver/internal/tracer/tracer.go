@@ -360,3 +360,26 @@ func (t *Tracer) Drain(wait time.Duration, handle func([]byte)) error {
 		handle(rec.RawSample)
 	}
 }
+
+// ProgramStats returns the kernel's run count and run time of each program
+// by name (non-zero only while BPF statistics are enabled, see
+// ebpf.EnableStats): the benchmark's view of the probes' own cost.
+func (t *Tracer) ProgramStats() (map[string]ebpf.ProgramStats, error) {
+	progs := map[string]*ebpf.Program{
+		"server_entry":    t.objs.UprobeServerEntry,
+		"server_return":   t.objs.UprobeServerReturn,
+		"client_entry":    t.objs.UprobeClientEntry,
+		"client_return":   t.objs.UprobeClientReturn,
+		"newproc1_return": t.objs.UprobeNewproc1Return,
+		"empty":           t.objs.UprobeEmpty,
+	}
+	out := make(map[string]ebpf.ProgramStats, len(progs))
+	for name, p := range progs {
+		st, err := p.Stats()
+		if err != nil {
+			return nil, fmt.Errorf("stats of %s: %w", name, err)
+		}
+		out[name] = *st
+	}
+	return out, nil
+}
