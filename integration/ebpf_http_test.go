@@ -57,16 +57,6 @@ func buildDemo(t *testing.T, out string, ldflags string) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 type target struct {
 	cmd  *exec.Cmd
 	base string
