@@ -9,9 +9,11 @@
 // goroutine stacks), and entry/return are paired by (tgid, goroutine).
 //
 // Hits per request: server 2 (ServeHTTP entry + one RET), client 2
-// (Transport.roundTrip entry + one RET). runtime.newproc1 is probed at its
-// RETs only (1 hit per goroutine created) to carry a request's span context
-// into goroutines the handler starts.
+// (Transport.roundTrip entry + one RET). A client call made from a goroutine
+// the handler started finds the server span through runtime.g.parentGoid
+// (Go >= 1.21) at no extra hit; without that field, runtime.newproc1 is
+// probed at its RETs (1 hit per goroutine created) to copy the span context
+// to the new goroutine.
 
 #include "goebpf.h"
 #include <bpf/bpf_helpers.h>
@@ -51,6 +53,7 @@ enum hit_index {
 #define OFF_HAS_HEAD_SCAN (1 << 1) // response.conn, conn.bufr, bufio.Reader.{buf,r} known
 #define OFF_HAS_GOROUTINE (1 << 2) // runtime.g.{m,goid}, runtime.m.curg known
 #define OFF_HAS_RAW_QUERY (1 << 3) // net/url.URL.RawQuery known
+#define OFF_HAS_PARENT_GOID (1 << 4) // runtime.g.parentGoid known (Go >= 1.21)
 
 // extract_flags
 #define EXTRACT_TRACECONTEXT (1 << 0)
@@ -79,6 +82,7 @@ struct go_offsets {
 	u64 g_m;                 // runtime.g.m (*m)
 	u64 g_goid;              // runtime.g.goid
 	u64 m_curg;              // runtime.m.curg (*g)
+	u64 g_parent_goid;       // runtime.g.parentGoid (Go >= 1.21)
 	u64 flags;
 };
 
@@ -94,12 +98,11 @@ struct goroutine_key {
 	u64 g;
 };
 
-// The span a goroutine works for, inherited by goroutines it starts.
-// goid guards against reuse of the g struct by a later goroutine.
+// The span a goroutine works for, keyed by goroutine id (never reused,
+// unlike g structs), or by g pointer when the goid offset is unknown.
 struct span_context {
 	u8 trace_id[16];
 	u8 span_id[8];
-	u64 goid;
 };
 
 struct server_inflight {
@@ -265,6 +268,17 @@ static __always_inline struct goroutine_key current_goroutine(struct pt_regs *ct
 	struct goroutine_key k = {};
 	k.tgid = bpf_get_current_pid_tgid() >> 32;
 	k.g = GO_G(ctx);
+	return k;
+}
+
+static __always_inline u64 read_ptr(u64 addr);
+
+// span_key identifies the current goroutine for span_by_goroutine.
+static __always_inline struct goroutine_key span_key(struct go_offsets *off, u32 tgid, u64 g)
+{
+	struct goroutine_key k = {.tgid = tgid, .g = g};
+	if (off->flags & OFF_HAS_GOROUTINE)
+		k.g = read_ptr(g + off->g_goid);
 	return k;
 }
 
@@ -500,9 +514,8 @@ int uprobe_server_entry(struct pt_regs *ctx)
 	struct span_context sc = {};
 	__builtin_memcpy(sc.trace_id, st.ids.trace_id, 16);
 	__builtin_memcpy(sc.span_id, st.ids.span_id, 8);
-	if (off->flags & OFF_HAS_GOROUTINE)
-		sc.goid = read_ptr(key.g + off->g_goid);
-	bpf_map_update_elem(&span_by_goroutine, &key, &sc, BPF_ANY);
+	struct goroutine_key sk = span_key(off, key.tgid, key.g);
+	bpf_map_update_elem(&span_by_goroutine, &sk, &sc, BPF_ANY);
 	return 0;
 }
 
@@ -552,7 +565,8 @@ int uprobe_server_return(struct pt_regs *ctx)
 	submit(e);
 out:
 	bpf_map_delete_elem(&server_requests, &key);
-	bpf_map_delete_elem(&span_by_goroutine, &key);
+	struct goroutine_key sk = span_key(off, key.tgid, key.g);
+	bpf_map_delete_elem(&span_by_goroutine, &sk);
 	return 0;
 }
 
@@ -571,16 +585,18 @@ int uprobe_client_entry(struct pt_regs *ctx)
 	struct client_inflight st = {};
 	st.start_ns = bpf_ktime_get_boot_ns();
 	st.request = GO_PARAM2(ctx);
-	struct span_context *parent = bpf_map_lookup_elem(&span_by_goroutine, &key);
+	struct goroutine_key sk = span_key(off, key.tgid, key.g);
+	struct span_context *parent = bpf_map_lookup_elem(&span_by_goroutine, &sk);
+	if (!parent && (off->flags & OFF_HAS_PARENT_GOID) && (off->flags & OFF_HAS_GOROUTINE)) {
+		// A goroutine started by the handler: its creator's span.
+		sk.g = read_ptr(key.g + off->g_parent_goid);
+		if (sk.g)
+			parent = bpf_map_lookup_elem(&span_by_goroutine, &sk);
+	}
 	if (parent) {
-		u64 goid = 0;
-		if (off->flags & OFF_HAS_GOROUTINE)
-			goid = read_ptr(key.g + off->g_goid);
-		if (goid == parent->goid) {
-			__builtin_memcpy(st.ids.trace_id, parent->trace_id, 16);
-			__builtin_memcpy(st.ids.parent_span_id, parent->span_id, 8);
-			st.has_parent = 1;
-		}
+		__builtin_memcpy(st.ids.trace_id, parent->trace_id, 16);
+		__builtin_memcpy(st.ids.parent_span_id, parent->span_id, 8);
+		st.has_parent = 1;
 	}
 	if (!st.has_parent)
 		random_bytes(st.ids.trace_id, 16);
@@ -657,17 +673,13 @@ int uprobe_newproc1_return(struct pt_regs *ctx)
 	u64 m = read_ptr(GO_G(ctx) + off->g_m);
 	if (!m)
 		return 0;
-	struct goroutine_key parent_key = {};
-	parent_key.tgid = bpf_get_current_pid_tgid() >> 32;
-	parent_key.g = read_ptr(m + off->m_curg);
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct goroutine_key parent_key = span_key(off, tgid, read_ptr(m + off->m_curg));
 	struct span_context *parent = bpf_map_lookup_elem(&span_by_goroutine, &parent_key);
 	if (!parent)
 		return 0;
-	if (read_ptr(parent_key.g + off->g_goid) != parent->goid)
-		return 0;
 	struct span_context child = *parent;
-	child.goid = read_ptr(newg + off->g_goid);
-	struct goroutine_key child_key = {.tgid = parent_key.tgid, .g = newg};
+	struct goroutine_key child_key = span_key(off, tgid, newg);
 	bpf_map_update_elem(&span_by_goroutine, &child_key, &child, BPF_ANY);
 	return 0;
 }

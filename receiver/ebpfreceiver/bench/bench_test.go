@@ -40,7 +40,7 @@ import (
 const (
 	wrkDuration    = "2s"
 	cpuRounds      = 5
-	throughputRuns = 8
+	throughputRuns = 9
 )
 
 type mode int
@@ -297,32 +297,30 @@ func BenchmarkHTTPProbes(b *testing.B) {
 	// load cancel; the ratio is taken per pair, then the median. The target's
 	// CPU per /work request gives the same ratio free of wall-clock noise:
 	// what throughput would be if the target were CPU bound.
-	var ratios, cpuRatios, rpsU, rpsT []float64
+	var ratios, cpuRatios, emptyCPURatios, rpsU, rpsT []float64
 	workRun := func(m mode) (rps, cpuPerReq float64) {
-		var pr *probed
-		if m == traced {
-			pr = attach(b, pid, bin, false)
+		if m != untraced {
+			pr := attach(b, pid, bin, m == emptyProbes)
 			defer pr.close()
 		}
 		c0 := targetCPU(b, pid)
 		reqs, r := wrk(b, base+"/work", 1, 4)
 		return r, float64(targetCPU(b, pid)-c0) / float64(reqs)
 	}
+	orders := [][]mode{{untraced, traced, emptyProbes}, {traced, emptyProbes, untraced}, {emptyProbes, untraced, traced}}
 	for run := range throughputRuns {
-		order := []mode{untraced, traced}
-		if run%2 == 1 {
-			order = []mode{traced, untraced}
-		}
 		got := map[mode][2]float64{}
-		for _, m := range order {
+		for _, m := range orders[run%len(orders)] {
 			r, c := workRun(m)
 			got[m] = [2]float64{r, c}
 		}
-		u, t := got[untraced], got[traced]
+		u, t, e := got[untraced], got[traced], got[emptyProbes]
 		rpsU, rpsT = append(rpsU, u[0]), append(rpsT, t[0])
 		ratios = append(ratios, t[0]/u[0])
 		cpuRatios = append(cpuRatios, u[1]/t[1])
-		fmt.Printf("throughput pair %d: untraced %.0f req/s %.0f ns cpu/req, traced %.0f req/s %.0f ns cpu/req\n", run, u[0], u[1], t[0], t[1])
+		emptyCPURatios = append(emptyCPURatios, u[1]/e[1])
+		fmt.Printf("/work run %d: untraced %.0f req/s %.0f ns cpu/req, empty %.0f req/s %.0f ns cpu/req, traced %.0f req/s %.0f ns cpu/req\n",
+			run, u[0], u[1], e[0], e[1], t[0], t[1])
 	}
 	u, e, t := median(cpu[untraced]), median(cpu[emptyProbes]), median(cpu[traced])
 	b.ReportMetric(u, "untraced-cpu-ns/req")
@@ -331,6 +329,7 @@ func BenchmarkHTTPProbes(b *testing.B) {
 	b.ReportMetric((t-u)/(e-u), "cost-ratio")
 	b.ReportMetric(median(ratios), "throughput-ratio")
 	b.ReportMetric(median(cpuRatios), "cpu-bound-throughput-ratio")
+	b.ReportMetric(median(emptyCPURatios), "empty-probes-cpu-bound-throughput-ratio")
 	b.ReportMetric(median(rpsU), "untraced-1ms-req/s")
 	b.ReportMetric(median(rpsT), "traced-1ms-req/s")
 }

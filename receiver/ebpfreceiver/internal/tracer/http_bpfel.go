@@ -44,6 +44,7 @@ type httpGoOffsets struct {
 	G_m               uint64
 	G_goid            uint64
 	M_curg            uint64
+	G_parentGoid      uint64
 	Flags             uint64
 }
 
@@ -116,7 +117,6 @@ type httpSpanContext struct {
 	_       structs.HostLayout
 	TraceId [16]uint8
 	SpanId  [8]uint8
-	Goid    uint64
 }
 
 type httpSpanIds struct {

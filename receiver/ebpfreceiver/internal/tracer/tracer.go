@@ -40,6 +40,7 @@ type Offsets struct {
 	GoroutineM        uint64
 	GoroutineID       uint64
 	MCurg             uint64
+	GoroutineParentID uint64
 
 	// HasPattern: net/http.Request.Pattern exists (Go >= 1.23).
 	HasPattern bool
@@ -51,6 +52,10 @@ type Offsets struct {
 	HasGoroutine bool
 	// HasRawQuery: net/url.URL.RawQuery is known (url.full gets the query).
 	HasRawQuery bool
+	// HasParentGoid: runtime.g.parentGoid is known (Go >= 1.21): a client
+	// call in a goroutine the handler started finds its parent without
+	// probing runtime.newproc1.
+	HasParentGoid bool
 }
 
 func (o Offsets) bpf() httpGoOffsets {
@@ -66,6 +71,9 @@ func (o Offsets) bpf() httpGoOffsets {
 	}
 	if o.HasRawQuery {
 		flags |= 1 << 3
+	}
+	if o.HasParentGoid {
+		flags |= 1 << 4
 	}
 	return httpGoOffsets{
 		RequestMethod:     o.RequestMethod,
@@ -88,6 +96,7 @@ func (o Offsets) bpf() httpGoOffsets {
 		G_m:               o.GoroutineM,
 		G_goid:            o.GoroutineID,
 		M_curg:            o.MCurg,
+		G_parentGoid:      o.GoroutineParentID,
 		Flags:             flags,
 	}
 }
@@ -300,8 +309,9 @@ func (t *Tracer) Attach(pid int, cookie uint32, bin Binary, probes Probes) (*Att
 		}
 	}
 	// Goroutine inheritance only matters when both server and client spans
-	// are produced (it links client calls made from handler goroutines).
-	if probes.Server && probes.Client && bin.Newproc1 != nil && bin.Offsets.HasGoroutine && bin.ServeHTTP != nil && bin.RoundTrip != nil {
+	// are produced (it links client calls made from handler goroutines); with
+	// runtime.g.parentGoid known it costs no probe at all.
+	if probes.Server && probes.Client && bin.Newproc1 != nil && bin.Offsets.HasGoroutine && !bin.Offsets.HasParentGoid && bin.ServeHTTP != nil && bin.RoundTrip != nil {
 		if err := attach(bin.Newproc1, nil, t.objs.UprobeNewproc1Return); err != nil {
 			errs = append(errs, err)
 		}
