@@ -266,11 +266,21 @@ func BenchmarkHTTPProbes(b *testing.B) {
 	clientBPF := (s2["client_entry"].Runtime - s1["client_entry"].Runtime) + (s2["client_return"].Runtime - s1["client_return"].Runtime)
 	p.close()
 	_ = stats.Close()
+	for _, name := range []string{"server_entry", "server_return", "client_entry", "client_return", "newproc1_return"} {
+		runs := s2[name].RunCount - s0[name].RunCount
+		if runs > 0 {
+			fmt.Printf("%-16s %7d runs, %5.0f ns/run\n", name, runs, float64((s2[name].Runtime-s0[name].Runtime).Nanoseconds())/float64(runs))
+		}
+	}
 	b.ReportMetric(float64(serverHits)/n, "hits/server-req")
 	b.ReportMetric(float64(serverRuns)/n, "bpf-runs/server-req")
 	b.ReportMetric(float64(serverBPF.Nanoseconds())/n, "bpf-ns/server-req")
 	b.ReportMetric(float64(clientHits)/n, "hits/client-req")
 	b.ReportMetric(float64(clientBPF.Nanoseconds())/n, "bpf-ns/client-req")
+
+	if os.Getenv("GOEBPF_BENCH_HITS_ONLY") != "" { // quick iteration on the BPF programs
+		return
+	}
 
 	// Target CPU per request, rounds interleaved so that drifting
 	// background load on the shared machine hits every mode alike.
