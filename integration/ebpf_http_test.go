@@ -24,7 +24,10 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver"
 )
@@ -193,6 +196,12 @@ func intAttr(s span, k string) int64 {
 }
 
 func startReceiver(t *testing.T, glob string) (*consumertest.TracesSink, *componenttest.Telemetry, func()) {
+	sink, tel, _, stop := startReceiverObserved(t, glob)
+	return sink, tel, stop
+}
+
+// startReceiverObserved also returns the receiver's log records.
+func startReceiverObserved(t *testing.T, glob string) (*consumertest.TracesSink, *componenttest.Telemetry, *observer.ObservedLogs, func()) {
 	t.Helper()
 	f := ebpfreceiver.NewFactory()
 	cfg := f.CreateDefaultConfig().(*ebpfreceiver.Config)
@@ -202,7 +211,8 @@ func startReceiver(t *testing.T, glob string) (*consumertest.TracesSink, *compon
 	set := receivertest.NewNopSettings(f.Type())
 	set.ID = component.NewIDWithName(f.Type(), t.Name())
 	set.TelemetrySettings = tel.NewTelemetrySettings()
-	set.Logger = zaptest.NewLogger(t)
+	core, logs := observer.New(zapcore.DebugLevel)
+	set.Logger = zaptest.NewLogger(t).WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, core) }))
 	sink := new(consumertest.TracesSink)
 	rcv, err := f.CreateTraces(context.Background(), set, cfg, sink)
 	if err != nil {
@@ -211,7 +221,7 @@ func startReceiver(t *testing.T, glob string) (*consumertest.TracesSink, *compon
 	if err := rcv.Start(context.Background(), componenttest.NewNopHost()); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	return sink, tel, func() {
+	return sink, tel, logs, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := rcv.Shutdown(ctx); err != nil {
@@ -498,7 +508,7 @@ func TestEBPFHTTPRestartAndJunk(t *testing.T) {
 	copyFile(t, exe, corrupt)
 	corruptSectionHeaders(t, corrupt)
 
-	sink, tel, stop := startReceiver(t, filepath.Join(dir, "svc-*"))
+	sink, tel, logs, stop := startReceiverObserved(t, filepath.Join(dir, "svc-*"))
 	defer stop()
 	sleeper := exec.Command(junkSleep, "300")
 	if err := sleeper.Start(); err != nil {
@@ -558,6 +568,14 @@ func TestEBPFHTTPRestartAndJunk(t *testing.T) {
 	}
 	if err := sleeper.Process.Signal(syscall.Signal(0)); err != nil {
 		t.Errorf("non-Go process disturbed: %v", err)
+	}
+	// Three processes of the corrupt binary ran: one inspection, one warning.
+	// The non-Go executable: one debug line.
+	if n := logs.FilterMessage("Cannot instrument executable").Len(); n != 1 {
+		t.Errorf("%d warnings for the corrupt binary, want 1", n)
+	}
+	if n := logs.FilterMessage("Skipping non-Go executable").Len(); n != 1 {
+		t.Errorf("%d debug lines for the non-Go executable, want 1", n)
 	}
 }
 
