@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -66,9 +67,9 @@ type target struct {
 	port int
 }
 
-func startTarget(t *testing.T, exe, service string, port int) *target {
+func startTarget(t *testing.T, exe, service string, port int, extra ...string) *target {
 	t.Helper()
-	cmd := exec.Command(exe, "-addr", fmt.Sprintf("127.0.0.1:%d", port))
+	cmd := exec.Command(exe, append([]string{"-addr", fmt.Sprintf("127.0.0.1:%d", port)}, extra...)...)
 	cmd.Env = append(os.Environ(), "OTEL_SERVICE_NAME="+service)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -260,13 +261,14 @@ func TestEBPFHTTPSpans(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sink, tel, stop := startReceiver(t, tc.exe)
 			defer stop()
-			port := freePort(t)
-			tg := startTarget(t, tc.exe, "demo-"+tc.name, port)
+			port, tlsPort := freePort(t), freePort(t)
+			tg := startTarget(t, tc.exe, "demo-"+tc.name, port, "-tls-addr", fmt.Sprintf("127.0.0.1:%d", tlsPort))
 			warmUp(t, sink, tg)
 
 			t.Run("server spans", func(t *testing.T) { testServerSpans(t, sink, tg) })
 			t.Run("client spans and parents", func(t *testing.T) { testClientSpans(t, sink, tg) })
 			t.Run("traceparent", func(t *testing.T) { testTraceparent(t, sink, tg) })
+			t.Run("https", func(t *testing.T) { testHTTPS(t, sink, tlsPort) })
 			if lost := counterValue(t, tel, "otelcol_receiver_ebpf_events_lost"); lost != 0 {
 				t.Errorf("events lost: %d", lost)
 			}
@@ -313,6 +315,9 @@ func testServerSpans(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 		}
 		if got := strAttr(s, "network.protocol.version"); got != "1.1" {
 			t.Errorf("network.protocol.version %q", got)
+		}
+		if got := strAttr(s, "url.scheme"); got != "http" {
+			t.Errorf("url.scheme %q", got)
 		}
 		if s.EndTimestamp() < s.StartTimestamp() || time.Since(s.StartTimestamp().AsTime()).Abs() > time.Minute {
 			t.Errorf("timestamps %v..%v not near now", s.StartTimestamp().AsTime(), s.EndTimestamp().AsTime())
@@ -675,5 +680,47 @@ func TestEBPFReceiverSharedPipelines(t *testing.T) {
 	}
 	if name, _ := spans[0].resource.Get("service.name"); name.AsString() != "shared" {
 		t.Errorf("span service.name %q", name.AsString())
+	}
+}
+
+// testHTTPS serves HTTP/1.1 over TLS: the span says https, and the trace
+// context scan works on the decrypted request head.
+func testHTTPS(t *testing.T, sink *consumertest.TracesSink, tlsPort int) {
+	sink.Reset()
+	// A custom TLS config keeps net/http's client on HTTP/1.1.
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer c.CloseIdleConnections()
+	traceID, parentID := randomHex(16), randomHex(8)
+	const n = 5
+	for i := range n {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/hello", tlsPort), nil)
+		if i == 0 {
+			req.Header.Set("traceparent", "00-"+traceID+"-"+parentID+"-01")
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 1 {
+			t.Fatalf("HTTPS request used HTTP/%d", resp.ProtoMajor)
+		}
+	}
+	spans := waitSpans(t, sink, n)
+	withParent := 0
+	for _, s := range spans {
+		if got := strAttr(s, "url.scheme"); got != "https" {
+			t.Errorf("url.scheme %q, want https", got)
+		}
+		if intAttr(s, "server.port") != int64(tlsPort) || intAttr(s, "http.response.status_code") != 200 {
+			t.Errorf("https span attrs %v", s.Attributes().AsRaw())
+		}
+		if id := s.TraceID(); hex.EncodeToString(id[:]) == traceID {
+			withParent++
+		}
+	}
+	if withParent != 1 {
+		t.Errorf("%d https spans took the traceparent, want 1", withParent)
 	}
 }

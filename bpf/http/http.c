@@ -54,6 +54,7 @@ enum hit_index {
 #define OFF_HAS_GOROUTINE (1 << 2) // runtime.g.{m,goid}, runtime.m.curg known
 #define OFF_HAS_RAW_QUERY (1 << 3) // net/url.URL.RawQuery known
 #define OFF_HAS_PARENT_GOID (1 << 4) // runtime.g.parentGoid known (Go >= 1.21)
+#define OFF_HAS_TLS (1 << 5)         // net/http.Request.TLS known
 
 // extract_flags
 #define EXTRACT_TRACECONTEXT (1 << 0)
@@ -83,6 +84,7 @@ struct go_offsets {
 	u64 g_goid;              // runtime.g.goid
 	u64 m_curg;              // runtime.m.curg (*g)
 	u64 g_parent_goid;       // runtime.g.parentGoid (Go >= 1.21)
+	u64 request_tls;         // net/http.Request.TLS (*tls.ConnectionState)
 	u64 flags;
 };
 
@@ -135,7 +137,9 @@ struct http_server_event {
 	u16 pattern_len;
 	u16 host_len;
 	u16 remote_len;
-	u16 pad[2];
+	u8 tls; // 0: unknown, 1: plain, 2: TLS
+	u8 pad8;
+	u16 pad16;
 	char method[METHOD_LEN];
 	char path[PATH_LEN];
 	char pattern[PATTERN_LEN];
@@ -548,6 +552,10 @@ int uprobe_server_return(struct pt_regs *ctx)
 	e->method_len = read_go_string(req + off->request_method, e->method, METHOD_LEN);
 	e->host_len = read_go_string(req + off->request_host, e->host, HOST_LEN);
 	e->remote_len = read_go_string(req + off->request_remote_addr, e->remote, REMOTE_LEN);
+	if (off->flags & OFF_HAS_TLS)
+		e->tls = read_ptr(req + off->request_tls) ? 2 : 1;
+	else
+		e->tls = 0;
 	if (off->flags & OFF_HAS_PATTERN)
 		e->pattern_len = read_go_string(req + off->request_pattern, e->pattern, PATTERN_LEN);
 	else

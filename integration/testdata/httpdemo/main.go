@@ -4,10 +4,18 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -83,6 +91,7 @@ func spin(d time.Duration) {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	downstream := flag.String("downstream", "", "base URL of the downstream server (default: this server)")
+	tlsAddr := flag.String("tls-addr", "", "also serve HTTPS (self-signed certificate) on this address")
 	flag.Parse()
 	if *downstream == "" {
 		*downstream = "http://" + *addr
@@ -129,7 +138,33 @@ func main() {
 		http.Error(w, fmt.Sprint(err), http.StatusBadGateway)
 	})
 
-	srv := &http.Server{Addr: *addr, Handler: mux}
 	log.SetOutput(os.Stderr)
+	if *tlsAddr != "" {
+		go func() {
+			tlsSrv := &http.Server{Addr: *tlsAddr, Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{selfSigned()}}}
+			log.Fatal(tlsSrv.ListenAndServeTLS("", ""))
+		}()
+	}
+	srv := &http.Server{Addr: *addr, Handler: mux}
 	log.Fatal(srv.ListenAndServe())
+}
+
+// selfSigned makes a throwaway certificate for 127.0.0.1.
+func selfSigned() tls.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "httpdemo"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

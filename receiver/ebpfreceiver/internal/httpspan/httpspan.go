@@ -22,6 +22,7 @@ const (
 	attrStatusCode     = "http.response.status_code"
 	attrURLPath        = "url.path"
 	attrURLFull        = "url.full"
+	attrURLScheme      = "url.scheme"
 	attrServerAddress  = "server.address"
 	attrServerPort     = "server.port"
 	attrClientAddress  = "client.address"
@@ -108,8 +109,14 @@ func AppendServer(ss ptrace.ScopeSpans, ev *tracer.ServerEvent, clock Clock) ptr
 	if status != 0 {
 		attrs.PutInt(attrStatusCode, status)
 	}
+	if ev.Scheme != "" {
+		attrs.PutStr(attrURLScheme, ev.Scheme)
+	}
 	if host, port, ok := splitHostPort(ev.Host); ok {
 		attrs.PutStr(attrServerAddress, host)
+		if port == 0 && ev.Scheme != "" {
+			port = defaultPort(ev.Scheme)
+		}
 		if port != 0 {
 			attrs.PutInt(attrServerPort, int64(port))
 		}

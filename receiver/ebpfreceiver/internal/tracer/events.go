@@ -36,6 +36,9 @@ type ServerEvent struct {
 	RemoteAddr string
 	ProtoMajor uint8
 	ProtoMinor uint8
+	// Scheme is "https" when the request came over TLS, "http" when not,
+	// "" when the binary's Request.TLS offset is unknown.
+	Scheme string
 	// Status is 0 when the handler wrote no header (net/http then sends 200)
 	// or when the protocol is not HTTP/1.x (not read).
 	Status uint16
@@ -89,6 +92,7 @@ func Decode(raw []byte) (any, error) {
 			RemoteAddr: cString(e.Remote[:], e.RemoteLen),
 			ProtoMajor: e.ProtoMajor,
 			ProtoMinor: e.ProtoMinor,
+			Scheme:     [...]string{0: "", 1: "http", 2: "https", 3: ""}[e.Tls&3],
 			Status:     e.Status,
 		}, nil
 	case KindHTTPClient:

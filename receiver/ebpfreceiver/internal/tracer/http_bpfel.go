@@ -45,6 +45,7 @@ type httpGoOffsets struct {
 	G_goid            uint64
 	M_curg            uint64
 	G_parentGoid      uint64
+	RequestTls        uint64
 	Flags             uint64
 }
 
@@ -95,7 +96,9 @@ type httpHttpServerEvent struct {
 	PatternLen uint16
 	HostLen    uint16
 	RemoteLen  uint16
-	Pad        [2]uint16
+	Tls        uint8
+	Pad8       uint8
+	Pad16      uint16
 	Method     [8]int8
 	Path       [128]int8
 	Pattern    [64]int8

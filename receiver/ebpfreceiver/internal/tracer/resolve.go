@@ -77,6 +77,7 @@ func ResolveBinary(exe *goexe.Executable) (Binary, error) {
 		{"runtime.m", "curg", &off.MCurg},
 	}) == nil
 
+	off.HasTLS = resolveOffsets(exe, []fieldRef{{"net/http.Request", "TLS", &off.RequestTLS}}) == nil
 	off.HasParentGoid = off.HasGoroutine && resolveOffsets(exe, []fieldRef{{"runtime.g", "parentGoid", &off.GoroutineParentID}}) == nil
 
 	bin := Binary{Offsets: off}

@@ -41,6 +41,7 @@ type Offsets struct {
 	GoroutineID       uint64
 	MCurg             uint64
 	GoroutineParentID uint64
+	RequestTLS        uint64
 
 	// HasPattern: net/http.Request.Pattern exists (Go >= 1.23).
 	HasPattern bool
@@ -56,6 +57,8 @@ type Offsets struct {
 	// call in a goroutine the handler started finds its parent without
 	// probing runtime.newproc1.
 	HasParentGoid bool
+	// HasTLS: net/http.Request.TLS is known (url.scheme of server spans).
+	HasTLS bool
 }
 
 func (o Offsets) bpf() httpGoOffsets {
@@ -74,6 +77,9 @@ func (o Offsets) bpf() httpGoOffsets {
 	}
 	if o.HasParentGoid {
 		flags |= 1 << 4
+	}
+	if o.HasTLS {
+		flags |= 1 << 5
 	}
 	return httpGoOffsets{
 		RequestMethod:     o.RequestMethod,
@@ -97,6 +103,7 @@ func (o Offsets) bpf() httpGoOffsets {
 		G_goid:            o.GoroutineID,
 		M_curg:            o.MCurg,
 		G_parentGoid:      o.GoroutineParentID,
+		RequestTls:        o.RequestTLS,
 		Flags:             flags,
 	}
 }
