@@ -724,3 +724,75 @@ func testHTTPS(t *testing.T, sink *consumertest.TracesSink, tlsPort int) {
 		t.Errorf("%d https spans took the traceparent, want 1", withParent)
 	}
 }
+
+// TestEBPFRingBufferDropsCounted runs with the smallest ring buffer and a
+// burst of concurrent requests: every request is either a span or a counted
+// loss, never silently missing.
+func TestEBPFRingBufferDropsCounted(t *testing.T) {
+	requireBPF(t)
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "ring-demo")
+	buildDemo(t, exe, "")
+	f := ebpfreceiver.NewFactory()
+	cfg := f.CreateDefaultConfig().(*ebpfreceiver.Config)
+	cfg.Discovery.Instrument = []ebpfreceiver.ProcessSelector{{ExePath: exe}}
+	cfg.Discovery.PollInterval = 200 * time.Millisecond
+	cfg.RingBufferSize = 4 << 10
+	tel := componenttest.NewTelemetry()
+	defer func() { _ = tel.Shutdown(context.Background()) }()
+	set := receivertest.NewNopSettings(f.Type())
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	set.Logger = zaptest.NewLogger(t)
+	sink := new(consumertest.TracesSink)
+	rcv, err := f.CreateTraces(context.Background(), set, cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rcv.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := rcv.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	tg := startTarget(t, exe, "ring", freePort(t))
+	warmUp(t, sink, tg)
+	lost0 := counterValue(t, tel, "otelcol_receiver_ebpf_events_lost")
+
+	const workers, perWorker = 64, 8
+	done := make(chan struct{})
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	defer c.CloseIdleConnections()
+	for range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range perWorker {
+				resp, err := c.Get(tg.base + "/hello")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	const total = workers * perWorker
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if sink.SpanCount()+int(counterValue(t, tel, "otelcol_receiver_ebpf_events_lost")-lost0) >= total {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(700 * time.Millisecond)
+	spans, lost := sink.SpanCount(), int(counterValue(t, tel, "otelcol_receiver_ebpf_events_lost")-lost0)
+	t.Logf("%d requests: %d spans, %d events lost (4 KiB ring)", total, spans, lost)
+	if spans+lost != total {
+		t.Fatalf("%d spans + %d lost = %d, want exactly %d requests", spans, lost, spans+lost, total)
+	}
+}
