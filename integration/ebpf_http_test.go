@@ -723,6 +723,35 @@ func testHTTPS(t *testing.T, sink *consumertest.TracesSink, tlsPort int) {
 	if withParent != 1 {
 		t.Errorf("%d https spans took the traceparent, want 1", withParent)
 	}
+
+	// HTTP/2 over TLS: spans with the status read from the HTTP/2 writer.
+	sink.Reset()
+	h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
+	defer h2.CloseIdleConnections()
+	for _, path := range []string{"/hello", "/fail", "/teapot"} {
+		resp, err := h2.Get(fmt.Sprintf("https://127.0.0.1:%d%s", tlsPort, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("expected HTTP/2, got HTTP/%d", resp.ProtoMajor)
+		}
+	}
+	want := map[string]int64{"/hello": 200, "/fail": 500, "/teapot": 418}
+	for _, s := range waitSpans(t, sink, 3) {
+		path := strAttr(s, "url.path")
+		if got := intAttr(s, "http.response.status_code"); got != want[path] {
+			t.Errorf("h2 %s status %d, want %d", path, got, want[path])
+		}
+		if strAttr(s, "network.protocol.version") != "2" || strAttr(s, "url.scheme") != "https" {
+			t.Errorf("h2 span attrs %v", s.Attributes().AsRaw())
+		}
+		if isErr := s.Status().Code() == ptrace.StatusCodeError; isErr != (path == "/fail") {
+			t.Errorf("h2 %s error status %t", path, isErr)
+		}
+	}
 }
 
 // TestEBPFRingBufferDropsCounted runs with the smallest ring buffer and a

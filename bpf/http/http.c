@@ -55,6 +55,10 @@ enum hit_index {
 #define OFF_HAS_RAW_QUERY (1 << 3) // net/url.URL.RawQuery known
 #define OFF_HAS_PARENT_GOID (1 << 4) // runtime.g.parentGoid known (Go >= 1.21)
 #define OFF_HAS_TLS (1 << 5)         // net/http.Request.TLS known
+#define OFF_HAS_H2 (1 << 6)          // http2responseWriter.rws, http2responseWriterState.status known
+
+// http_server_event.status when it could not be read.
+#define STATUS_UNKNOWN 0xffff
 
 // extract_flags
 #define EXTRACT_TRACECONTEXT (1 << 0)
@@ -85,6 +89,8 @@ struct go_offsets {
 	u64 m_curg;              // runtime.m.curg (*g)
 	u64 g_parent_goid;       // runtime.g.parentGoid (Go >= 1.21)
 	u64 request_tls;         // net/http.Request.TLS (*tls.ConnectionState)
+	u64 h2_writer_state;     // net/http.http2responseWriter.rws
+	u64 h2_state_status;     // net/http.http2responseWriterState.status
 	u64 flags;
 };
 
@@ -459,9 +465,12 @@ static long scan_line(u32 i, void *data)
 // Scans the request head still held in the connection's bufio.Reader for a
 // trace context header. Fixed cost per request: one copy of at most 4 KiB and
 // one pass over it, whatever the number of headers.
-static __always_inline int extract_parent(struct go_offsets *off, u64 response, struct span_ids *ids)
+static __always_inline int extract_parent(struct go_offsets *off, u64 request, u64 response, struct span_ids *ids)
 {
 	if (!(off->flags & OFF_HAS_HEAD_SCAN) || extract_flags == 0 || response == 0)
+		return 0;
+	// Only HTTP/1's *response has a connection read buffer to scan.
+	if (read_ptr(request + off->request_proto_major) != 1)
 		return 0;
 	u64 conn = read_ptr(response + off->response_conn);
 	if (!conn)
@@ -509,7 +518,7 @@ int uprobe_server_entry(struct pt_regs *ctx)
 	st.start_ns = bpf_ktime_get_boot_ns();
 	st.request = GO_PARAM4(ctx);
 	st.response = GO_PARAM3(ctx);
-	st.has_parent = extract_parent(off, st.response, &st.ids);
+	st.has_parent = extract_parent(off, st.request, st.response, &st.ids);
 	if (!st.has_parent)
 		random_bytes(st.ids.trace_id, 16);
 	random_bytes(st.ids.span_id, 8);
@@ -565,11 +574,16 @@ int uprobe_server_return(struct pt_regs *ctx)
 		e->path_len = read_go_string(url + off->url_path, e->path, PATH_LEN);
 	else
 		e->path_len = 0;
-	// The response struct is net/http's *response only for HTTP/1.x.
-	if (e->proto_major == 1 && st->response)
+	// The ResponseWriter is net/http's *response for HTTP/1.x and its
+	// bundled *http2responseWriter for HTTP/2.
+	e->status = STATUS_UNKNOWN;
+	if (e->proto_major == 1 && st->response) {
 		e->status = (u16)read_ptr(st->response + off->response_status);
-	else
-		e->status = 0;
+	} else if (e->proto_major == 2 && st->response && (off->flags & OFF_HAS_H2)) {
+		u64 rws = read_ptr(st->response + off->h2_writer_state);
+		if (rws)
+			e->status = (u16)read_ptr(rws + off->h2_state_status);
+	}
 	submit(e);
 out:
 	bpf_map_delete_elem(&server_requests, &key);

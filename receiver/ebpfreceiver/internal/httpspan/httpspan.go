@@ -102,7 +102,10 @@ func AppendServer(ss ptrace.ScopeSpans, ev *tracer.ServerEvent, clock Clock) ptr
 	}
 	s.SetName(name)
 	status := int64(ev.Status)
-	if status == 0 && ev.ProtoMajor == 1 {
+	switch ev.Status {
+	case tracer.StatusUnknown:
+		status = 0
+	case 0:
 		// The handler wrote nothing; net/http answers 200 after ServeHTTP.
 		status = 200
 	}

@@ -78,8 +78,8 @@ func TestAppendServer(t *testing.T) {
 			},
 		},
 		{
-			name:     "unknown method, HTTP/2 without status",
-			ev:       tracer.ServerEvent{IDs: ids, Method: "PURGE", Path: "/", ProtoMajor: 2},
+			name:     "unknown method, status unknown",
+			ev:       tracer.ServerEvent{IDs: ids, Method: "PURGE", Path: "/", ProtoMajor: 2, Status: tracer.StatusUnknown},
 			wantName: "HTTP",
 			wantAttrs: map[string]any{
 				"http.request.method": "_OTHER", "http.request.method_original": "PURGE", "url.path": "/", "network.protocol.version": "2",

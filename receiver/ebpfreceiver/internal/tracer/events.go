@@ -7,6 +7,9 @@ import (
 	"unsafe"
 )
 
+// StatusUnknown is ServerEvent.Status when the probe could not read it.
+const StatusUnknown = 0xffff
+
 // Event kinds, the first byte of every ring buffer record.
 const (
 	KindHTTPServer = 1
@@ -39,8 +42,8 @@ type ServerEvent struct {
 	// Scheme is "https" when the request came over TLS, "http" when not,
 	// "" when the binary's Request.TLS offset is unknown.
 	Scheme string
-	// Status is 0 when the handler wrote no header (net/http then sends 200)
-	// or when the protocol is not HTTP/1.x (not read).
+	// Status is 0 when the handler wrote no header (net/http then sends
+	// 200), StatusUnknown when it could not be read.
 	Status uint16
 }
 

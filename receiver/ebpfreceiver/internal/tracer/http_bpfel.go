@@ -46,6 +46,8 @@ type httpGoOffsets struct {
 	M_curg            uint64
 	G_parentGoid      uint64
 	RequestTls        uint64
+	H2WriterState     uint64
+	H2StateStatus     uint64
 	Flags             uint64
 }
 

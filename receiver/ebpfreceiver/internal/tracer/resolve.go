@@ -78,6 +78,10 @@ func ResolveBinary(exe *goexe.Executable) (Binary, error) {
 	}) == nil
 
 	off.HasTLS = resolveOffsets(exe, []fieldRef{{"net/http.Request", "TLS", &off.RequestTLS}}) == nil
+	off.HasH2 = resolveOffsets(exe, []fieldRef{
+		{"net/http.http2responseWriter", "rws", &off.H2WriterState},
+		{"net/http.http2responseWriterState", "status", &off.H2StateStatus},
+	}) == nil
 	off.HasParentGoid = off.HasGoroutine && resolveOffsets(exe, []fieldRef{{"runtime.g", "parentGoid", &off.GoroutineParentID}}) == nil
 
 	bin := Binary{Offsets: off}

@@ -42,6 +42,8 @@ type Offsets struct {
 	MCurg             uint64
 	GoroutineParentID uint64
 	RequestTLS        uint64
+	H2WriterState     uint64
+	H2StateStatus     uint64
 
 	// HasPattern: net/http.Request.Pattern exists (Go >= 1.23).
 	HasPattern bool
@@ -59,6 +61,9 @@ type Offsets struct {
 	HasParentGoid bool
 	// HasTLS: net/http.Request.TLS is known (url.scheme of server spans).
 	HasTLS bool
+	// HasH2: the bundled HTTP/2 server's response writer fields are known
+	// (status of HTTP/2 requests).
+	HasH2 bool
 }
 
 func (o Offsets) bpf() httpGoOffsets {
@@ -80,6 +85,9 @@ func (o Offsets) bpf() httpGoOffsets {
 	}
 	if o.HasTLS {
 		flags |= 1 << 5
+	}
+	if o.HasH2 {
+		flags |= 1 << 6
 	}
 	return httpGoOffsets{
 		RequestMethod:     o.RequestMethod,
@@ -104,6 +112,8 @@ func (o Offsets) bpf() httpGoOffsets {
 		M_curg:            o.MCurg,
 		G_parentGoid:      o.GoroutineParentID,
 		RequestTls:        o.RequestTLS,
+		H2WriterState:     o.H2WriterState,
+		H2StateStatus:     o.H2StateStatus,
 		Flags:             flags,
 	}
 }
