@@ -283,8 +283,8 @@ func (r *ebpfReceiver) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	r.cancel()
-	// Closing the tracer's reader unblocks a drain in progress; the
-	// programs stay loaded until every link is closed below.
+	// A drain in progress returns within drainInterval; the programs stay
+	// loaded until every link is closed below.
 	done := make(chan struct{})
 	go func() {
 		r.wg.Wait()
