@@ -13,7 +13,7 @@ BENCH_TIME ?= 1s
 
 export OTELCOL_GOEBPF_BIN := $(BIN)
 
-.PHONY: all build run demo test unit integration generate check-generated bench lint clean tools
+.PHONY: all build run demo test unit integration generate offsets check-generated bench lint clean tools
 
 all: build
 
@@ -55,7 +55,12 @@ integration: build
 
 ## generate: eBPF objects (bpf2go, clang-19) and mdatagen code; the output is committed
 generate: $(MDATAGEN)
-	PATH=$(TOOLS):$$PATH $(GO) generate ./...
+	PATH=$(TOOLS):$$PATH $(GO) generate -run 'mdatagen|bpf2go' ./...
+
+## offsets: regenerate the struct offsets table of Go binaries without DWARF (builds a
+## probe program with every supported Go toolchain, fetched through GOTOOLCHAIN)
+offsets:
+	$(GO) generate -run offsetgen ./receiver/ebpfreceiver/internal/goexe/
 
 ## check-generated: fail when committed generated files differ from their sources
 check-generated: generate

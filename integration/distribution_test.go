@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,13 +12,15 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// shipped lists every component the distribution promises (README "Components").
+// shipped lists every component the distribution promises (README "Components"), by the
+// type names collector v0.159.0 lists; configs may still use the older aliases
+// (otlp, otlphttp, loadbalancing, prometheusremotewrite, spanmetrics).
 var shipped = map[string][]string{
 	"receivers":  {"ebpf", "otlp", "prometheus"},
 	"processors": {"slo_burn", "tail_sampling_drift", "batch", "memory_limiter", "attributes", "resource", "filter", "transform", "tail_sampling"},
-	"exporters":  {"fuse", "otlp", "otlphttp", "debug", "file", "prometheus", "prometheusremotewrite", "loadbalancing"},
+	"exporters":  {"fuse", "otlp_grpc", "otlp_http", "debug", "file", "prometheus", "prometheus_remote_write", "load_balancing"},
 	"extensions": {"health_check", "pprof", "zpages", "file_storage"},
-	"connectors": {"forward", "spanmetrics"},
+	"connectors": {"forward", "span_metrics"},
 }
 
 func TestComponentsListsEveryShippedComponent(t *testing.T) {
@@ -27,11 +28,22 @@ func TestComponentsListsEveryShippedComponent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("components: %v\n%s", err, out)
 	}
-	var listed map[string][]struct {
+	type entry struct {
 		Name string `yaml:"name"`
 	}
-	if err := yaml.Unmarshal([]byte(out), &listed); err != nil {
+	var doc struct {
+		Receivers  []entry `yaml:"receivers"`
+		Processors []entry `yaml:"processors"`
+		Exporters  []entry `yaml:"exporters"`
+		Extensions []entry `yaml:"extensions"`
+		Connectors []entry `yaml:"connectors"`
+	}
+	if err := yaml.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("components output is not YAML: %v\n%s", err, out)
+	}
+	listed := map[string][]entry{
+		"receivers": doc.Receivers, "processors": doc.Processors, "exporters": doc.Exporters,
+		"extensions": doc.Extensions, "connectors": doc.Connectors,
 	}
 	for kind, names := range shipped {
 		have := map[string]bool{}
@@ -56,6 +68,7 @@ func TestEveryShippedConfigValidates(t *testing.T) {
 			// Configs name files and secrets through the environment.
 			t.Setenv("DEMO_DIR", t.TempDir())
 			t.Setenv("DEMO_HEALTH_PORT", "13133")
+			t.Setenv("DEMO_OTLP_PORT", "14317")
 			t.Setenv("FUSE_SECRET", "s3cret")
 			t.Setenv("FUSE_WEBHOOK_ENDPOINT", "https://rollouts.example/abort")
 			t.Setenv("ALERTMANAGER_ENDPOINT", "http://127.0.0.1:9093")
@@ -118,21 +131,7 @@ func TestBareBinaryRunsBuiltInDefault(t *testing.T) {
 		t.Fatalf("bare validate should check the built-in default: %v\n%s", err, out)
 	}
 
-	bin := collectorBinary(t)
-	c := &Collector{Dir: t.TempDir(), Logs: &syncBuffer{}, done: make(chan error, 1)}
-	c.Cmd = exec.Command(bin)
-	c.Cmd.Stdout, c.Cmd.Stderr = c.Logs, c.Logs
-	if err := c.Cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { c.done <- c.Cmd.Wait() }()
-	t.Cleanup(func() {
-		c.Stop(t)
-		if t.Failed() {
-			t.Logf("collector logs:\n%s", c.Logs.String())
-		}
-	})
-	c.WaitForLog(t, "Everything is ready", 60*time.Second)
+	runCollector(t, t.TempDir(), nil)
 	eventually(t, 20*time.Second, "the Prometheus endpoint on 127.0.0.1:8889", func() (bool, string) {
 		resp, err := http.Get("http://127.0.0.1:8889/metrics")
 		if err != nil {

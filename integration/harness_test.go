@@ -93,15 +93,20 @@ type Collector struct {
 // the test failed.
 func startCollector(t *testing.T, config string, env ...string) *Collector {
 	t.Helper()
-	bin := collectorBinary(t)
 	dir := t.TempDir()
 	config = strings.ReplaceAll(config, "{{DIR}}", dir)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return runCollector(t, dir, []string{"--config", cfgPath}, env...)
+}
+
+// runCollector starts the binary with args in dir and waits until it reports ready.
+func runCollector(t *testing.T, dir string, args []string, env ...string) *Collector {
+	t.Helper()
 	c := &Collector{Dir: dir, Logs: &syncBuffer{}, done: make(chan error, 1)}
-	c.Cmd = exec.Command(bin, "--config", cfgPath)
+	c.Cmd = exec.Command(collectorBinary(t), args...)
 	c.Cmd.Env = append(os.Environ(), env...)
 	c.Cmd.Stdout, c.Cmd.Stderr = c.Logs, c.Logs
 	if err := c.Cmd.Start(); err != nil {

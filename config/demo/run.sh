@@ -11,10 +11,14 @@ fi
 BIN=${OTELCOL_GOEBPF_BIN:-bin/otelcol-goebpf}
 DEMO_PORT=${DEMO_PORT:-18080}
 export DEMO_HEALTH_PORT=${DEMO_HEALTH_PORT:-18133}
+export DEMO_OTLP_PORT=${DEMO_OTLP_PORT:-18317}
 DEMO_DIR=$(mktemp -d /tmp/otelcol-goebpf-demo.XXXXXX)
 export DEMO_DIR
 
 go build -o "$DEMO_DIR/goebpf-demo" ./config/demo/service
+# The traffic driver is the same program under another name, so that config/demo.yaml's
+# exe_path glob (*/goebpf-demo) matches the service only.
+cp "$DEMO_DIR/goebpf-demo" "$DEMO_DIR/goebpf-load"
 go build -o "$DEMO_DIR/demo-report" ./config/demo/report
 
 pids=()
@@ -38,12 +42,12 @@ for _ in $(seq 1 100); do
 done
 # Wait until the receiver has attached its probes to the demo process.
 for _ in $(seq 1 50); do
-  grep -q 'instrumented' "$DEMO_DIR/collector.log" && break
+  grep -q 'Instrumented process' "$DEMO_DIR/collector.log" && break
   sleep 0.2
 done
 
 echo "==> driving traffic"
-"$DEMO_DIR/goebpf-demo" -load "http://127.0.0.1:$DEMO_PORT" -n 200
+"$DEMO_DIR/goebpf-load" -load "http://127.0.0.1:$DEMO_PORT" -n 200
 sleep 5 # one metrics collection interval and the exporters' flush
 
 kill -TERM "$col"; wait "$col" || true

@@ -37,18 +37,29 @@ type activeAlert struct {
 	startsAt    time.Time
 }
 
+// resolution remembers a resolve for one lease, so a firing record that was
+// older than the resolve but arrives after it (a retried or reordered request)
+// cannot reopen the alert.
+type resolution struct {
+	changedAt  time.Time // the resolved record's timestamp
+	recordedAt time.Time // when the exporter saw it, for expiry
+}
+
 // alertmanagerDestination posts alerts to Alertmanager and keeps the firing
 // ones alive: Alertmanager resolves an alert by itself when its endsAt passes,
 // so every firing alert is re-sent each resend_interval with endsAt pushed one
 // lease ahead. A collector that dies therefore never leaves an alert stuck.
 type alertmanagerDestination struct {
-	cfg       *AlertmanagerConfig
-	url       string
-	display   string // endpoint without credentials or query, for logs and metrics
-	lease     time.Duration
-	logger    *zap.Logger
-	telemetry *metadata.TelemetryBuilder
-	attrs     metric.MeasurementOption
+	cfg     *AlertmanagerConfig
+	url     string
+	display string // endpoint without credentials or query, for logs and metrics
+	lease   time.Duration
+	// resolveMemory is how long a resolve is remembered: a lease, plus the
+	// time a retried firing request may still be on its way.
+	resolveMemory time.Duration
+	logger        *zap.Logger
+	telemetry     *metadata.TelemetryBuilder
+	attrs         metric.MeasurementOption
 
 	// now and newTicker are replaced by tests to drive lease renewal.
 	now       func() time.Time
@@ -60,28 +71,31 @@ type alertmanagerDestination struct {
 	// renewal can never overtake a resolve and re-open the alert.
 	sendMu        sync.Mutex
 	active        map[string]*activeAlert
+	resolved      map[string]resolution
 	renewFailing  bool
 	activeCount   atomic.Int64 // mirrors len(active) for the gauge
 	stopRenewal   context.CancelFunc
 	renewalExited chan struct{}
 }
 
-func newAlertmanagerDestination(cfg *AlertmanagerConfig, logger *zap.Logger, tb *metadata.TelemetryBuilder) *alertmanagerDestination {
+func newAlertmanagerDestination(cfg *AlertmanagerConfig, retryFor time.Duration, logger *zap.Logger, tb *metadata.TelemetryBuilder) *alertmanagerDestination {
 	display := displayEndpoint(cfg.ClientConfig.Endpoint)
 	return &alertmanagerDestination{
-		cfg:       cfg,
-		url:       alertsURL(cfg.ClientConfig.Endpoint),
-		display:   display,
-		lease:     cfg.leaseDuration(),
-		logger:    logger,
-		telemetry: tb,
-		attrs:     destinationAttrs("alertmanager", display),
-		now:       time.Now,
+		cfg:           cfg,
+		url:           alertsURL(cfg.ClientConfig.Endpoint),
+		display:       display,
+		lease:         cfg.leaseDuration(),
+		resolveMemory: cfg.leaseDuration() + retryFor,
+		logger:        logger,
+		telemetry:     tb,
+		attrs:         destinationAttrs("alertmanager", display),
+		now:           time.Now,
 		newTicker: func(d time.Duration) (<-chan time.Time, func()) {
 			t := time.NewTicker(d)
 			return t.C, t.Stop
 		},
-		active: map[string]*activeAlert{},
+		active:   map[string]*activeAlert{},
+		resolved: map[string]resolution{},
 	}
 }
 
@@ -161,6 +175,10 @@ func (d *alertmanagerDestination) push(ctx context.Context, ld plog.Logs) error 
 		entry := d.active[key]
 		var p postableAlert
 		if a.firing {
+			if r, ok := d.resolved[key]; ok && !a.changedAt.IsZero() && !a.changedAt.After(r.changedAt) {
+				continue // stale: this alert was resolved after this record was written
+			}
+			delete(d.resolved, key)
 			startsAt := a.changedAt
 			if startsAt.IsZero() || startsAt.After(now) {
 				startsAt = now
@@ -188,6 +206,9 @@ func (d *alertmanagerDestination) push(ctx context.Context, ld plog.Logs) error 
 				}
 				delete(d.active, key)
 			}
+			if !a.changedAt.IsZero() && len(d.resolved) < d.cfg.MaxActiveAlerts {
+				d.resolved[key] = resolution{changedAt: a.changedAt, recordedAt: now}
+			}
 		}
 		// Within one batch the last change of an alert wins.
 		if at, ok := position[key]; ok {
@@ -198,6 +219,9 @@ func (d *alertmanagerDestination) push(ctx context.Context, ld plog.Logs) error 
 		}
 	}
 	d.setActiveCount(len(d.active))
+	if len(out) == 0 {
+		return nil
+	}
 	if untracked > 0 {
 		d.telemetry.FuseAlertsUntracked.Add(ctx, int64(untracked), d.attrs)
 	}
@@ -214,10 +238,15 @@ func (d *alertmanagerDestination) push(ctx context.Context, ld plog.Logs) error 
 func (d *alertmanagerDestination) renew(ctx context.Context) {
 	d.sendMu.Lock()
 	defer d.sendMu.Unlock()
+	now := d.now().UTC()
+	for key, r := range d.resolved {
+		if now.Sub(r.recordedAt) > d.resolveMemory {
+			delete(d.resolved, key)
+		}
+	}
 	if len(d.active) == 0 {
 		return
 	}
-	now := d.now().UTC()
 	endsAt := formatTime(now.Add(d.lease))
 	out := make([]postableAlert, 0, len(d.active))
 	for _, a := range d.active {

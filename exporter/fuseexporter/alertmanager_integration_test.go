@@ -82,3 +82,44 @@ func TestRealAlertmanager(t *testing.T) {
 	})
 	assert.Equal(t, int64(0), exp.(*fuseExporter).am.activeAlerts())
 }
+
+// TestRealAlertmanagerLeaseExpiry runs the real resend timer against a real
+// Alertmanager with a short lease: renewals keep the alert active well past
+// one lease, and once the exporter stops (a crashed collector sends no
+// resolve) Alertmanager resolves the alert by itself when the lease ends.
+func TestRealAlertmanagerLeaseExpiry(t *testing.T) {
+	am := alertmanager.Start(t, alertmanager.Options{})
+
+	cfg := createDefaultConfig().(*Config)
+	withAlertmanager(cfg, am.URL)
+	cfg.Alertmanager.Get().ResendInterval = 500 * time.Millisecond
+	cfg.Alertmanager.Get().Lease = 2 * time.Second
+	exp, err := NewFactory().CreateLogs(t.Context(), exportertest.NewNopSettings(metadata.Type), cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(t.Context(), componenttest.NewNopHost()))
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			require.NoError(t, exp.Shutdown(context.Background()))
+		}
+	})
+
+	labels := sloLabels("lease-expiry")
+	require.NoError(t, exp.ConsumeLogs(t.Context(), alertLogs(alertRecord{state: stateFiring, labels: labels, at: time.Now()})))
+	isActive := func(a []alertmanager.Alert) bool { _, ok := alertmanager.Find(a, labels); return ok }
+	am.WaitForAlerts(t, 10*time.Second, isActive)
+
+	// Two leases later the alert is still active, only thanks to renewals.
+	time.Sleep(4 * time.Second)
+	alerts, err := am.Alerts(t.Context())
+	require.NoError(t, err)
+	got, ok := alertmanager.Find(alerts, labels)
+	require.True(t, ok, "renewals keep the alert active past its first lease")
+	assert.True(t, got.EndsAt.After(time.Now()), "endsAt %s is in the future", got.EndsAt)
+
+	require.NoError(t, exp.Shutdown(context.Background()))
+	stopped = true
+	stoppedAt := time.Now()
+	am.WaitForAlerts(t, 10*time.Second, func(a []alertmanager.Alert) bool { return !isActive(a) })
+	assert.Less(t, time.Since(stoppedAt), 2*time.Second+3*time.Second, "resolved about one lease after the last renewal, not later")
+}

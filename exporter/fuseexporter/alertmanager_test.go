@@ -271,3 +271,38 @@ func TestEndpointCredentialsStayOutOfErrors(t *testing.T) {
 	assert.NotContains(t, err.Error(), "hunter3")
 	assert.Equal(t, "Basic dXNlcjpodW50ZXIy", srv.received()[0].header.Get("Authorization"), "user info in the endpoint is still used")
 }
+
+// TestAlertmanagerStaleFiringAfterResolve: a firing record written before the
+// resolve but delivered after it (a retried request, or num_consumers > 1)
+// must not reopen the alert; a later firing record does.
+func TestAlertmanagerStaleFiringAfterResolve(t *testing.T) {
+	srv := newRecordingServer(t)
+	clock := &fakeClock{t: t0}
+	ticker := &manualTicker{C: make(chan time.Time)}
+	e := startExporter(t, withAlertmanager(syncConfig(), srv.URL), nil, func(e *fuseExporter) {
+		e.am.now = clock.Now
+		e.am.newTicker = ticker.newTicker
+	})
+	labels := sloLabels("a")
+	send := func(state string, at time.Time) {
+		t.Helper()
+		require.NoError(t, e.ConsumeLogs(t.Context(), alertLogs(alertRecord{state: state, labels: labels, at: at})))
+	}
+	send(stateFiring, t0.Add(-2*time.Minute))
+	send(stateResolved, t0.Add(-time.Minute))
+	send(stateFiring, t0.Add(-2*time.Minute)) // the first record again, late
+	assert.Len(t, srv.received(), 2, "the stale firing record is not sent")
+	assert.Equal(t, int64(0), e.am.activeAlerts())
+
+	send(stateFiring, t0)
+	require.Len(t, srv.received(), 3, "a newer firing record reopens the alert")
+	assert.Equal(t, int64(1), e.am.activeAlerts())
+	send(stateResolved, t0.Add(time.Second))
+
+	// Resolutions are remembered for a lease plus the retry time (2s here).
+	clock.Advance(5 * time.Minute)
+	ticker.C <- clock.Now()
+	ticker.C <- clock.Now()
+	send(stateFiring, t0.Add(-time.Minute))
+	assert.Len(t, srv.received(), 5, "afterwards the old resolve is forgotten")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -15,6 +16,7 @@ import (
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/exporter/fuseexporter/internal/metadata"
 )
@@ -51,6 +53,11 @@ type fuseExporter struct {
 	telemetry *metadata.TelemetryBuilder
 	routes    []*route
 	am        *alertmanagerDestination // nil without alertmanager; tests drive its clock
+
+	// abortDeliveries cancels in-flight deliveries when Shutdown's context
+	// ends, so the queues drain at once instead of waiting for HTTP timeouts.
+	abortCtx        context.Context
+	abortDeliveries context.CancelFunc
 }
 
 var ignoredNotAlert = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "not_alert")))
@@ -62,9 +69,14 @@ func newFuseExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*
 		return nil, fmt.Errorf("fuse telemetry: %w", err)
 	}
 	e := &fuseExporter{set: set, telemetry: tb}
+	e.abortCtx, e.abortDeliveries = context.WithCancel(context.Background())
 	var dests []destination
 	if am := cfg.Alertmanager.Get(); am != nil {
-		e.am = newAlertmanagerDestination(am, set.Logger, tb)
+		var retryFor time.Duration
+		if cfg.RetryConfig.Enabled {
+			retryFor = cfg.RetryConfig.MaxElapsedTime
+		}
+		e.am = newAlertmanagerDestination(am, retryFor, set.Logger, tb)
 		dests = append(dests, e.am)
 	}
 	for i := range cfg.Webhooks {
@@ -80,7 +92,7 @@ func newFuseExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*
 		return nil, fmt.Errorf("fuse telemetry: %w", err)
 	}
 	for _, d := range dests {
-		r, err := newRoute(ctx, set, cfg, d, tb)
+		r, err := newRoute(ctx, set, cfg, d, tb, e.abortCtx)
 		if err != nil {
 			tb.Shutdown()
 			return nil, err
@@ -90,14 +102,18 @@ func newFuseExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*
 	return e, nil
 }
 
-func newRoute(ctx context.Context, set exporter.Settings, cfg *Config, d destination, tb *metadata.TelemetryBuilder) (*route, error) {
+func newRoute(ctx context.Context, set exporter.Settings, cfg *Config, d destination, tb *metadata.TelemetryBuilder, abortCtx context.Context) (*route, error) {
 	r := &route{dest: d, attrs: destinationAttrs(d.kind(), d.endpoint())}
 	destAttrs := []attribute.KeyValue{attribute.String("destination", d.kind()), attribute.String("endpoint", d.endpoint())}
 
 	// The inner helper only retries: its telemetry is silenced so the
 	// exporter's sent/failed counts are recorded once, by the queued helper.
 	retrySet := set
-	retrySet.Logger = set.Logger.With(zap.String("destination", d.kind()), zap.String("endpoint", d.endpoint()))
+	// Its per-attempt retry logs are kept; its error log of the final failure
+	// is dropped because the queued helper logs that same failure.
+	retrySet.Logger = set.Logger.
+		With(zap.String("destination", d.kind()), zap.String("endpoint", d.endpoint())).
+		WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return belowErrorCore{c} }))
 	retrySet.MeterProvider = metricnoop.NewMeterProvider()
 	retrySet.TracerProvider = tracenoop.NewTracerProvider()
 	retried, err := exporterhelper.NewLogs(ctx, retrySet, cfg, d.push,
@@ -111,6 +127,9 @@ func newRoute(ctx context.Context, set exporter.Settings, cfg *Config, d destina
 	r.retried = retried
 
 	deliver := func(ctx context.Context, ld plog.Logs) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(abortCtx, cancel)()
 		err := r.retried.ConsumeLogs(ctx, ld)
 		if err != nil {
 			tb.FuseDeliveriesFailed.Add(ctx, 1, r.attrs)
@@ -152,21 +171,26 @@ func (e *fuseExporter) Start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-// Shutdown stops retrying first, so draining the queues gives every pending
-// request one last attempt instead of a full backoff schedule, then stops the
-// lease renewal.
+// Shutdown stops lease renewal, then retrying, so draining the queues gives
+// every pending request one last attempt instead of a full backoff schedule.
+// When ctx ends first, in-flight deliveries are aborted.
 func (e *fuseExporter) Shutdown(ctx context.Context) error {
+	defer context.AfterFunc(ctx, e.abortDeliveries)()
 	var errs []error
+	for _, r := range e.routes {
+		errs = append(errs, r.dest.shutdown(ctx))
+	}
 	for _, r := range e.routes {
 		errs = append(errs, r.retried.Shutdown(ctx))
 	}
 	for _, r := range e.routes {
 		errs = append(errs, r.queued.Shutdown(ctx))
 	}
-	for _, r := range e.routes {
-		errs = append(errs, r.dest.shutdown(ctx))
-	}
+	e.abortDeliveries()
 	e.telemetry.Shutdown()
+	if ctx.Err() != nil {
+		errs = append(errs, fmt.Errorf("fuse exporter shutdown: %w", ctx.Err()))
+	}
 	return errors.Join(errs...)
 }
 
@@ -175,13 +199,15 @@ func (e *fuseExporter) Shutdown(ctx context.Context) error {
 func (e *fuseExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	var notAlert, malformed int64
 	forEachRecord(ld, func(lr plog.LogRecord) {
+		// Most records of a shared logs pipeline are not alerts: test the
+		// event name before converting anything.
+		if lr.EventName() != alertEventName {
+			notAlert++
+			return
+		}
 		if _, err := alertFromRecord(lr); err != nil {
-			if errors.Is(err, errNotAlert) {
-				notAlert++
-			} else {
-				malformed++
-				e.set.Logger.Debug("Ignoring malformed alert record", zap.Error(err))
-			}
+			malformed++
+			e.set.Logger.Debug("Ignoring malformed alert record", zap.Error(err))
 		}
 	})
 	if notAlert > 0 {
@@ -205,4 +231,22 @@ func (e *fuseExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 		errs = append(errs, r.queued.ConsumeLogs(ctx, data))
 	}
 	return errors.Join(errs...)
+}
+
+// belowErrorCore passes log entries below error level only.
+type belowErrorCore struct{ zapcore.Core }
+
+func (c belowErrorCore) Enabled(l zapcore.Level) bool {
+	return l < zapcore.ErrorLevel && c.Core.Enabled(l)
+}
+
+func (c belowErrorCore) With(fields []zapcore.Field) zapcore.Core {
+	return belowErrorCore{c.Core.With(fields)}
+}
+
+func (c belowErrorCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if e.Level >= zapcore.ErrorLevel {
+		return ce
+	}
+	return c.Core.Check(e, ce)
 }

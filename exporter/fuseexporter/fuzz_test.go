@@ -108,7 +108,7 @@ func FuzzAlertConversion(f *testing.F) {
 	amCfg := createDefaultConfig().(*Config).Alertmanager.GetOrInsertDefault()
 	amCfg.ClientConfig.Endpoint = "http://fuzz.invalid"
 	amCfg.MaxActiveAlerts = 64
-	am := newAlertmanagerDestination(amCfg, zap.NewNop(), tb)
+	am := newAlertmanagerDestination(amCfg, 0, zap.NewNop(), tb)
 	am.client = &http.Client{Transport: okTransport{}}
 	hook := newWebhookDestination(&WebhookConfig{Secret: "k"}, tb)
 	hook.client = &http.Client{Transport: okTransport{}}

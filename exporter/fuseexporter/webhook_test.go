@@ -2,18 +2,16 @@ package fuseexporter
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
+	"encoding/pem"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/exporter/fuseexporter/internal/metadatatest"
+	"github.com/otelcol-goebpf/otelcol-goebpf/exporter/fuseexporter/webhooktest"
 )
 
 const testSecret = "s3cr3t-for-tests"
@@ -38,32 +37,10 @@ func withWebhook(cfg *Config, endpoint string) *Config {
 	return cfg
 }
 
-// verifyWebhook is what a receiver does, written from the README and not from
-// the exporter's code: recompute the HMAC over "<timestamp>.<body>", compare in
-// constant time, and reject timestamps outside a tolerance.
+// verifyWebhook checks a delivery with webhooktest.Verify, the receiver-side
+// implementation written from the README, not from the exporter's code.
 func verifyWebhook(secret string, h http.Header, body []byte, now time.Time) error {
-	ts := h.Get("X-Fuse-Timestamp")
-	sig, ok := strings.CutPrefix(h.Get("X-Fuse-Signature"), "sha256=")
-	if ts == "" || !ok {
-		return errors.New("missing signature headers")
-	}
-	unix, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return fmt.Errorf("bad timestamp %q", ts)
-	}
-	if d := now.Sub(time.Unix(unix, 0)); d > 5*time.Minute || d < -5*time.Minute {
-		return fmt.Errorf("timestamp %s too far from now", ts)
-	}
-	got, err := hex.DecodeString(sig)
-	if err != nil {
-		return fmt.Errorf("signature is not hex: %w", err)
-	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	fmt.Fprintf(mac, "%s.%s", ts, body)
-	if !hmac.Equal(got, mac.Sum(nil)) {
-		return errors.New("signature mismatch")
-	}
-	return nil
+	return webhooktest.Verify([]byte(secret), h, body, now, 5*time.Minute)
 }
 
 func TestWebhookBodyAndSignature(t *testing.T) {
@@ -167,6 +144,29 @@ func TestDestinationsAreIndependent(t *testing.T) {
 		Value:      1,
 		Attributes: attribute.NewSet(attribute.String("destination", "webhook"), attribute.String("endpoint", hook.URL)),
 	}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+
+	// The exporter helper's own counts are recorded once per destination
+	// (the retrying inner helper is silenced) and carry the destination.
+	for name, want := range map[string]string{
+		"otelcol_exporter_sent_log_records":        "alertmanager",
+		"otelcol_exporter_send_failed_log_records": "webhook",
+	} {
+		m, err := tel.GetMetric(name)
+		require.NoError(t, err, name)
+		sum, ok := m.Data.(metricdata.Sum[int64])
+		require.True(t, ok, name)
+		total := int64(0)
+		for _, dp := range sum.DataPoints {
+			dest, _ := dp.Attributes.Value("destination")
+			if dest.AsString() == want {
+				assert.Equal(t, int64(1), dp.Value, name)
+			} else {
+				assert.Equal(t, int64(0), dp.Value, "%s %s", name, dest.AsString())
+			}
+			total += dp.Value
+		}
+		assert.Equal(t, int64(1), total, "%s counted once", name)
+	}
 }
 
 func TestNonAlertRecordsAreCountedAndIgnored(t *testing.T) {
@@ -204,4 +204,48 @@ func TestNonAlertRecordsAreCountedAndIgnored(t *testing.T) {
 	var body webhookPayload
 	require.NoError(t, json.Unmarshal(hook.received()[0].body, &body))
 	assert.Len(t, body.Alerts, 1)
+}
+
+// TestWebhookOverTLSWithReceiver uses the collector's TLS client settings (a
+// private CA file) and the reusable webhooktest receiver.
+func TestWebhookOverTLSWithReceiver(t *testing.T) {
+	var got []recordedRequest
+	var mu sync.Mutex
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, recordedRequest{path: r.URL.Path, header: r.Header.Clone(), body: body})
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
+
+	plain := webhooktest.NewReceiver(t, "second-secret")
+	cfg := withWebhook(syncConfig(), srv.URL)
+	cfg.Webhooks[0].ClientConfig.TLS.CAFile = caFile
+	cfg = withWebhook(cfg, plain.URL)
+	cfg.Webhooks[1].Secret = "second-secret"
+	e := startExporter(t, cfg, nil, nil)
+
+	require.NoError(t, e.ConsumeLogs(t.Context(), alertLogs(alertRecord{state: stateFiring, labels: sloLabels("tls")})))
+	mu.Lock()
+	require.Len(t, got, 1)
+	require.NoError(t, verifyWebhook(testSecret, got[0].header, got[0].body, time.Now()))
+	mu.Unlock()
+	deliveries := plain.Deliveries()
+	require.Len(t, deliveries, 1)
+	require.NoError(t, deliveries[0].VerifyErr, "each webhook is signed with its own secret")
+	require.Len(t, deliveries[0].Payload.Alerts, 1)
+	assert.Equal(t, "tls", deliveries[0].Payload.Alerts[0].Labels["slo"])
+
+	// Without the CA the TLS handshake fails: the setting is really used.
+	bad := withWebhook(syncConfig(), srv.URL)
+	bad.RetryConfig.Enabled = false
+	e2 := startExporter(t, bad, nil, nil)
+	err := e2.ConsumeLogs(t.Context(), alertLogs(alertRecord{state: stateFiring, labels: sloLabels("tls")}))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "certificate")
 }

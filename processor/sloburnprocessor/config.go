@@ -298,8 +298,12 @@ func validateSLO(field string, s *SLOConfig) error {
 				continue
 			}
 			if t.BurnRate > maxRate {
-				errs = append(errs, fmt.Errorf("%s: tier[%d] (%s %s/%s) burn_rate %v exceeds 1/(1-objective) = %.4g for objective %v%%: it could never fire, since that would need more than 100%% errors",
-					field, i, t.Severity, formatDuration(time.Duration(t.Long)), formatDuration(time.Duration(t.Short)), t.BurnRate, maxRate, s.Objective))
+				hint := ""
+				if s.Objective < 1 {
+					hint = fmt.Sprintf(" (objective is a percentage: did you mean %v?)", s.Objective*100)
+				}
+				errs = append(errs, fmt.Errorf("%s: tier[%d] (%s %s/%s) burn_rate %v exceeds 1/(1-objective) = %.4g for objective %v%%: it could never fire, since that would need more than 100%% errors%s",
+					field, i, t.Severity, formatDuration(time.Duration(t.Long)), formatDuration(time.Duration(t.Short)), t.BurnRate, maxRate, s.Objective, hint))
 			}
 			if s.Period > 0 && t.Long > s.Period {
 				errs = append(errs, fmt.Errorf("%s: tier[%d] long window %s exceeds period %s", field, i,

@@ -100,6 +100,7 @@ func TestInvalidConfig(t *testing.T) {
 		errs      []string // every substring must appear in the error
 	}{
 		{file: "invalid_objective.yaml", errs: []string{"slos[0].objective", "100"}},
+		{file: "invalid_objective_fraction.yaml", errs: []string{"slos[0]", "objective 0.999%", "did you mean 99.9?"}},
 		{file: "invalid_period.yaml", errs: []string{"slos[0].period must be positive", "0s"}},
 		{file: "invalid_period_unit.yaml", unmarshal: true, errs: []string{"period", "30x"}},
 		{file: "invalid_burn_rate_exceeds_max.yaml", errs: []string{"slos[0]", "burn_rate 14.4 exceeds 1/(1-objective) = 10", "objective 90%"}},

@@ -46,18 +46,19 @@ type harness struct {
 	clock   *fakeClock
 }
 
-type harnessOption func(*processor.Settings)
+func newHarness(t testing.TB, cfg *Config, host component.Host) *harness {
+	t.Helper()
+	return newHarnessAt(t, cfg, host, epoch)
+}
 
-func newHarness(t testing.TB, cfg *Config, host component.Host, opts ...harnessOption) *harness {
+// newHarnessAt starts the processor with the simulated clock at start.
+func newHarnessAt(t testing.TB, cfg *Config, host component.Host, start time.Time) *harness {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
 	set := processortest.NewNopSettings(metadata.Type)
 	set.ID = component.NewIDWithName(metadata.Type, t.Name())
-	for _, o := range opts {
-		o(&set)
-	}
 	h := &harness{t: t, spans: new(consumertest.TracesSink), msink: new(consumertest.MetricsSink), lsink: new(consumertest.LogsSink), clock: &fakeClock{}}
-	h.clock.Set(epoch)
+	h.clock.Set(start)
 	f := NewFactory()
 	ctx := context.Background()
 	var err error
@@ -158,7 +159,7 @@ func goodBad(svc string, n, bad int) ptrace.Traces {
 		if i < bad {
 			code = 500
 		}
-		specs = append(specs, spanSpec{service: svc, httpStatus: code, name: "GET /orders"})
+		specs = append(specs, spanSpec{service: svc, httpStatus: code, name: "GET /orders", duration: time.Duration(i%50+1) * time.Millisecond})
 	}
 	return makeTraces(specs...)
 }

@@ -41,7 +41,6 @@ type sloBurn struct {
 	mu          sync.Mutex
 	slos        []*sloState
 	byService   map[string][]*sloState
-	candidates  []*sloState // scratch, reused per resource
 	counter     adjustedCounter
 	nextEmit    int64
 	startTime   int64
@@ -50,10 +49,9 @@ type sloBurn struct {
 	inTraces    bool
 	events      []alertEvent // scratch for evaluateTiers
 
-	store     *stateStore
-	cancel    context.CancelFunc
-	loopDone  chan struct{}
-	startedMu sync.Mutex
+	store    *stateStore
+	cancel   context.CancelFunc
+	loopDone chan struct{}
 }
 
 func newSLOBurn(set processor.Settings, cfg *Config) (*sloBurn, error) {
@@ -146,7 +144,7 @@ func (p *sloBurn) Start(ctx context.Context, host component.Host) error {
 
 func (p *sloBurn) loop(ctx context.Context) {
 	defer close(p.loopDone)
-	ticks, stop := p.newTicker(flushInterval)
+	ticks, stop := p.newTicker(min(flushInterval, p.cfg.EmitInterval))
 	defer stop()
 	for {
 		select {
@@ -221,8 +219,11 @@ func (p *sloBurn) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.T
 // p.mu held; it must not allocate in the common case.
 func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, cands []*sloState) int64 {
 	var (
-		facts     spanFacts
-		factsDone bool
+		route     string
+		routeOK   bool
+		routeDone bool
+		bad       bool
+		badDone   bool
 		count     float64
 		matched   int64
 		burning   *sloState
@@ -231,11 +232,13 @@ func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss p
 		duration  = int64(span.EndTimestamp()) - int64(span.StartTimestamp())
 	)
 	for _, s := range cands {
-		// One pass over the attributes serves every SLO that needs them.
-		if !factsDone && (s.cfg.HTTPRoute != "" || !s.latency) {
-			facts, factsDone = scanSpanAttrs(span.Attributes()), true
+		if s.httpRoute != "" && !routeDone {
+			if v, ok := span.Attributes().Get(attrHTTPRoute); ok {
+				route, routeOK = v.Str(), true
+			}
+			routeDone = true
 		}
-		if !s.selects(kind, name, facts.route, facts.hasRoute) {
+		if !s.selects(kind, name, route, routeOK) {
 			continue
 		}
 		if s.cond != nil {
@@ -264,7 +267,11 @@ func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss p
 			}
 			good = d <= s.threshold
 		} else {
-			good = !failed(kind, span.Status().Code() == ptrace.StatusCodeError, facts)
+			if !badDone {
+				bad = failed(kind, span.Status().Code() == ptrace.StatusCodeError, scanStatusAttrs(span.Attributes()))
+				badDone = true
+			}
+			good = !bad
 		}
 		s.pendingTotal += count
 		if good {

@@ -29,41 +29,37 @@ var grpcCodeByName = map[string]int64{
 	"INTERNAL": 13, "UNAVAILABLE": 14, "DATA_LOSS": 15, "UNAUTHENTICATED": 16,
 }
 
-// spanFacts are the attributes the SLIs need, read in one pass over the span's attributes.
+// spanFacts are the status attributes the availability SLI needs.
 type spanFacts struct {
-	httpCode, grpcCode       int64
-	route                    string
-	hasHTTP, hasGRPC         bool
-	hasRoute                 bool
-	httpCurrent, grpcCurrent bool // set from the preferred key, so a legacy key cannot override
+	httpCode, grpcCode int64
+	hasHTTP, hasGRPC   bool
 }
 
-func scanSpanAttrs(attrs pcommon.Map) (f spanFacts) {
-	for k, v := range attrs.All() {
-		switch k {
-		case attrHTTPResponseStatus:
-			if n, ok := intValue(v); ok {
-				f.httpCode, f.hasHTTP, f.httpCurrent = n, true, true
-			}
-		case attrHTTPStatusLegacy:
-			if n, ok := intValue(v); ok && !f.httpCurrent {
-				f.httpCode, f.hasHTTP = n, true
-			}
-		case attrGRPCStatus:
-			if n, ok := intValue(v); ok {
-				f.grpcCode, f.hasGRPC, f.grpcCurrent = n, true, true
-			}
-		case attrRPCResponseStatus:
-			if f.grpcCurrent {
-				continue
-			}
+// scanStatusAttrs reads the HTTP and gRPC status codes, preferring the current semantic
+// convention keys over the legacy ones. Targeted lookups are cheaper here than one pass
+// with the map iterator.
+func scanStatusAttrs(attrs pcommon.Map) (f spanFacts) {
+	if v, ok := attrs.Get(attrHTTPResponseStatus); ok {
+		f.httpCode, f.hasHTTP = intValue(v)
+	}
+	if !f.hasHTTP {
+		if v, ok := attrs.Get(attrHTTPStatusLegacy); ok {
+			f.httpCode, f.hasHTTP = intValue(v)
+		}
+	}
+	if f.hasHTTP {
+		return f
+	}
+	if v, ok := attrs.Get(attrGRPCStatus); ok {
+		f.grpcCode, f.hasGRPC = intValue(v)
+	}
+	if !f.hasGRPC {
+		if v, ok := attrs.Get(attrRPCResponseStatus); ok {
 			if v.Type() == pcommon.ValueTypeInt {
 				f.grpcCode, f.hasGRPC = v.Int(), true
 			} else if n, ok := grpcCodeByName[strings.ToUpper(v.Str())]; ok {
 				f.grpcCode, f.hasGRPC = n, true
 			}
-		case attrHTTPRoute:
-			f.route, f.hasRoute = v.Str(), true
 		}
 	}
 	return f
@@ -77,7 +73,7 @@ func scanSpanAttrs(attrs pcommon.Map) (f spanFacts) {
 //     DATA_LOSS are errors, the caller-fault codes are not; gRPC client: any non-OK code;
 //   - otherwise, and in addition where no rule above clears the span: status Error.
 func spanFailed(span ptrace.Span) bool {
-	return failed(span.Kind(), span.Status().Code() == ptrace.StatusCodeError, scanSpanAttrs(span.Attributes()))
+	return failed(span.Kind(), span.Status().Code() == ptrace.StatusCodeError, scanStatusAttrs(span.Attributes()))
 }
 
 func failed(kind ptrace.SpanKind, statusErr bool, f spanFacts) bool {

@@ -12,23 +12,26 @@ import (
 // sloState is the live state of one SLO: its selection, its windows and its tiers.
 // All fields are guarded by the processor's mutex.
 type sloState struct {
+	// Hot fields first, read for every span: they share the first cache lines.
+	kind                      ptrace.SpanKind
+	anyKind                   bool
+	latency                   bool
+	threshold                 int64 // latency threshold in ns; learned for auto
+	spanName                  string
+	httpRoute                 string
+	pendingGood, pendingTotal float64 // events since the last flush
+	firing                    int     // tiers currently firing
+	cond                      *spanCondition
+	learner                   *latencyLearner
+
 	cfg       SLOConfig
 	budget    float64 // allowed error ratio, 1 - objective
 	period    time.Duration
-	kind      ptrace.SpanKind
-	anyKind   bool
-	latency   bool
-	threshold int64 // latency threshold in ns; learned for auto
-	learner   *latencyLearner
-	cond      *spanCondition
-
 	windows   []*BurnWindow // one per distinct duration, shortest first
 	periodWin *BurnWindow
 	tiers     []tierState
-
-	pendingGood, pendingTotal float64 // events since the last flush
-	cumGood, cumTotal         float64 // cumulative, for slo.events
-	firing                    int     // tiers currently firing
+	cumGood   float64 // cumulative, for slo.events
+	cumTotal  float64
 }
 
 // tierState is one alert tier of one SLO.
@@ -48,12 +51,14 @@ var spanKinds = map[string]ptrace.SpanKind{
 
 func newSLOState(cfg SLOConfig, cond *spanCondition) *sloState {
 	s := &sloState{
-		cfg:     cfg,
-		budget:  1 - cfg.Objective/100,
-		period:  time.Duration(cfg.Period),
-		anyKind: cfg.SpanKind == "any",
-		kind:    spanKinds[cfg.SpanKind],
-		cond:    cond,
+		cfg:       cfg,
+		spanName:  cfg.SpanName,
+		httpRoute: cfg.HTTPRoute,
+		budget:    1 - cfg.Objective/100,
+		period:    time.Duration(cfg.Period),
+		anyKind:   cfg.SpanKind == "any",
+		kind:      spanKinds[cfg.SpanKind],
+		cond:      cond,
 	}
 	if s.cfg.SpanKind == "" {
 		s.kind = ptrace.SpanKindServer
@@ -96,10 +101,10 @@ func (s *sloState) selects(kind ptrace.SpanKind, name, route string, routeOK boo
 	if !s.anyKind && kind != s.kind {
 		return false
 	}
-	if s.cfg.SpanName != "" && name != s.cfg.SpanName {
+	if s.spanName != "" && name != s.spanName {
 		return false
 	}
-	if s.cfg.HTTPRoute != "" && (!routeOK || route != s.cfg.HTTPRoute) {
+	if s.httpRoute != "" && (!routeOK || route != s.httpRoute) {
 		return false
 	}
 	return true

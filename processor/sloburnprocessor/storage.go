@@ -47,9 +47,12 @@ func (s *stateStore) close(ctx context.Context) error {
 }
 
 type storedState struct {
-	Version int                  `json:"version"`
-	SavedAt int64                `json:"saved_at"`
-	SLOs    map[string]storedSLO `json:"slos"`
+	Version int   `json:"version"`
+	SavedAt int64 `json:"saved_at"`
+	// StartTime is the start of the cumulative slo.events series, kept so the restored
+	// counts continue the same series.
+	StartTime int64                `json:"start_time"`
+	SLOs      map[string]storedSLO `json:"slos"`
 }
 
 type storedSLO struct {
@@ -88,7 +91,7 @@ type storedCount struct {
 
 // snapshot captures the state; called with p.mu held.
 func (p *sloBurn) snapshot(now int64) storedState {
-	st := storedState{Version: stateVersion, SavedAt: now, SLOs: make(map[string]storedSLO, len(p.slos))}
+	st := storedState{Version: stateVersion, SavedAt: now, StartTime: p.startTime, SLOs: make(map[string]storedSLO, len(p.slos))}
 	for _, s := range p.slos {
 		ss := storedSLO{CumGood: s.cumGood, CumTotal: s.cumTotal}
 		for _, w := range s.windows {
@@ -121,6 +124,9 @@ func (p *sloBurn) snapshot(now int64) storedState {
 // apply restores what matches the current configuration: SLOs by name, windows by size,
 // tiers by label and severity. Called with p.mu held.
 func (p *sloBurn) apply(st storedState) {
+	if st.StartTime > 0 {
+		p.startTime = st.StartTime
+	}
 	for _, s := range p.slos {
 		ss, ok := st.SLOs[s.cfg.Name]
 		if !ok {

@@ -38,7 +38,9 @@ func startFileStorage(t *testing.T, dir string) (component.ID, storageHost, exte
 func TestRestartWithFileStorageRestoresWindows(t *testing.T) {
 	dir := t.TempDir()
 	id, host, ext := startFileStorage(t, dir)
-	cfg := testConfig(availabilitySLO("checkout-availability", "checkout", 99.9))
+	auto := SLOConfig{Name: "checkout-latency", Service: "checkout", Objective: 99, Period: Duration(30 * day),
+		SLI: SLIConfig{Latency: &LatencySLI{Threshold: LatencyThreshold{Auto: true}, Percentile: 99.9, LearningWindow: Duration(day)}}}
+	cfg := testConfig(availabilitySLO("checkout-availability", "checkout", 99.9), auto)
 	cfg.Storage = &id
 
 	h := newHarness(t, cfg, host)
@@ -52,10 +54,12 @@ func TestRestartWithFileStorageRestoresWindows(t *testing.T) {
 	}
 	before := map[string]float64{}
 	for _, w := range []string{"5m", "1h", "6h", "30d"} {
-		before[w] = mustPoint(t, h, "slo.burn_rate", "window", w)
+		before[w] = mustPoint(t, h, "slo.burn_rate", "slo", "checkout-availability", "window", w)
 	}
-	beforeRemaining := mustPoint(t, h, "slo.error_budget.remaining")
-	beforeTotal := mustPoint(t, h, "slo.events", "event", "total")
+	beforeRemaining := mustPoint(t, h, "slo.error_budget.remaining", "slo", "checkout-availability")
+	beforeThreshold := mustPoint(t, h, "slo.latency.threshold", "slo", "checkout-latency")
+	require.Positive(t, beforeThreshold)
+	beforeTotal := mustPoint(t, h, "slo.events", "slo", "checkout-availability", "event", "total")
 	require.Greater(t, before["5m"], 100.0)
 	firingBefore := len(alertRecords(h.lsink))
 	require.Positive(t, firingBefore)
@@ -66,18 +70,20 @@ func TestRestartWithFileStorageRestoresWindows(t *testing.T) {
 	// Restart: a new extension and processor instance over the same directory.
 	_, host2, ext2 := startFileStorage(t, dir)
 	defer func() { require.NoError(t, ext2.Shutdown(context.Background())) }()
-	h2 := newHarness(t, cfg, host2)
-	h2.clock.Set(stoppedAt)
+	h2 := newHarnessAt(t, cfg, host2, stoppedAt)
+	// Emit at once, at the instant of the stop, so the windows have not slid.
 	h2.p.mu.Lock()
 	h2.p.nextEmit = stoppedAt.UnixNano()
 	h2.p.mu.Unlock()
 	h2.step(0)
 	for w, want := range before {
-		assert.InEpsilon(t, want, mustPoint(t, h2, "slo.burn_rate", "window", w), 1e-9, "window %s", w)
+		assert.InEpsilon(t, want, mustPoint(t, h2, "slo.burn_rate", "slo", "checkout-availability", "window", w), 1e-9, "window %s", w)
 	}
-	assert.InEpsilon(t, beforeRemaining, mustPoint(t, h2, "slo.error_budget.remaining"), 1e-9)
-	assert.Equal(t, beforeTotal, mustPoint(t, h2, "slo.events", "event", "total"))
+	assert.InEpsilon(t, beforeRemaining, mustPoint(t, h2, "slo.error_budget.remaining", "slo", "checkout-availability"), 1e-9)
+	assert.Equal(t, beforeTotal, mustPoint(t, h2, "slo.events", "slo", "checkout-availability", "event", "total"))
+	assert.Equal(t, beforeThreshold, mustPoint(t, h2, "slo.latency.threshold", "slo", "checkout-latency"), "learned latency histogram restored")
 	assert.Equal(t, 1.0, mustPoint(t, h2, "slo.alert.active", "tier", "1h/5m"), "firing state restored")
+	assert.Equal(t, epoch.UnixNano(), h2.p.startTime, "slo.events continues the series started before the restart")
 
 	// Recovery after the restart resolves the restored alert: the resolved record ends the
 	// firing one from before the restart.

@@ -68,21 +68,24 @@ func printSpans(td ptrace.Traces) {
 	groups := map[string]*spanGroup{}
 	ids := map[pcommon.SpanID]bool{}
 	var all []ptrace.Span
-	var example ptrace.Span
-	var exampleRes pcommon.Resource
+	var (
+		example     ptrace.Span
+		exampleRes  pcommon.Resource
+		haveExample bool
+	)
 	for i := 0; i < td.ResourceSpans().Len(); i++ {
 		rs := td.ResourceSpans().At(i)
-		svc, _ := rs.Resource().Attributes().Get("service.name")
+		svc := serviceName(rs.Resource())
 		for j := 0; j < rs.ScopeSpans().Len(); j++ {
 			spans := rs.ScopeSpans().At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				s := spans.At(k)
 				all = append(all, s)
 				ids[s.SpanID()] = true
-				key := svc.AsString() + "|" + s.Kind().String() + "|" + s.Name()
+				key := svc + "|" + s.Kind().String() + "|" + s.Name()
 				g := groups[key]
 				if g == nil {
-					g = &spanGroup{service: svc.AsString(), kind: strings.TrimPrefix(s.Kind().String(), "Span_Kind_"), name: s.Name()}
+					g = &spanGroup{service: svc, kind: strings.TrimPrefix(s.Kind().String(), "Span_Kind_"), name: s.Name()}
 					groups[key] = g
 				}
 				g.count++
@@ -90,8 +93,8 @@ func printSpans(td ptrace.Traces) {
 					g.errors++
 				}
 				g.durations = append(g.durations, s.EndTimestamp().AsTime().Sub(s.StartTimestamp().AsTime()))
-				if example.SpanID().IsEmpty() && s.Kind() == ptrace.SpanKindServer {
-					example, exampleRes = s, rs.Resource()
+				if !haveExample && s.Kind() == ptrace.SpanKindServer {
+					example, exampleRes, haveExample = s, rs.Resource(), true
 				}
 			}
 		}
@@ -127,7 +130,7 @@ func printSpans(td ptrace.Traces) {
 		}
 	}
 	fmt.Printf("  links: %d spans are children of a captured span; %d continue a caller's trace (traceparent)\n", children, remoteParents)
-	if !example.SpanID().IsEmpty() {
+	if haveExample {
 		fmt.Println("  example server span:")
 		fmt.Printf("    resource: %s\n", attrs(exampleRes.Attributes()))
 		fmt.Printf("    %s trace=%s span=%s parent=%s status=%s\n", example.Name(), example.TraceID(), example.SpanID(), example.ParentSpanID(), example.Status().Code())
@@ -139,13 +142,13 @@ func printMetrics(md pmetric.Metrics) {
 	latest := map[string]string{}
 	for i := 0; i < md.ResourceMetrics().Len(); i++ {
 		rm := md.ResourceMetrics().At(i)
-		svc, _ := rm.Resource().Attributes().Get("service.name")
+		svc := serviceName(rm.Resource())
 		for j := 0; j < rm.ScopeMetrics().Len(); j++ {
 			ms := rm.ScopeMetrics().At(j).Metrics()
 			for k := 0; k < ms.Len(); k++ {
 				m := ms.At(k)
 				for name, v := range values(m) {
-					latest[svc.AsString()+" "+name] = v
+					latest[svc+" "+name] = v
 				}
 			}
 		}
@@ -156,7 +159,7 @@ func printMetrics(md pmetric.Metrics) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	const shown = 40
+	const shown = 80
 	for i, k := range keys {
 		if i == shown {
 			fmt.Printf("  ... and %d more\n", len(keys)-shown)
@@ -198,6 +201,13 @@ func values(m pmetric.Metric) map[string]string {
 		}
 	}
 	return out
+}
+
+func serviceName(r pcommon.Resource) string {
+	if v, ok := r.Attributes().Get("service.name"); ok {
+		return v.AsString()
+	}
+	return "-"
 }
 
 func attrs(m pcommon.Map) string {

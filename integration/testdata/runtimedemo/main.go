@@ -4,6 +4,7 @@
 //	-mode leak   goroutines blocked forever on a channel, created by main.leakyWorkerSpawner
 //	-mode alloc  allocations from main.allocHeavy and main.allocLight, 3:1 in bytes
 //	-mode gc     forced and natural GC cycles; prints its own runtime/metrics figures
+//	-mode many   -n goroutines blocked on a channel, created by main.spawnMany
 //	-mode busy   more CPU-bound locked threads than CPUs
 //	-mode bench  an allocation- and goroutine-heavy workload printing ops/s
 //
@@ -17,6 +18,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -33,6 +35,17 @@ func leakyWorker() {
 func leakyWorkerSpawner(n int) {
 	for i := 0; i < n; i++ {
 		go leakyWorker()
+	}
+}
+
+//go:noinline
+func spawnMany(n int, wg *sync.WaitGroup) {
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			wg.Done()
+			<-never
+		}()
 	}
 }
 
@@ -57,7 +70,7 @@ func allocLarge() {
 // gcStats prints the program's own view of its GC (runtime/metrics; the
 // names that older Go versions lack are left out of the line).
 func gcStats() string {
-	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/cycles/forced:gc-cycles"}, {Name: "/gc/gogc:percent"}}
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/cycles/forced:gc-cycles"}, {Name: "/gc/gogc:percent"}, {Name: "/sched/latencies:seconds"}}
 	metrics.Read(s)
 	line := "stats"
 	for i, k := range []string{"cycles", "forced", "gogc"} {
@@ -65,12 +78,20 @@ func gcStats() string {
 			line += fmt.Sprintf(" %s=%d", k, s[i].Value.Uint64())
 		}
 	}
+	if s[3].Value.Kind() == metrics.KindFloat64Histogram {
+		var n uint64
+		for _, c := range s[3].Value.Float64Histogram().Counts {
+			n += c
+		}
+		line += fmt.Sprintf(" schedlat=%d", n)
+	}
 	return line
 }
 
 func main() {
 	mode := flag.String("mode", "leak", "leak|alloc|gc|busy|bench")
 	rate := flag.Int("memprofilerate", 4096, "runtime.MemProfileRate for -mode alloc (0 keeps sampling off)")
+	many := flag.Int("n", 10000, "goroutines blocked by -mode many")
 	flag.Parse()
 	sink = make([][]byte, 3)
 	switch *mode {
@@ -103,13 +124,24 @@ func main() {
 				if i%5 == 0 {
 					runtime.GC()
 				}
-				time.Sleep(10 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond)
 			}
 		}()
 		go func() {
 			for {
 				fmt.Println(gcStats())
 				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	case "many":
+		var wg sync.WaitGroup
+		spawnMany(*many, &wg)
+		wg.Wait()
+		time.Sleep(100 * time.Millisecond) // let the last ones park
+		// A timer keeps the runtime from declaring a deadlock.
+		go func() {
+			for {
+				time.Sleep(time.Second)
 			}
 		}()
 	case "busy":
@@ -138,8 +170,13 @@ func main() {
 	select {}
 }
 
+// benchSink keeps bench allocations on the heap.
+var benchSink [32][]byte
+
 // bench runs a fixed-duration allocation- and goroutine-heavy workload and
-// prints how many operations it completed per second.
+// prints how many operations it completed per second. Each operation is a
+// 256-byte heap allocation in one of 32 short-lived goroutines; no channel
+// ping-pong, whose throughput swings with thread placement.
 func bench() {
 	dur := 5 * time.Second
 	if v := os.Getenv("RUNTIMEDEMO_BENCH_SECONDS"); v != "" {
@@ -153,19 +190,25 @@ func bench() {
 	start := time.Now()
 	for time.Now().Before(deadline) {
 		var wg sync.WaitGroup
-		ch := make(chan []byte, 16)
-		for i := 0; i < 16; i++ {
+		for i := 0; i < 32; i++ {
 			wg.Add(1)
-			go func() {
+			go func(i int) {
 				defer wg.Done()
-				for j := 0; j < 64; j++ {
-					ch <- make([]byte, 256)
-					<-ch
+				for j := 0; j < 256; j++ {
+					b := make([]byte, 256)
+					b[j] = byte(i)
+					benchSink[i] = b
 				}
-			}()
+			}(i)
 		}
 		wg.Wait()
-		ops += 16 * 64
+		ops += 32 * 256
 	}
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	fmt.Printf("ops_per_sec %.0f\n", float64(ops)/time.Since(start).Seconds())
+	// Per CPU-second of this process: what the work cost, less sensitive
+	// than wall-clock throughput to other load on the machine.
+	fmt.Printf("ops_per_cpu_sec %.0f\n", float64(ops)/cpu.Seconds())
 }

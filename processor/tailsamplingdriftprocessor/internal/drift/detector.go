@@ -65,6 +65,47 @@ type seriesKey struct {
 	cohort string
 }
 
+// seriesIndex maps each key to its cohorts' series. A published index is
+// never modified: changes build a new one. Looking up the key hashes two
+// strings; the few cohorts of a key are then compared in order.
+type seriesIndex map[Key][]indexEntry
+
+type indexEntry struct {
+	cohort string
+	s      *series
+}
+
+func (x seriesIndex) lookup(k Key, cohort string) *series {
+	entries := x[k]
+	for i := range entries {
+		if entries[i].cohort == cohort {
+			return entries[i].s
+		}
+	}
+	return nil
+}
+
+// with returns a copy of x that also holds s.
+func (x seriesIndex) with(s *series) seriesIndex {
+	y := maps.Clone(x)
+	y[s.key] = append(slices.Clone(x[s.key]), indexEntry{cohort: s.cohort, s: s})
+	return y
+}
+
+// without returns a copy of x without the given series.
+func (x seriesIndex) without(gone []*series) seriesIndex {
+	y := maps.Clone(x)
+	for _, s := range gone {
+		entries := slices.DeleteFunc(slices.Clone(y[s.key]), func(e indexEntry) bool { return e.s == s })
+		if len(entries) == 0 {
+			delete(y, s.key)
+		} else {
+			y[s.key] = entries
+		}
+	}
+	return y
+}
+
 // series is one cohort of one key.
 type series struct {
 	key    Key
@@ -87,6 +128,10 @@ type series struct {
 	prevAbove       [maxGroups]uint64
 	idleSince       time.Time
 	test            *pairTest
+	// nextEpoch is the epoch number the series' next test starts at: a test
+	// that restarts (new baseline, baseline gone and back) continues the
+	// α_k sequence instead of getting a fresh budget.
+	nextEpoch int
 }
 
 func (s *series) observe(ns int64, isError bool) {
@@ -134,11 +179,12 @@ type Detector struct {
 	// replaced (copy on write, under mu) when a series is added or removed,
 	// which is rare and bounded, so the hot path takes no lock and writes no
 	// shared memory besides its own counters.
-	index atomic.Pointer[map[seriesKey]*series]
+	index atomic.Pointer[seriesIndex]
 
 	mu       sync.Mutex // serializes changes to index, keys and realKeys
 	keys     map[Key]*keyState
-	realKeys int         // keys other than OverflowKey
+	realKeys int // keys other than OverflowKey
+	nseries  int
 	keysFull atomic.Bool // realKeys >= MaxKeys, for Drifting without the mutex
 
 	folded  atomic.Uint64
@@ -158,7 +204,7 @@ func NewDetector(cfg Config) *Detector {
 		cfg:  cfg,
 		keys: make(map[Key]*keyState),
 	}
-	d.index.Store(&map[seriesKey]*series{})
+	d.index.Store(&seriesIndex{})
 	for _, s := range cfg.Signals {
 		switch s {
 		case SignalLatency:
@@ -174,7 +220,7 @@ func NewDetector(cfg Config) *Detector {
 // one or two atomic adds; it allocates only the first time a key-cohort pair
 // is seen.
 func (d *Detector) Observe(k Key, cohort string, durationNanos int64, isError bool) {
-	s := (*d.index.Load())[seriesKey{key: k, cohort: cohort}]
+	s := d.index.Load().lookup(k, cohort)
 	if s == nil {
 		if s = d.resolve(seriesKey{key: k, cohort: cohort}); s == nil {
 			return
@@ -187,11 +233,11 @@ func (d *Detector) Observe(k Key, cohort string, durationNanos int64, isError bo
 // the last Evaluate.
 func (d *Detector) Drifting(k Key, cohort string) bool {
 	index := *d.index.Load()
-	s := index[seriesKey{key: k, cohort: cohort}]
+	s := index.lookup(k, cohort)
 	if s == nil && d.keysFull.Load() {
 		// Probably folded (or a dropped cohort of a tracked key, which then
 		// shares the overflow cohort's state: rare, and only errs toward keeping).
-		s = index[seriesKey{key: OverflowKey, cohort: cohort}]
+		s = index.lookup(OverflowKey, cohort)
 	}
 	return s != nil && s.drifting.Load()
 }
@@ -199,7 +245,7 @@ func (d *Detector) Drifting(k Key, cohort string) bool {
 // Stats returns the current bounds accounting.
 func (d *Detector) Stats() Stats {
 	d.mu.Lock()
-	st := Stats{Keys: len(d.keys), Series: len(*d.index.Load())}
+	st := Stats{Keys: len(d.keys), Series: d.nseries}
 	d.mu.Unlock()
 	st.FoldedObservations = d.folded.Load()
 	st.DroppedObservations = d.dropped.Load()
@@ -213,12 +259,12 @@ func (d *Detector) Stats() Stats {
 // allowed (false: the key already has MaxCohortsPerKey cohorts). d.mu must be held.
 func (d *Detector) place(sk seriesKey) (s *series, target seriesKey, create bool) {
 	index := *d.index.Load()
-	if s := index[sk]; s != nil {
+	if s := index.lookup(sk.key, sk.cohort); s != nil {
 		return s, sk, false
 	}
 	if _, known := d.keys[sk.key]; !known && sk.key != OverflowKey && d.realKeys >= d.cfg.MaxKeys {
 		sk.key = OverflowKey
-		if s := index[sk]; s != nil {
+		if s := index.lookup(sk.key, sk.cohort); s != nil {
 			return s, sk, false
 		}
 	}
@@ -246,9 +292,9 @@ func (d *Detector) resolve(sk seriesKey) *series {
 			}
 		}
 		ks.cohorts = append(ks.cohorts, s)
-		index := maps.Clone(*d.index.Load())
-		index[target] = s
+		index := d.index.Load().with(s)
 		d.index.Store(&index)
+		d.nseries++
 	}
 	d.mu.Unlock()
 	switch {
@@ -369,13 +415,12 @@ func (d *Detector) evaluateKey(ks *keyState, cohorts []*series, now time.Time, o
 		b := cohorts[base]
 		t := s.test
 		if t == nil || t.baseline != b.cohort {
-			epoch := 1
 			if t != nil {
-				// A new baseline is a new epoch, not a fresh budget: α_k keeps shrinking.
-				epoch = t.epoch + 1
 				out = d.endTest(s, ks.key, &sums[i], out)
 			}
-			t = &pairTest{baseline: b.cohort, epoch: epoch, epochStart: now}
+			// A restarted test is a new epoch, not a fresh budget.
+			t = &pairTest{baseline: b.cohort, epoch: max(s.nextEpoch, 1), epochStart: now}
+			s.nextEpoch = t.epoch + 1
 			t.signals[SignalLatency].e = newShareEProcess(len(latencyLevels))
 			t.signals[SignalErrors].e = newShareEProcess(1)
 			s.test = t
@@ -401,6 +446,7 @@ func (d *Detector) evaluateKey(ks *keyState, cohorts []*series, now time.Time, o
 
 		if now.Sub(t.epochStart) >= d.cfg.Epoch {
 			t.epoch++
+			s.nextEpoch = t.epoch + 1
 			t.epochStart = now
 			for sig := range t.signals {
 				st := &t.signals[sig]
@@ -510,10 +556,10 @@ func ratio(num, den uint64) float64 {
 func (d *Detector) remove(expired []*series) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	index := maps.Clone(*d.index.Load())
-	defer d.index.Store(&index)
+	index := d.index.Load().without(expired)
+	d.index.Store(&index)
+	d.nseries -= len(expired)
 	for _, s := range expired {
-		delete(index, seriesKey{key: s.key, cohort: s.cohort})
 		ks := d.keys[s.key]
 		if ks == nil {
 			continue

@@ -20,7 +20,7 @@ var (
 )
 
 func seriesTotal(d *Detector, k Key, cohort string) uint64 {
-	s := (*d.index.Load())[seriesKey{key: k, cohort: cohort}]
+	s := d.index.Load().lookup(k, cohort)
 	if s == nil {
 		return 0
 	}
@@ -33,7 +33,9 @@ func seriesTotal(d *Detector, k Key, cohort string) uint64 {
 // (run with -race).
 func TestConcurrentObserveEvaluate(t *testing.T) {
 	t.Parallel()
-	d := NewDetector(Config{})
+	// The evaluator's clock runs a simulated second per loop; on a loaded
+	// machine that can pass any idle timeout, so expiry is kept out of this test.
+	d := NewDetector(Config{IdleTimeout: 1 << 62})
 	const writers, perWriter = 8, 20_000
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -340,5 +342,35 @@ func TestAutomaticBaselineSwap(t *testing.T) {
 	}
 	if len(last) != 1 || last[0].Cohort != "old" || last[0].Baseline != "new" || last[0].Drifting {
 		t.Fatalf("after the swap: verdicts %+v, want old tested against new, not drifting", last)
+	}
+}
+
+// A test that restarts because its baseline went away and came back keeps
+// spending the α_k sequence: its threshold does not fall back to epoch 1.
+func TestRestartedTestKeepsSpendingAlpha(t *testing.T) {
+	t.Parallel()
+	d := NewDetector(Config{Baseline: "v1", Signals: []Signal{SignalErrors}, IdleTimeout: 20 * time.Second})
+	now := simStart
+	step := func(withBaseline bool) []Verdict {
+		if withBaseline {
+			feed(d, keyA, "v1", 1000, 1, 0)
+		}
+		feed(d, keyA, "v2", 100, 1, 0)
+		now = now.Add(5 * time.Second)
+		return d.Evaluate(now)
+	}
+	first := step(true)
+	if len(first) != 1 || first[0].Threshold != epochThreshold(DefaultSignificance, 1) {
+		t.Fatalf("first verdicts %+v, want one at the epoch-1 threshold", first)
+	}
+	for range 6 { // baseline silent past IdleTimeout: expires
+		step(false)
+	}
+	if st := d.Stats(); st.ExpiredSeries != 1 {
+		t.Fatalf("baseline did not expire: %+v", st)
+	}
+	again := step(true)
+	if len(again) != 1 || again[0].Threshold != epochThreshold(DefaultSignificance, 2) {
+		t.Fatalf("after the baseline returned: %+v, want the epoch-2 threshold", again)
 	}
 }

@@ -105,6 +105,7 @@ func TestSimulationDetectsLateDrift(t *testing.T) {
 	if !ok || took > 11*time.Minute {
 		t.Fatalf("late drift detected=%v after %v, want within 11 min", ok, took)
 	}
+	t.Logf("late drift detected %v after it began", took)
 	// And the drift ends: once the canary recovers, it stops drifting within
 	// two epochs, with exactly one Changed verdict.
 	sim.cohorts[1].slowdown = 1

@@ -19,4 +19,6 @@ type Binary interface {
 	FieldOffset(structName, field string) (off uint64, ok bool)
 	// PIE says whether the binary is position independent (addresses need the load bias).
 	PIE() bool
+	// VaddrToFileOffset maps a link-time address to its offset in the file.
+	VaddrToFileOffset(vaddr uint64) (uint64, error)
 }

@@ -147,7 +147,11 @@ func (c *Collector) AttachBinary(pid int, bin Binary) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.targets[pid]; old != nil {
+		// A new process under a reused pid: its run-queue histogram starts afresh.
 		_ = old.close()
+		if c.tracer != nil {
+			_ = c.tracer.Untrack(uint32(pid))
+		}
 	}
 	c.targets[pid] = t
 	if c.opts.Scheduler {
@@ -269,13 +273,21 @@ func (c *Collector) collectTarget(t *target, md pmetric.Metrics, now pcommon.Tim
 	}
 	if c.opts.Scheduler {
 		if n, err := t.readGOMAXPROCS(); err == nil {
-			b.sum("go.processor.limit", "The number of OS threads that can execute user-level Go code simultaneously (GOMAXPROCS).", "{thread}", false, nil).setInt(n)
+			b.sum("go.processor.limit", "The number of OS threads that can execute user-level Go code simultaneously (GOMAXPROCS).", "{thread}", false).setInt(n)
 		} else {
 			errs = append(errs, err)
 		}
+		if t.sched != 0 {
+			if sl, err := t.readSchedLatency(); err == nil {
+				b.schedHistogram("go.schedule.duration",
+					"The time goroutines have spent in the scheduler in a runnable state before actually running (the runtime's own sampled histogram, /sched/latencies:seconds).", sl)
+			} else {
+				errs = append(errs, err)
+			}
+		}
 		if c.tracer != nil {
 			if h, err := c.tracer.Read(uint32(t.pid)); err == nil {
-				b.expHistogram("go.schedule.duration",
+				b.expHistogram("go.thread.runqueue.duration",
 					"Time the target's OS threads spent runnable in a kernel run queue before getting a CPU (sched tracepoints).",
 					"s", attachStart, fromRunqlat(h))
 			} else {
@@ -301,11 +313,11 @@ func (c *Collector) collectGoroutines(t *target, b *metricBuilder) error {
 	if err != nil {
 		return err
 	}
-	count := b.sum("go.goroutine.count", "Count of live goroutines, by state.", "{goroutine}", false, nil)
+	count := b.sum("go.goroutine.count", "Count of live goroutines, by state.", "{goroutine}", false)
 	for _, st := range sortedKeys(sum.ByState) {
 		count.point(sum.ByState[st], "go.goroutine.state", st)
 	}
-	waiting := b.sum("go.goroutine.waiting", "Waiting (blocked) goroutines by wait reason.", "{goroutine}", false, nil)
+	waiting := b.sum("go.goroutine.waiting", "Waiting (blocked) goroutines by wait reason.", "{goroutine}", false)
 	for _, r := range sortedKeys(sum.ByWaitReason) {
 		waiting.point(sum.ByWaitReason[r], "go.wait_reason", r)
 	}
@@ -345,31 +357,31 @@ func (c *Collector) collectGC(t *target, b *metricBuilder, attachStart pcommon.T
 	}
 	if s.HaveMemstats {
 		t.gc.observe(s)
-		cycles := b.sum("go.gc.cycles", "Completed GC cycles, by whether the application forced them (runtime.GC).", "{gc_cycle}", true, nil)
+		cycles := b.sum("go.gc.cycles", "Completed GC cycles, by whether the application forced them (runtime.GC).", "{gc_cycle}", true)
 		cycles.point(int64(s.NumGC-s.NumForcedGC), "go.gc.forced", false)
 		cycles.point(int64(s.NumForcedGC), "go.gc.forced", true)
 		b.expHistogram("go.gc.pause.duration", "Stop-the-world pause of each GC cycle (both phases summed, from runtime.memstats.pause_ns).",
 			"s", b.start, &t.gc.pauses)
-		b.sum("go.gc.pause.total", "Cumulative stop-the-world GC pause time.", "s", true, nil).setDouble(float64(s.PauseTotalNs) / 1e9)
+		b.sum("go.gc.pause.total", "Cumulative stop-the-world GC pause time.", "s", true).setDouble(float64(s.PauseTotalNs) / 1e9)
 	}
 	if s.HaveController {
 		if t.lay.gcHeapGoal != noField {
-			b.sum("go.memory.gc.goal", "Heap size target for the end of the GC cycle.", "By", false, nil).setInt(int64(s.HeapGoal))
+			b.sum("go.memory.gc.goal", "Heap size target for the end of the GC cycle.", "By", false).setInt(int64(s.HeapGoal))
 		}
 		if t.lay.gcMappedReady != noField {
-			b.sum("go.memory.used", "Memory used by the Go runtime (mapped and ready, i.e. total minus released).", "By", false, nil).setInt(int64(s.MappedReady))
+			b.sum("go.memory.used", "Memory used by the Go runtime (mapped and ready, i.e. total minus released).", "By", false).setInt(int64(s.MappedReady))
 		}
 		if t.lay.gcHeapInUse != noField {
-			b.sum("go.memory.heap.in_use", "Bytes in in-use heap spans.", "By", false, nil).setInt(int64(s.HeapInUse))
+			b.sum("go.memory.heap.in_use", "Bytes in in-use heap spans.", "By", false).setInt(int64(s.HeapInUse))
 		}
 		if t.lay.gcMemoryLimit != noField {
-			b.sum("go.memory.limit", "Go runtime memory limit configured by the user (GOMEMLIMIT), if a limit exists.", "By", false, nil).setInt(s.MemoryLimit)
+			b.sum("go.memory.limit", "Go runtime memory limit configured by the user (GOMEMLIMIT), if a limit exists.", "By", false).setInt(s.MemoryLimit)
 		}
 		if t.lay.gcTotalAlloc != noField {
-			b.sum("go.memory.allocated", "Memory allocated to the heap by the application.", "By", true, nil).setInt(int64(s.TotalAlloc))
+			b.sum("go.memory.allocated", "Memory allocated to the heap by the application.", "By", true).setInt(int64(s.TotalAlloc))
 		}
 		if t.lay.gcPercent != noField {
-			b.sum("go.config.gogc", "Heap size target percentage configured by the user, otherwise 100 (-1 when GC is off).", "%", false, nil).setInt(s.GOGC)
+			b.sum("go.config.gogc", "Heap size target percentage configured by the user, otherwise 100 (-1 when GC is off).", "%", false).setInt(s.GOGC)
 		}
 	}
 	return nil
@@ -402,8 +414,8 @@ func (c *Collector) collectAllocations(t *target, b *metricBuilder) error {
 	}
 	kept, folded := foldAllocSites(sites, c.opts.TopKAllocationSites)
 	c.foldedAlloc.Add(uint64(folded))
-	bytesM := b.sum("go.memory.profile.allocated", "Estimated bytes allocated by call site, from the runtime's allocation sampling; top K sites, the rest in \"other\".", "By", true, nil)
-	objsM := b.sum("go.memory.profile.allocations", "Estimated objects allocated by call site, from the runtime's allocation sampling.", "{allocation}", true, nil)
+	bytesM := b.sum("go.memory.profile.allocated", "Estimated bytes allocated by call site, from the runtime's allocation sampling; top K sites, the rest in \"other\".", "By", true)
+	objsM := b.sum("go.memory.profile.allocations", "Estimated objects allocated by call site, from the runtime's allocation sampling.", "{allocation}", true)
 	for _, s := range kept {
 		bytesM.allocSite(s.Bytes, s.Key)
 		objsM.allocSite(s.Objects, s.Key)

@@ -40,11 +40,13 @@ var (
 	buildOnce  sync.Once
 	builtPlain string
 	builtStrip string
+	builtPIE   string
+	builtExt   string
 	buildErr   error
 )
 
 // demoBinaries builds runtimedemo twice: with symbols and DWARF, and with -s -w.
-func demoBinaries(t *testing.T) (plain, stripped string) {
+func demoBinaries(t testing.TB) (plain, stripped string) {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "runtimedemo")
@@ -55,8 +57,15 @@ func demoBinaries(t *testing.T) (plain, stripped string) {
 		src := filepath.Join("..", "..", "..", "..", "integration", "testdata", "runtimedemo", "main.go")
 		builtPlain = filepath.Join(dir, "runtimedemo")
 		builtStrip = filepath.Join(dir, "runtimedemo-stripped")
-		for _, b := range []struct{ out, ldflags string }{{builtPlain, ""}, {builtStrip, "-s -w"}} {
-			cmd := exec.Command("go", "build", "-ldflags="+b.ldflags, "-o", b.out, src)
+		builtPIE = filepath.Join(dir, "runtimedemo-pie-stripped")
+		builtExt = filepath.Join(dir, "runtimedemo-extld-stripped")
+		for _, b := range []struct{ out, ldflags, mode string }{
+			{builtPlain, "", "exe"}, {builtStrip, "-s -w", "exe"}, {builtPIE, "-s -w", "pie"},
+			// cgo on, linked by the external linker (clang-19, which CI installs anyway).
+			{builtExt, "-linkmode=external -s -w", "exe"},
+		} {
+			cmd := exec.Command("go", "build", "-buildmode="+b.mode, "-ldflags="+b.ldflags, "-o", b.out, src)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=1", "CC=clang-19")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				buildErr = err
 				t.Logf("%s", out)
@@ -75,6 +84,12 @@ type demoProcess struct {
 	cmd   *exec.Cmd
 	mu    sync.Mutex
 	stats []string
+}
+
+func (d *demoProcess) statsCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.stats)
 }
 
 func (d *demoProcess) lastStats() string {
@@ -162,6 +177,9 @@ func variants(t *testing.T) []binVariant {
 		// per-version offsets table; globals from .symtab, else from code.
 		{"goexe-unstripped", plain, inspect(plain)},
 		{"goexe-stripped", stripped, inspect(stripped)},
+		// Position-independent and stripped: every address shifted by the load bias.
+		{"goexe-pie-stripped", builtPIE, inspect(builtPIE)},
+		{"goexe-extld-stripped", builtExt, inspect(builtExt)},
 		// The standard library's debug packages, with .symtab hidden for the
 		// stripped build: an independent check of the same paths.
 		{"stdlib-unstripped", plain, open(plain, plain, false)},
@@ -281,10 +299,15 @@ func TestGoroutineLeakAndGC(t *testing.T) {
 				counts = append(counts, n)
 				time.Sleep(450 * time.Millisecond)
 			}
+			// The demo adds 20 every 200 ms; on a loaded machine one interval
+			// may see no new ones, but the count never shrinks and grows overall.
 			for i := 1; i < len(counts); i++ {
-				if counts[i] <= counts[i-1] {
-					t.Fatalf("blocked count at the leaking site does not grow: %v", counts)
+				if counts[i] < counts[i-1] {
+					t.Fatalf("blocked count at the leaking site shrank: %v", counts)
 				}
+			}
+			if counts[len(counts)-1] < counts[0]+40 {
+				t.Fatalf("blocked count at the leaking site does not grow: %v", counts)
 			}
 			if n, ok := pointWhere(md, "go.goroutine.leak.suspected", "code.function.name", "main.leakyWorkerSpawner"); !ok || n < 20 {
 				t.Errorf("leak not flagged (ok=%v, n=%v), counts %v", ok, n, counts)
@@ -324,7 +347,7 @@ func TestGCAgainstProgramsOwnFigures(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			demo := startDemo(t, v.run, "-mode", "gc")
 			opts := DefaultOptions()
-			opts.Scheduler, opts.Allocations, opts.Goroutines = false, false, false
+			opts.Allocations, opts.Goroutines = false, false
 			c, _ := newTestCollector(t, opts)
 			if err := c.AttachBinary(demo.cmd.Process.Pid, v.bin(t)); err != nil {
 				t.Fatal(err)
@@ -332,7 +355,12 @@ func TestGCAgainstProgramsOwnFigures(t *testing.T) {
 			time.Sleep(1500 * time.Millisecond)
 			before := parseStats(t, demo.lastStats())
 			md := collect(t, c)
-			time.Sleep(300 * time.Millisecond)
+			// The program's own figures read after ours: wait for two more
+			// stats lines (the first may have been read before we were done).
+			n0 := demo.statsCount()
+			for deadline := time.Now().Add(10 * time.Second); demo.statsCount() < n0+2 && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+			}
 			after := parseStats(t, demo.lastStats())
 
 			forced, _ := pointWhere(md, "go.gc.cycles", "go.gc.forced", true)
@@ -349,9 +377,10 @@ func TestGCAgainstProgramsOwnFigures(t *testing.T) {
 				t.Fatal("no pause histogram")
 			}
 			dp := m.ExponentialHistogram().DataPoints().At(0)
-			// One pause per cycle (the runtime records both STW phases of a cycle as one entry).
-			if float64(dp.Count()) != cycles {
-				t.Errorf("pause count %d != cycles %v", dp.Count(), cycles)
+			// One pause per cycle (the runtime records both STW phases of a
+			// cycle as one entry); its ring keeps the last 256.
+			if float64(dp.Count()) != min(cycles, 256) {
+				t.Errorf("pause count %d, cycles %v", dp.Count(), cycles)
 			}
 			mean := dp.Sum() / float64(dp.Count())
 			if dp.Sum() <= 0 || mean > 0.1 {
@@ -359,6 +388,16 @@ func TestGCAgainstProgramsOwnFigures(t *testing.T) {
 			}
 			if g := singleValue(t, md, "go.config.gogc"); g != after["gogc"] {
 				t.Errorf("GOGC %v, program says %v", g, after["gogc"])
+			}
+			// The runtime's own scheduling-latency histogram, read from memory,
+			// against what the program reads through runtime/metrics.
+			sl, ok := findMetric(md, "go.schedule.duration")
+			if !ok {
+				t.Fatal("no go.schedule.duration")
+			}
+			n := float64(sl.Histogram().DataPoints().At(0).Count())
+			if n == 0 || n < before["schedlat"] || n > after["schedlat"] {
+				t.Errorf("scheduling latency samples %v outside the program's own [%v, %v]", n, before["schedlat"], after["schedlat"])
 			}
 		})
 	}
@@ -497,13 +536,51 @@ func TestRunQueueLatencyOfBusyProcess(t *testing.T) {
 	if p := singleValue(t, md, "go.processor.limit"); p != float64(runtime.NumCPU()) {
 		t.Errorf("GOMAXPROCS %v, want %d", p, runtime.NumCPU())
 	}
-	m, ok := findMetric(md, "go.schedule.duration")
+	m, ok := findMetric(md, "go.thread.runqueue.duration")
 	if !ok {
-		t.Fatal("no go.schedule.duration")
+		t.Fatal("no go.thread.runqueue.duration")
 	}
 	dp := m.ExponentialHistogram().DataPoints().At(0)
 	if dp.Count() == 0 || dp.Sum() <= 0 {
 		t.Fatalf("run-queue latency empty for %d busy threads on %d CPUs", 3*runtime.NumCPU(), runtime.NumCPU())
 	}
 	t.Logf("run-queue latency: %d samples, mean %.3f ms", dp.Count(), dp.Sum()/float64(dp.Count())*1e3)
+}
+
+// TestManyGoroutinesExactCount reads more goroutines than one read chunk
+// and checks the count at their creation site is exact.
+func TestManyGoroutinesExactCount(t *testing.T) {
+	requireRoot(t)
+	const n = 3*goroutineChunk + 123
+	for _, v := range variants(t)[:4] {
+		t.Run(v.name, func(t *testing.T) {
+			demo := startDemo(t, v.run, "-mode", "many", "-n", strconv.Itoa(n))
+			opts := DefaultOptions()
+			opts.Scheduler, opts.GC, opts.Allocations = false, false, false
+			c, _ := newTestCollector(t, opts)
+			if err := c.AttachBinary(demo.cmd.Process.Pid, v.bin(t)); err != nil {
+				t.Fatal(err)
+			}
+			// The goroutines park shortly after "ready"; on a loaded machine
+			// a few may still be runnable at the first read.
+			var md pmetric.Metrics
+			var got float64
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				start := time.Now()
+				md = collect(t, c)
+				t.Logf("collected %d goroutines in %v", n, time.Since(start))
+				got, _ = pointWhere(md, "go.goroutine.blocked", "code.function.name", "main.spawnMany")
+				if got == n || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if got != n {
+				t.Errorf("blocked at main.spawnMany = %v, want %d", got, n)
+			}
+			if got, _ := pointWhere(md, "go.goroutine.waiting", "go.wait_reason", "chan receive"); got != n {
+				t.Errorf("chan receive waiters = %v, want %d", got, n)
+			}
+		})
+	}
 }

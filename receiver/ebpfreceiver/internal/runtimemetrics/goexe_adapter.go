@@ -14,6 +14,10 @@ func FromExecutable(exe *goexe.Executable) Binary { return executable{exe: exe} 
 func (e executable) GoMinor() int { return e.exe.GoMinor() }
 func (e executable) PIE() bool    { return e.exe.PIE }
 
+func (e executable) VaddrToFileOffset(vaddr uint64) (uint64, error) {
+	return e.exe.VaddrToFileOffset(vaddr)
+}
+
 func (e executable) Symbol(name string) (uint64, uint64, bool) { return e.exe.Symbol(name) }
 
 func (e executable) FuncBytes(name string) ([]byte, uint64, error) { return e.exe.FuncBytes(name) }

@@ -113,40 +113,60 @@ func isSystemGoroutine(startFn string) bool {
 	return true
 }
 
-// summarizeGoroutines aggregates decoded goroutines. nowMono is the current
+// goroutineAggregator builds a goroutineSummary one goroutine at a time, so
+// that a process with a million goroutines is read in bounded chunks.
+type goroutineAggregator struct {
+	res     *siteResolver
+	reasons []string
+	nowMono int64
+	sum     goroutineSummary
+	sites   map[codeSite]*siteBlocked
+}
+
+// newGoroutineAggregator starts a summary. nowMono is the current
 // CLOCK_MONOTONIC time in nanoseconds, the clock of g.waitsince.
-func summarizeGoroutines(gs []goroutineRecord, res *siteResolver, reasons []string, nowMono int64) goroutineSummary {
-	sum := goroutineSummary{ByState: map[string]int64{}, ByWaitReason: map[string]int64{}}
-	sites := map[codeSite]*siteBlocked{}
-	for _, g := range gs {
-		state, ok := goroutineState(g.Status)
-		if !ok {
-			continue
-		}
-		if isSystemGoroutine(res.resolveFunc(g.StartPC)) {
-			continue
-		}
-		sum.Total++
-		sum.ByState[state]++
-		if state == "runnable" {
-			sum.Runnable++
-		}
-		if state != "waiting" {
-			continue
-		}
-		sum.ByWaitReason[waitReasonName(reasons, g.WaitReason)]++
-		site := res.resolve(g.GoPC)
-		sb := sites[site]
-		if sb == nil {
-			sb = &siteBlocked{Site: site}
-			sites[site] = sb
-		}
-		sb.Count++
-		if g.WaitSince > 0 && nowMono > g.WaitSince {
-			sb.MaxBlocked = max(sb.MaxBlocked, nowMono-g.WaitSince)
-		}
+func newGoroutineAggregator(res *siteResolver, reasons []string, nowMono int64) *goroutineAggregator {
+	return &goroutineAggregator{
+		res: res, reasons: reasons, nowMono: nowMono,
+		sum:   goroutineSummary{ByState: map[string]int64{}, ByWaitReason: map[string]int64{}},
+		sites: map[codeSite]*siteBlocked{},
 	}
-	for _, sb := range sites {
+}
+
+func (a *goroutineAggregator) add(g goroutineRecord) {
+	state, ok := goroutineState(g.Status)
+	if !ok {
+		return
+	}
+	if isSystemGoroutine(a.res.resolveFunc(g.StartPC)) {
+		return
+	}
+	a.sum.Total++
+	a.sum.ByState[state]++
+	if state == "runnable" {
+		a.sum.Runnable++
+	}
+	if state != "waiting" {
+		return
+	}
+	a.sum.ByWaitReason[waitReasonName(a.reasons, g.WaitReason)]++
+	site := a.res.resolve(g.GoPC)
+	sb := a.sites[site]
+	if sb == nil {
+		sb = &siteBlocked{Site: site}
+		a.sites[site] = sb
+	}
+	sb.Count++
+	if g.WaitSince > 0 && a.nowMono > g.WaitSince {
+		sb.MaxBlocked = max(sb.MaxBlocked, a.nowMono-g.WaitSince)
+	}
+}
+
+// result returns the summary, creation sites sorted by blocked count.
+func (a *goroutineAggregator) result() goroutineSummary {
+	sum := a.sum
+	sum.Blocked = make([]siteBlocked, 0, len(a.sites))
+	for _, sb := range a.sites {
 		sum.Blocked = append(sum.Blocked, *sb)
 	}
 	sort.Slice(sum.Blocked, func(i, j int) bool {
@@ -157,6 +177,15 @@ func summarizeGoroutines(gs []goroutineRecord, res *siteResolver, reasons []stri
 		return a.Site.String() < b.Site.String()
 	})
 	return sum
+}
+
+// summarizeGoroutines aggregates decoded goroutines (see goroutineAggregator).
+func summarizeGoroutines(gs []goroutineRecord, res *siteResolver, reasons []string, nowMono int64) goroutineSummary {
+	a := newGoroutineAggregator(res, reasons, nowMono)
+	for _, g := range gs {
+		a.add(g)
+	}
+	return a.result()
 }
 
 func waitReasonName(reasons []string, r uint8) string {

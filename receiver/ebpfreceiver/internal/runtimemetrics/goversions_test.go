@@ -98,23 +98,26 @@ func TestGoVersions(t *testing.T) {
 func checkLeakAndGC(t *testing.T, run string, bin Binary) {
 	demo := startDemo(t, run, "-mode", "leak")
 	opts := DefaultOptions()
-	opts.Scheduler = false
 	opts.Allocations = false
 	opts.LeakThreshold = 20
 	c, _ := newTestCollector(t, opts)
 	if err := c.AttachBinary(demo.cmd.Process.Pid, bin); err != nil {
 		t.Fatal(err)
 	}
-	var prev float64
-	var md = collect(t, c)
+	md := collect(t, c)
+	first, _ := pointWhere(md, "go.goroutine.blocked", "code.function.name", "main.leakyWorkerSpawner")
+	prev := first
 	for i := 0; i < 3; i++ {
 		time.Sleep(450 * time.Millisecond)
 		md = collect(t, c)
 		n, ok := pointWhere(md, "go.goroutine.blocked", "code.function.name", "main.leakyWorkerSpawner")
-		if !ok || n <= prev {
+		if !ok || n < prev {
 			t.Fatalf("blocked at main.leakyWorkerSpawner: %v (ok=%v), previous %v", n, ok, prev)
 		}
 		prev = n
+	}
+	if prev < first+40 {
+		t.Fatalf("blocked count at the leaking site does not grow: %v -> %v", first, prev)
 	}
 	if _, ok := pointWhere(md, "go.goroutine.leak.suspected", "code.function.name", "main.leakyWorkerSpawner"); !ok {
 		t.Error("leak not flagged")
@@ -130,6 +133,9 @@ func checkLeakAndGC(t *testing.T, run string, bin Binary) {
 	}
 	if g := singleValue(t, md, "go.config.gogc"); g != 100 {
 		t.Errorf("GOGC %v", g)
+	}
+	if sl, ok := findMetric(md, "go.schedule.duration"); bin.GoMinor() >= minGoForTimeHist && (!ok || sl.Histogram().DataPoints().At(0).Count() == 0) {
+		t.Errorf("no goroutine scheduling latency (ok=%v)", ok)
 	}
 	if _, ok := findMetric(md, "go.memory.gc.goal"); !ok {
 		t.Log("go.memory.gc.goal not reported for this version (no gcPercentHeapGoal field)")

@@ -26,6 +26,10 @@ type layout struct {
 
 	// runtime.p
 	pID int64
+
+	// runtime.schedt (the sched global)
+	schedLock, schedNmidle, schedNmidlelocked, schedMnext, schedMaxmcount int64
+	schedNmsys, schedNmfreed, schedTimeToRun                              int64
 }
 
 // fieldSpec names one field and where its offset goes.
@@ -62,6 +66,15 @@ func (l *layout) fields() []fieldSpec {
 		{"runtime.gcControllerState", "mappedReady", &l.gcMappedReady, false},
 
 		{"runtime.p", "id", &l.pID, false},
+
+		{"runtime.schedt", "lock", &l.schedLock, false},
+		{"runtime.schedt", "nmidle", &l.schedNmidle, false},
+		{"runtime.schedt", "nmidlelocked", &l.schedNmidlelocked, false},
+		{"runtime.schedt", "mnext", &l.schedMnext, false},
+		{"runtime.schedt", "maxmcount", &l.schedMaxmcount, false},
+		{"runtime.schedt", "nmsys", &l.schedNmsys, false},
+		{"runtime.schedt", "nmfreed", &l.schedNmfreed, false},
+		{"runtime.schedt", "timeToRun", &l.schedTimeToRun, false},
 	}
 }
 

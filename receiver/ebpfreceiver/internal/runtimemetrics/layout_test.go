@@ -52,7 +52,8 @@ func TestLayoutsPerGoVersion(t *testing.T) {
 			}
 			for name, off := range map[string]int64{"numgc": l.msNumGC, "numforcedgc": l.msNumForcedGC, "pause_total_ns": l.msPauseTotalNs,
 				"pause_ns": l.msPauseNs, "last_gc_unix": l.msLastGCUnix, "gcPercent": l.gcPercent, "heapInUse": l.gcHeapInUse,
-				"totalAlloc": l.gcTotalAlloc, "mappedReady": l.gcMappedReady, "memoryLimit": l.gcMemoryLimit, "p.id": l.pID} {
+				"totalAlloc": l.gcTotalAlloc, "mappedReady": l.gcMappedReady, "memoryLimit": l.gcMemoryLimit, "p.id": l.pID,
+				"schedt.timeToRun": l.schedTimeToRun, "schedt.mnext": l.schedMnext, "schedt.maxmcount": l.schedMaxmcount} {
 				if off == noField {
 					t.Errorf("%s: offset missing from the table for %s", name, v)
 				}

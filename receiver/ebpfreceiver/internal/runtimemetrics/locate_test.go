@@ -35,7 +35,7 @@ func TestStrippedLocatorFindsSymtabAddresses(t *testing.T) {
 		got uint64
 	}{
 		{"runtime.allgs", tg.allgs}, {"runtime.allp", tg.allp}, {"runtime.memstats", tg.memstats},
-		{"runtime.gcController", tg.gcController}, {"runtime.mbuckets", tg.mbuckets}, {"runtime.MemProfileRate", tg.memProfileRate},
+		{"runtime.gcController", tg.gcController}, {"runtime.sched", tg.sched}, {"runtime.mbuckets", tg.mbuckets}, {"runtime.MemProfileRate", tg.memProfileRate},
 	} {
 		want, _, ok := withSyms.Symbol(g.sym)
 		if !ok {

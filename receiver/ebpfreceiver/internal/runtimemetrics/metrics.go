@@ -24,7 +24,7 @@ type numberMetric struct {
 	cumul bool
 }
 
-func (b *metricBuilder) sum(name, desc, unit string, monotonic bool, _ map[string]any) numberMetric {
+func (b *metricBuilder) sum(name, desc, unit string, monotonic bool) numberMetric {
 	m := b.ms.AppendEmpty()
 	m.SetName(name)
 	m.SetDescription(desc)
@@ -104,4 +104,17 @@ func (b *metricBuilder) expHistogram(name, desc, unit string, start pcommon.Time
 	dp.SetStartTimestamp(start)
 	dp.SetTimestamp(b.now)
 	fillExpHistogram(h, dp)
+}
+
+func (b *metricBuilder) schedHistogram(name, desc string, s schedLatency) {
+	m := b.ms.AppendEmpty()
+	m.SetName(name)
+	m.SetDescription(desc)
+	m.SetUnit("s")
+	h := m.SetEmptyHistogram()
+	h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	dp := h.DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(b.start)
+	dp.SetTimestamp(b.now)
+	fillSchedHistogram(s, dp)
 }

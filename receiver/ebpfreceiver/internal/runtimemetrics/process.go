@@ -85,11 +85,21 @@ func present(fs ...fieldRef) []fieldRef {
 }
 
 // loadBias is what must be added to a link-time address to get the runtime
-// address: 0 for ordinary executables, the mapping base for PIE ones (Go
-// links PIE executables at 0).
-func loadBias(pid int, pie bool) (uint64, error) {
-	if !pie {
+// address: 0 for ordinary executables. For PIE ones it is found from a code
+// address (runtime.allgadd's entry): its file offset, and the mapping of the
+// executable that covers that offset in /proc/<pid>/maps, give its runtime
+// address. (Go's linker does not put PIE executables at 0.)
+func loadBias(pid int, bin Binary) (uint64, error) {
+	if !bin.PIE() {
 		return 0, nil
+	}
+	_, vaddr, err := bin.FuncBytes("runtime.allgadd")
+	if err != nil {
+		return 0, fmt.Errorf("load bias of pid %d: %w", pid, err)
+	}
+	fileOff, err := bin.VaddrToFileOffset(vaddr)
+	if err != nil {
+		return 0, fmt.Errorf("load bias of pid %d: %w", pid, err)
 	}
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 	if err != nil {
@@ -104,20 +114,24 @@ func loadBias(pid int, pie bool) (uint64, error) {
 	for sc.Scan() {
 		// start-end perms offset dev inode path
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || fields[5] != exe || fields[2] != "00000000" {
+		if len(fields) < 6 || fields[5] != exe {
 			continue
 		}
-		start, _, _ := strings.Cut(fields[0], "-")
-		v, err := strconv.ParseUint(start, 16, 64)
-		if err != nil {
-			return 0, fmt.Errorf("load bias of pid %d: parse %q: %w", pid, fields[0], err)
+		startS, endS, _ := strings.Cut(fields[0], "-")
+		start, err1 := strconv.ParseUint(startS, 16, 64)
+		end, err2 := strconv.ParseUint(endS, 16, 64)
+		off, err3 := strconv.ParseUint(fields[2], 16, 64)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return 0, fmt.Errorf("load bias of pid %d: parse %q: %w", pid, sc.Text(), err)
 		}
-		return v, nil
+		if fileOff >= off && fileOff < off+(end-start) {
+			return start + (fileOff - off) - vaddr, nil
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return 0, fmt.Errorf("load bias of pid %d: %w", pid, err)
 	}
-	return 0, fmt.Errorf("load bias of pid %d: no mapping of %s at offset 0", pid, exe)
+	return 0, fmt.Errorf("load bias of pid %d: no mapping of %s covers file offset %#x", pid, exe, fileOff)
 }
 
 // readString reads a Go string header (ptr, len) at addr and its bytes.

@@ -109,6 +109,15 @@ func openStdlibBinary(path, offsetsFrom string) (*stdlibBinary, error) {
 func (b *stdlibBinary) GoMinor() int { return b.minor }
 func (b *stdlibBinary) PIE() bool    { return b.f.Type == elf.ET_DYN }
 
+func (b *stdlibBinary) VaddrToFileOffset(vaddr uint64) (uint64, error) {
+	for _, p := range b.f.Progs {
+		if p.Type == elf.PT_LOAD && vaddr >= p.Vaddr && vaddr < p.Vaddr+p.Filesz {
+			return vaddr - p.Vaddr + p.Off, nil
+		}
+	}
+	return 0, fmt.Errorf("address %#x not in a PT_LOAD segment", vaddr)
+}
+
 func (b *stdlibBinary) Symbol(name string) (uint64, uint64, bool) {
 	if b.noSymtab {
 		return 0, 0, false

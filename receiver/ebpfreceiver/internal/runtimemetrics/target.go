@@ -19,9 +19,9 @@ type target struct {
 	attached time.Time
 
 	// Runtime addresses (bias applied) of the globals we read; 0 = not found.
-	allgs, allp, gomaxprocs, memstats, gcController, mbuckets, memProfileRate uint64
-	waitReasons                                                               []string
-	missing                                                                   []string // globals not found, for one log line
+	allgs, allp, gomaxprocs, memstats, gcController, mbuckets, memProfileRate, sched uint64
+	waitReasons                                                                      []string
+	missing                                                                          []string // globals not found, for one log line
 
 	leaks *leakDetector
 	gc    gcState
@@ -36,7 +36,7 @@ func attachTarget(pid int, bin Binary, opts Options) (*target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pid %d: %w", pid, err)
 	}
-	bias, err := loadBias(pid, bin.PIE())
+	bias, err := loadBias(pid, bin)
 	if err != nil {
 		return nil, err
 	}
@@ -70,6 +70,9 @@ func attachTarget(pid int, bin Binary, opts Options) (*target, error) {
 		t.allp = locate(allpSpec, t.validAllp)
 	}
 	t.memstats = locate(memstatsSpec(lay), t.validMemstats)
+	if lay.schedTimeToRun != noField && bin.GoMinor() >= minGoForTimeHist {
+		t.sched = locate(schedSpec(lay), t.validSched)
+	}
 	t.gcController = locate(gcControllerSpec(lay), t.validGCController)
 	if a := locate(waitReasonStringsSpec, func(a uint64) bool {
 		_, err := readWaitReasons(t.mem, a)
@@ -201,6 +204,10 @@ func (t *target) validGCController(addr uint64) bool {
 	return true
 }
 
+// goroutineChunk is how many goroutines are read per batch: memory per
+// collection stays bounded (chunk x g read size) whatever the goroutine count.
+const goroutineChunk = 4096
+
 // collectGoroutines reads every g and summarises them.
 func (t *target) collectGoroutines(maxGoroutines int) (goroutineSummary, error) {
 	var hdr [24]byte
@@ -214,31 +221,34 @@ func (t *target) collectGoroutines(maxGoroutines int) (goroutineSummary, error) 
 	if ptr == 0 || n == 0 {
 		return goroutineSummary{}, errors.New("runtime.allgs is empty")
 	}
-	arr := make([]byte, 8*n)
-	if _, err := t.mem.ReadAt(arr, ptr); err != nil {
-		return goroutineSummary{}, fmt.Errorf("read allgs array: %w", err)
-	}
-	addrs := make([]uint64, 0, n)
-	for i := range n {
-		if p := le.Uint64(arr[8*i:]); p != 0 {
-			addrs = append(addrs, p)
-		}
-	}
+	agg := newGoroutineAggregator(t.res, t.waitReasons, monotonicNow())
 	size := t.lay.gReadSize
-	backing := make([]byte, size*len(addrs))
-	bufs := make([][]byte, len(addrs))
-	for i := range bufs {
-		bufs[i] = backing[i*size : (i+1)*size]
-	}
-	ok := make([]bool, len(addrs))
-	readBatch(t.mem, addrs, bufs, ok)
-	gs := make([]goroutineRecord, 0, len(addrs))
-	for i, b := range bufs {
-		if ok[i] {
-			gs = append(gs, decodeG(b, t.lay))
+	arr := make([]byte, 8*goroutineChunk)
+	backing := make([]byte, size*goroutineChunk)
+	bufs := make([][]byte, 0, goroutineChunk)
+	addrs := make([]uint64, 0, goroutineChunk)
+	ok := make([]bool, goroutineChunk)
+	for start := uint64(0); start < n; start += goroutineChunk {
+		cnt := min(n-start, goroutineChunk)
+		if _, err := t.mem.ReadAt(arr[:8*cnt], ptr+8*start); err != nil {
+			return goroutineSummary{}, fmt.Errorf("read allgs array: %w", err)
+		}
+		addrs, bufs = addrs[:0], bufs[:0]
+		for i := range cnt {
+			if p := le.Uint64(arr[8*i:]); p != 0 {
+				addrs = append(addrs, p)
+				k := len(bufs)
+				bufs = append(bufs, backing[k*size:(k+1)*size])
+			}
+		}
+		readBatch(t.mem, addrs, bufs, ok[:len(addrs)])
+		for i, b := range bufs {
+			if ok[i] {
+				agg.add(decodeG(b, t.lay))
+			}
 		}
 	}
-	return summarizeGoroutines(gs, t.res, t.waitReasons, monotonicNow()), nil
+	return agg.result(), nil
 }
 
 // readGOMAXPROCS returns the target's GOMAXPROCS.

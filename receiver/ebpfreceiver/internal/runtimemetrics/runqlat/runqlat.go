@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -117,6 +118,21 @@ func (t *Tracer) Calls() (uint64, error) {
 		n += c
 	}
 	return n, nil
+}
+
+// Cost returns how often the programs ran and the time they took in total.
+// The kernel counts these only while BPF statistics are enabled
+// (ebpf.EnableStats or sysctl kernel.bpf_stats_enabled=1).
+func (t *Tracer) Cost() (runs uint64, total time.Duration, err error) {
+	for _, p := range []*ebpf.Program{t.objs.RunqWakeup, t.objs.RunqWakeupNew, t.objs.RunqSwitch} {
+		st, err := p.Stats()
+		if err != nil {
+			return 0, 0, fmt.Errorf("runqlat: program stats: %w", err)
+		}
+		runs += st.RunCount
+		total += st.Runtime
+	}
+	return runs, total, nil
 }
 
 // Close detaches the programs and frees the maps.
