@@ -501,7 +501,7 @@ func (r *ebpfReceiver) detach(k discovery.Key) error {
 	}
 	var err error
 	if p.attachment != nil {
-		err = p.attachment.Close()
+		err = errors.Join(p.attachment.Close(), r.tracer.ForgetProcess(k.PID))
 	}
 	r.tel.ReceiverEbpfProcessesInstrumented.Add(context.Background(), -1)
 	if b := r.binaries[p.file]; b != nil {

@@ -410,3 +410,40 @@ func (t *Tracer) ProgramStats() (map[string]ebpf.ProgramStats, error) {
 	}
 	return out, nil
 }
+
+// ForgetProcess deletes the per-goroutine state a process left behind
+// (requests cut short by its exit). Goroutine ids restart at 1 in every
+// process, so without this a later process reusing the pid could inherit a
+// dead request's span context.
+func (t *Tracer) ForgetProcess(pid int) error {
+	var errs []error
+	for _, m := range []*ebpf.Map{t.objs.SpanByGoroutine, t.objs.ServerRequests, t.objs.ClientRequests} {
+		var (
+			cur, next httpGoroutineKey
+			stale     []httpGoroutineKey
+			after     any // nil: start at the first key
+		)
+		// Keys only (values differ per map); bounded by the map's size.
+		for range m.MaxEntries() + 1 {
+			err := m.NextKey(after, &next)
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				break
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("iterate %s: %w", m, err))
+				break
+			}
+			if next.Tgid == uint32(pid) {
+				stale = append(stale, next)
+			}
+			cur = next
+			after = &cur
+		}
+		for _, k := range stale {
+			if err := m.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				errs = append(errs, fmt.Errorf("delete from %s: %w", m, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
