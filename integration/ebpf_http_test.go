@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -24,7 +25,10 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver"
 )
@@ -63,9 +67,9 @@ type target struct {
 	port int
 }
 
-func startTarget(t *testing.T, exe, service string, port int) *target {
+func startTarget(t *testing.T, exe, service string, port int, extra ...string) *target {
 	t.Helper()
-	cmd := exec.Command(exe, "-addr", fmt.Sprintf("127.0.0.1:%d", port))
+	cmd := exec.Command(exe, append([]string{"-addr", fmt.Sprintf("127.0.0.1:%d", port)}, extra...)...)
 	cmd.Env = append(os.Environ(), "OTEL_SERVICE_NAME="+service)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -157,6 +161,7 @@ func waitSpans(t *testing.T, sink *consumertest.TracesSink, want int) []span {
 // (all probes of the process are attached), then empties the sink.
 func warmUp(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 	t.Helper()
+	sink.Reset() // spans of earlier targets must not count
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		get(t, tg.base+"/chain", nil)
@@ -192,6 +197,12 @@ func intAttr(s span, k string) int64 {
 }
 
 func startReceiver(t *testing.T, glob string) (*consumertest.TracesSink, *componenttest.Telemetry, func()) {
+	sink, tel, _, stop := startReceiverObserved(t, glob)
+	return sink, tel, stop
+}
+
+// startReceiverObserved also returns the receiver's log records.
+func startReceiverObserved(t *testing.T, glob string) (*consumertest.TracesSink, *componenttest.Telemetry, *observer.ObservedLogs, func()) {
 	t.Helper()
 	f := ebpfreceiver.NewFactory()
 	cfg := f.CreateDefaultConfig().(*ebpfreceiver.Config)
@@ -201,7 +212,8 @@ func startReceiver(t *testing.T, glob string) (*consumertest.TracesSink, *compon
 	set := receivertest.NewNopSettings(f.Type())
 	set.ID = component.NewIDWithName(f.Type(), t.Name())
 	set.TelemetrySettings = tel.NewTelemetrySettings()
-	set.Logger = zaptest.NewLogger(t)
+	core, logs := observer.New(zapcore.DebugLevel)
+	set.Logger = zaptest.NewLogger(t).WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, core) }))
 	sink := new(consumertest.TracesSink)
 	rcv, err := f.CreateTraces(context.Background(), set, cfg, sink)
 	if err != nil {
@@ -210,7 +222,7 @@ func startReceiver(t *testing.T, glob string) (*consumertest.TracesSink, *compon
 	if err := rcv.Start(context.Background(), componenttest.NewNopHost()); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	return sink, tel, func() {
+	return sink, tel, logs, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := rcv.Shutdown(ctx); err != nil {
@@ -249,13 +261,14 @@ func TestEBPFHTTPSpans(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sink, tel, stop := startReceiver(t, tc.exe)
 			defer stop()
-			port := freePort(t)
-			tg := startTarget(t, tc.exe, "demo-"+tc.name, port)
+			port, tlsPort := freePort(t), freePort(t)
+			tg := startTarget(t, tc.exe, "demo-"+tc.name, port, "-tls-addr", fmt.Sprintf("127.0.0.1:%d", tlsPort))
 			warmUp(t, sink, tg)
 
 			t.Run("server spans", func(t *testing.T) { testServerSpans(t, sink, tg) })
 			t.Run("client spans and parents", func(t *testing.T) { testClientSpans(t, sink, tg) })
 			t.Run("traceparent", func(t *testing.T) { testTraceparent(t, sink, tg) })
+			t.Run("https", func(t *testing.T) { testHTTPS(t, sink, tlsPort) })
 			if lost := counterValue(t, tel, "otelcol_receiver_ebpf_events_lost"); lost != 0 {
 				t.Errorf("events lost: %d", lost)
 			}
@@ -302,6 +315,9 @@ func testServerSpans(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 		}
 		if got := strAttr(s, "network.protocol.version"); got != "1.1" {
 			t.Errorf("network.protocol.version %q", got)
+		}
+		if got := strAttr(s, "url.scheme"); got != "http" {
+			t.Errorf("url.scheme %q", got)
 		}
 		if s.EndTimestamp() < s.StartTimestamp() || time.Since(s.StartTimestamp().AsTime()).Abs() > time.Minute {
 			t.Errorf("timestamps %v..%v not near now", s.StartTimestamp().AsTime(), s.EndTimestamp().AsTime())
@@ -497,7 +513,7 @@ func TestEBPFHTTPRestartAndJunk(t *testing.T) {
 	copyFile(t, exe, corrupt)
 	corruptSectionHeaders(t, corrupt)
 
-	sink, tel, stop := startReceiver(t, filepath.Join(dir, "svc-*"))
+	sink, tel, logs, stop := startReceiverObserved(t, filepath.Join(dir, "svc-*"))
 	defer stop()
 	sleeper := exec.Command(junkSleep, "300")
 	if err := sleeper.Start(); err != nil {
@@ -557,6 +573,14 @@ func TestEBPFHTTPRestartAndJunk(t *testing.T) {
 	}
 	if err := sleeper.Process.Signal(syscall.Signal(0)); err != nil {
 		t.Errorf("non-Go process disturbed: %v", err)
+	}
+	// Three processes of the corrupt binary ran: one inspection, one warning.
+	// The non-Go executable: one debug line.
+	if n := logs.FilterMessage("Cannot instrument executable").Len(); n != 1 {
+		t.Errorf("%d warnings for the corrupt binary, want 1", n)
+	}
+	if n := logs.FilterMessage("Skipping non-Go executable").Len(); n != 1 {
+		t.Errorf("%d debug lines for the non-Go executable, want 1", n)
 	}
 }
 
@@ -656,5 +680,148 @@ func TestEBPFReceiverSharedPipelines(t *testing.T) {
 	}
 	if name, _ := spans[0].resource.Get("service.name"); name.AsString() != "shared" {
 		t.Errorf("span service.name %q", name.AsString())
+	}
+}
+
+// testHTTPS serves HTTP/1.1 over TLS: the span says https, and the trace
+// context scan works on the decrypted request head.
+func testHTTPS(t *testing.T, sink *consumertest.TracesSink, tlsPort int) {
+	sink.Reset()
+	// A custom TLS config keeps net/http's client on HTTP/1.1.
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer c.CloseIdleConnections()
+	traceID, parentID := randomHex(16), randomHex(8)
+	const n = 5
+	for i := range n {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/hello", tlsPort), nil)
+		if i == 0 {
+			req.Header.Set("traceparent", "00-"+traceID+"-"+parentID+"-01")
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 1 {
+			t.Fatalf("HTTPS request used HTTP/%d", resp.ProtoMajor)
+		}
+	}
+	spans := waitSpans(t, sink, n)
+	withParent := 0
+	for _, s := range spans {
+		if got := strAttr(s, "url.scheme"); got != "https" {
+			t.Errorf("url.scheme %q, want https", got)
+		}
+		if intAttr(s, "server.port") != int64(tlsPort) || intAttr(s, "http.response.status_code") != 200 {
+			t.Errorf("https span attrs %v", s.Attributes().AsRaw())
+		}
+		if id := s.TraceID(); hex.EncodeToString(id[:]) == traceID {
+			withParent++
+		}
+	}
+	if withParent != 1 {
+		t.Errorf("%d https spans took the traceparent, want 1", withParent)
+	}
+
+	// HTTP/2 over TLS: spans with the status read from the HTTP/2 writer.
+	sink.Reset()
+	h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
+	defer h2.CloseIdleConnections()
+	for _, path := range []string{"/hello", "/fail", "/teapot"} {
+		resp, err := h2.Get(fmt.Sprintf("https://127.0.0.1:%d%s", tlsPort, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("expected HTTP/2, got HTTP/%d", resp.ProtoMajor)
+		}
+	}
+	want := map[string]int64{"/hello": 200, "/fail": 500, "/teapot": 418}
+	for _, s := range waitSpans(t, sink, 3) {
+		path := strAttr(s, "url.path")
+		if got := intAttr(s, "http.response.status_code"); got != want[path] {
+			t.Errorf("h2 %s status %d, want %d", path, got, want[path])
+		}
+		if strAttr(s, "network.protocol.version") != "2" || strAttr(s, "url.scheme") != "https" {
+			t.Errorf("h2 span attrs %v", s.Attributes().AsRaw())
+		}
+		if isErr := s.Status().Code() == ptrace.StatusCodeError; isErr != (path == "/fail") {
+			t.Errorf("h2 %s error status %t", path, isErr)
+		}
+	}
+}
+
+// TestEBPFRingBufferDropsCounted runs with the smallest ring buffer and a
+// burst of concurrent requests: every request is either a span or a counted
+// loss, never silently missing.
+func TestEBPFRingBufferDropsCounted(t *testing.T) {
+	requireBPF(t)
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "ring-demo")
+	buildDemo(t, exe, "")
+	f := ebpfreceiver.NewFactory()
+	cfg := f.CreateDefaultConfig().(*ebpfreceiver.Config)
+	cfg.Discovery.Instrument = []ebpfreceiver.ProcessSelector{{ExePath: exe}}
+	cfg.Discovery.PollInterval = 200 * time.Millisecond
+	cfg.RingBufferSize = 4 << 10
+	tel := componenttest.NewTelemetry()
+	defer func() { _ = tel.Shutdown(context.Background()) }()
+	set := receivertest.NewNopSettings(f.Type())
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	set.Logger = zaptest.NewLogger(t)
+	sink := new(consumertest.TracesSink)
+	rcv, err := f.CreateTraces(context.Background(), set, cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rcv.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := rcv.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	tg := startTarget(t, exe, "ring", freePort(t))
+	warmUp(t, sink, tg)
+	lost0 := counterValue(t, tel, "otelcol_receiver_ebpf_events_lost")
+
+	const workers, perWorker = 64, 8
+	done := make(chan struct{})
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	defer c.CloseIdleConnections()
+	for range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range perWorker {
+				resp, err := c.Get(tg.base + "/hello")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	const total = workers * perWorker
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if sink.SpanCount()+int(counterValue(t, tel, "otelcol_receiver_ebpf_events_lost")-lost0) >= total {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(700 * time.Millisecond)
+	spans, lost := sink.SpanCount(), int(counterValue(t, tel, "otelcol_receiver_ebpf_events_lost")-lost0)
+	t.Logf("%d requests: %d spans, %d events lost (4 KiB ring)", total, spans, lost)
+	if spans+lost != total {
+		t.Fatalf("%d spans + %d lost = %d, want exactly %d requests", spans, lost, spans+lost, total)
 	}
 }

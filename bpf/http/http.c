@@ -9,9 +9,11 @@
 // goroutine stacks), and entry/return are paired by (tgid, goroutine).
 //
 // Hits per request: server 2 (ServeHTTP entry + one RET), client 2
-// (Transport.roundTrip entry + one RET). runtime.newproc1 is probed at its
-// RETs only (1 hit per goroutine created) to carry a request's span context
-// into goroutines the handler starts.
+// (Transport.roundTrip entry + one RET). A client call made from a goroutine
+// the handler started finds the server span through runtime.g.parentGoid
+// (Go >= 1.21) at no extra hit; without that field, runtime.newproc1 is
+// probed at its RETs (1 hit per goroutine created) to copy the span context
+// to the new goroutine.
 
 #include "goebpf.h"
 #include <bpf/bpf_helpers.h>
@@ -51,6 +53,12 @@ enum hit_index {
 #define OFF_HAS_HEAD_SCAN (1 << 1) // response.conn, conn.bufr, bufio.Reader.{buf,r} known
 #define OFF_HAS_GOROUTINE (1 << 2) // runtime.g.{m,goid}, runtime.m.curg known
 #define OFF_HAS_RAW_QUERY (1 << 3) // net/url.URL.RawQuery known
+#define OFF_HAS_PARENT_GOID (1 << 4) // runtime.g.parentGoid known (Go >= 1.21)
+#define OFF_HAS_TLS (1 << 5)         // net/http.Request.TLS known
+#define OFF_HAS_H2 (1 << 6)          // http2responseWriter.rws, http2responseWriterState.status known
+
+// http_server_event.status when it could not be read.
+#define STATUS_UNKNOWN 0xffff
 
 // extract_flags
 #define EXTRACT_TRACECONTEXT (1 << 0)
@@ -79,6 +87,10 @@ struct go_offsets {
 	u64 g_m;                 // runtime.g.m (*m)
 	u64 g_goid;              // runtime.g.goid
 	u64 m_curg;              // runtime.m.curg (*g)
+	u64 g_parent_goid;       // runtime.g.parentGoid (Go >= 1.21)
+	u64 request_tls;         // net/http.Request.TLS (*tls.ConnectionState)
+	u64 h2_writer_state;     // net/http.http2responseWriter.rws
+	u64 h2_state_status;     // net/http.http2responseWriterState.status
 	u64 flags;
 };
 
@@ -94,12 +106,11 @@ struct goroutine_key {
 	u64 g;
 };
 
-// The span a goroutine works for, inherited by goroutines it starts.
-// goid guards against reuse of the g struct by a later goroutine.
+// The span a goroutine works for, keyed by goroutine id (never reused,
+// unlike g structs), or by g pointer when the goid offset is unknown.
 struct span_context {
 	u8 trace_id[16];
 	u8 span_id[8];
-	u64 goid;
 };
 
 struct server_inflight {
@@ -132,7 +143,9 @@ struct http_server_event {
 	u16 pattern_len;
 	u16 host_len;
 	u16 remote_len;
-	u16 pad[2];
+	u8 tls; // 0: unknown, 1: plain, 2: TLS
+	u8 pad8;
+	u16 pad16;
 	char method[METHOD_LEN];
 	char path[PATH_LEN];
 	char pattern[PATTERN_LEN];
@@ -265,6 +278,17 @@ static __always_inline struct goroutine_key current_goroutine(struct pt_regs *ct
 	struct goroutine_key k = {};
 	k.tgid = bpf_get_current_pid_tgid() >> 32;
 	k.g = GO_G(ctx);
+	return k;
+}
+
+static __always_inline u64 read_ptr(u64 addr);
+
+// span_key identifies the current goroutine for span_by_goroutine.
+static __always_inline struct goroutine_key span_key(struct go_offsets *off, u32 tgid, u64 g)
+{
+	struct goroutine_key k = {.tgid = tgid, .g = g};
+	if (off->flags & OFF_HAS_GOROUTINE)
+		k.g = read_ptr(g + off->g_goid);
 	return k;
 }
 
@@ -441,9 +465,12 @@ static long scan_line(u32 i, void *data)
 // Scans the request head still held in the connection's bufio.Reader for a
 // trace context header. Fixed cost per request: one copy of at most 4 KiB and
 // one pass over it, whatever the number of headers.
-static __always_inline int extract_parent(struct go_offsets *off, u64 response, struct span_ids *ids)
+static __always_inline int extract_parent(struct go_offsets *off, u64 request, u64 response, struct span_ids *ids)
 {
 	if (!(off->flags & OFF_HAS_HEAD_SCAN) || extract_flags == 0 || response == 0)
+		return 0;
+	// Only HTTP/1's *response has a connection read buffer to scan.
+	if (read_ptr(request + off->request_proto_major) != 1)
 		return 0;
 	u64 conn = read_ptr(response + off->response_conn);
 	if (!conn)
@@ -491,7 +518,7 @@ int uprobe_server_entry(struct pt_regs *ctx)
 	st.start_ns = bpf_ktime_get_boot_ns();
 	st.request = GO_PARAM4(ctx);
 	st.response = GO_PARAM3(ctx);
-	st.has_parent = extract_parent(off, st.response, &st.ids);
+	st.has_parent = extract_parent(off, st.request, st.response, &st.ids);
 	if (!st.has_parent)
 		random_bytes(st.ids.trace_id, 16);
 	random_bytes(st.ids.span_id, 8);
@@ -500,9 +527,8 @@ int uprobe_server_entry(struct pt_regs *ctx)
 	struct span_context sc = {};
 	__builtin_memcpy(sc.trace_id, st.ids.trace_id, 16);
 	__builtin_memcpy(sc.span_id, st.ids.span_id, 8);
-	if (off->flags & OFF_HAS_GOROUTINE)
-		sc.goid = read_ptr(key.g + off->g_goid);
-	bpf_map_update_elem(&span_by_goroutine, &key, &sc, BPF_ANY);
+	struct goroutine_key sk = span_key(off, key.tgid, key.g);
+	bpf_map_update_elem(&span_by_goroutine, &sk, &sc, BPF_ANY);
 	return 0;
 }
 
@@ -535,6 +561,10 @@ int uprobe_server_return(struct pt_regs *ctx)
 	e->method_len = read_go_string(req + off->request_method, e->method, METHOD_LEN);
 	e->host_len = read_go_string(req + off->request_host, e->host, HOST_LEN);
 	e->remote_len = read_go_string(req + off->request_remote_addr, e->remote, REMOTE_LEN);
+	if (off->flags & OFF_HAS_TLS)
+		e->tls = read_ptr(req + off->request_tls) ? 2 : 1;
+	else
+		e->tls = 0;
 	if (off->flags & OFF_HAS_PATTERN)
 		e->pattern_len = read_go_string(req + off->request_pattern, e->pattern, PATTERN_LEN);
 	else
@@ -544,15 +574,21 @@ int uprobe_server_return(struct pt_regs *ctx)
 		e->path_len = read_go_string(url + off->url_path, e->path, PATH_LEN);
 	else
 		e->path_len = 0;
-	// The response struct is net/http's *response only for HTTP/1.x.
-	if (e->proto_major == 1 && st->response)
+	// The ResponseWriter is net/http's *response for HTTP/1.x and its
+	// bundled *http2responseWriter for HTTP/2.
+	e->status = STATUS_UNKNOWN;
+	if (e->proto_major == 1 && st->response) {
 		e->status = (u16)read_ptr(st->response + off->response_status);
-	else
-		e->status = 0;
+	} else if (e->proto_major == 2 && st->response && (off->flags & OFF_HAS_H2)) {
+		u64 rws = read_ptr(st->response + off->h2_writer_state);
+		if (rws)
+			e->status = (u16)read_ptr(rws + off->h2_state_status);
+	}
 	submit(e);
 out:
 	bpf_map_delete_elem(&server_requests, &key);
-	bpf_map_delete_elem(&span_by_goroutine, &key);
+	struct goroutine_key sk = span_key(off, key.tgid, key.g);
+	bpf_map_delete_elem(&span_by_goroutine, &sk);
 	return 0;
 }
 
@@ -571,16 +607,18 @@ int uprobe_client_entry(struct pt_regs *ctx)
 	struct client_inflight st = {};
 	st.start_ns = bpf_ktime_get_boot_ns();
 	st.request = GO_PARAM2(ctx);
-	struct span_context *parent = bpf_map_lookup_elem(&span_by_goroutine, &key);
+	struct goroutine_key sk = span_key(off, key.tgid, key.g);
+	struct span_context *parent = bpf_map_lookup_elem(&span_by_goroutine, &sk);
+	if (!parent && (off->flags & OFF_HAS_PARENT_GOID) && (off->flags & OFF_HAS_GOROUTINE)) {
+		// A goroutine started by the handler: its creator's span.
+		sk.g = read_ptr(key.g + off->g_parent_goid);
+		if (sk.g)
+			parent = bpf_map_lookup_elem(&span_by_goroutine, &sk);
+	}
 	if (parent) {
-		u64 goid = 0;
-		if (off->flags & OFF_HAS_GOROUTINE)
-			goid = read_ptr(key.g + off->g_goid);
-		if (goid == parent->goid) {
-			__builtin_memcpy(st.ids.trace_id, parent->trace_id, 16);
-			__builtin_memcpy(st.ids.parent_span_id, parent->span_id, 8);
-			st.has_parent = 1;
-		}
+		__builtin_memcpy(st.ids.trace_id, parent->trace_id, 16);
+		__builtin_memcpy(st.ids.parent_span_id, parent->span_id, 8);
+		st.has_parent = 1;
 	}
 	if (!st.has_parent)
 		random_bytes(st.ids.trace_id, 16);
@@ -657,17 +695,13 @@ int uprobe_newproc1_return(struct pt_regs *ctx)
 	u64 m = read_ptr(GO_G(ctx) + off->g_m);
 	if (!m)
 		return 0;
-	struct goroutine_key parent_key = {};
-	parent_key.tgid = bpf_get_current_pid_tgid() >> 32;
-	parent_key.g = read_ptr(m + off->m_curg);
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct goroutine_key parent_key = span_key(off, tgid, read_ptr(m + off->m_curg));
 	struct span_context *parent = bpf_map_lookup_elem(&span_by_goroutine, &parent_key);
 	if (!parent)
 		return 0;
-	if (read_ptr(parent_key.g + off->g_goid) != parent->goid)
-		return 0;
 	struct span_context child = *parent;
-	child.goid = read_ptr(newg + off->g_goid);
-	struct goroutine_key child_key = {.tgid = parent_key.tgid, .g = newg};
+	struct goroutine_key child_key = span_key(off, tgid, newg);
 	bpf_map_update_elem(&span_by_goroutine, &child_key, &child, BPF_ANY);
 	return 0;
 }

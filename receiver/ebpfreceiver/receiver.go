@@ -186,15 +186,23 @@ const (
 	capBPF      = 39
 )
 
-// checkCapabilities names the capabilities the probes need and the process
-// lacks. CAP_SYS_ADMIN covers both on every kernel.
+// checkCapabilities names the capabilities the probes need and the calling
+// thread lacks. CAP_SYS_ADMIN covers both on every kernel.
 func checkCapabilities() error {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("read process capabilities: %w", err)
 	}
-	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
+	if missing := missingCapabilities(uint64(data[1].Effective)<<32 | uint64(data[0].Effective)); len(missing) > 0 {
+		return fmt.Errorf("ebpf receiver needs %s (or CAP_SYS_ADMIN) to load its probes; run as root or grant them, e.g. setcap cap_bpf,cap_perfmon,cap_sys_ptrace,cap_dac_read_search=ep on the collector binary", strings.Join(missing, " and "))
+	}
+	return nil
+}
+
+// missingCapabilities lists what an effective capability set lacks.
+func missingCapabilities(effective uint64) []string {
+	has := func(c uint) bool { return effective&(1<<c) != 0 }
 	if has(capSysAdmin) {
 		return nil
 	}
@@ -205,10 +213,7 @@ func checkCapabilities() error {
 	if !has(capPerfmon) {
 		missing = append(missing, "CAP_PERFMON")
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("ebpf receiver needs %s (or CAP_SYS_ADMIN) to load probes; grant them, e.g. setcap cap_bpf,cap_perfmon,cap_sys_ptrace,cap_dac_read_search+ep on the collector binary", strings.Join(missing, " and "))
-	}
-	return nil
+	return missing
 }
 
 func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
@@ -278,8 +283,8 @@ func (r *ebpfReceiver) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	r.cancel()
-	// Closing the tracer's reader unblocks a drain in progress; the
-	// programs stay loaded until every link is closed below.
+	// A drain in progress returns within drainInterval; the programs stay
+	// loaded until every link is closed below.
 	done := make(chan struct{})
 	go func() {
 		r.wg.Wait()
@@ -496,7 +501,7 @@ func (r *ebpfReceiver) detach(k discovery.Key) error {
 	}
 	var err error
 	if p.attachment != nil {
-		err = p.attachment.Close()
+		err = errors.Join(p.attachment.Close(), r.tracer.ForgetProcess(k.PID))
 	}
 	r.tel.ReceiverEbpfProcessesInstrumented.Add(context.Background(), -1)
 	if b := r.binaries[p.file]; b != nil {

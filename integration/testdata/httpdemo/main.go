@@ -4,13 +4,24 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var client = &http.Client{Timeout: 5 * time.Second}
@@ -25,21 +36,62 @@ func call(url string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// spin burns CPU for about d, standing in for real handler work.
-func spin(d time.Duration) {
-	end := time.Now().Add(d)
-	x := 0
-	for time.Now().Before(end) {
-		for i := 0; i < 1000; i++ {
-			x += i
+// workUnit is a loop of fixed cost; spin repeats it to burn a fixed amount
+// of CPU, whatever else runs on the machine.
+func workUnit(x int) int {
+	for i := 0; i < 1000; i++ {
+		x = x*31 + i
+	}
+	return x
+}
+
+var sink int
+
+// unitsPerMs is calibrated at startup against the thread's CPU clock, so a
+// busy machine slows the wall clock of /work but not its amount of work.
+var unitsPerMs = calibrate()
+
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
+	return time.Duration(ts.Nano())
+}
+
+func calibrate() int {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	const units = 20000
+	best := time.Duration(1 << 62)
+	for try := 0; try < 5; try++ {
+		start := threadCPU()
+		for i := 0; i < units; i++ {
+			sink = workUnit(sink)
+		}
+		if d := threadCPU() - start; d < best {
+			best = d
 		}
 	}
-	_ = x
+	n := int(float64(units) * float64(time.Millisecond) / float64(best))
+	if n < 1 {
+		n = 1
+	}
+	return n
+}
+
+// spin does about d of CPU work, standing in for real handler work.
+func spin(d time.Duration) {
+	n := int(float64(unitsPerMs) * float64(d) / float64(time.Millisecond))
+	x := 0
+	for i := 0; i < n; i++ {
+		x = workUnit(x)
+	}
+	sink = x
 }
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	downstream := flag.String("downstream", "", "base URL of the downstream server (default: this server)")
+	tlsAddr := flag.String("tls-addr", "", "also serve HTTPS (self-signed certificate) on this address")
 	flag.Parse()
 	if *downstream == "" {
 		*downstream = "http://" + *addr
@@ -86,7 +138,33 @@ func main() {
 		http.Error(w, fmt.Sprint(err), http.StatusBadGateway)
 	})
 
-	srv := &http.Server{Addr: *addr, Handler: mux}
 	log.SetOutput(os.Stderr)
+	if *tlsAddr != "" {
+		go func() {
+			tlsSrv := &http.Server{Addr: *tlsAddr, Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{selfSigned()}}}
+			log.Fatal(tlsSrv.ListenAndServeTLS("", ""))
+		}()
+	}
+	srv := &http.Server{Addr: *addr, Handler: mux}
 	log.Fatal(srv.ListenAndServe())
+}
+
+// selfSigned makes a throwaway certificate for 127.0.0.1.
+func selfSigned() tls.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "httpdemo"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

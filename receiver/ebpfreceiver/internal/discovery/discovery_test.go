@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -212,4 +213,21 @@ func mustSel(s Selector, err error) Selector {
 		panic(err)
 	}
 	return s
+}
+
+func FuzzParseProcFiles(f *testing.F) {
+	for _, name := range []string{"tcp", "tcp6", "stat"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	f.Add("8080,9000-9100")
+	f.Fuzz(func(t *testing.T, s string) {
+		_ = ParseListeners(strings.NewReader(s), map[uint64]uint16{})
+		_, _ = parseStartTime([]byte(s))
+		_, _ = ParsePortRanges(s)
+		_, _ = CompileGlob(s)
+	})
 }

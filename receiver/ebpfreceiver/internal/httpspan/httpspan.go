@@ -22,6 +22,7 @@ const (
 	attrStatusCode     = "http.response.status_code"
 	attrURLPath        = "url.path"
 	attrURLFull        = "url.full"
+	attrURLScheme      = "url.scheme"
 	attrServerAddress  = "server.address"
 	attrServerPort     = "server.port"
 	attrClientAddress  = "client.address"
@@ -101,15 +102,24 @@ func AppendServer(ss ptrace.ScopeSpans, ev *tracer.ServerEvent, clock Clock) ptr
 	}
 	s.SetName(name)
 	status := int64(ev.Status)
-	if status == 0 && ev.ProtoMajor == 1 {
+	switch ev.Status {
+	case tracer.StatusUnknown:
+		status = 0
+	case 0:
 		// The handler wrote nothing; net/http answers 200 after ServeHTTP.
 		status = 200
 	}
 	if status != 0 {
 		attrs.PutInt(attrStatusCode, status)
 	}
+	if ev.Scheme != "" {
+		attrs.PutStr(attrURLScheme, ev.Scheme)
+	}
 	if host, port, ok := splitHostPort(ev.Host); ok {
 		attrs.PutStr(attrServerAddress, host)
+		if port == 0 && ev.Scheme != "" {
+			port = defaultPort(ev.Scheme)
+		}
 		if port != 0 {
 			attrs.PutInt(attrServerPort, int64(port))
 		}

@@ -32,10 +32,10 @@ func TestAppendServer(t *testing.T) {
 		{
 			name: "route and status",
 			ev: tracer.ServerEvent{IDs: ids, Method: "GET", Path: "/items/42", Pattern: "GET /items/{id}",
-				Host: "shop.local:8080", RemoteAddr: "10.0.0.7:51234", ProtoMajor: 1, ProtoMinor: 1, Status: 201},
+				Host: "shop.local:8080", RemoteAddr: "10.0.0.7:51234", ProtoMajor: 1, ProtoMinor: 1, Status: 201, Scheme: "http"},
 			wantName: "GET /items/{id}",
 			wantAttrs: map[string]any{
-				"http.request.method": "GET", "url.path": "/items/42", "http.route": "/items/{id}",
+				"http.request.method": "GET", "url.path": "/items/42", "http.route": "/items/{id}", "url.scheme": "http",
 				"http.response.status_code": int64(201), "server.address": "shop.local", "server.port": int64(8080),
 				"network.protocol.version": "1.1", "client.address": "10.0.0.7", "client.port": int64(51234),
 			},
@@ -47,6 +47,15 @@ func TestAppendServer(t *testing.T) {
 			wantAttrs: map[string]any{
 				"http.request.method": "POST", "url.path": "/x", "http.response.status_code": int64(200),
 				"server.address": "example.com", "network.protocol.version": "1.0", "client.address": "::1", "client.port": int64(4000),
+			},
+		},
+		{
+			name:     "TLS: scheme https and its default port",
+			ev:       tracer.ServerEvent{IDs: ids, Method: "GET", Path: "/s", Host: "secure.example", Scheme: "https", ProtoMajor: 1, ProtoMinor: 1, Status: 200},
+			wantName: "GET",
+			wantAttrs: map[string]any{
+				"http.request.method": "GET", "url.path": "/s", "url.scheme": "https", "http.response.status_code": int64(200),
+				"server.address": "secure.example", "server.port": int64(443), "network.protocol.version": "1.1",
 			},
 		},
 		{
@@ -69,8 +78,8 @@ func TestAppendServer(t *testing.T) {
 			},
 		},
 		{
-			name:     "unknown method, HTTP/2 without status",
-			ev:       tracer.ServerEvent{IDs: ids, Method: "PURGE", Path: "/", ProtoMajor: 2},
+			name:     "unknown method, status unknown",
+			ev:       tracer.ServerEvent{IDs: ids, Method: "PURGE", Path: "/", ProtoMajor: 2, Status: tracer.StatusUnknown},
 			wantName: "HTTP",
 			wantAttrs: map[string]any{
 				"http.request.method": "_OTHER", "http.request.method_original": "PURGE", "url.path": "/", "network.protocol.version": "2",

@@ -7,6 +7,9 @@ import (
 	"unsafe"
 )
 
+// StatusUnknown is ServerEvent.Status when the probe could not read it.
+const StatusUnknown = 0xffff
+
 // Event kinds, the first byte of every ring buffer record.
 const (
 	KindHTTPServer = 1
@@ -36,8 +39,11 @@ type ServerEvent struct {
 	RemoteAddr string
 	ProtoMajor uint8
 	ProtoMinor uint8
-	// Status is 0 when the handler wrote no header (net/http then sends 200)
-	// or when the protocol is not HTTP/1.x (not read).
+	// Scheme is "https" when the request came over TLS, "http" when not,
+	// "" when the binary's Request.TLS offset is unknown.
+	Scheme string
+	// Status is 0 when the handler wrote no header (net/http then sends
+	// 200), StatusUnknown when it could not be read.
 	Status uint16
 }
 
@@ -89,6 +95,7 @@ func Decode(raw []byte) (any, error) {
 			RemoteAddr: cString(e.Remote[:], e.RemoteLen),
 			ProtoMajor: e.ProtoMajor,
 			ProtoMinor: e.ProtoMinor,
+			Scheme:     [...]string{0: "", 1: "http", 2: "https", 3: ""}[e.Tls&3],
 			Status:     e.Status,
 		}, nil
 	case KindHTTPClient:

@@ -22,6 +22,7 @@ func TestDecodeServerEvent(t *testing.T) {
 	e.Ids.ParentSpanId[7] = 0xbb
 	e.ProtoMajor, e.ProtoMinor = 1, 1
 	e.Status = 503
+	e.Tls = 2
 	e.MethodLen = chars(e.Method[:], "GET")
 	e.PathLen = chars(e.Path[:], "/a/b")
 	e.PatternLen = chars(e.Pattern[:], "GET /a/{x}")
@@ -40,7 +41,7 @@ func TestDecodeServerEvent(t *testing.T) {
 		t.Fatalf("Decode returned %T", got)
 	}
 	want := ServerEvent{PID: 77, StartNs: 10, EndNs: 20, Method: "GET", Path: "/a/b", Pattern: "GET /a/{x}",
-		Host: "h:1", RemoteAddr: "1.2.3.4:5", ProtoMajor: 1, ProtoMinor: 1, Status: 503,
+		Host: "h:1", RemoteAddr: "1.2.3.4:5", ProtoMajor: 1, ProtoMinor: 1, Status: 503, Scheme: "https",
 		IDs: SpanIDs{HasParent: true}}
 	want.IDs.TraceID[0] = 0xaa
 	want.IDs.ParentSpanID[7] = 0xbb

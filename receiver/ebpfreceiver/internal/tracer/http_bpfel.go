@@ -44,6 +44,10 @@ type httpGoOffsets struct {
 	G_m               uint64
 	G_goid            uint64
 	M_curg            uint64
+	G_parentGoid      uint64
+	RequestTls        uint64
+	H2WriterState     uint64
+	H2StateStatus     uint64
 	Flags             uint64
 }
 
@@ -94,7 +98,9 @@ type httpHttpServerEvent struct {
 	PatternLen uint16
 	HostLen    uint16
 	RemoteLen  uint16
-	Pad        [2]uint16
+	Tls        uint8
+	Pad8       uint8
+	Pad16      uint16
 	Method     [8]int8
 	Path       [128]int8
 	Pattern    [64]int8
@@ -116,7 +122,6 @@ type httpSpanContext struct {
 	_       structs.HostLayout
 	TraceId [16]uint8
 	SpanId  [8]uint8
-	Goid    uint64
 }
 
 type httpSpanIds struct {

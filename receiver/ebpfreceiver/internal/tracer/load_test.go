@@ -40,3 +40,50 @@ func TestLoadPassesVerifier(t *testing.T) {
 		}
 	}
 }
+
+func TestForgetProcessDeletesOnlyThatProcess(t *testing.T) {
+	requireBPF(t)
+	tr, err := New(Options{RingBufferSize: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	var sc httpSpanContext
+	var sr httpServerInflight
+	for g := uint64(1); g <= 50; g++ {
+		for _, pid := range []uint32{100, 200} {
+			k := httpGoroutineKey{Tgid: pid, G: g}
+			if err := tr.objs.SpanByGoroutine.Put(&k, &sc); err != nil {
+				t.Fatal(err)
+			}
+			if err := tr.objs.ServerRequests.Put(&k, &sr); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tr.ForgetProcess(100); err != nil {
+		t.Fatal(err)
+	}
+	count := func(pid uint32) (n int) {
+		var k httpGoroutineKey
+		it := tr.objs.SpanByGoroutine.Iterate()
+		for it.Next(&k, &sc) {
+			if k.Tgid == pid {
+				n++
+			}
+		}
+		it = tr.objs.ServerRequests.Iterate()
+		for it.Next(&k, &sr) {
+			if k.Tgid == pid {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count(100); n != 0 {
+		t.Errorf("%d entries of the forgotten process remain", n)
+	}
+	if n := count(200); n != 100 {
+		t.Errorf("%d entries of the other process remain, want 100", n)
+	}
+}

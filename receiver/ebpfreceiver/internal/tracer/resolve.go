@@ -77,6 +77,13 @@ func ResolveBinary(exe *goexe.Executable) (Binary, error) {
 		{"runtime.m", "curg", &off.MCurg},
 	}) == nil
 
+	off.HasTLS = resolveOffsets(exe, []fieldRef{{"net/http.Request", "TLS", &off.RequestTLS}}) == nil
+	off.HasH2 = resolveOffsets(exe, []fieldRef{
+		{"net/http.http2responseWriter", "rws", &off.H2WriterState},
+		{"net/http.http2responseWriterState", "status", &off.H2StateStatus},
+	}) == nil
+	off.HasParentGoid = off.HasGoroutine && resolveOffsets(exe, []fieldRef{{"runtime.g", "parentGoid", &off.GoroutineParentID}}) == nil
+
 	bin := Binary{Offsets: off}
 	var missing []error
 	fn := func(name string) *Function {
@@ -93,7 +100,7 @@ func ResolveBinary(exe *goexe.Executable) (Binary, error) {
 	if clientErr == nil {
 		bin.RoundTrip = fn(FuncRoundTrip)
 	}
-	if off.HasGoroutine {
+	if off.HasGoroutine && !off.HasParentGoid {
 		bin.Newproc1 = fn(FuncNewproc1)
 	}
 	if bin.ServeHTTP == nil && bin.RoundTrip == nil {

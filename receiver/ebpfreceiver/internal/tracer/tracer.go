@@ -40,6 +40,10 @@ type Offsets struct {
 	GoroutineM        uint64
 	GoroutineID       uint64
 	MCurg             uint64
+	GoroutineParentID uint64
+	RequestTLS        uint64
+	H2WriterState     uint64
+	H2StateStatus     uint64
 
 	// HasPattern: net/http.Request.Pattern exists (Go >= 1.23).
 	HasPattern bool
@@ -51,6 +55,15 @@ type Offsets struct {
 	HasGoroutine bool
 	// HasRawQuery: net/url.URL.RawQuery is known (url.full gets the query).
 	HasRawQuery bool
+	// HasParentGoid: runtime.g.parentGoid is known (Go >= 1.21): a client
+	// call in a goroutine the handler started finds its parent without
+	// probing runtime.newproc1.
+	HasParentGoid bool
+	// HasTLS: net/http.Request.TLS is known (url.scheme of server spans).
+	HasTLS bool
+	// HasH2: the bundled HTTP/2 server's response writer fields are known
+	// (status of HTTP/2 requests).
+	HasH2 bool
 }
 
 func (o Offsets) bpf() httpGoOffsets {
@@ -66,6 +79,15 @@ func (o Offsets) bpf() httpGoOffsets {
 	}
 	if o.HasRawQuery {
 		flags |= 1 << 3
+	}
+	if o.HasParentGoid {
+		flags |= 1 << 4
+	}
+	if o.HasTLS {
+		flags |= 1 << 5
+	}
+	if o.HasH2 {
+		flags |= 1 << 6
 	}
 	return httpGoOffsets{
 		RequestMethod:     o.RequestMethod,
@@ -88,6 +110,10 @@ func (o Offsets) bpf() httpGoOffsets {
 		G_m:               o.GoroutineM,
 		G_goid:            o.GoroutineID,
 		M_curg:            o.MCurg,
+		G_parentGoid:      o.GoroutineParentID,
+		RequestTls:        o.RequestTLS,
+		H2WriterState:     o.H2WriterState,
+		H2StateStatus:     o.H2StateStatus,
 		Flags:             flags,
 	}
 }
@@ -300,8 +326,9 @@ func (t *Tracer) Attach(pid int, cookie uint32, bin Binary, probes Probes) (*Att
 		}
 	}
 	// Goroutine inheritance only matters when both server and client spans
-	// are produced (it links client calls made from handler goroutines).
-	if probes.Server && probes.Client && bin.Newproc1 != nil && bin.Offsets.HasGoroutine && bin.ServeHTTP != nil && bin.RoundTrip != nil {
+	// are produced (it links client calls made from handler goroutines); with
+	// runtime.g.parentGoid known it costs no probe at all.
+	if probes.Server && probes.Client && bin.Newproc1 != nil && bin.Offsets.HasGoroutine && !bin.Offsets.HasParentGoid && bin.ServeHTTP != nil && bin.RoundTrip != nil {
 		if err := attach(bin.Newproc1, nil, t.objs.UprobeNewproc1Return); err != nil {
 			errs = append(errs, err)
 		}
@@ -359,4 +386,64 @@ func (t *Tracer) Drain(wait time.Duration, handle func([]byte)) error {
 		}
 		handle(rec.RawSample)
 	}
+}
+
+// ProgramStats returns the kernel's run count and run time of each program
+// by name (non-zero only while BPF statistics are enabled, see
+// ebpf.EnableStats): the benchmark's view of the probes' own cost.
+func (t *Tracer) ProgramStats() (map[string]ebpf.ProgramStats, error) {
+	progs := map[string]*ebpf.Program{
+		"server_entry":    t.objs.UprobeServerEntry,
+		"server_return":   t.objs.UprobeServerReturn,
+		"client_entry":    t.objs.UprobeClientEntry,
+		"client_return":   t.objs.UprobeClientReturn,
+		"newproc1_return": t.objs.UprobeNewproc1Return,
+		"empty":           t.objs.UprobeEmpty,
+	}
+	out := make(map[string]ebpf.ProgramStats, len(progs))
+	for name, p := range progs {
+		st, err := p.Stats()
+		if err != nil {
+			return nil, fmt.Errorf("stats of %s: %w", name, err)
+		}
+		out[name] = *st
+	}
+	return out, nil
+}
+
+// ForgetProcess deletes the per-goroutine state a process left behind
+// (requests cut short by its exit). Goroutine ids restart at 1 in every
+// process, so without this a later process reusing the pid could inherit a
+// dead request's span context.
+func (t *Tracer) ForgetProcess(pid int) error {
+	var errs []error
+	for _, m := range []*ebpf.Map{t.objs.SpanByGoroutine, t.objs.ServerRequests, t.objs.ClientRequests} {
+		var (
+			cur, next httpGoroutineKey
+			stale     []httpGoroutineKey
+			after     any // nil: start at the first key
+		)
+		// Keys only (values differ per map); bounded by the map's size.
+		for range m.MaxEntries() + 1 {
+			err := m.NextKey(after, &next)
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				break
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("iterate %s: %w", m, err))
+				break
+			}
+			if next.Tgid == uint32(pid) {
+				stale = append(stale, next)
+			}
+			cur = next
+			after = &cur
+		}
+		for _, k := range stale {
+			if err := m.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				errs = append(errs, fmt.Errorf("delete from %s: %w", m, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

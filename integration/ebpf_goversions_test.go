@@ -1,0 +1,201 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// compatToolchains build testdata/httpcompat: Debian's Go 1.19 and the
+// toolchains fetched through the module proxy, plus the local one.
+var compatToolchains = []string{"debian-1.19", "go1.21.13", "go1.22.12", "go1.23.12", "go1.24.13", "go1.25.14", "local"}
+
+// goCommand returns the go command and environment that build with tc.
+func goCommand(t *testing.T, tc string) (string, []string) {
+	t.Helper()
+	env := append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+	switch tc {
+	case "local":
+		return "go", env
+	case "debian-1.19":
+		const p = "/usr/lib/go-1.19/bin/go"
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("Debian's golang-1.19-go is required: %v", err)
+		}
+		return p, append(env, "GOTOOLCHAIN=local")
+	}
+	out, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached := filepath.Join(strings.TrimSpace(string(out)), "golang.org", "toolchain@v0.0.1-"+tc+".linux-amd64", "bin", "go")
+	if _, err := os.Stat(cached); err == nil {
+		return cached, append(env, "GOTOOLCHAIN=local")
+	}
+	return "go", append(env, "GOTOOLCHAIN="+tc)
+}
+
+func buildCompat(t *testing.T, tc, out string, stripped bool) string {
+	t.Helper()
+	src := t.TempDir()
+	code, err := os.ReadFile("testdata/httpcompat/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(src, "main.go"), code, 0o644))
+	goCmd, env := goCommand(t, tc)
+	// The go line selects GODEBUG defaults: with "go 1.19" a Go 1.23 binary
+	// keeps the pre-1.22 ServeMux (httpmuxgo121=1), which sets no Pattern.
+	// Declare the toolchain's own version, as a project built with it would.
+	verCmd := exec.Command(goCmd, "env", "GOVERSION")
+	verCmd.Env = env
+	gv, err := verCmd.Output()
+	if err != nil {
+		t.Fatalf("%s env GOVERSION: %v", goCmd, err)
+	}
+	must(os.WriteFile(filepath.Join(src, "go.mod"), []byte(fmt.Sprintf("module httpcompat\n\ngo 1.%d\n", goMinor(strings.TrimSpace(string(gv))))), 0o644))
+	args := []string{"build", "-o", out}
+	if stripped {
+		args = append(args, "-ldflags=-s -w")
+	}
+	cmd := exec.Command(goCmd, append(args, ".")...)
+	cmd.Dir, cmd.Env = src, env
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build with %s: %v\n%s", tc, err, b)
+	}
+	v, err := exec.Command("go", "version", out).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "path: go1.22.12"
+	return strings.TrimSpace(string(v[strings.LastIndex(string(v), " ")+1:]))
+}
+
+func goMinor(version string) int {
+	parts := strings.Split(strings.TrimPrefix(version, "go"), ".")
+	if len(parts) < 2 {
+		return 0
+	}
+	m, _ := strconv.Atoi(parts[1])
+	return m
+}
+
+// tableMinors lists the Go minors goexe's offsets table covers: stripped
+// binaries (no DWARF) are supported for those.
+func tableMinors(t *testing.T) map[int]bool {
+	t.Helper()
+	raw, err := os.ReadFile("../receiver/ebpfreceiver/internal/goexe/offsets.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table struct {
+		Toolchains map[string][]string `json:"toolchains"`
+	}
+	if err := json.Unmarshal(raw, &table); err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]bool{}
+	for k := range table.Toolchains {
+		m, _ := strconv.Atoi(k)
+		out[m] = true
+	}
+	return out
+}
+
+// TestEBPFHTTPGoVersions traces binaries built by every supported Go
+// toolchain: unstripped (DWARF offsets) always, stripped where the offsets
+// table covers the version.
+func TestEBPFHTTPGoVersions(t *testing.T) {
+	requireBPF(t)
+	dir := t.TempDir()
+	covered := tableMinors(t)
+	type build struct{ name, exe, version string }
+	var builds []build
+	toolchains := compatToolchains
+	if v := os.Getenv("GOEBPF_TOOLCHAINS"); v != "" { // e.g. "local,go1.22.12" to reproduce one case
+		toolchains = strings.Split(v, ",")
+	}
+	for _, tc := range toolchains {
+		exe := filepath.Join(dir, "compat-"+tc)
+		v := buildCompat(t, tc, exe, false)
+		builds = append(builds, build{tc, exe, v})
+		if covered[goMinor(v)] {
+			builds = append(builds, build{tc + "-stripped", exe + "-stripped", buildCompat(t, tc, exe+"-stripped", true)})
+		} else {
+			t.Logf("%s: offsets table has no entry for %s; stripped build not tested", tc, v)
+		}
+	}
+	sink, _, stop := startReceiver(t, filepath.Join(dir, "compat-*"))
+	defer stop()
+	for _, b := range builds {
+		t.Run(b.name, func(t *testing.T) {
+			tg := startTarget(t, b.exe, "compat", freePort(t))
+			defer tg.stop()
+			warmUp(t, sink, tg)
+			const hello, fail, chain = 8, 2, 2
+			for range hello {
+				get(t, tg.base+"/hello", nil)
+			}
+			for range fail {
+				get(t, tg.base+"/fail", nil)
+			}
+			for range chain {
+				get(t, tg.base+"/chain", nil)
+			}
+			spans := waitSpans(t, sink, hello+fail+2*chain+chain)
+			servers := map[string]int{}
+			byID := map[string]span{}
+			for _, s := range spans {
+				if s.Kind() == ptrace.SpanKindServer {
+					servers[strAttr(s, "url.path")]++
+					byID[s.SpanID().String()] = s
+				}
+				if got, _ := s.resource.Get("process.runtime.version"); got.AsString() != b.version {
+					t.Errorf("process.runtime.version %q, want %q", got.AsString(), b.version)
+				}
+			}
+			want := map[string]int{"/hello": hello + chain, "/fail": fail, "/chain": chain}
+			if fmt.Sprint(servers) != fmt.Sprint(want) {
+				t.Errorf("server spans by path %v, want %v", servers, want)
+			}
+			for _, s := range spans {
+				switch {
+				case s.Kind() == ptrace.SpanKindClient:
+					parent, ok := byID[s.ParentSpanID().String()]
+					if !ok || strAttr(parent, "url.path") != "/chain" {
+						t.Errorf("client span parent is not the /chain server span")
+					}
+					if intAttr(s, "http.response.status_code") != 200 {
+						t.Errorf("client status %d", intAttr(s, "http.response.status_code"))
+					}
+				case strAttr(s, "url.path") == "/fail":
+					if s.Status().Code() != ptrace.StatusCodeError || intAttr(s, "http.response.status_code") != 500 {
+						t.Errorf("/fail span status %v code %d", s.Status().Code(), intAttr(s, "http.response.status_code"))
+					}
+				}
+				// Request.Pattern exists from Go 1.23: http.route only then.
+				if s.Kind() == ptrace.SpanKindServer {
+					route := strAttr(s, "http.route")
+					if goMinor(b.version) >= 23 && route != strAttr(s, "url.path") {
+						t.Errorf("go%d: http.route %q for path %q", goMinor(b.version), route, strAttr(s, "url.path"))
+					}
+					if goMinor(b.version) < 23 && route != "" {
+						t.Errorf("go%d has no patterns but http.route = %q", goMinor(b.version), route)
+					}
+				}
+			}
+		})
+	}
+}
