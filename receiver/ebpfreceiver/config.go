@@ -3,6 +3,7 @@ package ebpfreceiver
 import (
 	"errors"
 	"fmt"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/runtimemetrics"
 	"strconv"
 	"strings"
 	"time"
@@ -103,6 +104,39 @@ type RuntimeMetricsConfig struct {
 	GC bool `mapstructure:"gc"`
 	// Allocations: heap allocation figures.
 	Allocations bool `mapstructure:"allocations"`
+
+	// TopKCreationSites bounds how many goroutine creation sites are reported per
+	// process; the rest are folded into one "other" series and counted.
+	TopKCreationSites int `mapstructure:"top_k_creation_sites"`
+	// TopKAllocationSites bounds how many allocation sites are reported per process;
+	// the rest are folded into "other" and counted.
+	TopKAllocationSites int `mapstructure:"top_k_allocation_sites"`
+	// LeakThreshold is the number of blocked goroutines of one creation site from
+	// which a site that keeps growing is reported as a suspected leak (metric
+	// go.goroutine.leak.suspected and one log line naming the site).
+	LeakThreshold int64 `mapstructure:"leak_threshold"`
+	// LeakWindow is how many consecutive collections a site must grow over, without
+	// shrinking, to be a suspected leak.
+	LeakWindow int `mapstructure:"leak_window"`
+	// MaxGoroutines bounds how many goroutines are read per process per collection.
+	MaxGoroutines int `mapstructure:"max_goroutines"`
+	// SetMemProfileRate, when above 0, is written into runtime.MemProfileRate of a
+	// target whose allocation sampling is off (rate 0), so that allocation sites can
+	// be reported. Opt-in: it changes the target process. 0 leaves targets alone.
+	SetMemProfileRate int64 `mapstructure:"set_mem_profile_rate"`
+}
+
+// options maps the user's settings onto the runtime collector's options.
+func (r RuntimeMetricsConfig) options() runtimemetrics.Options {
+	o := runtimemetrics.DefaultOptions()
+	o.Goroutines, o.Scheduler, o.GC, o.Allocations = r.Goroutines, r.Scheduler, r.GC, r.Allocations
+	o.TopKCreationSites = r.TopKCreationSites
+	o.TopKAllocationSites = r.TopKAllocationSites
+	o.LeakThreshold = r.LeakThreshold
+	o.LeakWindow = r.LeakWindow
+	o.MaxGoroutines = r.MaxGoroutines
+	o.SetMemProfileRate = r.SetMemProfileRate
+	return o
 }
 
 const (
@@ -145,6 +179,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Metrics.CollectionInterval <= 0 {
 		errs = append(errs, fmt.Errorf("metrics.collection_interval must be positive: %s", cfg.Metrics.CollectionInterval))
+	}
+	if err := cfg.Metrics.Runtime.options().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("metrics.runtime: %w", err))
 	}
 	if cfg.RingBufferSize < minRingBufferSize || cfg.RingBufferSize > maxRingBufferSize {
 		errs = append(errs, fmt.Errorf("ring_buffer_size must be between 4KiB and 1GiB: %d bytes", int64(cfg.RingBufferSize)))

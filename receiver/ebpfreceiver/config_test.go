@@ -46,7 +46,11 @@ func TestLoadConfig(t *testing.T) {
 		},
 		Metrics: MetricsConfig{
 			CollectionInterval: 30 * time.Second,
-			Runtime:            RuntimeMetricsConfig{Goroutines: true, GC: true},
+			Runtime: RuntimeMetricsConfig{
+				Goroutines: true, GC: true,
+				TopKCreationSites: 5, TopKAllocationSites: 20, LeakThreshold: 50, LeakWindow: 3,
+				MaxGoroutines: 1 << 20, SetMemProfileRate: 524288,
+			},
 		},
 		RingBufferSize: 16 << 20,
 	}
@@ -79,6 +83,9 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid_inject.yaml", "traces.propagation.inject: injecting traceparent is not implemented in this version: true"},
 		{"invalid_capture_headers.yaml", `traces.capture_headers: header capture is not implemented in this version: ["X-Request-Id"]`},
 		{"invalid_collection_interval.yaml", "metrics.collection_interval must be positive: 0s"},
+		{"invalid_top_k.yaml", "metrics.runtime: top_k_creation_sites must be at least 1: 0"},
+		{"invalid_leak_window.yaml", "metrics.runtime: leak_window must be at least 2 collections: 1"},
+		{"invalid_mem_profile_rate.yaml", "metrics.runtime: set_mem_profile_rate must not be negative: -1"},
 		{"invalid_ring_buffer_small.yaml", "ring_buffer_size must be between 4KiB and 1GiB: 1024 bytes"},
 		{"invalid_ring_buffer_unit.yaml", `invalid byte size "8 parsecs"`},
 	}

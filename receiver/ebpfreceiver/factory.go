@@ -2,6 +2,7 @@ package ebpfreceiver
 
 import (
 	"context"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/runtimemetrics"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -35,7 +36,7 @@ func createDefaultConfig() component.Config {
 		},
 		Metrics: MetricsConfig{
 			CollectionInterval: 10 * time.Second,
-			Runtime:            RuntimeMetricsConfig{Goroutines: true, Scheduler: true, GC: true, Allocations: true},
+			Runtime:            defaultRuntimeMetricsConfig(),
 		},
 		RingBufferSize: 8 << 20,
 	}
@@ -61,4 +62,16 @@ func createMetrics(_ context.Context, set receiver.Settings, cfg component.Confi
 	}
 	c.Unwrap().metrics = next
 	return c, nil
+}
+
+func defaultRuntimeMetricsConfig() RuntimeMetricsConfig {
+	d := runtimemetrics.DefaultOptions()
+	return RuntimeMetricsConfig{
+		Goroutines: true, Scheduler: true, GC: true, Allocations: true,
+		TopKCreationSites:   d.TopKCreationSites,
+		TopKAllocationSites: d.TopKAllocationSites,
+		LeakThreshold:       d.LeakThreshold,
+		LeakWindow:          d.LeakWindow,
+		MaxGoroutines:       d.MaxGoroutines,
+	}
 }

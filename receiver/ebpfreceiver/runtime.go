@@ -4,6 +4,9 @@ import (
 	"context"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
@@ -28,15 +31,14 @@ type RuntimeCollector interface {
 	Attach(pid int, exe *goexe.Executable) error
 	Detach(pid int)
 	Collect(ctx context.Context, now time.Time) (pmetric.Metrics, error)
+	// Stats returns cumulative counters (folded sites, read errors, suspected
+	// leaks) for the receiver's internal telemetry.
+	Stats() runtimemetrics.Stats
 	Close() error
 }
 
 func newRuntimeCollector(cfg MetricsConfig, logger *zap.Logger) (RuntimeCollector, error) {
-	opts := runtimemetrics.DefaultOptions()
-	opts.Goroutines = cfg.Runtime.Goroutines
-	opts.Scheduler = cfg.Runtime.Scheduler
-	opts.GC = cfg.Runtime.GC
-	opts.Allocations = cfg.Runtime.Allocations
+	opts := cfg.Runtime.options()
 	opts.Logger = logger
 	return runtimemetrics.New(opts)
 }
@@ -44,6 +46,7 @@ func newRuntimeCollector(cfg MetricsConfig, logger *zap.Logger) (RuntimeCollecto
 func (r *ebpfReceiver) metricsLoop(ctx context.Context) {
 	t := time.NewTicker(r.cfg.Metrics.CollectionInterval)
 	defer t.Stop()
+	var recorded runtimemetrics.Stats
 	for {
 		select {
 		case <-ctx.Done():
@@ -54,11 +57,13 @@ func (r *ebpfReceiver) metricsLoop(ctx context.Context) {
 				// Partial results still carry what could be read.
 				r.set.Logger.Debug("Runtime metrics collection incomplete", zap.Error(err))
 			}
+			recorded = r.recordRuntimeStats(ctx, recorded)
 			if md.ResourceMetrics().Len() == 0 {
 				continue
 			}
 			r.enrichMetricResources(md)
 			if err := r.metrics.ConsumeMetrics(ctx, md); err != nil {
+				r.tel.ReceiverEbpfMetricPointsRefused.Add(ctx, int64(md.DataPointCount()))
 				r.set.Logger.Debug("Next consumer refused runtime metrics", zap.Error(err))
 			}
 		}
@@ -76,4 +81,29 @@ func (r *ebpfReceiver) enrichMetricResources(md pmetric.Metrics) {
 		}
 		r.resourceFor(uint32(pid.Int())).Fill(res)
 	}
+}
+
+// recordRuntimeStats adds to the internal telemetry what the runtime collector's
+// cumulative counters gained since prev, and returns the new totals.
+func (r *ebpfReceiver) recordRuntimeStats(ctx context.Context, prev runtimemetrics.Stats) runtimemetrics.Stats {
+	now := r.runtime.Stats()
+	delta := func(cur, old uint64) int64 {
+		if cur < old {
+			return 0
+		}
+		return int64(cur - old)
+	}
+	if d := delta(now.FoldedCreationSites, prev.FoldedCreationSites); d > 0 {
+		r.tel.ReceiverEbpfRuntimeSitesFolded.Add(ctx, d, metric.WithAttributes(attribute.String("site_kind", "creation")))
+	}
+	if d := delta(now.FoldedAllocationSites, prev.FoldedAllocationSites); d > 0 {
+		r.tel.ReceiverEbpfRuntimeSitesFolded.Add(ctx, d, metric.WithAttributes(attribute.String("site_kind", "allocation")))
+	}
+	if d := delta(now.ReadErrors, prev.ReadErrors); d > 0 {
+		r.tel.ReceiverEbpfRuntimeReadErrors.Add(ctx, d)
+	}
+	if d := delta(now.SuspectedLeaks, prev.SuspectedLeaks); d > 0 {
+		r.tel.ReceiverEbpfRuntimeLeaksSuspected.Add(ctx, d)
+	}
+	return now
 }

@@ -29,7 +29,11 @@ type TelemetryBuilder struct {
 	ReceiverEbpfAttachFailures        metric.Int64Counter
 	ReceiverEbpfEventsLost            metric.Int64Counter
 	ReceiverEbpfEventsReceived        metric.Int64Counter
+	ReceiverEbpfMetricPointsRefused   metric.Int64Counter
 	ReceiverEbpfProcessesInstrumented metric.Int64UpDownCounter
+	ReceiverEbpfRuntimeLeaksSuspected metric.Int64Counter
+	ReceiverEbpfRuntimeReadErrors     metric.Int64Counter
+	ReceiverEbpfRuntimeSitesFolded    metric.Int64Counter
 	ReceiverEbpfSpansEmitted          metric.Int64Counter
 	ReceiverEbpfSpansRefused          metric.Int64Counter
 }
@@ -81,10 +85,34 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfMetricPointsRefused, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_metric_points_refused",
+		metric.WithDescription("Runtime metric data points the next consumer refused (dropped). [Alpha]"),
+		metric.WithUnit("{datapoint}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfProcessesInstrumented, err = builder.meter.Int64UpDownCounter(
 		"otelcol_receiver_ebpf_processes_instrumented",
 		metric.WithDescription("Processes currently instrumented (probes attached). [Alpha]"),
 		metric.WithUnit("{process}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfRuntimeLeaksSuspected, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_runtime_leaks_suspected",
+		metric.WithDescription("Goroutine creation sites that crossed metrics.runtime.leak_threshold while growing (each is also logged once). [Alpha]"),
+		metric.WithUnit("{site}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfRuntimeReadErrors, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_runtime_read_errors",
+		metric.WithDescription("Failed reads of a target's memory for runtime metrics (process gone, or a race with its exit). [Alpha]"),
+		metric.WithUnit("{read}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfRuntimeSitesFolded, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_runtime_sites_folded",
+		metric.WithDescription("Goroutine creation sites and allocation sites folded into the other series because of the top-K bounds, summed over collections. [Alpha]"),
+		metric.WithUnit("{site}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfSpansEmitted, err = builder.meter.Int64Counter(

@@ -22,7 +22,11 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverEbpfAttachFailures.Add(context.Background(), 1)
 	tb.ReceiverEbpfEventsLost.Add(context.Background(), 1)
 	tb.ReceiverEbpfEventsReceived.Add(context.Background(), 1)
+	tb.ReceiverEbpfMetricPointsRefused.Add(context.Background(), 1)
 	tb.ReceiverEbpfProcessesInstrumented.Add(context.Background(), 1)
+	tb.ReceiverEbpfRuntimeLeaksSuspected.Add(context.Background(), 1)
+	tb.ReceiverEbpfRuntimeReadErrors.Add(context.Background(), 1)
+	tb.ReceiverEbpfRuntimeSitesFolded.Add(context.Background(), 1)
 	tb.ReceiverEbpfSpansEmitted.Add(context.Background(), 1)
 	tb.ReceiverEbpfSpansRefused.Add(context.Background(), 1)
 	AssertEqualReceiverEbpfAttachFailures(t, testTel,
@@ -34,7 +38,19 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualReceiverEbpfEventsReceived(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverEbpfMetricPointsRefused(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverEbpfProcessesInstrumented(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverEbpfRuntimeLeaksSuspected(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverEbpfRuntimeReadErrors(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverEbpfRuntimeSitesFolded(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverEbpfSpansEmitted(t, testTel,
