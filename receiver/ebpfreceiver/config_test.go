@@ -1,6 +1,7 @@
 package ebpfreceiver
 
 import (
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/runtimemetrics"
 	"path/filepath"
 	"testing"
 	"time"
@@ -111,4 +112,14 @@ func TestByteSize(t *testing.T) {
 		var b ByteSize
 		assert.Error(t, b.UnmarshalText([]byte(in)), in)
 	}
+}
+
+func TestRuntimeOptionsFollowConfig(t *testing.T) {
+	cfg, err := loadConfig(t, "config.yaml")
+	require.NoError(t, err)
+	got := cfg.Metrics.Runtime.options()
+	want := runtimemetrics.DefaultOptions()
+	want.Scheduler, want.Allocations = false, false
+	want.TopKCreationSites, want.LeakThreshold, want.SetMemProfileRate = 5, 50, 524288
+	assert.Equal(t, want, got)
 }
