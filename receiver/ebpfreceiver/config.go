@@ -3,12 +3,12 @@ package ebpfreceiver
 import (
 	"errors"
 	"fmt"
-	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/runtimemetrics"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/discovery"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/runtimemetrics"
 )
 
 // Config is the ebpf receiver's configuration. Key names are part of the

@@ -2,7 +2,6 @@ package ebpfreceiver
 
 import (
 	"context"
-	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/runtimemetrics"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/sharedcomponent"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/metadata"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/runtimemetrics"
 )
 
 // receivers holds one instance per component ID, shared by the traces and
