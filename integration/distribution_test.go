@@ -65,15 +65,8 @@ func TestEveryShippedConfigValidates(t *testing.T) {
 	}
 	for _, cfg := range configs {
 		t.Run(filepath.Base(cfg), func(t *testing.T) {
-			// Configs name files and secrets through the environment.
-			t.Setenv("DEMO_DIR", t.TempDir())
-			t.Setenv("DEMO_HEALTH_PORT", "13133")
-			t.Setenv("DEMO_OTLP_PORT", "14317")
-			t.Setenv("FUSE_SECRET", "s3cret")
-			t.Setenv("FUSE_WEBHOOK_ENDPOINT", "https://rollouts.example/abort")
-			t.Setenv("ALERTMANAGER_ENDPOINT", "http://127.0.0.1:9093")
-			t.Setenv("OTLP_ENDPOINT", "127.0.0.1:4317")
-			t.Setenv("K8S_NODE_NAME", "node-1")
+			// Every shipped config validates as it is: whatever it reads from the
+			// environment has a default.
 			out, err := runBinary(t, "validate", "--config", cfg)
 			if err != nil {
 				t.Fatalf("validate %s: %v\n%s", cfg, err, out)
