@@ -27,10 +27,12 @@ type OffsetTable struct {
 }
 
 // FieldOffsets holds one field's offset per version. For standard-library
-// types the keys are Go minor versions ("23") or, where patch releases of a
-// minor differ, full versions ("go1.22.5"), which take precedence. For types
-// of other modules Module names the module and the keys are its versions.
-// A null offset means the field does not exist in that version.
+// types a key is either a Go minor version ("23"), meaning from go1.23.0 on,
+// or a full version ("go1.26.9"), meaning from that patch release on within
+// its minor: security fixes do change layouts inside a minor (net/http's
+// response grew a field in a go1.26 patch release). For types of other
+// modules Module names the module and the keys are its versions. A null
+// offset means the field does not exist in that version.
 type FieldOffsets struct {
 	Module  string             `json:"module,omitempty"`
 	Offsets map[string]*uint64 `json:"offsets"`
@@ -97,31 +99,52 @@ func (t *OffsetTable) Lookup(key, goVersion string, modules map[string]string) (
 	if !ok {
 		return 0, fmt.Errorf("field %s is not in the offsets table (add it to offsets_fields.txt and run offsetgen)", key)
 	}
-	var candidates []string
-	var what string
 	if fo.Module != "" {
 		v, ok := modules[fo.Module]
 		if !ok {
 			return 0, fmt.Errorf("field %s: executable does not use module %s", key, fo.Module)
 		}
-		candidates, what = []string{v}, fo.Module+" "+v
-	} else {
-		minor, _, ok := parseGoVersion(goVersion)
+		off, ok := fo.Offsets[v]
 		if !ok {
-			return 0, fmt.Errorf("field %s: unrecognised Go version %q", key, goVersion)
+			return 0, fmt.Errorf("field %s: no offset for %s %s in the offsets table (known: %s)", key, fo.Module, v, strings.Join(fo.versions(), ", "))
 		}
-		full, _, _ := strings.Cut(goVersion, " ")
-		candidates, what = []string{full, strconv.Itoa(minor)}, goVersion
+		if off == nil {
+			return 0, fmt.Errorf("field %s in %s %s: %w", key, fo.Module, v, ErrFieldAbsent)
+		}
+		return *off, nil
 	}
-	for _, c := range candidates {
-		if off, ok := fo.Offsets[c]; ok {
-			if off == nil {
-				return 0, fmt.Errorf("field %s in %s: %w", key, what, ErrFieldAbsent)
-			}
-			return *off, nil
+	minor, patch, ok := parseGoVersion(goVersion)
+	if !ok {
+		return 0, fmt.Errorf("field %s: unrecognised Go version %q", key, goVersion)
+	}
+	// The applicable entry is the latest one of this minor that starts at or
+	// before this patch release.
+	bestPatch, found := -1, false
+	var best *uint64
+	for k, off := range fo.Offsets {
+		kMinor, kPatch, ok := versionKey(k)
+		if ok && kMinor == minor && kPatch <= patch && kPatch > bestPatch {
+			bestPatch, best, found = kPatch, off, true
 		}
 	}
-	return 0, fmt.Errorf("field %s: no offset for %s in the offsets table (known: %s)", key, what, strings.Join(fo.versions(), ", "))
+	if !found {
+		return 0, fmt.Errorf("field %s: no offset for %s in the offsets table (known: %s)", key, goVersion, strings.Join(fo.versions(), ", "))
+	}
+	if best == nil {
+		return 0, fmt.Errorf("field %s in %s: %w", key, goVersion, ErrFieldAbsent)
+	}
+	return *best, nil
+}
+
+// versionKey parses a table key: "23" is go1.23.0, "go1.26.9" itself.
+func versionKey(k string) (minor, patch int, ok bool) {
+	if n, err := strconv.Atoi(k); err == nil {
+		return n, 0, true
+	}
+	if strings.Count(k, ".") != 2 {
+		return 0, 0, false
+	}
+	return parseGoVersion(k)
 }
 
 func (fo FieldOffsets) versions() []string {

@@ -41,8 +41,8 @@ func (e *Executable) dataSegments(r io.ReaderAt) ([]segment, error) {
 			continue
 		}
 		total += p.Filesz
-		if total > maxSectionSize {
-			return nil, fmt.Errorf("data segments exceed %d bytes", maxSectionSize)
+		if total > e.maxRead() {
+			return nil, fmt.Errorf("data segments (%d bytes) larger than the file", total)
 		}
 		b := make([]byte, p.Filesz)
 		if _, err := r.ReadAt(b, int64(p.Off)); err != nil { //nolint:gosec // bounded by the file
@@ -99,8 +99,8 @@ func (e *Executable) readPclntab(r io.ReaderAt, ef *elf.File) error {
 // and confirmed by a runtime.firstmoduledata that points at it.
 func (e *Executable) locatePclntab(ef *elf.File, loadSegs func() ([]segment, error)) (uint64, []byte, error) {
 	if sec := ef.Section(".gopclntab"); sec != nil && sec.Type != elf.SHT_NOBITS {
-		if sec.Size > maxSectionSize {
-			return 0, nil, fmt.Errorf(".gopclntab size %d exceeds %d", sec.Size, maxSectionSize)
+		if sec.Size > e.maxRead() {
+			return 0, nil, fmt.Errorf(".gopclntab size %d larger than the file", sec.Size)
 		}
 		data, err := sec.Data()
 		if err != nil {
