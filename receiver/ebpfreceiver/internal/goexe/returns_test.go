@@ -27,6 +27,19 @@ func TestReturnOffsets(t *testing.T) {
 			"two rets", []byte{0x48, 0x85, 0xc0, 0x75, 0x01, 0xc3, 0xc3}, []int{5, 6},
 		},
 		{"ret imm16", []byte{0xc2, 0x08, 0x00}, []int{0}},
+		{
+			// vpcmpeqb ymm1, ymm0, [rdi] (VEX, which x86asm cannot decode) hides no RET
+			"vex", []byte{0xc5, 0xfd, 0x74, 0x0f, 0xc3}, []int{4},
+		},
+		{
+			// vpternlogd zmm0, zmm1, [rax+0xc3], 0xc3 (EVEX, 0F3A map: imm8)
+			"evex with immediate", []byte{0x62, 0xf3, 0x75, 0x48, 0x25, 0x40, 0xc3, 0xc3, 0xc3}, []int{8},
+		},
+		{"vzeroupper", []byte{0xc5, 0xf8, 0x77, 0xc3}, []int{3}},
+		{
+			// adcx r8, rbx (66 REX.WR 0F 38 F6 /r: unknown to x86asm), ret
+			"adcx", []byte{0x66, 0x4c, 0x0f, 0x38, 0xf6, 0xc3, 0xc3}, []int{6},
+		},
 		{"undecodable byte skipped", []byte{0x06, 0xc3}, []int{1}}, // push es: invalid in 64-bit mode
 		{"truncated instruction", []byte{0x48, 0x8b}, nil},
 		{"empty", nil, nil},
