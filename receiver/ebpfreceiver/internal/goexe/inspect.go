@@ -240,7 +240,7 @@ func (e *Executable) buildInfo(r io.ReaderAt) (*debug.BuildInfo, error) {
 	if err == nil {
 		return bi, nil
 	}
-	segs, serr := e.dataSegments(r)
+	segs, serr := e.dataSegments(r, false)
 	if serr != nil {
 		return nil, err
 	}

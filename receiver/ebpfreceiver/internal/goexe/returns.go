@@ -19,29 +19,33 @@ var endbr64 = []byte{0xf3, 0x0f, 0x1e, 0xfa}
 func returnOffsets(code []byte) []int {
 	var rets []int
 	for i := 0; i < len(code); {
-		if bytes.HasPrefix(code[i:], endbr64) {
-			i += len(endbr64)
-			continue
-		}
-		if n, ok := vexLength(code[i:]); ok {
-			i += n
-			continue
-		}
-		inst, err := x86asm.Decode(code[i:], 64)
-		if err != nil || inst.Len <= 0 {
-			if n, ok := map0F38Length(code[i:]); ok {
-				i += n
-			} else {
-				i++
-			}
-			continue
-		}
-		if inst.Op == x86asm.RET {
+		n, inst, ok := decodeOne(code[i:])
+		if ok && inst.Op == x86asm.RET {
 			rets = append(rets, i)
 		}
-		i += inst.Len
+		i += n
 	}
 	return rets
+}
+
+// decodeOne decodes the instruction at the start of code and returns its
+// length (at least 1, so callers always advance) and, when x86asm decoded it
+// (ok), the instruction.
+func decodeOne(code []byte) (n int, inst x86asm.Inst, ok bool) {
+	if bytes.HasPrefix(code, endbr64) {
+		return len(endbr64), x86asm.Inst{}, false
+	}
+	if n, ok := vexLength(code); ok {
+		return n, x86asm.Inst{}, false
+	}
+	inst, err := x86asm.Decode(code, 64)
+	if err != nil || inst.Len <= 0 {
+		if n, ok := map0F38Length(code); ok {
+			return n, x86asm.Inst{}, false
+		}
+		return 1, x86asm.Inst{}, false
+	}
+	return inst.Len, inst, true
 }
 
 // vexLength returns the length of a VEX- (C4, C5) or EVEX- (62) encoded
