@@ -131,3 +131,36 @@ func TestCacheEviction(t *testing.T) {
 		t.Error("least recently used entry was not evicted")
 	}
 }
+
+// TestCacheSurvivesFirstPath checks that an inspection shared by several
+// paths (as /proc/<pid>/exe of several processes are) still reads code after
+// the path it was first made at disappears.
+func TestCacheSurvivesFirstPath(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first := copyFile(t, buildTarget(t, tcHost, variant{tiny: true}), dir, "first")
+	second := filepath.Join(dir, "second")
+	if err := os.Link(first, second); err != nil {
+		t.Fatal(err)
+	}
+	c := NewCache()
+	exe, err := c.Inspect(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := c.Inspect(second); err != nil || again != exe {
+		t.Fatalf("Inspect(second) = %p, %v; want the shared %p", again, err, exe)
+	}
+	if err := os.Remove(first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exe.Func("main.main"); err != nil {
+		t.Errorf("Func after the first path went away: %v", err)
+	}
+	if err := os.Remove(second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exe.Func("main.main"); err == nil {
+		t.Error("Func succeeded with no path left")
+	}
+}

@@ -192,3 +192,46 @@ func TestInspectNoSectionHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestInspectInstalledToolchains inspects go commands built by others: the
+// Debian package's (stripped by the packager) and the host toolchain's.
+func TestInspectInstalledToolchains(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []toolchain{tcDebian119, tcHost} {
+		version := requireToolchain(t, tc)
+		bin := tc.goBin
+		if bin == "" {
+			out, err := tc.command(os.TempDir(), "env", "GOROOT").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			bin = filepath.Join(strings.TrimSpace(string(out)), "bin", "go")
+		}
+		exe, err := Inspect(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exe.GoVersion != version {
+			t.Errorf("%s: GoVersion %q, want %q", bin, exe.GoVersion, version)
+		}
+		fn, err := exe.Func("main.main")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fn.ReturnOffsets) == 0 {
+			t.Errorf("%s: main.main has no RET", bin)
+		}
+		for _, off := range fn.ReturnOffsets {
+			if raw[off] != 0xc3 {
+				t.Errorf("%s: byte at return offset %#x is %#x", bin, off, raw[off])
+			}
+		}
+		if name, _, _, ok := exe.FuncForPC(fn.Entry); !ok || name != "main.main" {
+			t.Errorf("%s: FuncForPC(main.main entry) = %q, %v", bin, name, ok)
+		}
+	}
+}

@@ -58,13 +58,15 @@ type Executable struct {
 	// accepted today.
 	Arch string
 
-	id        fileID
-	image     *bytes.Reader    // the file's bytes when inspected from memory (inspectImage)
-	loads     []elf.ProgHeader // PT_LOAD segments, for vaddr <-> file offset
-	textStart uint64           // runtime.text: the base of pclntab PCs
-	table     *gosym.Table
-	funcIndex map[string]int // function name -> index in table.Funcs
-	symbols   map[string]elfSymbol
+	id         fileID
+	pathsMu    sync.Mutex
+	otherPaths []string         // other paths of the same file, seen by a Cache
+	image      *bytes.Reader    // the file's bytes when inspected from memory (inspectImage)
+	loads      []elf.ProgHeader // PT_LOAD segments, for vaddr <-> file offset
+	textStart  uint64           // runtime.text: the base of pclntab PCs
+	table      *gosym.Table
+	funcIndex  map[string]int // function name -> index in table.Funcs
+	symbols    map[string]elfSymbol
 
 	dwarfOnce sync.Once
 	dwarfData *dwarf.Data
