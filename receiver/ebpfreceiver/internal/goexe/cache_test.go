@@ -164,3 +164,35 @@ func TestCacheSurvivesFirstPath(t *testing.T) {
 		t.Error("Func succeeded with no path left")
 	}
 }
+
+// TestConcurrentUse runs the read paths of one Executable from several
+// goroutines and checks their answers (also meant for -race): the receiver
+// resolves PCs for many processes of one binary at once.
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	exe, err := Inspect(buildTarget(t, tcHost, variant{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	funcs := exe.table.Funcs
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := g; i < len(funcs); i += 3 {
+				if name, _, _, ok := exe.FuncForPC(funcs[i].Entry); !ok || name != funcs[i].Name {
+					t.Errorf("FuncForPC(%#x) = %q, %v; want %s", funcs[i].Entry, name, ok, funcs[i].Name)
+					return
+				}
+			}
+			if _, err := exe.Func(serveHTTP); err != nil {
+				t.Error(err)
+			}
+			if _, err := exe.FieldOffset("runtime.g", "goid"); err != nil {
+				t.Error(err)
+			}
+		}(g)
+	}
+	wg.Wait()
+}

@@ -64,6 +64,7 @@ type Executable struct {
 	image      *bytes.Reader    // the file's bytes when inspected from memory (inspectImage)
 	loads      []elf.ProgHeader // PT_LOAD segments, for vaddr <-> file offset
 	textStart  uint64           // runtime.text: the base of pclntab PCs
+	tableMu    sync.Mutex       // serialises PCToLine: gosym's string caches are unlocked maps
 	table      *gosym.Table
 	funcIndex  map[string]int // function name -> index in table.Funcs
 	symbols    map[string]elfSymbol

@@ -327,7 +327,10 @@ func (e *Executable) FuncForPC(pc uint64) (fn, file string, line int, ok bool) {
 			fn, file, line, ok = "", "", 0, false
 		}
 	}()
+	// debug/gosym caches decoded strings in maps without locking.
+	e.tableMu.Lock()
 	file, line, f := e.table.PCToLine(pc)
+	e.tableMu.Unlock()
 	if f == nil {
 		return "", "", 0, false
 	}
