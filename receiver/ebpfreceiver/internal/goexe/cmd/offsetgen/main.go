@@ -98,8 +98,23 @@ func main() {
 		}
 	}
 
+	table := buildTable(fields, builds)
+	b, err := json.MarshalIndent(table, "", "  ")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// buildTable turns per-version results into the table: per minor, the first
+// build's offset stands for the minor from its .0 release on, and a later
+// patch release gets its own key where the offset changes.
+func buildTable(fields []string, builds map[string]*build) goexe.OffsetTable {
 	table := goexe.OffsetTable{Toolchains: map[string][]string{}, Fields: map[string]goexe.FieldOffsets{}}
-	for minor, bs := range byMinor(builds) {
+	groups := byMinor(builds)
+	for minor, bs := range groups {
 		key := strconv.Itoa(minor)
 		for _, b := range bs {
 			table.Toolchains[key] = append(table.Toolchains[key], b.version)
@@ -107,9 +122,7 @@ func main() {
 	}
 	for _, f := range fields {
 		fo := goexe.FieldOffsets{Offsets: map[string]*uint64{}}
-		for minor, bs := range byMinor(builds) {
-			// The first build stands for the minor from its .0 release on; a
-			// later patch release gets its own key where the offset changes.
+		for minor, bs := range groups {
 			fo.Offsets[strconv.Itoa(minor)] = bs[0].offsets[f]
 			for i := 1; i < len(bs); i++ {
 				if !sameOffset(bs[i].offsets[f], bs[i-1].offsets[f]) {
@@ -119,13 +132,7 @@ func main() {
 		}
 		table.Fields[f] = fo
 	}
-	b, err := json.MarshalIndent(table, "", "  ")
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
-		log.Fatal(err)
-	}
+	return table
 }
 
 // build is what one toolchain's target binary says about the fields.
