@@ -21,7 +21,7 @@ func TestInspectNotGo(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{"/bin/ls", script, empty} {
+	for _, path := range []string{"/bin/ls", "/usr/lib/x86_64-linux-gnu/libc.so.6", script, empty} {
 		exe, err := Inspect(path)
 		if !errors.Is(err, ErrNotGo) || exe != nil || !strings.Contains(err.Error(), path) {
 			t.Errorf("Inspect(%s) = %v, %v; want ErrNotGo naming the path", path, exe, err)

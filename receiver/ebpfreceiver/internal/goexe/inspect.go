@@ -129,6 +129,12 @@ func inspectFile(r io.ReaderAt, path string, id fileID) (*Executable, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse ELF: %w", err)
 	}
+	// Decide "not Go" first, so that a C program, object file or core dump is
+	// reported as such whatever its architecture or segments.
+	noGoSections := ef.Section(".gopclntab") == nil && ef.Section(".go.buildinfo") == nil
+	if noGoSections && len(ef.Sections) > 1 {
+		return nil, fmt.Errorf("no .gopclntab or .go.buildinfo section: %w", ErrNotGo)
+	}
 	exe := &Executable{
 		Path:    path,
 		id:      id,
@@ -152,12 +158,9 @@ func inspectFile(r io.ReaderAt, path string, id fileID) (*Executable, error) {
 	if len(exe.loads) == 0 {
 		return nil, errors.New("no PT_LOAD segments")
 	}
-	if ef.Section(".gopclntab") == nil && ef.Section(".go.buildinfo") == nil {
+	if noGoSections && len(ef.Sections) <= 1 {
 		// Section headers can be removed altogether (sstrip, some packers);
 		// the build info is then found in the data segments by its magic.
-		if len(ef.Sections) > 1 {
-			return nil, fmt.Errorf("no .gopclntab or .go.buildinfo section: %w", ErrNotGo)
-		}
 		if _, err := exe.buildInfo(r); err != nil {
 			return nil, fmt.Errorf("no section headers and no Go build info: %w", ErrNotGo)
 		}
