@@ -230,7 +230,7 @@ func findModuledata(segs []segment, pclnAddr uint64, pcln []byte) (text uint64, 
 
 // findTextStart finds runtime.text, the base that Go 1.18+ pclntab PCs are
 // relative to. It is not the start of .text in externally linked (cgo)
-// binaries, where C code comes first, and Go 1.22+ leave the pclntab
+// binaries, where C code comes first, and Go 1.26 leaves the pclntab
 // header's copy zero; so it comes from the symbol when present, else from
 // runtime.firstmoduledata, else from the header.
 func (e *Executable) findTextStart(ef *elf.File, pclnAddr uint64, pcln []byte, loadSegs func() ([]segment, error)) (uint64, error) {
