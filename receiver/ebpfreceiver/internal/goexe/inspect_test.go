@@ -45,7 +45,9 @@ func matrixTargets() []target {
 	for _, tc := range []toolchain{tcGo120, tcGo122, tcGo124, tcGo125} {
 		ts = append(ts, target{tc, variant{}})
 	}
-	ts = append(ts, target{tcHost, variant{cgo: true}}, target{tcHost, variant{cgo: true, stripped: true}})
+	for _, tc := range []toolchain{tcDebian119, tcGo123, tcHost} {
+		ts = append(ts, target{tc, variant{cgo: true}}, target{tc, variant{cgo: true, stripped: true}})
+	}
 	return ts
 }
 
