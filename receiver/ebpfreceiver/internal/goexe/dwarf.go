@@ -56,6 +56,11 @@ func (e *Executable) readDWARF() (d *dwarf.Data, err error) {
 			return nil, fmt.Errorf("section %s: implausible size %d (%d in the file)", s.Name, s.Size, s.FileSize)
 		}
 	}
+	if info := ef.Section(".debug_info"); info != nil {
+		e.dwarfInfoSize = info.Size // uncompressed, for SHF_COMPRESSED too
+	} else if info := ef.Section(".zdebug_info"); info != nil {
+		e.dwarfInfoSize = 64 * info.Size // old-style compression: bound as above
+	}
 	return ef.DWARF()
 }
 
@@ -77,7 +82,7 @@ func (e *Executable) dwarfFieldOffset(d *dwarf.Data, structName, field string) (
 	}
 	r := d.Reader()
 	r.Seek(at)
-	next := advancingReader(r)
+	next := e.advancingReader(r)
 	if _, err := next(); err != nil {
 		return 0, true, err
 	}
@@ -115,15 +120,23 @@ func (e *Executable) dwarfFieldOffset(d *dwarf.Data, structName, field string) (
 }
 
 // advancingReader wraps r.Next and fails when an entry does not lie after
-// the previous one: corrupt DWARF can otherwise make debug/dwarf return
-// entries without end. (It also means never calling SkipChildren, whose
-// recursion the same corruption could make unbounded.)
-func advancingReader(r *dwarf.Reader) func() (*dwarf.Entry, error) {
+// the previous one, or when more entries come than .debug_info has bytes
+// (every entry takes at least one): corrupt DWARF can otherwise make
+// debug/dwarf return entries without end. (It also means never calling
+// SkipChildren, whose recursion the same corruption could make unbounded.)
+func (e *Executable) advancingReader(r *dwarf.Reader) func() (*dwarf.Entry, error) {
 	var last dwarf.Offset
 	first := true
+	budget := e.dwarfInfoSize + 1
 	return func() (*dwarf.Entry, error) {
+		if budget == 0 {
+			return nil, fmt.Errorf("malformed DWARF: more entries than the %d bytes of .debug_info", e.dwarfInfoSize)
+		}
+		budget--
 		ent, err := r.Next()
-		if err != nil || ent == nil {
+		if err != nil || ent == nil || ent.Tag == 0 {
+			// debug/dwarf returns the null entry ending a list of children
+			// without its offset.
 			return ent, err
 		}
 		if !first && ent.Offset <= last {
@@ -142,7 +155,7 @@ func (e *Executable) structIndex(d *dwarf.Data) (map[string]dwarf.Offset, error)
 		return e.structs, nil
 	}
 	idx := make(map[string]dwarf.Offset)
-	next := advancingReader(d.Reader())
+	next := e.advancingReader(d.Reader())
 	for {
 		ent, err := next()
 		if err != nil {

@@ -72,8 +72,11 @@ type Executable struct {
 	dwarfOnce sync.Once
 	dwarfData *dwarf.Data
 	dwarfErr  error
-	structsMu sync.Mutex
-	structs   map[string]dwarf.Offset // struct type name -> DWARF entry, built on first use
+	// dwarfInfoSize is the size of .debug_info, bounding how many entries
+	// a DWARF walk may read.
+	dwarfInfoSize uint64
+	structsMu     sync.Mutex
+	structs       map[string]dwarf.Offset // struct type name -> DWARF entry, built on first use
 }
 
 type elfSymbol struct{ addr, size uint64 }

@@ -253,6 +253,14 @@ func checkFieldOffsets(t *testing.T, exe, ref *Executable, table *OffsetTable, f
 		if errors.Is(gotErr, ErrFieldAbsent) != errors.Is(tabErr, ErrFieldAbsent) || got != tabOff {
 			t.Errorf("%s: FieldOffset = %d (err %v), table = %d (err %v)", key, got, gotErr, tabOff, tabErr)
 		}
+		if exe.HasDWARF {
+			// FieldOffset falls back to the table silently; make sure DWARF
+			// itself answered.
+			dw, dwErr := exe.DWARFFieldOffset(structName, field)
+			if (dwErr != nil && !errors.Is(dwErr, ErrFieldAbsent)) || errors.Is(dwErr, ErrFieldAbsent) != errors.Is(gotErr, ErrFieldAbsent) || dw != got {
+				t.Errorf("%s: DWARFFieldOffset = %d (err %v), FieldOffset %d (err %v)", key, dw, dwErr, got, gotErr)
+			}
+		}
 		if ref != nil {
 			refOff, refErr := ref.FieldOffset(structName, field)
 			if refOff != got || errors.Is(refErr, ErrFieldAbsent) != errors.Is(gotErr, ErrFieldAbsent) {

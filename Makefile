@@ -1,0 +1,80 @@
+# otelcol-goebpf — see README.md. The two commands a newcomer needs: `make run`, `make test`.
+SHELL := /bin/bash
+GO ?= go
+TOOLS := $(CURDIR)/.tools
+OCB_VERSION := v0.159.0
+OCB := $(TOOLS)/builder
+MDATAGEN := $(TOOLS)/mdatagen
+BIN := $(CURDIR)/bin/otelcol-goebpf
+# Benchmarks `make bench` runs; each prints its figures and its ratio against a baseline
+# measured in the same run (see BENCHMARKS.md).
+BENCH_PKGS ?= ./processor/... ./exporter/... ./receiver/...
+BENCH_TIME ?= 1s
+
+export OTELCOL_GOEBPF_BIN := $(BIN)
+
+.PHONY: all build run demo test unit integration generate offsets check-generated bench lint clean tools
+
+all: build
+
+tools: $(OCB) $(MDATAGEN)
+
+$(OCB):
+	GOBIN=$(TOOLS) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+
+$(MDATAGEN): tools/go.mod
+	cd tools && $(GO) build -o $(MDATAGEN) go.opentelemetry.io/collector/cmd/mdatagen
+
+# ocb generates the distribution's main package; it is regenerated when the manifest or
+# this module's dependencies change (our own sources are picked up through `replaces`).
+_build/go.mod: builder-config.yaml go.mod go.sum | $(OCB)
+	$(OCB) --config builder-config.yaml --skip-compilation
+	@touch $@
+
+## build: the distribution binary, bin/otelcol-goebpf
+build: _build/go.mod
+	cp cmd/otelcol-goebpf/default_config.go _build/
+	cd _build && CGO_ENABLED=0 $(GO) build -trimpath -tags otelcolgoebpf_main -ldflags='-s -w' -o $(BIN) .
+	@echo "built $(BIN)"
+
+## run: build, then run the collector on the built-in demo and show what it captured
+run: build demo
+
+demo:
+	bash config/demo/run.sh
+
+## test: every unit test and the integration tests against the built binary
+test: build
+	$(GO) test -count=1 -timeout 40m ./...
+
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
+
+integration: build
+	$(GO) test -count=1 -timeout 30m -v ./integration/...
+
+## generate: eBPF objects (bpf2go, clang-19) and mdatagen code; the output is committed
+generate: $(MDATAGEN)
+	PATH=$(TOOLS):$$PATH $(GO) generate -run 'mdatagen|bpf2go' ./...
+
+## offsets: regenerate the struct offsets table of Go binaries without DWARF (builds a
+## probe program with every supported Go toolchain, fetched through GOTOOLCHAIN)
+offsets:
+	$(GO) generate -run offsetgen ./receiver/ebpfreceiver/internal/goexe/
+
+## check-generated: fail when committed generated files differ from their sources
+check-generated: generate
+	@if [ -n "$$(git status --porcelain)" ]; then \
+		echo "generated files are stale; run 'make generate' and commit:"; git status --porcelain; git diff --stat; exit 1; fi
+	@echo "generated files are up to date"
+
+## bench: benchmarks with figures and same-run ratios (see BENCHMARKS.md)
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) $(BENCH_PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin _build

@@ -1,0 +1,681 @@
+//go:build ignore
+
+// HTTP server and client probes for unmodified Go programs (net/http).
+//
+// One program set serves every instrumented process. Each uprobe carries a
+// cookie naming the binary it was attached to; the cookie selects that
+// binary's struct field offsets in go_offsets. Probes sit at function entry
+// and at every RET instruction of the function (never uretprobes: Go moves
+// goroutine stacks), and entry/return are paired by (tgid, goroutine).
+//
+// Hits per request: server 2 (ServeHTTP entry + one RET), client 2
+// (Transport.roundTrip entry + one RET). runtime.newproc1 is probed at its
+// RETs only (1 hit per goroutine created) to carry a request's span context
+// into goroutines the handler starts.
+
+#include "goebpf.h"
+#include <bpf/bpf_helpers.h>
+
+char __license[] SEC("license") = "Dual MIT/GPL";
+
+#define METHOD_LEN 8
+#define PATH_LEN 128
+#define PATTERN_LEN 64
+#define HOST_LEN 64
+#define REMOTE_LEN 64
+#define SCHEME_LEN 8
+#define QUERY_LEN 64
+
+// Largest request head scanned for trace context headers. net/http's
+// connection reader is a 4 KiB bufio.Reader, so this covers all of it.
+#define HEAD_SCAN_LEN 4096
+
+enum event_kind {
+	EVENT_HTTP_SERVER = 1,
+	EVENT_HTTP_CLIENT = 2,
+};
+
+// Indexes into probe_hits.
+enum hit_index {
+	HIT_SERVER_ENTRY = 0,
+	HIT_SERVER_RETURN = 1,
+	HIT_CLIENT_ENTRY = 2,
+	HIT_CLIENT_RETURN = 3,
+	HIT_NEWPROC_RETURN = 4,
+	HIT_EMPTY = 5,
+	HIT_MAX = 8,
+};
+
+// go_offsets.flags
+#define OFF_HAS_PATTERN (1 << 0)   // net/http.Request.Pattern exists (Go >= 1.23)
+#define OFF_HAS_HEAD_SCAN (1 << 1) // response.conn, conn.bufr, bufio.Reader.{buf,r} known
+#define OFF_HAS_GOROUTINE (1 << 2) // runtime.g.{m,goid}, runtime.m.curg known
+#define OFF_HAS_RAW_QUERY (1 << 3) // net/url.URL.RawQuery known
+
+// extract_flags
+#define EXTRACT_TRACECONTEXT (1 << 0)
+#define EXTRACT_B3 (1 << 1)
+
+// Struct field offsets of one Go binary, filled by the loader from DWARF or
+// the offsets table for the binary's Go version.
+struct go_offsets {
+	u64 request_method;      // net/http.Request.Method (string)
+	u64 request_url;         // net/http.Request.URL (*url.URL)
+	u64 request_proto_major; // net/http.Request.ProtoMajor (int)
+	u64 request_proto_minor; // net/http.Request.ProtoMinor (int)
+	u64 request_host;        // net/http.Request.Host (string)
+	u64 request_remote_addr; // net/http.Request.RemoteAddr (string)
+	u64 request_pattern;     // net/http.Request.Pattern (string, Go >= 1.23)
+	u64 url_scheme;          // net/url.URL.Scheme
+	u64 url_host;            // net/url.URL.Host
+	u64 url_path;            // net/url.URL.Path
+	u64 url_raw_query;       // net/url.URL.RawQuery
+	u64 response_status;     // net/http.response.status (int, server side)
+	u64 response_conn;       // net/http.response.conn (*conn)
+	u64 conn_bufr;           // net/http.conn.bufr (*bufio.Reader)
+	u64 bufio_reader_buf;    // bufio.Reader.buf ([]byte)
+	u64 bufio_reader_r;      // bufio.Reader.r (int)
+	u64 client_status_code;  // net/http.Response.StatusCode (int)
+	u64 g_m;                 // runtime.g.m (*m)
+	u64 g_goid;              // runtime.g.goid
+	u64 m_curg;              // runtime.m.curg (*g)
+	u64 flags;
+};
+
+struct span_ids {
+	u8 trace_id[16];
+	u8 span_id[8];
+	u8 parent_span_id[8];
+};
+
+struct goroutine_key {
+	u32 tgid;
+	u32 pad;
+	u64 g;
+};
+
+// The span a goroutine works for, inherited by goroutines it starts.
+// goid guards against reuse of the g struct by a later goroutine.
+struct span_context {
+	u8 trace_id[16];
+	u8 span_id[8];
+	u64 goid;
+};
+
+struct server_inflight {
+	u64 start_ns;
+	u64 request;
+	u64 response;
+	struct span_ids ids;
+	u8 has_parent;
+};
+
+struct client_inflight {
+	u64 start_ns;
+	u64 request;
+	struct span_ids ids;
+	u8 has_parent;
+};
+
+struct http_server_event {
+	u8 kind;
+	u8 proto_major;
+	u8 proto_minor;
+	u8 has_parent;
+	u32 pid;
+	u64 start_ns; // CLOCK_BOOTTIME
+	u64 end_ns;
+	struct span_ids ids;
+	u16 status;
+	u16 method_len;
+	u16 path_len;
+	u16 pattern_len;
+	u16 host_len;
+	u16 remote_len;
+	u16 pad[2];
+	char method[METHOD_LEN];
+	char path[PATH_LEN];
+	char pattern[PATTERN_LEN];
+	char host[HOST_LEN];
+	char remote[REMOTE_LEN];
+};
+
+struct http_client_event {
+	u8 kind;
+	u8 has_response;
+	u8 has_error;
+	u8 has_parent;
+	u32 pid;
+	u64 start_ns;
+	u64 end_ns;
+	struct span_ids ids;
+	u16 status;
+	u16 method_len;
+	u16 scheme_len;
+	u16 host_len;
+	u16 path_len;
+	u16 query_len;
+	u16 pad[2];
+	char method[METHOD_LEN];
+	char scheme[SCHEME_LEN];
+	char host[HOST_LEN];
+	char path[PATH_LEN];
+	char query[QUERY_LEN];
+};
+
+// Force the types into BTF so bpf2go generates Go equivalents.
+const struct http_server_event *unused_server_event __attribute__((unused));
+const struct http_client_event *unused_client_event __attribute__((unused));
+const struct go_offsets *unused_go_offsets __attribute__((unused));
+
+// Set by the loader before load.
+volatile const u32 extract_flags = 0;
+// Submit with a wakeup once this many bytes wait in the ring; below it the
+// reader drains on its own timer (BPF_RB_NO_WAKEUP avoids a wakeup per event).
+volatile const u64 wakeup_threshold = 1 << 20;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 23); // resized by the loader (ring_buffer_size)
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u32);
+	__type(value, struct go_offsets);
+} go_offsets_by_cookie SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct goroutine_key);
+	__type(value, struct server_inflight);
+} server_requests SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct goroutine_key);
+	__type(value, struct client_inflight);
+} client_requests SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct goroutine_key);
+	__type(value, struct span_context);
+} span_by_goroutine SEC(".maps");
+
+// Failed ring buffer reservations (events lost), per CPU.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} ringbuf_drops SEC(".maps");
+
+// Probe hits by hit_index, per CPU: the benchmark's hits-per-request figure.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HIT_MAX);
+	__type(key, u32);
+	__type(value, u64);
+} probe_hits SEC(".maps");
+
+// Scratch space for the request head copy (too large for the BPF stack).
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u8[HEAD_SCAN_LEN]);
+} head_scratch SEC(".maps");
+
+static __always_inline void count_hit(u32 idx)
+{
+	u64 *v = bpf_map_lookup_elem(&probe_hits, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline void count_drop(void)
+{
+	u32 zero = 0;
+	u64 *v = bpf_map_lookup_elem(&ringbuf_drops, &zero);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline void submit(void *e)
+{
+	u64 flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_threshold)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
+}
+
+static __always_inline struct go_offsets *offsets_for(struct pt_regs *ctx)
+{
+	u32 cookie = (u32)bpf_get_attach_cookie(ctx);
+	return bpf_map_lookup_elem(&go_offsets_by_cookie, &cookie);
+}
+
+static __always_inline struct goroutine_key current_goroutine(struct pt_regs *ctx)
+{
+	struct goroutine_key k = {};
+	k.tgid = bpf_get_current_pid_tgid() >> 32;
+	k.g = GO_G(ctx);
+	return k;
+}
+
+static __always_inline void random_bytes(u8 *dst, int n)
+{
+#pragma unroll
+	for (int i = 0; i < 16; i += 4) {
+		if (i >= n)
+			break;
+		u32 r = bpf_get_prandom_u32();
+		__builtin_memcpy(dst + i, &r, 4);
+	}
+}
+
+static __always_inline u64 read_ptr(u64 addr)
+{
+	u64 v = 0;
+	bpf_probe_read_user(&v, sizeof(v), (void *)addr);
+	return v;
+}
+
+struct go_string {
+	u64 ptr;
+	s64 len;
+};
+
+// Copies at most cap bytes of the Go string at addr into dst; returns the
+// number of bytes copied.
+static __always_inline u16 read_go_string(u64 addr, char *dst, u32 cap)
+{
+	struct go_string s = {};
+	if (bpf_probe_read_user(&s, sizeof(s), (void *)addr))
+		return 0;
+	if (s.len <= 0 || s.ptr == 0)
+		return 0;
+	u32 n = s.len > cap ? cap : (u32)s.len;
+	if (n > cap)
+		return 0;
+	if (bpf_probe_read_user(dst, n, (void *)s.ptr))
+		return 0;
+	return (u16)n;
+}
+
+// ---------------------------------------------------------------------------
+// Trace context extraction from the raw request head.
+
+struct head_scan {
+	u8 *buf;
+	u32 len;
+	u32 flags;
+	int found; // 1 traceparent, 2 b3
+	struct span_ids *ids;
+};
+
+static __always_inline int hex_value(u8 c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static __always_inline u8 lower(u8 c)
+{
+	return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+
+static __always_inline u8 at(struct head_scan *s, u32 i)
+{
+	return s->buf[i & (HEAD_SCAN_LEN - 1)];
+}
+
+// Decodes 2*n hex digits at buf[i..] into dst; returns 0 on success.
+static __always_inline int decode_hex(struct head_scan *s, u32 i, u8 *dst, int n)
+{
+	for (int k = 0; k < 16; k++) {
+		if (k >= n)
+			break;
+		int hi = hex_value(at(s, i + 2 * k));
+		int lo = hex_value(at(s, i + 2 * k + 1));
+		if (hi < 0 || lo < 0)
+			return -1;
+		dst[k] = (u8)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+static __always_inline int all_zero(const u8 *b, int n)
+{
+	for (int k = 0; k < 16; k++) {
+		if (k >= n)
+			break;
+		if (b[k])
+			return 0;
+	}
+	return 1;
+}
+
+// traceparent: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>
+static __always_inline int parse_traceparent(struct head_scan *s, u32 i)
+{
+	if (i + 55 > s->len)
+		return 0;
+	if (at(s, i + 2) != '-' || at(s, i + 35) != '-' || at(s, i + 52) != '-')
+		return 0;
+	if (at(s, i) == 'f' && at(s, i + 1) == 'f')
+		return 0;
+	struct span_ids *ids = s->ids;
+	if (decode_hex(s, i + 3, ids->trace_id, 16) || decode_hex(s, i + 36, ids->parent_span_id, 8))
+		return 0;
+	if (all_zero(ids->trace_id, 16) || all_zero(ids->parent_span_id, 8))
+		return 0;
+	return 1;
+}
+
+// b3: <32 or 16 hex trace id>-<16 hex span id>[-...]
+static __always_inline int parse_b3(struct head_scan *s, u32 i)
+{
+	struct span_ids *ids = s->ids;
+	if (i + 49 <= s->len && at(s, i + 32) == '-') {
+		if (decode_hex(s, i, ids->trace_id, 16) || decode_hex(s, i + 33, ids->parent_span_id, 8))
+			return 0;
+	} else if (i + 33 <= s->len && at(s, i + 16) == '-') {
+		__builtin_memset(ids->trace_id, 0, 8);
+		if (decode_hex(s, i, ids->trace_id + 8, 8) || decode_hex(s, i + 17, ids->parent_span_id, 8))
+			return 0;
+	} else {
+		return 0;
+	}
+	if (all_zero(ids->trace_id, 16) || all_zero(ids->parent_span_id, 8))
+		return 0;
+	return 1;
+}
+
+static __always_inline u32 skip_spaces(struct head_scan *s, u32 i)
+{
+	if (at(s, i) == ' ')
+		i++;
+	if (at(s, i) == ' ')
+		i++;
+	return i;
+}
+
+// bpf_loop callback: looks for a header name at the start of line i.
+static long scan_line(u32 i, void *data)
+{
+	struct head_scan *s = data;
+	if (i + 1 >= s->len || at(s, i) != '\n')
+		return 0;
+	u32 p = i + 1;
+	u8 c = lower(at(s, p));
+	if (c == 't' && (s->flags & EXTRACT_TRACECONTEXT) && p + 12 < s->len) {
+		if (lower(at(s, p + 1)) == 'r' && lower(at(s, p + 2)) == 'a' && lower(at(s, p + 3)) == 'c' &&
+		    lower(at(s, p + 4)) == 'e' && lower(at(s, p + 5)) == 'p' && lower(at(s, p + 6)) == 'a' &&
+		    lower(at(s, p + 7)) == 'r' && lower(at(s, p + 8)) == 'e' && lower(at(s, p + 9)) == 'n' &&
+		    lower(at(s, p + 10)) == 't' && at(s, p + 11) == ':') {
+			if (parse_traceparent(s, skip_spaces(s, p + 12))) {
+				s->found = 1;
+				return 1; // traceparent wins over b3
+			}
+		}
+	} else if (c == 'b' && (s->flags & EXTRACT_B3) && s->found == 0 && p + 3 < s->len) {
+		if (at(s, p + 1) == '3' && at(s, p + 2) == ':') {
+			if (parse_b3(s, skip_spaces(s, p + 3)))
+				s->found = 2;
+		}
+	}
+	return 0;
+}
+
+// Scans the request head still held in the connection's bufio.Reader for a
+// trace context header. Fixed cost per request: one copy of at most 4 KiB and
+// one pass over it, whatever the number of headers.
+static __always_inline int extract_parent(struct go_offsets *off, u64 response, struct span_ids *ids)
+{
+	if (!(off->flags & OFF_HAS_HEAD_SCAN) || extract_flags == 0 || response == 0)
+		return 0;
+	u64 conn = read_ptr(response + off->response_conn);
+	if (!conn)
+		return 0;
+	u64 bufr = read_ptr(conn + off->conn_bufr);
+	if (!bufr)
+		return 0;
+	u64 buf = read_ptr(bufr + off->bufio_reader_buf);
+	s64 r = (s64)read_ptr(bufr + off->bufio_reader_r);
+	if (!buf || r <= 0)
+		return 0;
+	u32 n = r > HEAD_SCAN_LEN ? HEAD_SCAN_LEN : (u32)r;
+	u32 zero = 0;
+	u8 *scratch = bpf_map_lookup_elem(&head_scratch, &zero);
+	if (!scratch)
+		return 0;
+	if (n > HEAD_SCAN_LEN || n == 0)
+		return 0;
+	if (bpf_probe_read_user(scratch, n, (void *)buf))
+		return 0;
+	struct head_scan s = {
+		.buf = scratch,
+		.len = n,
+		.flags = extract_flags,
+		.found = 0,
+		.ids = ids,
+	};
+	bpf_loop(n, scan_line, &s, 0);
+	return s.found != 0;
+}
+
+// ---------------------------------------------------------------------------
+// net/http server: serverHandler.ServeHTTP(rw ResponseWriter, req *Request)
+// receiver (one pointer) in ax, rw (itab, data) in bx/cx, req in di.
+
+SEC("uprobe/server_entry")
+int uprobe_server_entry(struct pt_regs *ctx)
+{
+	count_hit(HIT_SERVER_ENTRY);
+	struct go_offsets *off = offsets_for(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct server_inflight st = {};
+	st.start_ns = bpf_ktime_get_boot_ns();
+	st.request = GO_PARAM4(ctx);
+	st.response = GO_PARAM3(ctx);
+	st.has_parent = extract_parent(off, st.response, &st.ids);
+	if (!st.has_parent)
+		random_bytes(st.ids.trace_id, 16);
+	random_bytes(st.ids.span_id, 8);
+	bpf_map_update_elem(&server_requests, &key, &st, BPF_ANY);
+
+	struct span_context sc = {};
+	__builtin_memcpy(sc.trace_id, st.ids.trace_id, 16);
+	__builtin_memcpy(sc.span_id, st.ids.span_id, 8);
+	if (off->flags & OFF_HAS_GOROUTINE)
+		sc.goid = read_ptr(key.g + off->g_goid);
+	bpf_map_update_elem(&span_by_goroutine, &key, &sc, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe/server_return")
+int uprobe_server_return(struct pt_regs *ctx)
+{
+	count_hit(HIT_SERVER_RETURN);
+	struct go_offsets *off = offsets_for(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct server_inflight *st = bpf_map_lookup_elem(&server_requests, &key);
+	if (!st)
+		return 0;
+	struct http_server_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop();
+		goto out;
+	}
+	e->kind = EVENT_HTTP_SERVER;
+	e->pid = key.tgid;
+	e->start_ns = st->start_ns;
+	e->end_ns = bpf_ktime_get_boot_ns();
+	e->ids = st->ids;
+	e->has_parent = st->has_parent;
+
+	u64 req = st->request;
+	e->proto_major = (u8)read_ptr(req + off->request_proto_major);
+	e->proto_minor = (u8)read_ptr(req + off->request_proto_minor);
+	e->method_len = read_go_string(req + off->request_method, e->method, METHOD_LEN);
+	e->host_len = read_go_string(req + off->request_host, e->host, HOST_LEN);
+	e->remote_len = read_go_string(req + off->request_remote_addr, e->remote, REMOTE_LEN);
+	if (off->flags & OFF_HAS_PATTERN)
+		e->pattern_len = read_go_string(req + off->request_pattern, e->pattern, PATTERN_LEN);
+	else
+		e->pattern_len = 0;
+	u64 url = read_ptr(req + off->request_url);
+	if (url)
+		e->path_len = read_go_string(url + off->url_path, e->path, PATH_LEN);
+	else
+		e->path_len = 0;
+	// The response struct is net/http's *response only for HTTP/1.x.
+	if (e->proto_major == 1 && st->response)
+		e->status = (u16)read_ptr(st->response + off->response_status);
+	else
+		e->status = 0;
+	submit(e);
+out:
+	bpf_map_delete_elem(&server_requests, &key);
+	bpf_map_delete_elem(&span_by_goroutine, &key);
+	return 0;
+}
+
+// ---------------------------------------------------------------------------
+// net/http client: (*Transport).roundTrip(req *Request) (*Response, error)
+// t in ax, req in bx; results: *Response in ax, error (itab, data) in bx/cx.
+
+SEC("uprobe/client_entry")
+int uprobe_client_entry(struct pt_regs *ctx)
+{
+	count_hit(HIT_CLIENT_ENTRY);
+	struct go_offsets *off = offsets_for(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct client_inflight st = {};
+	st.start_ns = bpf_ktime_get_boot_ns();
+	st.request = GO_PARAM2(ctx);
+	struct span_context *parent = bpf_map_lookup_elem(&span_by_goroutine, &key);
+	if (parent) {
+		u64 goid = 0;
+		if (off->flags & OFF_HAS_GOROUTINE)
+			goid = read_ptr(key.g + off->g_goid);
+		if (goid == parent->goid) {
+			__builtin_memcpy(st.ids.trace_id, parent->trace_id, 16);
+			__builtin_memcpy(st.ids.parent_span_id, parent->span_id, 8);
+			st.has_parent = 1;
+		}
+	}
+	if (!st.has_parent)
+		random_bytes(st.ids.trace_id, 16);
+	random_bytes(st.ids.span_id, 8);
+	bpf_map_update_elem(&client_requests, &key, &st, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe/client_return")
+int uprobe_client_return(struct pt_regs *ctx)
+{
+	count_hit(HIT_CLIENT_RETURN);
+	struct go_offsets *off = offsets_for(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct client_inflight *st = bpf_map_lookup_elem(&client_requests, &key);
+	if (!st)
+		return 0;
+	struct http_client_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop();
+		goto out;
+	}
+	e->kind = EVENT_HTTP_CLIENT;
+	e->pid = key.tgid;
+	e->start_ns = st->start_ns;
+	e->end_ns = bpf_ktime_get_boot_ns();
+	e->ids = st->ids;
+	e->has_parent = st->has_parent;
+
+	u64 resp = GO_PARAM1(ctx);
+	e->has_error = GO_PARAM2(ctx) != 0;
+	e->has_response = resp != 0;
+	e->status = resp ? (u16)read_ptr(resp + off->client_status_code) : 0;
+
+	u64 req = st->request;
+	e->method_len = read_go_string(req + off->request_method, e->method, METHOD_LEN);
+	u64 url = read_ptr(req + off->request_url);
+	if (url) {
+		e->scheme_len = read_go_string(url + off->url_scheme, e->scheme, SCHEME_LEN);
+		e->host_len = read_go_string(url + off->url_host, e->host, HOST_LEN);
+		e->path_len = read_go_string(url + off->url_path, e->path, PATH_LEN);
+		if (off->flags & OFF_HAS_RAW_QUERY)
+			e->query_len = read_go_string(url + off->url_raw_query, e->query, QUERY_LEN);
+		else
+			e->query_len = 0;
+	} else {
+		e->scheme_len = 0;
+		e->host_len = 0;
+		e->path_len = 0;
+		e->query_len = 0;
+	}
+	submit(e);
+out:
+	bpf_map_delete_elem(&client_requests, &key);
+	return 0;
+}
+
+// ---------------------------------------------------------------------------
+// runtime.newproc1(...) *g: at its RETs the new goroutine is in ax and the
+// creating goroutine is the M's curg (newproc1 runs on the system stack).
+
+SEC("uprobe/newproc1_return")
+int uprobe_newproc1_return(struct pt_regs *ctx)
+{
+	count_hit(HIT_NEWPROC_RETURN);
+	struct go_offsets *off = offsets_for(ctx);
+	if (!off || !(off->flags & OFF_HAS_GOROUTINE))
+		return 0;
+	u64 newg = GO_PARAM1(ctx);
+	if (!newg)
+		return 0;
+	u64 m = read_ptr(GO_G(ctx) + off->g_m);
+	if (!m)
+		return 0;
+	struct goroutine_key parent_key = {};
+	parent_key.tgid = bpf_get_current_pid_tgid() >> 32;
+	parent_key.g = read_ptr(m + off->m_curg);
+	struct span_context *parent = bpf_map_lookup_elem(&span_by_goroutine, &parent_key);
+	if (!parent)
+		return 0;
+	if (read_ptr(parent_key.g + off->g_goid) != parent->goid)
+		return 0;
+	struct span_context child = *parent;
+	child.goid = read_ptr(newg + off->g_goid);
+	struct goroutine_key child_key = {.tgid = parent_key.tgid, .g = newg};
+	bpf_map_update_elem(&span_by_goroutine, &child_key, &child, BPF_ANY);
+	return 0;
+}
+
+// An empty program attached at the same places as the real ones: the
+// benchmark's baseline for the kernel's bare uprobe cost.
+SEC("uprobe/empty")
+int uprobe_empty(struct pt_regs *ctx)
+{
+	return 0;
+}

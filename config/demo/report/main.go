@@ -1,0 +1,228 @@
+// Command demo-report prints, readably, what the collector captured during `make run`:
+// spans grouped by service, kind and name with their durations, parent/child links and
+// errors; the latest value of each metric; and any alert records.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/otlpfile"
+)
+
+func main() {
+	dir := flag.String("dir", "", "directory holding traces.jsonl, metrics.jsonl and logs.jsonl")
+	flag.Parse()
+	if err := report(*dir); err != nil {
+		fmt.Fprintln(os.Stderr, "demo-report:", err)
+		os.Exit(1)
+	}
+}
+
+func report(dir string) error {
+	td, err := otlpfile.ReadTraces(filepath.Join(dir, "traces.jsonl"))
+	if err != nil {
+		return err
+	}
+	md, err := otlpfile.ReadMetrics(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		return err
+	}
+	ld, err := otlpfile.ReadLogs(filepath.Join(dir, "logs.jsonl"))
+	if err != nil {
+		return err
+	}
+	printSpans(td)
+	printMetrics(md)
+	fmt.Printf("\n== Alerts: %d records\n", ld.LogRecordCount())
+	for i := 0; i < ld.ResourceLogs().Len(); i++ {
+		sls := ld.ResourceLogs().At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			recs := sls.At(j).LogRecords()
+			for k := 0; k < recs.Len(); k++ {
+				r := recs.At(k)
+				fmt.Printf("  %s %-5s %s\n", r.Timestamp().AsTime().Format(time.TimeOnly), r.SeverityText(), r.Body().AsString())
+			}
+		}
+	}
+	return nil
+}
+
+type spanGroup struct {
+	service, kind, name string
+	count, errors       int
+	durations           []time.Duration
+}
+
+func printSpans(td ptrace.Traces) {
+	groups := map[string]*spanGroup{}
+	ids := map[pcommon.SpanID]bool{}
+	var all []ptrace.Span
+	var (
+		example     ptrace.Span
+		exampleRes  pcommon.Resource
+		haveExample bool
+	)
+	for i := 0; i < td.ResourceSpans().Len(); i++ {
+		rs := td.ResourceSpans().At(i)
+		svc := serviceName(rs.Resource())
+		for j := 0; j < rs.ScopeSpans().Len(); j++ {
+			spans := rs.ScopeSpans().At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				s := spans.At(k)
+				all = append(all, s)
+				ids[s.SpanID()] = true
+				key := svc + "|" + s.Kind().String() + "|" + s.Name()
+				g := groups[key]
+				if g == nil {
+					g = &spanGroup{service: svc, kind: strings.TrimPrefix(s.Kind().String(), "Span_Kind_"), name: s.Name()}
+					groups[key] = g
+				}
+				g.count++
+				if s.Status().Code() == ptrace.StatusCodeError {
+					g.errors++
+				}
+				g.durations = append(g.durations, s.EndTimestamp().AsTime().Sub(s.StartTimestamp().AsTime()))
+				if !haveExample && s.Kind() == ptrace.SpanKindServer {
+					example, exampleRes, haveExample = s, rs.Resource(), true
+				}
+			}
+		}
+	}
+	fmt.Printf("== Spans: %d captured\n", len(all))
+	if len(all) == 0 {
+		fmt.Println("  (none: is the demo running, and is the collector running as root?)")
+		return
+	}
+	keys := make([]string, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "  SERVICE\tKIND\tNAME\tCOUNT\tERRORS\tP50\tP99")
+	for _, k := range keys {
+		g := groups[k]
+		sort.Slice(g.durations, func(a, b int) bool { return g.durations[a] < g.durations[b] })
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%d\t%d\t%s\t%s\n", g.service, g.kind, g.name, g.count, g.errors,
+			quantile(g.durations, 0.50), quantile(g.durations, 0.99))
+	}
+	_ = w.Flush()
+
+	children, remoteParents := 0, 0
+	for _, s := range all {
+		switch {
+		case s.ParentSpanID().IsEmpty():
+		case ids[s.ParentSpanID()]:
+			children++
+		default:
+			remoteParents++
+		}
+	}
+	fmt.Printf("  links: %d spans are children of a captured span; %d continue a caller's trace (traceparent)\n", children, remoteParents)
+	if haveExample {
+		fmt.Println("  example server span:")
+		fmt.Printf("    resource: %s\n", attrs(exampleRes.Attributes()))
+		fmt.Printf("    %s trace=%s span=%s parent=%s status=%s\n", example.Name(), example.TraceID(), example.SpanID(), example.ParentSpanID(), example.Status().Code())
+		fmt.Printf("    attributes: %s\n", attrs(example.Attributes()))
+	}
+}
+
+func printMetrics(md pmetric.Metrics) {
+	latest := map[string]string{}
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		rm := md.ResourceMetrics().At(i)
+		svc := serviceName(rm.Resource())
+		for j := 0; j < rm.ScopeMetrics().Len(); j++ {
+			ms := rm.ScopeMetrics().At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				for name, v := range values(m) {
+					latest[svc+" "+name] = v
+				}
+			}
+		}
+	}
+	fmt.Printf("\n== Metrics: %d series (latest value each)\n", len(latest))
+	keys := make([]string, 0, len(latest))
+	for k := range latest {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	const shown = 80
+	for i, k := range keys {
+		if i == shown {
+			fmt.Printf("  ... and %d more\n", len(keys)-shown)
+			break
+		}
+		fmt.Printf("  %s = %s\n", k, latest[k])
+	}
+}
+
+// values renders each data point of m as "name{attrs}" -> value.
+func values(m pmetric.Metric) map[string]string {
+	out := map[string]string{}
+	num := func(dps pmetric.NumberDataPointSlice) {
+		for i := 0; i < dps.Len(); i++ {
+			dp := dps.At(i)
+			v := fmt.Sprint(dp.IntValue())
+			if dp.ValueType() == pmetric.NumberDataPointValueTypeDouble {
+				v = fmt.Sprintf("%.4g", dp.DoubleValue())
+			}
+			out[m.Name()+"{"+attrs(dp.Attributes())+"}"] = v + " " + m.Unit()
+		}
+	}
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		num(m.Gauge().DataPoints())
+	case pmetric.MetricTypeSum:
+		num(m.Sum().DataPoints())
+	case pmetric.MetricTypeHistogram:
+		dps := m.Histogram().DataPoints()
+		for i := 0; i < dps.Len(); i++ {
+			dp := dps.At(i)
+			out[m.Name()+"{"+attrs(dp.Attributes())+"}"] = fmt.Sprintf("count=%d sum=%.4g %s", dp.Count(), dp.Sum(), m.Unit())
+		}
+	case pmetric.MetricTypeExponentialHistogram:
+		dps := m.ExponentialHistogram().DataPoints()
+		for i := 0; i < dps.Len(); i++ {
+			dp := dps.At(i)
+			out[m.Name()+"{"+attrs(dp.Attributes())+"}"] = fmt.Sprintf("count=%d sum=%.4g %s", dp.Count(), dp.Sum(), m.Unit())
+		}
+	}
+	return out
+}
+
+func serviceName(r pcommon.Resource) string {
+	if v, ok := r.Attributes().Get("service.name"); ok {
+		return v.AsString()
+	}
+	return "-"
+}
+
+func attrs(m pcommon.Map) string {
+	parts := make([]string, 0, m.Len())
+	m.Range(func(k string, v pcommon.Value) bool {
+		parts = append(parts, k+"="+v.AsString())
+		return true
+	})
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+func quantile(d []time.Duration, q float64) string {
+	if len(d) == 0 {
+		return "-"
+	}
+	return d[int(q*float64(len(d)-1))].Round(10 * time.Microsecond).String()
+}

@@ -1,0 +1,130 @@
+// Command goebpf-demo is the small, uninstrumented Go service that `make run` watches.
+// It serves an orders API that calls an inventory API over HTTP (so server spans get
+// client-span children), fails a known share of requests with 500, answers unknown paths
+// with 404, and with -load drives traffic against a running instance itself.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func main() {
+	addr := flag.String("listen", "127.0.0.1:18080", "address to serve on")
+	load := flag.String("load", "", "drive traffic against this base URL instead of serving")
+	requests := flag.Int("n", 200, "with -load: number of /orders requests to send")
+	failEvery := flag.Int("fail-every", 10, "every n-th order fails with 500 (0: never)")
+	flag.Parse()
+
+	if *load != "" {
+		if err := drive(*load, *requests); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	if err := serve(*addr, *failEvery); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func serve(addr string, failEvery int) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	client := &http.Client{Timeout: 5 * time.Second}
+	var mu sync.Mutex
+	orders := 0
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/orders/", func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Path[len("/orders/"):]
+		resp, err := client.Get(base + "/inventory/" + id)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+
+		mu.Lock()
+		orders++
+		n := orders
+		mu.Unlock()
+		if failEvery > 0 && n%failEvery == 0 {
+			http.Error(w, "payment backend unavailable", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintf(w, `{"order":%q,"status":"placed"}`, id)
+	})
+	mux.HandleFunc("/inventory/", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Millisecond) // a little work, so durations are visible
+		fmt.Fprintf(w, `{"item":%q,"stock":7}`, r.URL.Path[len("/inventory/"):])
+	})
+
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}()
+	log.Printf("goebpf-demo serving on %s (pid %d)", base, os.Getpid())
+	if err := srv.Serve(ln); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+// drive sends n order requests and a few requests for a missing page, one at a time, and
+// prints how many of each status it got, so the captured spans can be checked by eye.
+func drive(base string, n int) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	statuses := map[int]int{}
+	get := func(path string) error {
+		req, err := http.NewRequest(http.MethodGet, base+path, nil)
+		if err != nil {
+			return err
+		}
+		// A caller's trace context: the server span must become its child.
+		req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		statuses[resp.StatusCode]++
+		return nil
+	}
+	for i := 0; i < n; i++ {
+		if err := get("/orders/" + strconv.Itoa(i)); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < 5; i++ {
+		if err := get("/missing"); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("sent %d requests: ", n+5)
+	for _, code := range []int{200, 404, 500} {
+		fmt.Printf("%d×%d ", statuses[code], code)
+	}
+	fmt.Println()
+	return nil
+}

@@ -1,0 +1,204 @@
+// Package integration runs the built distribution binary against real programs and real
+// peers. `make test` builds bin/otelcol-goebpf first and points OTELCOL_GOEBPF_BIN at it.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// inCI reports whether the run is CI's: there, a missing prerequisite fails a test
+// instead of skipping it.
+func inCI() bool { return os.Getenv("CI") == "true" }
+
+// requireOrSkip fails under CI and skips elsewhere when a prerequisite is missing.
+func requireOrSkip(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if inCI() {
+		t.Fatalf("CI=true and a prerequisite is missing: "+format, args...)
+	}
+	t.Skipf("prerequisite missing (fails under CI=true): "+format, args...)
+}
+
+// collectorBinary returns the path of the built distribution.
+func collectorBinary(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("OTELCOL_GOEBPF_BIN")
+	if bin == "" {
+		bin, _ = filepath.Abs("../bin/otelcol-goebpf")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		requireOrSkip(t, "collector binary %s: %v (run `make build`)", bin, err)
+	}
+	return bin
+}
+
+// requireRoot is for tests that load eBPF programs.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		requireOrSkip(t, "eBPF tests need root (euid %d)", os.Geteuid())
+	}
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Collector is a running distribution binary.
+type Collector struct {
+	Cmd  *exec.Cmd
+	Dir  string // a temp dir for the config and whatever the test's exporters write
+	Logs *syncBuffer
+	done chan error
+}
+
+// startCollector writes config (after replacing every `{{DIR}}` with the collector's
+// temp dir) and runs the binary with it, waiting until the collector reports it is ready.
+// The collector is stopped with SIGTERM at the end of the test; its logs are printed if
+// the test failed.
+func startCollector(t *testing.T, config string, env ...string) *Collector {
+	t.Helper()
+	dir := t.TempDir()
+	config = strings.ReplaceAll(config, "{{DIR}}", dir)
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return runCollector(t, dir, []string{"--config", cfgPath}, env...)
+}
+
+// runCollector starts the binary with args in dir and waits until it reports ready.
+func runCollector(t *testing.T, dir string, args []string, env ...string) *Collector {
+	t.Helper()
+	c := &Collector{Dir: dir, Logs: &syncBuffer{}, done: make(chan error, 1)}
+	c.Cmd = exec.Command(collectorBinary(t), args...)
+	c.Cmd.Env = append(os.Environ(), env...)
+	c.Cmd.Stdout, c.Cmd.Stderr = c.Logs, c.Logs
+	if err := c.Cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.done <- c.Cmd.Wait() }()
+	t.Cleanup(func() {
+		c.Stop(t)
+		if t.Failed() {
+			t.Logf("collector logs:\n%s", c.Logs.String())
+		}
+	})
+	c.WaitForLog(t, "Everything is ready", 60*time.Second)
+	return c
+}
+
+// WaitForLog waits until the collector's output contains s.
+func (c *Collector) WaitForLog(t *testing.T, s string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(c.Logs.String(), s) {
+			return
+		}
+		select {
+		case err := <-c.done:
+			c.done <- err
+			t.Fatalf("collector exited (%v) before logging %q:\n%s", err, s, c.Logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("collector did not log %q within %s:\n%s", s, timeout, c.Logs.String())
+}
+
+// Stop sends SIGTERM and waits for a clean exit (exporters flush on shutdown).
+func (c *Collector) Stop(t *testing.T) {
+	t.Helper()
+	if c.Cmd.ProcessState != nil {
+		return
+	}
+	_ = c.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-c.done:
+		c.done <- err
+		if err != nil {
+			t.Errorf("collector exited with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		_ = c.Cmd.Process.Kill()
+		t.Errorf("collector did not stop within 30s of SIGTERM")
+	}
+}
+
+// Path returns a file path inside the collector's temp dir.
+func (c *Collector) Path(name string) string { return filepath.Join(c.Dir, name) }
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s; last state: %s", timeout, what, last)
+}
+
+// runBinary runs the collector binary with args and returns its combined output.
+func runBinary(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, collectorBinary(t), args...).CombinedOutput()
+	return string(out), err
+}
+
+// buildGo builds the Go package at pkgDir into dir/name with the local toolchain and
+// extra flags, returning the binary's path.
+func buildGo(t *testing.T, pkgDir, dir, name string, flags ...string) string {
+	t.Helper()
+	out := filepath.Join(dir, name)
+	args := append([]string{"build", "-o", out}, flags...)
+	args = append(args, ".")
+	cmd := exec.Command("go", args...)
+	cmd.Dir = pkgDir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkgDir, err, b)
+	}
+	return out
+}

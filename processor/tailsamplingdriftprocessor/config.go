@@ -1,0 +1,180 @@
+package tailsamplingdriftprocessor
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	tsp "github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor"
+)
+
+// Config is the stock tail_sampling configuration, embedded unchanged so that a
+// `tail_sampling` block renamed to `tail_sampling_drift` parses to the same
+// policies, plus the options of this processor's engine and drift detector.
+type Config struct {
+	// Config is the stock tail_sampling configuration (decision_wait, num_traces,
+	// expected_new_traces_per_sec, decision_cache, policies, num_shards, ...).
+	// Options this engine cannot honour are rejected by Validate.
+	tsp.Config `mapstructure:",squash"`
+
+	// DecisionGrace is how long after the root span arrives the trace is decided.
+	// Spans are exported when they end, so the root's arrival marks the end of the
+	// request; the grace lets its children still in flight arrive. decision_wait
+	// stays the upper bound for traces whose root never arrives. The stock option
+	// decision_wait_after_root_received, when set, takes precedence.
+	DecisionGrace time.Duration `mapstructure:"decision_grace"`
+
+	// MemoryLimitBytes bounds the encoded span bytes held for undecided traces,
+	// across all shards. When it is exceeded the oldest traces are decided early on
+	// what has arrived (counted in internal telemetry). 0 means no byte limit;
+	// num_traces still applies.
+	MemoryLimitBytes uint64 `mapstructure:"memory_limit_bytes"`
+
+	// ConsistentProbability makes probabilistic policies follow OpenTelemetry
+	// consistent probability sampling: a trace is kept when its randomness (the
+	// tracestate `ot=rv` value, else the trace ID's low 56 bits) is at least the
+	// policy threshold, and kept spans carry the threshold as `ot=th:...`
+	// (never lowering one set upstream). When false, probabilistic policies use
+	// the stock processor's salted FNV hash of the trace ID (same decisions as the
+	// stock processor with its default feature gates) and write no threshold.
+	ConsistentProbability bool `mapstructure:"consistent_probability"`
+
+	// TickInterval is how often each shard looks for traces whose grace or
+	// decision_wait has expired. It bounds how late a decision may be.
+	TickInterval time.Duration `mapstructure:"tick_interval"`
+
+	// Drift configures the canary-versus-baseline drift detector.
+	Drift DriftConfig `mapstructure:"drift"`
+}
+
+// DriftConfig configures canary drift detection. Drift detection is off while
+// CohortAttribute is empty.
+type DriftConfig struct {
+	// CohortAttribute is the resource or span attribute whose value names a
+	// span's cohort (e.g. service.version). Empty disables drift detection.
+	CohortAttribute string `mapstructure:"cohort_attribute"`
+	// Baseline names the baseline cohort; empty takes the cohort with the most
+	// traffic for each key.
+	Baseline string `mapstructure:"baseline"`
+	// Signals lists what is compared: latency, errors.
+	Signals []string `mapstructure:"signals"`
+	// Significance is the false positive rate the sequential test holds under
+	// continuous checking, in (0, 1).
+	Significance float64 `mapstructure:"significance"`
+	// MinSamples is how many spans each cohort of a key needs before it is tested.
+	MinSamples int `mapstructure:"min_samples"`
+	// MaxKeys bounds the keys (service, operation) tracked; spans of further
+	// keys are compared together under one overflow key. 0 takes the default (1000).
+	MaxKeys int `mapstructure:"max_keys"`
+	// MaxCohortsPerKey bounds the cohorts tracked per key; spans of further
+	// cohorts are not compared. 0 takes the default (4).
+	MaxCohortsPerKey int `mapstructure:"max_cohorts_per_key"`
+	// KeepDriftingTraces keeps every trace holding a span of a drifting key and
+	// cohort, whatever the policies decide.
+	KeepDriftingTraces bool `mapstructure:"keep_drifting_traces"`
+	// EmitInterval is how often drift verdicts are evaluated and emitted as
+	// metrics (and alert logs on state changes).
+	EmitInterval time.Duration `mapstructure:"emit_interval"`
+}
+
+const (
+	signalLatency = "latency"
+	signalErrors  = "errors"
+	// maxShards bounds num_shards as the stock processor does.
+	maxShards = 256
+)
+
+// Validate checks the configuration. Stock options this engine cannot honour are
+// errors naming the option, never silently ignored.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if cfg.DecisionWait <= 0 {
+		errs = append(errs, fmt.Errorf("decision_wait must be positive: %v", cfg.DecisionWait))
+	}
+	if cfg.NumTraces == 0 {
+		errs = append(errs, errors.New("num_traces must be positive: 0"))
+	}
+	if cfg.DecisionGrace < 0 {
+		errs = append(errs, fmt.Errorf("decision_grace is negative: %v", cfg.DecisionGrace))
+	}
+	if cfg.DecisionWaitAfterRootReceived < 0 {
+		errs = append(errs, fmt.Errorf("decision_wait_after_root_received is negative: %v", cfg.DecisionWaitAfterRootReceived))
+	}
+	if cfg.TickInterval <= 0 {
+		errs = append(errs, fmt.Errorf("tick_interval must be positive: %v", cfg.TickInterval))
+	}
+	if cfg.NumShards > maxShards {
+		errs = append(errs, fmt.Errorf("num_shards must not exceed %d: %d", maxShards, cfg.NumShards))
+	}
+	if cfg.TailStorageID != nil {
+		errs = append(errs, fmt.Errorf("tail_storage is not supported by tail_sampling_drift (spans are held in its own compact in-memory store): %v", *cfg.TailStorageID))
+	}
+	if cfg.BlockOnOverflow {
+		errs = append(errs, errors.New("block_on_overflow: true is not supported by tail_sampling_drift: when num_traces or memory_limit_bytes is reached it decides the oldest traces early instead of blocking the pipeline"))
+	}
+	switch cfg.SamplingStrategy {
+	case "", "trace-complete":
+	default:
+		errs = append(errs, fmt.Errorf("sampling_strategy %q is not supported by tail_sampling_drift (only \"trace-complete\")", cfg.SamplingStrategy))
+	}
+	for i := range cfg.PolicyCfgs {
+		if err := validatePolicy(&cfg.PolicyCfgs[i]); err != nil {
+			errs = append(errs, fmt.Errorf("policies[%d]: %w", i, err))
+		}
+	}
+	if err := checkPolicyNames(cfg.PolicyCfgs); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cfg.Drift.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("drift: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the drift section.
+func (d *DriftConfig) Validate() error {
+	if d.CohortAttribute == "" {
+		if d.KeepDriftingTraces {
+			return errors.New("keep_drifting_traces needs cohort_attribute")
+		}
+		return nil
+	}
+	var errs []error
+	if len(d.Signals) == 0 {
+		errs = append(errs, errors.New("signals must list at least one of latency, errors"))
+	}
+	seen := map[string]bool{}
+	for _, s := range d.Signals {
+		if s != signalLatency && s != signalErrors {
+			errs = append(errs, fmt.Errorf("signals: unknown signal %q (want latency or errors)", s))
+		}
+		if seen[s] {
+			errs = append(errs, fmt.Errorf("signals: %q listed twice", s))
+		}
+		seen[s] = true
+	}
+	if !(d.Significance > 0 && d.Significance < 1) {
+		errs = append(errs, fmt.Errorf("significance must be in (0, 1): %v", d.Significance))
+	}
+	if d.MinSamples < 0 {
+		errs = append(errs, fmt.Errorf("min_samples is negative: %d", d.MinSamples))
+	}
+	if d.MaxKeys < 0 {
+		errs = append(errs, fmt.Errorf("max_keys is negative: %d", d.MaxKeys))
+	}
+	if d.MaxCohortsPerKey < 0 {
+		errs = append(errs, fmt.Errorf("max_cohorts_per_key is negative: %d", d.MaxCohortsPerKey))
+	}
+	if d.EmitInterval <= 0 {
+		errs = append(errs, fmt.Errorf("emit_interval must be positive: %v", d.EmitInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// effectiveGrace is the delay between the root span's arrival and the decision.
+func (cfg *Config) effectiveGrace() time.Duration {
+	if cfg.DecisionWaitAfterRootReceived > 0 {
+		return cfg.DecisionWaitAfterRootReceived
+	}
+	return cfg.DecisionGrace
+}

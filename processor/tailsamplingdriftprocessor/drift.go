@@ -1,0 +1,311 @@
+package tailsamplingdriftprocessor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/processor/tailsamplingdriftprocessor/internal/drift"
+)
+
+// Names of the drift metrics this processor emits into the metrics pipelines
+// that list it, and of the alert records it emits into the logs pipelines.
+const (
+	metricLatency    = "canary.drift.latency"
+	metricErrorRatio = "canary.drift.error_ratio"
+	metricStatistic  = "canary.drift.statistic"
+	metricThreshold  = "canary.drift.threshold"
+	metricDrifting   = "canary.drift.drifting"
+
+	alertEventName = "otelcol_goebpf.alert"
+	alertName      = "CanaryDrift"
+	scopeName      = "github.com/otelcol-goebpf/otelcol-goebpf/processor/tailsamplingdriftprocessor"
+)
+
+// driftRunner feeds every span to the drift detector and, on its own timer,
+// turns the detector's verdicts into metrics and alert records.
+type driftRunner struct {
+	det        *drift.Detector
+	cohortAttr string
+	keep       bool
+	interval   time.Duration
+	logger     *zap.Logger
+	processor  string
+
+	mu          sync.Mutex
+	nextMetrics consumer.Metrics
+	nextLogs    consumer.Logs
+
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	started bool
+	// now is the clock of verdict timestamps; tests replace it.
+	now func() time.Time
+}
+
+func newDriftRunner(cfg *DriftConfig, logger *zap.Logger, processorID string) *driftRunner {
+	if cfg.CohortAttribute == "" {
+		return nil
+	}
+	signals := make([]drift.Signal, 0, len(cfg.Signals))
+	for _, s := range cfg.Signals {
+		switch s {
+		case signalLatency:
+			signals = append(signals, drift.SignalLatency)
+		case signalErrors:
+			signals = append(signals, drift.SignalErrors)
+		}
+	}
+	return &driftRunner{
+		det: drift.NewDetector(drift.Config{
+			Significance:     cfg.Significance,
+			Signals:          signals,
+			Baseline:         cfg.Baseline,
+			MinSamples:       cfg.MinSamples,
+			MaxKeys:          cfg.MaxKeys,
+			MaxCohortsPerKey: cfg.MaxCohortsPerKey,
+		}),
+		cohortAttr: cfg.CohortAttribute,
+		keep:       cfg.KeepDriftingTraces,
+		interval:   cfg.EmitInterval,
+		logger:     logger,
+		processor:  processorID,
+		stop:       make(chan struct{}),
+		now:        time.Now,
+	}
+}
+
+// observe records one span. It reports whether the span's key and cohort is
+// drifting, when keep_drifting_traces needs to know.
+func (r *driftRunner) observe(res pcommon.Resource, span ptrace.Span) bool {
+	cohortVal, ok := span.Attributes().Get(r.cohortAttr)
+	if !ok {
+		if cohortVal, ok = res.Attributes().Get(r.cohortAttr); !ok {
+			return false
+		}
+	}
+	cohort := cohortVal.Str()
+	if cohortVal.Type() != pcommon.ValueTypeStr {
+		cohort = cohortVal.AsString()
+	}
+	var service string
+	if v, ok := res.Attributes().Get("service.name"); ok {
+		service = v.Str()
+	}
+	op := span.Name()
+	if v, ok := span.Attributes().Get("http.route"); ok && v.Str() != "" {
+		op = v.Str()
+	}
+	dur := int64(span.EndTimestamp()) - int64(span.StartTimestamp())
+	if dur < 0 {
+		dur = 0
+	}
+	k := drift.Key{Service: service, Operation: op}
+	r.det.Observe(k, cohort, dur, span.Status().Code() == ptrace.StatusCodeError)
+	return r.keep && r.det.Drifting(k, cohort)
+}
+
+func (r *driftRunner) setConsumers(m consumer.Metrics, l consumer.Logs) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nextMetrics, r.nextLogs = m, l
+}
+
+func (r *driftRunner) start() {
+	r.started = true
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		t := time.NewTicker(r.interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-r.stop:
+				return
+			case <-t.C:
+				r.emit(context.Background())
+			}
+		}
+	}()
+}
+
+func (r *driftRunner) shutdown(ctx context.Context) error {
+	if !r.started {
+		return nil
+	}
+	close(r.stop)
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// emit evaluates the detector (which also updates what Drifting reports) and
+// sends the verdicts on.
+func (r *driftRunner) emit(ctx context.Context) {
+	now := r.now()
+	verdicts := r.det.Evaluate(now)
+	r.mu.Lock()
+	nm, nl := r.nextMetrics, r.nextLogs
+	r.mu.Unlock()
+	if nm != nil && len(verdicts) > 0 {
+		if err := nm.ConsumeMetrics(ctx, r.verdictMetrics(verdicts, now)); err != nil {
+			r.logger.Warn("drift metrics refused by the next consumer", zap.Error(err))
+		}
+	}
+	if nl != nil {
+		if ld, n := r.alertLogs(verdicts, now); n > 0 {
+			if err := nl.ConsumeLogs(ctx, ld); err != nil {
+				r.logger.Warn("drift alert records refused by the next consumer", zap.Error(err))
+			}
+		}
+	}
+}
+
+func putLabels(m pcommon.Map, v *drift.Verdict) {
+	m.PutStr("service", v.Key.Service)
+	m.PutStr("key", v.Key.Operation)
+	m.PutStr("cohort", v.Cohort)
+	m.PutStr("baseline", v.Baseline)
+}
+
+// verdictMetrics turns verdicts into gauges: per key and cohort the canary and
+// baseline latency quantiles and error ratios, and per signal the test
+// statistic, its threshold and the verdict.
+func (r *driftRunner) verdictMetrics(verdicts []drift.Verdict, now time.Time) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("otelcol.component.id", r.processor)
+	sm := rm.ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName(scopeName)
+	ts := pcommon.NewTimestampFromTime(now)
+
+	gauge := func(name, unit, desc string) pmetric.NumberDataPointSlice {
+		m := sm.Metrics().AppendEmpty()
+		m.SetName(name)
+		m.SetUnit(unit)
+		m.SetDescription(desc)
+		return m.SetEmptyGauge().DataPoints()
+	}
+	lat := gauge(metricLatency, "s", "Span duration quantiles of the canary and baseline cohorts of a key.")
+	errs := gauge(metricErrorRatio, "1", "Share of error spans of the canary and baseline cohorts of a key.")
+	stat := gauge(metricStatistic, "1", "Log e-value of the sequential test that the canary is worse than the baseline.")
+	thr := gauge(metricThreshold, "1", "Log e-value at which the canary is declared drifting.")
+	dr := gauge(metricDrifting, "1", "1 while the canary drifts from the baseline on the signal, else 0.")
+
+	type pair struct {
+		k      drift.Key
+		cohort string
+	}
+	seen := map[pair]bool{}
+	for i := range verdicts {
+		v := &verdicts[i]
+		point := func(s pmetric.NumberDataPointSlice, val float64) pcommon.Map {
+			dp := s.AppendEmpty()
+			dp.SetTimestamp(ts)
+			dp.SetDoubleValue(val)
+			putLabels(dp.Attributes(), v)
+			return dp.Attributes()
+		}
+		point(stat, v.Statistic).PutStr("signal", v.Signal.String())
+		point(thr, v.Threshold).PutStr("signal", v.Signal.String())
+		drifting := 0.0
+		if v.Drifting {
+			drifting = 1
+		}
+		point(dr, drifting).PutStr("signal", v.Signal.String())
+
+		p := pair{v.Key, v.Cohort}
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		for _, q := range []struct {
+			quantile         string
+			canary, baseline float64
+		}{{"0.5", v.CanaryP50, v.BaselineP50}, {"0.95", v.CanaryP95, v.BaselineP95}, {"0.99", v.CanaryP99, v.BaselineP99}} {
+			a := point(lat, q.canary)
+			a.PutStr("role", "canary")
+			a.PutStr("quantile", q.quantile)
+			a = point(lat, q.baseline)
+			a.PutStr("role", "baseline")
+			a.PutStr("quantile", q.quantile)
+		}
+		point(errs, v.CanaryErrorRatio).PutStr("role", "canary")
+		point(errs, v.BaselineErrorRatio).PutStr("role", "baseline")
+	}
+	return md
+}
+
+// alertLogs makes one alert record (docs/alerts.md) per verdict whose drifting
+// state changed.
+func (r *driftRunner) alertLogs(verdicts []drift.Verdict, now time.Time) (plog.Logs, int) {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("otelcol.component.id", r.processor)
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(scopeName)
+	n := 0
+	for i := range verdicts {
+		v := &verdicts[i]
+		if !v.Changed {
+			continue
+		}
+		n++
+		lr := sl.LogRecords().AppendEmpty()
+		lr.SetEventName(alertEventName)
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(now))
+		lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(now))
+		state := "resolved"
+		lr.SetSeverityNumber(plog.SeverityNumberInfo)
+		lr.SetSeverityText("INFO")
+		if v.Drifting {
+			state = "firing"
+			lr.SetSeverityNumber(plog.SeverityNumberWarn)
+			lr.SetSeverityText("WARN")
+		}
+		summary := driftSummary(v)
+		lr.Body().SetStr(summary)
+		a := lr.Attributes()
+		a.PutStr("alert.state", state)
+		a.PutStr("alertname", alertName)
+		putLabels(a, v)
+		a.PutStr("signal", v.Signal.String())
+		a.PutStr("annotation.summary", summary)
+		a.PutDouble("annotation.statistic", v.Statistic)
+		a.PutDouble("annotation.threshold", v.Threshold)
+		a.PutDouble("annotation.canary_p50_seconds", v.CanaryP50)
+		a.PutDouble("annotation.canary_p99_seconds", v.CanaryP99)
+		a.PutDouble("annotation.baseline_p50_seconds", v.BaselineP50)
+		a.PutDouble("annotation.baseline_p99_seconds", v.BaselineP99)
+		a.PutDouble("annotation.canary_error_ratio", v.CanaryErrorRatio)
+		a.PutDouble("annotation.baseline_error_ratio", v.BaselineErrorRatio)
+		a.PutInt("annotation.canary_spans", int64(v.CanarySpans))
+		a.PutInt("annotation.baseline_spans", int64(v.BaselineSpans))
+	}
+	return ld, n
+}
+
+func driftSummary(v *drift.Verdict) string {
+	what := "drifting from"
+	if !v.Drifting {
+		what = "no longer drifting from"
+	}
+	detail := fmt.Sprintf("p99 %.3gs vs %.3gs", v.CanaryP99, v.BaselineP99)
+	if v.Signal == drift.SignalErrors {
+		detail = fmt.Sprintf("error ratio %.3g vs %.3g", v.CanaryErrorRatio, v.BaselineErrorRatio)
+	}
+	return fmt.Sprintf("%s %s: cohort %s %s baseline %s on %s (%s)", v.Key.Service, v.Key.Operation, v.Cohort, what, v.Baseline, v.Signal, detail)
+}

@@ -1,0 +1,195 @@
+package tailsamplingdriftprocessor
+
+import (
+	"context"
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// cohortTraffic makes n single-span traces of /checkout: baseline cohort 1.0
+// at ~100ms, canary 2.0 (share canaryShare) at ~100ms × canarySlowdown.
+func cohortTraffic(r *rand.Rand, n int, canaryShare, canarySlowdown float64) ptrace.Traces {
+	td := ptrace.NewTraces()
+	base := time.Unix(1_700_000_000, 0)
+	for i := 0; i < n; i++ {
+		cohort, factor := "1.0", 1.0
+		if r.Float64() < canaryShare {
+			cohort, factor = "2.0", canarySlowdown
+		}
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "checkout")
+		rs.Resource().Attributes().PutStr("service.version", cohort)
+		sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		var id pcommon.TraceID
+		binary.BigEndian.PutUint64(id[:8], r.Uint64())
+		binary.BigEndian.PutUint64(id[8:], r.Uint64())
+		sp.SetTraceID(id)
+		sp.SetSpanID(pcommon.SpanID{1})
+		sp.SetName("POST")
+		sp.Attributes().PutStr("http.route", "/checkout")
+		d := time.Duration((80 + 40*r.Float64()) * factor * float64(time.Millisecond))
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(base))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(base.Add(d)))
+	}
+	return td
+}
+
+type wiredProcessor struct {
+	traces  processor.Traces
+	metrics processor.Metrics
+	logs    processor.Logs
+	inst    *tailSamplingDrift
+	tsink   *consumertest.TracesSink
+	msink   *consumertest.MetricsSink
+	lsink   *consumertest.LogsSink
+}
+
+func newWiredProcessor(t *testing.T, cfg *Config, set processor.Settings) *wiredProcessor {
+	t.Helper()
+	w := &wiredProcessor{tsink: new(consumertest.TracesSink), msink: new(consumertest.MetricsSink), lsink: new(consumertest.LogsSink)}
+	f := NewFactory()
+	var err error
+	w.traces, err = f.CreateTraces(context.Background(), set, cfg, w.tsink)
+	require.NoError(t, err)
+	w.metrics, err = f.CreateMetrics(context.Background(), set, cfg, w.msink)
+	require.NoError(t, err)
+	w.logs, err = f.CreateLogs(context.Background(), set, cfg, w.lsink)
+	require.NoError(t, err)
+	w.inst = w.traces.(*tracesProcessor).Unwrap()
+	require.Same(t, w.inst, w.metrics.(*metricsProcessor).Unwrap(), "one instance per component ID")
+	require.Same(t, w.inst, w.logs.(*logsProcessor).Unwrap())
+	for _, c := range []component.Component{w.traces, w.metrics, w.logs} {
+		require.NoError(t, c.Start(context.Background(), nil))
+	}
+	t.Cleanup(func() {
+		for _, c := range []component.Component{w.traces, w.metrics, w.logs} {
+			require.NoError(t, c.Shutdown(context.Background()))
+		}
+	})
+	return w
+}
+
+func driftConfig() *Config {
+	cfg := defaultTestConfig()
+	cfg.Drift.CohortAttribute = "service.version"
+	cfg.Drift.Baseline = "1.0"
+	cfg.Drift.EmitInterval = time.Hour // the test calls emit itself
+	cfg.Drift.KeepDriftingTraces = true
+	cfg.DecisionGrace = 0
+	return cfg
+}
+
+func firingAlerts(lsink *consumertest.LogsSink) []plog.LogRecord {
+	var out []plog.LogRecord
+	for _, ld := range lsink.AllLogs() {
+		for _, rl := range ld.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if v, ok := lr.Attributes().Get("alert.state"); ok && v.Str() == "firing" {
+						out = append(out, lr)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestDriftEmitsMetricsAlertsAndKeepsDriftingTraces(t *testing.T) {
+	cfg := driftConfig()
+	// A policy that keeps nothing: whatever is kept is kept for drift.
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}\n")
+	w := newWiredProcessor(t, cfg, testSettings(t))
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(1, 2))
+
+	for round := 0; round < 30 && len(firingAlerts(w.lsink)) == 0; round++ {
+		require.NoError(t, w.traces.ConsumeTraces(ctx, cohortTraffic(r, 400, 0.2, 2.0)))
+		w.inst.engine.drift.emit(ctx)
+	}
+	alerts := firingAlerts(w.lsink)
+	require.Len(t, alerts, 1, "one firing record for the drifting key/cohort/signal")
+	a := alerts[0].Attributes()
+	for k, want := range map[string]string{"alertname": "CanaryDrift", "service": "checkout", "key": "/checkout", "cohort": "2.0", "baseline": "1.0", "signal": "latency"} {
+		v, ok := a.Get(k)
+		require.True(t, ok, k)
+		assert.Equal(t, want, v.Str(), k)
+	}
+	assert.Equal(t, "otelcol_goebpf.alert", alerts[0].EventName())
+	assert.Equal(t, plog.SeverityNumberWarn, alerts[0].SeverityNumber())
+
+	// Metrics: the drift gauges, with a drifting=1 point for the canary.
+	require.NotEmpty(t, w.msink.AllMetrics())
+	last := w.msink.AllMetrics()[len(w.msink.AllMetrics())-1]
+	names := map[string]bool{}
+	foundDrifting := false
+	ms := last.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	for _, m := range ms.All() {
+		names[m.Name()] = true
+		if m.Name() == metricDrifting {
+			for _, dp := range m.Gauge().DataPoints().All() {
+				c, _ := dp.Attributes().Get("cohort")
+				s, _ := dp.Attributes().Get("signal")
+				if c.Str() == "2.0" && s.Str() == "latency" && dp.DoubleValue() == 1 {
+					foundDrifting = true
+				}
+			}
+		}
+	}
+	for _, n := range []string{metricLatency, metricErrorRatio, metricStatistic, metricThreshold, metricDrifting} {
+		assert.True(t, names[n], n)
+	}
+	assert.True(t, foundDrifting)
+
+	// keep_drifting_traces: canary traces are now kept although no policy keeps them.
+	before := w.tsink.SpanCount()
+	require.NoError(t, w.traces.ConsumeTraces(ctx, cohortTraffic(r, 200, 0.5, 2.0)))
+	for _, s := range w.inst.engine.shards {
+		w.inst.engine.tickShard(s)
+	}
+	require.Eventually(t, func() bool { return w.tsink.SpanCount() > before }, 5*time.Second, 20*time.Millisecond)
+	for _, td := range w.tsink.AllTraces() {
+		for _, rs := range td.ResourceSpans().All() {
+			v, _ := rs.Resource().Attributes().Get("service.version")
+			assert.Equal(t, "2.0", v.Str(), "only drifting-cohort traces are kept")
+		}
+	}
+}
+
+func TestNoDriftAlertForEqualCohorts(t *testing.T) {
+	cfg := driftConfig()
+	w := newWiredProcessor(t, cfg, testSettings(t))
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 30; round++ {
+		require.NoError(t, w.traces.ConsumeTraces(ctx, cohortTraffic(r, 400, 0.2, 1.0)))
+		w.inst.engine.drift.emit(ctx)
+	}
+	assert.Empty(t, firingAlerts(w.lsink))
+	assert.NotEmpty(t, w.msink.AllMetrics(), "metrics are emitted whether or not a cohort drifts")
+}
+
+func TestWarnsWhenNoMetricsPipeline(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	set := testSettings(t)
+	set.Logger = zap.New(core)
+	cfg := driftConfig()
+	p, err := NewFactory().CreateTraces(context.Background(), set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background(), nil))
+	require.NoError(t, p.Shutdown(context.Background()))
+	require.Equal(t, 1, logs.FilterMessageSnippet("no metrics pipeline").Len())
+}

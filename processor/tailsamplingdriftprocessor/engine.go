@@ -1,0 +1,538 @@
+package tailsamplingdriftprocessor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/processor/tailsamplingdriftprocessor/internal/metadata"
+)
+
+// engine is the tail-sampling engine: traces are spread over shards by trace ID;
+// each shard holds its undecided traces compactly and decides them on its own
+// ticker, root arrival + grace at the earliest, decision_wait at the latest.
+type engine struct {
+	cfg    *Config
+	logger *zap.Logger
+	tel    *metadata.TelemetryBuilder
+	shards []*shard
+	grace  int64
+	wait   int64
+	tick   time.Duration
+	epoch  time.Time
+	// clock returns monotonic nanoseconds; tests replace it.
+	clock func() int64
+
+	next  consumer.Traces
+	drift *driftRunner
+
+	scratch sync.Pool
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	started bool
+
+	decidedAttrs [numTriggers][3]metric.MeasurementOption
+	lateAttrs    [2]metric.MeasurementOption
+}
+
+func newEngine(cfg *Config, set processor.Settings, tel *metadata.TelemetryBuilder) (*engine, error) {
+	n := int(cfg.NumShards)
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	e := &engine{
+		cfg:    cfg,
+		logger: set.Logger,
+		tel:    tel,
+		grace:  int64(cfg.effectiveGrace()),
+		wait:   int64(cfg.DecisionWait),
+		tick:   cfg.TickInterval,
+		epoch:  time.Now(),
+		stop:   make(chan struct{}),
+	}
+	e.clock = func() int64 { return int64(time.Since(e.epoch)) }
+	e.scratch.New = func() any { return newIngestScratch() }
+	perShardTraces := max(1, int(cfg.NumTraces)/n)
+	perShardBytes := int64(cfg.MemoryLimitBytes) / int64(n)
+	if cfg.MemoryLimitBytes > 0 && perShardBytes == 0 {
+		perShardBytes = 1
+	}
+	presize := int(min(cfg.ExpectedNewTracesPerSec*uint64(max(1, cfg.DecisionWait/time.Second)), cfg.NumTraces)) / n
+	for i := 0; i < n; i++ {
+		ps, err := compilePolicies(cfg.PolicyCfgs, set.TelemetrySettings, n, cfg.ConsistentProbability, cfg.SampleOnFirstMatch)
+		if err != nil {
+			return nil, err
+		}
+		e.shards = append(e.shards, &shard{
+			traces:    make(map[pcommon.TraceID]*trace, presize),
+			maxTraces: perShardTraces,
+			maxBytes:  perShardBytes,
+			policies:  ps,
+			keep:      newDecisionCache(cfg.DecisionCache.SampledCacheSize / n),
+			drop:      newDecisionCache(cfg.DecisionCache.NonSampledCacheSize / n),
+		})
+	}
+	decisions := [3]string{"sampled", "not_sampled", "dropped"}
+	for tr := range numTriggers {
+		for d := range 3 {
+			e.decidedAttrs[tr][d] = metric.WithAttributeSet(attribute.NewSet(
+				attribute.String("decision", decisions[d]), attribute.String("trigger", triggerNames[tr])))
+		}
+	}
+	e.lateAttrs[0] = metric.WithAttributeSet(attribute.NewSet(attribute.Bool("sampled", false)))
+	e.lateAttrs[1] = metric.WithAttributeSet(attribute.NewSet(attribute.Bool("sampled", true)))
+	return e, nil
+}
+
+func (e *engine) now() int64 { return e.clock() }
+
+func (e *engine) shardOf(id pcommon.TraceID) *shard {
+	// Trace IDs are random; their last bytes spread traces evenly.
+	h := uint32(id[12])<<24 | uint32(id[13])<<16 | uint32(id[14])<<8 | uint32(id[15])
+	return e.shards[h%uint32(len(e.shards))]
+}
+
+func (e *engine) start() {
+	e.started = true
+	for _, s := range e.shards {
+		e.wg.Add(1)
+		go e.runShard(s)
+	}
+}
+
+// runShard decides the expired traces of one shard on every tick.
+func (e *engine) runShard(s *shard) {
+	defer e.wg.Done()
+	t := time.NewTicker(e.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			e.tickShard(s)
+		}
+	}
+}
+
+// tickShard decides the traces of s whose grace or decision_wait has expired
+// and forwards the kept ones.
+func (e *engine) tickShard(s *shard) {
+	s.mu.Lock()
+	s.expireLocked(e, e.now())
+	out, th, counts := s.takeOutputLocked()
+	s.mu.Unlock()
+	e.flush(context.Background(), out, th, &counts)
+}
+
+// shutdown stops the tickers and decides (or drops) what is still pending.
+func (e *engine) shutdown(ctx context.Context) error {
+	if e.started {
+		close(e.stop)
+		done := make(chan struct{})
+		go func() { e.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	var errs []error
+	for _, s := range e.shards {
+		s.mu.Lock()
+		dropped := s.drainAllLocked(e, e.cfg.DropPendingTracesOnShutdown)
+		out, th, counts := s.takeOutputLocked()
+		s.mu.Unlock()
+		if dropped > 0 {
+			e.tel.ProcessorTailSamplingDriftTracesDroppedUnevaluated.Add(ctx, dropped)
+		}
+		if err := e.flushCtx(ctx, out, th, &counts); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ingestScratch is per-call working memory, pooled.
+type ingestScratch struct {
+	index  map[pcommon.TraceID]int32
+	groups []spanGroup
+	enc    ptrace.Traces
+	out    []byte
+	outTh  map[pcommon.TraceID]sampling.Threshold
+	counts decisionCounts
+}
+
+type spanGroup struct {
+	id       pcommon.TraceID
+	refs     []spanRef
+	drifting bool
+}
+
+type spanRef struct{ ss, span int32 }
+
+func newIngestScratch() *ingestScratch {
+	enc := ptrace.NewTraces()
+	enc.ResourceSpans().AppendEmpty()
+	return &ingestScratch{index: make(map[pcommon.TraceID]int32), enc: enc}
+}
+
+var marshaler = &ptrace.ProtoMarshaler{}
+
+func (e *engine) consumeTraces(ctx context.Context, td ptrace.Traces) error {
+	sc := e.scratch.Get().(*ingestScratch)
+	defer e.scratch.Put(sc)
+	now := e.now()
+	e.tel.ProcessorTailSamplingDriftSpansReceived.Add(ctx, int64(td.SpanCount()))
+
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		clear(sc.index)
+		sc.groups = sc.groups[:0]
+		ilss := rs.ScopeSpans()
+		for j := 0; j < ilss.Len(); j++ {
+			spans := ilss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				span := spans.At(k)
+				id := span.TraceID()
+				gi, ok := sc.index[id]
+				if !ok {
+					gi = int32(len(sc.groups))
+					sc.index[id] = gi
+					if len(sc.groups) < cap(sc.groups) {
+						sc.groups = sc.groups[:gi+1]
+						g := &sc.groups[gi]
+						g.id, g.refs, g.drifting = id, g.refs[:0], false
+					} else {
+						sc.groups = append(sc.groups, spanGroup{id: id})
+					}
+				}
+				g := &sc.groups[gi]
+				g.refs = append(g.refs, spanRef{int32(j), int32(k)})
+				// Drift sees every span before any sampling decision.
+				if e.drift != nil && e.drift.observe(rs.Resource(), span) {
+					g.drifting = true
+				}
+			}
+		}
+		for gi := range sc.groups {
+			e.ingestGroup(rs, &sc.groups[gi], sc, now)
+		}
+	}
+	out := sc.out
+	sc.out = nil // the decoded traces may share memory with it; never reuse
+	return e.flushCtx(ctx, out, sc.outTh, &sc.counts)
+}
+
+// ingestGroup stores the spans of one trace from one resource: it moves them
+// into the encoding scratch (pdata moves swap structs, nothing is deep-copied),
+// encodes them, gathers the facts the policies need and appends the encoding to
+// the trace.
+func (e *engine) ingestGroup(rs ptrace.ResourceSpans, g *spanGroup, sc *ingestScratch, now int64) {
+	srs := sc.enc.ResourceSpans().At(0)
+	rs.Resource().MoveTo(srs.Resource())
+	srs.SetSchemaUrl(rs.SchemaUrl())
+	sss := srs.ScopeSpans()
+	ilss := rs.ScopeSpans()
+	nScopes := 0
+	for r := 0; r < len(g.refs); {
+		j := g.refs[r].ss
+		end := r
+		for end < len(g.refs) && g.refs[end].ss == j {
+			end++
+		}
+		var dst ptrace.ScopeSpans
+		if nScopes < sss.Len() {
+			dst = sss.At(nScopes)
+		} else {
+			dst = sss.AppendEmpty()
+		}
+		nScopes++
+		src := ilss.At(int(j))
+		src.Scope().MoveTo(dst.Scope())
+		dst.SetSchemaUrl(src.SchemaUrl())
+		dstSpans := dst.Spans()
+		n := end - r
+		for dstSpans.Len() < n {
+			dstSpans.AppendEmpty()
+		}
+		if dstSpans.Len() > n {
+			trimSpans(dstSpans, n)
+		}
+		srcSpans := src.Spans()
+		for x := 0; x < n; x++ {
+			srcSpans.At(int(g.refs[r+x].span)).MoveTo(dstSpans.At(x))
+		}
+		r = end
+	}
+	if sss.Len() > nScopes {
+		trimScopes(sss, nScopes)
+	}
+	data, _ := marshaler.MarshalTraces(sc.enc)
+
+	s := e.shardOf(g.id)
+	s.mu.Lock()
+	e.storeLocked(s, g, srs, data, sc, now)
+	if len(s.out) > 0 {
+		out, th, counts := s.takeOutputLocked()
+		sc.out = append(sc.out, out...)
+		for id, v := range th {
+			if sc.outTh == nil {
+				sc.outTh = make(map[pcommon.TraceID]sampling.Threshold)
+			}
+			sc.outTh[id] = v
+		}
+		sc.counts.add(&counts)
+	} else {
+		sc.counts.add(&s.counts)
+		s.counts = decisionCounts{}
+	}
+	s.mu.Unlock()
+
+	// Give the resource and scopes back: other traces of this batch share them.
+	srs.Resource().MoveTo(rs.Resource())
+	nScopes = 0
+	for r := 0; r < len(g.refs); {
+		j := g.refs[r].ss
+		for r < len(g.refs) && g.refs[r].ss == j {
+			r++
+		}
+		sss.At(nScopes).Scope().MoveTo(ilss.At(int(j)).Scope())
+		nScopes++
+	}
+}
+
+func trimSpans(s ptrace.SpanSlice, n int) {
+	i := 0
+	s.RemoveIf(func(ptrace.Span) bool { i++; return i > n })
+}
+
+func trimScopes(s ptrace.ScopeSpansSlice, n int) {
+	i := 0
+	s.RemoveIf(func(ptrace.ScopeSpans) bool { i++; return i > n })
+}
+
+// storeLocked adds one encoded group of spans to its trace, or applies a cached
+// decision when the trace was already decided.
+func (e *engine) storeLocked(s *shard, g *spanGroup, srs ptrace.ResourceSpans, data []byte, sc *ingestScratch, now int64) {
+	nSpans := int64(len(g.refs))
+	t := s.traces[g.id]
+	if t == nil {
+		if th, ok := s.keep.get(g.id); ok {
+			s.counts.lateSampled += nSpans
+			s.out = append(s.out, data...)
+			if e.cfg.ConsistentProbability && th.Unsigned() != 0 {
+				if s.outTh == nil {
+					s.outTh = make(map[pcommon.TraceID]sampling.Threshold)
+				}
+				s.outTh[g.id] = th
+			}
+			return
+		}
+		if _, ok := s.drop.get(g.id); ok {
+			s.counts.lateNotSampled += nSpans
+			return
+		}
+		t = &trace{id: g.id, firstSeen: now}
+		s.traces[g.id] = t
+		s.waitQ.push(deadline{at: now + e.wait, firstSeen: now, id: g.id})
+		s.bytes += traceOverhead
+		s.counts.newTraces++
+	}
+	ps := s.policies
+	if len(ps.observers) > 0 {
+		for _, o := range ps.observers {
+			o.observeResource(srs.Resource(), t)
+		}
+	}
+	sss := srs.ScopeSpans()
+	for j := 0; j < sss.Len(); j++ {
+		ss := sss.At(j)
+		spans := ss.Spans()
+		for k := 0; k < spans.Len(); k++ {
+			span := spans.At(k)
+			if ps.needsLatency {
+				if st := span.StartTimestamp(); t.minStart == 0 || st < t.minStart {
+					t.minStart = st
+				}
+				if en := span.EndTimestamp(); t.maxEnd == 0 || en > t.maxEnd {
+					t.maxEnd = en
+				}
+			}
+			if ps.needsTraceState && !t.hasRandomness {
+				readConsistentProbability(span.TraceState().AsRaw(), t)
+			}
+			if t.rootSeen == 0 && span.ParentSpanID().IsEmpty() {
+				t.rootSeen = now
+				s.graceQ.push(deadline{at: now + e.grace, firstSeen: t.firstSeen, id: t.id})
+			}
+			for _, o := range ps.observers {
+				o.observeSpan(srs, ss, span, t)
+			}
+		}
+	}
+	t.spanCount += nSpans
+	t.drifting = t.drifting || g.drifting
+	if t.data == nil {
+		t.data = data
+	} else {
+		t.data = append(t.data, data...)
+	}
+	s.bytes += int64(len(data))
+	if m := e.cfg.MaximumTraceSizeBytes; m > 0 && uint64(len(t.data)) > m {
+		s.decideLocked(e, t, triggerTooLarge)
+	}
+	s.evictLocked(e)
+}
+
+// readConsistentProbability records the OpenTelemetry randomness (rv) and
+// whether sampling information is present in a span's tracestate.
+func readConsistentProbability(raw string, t *trace) {
+	if raw == "" || !strings.Contains(raw, "ot=") {
+		return
+	}
+	ts, err := sampling.NewW3CTraceState(raw)
+	if err != nil {
+		return
+	}
+	ot := ts.OTelValue()
+	if rv, ok := ot.RValueRandomness(); ok {
+		t.randomness = rv.Unsigned()
+		t.hasRandomness = true
+		t.hasSamplingInfo = true
+	}
+	if _, ok := ot.TValueThreshold(); ok {
+		t.hasSamplingInfo = true
+	}
+}
+
+func (c *decisionCounts) add(o *decisionCounts) {
+	for i := range c.decided {
+		for j := range c.decided[i] {
+			c.decided[i][j] += o.decided[i][j]
+		}
+	}
+	c.spansSampled += o.spansSampled
+	c.spansNotSample += o.spansNotSample
+	c.policyErrors += o.policyErrors
+	c.keptForDrift += o.keptForDrift
+	c.lateSampled += o.lateSampled
+	c.lateNotSampled += o.lateNotSampled
+	c.newTraces += o.newTraces
+}
+
+func (e *engine) flush(ctx context.Context, out []byte, th map[pcommon.TraceID]sampling.Threshold, c *decisionCounts) {
+	if err := e.flushCtx(ctx, out, th, c); err != nil {
+		e.logger.Debug("forwarding kept traces failed", zap.Error(err))
+	}
+}
+
+// flushCtx records the counts and forwards the kept spans. The scratch buffers
+// are reset for reuse.
+func (e *engine) flushCtx(ctx context.Context, out []byte, th map[pcommon.TraceID]sampling.Threshold, c *decisionCounts) error {
+	e.record(ctx, c)
+	*c = decisionCounts{}
+	if len(out) == 0 {
+		return nil
+	}
+	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(out)
+	if err != nil {
+		// Cannot happen: the bytes are our own encoding.
+		return fmt.Errorf("decode kept spans: %w", err)
+	}
+	if len(th) > 0 {
+		e.writeThresholds(ctx, td, th)
+		clear(th)
+	}
+	n := int64(td.SpanCount())
+	if err := e.next.ConsumeTraces(ctx, td); err != nil {
+		e.tel.ProcessorTailSamplingDriftForwardErrors.Add(ctx, n)
+		return fmt.Errorf("forward kept traces: %w", err)
+	}
+	return nil
+}
+
+// writeThresholds sets `ot=th` on the spans of traces kept by a probabilistic
+// policy. A threshold already present and higher (less likely) is kept: a
+// sampler may raise the threshold, never lower it.
+func (e *engine) writeThresholds(ctx context.Context, td ptrace.Traces, th map[pcommon.TraceID]sampling.Threshold) {
+	var w strings.Builder
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, span := range ss.Spans().All() {
+				t, ok := th[span.TraceID()]
+				if !ok {
+					continue
+				}
+				ts, err := sampling.NewW3CTraceState(span.TraceState().AsRaw())
+				if err != nil {
+					e.tel.ProcessorTailSamplingDriftUnparseableTracestate.Add(ctx, 1)
+					continue
+				}
+				if err := ts.OTelValue().UpdateTValueWithSampling(t); err != nil {
+					continue
+				}
+				w.Reset()
+				if err := ts.Serialize(&w); err == nil {
+					span.TraceState().FromRaw(w.String())
+				}
+			}
+		}
+	}
+}
+
+func (e *engine) record(ctx context.Context, c *decisionCounts) {
+	for tr := range c.decided {
+		for d, n := range c.decided[tr] {
+			if n > 0 {
+				e.tel.ProcessorTailSamplingDriftTracesDecided.Add(ctx, n, e.decidedAttrs[tr][d])
+			}
+		}
+	}
+	if c.spansSampled > 0 {
+		e.tel.ProcessorTailSamplingDriftSpansSampled.Add(ctx, c.spansSampled)
+	}
+	if c.spansNotSample > 0 {
+		e.tel.ProcessorTailSamplingDriftSpansNotSampled.Add(ctx, c.spansNotSample)
+	}
+	if c.policyErrors > 0 {
+		e.tel.ProcessorTailSamplingDriftPolicyErrors.Add(ctx, c.policyErrors)
+	}
+	if c.keptForDrift > 0 {
+		e.tel.ProcessorTailSamplingDriftTracesKeptForDrift.Add(ctx, c.keptForDrift)
+	}
+	if c.lateSampled > 0 {
+		e.tel.ProcessorTailSamplingDriftLateSpans.Add(ctx, c.lateSampled, e.lateAttrs[1])
+	}
+	if c.lateNotSampled > 0 {
+		e.tel.ProcessorTailSamplingDriftLateSpans.Add(ctx, c.lateNotSampled, e.lateAttrs[0])
+	}
+	if c.newTraces > 0 {
+		e.tel.ProcessorTailSamplingDriftNewTraces.Add(ctx, c.newTraces)
+	}
+}
+
+// inMemory reports the undecided traces and their encoded bytes.
+func (e *engine) inMemory() (traces, bytes int64) {
+	for _, s := range e.shards {
+		s.mu.Lock()
+		traces += int64(len(s.traces))
+		bytes += s.bytes
+		s.mu.Unlock()
+	}
+	return traces, bytes
+}

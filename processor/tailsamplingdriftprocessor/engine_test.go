@@ -1,0 +1,287 @@
+package tailsamplingdriftprocessor
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	tsp "github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/processor/tailsamplingdriftprocessor/internal/metadatatest"
+)
+
+// testEngine drives the engine with a manual clock and manual ticks.
+type testEngine struct {
+	p    *tailSamplingDrift
+	tt   *componenttest.Telemetry
+	sink *consumertest.TracesSink
+	now  time.Duration
+}
+
+func newTestEngine(t *testing.T, cfg *Config) *testEngine {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
+	tt := componenttest.NewTelemetry()
+	te := &testEngine{tt: tt, sink: new(consumertest.TracesSink)}
+	p, err := newTailSamplingDrift(metadatatest.NewSettings(tt), cfg)
+	require.NoError(t, err)
+	p.setTraces(te.sink)
+	p.engine.clock = func() int64 { return int64(te.now) }
+	te.p = p
+	t.Cleanup(func() {
+		require.NoError(t, p.Shutdown(context.Background()))
+		require.NoError(t, tt.Shutdown(context.Background()))
+	})
+	return te
+}
+
+func (te *testEngine) consume(t *testing.T, td ptrace.Traces) {
+	t.Helper()
+	require.NoError(t, te.p.engine.consumeTraces(context.Background(), td))
+}
+
+// advance moves the clock and runs one tick on every shard.
+func (te *testEngine) advance(d time.Duration) {
+	te.now += d
+	for _, s := range te.p.engine.shards {
+		te.p.engine.tickShard(s)
+	}
+}
+
+// counter sums the data points of an internal counter whose attributes
+// include all of attrs.
+func (te *testEngine) counter(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
+	t.Helper()
+	m, err := te.tt.GetMetric("otelcol_" + name)
+	if err != nil {
+		return 0
+	}
+	var total int64
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	require.True(t, ok, "%s is not an int64 sum", name)
+	for _, dp := range sum.DataPoints {
+		match := true
+		for _, a := range attrs {
+			if v, ok := dp.Attributes.Value(a.Key); !ok || v != a.Value {
+				match = false
+			}
+		}
+		if match {
+			total += dp.Value
+		}
+	}
+	return total
+}
+
+func decided(decision, trigger string) []attribute.KeyValue {
+	return []attribute.KeyValue{attribute.String("decision", decision), attribute.String("trigger", trigger)}
+}
+
+func policiesFrom(t *testing.T, yamlText string) []tsp.PolicyCfg {
+	t.Helper()
+	cfg := defaultTestConfig()
+	loadYAML(t, "policies:\n"+yamlText, cfg)
+	return cfg.PolicyCfgs
+}
+
+func oneTrace(seed uint64, spans int, noRoot bool) ptrace.Traces {
+	g := genTraces(seed, 1)[0]
+	g.spans = spans
+	g.noRoot = noRoot
+	return batchOf([]genTrace{g})
+}
+
+func TestDecidesAfterRootPlusGrace(t *testing.T) {
+	cfg := defaultTestConfig()
+	cfg.DecisionWait = 30 * time.Second
+	cfg.DecisionGrace = time.Second
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: all, type: always_sample}\n")
+	te := newTestEngine(t, cfg)
+
+	te.consume(t, oneTrace(1, 3, false))
+	te.advance(900 * time.Millisecond)
+	assert.Zero(t, te.sink.SpanCount(), "decided before the grace ended")
+	te.advance(200 * time.Millisecond)
+	assert.Equal(t, 3, te.sink.SpanCount(), "not decided right after root + grace")
+	assert.Equal(t, int64(1), te.counter(t, "processor_tail_sampling_drift_traces_decided", decided("sampled", "root_grace")...))
+}
+
+func TestDecisionWaitBoundsTracesWithoutRoot(t *testing.T) {
+	cfg := defaultTestConfig()
+	cfg.DecisionWait = 5 * time.Second
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: all, type: always_sample}\n")
+	te := newTestEngine(t, cfg)
+
+	te.consume(t, oneTrace(2, 2, true))
+	te.advance(4900 * time.Millisecond)
+	assert.Zero(t, te.sink.SpanCount())
+	te.advance(200 * time.Millisecond)
+	assert.Equal(t, 2, te.sink.SpanCount())
+	assert.Equal(t, int64(1), te.counter(t, "processor_tail_sampling_drift_traces_decided", decided("sampled", "decision_wait")...))
+}
+
+func TestLateSpansFollowCachedDecision(t *testing.T) {
+	cfg := defaultTestConfig()
+	cfg.NumShards = 1
+	cfg.DecisionCache.SampledCacheSize = 100
+	cfg.DecisionCache.NonSampledCacheSize = 100
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}\n")
+	te := newTestEngine(t, cfg)
+
+	gs := genTraces(3, 2)
+	gs[0].errorAt, gs[1].errorAt = 0, -1
+	te.consume(t, batchOf(gs))
+	te.advance(2 * time.Second)
+	require.Equal(t, gs[0].spans, te.sink.SpanCount())
+
+	// Late spans (no error status any more) of both traces.
+	late := gs
+	late[0].errorAt, late[1].errorAt = -1, -1
+	late[0].spans, late[1].spans = 2, 2
+	te.consume(t, batchOf(late))
+	assert.Equal(t, gs[0].spans+2, te.sink.SpanCount(), "late spans of a kept trace are forwarded at once")
+	assert.Equal(t, int64(2), te.counter(t, "processor_tail_sampling_drift_late_spans", attribute.Bool("sampled", true)))
+	assert.Equal(t, int64(2), te.counter(t, "processor_tail_sampling_drift_late_spans", attribute.Bool("sampled", false)))
+	traces, _ := te.p.engine.inMemory()
+	assert.Zero(t, traces, "late spans must not start new traces")
+}
+
+func TestWithoutDecisionCacheLateSpansStartNewTrace(t *testing.T) {
+	cfg := defaultTestConfig()
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: all, type: always_sample}\n")
+	te := newTestEngine(t, cfg)
+	te.consume(t, oneTrace(4, 1, false))
+	te.advance(2 * time.Second)
+	te.consume(t, oneTrace(4, 1, false))
+	traces, _ := te.p.engine.inMemory()
+	assert.Equal(t, int64(1), traces)
+}
+
+func TestEvictionDecidesOldestEarlyAndCounts(t *testing.T) {
+	cfg := defaultTestConfig()
+	cfg.NumShards = 1
+	cfg.NumTraces = 10
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: all, type: always_sample}\n")
+	te := newTestEngine(t, cfg)
+
+	gs := genTraces(5, 15)
+	for i := range gs {
+		gs[i].noRoot = true
+		te.consume(t, batchOf(gs[i:i+1]))
+	}
+	traces, _ := te.p.engine.inMemory()
+	assert.Equal(t, int64(10), traces)
+	assert.Equal(t, int64(5), te.counter(t, "processor_tail_sampling_drift_traces_decided", decided("sampled", "evicted_count")...))
+	// The five oldest were decided (and kept) early.
+	ids := sampledIDs(te.sink)
+	require.Len(t, ids, 5)
+	for _, g := range gs[:5] {
+		assert.Contains(t, ids, g.id.String())
+	}
+}
+
+func TestMemoryLimitBytesBoundsStorage(t *testing.T) {
+	cfg := defaultTestConfig()
+	cfg.NumShards = 1
+	cfg.MemoryLimitBytes = 4000
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: none, type: status_code, status_code: {status_codes: [ERROR]}}\n")
+	te := newTestEngine(t, cfg)
+	gs := genTraces(6, 200)
+	for i := range gs {
+		gs[i].noRoot = true
+		gs[i].errorAt = -1
+		te.consume(t, batchOf(gs[i:i+1]))
+		_, b := te.p.engine.inMemory()
+		require.LessOrEqual(t, b, int64(4000))
+	}
+	assert.Positive(t, te.counter(t, "processor_tail_sampling_drift_traces_decided", decided("not_sampled", "evicted_bytes")...))
+}
+
+func TestMaximumTraceSizeBytes(t *testing.T) {
+	cfg := defaultTestConfig()
+	cfg.MaximumTraceSizeBytes = 300
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: all, type: always_sample}\n")
+	te := newTestEngine(t, cfg)
+	te.consume(t, oneTrace(7, 20, true))
+	assert.Equal(t, int64(1), te.counter(t, "processor_tail_sampling_drift_traces_decided", decided("not_sampled", "too_large")...))
+	traces, _ := te.p.engine.inMemory()
+	assert.Zero(t, traces)
+}
+
+func TestShutdownDecidesPending(t *testing.T) {
+	cfg := defaultTestConfig()
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: all, type: always_sample}\n")
+	te := newTestEngine(t, cfg)
+	te.consume(t, oneTrace(8, 3, true))
+	require.NoError(t, te.p.engine.shutdown(context.Background()))
+	assert.Equal(t, 3, te.sink.SpanCount())
+	assert.Equal(t, int64(1), te.counter(t, "processor_tail_sampling_drift_traces_decided", decided("sampled", "shutdown")...))
+}
+
+func TestDropPendingTracesOnShutdown(t *testing.T) {
+	cfg := defaultTestConfig()
+	cfg.DropPendingTracesOnShutdown = true
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: all, type: always_sample}\n")
+	te := newTestEngine(t, cfg)
+	te.consume(t, oneTrace(9, 3, true))
+	require.NoError(t, te.p.engine.shutdown(context.Background()))
+	assert.Zero(t, te.sink.SpanCount())
+	assert.Equal(t, int64(1), te.counter(t, "processor_tail_sampling_drift_traces_dropped_unevaluated"))
+}
+
+func TestConsistentProbabilityThreshold(t *testing.T) {
+	cfg := defaultTestConfig()
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: half, type: probabilistic, probabilistic: {sampling_percentage: 50}}\n")
+	te := newTestEngine(t, cfg)
+
+	gs := genTraces(10, 400)
+	td := batchOf(gs)
+	// Incoming: a quarter carry th:c (sampled upstream at 25%, a higher
+	// threshold than ours), a quarter th:4 (75%, lower than ours).
+	incoming := map[string]string{}
+	for i, rs := range td.ResourceSpans().All() {
+		ts := ""
+		switch i % 4 {
+		case 0:
+			ts = "ot=th:c"
+		case 1:
+			ts = "ot=th:4"
+		}
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, sp := range ss.Spans().All() {
+				sp.TraceState().FromRaw(ts)
+				incoming[sp.TraceID().String()] = ts
+			}
+		}
+	}
+	te.consume(t, td)
+	te.advance(2 * time.Second)
+
+	kept := 0
+	for _, out := range te.sink.AllTraces() {
+		for _, rs := range out.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, sp := range ss.Spans().All() {
+					kept++
+					got := sp.TraceState().AsRaw()
+					// Randomness is the trace ID's low 56 bits: >= 0x8000... for 50%.
+					id := sp.TraceID()
+					require.GreaterOrEqual(t, id[9], byte(0x80), "kept a trace below the threshold")
+					if incoming[id.String()] == "ot=th:c" {
+						assert.Equal(t, "ot=th:c", got, "a higher incoming threshold must be kept")
+					} else {
+						assert.Equal(t, "ot=th:8", got)
+					}
+				}
+			}
+		}
+	}
+	assert.Positive(t, kept)
+}

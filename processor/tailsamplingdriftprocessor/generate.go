@@ -1,0 +1,3 @@
+//go:generate mdatagen metadata.yaml
+
+package tailsamplingdriftprocessor

@@ -1,0 +1,215 @@
+package ebpfreceiver
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/discovery"
+)
+
+// Config is the ebpf receiver's configuration. Key names are part of the
+// distribution's contract (DESIGN.md).
+type Config struct {
+	// Discovery selects the processes to instrument.
+	Discovery DiscoveryConfig `mapstructure:"discovery"`
+	// Traces selects the spans produced.
+	Traces TracesConfig `mapstructure:"traces"`
+	// Metrics configures the Go runtime metrics of instrumented processes.
+	Metrics MetricsConfig `mapstructure:"metrics"`
+	// RingBufferSize is the size of the BPF ring buffer that carries events
+	// from the kernel, e.g. "8MiB". Rounded up to a power of two. Events that
+	// do not fit are dropped and counted (otelcol_receiver_ebpf_events_lost).
+	RingBufferSize ByteSize `mapstructure:"ring_buffer_size"`
+}
+
+// DiscoveryConfig selects processes by executable path, listening port or pid.
+type DiscoveryConfig struct {
+	// Instrument lists selectors; a process matching any of them is
+	// instrumented unless it matches an Exclude entry.
+	Instrument []ProcessSelector `mapstructure:"instrument"`
+	// Exclude lists selectors of processes never instrumented.
+	Exclude []ProcessSelector `mapstructure:"exclude"`
+	// PollInterval is how often /proc is scanned for new, exited and
+	// restarted processes.
+	PollInterval time.Duration `mapstructure:"poll_interval"`
+}
+
+// ProcessSelector matches a process. Exactly one field is set per entry.
+type ProcessSelector struct {
+	// ExePath is a glob on the process's executable path (/proc/<pid>/exe):
+	// '*' matches any characters including '/', '?' one character, and
+	// [...] a character class.
+	ExePath string `mapstructure:"exe_path"`
+	// OpenPorts lists TCP ports and ranges the process listens on, e.g.
+	// "8080,9000-9100".
+	OpenPorts string `mapstructure:"open_ports"`
+	// PID selects one process id.
+	PID int `mapstructure:"pid"`
+}
+
+// TracesConfig selects which spans are produced and how context propagates.
+type TracesConfig struct {
+	// HTTP enables net/http server and client spans.
+	HTTP ProtocolConfig `mapstructure:"http"`
+	// GRPC enables google.golang.org/grpc spans. Not implemented yet:
+	// enabling either side is a configuration error.
+	GRPC ProtocolConfig `mapstructure:"grpc"`
+	// Propagation configures trace context propagation.
+	Propagation PropagationConfig `mapstructure:"propagation"`
+	// CaptureHeaders would record the named request headers as span
+	// attributes. Not implemented yet: a non-empty list is a configuration
+	// error.
+	CaptureHeaders []string `mapstructure:"capture_headers"`
+}
+
+// ProtocolConfig enables the server and client side of a protocol.
+type ProtocolConfig struct {
+	// Server enables SERVER spans for requests the process serves.
+	Server bool `mapstructure:"server"`
+	// Client enables CLIENT spans for requests the process makes.
+	Client bool `mapstructure:"client"`
+}
+
+// PropagationConfig configures trace context propagation.
+type PropagationConfig struct {
+	// Extract lists the incoming header formats whose parent span the server
+	// span adopts: "tracecontext" (W3C traceparent) and "b3" (single b3
+	// header). traceparent wins when both are present.
+	Extract []string `mapstructure:"extract"`
+	// Inject would write traceparent into outgoing requests. Not
+	// implemented yet: true is a configuration error.
+	Inject bool `mapstructure:"inject"`
+}
+
+// MetricsConfig configures the Go runtime metrics collected from
+// instrumented processes (emitted in a metrics pipeline).
+type MetricsConfig struct {
+	// CollectionInterval is how often runtime metrics are collected.
+	CollectionInterval time.Duration `mapstructure:"collection_interval"`
+	// Runtime selects the metric groups.
+	Runtime RuntimeMetricsConfig `mapstructure:"runtime"`
+}
+
+// RuntimeMetricsConfig selects Go runtime metric groups.
+type RuntimeMetricsConfig struct {
+	// Goroutines: goroutine counts.
+	Goroutines bool `mapstructure:"goroutines"`
+	// Scheduler: scheduler latency and run queue figures.
+	Scheduler bool `mapstructure:"scheduler"`
+	// GC: garbage collection cycles and pauses.
+	GC bool `mapstructure:"gc"`
+	// Allocations: heap allocation figures.
+	Allocations bool `mapstructure:"allocations"`
+}
+
+const (
+	minRingBufferSize = 4 << 10
+	maxRingBufferSize = 1 << 30
+)
+
+// Validate checks the configuration; errors name the field and bad value.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if len(cfg.Discovery.Instrument) == 0 {
+		errs = append(errs, errors.New("discovery.instrument: at least one selector is required"))
+	}
+	for i, s := range cfg.Discovery.Instrument {
+		if err := s.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("discovery.instrument[%d]: %w", i, err))
+		}
+	}
+	for i, s := range cfg.Discovery.Exclude {
+		if err := s.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("discovery.exclude[%d]: %w", i, err))
+		}
+	}
+	if cfg.Discovery.PollInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("discovery.poll_interval must be at least 100ms: %s", cfg.Discovery.PollInterval))
+	}
+	if cfg.Traces.GRPC.Server || cfg.Traces.GRPC.Client {
+		errs = append(errs, fmt.Errorf("traces.grpc: gRPC probes are not implemented in this version: server=%t client=%t", cfg.Traces.GRPC.Server, cfg.Traces.GRPC.Client))
+	}
+	for i, f := range cfg.Traces.Propagation.Extract {
+		if f != "tracecontext" && f != "b3" {
+			errs = append(errs, fmt.Errorf("traces.propagation.extract[%d]: unknown format %q (want tracecontext or b3)", i, f))
+		}
+	}
+	if cfg.Traces.Propagation.Inject {
+		errs = append(errs, errors.New("traces.propagation.inject: injecting traceparent is not implemented in this version: true"))
+	}
+	if len(cfg.Traces.CaptureHeaders) > 0 {
+		errs = append(errs, fmt.Errorf("traces.capture_headers: header capture is not implemented in this version: %q", cfg.Traces.CaptureHeaders))
+	}
+	if cfg.Metrics.CollectionInterval <= 0 {
+		errs = append(errs, fmt.Errorf("metrics.collection_interval must be positive: %s", cfg.Metrics.CollectionInterval))
+	}
+	if cfg.RingBufferSize < minRingBufferSize || cfg.RingBufferSize > maxRingBufferSize {
+		errs = append(errs, fmt.Errorf("ring_buffer_size must be between 4KiB and 1GiB: %d bytes", int64(cfg.RingBufferSize)))
+	}
+	return errors.Join(errs...)
+}
+
+func (s ProcessSelector) validate() error {
+	set := 0
+	if s.ExePath != "" {
+		set++
+		if _, err := discovery.CompileGlob(s.ExePath); err != nil {
+			return fmt.Errorf("exe_path: bad glob %q: %w", s.ExePath, err)
+		}
+	}
+	if s.OpenPorts != "" {
+		set++
+		if _, err := discovery.ParsePortRanges(s.OpenPorts); err != nil {
+			return fmt.Errorf("open_ports: %w", err)
+		}
+	}
+	if s.PID != 0 {
+		set++
+		if s.PID < 0 {
+			return fmt.Errorf("pid must be positive: %d", s.PID)
+		}
+	}
+	if set != 1 {
+		return fmt.Errorf("exactly one of exe_path, open_ports, pid must be set: exe_path=%q open_ports=%q pid=%d", s.ExePath, s.OpenPorts, s.PID)
+	}
+	return nil
+}
+
+// ByteSize is a size in bytes that unmarshals from "8MiB", "512KiB",
+// "1MB", "4096" and the like.
+type ByteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+	{"B", 1},
+}
+
+// UnmarshalText parses a size with an optional binary or decimal unit.
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	mult := int64(1)
+	num := s
+	for _, u := range byteUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			mult = u.mult
+			num = strings.TrimSpace(strings.TrimSuffix(s, u.suffix))
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("invalid byte size %q: want a non-negative integer with an optional unit (KiB, MiB, GiB, KB, MB, GB, B)", s)
+	}
+	if n > (1<<62)/mult {
+		return fmt.Errorf("byte size %q overflows", s)
+	}
+	*b = ByteSize(n * mult)
+	return nil
+}

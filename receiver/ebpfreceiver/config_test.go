@@ -1,0 +1,107 @@
+package ebpfreceiver
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+)
+
+func loadConfig(t *testing.T, file string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", file))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewID(component.MustNewType("ebpf")).String())
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	if err := sub.Unmarshal(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func TestLoadConfig(t *testing.T) {
+	cfg, err := loadConfig(t, "config.yaml")
+	require.NoError(t, err)
+	require.NoError(t, confmap.Validate(cfg))
+	want := &Config{
+		Discovery: DiscoveryConfig{
+			Instrument: []ProcessSelector{
+				{ExePath: "/usr/local/bin/orders*"},
+				{OpenPorts: "8080,9000-9100"},
+				{PID: 4242},
+			},
+			Exclude:      []ProcessSelector{{ExePath: "*/otelcol*"}},
+			PollInterval: time.Second,
+		},
+		Traces: TracesConfig{
+			HTTP:           ProtocolConfig{Server: true, Client: false},
+			Propagation:    PropagationConfig{Extract: []string{"tracecontext"}},
+			CaptureHeaders: []string{},
+		},
+		Metrics: MetricsConfig{
+			CollectionInterval: 30 * time.Second,
+			Runtime:            RuntimeMetricsConfig{Goroutines: true, GC: true},
+		},
+		RingBufferSize: 16 << 20,
+	}
+	assert.Equal(t, want, cfg)
+}
+
+func TestDefaultConfigNeedsOnlyASelector(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	err := confmap.Validate(cfg)
+	require.ErrorContains(t, err, "discovery.instrument: at least one selector is required")
+	cfg.Discovery.Instrument = []ProcessSelector{{PID: 1}}
+	require.NoError(t, confmap.Validate(cfg))
+}
+
+func TestInvalidConfigs(t *testing.T) {
+	tests := []struct {
+		file    string
+		wantErr string
+	}{
+		{"invalid_no_instrument.yaml", "discovery.instrument: at least one selector is required"},
+		{"invalid_selector_two_fields.yaml", `discovery.instrument[0]: exactly one of exe_path, open_ports, pid must be set: exe_path="/srv/a" open_ports="" pid=12`},
+		{"invalid_selector_empty.yaml", `discovery.instrument[0]: exactly one of exe_path, open_ports, pid must be set: exe_path="" open_ports="" pid=0`},
+		{"invalid_ports.yaml", `discovery.instrument[0]: open_ports: port list "9100-9000": range "9100-9000" is reversed`},
+		{"invalid_glob.yaml", `discovery.instrument[0]: exe_path: bad glob "/srv/[abc"`},
+		{"invalid_negative_pid.yaml", "discovery.instrument[0]: pid must be positive: -5"},
+		{"invalid_exclude.yaml", `discovery.exclude[0]: open_ports: port list "http": invalid port "http"`},
+		{"invalid_poll_interval.yaml", "discovery.poll_interval must be at least 100ms: 10ms"},
+		{"invalid_grpc.yaml", "traces.grpc: gRPC probes are not implemented in this version: server=true client=false"},
+		{"invalid_extract.yaml", `traces.propagation.extract[1]: unknown format "jaeger"`},
+		{"invalid_inject.yaml", "traces.propagation.inject: injecting traceparent is not implemented in this version: true"},
+		{"invalid_capture_headers.yaml", `traces.capture_headers: header capture is not implemented in this version: ["X-Request-Id"]`},
+		{"invalid_collection_interval.yaml", "metrics.collection_interval must be positive: 0s"},
+		{"invalid_ring_buffer_small.yaml", "ring_buffer_size must be between 4KiB and 1GiB: 1024 bytes"},
+		{"invalid_ring_buffer_unit.yaml", `invalid byte size "8 parsecs"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			cfg, err := loadConfig(t, tt.file)
+			if err == nil {
+				err = confmap.Validate(cfg)
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+		})
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"8MiB": 8 << 20, "512KiB": 512 << 10, "1MB": 1_000_000, "4096": 4096, "2 GiB": 2 << 30, "10B": 10} {
+		var b ByteSize
+		require.NoError(t, b.UnmarshalText([]byte(in)), in)
+		assert.Equal(t, want, b, in)
+	}
+	for _, in := range []string{"", "-1MiB", "MiB", "1.5MiB", "99999999999999999GiB"} {
+		var b ByteSize
+		assert.Error(t, b.UnmarshalText([]byte(in)), in)
+	}
+}

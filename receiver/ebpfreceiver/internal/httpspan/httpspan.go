@@ -1,0 +1,246 @@
+// Package httpspan turns HTTP probe events into OpenTelemetry spans that
+// follow the HTTP semantic conventions. Pure functions: no kernel needed.
+package httpspan
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
+)
+
+// Attribute keys (OpenTelemetry semantic conventions).
+const (
+	attrMethod         = "http.request.method"
+	attrMethodOriginal = "http.request.method_original"
+	attrRoute          = "http.route"
+	attrStatusCode     = "http.response.status_code"
+	attrURLPath        = "url.path"
+	attrURLFull        = "url.full"
+	attrServerAddress  = "server.address"
+	attrServerPort     = "server.port"
+	attrClientAddress  = "client.address"
+	attrClientPort     = "client.port"
+	attrProtoVersion   = "network.protocol.version"
+	attrErrorType      = "error.type"
+)
+
+// Clock converts the probes' CLOCK_BOOTTIME nanoseconds to wall-clock time.
+type Clock struct {
+	// Offset is wall-clock minus boot time, in nanoseconds.
+	Offset int64
+}
+
+// Time converts a boot-time timestamp.
+func (c Clock) Time(bootNs uint64) pcommon.Timestamp {
+	return pcommon.Timestamp(uint64(int64(bootNs) + c.Offset))
+}
+
+// NewClock measures the offset from a pair of readings taken together.
+func NewClock(wall time.Time, bootNs int64) Clock {
+	return Clock{Offset: wall.UnixNano() - bootNs}
+}
+
+var knownMethods = map[string]bool{
+	"GET": true, "HEAD": true, "POST": true, "PUT": true, "DELETE": true,
+	"CONNECT": true, "OPTIONS": true, "TRACE": true, "PATCH": true,
+}
+
+// setMethod records the method as semconv asks: unknown methods become
+// _OTHER with the original kept.
+func setMethod(attrs pcommon.Map, m string) string {
+	if knownMethods[m] {
+		attrs.PutStr(attrMethod, m)
+		return m
+	}
+	attrs.PutStr(attrMethod, "_OTHER")
+	attrs.PutStr(attrMethodOriginal, m)
+	return "HTTP"
+}
+
+// RouteFromPattern extracts the path template from a net/http ServeMux
+// pattern "[METHOD ][HOST]/[PATH]".
+func RouteFromPattern(p string) string {
+	if i := strings.IndexByte(p, ' '); i >= 0 {
+		p = strings.TrimLeft(p[i+1:], " \t")
+	}
+	if i := strings.IndexByte(p, '/'); i >= 0 {
+		return p[i:]
+	}
+	return ""
+}
+
+func setIDs(s ptrace.Span, ids tracer.SpanIDs) {
+	s.SetTraceID(pcommon.TraceID(ids.TraceID))
+	s.SetSpanID(pcommon.SpanID(ids.SpanID))
+	if ids.HasParent {
+		s.SetParentSpanID(pcommon.SpanID(ids.ParentSpanID))
+	}
+}
+
+// AppendServer adds the SERVER span for ev to ss.
+func AppendServer(ss ptrace.ScopeSpans, ev *tracer.ServerEvent, clock Clock) ptrace.Span {
+	s := ss.Spans().AppendEmpty()
+	setIDs(s, ev.IDs)
+	s.SetKind(ptrace.SpanKindServer)
+	s.SetStartTimestamp(clock.Time(ev.StartNs))
+	s.SetEndTimestamp(clock.Time(ev.EndNs))
+	attrs := s.Attributes()
+	name := setMethod(attrs, ev.Method)
+	if ev.Path != "" {
+		attrs.PutStr(attrURLPath, ev.Path)
+	}
+	if route := RouteFromPattern(ev.Pattern); route != "" {
+		attrs.PutStr(attrRoute, route)
+		name += " " + route
+	}
+	s.SetName(name)
+	status := int64(ev.Status)
+	if status == 0 && ev.ProtoMajor == 1 {
+		// The handler wrote nothing; net/http answers 200 after ServeHTTP.
+		status = 200
+	}
+	if status != 0 {
+		attrs.PutInt(attrStatusCode, status)
+	}
+	if host, port, ok := splitHostPort(ev.Host); ok {
+		attrs.PutStr(attrServerAddress, host)
+		if port != 0 {
+			attrs.PutInt(attrServerPort, int64(port))
+		}
+	}
+	if v := protocolVersion(ev.ProtoMajor, ev.ProtoMinor); v != "" {
+		attrs.PutStr(attrProtoVersion, v)
+	}
+	if host, port, ok := splitHostPort(ev.RemoteAddr); ok {
+		attrs.PutStr(attrClientAddress, host)
+		if port != 0 {
+			attrs.PutInt(attrClientPort, int64(port))
+		}
+	}
+	// Only 5xx makes a server span an error (4xx is the client's fault).
+	if status >= 500 {
+		s.Status().SetCode(ptrace.StatusCodeError)
+		attrs.PutStr(attrErrorType, strconv.FormatInt(status, 10))
+	}
+	return s
+}
+
+// AppendClient adds the CLIENT span for ev to ss.
+func AppendClient(ss ptrace.ScopeSpans, ev *tracer.ClientEvent, clock Clock) ptrace.Span {
+	s := ss.Spans().AppendEmpty()
+	setIDs(s, ev.IDs)
+	s.SetKind(ptrace.SpanKindClient)
+	s.SetStartTimestamp(clock.Time(ev.StartNs))
+	s.SetEndTimestamp(clock.Time(ev.EndNs))
+	attrs := s.Attributes()
+	s.SetName(setMethod(attrs, ev.Method))
+	if full := URLFull(ev.Scheme, ev.Host, ev.Path, ev.RawQuery); full != "" {
+		attrs.PutStr(attrURLFull, full)
+	}
+	if host, port, ok := splitHostPort(ev.Host); ok {
+		attrs.PutStr(attrServerAddress, host)
+		if port == 0 {
+			port = defaultPort(ev.Scheme)
+		}
+		if port != 0 {
+			attrs.PutInt(attrServerPort, int64(port))
+		}
+	}
+	if ev.HasResponse && ev.Status != 0 {
+		attrs.PutInt(attrStatusCode, int64(ev.Status))
+	}
+	switch {
+	case ev.HasError || !ev.HasResponse:
+		s.Status().SetCode(ptrace.StatusCodeError)
+		// The probe does not read the error's type.
+		attrs.PutStr(attrErrorType, "_OTHER")
+	case ev.Status >= 400:
+		s.Status().SetCode(ptrace.StatusCodeError)
+		attrs.PutStr(attrErrorType, strconv.Itoa(int(ev.Status)))
+	}
+	return s
+}
+
+// URLFull rebuilds the request URL; credentials are never part of it
+// (url.URL keeps them in User, which the probe does not read).
+func URLFull(scheme, host, path, query string) string {
+	if host == "" {
+		return ""
+	}
+	if scheme == "" {
+		scheme = "http"
+	}
+	u := scheme + "://" + host + path
+	if query != "" {
+		u += "?" + query
+	}
+	return u
+}
+
+func defaultPort(scheme string) uint16 {
+	switch scheme {
+	case "http", "":
+		return 80
+	case "https":
+		return 443
+	}
+	return 0
+}
+
+// splitHostPort splits "host:port", "[v6]:port" or a bare host; port 0
+// means none was given.
+func splitHostPort(s string) (string, uint16, bool) {
+	if s == "" {
+		return "", 0, false
+	}
+	host, portStr, err := net.SplitHostPort(s)
+	if err != nil {
+		return strings.Trim(s, "[]"), 0, true
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return host, 0, true
+	}
+	return host, uint16(port), true
+}
+
+func protocolVersion(major, minor uint8) string {
+	switch {
+	case major == 1:
+		return "1." + strconv.Itoa(int(minor))
+	case major >= 2:
+		return strconv.Itoa(int(major))
+	}
+	return ""
+}
+
+// Resource describes the instrumented process.
+type Resource struct {
+	ServiceName    string
+	PID            int
+	ExePath        string
+	RuntimeVersion string
+	HostName       string
+}
+
+// Fill writes r as resource attributes.
+func (r Resource) Fill(res pcommon.Resource) {
+	a := res.Attributes()
+	a.PutStr("service.name", r.ServiceName)
+	a.PutInt("process.pid", int64(r.PID))
+	a.PutStr("process.executable.path", r.ExePath)
+	if r.RuntimeVersion != "" {
+		a.PutStr("process.runtime.name", "go")
+		a.PutStr("process.runtime.version", r.RuntimeVersion)
+	}
+	if r.HostName != "" {
+		a.PutStr("host.name", r.HostName)
+	}
+	a.PutStr("telemetry.distro.name", "otelcol-goebpf")
+}

@@ -1,0 +1,362 @@
+// Package tracer loads the HTTP probes (bpf/http/http.c) into the kernel,
+// attaches them to Go processes and drains their events from the ring buffer.
+//
+// One program set serves every process. Each binary (inode) gets a cookie;
+// the cookie travels with every uprobe attached to that binary and selects
+// the binary's struct field offsets in the go_offsets_by_cookie map.
+package tracer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+// Offsets are the struct field offsets of one Go binary that the probes read.
+type Offsets struct {
+	RequestMethod     uint64
+	RequestURL        uint64
+	RequestProtoMajor uint64
+	RequestProtoMinor uint64
+	RequestHost       uint64
+	RequestRemoteAddr uint64
+	RequestPattern    uint64
+	URLScheme         uint64
+	URLHost           uint64
+	URLPath           uint64
+	URLRawQuery       uint64
+	ResponseStatus    uint64
+	ResponseConn      uint64
+	ConnBufr          uint64
+	BufioReaderBuf    uint64
+	BufioReaderR      uint64
+	ClientStatusCode  uint64
+	GoroutineM        uint64
+	GoroutineID       uint64
+	MCurg             uint64
+
+	// HasPattern: net/http.Request.Pattern exists (Go >= 1.23).
+	HasPattern bool
+	// HasHeadScan: the fields leading to the connection's read buffer are
+	// known, so incoming trace context can be extracted.
+	HasHeadScan bool
+	// HasGoroutine: runtime.g.m, runtime.g.goid and runtime.m.curg are known,
+	// so span context follows goroutines started by a handler.
+	HasGoroutine bool
+	// HasRawQuery: net/url.URL.RawQuery is known (url.full gets the query).
+	HasRawQuery bool
+}
+
+func (o Offsets) bpf() httpGoOffsets {
+	var flags uint64
+	if o.HasPattern {
+		flags |= 1 << 0
+	}
+	if o.HasHeadScan {
+		flags |= 1 << 1
+	}
+	if o.HasGoroutine {
+		flags |= 1 << 2
+	}
+	if o.HasRawQuery {
+		flags |= 1 << 3
+	}
+	return httpGoOffsets{
+		RequestMethod:     o.RequestMethod,
+		RequestUrl:        o.RequestURL,
+		RequestProtoMajor: o.RequestProtoMajor,
+		RequestProtoMinor: o.RequestProtoMinor,
+		RequestHost:       o.RequestHost,
+		RequestRemoteAddr: o.RequestRemoteAddr,
+		RequestPattern:    o.RequestPattern,
+		UrlScheme:         o.URLScheme,
+		UrlHost:           o.URLHost,
+		UrlPath:           o.URLPath,
+		UrlRawQuery:       o.URLRawQuery,
+		ResponseStatus:    o.ResponseStatus,
+		ResponseConn:      o.ResponseConn,
+		ConnBufr:          o.ConnBufr,
+		BufioReaderBuf:    o.BufioReaderBuf,
+		BufioReaderR:      o.BufioReaderR,
+		ClientStatusCode:  o.ClientStatusCode,
+		G_m:               o.GoroutineM,
+		G_goid:            o.GoroutineID,
+		M_curg:            o.MCurg,
+		Flags:             flags,
+	}
+}
+
+// Function is a probed function's location in the executable file: uprobes
+// go at EntryOffset and at every ReturnOffsets entry (file offsets).
+type Function struct {
+	Name          string
+	EntryOffset   uint64
+	ReturnOffsets []uint64
+}
+
+// Binary is what the probes need to know about one executable.
+type Binary struct {
+	Offsets Offsets
+	// ServeHTTP is net/http.serverHandler.ServeHTTP; nil if absent.
+	ServeHTTP *Function
+	// RoundTrip is net/http.(*Transport).roundTrip; nil if absent.
+	RoundTrip *Function
+	// Newproc1 is runtime.newproc1; nil if absent.
+	Newproc1 *Function
+}
+
+// Options configure the loaded programs.
+type Options struct {
+	// RingBufferSize in bytes; rounded up to a power of two of at least one page.
+	RingBufferSize int
+	// ExtractTraceContext and ExtractB3 enable parent extraction from
+	// incoming request heads.
+	ExtractTraceContext bool
+	ExtractB3           bool
+	// EmptyPrograms attaches a program that does nothing at every probe
+	// site instead of the real ones: the benchmark's baseline.
+	EmptyPrograms bool
+}
+
+// Probes selects which functions are probed in a process.
+type Probes struct {
+	Server bool
+	Client bool
+}
+
+// HitIndex names the probe hit counters.
+type HitIndex int
+
+const (
+	HitServerEntry HitIndex = iota
+	HitServerReturn
+	HitClientEntry
+	HitClientReturn
+	HitNewprocReturn
+	HitEmpty
+	hitCount = 8
+)
+
+// Tracer owns the loaded programs and maps.
+type Tracer struct {
+	objs   httpObjects
+	reader *ringbuf.Reader
+	opts   Options
+
+	mu         sync.Mutex
+	nextCookie uint32
+}
+
+// New loads the programs and maps into the kernel.
+func New(opts Options) (*Tracer, error) {
+	spec, err := loadHttp()
+	if err != nil {
+		return nil, fmt.Errorf("load BPF spec: %w", err)
+	}
+	size := ringSize(opts.RingBufferSize)
+	spec.Maps["events"].MaxEntries = uint32(size)
+	var extract uint32
+	if opts.ExtractTraceContext {
+		extract |= 1
+	}
+	if opts.ExtractB3 {
+		extract |= 2
+	}
+	if err := spec.Variables["extract_flags"].Set(extract); err != nil {
+		return nil, fmt.Errorf("set extract_flags: %w", err)
+	}
+	// Wake the reader early when a quarter of the ring is used, so a burst
+	// cannot fill it between two timed drains.
+	if err := spec.Variables["wakeup_threshold"].Set(uint64(size / 4)); err != nil {
+		return nil, fmt.Errorf("set wakeup_threshold: %w", err)
+	}
+	t := &Tracer{opts: opts, nextCookie: 1}
+	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("load BPF programs: %+v", verr)
+		}
+		return nil, fmt.Errorf("load BPF programs: %w", err)
+	}
+	t.reader, err = ringbuf.NewReader(t.objs.Events)
+	if err != nil {
+		_ = t.objs.Close()
+		return nil, fmt.Errorf("open ring buffer reader: %w", err)
+	}
+	return t, nil
+}
+
+func ringSize(n int) int {
+	page := os.Getpagesize()
+	size := page
+	for size < n {
+		size <<= 1
+	}
+	return size
+}
+
+// Close detaches nothing (attachments are closed by their owners) and
+// releases the programs, maps and the ring buffer reader.
+func (t *Tracer) Close() error {
+	var errs []error
+	if t.reader != nil {
+		errs = append(errs, t.reader.Close())
+	}
+	errs = append(errs, t.objs.Close())
+	return errors.Join(errs...)
+}
+
+// AddBinary registers a binary's offsets and returns the cookie its probes
+// must carry.
+func (t *Tracer) AddBinary(off Offsets) (uint32, error) {
+	t.mu.Lock()
+	cookie := t.nextCookie
+	t.nextCookie++
+	t.mu.Unlock()
+	v := off.bpf()
+	if err := t.objs.GoOffsetsByCookie.Put(cookie, &v); err != nil {
+		return 0, fmt.Errorf("store offsets for cookie %d: %w", cookie, err)
+	}
+	return cookie, nil
+}
+
+// RemoveBinary forgets a cookie once no process of that binary is attached.
+func (t *Tracer) RemoveBinary(cookie uint32) error {
+	if err := t.objs.GoOffsetsByCookie.Delete(cookie); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("delete offsets for cookie %d: %w", cookie, err)
+	}
+	return nil
+}
+
+// Attachment holds one process's uprobe links.
+type Attachment struct {
+	links []link.Link
+}
+
+// Close detaches every probe of the process.
+func (a *Attachment) Close() error {
+	var errs []error
+	for _, l := range a.links {
+		errs = append(errs, l.Close())
+	}
+	a.links = nil
+	return errors.Join(errs...)
+}
+
+// Links is the number of uprobes attached.
+func (a *Attachment) Links() int { return len(a.links) }
+
+// Attach places the selected probes in process pid. The executable is
+// opened through /proc/<pid>/exe so the probes land on the inode the process
+// runs, even if its path was replaced since.
+func (t *Tracer) Attach(pid int, cookie uint32, bin Binary, probes Probes) (*Attachment, error) {
+	exe, err := link.OpenExecutable(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return nil, fmt.Errorf("open executable of pid %d: %w", pid, err)
+	}
+	a := &Attachment{}
+	attach := func(fn *Function, entry, ret *ebpf.Program) error {
+		if t.opts.EmptyPrograms {
+			if entry != nil {
+				entry = t.objs.UprobeEmpty
+			}
+			ret = t.objs.UprobeEmpty
+		}
+		if entry != nil {
+			l, err := exe.Uprobe(fn.Name, entry, &link.UprobeOptions{Address: fn.EntryOffset, PID: pid, Cookie: uint64(cookie)})
+			if err != nil {
+				return fmt.Errorf("uprobe %s entry at %#x: %w", fn.Name, fn.EntryOffset, err)
+			}
+			a.links = append(a.links, l)
+		}
+		for _, off := range fn.ReturnOffsets {
+			l, err := exe.Uprobe(fn.Name, ret, &link.UprobeOptions{Address: off, PID: pid, Cookie: uint64(cookie)})
+			if err != nil {
+				return fmt.Errorf("uprobe %s return at %#x: %w", fn.Name, off, err)
+			}
+			a.links = append(a.links, l)
+		}
+		return nil
+	}
+	var errs []error
+	if probes.Server {
+		if bin.ServeHTTP == nil {
+			errs = append(errs, errors.New("net/http.serverHandler.ServeHTTP not found"))
+		} else if err := attach(bin.ServeHTTP, t.objs.UprobeServerEntry, t.objs.UprobeServerReturn); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if probes.Client {
+		if bin.RoundTrip == nil {
+			errs = append(errs, errors.New("net/http.(*Transport).roundTrip not found"))
+		} else if err := attach(bin.RoundTrip, t.objs.UprobeClientEntry, t.objs.UprobeClientReturn); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Goroutine inheritance only matters when both server and client spans
+	// are produced (it links client calls made from handler goroutines).
+	if probes.Server && probes.Client && bin.Newproc1 != nil && bin.Offsets.HasGoroutine && bin.ServeHTTP != nil && bin.RoundTrip != nil {
+		if err := attach(bin.Newproc1, nil, t.objs.UprobeNewproc1Return); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(a.links) == 0 {
+		errs = append(errs, errors.New("no probe attached"))
+		return nil, errors.Join(errs...)
+	}
+	// A partial attachment still yields correct spans for what is probed;
+	// the error reports what is missing.
+	return a, errors.Join(errs...)
+}
+
+// Drops returns the number of events lost because the ring buffer was full.
+func (t *Tracer) Drops() (uint64, error) {
+	var perCPU []uint64
+	if err := t.objs.RingbufDrops.Lookup(uint32(0), &perCPU); err != nil {
+		return 0, fmt.Errorf("read ringbuf_drops: %w", err)
+	}
+	var sum uint64
+	for _, v := range perCPU {
+		sum += v
+	}
+	return sum, nil
+}
+
+// Hits returns the probe hit counters summed over CPUs.
+func (t *Tracer) Hits() ([hitCount]uint64, error) {
+	var out [hitCount]uint64
+	for i := range uint32(hitCount) {
+		var perCPU []uint64
+		if err := t.objs.ProbeHits.Lookup(i, &perCPU); err != nil {
+			return out, fmt.Errorf("read probe_hits[%d]: %w", i, err)
+		}
+		for _, v := range perCPU {
+			out[i] += v
+		}
+	}
+	return out, nil
+}
+
+// Drain reads every record in the ring buffer, waiting at most wait for the
+// first one, and passes each to handle. It returns when the ring is empty
+// after the wait, or os.ErrClosed / ringbuf.ErrClosed once Close was called.
+func (t *Tracer) Drain(wait time.Duration, handle func([]byte)) error {
+	t.reader.SetDeadline(time.Now().Add(wait))
+	var rec ringbuf.Record
+	for {
+		err := t.reader.ReadInto(&rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		handle(rec.RawSample)
+	}
+}

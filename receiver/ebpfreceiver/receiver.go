@@ -1,0 +1,613 @@
+package ebpfreceiver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/discovery"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/metadata"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
+)
+
+// drainInterval bounds how long an event waits in the ring buffer before it
+// becomes a span when traffic is too low to trigger a wakeup.
+const drainInterval = 200 * time.Millisecond
+
+// Attach failure reasons (metadata.yaml attribute "reason").
+const (
+	reasonNotGo           = "not_go"
+	reasonInspectFailed   = "inspect_failed"
+	reasonFunctionMissing = "function_missing"
+	reasonOffsetsMissing  = "offsets_missing"
+	reasonAttachFailed    = "attach_failed"
+)
+
+// attachError carries the telemetry reason of a failed instrumentation.
+type attachError struct {
+	reason string
+	err    error
+}
+
+func (e *attachError) Error() string { return e.err.Error() }
+func (e *attachError) Unwrap() error { return e.err }
+
+// binaryInfo is what the receiver learns from one executable file.
+type binaryInfo struct {
+	GoVersion string
+	Probe     tracer.Binary
+	// Exe is goexe's inspection, shared with the runtime metrics collector.
+	Exe *goexe.Executable
+	// ProbeErr says why the HTTP probes cannot be placed (an *attachError);
+	// runtime metrics may still be collected.
+	ProbeErr error
+}
+
+// inspectFunc inspects an executable; errors are *attachError.
+type inspectFunc func(path string) (*binaryInfo, error)
+
+// fileID identifies an executable file: processes of one binary share its
+// inspection and BPF cookie.
+type fileID struct {
+	dev, ino uint64
+	ctime    int64
+}
+
+// binaryState is kept after its last process exits (without its BPF
+// cookie), so a restarted service reuses the resolved probe sites instead of
+// re-reading a file whose /proc path died with the old process.
+type binaryState struct {
+	info   *binaryInfo
+	err    error
+	cookie uint32 // 0 while no process of this binary is attached
+	refs   int
+}
+
+// maxIdleBinaries bounds the binaries remembered with no process attached.
+const maxIdleBinaries = 256
+
+type instrumentedProcess struct {
+	key        discovery.Key
+	file       fileID
+	attachment *tracer.Attachment // nil when only runtime metrics are collected
+	runtime    bool               // attached to the runtime metrics collector
+}
+
+type ebpfReceiver struct {
+	cfg     *Config
+	set     receiver.Settings
+	tel     *metadata.TelemetryBuilder
+	traces  consumer.Traces
+	metrics consumer.Metrics
+	runtime RuntimeCollector // nil unless a metrics pipeline lists the receiver
+	inspect inspectFunc
+	scanner discovery.Scanner
+	matcher discovery.Matcher
+	tracker *discovery.Tracker
+	host    string
+
+	tracer *tracer.Tracer
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// Owned by the discovery goroutine.
+	binaries map[fileID]*binaryState
+	procs    map[discovery.Key]*instrumentedProcess
+
+	resMu sync.Mutex
+	// resources by pid; a process's entry outlives it by one poll so that
+	// its last events still get a resource.
+	resources map[uint32]httpspan.Resource
+	exited    []uint32
+
+	lastDrops uint64
+}
+
+func newReceiver(cfg *Config, set receiver.Settings) (*ebpfReceiver, error) {
+	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("create telemetry: %w", err)
+	}
+	m, err := buildMatcher(cfg.Discovery)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	return &ebpfReceiver{
+		cfg:       cfg,
+		set:       set,
+		tel:       tel,
+		inspect:   goexeInspector{cache: goexe.NewCache()}.inspect,
+		scanner:   discovery.Scanner{Root: "/proc", Self: os.Getpid()},
+		matcher:   m,
+		tracker:   discovery.NewTracker(),
+		host:      host,
+		binaries:  map[fileID]*binaryState{},
+		procs:     map[discovery.Key]*instrumentedProcess{},
+		resources: map[uint32]httpspan.Resource{},
+	}, nil
+}
+
+func buildMatcher(d DiscoveryConfig) (discovery.Matcher, error) {
+	conv := func(list []ProcessSelector, field string) ([]discovery.Selector, error) {
+		var out []discovery.Selector
+		for i, s := range list {
+			var sel discovery.Selector
+			var err error
+			switch {
+			case s.ExePath != "":
+				sel, err = discovery.NewExeSelector(s.ExePath)
+			case s.OpenPorts != "":
+				sel, err = discovery.NewPortSelector(s.OpenPorts)
+			default:
+				sel = discovery.NewPIDSelector(s.PID)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("discovery.%s[%d]: %w", field, i, err)
+			}
+			out = append(out, sel)
+		}
+		return out, nil
+	}
+	inst, err := conv(d.Instrument, "instrument")
+	if err != nil {
+		return discovery.Matcher{}, err
+	}
+	excl, err := conv(d.Exclude, "exclude")
+	if err != nil {
+		return discovery.Matcher{}, err
+	}
+	return discovery.Matcher{Instrument: inst, Exclude: excl}, nil
+}
+
+// Linux capability numbers (include/uapi/linux/capability.h).
+const (
+	capSysAdmin = 21
+	capPerfmon  = 38
+	capBPF      = 39
+)
+
+// checkCapabilities names the capabilities the probes need and the process
+// lacks. CAP_SYS_ADMIN covers both on every kernel.
+func checkCapabilities() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("read process capabilities: %w", err)
+	}
+	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
+	if has(capSysAdmin) {
+		return nil
+	}
+	var missing []string
+	if !has(capBPF) {
+		missing = append(missing, "CAP_BPF")
+	}
+	if !has(capPerfmon) {
+		missing = append(missing, "CAP_PERFMON")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("ebpf receiver needs %s (or CAP_SYS_ADMIN) to load probes; grant them, e.g. setcap cap_bpf,cap_perfmon,cap_sys_ptrace,cap_dac_read_search+ep on the collector binary", strings.Join(missing, " and "))
+	}
+	return nil
+}
+
+func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
+	if runtime.GOARCH != "amd64" {
+		return fmt.Errorf("ebpf receiver supports linux/amd64 only, not %s", runtime.GOARCH)
+	}
+	if err := checkCapabilities(); err != nil {
+		return err
+	}
+	if r.traces != nil && (r.cfg.Traces.HTTP.Server || r.cfg.Traces.HTTP.Client) {
+		tr, err := tracer.New(tracer.Options{
+			RingBufferSize:      int(r.cfg.RingBufferSize),
+			ExtractTraceContext: contains(r.cfg.Traces.Propagation.Extract, "tracecontext"),
+			ExtractB3:           contains(r.cfg.Traces.Propagation.Extract, "b3"),
+		})
+		if err != nil {
+			return fmt.Errorf("ebpf receiver: %w", err)
+		}
+		r.tracer = tr
+	}
+	if r.metrics != nil {
+		rc, err := newRuntimeCollector(r.cfg.Metrics, r.set.Logger)
+		if err != nil {
+			if r.tracer != nil {
+				_ = r.tracer.Close()
+			}
+			return fmt.Errorf("ebpf receiver: runtime metrics: %w", err)
+		}
+		r.runtime = rc
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	if r.runtime != nil {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.metricsLoop(ctx)
+		}()
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.discoverLoop(ctx)
+	}()
+	if r.tracer != nil {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.drainLoop(ctx)
+		}()
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *ebpfReceiver) Shutdown(ctx context.Context) error {
+	if r.cancel == nil {
+		r.tel.Shutdown()
+		return nil
+	}
+	r.cancel()
+	// Closing the tracer's reader unblocks a drain in progress; the
+	// programs stay loaded until every link is closed below.
+	done := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("ebpf receiver shutdown: %w", ctx.Err())
+	}
+	var errs []error
+	for k := range r.procs {
+		errs = append(errs, r.detach(k))
+	}
+	if r.runtime != nil {
+		errs = append(errs, r.runtime.Close())
+	}
+	if r.tracer != nil {
+		errs = append(errs, r.tracer.Close())
+	}
+	r.tel.Shutdown()
+	return errors.Join(errs...)
+}
+
+func (r *ebpfReceiver) discoverLoop(ctx context.Context) {
+	t := time.NewTicker(r.cfg.Discovery.PollInterval)
+	defer t.Stop()
+	for {
+		r.poll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// poll scans /proc once and instruments or cleans up what changed.
+func (r *ebpfReceiver) poll(ctx context.Context) {
+	procs, err := r.scanner.Scan(r.matcher)
+	if err != nil {
+		r.set.Logger.Warn("Process discovery failed", zap.Error(err))
+		return
+	}
+	ch := r.tracker.Update(procs)
+	r.resMu.Lock()
+	for _, pid := range r.exited {
+		delete(r.resources, pid)
+	}
+	r.exited = r.exited[:0]
+	r.resMu.Unlock()
+	for _, k := range ch.Exited {
+		if err := r.detach(k); err != nil {
+			r.set.Logger.Debug("Detaching exited process", zap.Int("pid", k.PID), zap.Error(err))
+		}
+	}
+	for _, p := range ch.Started {
+		if ctx.Err() != nil {
+			return
+		}
+		r.instrument(ctx, p)
+	}
+}
+
+func statFile(path string) (fileID, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return fileID{}, err
+	}
+	return fileID{dev: st.Dev, ino: st.Ino, ctime: st.Ctim.Nano()}, nil
+}
+
+func (r *ebpfReceiver) binaryFor(pid int, id fileID) *binaryState {
+	b, ok := r.binaries[id]
+	if !ok {
+		r.evictIdleBinaries()
+		b = &binaryState{}
+		b.info, b.err = r.inspect(fmt.Sprintf("/proc/%d/exe", pid))
+		r.binaries[id] = b
+	}
+	return b
+}
+
+// cookieFor registers the binary's offsets with the tracer on first use.
+func (r *ebpfReceiver) cookieFor(b *binaryState) (uint32, error) {
+	if b.cookie == 0 {
+		cookie, err := r.tracer.AddBinary(b.info.Probe.Offsets)
+		if err != nil {
+			return 0, err
+		}
+		b.cookie = cookie
+	}
+	return b.cookie, nil
+}
+
+func (r *ebpfReceiver) evictIdleBinaries() {
+	idle := 0
+	for _, b := range r.binaries {
+		if b.refs == 0 {
+			idle++
+		}
+	}
+	for id, b := range r.binaries {
+		if idle < maxIdleBinaries {
+			return
+		}
+		if b.refs == 0 {
+			delete(r.binaries, id)
+			idle--
+		}
+	}
+}
+
+func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
+	exe := fmt.Sprintf("/proc/%d/exe", p.PID)
+	id, err := statFile(exe)
+	if err != nil {
+		return // exited already
+	}
+	_, seen := r.binaries[id]
+	b := r.binaryFor(p.PID, id)
+	// Log once per binary, not per process: siblings share the result.
+	logOnce := func(msg string, err error) {
+		if !seen {
+			r.set.Logger.Warn(msg, zap.String("path", p.ExePath), zap.Int("pid", p.PID), zap.Error(err))
+		}
+	}
+	if b.err != nil {
+		r.recordFailure(b.err)
+		var ae *attachError
+		if errors.As(b.err, &ae) && ae.reason == reasonNotGo {
+			if !seen {
+				r.set.Logger.Debug("Skipping non-Go executable", zap.String("path", p.ExePath), zap.Int("pid", p.PID))
+			}
+		} else {
+			logOnce("Cannot instrument executable", b.err)
+		}
+		return
+	}
+	proc := &instrumentedProcess{key: p.Key(), file: id}
+	uprobes := 0
+	if r.tracer != nil {
+		if b.info.ProbeErr != nil {
+			r.recordFailure(b.info.ProbeErr)
+			logOnce("Cannot trace executable", b.info.ProbeErr)
+		} else if cookie, err := r.cookieFor(b); err != nil {
+			r.recordFailure(&attachError{reason: reasonAttachFailed, err: err})
+			r.set.Logger.Warn("Cannot register binary with the probes", zap.String("path", p.ExePath), zap.Error(err))
+		} else {
+			probes := tracer.Probes{Server: r.cfg.Traces.HTTP.Server, Client: r.cfg.Traces.HTTP.Client}
+			att, err := r.tracer.Attach(p.PID, cookie, b.info.Probe, probes)
+			switch {
+			case att == nil:
+				r.recordFailure(&attachError{reason: reasonAttachFailed, err: err})
+				r.set.Logger.Warn("Cannot attach probes", zap.String("path", p.ExePath), zap.Int("pid", p.PID), zap.Error(err))
+			case err != nil:
+				r.set.Logger.Info("Some probes not attached", zap.String("path", p.ExePath), zap.Int("pid", p.PID), zap.Error(err))
+			}
+			if att != nil {
+				proc.attachment = att
+				uprobes = att.Links()
+			}
+		}
+	}
+	if r.runtime != nil {
+		if err := r.runtime.Attach(p.PID, b.info.Exe); err != nil {
+			r.set.Logger.Info("Runtime metrics unavailable for process", zap.Int("pid", p.PID), zap.Error(err))
+		} else {
+			proc.runtime = true
+		}
+	}
+	if proc.attachment == nil && !proc.runtime {
+		if b.refs == 0 && b.cookie != 0 {
+			_ = r.tracer.RemoveBinary(b.cookie)
+			b.cookie = 0
+		}
+		return
+	}
+	b.refs++
+	r.procs[p.Key()] = proc
+	r.resMu.Lock()
+	r.resources[uint32(p.PID)] = httpspan.Resource{
+		ServiceName:    serviceName(p.PID, p.ExePath),
+		PID:            p.PID,
+		ExePath:        strings.TrimSuffix(p.ExePath, " (deleted)"),
+		RuntimeVersion: b.info.GoVersion,
+		HostName:       r.host,
+	}
+	r.resMu.Unlock()
+	r.tel.ReceiverEbpfProcessesInstrumented.Add(context.Background(), 1)
+	r.set.Logger.Info("Instrumented process", zap.String("path", p.ExePath), zap.Int("pid", p.PID),
+		zap.String("go_version", b.info.GoVersion), zap.Int("uprobes", uprobes), zap.Bool("runtime_metrics", proc.runtime))
+}
+
+func (r *ebpfReceiver) recordFailure(err error) {
+	reason := reasonAttachFailed
+	var ae *attachError
+	if errors.As(err, &ae) {
+		reason = ae.reason
+	}
+	r.tel.ReceiverEbpfAttachFailures.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", reason)))
+}
+
+// detach closes a process's probes and releases its binary when it was the
+// last process using it.
+func (r *ebpfReceiver) detach(k discovery.Key) error {
+	p, ok := r.procs[k]
+	if !ok {
+		return nil
+	}
+	delete(r.procs, k)
+	if p.runtime {
+		r.runtime.Detach(k.PID)
+	}
+	var err error
+	if p.attachment != nil {
+		err = p.attachment.Close()
+	}
+	r.tel.ReceiverEbpfProcessesInstrumented.Add(context.Background(), -1)
+	if b := r.binaries[p.file]; b != nil {
+		b.refs--
+		if b.refs <= 0 && b.cookie != 0 && r.tracer != nil {
+			err = errors.Join(err, r.tracer.RemoveBinary(b.cookie))
+			b.cookie = 0
+		}
+	}
+	r.resMu.Lock()
+	r.exited = append(r.exited, uint32(k.PID))
+	r.resMu.Unlock()
+	return err
+}
+
+// serviceName is the target's OTEL_SERVICE_NAME, else its executable name.
+func serviceName(pid int, exe string) string {
+	if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); err == nil {
+		for kv := range bytes.SplitSeq(env, []byte{0}) {
+			if v, ok := bytes.CutPrefix(kv, []byte("OTEL_SERVICE_NAME=")); ok && len(v) > 0 {
+				return string(v)
+			}
+		}
+	}
+	return filepath.Base(strings.TrimSuffix(exe, " (deleted)"))
+}
+
+func (r *ebpfReceiver) drainLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		batch := newSpanBatch(r.clock())
+		err := r.tracer.Drain(drainInterval, func(raw []byte) {
+			r.tel.ReceiverEbpfEventsReceived.Add(ctx, 1)
+			ev, err := tracer.Decode(raw)
+			if err != nil {
+				r.tel.ReceiverEbpfEventsLost.Add(ctx, 1)
+				return
+			}
+			batch.add(ev, r.resourceFor)
+		})
+		r.countDrops(ctx)
+		if n := batch.td.SpanCount(); n > 0 && r.traces != nil {
+			if cerr := r.traces.ConsumeTraces(ctx, batch.td); cerr != nil {
+				r.tel.ReceiverEbpfSpansRefused.Add(ctx, int64(n))
+				r.set.Logger.Debug("Next consumer refused spans", zap.Int("spans", n), zap.Error(cerr))
+			} else {
+				r.tel.ReceiverEbpfSpansEmitted.Add(ctx, int64(n))
+			}
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				r.set.Logger.Error("Ring buffer read failed", zap.Error(err))
+			}
+			return
+		}
+	}
+}
+
+func (r *ebpfReceiver) countDrops(ctx context.Context) {
+	drops, err := r.tracer.Drops()
+	if err != nil {
+		return
+	}
+	if drops > r.lastDrops {
+		r.tel.ReceiverEbpfEventsLost.Add(ctx, int64(drops-r.lastDrops))
+		r.lastDrops = drops
+	}
+}
+
+func (r *ebpfReceiver) clock() httpspan.Clock {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	return httpspan.NewClock(time.Now(), ts.Nano())
+}
+
+func (r *ebpfReceiver) resourceFor(pid uint32) httpspan.Resource {
+	r.resMu.Lock()
+	defer r.resMu.Unlock()
+	if res, ok := r.resources[pid]; ok {
+		return res
+	}
+	return httpspan.Resource{ServiceName: "unknown_service", PID: int(pid), HostName: r.host}
+}
+
+// spanBatch groups one drain's spans by process.
+type spanBatch struct {
+	td     ptrace.Traces
+	clock  httpspan.Clock
+	scopes map[uint32]ptrace.ScopeSpans
+}
+
+func newSpanBatch(c httpspan.Clock) *spanBatch {
+	return &spanBatch{td: ptrace.NewTraces(), clock: c, scopes: map[uint32]ptrace.ScopeSpans{}}
+}
+
+func (b *spanBatch) scope(pid uint32, resource func(uint32) httpspan.Resource) ptrace.ScopeSpans {
+	if ss, ok := b.scopes[pid]; ok {
+		return ss
+	}
+	rs := b.td.ResourceSpans().AppendEmpty()
+	resource(pid).Fill(rs.Resource())
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver")
+	b.scopes[pid] = ss
+	return ss
+}
+
+func (b *spanBatch) add(ev any, resource func(uint32) httpspan.Resource) {
+	switch e := ev.(type) {
+	case *tracer.ServerEvent:
+		httpspan.AppendServer(b.scope(e.PID, resource), e, b.clock)
+	case *tracer.ClientEvent:
+		httpspan.AppendClient(b.scope(e.PID, resource), e, b.clock)
+	}
+}
