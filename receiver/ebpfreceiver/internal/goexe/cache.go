@@ -43,7 +43,9 @@ func NewCacheSize(max int) *Cache {
 
 // Inspect returns the inspection of the file at path, inspecting it only if
 // this version of the file has not been seen. The returned Executable's Path
-// is the path of the first inspection of that file.
+// is the path of the first inspection of that file; the other paths it is
+// seen at are remembered, and used to read code and data when Path no longer
+// opens (for example /proc/<pid>/exe of a process that exited).
 func (c *Cache) Inspect(path string) (*Executable, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -57,6 +59,9 @@ func (c *Cache) Inspect(path string) (*Executable, error) {
 		ent := el.Value.(*cacheEntry)
 		c.mu.Unlock()
 		<-ent.done
+		if ent.exe != nil {
+			ent.exe.addPath(path)
+		}
 		return ent.exe, ent.err
 	}
 	ent := &cacheEntry{id: id, done: make(chan struct{})}

@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrFieldAbsent is wrapped by FieldOffset's error when the struct exists but
@@ -45,10 +46,20 @@ func (e *Executable) readDWARF() (d *dwarf.Data, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Go compresses DWARF; bound both the bytes read and what they inflate
+	// to (compressed DWARF inflates by a small factor, not by thousands).
 	for _, s := range ef.Sections {
-		if len(s.Name) > 7 && (s.Name[:7] == ".debug_" || s.Name[:7] == ".zdebug") && s.Size > maxSectionSize {
-			return nil, fmt.Errorf("section %s size %d exceeds %d", s.Name, s.Size, maxSectionSize)
+		if !strings.HasPrefix(s.Name, ".debug_") && !strings.HasPrefix(s.Name, ".zdebug_") {
+			continue
 		}
+		if s.FileSize > e.maxRead() || s.Size > maxSectionSize || s.Size > 64*e.maxRead() {
+			return nil, fmt.Errorf("section %s: implausible size %d (%d in the file)", s.Name, s.Size, s.FileSize)
+		}
+	}
+	if info := ef.Section(".debug_info"); info != nil {
+		e.dwarfInfoSize = info.Size // uncompressed, for SHF_COMPRESSED too
+	} else if info := ef.Section(".zdebug_info"); info != nil {
+		e.dwarfInfoSize = 64 * info.Size // old-style compression: bound as above
 	}
 	return ef.DWARF()
 }
@@ -71,21 +82,29 @@ func (e *Executable) dwarfFieldOffset(d *dwarf.Data, structName, field string) (
 	}
 	r := d.Reader()
 	r.Seek(at)
-	if _, err := r.Next(); err != nil {
+	next := e.advancingReader(r)
+	if _, err := next(); err != nil {
 		return 0, true, err
 	}
-	for {
-		ent, err := r.Next()
+	// Members are the struct's direct children; deeper entries (none in
+	// Go's DWARF today) are skipped by tracking the depth ourselves.
+	for depth := 1; depth > 0; {
+		ent, err := next()
 		if err != nil {
 			return 0, true, err
 		}
-		if ent == nil || ent.Tag == 0 {
-			return 0, true, fmt.Errorf("%s.%s: %w", structName, field, ErrFieldAbsent)
+		if ent == nil {
+			break
 		}
-		if ent.Tag != dwarf.TagMember {
-			if ent.Children {
-				r.SkipChildren()
-			}
+		if ent.Tag == 0 {
+			depth--
+			continue
+		}
+		direct := depth == 1
+		if ent.Children {
+			depth++
+		}
+		if !direct || ent.Tag != dwarf.TagMember {
 			continue
 		}
 		if name, _ := ent.Val(dwarf.AttrName).(string); name != field {
@@ -97,6 +116,35 @@ func (e *Executable) dwarfFieldOffset(d *dwarf.Data, structName, field string) (
 		}
 		return uint64(loc), true, nil
 	}
+	return 0, true, fmt.Errorf("%s.%s: %w", structName, field, ErrFieldAbsent)
+}
+
+// advancingReader wraps r.Next and fails when an entry does not lie after
+// the previous one, or when more entries come than .debug_info has bytes
+// (every entry takes at least one): corrupt DWARF can otherwise make
+// debug/dwarf return entries without end. (It also means never calling
+// SkipChildren, whose recursion the same corruption could make unbounded.)
+func (e *Executable) advancingReader(r *dwarf.Reader) func() (*dwarf.Entry, error) {
+	var last dwarf.Offset
+	first := true
+	budget := e.dwarfInfoSize + 1
+	return func() (*dwarf.Entry, error) {
+		if budget == 0 {
+			return nil, fmt.Errorf("malformed DWARF: more entries than the %d bytes of .debug_info", e.dwarfInfoSize)
+		}
+		budget--
+		ent, err := r.Next()
+		if err != nil || ent == nil || ent.Tag == 0 {
+			// debug/dwarf returns the null entry ending a list of children
+			// without its offset.
+			return ent, err
+		}
+		if !first && ent.Offset <= last {
+			return nil, fmt.Errorf("malformed DWARF: entry at %#x after %#x", ent.Offset, last)
+		}
+		first, last = false, ent.Offset
+		return ent, nil
+	}
 }
 
 // structIndex maps struct type names to their DWARF entries, built once.
@@ -107,31 +155,27 @@ func (e *Executable) structIndex(d *dwarf.Data) (map[string]dwarf.Offset, error)
 		return e.structs, nil
 	}
 	idx := make(map[string]dwarf.Offset)
-	r := d.Reader()
+	next := e.advancingReader(d.Reader())
 	for {
-		ent, err := r.Next()
+		ent, err := next()
 		if err != nil {
 			return nil, fmt.Errorf("read DWARF: %w", err)
 		}
 		if ent == nil {
 			break
 		}
-		switch ent.Tag {
-		case dwarf.TagStructType:
-			if name, ok := ent.Val(dwarf.AttrName).(string); ok {
-				if decl, _ := ent.Val(dwarf.AttrDeclaration).(bool); !decl {
-					if _, dup := idx[name]; !dup {
-						idx[name] = ent.Offset
-					}
-				}
-			}
-			if ent.Children {
-				r.SkipChildren()
-			}
-		case dwarf.TagSubprogram:
-			if ent.Children {
-				r.SkipChildren()
-			}
+		if ent.Tag != dwarf.TagStructType {
+			continue
+		}
+		name, ok := ent.Val(dwarf.AttrName).(string)
+		if !ok {
+			continue
+		}
+		if decl, _ := ent.Val(dwarf.AttrDeclaration).(bool); decl {
+			continue
+		}
+		if _, dup := idx[name]; !dup {
+			idx[name] = ent.Offset
 		}
 	}
 	e.structs = idx

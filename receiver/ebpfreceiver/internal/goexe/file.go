@@ -52,22 +52,64 @@ func (e *Executable) open() (io.ReaderAt, func(), error) {
 	return f, func() { f.Close() }, nil
 }
 
-// openSame reopens e.Path and checks that it is still the inspected file.
+// openSame reopens the inspected file: e.Path, else another path the Cache
+// has seen for the same file (so that /proc/<pid>/exe of an exited process
+// does not strand an inspection shared with live ones), checking that the
+// file is still the one inspected.
 func (e *Executable) openSame() (*os.File, error) {
-	f, err := os.Open(e.Path)
-	if err != nil {
-		return nil, err
+	var firstErr error
+	for _, path := range e.knownPaths() {
+		f, err := os.Open(path)
+		if err == nil {
+			var id fileID
+			if id, err = identify(f); err == nil && id != e.id {
+				err = errFileChanged
+			}
+			if err == nil {
+				return f, nil
+			}
+			f.Close()
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
 	}
-	id, err := identify(f)
-	if err != nil {
-		f.Close()
-		return nil, err
+	return nil, firstErr
+}
+
+// knownPaths returns e.Path then the other paths seen for this file, most
+// recent first.
+func (e *Executable) knownPaths() []string {
+	e.pathsMu.Lock()
+	defer e.pathsMu.Unlock()
+	paths := make([]string, 0, 1+len(e.otherPaths))
+	paths = append(paths, e.Path)
+	for i := len(e.otherPaths) - 1; i >= 0; i-- {
+		paths = append(paths, e.otherPaths[i])
 	}
-	if id != e.id {
-		f.Close()
-		return nil, errFileChanged
+	return paths
+}
+
+// maxOtherPaths bounds the alternative paths remembered per executable.
+const maxOtherPaths = 8
+
+// addPath records another path at which the same file was seen.
+func (e *Executable) addPath(path string) {
+	e.pathsMu.Lock()
+	defer e.pathsMu.Unlock()
+	if path == e.Path {
+		return
 	}
-	return f, nil
+	for i, p := range e.otherPaths {
+		if p == path {
+			e.otherPaths = append(e.otherPaths[:i], e.otherPaths[i+1:]...)
+			break
+		}
+	}
+	e.otherPaths = append(e.otherPaths, path)
+	if len(e.otherPaths) > maxOtherPaths {
+		e.otherPaths = e.otherPaths[len(e.otherPaths)-maxOtherPaths:]
+	}
 }
 
 // VaddrToFileOffset maps an unrelocated virtual address to its offset in the

@@ -6,10 +6,13 @@ import (
 	"debug/dwarf"
 	"debug/elf"
 	"debug/gosym"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
+	"strings"
 	"sync"
 )
 
@@ -22,8 +25,17 @@ var ErrNotGo = errors.New("not a Go executable")
 var ErrUnsupportedArch = errors.New("unsupported architecture")
 
 // maxSectionSize bounds how much of one section Inspect will read into
-// memory, so that a corrupt section header cannot make it allocate gigabytes.
+// memory, so that a corrupt section header cannot make it allocate gigabytes;
+// maxRead lowers it to the file's size.
 const maxSectionSize = 512 << 20
+
+// maxRead is the most that one read of the file may ask for.
+func (e *Executable) maxRead() uint64 {
+	if e.id.size > 0 && uint64(e.id.size) < maxSectionSize {
+		return uint64(e.id.size)
+	}
+	return maxSectionSize
+}
 
 // Executable is what Inspect learned about one Go executable. It is safe for
 // concurrent use.
@@ -46,19 +58,25 @@ type Executable struct {
 	// accepted today.
 	Arch string
 
-	id        fileID
-	image     *bytes.Reader    // the file's bytes when inspected from memory (InspectBytes)
-	loads     []elf.ProgHeader // PT_LOAD segments, for vaddr <-> file offset
-	textStart uint64           // runtime.text: the base of pclntab PCs
-	table     *gosym.Table
-	funcIndex map[string]int // function name -> index in table.Funcs
-	symbols   map[string]elfSymbol
+	id         fileID
+	pathsMu    sync.Mutex
+	otherPaths []string         // other paths of the same file, seen by a Cache
+	image      *bytes.Reader    // the file's bytes when inspected from memory (inspectImage)
+	loads      []elf.ProgHeader // PT_LOAD segments, for vaddr <-> file offset
+	textStart  uint64           // runtime.text: the base of pclntab PCs
+	tableMu    sync.Mutex       // serialises PCToLine: gosym's string caches are unlocked maps
+	table      *gosym.Table
+	funcIndex  map[string]int // function name -> index in table.Funcs
+	symbols    map[string]elfSymbol
 
 	dwarfOnce sync.Once
 	dwarfData *dwarf.Data
 	dwarfErr  error
-	structsMu sync.Mutex
-	structs   map[string]dwarf.Offset // struct type name -> DWARF entry, built on first use
+	// dwarfInfoSize is the size of .debug_info, bounding how many entries
+	// a DWARF walk may read.
+	dwarfInfoSize uint64
+	structsMu     sync.Mutex
+	structs       map[string]dwarf.Offset // struct type name -> DWARF entry, built on first use
 }
 
 type elfSymbol struct{ addr, size uint64 }
@@ -114,7 +132,10 @@ func inspectFile(r io.ReaderAt, path string, id fileID) (*Executable, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse ELF: %w", err)
 	}
-	if ef.Section(".gopclntab") == nil && ef.Section(".go.buildinfo") == nil {
+	// Decide "not Go" first, so that a C program, object file or core dump is
+	// reported as such whatever its architecture or segments.
+	noGoSections := ef.Section(".gopclntab") == nil && ef.Section(".go.buildinfo") == nil
+	if noGoSections && len(ef.Sections) > 1 {
 		return nil, fmt.Errorf("no .gopclntab or .go.buildinfo section: %w", ErrNotGo)
 	}
 	exe := &Executable{
@@ -140,12 +161,19 @@ func inspectFile(r io.ReaderAt, path string, id fileID) (*Executable, error) {
 	if len(exe.loads) == 0 {
 		return nil, errors.New("no PT_LOAD segments")
 	}
+	if noGoSections && len(ef.Sections) <= 1 {
+		// Section headers can be removed altogether (sstrip, some packers);
+		// the build info is then found in the data segments by its magic.
+		if _, err := exe.buildInfo(r); err != nil {
+			return nil, fmt.Errorf("no section headers and no Go build info: %w", ErrNotGo)
+		}
+	}
 	exe.HasDWARF = ef.Section(".debug_info") != nil || ef.Section(".zdebug_info") != nil
 
 	if err := exe.readSymbols(ef); err != nil {
 		return nil, err
 	}
-	if err := exe.readVersion(r, ef); err != nil {
+	if err := exe.readVersion(r); err != nil {
 		return nil, err
 	}
 	if err := exe.readPclntab(r, ef); err != nil {
@@ -185,8 +213,8 @@ func (e *Executable) readSymbols(ef *elf.File) error {
 
 // readVersion fills GoVersion and Modules from the build info, falling back
 // to the runtime.buildVersion string for executables without one.
-func (e *Executable) readVersion(r io.ReaderAt, ef *elf.File) error {
-	bi, biErr := buildinfo.Read(r)
+func (e *Executable) readVersion(r io.ReaderAt) error {
+	bi, biErr := e.buildInfo(r)
 	if biErr == nil {
 		e.GoVersion = bi.GoVersion
 		if bi.Main.Path != "" {
@@ -207,6 +235,78 @@ func (e *Executable) readVersion(r io.ReaderAt, ef *elf.File) error {
 	}
 	e.GoVersion = v
 	return nil
+}
+
+// buildInfoMagic starts the build info blob the Go linker writes.
+var buildInfoMagic = []byte("\xff Go buildinf:")
+
+// buildInfo reads the build info through debug/buildinfo, else (no section
+// headers, where debug/buildinfo only looks at the first data segment) by
+// finding its magic in any data segment. Only the Go 1.18+ inline-string
+// format is decoded by the fallback.
+func (e *Executable) buildInfo(r io.ReaderAt) (*debug.BuildInfo, error) {
+	bi, err := buildinfo.Read(r)
+	if err == nil {
+		return bi, nil
+	}
+	segs, serr := e.dataSegments(r, false)
+	if serr != nil {
+		return nil, err
+	}
+	for _, seg := range segs {
+		for i := 0; ; {
+			j := bytes.Index(seg.data[i:], buildInfoMagic)
+			if j < 0 {
+				break
+			}
+			i += j
+			if bi, perr := parseInlineBuildInfo(seg.data[i:]); perr == nil {
+				return bi, nil
+			}
+			i += len(buildInfoMagic)
+		}
+	}
+	return nil, err
+}
+
+// parseInlineBuildInfo decodes a Go 1.18+ build info blob: a 32-byte header
+// (magic, pointer size, flags with bit 1 set) then the Go version and the
+// module info as uvarint-length-prefixed strings, the module info wrapped in
+// 16-byte sentinels.
+func parseInlineBuildInfo(b []byte) (*debug.BuildInfo, error) {
+	const hdr = 32
+	if len(b) < hdr || b[15]&2 == 0 {
+		return nil, errors.New("not an inline build info")
+	}
+	b = b[hdr:]
+	readString := func() (string, bool) {
+		n, w := binary.Uvarint(b)
+		if w <= 0 || n > uint64(len(b)-w) {
+			return "", false
+		}
+		s := string(b[w : w+int(n)])
+		b = b[w+int(n):]
+		return s, true
+	}
+	vers, ok := readString()
+	if !ok || !strings.HasPrefix(vers, "go") {
+		return nil, errors.New("bad Go version in build info")
+	}
+	mod, ok := readString()
+	if !ok {
+		return nil, errors.New("bad module info in build info")
+	}
+	if len(mod) >= 33 && mod[len(mod)-17] == '\n' {
+		mod = mod[16 : len(mod)-16]
+	} else {
+		mod = ""
+	}
+	bi, err := debug.ParseBuildInfo(mod)
+	if err != nil {
+		bi = &debug.BuildInfo{}
+	}
+	bi.GoVersion = vers
+	return bi, nil
 }
 
 // buildVersionString reads the runtime.buildVersion Go string (pointer,

@@ -26,8 +26,17 @@ type target struct {
 // matrixTargets builds every flag combination for the toolchains the issue
 // names, and the plain unstripped build for the other supported minors (whose
 // DWARF is compared with the offsets table).
+// With -short, only the host toolchain and Debian's Go 1.19 are used.
 func matrixTargets() []target {
 	var ts []target
+	if testing.Short() {
+		for _, tc := range []toolchain{tcDebian119, tcHost} {
+			for _, v := range []variant{{}, {stripped: true}, {pie: true}, {pie: true, stripped: true}} {
+				ts = append(ts, target{tc, v})
+			}
+		}
+		return ts
+	}
 	for _, tc := range []toolchain{tcDebian119, tcGo121, tcGo123, tcHost} {
 		for _, v := range []variant{{}, {stripped: true}, {pie: true}, {pie: true, stripped: true}} {
 			ts = append(ts, target{tc, v})
@@ -36,7 +45,9 @@ func matrixTargets() []target {
 	for _, tc := range []toolchain{tcGo120, tcGo122, tcGo124, tcGo125} {
 		ts = append(ts, target{tc, variant{}})
 	}
-	ts = append(ts, target{tcHost, variant{cgo: true}}, target{tcHost, variant{cgo: true, stripped: true}})
+	for _, tc := range []toolchain{tcDebian119, tcGo123, tcHost} {
+		ts = append(ts, target{tc, variant{cgo: true}}, target{tc, variant{cgo: true, stripped: true}})
+	}
 	return ts
 }
 
@@ -81,6 +92,7 @@ func TestInspectMatrix(t *testing.T) {
 				}
 			}
 			checkFieldOffsets(t, exe, ref, table, fields)
+			checkRIPRefs(t, exe, ref)
 		})
 	}
 }
@@ -241,6 +253,14 @@ func checkFieldOffsets(t *testing.T, exe, ref *Executable, table *OffsetTable, f
 		if errors.Is(gotErr, ErrFieldAbsent) != errors.Is(tabErr, ErrFieldAbsent) || got != tabOff {
 			t.Errorf("%s: FieldOffset = %d (err %v), table = %d (err %v)", key, got, gotErr, tabOff, tabErr)
 		}
+		if exe.HasDWARF {
+			// FieldOffset falls back to the table silently; make sure DWARF
+			// itself answered.
+			dw, dwErr := exe.DWARFFieldOffset(structName, field)
+			if (dwErr != nil && !errors.Is(dwErr, ErrFieldAbsent)) || errors.Is(dwErr, ErrFieldAbsent) != errors.Is(gotErr, ErrFieldAbsent) || dw != got {
+				t.Errorf("%s: DWARFFieldOffset = %d (err %v), FieldOffset %d (err %v)", key, dw, dwErr, got, gotErr)
+			}
+		}
 		if ref != nil {
 			refOff, refErr := ref.FieldOffset(structName, field)
 			if refOff != got || errors.Is(refErr, ErrFieldAbsent) != errors.Is(gotErr, ErrFieldAbsent) {
@@ -274,4 +294,52 @@ func readFieldsFile(t *testing.T) []string {
 		t.Fatal("offsets_fields.txt lists no fields")
 	}
 	return fields
+}
+
+// leakClosure is the goroutine body in testdata/httpapp that receives from
+// the global channel main.leaked.
+const leakClosure = "main.handle.func1"
+
+// checkRIPRefs finds the global main.leaked through the RIP-relative operands
+// of the closure that reads it: against .symtab when present, else against
+// the unstripped sibling.
+func checkRIPRefs(t *testing.T, exe, ref *Executable) {
+	t.Helper()
+	refs, err := exe.RIPRefs(leakClosure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := map[uint64]bool{}
+	for _, r := range refs {
+		targets[r.Target] = true
+	}
+	if want, _, ok := exe.Symbol("main.leaked"); ok {
+		if !targets[want] {
+			t.Errorf("RIPRefs(%s) = %+v, want a reference to main.leaked at %#x", leakClosure, refs, want)
+		}
+		return
+	}
+	// Stripping moves data, so a stripped binary's reference is checked for
+	// shape: same operands as the unstripped build, into writable memory.
+	refRefs, err := ref.RIPRefs(leakClosure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refRefs) != len(refs) {
+		t.Fatalf("RIPRefs(%s) = %+v; unstripped %+v", leakClosure, refs, refRefs)
+	}
+	for i, r := range refs {
+		if r.Op != refRefs[i].Op || r.PC != refRefs[i].PC || !exe.isWritable(r.Target) {
+			t.Errorf("RIPRefs(%s)[%d] = %+v; unstripped %+v", leakClosure, i, r, refRefs[i])
+		}
+	}
+}
+
+func (e *Executable) isWritable(vaddr uint64) bool {
+	for _, p := range e.loads {
+		if p.Flags&elf.PF_W != 0 && vaddr >= p.Vaddr && vaddr-p.Vaddr < p.Memsz {
+			return true
+		}
+	}
+	return false
 }

@@ -27,51 +27,67 @@ var pclnHeaderPattern = []byte{0xf1, 0xff, 0xff, 0xff, 0, 0, 1, 8}
 // segment is the file image of one PT_LOAD segment, read on demand while
 // inspecting.
 type segment struct {
-	vaddr uint64
-	data  []byte
+	vaddr    uint64
+	data     []byte
+	writable bool // runtime.firstmoduledata is in a writable segment
 }
 
 // dataSegments reads the file images of the non-executable PT_LOAD segments
-// (where the pclntab and runtime.firstmoduledata live).
-func (e *Executable) dataSegments(r io.ReaderAt) ([]segment, error) {
+// (where the pclntab and runtime.firstmoduledata live), or of the writable
+// ones only.
+func (e *Executable) dataSegments(r io.ReaderAt, writableOnly bool) ([]segment, error) {
 	var segs []segment
 	total := uint64(0)
 	for _, p := range e.loads {
-		if p.Flags&elf.PF_X != 0 || p.Filesz == 0 {
+		if p.Flags&elf.PF_X != 0 || p.Filesz == 0 || writableOnly && p.Flags&elf.PF_W == 0 {
 			continue
 		}
 		total += p.Filesz
-		if total > maxSectionSize {
-			return nil, fmt.Errorf("data segments exceed %d bytes", maxSectionSize)
+		if total > e.maxRead() {
+			return nil, fmt.Errorf("data segments (%d bytes) larger than the file", total)
 		}
 		b := make([]byte, p.Filesz)
 		if _, err := r.ReadAt(b, int64(p.Off)); err != nil { //nolint:gosec // bounded by the file
 			return nil, fmt.Errorf("read segment at %#x: %w", p.Vaddr, err)
 		}
-		segs = append(segs, segment{p.Vaddr, b})
+		segs = append(segs, segment{p.Vaddr, b, p.Flags&elf.PF_W != 0})
 	}
 	return segs, nil
 }
 
 func (e *Executable) readPclntab(r io.ReaderAt, ef *elf.File) error {
-	var segs []segment
-	loadSegs := func() ([]segment, error) {
-		if segs == nil {
+	var all, writable []segment
+	allSegs := func() ([]segment, error) {
+		if all == nil {
 			var err error
-			if segs, err = e.dataSegments(r); err != nil {
+			if all, err = e.dataSegments(r, false); err != nil {
 				return nil, err
 			}
 		}
-		return segs, nil
+		return all, nil
 	}
-	addr, data, err := e.locatePclntab(ef, loadSegs)
+	// Only the writable segments are needed (for runtime.firstmoduledata)
+	// unless the pclntab had to be searched for.
+	writableSegs := func() ([]segment, error) {
+		if all != nil {
+			return all, nil
+		}
+		if writable == nil {
+			var err error
+			if writable, err = e.dataSegments(r, true); err != nil {
+				return nil, err
+			}
+		}
+		return writable, nil
+	}
+	addr, data, err := e.locatePclntab(ef, allSegs)
 	if err != nil {
 		return err
 	}
 	if err := checkPclnHeader(data); err != nil {
 		return err
 	}
-	e.textStart, err = e.findTextStart(ef, addr, data, loadSegs)
+	e.textStart, err = e.findTextStart(ef, addr, data, writableSegs)
 	if err != nil {
 		return err
 	}
@@ -99,8 +115,8 @@ func (e *Executable) readPclntab(r io.ReaderAt, ef *elf.File) error {
 // and confirmed by a runtime.firstmoduledata that points at it.
 func (e *Executable) locatePclntab(ef *elf.File, loadSegs func() ([]segment, error)) (uint64, []byte, error) {
 	if sec := ef.Section(".gopclntab"); sec != nil && sec.Type != elf.SHT_NOBITS {
-		if sec.Size > maxSectionSize {
-			return 0, nil, fmt.Errorf(".gopclntab size %d exceeds %d", sec.Size, maxSectionSize)
+		if sec.Size > e.maxRead() {
+			return 0, nil, fmt.Errorf(".gopclntab size %d larger than the file", sec.Size)
 		}
 		data, err := sec.Data()
 		if err != nil {
@@ -198,6 +214,9 @@ const (
 func findModuledata(segs []segment, pclnAddr uint64, pcln []byte) (text uint64, ok bool) {
 	funcnames := pclnAddr + binaryLE.Uint64(pcln[8+3*8:])
 	for _, s := range segs {
+		if !s.writable {
+			continue
+		}
 		start := (8 - s.vaddr%8) % 8
 		for i := start; i+moduledataMinSize <= uint64(len(s.data)); i += 8 {
 			if binaryLE.Uint64(s.data[i:]) != pclnAddr || binaryLE.Uint64(s.data[i+moduledataFuncnametab:]) != funcnames {
@@ -211,7 +230,7 @@ func findModuledata(segs []segment, pclnAddr uint64, pcln []byte) (text uint64, 
 
 // findTextStart finds runtime.text, the base that Go 1.18+ pclntab PCs are
 // relative to. It is not the start of .text in externally linked (cgo)
-// binaries, where C code comes first, and Go 1.22+ leave the pclntab
+// binaries, where C code comes first, and Go 1.26 leaves the pclntab
 // header's copy zero; so it comes from the symbol when present, else from
 // runtime.firstmoduledata, else from the header.
 func (e *Executable) findTextStart(ef *elf.File, pclnAddr uint64, pcln []byte, loadSegs func() ([]segment, error)) (uint64, error) {
@@ -308,7 +327,10 @@ func (e *Executable) FuncForPC(pc uint64) (fn, file string, line int, ok bool) {
 			fn, file, line, ok = "", "", 0, false
 		}
 	}()
+	// debug/gosym caches decoded strings in maps without locking.
+	e.tableMu.Lock()
 	file, line, f := e.table.PCToLine(pc)
+	e.tableMu.Unlock()
 	if f == nil {
 		return "", "", 0, false
 	}

@@ -37,6 +37,8 @@ var (
 
 type variant struct {
 	stripped, pie, cgo bool
+	tiny               bool // testdata/tiny instead of testdata/httpapp
+	rawDWARF           bool // -compressdwarf=false, so mutations reach the DWARF parser
 }
 
 func (v variant) String() string {
@@ -49,6 +51,12 @@ func (v variant) String() string {
 	}
 	if v.cgo {
 		s += "-cgo"
+	}
+	if v.tiny {
+		s += "-tiny"
+	}
+	if v.rawDWARF {
+		s += "-rawdwarf"
 	}
 	return s
 }
@@ -137,8 +145,11 @@ func buildTarget(t testing.TB, tc toolchain, v variant) string {
 	t.Helper()
 	goVersion := requireToolchain(t, tc)
 	srcDir := filepath.Join("testdata", "httpapp")
-	if v.cgo {
+	switch {
+	case v.cgo:
 		srcDir = filepath.Join("testdata", "cgoapp")
+	case v.tiny:
+		srcDir = filepath.Join("testdata", "tiny")
 	}
 	sources, err := filepath.Glob(filepath.Join(srcDir, "*.go"))
 	if err != nil || len(sources) == 0 {
@@ -185,6 +196,9 @@ func buildTarget(t testing.TB, tc toolchain, v variant) string {
 	}
 	if v.cgo {
 		ldflags = append(ldflags, "-linkmode=external")
+	}
+	if v.rawDWARF {
+		ldflags = append(ldflags, "-compressdwarf=false")
 	}
 	if len(ldflags) > 0 {
 		args = append(args, "-ldflags="+strings.Join(ldflags, " "))

@@ -2,8 +2,9 @@
 // goexe.FieldOffset uses for executables without DWARF. For each toolchain it
 // builds the target program (testdata/httpapp, unstripped), reads every
 // field listed in offsets_fields.txt from the binary's DWARF, and checks that
-// all patch releases of one Go minor agree; fields that differ within a minor
-// are keyed by full version instead.
+// patch releases of one Go minor agree. Where they do not, it builds every
+// patch release of that minor and records each change point under a
+// full-version key ("go1.26.9": from that release on).
 //
 // Toolchains are given as "go1.21.13" (fetched through the module proxy by
 // the host go command with GOTOOLCHAIN) or as the path of an installed go
@@ -25,6 +26,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
@@ -65,46 +67,38 @@ func main() {
 		log.Fatal(err)
 	}
 
-	// results[field][full version] = offset, nil when absent
-	results := map[string]map[string]*uint64{}
-	versions := map[string][]string{} // minor -> full versions
-	for _, tc := range strings.Split(*toolchains, ",") {
-		v, offs, err := generate(work, strings.TrimSpace(tc), fields)
+	builds := map[string]*build{} // by full Go version
+	add := func(tc string) {
+		b, err := generate(work, tc, fields)
 		if err != nil {
 			log.Fatalf("%s: %v", tc, err)
 		}
-		minor := minorOf(v)
-		if contains(versions[minor], v) {
-			continue
+		if _, dup := builds[b.version]; !dup {
+			builds[b.version] = b
 		}
-		versions[minor] = append(versions[minor], v)
-		for f, off := range offs {
-			if results[f] == nil {
-				results[f] = map[string]*uint64{}
+		log.Printf("%s (%s): %d fields", b.version, tc, len(b.offsets))
+	}
+	for _, tc := range strings.Split(*toolchains, ",") {
+		add(strings.TrimSpace(tc))
+	}
+	// A minor whose patch releases disagree is built at every patch release
+	// the module proxy serves, so that each change point is exact.
+	for minor, bs := range byMinor(builds) {
+		if diff := differing(fields, bs); len(diff) > 0 {
+			log.Printf("go1.%d: %v differ between %s and %s: building every patch release", minor, diff, bs[0].version, bs[len(bs)-1].version)
+			patches, err := proxyPatchReleases(work, minor)
+			if err != nil {
+				log.Fatal(err)
 			}
-			results[f][v] = off
+			for _, v := range patches {
+				if builds[v] == nil {
+					add(v)
+				}
+			}
 		}
-		log.Printf("%s: %d fields", v, len(offs))
 	}
 
-	table := goexe.OffsetTable{Toolchains: versions, Fields: map[string]goexe.FieldOffsets{}}
-	for _, f := range fields {
-		fo := goexe.FieldOffsets{Offsets: map[string]*uint64{}}
-		for minor, vs := range versions {
-			if allEqual(results[f], vs) {
-				fo.Offsets[minor] = results[f][vs[0]]
-				continue
-			}
-			log.Printf("%s differs between patch releases of go1.%s: keyed by full version", f, minor)
-			for _, v := range vs {
-				fo.Offsets[v] = results[f][v]
-			}
-		}
-		table.Fields[f] = fo
-	}
-	for _, vs := range versions {
-		sort.Strings(vs)
-	}
+	table := buildTable(fields, builds)
 	b, err := json.MarshalIndent(table, "", "  ")
 	if err != nil {
 		log.Fatal(err)
@@ -114,8 +108,94 @@ func main() {
 	}
 }
 
+// buildTable turns per-version results into the table: per minor, the first
+// build's offset stands for the minor from its .0 release on, and a later
+// patch release gets its own key where the offset changes.
+func buildTable(fields []string, builds map[string]*build) goexe.OffsetTable {
+	table := goexe.OffsetTable{Toolchains: map[string][]string{}, Fields: map[string]goexe.FieldOffsets{}}
+	groups := byMinor(builds)
+	for minor, bs := range groups {
+		key := strconv.Itoa(minor)
+		for _, b := range bs {
+			table.Toolchains[key] = append(table.Toolchains[key], b.version)
+		}
+	}
+	for _, f := range fields {
+		fo := goexe.FieldOffsets{Offsets: map[string]*uint64{}}
+		for minor, bs := range groups {
+			fo.Offsets[strconv.Itoa(minor)] = bs[0].offsets[f]
+			for i := 1; i < len(bs); i++ {
+				if !sameOffset(bs[i].offsets[f], bs[i-1].offsets[f]) {
+					fo.Offsets[bs[i].version] = bs[i].offsets[f]
+				}
+			}
+		}
+		table.Fields[f] = fo
+	}
+	return table
+}
+
+// build is what one toolchain's target binary says about the fields.
+type build struct {
+	version      string // "go1.26.8"
+	minor, patch int
+	offsets      map[string]*uint64 // nil: the field does not exist
+}
+
+// byMinor groups builds by Go minor, each group sorted by patch release.
+func byMinor(builds map[string]*build) map[int][]*build {
+	m := map[int][]*build{}
+	for _, b := range builds {
+		m[b.minor] = append(m[b.minor], b)
+	}
+	for _, bs := range m {
+		sort.Slice(bs, func(i, j int) bool { return bs[i].patch < bs[j].patch })
+	}
+	return m
+}
+
+func differing(fields []string, bs []*build) []string {
+	var diff []string
+	for _, f := range fields {
+		for _, b := range bs[1:] {
+			if !sameOffset(b.offsets[f], bs[0].offsets[f]) {
+				diff = append(diff, f)
+				break
+			}
+		}
+	}
+	return diff
+}
+
+func sameOffset(a, b *uint64) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}
+
+// proxyPatchReleases lists the go1.<minor>.N releases for linux/amd64 that
+// the module proxy serves as golang.org/toolchain versions.
+func proxyPatchReleases(work string, minor int) ([]string, error) {
+	cmd := exec.Command("go", "list", "-m", "-versions", "golang.org/toolchain")
+	cmd.Dir = work
+	cmd.Env = append(cleanEnv(), "GOTOOLCHAIN=local", "GOFLAGS=-mod=mod", "GOWORK=off")
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("list toolchain releases: %w", err)
+	}
+	re := regexp.MustCompile(fmt.Sprintf(`^v0\.0\.1-(go1\.%d\.\d+)\.linux-amd64$`, minor))
+	var vs []string
+	for _, f := range strings.Fields(string(out)) {
+		if m := re.FindStringSubmatch(f); m != nil {
+			vs = append(vs, m[1])
+		}
+	}
+	if len(vs) == 0 {
+		return nil, fmt.Errorf("the module proxy lists no go1.%d.N toolchains", minor)
+	}
+	return vs, nil
+}
+
 // generate builds the program with one toolchain and reads the fields.
-func generate(work, tc string, fields []string) (string, map[string]*uint64, error) {
+func generate(work, tc string, fields []string) (*build, error) {
 	goBin, gotoolchain := "go", tc
 	if strings.Contains(tc, "/") {
 		goBin, gotoolchain = tc, "local"
@@ -127,15 +207,15 @@ func generate(work, tc string, fields []string) (string, map[string]*uint64, err
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Run(); err != nil {
-		return "", nil, fmt.Errorf("build: %v\n%s", err, buf.String())
+		return nil, fmt.Errorf("build: %v\n%s", err, buf.String())
 	}
 	defer os.Remove(bin)
 	exe, err := goexe.Inspect(bin)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	if !exe.HasDWARF {
-		return "", nil, errors.New("target has no DWARF")
+		return nil, errors.New("target has no DWARF")
 	}
 	offs := map[string]*uint64{}
 	for _, f := range fields {
@@ -145,41 +225,31 @@ func generate(work, tc string, fields []string) (string, map[string]*uint64, err
 		case errors.Is(err, goexe.ErrFieldAbsent):
 			offs[f] = nil
 		case err != nil:
-			return "", nil, fmt.Errorf("%s: %w (does the target program use this type?)", f, err)
+			return nil, fmt.Errorf("%s: %w (does the target program use this type?)", f, err)
 		default:
 			offs[f] = &off
 		}
 	}
-	return strings.Fields(exe.GoVersion)[0], offs, nil
+	v := strings.Fields(exe.GoVersion)[0]
+	minor, patch, ok := parseVersion(v)
+	if !ok {
+		return nil, fmt.Errorf("unrecognised Go version %q", exe.GoVersion)
+	}
+	return &build{version: v, minor: minor, patch: patch, offsets: offs}, nil
 }
 
-var minorRE = regexp.MustCompile(`^go1\.(\d+)`)
+var versionRE = regexp.MustCompile(`^go1\.(\d+)(?:\.(\d+))?$`)
 
-func minorOf(v string) string {
-	if m := minorRE.FindStringSubmatch(v); m != nil {
-		return m[1]
+func parseVersion(v string) (minor, patch int, ok bool) {
+	m := versionRE.FindStringSubmatch(v)
+	if m == nil {
+		return 0, 0, false
 	}
-	return v
-}
-
-func allEqual(offs map[string]*uint64, versions []string) bool {
-	first := offs[versions[0]]
-	for _, v := range versions[1:] {
-		o := offs[v]
-		if (o == nil) != (first == nil) || (o != nil && *o != *first) {
-			return false
-		}
+	minor, _ = strconv.Atoi(m[1])
+	if m[2] != "" {
+		patch, _ = strconv.Atoi(m[2])
 	}
-	return true
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return minor, patch, true
 }
 
 func cleanEnv() []string {
