@@ -15,7 +15,7 @@ import (
 
 // compatToolchains build testdata/httpcompat: Debian's Go 1.19 and the
 // toolchains fetched through the module proxy, plus the local one.
-var compatToolchains = []string{"debian-1.19", "go1.21.13", "go1.22.12", "go1.23.12", "go1.24.13", "go1.25.14", "local"}
+var compatToolchains = []string{"debian-1.19", "go1.20.14", "go1.21.13", "go1.22.12", "go1.23.12", "go1.24.13", "go1.25.14", "local"}
 
 // goCommand returns the go command and environment that build with tc.
 func goCommand(t *testing.T, tc string) (string, []string) {
