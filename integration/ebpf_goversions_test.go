@@ -118,7 +118,7 @@ func tableMinors(t *testing.T) map[int]bool {
 // toolchain: unstripped (DWARF offsets) always, stripped where the offsets
 // table covers the version.
 func TestEBPFHTTPGoVersions(t *testing.T) {
-	requireBPF(t)
+	requireRoot(t)
 	dir := t.TempDir()
 	covered := tableMinors(t)
 	type build struct{ name, exe, version string }

@@ -33,19 +33,6 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver"
 )
 
-// requireBPF: these tests load BPF programs and need root. Under CI=true a
-// missing privilege is a failure, not a skip.
-func requireBPF(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("ebpf integration tests need root (CI=true), running as euid %d", os.Geteuid())
-	}
-	t.Skip("ebpf integration tests need root")
-}
-
 // buildDemo compiles testdata/httpdemo with the local toolchain.
 func buildDemo(t *testing.T, out string, ldflags string) {
 	t.Helper()
@@ -250,7 +237,7 @@ func counterValue(t *testing.T, tel *componenttest.Telemetry, name string) int64
 }
 
 func TestEBPFHTTPSpans(t *testing.T) {
-	requireBPF(t)
+	requireRoot(t)
 	dir := t.TempDir()
 	plain := filepath.Join(dir, "httpdemo")
 	stripped := filepath.Join(dir, "httpdemo-stripped")
@@ -495,7 +482,7 @@ func fdTargets(t *testing.T) []string {
 // non-Go process and a Go program with a corrupt ELF section table in the
 // match set.
 func TestEBPFHTTPRestartAndJunk(t *testing.T) {
-	requireBPF(t)
+	requireRoot(t)
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "svc-demo")
 	buildDemo(t, exe, "")
@@ -621,7 +608,7 @@ func corruptSectionHeaders(t *testing.T, path string) {
 // metrics pipeline: one instance, spans and runtime metrics of the same
 // process under the same resource.
 func TestEBPFReceiverSharedPipelines(t *testing.T) {
-	requireBPF(t)
+	requireRoot(t)
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "shared-demo")
 	buildDemo(t, exe, "-s -w")
@@ -758,7 +745,7 @@ func testHTTPS(t *testing.T, sink *consumertest.TracesSink, tlsPort int) {
 // burst of concurrent requests: every request is either a span or a counted
 // loss, never silently missing.
 func TestEBPFRingBufferDropsCounted(t *testing.T) {
-	requireBPF(t)
+	requireRoot(t)
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "ring-demo")
 	buildDemo(t, exe, "")

@@ -147,7 +147,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestEBPFRuntimeGoroutineLeakEndToEnd(t *testing.T) {
-	requireBPF(t)
+	requireRoot(t)
 	exe := buildRuntimeDemo(t)
 	sink, logs := runtimeReceiver(t, exe)
 	cmd := startRuntimeDemo(t, exe, "-mode", "leak")
@@ -196,7 +196,7 @@ func TestEBPFRuntimeGoroutineLeakEndToEnd(t *testing.T) {
 }
 
 func TestEBPFRuntimeRunQueueLatencyEndToEnd(t *testing.T) {
-	requireBPF(t)
+	requireRoot(t)
 	exe := buildRuntimeDemo(t)
 	sink, _ := runtimeReceiver(t, exe)
 	cmd := startRuntimeDemo(t, exe, "-mode", "busy")

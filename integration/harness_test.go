@@ -42,7 +42,7 @@ func collectorBinary(t *testing.T) string {
 	return bin
 }
 
-// requireRoot is for tests that load eBPF programs.
+// requireRoot is for tests that load eBPF programs or read other processes' memory.
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
