@@ -171,8 +171,9 @@ func (d *DriftConfig) Validate() error {
 	if d.MaxKeys < 0 {
 		errs = append(errs, fmt.Errorf("max_keys is negative: %d", d.MaxKeys))
 	}
-	if d.MaxCohortsPerKey < 0 {
-		errs = append(errs, fmt.Errorf("max_cohorts_per_key is negative: %d", d.MaxCohortsPerKey))
+	if d.MaxCohortsPerKey < 0 || d.MaxCohortsPerKey == 1 {
+		// One cohort per key could never compare a canary with its baseline.
+		errs = append(errs, fmt.Errorf("max_cohorts_per_key must be 0 (the default, 4) or at least 2: %d", d.MaxCohortsPerKey))
 	}
 	if d.EmitInterval <= 0 {
 		errs = append(errs, fmt.Errorf("emit_interval must be positive: %v", d.EmitInterval))
