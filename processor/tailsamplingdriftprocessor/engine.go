@@ -334,7 +334,7 @@ func (e *engine) storeLocked(s *shard, g *spanGroup, rs ptrace.ResourceSpans, ss
 			sid, _ := it.acquire(scopeBytes)
 			c := appendChunkHeader(nil, rid, sid, len(sc.spanBuf))
 			c = append(c, sc.spanBuf...)
-			s.appendOutLocked(&it, c)
+			s.out = append(s.out, it.assemble(make([]byte, 0, it.assembledSize(c)), c))
 			if e.cfg.ConsistentProbability && th.Unsigned() != 0 {
 				if s.outTh == nil {
 					s.outTh = make(map[pcommon.TraceID]sampling.Threshold)
@@ -478,9 +478,10 @@ func (e *engine) flushCtx(ctx context.Context, out [][]byte, th map[pcommon.Trac
 	if len(out) == 0 {
 		return nil
 	}
-	// Each buffer holds TracesData messages (one per kept trace, see
-	// appendOutLocked); concatenated, they are one message holding all their
-	// ResourceSpans (protobuf appends repeated fields), decoded in one pass.
+	// Each kept trace is its own TracesData message; concatenated, they are
+	// one message holding all their ResourceSpans (protobuf appends repeated
+	// fields), decoded in one pass instead of one decoder run and one batch to
+	// merge per trace.
 	data := out[0]
 	if len(out) > 1 {
 		n := 0

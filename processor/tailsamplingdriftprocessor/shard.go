@@ -172,7 +172,7 @@ func (s *shard) decideLocked(e *engine, t *trace, why trigger) {
 	s.counts.decided[why][decisionIndex(d.Kind)]++
 	if d.Kind == decisionSampled {
 		s.counts.spansSampled += t.spanCount
-		s.appendOutLocked(&s.intern, t.data)
+		s.out = append(s.out, s.intern.assemble(make([]byte, 0, s.intern.assembledSize(t.data)), t.data))
 		if e.cfg.ConsistentProbability && d.Threshold.Unsigned() != 0 {
 			if s.outTh == nil {
 				s.outTh = make(map[pcommon.TraceID]sampling.Threshold)
@@ -258,18 +258,6 @@ func (s *shard) drainAllLocked(e *engine, drop bool) int64 {
 	}
 	s.graceQ = deadlineQueue{}
 	return droppedUnevaluated
-}
-
-// appendOutLocked appends the kept chunks data (OTLP TracesData, resources
-// and scopes from it) to the shard's output. Kept traces share one growing
-// buffer: concatenated TracesData messages are one message holding all their
-// ResourceSpans, so the flush decodes them in one pass, and a kept trace
-// costs no allocation of its own.
-func (s *shard) appendOutLocked(it *internTable, data []byte) {
-	if len(s.out) == 0 {
-		s.out = append(s.out, make([]byte, 0, max(4096, it.assembledSize(data))))
-	}
-	s.out[0] = it.assemble(s.out[0], data)
 }
 
 // takeOutputLocked hands the kept spans and the counts to the caller, who
