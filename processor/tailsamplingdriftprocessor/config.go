@@ -73,9 +73,18 @@ type DriftConfig struct {
 	// cohort, whatever the policies decide.
 	KeepDriftingTraces bool `mapstructure:"keep_drifting_traces"`
 	// EmitInterval is how often drift verdicts are evaluated and emitted as
-	// metrics (and alert logs on state changes).
+	// metrics (and alert logs on state changes). Detection happens only at an
+	// evaluation, so it bounds how late a drift is found: the default (5s) is
+	// what meets the 60 s detection goal for a 0.1%→1% error shift.
 	EmitInterval time.Duration `mapstructure:"emit_interval"`
 }
+
+// defaultEmitInterval is the evaluation and emission period of drift
+// verdicts. At 15 s the detector's benchmark found a 0.1%→1% error shift on a
+// 5% canary in up to 75 s; at 5 s in at most 60 s. An evaluation costs about
+// 4.4 µs of CPU per key and cohort (9 ms for 1,000 keys × 2 cohorts), under
+// 0.2% of one core every 5 s.
+const defaultEmitInterval = 5 * time.Second
 
 const (
 	signalLatency = "latency"
@@ -162,8 +171,9 @@ func (d *DriftConfig) Validate() error {
 	if d.MaxKeys < 0 {
 		errs = append(errs, fmt.Errorf("max_keys is negative: %d", d.MaxKeys))
 	}
-	if d.MaxCohortsPerKey < 0 {
-		errs = append(errs, fmt.Errorf("max_cohorts_per_key is negative: %d", d.MaxCohortsPerKey))
+	if d.MaxCohortsPerKey < 0 || d.MaxCohortsPerKey == 1 {
+		// One cohort per key could never compare a canary with its baseline.
+		errs = append(errs, fmt.Errorf("max_cohorts_per_key must be 0 (the default, 4) or at least 2: %d", d.MaxCohortsPerKey))
 	}
 	if d.EmitInterval <= 0 {
 		errs = append(errs, fmt.Errorf("emit_interval must be positive: %v", d.EmitInterval))

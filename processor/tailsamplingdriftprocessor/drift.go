@@ -2,6 +2,7 @@ package tailsamplingdriftprocessor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -11,9 +12,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/processor/tailsamplingdriftprocessor/internal/drift"
+	"github.com/otelcol-goebpf/otelcol-goebpf/processor/tailsamplingdriftprocessor/internal/metadata"
 )
 
 // Names of the drift metrics this processor emits into the metrics pipelines
@@ -111,6 +114,26 @@ func (r *driftRunner) observe(res pcommon.Resource, span ptrace.Span) bool {
 	k := drift.Key{Service: service, Operation: op}
 	r.det.Observe(k, cohort, dur, span.Status().Code() == ptrace.StatusCodeError)
 	return r.keep && r.det.Drifting(k, cohort)
+}
+
+// registerTelemetry reports what the detector's bounds cost (drift.Detector.Stats)
+// as observable instruments: the detector already keeps the cumulative counts
+// with atomics, so reading them at collection time is exact and adds nothing
+// to the per-span path.
+func (r *driftRunner) registerTelemetry(tel *metadata.TelemetryBuilder) error {
+	stat := func(pick func(drift.Stats) int64) metric.Int64Callback {
+		return func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(pick(r.det.Stats()))
+			return nil
+		}
+	}
+	return errors.Join(
+		tel.RegisterProcessorTailSamplingDriftDriftKeysCallback(stat(func(s drift.Stats) int64 { return int64(s.Keys) })),
+		tel.RegisterProcessorTailSamplingDriftDriftSeriesCallback(stat(func(s drift.Stats) int64 { return int64(s.Series) })),
+		tel.RegisterProcessorTailSamplingDriftDriftSpansFoldedCallback(stat(func(s drift.Stats) int64 { return int64(s.FoldedObservations) })),
+		tel.RegisterProcessorTailSamplingDriftDriftSpansDroppedCallback(stat(func(s drift.Stats) int64 { return int64(s.DroppedObservations) })),
+		tel.RegisterProcessorTailSamplingDriftDriftSeriesExpiredCallback(stat(func(s drift.Stats) int64 { return int64(s.ExpiredSeries) })),
+	)
 }
 
 func (r *driftRunner) setConsumers(m consumer.Metrics, l consumer.Logs) {

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -205,4 +206,77 @@ func TestWarnsWhenNoMetricsPipeline(t *testing.T) {
 	require.NoError(t, p.Start(context.Background(), nil))
 	require.NoError(t, p.Shutdown(context.Background()))
 	require.Equal(t, 1, logs.FilterMessageSnippet("no metrics pipeline").Len())
+}
+
+// spansOf makes n single-span traces of one route and cohort.
+func spansOf(td ptrace.Traces, r *rand.Rand, route, cohort string, n int) {
+	base := time.Unix(1_700_000_000, 0)
+	for i := 0; i < n; i++ {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "checkout")
+		rs.Resource().Attributes().PutStr("service.version", cohort)
+		sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		var id pcommon.TraceID
+		binary.BigEndian.PutUint64(id[:8], r.Uint64())
+		binary.BigEndian.PutUint64(id[8:], r.Uint64())
+		sp.SetTraceID(id)
+		sp.SetSpanID(pcommon.SpanID{1})
+		sp.SetName("GET")
+		sp.Attributes().PutStr("http.route", route)
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(base))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(base.Add(100 * time.Millisecond)))
+	}
+}
+
+// The detector's bounds are visible in internal telemetry: spans folded into
+// the overflow key, spans of cohorts beyond the limit, tracked keys and
+// series, and series expired after the idle timeout.
+func TestDriftBoundsTelemetry(t *testing.T) {
+	cfg := driftConfig()
+	cfg.Drift.MaxKeys = 1
+	cfg.Drift.MaxCohortsPerKey = 2
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	set := metadatatest.NewSettings(tt)
+	set.ID = testSettings(t).ID
+	w := newWiredProcessor(t, cfg, set)
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(5, 6))
+
+	td := ptrace.NewTraces()
+	spansOf(td, r, "/cart", "1.0", 3)   // the one real key
+	spansOf(td, r, "/cart", "2.0", 1)   // its second cohort
+	spansOf(td, r, "/cart", "3.0", 2)   // a third cohort: dropped
+	spansOf(td, r, "/search", "1.0", 4) // a second key: folded into the overflow key
+	spansOf(td, r, "/login", "2.0", 5)  // folded too (the overflow key's second cohort)
+	spansOf(td, r, "/login", "3.0", 6)  // the overflow key's third cohort: dropped, not folded
+	require.NoError(t, w.traces.ConsumeTraces(ctx, td))
+
+	te := &testEngine{tt: tt}
+	assert.Equal(t, int64(9), te.counter(t, "processor_tail_sampling_drift_drift_spans_folded"))
+	assert.Equal(t, int64(8), te.counter(t, "processor_tail_sampling_drift_drift_spans_dropped"))
+	assert.Equal(t, int64(0), te.counter(t, "processor_tail_sampling_drift_drift_series_expired"))
+	assert.Equal(t, int64(2), gaugeValue(t, tt, "processor_tail_sampling_drift_drift_keys"), "/cart and the overflow key")
+	assert.Equal(t, int64(4), gaugeValue(t, tt, "processor_tail_sampling_drift_drift_series"))
+
+	// Series that get no spans for the idle timeout (15 min) expire at the
+	// next evaluation.
+	d := w.inst.engine.drift
+	start := time.Now()
+	for _, at := range []time.Duration{0, time.Second, time.Hour} {
+		d.now = func() time.Time { return start.Add(at) }
+		d.emit(ctx)
+	}
+	assert.Equal(t, int64(4), te.counter(t, "processor_tail_sampling_drift_drift_series_expired"))
+	assert.Equal(t, int64(0), gaugeValue(t, tt, "processor_tail_sampling_drift_drift_series"))
+}
+
+func gaugeValue(t *testing.T, tt *componenttest.Telemetry, name string) int64 {
+	t.Helper()
+	m, err := tt.GetMetric("otelcol_" + name)
+	require.NoError(t, err)
+	g, ok := m.Data.(metricdata.Gauge[int64])
+	require.True(t, ok, "%s is not an int64 gauge", name)
+	require.Len(t, g.DataPoints, 1)
+	return g.DataPoints[0].Value
 }

@@ -42,7 +42,7 @@ func createDefaultConfig() component.Config {
 			Signals:      []string{signalLatency, signalErrors},
 			Significance: 0.01,
 			MinSamples:   100,
-			EmitInterval: 15 * time.Second,
+			EmitInterval: defaultEmitInterval,
 		},
 	}
 }

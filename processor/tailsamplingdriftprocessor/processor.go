@@ -58,6 +58,9 @@ func newTailSamplingDrift(set processor.Settings, cfg *Config) (*tailSamplingDri
 			return nil
 		}),
 	)
+	if err == nil && e.drift != nil {
+		err = e.drift.registerTelemetry(tel)
+	}
 	if err != nil {
 		tel.Shutdown()
 		return nil, fmt.Errorf("tail_sampling_drift telemetry: %w", err)

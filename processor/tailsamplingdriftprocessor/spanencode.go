@@ -13,10 +13,42 @@ import (
 // pdata: no intermediate message is built and nothing is allocated beyond dst.
 // Decoding with pdata gives back an equal span (TestSpanEncodingRoundTrip).
 func appendSpanEntry(dst []byte, sp ptrace.Span) []byte {
-	// pdata sizes a span faster than the public API allows (it reads its
-	// structs directly); the sizes agree exactly (TestSpanEncodingRoundTrip).
-	dst = appendLenField(dst, fieldScopeSpansSpans, marshaler.SpanSize(sp))
-	return appendSpan(dst, sp)
+	// Most spans take 128 B to 16 KiB: two length bytes.
+	dst, start := beginLen(dst, fieldScopeSpansSpans, 2)
+	dst = appendSpan(dst, sp)
+	return endLen(dst, start, 2)
+}
+
+// beginLen starts a length-delimited field whose length is not known yet: it
+// appends the field's tag and reserved placeholder bytes for the length, and
+// returns where the content starts. Encoding the content first and writing its
+// length after (endLen) spares a separate sizing pass over every nested
+// message, which cost as much as encoding itself.
+func beginLen(b []byte, field, reserved int) ([]byte, int) {
+	b = binary.AppendUvarint(b, uint64(field<<3|wireBytes))
+	for range reserved {
+		b = append(b, 0)
+	}
+	return b, len(b)
+}
+
+// endLen writes the length of the content b[start:] into the placeholder
+// beginLen reserved, moving the content when the minimal varint needs more or
+// fewer bytes, so the encoding is byte for byte what pdata writes.
+func endLen(b []byte, start, reserved int) []byte {
+	n := len(b) - start
+	size := uvarintSize(uint64(n))
+	switch {
+	case size > reserved:
+		extra := size - reserved
+		b = append(b, make([]byte, extra)...)
+		copy(b[start+extra:], b[start:start+n])
+	case size < reserved:
+		copy(b[start-reserved+size:], b[start:start+n])
+		b = b[:len(b)-(reserved-size)]
+	}
+	binary.PutUvarint(b[start-reserved:], uint64(n))
+	return b
 }
 
 // Field numbers of the OTLP messages encoded here.
@@ -42,17 +74,8 @@ const (
 	wireFixed32 = 5
 )
 
-func keySize(field int) int { return uvarintSize(uint64(field << 3)) }
-
 func appendKey(b []byte, field, wire int) []byte {
 	return binary.AppendUvarint(b, uint64(field<<3|wire))
-}
-
-func stringFieldSize(field int, s string) int {
-	if s == "" {
-		return 0
-	}
-	return lenFieldSize(field, len(s))
 }
 
 func appendStringField(b []byte, field int, s string) []byte {
@@ -74,19 +97,10 @@ func idLen(id []byte) int {
 	return 0
 }
 
-func idFieldSize(field int, id []byte) int { return lenFieldSize(field, idLen(id)) }
-
 func appendIDField(b []byte, field int, id []byte) []byte {
 	n := idLen(id)
 	b = appendLenField(b, field, n)
 	return append(b, id[:n]...)
-}
-
-func varintFieldSize(field int, v uint64) int {
-	if v == 0 {
-		return 0
-	}
-	return keySize(field) + uvarintSize(v)
 }
 
 func appendVarintField(b []byte, field int, v uint64) []byte {
@@ -96,13 +110,6 @@ func appendVarintField(b []byte, field int, v uint64) []byte {
 	return binary.AppendUvarint(appendKey(b, field, wireVarint), v)
 }
 
-func fixed64FieldSize(field int, v uint64) int {
-	if v == 0 {
-		return 0
-	}
-	return keySize(field) + 8
-}
-
 func appendFixed64Field(b []byte, field int, v uint64) []byte {
 	if v == 0 {
 		return b
@@ -110,39 +117,11 @@ func appendFixed64Field(b []byte, field int, v uint64) []byte {
 	return binary.LittleEndian.AppendUint64(appendKey(b, field, wireFixed64), v)
 }
 
-func fixed32FieldSize(field int, v uint32) int {
-	if v == 0 {
-		return 0
-	}
-	return keySize(field) + 4
-}
-
 func appendFixed32Field(b []byte, field int, v uint32) []byte {
 	if v == 0 {
 		return b
 	}
 	return binary.LittleEndian.AppendUint32(appendKey(b, field, wireFixed32), v)
-}
-
-func spanSize(sp ptrace.Span) int {
-	tid, sid, pid := sp.TraceID(), sp.SpanID(), sp.ParentSpanID()
-	n := idFieldSize(spanTraceID, tid[:]) + idFieldSize(spanSpanID, sid[:]) +
-		stringFieldSize(spanTraceState, sp.TraceState().AsRaw()) + idFieldSize(spanParentSpanID, pid[:]) +
-		fixed32FieldSize(spanFlags, sp.Flags()) + stringFieldSize(spanName, sp.Name()) +
-		varintFieldSize(spanKind, uint64(sp.Kind())) +
-		fixed64FieldSize(spanStart, uint64(sp.StartTimestamp())) + fixed64FieldSize(spanEnd, uint64(sp.EndTimestamp())) +
-		attributesSize(spanAttributes, sp.Attributes()) + varintFieldSize(spanDroppedAttributes, uint64(sp.DroppedAttributesCount())) +
-		varintFieldSize(spanDroppedEvents, uint64(sp.DroppedEventsCount())) + varintFieldSize(spanDroppedLinks, uint64(sp.DroppedLinksCount()))
-	events := sp.Events()
-	for i := 0; i < events.Len(); i++ {
-		n += lenFieldSize(spanEvents, eventSize(events.At(i)))
-	}
-	links := sp.Links()
-	for i := 0; i < links.Len(); i++ {
-		n += lenFieldSize(spanLinks, linkSize(links.At(i)))
-	}
-	// Status is always written, as pdata does.
-	return n + lenFieldSize(spanStatus, statusSize(sp.Status()))
 }
 
 func appendSpan(b []byte, sp ptrace.Span) []byte {
@@ -160,17 +139,20 @@ func appendSpan(b []byte, sp ptrace.Span) []byte {
 	events := sp.Events()
 	for i := 0; i < events.Len(); i++ {
 		ev := events.At(i)
-		b = appendLenField(b, spanEvents, eventSize(ev))
+		var start int
+		b, start = beginLen(b, spanEvents, 1)
 		b = appendFixed64Field(b, eventTime, uint64(ev.Timestamp()))
 		b = appendStringField(b, eventName, ev.Name())
 		b = appendAttributes(b, eventAttributes, ev.Attributes())
 		b = appendVarintField(b, eventDropped, uint64(ev.DroppedAttributesCount()))
+		b = endLen(b, start, 1)
 	}
 	b = appendVarintField(b, spanDroppedEvents, uint64(sp.DroppedEventsCount()))
 	links := sp.Links()
 	for i := 0; i < links.Len(); i++ {
 		l := links.At(i)
-		b = appendLenField(b, spanLinks, linkSize(l))
+		var start int
+		b, start = beginLen(b, spanLinks, 1)
 		ltid, lsid := l.TraceID(), l.SpanID()
 		b = appendIDField(b, linkTraceID, ltid[:])
 		b = appendIDField(b, linkSpanID, lsid[:])
@@ -178,82 +160,28 @@ func appendSpan(b []byte, sp ptrace.Span) []byte {
 		b = appendAttributes(b, linkAttributes, l.Attributes())
 		b = appendVarintField(b, linkDropped, uint64(l.DroppedAttributesCount()))
 		b = appendFixed32Field(b, linkFlags, l.Flags())
+		b = endLen(b, start, 1)
 	}
 	b = appendVarintField(b, spanDroppedLinks, uint64(sp.DroppedLinksCount()))
 	st := sp.Status()
-	b = appendLenField(b, spanStatus, statusSize(st))
+	b, start := beginLen(b, spanStatus, 1)
 	b = appendStringField(b, statusMessage, st.Message())
 	b = appendVarintField(b, statusCode, uint64(st.Code()))
+	b = endLen(b, start, 1)
 	return appendFixed32Field(b, spanFlags, sp.Flags())
-}
-
-func eventSize(ev ptrace.SpanEvent) int {
-	return fixed64FieldSize(eventTime, uint64(ev.Timestamp())) + stringFieldSize(eventName, ev.Name()) +
-		attributesSize(eventAttributes, ev.Attributes()) + varintFieldSize(eventDropped, uint64(ev.DroppedAttributesCount()))
-}
-
-func linkSize(l ptrace.SpanLink) int {
-	tid, sid := l.TraceID(), l.SpanID()
-	return idFieldSize(linkTraceID, tid[:]) + idFieldSize(linkSpanID, sid[:]) +
-		stringFieldSize(linkTraceState, l.TraceState().AsRaw()) + attributesSize(linkAttributes, l.Attributes()) +
-		varintFieldSize(linkDropped, uint64(l.DroppedAttributesCount())) + fixed32FieldSize(linkFlags, l.Flags())
-}
-
-func statusSize(st ptrace.Status) int {
-	return stringFieldSize(statusMessage, st.Message()) + varintFieldSize(statusCode, uint64(st.Code()))
-}
-
-func attributesSize(field int, m pcommon.Map) int {
-	n := 0
-	for k, v := range m.All() {
-		n += lenFieldSize(field, keyValueSize(k, v))
-	}
-	return n
 }
 
 func appendAttributes(b []byte, field int, m pcommon.Map) []byte {
 	for k, v := range m.All() {
-		b = appendLenField(b, field, keyValueSize(k, v))
+		var kv, val int
+		b, kv = beginLen(b, field, 1)
 		b = appendStringField(b, kvKey, k)
-		b = appendLenField(b, kvValue, anyValueSize(v))
+		b, val = beginLen(b, kvValue, 1)
 		b = appendAnyValue(b, v)
+		b = endLen(b, val, 1)
+		b = endLen(b, kv, 1)
 	}
 	return b
-}
-
-func keyValueSize(k string, v pcommon.Value) int {
-	return stringFieldSize(kvKey, k) + lenFieldSize(kvValue, anyValueSize(v))
-}
-
-// anyValueSize is the size of an AnyValue's content. A set oneof member is
-// written even when it holds its type's zero value.
-func anyValueSize(v pcommon.Value) int {
-	switch v.Type() {
-	case pcommon.ValueTypeStr:
-		return lenFieldSize(anyString, len(v.Str()))
-	case pcommon.ValueTypeBool:
-		return keySize(anyBool) + 1
-	case pcommon.ValueTypeInt:
-		return keySize(anyInt) + uvarintSize(uint64(v.Int()))
-	case pcommon.ValueTypeDouble:
-		return keySize(anyDouble) + 8
-	case pcommon.ValueTypeBytes:
-		return lenFieldSize(anyBytes, v.Bytes().Len())
-	case pcommon.ValueTypeSlice:
-		return lenFieldSize(anyArray, sliceSize(v.Slice()))
-	case pcommon.ValueTypeMap:
-		return lenFieldSize(anyKvlist, attributesSize(listValues, v.Map()))
-	default:
-		return 0
-	}
-}
-
-func sliceSize(s pcommon.Slice) int {
-	n := 0
-	for i := 0; i < s.Len(); i++ {
-		n += lenFieldSize(listValues, anyValueSize(s.At(i)))
-	}
-	return n
 }
 
 func appendAnyValue(b []byte, v pcommon.Value) []byte {
@@ -278,17 +206,19 @@ func appendAnyValue(b []byte, v pcommon.Value) []byte {
 		return append(b, raw...)
 	case pcommon.ValueTypeSlice:
 		s := v.Slice()
-		b = appendLenField(b, anyArray, sliceSize(s))
+		b, arr := beginLen(b, anyArray, 1)
 		for i := 0; i < s.Len(); i++ {
-			e := s.At(i)
-			b = appendLenField(b, listValues, anyValueSize(e))
-			b = appendAnyValue(b, e)
+			var e int
+			b, e = beginLen(b, listValues, 1)
+			b = appendAnyValue(b, s.At(i))
+			b = endLen(b, e, 1)
 		}
-		return b
+		return endLen(b, arr, 1)
 	case pcommon.ValueTypeMap:
 		m := v.Map()
-		b = appendLenField(b, anyKvlist, attributesSize(listValues, m))
-		return appendAttributes(b, listValues, m)
+		b, kvl := beginLen(b, anyKvlist, 1)
+		b = appendAttributes(b, listValues, m)
+		return endLen(b, kvl, 1)
 	default:
 		return b
 	}

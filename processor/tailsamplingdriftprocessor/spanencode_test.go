@@ -2,6 +2,8 @@ package tailsamplingdriftprocessor
 
 import (
 	"math"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -45,6 +47,10 @@ func TestSpanEncodingRoundTrip(t *testing.T) {
 	full.SetStartTimestamp(1_700_000_000_123_456_789)
 	full.SetEndTimestamp(1_700_000_001_000_000_000)
 	fillAllAttrTypes(full.Attributes())
+	// Lengths of two and three varint bytes (the encoder reserves one for
+	// attributes, two for spans, and moves the content when that is wrong).
+	full.Attributes().PutStr("long", strings.Repeat("x", 300))
+	full.Attributes().PutStr("longer", strings.Repeat("y", 20000))
 	full.SetDroppedAttributesCount(3)
 	ev := full.Events().AppendEmpty()
 	ev.SetName("exception")
@@ -77,8 +83,28 @@ func TestSpanEncodingRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, canonicalSpans(t, td), canonicalSpans(t, decoded))
 
-	// And the encoding has exactly the size pdata gives it.
+	// And the encoding has exactly the size pdata gives it (minimal length
+	// varints, as pdata writes them), for spans of one-, two- and three-byte
+	// lengths.
+	small := ss.Spans().AppendEmpty()
+	small.SetName("x")
 	for _, sp := range ss.Spans().All() {
-		require.Equal(t, marshaler.SpanSize(sp), spanSize(sp))
+		require.Equal(t, lenFieldSize(fieldScopeSpansSpans, marshaler.SpanSize(sp)), len(appendSpanEntry(nil, sp)))
 	}
+}
+
+// BenchmarkSpanEncoding measures appendSpanEntry on the spans of the
+// throughput benchmark (8 attributes each).
+func BenchmarkSpanEncoding(b *testing.B) {
+	spans := benchBatch(rand.New(rand.NewPCG(1, 2))).ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	buf := make([]byte, 0, 1<<20)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		buf = buf[:0]
+		for _, sp := range spans.All() {
+			buf = appendSpanEntry(buf, sp)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans.Len()), "ns/span")
 }

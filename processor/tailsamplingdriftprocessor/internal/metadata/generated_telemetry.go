@@ -29,6 +29,11 @@ type TelemetryBuilder struct {
 	mu                                                 sync.Mutex
 	registrations                                      []metric.Registration
 	ProcessorTailSamplingDriftBytesInMemory            metric.Int64ObservableGauge
+	ProcessorTailSamplingDriftDriftKeys                metric.Int64ObservableGauge
+	ProcessorTailSamplingDriftDriftSeries              metric.Int64ObservableGauge
+	ProcessorTailSamplingDriftDriftSeriesExpired       metric.Int64ObservableCounter
+	ProcessorTailSamplingDriftDriftSpansDropped        metric.Int64ObservableCounter
+	ProcessorTailSamplingDriftDriftSpansFolded         metric.Int64ObservableCounter
 	ProcessorTailSamplingDriftForwardErrors            metric.Int64Counter
 	ProcessorTailSamplingDriftLateSpans                metric.Int64Counter
 	ProcessorTailSamplingDriftNewTraces                metric.Int64Counter
@@ -60,6 +65,81 @@ func (builder *TelemetryBuilder) RegisterProcessorTailSamplingDriftBytesInMemory
 		cb(ctx, &observerInt64{inst: builder.ProcessorTailSamplingDriftBytesInMemory, obs: o})
 		return nil
 	}, builder.ProcessorTailSamplingDriftBytesInMemory)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorTailSamplingDriftDriftKeysCallback sets callback for observable ProcessorTailSamplingDriftDriftKeys metric.
+func (builder *TelemetryBuilder) RegisterProcessorTailSamplingDriftDriftKeysCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorTailSamplingDriftDriftKeys, obs: o})
+		return nil
+	}, builder.ProcessorTailSamplingDriftDriftKeys)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorTailSamplingDriftDriftSeriesCallback sets callback for observable ProcessorTailSamplingDriftDriftSeries metric.
+func (builder *TelemetryBuilder) RegisterProcessorTailSamplingDriftDriftSeriesCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorTailSamplingDriftDriftSeries, obs: o})
+		return nil
+	}, builder.ProcessorTailSamplingDriftDriftSeries)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorTailSamplingDriftDriftSeriesExpiredCallback sets callback for observable ProcessorTailSamplingDriftDriftSeriesExpired metric.
+func (builder *TelemetryBuilder) RegisterProcessorTailSamplingDriftDriftSeriesExpiredCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorTailSamplingDriftDriftSeriesExpired, obs: o})
+		return nil
+	}, builder.ProcessorTailSamplingDriftDriftSeriesExpired)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorTailSamplingDriftDriftSpansDroppedCallback sets callback for observable ProcessorTailSamplingDriftDriftSpansDropped metric.
+func (builder *TelemetryBuilder) RegisterProcessorTailSamplingDriftDriftSpansDroppedCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorTailSamplingDriftDriftSpansDropped, obs: o})
+		return nil
+	}, builder.ProcessorTailSamplingDriftDriftSpansDropped)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterProcessorTailSamplingDriftDriftSpansFoldedCallback sets callback for observable ProcessorTailSamplingDriftDriftSpansFolded metric.
+func (builder *TelemetryBuilder) RegisterProcessorTailSamplingDriftDriftSpansFoldedCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorTailSamplingDriftDriftSpansFolded, obs: o})
+		return nil
+	}, builder.ProcessorTailSamplingDriftDriftSpansFolded)
 	if err != nil {
 		return err
 	}
@@ -116,6 +196,36 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_tail_sampling_drift_bytes_in_memory",
 		metric.WithDescription("Encoded span bytes of the traces waiting for a decision. [Development]"),
 		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTailSamplingDriftDriftKeys, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_tail_sampling_drift_drift_keys",
+		metric.WithDescription("Keys (service and operation) the drift detector tracks, its overflow key included; bounded by drift.max_keys plus one. [Development]"),
+		metric.WithUnit("{keys}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTailSamplingDriftDriftSeries, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_tail_sampling_drift_drift_series",
+		metric.WithDescription("Key and cohort pairs the drift detector tracks; bounded by keys times drift.max_cohorts_per_key. [Development]"),
+		metric.WithUnit("{series}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTailSamplingDriftDriftSeriesExpired, err = builder.meter.Int64ObservableCounter(
+		"otelcol_processor_tail_sampling_drift_drift_series_expired",
+		metric.WithDescription("Key and cohort pairs removed from the drift detector after receiving no spans for its idle timeout. [Development]"),
+		metric.WithUnit("{series}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTailSamplingDriftDriftSpansDropped, err = builder.meter.Int64ObservableCounter(
+		"otelcol_processor_tail_sampling_drift_drift_spans_dropped",
+		metric.WithDescription("Spans of cohorts beyond drift.max_cohorts_per_key of their key, left out of drift detection (still sampled as usual). [Development]"),
+		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTailSamplingDriftDriftSpansFolded, err = builder.meter.Int64ObservableCounter(
+		"otelcol_processor_tail_sampling_drift_drift_spans_folded",
+		metric.WithDescription("Spans of keys beyond drift.max_keys, compared together under the overflow key instead of their own key. [Development]"),
+		metric.WithUnit("{spans}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorTailSamplingDriftForwardErrors, err = builder.meter.Int64Counter(
