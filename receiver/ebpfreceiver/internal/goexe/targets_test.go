@@ -109,9 +109,13 @@ func (tc toolchain) version() (string, error) {
 		}
 	}
 	cmd := tc.command(os.TempDir(), "env", "GOVERSION")
-	out, err := cmd.CombinedOutput()
+	// Only stdout holds the version: on a cold cache the go command also prints
+	// "go: downloading go1.x.y" on stderr.
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("%v: %s", err, out)
+		return "", fmt.Errorf("%v: %s%s", err, out, stderr.String())
 	}
 	return strings.TrimSpace(string(out)), nil
 }

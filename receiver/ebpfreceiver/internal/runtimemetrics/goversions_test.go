@@ -2,6 +2,7 @@ package runtimemetrics
 
 import (
 	"encoding/json"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +31,23 @@ func toolchainGo(t *testing.T, version string) string {
 	var info struct{ Dir string }
 	if err := json.Unmarshal(out, &info); err != nil || info.Dir == "" {
 		t.Fatalf("download %s: %v (%s)", mod, err, out)
+	}
+	// A module download extracts files without execute permission; the go
+	// command's own toolchain switch marks the binaries executable, and so must we.
+	for _, sub := range []string{"bin", filepath.Join("pkg", "tool")} {
+		err := filepath.WalkDir(filepath.Join(info.Dir, sub), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil || fi.Mode()&0o111 != 0 {
+				return err
+			}
+			return os.Chmod(path, fi.Mode()|0o555)
+		})
+		if err != nil {
+			t.Fatalf("make %s executable: %v", mod, err)
+		}
 	}
 	return filepath.Join(info.Dir, "bin", "go")
 }
