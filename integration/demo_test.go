@@ -9,12 +9,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
 
 // `make run` is the README's first command: the demo must show spans, their links,
 // runtime metrics, SLO burn and the alert it raises.
 func TestDemoRunShowsWhatWasCaptured(t *testing.T) {
-	requireRoot(t)
+	prereq.RequireRoot(t, "eBPF tests")
 	bin := collectorBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

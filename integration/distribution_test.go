@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
 
 // shipped lists every component the distribution promises (README "Components"), by the
@@ -118,7 +120,7 @@ service:
 // Without --config the binary runs its built-in default: the eBPF receiver on every Go
 // process that listens, spans to debug, metrics for Prometheus on 127.0.0.1:8889.
 func TestBareBinaryRunsBuiltInDefault(t *testing.T) {
-	requireRoot(t)
+	prereq.RequireRoot(t, "eBPF tests")
 	out, err := runBinary(t, "validate")
 	if err != nil {
 		t.Fatalf("bare validate should check the built-in default: %v\n%s", err, out)

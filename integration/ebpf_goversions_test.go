@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
 
 // compatToolchains build testdata/httpcompat: Debian's Go 1.19 and the
@@ -118,7 +120,7 @@ func tableMinors(t *testing.T) map[int]bool {
 // toolchain: unstripped (DWARF offsets) always, stripped where the offsets
 // table covers the version.
 func TestEBPFHTTPGoVersions(t *testing.T) {
-	requireRoot(t)
+	prereq.RequireRoot(t, "eBPF tests")
 	dir := t.TempDir()
 	covered := tableMinors(t)
 	type build struct{ name, exe, version string }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
 
 // fileSpans parses what the file exporter wrote (one OTLP JSON document per
@@ -63,7 +65,7 @@ func procFDs(t *testing.T, pid int) int {
 // client span's parent, and a kill/restart of the service with the
 // collector's fd count back to its level.
 func TestEBPFHTTPWithDistribution(t *testing.T) {
-	requireRoot(t)
+	prereq.RequireRoot(t, "eBPF tests")
 	dir := t.TempDir()
 	demo := filepath.Join(dir, "dist-demo")
 	buildDemo(t, demo, "-s -w")

@@ -31,6 +31,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
 
 // buildDemo compiles testdata/httpdemo with the local toolchain.
@@ -237,7 +239,7 @@ func counterValue(t *testing.T, tel *componenttest.Telemetry, name string) int64
 }
 
 func TestEBPFHTTPSpans(t *testing.T) {
-	requireRoot(t)
+	prereq.RequireRoot(t, "eBPF tests")
 	dir := t.TempDir()
 	plain := filepath.Join(dir, "httpdemo")
 	stripped := filepath.Join(dir, "httpdemo-stripped")
@@ -482,7 +484,7 @@ func fdTargets(t *testing.T) []string {
 // non-Go process and a Go program with a corrupt ELF section table in the
 // match set.
 func TestEBPFHTTPRestartAndJunk(t *testing.T) {
-	requireRoot(t)
+	prereq.RequireRoot(t, "eBPF tests")
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "svc-demo")
 	buildDemo(t, exe, "")
@@ -608,7 +610,7 @@ func corruptSectionHeaders(t *testing.T, path string) {
 // metrics pipeline: one instance, spans and runtime metrics of the same
 // process under the same resource.
 func TestEBPFReceiverSharedPipelines(t *testing.T) {
-	requireRoot(t)
+	prereq.RequireRoot(t, "eBPF tests")
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "shared-demo")
 	buildDemo(t, exe, "-s -w")
@@ -745,7 +747,7 @@ func testHTTPS(t *testing.T, sink *consumertest.TracesSink, tlsPort int) {
 // burst of concurrent requests: every request is either a span or a counted
 // loss, never silently missing.
 func TestEBPFRingBufferDropsCounted(t *testing.T) {
-	requireRoot(t)
+	prereq.RequireRoot(t, "eBPF tests")
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "ring-demo")
 	buildDemo(t, exe, "")

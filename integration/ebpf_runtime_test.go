@@ -19,6 +19,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
 
 // End-to-end runtime metrics: the ebpf receiver, configured as a user
@@ -147,7 +149,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestEBPFRuntimeGoroutineLeakEndToEnd(t *testing.T) {
-	requireRoot(t)
+	prereq.RequireRoot(t, "eBPF tests")
 	exe := buildRuntimeDemo(t)
 	sink, logs := runtimeReceiver(t, exe)
 	cmd := startRuntimeDemo(t, exe, "-mode", "leak")
@@ -196,7 +198,7 @@ func TestEBPFRuntimeGoroutineLeakEndToEnd(t *testing.T) {
 }
 
 func TestEBPFRuntimeRunQueueLatencyEndToEnd(t *testing.T) {
-	requireRoot(t)
+	prereq.RequireRoot(t, "eBPF tests")
 	exe := buildRuntimeDemo(t)
 	sink, _ := runtimeReceiver(t, exe)
 	cmd := startRuntimeDemo(t, exe, "-mode", "busy")
@@ -215,7 +217,7 @@ func TestEBPFRuntimeRunQueueLatencyEndToEnd(t *testing.T) {
 // ebpf receiver in a metrics pipeline and the file exporter, as a user would,
 // against a stripped program that leaks goroutines.
 func TestEBPFRuntimeThroughDistribution(t *testing.T) {
-	requireRoot(t)
+	prereq.RequireRoot(t, "eBPF tests")
 	collectorBinary(t) // fails under CI, skips elsewhere, when the binary is missing
 	exe := buildRuntimeDemo(t)
 	cmd := startRuntimeDemo(t, exe, "-mode", "leak")

@@ -14,20 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
-
-// inCI reports whether the run is CI's: there, a missing prerequisite fails a test
-// instead of skipping it.
-func inCI() bool { return os.Getenv("CI") == "true" }
-
-// requireOrSkip fails under CI and skips elsewhere when a prerequisite is missing.
-func requireOrSkip(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if inCI() {
-		t.Fatalf("CI=true and a prerequisite is missing: "+format, args...)
-	}
-	t.Skipf("prerequisite missing (fails under CI=true): "+format, args...)
-}
 
 // collectorBinary returns the path of the built distribution.
 func collectorBinary(t *testing.T) string {
@@ -37,17 +26,9 @@ func collectorBinary(t *testing.T) string {
 		bin, _ = filepath.Abs("../bin/otelcol-goebpf")
 	}
 	if _, err := os.Stat(bin); err != nil {
-		requireOrSkip(t, "collector binary %s: %v (run `make build`)", bin, err)
+		prereq.Missing(t, "collector binary %s: %v (run `make build`)", bin, err)
 	}
 	return bin
-}
-
-// requireRoot is for tests that load eBPF programs or read other processes' memory.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		requireOrSkip(t, "eBPF tests need root (euid %d)", os.Geteuid())
-	}
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.

@@ -2,7 +2,6 @@ package ebpfreceiver
 
 import (
 	"context"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -11,6 +10,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"golang.org/x/sys/unix"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
 
 func TestMissingCapabilities(t *testing.T) {
@@ -36,12 +37,7 @@ func TestMissingCapabilities(t *testing.T) {
 // TestStartFailsWithoutCapabilities drops the capabilities of one OS thread
 // (capabilities are per thread) and calls Start on it.
 func TestStartFailsWithoutCapabilities(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root (CI=true)")
-		}
-		t.Skip("needs root to have capabilities to drop; TestMissingCapabilities covers the decision")
-	}
+	prereq.RequireRoot(t, "dropping capabilities (TestMissingCapabilities covers the decision)")
 	cfg := createDefaultConfig().(*Config)
 	cfg.Discovery.Instrument = []ProcessSelector{{PID: 1}}
 	r, err := newReceiver(cfg, receivertest.NewNopSettings(typ))

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
 
 // DefaultConfig routes every alert to a receiver without integrations, which is
@@ -93,10 +95,7 @@ func Start(t testing.TB, opts Options) *Instance {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and %v", err)
-		}
-		t.Skipf("skipping: %v", err)
+		prereq.Missing(t, "%v", err)
 	}
 	if opts.Config == "" {
 		opts.Config = DefaultConfig

@@ -35,6 +35,8 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
 
 const (
@@ -116,12 +118,7 @@ func (p *probed) close() {
 }
 
 func requireRoot(b *testing.B) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			b.Fatal("the probe benchmark needs root (CI=true)")
-		}
-		b.Skip("the probe benchmark needs root")
-	}
+	prereq.RequireRoot(b, "the probe benchmark")
 	if _, err := exec.LookPath("wrk"); err != nil {
 		b.Fatal("wrk not found: install it (Debian package wrk)")
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
 
 // toolchain is a Go toolchain that builds test targets: either a go command
@@ -71,10 +73,7 @@ var buildLocks sync.Map // cache file name -> *sync.Mutex
 // defects, and skips it elsewhere.
 func requireCI(t testing.TB, format string, args ...any) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
+	prereq.Missing(t, format, args...)
 }
 
 func (tc toolchain) command(dir string, args ...string) *exec.Cmd {

@@ -15,6 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
 
 // BenchmarkRuntimeMetricsOverhead measures what runtime metrics cost the
@@ -25,12 +27,7 @@ import (
 //
 //	go test -run '^$' -bench RuntimeMetricsOverhead -benchtime=1x ./receiver/ebpfreceiver/internal/runtimemetrics/
 func BenchmarkRuntimeMetricsOverhead(b *testing.B) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			b.Fatal("needs root under CI=true")
-		}
-		b.Skip("needs root")
-	}
+	prereq.RequireRoot(b, "reading another process's memory")
 	plain, _ := demoBinaries(b)
 	const rounds = 10
 	const seconds = 2
@@ -188,12 +185,7 @@ func runBench(b *testing.B, bin string, seconds int, res *benchAttach) (float64,
 //
 //	go test -run '^$' -bench CollectGoroutines ./receiver/ebpfreceiver/internal/runtimemetrics/
 func BenchmarkCollectGoroutines(b *testing.B) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			b.Fatal("needs root under CI=true")
-		}
-		b.Skip("needs root")
-	}
+	prereq.RequireRoot(b, "reading another process's memory")
 	plain, _ := demoBinaries(b)
 	exe, err := goexe.Inspect(plain)
 	if err != nil {

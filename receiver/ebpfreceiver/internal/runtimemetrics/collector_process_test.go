@@ -19,6 +19,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
 
 // These tests read real processes: purpose-built Go programs
@@ -28,12 +30,7 @@ import (
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("runtime metrics tests need root under CI=true")
-		}
-		t.Skip("needs root to read another process's memory")
-	}
+	prereq.RequireRoot(t, "reading another process's memory")
 }
 
 var (
@@ -526,10 +523,7 @@ func TestRunQueueLatencyOfBusyProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := c.SchedulerError(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("BPF required under CI=true: %v", err)
-		}
-		t.Skipf("BPF unavailable: %v", err)
+		prereq.Missing(t, "BPF unavailable: %v", err)
 	}
 	time.Sleep(time.Second)
 	md := collect(t, c)

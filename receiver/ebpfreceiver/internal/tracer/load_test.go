@@ -1,25 +1,13 @@
 package tracer
 
 import (
-	"os"
 	"testing"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
 
-// requireBPF skips when BPF cannot be loaded here, except under CI=true,
-// where the missing capability is a failure.
-func requireBPF(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("BPF tests need root (CI=true): euid %d", os.Geteuid())
-	}
-	t.Skip("needs root to load BPF programs")
-}
-
 func TestLoadPassesVerifier(t *testing.T) {
-	requireBPF(t)
+	prereq.RequireRoot(t, "loading BPF programs")
 	for _, opts := range []Options{
 		{RingBufferSize: 1 << 20},
 		{RingBufferSize: 1 << 16, ExtractTraceContext: true, ExtractB3: true},
@@ -42,7 +30,7 @@ func TestLoadPassesVerifier(t *testing.T) {
 }
 
 func TestForgetProcessDeletesOnlyThatProcess(t *testing.T) {
-	requireBPF(t)
+	prereq.RequireRoot(t, "loading BPF programs")
 	tr, err := New(Options{RingBufferSize: 1 << 16})
 	if err != nil {
 		t.Fatal(err)

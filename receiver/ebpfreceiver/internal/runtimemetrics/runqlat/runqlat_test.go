@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -18,10 +20,7 @@ func loadOrSkip(t *testing.T) *Tracer {
 	t.Helper()
 	tr, err := Load()
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("BPF required under CI=true: %v", err)
-		}
-		t.Skipf("BPF unavailable (run as root on a BTF kernel): %v", err)
+		prereq.Missing(t, "BPF unavailable (run as root on a BTF kernel): %v", err)
 	}
 	t.Cleanup(func() {
 		if err := tr.Close(); err != nil {
