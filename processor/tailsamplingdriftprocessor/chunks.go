@@ -242,40 +242,6 @@ func (it *internTable) bytesOf(id uint32) []byte {
 	return unsafe.Slice(unsafe.StringData(k), len(k))
 }
 
-// assembledSize is the size of assemble's output for data.
-func (it *internTable) assembledSize(data []byte) int {
-	n := 0
-	for len(data) > 0 {
-		c, rest, ok := nextChunk(data)
-		if !ok {
-			return n
-		}
-		n += stockSize(len(it.bytesOf(c.resource)), len(it.bytesOf(c.scope)), len(c.spans))
-		data = rest
-	}
-	return n
-}
-
-// assemble appends the OTLP encoding (a Traces message) of stored chunks.
-func (it *internTable) assemble(dst, data []byte) []byte {
-	for len(data) > 0 {
-		c, rest, ok := nextChunk(data)
-		if !ok {
-			return dst
-		}
-		res, scope := it.bytesOf(c.resource), it.bytesOf(c.scope)
-		ss := len(scope) + len(c.spans)
-		rs := len(res) + lenFieldSize(fieldResourceSpansScope, ss)
-		dst = appendLenField(dst, fieldTracesResourceSpans, rs)
-		dst = append(dst, res...)
-		dst = appendLenField(dst, fieldResourceSpansScope, ss)
-		dst = append(dst, scope...)
-		dst = append(dst, c.spans...)
-		data = rest
-	}
-	return dst
-}
-
 // releaseAll drops the references of every chunk in data.
 func (it *internTable) releaseAll(data []byte) (freed int) {
 	for len(data) > 0 {

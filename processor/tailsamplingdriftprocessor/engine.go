@@ -1,6 +1,7 @@
 package tailsamplingdriftprocessor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -176,7 +177,7 @@ type ingestScratch struct {
 	resBytes         []byte
 	scopeBytes       [][]byte
 	spanBuf          []byte
-	out              [][]byte
+	out              []keptChunk
 	outTh            map[pcommon.TraceID]sampling.Threshold
 	counts           decisionCounts
 }
@@ -329,12 +330,7 @@ func (e *engine) storeLocked(s *shard, g *spanGroup, rs ptrace.ResourceSpans, ss
 	if t == nil {
 		if th, ok := s.keep.get(g.id); ok {
 			s.counts.lateSampled += nSpans
-			var it internTable
-			rid, _ := it.acquire(resBytes)
-			sid, _ := it.acquire(scopeBytes)
-			c := appendChunkHeader(nil, rid, sid, len(sc.spanBuf))
-			c = append(c, sc.spanBuf...)
-			s.out = append(s.out, it.assemble(make([]byte, 0, it.assembledSize(c)), c))
+			s.out = append(s.out, keptChunk{resource: string(resBytes), scope: string(scopeBytes), spans: bytes.Clone(sc.spanBuf)})
 			if e.cfg.ConsistentProbability && th.Unsigned() != 0 {
 				if s.outTh == nil {
 					s.outTh = make(map[pcommon.TraceID]sampling.Threshold)
@@ -464,7 +460,7 @@ func (c *decisionCounts) add(o *decisionCounts) {
 	c.newTraces += o.newTraces
 }
 
-func (e *engine) flush(ctx context.Context, out [][]byte, th map[pcommon.TraceID]sampling.Threshold, c *decisionCounts) {
+func (e *engine) flush(ctx context.Context, out []keptChunk, th map[pcommon.TraceID]sampling.Threshold, c *decisionCounts) {
 	if err := e.flushCtx(ctx, out, th, c); err != nil {
 		e.logger.Debug("forwarding kept traces failed", zap.Error(err))
 	}
@@ -472,28 +468,13 @@ func (e *engine) flush(ctx context.Context, out [][]byte, th map[pcommon.TraceID
 
 // flushCtx records the counts and forwards the kept spans. The scratch buffers
 // are reset for reuse.
-func (e *engine) flushCtx(ctx context.Context, out [][]byte, th map[pcommon.TraceID]sampling.Threshold, c *decisionCounts) error {
+func (e *engine) flushCtx(ctx context.Context, out []keptChunk, th map[pcommon.TraceID]sampling.Threshold, c *decisionCounts) error {
 	e.record(ctx, c)
 	*c = decisionCounts{}
 	if len(out) == 0 {
 		return nil
 	}
-	// Each kept trace is its own TracesData message; concatenated, they are
-	// one message holding all their ResourceSpans (protobuf appends repeated
-	// fields), decoded in one pass instead of one decoder run and one batch to
-	// merge per trace.
-	data := out[0]
-	if len(out) > 1 {
-		n := 0
-		for _, b := range out {
-			n += len(b)
-		}
-		data = make([]byte, 0, n)
-		for _, b := range out {
-			data = append(data, b...)
-		}
-	}
-	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(data)
+	td, err := decodeKept(out)
 	if err != nil {
 		// Cannot happen: the bytes are our own encoding.
 		return fmt.Errorf("decode kept spans: %w", err)

@@ -107,9 +107,9 @@ type shard struct {
 	keep      *decisionCache
 	drop      *decisionCache
 
-	// out collects the encoded spans of traces kept by decisions made under the
+	// out collects the chunks of traces kept by decisions made under the
 	// lock; they are decoded and forwarded after it is released.
-	out      [][]byte
+	out      []keptChunk
 	outTh    map[pcommon.TraceID]sampling.Threshold
 	counts   decisionCounts
 	scratchT ptrace.Traces
@@ -172,7 +172,7 @@ func (s *shard) decideLocked(e *engine, t *trace, why trigger) {
 	s.counts.decided[why][decisionIndex(d.Kind)]++
 	if d.Kind == decisionSampled {
 		s.counts.spansSampled += t.spanCount
-		s.out = append(s.out, s.intern.assemble(make([]byte, 0, s.intern.assembledSize(t.data)), t.data))
+		s.out = s.intern.appendKeptChunks(s.out, t.data)
 		if e.cfg.ConsistentProbability && d.Threshold.Unsigned() != 0 {
 			if s.outTh == nil {
 				s.outTh = make(map[pcommon.TraceID]sampling.Threshold)
@@ -262,7 +262,7 @@ func (s *shard) drainAllLocked(e *engine, drop bool) int64 {
 
 // takeOutputLocked hands the kept spans and the counts to the caller, who
 // forwards and records them after releasing the lock.
-func (s *shard) takeOutputLocked() ([][]byte, map[pcommon.TraceID]sampling.Threshold, decisionCounts) {
+func (s *shard) takeOutputLocked() ([]keptChunk, map[pcommon.TraceID]sampling.Threshold, decisionCounts) {
 	out, th, c := s.out, s.outTh, s.counts
 	s.out, s.outTh, s.counts = nil, nil, decisionCounts{}
 	return out, th, c
