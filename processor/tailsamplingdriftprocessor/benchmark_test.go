@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"syscall"
 	"testing"
@@ -187,6 +188,10 @@ func BenchmarkVersusStock(b *testing.B) {
 		return passThrough{}, func(time.Time) bool { return true }
 	}})
 	for _, subject := range subjects {
+		// For profiling one subject: TSD_BENCH_SUBJECT=ours (ratios are then meaningless).
+		if only := os.Getenv("TSD_BENCH_SUBJECT"); only != "" && only != subject.name {
+			continue
+		}
 		var cpu time.Duration
 		var spans int
 		var heapSum float64

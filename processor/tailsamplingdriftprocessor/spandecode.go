@@ -205,32 +205,7 @@ func str(b []byte) string {
 // then decodes the span with pdata, so the result is always what pdata's
 // decoder gives.
 func decodeSpan(dst ptrace.Span, b []byte) bool {
-	// Attributes, events and links are counted first, to allocate each once.
-	var nAttrs, nEvents, nLinks int
-	for p := b; len(p) > 0; {
-		f, _, _, rest, err := nextField(p)
-		if err != nil {
-			return false
-		}
-		switch f {
-		case spanAttributes:
-			nAttrs++
-		case spanEvents:
-			nEvents++
-		case spanLinks:
-			nLinks++
-		}
-		p = rest
-	}
-	if nAttrs > 0 {
-		dst.Attributes().EnsureCapacity(nAttrs)
-	}
-	if nEvents > 0 {
-		dst.Events().EnsureCapacity(nEvents)
-	}
-	if nLinks > 0 {
-		dst.Links().EnsureCapacity(nLinks)
-	}
+	nAttrs := 0
 	for len(b) > 0 {
 		field, wire, payload, v, rest, ok := nextWireField(b)
 		if !ok {
@@ -262,6 +237,12 @@ func decodeSpan(dst ptrace.Span, b []byte) bool {
 		case field == spanEnd && wire == wireFixed64:
 			dst.SetEndTimestamp(pcommon.Timestamp(v))
 		case field == spanAttributes && wire == wireBytes:
+			if nAttrs == 0 {
+				// The attributes are written one after the other: count
+				// them, to allocate the map once.
+				dst.Attributes().EnsureCapacity(1 + countRun(rest, byte(spanAttributes<<3|wireBytes)))
+			}
+			nAttrs++
 			ok = decodeKeyValue(dst.Attributes(), payload)
 		case field == spanDroppedAttributes && wire == wireVarint:
 			dst.SetDroppedAttributesCount(uint32(v))
@@ -313,7 +294,7 @@ func fields(b []byte, f func(field, wire int, payload []byte, v uint64) bool) bo
 // nextWireField splits the first field off b: its number and wire type, its
 // payload (length-delimited) or value (varint, fixed64, fixed32).
 func nextWireField(b []byte) (field, wire int, payload []byte, v uint64, rest []byte, ok bool) {
-	tag, n := binary.Uvarint(b)
+	tag, n := uvarint(b)
 	if n <= 0 {
 		return 0, 0, nil, 0, nil, false
 	}
@@ -321,13 +302,13 @@ func nextWireField(b []byte) (field, wire int, payload []byte, v uint64, rest []
 	b = b[n:]
 	switch wire {
 	case wireBytes:
-		l, m := binary.Uvarint(b)
+		l, m := uvarint(b)
 		if m <= 0 || uint64(len(b)-m) < l {
 			return 0, 0, nil, 0, nil, false
 		}
 		return field, wire, b[m : m+int(l)], 0, b[m+int(l):], true
 	case wireVarint:
-		x, m := binary.Uvarint(b)
+		x, m := uvarint(b)
 		if m <= 0 {
 			return 0, 0, nil, 0, nil, false
 		}
@@ -416,6 +397,33 @@ func decodeStatus(dst ptrace.Status, b []byte) bool {
 
 // decodeKeyValue decodes one KeyValue message into m.
 func decodeKeyValue(m pcommon.Map, b []byte) bool {
+	// Fast path, what appendAttributes writes for nearly every attribute:
+	// key (field 1), then value (field 2) holding a string or an int.
+	if len(b) > 2 && b[0] == kvKey<<3|wireBytes {
+		kl, n := uvarint(b[1:])
+		if n > 0 && uint64(len(b)-1-n) > kl {
+			key := str(b[1+n : 1+n+int(kl)])
+			rest := b[1+n+int(kl):]
+			if len(rest) > 2 && rest[0] == kvValue<<3|wireBytes {
+				vl, n := uvarint(rest[1:])
+				if n > 0 && uint64(len(rest)-1-n) == vl && vl > 1 {
+					value := rest[1+n:]
+					switch value[0] {
+					case anyString<<3 | wireBytes:
+						if sl, k := uvarint(value[1:]); k > 0 && uint64(len(value)-1-k) == sl {
+							m.PutStr(key, str(value[1+k:]))
+							return true
+						}
+					case anyInt<<3 | wireVarint:
+						if x, k := uvarint(value[1:]); k > 0 && 1+k == len(value) {
+							m.PutInt(key, int64(x))
+							return true
+						}
+					}
+				}
+			}
+		}
+	}
 	var key string
 	var value []byte
 	hasValue := false
@@ -438,28 +446,31 @@ func decodeKeyValue(m pcommon.Map, b []byte) bool {
 		m.PutEmpty(key)
 		return true
 	}
-	// The common scalar types without a placeholder Value first.
-	if len(value) > 0 {
-		tag, n := binary.Uvarint(value)
-		if n > 0 {
-			rest := value[n:]
-			switch tag {
-			case anyString<<3 | wireBytes:
-				l, k := binary.Uvarint(rest)
-				if k > 0 && uint64(len(rest)-k) == l {
-					m.PutStr(key, str(rest[k:]))
-					return true
-				}
-			case anyInt<<3 | wireVarint:
-				x, k := binary.Uvarint(rest)
-				if k > 0 && k == len(rest) {
-					m.PutInt(key, int64(x))
-					return true
-				}
-			}
-		}
-	}
 	return decodeAnyValue(m.PutEmpty(key), value)
+}
+
+// countRun counts the length-delimited fields with the one-byte tag at the
+// start of b, up to the first other field.
+func countRun(b []byte, tag byte) int {
+	n := 0
+	for len(b) > 1 && b[0] == tag {
+		l, m := uvarint(b[1:])
+		if m <= 0 || uint64(len(b)-1-m) < l {
+			break
+		}
+		b = b[1+m+int(l):]
+		n++
+	}
+	return n
+}
+
+// uvarint is binary.Uvarint with the one-byte case (most tags and lengths)
+// inlined.
+func uvarint(b []byte) (uint64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return uint64(b[0]), 1
+	}
+	return binary.Uvarint(b)
 }
 
 // decodeAnyValue decodes one AnyValue message into dst (an empty value).

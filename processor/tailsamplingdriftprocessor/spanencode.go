@@ -173,13 +173,38 @@ func appendSpan(b []byte, sp ptrace.Span) []byte {
 
 func appendAttributes(b []byte, field int, m pcommon.Map) []byte {
 	for k, v := range m.All() {
-		var kv, val int
-		b, kv = beginLen(b, field, 1)
-		b = appendStringField(b, kvKey, k)
-		b, val = beginLen(b, kvValue, 1)
-		b = appendAnyValue(b, v)
-		b = endLen(b, val, 1)
-		b = endLen(b, kv, 1)
+		// Scalars, nearly every attribute, have sizes known up front: their
+		// fields are written directly, without placeholders to fix up. The
+		// value's type is asked once (it is a type switch in pdata).
+		keyLen := 0
+		if k != "" {
+			keyLen = lenFieldSize(kvKey, len(k))
+		}
+		switch v.Type() {
+		case pcommon.ValueTypeStr:
+			sv := v.Str()
+			anyLen := lenFieldSize(anyString, len(sv))
+			b = appendLenField(b, field, keyLen+lenFieldSize(kvValue, anyLen))
+			b = appendStringField(b, kvKey, k)
+			b = appendLenField(b, kvValue, anyLen)
+			b = appendLenField(b, anyString, len(sv))
+			b = append(b, sv...)
+		case pcommon.ValueTypeInt:
+			x := uint64(v.Int())
+			anyLen := 1 + uvarintSize(x)
+			b = appendLenField(b, field, keyLen+lenFieldSize(kvValue, anyLen))
+			b = appendStringField(b, kvKey, k)
+			b = appendLenField(b, kvValue, anyLen)
+			b = binary.AppendUvarint(appendKey(b, anyInt, wireVarint), x)
+		default:
+			var kv, val int
+			b, kv = beginLen(b, field, 1)
+			b = appendStringField(b, kvKey, k)
+			b, val = beginLen(b, kvValue, 1)
+			b = appendAnyValue(b, v)
+			b = endLen(b, val, 1)
+			b = endLen(b, kv, 1)
+		}
 	}
 	return b
 }
