@@ -269,7 +269,7 @@ func newLatencyPolicy(env *compileEnv, name string, c tsp.LatencyCfg) (policy, e
 			if t.matched&bit != 0 {
 				return
 			}
-			ms := t.maxEnd.AsTime().Sub(t.minStart.AsTime()).Milliseconds()
+			ms := elapsedMillis(t.minStart, t.maxEnd)
 			if (hi == 0 && ms > lo) || (hi != 0 && lo < ms && ms <= hi) {
 				t.matched |= bit
 			}
@@ -474,4 +474,20 @@ func (p *compositePolicy) Evaluate(id pcommon.TraceID, t *trace) Decision {
 		}
 	}
 	return notSampled
+}
+
+// elapsedMillis is end.AsTime().Sub(start.AsTime()).Milliseconds(), what the
+// stock latency policy computes, without building the two time.Time values:
+// the difference of the int64 nanoseconds, saturated as time.Time.Sub
+// saturates.
+func elapsedMillis(start, end pcommon.Timestamp) int64 {
+	s, e := int64(start), int64(end)
+	d := e - s
+	switch {
+	case e > s && d < 0:
+		d = math.MaxInt64
+	case e < s && d > 0:
+		d = math.MinInt64
+	}
+	return d / int64(time.Millisecond)
 }

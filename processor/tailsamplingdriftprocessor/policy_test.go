@@ -176,3 +176,14 @@ func indent(s string) string {
 	}
 	return out + "\n"
 }
+
+// elapsedMillis computes what the stock latency policy computes through
+// time.Time, including at the int64 edges.
+func TestElapsedMillis(t *testing.T) {
+	vals := []pcommon.Timestamp{0, 1, 999_999, 1_000_000, 1_700_000_000_000_000_000, 1 << 62, 1<<63 - 1, 1 << 63, 1<<63 + 5, 1<<64 - 1}
+	for _, a := range vals {
+		for _, b := range vals {
+			require.Equal(t, b.AsTime().Sub(a.AsTime()).Milliseconds(), elapsedMillis(a, b), "start %d end %d", a, b)
+		}
+	}
+}
