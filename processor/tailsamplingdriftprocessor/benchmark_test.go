@@ -209,6 +209,8 @@ func BenchmarkVersusStock(b *testing.B) {
 			heapSum[subject.name] += heap
 		}
 		if round["ours"] > 0 && round["stock"] > 0 {
+			b.Logf("round %d: CPU stock %v, ours %v, passthrough %v: ratio %.2f", i, round["stock"].Round(time.Millisecond),
+				round["ours"].Round(time.Millisecond), round["passthrough"].Round(time.Millisecond), float64(round["stock"])/float64(round["ours"]))
 			worst = min(worst, float64(round["stock"])/float64(round["ours"]))
 		}
 	}

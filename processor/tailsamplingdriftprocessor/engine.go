@@ -177,6 +177,7 @@ type ingestScratch struct {
 	resBytes         []byte
 	scopeBytes       [][]byte
 	spanBuf          []byte
+	segments         []segment
 	out              []keptChunk
 	outTh            map[pcommon.TraceID]sampling.Threshold
 	counts           decisionCounts
@@ -247,9 +248,7 @@ func (e *engine) consumeTraces(ctx context.Context, td ptrace.Traces) error {
 		for j := 0; j < ilss.Len(); j++ {
 			sc.scopeBytes = append(sc.scopeBytes, nil)
 		}
-		for gi := range sc.groups {
-			e.ingestGroup(rs, &sc.groups[gi], sc, now)
-		}
+		e.ingestResource(rs, sc, now)
 	}
 	err := e.flushCtx(ctx, sc.out, sc.outTh, &sc.counts)
 	clear(sc.out)
@@ -277,30 +276,83 @@ func encodeScope(sc *ingestScratch, ss ptrace.ScopeSpans) []byte {
 	return b
 }
 
-// ingestGroup stores the spans of one trace from one resource, one chunk per
-// scope: the spans are encoded outside the shard lock; under it, the facts the
-// policies need are gathered and the chunk appended.
-func (e *engine) ingestGroup(rs ptrace.ResourceSpans, g *spanGroup, sc *ingestScratch, now int64) {
-	ilss := rs.ScopeSpans()
-	s := e.shardOf(g.id)
-	for r := 0; r < len(g.refs); {
-		j := g.refs[r].ss
-		end := r
-		for end < len(g.refs) && g.refs[end].ss == j {
-			end++
-		}
-		src := ilss.At(int(j))
-		if sc.scopeBytes[j] == nil {
-			sc.scopeBytes[j] = encodeScope(sc, src)
-		}
-		srcSpans := src.Spans()
-		sc.spanBuf = sc.spanBuf[:0]
-		for _, ref := range g.refs[r:end] {
-			sc.spanBuf = appendSpanEntry(sc.spanBuf, srcSpans.At(int(ref.span)))
-		}
+// maxChunkHeader is the most bytes a chunk header takes (three uvarints of at
+// most 32 bits each); encoded spans are preceded by that much room, so that a
+// new trace's chunk can be formed in place, header included.
+const maxChunkHeader = 15
 
+// segment is the encoded spans of one trace from one resource and scope of
+// a batch: sc.spanBuf[off:off+n], preceded by maxChunkHeader bytes of room.
+type segment struct {
+	group, scope int32
+	from, to     int32 // the group's refs
+	off, n       int32
+	root         bool // a span without a parent is among them
+	// slot is a root segment's place in the batch's arena, room included.
+	slot []byte
+}
+
+// ingestResource stores the spans of one resource, one chunk per trace and
+// scope, in three steps: every chunk is encoded (no lock held); the chunks
+// that hold a root span, whose traces will all be decided at about the same
+// time (root arrival + grace), are copied into one allocation for the batch;
+// then, under each trace's shard lock, the facts the policies need are
+// gathered and the chunk stored.
+func (e *engine) ingestResource(rs ptrace.ResourceSpans, sc *ingestScratch, now int64) {
+	ilss := rs.ScopeSpans()
+	sc.spanBuf = sc.spanBuf[:0]
+	sc.segments = sc.segments[:0]
+	arenaSize := 0
+	for gi := range sc.groups {
+		g := &sc.groups[gi]
+		for r := 0; r < len(g.refs); {
+			j := g.refs[r].ss
+			end := r
+			for end < len(g.refs) && g.refs[end].ss == j {
+				end++
+			}
+			src := ilss.At(int(j))
+			if sc.scopeBytes[j] == nil {
+				sc.scopeBytes[j] = encodeScope(sc, src)
+			}
+			srcSpans := src.Spans()
+			sc.spanBuf = append(sc.spanBuf, make([]byte, maxChunkHeader)...)
+			off := len(sc.spanBuf)
+			root := false
+			for _, ref := range g.refs[r:end] {
+				span := srcSpans.At(int(ref.span))
+				sc.spanBuf = appendSpanEntry(sc.spanBuf, span)
+				root = root || span.ParentSpanID().IsEmpty()
+			}
+			n := len(sc.spanBuf) - off
+			seg := segment{group: int32(gi), scope: j, from: int32(r), to: int32(end), off: int32(off), n: int32(n), root: root}
+			if root {
+				arenaSize += maxChunkHeader + n
+			}
+			sc.segments = append(sc.segments, seg)
+			r = end
+		}
+	}
+	if arenaSize > 0 {
+		arena := make([]byte, arenaSize)
+		at := 0
+		for k := range sc.segments {
+			seg := &sc.segments[k]
+			if !seg.root {
+				continue
+			}
+			size := maxChunkHeader + int(seg.n)
+			seg.slot = arena[at : at+size : at+size]
+			copy(seg.slot[maxChunkHeader:], sc.spanBuf[seg.off:int(seg.off)+int(seg.n)])
+			at += size
+		}
+	}
+	for k := range sc.segments {
+		seg := &sc.segments[k]
+		g := &sc.groups[seg.group]
+		s := e.shardOf(g.id)
 		s.mu.Lock()
-		e.storeLocked(s, g, rs, src, g.refs[r:end], sc, int(j), now)
+		e.storeLocked(s, g, rs, ilss.At(int(seg.scope)), g.refs[seg.from:seg.to], sc, seg, now)
 		if len(s.out) > 0 {
 			out, th, counts := s.takeOutputLocked()
 			sc.out = append(sc.out, out...)
@@ -316,21 +368,22 @@ func (e *engine) ingestGroup(rs ptrace.ResourceSpans, g *spanGroup, sc *ingestSc
 			s.counts = decisionCounts{}
 		}
 		s.mu.Unlock()
-		r = end
+		seg.slot = nil
 	}
 }
 
 // storeLocked adds one chunk (the spans of one trace from one resource and
 // scope) to its trace, or applies a cached decision when the trace was already
 // decided.
-func (e *engine) storeLocked(s *shard, g *spanGroup, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, refs []spanRef, sc *ingestScratch, scopeIndex int, now int64) {
+func (e *engine) storeLocked(s *shard, g *spanGroup, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, refs []spanRef, sc *ingestScratch, seg *segment, now int64) {
 	nSpans := int64(len(refs))
-	resBytes, scopeBytes := sc.resBytes, sc.scopeBytes[scopeIndex]
+	resBytes, scopeBytes := sc.resBytes, sc.scopeBytes[seg.scope]
+	spans := sc.spanBuf[seg.off : seg.off+seg.n]
 	t := s.traces[g.id]
 	if t == nil {
 		if th, ok := s.keep.get(g.id); ok {
 			s.counts.lateSampled += nSpans
-			s.out = append(s.out, keptChunk{resource: string(resBytes), scope: string(scopeBytes), spans: bytes.Clone(sc.spanBuf)})
+			s.out = append(s.out, keptChunk{resource: string(resBytes), scope: string(scopeBytes), spans: bytes.Clone(spans)})
 			if e.cfg.ConsistentProbability && th.Unsigned() != 0 {
 				if s.outTh == nil {
 					s.outTh = make(map[pcommon.TraceID]sampling.Threshold)
@@ -359,12 +412,22 @@ func (e *engine) storeLocked(s *shard, g *spanGroup, rs ptrace.ResourceSpans, ss
 	rid, grownR := s.intern.acquire(resBytes)
 	sid, grownS := s.intern.acquire(scopeBytes)
 	before := len(t.data)
-	if t.data == nil {
-		t.data = make([]byte, 0, 15+len(sc.spanBuf))
+	if t.data == nil && seg.slot != nil {
+		// A new trace whose root came in this batch: its chunk is formed in
+		// its place in the batch's arena, the header in the room before it.
+		var hdr [maxChunkHeader]byte
+		h := appendChunkHeader(hdr[:0], rid, sid, len(spans))
+		start := maxChunkHeader - len(h)
+		copy(seg.slot[start:], h)
+		t.data = seg.slot[start:]
+	} else {
+		if t.data == nil {
+			t.data = make([]byte, 0, maxChunkHeader+len(spans))
+		}
+		t.data = appendChunkHeader(t.data, rid, sid, len(spans))
+		t.data = append(t.data, spans...)
 	}
-	t.data = appendChunkHeader(t.data, rid, sid, len(sc.spanBuf))
-	t.data = append(t.data, sc.spanBuf...)
-	t.stockSize += int64(stockSize(len(resBytes), len(scopeBytes), len(sc.spanBuf)))
+	t.stockSize += int64(stockSize(len(resBytes), len(scopeBytes), len(spans)))
 	s.bytes += int64(len(t.data)-before) + int64(grownR+grownS)
 	if m := e.cfg.MaximumTraceSizeBytes; m > 0 && uint64(t.stockSize) > m {
 		s.decideLocked(e, t, triggerTooLarge)

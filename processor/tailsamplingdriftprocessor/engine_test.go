@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -384,4 +385,58 @@ func TestQueuesStayBoundedWithEarlyDecisions(t *testing.T) {
 	defer s.mu.Unlock()
 	assert.LessOrEqual(t, s.waitQ.len(), 2*len(s.traces)+1024+1)
 	assert.Len(t, sampledIDs(te.sink), 5000)
+}
+
+// Chunks of traces whose root came in a batch share one allocation for the
+// batch; spans that arrive later for those traces, traces without a root, and
+// traces of later batches must leave every chunk intact: all spans come out as
+// they went in.
+func TestBatchArenaKeepsChunksIntact(t *testing.T) {
+	cfg := defaultTestConfig()
+	cfg.DecisionWait = 30 * time.Second
+	cfg.DecisionGrace = time.Second
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: all, type: always_sample}\n")
+	te := newTestEngine(t, cfg)
+
+	gs := genTraces(7, 20)
+	late := ptrace.NewTraces()
+	ss := late.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	for i, g := range gs[:5] {
+		sp := ss.Spans().AppendEmpty()
+		sp.SetTraceID(g.id)
+		sp.SetSpanID(pcommon.SpanID{0x50, byte(i)})
+		sp.SetParentSpanID(pcommon.SpanID{0, 0, 0, 0, 0, 0, 0, 1})
+		sp.SetName("late-child")
+		sp.Attributes().PutStr("url.path", "/late/"+strings.Repeat("x", i*40))
+	}
+	more := genTraces(8, 10)
+	for i := range more {
+		more[i].noRoot = i%2 == 0
+	}
+	var inputs []ptrace.Traces
+	for _, td := range []ptrace.Traces{oneResource(batchOf(gs)), late, oneResource(batchOf(more))} {
+		in := ptrace.NewTraces()
+		td.CopyTo(in)
+		inputs = append(inputs, in)
+		te.consume(t, td)
+		te.advance(100 * time.Millisecond)
+	}
+	te.advance(31 * time.Second)
+	require.Equal(t, canonicalSpans(t, inputs...), canonicalSpans(t, te.sink.AllTraces()...))
+}
+
+// oneResource moves all spans of td under its first resource and scope, so
+// that one resource of the batch holds many traces.
+func oneResource(td ptrace.Traces) ptrace.Traces {
+	out := ptrace.NewTraces()
+	rs := out.ResourceSpans().AppendEmpty()
+	td.ResourceSpans().At(0).Resource().CopyTo(rs.Resource())
+	ss := rs.ScopeSpans().AppendEmpty()
+	td.ResourceSpans().At(0).ScopeSpans().At(0).Scope().CopyTo(ss.Scope())
+	for _, r := range td.ResourceSpans().All() {
+		for _, s := range r.ScopeSpans().All() {
+			s.Spans().MoveAndAppendTo(ss.Spans())
+		}
+	}
+	return out
 }
