@@ -8,7 +8,6 @@ import (
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -83,36 +82,7 @@ func richTraces() ptrace.Traces {
 			ss.Scope().Attributes().PutBool("lib", true)
 			ss.SetSchemaUrl("s")
 			for k := range 3 {
-				full := ss.Spans().AppendEmpty()
-				full.SetTraceID(pcommon.TraceID{byte(r), 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, byte(k)})
-				full.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, byte(k)})
-				full.SetParentSpanID(pcommon.SpanID{8, 7, 6, 5, 4, 3, 2, 1})
-				full.TraceState().FromRaw("ot=th:8,vendor=x")
-				full.SetFlags(0x301)
-				full.SetName("GET /things/{id}")
-				full.SetKind(ptrace.SpanKindClient)
-				full.SetStartTimestamp(1_700_000_000_123_456_789)
-				full.SetEndTimestamp(1_700_000_001_000_000_000)
-				fillAllAttrTypes(full.Attributes())
-				full.Attributes().PutStr("long", strings.Repeat("x", 300))
-				full.SetDroppedAttributesCount(3)
-				ev := full.Events().AppendEmpty()
-				ev.SetName("exception")
-				ev.SetTimestamp(1_700_000_000_500_000_000)
-				fillAllAttrTypes(ev.Attributes())
-				ev.SetDroppedAttributesCount(1)
-				full.Events().AppendEmpty()
-				full.SetDroppedEventsCount(4)
-				l := full.Links().AppendEmpty()
-				l.SetTraceID(pcommon.TraceID{9})
-				l.SetSpanID(pcommon.SpanID{9})
-				l.TraceState().FromRaw("a=b")
-				l.Attributes().PutStr("k", "v")
-				l.SetDroppedAttributesCount(2)
-				l.SetFlags(1)
-				full.SetDroppedLinksCount(5)
-				full.Status().SetCode(ptrace.StatusCodeError)
-				full.Status().SetMessage("boom")
+				fillFullSpan(ss.Spans().AppendEmpty(), byte(r*3+k))
 				ss.Spans().AppendEmpty() // an all-default span
 			}
 		}

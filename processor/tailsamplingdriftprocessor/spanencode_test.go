@@ -32,13 +32,11 @@ func fillAllAttrTypes(m pcommon.Map) {
 	m.PutEmpty("nothing")
 }
 
-// Spans encoded by appendSpanEntry decode (with pdata) to the same spans.
-func TestSpanEncodingRoundTrip(t *testing.T) {
-	td := ptrace.NewTraces()
-	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
-	full := ss.Spans().AppendEmpty()
-	full.SetTraceID(pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
-	full.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, 8})
+// fillFullSpan sets every field of sp, every attribute value type, an event
+// and an empty one, and a link; k varies the IDs.
+func fillFullSpan(full ptrace.Span, k byte) {
+	full.SetTraceID(pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 + k})
+	full.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, 8 + k})
 	full.SetParentSpanID(pcommon.SpanID{8, 7, 6, 5, 4, 3, 2, 1})
 	full.TraceState().FromRaw("ot=th:8,vendor=x")
 	full.SetFlags(0x301)
@@ -47,10 +45,8 @@ func TestSpanEncodingRoundTrip(t *testing.T) {
 	full.SetStartTimestamp(1_700_000_000_123_456_789)
 	full.SetEndTimestamp(1_700_000_001_000_000_000)
 	fillAllAttrTypes(full.Attributes())
-	// Lengths of two and three varint bytes (the encoder reserves one for
-	// attributes, two for spans, and moves the content when that is wrong).
+	// A length of two varint bytes.
 	full.Attributes().PutStr("long", strings.Repeat("x", 300))
-	full.Attributes().PutStr("longer", strings.Repeat("y", 20000))
 	full.SetDroppedAttributesCount(3)
 	ev := full.Events().AppendEmpty()
 	ev.SetName("exception")
@@ -69,6 +65,17 @@ func TestSpanEncodingRoundTrip(t *testing.T) {
 	full.SetDroppedLinksCount(5)
 	full.Status().SetCode(ptrace.StatusCodeError)
 	full.Status().SetMessage("boom")
+}
+
+// Spans encoded by appendSpanEntry decode (with pdata) to the same spans.
+func TestSpanEncodingRoundTrip(t *testing.T) {
+	td := ptrace.NewTraces()
+	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	full := ss.Spans().AppendEmpty()
+	fillFullSpan(full, 0)
+	// Lengths of three varint bytes (the encoder reserves one for
+	// attributes, two for spans, and moves the content when that is wrong).
+	full.Attributes().PutStr("longer", strings.Repeat("y", 20000))
 	ss.Spans().AppendEmpty() // an all-default span
 
 	var entries []byte
