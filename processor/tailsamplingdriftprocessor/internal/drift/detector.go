@@ -424,9 +424,13 @@ func (d *Detector) evaluateKey(ks *keyState, cohorts []*series, now time.Time, o
 			t.signals[SignalLatency].e = newShareEProcess(len(latencyLevels))
 			t.signals[SignalErrors].e = newShareEProcess(1)
 			s.test = t
-		} else if s.hasPrev && b.hasPrev {
-			d.updateTest(t, ks, s, b, &d.snapshot[i], &d.snapshot[base], &sums[i], &sums[base])
 		}
+		// Fold the interval since the previous Evaluate, also into a test
+		// that starts now: its counts at the previous Evaluate are known (a
+		// series this Evaluate sees for the first time was created during
+		// the interval, so they were zero), and the latency thresholds were
+		// chosen then.
+		d.updateTest(t, ks, s, b, &d.snapshot[i], &d.snapshot[base], &sums[i], &sums[base])
 
 		enough := sums[i].total >= uint64(d.cfg.MinSamples) && sums[base].total >= uint64(d.cfg.MinSamples)
 		threshold := epochThreshold(d.cfg.Significance, t.epoch)

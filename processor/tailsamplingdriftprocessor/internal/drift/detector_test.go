@@ -374,3 +374,50 @@ func TestRestartedTestKeepsSpendingAlpha(t *testing.T) {
 		t.Fatalf("after the baseline returned: %+v, want the epoch-2 threshold", again)
 	}
 }
+
+// The interval before a canary's first Evaluate counts: a cohort Evaluate
+// has not seen yet was created during the interval, so its counts at the
+// previous call were zero. Without this the first interval of every test was
+// lost (5 s of detection time with the processor's default interval).
+func TestFirstIntervalCounts(t *testing.T) {
+	t.Parallel()
+	errStat := func(x, e, nc, n uint64) float64 {
+		p := newShareEProcess(1)
+		p.update(0, x, e, float64(nc)/float64(n))
+		return p.logValue()
+	}
+	t.Run("new key", func(t *testing.T) {
+		d := NewDetector(Config{})
+		feed(d, keyA, "v1", 97*20, 1, 100) // 20 errors
+		feed(d, keyA, "v2", 97*2, 2, 10)   // 20 errors
+		vs := d.Evaluate(simStart)
+		if len(vs) != 2 {
+			t.Fatalf("got %d verdicts, want 2", len(vs))
+		}
+		if vs[0].Statistic != 0 {
+			t.Errorf("latency statistic %v, want 0: no thresholds existed before the interval", vs[0].Statistic)
+		}
+		want := errStat(20, 40, 97*2, 97*22)
+		if got := vs[1].Statistic; math.Abs(got-want) > 1e-9 || got <= 0 {
+			t.Errorf("error statistic %v, want %v (the first interval folded)", got, want)
+		}
+	})
+	t.Run("new canary of a known key", func(t *testing.T) {
+		d := NewDetector(Config{})
+		feed(d, keyA, "v1", 97*20, 1, 0)
+		d.Evaluate(simStart) // baseline alone: sets the latency thresholds
+		feed(d, keyA, "v1", 97*20, 1, 100)
+		feed(d, keyA, "v2", 97*2, 2, 10)
+		vs := d.Evaluate(simStart.Add(5 * time.Second))
+		if len(vs) != 2 {
+			t.Fatalf("got %d verdicts, want 2", len(vs))
+		}
+		if vs[0].Statistic <= 0 {
+			t.Errorf("latency statistic %v, want > 0 for a canary twice as slow in its first interval", vs[0].Statistic)
+		}
+		want := errStat(20, 40, 97*2, 97*22)
+		if got := vs[1].Statistic; math.Abs(got-want) > 1e-9 {
+			t.Errorf("error statistic %v, want %v", got, want)
+		}
+	})
+}

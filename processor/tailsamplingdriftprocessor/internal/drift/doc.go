@@ -29,11 +29,19 @@
 // at most α, however often it is checked; the test is one-sided, so only a
 // canary that is worse can reach it.
 //
+// A test also takes in the interval that ends at the Evaluate creating it: a
+// cohort that Evaluate sees for the first time was created during that
+// interval, so its counts at the previous call were zero. Latency needs
+// thresholds chosen at the previous call, so a key's very first interval
+// counts for errors only.
+//
 // The test does not assume any distribution of latencies or error rates, nor
 // that they stay constant over time: only that within one interval the spans
 // of the two cohorts are exchangeable when the canary is no worse (same
 // traffic mix; no change in the canary's share correlated with load within an
-// interval).
+// interval). A canary's first interval, in which its share rises from zero, is
+// no exception: errors of the whole system that cluster after it starts count
+// against it as they would after a rollout step that raises its share.
 //
 // To notice a drift that begins late, and to notice that a drift has ended,
 // each test restarts every Config.Epoch; epoch k gets the share

@@ -30,6 +30,6 @@ func ExampleDetector() {
 	}
 	fmt.Println("drifting now:", d.Drifting(key, "1.3.0"))
 	// Output:
-	// after 10s: POST /orders 1.3.0 vs 1.2.3 on errors: drifting=true
+	// after 5s: POST /orders 1.3.0 vs 1.2.3 on errors: drifting=true
 	// drifting now: true
 }
