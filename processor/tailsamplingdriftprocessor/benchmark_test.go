@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/featuregate"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
@@ -192,6 +193,12 @@ func BenchmarkVersusStock(b *testing.B) {
 	// For profiling one subject: TSD_BENCH_SUBJECT=ours (ratios are then meaningless).
 	if only := os.Getenv("TSD_BENCH_SUBJECT"); only != "" {
 		subjects = slices.DeleteFunc(subjects, func(s benchSubject) bool { return s.name != only })
+	}
+	// With TSD_BENCH_RECORD_POLICY=1 both processors run with the stock
+	// recordpolicy gate on (the gate is global, so both read it).
+	if os.Getenv("TSD_BENCH_RECORD_POLICY") == "1" {
+		require.NoError(b, featuregate.GlobalRegistry().Set(recordPolicyGate, true))
+		b.Cleanup(func() { _ = featuregate.GlobalRegistry().Set(recordPolicyGate, false) })
 	}
 	cpuSum := map[string]time.Duration{}
 	heapSum := map[string]float64{}

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/featuregate"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 )
 
@@ -37,24 +38,11 @@ policies:
   - {name: ottl-400, type: ottl_condition, ottl_condition: {error_mode: ignore, span: ['attributes["http.response.status_code"] == 400 and attributes["http.route"] == "/cart"']}}
 `
 
-func loadPolicies(t *testing.T, dst any) {
-	t.Helper()
-	loadYAML(t, differentialPolicies, dst)
-}
-
 // runStock pushes batches through the stock tail_sampling processor and
 // returns the sampled trace IDs.
 func runStock(t *testing.T, batches []ptrace.Traces) []string {
 	t.Helper()
-	f := tsp.NewFactory()
-	cfg := f.CreateDefaultConfig().(*tsp.Config)
-	loadPolicies(t, cfg)
-	cfg.DecisionWait = time.Second
-	cfg.NumTraces = 100000
-	sink := new(consumertest.TracesSink)
-	p, err := f.CreateTraces(context.Background(), processortest.NewNopSettings(f.Type()), cfg, sink)
-	require.NoError(t, err)
-	require.NoError(t, p.Start(context.Background(), nil))
+	p, sink := startStock(t, differentialPolicies, func(*tsp.Config) {})
 	for _, b := range batches {
 		require.NoError(t, p.ConsumeTraces(context.Background(), b))
 	}
@@ -64,31 +52,62 @@ func runStock(t *testing.T, batches []ptrace.Traces) []string {
 	return sampledIDs(sink)
 }
 
+// startStock starts the stock processor with the policies (and whatever
+// else) of policiesYAML, decision_wait 1s, then tweak applied.
+func startStock(t *testing.T, policiesYAML string, tweak func(*tsp.Config)) (processor.Traces, *consumertest.TracesSink) {
+	t.Helper()
+	f := tsp.NewFactory()
+	cfg := f.CreateDefaultConfig().(*tsp.Config)
+	loadYAML(t, policiesYAML, cfg)
+	cfg.DecisionWait = time.Second
+	cfg.NumTraces = 100000
+	tweak(cfg)
+	sink := new(consumertest.TracesSink)
+	p, err := f.CreateTraces(context.Background(), processortest.NewNopSettings(f.Type()), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background(), nil))
+	return p, sink
+}
+
 func runOurs(t *testing.T, batches []ptrace.Traces, consistent bool) []string {
 	t.Helper()
+	p, sink := startOurs(t, differentialPolicies, func(c *Config) { c.ConsistentProbability = consistent })
+	consumeAndSettle(t, p, batches)
+	ids := sampledIDs(sink)
+	require.NoError(t, p.Shutdown(context.Background()))
+	require.Equal(t, ids, sampledIDs(sink), "every trace must be decided after root + grace, before shutdown")
+	return ids
+}
+
+// startOurs starts this processor with the policies (and whatever else) of
+// policiesYAML, decision_wait 1s and a 50ms grace, then tweak applied.
+func startOurs(t *testing.T, policiesYAML string, tweak func(*Config)) (processor.Traces, *consumertest.TracesSink) {
+	t.Helper()
 	cfg := defaultTestConfig()
-	loadPolicies(t, cfg)
+	loadYAML(t, policiesYAML, cfg)
 	cfg.DecisionWait = time.Second
 	cfg.DecisionGrace = 50 * time.Millisecond
 	cfg.NumTraces = 100000
-	cfg.ConsistentProbability = consistent
+	tweak(cfg)
 	require.NoError(t, cfg.Validate())
 	sink := new(consumertest.TracesSink)
 	p, err := NewFactory().CreateTraces(context.Background(), testSettings(t), cfg, sink)
 	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background(), nil))
+	return p, sink
+}
+
+// consumeAndSettle feeds batches to our processor and waits until every
+// trace is decided (at root + grace, well before decision_wait) and the kept
+// ones forwarded (just after their decision, outside the shard lock).
+func consumeAndSettle(t *testing.T, p processor.Traces, batches []ptrace.Traces) {
+	t.Helper()
 	for _, b := range batches {
 		require.NoError(t, p.ConsumeTraces(context.Background(), b))
 	}
-	// Decided at root + grace, well before decision_wait.
 	e := p.(*tracesProcessor).Unwrap().engine
 	require.Eventually(t, func() bool { n, _ := e.inMemory(); return n == 0 }, 900*time.Millisecond, 10*time.Millisecond)
-	// Kept traces are forwarded just after their decision, outside the shard lock.
 	time.Sleep(100 * time.Millisecond)
-	ids := sampledIDs(sink)
-	require.NoError(t, p.Shutdown(context.Background()))
-	require.Equal(t, ids, sampledIDs(sink), "every trace must be decided after root + grace, before shutdown")
-	return ids
 }
 
 // differentialBatches splits every trace's spans over two batches and mixes

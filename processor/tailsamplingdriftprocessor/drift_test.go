@@ -113,6 +113,7 @@ func firingAlerts(lsink *consumertest.LogsSink) []plog.LogRecord {
 }
 
 func TestDriftEmitsMetricsAlertsAndKeepsDriftingTraces(t *testing.T) {
+	enableRecordPolicy(t) // traces kept for drift are named so on their scope
 	cfg := driftConfig()
 	// A policy that keeps nothing: whatever is kept is kept for drift.
 	cfg.PolicyCfgs = policiesFrom(t, "  - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}\n")
@@ -175,6 +176,15 @@ func TestDriftEmitsMetricsAlertsAndKeepsDriftingTraces(t *testing.T) {
 			assert.Equal(t, "2.0", v.Str(), "only drifting-cohort traces are kept")
 		}
 	}
+	forDrift := 0
+	for k, m := range spanMarks(w.tsink) {
+		if m == attrPolicy+"="+driftPolicyName+" " {
+			forDrift++
+		} else {
+			assert.Equal(t, attrPolicy+"=errors ", m, "span %s: kept by the errors policy or for drift", k)
+		}
+	}
+	assert.Positive(t, forDrift, "spans marked as kept for drift")
 	// Traces kept for drift are counted apart (once the shard tickers have
 	// forwarded everything they decided).
 	te := &testEngine{tt: tt}

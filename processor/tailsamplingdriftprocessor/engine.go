@@ -39,6 +39,9 @@ type engine struct {
 
 	next  consumer.Traces
 	drift *driftRunner
+	// recordPolicy: the stock recordpolicy feature gate is on (read at
+	// creation); kept spans carry the deciding policy on their scope.
+	recordPolicy bool
 
 	scratch sync.Pool
 	stop    chan struct{}
@@ -63,6 +66,8 @@ func newEngine(cfg *Config, set processor.Settings, tel *metadata.TelemetryBuild
 		tick:   cfg.TickInterval,
 		epoch:  time.Now(),
 		stop:   make(chan struct{}),
+
+		recordPolicy: gateEnabled(recordPolicyGate),
 	}
 	e.clock = func() int64 { return int64(time.Since(e.epoch)) }
 	e.scratch.New = func() any { return newIngestScratch() }
@@ -381,10 +386,14 @@ func (e *engine) storeLocked(s *shard, g *spanGroup, rs ptrace.ResourceSpans, ss
 	spans := sc.spanBuf[seg.off : seg.off+seg.n]
 	t := s.traces[g.id]
 	if t == nil {
-		if th, ok := s.keep.get(g.id); ok {
+		if cd, ok := s.keep.get(g.id); ok {
 			s.counts.lateSampled += nSpans
-			s.out = append(s.out, keptChunk{resource: string(resBytes), scope: string(scopeBytes), spans: bytes.Clone(spans)})
-			if e.cfg.ConsistentProbability && th.Unsigned() != 0 {
+			var mark *policyMark
+			if cd.mark != nil {
+				mark = cd.mark.late
+			}
+			s.out = append(s.out, keptChunk{resource: string(resBytes), scope: string(scopeBytes), spans: bytes.Clone(spans), mark: mark})
+			if th := cd.th; e.cfg.ConsistentProbability && th.Unsigned() != 0 {
 				if s.outTh == nil {
 					s.outTh = make(map[pcommon.TraceID]sampling.Threshold)
 				}

@@ -445,6 +445,7 @@ type compositePolicy struct {
 }
 
 type compositeSub struct {
+	name         string
 	policy       policy
 	allocatedSPS int64
 	sampledSPS   int64
@@ -459,7 +460,7 @@ func (p *compositePolicy) Evaluate(id pcommon.TraceID, t *trace) Decision {
 			sub.sampledSPS = 0
 		}
 	}
-	for _, sub := range p.subs {
+	for i, sub := range p.subs {
 		d := sub.policy.Evaluate(id, t)
 		switch d.Kind {
 		case decisionError:
@@ -468,7 +469,9 @@ func (p *compositePolicy) Evaluate(id pcommon.TraceID, t *trace) Decision {
 			n := sub.sampledSPS + t.spanCount
 			if n <= sub.allocatedSPS && n <= p.maxTotalSPS {
 				sub.sampledSPS = n
-				return sampled
+				d := sampled
+				d.sub = int16(i + 1)
+				return d
 			}
 			return notSampled
 		}

@@ -41,8 +41,14 @@ func (k decisionKind) String() string {
 // rejection threshold under which the trace was sampled (AlwaysSampleThreshold
 // for policies that sample with certainty); it only matters when Kind is sampled.
 type Decision struct {
-	Kind      decisionKind
-	Threshold sampling.Threshold
+	Kind decisionKind
+	// sub, set by a composite policy that samples, is 1 + the index of the
+	// sub-policy that did. by and composite, set by policySet.decide on a
+	// sampled decision, are 1 + the index in policySet.policies of the first
+	// policy that sampled and of the last composite that sampled (0: none):
+	// what the stock recordpolicy gate writes on kept spans.
+	sub, by, composite int16
+	Threshold          sampling.Threshold
 }
 
 var (
@@ -294,7 +300,7 @@ func compileComposite(env *compileEnv, c *tsp.CompositeCfg) (policy, error) {
 		if pc, ok := percent[sc.Name]; ok && pc > 0 {
 			alloc = float64(pc) / 100 * maxTotal
 		}
-		cp.subs = append(cp.subs, &compositeSub{policy: p, allocatedSPS: int64(alloc) / env.shards})
+		cp.subs = append(cp.subs, &compositeSub{name: sc.Name, policy: p, allocatedSPS: int64(alloc) / env.shards})
 	}
 	return cp, nil
 }
@@ -346,6 +352,7 @@ func compileLeaf(env *compileEnv, name string, typ tsp.PolicyType, c *leafCfg) (
 func (ps *policySet) decide(id pcommon.TraceID, t *trace, errCount *int64) Decision {
 	haveSampled := false
 	th := sampling.NeverSampleThreshold
+	var by, composite, sub int16
 	for i := range ps.policies {
 		d := ps.policies[i].policy.Evaluate(id, t)
 		switch d.Kind {
@@ -358,14 +365,40 @@ func (ps *policySet) decide(id pcommon.TraceID, t *trace, errCount *int64) Decis
 			if !haveSampled || sampling.ThresholdLessThan(d.Threshold, th) {
 				th = d.Threshold
 			}
+			if !haveSampled {
+				by = int16(i + 1)
+			}
+			if d.sub > 0 {
+				composite, sub = int16(i+1), d.sub
+			}
 			haveSampled = true
 			if ps.firstMatch {
-				return Decision{Kind: decisionSampled, Threshold: th}
+				return Decision{Kind: decisionSampled, Threshold: th, by: by, composite: composite, sub: sub}
 			}
 		}
 	}
 	if haveSampled {
-		return Decision{Kind: decisionSampled, Threshold: th}
+		return Decision{Kind: decisionSampled, Threshold: th, by: by, composite: composite, sub: sub}
 	}
 	return notSampled
+}
+
+// policyName is the name of the policy d.by designates, or "".
+func (ps *policySet) policyName(d Decision) string {
+	if d.by <= 0 || int(d.by) > len(ps.policies) {
+		return ""
+	}
+	return ps.policies[d.by-1].name
+}
+
+// compositeSubName is the name of the composite sub-policy that sampled, or "".
+func (ps *policySet) compositeSubName(d Decision) string {
+	if d.composite <= 0 || int(d.composite) > len(ps.policies) || d.sub <= 0 {
+		return ""
+	}
+	cp, ok := ps.policies[d.composite-1].policy.(*compositePolicy)
+	if !ok || int(d.sub) > len(cp.subs) {
+		return ""
+	}
+	return cp.subs[d.sub-1].name
 }

@@ -106,6 +106,9 @@ type shard struct {
 	intern    internTable
 	keep      *decisionCache
 	drop      *decisionCache
+	// marks are the recordpolicy marks of this shard's decisions (nil while
+	// the gate is off).
+	marks map[markKey]*policyMark
 
 	// out collects the chunks of traces kept by decisions made under the
 	// lock; they are decoded and forwarded after it is released.
@@ -160,29 +163,39 @@ func (s *shard) decideLocked(e *engine, t *trace, why trigger) {
 	s.bytes -= int64(len(t.data)) + traceOverhead
 
 	var d Decision
+	forDrift := false
 	if why == triggerTooLarge {
 		d = notSampled
 	} else {
 		d = s.policies.decide(t.id, t, &s.counts.policyErrors)
 		if d.Kind == decisionNotSampled && t.drifting && e.cfg.Drift.KeepDriftingTraces {
 			d = sampled
+			forDrift = true
 			s.counts.keptForDrift++
 		}
 	}
 	s.counts.decided[why][decisionIndex(d.Kind)]++
 	if d.Kind == decisionSampled {
 		s.counts.spansSampled += t.spanCount
-		s.out = s.intern.appendKeptChunks(s.out, t.data)
+		var mark *policyMark
+		if e.recordPolicy {
+			name := s.policies.policyName(d)
+			if forDrift {
+				name = driftPolicyName
+			}
+			mark = s.markOf(name, s.policies.compositeSubName(d))
+		}
+		s.out = s.intern.appendKeptChunks(s.out, t.data, mark)
 		if e.cfg.ConsistentProbability && d.Threshold.Unsigned() != 0 {
 			if s.outTh == nil {
 				s.outTh = make(map[pcommon.TraceID]sampling.Threshold)
 			}
 			s.outTh[t.id] = d.Threshold
 		}
-		s.keep.put(t.id, d.Threshold)
+		s.keep.put(t.id, d.Threshold, mark)
 	} else {
 		s.counts.spansNotSample += t.spanCount
-		s.drop.put(t.id, sampling.Threshold{})
+		s.drop.put(t.id, sampling.Threshold{}, nil)
 	}
 	s.bytes -= int64(s.intern.releaseAll(t.data))
 	t.data = nil

@@ -17,16 +17,18 @@ import (
 type keptChunk struct {
 	resource, scope string
 	spans           []byte
+	// mark, when the recordpolicy gate is on, is written on the scope.
+	mark *policyMark
 }
 
 // appendKeptChunks appends the chunks of a decided trace's data.
-func (it *internTable) appendKeptChunks(dst []keptChunk, data []byte) []keptChunk {
+func (it *internTable) appendKeptChunks(dst []keptChunk, data []byte, mark *policyMark) []keptChunk {
 	for len(data) > 0 {
 		c, rest, ok := nextChunk(data)
 		if !ok {
 			return dst
 		}
-		dst = append(dst, keptChunk{resource: it.keyOf(c.resource), scope: it.keyOf(c.scope), spans: c.spans})
+		dst = append(dst, keptChunk{resource: it.keyOf(c.resource), scope: it.keyOf(c.scope), spans: c.spans, mark: mark})
 		data = rest
 	}
 	return dst
@@ -40,7 +42,7 @@ func (it *internTable) keyOf(id uint32) string {
 }
 
 // decodeKept builds the pdata the next consumer gets from kept chunks. Chunks
-// with the same resource and scope share one ResourceSpans and ScopeSpans (a
+// with the same resource, scope and policy mark share one ResourceSpans and ScopeSpans (a
 // flush usually holds many traces of few resources), each resource and scope
 // is decoded once, and spans are decoded by decodeSpan straight into pdata,
 // their strings pointing into the chunk bytes instead of being copied.
@@ -48,6 +50,7 @@ func decodeKept(chunks []keptChunk) (ptrace.Traces, error) {
 	td := ptrace.NewTraces()
 	type scopeGroup struct {
 		scope string
+		mark  *policyMark
 		spans ptrace.SpanSlice
 		n     int
 	}
@@ -72,7 +75,7 @@ func decodeKept(chunks []keptChunk) (ptrace.Traces, error) {
 		g := &groups[ri]
 		si := -1
 		for k := range g.scopes {
-			if g.scopes[k].scope == c.scope {
+			if g.scopes[k].scope == c.scope && g.scopes[k].mark == c.mark {
 				si = k
 				break
 			}
@@ -82,8 +85,11 @@ func decodeKept(chunks []keptChunk) (ptrace.Traces, error) {
 			if err := decodeScopeInto(ss, c.scope); err != nil {
 				return td, err
 			}
+			if c.mark != nil {
+				c.mark.apply(ss.Scope().Attributes())
+			}
 			si = len(g.scopes)
-			g.scopes = append(g.scopes, scopeGroup{scope: c.scope, spans: ss.Spans()})
+			g.scopes = append(g.scopes, scopeGroup{scope: c.scope, mark: c.mark, spans: ss.Spans()})
 		}
 		n, err := countFields(c.spans, fieldScopeSpansSpans)
 		if err != nil {

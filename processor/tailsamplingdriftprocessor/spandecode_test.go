@@ -60,7 +60,7 @@ func storeChunks(t testing.TB, td ptrace.Traces) (*internTable, []byte) {
 // decodeStored decodes chunk data with decodeKept.
 func decodeStored(t testing.TB, it *internTable, data []byte) ptrace.Traces {
 	t.Helper()
-	td, err := decodeKept(it.appendKeptChunks(nil, data))
+	td, err := decodeKept(it.appendKeptChunks(nil, data, nil))
 	require.NoError(t, err)
 	return td
 }
@@ -200,7 +200,7 @@ func BenchmarkDecodeKept(b *testing.B) {
 	b.Run("ours", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
-			if _, err := decodeKept(it.appendKeptChunks(nil, data)); err != nil {
+			if _, err := decodeKept(it.appendKeptChunks(nil, data, nil)); err != nil {
 				b.Fatal(err)
 			}
 		}
