@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"bufio"
 	"context"
 	"os"
@@ -200,9 +201,9 @@ func TestEBPFRuntimeGoroutineLeakEndToEnd(t *testing.T) {
 func TestEBPFRuntimeRunQueueLatencyEndToEnd(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	exe := buildRuntimeDemo(t)
-	sink, _ := runtimeReceiver(t, exe)
+	sink, logs := runtimeReceiver(t, exe)
 	cmd := startRuntimeDemo(t, exe, "-mode", "busy")
-	waitFor(t, "run-queue latency of the busy process", func() bool {
+	found := func() bool {
 		for _, m := range pointsFor(sink, cmd.Process.Pid, "go.thread.runqueue.duration") {
 			dp := m.ExponentialHistogram().DataPoints().At(0)
 			if dp.Count() > 0 && dp.Sum() > 0 {
@@ -210,7 +211,29 @@ func TestEBPFRuntimeRunQueueLatencyEndToEnd(t *testing.T) {
 			}
 		}
 		return false
-	})
+	}
+	// 30 s: under `go test ./...` on two CPUs, other packages' tests (one
+	// runs busy processes of its own) compete with the receiver's first
+	// inspection of the stripped binary.
+	deadline := time.Now().Add(30 * time.Second)
+	for !found() {
+		if time.Now().After(deadline) {
+			// Say what was seen, so that a failure can be told apart from a
+			// slow start: the receiver's log lines, and the histograms for the pid.
+			var seen []string
+			for _, m := range pointsFor(sink, cmd.Process.Pid, "go.thread.runqueue.duration") {
+				dp := m.ExponentialHistogram().DataPoints().At(0)
+				seen = append(seen, fmt.Sprintf("count=%d sum=%g", dp.Count(), dp.Sum()))
+			}
+			var lines []string
+			for _, e := range logs.All() {
+				lines = append(lines, fmt.Sprintf("%s %s %v", e.Level, e.Message, e.ContextMap()))
+			}
+			t.Fatalf("no run-queue latency for the busy process (pid %d) within 30 s; %d collections in all, histograms for the pid: %v\nreceiver logs:\n%s",
+				cmd.Process.Pid, len(sink.AllMetrics()), seen, strings.Join(lines, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // TestEBPFRuntimeThroughDistribution runs the built collector binary with the
