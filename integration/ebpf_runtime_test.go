@@ -1,9 +1,9 @@
 package integration
 
 import (
-	"fmt"
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
