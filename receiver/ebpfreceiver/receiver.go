@@ -90,6 +90,33 @@ type instrumentedProcess struct {
 	file       fileID
 	attachment *tracer.Attachment // nil when only runtime metrics are collected
 	runtime    bool               // attached to the runtime metrics collector
+	// runtimeRetry is set while the process is younger than
+	// runtimeStartGrace and its runtime-metrics attach failed: it is retried
+	// at every poll with exe; lastRuntimeErr is why it failed.
+	runtimeRetry   bool
+	exe            *goexe.Executable
+	lastRuntimeErr error
+}
+
+// runtimeStartGrace: until schedinit has run, a Go program's runtime
+// globals are empty (no goroutine in allgs), so they cannot be told from
+// unrelated data, and attaching the runtime-metrics collector fails. A
+// process discovered before it is this old gets its attach retried at every
+// poll until it succeeds or the process reaches this age. On a busy machine
+// runtime start-up can take far longer than the usual millisecond.
+const runtimeStartGrace = 10 * time.Second
+
+// userHZ is the unit of /proc/<pid>/stat start times (USER_HZ, 100 on Linux).
+const userHZ = 100
+
+// processAge is how long ago p started, from its start time in clock ticks
+// since boot; a very large duration when the clock cannot be read.
+func processAge(p discovery.Key) time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 1 << 62
+	}
+	return time.Duration(ts.Nano()) - time.Duration(p.StartTime)*(time.Second/userHZ)
 }
 
 type ebpfReceiver struct {
@@ -347,6 +374,36 @@ func (r *ebpfReceiver) poll(ctx context.Context) {
 		}
 		r.instrument(ctx, p)
 	}
+	r.retryRuntime()
+}
+
+// retryRuntime retries the runtime-metrics attach of processes that were
+// still starting when discovered (see runtimeStartGrace).
+func (r *ebpfReceiver) retryRuntime() {
+	for k, proc := range r.procs {
+		if !proc.runtimeRetry {
+			continue
+		}
+		err := r.runtime.Attach(k.PID, proc.exe)
+		if err == nil {
+			proc.runtime, proc.runtimeRetry, proc.exe, proc.lastRuntimeErr = true, false, nil, nil
+			r.set.Logger.Info("Runtime metrics attached once the process had started", zap.Int("pid", k.PID),
+				zap.Duration("age", processAge(k)))
+			continue
+		}
+		proc.lastRuntimeErr = err
+		if processAge(k) < runtimeStartGrace {
+			continue
+		}
+		proc.runtimeRetry, proc.exe = false, nil
+		r.set.Logger.Info("Runtime metrics unavailable for process", zap.Int("pid", k.PID), zap.Error(err))
+		if proc.attachment == nil {
+			// Nothing else was attached: forget the process like one never instrumented.
+			if err := r.detach(k); err != nil {
+				r.set.Logger.Debug("Detaching process without runtime metrics", zap.Int("pid", k.PID), zap.Error(err))
+			}
+		}
+	}
 }
 
 func statFile(path string) (fileID, error) {
@@ -450,13 +507,17 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 		}
 	}
 	if r.runtime != nil {
-		if err := r.runtime.Attach(p.PID, b.info.Exe); err != nil {
-			r.set.Logger.Info("Runtime metrics unavailable for process", zap.Int("pid", p.PID), zap.Error(err))
-		} else {
+		if err := r.runtime.Attach(p.PID, b.info.Exe); err == nil {
 			proc.runtime = true
+		} else if age := processAge(p.Key()); age < runtimeStartGrace {
+			proc.runtimeRetry, proc.exe, proc.lastRuntimeErr = true, b.info.Exe, err
+			r.set.Logger.Debug("Runtime metrics not attachable yet; retrying while the process starts",
+				zap.Int("pid", p.PID), zap.Duration("age", age), zap.Error(err))
+		} else {
+			r.set.Logger.Info("Runtime metrics unavailable for process", zap.Int("pid", p.PID), zap.Error(err))
 		}
 	}
-	if proc.attachment == nil && !proc.runtime {
+	if proc.attachment == nil && !proc.runtime && !proc.runtimeRetry {
 		if b.refs == 0 && b.cookie != 0 {
 			_ = r.tracer.RemoveBinary(b.cookie)
 			b.cookie = 0
