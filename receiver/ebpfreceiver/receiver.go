@@ -92,10 +92,8 @@ type instrumentedProcess struct {
 	runtime    bool               // attached to the runtime metrics collector
 	// runtimeRetry is set while the process is younger than
 	// runtimeStartGrace and its runtime-metrics attach failed: it is retried
-	// at every poll with exe; lastRuntimeErr is why it failed.
-	runtimeRetry   bool
-	exe            *goexe.Executable
-	lastRuntimeErr error
+	// at every poll.
+	runtimeRetry bool
 }
 
 // runtimeStartGrace: until schedinit has run, a Go program's runtime
@@ -384,18 +382,18 @@ func (r *ebpfReceiver) retryRuntime() {
 		if !proc.runtimeRetry {
 			continue
 		}
-		err := r.runtime.Attach(k.PID, proc.exe)
+		// The binary stays known while a process of it is registered (refs > 0).
+		err := r.runtime.Attach(k.PID, r.binaries[proc.file].info.Exe)
 		if err == nil {
-			proc.runtime, proc.runtimeRetry, proc.exe, proc.lastRuntimeErr = true, false, nil, nil
+			proc.runtime, proc.runtimeRetry = true, false
 			r.set.Logger.Info("Runtime metrics attached once the process had started", zap.Int("pid", k.PID),
 				zap.Duration("age", processAge(k)))
 			continue
 		}
-		proc.lastRuntimeErr = err
 		if processAge(k) < runtimeStartGrace {
 			continue
 		}
-		proc.runtimeRetry, proc.exe = false, nil
+		proc.runtimeRetry = false
 		r.set.Logger.Info("Runtime metrics unavailable for process", zap.Int("pid", k.PID), zap.Error(err))
 		if proc.attachment == nil {
 			// Nothing else was attached: forget the process like one never instrumented.
@@ -510,7 +508,7 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 		if err := r.runtime.Attach(p.PID, b.info.Exe); err == nil {
 			proc.runtime = true
 		} else if age := processAge(p.Key()); age < runtimeStartGrace {
-			proc.runtimeRetry, proc.exe, proc.lastRuntimeErr = true, b.info.Exe, err
+			proc.runtimeRetry = true
 			r.set.Logger.Debug("Runtime metrics not attachable yet; retrying while the process starts",
 				zap.Int("pid", p.PID), zap.Duration("age", age), zap.Error(err))
 		} else {
