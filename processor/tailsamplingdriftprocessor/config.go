@@ -17,10 +17,15 @@ type Config struct {
 	// Options this engine cannot honour are rejected by Validate.
 	tsp.Config `mapstructure:",squash"`
 
-	// DecisionGrace is how long after the root span arrives the trace is decided.
-	// Spans are exported when they end, so the root's arrival marks the end of the
-	// request; the grace lets its children still in flight arrive. decision_wait
-	// stays the upper bound for traces whose root never arrives. The stock option
+	// DecisionGrace, when positive, decides a trace this long after its root
+	// span (a span without parent) arrives, instead of decision_wait after its
+	// first span. It is off (0) by default because it trades completeness for
+	// memory and latency: the root's arrival marks the end of the request only
+	// for spans of the same process; children exported by other services (an
+	// SDK batches for up to 5 s by default) that arrive after the grace miss the
+	// decision. Opt in only when every span of a trace reaches the collector
+	// within the grace of its root. decision_wait stays the upper bound for
+	// traces whose root never arrives. The stock option
 	// decision_wait_after_root_received, when set, takes precedence.
 	DecisionGrace time.Duration `mapstructure:"decision_grace"`
 
@@ -30,13 +35,16 @@ type Config struct {
 	// num_traces still applies.
 	MemoryLimitBytes uint64 `mapstructure:"memory_limit_bytes"`
 
-	// ConsistentProbability makes probabilistic policies follow OpenTelemetry
-	// consistent probability sampling: a trace is kept when its randomness (the
-	// tracestate `ot=rv` value, else the trace ID's low 56 bits) is at least the
-	// policy threshold, and kept spans carry the threshold as `ot=th:...`
-	// (never lowering one set upstream). When false, probabilistic policies use
-	// the stock processor's salted FNV hash of the trace ID (same decisions as the
-	// stock processor with its default feature gates) and write no threshold.
+	// ConsistentProbability, when true, makes probabilistic policies follow
+	// OpenTelemetry consistent probability sampling: a trace is kept when its
+	// randomness (the tracestate `ot=rv` value, else the trace ID's low 56 bits)
+	// is at least the policy threshold, and kept spans carry the threshold as
+	// `ot=th:...` (never lowering one set upstream), so that samplers before and
+	// after this one agree. It is off by default: probabilistic policies then use
+	// the stock processor's salted FNV hash of the trace ID (hash_salt honoured),
+	// making the same decisions as the stock processor with its default feature
+	// gates, and write no threshold. A probabilistic policy with a hash_salt is a
+	// config error while this is on (the salt would have no effect).
 	ConsistentProbability bool `mapstructure:"consistent_probability"`
 
 	// TickInterval is how often each shard looks for traces whose grace or
@@ -128,7 +136,7 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("sampling_strategy %q is not supported by tail_sampling_drift (only \"trace-complete\")", cfg.SamplingStrategy))
 	}
 	for i := range cfg.PolicyCfgs {
-		if err := validatePolicy(&cfg.PolicyCfgs[i]); err != nil {
+		if err := validatePolicy(&cfg.PolicyCfgs[i], cfg.ConsistentProbability); err != nil {
 			errs = append(errs, fmt.Errorf("policies[%d]: %w", i, err))
 		}
 	}
@@ -182,10 +190,11 @@ func (d *DriftConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// effectiveGrace is the delay between the root span's arrival and the decision.
-func (cfg *Config) effectiveGrace() time.Duration {
-	if cfg.DecisionWaitAfterRootReceived > 0 {
-		return cfg.DecisionWaitAfterRootReceived
-	}
-	return cfg.DecisionGrace
-}
+// stockTick is the period of the stock processor's decision ticker: it
+// decides, once a second, the traces whose first span arrived in the second
+// that ended decision_wait (in whole seconds, at least 1) ticks earlier.
+const stockTick = int64(time.Second)
+
+// stockTicks is how many stock ticks d lasts, as the stock processor counts
+// them (whole seconds, rounded down).
+func stockTicks(d time.Duration) int64 { return int64(d / time.Second) }

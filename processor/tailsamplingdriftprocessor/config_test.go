@@ -53,7 +53,7 @@ func TestValidPolicyFilesMatchStock(t *testing.T) {
 			assert.Equal(t, stock.DecisionCache, cfg.DecisionCache)
 
 			// Every shard compiles the same policies at start.
-			_, err = compilePolicies(cfg.PolicyCfgs, nopTelemetrySettings(), 2, true, false)
+			_, err = compilePolicies(cfg.PolicyCfgs, nopTelemetrySettings(), 2, cfg.ConsistentProbability, false)
 			require.NoError(t, err)
 		})
 	}
@@ -86,6 +86,21 @@ func TestDefaultConfigIsValid(t *testing.T) {
 	require.NoError(t, confmap.Validate(createDefaultConfig()))
 }
 
+// The defaults make the stock processor's decisions: no root grace, the
+// stock hash for probabilistic policies (its hash_salt honoured).
+func TestDefaultsAreStockBehaviour(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	assert.Zero(t, cfg.DecisionGrace)
+	assert.False(t, cfg.ConsistentProbability)
+	stock := tsp.NewFactory().CreateDefaultConfig().(*tsp.Config)
+	assert.Equal(t, stock.DecisionWait, cfg.DecisionWait)
+	assert.Equal(t, stock.NumTraces, cfg.NumTraces)
+	assert.Equal(t, stock.DecisionCache, cfg.DecisionCache)
+	cfg, err := loadTestdata(t, "valid_probabilistic.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, "custom-salt", cfg.PolicyCfgs[0].ProbabilisticCfg.HashSalt)
+}
+
 func TestInvalidConfigs(t *testing.T) {
 	tests := []struct {
 		file string
@@ -112,6 +127,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid_drift_max_cohorts.yaml", "max_cohorts_per_key must be 0 (the default, 4) or at least 2: 1"},
 		{"invalid_drift_signal.yaml", `unknown signal "throughput"`},
 		{"invalid_drift_keep_without_cohort.yaml", "keep_drifting_traces needs cohort_attribute"},
+		{"invalid_consistent_hash_salt.yaml", `policies[0]: probabilistic: hash_salt "my-salt" cannot be used with consistent_probability: true`},
 	}
 	files, err := filepath.Glob("testdata/invalid_*.yaml")
 	require.NoError(t, err)

@@ -24,16 +24,25 @@ import (
 
 // engine is the tail-sampling engine: traces are spread over shards by trace ID;
 // each shard holds its undecided traces compactly and decides them on its own
-// ticker, root arrival + grace at the earliest, decision_wait at the latest.
+// ticker. A trace is decided when the stock processor would decide it: on the
+// whole-second tick decision_wait after its first span (or, with the stock
+// decision_wait_after_root_received, after its root), or, opted in with
+// decision_grace, that long after its root.
 type engine struct {
 	cfg    *Config
 	logger *zap.Logger
 	tel    *metadata.TelemetryBuilder
 	shards []*shard
-	grace  int64
-	wait   int64
-	tick   time.Duration
-	epoch  time.Time
+	// grace is decision_grace (0: off); rootTicks the stock
+	// decision_wait_after_root_received in stock ticks (-1: off); waitTicks
+	// decision_wait in stock ticks (at least 1, as the stock processor has it).
+	grace     int64
+	rootTicks int64
+	waitTicks int64
+	tick      time.Duration
+	// epoch is when the engine started: stock ticks fall on whole seconds after
+	// it, as the stock processor's ticker does after its Start.
+	epoch time.Time
 	// clock returns monotonic nanoseconds; tests replace it.
 	clock func() int64
 
@@ -61,13 +70,17 @@ func newEngine(cfg *Config, set processor.Settings, tel *metadata.TelemetryBuild
 		cfg:    cfg,
 		logger: set.Logger,
 		tel:    tel,
-		grace:  int64(cfg.effectiveGrace()),
-		wait:   int64(cfg.DecisionWait),
-		tick:   cfg.TickInterval,
-		epoch:  time.Now(),
-		stop:   make(chan struct{}),
+		grace:     int64(cfg.DecisionGrace),
+		rootTicks: -1,
+		waitTicks: max(1, stockTicks(cfg.DecisionWait)),
+		tick:      cfg.TickInterval,
+		epoch:     time.Now(),
+		stop:      make(chan struct{}),
 
 		recordPolicy: gateEnabled(recordPolicyGate),
+	}
+	if cfg.DecisionWaitAfterRootReceived > 0 {
+		e.rootTicks, e.grace = stockTicks(cfg.DecisionWaitAfterRootReceived), 0
 	}
 	e.clock = func() int64 { return int64(time.Since(e.epoch)) }
 	e.scratch.New = func() any { return newIngestScratch() }
@@ -87,8 +100,8 @@ func newEngine(cfg *Config, set processor.Settings, tel *metadata.TelemetryBuild
 			maxTraces: perShardTraces,
 			maxBytes:  perShardBytes,
 			policies:  ps,
-			keep:      newDecisionCache(cfg.DecisionCache.SampledCacheSize / n),
-			drop:      newDecisionCache(cfg.DecisionCache.NonSampledCacheSize / n),
+			keep:      newShardDecisionCache(cfg.DecisionCache.SampledCacheSize, n, perShardTraces),
+			drop:      newShardDecisionCache(cfg.DecisionCache.NonSampledCacheSize, n, perShardTraces),
 		})
 	}
 	decisions := [3]string{"sampled", "not_sampled", "dropped"}
@@ -105,6 +118,26 @@ func newEngine(cfg *Config, set processor.Settings, tel *metadata.TelemetryBuild
 
 func (e *engine) now() int64 { return e.clock() }
 
+// stockDeadline is when the stock processor decides a trace whose first span
+// (or root, for decision_wait_after_root_received) arrived at now: it is put in
+// the batch that closes at the next tick, and that batch is decided ticks
+// ticks later.
+func stockDeadline(now, ticks int64) int64 {
+	return (now/stockTick + 1 + ticks) * stockTick
+}
+
+// rootDeadline is when a trace whose root arrived at now is decided, if the
+// root's arrival brings the decision forward at all.
+func (e *engine) rootDeadline(now int64) (int64, bool) {
+	switch {
+	case e.rootTicks >= 0:
+		return stockDeadline(now, e.rootTicks), true
+	case e.grace > 0:
+		return now + e.grace, true
+	}
+	return 0, false
+}
+
 func (e *engine) shardOf(id pcommon.TraceID) *shard {
 	// Trace IDs are random; their last bytes spread traces evenly.
 	h := uint32(id[12])<<24 | uint32(id[13])<<16 | uint32(id[14])<<8 | uint32(id[15])
@@ -113,6 +146,7 @@ func (e *engine) shardOf(id pcommon.TraceID) *shard {
 
 func (e *engine) start() {
 	e.started = true
+	e.epoch = time.Now()
 	for _, s := range e.shards {
 		e.wg.Add(1)
 		go e.runShard(s)
@@ -357,6 +391,10 @@ func (e *engine) ingestResource(rs ptrace.ResourceSpans, sc *ingestScratch, now 
 		g := &sc.groups[seg.group]
 		s := e.shardOf(g.id)
 		s.mu.Lock()
+		// Deadlines that passed are met before the span is stored, so a span
+		// that arrives after its trace's decision time is a late span whether
+		// or not the shard's ticker has run yet, as in the stock processor.
+		s.expireLocked(e, now)
 		e.storeLocked(s, g, rs, ilss.At(int(seg.scope)), g.refs[seg.from:seg.to], sc, seg, now)
 		if len(s.out) > 0 {
 			out, th, counts := s.takeOutputLocked()
@@ -407,14 +445,16 @@ func (e *engine) storeLocked(s *shard, g *spanGroup, rs ptrace.ResourceSpans, ss
 		}
 		t = &trace{id: g.id, firstSeen: now}
 		s.traces[g.id] = t
-		s.waitQ.push(deadline{at: now + e.wait, firstSeen: now, id: g.id})
+		s.waitQ.push(deadline{at: stockDeadline(now, e.waitTicks), firstSeen: now, id: g.id})
 		s.compactQueuesLocked()
 		s.bytes += traceOverhead
 		s.counts.newTraces++
 	}
 	if s.policies.observeSpans(t, rs, ss, refs) && t.rootSeen == 0 {
 		t.rootSeen = now
-		s.graceQ.push(deadline{at: now + e.grace, firstSeen: t.firstSeen, id: t.id})
+		if at, ok := e.rootDeadline(now); ok {
+			s.graceQ.push(deadline{at: at, firstSeen: t.firstSeen, id: t.id})
+		}
 	}
 	t.spanCount += nSpans
 	t.drifting = t.drifting || g.drifting

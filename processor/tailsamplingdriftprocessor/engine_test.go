@@ -117,23 +117,75 @@ func TestDecidesAfterRootPlusGrace(t *testing.T) {
 	assert.Equal(t, int64(1), te.counter(t, "processor_tail_sampling_drift_traces_decided", decided("sampled", "root_grace")...))
 }
 
-func TestDecisionWaitBoundsTracesWithoutRoot(t *testing.T) {
+// With the default settings a trace is decided when the stock processor
+// decides it: on its whole-second tick, decision_wait (in whole seconds) ticks
+// after the tick that closes the second in which its first span arrived; a
+// root arriving first changes nothing.
+func TestDecisionWaitTimedLikeStock(t *testing.T) {
 	cfg := defaultTestConfig()
-	cfg.DecisionWait = 5 * time.Second
+	cfg.DecisionWait = 5500 * time.Millisecond // the stock processor counts 5 ticks
 	cfg.PolicyCfgs = policiesFrom(t, "  - {name: all, type: always_sample}\n")
 	te := newTestEngine(t, cfg)
 
-	te.consume(t, oneTrace(2, 2, true))
-	te.advance(4900 * time.Millisecond)
+	te.advance(300 * time.Millisecond)
+	te.consume(t, oneTrace(2, 2, false)) // root included
+	te.advance(600 * time.Millisecond)   // 0.9 s
+	te.consume(t, oneTrace(3, 3, true))
+	te.advance(100 * time.Millisecond) // 1.0 s: the second tick's second begins
+	te.consume(t, oneTrace(4, 4, true))
+	te.advance(4990 * time.Millisecond) // 5.99 s
+	assert.Zero(t, te.sink.SpanCount(), "decided before the stock processor's tick")
+	te.advance(10 * time.Millisecond) // 6.0 s
+	assert.Equal(t, 5, te.sink.SpanCount(), "the traces first seen in the first second are decided at tick 6")
+	te.advance(990 * time.Millisecond)
+	assert.Equal(t, 5, te.sink.SpanCount())
+	te.advance(10 * time.Millisecond) // 7.0 s
+	assert.Equal(t, 9, te.sink.SpanCount(), "the trace first seen at 1.0 s is decided at tick 7")
+	assert.Equal(t, int64(3), te.counter(t, "processor_tail_sampling_drift_traces_decided", decided("sampled", "decision_wait")...))
+}
+
+// The stock decision_wait_after_root_received moves the decision to the tick
+// that many whole seconds after the root's, as the stock processor does.
+func TestDecisionWaitAfterRootReceivedTimedLikeStock(t *testing.T) {
+	cfg := defaultTestConfig()
+	cfg.DecisionWait = 10 * time.Second
+	cfg.DecisionWaitAfterRootReceived = 2 * time.Second
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: all, type: always_sample}\n")
+	te := newTestEngine(t, cfg)
+
+	te.advance(400 * time.Millisecond)
+	te.consume(t, oneTrace(5, 3, false))
+	te.advance(2590 * time.Millisecond) // 2.99 s
 	assert.Zero(t, te.sink.SpanCount())
-	te.advance(200 * time.Millisecond)
-	assert.Equal(t, 2, te.sink.SpanCount())
-	assert.Equal(t, int64(1), te.counter(t, "processor_tail_sampling_drift_traces_decided", decided("sampled", "decision_wait")...))
+	te.advance(10 * time.Millisecond) // 3.0 s
+	assert.Equal(t, 3, te.sink.SpanCount())
+	assert.Equal(t, int64(1), te.counter(t, "processor_tail_sampling_drift_traces_decided", decided("sampled", "root_grace")...))
+}
+
+// A span that arrives after its trace's decision time is a late span even if
+// the shard's ticker has not run yet: decisions depend on arrival times only.
+func TestSpanAfterDeadlineIsLateBeforeTheTick(t *testing.T) {
+	cfg := defaultTestConfig()
+	cfg.NumShards = 1
+	cfg.DecisionWait = time.Second
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}\n")
+	te := newTestEngine(t, cfg)
+
+	g := genTraces(6, 1)[0]
+	g.errorAt, g.spans = -1, 2
+	te.consume(t, batchOf([]genTrace{g}))
+	te.now += 2 * time.Second // the deadline (tick 2) passes; no tick runs
+	g.errorAt = 1
+	te.consume(t, batchOf([]genTrace{g}))
+	te.advance(time.Minute)
+	assert.Zero(t, te.sink.SpanCount(), "the error arrived after the decision: the trace stays dropped")
+	assert.Equal(t, int64(2), te.counter(t, "processor_tail_sampling_drift_late_spans", attribute.Bool("sampled", false)))
 }
 
 func TestLateSpansFollowCachedDecision(t *testing.T) {
 	cfg := defaultTestConfig()
 	cfg.NumShards = 1
+	cfg.DecisionWait = time.Second // decided at tick 2
 	cfg.DecisionCache.SampledCacheSize = 100
 	cfg.DecisionCache.NonSampledCacheSize = 100
 	cfg.PolicyCfgs = policiesFrom(t, "  - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}\n")
@@ -157,14 +209,44 @@ func TestLateSpansFollowCachedDecision(t *testing.T) {
 	assert.Zero(t, traces, "late spans must not start new traces")
 }
 
-func TestWithoutDecisionCacheLateSpansStartNewTrace(t *testing.T) {
+// Without a decision cache (the stock default) the stock processor keeps each
+// decided trace in its trace table, and late spans follow its decision until
+// num_traces newer traces push it out; so do they here, without the
+// recordpolicy cached_decision mark (stock writes none on that path).
+func TestWithoutDecisionCacheLateSpansFollowDecisionAsStock(t *testing.T) {
+	enableRecordPolicy(t)
 	cfg := defaultTestConfig()
-	cfg.PolicyCfgs = policiesFrom(t, "  - {name: all, type: always_sample}\n")
+	cfg.NumShards = 1
+	cfg.NumTraces = 3
+	cfg.DecisionWait = time.Second
+	cfg.PolicyCfgs = policiesFrom(t, "  - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}\n")
 	te := newTestEngine(t, cfg)
-	te.consume(t, oneTrace(4, 1, false))
+
+	gs := genTraces(8, 5)
+	for i := range gs {
+		gs[i].spans, gs[i].errorAt = 1, -1
+	}
+	gs[0].errorAt = 0 // kept
+	te.consume(t, batchOf(gs[:2]))
 	te.advance(2 * time.Second)
-	te.consume(t, oneTrace(4, 1, false))
+	require.Equal(t, 1, te.sink.SpanCount())
+
+	late := []genTrace{gs[0], gs[1]}
+	late[0].errorAt, late[1].errorAt = -1, 0 // an error after the drop does not keep it
+	te.consume(t, batchOf(late))
+	assert.Equal(t, 2, te.sink.SpanCount(), "the late span of the kept trace is forwarded, the dropped trace's discarded")
 	traces, _ := te.p.engine.inMemory()
+	assert.Zero(t, traces, "late spans must not start new traces")
+	for _, m := range spanMarks(te.sink) {
+		assert.NotContains(t, m, "cached_decision", "stock marks no late span without a cache")
+	}
+
+	// Three newer decisions push the first two out (num_traces 3): their
+	// spans then start new traces, as in the stock processor.
+	te.consume(t, batchOf(gs[2:5]))
+	te.advance(2 * time.Second)
+	te.consume(t, batchOf(late[1:]))
+	traces, _ = te.p.engine.inMemory()
 	assert.Equal(t, int64(1), traces)
 }
 
@@ -242,6 +324,8 @@ func TestDropPendingTracesOnShutdown(t *testing.T) {
 
 func TestConsistentProbabilityThreshold(t *testing.T) {
 	cfg := defaultTestConfig()
+	cfg.ConsistentProbability = true
+	cfg.DecisionWait = time.Second
 	cfg.PolicyCfgs = policiesFrom(t, "  - {name: half, type: probabilistic, probabilistic: {sampling_percentage: 50}}\n")
 	te := newTestEngine(t, cfg)
 
@@ -372,7 +456,7 @@ func TestQueuesStayBoundedWithEarlyDecisions(t *testing.T) {
 	cfg := defaultTestConfig()
 	cfg.NumShards = 1
 	cfg.DecisionWait = time.Hour
-	cfg.DecisionGrace = 0
+	cfg.DecisionGrace = time.Nanosecond // decided at the next tick
 	cfg.PolicyCfgs = policiesFrom(t, "  - {name: all, type: always_sample}\n")
 	te := newTestEngine(t, cfg)
 	gs := genTraces(11, 5000)

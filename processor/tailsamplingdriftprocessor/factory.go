@@ -35,9 +35,7 @@ func createDefaultConfig() component.Config {
 			NumTraces:        50000,
 			SamplingStrategy: "trace-complete",
 		},
-		DecisionGrace:         time.Second,
-		ConsistentProbability: true,
-		TickInterval:          100 * time.Millisecond,
+		TickInterval: 100 * time.Millisecond,
 		Drift: DriftConfig{
 			Signals:      []string{signalLatency, signalErrors},
 			Significance: 0.01,

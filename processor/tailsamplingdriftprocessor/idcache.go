@@ -7,20 +7,38 @@ import (
 
 // decisionCache remembers the last decisions of a shard so that late spans
 // follow them. It is a fixed-capacity FIFO: the oldest entry is forgotten when a
-// new one is added to a full cache. A zero-capacity cache remembers nothing (the
-// stock processor's default).
+// new one is added to a full cache. Its memory grows with use, up to capacity.
 type decisionCache struct {
-	entries map[pcommon.TraceID]cachedDecision
-	ring    []pcommon.TraceID
-	next    int
-	full    bool
+	entries  map[pcommon.TraceID]cachedDecision
+	ring     []pcommon.TraceID
+	capacity int
+	next     int
+	// implicit: the cache stands in for the stock processor's table of
+	// decided traces (decision_cache size 0), whose late spans it forwards
+	// without the recordpolicy marks it writes for a configured cache.
+	implicit bool
+}
+
+// newShardDecisionCache is one shard's share of a decision cache of the given
+// configured size. Size 0 (the stock default) does not mean that decisions are
+// forgotten: the stock processor then keeps each decided trace in its trace
+// table, where late spans find its decision, until num_traces newer traces push
+// it out. That is what a zero size gets here too: the last num_traces
+// decisions (the shard's share, traces) are remembered.
+func newShardDecisionCache(size, shards, traces int) *decisionCache {
+	if size <= 0 {
+		c := newDecisionCache(traces)
+		c.implicit = true
+		return c
+	}
+	return newDecisionCache(max(1, size/shards))
 }
 
 func newDecisionCache(capacity int) *decisionCache {
 	if capacity <= 0 {
 		return &decisionCache{}
 	}
-	return &decisionCache{entries: make(map[pcommon.TraceID]cachedDecision, capacity), ring: make([]pcommon.TraceID, capacity)}
+	return &decisionCache{entries: make(map[pcommon.TraceID]cachedDecision), capacity: capacity}
 }
 
 // cachedDecision is what late spans of a decided trace need: the threshold of
@@ -39,21 +57,22 @@ func (c *decisionCache) get(id pcommon.TraceID) (cachedDecision, bool) {
 }
 
 func (c *decisionCache) put(id pcommon.TraceID, th sampling.Threshold, mark *policyMark) {
-	if len(c.ring) == 0 {
+	if c.capacity == 0 {
 		return
+	}
+	if c.implicit {
+		mark = nil
 	}
 	if _, ok := c.entries[id]; ok {
 		c.entries[id] = cachedDecision{th, mark}
 		return
 	}
-	if c.full {
+	if len(c.ring) < c.capacity {
+		c.ring = append(c.ring, id)
+	} else {
 		delete(c.entries, c.ring[c.next])
+		c.ring[c.next] = id
+		c.next = (c.next + 1) % c.capacity
 	}
-	c.ring[c.next] = id
 	c.entries[id] = cachedDecision{th, mark}
-	c.next++
-	if c.next == len(c.ring) {
-		c.next = 0
-		c.full = true
-	}
 }

@@ -300,6 +300,9 @@ func newProbabilisticPolicy(env *compileEnv, c tsp.ProbabilisticCfg) (policy, er
 			th = sampling.NeverSampleThreshold
 		}
 	}
+	if env.consistent && c.HashSalt != "" {
+		return nil, fmt.Errorf("probabilistic: hash_salt %q cannot be used with consistent_probability: true (randomness comes from the tracestate rv or the trace ID, not a salted hash); remove hash_salt or set consistent_probability: false", c.HashSalt)
+	}
 	salt := c.HashSalt
 	if salt == "" {
 		salt = "default-hash-seed" // the stock default, so hash decisions agree

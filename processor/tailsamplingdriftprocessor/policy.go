@@ -162,8 +162,8 @@ func checkPolicyNames(cfgs []tsp.PolicyCfg) error {
 
 // validatePolicy compiles a policy once, so that every error a shard would hit at
 // start is a config error instead.
-func validatePolicy(c *tsp.PolicyCfg) error {
-	env := &compileEnv{settings: nopTelemetrySettings(), shards: 1, set: &policySet{}}
+func validatePolicy(c *tsp.PolicyCfg, consistent bool) error {
+	env := &compileEnv{settings: nopTelemetrySettings(), shards: 1, consistent: consistent, set: &policySet{}}
 	_, err := compileTop(env, c)
 	return err
 }
