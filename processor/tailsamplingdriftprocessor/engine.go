@@ -67,9 +67,9 @@ func newEngine(cfg *Config, set processor.Settings, tel *metadata.TelemetryBuild
 		n = runtime.GOMAXPROCS(0)
 	}
 	e := &engine{
-		cfg:    cfg,
-		logger: set.Logger,
-		tel:    tel,
+		cfg:       cfg,
+		logger:    set.Logger,
+		tel:       tel,
 		grace:     int64(cfg.DecisionGrace),
 		rootTicks: -1,
 		waitTicks: max(1, stockTicks(cfg.DecisionWait)),
