@@ -88,27 +88,33 @@ func benchBatch(r *rand.Rand) ptrace.Traces {
 			if k > 0 {
 				dur /= 4
 			}
-			sp.SetStartTimestamp(pcommon.NewTimestampFromTime(base))
-			sp.SetEndTimestamp(pcommon.NewTimestampFromTime(base.Add(dur)))
-			if failed[i] && k == benchSpansPerTrace-1 {
-				sp.Status().SetCode(ptrace.StatusCodeError)
-			}
-			a := sp.Attributes()
-			a.PutStr("http.request.method", "GET")
 			route := routes[i%len(routes)]
 			if checkout[i] {
 				route = "/checkout"
 			}
-			a.PutStr("http.route", route)
-			a.PutStr("url.path", fmt.Sprintf("/product/%d", r.IntN(100000)))
-			a.PutInt("http.response.status_code", 200)
-			a.PutStr("server.address", "checkout.internal")
-			a.PutInt("server.port", 8080)
-			a.PutStr("network.protocol.version", "1.1")
-			a.PutStr("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0")
+			fillBenchSpan(sp, r, base, dur, route, failed[i] && k == benchSpansPerTrace-1)
 		}
 	}
 	return td
+}
+
+// fillBenchSpan sets the timestamps, status and the 8 attributes of a
+// generated HTTP span.
+func fillBenchSpan(sp ptrace.Span, r *rand.Rand, base time.Time, dur time.Duration, route string, failed bool) {
+	sp.SetStartTimestamp(pcommon.NewTimestampFromTime(base))
+	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(base.Add(dur)))
+	if failed {
+		sp.Status().SetCode(ptrace.StatusCodeError)
+	}
+	a := sp.Attributes()
+	a.PutStr("http.request.method", "GET")
+	a.PutStr("http.route", route)
+	a.PutStr("url.path", fmt.Sprintf("/product/%d", r.IntN(100000)))
+	a.PutInt("http.response.status_code", 200)
+	a.PutStr("server.address", "checkout.internal")
+	a.PutInt("server.port", 8080)
+	a.PutStr("network.protocol.version", "1.1")
+	a.PutStr("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0")
 }
 
 // cpuTime is the CPU time of the whole process (every goroutine).
@@ -164,10 +170,6 @@ func benchSubjects() []benchSubject {
 			cfg := createDefaultConfig().(*Config)
 			loadYAML(b, benchPolicies, cfg)
 			cfg.DecisionWait = wait
-			if wait > time.Minute {
-				// In-flight measurement: nothing may be decided early.
-				cfg.DecisionGrace = wait
-			}
 			cfg.NumTraces = 1 << 20
 			p, err := NewFactory().CreateTraces(context.Background(), testSettings(b), cfg, consumertest.NewNop())
 			require.NoError(b, err)
@@ -181,10 +183,21 @@ func benchSubjects() []benchSubject {
 // BenchmarkVersusStock measures, in one run on the same input, the spans per
 // CPU-second (all goroutines: ingest, decisions, forwarding) and the retained
 // heap per in-flight span of the stock tail_sampling processor and of this one,
-// and reports the ratios.
+// both with their default settings, and reports the ratios. Two inputs:
+// "realistic" (each trace's spans exported by three services in their own
+// batches over 5 s, paced in real time, decision_wait 6s) and
+// "one_batch_root_last" (every trace whole in one batch, root last, one
+// resource, decision_wait 1s).
 func BenchmarkVersusStock(b *testing.B) {
-	const batchesPerRun = 400 // 200,000 spans
-	spansPerBatch := benchTracesPerBatch * benchSpansPerTrace
+	b.Run("realistic", func(b *testing.B) {
+		benchVersusStock(b, 6*time.Second, func(i int) benchInput { return newRealisticInput(uint64(i), 40000) })
+	})
+	b.Run("one_batch_root_last", func(b *testing.B) {
+		benchVersusStock(b, time.Second, func(i int) benchInput { return oneBatchInput{seed: uint64(i), batches: 400} })
+	})
+}
+
+func benchVersusStock(b *testing.B, wait time.Duration, input func(i int) benchInput) {
 	cpuPerSpan := map[string]float64{}
 	heapPerSpan := map[string]float64{}
 	subjects := append(benchSubjects(), benchSubject{"passthrough", func(*testing.B, time.Duration) (processor.Traces, func(time.Time) bool) {
@@ -203,6 +216,7 @@ func BenchmarkVersusStock(b *testing.B) {
 	cpuSum := map[string]time.Duration{}
 	heapSum := map[string]float64{}
 	worst := math.Inf(1)
+	spansPerRun := input(0).spans()
 	// Rounds interleave the subjects, each round starting with the next one,
 	// so that a slow spell of a shared machine, or the heap state one run
 	// leaves to the next, does not fall on one subject only.
@@ -210,7 +224,7 @@ func BenchmarkVersusStock(b *testing.B) {
 		round := map[string]time.Duration{}
 		for k := range subjects {
 			subject := subjects[(i+k)%len(subjects)]
-			cpu, heap := runSubject(b, subject, i, batchesPerRun)
+			cpu, heap := runSubject(b, subject, wait, func() benchInput { return input(i) })
 			round[subject.name] = cpu
 			cpuSum[subject.name] += cpu
 			heapSum[subject.name] += heap
@@ -221,7 +235,7 @@ func BenchmarkVersusStock(b *testing.B) {
 			worst = min(worst, float64(round["stock"])/float64(round["ours"]))
 		}
 	}
-	spans := float64(b.N * batchesPerRun * spansPerBatch)
+	spans := float64(b.N * spansPerRun)
 	for name, cpu := range cpuSum {
 		cpuPerSpan[name] = cpu.Seconds() / spans
 		heapPerSpan[name] = heapSum[name] / float64(b.N)
@@ -239,27 +253,21 @@ func BenchmarkVersusStock(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// runSubject measures one subject once: the CPU time to take and decide
-// batchesPerRun generated batches (input generation excluded), and the retained
-// heap per in-flight span.
-func runSubject(b *testing.B, subject benchSubject, i, batchesPerRun int) (time.Duration, float64) {
-	spansPerBatch := benchTracesPerBatch * benchSpansPerTrace
-	// Throughput: ingest everything, then wait until all is decided.
-	// Batches are generated as they are sent (so that the live heap is
-	// the processor's own, as in a collector); the generating goroutine is
-	// locked to its thread and its CPU time subtracted.
-	r := rand.New(rand.NewPCG(uint64(i), 99))
+// runSubject measures one subject once: the CPU time to take and decide the
+// input (its generation excluded), and the retained heap per in-flight span.
+func runSubject(b *testing.B, subject benchSubject, wait time.Duration, input func() benchInput) (time.Duration, float64) {
+	// Throughput: ingest everything (paced when the input says so), then
+	// wait until all is decided. Batches are generated as they are sent (so
+	// that the live heap is the processor's own, as in a collector); the
+	// generating goroutine is locked to its thread and its CPU time
+	// subtracted.
+	in := input()
 	runtime.GC()
-	p, done := subject.build(b, time.Second)
+	p, done := subject.build(b, wait)
 	runtime.LockOSThread()
 	var gen time.Duration
 	before := cpuTime()
-	for j := 0; j < batchesPerRun; j++ {
-		g0 := threadCPUTime()
-		td := benchBatch(r)
-		gen += threadCPUTime() - g0
-		require.NoError(b, p.ConsumeTraces(context.Background(), td))
-	}
+	in.feed(true, &gen, func(td ptrace.Traces) { require.NoError(b, p.ConsumeTraces(context.Background(), td)) })
 	last := time.Now()
 	for !done(last) {
 		time.Sleep(10 * time.Millisecond)
@@ -269,20 +277,20 @@ func runSubject(b *testing.B, subject benchSubject, i, batchesPerRun int) (time.
 	require.NoError(b, p.Shutdown(context.Background()))
 
 	// Memory: the same spans in flight (decision_wait far away), input
-	// released, heap measured after a full GC.
-	r = rand.New(rand.NewPCG(uint64(i), 99))
+	// released, heap measured after a full GC. The input's plan is made
+	// before the baseline is read.
+	in = input()
 	runtime.GC()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	p, _ = subject.build(b, time.Hour)
-	for j := 0; j < batchesPerRun; j++ {
-		require.NoError(b, p.ConsumeTraces(context.Background(), benchBatch(r)))
-	}
+	in.feed(false, new(time.Duration), func(td ptrace.Traces) { require.NoError(b, p.ConsumeTraces(context.Background(), td)) })
 	time.Sleep(100 * time.Millisecond) // let the stock loop goroutine take its queue
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
-	heap := float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / float64(batchesPerRun*spansPerBatch)
+	heap := float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / float64(in.spans())
 	runtime.KeepAlive(p)
+	runtime.KeepAlive(in)
 	require.NoError(b, p.Shutdown(context.Background()))
 	return cpu, heap
 }

@@ -470,8 +470,13 @@ func (e *engine) storeLocked(s *shard, g *spanGroup, rs ptrace.ResourceSpans, ss
 		copy(seg.slot[start:], h)
 		t.data = seg.slot[start:]
 	} else {
-		if t.data == nil {
-			t.data = make([]byte, 0, maxChunkHeader+len(spans))
+		// One allocation of exactly the room needed: appending the header and
+		// then the spans would grow the slice twice, and doubling leaves
+		// slack that stays with the trace until its decision.
+		if need := len(t.data) + maxChunkHeader + len(spans); cap(t.data) < need {
+			grown := make([]byte, len(t.data), need)
+			copy(grown, t.data)
+			t.data = grown
 		}
 		t.data = appendChunkHeader(t.data, rid, sid, len(spans))
 		t.data = append(t.data, spans...)
