@@ -14,7 +14,8 @@ import (
 )
 
 // `make run` is the README's first command: the demo must show spans, their links,
-// runtime metrics, SLO burn and the alert it raises.
+// runtime metrics, SLO burn and the alert it raises, and the canary's drift: the
+// verdict and the CanaryDrift record.
 func TestDemoRunShowsWhatWasCaptured(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	bin := collectorBinary(t)
@@ -25,6 +26,7 @@ func TestDemoRunShowsWhatWasCaptured(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"OTELCOL_GOEBPF_BIN="+bin,
 		fmt.Sprintf("DEMO_PORT=%d", freePort(t)),
+		fmt.Sprintf("DEMO_CANARY_PORT=%d", freePort(t)),
 		fmt.Sprintf("DEMO_HEALTH_PORT=%d", freePort(t)),
 		fmt.Sprintf("DEMO_OTLP_PORT=%d", freePort(t)),
 	)
@@ -33,15 +35,21 @@ func TestDemoRunShowsWhatWasCaptured(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out)
 	}
-	// 200 orders (each a server span with a client child calling the inventory server)
-	// and 5 requests for a missing page: 405 server spans and 200 client spans.
+	// Baseline: 200 orders (each a server span with a client child calling the
+	// inventory server) and 5 requests for a missing page: 405 server spans and 200
+	// client spans. Canary (every 2nd order fails): 300 orders and 5 missing pages,
+	// 605 server spans and 300 client spans; its error ratio on /orders/ (0.5 against
+	// 0.1) makes tail_sampling_drift declare it drifting.
 	wants := []string{
 		"sent 205 requests: 180×200 5×404 20×500",
-		"== Spans: 605 captured",
-		"links: 200 spans are children of a captured span; 205 continue a caller's trace (traceparent)",
+		"canary: sent 305 requests: 150×200 5×404 150×500",
+		"== Spans: 1510 captured",
+		"links: 500 spans are children of a captured span; 510 continue a caller's trace (traceparent)",
 		"go.goroutine.count",
 		"slo.burn_rate{service=goebpf-demo slo=demo-availability window=1h}",
 		"demo-availability burning",
+		"goebpf-demo /orders/: cohort 1.1.0-canary vs baseline 1.0.0 on errors: DRIFTING",
+		"CanaryDrift record: alert.state=firing alertname=CanaryDrift service=goebpf-demo key=/orders/ cohort=1.1.0-canary baseline=1.0.0 signal=errors",
 	}
 	for _, w := range wants {
 		if !strings.Contains(out, w) {
@@ -49,10 +57,12 @@ func TestDemoRunShowsWhatWasCaptured(t *testing.T) {
 		}
 	}
 	rows := map[string]*regexp.Regexp{
-		"orders server spans, 20 errors": regexp.MustCompile(`goebpf-demo\s+Server\s+GET /orders/\s+200\s+20\s`),
-		"inventory server spans":         regexp.MustCompile(`goebpf-demo\s+Server\s+GET /inventory/\s+200\s+0\s`),
-		"client spans":                   regexp.MustCompile(`goebpf-demo\s+Client\s+GET\s+200\s+0\s`),
-		"404s are not errors":            regexp.MustCompile(`goebpf-demo\s+Server\s+GET\s+5\s+0\s`),
+		"orders server spans, 20 errors":         regexp.MustCompile(`goebpf-demo\s+1\.0\.0\s+Server\s+GET /orders/\s+200\s+20\s`),
+		"inventory server spans":                 regexp.MustCompile(`goebpf-demo\s+1\.0\.0\s+Server\s+GET /inventory/\s+200\s+0\s`),
+		"client spans":                           regexp.MustCompile(`goebpf-demo\s+1\.0\.0\s+Client\s+GET\s+200\s+0\s`),
+		"404s are not errors":                    regexp.MustCompile(`goebpf-demo\s+1\.0\.0\s+Server\s+GET\s+5\s+0\s`),
+		"canary orders server spans, 150 errors": regexp.MustCompile(`goebpf-demo\s+1\.1\.0-canary\s+Server\s+GET /orders/\s+300\s+150\s`),
+		"canary inventory server spans":          regexp.MustCompile(`goebpf-demo\s+1\.1\.0-canary\s+Server\s+GET /inventory/\s+300\s+0\s`),
 	}
 	for what, re := range rows {
 		if !re.MatchString(out) {

@@ -1,6 +1,7 @@
 // Command demo-report prints, readably, what the collector captured during `make run`:
-// spans grouped by service, kind and name with their durations, parent/child links and
-// errors; the latest value of each metric; and any alert records.
+// spans grouped by service, version, kind and name with their durations, parent/child
+// links and errors; the latest value of each metric; the canary drift verdicts; and any
+// alert records.
 package main
 
 import (
@@ -44,6 +45,7 @@ func report(dir string) error {
 	}
 	printSpans(td)
 	printMetrics(md)
+	printDrift(md, ld)
 	fmt.Printf("\n== Alerts: %d records\n", ld.LogRecordCount())
 	for i := 0; i < ld.ResourceLogs().Len(); i++ {
 		sls := ld.ResourceLogs().At(i).ScopeLogs()
@@ -59,9 +61,9 @@ func report(dir string) error {
 }
 
 type spanGroup struct {
-	service, kind, name string
-	count, errors       int
-	durations           []time.Duration
+	service, version, kind, name string
+	count, errors                int
+	durations                    []time.Duration
 }
 
 func printSpans(td ptrace.Traces) {
@@ -76,16 +78,20 @@ func printSpans(td ptrace.Traces) {
 	for i := 0; i < td.ResourceSpans().Len(); i++ {
 		rs := td.ResourceSpans().At(i)
 		svc := serviceName(rs.Resource())
+		version := "-"
+		if v, ok := rs.Resource().Attributes().Get("service.version"); ok {
+			version = v.AsString()
+		}
 		for j := 0; j < rs.ScopeSpans().Len(); j++ {
 			spans := rs.ScopeSpans().At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				s := spans.At(k)
 				all = append(all, s)
 				ids[s.SpanID()] = true
-				key := svc + "|" + s.Kind().String() + "|" + s.Name()
+				key := svc + "|" + version + "|" + s.Kind().String() + "|" + s.Name()
 				g := groups[key]
 				if g == nil {
-					g = &spanGroup{service: svc, kind: strings.TrimPrefix(s.Kind().String(), "Span_Kind_"), name: s.Name()}
+					g = &spanGroup{service: svc, version: version, kind: strings.TrimPrefix(s.Kind().String(), "Span_Kind_"), name: s.Name()}
 					groups[key] = g
 				}
 				g.count++
@@ -110,11 +116,11 @@ func printSpans(td ptrace.Traces) {
 	}
 	sort.Strings(keys)
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "  SERVICE\tKIND\tNAME\tCOUNT\tERRORS\tP50\tP99")
+	fmt.Fprintln(w, "  SERVICE\tVERSION\tKIND\tNAME\tCOUNT\tERRORS\tP50\tP99")
 	for _, k := range keys {
 		g := groups[k]
 		sort.Slice(g.durations, func(a, b int) bool { return g.durations[a] < g.durations[b] })
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%d\t%d\t%s\t%s\n", g.service, g.kind, g.name, g.count, g.errors,
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", g.service, g.version, g.kind, g.name, g.count, g.errors,
 			quantile(g.durations, 0.50), quantile(g.durations, 0.99))
 	}
 	_ = w.Flush()
@@ -147,6 +153,9 @@ func printMetrics(md pmetric.Metrics) {
 			ms := rm.ScopeMetrics().At(j).Metrics()
 			for k := 0; k < ms.Len(); k++ {
 				m := ms.At(k)
+				if strings.HasPrefix(m.Name(), "canary.drift.") {
+					continue // summarised under "Canary drift"
+				}
 				for name, v := range values(m) {
 					latest[svc+" "+name] = v
 				}
