@@ -111,7 +111,7 @@ func (r *driftRunner) observe(res pcommon.Resource, span ptrace.Span) bool {
 	if dur < 0 {
 		dur = 0
 	}
-	k := drift.Key{Service: service, Operation: op}
+	k := drift.Key{Service: service, Operation: op, Kind: spanKindLabel(span.Kind())}
 	r.det.Observe(k, cohort, dur, span.Status().Code() == ptrace.StatusCodeError)
 	return r.keep && r.det.Drifting(k, cohort)
 }
@@ -197,9 +197,28 @@ func (r *driftRunner) emit(ctx context.Context) {
 	}
 }
 
+// spanKindLabel names a span kind as the drift key and labels carry it.
+func spanKindLabel(k ptrace.SpanKind) string {
+	switch k {
+	case ptrace.SpanKindServer:
+		return "server"
+	case ptrace.SpanKindClient:
+		return "client"
+	case ptrace.SpanKindProducer:
+		return "producer"
+	case ptrace.SpanKindConsumer:
+		return "consumer"
+	case ptrace.SpanKindInternal:
+		return "internal"
+	default:
+		return "unspecified"
+	}
+}
+
 func putLabels(m pcommon.Map, v *drift.Verdict) {
 	m.PutStr("service", v.Key.Service)
 	m.PutStr("key", v.Key.Operation)
+	m.PutStr("span_kind", v.Key.Kind)
 	m.PutStr("cohort", v.Cohort)
 	m.PutStr("baseline", v.Baseline)
 }
@@ -330,5 +349,5 @@ func driftSummary(v *drift.Verdict) string {
 	if v.Signal == drift.SignalErrors {
 		detail = fmt.Sprintf("error ratio %.3g vs %.3g", v.CanaryErrorRatio, v.BaselineErrorRatio)
 	}
-	return fmt.Sprintf("%s %s: cohort %s %s baseline %s on %s (%s)", v.Key.Service, v.Key.Operation, v.Cohort, what, v.Baseline, v.Signal, detail)
+	return fmt.Sprintf("%s %s (%s): cohort %s %s baseline %s on %s (%s)", v.Key.Service, v.Key.Operation, v.Key.Kind, v.Cohort, what, v.Baseline, v.Signal, detail)
 }
