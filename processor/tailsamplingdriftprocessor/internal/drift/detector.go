@@ -127,15 +127,15 @@ type series struct {
 	drifting atomic.Bool
 
 	// Owned by Evaluate (under Detector.evalMu).
-	windowStart       time.Time
-	windowBase        bucketCounts // counts at windowStart, for the verdict's figures
-	windowBaseErrors  uint64
-	hasPrev           bool
-	prevTotal         uint64
-	prevErrors        uint64
-	prevAbove         [maxGroups]uint64
-	idleSince         time.Time
-	test              *pairTest
+	windowStart      time.Time
+	windowBase       bucketCounts // counts at windowStart, for the verdict's figures
+	windowBaseErrors uint64
+	hasPrev          bool
+	prevTotal        uint64
+	prevErrors       uint64
+	prevAbove        [maxGroups]uint64
+	idleSince        time.Time
+	test             *pairTest
 }
 
 func (s *series) observe(ns int64, isError bool) {
