@@ -243,8 +243,8 @@ func (r *driftRunner) verdictMetrics(verdicts []drift.Verdict, now time.Time) pm
 	}
 	lat := gauge(metricLatency, "s", "Span duration quantiles of the canary and baseline cohorts of a key.")
 	errs := gauge(metricErrorRatio, "1", "Share of error spans of the canary and baseline cohorts of a key.")
-	stat := gauge(metricStatistic, "1", "Log e-value of the sequential test that the canary is worse than the baseline.")
-	thr := gauge(metricThreshold, "1", "Log e-value at which the canary is declared drifting.")
+	stat := gauge(metricStatistic, "1", "Log of the e-detector statistic: evidence that the canary turned worse than the baseline.")
+	thr := gauge(metricThreshold, "1", "Log statistic (log 1/significance) at which the canary is declared drifting.")
 	dr := gauge(metricDrifting, "1", "1 while the canary drifts from the baseline on the signal, else 0.")
 
 	type pair struct {
