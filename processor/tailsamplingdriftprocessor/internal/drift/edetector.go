@@ -22,6 +22,19 @@ var (
 // maxComponents is the size of the largest grid above.
 const maxComponents = len(latencyOdds)
 
+// Natural logarithms of the grids, computed once.
+var (
+	logErrorOdds   = logsOf(errorOdds[:])
+	logLatencyOdds = logsOf(latencyOdds[:])
+)
+
+func logsOf(v []float64) (l [maxComponents]float64) {
+	for i, x := range v {
+		l[i] = math.Log(x)
+	}
+	return l
+}
+
 // stateHeadroom bounds each component's statistic at this many nats above
 // the level where that component alone reaches the threshold (see
 // stateCeiling).
@@ -162,7 +175,7 @@ func errorFactors(logE *[maxComponents]float64, x, events, nc, n uint64) {
 	for i, r := range errorOdds {
 		byEvents := float64(events) * math.Log1p(pi*(r-1))
 		bySpans := float64(nc) * math.Log1p(q*(r-1))
-		logE[i] = float64(x)*math.Log(r) - min(byEvents, bySpans)
+		logE[i] = float64(x)*logErrorOdds[i] - min(byEvents, bySpans)
 	}
 }
 
@@ -187,6 +200,6 @@ func latencyFactors(logE *[maxComponents]float64, x, nc uint64, counts *[maxGrou
 			mgf += float64(c) / float64(n) * pow
 			pow *= r
 		}
-		logE[i] = float64(x)*math.Log(r) - float64(nc)*math.Log(mgf)
+		logE[i] = float64(x)*logLatencyOdds[i] - float64(nc)*math.Log(mgf)
 	}
 }

@@ -85,9 +85,9 @@ func aaDay(seed uint64, alpha float64) (latency, errors bool) {
 // Over a fixed set of simulated A/A days at α = 0.01 each signal may raise a
 // false alarm on at most 1% of days (the derived bound), so 8 days hold none
 // with probability ≥ 85% and two or more with probability < 1.5%; a test
-// that ignored how often it is checked (a threshold without the look
-// weights, or the old restart-per-epoch statistic with a fixed threshold)
-// alarms on most days. The benchmark runs hundreds of days.
+// that ignored how often it is checked (every look weighted 1, see
+// TestEDetectorFalseAlarmBound) alarms far more often. The benchmark runs
+// hundreds of days.
 func TestAAFalseAlarmsPerDay(t *testing.T) {
 	t.Parallel()
 	days := scaled(8, 1)
