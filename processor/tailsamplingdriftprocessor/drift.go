@@ -111,7 +111,7 @@ func (r *driftRunner) observe(res pcommon.Resource, span ptrace.Span) bool {
 	if dur < 0 {
 		dur = 0
 	}
-	k := drift.Key{Service: service, Operation: op}
+	k := drift.Key{Service: service, Operation: op, Kind: spanKindLabel(span.Kind())}
 	r.det.Observe(k, cohort, dur, span.Status().Code() == ptrace.StatusCodeError)
 	return r.keep && r.det.Drifting(k, cohort)
 }
@@ -197,9 +197,28 @@ func (r *driftRunner) emit(ctx context.Context) {
 	}
 }
 
+// spanKindLabel names a span kind as the drift key and labels carry it.
+func spanKindLabel(k ptrace.SpanKind) string {
+	switch k {
+	case ptrace.SpanKindServer:
+		return "server"
+	case ptrace.SpanKindClient:
+		return "client"
+	case ptrace.SpanKindProducer:
+		return "producer"
+	case ptrace.SpanKindConsumer:
+		return "consumer"
+	case ptrace.SpanKindInternal:
+		return "internal"
+	default:
+		return "unspecified"
+	}
+}
+
 func putLabels(m pcommon.Map, v *drift.Verdict) {
 	m.PutStr("service", v.Key.Service)
 	m.PutStr("key", v.Key.Operation)
+	m.PutStr("span_kind", v.Key.Kind)
 	m.PutStr("cohort", v.Cohort)
 	m.PutStr("baseline", v.Baseline)
 }
@@ -224,8 +243,8 @@ func (r *driftRunner) verdictMetrics(verdicts []drift.Verdict, now time.Time) pm
 	}
 	lat := gauge(metricLatency, "s", "Span duration quantiles of the canary and baseline cohorts of a key.")
 	errs := gauge(metricErrorRatio, "1", "Share of error spans of the canary and baseline cohorts of a key.")
-	stat := gauge(metricStatistic, "1", "Log e-value of the sequential test that the canary is worse than the baseline.")
-	thr := gauge(metricThreshold, "1", "Log e-value at which the canary is declared drifting.")
+	stat := gauge(metricStatistic, "1", "Log of the e-detector statistic: evidence that the canary turned worse than the baseline.")
+	thr := gauge(metricThreshold, "1", "Log statistic (log 1/significance) at which the canary is declared drifting.")
 	dr := gauge(metricDrifting, "1", "1 while the canary drifts from the baseline on the signal, else 0.")
 
 	type pair struct {
@@ -330,5 +349,5 @@ func driftSummary(v *drift.Verdict) string {
 	if v.Signal == drift.SignalErrors {
 		detail = fmt.Sprintf("error ratio %.3g vs %.3g", v.CanaryErrorRatio, v.BaselineErrorRatio)
 	}
-	return fmt.Sprintf("%s %s: cohort %s %s baseline %s on %s (%s)", v.Key.Service, v.Key.Operation, v.Cohort, what, v.Baseline, v.Signal, detail)
+	return fmt.Sprintf("%s %s (%s): cohort %s %s baseline %s on %s (%s)", v.Key.Service, v.Key.Operation, v.Key.Kind, v.Cohort, what, v.Baseline, v.Signal, detail)
 }

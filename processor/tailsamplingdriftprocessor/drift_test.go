@@ -291,3 +291,74 @@ func gaugeValue(t *testing.T, tt *componenttest.Telemetry, name string) int64 {
 	require.Len(t, g.DataPoints, 1)
 	return g.DataPoints[0].Value
 }
+
+// kindTraffic makes n requests of a proxy's "GET /items": each has a server
+// span of ~100 ms; the baseline (1.0) also calls upstream with a client span
+// named alike of ~10 ms, while the canary (2.0, share canaryShare) answers
+// from a cache and makes no client call.
+func kindTraffic(r *rand.Rand, n int, canaryShare float64) ptrace.Traces {
+	td := ptrace.NewTraces()
+	base := time.Unix(1_700_000_000, 0)
+	span := func(rs ptrace.ResourceSpans, id pcommon.TraceID, kind ptrace.SpanKind, d time.Duration) {
+		sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		sp.SetTraceID(id)
+		sp.SetSpanID(pcommon.SpanID{byte(kind)})
+		sp.SetName("GET /items")
+		sp.SetKind(kind)
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(base))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(base.Add(d)))
+	}
+	for range n {
+		cohort := "1.0"
+		if r.Float64() < canaryShare {
+			cohort = "2.0"
+		}
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "proxy")
+		rs.Resource().Attributes().PutStr("service.version", cohort)
+		var id pcommon.TraceID
+		binary.BigEndian.PutUint64(id[:8], r.Uint64())
+		binary.BigEndian.PutUint64(id[8:], r.Uint64())
+		span(rs, id, ptrace.SpanKindServer, time.Duration((90+20*r.Float64())*float64(time.Millisecond)))
+		if cohort == "1.0" {
+			span(rs, id, ptrace.SpanKindClient, time.Duration((8+4*r.Float64())*float64(time.Millisecond)))
+		}
+	}
+	return td
+}
+
+// Server and client spans named alike are different operations: a canary
+// that makes fewer (fast) client calls is not slower on its (equally fast)
+// server spans. With the kind left out of the key, the canary's spans of
+// "GET /items" are all slow server spans while half the baseline's are fast
+// client spans, and it was reported as a latency drift.
+func TestDriftKeysIncludeSpanKind(t *testing.T) {
+	cfg := driftConfig()
+	w := newWiredProcessor(t, cfg, testSettings(t))
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(7, 8))
+	d := w.inst.engine.drift
+	start := time.Now()
+	for round := range 30 {
+		require.NoError(t, w.traces.ConsumeTraces(ctx, kindTraffic(r, 400, 0.2)))
+		d.now = func() time.Time { return start.Add(time.Duration(round) * 5 * time.Second) }
+		d.emit(ctx)
+	}
+	assert.Empty(t, firingAlerts(w.lsink), "no drift: each kind of the canary is as fast as the baseline's")
+
+	// The verdicts are per kind: the server key has a canary, the client key
+	// only the baseline (no verdict).
+	last := w.msink.AllMetrics()[len(w.msink.AllMetrics())-1]
+	kinds := map[string]bool{}
+	for _, m := range last.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().All() {
+		if m.Name() != metricStatistic {
+			continue
+		}
+		for _, dp := range m.Gauge().DataPoints().All() {
+			k, ok := dp.Attributes().Get("span_kind")
+			require.True(t, ok, "span_kind label")
+			kinds[k.Str()] = true
+		}
+	}
+	assert.Equal(t, map[string]bool{"server": true}, kinds)
+}

@@ -12,15 +12,18 @@ const (
 	DefaultMinSamples       = 100
 	DefaultMaxKeys          = 1000
 	DefaultMaxCohortsPerKey = 4
-	DefaultEpoch            = 10 * time.Minute
+	DefaultHorizon          = 24 * time.Hour
 	DefaultIdleTimeout      = 15 * time.Minute
 )
 
 // Config configures a Detector. Zero values take the defaults above.
 type Config struct {
-	// Significance is the false-alarm probability of each test: one canary
-	// cohort of one key on one signal, over the whole life of the detector,
-	// however often it is evaluated. Default 0.01.
+	// Significance bounds the false alarms of each test (one canary cohort of
+	// one key on one signal), however often it is evaluated: the probability
+	// of a false alarm within the first Horizon of the test is at most
+	// Significance, within the first k Horizons at most k·Significance, and
+	// the expected time to a false alarm is at least Horizon/Significance.
+	// A test that ends a drift starts afresh with the same bound. Default 0.01.
 	Significance float64
 	// Signals lists what is compared. Default: latency and errors.
 	Signals []Signal
@@ -38,10 +41,11 @@ type Config struct {
 	// MaxCohortsPerKey bounds the cohorts tracked per key; spans of further
 	// cohorts are dropped (and counted in Stats.DroppedObservations). Default 4.
 	MaxCohortsPerKey int
-	// Epoch is how long one sequential test runs before it restarts with a
-	// smaller share of the significance (see the package comment). It bounds
-	// how long a drift that starts late, or a recovery, takes to show. Default 10m.
-	Epoch time.Duration
+	// Horizon is the period over which Significance bounds the false-alarm
+	// probability. A longer horizon makes detection slower by log(ratio)
+	// nats of evidence (about 3 s per doubling for the benchmark's latency
+	// shift), whenever the drift starts. Default 24h.
+	Horizon time.Duration
 	// IdleTimeout removes a key's cohort after this long without spans, which
 	// frees its slot and ends its drift. Default 15m.
 	IdleTimeout time.Duration
@@ -67,8 +71,8 @@ func (c Config) Validate() error {
 	if c.MaxCohortsPerKey < 0 || c.MaxCohortsPerKey == 1 {
 		errs = append(errs, fmt.Errorf("max_cohorts_per_key must be 0 (default) or at least 2: %d", c.MaxCohortsPerKey))
 	}
-	if c.Epoch < 0 {
-		errs = append(errs, fmt.Errorf("epoch is negative: %v", c.Epoch))
+	if c.Horizon < 0 {
+		errs = append(errs, fmt.Errorf("horizon is negative: %v", c.Horizon))
 	}
 	if c.IdleTimeout < 0 {
 		errs = append(errs, fmt.Errorf("idle_timeout is negative: %v", c.IdleTimeout))
@@ -103,8 +107,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxCohortsPerKey < 2 {
 		c.MaxCohortsPerKey = DefaultMaxCohortsPerKey
 	}
-	if c.Epoch <= 0 {
-		c.Epoch = DefaultEpoch
+	if c.Horizon <= 0 {
+		c.Horizon = DefaultHorizon
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout

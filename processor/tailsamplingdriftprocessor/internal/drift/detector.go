@@ -3,6 +3,7 @@ package drift
 import (
 	"cmp"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -10,14 +11,18 @@ import (
 )
 
 // latencyLevels are the baseline quantiles whose exceedance the latency
-// signal compares: the median catches a shift of the whole distribution, p90
-// and p99 a slower tail. Each is one group of the latency e-process.
+// signal scores: a span scores the number of them it exceeds. The median
+// catches a shift of the whole distribution, p90 and p99 a slower tail.
 var latencyLevels = [maxGroups]float64{0.5, 0.9, 0.99}
 
+// maxGroups is the number of latency levels.
+const maxGroups = 3
+
 // Verdict is the state of one canary cohort of one key on one signal after an
-// Evaluate. Durations are in seconds; quantiles and ratios are over the
-// current epoch of each cohort (or since the cohort appeared, while the epoch
-// holds fewer than MinSamples spans), and 0 when a cohort has no spans.
+// Evaluate. Durations are in seconds; quantiles and ratios are over the last
+// summaryWindow (10 min) of each cohort (or since the cohort appeared, while
+// that window holds fewer than MinSamples spans), and 0 when a cohort has no
+// spans.
 type Verdict struct {
 	Key      Key
 	Cohort   string
@@ -28,11 +33,14 @@ type Verdict struct {
 	BaselineP50, BaselineP95, BaselineP99 float64
 	CanaryErrorRatio, BaselineErrorRatio  float64
 
-	// Statistic is the natural logarithm of the test's e-value in its current
-	// epoch: evidence that the canary is worse. The canary is declared
-	// drifting when it reaches Threshold.
+	// Statistic is the natural logarithm of the test's e-detector: evidence
+	// that the canary turned worse than the baseline at some point (see
+	// eDetector). While the canary is healthy it stays near log(Δt/Horizon),
+	// about -9.8 for 5 s evaluations and a 24 h horizon. The canary is
+	// declared drifting when it reaches Threshold, and stops drifting when it
+	// falls back below 0.
 	Statistic float64
-	// Threshold is log(1/α_k) for the test's current epoch k.
+	// Threshold is log(1/Significance).
 	Threshold float64
 	// CanarySpans and BaselineSpans count the spans the quantiles and ratios
 	// above were computed from.
@@ -119,19 +127,15 @@ type series struct {
 	drifting atomic.Bool
 
 	// Owned by Evaluate (under Detector.evalMu).
-	windowStart     time.Time
-	epochBase       bucketCounts
-	epochBaseErrors uint64
-	hasPrev         bool
-	prevTotal       uint64
-	prevErrors      uint64
-	prevAbove       [maxGroups]uint64
-	idleSince       time.Time
-	test            *pairTest
-	// nextEpoch is the epoch number the series' next test starts at: a test
-	// that restarts (new baseline, baseline gone and back) continues the
-	// α_k sequence instead of getting a fresh budget.
-	nextEpoch int
+	windowStart      time.Time
+	windowBase       bucketCounts // counts at windowStart, for the verdict's figures
+	windowBaseErrors uint64
+	hasPrev          bool
+	prevTotal        uint64
+	prevErrors       uint64
+	prevAbove        [maxGroups]uint64
+	idleSince        time.Time
+	test             *pairTest
 }
 
 func (s *series) observe(ns int64, isError bool) {
@@ -143,20 +147,19 @@ func (s *series) observe(ns int64, isError bool) {
 
 // pairTest is the sequential test of one canary series against its baseline.
 type pairTest struct {
-	baseline   string
-	epoch      int
-	epochStart time.Time
-	signals    [2]signalTest
+	baseline string
+	signals  [2]signalTest
 }
 
 type signalTest struct {
-	e           shareEProcess
-	crossed     bool // threshold reached in the current epoch
-	prevCrossed bool // threshold reached in the previous epoch
-	reported    bool // Drifting of the last verdict
+	det      eDetector
+	drifting bool // from reaching the threshold until the statistic falls below 0
+	reported bool // Drifting of the last verdict
 }
 
-func (t *signalTest) drifting() bool { return t.crossed || t.prevCrossed }
+// summaryWindow is the span of traffic the verdict's quantiles and error
+// ratios describe. It is for display only; the test does not use it.
+const summaryWindow = 10 * time.Minute
 
 type keyState struct {
 	key     Key
@@ -191,9 +194,11 @@ type Detector struct {
 	dropped atomic.Uint64
 	expired atomic.Uint64
 
-	evalMu   sync.Mutex
-	snapshot []bucketCounts
-	window   bucketCounts
+	evalMu       sync.Mutex
+	snapshot     []bucketCounts
+	window       bucketCounts
+	lastEval     time.Time
+	logThreshold float64 // log(1/Significance)
 }
 
 // NewDetector returns a Detector; zero Config fields take their defaults and
@@ -201,8 +206,9 @@ type Detector struct {
 func NewDetector(cfg Config) *Detector {
 	cfg = cfg.withDefaults()
 	d := &Detector{
-		cfg:  cfg,
-		keys: make(map[Key]*keyState),
+		cfg:          cfg,
+		keys:         make(map[Key]*keyState),
+		logThreshold: -math.Log(cfg.Significance),
 	}
 	d.index.Store(&seriesIndex{})
 	for _, s := range cfg.Signals {
@@ -307,13 +313,15 @@ func (d *Detector) resolve(sk seriesKey) *series {
 }
 
 // Evaluate updates every test with the spans observed since the previous
-// call and returns one verdict per canary cohort and signal (sorted by key,
-// cohort and signal), plus a final non-drifting verdict for each drifting
-// cohort that expired or lost its baseline. Call it on a timer; now only
-// needs to be monotonic (it drives epochs and idle expiry).
+// call and returns one verdict per canary cohort and signal (sorted by key
+// (service, operation, kind), cohort and signal), plus a final non-drifting verdict for each drifting
+// cohort that expired or lost its baseline. Call it on a timer (never at times
+// that depend on the spans): the time since the previous call weighs the
+// interval in the false-alarm bound (see eDetector), and drives idle expiry.
 func (d *Detector) Evaluate(now time.Time) []Verdict {
 	d.evalMu.Lock()
 	defer d.evalMu.Unlock()
+	logW := d.lookWeight(now)
 
 	type keyCohorts struct {
 		ks      *keyState
@@ -326,14 +334,14 @@ func (d *Detector) Evaluate(now time.Time) []Verdict {
 	}
 	d.mu.Unlock()
 	slices.SortFunc(work, func(a, b keyCohorts) int {
-		return cmp.Or(cmp.Compare(a.ks.key.Service, b.ks.key.Service), cmp.Compare(a.ks.key.Operation, b.ks.key.Operation))
+		return cmp.Or(cmp.Compare(a.ks.key.Service, b.ks.key.Service), cmp.Compare(a.ks.key.Operation, b.ks.key.Operation), cmp.Compare(a.ks.key.Kind, b.ks.key.Kind))
 	})
 
 	var out []Verdict
 	var expired []*series
 	for _, w := range work {
 		slices.SortFunc(w.cohorts, func(a, b *series) int { return cmp.Compare(a.cohort, b.cohort) })
-		out, expired = d.evaluateKey(w.ks, w.cohorts, now, out, expired)
+		out, expired = d.evaluateKey(w.ks, w.cohorts, now, logW, out, expired)
 	}
 	if len(expired) > 0 {
 		d.remove(expired)
@@ -348,7 +356,28 @@ type cohortSummary struct {
 	windowSpans, windowErrs uint64
 }
 
-func (d *Detector) evaluateKey(ks *keyState, cohorts []*series, now time.Time, out []Verdict, expired []*series) ([]Verdict, []*series) {
+// lookWeight returns the log of this Evaluate's weight in the false-alarm
+// bound: the time since the previous call as a share of the horizon, within
+// [minLook, Horizon]. The first call, whose interval is unknown, counts as
+// firstLook.
+func (d *Detector) lookWeight(now time.Time) float64 {
+	dt := firstLook
+	if !d.lastEval.IsZero() {
+		dt = now.Sub(d.lastEval)
+	}
+	d.lastEval = now
+	dt = min(max(dt, minLook), d.cfg.Horizon)
+	return math.Log(dt.Seconds() / d.cfg.Horizon.Seconds())
+}
+
+// firstLook and minLook bound the weight of an Evaluate whose interval is
+// unknown (the first) or not positive (a clock standing still or going back).
+const (
+	firstLook = 5 * time.Second
+	minLook   = time.Millisecond
+)
+
+func (d *Detector) evaluateKey(ks *keyState, cohorts []*series, now time.Time, logW float64, out []Verdict, expired []*series) ([]Verdict, []*series) {
 	n := len(cohorts)
 	for len(d.snapshot) < n {
 		d.snapshot = append(d.snapshot, bucketCounts{})
@@ -418,11 +447,11 @@ func (d *Detector) evaluateKey(ks *keyState, cohorts []*series, now time.Time, o
 			if t != nil {
 				out = d.endTest(s, ks.key, &sums[i], out)
 			}
-			// A restarted test is a new epoch, not a fresh budget.
-			t = &pairTest{baseline: b.cohort, epoch: max(s.nextEpoch, 1), epochStart: now}
-			s.nextEpoch = t.epoch + 1
-			t.signals[SignalLatency].e = newShareEProcess(len(latencyLevels))
-			t.signals[SignalErrors].e = newShareEProcess(1)
+			// A new test starts from no evidence (S = 0), which keeps the
+			// false-alarm bound of a continuing one.
+			t = &pairTest{baseline: b.cohort}
+			t.signals[SignalLatency].det = newEDetector(latencyOdds[:])
+			t.signals[SignalErrors].det = newEDetector(errorOdds[:])
 			s.test = t
 		}
 		// Fold the interval since the previous Evaluate, also into a test
@@ -430,34 +459,27 @@ func (d *Detector) evaluateKey(ks *keyState, cohorts []*series, now time.Time, o
 		// series this Evaluate sees for the first time was created during
 		// the interval, so they were zero), and the latency thresholds were
 		// chosen then.
-		d.updateTest(t, ks, s, b, &d.snapshot[i], &d.snapshot[base], &sums[i], &sums[base])
+		d.updateTest(t, ks, s, b, &d.snapshot[i], &d.snapshot[base], &sums[i], &sums[base], logW)
 
 		enough := sums[i].total >= uint64(d.cfg.MinSamples) && sums[base].total >= uint64(d.cfg.MinSamples)
-		threshold := epochThreshold(d.cfg.Significance, t.epoch)
 		anyDrift := false
 		for _, sig := range d.cfg.Signals {
 			st := &t.signals[sig]
-			stat := st.e.logValue()
-			if enough && stat >= threshold {
-				st.crossed = true
+			stat := st.det.logValue()
+			switch {
+			case !st.drifting && enough && stat >= d.logThreshold:
+				st.drifting = true
+			case st.drifting && stat < 0:
+				// The evidence is gone: the drift ends and the test starts
+				// afresh, so its next alarm has the bound of a new test.
+				st.drifting = false
+				st.det.reset()
 			}
-			drifting := st.drifting()
-			anyDrift = anyDrift || drifting
-			out = append(out, verdict(ks.key, s.cohort, b.cohort, sig, &sums[i], &sums[base], stat, threshold, drifting, drifting != st.reported))
-			st.reported = drifting
+			anyDrift = anyDrift || st.drifting
+			out = append(out, verdict(ks.key, s.cohort, b.cohort, sig, &sums[i], &sums[base], stat, d.logThreshold, st.drifting, st.drifting != st.reported))
+			st.reported = st.drifting
 		}
 		s.drifting.Store(anyDrift)
-
-		if now.Sub(t.epochStart) >= d.cfg.Epoch {
-			t.epoch++
-			s.nextEpoch = t.epoch + 1
-			t.epochStart = now
-			for sig := range t.signals {
-				st := &t.signals[sig]
-				st.prevCrossed, st.crossed = st.crossed, false
-				st.e.reset()
-			}
-		}
 	}
 
 	// Remember this interval's end, counted against the thresholds the next
@@ -469,9 +491,9 @@ func (d *Detector) evaluateKey(ks *keyState, cohorts []*series, now time.Time, o
 		for g := range thrNew {
 			s.prevAbove[g] = d.snapshot[i].countFrom(thrNew[g])
 		}
-		if now.Sub(s.windowStart) >= d.cfg.Epoch {
-			s.epochBase = d.snapshot[i]
-			s.epochBaseErrors = sums[i].errors
+		if now.Sub(s.windowStart) >= summaryWindow {
+			s.windowBase = d.snapshot[i]
+			s.windowBaseErrors = sums[i].errors
 			s.windowStart = now
 		}
 	}
@@ -480,12 +502,12 @@ func (d *Detector) evaluateKey(ks *keyState, cohorts []*series, now time.Time, o
 }
 
 // windowOf computes the series' window histogram into d.window and fills the
-// summary's quantiles and ratios. The window is the current epoch, or all
-// spans while the epoch holds fewer than MinSamples.
+// summary's quantiles and ratios. The window is the spans since windowStart,
+// or all spans while it holds fewer than MinSamples.
 func (d *Detector) windowOf(s *series, snap *bucketCounts, errs uint64, sum *cohortSummary) *bucketCounts {
 	h := &d.window
-	h.sub(snap, &s.epochBase)
-	spans, nerr := h.total(), errs-s.epochBaseErrors
+	h.sub(snap, &s.windowBase)
+	spans, nerr := h.total(), errs-s.windowBaseErrors
 	if spans < uint64(d.cfg.MinSamples) {
 		*h = *snap
 		spans, nerr = sum.total, errs
@@ -499,25 +521,45 @@ func (d *Detector) windowOf(s *series, snap *bucketCounts, errs uint64, sum *coh
 	return h
 }
 
-// updateTest folds the interval since the previous Evaluate into the test.
-func (d *Detector) updateTest(t *pairTest, ks *keyState, c, b *series, cSnap, bSnap *bucketCounts, cSum, bSum *cohortSummary) {
+// updateTest folds the interval since the previous Evaluate into the test:
+// every signal gets the look's weight, and the interval's e-values where it
+// had spans to compare.
+func (d *Detector) updateTest(t *pairTest, ks *keyState, c, b *series, cSnap, bSnap *bucketCounts, cSum, bSum *cohortSummary, logW float64) {
 	dc, db := cSum.total-c.prevTotal, bSum.total-b.prevTotal
-	if dc+db == 0 {
-		return
-	}
-	share := float64(dc) / float64(dc+db)
-	if d.latency && ks.thrValid {
-		for g := range latencyLevels {
-			x := cSnap.countFrom(ks.thr[g]) - c.prevAbove[g]
-			y := bSnap.countFrom(ks.thr[g]) - b.prevAbove[g]
-			t.signals[SignalLatency].e.update(g, x, x+y, share)
+	var logE [maxComponents]float64 // all 0 (e = 1) unless the interval says more
+	if d.latency {
+		if ks.thrValid && dc > 0 {
+			// Spans over each baseline quantile (g = 0, 1, 2: p50, p90, p99) in
+			// the interval; thresholds grow with g, so the counts shrink.
+			var canaryScore uint64
+			var over [maxGroups]uint64
+			for g := range latencyLevels {
+				x := sat(cSnap.countFrom(ks.thr[g]), c.prevAbove[g])
+				y := sat(bSnap.countFrom(ks.thr[g]), b.prevAbove[g])
+				canaryScore += x
+				over[g] = x + y
+			}
+			// counts[k]: spans of the interval scoring k.
+			counts := [maxGroups + 1]uint64{sat(dc+db, over[0]), sat(over[0], over[1]), sat(over[1], over[2]), over[2]}
+			latencyFactors(&logE, canaryScore, dc, &counts)
 		}
+		t.signals[SignalLatency].det.update(logW, &logE, d.logThreshold)
 	}
 	if d.errs {
+		clear(logE[:])
 		x := cSum.errors - c.prevErrors
 		y := bSum.errors - b.prevErrors
-		t.signals[SignalErrors].e.update(0, x, x+y, share)
+		errorFactors(&logE, x, x+y, dc, dc+db)
+		t.signals[SignalErrors].det.update(logW, &logE, d.logThreshold)
 	}
+}
+
+// sat returns a-b, or 0 when b > a.
+func sat(a, b uint64) uint64 {
+	if b > a {
+		return 0
+	}
+	return a - b
 }
 
 // endTest drops the series' test, reporting the end of any drift.

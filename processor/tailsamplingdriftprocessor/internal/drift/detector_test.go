@@ -194,8 +194,8 @@ func TestVerdictFigures(t *testing.T) {
 	if math.Abs(v.CanaryErrorRatio-0.1) > 0.001 || math.Abs(v.BaselineErrorRatio-0.01) > 0.0002 {
 		t.Errorf("error ratios %v/%v, want 0.1/0.01", v.CanaryErrorRatio, v.BaselineErrorRatio)
 	}
-	if v.Threshold != epochThreshold(DefaultSignificance, 1) {
-		t.Errorf("threshold %v, want %v", v.Threshold, epochThreshold(DefaultSignificance, 1))
+	if want := math.Log(1 / DefaultSignificance); math.Abs(v.Threshold-want) > 1e-12 {
+		t.Errorf("threshold %v, want log(1/α) = %v", v.Threshold, want)
 	}
 }
 
@@ -203,7 +203,7 @@ func TestVerdictFigures(t *testing.T) {
 // sending spans it expires and its drift ends with one Changed verdict.
 func TestDriftThenExpiry(t *testing.T) {
 	t.Parallel()
-	d := NewDetector(Config{IdleTimeout: time.Minute, Epoch: time.Hour})
+	d := NewDetector(Config{IdleTimeout: time.Minute})
 	now := simStart
 	started := false
 	for range 6 {
@@ -270,14 +270,14 @@ func TestConfigValidate(t *testing.T) {
 		wantErr string
 	}{
 		{"zero is valid", Config{}, ""},
-		{"full", Config{Significance: 0.05, Signals: []Signal{SignalErrors}, Baseline: "1.2.3", MinSamples: 10, MaxKeys: 5, MaxCohortsPerKey: 3, Epoch: time.Minute, IdleTimeout: time.Hour}, ""},
+		{"full", Config{Significance: 0.05, Signals: []Signal{SignalErrors}, Baseline: "1.2.3", MinSamples: 10, MaxKeys: 5, MaxCohortsPerKey: 3, Horizon: time.Hour, IdleTimeout: time.Hour}, ""},
 		{"significance 1", Config{Significance: 1}, "significance must be in (0, 1): 1"},
 		{"significance negative", Config{Significance: -0.1}, "significance must be in (0, 1): -0.1"},
 		{"unknown signal", Config{Signals: []Signal{7}}, "signals: unknown signal Signal(7)"},
 		{"min samples", Config{MinSamples: -1}, "min_samples is negative: -1"},
 		{"max keys", Config{MaxKeys: -2}, "max_keys is negative: -2"},
 		{"one cohort", Config{MaxCohortsPerKey: 1}, "max_cohorts_per_key must be 0 (default) or at least 2: 1"},
-		{"epoch", Config{Epoch: -time.Second}, "epoch is negative: -1s"},
+		{"horizon", Config{Horizon: -time.Second}, "horizon is negative: -1s"},
 		{"idle", Config{IdleTimeout: -time.Second}, "idle_timeout is negative: -1s"},
 	}
 	for _, tt := range tests {
@@ -345,33 +345,35 @@ func TestAutomaticBaselineSwap(t *testing.T) {
 	}
 }
 
-// A test that restarts because its baseline went away and came back keeps
-// spending the α_k sequence: its threshold does not fall back to epoch 1.
-func TestRestartedTestKeepsSpendingAlpha(t *testing.T) {
+// A test that restarts because its baseline went away and came back starts
+// from no evidence: its statistic is that of a new test (the weight of one
+// look), not what the old test held, and its threshold stays log(1/α).
+func TestRestartedTestStartsFromNoEvidence(t *testing.T) {
 	t.Parallel()
 	d := NewDetector(Config{Baseline: "v1", Signals: []Signal{SignalErrors}, IdleTimeout: 20 * time.Second})
 	now := simStart
-	step := func(withBaseline bool) []Verdict {
+	step := func(withBaseline bool, canaryErrEvery int) []Verdict {
 		if withBaseline {
 			feed(d, keyA, "v1", 1000, 1, 0)
 		}
-		feed(d, keyA, "v2", 100, 1, 0)
+		feed(d, keyA, "v2", 100, 1, canaryErrEvery)
 		now = now.Add(5 * time.Second)
 		return d.Evaluate(now)
 	}
-	first := step(true)
-	if len(first) != 1 || first[0].Threshold != epochThreshold(DefaultSignificance, 1) {
-		t.Fatalf("first verdicts %+v, want one at the epoch-1 threshold", first)
+	first := step(true, 2) // 50 canary errors, none in the baseline: strong evidence
+	if len(first) != 1 || first[0].Statistic < first[0].Threshold {
+		t.Fatalf("first verdicts %+v, want one with the statistic over the threshold", first)
 	}
 	for range 6 { // baseline silent past IdleTimeout: expires
-		step(false)
+		step(false, 0)
 	}
 	if st := d.Stats(); st.ExpiredSeries != 1 {
 		t.Fatalf("baseline did not expire: %+v", st)
 	}
-	again := step(true)
-	if len(again) != 1 || again[0].Threshold != epochThreshold(DefaultSignificance, 2) {
-		t.Fatalf("after the baseline returned: %+v, want the epoch-2 threshold", again)
+	again := step(true, 0)
+	wantStat := math.Log(5.0 / DefaultHorizon.Seconds()) // one look's weight, e = 1 (no errors)
+	if len(again) != 1 || math.Abs(again[0].Statistic-wantStat) > 1e-9 || again[0].Threshold != first[0].Threshold || again[0].Drifting {
+		t.Fatalf("after the baseline returned: %+v, want statistic %v, threshold %v, not drifting", again, wantStat, first[0].Threshold)
 	}
 }
 
@@ -382,8 +384,10 @@ func TestRestartedTestKeepsSpendingAlpha(t *testing.T) {
 func TestFirstIntervalCounts(t *testing.T) {
 	t.Parallel()
 	errStat := func(x, e, nc, n uint64) float64 {
-		p := newShareEProcess(1)
-		p.update(0, x, e, float64(nc)/float64(n))
+		p := newEDetector(errorOdds[:])
+		var logE [maxComponents]float64
+		errorFactors(&logE, x, e, nc, n)
+		p.update(math.Log(firstLook.Seconds()/DefaultHorizon.Seconds()), &logE, math.Log(1/DefaultSignificance))
 		return p.logValue()
 	}
 	t.Run("new key", func(t *testing.T) {
@@ -394,8 +398,8 @@ func TestFirstIntervalCounts(t *testing.T) {
 		if len(vs) != 2 {
 			t.Fatalf("got %d verdicts, want 2", len(vs))
 		}
-		if vs[0].Statistic != 0 {
-			t.Errorf("latency statistic %v, want 0: no thresholds existed before the interval", vs[0].Statistic)
+		if want := math.Log(firstLook.Seconds() / DefaultHorizon.Seconds()); math.Abs(vs[0].Statistic-want) > 1e-9 {
+			t.Errorf("latency statistic %v, want %v (the look's weight alone): no thresholds existed before the interval", vs[0].Statistic, want)
 		}
 		want := errStat(20, 40, 97*2, 97*22)
 		if got := vs[1].Statistic; math.Abs(got-want) > 1e-9 || got <= 0 {
@@ -412,8 +416,8 @@ func TestFirstIntervalCounts(t *testing.T) {
 		if len(vs) != 2 {
 			t.Fatalf("got %d verdicts, want 2", len(vs))
 		}
-		if vs[0].Statistic <= 0 {
-			t.Errorf("latency statistic %v, want > 0 for a canary twice as slow in its first interval", vs[0].Statistic)
+		if floor := math.Log(5 / DefaultHorizon.Seconds()); vs[0].Statistic <= floor+10 {
+			t.Errorf("latency statistic %v, want well above the look's weight %v for a canary twice as slow in its first interval", vs[0].Statistic, floor)
 		}
 		want := errStat(20, 40, 97*2, 97*22)
 		if got := vs[1].Statistic; math.Abs(got-want) > 1e-9 {

@@ -5,29 +5,42 @@
 //
 // # What is kept
 //
-// Per Key (service, operation) and cohort: a fixed-layout log-linear
-// histogram of durations (16 buckets per power of two, ≤ 6.25% wide, 450
-// buckets from 1 µs to 275 s) and an error count, updated with atomic adds;
-// never raw spans. The number of keys and of cohorts per key is bounded;
-// spans beyond the bounds are folded into OverflowKey or dropped, and counted
-// (Stats). Idle cohorts expire.
+// Per Key (service, operation, span kind) and cohort: a fixed-layout
+// log-linear histogram of durations (16 buckets per power of two, ≤ 6.25%
+// wide, 450 buckets from 1 µs to 275 s) and an error count, updated with
+// atomic adds; never raw spans. The number of keys and of cohorts per key is
+// bounded; spans beyond the bounds are folded into OverflowKey or dropped,
+// and counted (Stats). Idle cohorts expire.
 //
 // # The test
 //
-// Evaluate, called on a timer, looks at the spans of each interval between two
-// calls. For each canary cohort it counts events of the canary and of the
-// baseline in that interval — for errors, error spans; for latency, spans
-// slower than the baseline's p50, p90 and p99 as estimated before the
-// interval began — and the canary's share π of the interval's spans. If the
-// canary behaves like the baseline, the canary's share of events should be π:
-// given the counts, its event count is hypergeometric, dominated in convex
-// order by Binomial(E, π). The likelihood ratio of "the canary's odds of an
-// event are ρ times higher" against that binomial, multiplied over intervals
-// and averaged over a grid of ρ > 1 (and, for latency, over the three
-// quantiles), is therefore an e-process: a nonnegative supermartingale under
-// the null hypothesis. By Ville's inequality it reaches 1/α with probability
-// at most α, however often it is checked; the test is one-sided, so only a
-// canary that is worse can reach it.
+// Evaluate, called on a timer, looks at the spans of each interval between
+// two calls. Each span gets a score: for errors 1 if it failed, for latency
+// the number of the baseline's p50, p90 and p99 (as estimated before the
+// interval began) it exceeds. If the canary behaves like the baseline, its
+// spans in the interval are a uniform random subset of all the interval's
+// spans, and by Hoeffding's bound for sampling without replacement
+// ρ^X / (Σ_k p_k ρ^k)^{n_c} is an e-value (expectation ≤ 1) for the canary's
+// total score X, its span count n_c, the share p_k of the interval's spans
+// scoring k, and any ρ ≥ 1 (for errors, also with the roles of spans and
+// events swapped; the smaller bound is used).
+//
+// The e-values feed an e-detector (eDetector): per ρ of a grid, the
+// Shiryaev–Roberts statistic S_t = (S_{t-1} + w_t)·e_t, the sum over every
+// possible change point of the evidence since it, where the look's weight
+// w_t is its interval over Config.Horizon (24 h). The canary is declared
+// drifting when the grid average reaches 1/α. Under the null, S_t minus the
+// summed weights is a supermartingale, so by Ville's inequality a false alarm
+// within the first horizon of a test has probability at most α (within k
+// horizons at most kα; mean time to a false alarm at least Horizon/α),
+// however often Evaluate runs. The statistic forgets a healthy past: after
+// hours of healthy traffic it sits near the weight of one look, so the delay
+// to detect a drift does not depend on when it begins. The test is
+// one-sided: only a canary that is worse can reach the threshold.
+//
+// A drift ends when the statistic falls back below 1 (log 0), and the test
+// then starts afresh; a ceiling on each ρ's statistic keeps a long drift
+// from piling up evidence that would take hours to drain.
 //
 // A test also takes in the interval that ends at the Evaluate creating it: a
 // cohort that Evaluate sees for the first time was created during that
@@ -39,16 +52,9 @@
 // that they stay constant over time: only that within one interval the spans
 // of the two cohorts are exchangeable when the canary is no worse (same
 // traffic mix; no change in the canary's share correlated with load within an
-// interval). A canary's first interval, in which its share rises from zero, is
-// no exception: errors of the whole system that cluster after it starts count
-// against it as they would after a rollout step that raises its share.
-//
-// To notice a drift that begins late, and to notice that a drift has ended,
-// each test restarts every Config.Epoch; epoch k gets the share
-// α_k = α/(k(k+1)) of the significance, and these shares sum to α. A canary
-// stays drifting until a whole epoch passes without the threshold being reached.
+// interval), and that Evaluate's times do not depend on the spans.
 //
 // Significance applies to each test (one canary cohort, one key, one
 // signal); with many keys, expect about α times their number of false alarms
-// in total over the detector's life.
+// in total per horizon.
 package drift

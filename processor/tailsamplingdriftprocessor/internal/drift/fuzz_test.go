@@ -15,7 +15,7 @@ func FuzzDetector(f *testing.F) {
 	f.Add("s", "op", "c", int64(math.MaxInt64), true, int64(0))
 	f.Add("s", "op", "c", int64(math.MinInt64), false, int64(math.MaxInt64/64))
 	f.Fuzz(func(t *testing.T, svc, op, cohort string, ns int64, isErr bool, step int64) {
-		d := NewDetector(Config{MaxKeys: 2, MaxCohortsPerKey: 2, MinSamples: 1, Epoch: time.Minute, IdleTimeout: time.Minute})
+		d := NewDetector(Config{MaxKeys: 2, MaxCohortsPerKey: 2, MinSamples: 1, Horizon: time.Hour, IdleTimeout: time.Minute})
 		now := simStart
 		for i := range int64(60) {
 			for j := range int64(20) {

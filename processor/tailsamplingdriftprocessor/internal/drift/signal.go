@@ -8,6 +8,10 @@ type Key struct {
 	Service string
 	// Operation is the span's http.route attribute when present, else the span name.
 	Operation string
+	// Kind is the span kind ("server", "client", ...): a server span and a
+	// client span named alike (a proxy's "GET /items" in and out) are
+	// different operations with different latencies.
+	Kind string
 }
 
 // OverflowKey receives the observations of keys that arrive once the detector
