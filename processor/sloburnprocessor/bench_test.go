@@ -21,7 +21,8 @@ const (
 )
 
 // benchConfig has 20 SLOs: per service an availability and a 300ms latency SLO on all
-// server spans, and an availability and an auto-latency SLO on one route.
+// server spans, and an availability and an auto-latency SLO on one route (1h baseline, so
+// that warmUp can learn it).
 func benchConfig() *Config {
 	var slos []SLOConfig
 	for s := 0; s < benchServices; s++ {
@@ -32,7 +33,8 @@ func benchConfig() *Config {
 		routeAvail := avail
 		routeAvail.Name, routeAvail.HTTPRoute = svc+"-orders-availability", "/orders/{id}"
 		routeLat := SLOConfig{Name: svc + "-orders-latency", Service: svc, HTTPRoute: "/orders/{id}", Objective: 99, Period: Duration(30 * day),
-			SLI: SLIConfig{Latency: &LatencySLI{Threshold: LatencyThreshold{Auto: true}, Percentile: 99, LearningWindow: Duration(day)}}}
+			SLI: SLIConfig{Latency: &LatencySLI{Threshold: LatencyThreshold{Auto: true}, Percentile: 99.9,
+				Baseline: BaselineConfig{Period: Duration(time.Hour), UpdateInterval: Duration(10 * time.Minute), MinSamples: 1000}}}}
 		slos = append(slos, avail, lat, routeAvail, routeLat)
 	}
 	return testConfig(slos...)
@@ -61,6 +63,24 @@ func benchTraces() ptrace.Traces {
 	return makeTraces(specs...)
 }
 
+// warmUp runs the benchmark traffic through 90 simulated minutes, so that the auto
+// latency SLOs have learned their baseline and judge every span as in steady state.
+func warmUp(b *testing.B, h *harness, td ptrace.Traces) {
+	for i := 0; i < 90; i++ {
+		for j := 0; j < 3; j++ {
+			h.send(td)
+		}
+		h.step(time.Minute)
+	}
+	for _, s := range h.p.slos {
+		if s.learner != nil && s.learner.learning() {
+			b.Fatalf("SLO %s still learning after warm-up", s.cfg.Name)
+		}
+	}
+	h.msink.Reset()
+	h.spans.Reset()
+}
+
 // allocsPerSpan counts heap allocations per span of consume in steady state.
 func allocsPerSpan(spans int, consume func() error) float64 {
 	return testing.AllocsPerRun(200, func() { _ = consume() }) / float64(spans)
@@ -80,11 +100,7 @@ func BenchmarkSpanCost(b *testing.B) {
 	// slo_burn, through the processor as a pipeline calls it.
 	h := newHarness(b, benchConfig(), nil)
 	var traces consumer.Traces = h.traces
-	// Warm up: learn the auto thresholds and reach steady state.
-	for i := 0; i < 200; i++ {
-		h.send(td)
-	}
-	h.step(time.Second)
+	warmUp(b, h, td)
 
 	// spanmetrics connector, stock defaults.
 	smf := spanmetricsconnector.NewFactory()
@@ -132,10 +148,7 @@ func BenchmarkObserveSpans(b *testing.B) {
 	ctx := context.Background()
 	td := benchTraces()
 	h := newHarness(b, benchConfig(), nil)
-	for i := 0; i < 200; i++ {
-		h.send(td)
-	}
-	h.step(time.Second)
+	warmUp(b, h, td)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -40,7 +40,8 @@ func TestLoadConfig(t *testing.T) {
 					SLOs: []SLOConfig{{
 						Name: "search-latency", Service: "search", SpanKind: "any", SpanName: "GET /search", HTTPRoute: "/search",
 						Condition: `attributes["tenant"] == "gold"`, Objective: 99.5, Period: Duration(4 * week),
-						SLI: SLIConfig{Latency: &LatencySLI{Threshold: LatencyThreshold{Auto: true}, Percentile: 95, Floor: Duration(50 * time.Millisecond), LearningWindow: Duration(day)}},
+						SLI: SLIConfig{Latency: &LatencySLI{Threshold: LatencyThreshold{Auto: true}, Percentile: 99.95, Floor: Duration(50 * time.Millisecond),
+							Baseline: BaselineConfig{Period: Duration(day), UpdateInterval: Duration(6 * time.Hour), MinSamples: 20000}}},
 					}},
 					OpenSLOFiles: []string{"testdata/openslo/checkout.yaml"},
 					Alerting: AlertingConfig{
