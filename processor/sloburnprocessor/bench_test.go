@@ -3,6 +3,8 @@ package sloburnprocessor
 import (
 	"context"
 	"fmt"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,7 +43,11 @@ func benchConfig() *Config {
 }
 
 // benchTraces is one batch of 100 server spans over 5 services, with realistic attributes.
-func benchTraces() ptrace.Traces {
+func benchTraces() ptrace.Traces { return benchTracesWithState(nil) }
+
+// benchTracesWithState is benchTraces with the W3C tracestate of span i set to
+// traceState(i) when traceState is not nil.
+func benchTracesWithState(traceState func(i int) string) ptrace.Traces {
 	var specs []spanSpec
 	for s := 0; s < benchServices; s++ {
 		for i := 0; i < benchSpansPerService; i++ {
@@ -53,8 +59,12 @@ func benchTraces() ptrace.Traces {
 			if i == 7 {
 				code = 404
 			}
+			ts := ""
+			if traceState != nil {
+				ts = traceState(len(specs))
+			}
 			specs = append(specs, spanSpec{
-				service: fmt.Sprintf("svc-%d", s), name: "GET " + route, route: route, httpStatus: code,
+				service: fmt.Sprintf("svc-%d", s), name: "GET " + route, route: route, httpStatus: code, traceState: ts,
 				duration: time.Duration(5+i*7) * time.Millisecond,
 				attrs:    map[string]any{"http.request.method": "GET", "url.path": "/orders/42", "server.address": "example", "network.protocol.version": "1.1"},
 			})
@@ -65,7 +75,7 @@ func benchTraces() ptrace.Traces {
 
 // warmUp runs the benchmark traffic through 90 simulated minutes, so that the auto
 // latency SLOs have learned their baseline and judge every span as in steady state.
-func warmUp(b *testing.B, h *harness, td ptrace.Traces) {
+func warmUp(b testing.TB, h *harness, td ptrace.Traces) {
 	for i := 0; i < 90; i++ {
 		for j := 0; j < 3; j++ {
 			h.send(td)
@@ -156,4 +166,96 @@ func BenchmarkObserveSpans(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*td.SpanCount()), "ns/span")
+}
+
+// perTraceState gives every 4 consecutive spans (one trace) their own tracestate as
+// consistent probability sampling writes it: the same threshold (th:c, sampled at 25%,
+// adjusted count 4) and a randomness value rv that differs from trace to trace.
+func perTraceState(i int) string {
+	return fmt.Sprintf("ot=th:c;rv:%014x", (uint64(i/4)+1)*0x9e3779b97f4a7c&(1<<56-1))
+}
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkSpanCostVariants measures slo_burn's cost per span (20 SLOs, batches of 100)
+// with per-trace tracestate values and with several goroutines calling ConsumeTraces at
+// once, each next to the plain figure of BenchmarkSpanCost (no tracestate, one goroutine)
+// measured in the same run, in alternating rounds of 50 batches so that load from other
+// processes hits both alike. ns/span is wall time per span (with G goroutines, G batches
+// are in flight at once: throughput); cpu-ns/span is process CPU time per span.
+//
+//	go test -run '^$' -bench BenchmarkSpanCostVariants -benchtime 20000x -count 3 ./processor/sloburnprocessor/
+func BenchmarkSpanCostVariants(b *testing.B) {
+	variants := []struct {
+		name       string
+		state      func(int) string
+		goroutines int
+	}{
+		{"tracestate=per-trace-rv/goroutines=1", perTraceState, 1},
+		{"tracestate=none/goroutines=4", nil, 4},
+		{"tracestate=per-trace-rv/goroutines=4", perTraceState, 4},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			ctx := context.Background()
+			base := benchTraces()
+			spans := base.SpanCount()
+			h := newHarness(b, benchConfig(), nil)
+			warmUp(b, h, base)
+			var traces consumer.Traces = h.traces
+			tds := make([]ptrace.Traces, v.goroutines)
+			for g := range tds {
+				tds[g] = benchTracesWithState(v.state)
+			}
+			baseAllocs := allocsPerSpan(spans, func() error { return traces.ConsumeTraces(ctx, base) })
+			allocs := allocsPerSpan(spans, func() error { return traces.ConsumeTraces(ctx, tds[0]) })
+
+			const round = 50
+			var baseWall, baseCPU, wall, cpu time.Duration
+			var baseBatches, batches int
+			b.ResetTimer()
+			for done := 0; done < b.N; done += round {
+				h.spans.Reset()
+				t0, c0 := time.Now(), cpuTime()
+				for i := 0; i < round; i++ {
+					if err := traces.ConsumeTraces(ctx, base); err != nil {
+						b.Fatal(err)
+					}
+				}
+				t1, c1 := time.Now(), cpuTime()
+				var wg sync.WaitGroup
+				for g := range tds {
+					wg.Add(1)
+					go func(td ptrace.Traces) {
+						defer wg.Done()
+						for i := 0; i < round; i++ {
+							if err := traces.ConsumeTraces(ctx, td); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}(tds[g])
+				}
+				wg.Wait()
+				t2, c2 := time.Now(), cpuTime()
+				baseWall, baseCPU, baseBatches = baseWall+t1.Sub(t0), baseCPU+c1-c0, baseBatches+round
+				wall, cpu, batches = wall+t2.Sub(t1), cpu+c2-c1, batches+round*len(tds)
+			}
+			b.StopTimer()
+			perSpan := func(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / float64(n*spans) }
+			b.ReportMetric(perSpan(wall, batches), "ns/span")
+			b.ReportMetric(perSpan(cpu, batches), "cpu-ns/span")
+			b.ReportMetric(allocs, "allocs/span")
+			b.ReportMetric(perSpan(baseWall, baseBatches), "plain-ns/span")
+			b.ReportMetric(perSpan(baseCPU, baseBatches), "plain-cpu-ns/span")
+			b.ReportMetric(baseAllocs, "plain-allocs/span")
+			b.ReportMetric(perSpan(wall, batches)/perSpan(baseWall, baseBatches), "ratio-vs-plain")
+			b.ReportMetric(perSpan(cpu, batches)/perSpan(baseCPU, baseBatches), "cpu-ratio-vs-plain")
+		})
+	}
 }
