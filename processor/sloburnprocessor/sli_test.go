@@ -57,6 +57,18 @@ func TestAdjustedCount(t *testing.T) {
 	assert.Equal(t, 1.0, a.count("vendor=x"))         // no ot= entry
 	assert.Equal(t, 1.0, a.count("ot=th:zz;bad"))     // malformed: counted once
 	assert.Equal(t, 2.0, a.count("vendor=x,ot=th:8")) // ot among other vendors
+
+	// Per-trace randomness values: the count follows th, whatever rv.
+	assert.Equal(t, 4.0, a.count("ot=th:c;rv:0123456789abcd"))
+	assert.Equal(t, 4.0, a.count("ot=th:c;rv:fedcba98765432"))
+	assert.Equal(t, 4.0, a.count("ot=rv:00000000000001;th:c"))
+	assert.Equal(t, 2.0, a.count("ot=th:8;rv:fedcba98765432"))
+	assert.Equal(t, 2.0, a.count("ot=th:8;rv:0000000000ffff"))
+	// Not the usual form, or invalid: parsed in full, as before.
+	assert.Equal(t, 1.0, a.count("ot=th:8;rv:XYZ"))
+	assert.Equal(t, 1.0, a.count("ot=th:zz;rv:0123456789abcd"))
+	assert.Equal(t, 1.0, a.count("ot=th:zz;rv:0123456789abce"), "an invalid th is never cached")
+	assert.Equal(t, 2.0, a.count("ot=th:8;rv:0123456789abcd;x:1"))
 }
 
 // Sampled spans count with their adjusted count in slo.events and the burn rate.
