@@ -1,6 +1,7 @@
 package sloburnprocessor
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -368,4 +369,32 @@ func TestBaselineNeedsMinSamples(t *testing.T) {
 		feedSlot(b, slot, false, repeat(10*time.Millisecond, 60)...)
 	}
 	assert.False(t, b.learning(), "learned once the last period holds 160 ≥ 100 events")
+}
+
+// A baseline survives a save and restore whole (threshold, committed and held slots,
+// the slot being filled); state written by the earlier trailing-window learner (layout
+// 0) or for another slot width is not taken, so that SLO learns afresh.
+func TestBaselineStoredRoundTrip(t *testing.T) {
+	t.Parallel()
+	b := testBaseline(t)
+	learnBaseline(t, b)
+	feedSlot(b, 5, false, repeat(12*time.Millisecond, 150)...)
+	b.observe(int64(11*time.Millisecond), 3)
+	b.judged(true, 3)
+
+	raw, err := json.Marshal(b.stored())
+	require.NoError(t, err)
+	var sl storedLearner
+	require.NoError(t, json.Unmarshal(raw, &sl))
+	restored := testBaseline(t)
+	require.True(t, restored.restore(&sl))
+	assert.Equal(t, b, restored)
+
+	old := sl
+	old.Layout = 0
+	assert.False(t, testBaseline(t).restore(&old))
+	other := sl
+	other.SlotWidth = int64(2 * time.Hour)
+	assert.False(t, testBaseline(t).restore(&other))
+	assert.False(t, testBaseline(t).restore(nil))
 }
