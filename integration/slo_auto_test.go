@@ -28,7 +28,7 @@ import (
 // extra fast tier that would fire at burn 5 within seconds. A 5× latency regression at the
 // end fires that tier, so the silence before was not a broken pipeline.
 func TestSLOAutoThresholdSteadyTrafficNoAlert(t *testing.T) {
-	otlpPort := freePort(t)
+	otlpPort, telemetryPort := freePort(t), freePort(t)
 	c := startCollector(t, fmt.Sprintf(`
 receivers:
   otlp:
@@ -60,11 +60,15 @@ exporters:
   file/metrics: { path: "{{DIR}}/metrics.jsonl" }
   file/logs: { path: "{{DIR}}/logs.jsonl" }
 service:
+  telemetry:
+    metrics:
+      readers:
+        - pull: { exporter: { prometheus: { host: 127.0.0.1, port: %d } } }
   pipelines:
     traces:  { receivers: [otlp], processors: [slo_burn], exporters: [file/traces] }
     metrics: { receivers: [otlp], processors: [slo_burn], exporters: [file/metrics] }
     logs:    { receivers: [otlp], processors: [slo_burn], exporters: [file/logs] }
-`, otlpPort))
+`, otlpPort, telemetryPort))
 
 	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", otlpPort), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
