@@ -109,17 +109,43 @@ type AvailabilitySLI struct {
 
 // LatencySLI judges spans by duration.
 type LatencySLI struct {
-	// Threshold is the exact duration limit (300ms), or "auto" to learn it.
+	// Threshold is the exact duration limit (300ms), or "auto" to learn it from a baseline
+	// of healthy traffic (see Baseline).
 	Threshold LatencyThreshold `mapstructure:"threshold"`
-	// Percentile (auto only) is the percentile of the trailing learning window that becomes
-	// the threshold. Default 99.
+	// Percentile (auto only) is the percentile of baseline latency that becomes the
+	// threshold. Healthy traffic then has (100 - percentile)% of its events above the
+	// threshold, a steady burn rate of (100 - percentile)/(100 - objective), so it must be
+	// above the objective. Default: 100 - (100 - objective)/10 (99.9 for objective 99), a
+	// steady burn rate of 0.1.
 	Percentile float64 `mapstructure:"percentile"`
 	// Floor (auto only) is the smallest threshold that may be learned. Default 0.
 	Floor Duration `mapstructure:"floor"`
-	// LearningWindow (auto only) is the trailing window the percentile is taken over.
-	// Default 1d.
-	LearningWindow Duration `mapstructure:"learning_window"`
+	// Baseline (auto only) says how the threshold is learned and updated.
+	Baseline BaselineConfig `mapstructure:"baseline"`
 }
+
+// BaselineConfig is how a `threshold: auto` latency SLI learns its threshold. Latency is
+// collected in slots of update_interval; the threshold is the percentile of the healthy
+// slots of the last period, recomputed at the end of each slot. Until a first full period
+// is learned no latency event is judged, so nothing burns and nothing alerts.
+type BaselineConfig struct {
+	// Period is how much history the learned threshold describes (7d covers a weekly
+	// cycle). No event is judged before one period has been learned. Default 7d.
+	Period Duration `mapstructure:"period"`
+	// UpdateInterval is how often the threshold is recomputed, and the slot length:
+	// a slot enters the baseline only if neither it nor the slot after it burned
+	// (error ratio above the budget) or had an alert tier firing, and no update happens
+	// while a tier fires. period/update_interval must be at most 28. Default period/7.
+	UpdateInterval Duration `mapstructure:"update_interval"`
+	// MinSamples is how many events (adjusted count) the last period must hold before a
+	// threshold is learned or updated. Default max(1000, 10/(1 - percentile/100)): ten
+	// events above the percentile.
+	MinSamples float64 `mapstructure:"min_samples"`
+}
+
+// maxBaselineSlots bounds the memory of a learned baseline: one latency histogram
+// (5.25 KiB) per slot.
+const maxBaselineSlots = 28
 
 // LatencyThreshold is a duration, or "auto".
 type LatencyThreshold struct {
@@ -283,7 +309,7 @@ func validateSLO(field string, s *SLOConfig) error {
 	case s.SLI.Availability != nil && s.SLI.Latency != nil:
 		errs = append(errs, fmt.Errorf("%s.sli must set only one of availability or latency, got both", field))
 	case s.SLI.Latency != nil:
-		errs = append(errs, validateLatency(field+".sli.latency", s.SLI.Latency))
+		errs = append(errs, validateLatency(field+".sli.latency", s.SLI.Latency, s.Objective))
 	}
 	if s.Condition != "" {
 		if _, err := parseSpanCondition(s.Condition, component.TelemetrySettings{}); err != nil {
@@ -314,31 +340,70 @@ func validateSLO(field string, s *SLOConfig) error {
 	return errors.Join(errs...)
 }
 
-func validateLatency(field string, l *LatencySLI) error {
-	var errs []error
-	if l.Threshold.Auto {
-		if l.Percentile == 0 {
-			l.Percentile = 99
+func validateLatency(field string, l *LatencySLI, objective float64) error {
+	if !l.Threshold.Auto {
+		var errs []error
+		if l.Threshold.Value <= 0 {
+			errs = append(errs, fmt.Errorf("%s.threshold must be a positive duration or \"auto\", got %v", field, l.Threshold.Value))
 		}
-		if l.LearningWindow == 0 {
-			l.LearningWindow = Duration(day)
-		}
-		if !(l.Percentile > 0 && l.Percentile < 100) {
-			errs = append(errs, fmt.Errorf("%s.percentile must be strictly between 0 and 100, got %v", field, l.Percentile))
-		}
-		if l.Floor < 0 {
-			errs = append(errs, fmt.Errorf("%s.floor must not be negative, got %s", field, formatDuration(time.Duration(l.Floor))))
-		}
-		if l.LearningWindow < 0 {
-			errs = append(errs, fmt.Errorf("%s.learning_window must be positive, got %s", field, formatDuration(time.Duration(l.LearningWindow))))
+		if l.Percentile != 0 || l.Floor != 0 || l.Baseline != (BaselineConfig{}) {
+			errs = append(errs, fmt.Errorf("%s: percentile, floor and baseline apply only to threshold: auto (threshold is %v)", field, l.Threshold.Value))
 		}
 		return errors.Join(errs...)
 	}
-	if l.Threshold.Value <= 0 {
-		errs = append(errs, fmt.Errorf("%s.threshold must be a positive duration or \"auto\", got %v", field, l.Threshold.Value))
+	objectiveOK := objective > 0 && objective < 100
+	if l.Percentile == 0 && objectiveOK {
+		l.Percentile = 100 - (100-objective)/10
 	}
-	if l.Percentile != 0 || l.Floor != 0 || l.LearningWindow != 0 {
-		errs = append(errs, fmt.Errorf("%s: percentile, floor and learning_window apply only to threshold: auto (threshold is %v)", field, l.Threshold.Value))
+	b := &l.Baseline
+	if b.Period == 0 {
+		b.Period = Duration(week)
+	}
+	if b.UpdateInterval == 0 && b.Period > 0 {
+		b.UpdateInterval = b.Period / 7
+	}
+	var errs []error
+	percentileOK := l.Percentile > 0 && l.Percentile < 100
+	switch {
+	case !percentileOK:
+		errs = append(errs, fmt.Errorf("%s.percentile must be strictly between 0 and 100, got %v", field, l.Percentile))
+	case objectiveOK && l.Percentile <= objective:
+		errs = append(errs, fmt.Errorf("%s.percentile %v must be above the objective %v: a threshold at the %vth percentile of healthy latency marks %.4g%% of healthy events slow, which spends the whole %.4g%% error budget or more (steady burn rate (100-percentile)/(100-objective) = %.3g), so the SLO would burn while the service is healthy; choose a percentile above the objective, e.g. %v for a steady burn rate of 0.1",
+			field, l.Percentile, objective, l.Percentile, 100-l.Percentile, 100-objective, (100-l.Percentile)/(100-objective), 100-(100-objective)/10))
+	}
+	if l.Floor < 0 {
+		errs = append(errs, fmt.Errorf("%s.floor must not be negative, got %s", field, formatDuration(time.Duration(l.Floor))))
+	}
+	if b.Period <= 0 {
+		errs = append(errs, fmt.Errorf("%s.baseline.period must be positive, got %s", field, formatDuration(time.Duration(b.Period))))
+	}
+	switch {
+	case b.UpdateInterval <= 0:
+		errs = append(errs, fmt.Errorf("%s.baseline.update_interval must be positive, got %s", field, formatDuration(time.Duration(b.UpdateInterval))))
+	case b.Period > 0 && b.UpdateInterval > b.Period:
+		errs = append(errs, fmt.Errorf("%s.baseline.update_interval %s must not exceed baseline.period %s", field,
+			formatDuration(time.Duration(b.UpdateInterval)), formatDuration(time.Duration(b.Period))))
+	case b.Period > 0 && baselineSlots(*b) > maxBaselineSlots:
+		errs = append(errs, fmt.Errorf("%s.baseline.update_interval %s splits baseline.period %s into %d slots, more than %d (each slot holds a latency histogram); use a longer update_interval",
+			field, formatDuration(time.Duration(b.UpdateInterval)), formatDuration(time.Duration(b.Period)), baselineSlots(*b), maxBaselineSlots))
+	}
+	if percentileOK {
+		least := ceilSamples(1 / (1 - l.Percentile/100))
+		if b.MinSamples == 0 {
+			b.MinSamples = max(1000, ceilSamples(10/(1-l.Percentile/100)))
+		}
+		if b.MinSamples < least || math.IsNaN(b.MinSamples) {
+			errs = append(errs, fmt.Errorf("%s.baseline.min_samples %v is below 1/(1 - percentile/100) = %v for percentile %v: with fewer samples the percentile is just the slowest one seen",
+				field, b.MinSamples, least, l.Percentile))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// ceilSamples rounds a sample count up, ignoring the float error of 1 - 0.9995.
+func ceilSamples(v float64) float64 { return math.Ceil(math.Round(v*1e6) / 1e6) }
+
+// baselineSlots is how many update intervals the baseline period spans.
+func baselineSlots(b BaselineConfig) int64 {
+	return int64(math.Ceil(float64(b.Period) / float64(b.UpdateInterval)))
 }

@@ -40,7 +40,8 @@ func TestLoadConfig(t *testing.T) {
 					SLOs: []SLOConfig{{
 						Name: "search-latency", Service: "search", SpanKind: "any", SpanName: "GET /search", HTTPRoute: "/search",
 						Condition: `attributes["tenant"] == "gold"`, Objective: 99.5, Period: Duration(4 * week),
-						SLI: SLIConfig{Latency: &LatencySLI{Threshold: LatencyThreshold{Auto: true}, Percentile: 95, Floor: Duration(50 * time.Millisecond), LearningWindow: Duration(day)}},
+						SLI: SLIConfig{Latency: &LatencySLI{Threshold: LatencyThreshold{Auto: true}, Percentile: 99.95, Floor: Duration(50 * time.Millisecond),
+							Baseline: BaselineConfig{Period: Duration(day), UpdateInterval: Duration(6 * time.Hour), MinSamples: 20000}}},
 					}},
 					OpenSLOFiles: []string{"testdata/openslo/checkout.yaml"},
 					Alerting: AlertingConfig{
@@ -109,6 +110,12 @@ func TestInvalidConfig(t *testing.T) {
 		{file: "invalid_latency_threshold.yaml", errs: []string{"slos[0].sli.latency.threshold", "0s"}},
 		{file: "invalid_auto_percentile.yaml", errs: []string{"slos[0].sli.latency.percentile", "100"}},
 		{file: "invalid_static_with_percentile.yaml", errs: []string{"slos[0].sli.latency", "only to threshold: auto", "300ms"}},
+		{file: "invalid_static_with_baseline.yaml", errs: []string{"slos[0].sli.latency", "percentile, floor and baseline apply only to threshold: auto", "300ms"}},
+		{file: "invalid_auto_percentile_at_objective.yaml", errs: []string{"slos[0].sli.latency.percentile 99 must be above the objective 99", "marks 1% of healthy events slow", "steady burn rate (100-percentile)/(100-objective) = 1)", "e.g. 99.9"}},
+		{file: "invalid_auto_percentile_below_objective.yaml", errs: []string{"slos[0].sli.latency.percentile 99 must be above the objective 99.9", "(100-percentile)/(100-objective) = 10)", "e.g. 99.99"}},
+		{file: "invalid_baseline_update_interval.yaml", errs: []string{"slos[0].sli.latency.baseline.update_interval 2d must not exceed baseline.period 1d"}},
+		{file: "invalid_baseline_slots.yaml", errs: []string{"slos[0].sli.latency.baseline.update_interval 1h splits baseline.period 7d into 168 slots, more than 28"}},
+		{file: "invalid_baseline_min_samples.yaml", errs: []string{"slos[0].sli.latency.baseline.min_samples 500 is below 1/(1 - percentile/100) = 1000 for percentile 99.9"}},
 		{file: "invalid_span_kind.yaml", errs: []string{"slos[0].span_kind", `"serve"`}},
 		{file: "invalid_duplicate_name.yaml", errs: []string{"slos[1].name", `"a"`, "slos[0]"}},
 		{file: "invalid_missing_name.yaml", errs: []string{"slos[0].name must not be empty"}},

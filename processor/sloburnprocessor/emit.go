@@ -28,6 +28,7 @@ func (p *sloBurn) buildMetrics(now int64) pmetric.Metrics {
 	exhaustion := newGauge(sm, "slo.error_budget.time_to_exhaustion", "Time until the remaining error budget is spent at the burn rate of the shortest window; absent when nothing burns.", "s")
 	active := newGauge(sm, "slo.alert.active", "1 while the alert tier fires, else 0.", "1")
 	threshold := newGauge(sm, "slo.latency.threshold", "Latency threshold of a latency SLO: the configured one, or the learned one for threshold: auto.", "s")
+	learning := newGauge(sm, "slo.latency.learning", "1 while a threshold: auto latency SLO learns its first baseline (it judges no event, has no burn rate and cannot alert), 0 once learned.", "1")
 	eventsM := sm.Metrics().AppendEmpty()
 	eventsM.SetName("slo.events")
 	eventsM.SetDescription("SLI events counted since start (adjusted for sampling): good and total.")
@@ -37,6 +38,30 @@ func (p *sloBurn) buildMetrics(now int64) pmetric.Metrics {
 	events.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 
 	for _, s := range p.slos {
+		for _, kind := range [...]string{"good", "total"} {
+			dp := events.DataPoints().AppendEmpty()
+			dp.SetStartTimestamp(start)
+			dp.SetTimestamp(ts)
+			setSLOAttrs(dp.Attributes(), s)
+			dp.Attributes().PutStr("event", kind)
+			if kind == "good" {
+				dp.SetDoubleValue(s.cumGood)
+			} else {
+				dp.SetDoubleValue(s.cumTotal)
+			}
+		}
+		if s.learner != nil {
+			dp := learning.DataPoints().AppendEmpty()
+			dp.SetTimestamp(ts)
+			setSLOAttrs(dp.Attributes(), s)
+			if s.learner.learning() {
+				dp.SetIntValue(1)
+				// No event has been judged: a burn rate of 0 and a full budget would
+				// claim a health that nothing measured.
+				continue
+			}
+			dp.SetIntValue(0)
+		}
 		var shortest float64
 		for i, w := range s.windows {
 			rate, _ := s.burnRate(w, now)
@@ -72,18 +97,6 @@ func (p *sloBurn) buildMetrics(now int64) pmetric.Metrics {
 				v = 1
 			}
 			dp.SetIntValue(v)
-		}
-		for _, kind := range [...]string{"good", "total"} {
-			dp := events.DataPoints().AppendEmpty()
-			dp.SetStartTimestamp(start)
-			dp.SetTimestamp(ts)
-			setSLOAttrs(dp.Attributes(), s)
-			dp.Attributes().PutStr("event", kind)
-			if kind == "good" {
-				dp.SetDoubleValue(s.cumGood)
-			} else {
-				dp.SetDoubleValue(s.cumTotal)
-			}
 		}
 		if s.latency && s.threshold > 0 {
 			dp := threshold.DataPoints().AppendEmpty()

@@ -84,10 +84,14 @@ type spanSelection struct {
 type spanCriterion struct {
 	Availability *struct{} `yaml:"availability"`
 	Latency      *struct {
-		Threshold      string  `yaml:"threshold"`
-		Percentile     float64 `yaml:"percentile"`
-		Floor          string  `yaml:"floor"`
-		LearningWindow string  `yaml:"learning_window"`
+		Threshold  string  `yaml:"threshold"`
+		Percentile float64 `yaml:"percentile"`
+		Floor      string  `yaml:"floor"`
+		Baseline   struct {
+			Period         string  `yaml:"period"`
+			UpdateInterval string  `yaml:"update_interval"`
+			MinSamples     float64 `yaml:"min_samples"`
+		} `yaml:"baseline"`
 	} `yaml:"latency"`
 }
 
@@ -349,14 +353,18 @@ func applySpanSLI(cfg *SLOConfig, sli openSLOSLISpec) error {
 		cfg.SLI.Availability = &AvailabilitySLI{}
 	}
 	if l := crit.Latency; l != nil {
-		lat := &LatencySLI{Percentile: l.Percentile}
+		lat := &LatencySLI{Percentile: l.Percentile, Baseline: BaselineConfig{MinSamples: l.Baseline.MinSamples}}
 		if err := lat.Threshold.UnmarshalText([]byte(l.Threshold)); err != nil {
 			return fmt.Errorf("indicator.ratioMetric.good.metricSource.spec.latency.threshold: %w", err)
 		}
 		for field, pair := range map[string]struct {
 			s string
 			d *Duration
-		}{"floor": {l.Floor, &lat.Floor}, "learning_window": {l.LearningWindow, &lat.LearningWindow}} {
+		}{
+			"floor":                    {l.Floor, &lat.Floor},
+			"baseline.period":          {l.Baseline.Period, &lat.Baseline.Period},
+			"baseline.update_interval": {l.Baseline.UpdateInterval, &lat.Baseline.UpdateInterval},
+		} {
 			if pair.s == "" {
 				continue
 			}

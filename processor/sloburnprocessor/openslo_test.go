@@ -56,6 +56,29 @@ func TestParseOpenSLOInline(t *testing.T) {
 	require.NoError(t, validateSLO("test", &s))
 }
 
+// An OpenSLO latency criterion takes threshold: auto with its percentile, floor and
+// baseline, and validates like an inline one.
+func TestParseOpenSLOAutoLatency(t *testing.T) {
+	doc := strings.Replace(openSLOInline, "latency: { threshold: 250ms }",
+		"latency: { threshold: auto, percentile: 99.95, floor: 20ms, baseline: { period: 2w, update_interval: 1d, min_samples: 50000 } }", 1)
+	slos, err := parseOpenSLO([]byte(doc))
+	require.NoError(t, err)
+	require.Len(t, slos, 1)
+	l := slos[0].SLI.Latency
+	require.NotNil(t, l)
+	assert.True(t, l.Threshold.Auto)
+	assert.Equal(t, 99.95, l.Percentile)
+	assert.Equal(t, Duration(20e6), l.Floor)
+	assert.Equal(t, BaselineConfig{Period: Duration(2 * week), UpdateInterval: Duration(day), MinSamples: 50000}, l.Baseline)
+	require.NoError(t, validateSLO("test", &slos[0]))
+
+	// The objective is 99.5: a percentile at or below it is refused here too.
+	bad := strings.Replace(doc, "percentile: 99.95", "percentile: 99.5", 1)
+	slos, err = parseOpenSLO([]byte(bad))
+	require.NoError(t, err)
+	assert.ErrorContains(t, validateSLO("test", &slos[0]), "percentile 99.5 must be above the objective 99.5")
+}
+
 func TestParseOpenSLOErrors(t *testing.T) {
 	valid := openSLOInline
 	tests := []struct {

@@ -262,10 +262,13 @@ func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss p
 			if s.learner != nil {
 				s.learner.observe(d, count)
 				if s.threshold == 0 {
-					continue // still learning
+					continue // learning the baseline: nothing is judged yet
 				}
+				good = d <= s.threshold
+				s.learner.judged(good, count)
+			} else {
+				good = d <= s.threshold
 			}
-			good = d <= s.threshold
 		} else {
 			if !badDone {
 				bad = failed(kind, span.Status().Code() == ptrace.StatusCodeError, scanStatusAttrs(span.Attributes()))
@@ -293,9 +296,6 @@ func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss p
 func (p *sloBurn) flushAll(now int64) {
 	for _, s := range p.slos {
 		s.flush(now)
-		if s.learner != nil {
-			s.threshold = s.learner.threshold()
-		}
 	}
 }
 

@@ -123,10 +123,16 @@ func intValue(v pcommon.Value) (int64, bool) {
 
 // adjustedCounter turns a span's W3C tracestate into the number of spans it stands for:
 // 1/p for a span sampled with probability p as recorded in `ot=th:`, 1 otherwise. Spans of
-// one trace share their tracestate, so the last parse is remembered.
+// one trace share their tracestate, so the last parse is remembered; and since the count
+// depends only on th, a tracestate of the usual form `ot=th:<th>;rv:<14 hex digits>`
+// whose th was the last one parsed is counted without parsing, though its rv differs
+// from trace to trace.
 type adjustedCounter struct {
 	lastRaw   string
 	lastCount float64
+	// lastTh is the th of the last fully parsed tracestate of the usual form, "" if it
+	// was of another form or invalid.
+	lastTh string
 }
 
 func (a *adjustedCounter) count(raw string) float64 {
@@ -136,14 +142,50 @@ func (a *adjustedCounter) count(raw string) float64 {
 	if raw == a.lastRaw {
 		return a.lastCount
 	}
+	th, usual := usualOTelThreshold(raw)
+	if usual && a.lastTh != "" && th == a.lastTh {
+		a.lastRaw = raw
+		return a.lastCount
+	}
+	a.lastTh = ""
 	c := 1.0
 	if strings.Contains(raw, "ot=") {
 		if w3c, err := sampling.NewW3CTraceState(raw); err == nil {
 			if n := w3c.OTelValue().AdjustedCount(); n > 0 {
 				c = n
 			}
+			if usual {
+				a.lastTh = th
+			}
 		}
 	}
 	a.lastRaw, a.lastCount = raw, c
 	return c
+}
+
+// usualOTelThreshold recognises a tracestate that is exactly `ot=th:<th>;rv:<rv>` or
+// `ot=rv:<rv>;th:<th>` with rv of 14 lowercase hex digits, and returns its th.
+func usualOTelThreshold(raw string) (string, bool) {
+	rest, ok := strings.CutPrefix(raw, "ot=")
+	if !ok {
+		return "", false
+	}
+	first, second, ok := strings.Cut(rest, ";")
+	if !ok {
+		return "", false
+	}
+	if strings.HasPrefix(first, "rv:") {
+		first, second = second, first
+	}
+	th, okTh := strings.CutPrefix(first, "th:")
+	rv, okRv := strings.CutPrefix(second, "rv:")
+	if !okTh || !okRv || len(rv) != 14 || th == "" {
+		return "", false
+	}
+	for i := 0; i < len(rv); i++ {
+		if c := rv[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return "", false
+		}
+	}
+	return th, true
 }

@@ -57,6 +57,18 @@ func TestAdjustedCount(t *testing.T) {
 	assert.Equal(t, 1.0, a.count("vendor=x"))         // no ot= entry
 	assert.Equal(t, 1.0, a.count("ot=th:zz;bad"))     // malformed: counted once
 	assert.Equal(t, 2.0, a.count("vendor=x,ot=th:8")) // ot among other vendors
+
+	// Per-trace randomness values: the count follows th, whatever rv.
+	assert.Equal(t, 4.0, a.count("ot=th:c;rv:0123456789abcd"))
+	assert.Equal(t, 4.0, a.count("ot=th:c;rv:fedcba98765432"))
+	assert.Equal(t, 4.0, a.count("ot=rv:00000000000001;th:c"))
+	assert.Equal(t, 2.0, a.count("ot=th:8;rv:fedcba98765432"))
+	assert.Equal(t, 2.0, a.count("ot=th:8;rv:0000000000ffff"))
+	// Not the usual form, or invalid: parsed in full, as before.
+	assert.Equal(t, 1.0, a.count("ot=th:8;rv:XYZ"))
+	assert.Equal(t, 1.0, a.count("ot=th:zz;rv:0123456789abcd"))
+	assert.Equal(t, 1.0, a.count("ot=th:zz;rv:0123456789abce"), "an invalid th is never cached")
+	assert.Equal(t, 2.0, a.count("ot=th:8;rv:0123456789abcd;x:1"))
 }
 
 // Sampled spans count with their adjusted count in slo.events and the burn rate.
@@ -121,41 +133,59 @@ func TestSelection(t *testing.T) {
 	assert.Equal(t, 0.0, mustPoint(t, h, "slo.events", "slo", "other", "event", "total"))
 }
 
-// threshold: auto learns the configured percentile of the trailing window, with a floor,
-// and publishes it.
+// threshold: auto learns the configured percentile of a full baseline period, with a
+// floor, publishes it, and until then judges nothing and says it is learning.
 func TestAutoThreshold(t *testing.T) {
-	auto := SLOConfig{Name: "auto", Service: "svc", Objective: 99, Period: Duration(30 * day),
-		SLI: SLIConfig{Latency: &LatencySLI{Threshold: LatencyThreshold{Auto: true}, Percentile: 90, LearningWindow: Duration(time.Hour)}}}
+	baseline := BaselineConfig{Period: Duration(time.Hour), UpdateInterval: Duration(10 * time.Minute), MinSamples: 100}
+	auto := SLOConfig{Name: "auto", Service: "svc", Objective: 80, Period: Duration(30 * day),
+		SLI: SLIConfig{Latency: &LatencySLI{Threshold: LatencyThreshold{Auto: true}, Percentile: 90, Baseline: baseline}}}
 	floored := auto
 	floored.Name = "floored"
-	floored.SLI = SLIConfig{Latency: &LatencySLI{Threshold: LatencyThreshold{Auto: true}, Percentile: 90, Floor: Duration(2 * time.Second), LearningWindow: Duration(time.Hour)}}
-	h := newHarness(t, testConfig(auto, floored), nil)
+	floored.SLI = SLIConfig{Latency: &LatencySLI{Threshold: LatencyThreshold{Auto: true}, Percentile: 90, Floor: Duration(2 * time.Second), Baseline: baseline}}
+	cfg := testConfig(auto, floored)
+	cfg.Alerting.Tiers = []TierConfig{{Severity: "page", Long: Duration(10 * time.Minute), Short: Duration(time.Minute), BurnRate: 1.5}}
+	h := newHarness(t, cfg, nil)
 
-	// Before enough events, nothing is counted and no threshold is published.
-	h.send(makeTraces(spanSpec{service: "svc", duration: time.Millisecond}))
-	h.step(15 * time.Second)
-	_, ok := lastPoint(t, h.msink, "slo.latency.threshold", map[string]string{"slo": "auto"})
-	assert.False(t, ok)
-	assert.Equal(t, 0.0, mustPoint(t, h, "slo.events", "slo", "auto", "event", "total"))
-
-	for round := 0; round < 20; round++ {
+	uniform := func() ptrace.Traces {
 		var specs []spanSpec
 		for ms := 1; ms <= 1000; ms += 10 { // uniform 1..991 ms
 			specs = append(specs, spanSpec{service: "svc", duration: time.Duration(ms) * time.Millisecond})
 		}
-		h.send(makeTraces(specs...))
-		h.step(15 * time.Second)
+		return makeTraces(specs...)
 	}
+	// A whole baseline period of traffic: nothing is judged, no threshold or burn rate is
+	// published, and the SLO says it is learning.
+	for h.clock.Since0() < time.Hour-time.Minute {
+		h.send(uniform())
+		h.step(time.Minute)
+	}
+	_, ok := lastPoint(t, h.msink, "slo.latency.threshold", map[string]string{"slo": "auto"})
+	assert.False(t, ok, "no threshold while learning")
+	_, ok = lastPoint(t, h.msink, "slo.burn_rate", map[string]string{"slo": "auto"})
+	assert.False(t, ok, "no burn rate while learning")
+	_, ok = lastPoint(t, h.msink, "slo.error_budget.remaining", map[string]string{"slo": "auto"})
+	assert.False(t, ok, "no budget while learning")
+	assert.Equal(t, 1.0, mustPoint(t, h, "slo.latency.learning", "slo", "auto"))
+	assert.Equal(t, 0.0, mustPoint(t, h, "slo.events", "slo", "auto", "event", "total"))
+
+	for h.clock.Since0() < 3*time.Hour {
+		h.send(uniform())
+		h.step(time.Minute)
+	}
+	assert.Equal(t, 0.0, mustPoint(t, h, "slo.latency.learning", "slo", "auto"))
 	learned := mustPoint(t, h, "slo.latency.threshold", "slo", "auto", "source", "auto")
-	assert.InEpsilon(t, 0.9, learned, 0.0625, "p90 of uniform 1..1000ms within one bucket (6.25%%)")
-	assert.GreaterOrEqual(t, learned, 0.89)
+	// The 90th percentile of 1, 11, ..., 991 ms lies between 891 and 901 ms; the
+	// histogram interpolates inside a 6.25%-wide bucket.
+	assert.InDelta(t, 0.896, learned, 0.02)
 	assert.Equal(t, 2.0, mustPoint(t, h, "slo.latency.threshold", "slo", "floored"))
-	// Events are judged against the learned threshold: about 10% bad.
+	// Events are judged against the learned threshold: 10% bad, a burn rate of 0.5.
 	good := mustPoint(t, h, "slo.events", "slo", "auto", "event", "good")
 	total := mustPoint(t, h, "slo.events", "slo", "auto", "event", "total")
-	require.Greater(t, total, 1000.0)
-	assert.InDelta(t, 0.9, good/total, 0.08)
+	require.Greater(t, total, 10000.0)
+	assert.InDelta(t, 0.9, good/total, 0.01)
+	assert.InDelta(t, 0.5, mustPoint(t, h, "slo.burn_rate", "slo", "auto", "window", "10m"), 0.05)
 	assert.Equal(t, total, mustPoint(t, h, "slo.events", "slo", "floored", "event", "good"), "nothing exceeds the 2s floor")
+	assert.Empty(t, alertRecords(h.lsink))
 }
 
 func TestLatencyBuckets(t *testing.T) {

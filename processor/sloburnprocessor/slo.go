@@ -22,7 +22,7 @@ type sloState struct {
 	pendingGood, pendingTotal float64 // events since the last flush
 	firing                    int     // tiers currently firing
 	cond                      *spanCondition
-	learner                   *latencyLearner
+	learner                   *latencyBaseline // threshold: auto only
 
 	cfg       SLOConfig
 	budget    float64 // allowed error ratio, 1 - objective
@@ -66,8 +66,7 @@ func newSLOState(cfg SLOConfig, cond *spanCondition) *sloState {
 	if l := cfg.SLI.Latency; l != nil {
 		s.latency = true
 		if l.Threshold.Auto {
-			s.learner = newLatencyLearner(time.Duration(l.LearningWindow), l.Percentile/100, time.Duration(l.Floor))
-			s.threshold = s.learner.threshold()
+			s.learner = newLatencyBaseline(l, cfg.Objective)
 		} else {
 			s.threshold = int64(l.Threshold.Value)
 		}
@@ -119,7 +118,8 @@ func (s *sloState) flush(now int64) {
 	s.cumTotal += s.pendingTotal
 	s.pendingGood, s.pendingTotal = 0, 0
 	if s.learner != nil {
-		s.learner.flush(now)
+		s.learner.flush(now, s.firing > 0)
+		s.threshold = s.learner.threshold
 	}
 }
 
@@ -194,6 +194,9 @@ func (s *sloState) evaluateTiers(now int64, a AlertingConfig, out []alertEvent) 
 				s.firing--
 				changed = true
 			}
+		}
+		if t.firing && s.learner != nil {
+			s.learner.noteFiring()
 		}
 		if changed {
 			ev := alertEvent{slo: s, tier: t, firing: t.firing, at: now, burnLong: long, burnShort: short, remaining: remaining}

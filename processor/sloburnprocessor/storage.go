@@ -78,10 +78,71 @@ type storedTier struct {
 	FiredAt    int64  `json:"fired_at"`
 }
 
+// storedLearner is a latency baseline. Layout 2 is the slotted baseline; state from the
+// earlier trailing-window learner (layout 0) is not restored, so that SLO learns afresh.
 type storedLearner struct {
-	SlotWidth int64           `json:"slot_width"`
-	Head      int64           `json:"head"`
-	Slots     [][]storedCount `json:"slots"` // sparse histograms
+	Layout     int             `json:"layout"`
+	SlotWidth  int64           `json:"slot_width"`
+	Slots      [][]storedCount `json:"slots"` // committed healthy slots, sparse histograms
+	SlotNums   []int64         `json:"slot_nums"`
+	Current    []storedCount   `json:"current"`
+	CurrentNum int64           `json:"current_num"`
+	CurGood    float64         `json:"current_good"`
+	CurTotal   float64         `json:"current_total"`
+	CurFired   bool            `json:"current_fired"`
+	Held       []storedCount   `json:"held"`
+	HeldNum    int64           `json:"held_num"`
+	HeldOK     bool            `json:"held_ok"`
+	Started    int64           `json:"started"`
+	Threshold  int64           `json:"threshold"`
+}
+
+const learnerLayout = 2
+
+func sparse(h *latencyHistogram) []storedCount {
+	var counts []storedCount
+	for b, c := range h {
+		if c != 0 {
+			counts = append(counts, storedCount{Bucket: b, Count: c})
+		}
+	}
+	return counts
+}
+
+func dense(counts []storedCount) (h latencyHistogram) {
+	for _, c := range counts {
+		if c.Bucket >= 0 && c.Bucket < latencyBuckets {
+			h[c.Bucket] = c.Count
+		}
+	}
+	return h
+}
+
+func (b *latencyBaseline) stored() *storedLearner {
+	sl := &storedLearner{
+		Layout: learnerLayout, SlotWidth: b.width, SlotNums: append([]int64(nil), b.slotNum...),
+		Current: sparse(&b.cur), CurrentNum: b.curNum, CurGood: b.curGood, CurTotal: b.curTotal, CurFired: b.curFired,
+		Held: sparse(&b.held), HeldNum: b.heldNum, HeldOK: b.heldOK, Started: b.started, Threshold: b.threshold,
+	}
+	for i := range b.committed {
+		sl.Slots = append(sl.Slots, sparse(&b.committed[i]))
+	}
+	return sl
+}
+
+// restore takes the stored baseline if it has this configuration's layout.
+func (b *latencyBaseline) restore(sl *storedLearner) bool {
+	if sl == nil || sl.Layout != learnerLayout || sl.SlotWidth != b.width || len(sl.Slots) != len(b.committed) || len(sl.SlotNums) != len(b.slotNum) {
+		return false
+	}
+	for i := range b.committed {
+		b.committed[i] = dense(sl.Slots[i])
+	}
+	copy(b.slotNum, sl.SlotNums)
+	b.cur, b.curNum, b.curGood, b.curTotal, b.curFired = dense(sl.Current), sl.CurrentNum, sl.CurGood, sl.CurTotal, sl.CurFired
+	b.held, b.heldNum, b.heldOK = dense(sl.Held), sl.HeldNum, sl.HeldOK
+	b.started, b.threshold = sl.Started, sl.Threshold
+	return true
 }
 
 type storedCount struct {
@@ -103,18 +164,8 @@ func (p *sloBurn) snapshot(now int64) storedState {
 		for _, t := range s.tiers {
 			ss.Tiers = append(ss.Tiers, storedTier{Label: t.label, Severity: t.cfg.Severity, Firing: t.firing, ClearSince: t.clearSince, FiredAt: t.firedAt})
 		}
-		if l := s.learner; l != nil {
-			sl := &storedLearner{SlotWidth: l.slotWidth, Head: l.head}
-			for i := range l.slots {
-				var counts []storedCount
-				for b, c := range l.slots[i] {
-					if c != 0 {
-						counts = append(counts, storedCount{Bucket: b, Count: c})
-					}
-				}
-				sl.Slots = append(sl.Slots, counts)
-			}
-			ss.Learner = sl
+		if s.learner != nil {
+			ss.Learner = s.learner.stored()
 		}
 		st.SLOs[s.cfg.Name] = ss
 	}
@@ -153,17 +204,8 @@ func (p *sloBurn) apply(st storedState) {
 				}
 			}
 		}
-		if l := s.learner; l != nil && ss.Learner != nil && ss.Learner.SlotWidth == l.slotWidth && len(ss.Learner.Slots) == len(l.slots) {
-			l.head = ss.Learner.Head
-			for i, counts := range ss.Learner.Slots {
-				for _, c := range counts {
-					if c.Bucket >= 0 && c.Bucket < latencyBuckets {
-						l.slots[i][c.Bucket] = c.Count
-					}
-				}
-			}
-			l.learned = l.percentileNs()
-			s.threshold = l.learned
+		if s.learner != nil && s.learner.restore(ss.Learner) {
+			s.threshold = s.learner.threshold
 		}
 	}
 }

@@ -39,7 +39,8 @@ func TestRestartWithFileStorageRestoresWindows(t *testing.T) {
 	dir := t.TempDir()
 	id, host, ext := startFileStorage(t, dir)
 	auto := SLOConfig{Name: "checkout-latency", Service: "checkout", Objective: 99, Period: Duration(30 * day),
-		SLI: SLIConfig{Latency: &LatencySLI{Threshold: LatencyThreshold{Auto: true}, Percentile: 99.9, LearningWindow: Duration(day)}}}
+		SLI: SLIConfig{Latency: &LatencySLI{Threshold: LatencyThreshold{Auto: true}, Percentile: 99.9,
+			Baseline: BaselineConfig{Period: Duration(30 * time.Minute), UpdateInterval: Duration(5 * time.Minute), MinSamples: 1000}}}}
 	cfg := testConfig(availabilitySLO("checkout-availability", "checkout", 99.9), auto)
 	cfg.Storage = &id
 
