@@ -2,9 +2,14 @@
 // tests: each mode produces one runtime behaviour whose truth is known.
 //
 //	-mode leak   goroutines blocked forever on a channel, created by main.leakyWorkerSpawner
-//	-mode alloc  allocations from main.allocHeavy and main.allocLight, 3:1 in bytes
+//	-mode alloc  allocations from main.allocHeavy and main.allocLight, 3:1 in bytes;
+//	             main.allocLarge (64 KiB objects) and main.allocMap (map growth)
 //	-mode gc     forced and natural GC cycles; prints its own runtime/metrics figures
 //	-mode many   -n goroutines blocked on a channel, created by main.spawnMany
+//	-mode pool   one generic creation site (main.runInPool) starting different
+//	             functions: main.ordersWorker leaks, main.paymentsWorker stays
+//	             at 30; 5 main.argWorker started through main.startWithArg's
+//	             `go argWorker(id)` (a compiler-generated wrapper)
 //	-mode busy   more CPU-bound locked threads than CPUs
 //	-mode bench  an allocation- and goroutine-heavy workload printing ops/s
 //
@@ -49,6 +54,37 @@ func spawnMany(n int, wg *sync.WaitGroup) {
 	}
 }
 
+// runInPool is a generic helper, like a worker pool's submit or errgroup's
+// Go: every goroutine of -mode pool is created here, whatever it runs.
+//
+//go:noinline
+func runInPool(f func()) {
+	go f()
+}
+
+//go:noinline
+func ordersWorker() {
+	<-never
+}
+
+//go:noinline
+func paymentsWorker() {
+	<-never
+}
+
+//go:noinline
+func argWorker(id int) {
+	if id < 0 {
+		fmt.Println(id)
+	}
+	<-never
+}
+
+//go:noinline
+func startWithArg(id int) {
+	go argWorker(id)
+}
+
 //go:noinline
 func allocHeavy() {
 	// 3 KiB per call, in three 1 KiB objects.
@@ -60,6 +96,21 @@ func allocHeavy() {
 //go:noinline
 func allocLight() {
 	sink[1] = make([]byte, 1024)
+}
+
+// mapSink keeps allocMap's maps on the heap.
+var mapSink map[int]int
+
+// allocMap fills a map: its memory is allocated inside the runtime's map
+// code (internal/runtime/maps since Go 1.24), called from here.
+//
+//go:noinline
+func allocMap() {
+	m := make(map[int]int)
+	for i := 0; i < 64; i++ {
+		m[i] = i
+	}
+	mapSink = m
 }
 
 //go:noinline
@@ -89,7 +140,7 @@ func gcStats() string {
 }
 
 func main() {
-	mode := flag.String("mode", "leak", "leak|alloc|gc|busy|bench")
+	mode := flag.String("mode", "leak", "leak|pool|alloc|gc|many|busy|bench")
 	rate := flag.Int("memprofilerate", 4096, "runtime.MemProfileRate for -mode alloc (0 keeps sampling off)")
 	many := flag.Int("n", 10000, "goroutines blocked by -mode many")
 	flag.Parse()
@@ -103,6 +154,22 @@ func main() {
 				time.Sleep(200 * time.Millisecond)
 			}
 		}()
+	case "pool":
+		for i := 0; i < 30; i++ {
+			runInPool(paymentsWorker)
+		}
+		for i := 0; i < 5; i++ {
+			startWithArg(i)
+		}
+		go func() {
+			for {
+				for i := 0; i < 20; i++ {
+					runInPool(ordersWorker)
+				}
+				runtime.GC()
+				time.Sleep(200 * time.Millisecond)
+			}
+		}()
 	case "alloc":
 		runtime.MemProfileRate = *rate
 		go func() {
@@ -112,6 +179,7 @@ func main() {
 					allocLight()
 				}
 				allocLarge()
+				allocMap()
 				time.Sleep(time.Millisecond)
 			}
 		}()
