@@ -323,6 +323,39 @@ service:
 	if !strings.Contains(c.Logs.String(), site) {
 		t.Errorf("the leak log line does not name %s", site)
 	}
+	if !strings.Contains(c.Logs.String(), "main.leakyWorker (") {
+		t.Errorf("the leak log line does not name the start function main.leakyWorker")
+	}
+	// go.schedule.duration: the runtime keeps no sum of its scheduling
+	// latencies, so the exported histogram has none (not a sum of 0).
+	eventually(t, 30*time.Second, "go.schedule.duration with samples in the exported metrics", func() (bool, string) {
+		b, err := os.ReadFile(c.Path("metrics.jsonl"))
+		if err != nil {
+			return false, err.Error()
+		}
+		var u pmetric.JSONUnmarshaler
+		for _, line := range strings.Split(string(b), "\n") {
+			if line == "" {
+				continue
+			}
+			md, err := u.UnmarshalMetrics([]byte(line))
+			if err != nil {
+				return false, "bad line: " + err.Error()
+			}
+			sink := new(consumertest.MetricsSink)
+			_ = sink.ConsumeMetrics(context.Background(), md)
+			for _, m := range pointsFor(sink, cmd.Process.Pid, "go.schedule.duration") {
+				dp := m.Histogram().DataPoints().At(0)
+				if dp.HasSum() {
+					t.Fatalf("go.schedule.duration exported with a sum (%v) the runtime does not keep", dp.Sum())
+				}
+				if dp.Count() > 0 {
+					return true, ""
+				}
+			}
+		}
+		return false, "no go.schedule.duration with samples yet"
+	})
 }
 
 // A process the receiver discovers before its Go runtime has started (here
