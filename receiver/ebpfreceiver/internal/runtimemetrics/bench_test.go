@@ -88,7 +88,7 @@ func BenchmarkRuntimeMetricsOverhead(b *testing.B) {
 
 type benchAttach struct {
 	hitsPerSec, callsPerSec, collectMs, nsPerCall, machineNsPerSec float64
-	uprobes                                                      int
+	uprobes                                                        int
 }
 
 func median(xs []float64) float64 {
