@@ -295,26 +295,14 @@ service:
 `)
 	var site string
 	eventually(t, 30*time.Second, "a suspected leak in the exported metrics", func() (bool, string) {
-		b, err := os.ReadFile(c.Path("metrics.jsonl"))
+		sink, err := exportedMetrics(c.Path("metrics.jsonl"))
 		if err != nil {
 			return false, err.Error()
 		}
-		var u pmetric.JSONUnmarshaler
-		for _, line := range strings.Split(string(b), "\n") {
-			if line == "" {
-				continue
-			}
-			md, err := u.UnmarshalMetrics([]byte(line))
-			if err != nil {
-				return false, "bad line: " + err.Error()
-			}
-			sink := new(consumertest.MetricsSink)
-			_ = sink.ConsumeMetrics(context.Background(), md)
-			for _, m := range pointsFor(sink, cmd.Process.Pid, "go.goroutine.leak.suspected") {
-				if _, ok := siteValue(m, "main.leakyWorkerSpawner"); ok {
-					site = "main.leakyWorkerSpawner"
-					return true, ""
-				}
+		for _, m := range pointsFor(sink, cmd.Process.Pid, "go.goroutine.leak.suspected") {
+			if _, ok := siteValue(m, "main.leakyWorkerSpawner"); ok {
+				site = "main.leakyWorkerSpawner"
+				return true, ""
 			}
 		}
 		return false, "no leak yet"
@@ -329,33 +317,42 @@ service:
 	// go.schedule.duration: the runtime keeps no sum of its scheduling
 	// latencies, so the exported histogram has none (not a sum of 0).
 	eventually(t, 30*time.Second, "go.schedule.duration with samples in the exported metrics", func() (bool, string) {
-		b, err := os.ReadFile(c.Path("metrics.jsonl"))
+		sink, err := exportedMetrics(c.Path("metrics.jsonl"))
 		if err != nil {
 			return false, err.Error()
 		}
-		var u pmetric.JSONUnmarshaler
-		for _, line := range strings.Split(string(b), "\n") {
-			if line == "" {
-				continue
+		for _, m := range pointsFor(sink, cmd.Process.Pid, "go.schedule.duration") {
+			dp := m.Histogram().DataPoints().At(0)
+			if dp.HasSum() {
+				t.Fatalf("go.schedule.duration exported with a sum (%v) the runtime does not keep", dp.Sum())
 			}
-			md, err := u.UnmarshalMetrics([]byte(line))
-			if err != nil {
-				return false, "bad line: " + err.Error()
-			}
-			sink := new(consumertest.MetricsSink)
-			_ = sink.ConsumeMetrics(context.Background(), md)
-			for _, m := range pointsFor(sink, cmd.Process.Pid, "go.schedule.duration") {
-				dp := m.Histogram().DataPoints().At(0)
-				if dp.HasSum() {
-					t.Fatalf("go.schedule.duration exported with a sum (%v) the runtime does not keep", dp.Sum())
-				}
-				if dp.Count() > 0 {
-					return true, ""
-				}
+			if dp.Count() > 0 {
+				return true, ""
 			}
 		}
 		return false, "no go.schedule.duration with samples yet"
 	})
+}
+
+// exportedMetrics reads what the file exporter wrote (one JSON document a line).
+func exportedMetrics(path string) (*consumertest.MetricsSink, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var u pmetric.JSONUnmarshaler
+	sink := new(consumertest.MetricsSink)
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" {
+			continue
+		}
+		md, err := u.UnmarshalMetrics([]byte(line))
+		if err != nil {
+			return nil, fmt.Errorf("bad line: %w", err)
+		}
+		_ = sink.ConsumeMetrics(context.Background(), md)
+	}
+	return sink, nil
 }
 
 // A process the receiver discovers before its Go runtime has started (here

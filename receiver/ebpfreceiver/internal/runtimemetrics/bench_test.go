@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -176,15 +175,7 @@ func runBench(b *testing.B, bin string, seconds int, res *benchAttach) (float64,
 	} else {
 		close(done)
 	}
-	var ops, opsCPU float64
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "ops_per_sec "); ok {
-			ops, _ = strconv.ParseFloat(v, 64)
-		}
-		if v, ok := strings.CutPrefix(sc.Text(), "ops_per_cpu_sec "); ok {
-			opsCPU, _ = strconv.ParseFloat(v, 64)
-		}
-	}
+	ops, opsCPU := readRates(sc)
 	if res != nil {
 		close(stop)
 	}

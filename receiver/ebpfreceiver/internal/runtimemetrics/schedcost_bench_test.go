@@ -151,7 +151,16 @@ func runSwitchWorkload(b *testing.B, bin string, seconds int) (wall, cpu float64
 		b.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	sc := bufio.NewScanner(out)
+	wall, cpu = readRates(bufio.NewScanner(out))
+	if wall == 0 || cpu == 0 {
+		b.Fatal("switch workload printed no ops_per_sec / ops_per_cpu_sec")
+	}
+	return wall, cpu
+}
+
+// readRates reads the ops_per_sec and ops_per_cpu_sec lines runtimedemo
+// prints at the end of -mode bench and -mode switch (0 when missing).
+func readRates(sc *bufio.Scanner) (wall, cpu float64) {
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "ops_per_sec "); ok {
 			wall, _ = strconv.ParseFloat(v, 64)
@@ -159,9 +168,6 @@ func runSwitchWorkload(b *testing.B, bin string, seconds int) (wall, cpu float64
 		if v, ok := strings.CutPrefix(sc.Text(), "ops_per_cpu_sec "); ok {
 			cpu, _ = strconv.ParseFloat(v, 64)
 		}
-	}
-	if wall == 0 || cpu == 0 {
-		b.Fatal("switch workload printed no ops_per_sec / ops_per_cpu_sec")
 	}
 	return wall, cpu
 }
