@@ -140,7 +140,8 @@ func pointsFor(sink *consumertest.MetricsSink, pid int, name string) []pmetric.M
 	return out
 }
 
-func siteValue(m pmetric.Metric, fn string) (float64, bool) {
+// sitePoint returns the first point of m whose code.function.name is fn.
+func sitePoint(m pmetric.Metric, fn string) (pmetric.NumberDataPoint, bool) {
 	var dps pmetric.NumberDataPointSlice
 	if m.Type() == pmetric.MetricTypeGauge {
 		dps = m.Gauge().DataPoints()
@@ -150,13 +151,21 @@ func siteValue(m pmetric.Metric, fn string) (float64, bool) {
 	for i := 0; i < dps.Len(); i++ {
 		v, ok := dps.At(i).Attributes().Get("code.function.name")
 		if ok && v.Type() == pcommon.ValueTypeStr && v.Str() == fn {
-			if dps.At(i).ValueType() == pmetric.NumberDataPointValueTypeInt {
-				return float64(dps.At(i).IntValue()), true
-			}
-			return dps.At(i).DoubleValue(), true
+			return dps.At(i), true
 		}
 	}
-	return 0, false
+	return pmetric.NumberDataPoint{}, false
+}
+
+func siteValue(m pmetric.Metric, fn string) (float64, bool) {
+	dp, ok := sitePoint(m, fn)
+	if !ok {
+		return 0, false
+	}
+	if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
+		return float64(dp.IntValue()), true
+	}
+	return dp.DoubleValue(), true
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -179,14 +188,21 @@ func TestEBPFRuntimeGoroutineLeakEndToEnd(t *testing.T) {
 
 	// The demo adds 20 leaked goroutines every 200 ms, far above the
 	// default leak threshold (100) within a few collections.
+	var leakStart string
 	waitFor(t, "a suspected leak at main.leakyWorkerSpawner", func() bool {
 		for _, m := range pointsFor(sink, pid, "go.goroutine.leak.suspected") {
-			if _, ok := siteValue(m, "main.leakyWorkerSpawner"); ok {
+			if dp, ok := sitePoint(m, "main.leakyWorkerSpawner"); ok {
+				v, _ := dp.Attributes().Get("go.goroutine.start.function.name")
+				leakStart = v.AsString()
 				return true
 			}
 		}
 		return false
 	})
+	// The leaked goroutines' start function (g.startpc) next to their creation site.
+	if leakStart != "main.leakyWorker" {
+		t.Errorf("leak series start function %q, want main.leakyWorker", leakStart)
+	}
 	var counts []float64
 	for _, m := range pointsFor(sink, pid, "go.goroutine.blocked") {
 		if v, ok := siteValue(m, "main.leakyWorkerSpawner"); ok {
@@ -198,12 +214,13 @@ func TestEBPFRuntimeGoroutineLeakEndToEnd(t *testing.T) {
 	}
 	var logged bool
 	for _, e := range logs.FilterMessage("Suspected goroutine leak").All() {
-		if strings.Contains(e.ContextMap()["site"].(string), "main.leakyWorkerSpawner") {
+		start, _ := e.ContextMap()["start_function"].(string)
+		if strings.Contains(e.ContextMap()["site"].(string), "main.leakyWorkerSpawner") && strings.HasPrefix(start, "main.leakyWorker ") {
 			logged = true
 		}
 	}
 	if !logged {
-		t.Error("no log line naming the leaking site")
+		t.Error("no log line naming the leaking site and start function main.leakyWorker")
 	}
 	cycles := pointsFor(sink, pid, "go.gc.cycles")
 	if len(cycles) == 0 {
@@ -278,26 +295,14 @@ service:
 `)
 	var site string
 	eventually(t, 30*time.Second, "a suspected leak in the exported metrics", func() (bool, string) {
-		b, err := os.ReadFile(c.Path("metrics.jsonl"))
+		sink, err := exportedMetrics(c.Path("metrics.jsonl"))
 		if err != nil {
 			return false, err.Error()
 		}
-		var u pmetric.JSONUnmarshaler
-		for _, line := range strings.Split(string(b), "\n") {
-			if line == "" {
-				continue
-			}
-			md, err := u.UnmarshalMetrics([]byte(line))
-			if err != nil {
-				return false, "bad line: " + err.Error()
-			}
-			sink := new(consumertest.MetricsSink)
-			_ = sink.ConsumeMetrics(context.Background(), md)
-			for _, m := range pointsFor(sink, cmd.Process.Pid, "go.goroutine.leak.suspected") {
-				if _, ok := siteValue(m, "main.leakyWorkerSpawner"); ok {
-					site = "main.leakyWorkerSpawner"
-					return true, ""
-				}
+		for _, m := range pointsFor(sink, cmd.Process.Pid, "go.goroutine.leak.suspected") {
+			if _, ok := siteValue(m, "main.leakyWorkerSpawner"); ok {
+				site = "main.leakyWorkerSpawner"
+				return true, ""
 			}
 		}
 		return false, "no leak yet"
@@ -306,6 +311,48 @@ service:
 	if !strings.Contains(c.Logs.String(), site) {
 		t.Errorf("the leak log line does not name %s", site)
 	}
+	if !strings.Contains(c.Logs.String(), "main.leakyWorker (") {
+		t.Errorf("the leak log line does not name the start function main.leakyWorker")
+	}
+	// go.schedule.duration: the runtime keeps no sum of its scheduling
+	// latencies, so the exported histogram has none (not a sum of 0).
+	eventually(t, 30*time.Second, "go.schedule.duration with samples in the exported metrics", func() (bool, string) {
+		sink, err := exportedMetrics(c.Path("metrics.jsonl"))
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, m := range pointsFor(sink, cmd.Process.Pid, "go.schedule.duration") {
+			dp := m.Histogram().DataPoints().At(0)
+			if dp.HasSum() {
+				t.Fatalf("go.schedule.duration exported with a sum (%v) the runtime does not keep", dp.Sum())
+			}
+			if dp.Count() > 0 {
+				return true, ""
+			}
+		}
+		return false, "no go.schedule.duration with samples yet"
+	})
+}
+
+// exportedMetrics reads what the file exporter wrote (one JSON document a line).
+func exportedMetrics(path string) (*consumertest.MetricsSink, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var u pmetric.JSONUnmarshaler
+	sink := new(consumertest.MetricsSink)
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" {
+			continue
+		}
+		md, err := u.UnmarshalMetrics([]byte(line))
+		if err != nil {
+			return nil, fmt.Errorf("bad line: %w", err)
+		}
+		_ = sink.ConsumeMetrics(context.Background(), md)
+	}
+	return sink, nil
 }
 
 // A process the receiver discovers before its Go runtime has started (here

@@ -105,15 +105,17 @@ type RuntimeMetricsConfig struct {
 	// Allocations: heap allocation figures.
 	Allocations bool `mapstructure:"allocations"`
 
-	// TopKCreationSites bounds how many goroutine creation sites are reported per
-	// process; the rest are folded into one "other" series and counted.
+	// TopKCreationSites bounds how many blocked-goroutine series (creation site and
+	// start function) are reported per process; the rest are folded into one
+	// "other" series and counted.
 	TopKCreationSites int `mapstructure:"top_k_creation_sites"`
 	// TopKAllocationSites bounds how many allocation sites are reported per process;
 	// the rest are folded into "other" and counted.
 	TopKAllocationSites int `mapstructure:"top_k_allocation_sites"`
-	// LeakThreshold is the number of blocked goroutines of one creation site from
-	// which a site that keeps growing is reported as a suspected leak (metric
-	// go.goroutine.leak.suspected and one log line naming the site).
+	// LeakThreshold is the number of blocked goroutines of one creation site and
+	// start function from which a group that keeps growing is reported as a
+	// suspected leak (metric go.goroutine.leak.suspected and one log line naming
+	// the creation site and the start function).
 	LeakThreshold int64 `mapstructure:"leak_threshold"`
 	// LeakWindow is how many consecutive collections a site must grow over, without
 	// shrinking, to be a suspected leak.

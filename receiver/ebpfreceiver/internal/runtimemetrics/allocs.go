@@ -128,21 +128,68 @@ func sampleScale(size uint64, rate int64) float64 {
 	return 1 / (1 - math.Exp(-float64(size)/float64(rate)))
 }
 
-// allocSite picks the first frame outside package runtime: the code that
-// asked for the memory.
+// allocSite resolves a sampled stack (innermost frame first) and picks
+// the frame it is attributed to (see attributeAllocation).
 func (t *target) allocSite(stk []byte) codeSite {
-	first := codeSite{Function: "unknown"}
+	frames := make([]codeSite, 0, len(stk)/8)
 	for i := 0; i+8 <= len(stk); i += 8 {
-		pc := le.Uint64(stk[i:])
-		s := t.res.resolve(pc)
-		if i == 0 {
-			first = s
-		}
-		if !strings.HasPrefix(s.Function, "runtime.") && s.Function != "unknown" {
-			return s
+		frames = append(frames, t.res.resolve(le.Uint64(stk[i:])))
+	}
+	return attributeAllocation(frames)
+}
+
+// attributeAllocation picks the frame of a sampled allocation stack
+// (innermost first) that asked for the memory, as a pprof user reads the
+// stack: the first frame outside the runtime. A stack that never leaves the
+// runtime (the runtime allocating for itself on the system stack: an M's
+// g0 in runtime.allocm, a goroutine's g in runtime.malg, the timer heap)
+// goes to its first frame past the allocator's own entry points
+// (runtime.mallocgc, newobject, makeslice, growslice, ...), never to
+// mallocgc itself; only a stack made of nothing else keeps its first frame.
+func attributeAllocation(frames []codeSite) codeSite {
+	for _, f := range frames {
+		if f.Function != "unknown" && !inRuntime(f.Function) {
+			return f
 		}
 	}
-	return first
+	for _, f := range frames {
+		if f.Function != "unknown" && !isAllocator(f.Function) {
+			return f
+		}
+	}
+	if len(frames) == 0 {
+		return codeSite{Function: "unknown"}
+	}
+	return frames[0]
+}
+
+// allocatorEntries are the runtime functions that allocate on behalf of
+// their caller: the heap allocator and the make/new/append/string/interface
+// conversions the compiler turns into calls (names after "runtime.").
+var allocatorEntries = []string{
+	"mallocgc", "newobject", "newarray", "makeslice", "growslice", "makemap", "makechan",
+	"rawstring", "rawbyteslice", "rawruneslice", "concatstring", "concatbyte",
+	"slicebytetostring", "slicerunetostring", "stringtoslicebyte", "stringtoslicerune", "intstring",
+	"convT", "mapassign", "profilealloc", "mProf_Malloc", "(*mcache).",
+}
+
+// isAllocator says whether fn is the allocator's own machinery: one of
+// allocatorEntries (or a variant: mallocgcSmallNoscan, makemap_small,
+// convTstring, ...) or the internal runtime packages' map code.
+func isAllocator(fn string) bool {
+	if strings.HasPrefix(fn, "internal/runtime/") || strings.HasPrefix(fn, "runtime/internal/") {
+		return true
+	}
+	name, ok := strings.CutPrefix(fn, "runtime.")
+	if !ok {
+		return false
+	}
+	for _, e := range allocatorEntries {
+		if strings.HasPrefix(name, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // foldAllocSites keeps the top k sites (by bytes) and folds the rest into

@@ -323,8 +323,8 @@ func (c *Collector) collectGoroutines(t *target, b *metricBuilder) error {
 	}
 	kept, folded := foldSites(sum.Blocked, c.opts.TopKCreationSites)
 	c.foldedCreation.Add(uint64(folded))
-	blocked := b.gauge("go.goroutine.blocked", "Waiting goroutines by creation site (the function that ran the go statement); top K sites, the rest in \"other\".", "{goroutine}")
-	longest := b.gauge("go.goroutine.blocked.duration.max", "Longest time a goroutine created at this site has been blocked, as known to the runtime (set at the first GC that saw it blocked).", "s")
+	blocked := b.gauge("go.goroutine.blocked", "Waiting goroutines by creation site (the function that ran the go statement) and start function; top K, the rest in \"other\".", "{goroutine}")
+	longest := b.gauge("go.goroutine.blocked.duration.max", "Longest time a goroutine of this creation site and start function has been blocked, as known to the runtime (set at the first GC that saw it blocked).", "s")
 	for _, s := range kept {
 		blocked.siteInt(s.Count, s.Site)
 		if s.MaxBlocked > 0 {
@@ -334,13 +334,14 @@ func (c *Collector) collectGoroutines(t *target, b *metricBuilder) error {
 	b.gauge("go.goroutine.creation_site.folded", "Creation sites folded into \"other\" this collection.", "{site}").setInt(int64(folded))
 
 	verdicts := t.leaks.observe(sum.Blocked)
-	leak := b.gauge("go.goroutine.leak.suspected", "Blocked goroutines at creation sites whose blocked count keeps growing (suspected leaks); absent when none.", "{goroutine}")
+	leak := b.gauge("go.goroutine.leak.suspected", "Blocked goroutines of creation sites and start functions whose blocked count keeps growing (suspected leaks); absent when none.", "{goroutine}")
 	for _, v := range verdicts {
 		leak.siteInt(v.Count, v.Site)
 		if v.Crossed {
 			c.leaks.Add(1)
 			c.log.Warn("Suspected goroutine leak",
-				zap.Int("pid", t.pid), zap.String("site", v.Site.String()),
+				zap.Int("pid", t.pid), zap.String("site", v.Site.Creation.String()),
+				zap.String("start_function", v.Site.Start.String()),
 				zap.Int64("blocked", v.Count), zap.Int64("growth", v.Growth))
 		}
 	}

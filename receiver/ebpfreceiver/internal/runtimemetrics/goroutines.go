@@ -48,9 +48,25 @@ func decodeG(b []byte, l *layout) goroutineRecord {
 	return r
 }
 
-// siteBlocked is the blocked goroutines created at one site.
+// goroutineSite names a group of goroutines: where they were created (the
+// `go` statement, g.gopc) and what they run (their start function,
+// g.startpc). A worker pool or a helper like errgroup's Go creates every
+// goroutine at one generic site; the start function tells them apart.
+type goroutineSite struct {
+	Creation codeSite
+	Start    codeSite // empty for the folded "other" series
+}
+
+func (s goroutineSite) String() string {
+	if s.Start.Function == "" {
+		return s.Creation.String()
+	}
+	return s.Creation.String() + " -> " + s.Start.String()
+}
+
+// siteBlocked is the blocked goroutines created at one site running one start function.
 type siteBlocked struct {
-	Site       codeSite
+	Site       goroutineSite
 	Count      int64
 	MaxBlocked int64 // nanoseconds, longest known time blocked (0 if unknown)
 }
@@ -69,10 +85,14 @@ type siteResolver struct {
 	bin   Binary
 	bias  uint64 // load bias for PIE binaries: runtime PC - bias = link-time PC
 	cache map[uint64]codeSite
+	start map[uint64]codeSite // start functions by g.startpc, wrappers seen through
 }
 
+// maxResolverCache bounds each cache; a miss only costs a lookup.
+const maxResolverCache = 1 << 16
+
 func newSiteResolver(bin Binary, bias uint64) *siteResolver {
-	return &siteResolver{bin: bin, bias: bias, cache: map[uint64]codeSite{}}
+	return &siteResolver{bin: bin, bias: bias, cache: map[uint64]codeSite{}, start: map[uint64]codeSite{}}
 }
 
 // resolve resolves a return-address-like PC: the instruction that matters is
@@ -87,7 +107,7 @@ func (r *siteResolver) resolve(pc uint64) codeSite {
 			s = codeSite{Function: fn, File: file, Line: line}
 		}
 	}
-	if len(r.cache) < 1<<16 { // bound the cache; a miss only costs a lookup
+	if len(r.cache) < maxResolverCache {
 		r.cache[pc] = s
 	}
 	return s
@@ -96,6 +116,43 @@ func (r *siteResolver) resolve(pc uint64) codeSite {
 // resolveFunc resolves a function entry-like PC (g.startpc).
 func (r *siteResolver) resolveFunc(pc uint64) string {
 	return r.resolve(pc + 1).Function
+}
+
+// resolveStart resolves g.startpc to the goroutine's start function, with
+// the file and line of its entry. `go f(x)` makes the compiler start the
+// goroutine in a generated wrapper (pkg.caller.gowrapN, Go >= 1.22) that
+// calls f(x); the wrapper is seen through to f, so the start function is
+// the one the program names (when f is inlined into the wrapper, the
+// wrapper is what is left to report).
+func (r *siteResolver) resolveStart(pc uint64) codeSite {
+	if s, ok := r.start[pc]; ok {
+		return s
+	}
+	s := r.resolve(pc + 1)
+	if isGoWrapper(s.Function) {
+		if callee, ok := wrappedCall(r.bin, s.Function); ok {
+			s = callee
+		}
+	}
+	if len(r.start) < maxResolverCache {
+		r.start[pc] = s
+	}
+	return s
+}
+
+// isGoWrapper says whether fn is a compiler-generated `go` statement
+// wrapper: main.main.gowrap1, main.(*T).run.gowrap2, ...
+func isGoWrapper(fn string) bool {
+	i := strings.LastIndex(fn, ".gowrap")
+	if i < 0 || i+len(".gowrap") == len(fn) {
+		return false
+	}
+	for _, c := range fn[i+len(".gowrap"):] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // isSystemGoroutine mirrors runtime.isSystemGoroutine closely enough for
@@ -120,7 +177,7 @@ type goroutineAggregator struct {
 	reasons []string
 	nowMono int64
 	sum     goroutineSummary
-	sites   map[codeSite]*siteBlocked
+	sites   map[goroutineSite]*siteBlocked
 }
 
 // newGoroutineAggregator starts a summary. nowMono is the current
@@ -129,7 +186,7 @@ func newGoroutineAggregator(res *siteResolver, reasons []string, nowMono int64) 
 	return &goroutineAggregator{
 		res: res, reasons: reasons, nowMono: nowMono,
 		sum:   goroutineSummary{ByState: map[string]int64{}, ByWaitReason: map[string]int64{}},
-		sites: map[codeSite]*siteBlocked{},
+		sites: map[goroutineSite]*siteBlocked{},
 	}
 }
 
@@ -150,7 +207,7 @@ func (a *goroutineAggregator) add(g goroutineRecord) {
 		return
 	}
 	a.sum.ByWaitReason[waitReasonName(a.reasons, g.WaitReason)]++
-	site := a.res.resolve(g.GoPC)
+	site := goroutineSite{Creation: a.res.resolve(g.GoPC), Start: a.res.resolveStart(g.StartPC)}
 	sb := a.sites[site]
 	if sb == nil {
 		sb = &siteBlocked{Site: site}
@@ -202,7 +259,7 @@ func foldSites(sites []siteBlocked, k int) (kept []siteBlocked, folded int) {
 		return sites, 0
 	}
 	kept = append([]siteBlocked(nil), sites[:k]...)
-	other := siteBlocked{Site: otherSite}
+	other := siteBlocked{Site: goroutineSite{Creation: otherSite}}
 	for _, s := range sites[k:] {
 		other.Count += s.Count
 		other.MaxBlocked = max(other.MaxBlocked, s.MaxBlocked)

@@ -43,13 +43,16 @@ func TestSummarizeGoroutines(t *testing.T) {
 	if sum.ByWaitReason["chan receive"] != 2 || sum.ByWaitReason["IO wait"] != 1 || sum.ByWaitReason["wait reason 200"] != 1 {
 		t.Errorf("by wait reason %v", sum.ByWaitReason)
 	}
-	if len(sum.Blocked) != 2 || sum.Blocked[0].Site.Function != "main.spawnA" && sum.Blocked[0].Site.Function != "main.spawnB" {
+	if len(sum.Blocked) != 2 || sum.Blocked[0].Site.Creation.Function != "main.spawnA" && sum.Blocked[0].Site.Creation.Function != "main.spawnB" {
 		t.Fatalf("blocked %+v", sum.Blocked)
 	}
 	for _, b := range sum.Blocked {
-		switch b.Site.Function {
+		if b.Site.Start != (codeSite{"main.worker", "w.go", 1}) {
+			t.Errorf("start function %+v, want main.worker (w.go:1)", b.Site.Start)
+		}
+		switch b.Site.Creation.Function {
 		case "main.spawnA":
-			if b.Count != 2 || b.MaxBlocked != 10000 || b.Site.Line != 7 {
+			if b.Count != 2 || b.MaxBlocked != 10000 || b.Site.Creation.Line != 7 {
 				t.Errorf("spawnA %+v", b)
 			}
 		case "main.spawnB":
@@ -62,12 +65,12 @@ func TestSummarizeGoroutines(t *testing.T) {
 
 func TestFoldSites(t *testing.T) {
 	sites := []siteBlocked{
-		{Site: codeSite{Function: "a"}, Count: 9, MaxBlocked: 1},
-		{Site: codeSite{Function: "b"}, Count: 5, MaxBlocked: 7},
-		{Site: codeSite{Function: "c"}, Count: 3, MaxBlocked: 2},
+		{Site: goroutineSite{Creation: codeSite{Function: "a"}}, Count: 9, MaxBlocked: 1},
+		{Site: goroutineSite{Creation: codeSite{Function: "b"}}, Count: 5, MaxBlocked: 7},
+		{Site: goroutineSite{Creation: codeSite{Function: "a"}, Start: codeSite{Function: "w"}}, Count: 3, MaxBlocked: 2},
 	}
 	kept, folded := foldSites(sites, 1)
-	if folded != 2 || len(kept) != 2 || kept[1].Site != otherSite || kept[1].Count != 8 || kept[1].MaxBlocked != 7 {
+	if folded != 2 || len(kept) != 2 || kept[1].Site != (goroutineSite{Creation: otherSite}) || kept[1].Count != 8 || kept[1].MaxBlocked != 7 {
 		t.Errorf("fold: %+v folded %d", kept, folded)
 	}
 	kept, folded = foldSites(sites, 3)

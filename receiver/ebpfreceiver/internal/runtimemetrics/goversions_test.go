@@ -140,6 +140,12 @@ func checkLeakAndGC(t *testing.T, run string, bin Binary) {
 	if _, ok := pointWhere(md, "go.goroutine.leak.suspected", "code.function.name", "main.leakyWorkerSpawner"); !ok {
 		t.Error("leak not flagged")
 	}
+	// g.startpc read with this version's layout: the leaked goroutines run main.leakyWorker.
+	if _, dp, ok := pointWithAttrs(md, "go.goroutine.blocked", map[string]string{"code.function.name": "main.leakyWorkerSpawner"}); ok {
+		if fn, _ := dp.Attributes().Get("go.goroutine.start.function.name"); fn.Str() != "main.leakyWorker" {
+			t.Errorf("start function %q, want main.leakyWorker", fn.Str())
+		}
+	}
 	if n, ok := pointWhere(md, "go.goroutine.waiting", "go.wait_reason", "chan receive"); !ok || n < prev {
 		t.Errorf("chan receive waiters %v (ok=%v), want >= %v", n, ok, prev)
 	}

@@ -9,8 +9,8 @@ type leakDetector struct {
 	threshold int64
 	window    int
 	maxSites  int
-	history   map[codeSite][]int64
-	flagged   map[codeSite]bool
+	history   map[goroutineSite][]int64
+	flagged   map[goroutineSite]bool
 }
 
 func newLeakDetector(threshold int64, window, maxSites int) *leakDetector {
@@ -18,14 +18,14 @@ func newLeakDetector(threshold int64, window, maxSites int) *leakDetector {
 		threshold: threshold,
 		window:    max(window, 2),
 		maxSites:  maxSites,
-		history:   map[codeSite][]int64{},
-		flagged:   map[codeSite]bool{},
+		history:   map[goroutineSite][]int64{},
+		flagged:   map[goroutineSite]bool{},
 	}
 }
 
 // leakVerdict is one site's state after an observation.
 type leakVerdict struct {
-	Site    codeSite
+	Site    goroutineSite
 	Count   int64
 	Growth  int64 // increase over the window
 	Leaking bool
@@ -37,7 +37,7 @@ type leakVerdict struct {
 // observe records one collection's blocked counts and returns every site
 // currently suspected of leaking (with Crossed set for new ones).
 func (d *leakDetector) observe(sites []siteBlocked) []leakVerdict {
-	seen := make(map[codeSite]bool, len(sites))
+	seen := make(map[goroutineSite]bool, len(sites))
 	var out []leakVerdict
 	for _, s := range sites {
 		seen[s.Site] = true

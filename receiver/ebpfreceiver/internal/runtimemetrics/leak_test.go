@@ -3,8 +3,8 @@ package runtimemetrics
 import "testing"
 
 func TestLeakDetector(t *testing.T) {
-	site := codeSite{Function: "main.spawn", File: "main.go", Line: 10}
-	steady := codeSite{Function: "main.pool"}
+	site := goroutineSite{Creation: codeSite{Function: "main.spawn", File: "main.go", Line: 10}, Start: codeSite{Function: "main.work"}}
+	steady := goroutineSite{Creation: codeSite{Function: "main.pool"}}
 	tests := []struct {
 		name    string
 		counts  []int64 // blocked goroutines at site, one per collection
@@ -41,7 +41,7 @@ func TestLeakDetectorBoundsSites(t *testing.T) {
 	d := newLeakDetector(1, 2, 3)
 	var sites []siteBlocked
 	for i := range 10 {
-		sites = append(sites, siteBlocked{Site: codeSite{Function: string(rune('a' + i))}, Count: 5})
+		sites = append(sites, siteBlocked{Site: goroutineSite{Creation: codeSite{Function: string(rune('a' + i))}}, Count: 5})
 	}
 	d.observe(sites)
 	if len(d.history) != 3 {

@@ -74,16 +74,31 @@ func putSite(attrs pcommon.Map, s codeSite) {
 	}
 }
 
-func (n numberMetric) siteInt(v int64, s codeSite) {
-	dp := n.newPoint()
-	dp.SetIntValue(v)
-	putSite(dp.Attributes(), s)
+// putGoroutineSite sets the creation site as code.* attributes (the `go`
+// statement) and the start function as go.goroutine.start.* attributes
+// (what the goroutine runs); the folded "other" series has no start function.
+func putGoroutineSite(attrs pcommon.Map, s goroutineSite) {
+	putSite(attrs, s.Creation)
+	if s.Start.Function == "" {
+		return
+	}
+	attrs.PutStr("go.goroutine.start.function.name", s.Start.Function)
+	if s.Start.File != "" {
+		attrs.PutStr("go.goroutine.start.file.path", s.Start.File)
+		attrs.PutInt("go.goroutine.start.line.number", int64(s.Start.Line))
+	}
 }
 
-func (n numberMetric) siteDouble(v float64, s codeSite) {
+func (n numberMetric) siteInt(v int64, s goroutineSite) {
+	dp := n.newPoint()
+	dp.SetIntValue(v)
+	putGoroutineSite(dp.Attributes(), s)
+}
+
+func (n numberMetric) siteDouble(v float64, s goroutineSite) {
 	dp := n.newPoint()
 	dp.SetDoubleValue(v)
-	putSite(dp.Attributes(), s)
+	putGoroutineSite(dp.Attributes(), s)
 }
 
 func (n numberMetric) allocSite(v float64, k allocSiteKey) {
