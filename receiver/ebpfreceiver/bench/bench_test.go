@@ -97,9 +97,9 @@ func attach(b *testing.B, pid int, bin tracer.Binary, empty bool) *probed {
 				}
 				switch e := ev.(type) {
 				case *tracer.ServerEvent:
-					httpspan.AppendServer(ss, e, httpspan.Clock{})
+					httpspan.AppendServer(ss, e, httpspan.Clock{}, nil)
 				case *tracer.ClientEvent:
-					httpspan.AppendClient(ss, e, httpspan.Clock{})
+					httpspan.AppendClient(ss, e, httpspan.Clock{}, nil)
 				}
 			})
 			if err != nil {
