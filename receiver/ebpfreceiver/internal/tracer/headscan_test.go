@@ -84,7 +84,7 @@ func TestHeadScanFindsContext(t *testing.T) {
 		tc{"no context", []string{"Accept: */*"}, ""},
 	)
 	for _, c := range cases {
-		head := "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n" + strings.Join(c.headers, "\r\n") + "\r\n\r\n"
+		head := "GET /hello?sig=q1 HTTP/1.1\r\nHost: 127.0.0.1\r\n" + strings.Join(c.headers, "\r\n") + "\r\n\r\n"
 		if len(head) > 4096 {
 			t.Fatalf("%s: head of %d bytes does not fit net/http's buffer", c.name, len(head))
 		}
@@ -100,6 +100,9 @@ func TestHeadScanFindsContext(t *testing.T) {
 		evs := serverEvents(t, tr, 1)
 		if len(evs) != 1 {
 			t.Fatalf("%s: %d events", c.name, len(evs))
+		}
+		if evs[0].RawQuery != "" {
+			t.Errorf("%s: query %q read with CaptureQuery off", c.name, evs[0].RawQuery)
 		}
 		got := ""
 		if evs[0].IDs.HasParent {
