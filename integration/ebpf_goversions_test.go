@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,7 +157,16 @@ func TestEBPFHTTPGoVersions(t *testing.T) {
 			for range chain {
 				get(t, tg.base+"/chain", nil)
 			}
-			spans := waitSpans(t, sink, hello+fail+2*chain+chain)
+			// Panicking handlers: no response, one connection each (a client
+			// resends a GET once on a reused connection closed without one).
+			noReuse := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+			for _, p := range []string{"/panic", "/abort"} {
+				if resp, err := noReuse.Get(tg.base + p); err == nil {
+					resp.Body.Close()
+					t.Errorf("%s answered %d", p, resp.StatusCode)
+				}
+			}
+			spans := waitSpans(t, sink, hello+fail+2*chain+chain+2)
 			servers := map[string]int{}
 			byID := map[string]span{}
 			for _, s := range spans {
@@ -168,7 +178,7 @@ func TestEBPFHTTPGoVersions(t *testing.T) {
 					t.Errorf("process.runtime.version %q, want %q", got.AsString(), b.version)
 				}
 			}
-			want := map[string]int{"/hello": hello + chain, "/fail": fail, "/chain": chain}
+			want := map[string]int{"/hello": hello + chain, "/fail": fail, "/chain": chain, "/panic": 1, "/abort": 1}
 			if fmt.Sprint(servers) != fmt.Sprint(want) {
 				t.Errorf("server spans by path %v, want %v", servers, want)
 			}
@@ -181,6 +191,11 @@ func TestEBPFHTTPGoVersions(t *testing.T) {
 					}
 					if intAttr(s, "http.response.status_code") != 200 {
 						t.Errorf("client status %d", intAttr(s, "http.response.status_code"))
+					}
+				case strAttr(s, "url.path") == "/panic" || strAttr(s, "url.path") == "/abort":
+					wantType := map[string]string{"/panic": "string", "/abort": "http.ErrAbortHandler"}[strAttr(s, "url.path")]
+					if s.Status().Code() != ptrace.StatusCodeError || strAttr(s, "error.type") != wantType || intAttr(s, "http.response.status_code") != -1 {
+						t.Errorf("%s span: status %v error.type %q code %d", strAttr(s, "url.path"), s.Status().Code(), strAttr(s, "error.type"), intAttr(s, "http.response.status_code"))
 					}
 				case strAttr(s, "url.path") == "/fail":
 					if s.Status().Code() != ptrace.StatusCodeError || intAttr(s, "http.response.status_code") != 500 {

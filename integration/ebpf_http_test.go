@@ -258,6 +258,8 @@ func TestEBPFHTTPSpans(t *testing.T) {
 			t.Run("client spans and parents", func(t *testing.T) { testClientSpans(t, sink, tg) })
 			t.Run("traceparent", func(t *testing.T) { testTraceparent(t, sink, tg) })
 			t.Run("https", func(t *testing.T) { testHTTPS(t, sink, tlsPort) })
+			t.Run("panics", func(t *testing.T) { testPanics(t, sink, tg) })
+			t.Run("redaction", func(t *testing.T) { testRedaction(t, sink, tg) })
 			if lost := counterValue(t, tel, "otelcol_receiver_ebpf_events_lost"); lost != 0 {
 				t.Errorf("events lost: %d", lost)
 			}
@@ -818,5 +820,93 @@ func TestEBPFRingBufferDropsCounted(t *testing.T) {
 	t.Logf("%d requests: %d spans, %d events lost (4 KiB ring)", total, spans, lost)
 	if spans+lost != total {
 		t.Fatalf("%d spans + %d lost = %d, want exactly %d requests", spans, lost, spans+lost, total)
+	}
+}
+
+// testPanics: a handler that panics, with a string or with
+// http.ErrAbortHandler, gives an error SERVER span; one that recovers its
+// own panic gives an ordinary one.
+func testPanics(t *testing.T, sink *consumertest.TracesSink, tg *target) {
+	sink.Reset()
+	// One connection per request: the client would resend a GET once on a
+	// reused connection that closed without a response.
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	const each = 3
+	for range each {
+		for _, p := range []string{"/panic", "/abort", "/recovered"} {
+			resp, err := c.Get(tg.base + p)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			if p == "/recovered" && (err != nil || resp.StatusCode != 200) {
+				t.Fatalf("/recovered: %v", err)
+			}
+			if p != "/recovered" && err == nil {
+				t.Fatalf("%s answered %d; net/http should have closed the connection", p, resp.StatusCode)
+			}
+		}
+	}
+	want := map[string]string{
+		"/panic":     "Error error.type=string status=-1 msg=panic: boom",
+		"/abort":     "Error error.type=http.ErrAbortHandler status=-1 msg=panic: net/http: abort Handler",
+		"/recovered": "Unset error.type= status=200 msg=",
+	}
+	byRoute := map[string]int{}
+	for _, s := range waitSpans(t, sink, 3*each) {
+		route := strAttr(s, "http.route")
+		byRoute[route]++
+		got := fmt.Sprintf("%s error.type=%s status=%d msg=%s", s.Status().Code(), strAttr(s, "error.type"),
+			intAttr(s, "http.response.status_code"), s.Status().Message())
+		if got != want[route] {
+			t.Errorf("%s span: %s, want %s", route, got, want[route])
+		}
+		if s.Kind() != ptrace.SpanKindServer || strAttr(s, "url.scheme") != "http" || s.Name() != "GET "+route {
+			t.Errorf("%s span: kind %v name %q attrs %v", route, s.Kind(), s.Name(), s.Attributes().AsRaw())
+		}
+	}
+	for r := range want {
+		if byRoute[r] != each {
+			t.Errorf("%s: %d spans, want %d (all %v)", r, byRoute[r], each, byRoute)
+		}
+	}
+}
+
+// testRedaction: a client call to a URL with credentials and signed-URL
+// parameters; neither the client's url.full nor the downstream server's
+// url.query carries them.
+func testRedaction(t *testing.T, sink *consumertest.TracesSink, tg *target) {
+	sink.Reset()
+	const n = 2
+	for range n {
+		if code := get(t, tg.base+"/signed", nil); code != 200 {
+			t.Fatalf("/signed: %d", code)
+		}
+	}
+	const query = "X-Goog-Signature=REDACTED&keep=1&sig=REDACTED"
+	clients, downstream := 0, 0
+	for _, s := range waitSpans(t, sink, 3*n) {
+		for _, secret := range []string{"s3cret", "alice", "deadbeef", "abc"} {
+			for k, v := range s.Attributes().AsRaw() {
+				if str, ok := v.(string); ok && strings.Contains(str, secret) {
+					t.Errorf("%v span attribute %s=%q leaks %q", s.Kind(), k, str, secret)
+				}
+			}
+		}
+		switch {
+		case s.Kind() == ptrace.SpanKindClient:
+			clients++
+			if got, want := strAttr(s, "url.full"), fmt.Sprintf("http://REDACTED:REDACTED@127.0.0.1:%d/hello?%s", tg.port, query); got != want {
+				t.Errorf("client url.full %q, want %q", got, want)
+			}
+		case strAttr(s, "http.route") == "/hello":
+			downstream++
+			if got := strAttr(s, "url.query"); got != query {
+				t.Errorf("server url.query %q, want %q", got, query)
+			}
+		}
+	}
+	if clients != n || downstream != n {
+		t.Errorf("%d client and %d downstream server spans, want %d each", clients, downstream, n)
 	}
 }

@@ -9,7 +9,10 @@
 // goroutine stacks), and entry/return are paired by (tgid, goroutine).
 //
 // Hits per request: server 2 (ServeHTTP entry + one RET), client 2
-// (Transport.roundTrip entry + one RET). A client call made from a goroutine
+// (Transport.roundTrip entry + one RET). A handler that panics never reaches
+// a RET: runtime.gopanic (entry) and the resume of runtime.recovery (its call
+// of gogo) are probed, and run only when a program panics and recovers, so a
+// request that does not panic costs no extra hit. A client call made from a goroutine
 // the handler started finds the server span through runtime.g.parentGoid
 // (Go >= 1.21) at no extra hit; without that field, runtime.newproc1 is
 // probed at its RETs (1 hit per goroutine created) to copy the span context
@@ -27,6 +30,7 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 #define REMOTE_LEN 64
 #define SCHEME_LEN 8
 #define QUERY_LEN 64
+#define PANIC_MSG_LEN 64
 
 // Largest request head scanned for trace context headers. net/http's
 // connection reader is a 4 KiB bufio.Reader, so this covers all of it.
@@ -45,6 +49,8 @@ enum hit_index {
 	HIT_CLIENT_RETURN = 3,
 	HIT_NEWPROC_RETURN = 4,
 	HIT_EMPTY = 5,
+	HIT_PANIC = 6,
+	HIT_RECOVERY = 7,
 	HIT_MAX = 8,
 };
 
@@ -56,6 +62,10 @@ enum hit_index {
 #define OFF_HAS_PARENT_GOID (1 << 4) // runtime.g.parentGoid known (Go >= 1.21)
 #define OFF_HAS_TLS (1 << 5)         // net/http.Request.TLS known
 #define OFF_HAS_H2 (1 << 6)          // http2responseWriter.rws, http2responseWriterState.status known
+#define OFF_HAS_URL_USER (1 << 7)    // net/url.URL.User known
+
+// runtime.g.stack.hi: g starts with stack{lo, hi} in every Go version.
+#define G_STACK_HI 8
 
 // http_server_event.status when it could not be read.
 #define STATUS_UNKNOWN 0xffff
@@ -91,6 +101,8 @@ struct go_offsets {
 	u64 request_tls;         // net/http.Request.TLS (*tls.ConnectionState)
 	u64 h2_writer_state;     // net/http.http2responseWriter.rws
 	u64 h2_state_status;     // net/http.http2responseWriterState.status
+	u64 url_user;            // net/url.URL.User (*Userinfo)
+	u64 gopanic_vaddr;       // unrelocated address of runtime.gopanic (load bias of PIE)
 	u64 flags;
 };
 
@@ -117,8 +129,16 @@ struct server_inflight {
 	u64 start_ns;
 	u64 request;
 	u64 response;
+	// g.stack.hi - SP at ServeHTTP entry: how deep the frame is, which a
+	// stack copy does not change.
+	u64 entry_depth;
 	struct span_ids ids;
 	u8 has_parent;
+	u8 panicking; // runtime.gopanic ran in this goroutine since entry
+	u16 panic_msg_len;
+	u32 pad;
+	u64 panic_type; // unrelocated address of the panic value's type
+	char panic_msg[PANIC_MSG_LEN];
 };
 
 struct client_inflight {
@@ -144,13 +164,18 @@ struct http_server_event {
 	u16 host_len;
 	u16 remote_len;
 	u8 tls; // 0: unknown, 1: plain, 2: TLS
-	u8 pad8;
-	u16 pad16;
+	u8 panicked; // the handler panicked and net/http recovered
+	u16 query_len;
+	u16 panic_msg_len;
+	u16 pad16[3];
+	u64 panic_type; // unrelocated address of the panic value's type (0: unknown)
 	char method[METHOD_LEN];
 	char path[PATH_LEN];
 	char pattern[PATTERN_LEN];
 	char host[HOST_LEN];
 	char remote[REMOTE_LEN];
+	char query[QUERY_LEN];
+	char panic_msg[PANIC_MSG_LEN];
 };
 
 struct http_client_event {
@@ -159,6 +184,8 @@ struct http_client_event {
 	u8 has_error;
 	u8 has_parent;
 	u32 pid;
+	u8 has_user; // the URL carries user info (credentials): never read, only flagged
+	u8 pad8[7];
 	u64 start_ns;
 	u64 end_ns;
 	struct span_ids ids;
@@ -183,6 +210,8 @@ const struct go_offsets *unused_go_offsets __attribute__((unused));
 
 // Set by the loader before load.
 volatile const u32 extract_flags = 0;
+// Whether server spans read url.RawQuery (traces.http.capture_query).
+volatile const u32 capture_query = 1;
 // Submit with a wakeup once this many bytes wait in the ring; below it the
 // reader drains on its own timer (BPF_RB_NO_WAKEUP avoids a wakeup per event).
 volatile const u64 wakeup_threshold = 1 << 20;
@@ -361,6 +390,9 @@ static __always_inline u8 lower(u8 c)
 
 static __always_inline u8 at(struct head_scan *s, u32 i)
 {
+	// Keep the mask: clang drops it where it can prove i < len <= 4 KiB,
+	// which the verifier cannot (it compares no two unknown registers).
+	asm volatile("" : "+r"(i));
 	return s->buf[i & (HEAD_SCAN_LEN - 1)];
 }
 
@@ -435,13 +467,12 @@ static __always_inline u32 skip_spaces(struct head_scan *s, u32 i)
 	return i;
 }
 
-// bpf_loop callback: looks for a header name at the start of line i.
-static long scan_line(u32 i, void *data)
+// Looks for a trace context header at p, the first byte of a line; returns
+// 1 when the scan can stop (a valid traceparent: it wins over b3).
+static __always_inline long check_line(struct head_scan *s, u32 p)
 {
-	struct head_scan *s = data;
-	if (i + 1 >= s->len || at(s, i) != '\n')
+	if (p >= s->len)
 		return 0;
-	u32 p = i + 1;
 	u8 c = lower(at(s, p));
 	if (c == 't' && (s->flags & EXTRACT_TRACECONTEXT) && p + 12 < s->len) {
 		if (lower(at(s, p + 1)) == 'r' && lower(at(s, p + 2)) == 'a' && lower(at(s, p + 3)) == 'c' &&
@@ -450,7 +481,7 @@ static long scan_line(u32 i, void *data)
 		    lower(at(s, p + 10)) == 't' && at(s, p + 11) == ':') {
 			if (parse_traceparent(s, skip_spaces(s, p + 12))) {
 				s->found = 1;
-				return 1; // traceparent wins over b3
+				return 1;
 			}
 		}
 	} else if (c == 'b' && (s->flags & EXTRACT_B3) && s->found == 0 && p + 3 < s->len) {
@@ -462,9 +493,77 @@ static long scan_line(u32 i, void *data)
 	return 0;
 }
 
+// The head copy, as a type a global function can take.
+struct head_bytes {
+	u8 b[HEAD_SCAN_LEN];
+};
+
+// Checks the line starting at p of the head for a trace context header and
+// decodes it into ids: 1 traceparent, 2 b3, 0 none. A global function, so
+// the verifier checks it once, not at each of the 64 places scan_chunk calls
+// it from.
+__noinline int head_check_line(struct head_bytes *head, u32 len, u32 flags, u32 p, struct span_ids *ids)
+{
+	if (!head || !ids || len > HEAD_SCAN_LEN)
+		return 0;
+	struct head_scan s = {.buf = head->b, .len = len, .flags = flags, .found = 0, .ids = ids};
+	check_line(&s, p);
+	return s.found;
+}
+
+// Bytes of the head one bpf_loop step examines: 8 words.
+#define SCAN_CHUNK 64
+#define LOW7 0x7f7f7f7f7f7f7f7fULL
+#define NEWLINES 0x0a0a0a0a0a0a0a0aULL
+
+// bpf_loop callback: finds the line feeds in 64 bytes of the head a word at
+// a time, without a branch per byte, and checks the header at the start of
+// each following line. The old scan paid a bpf_loop step per byte; this
+// pays one per 64 bytes plus one call per header line.
+static long scan_chunk(u32 idx, void *data)
+{
+	struct head_scan *s = data;
+	u32 base = idx * SCAN_CHUNK;
+	if (base >= s->len)
+		return 1;
+#pragma unroll
+	for (u32 w = 0; w < SCAN_CHUNK / 8; w++) {
+		u32 off = base + w * 8;
+		if (off >= s->len)
+			return 1;
+		u64 x = *(u64 *)(s->buf + (off & (HEAD_SCAN_LEN - 8))) ^ NEWLINES;
+		// The high bit of each byte of m is set exactly where x has a zero
+		// byte, i.e. where the head has '\n'.
+		u64 m = ~(((x & LOW7) + LOW7) | x | LOW7);
+		if (!m)
+			continue;
+#pragma unroll
+		for (u32 j = 0; j < 8; j++) {
+			if (!(m & (0x80ULL << (j * 8))))
+				continue;
+			// Only lines starting with t or b can be trace context.
+			u8 c = at(s, off + j + 1) | 0x20;
+			if (c != 't' && c != 'b')
+				continue;
+			u32 flags = s->flags;
+			if (s->found)
+				flags &= ~EXTRACT_B3; // the first b3 stays, traceparent still wins
+			int r = head_check_line((struct head_bytes *)s->buf, s->len, flags, off + j + 1, s->ids);
+			if (r == 1) {
+				s->found = 1;
+				return 1;
+			}
+			if (r == 2)
+				s->found = 2;
+		}
+	}
+	return 0;
+}
+
 // Scans the request head still held in the connection's bufio.Reader for a
-// trace context header. Fixed cost per request: one copy of at most 4 KiB and
-// one pass over it, whatever the number of headers.
+// trace context header: one copy of at most 4 KiB and one pass over it in
+// 64-byte steps. The cost grows with the head's size (see BENCHMARKS.md,
+// BenchmarkHeadScan), far less than by a step per byte.
 static __always_inline int extract_parent(struct go_offsets *off, u64 request, u64 response, struct span_ids *ids)
 {
 	if (!(off->flags & OFF_HAS_HEAD_SCAN) || extract_flags == 0 || response == 0)
@@ -498,7 +597,7 @@ static __always_inline int extract_parent(struct go_offsets *off, u64 request, u
 		.found = 0,
 		.ids = ids,
 	};
-	bpf_loop(n, scan_line, &s, 0);
+	bpf_loop((n + SCAN_CHUNK - 1) / SCAN_CHUNK, scan_chunk, &s, 0);
 	return s.found != 0;
 }
 
@@ -518,6 +617,7 @@ int uprobe_server_entry(struct pt_regs *ctx)
 	st.start_ns = bpf_ktime_get_boot_ns();
 	st.request = GO_PARAM4(ctx);
 	st.response = GO_PARAM3(ctx);
+	st.entry_depth = read_ptr(key.g + G_STACK_HI) - ctx->sp;
 	st.has_parent = extract_parent(off, st.request, st.response, &st.ids);
 	if (!st.has_parent)
 		random_bytes(st.ids.trace_id, 16);
@@ -532,24 +632,17 @@ int uprobe_server_entry(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("uprobe/server_return")
-int uprobe_server_return(struct pt_regs *ctx)
+// Sends the SERVER span of the request st and forgets it. panicked: the
+// handler panicked and ServeHTTP's frame was unwound (no RET ran).
+static __always_inline void emit_server(struct go_offsets *off, struct goroutine_key *key, struct server_inflight *st, u8 panicked)
 {
-	count_hit(HIT_SERVER_RETURN);
-	struct go_offsets *off = offsets_for(ctx);
-	if (!off)
-		return 0;
-	struct goroutine_key key = current_goroutine(ctx);
-	struct server_inflight *st = bpf_map_lookup_elem(&server_requests, &key);
-	if (!st)
-		return 0;
 	struct http_server_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_drop();
 		goto out;
 	}
 	e->kind = EVENT_HTTP_SERVER;
-	e->pid = key.tgid;
+	e->pid = key->tgid;
 	e->start_ns = st->start_ns;
 	e->end_ns = bpf_ktime_get_boot_ns();
 	e->ids = st->ids;
@@ -570,10 +663,13 @@ int uprobe_server_return(struct pt_regs *ctx)
 	else
 		e->pattern_len = 0;
 	u64 url = read_ptr(req + off->request_url);
-	if (url)
+	e->path_len = 0;
+	e->query_len = 0;
+	if (url) {
 		e->path_len = read_go_string(url + off->url_path, e->path, PATH_LEN);
-	else
-		e->path_len = 0;
+		if ((off->flags & OFF_HAS_RAW_QUERY) && capture_query)
+			e->query_len = read_go_string(url + off->url_raw_query, e->query, QUERY_LEN);
+	}
 	// The ResponseWriter is net/http's *response for HTTP/1.x and its
 	// bundled *http2responseWriter for HTTP/2.
 	e->status = STATUS_UNKNOWN;
@@ -584,11 +680,140 @@ int uprobe_server_return(struct pt_regs *ctx)
 		if (rws)
 			e->status = (u16)read_ptr(rws + off->h2_state_status);
 	}
+	e->panicked = panicked;
+	e->panic_type = 0;
+	e->panic_msg_len = 0;
+	if (panicked) {
+		e->panic_type = st->panic_type;
+		u16 n = st->panic_msg_len;
+		if (n > PANIC_MSG_LEN)
+			n = PANIC_MSG_LEN;
+		__builtin_memcpy(e->panic_msg, st->panic_msg, PANIC_MSG_LEN);
+		e->panic_msg_len = n;
+	}
 	submit(e);
-out:
-	bpf_map_delete_elem(&server_requests, &key);
-	struct goroutine_key sk = span_key(off, key.tgid, key.g);
+out:;
+	struct goroutine_key sk = span_key(off, key->tgid, key->g);
+	bpf_map_delete_elem(&server_requests, key);
 	bpf_map_delete_elem(&span_by_goroutine, &sk);
+}
+
+SEC("uprobe/server_return")
+int uprobe_server_return(struct pt_regs *ctx)
+{
+	count_hit(HIT_SERVER_RETURN);
+	struct go_offsets *off = offsets_for(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct server_inflight *st = bpf_map_lookup_elem(&server_requests, &key);
+	if (!st)
+		return 0;
+	emit_server(off, &key, st, 0);
+	return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Panics. runtime.gopanic(e any): the value's type in ax, its data in bx,
+// running on the panicking goroutine. Only the goroutine's open server
+// request (if any) is touched: the panic is remembered, not yet reported,
+// because the handler may recover it itself and return normally.
+
+// Kinds of runtime._type.kind (internal/abi), masked with KIND_MASK.
+#define KIND_MASK 0x1f
+#define KIND_PTR 22
+#define KIND_STRING 24
+#define KIND_STRUCT 25
+// Layout of internal/abi.Type, PtrType, StructType and StructField (and of
+// the runtime's _type before them), unchanged from Go 1.17 through 1.26.
+#define TYPE_KIND 23
+#define PTRTYPE_ELEM 48
+#define STRUCTTYPE_FIELDS 56
+#define STRUCTFIELD_TYP 8
+#define STRUCTFIELD_OFFSET 16
+
+static __always_inline u8 type_kind(u64 typ)
+{
+	u8 k = 0;
+	bpf_probe_read_user(&k, 1, (void *)(typ + TYPE_KIND));
+	return k & KIND_MASK;
+}
+
+// The panic value's text, when it has one without calling code: a string
+// (panic("boom"), runtime.errorString), or a pointer to a struct whose first
+// field is a string (errors.New's *errorString, fmt.Errorf's *wrapError).
+static __always_inline u16 panic_text(u64 typ, u64 data, char *dst)
+{
+	u8 kind = type_kind(typ);
+	if (kind == KIND_STRING)
+		return read_go_string(data, dst, PANIC_MSG_LEN);
+	if (kind != KIND_PTR || !data)
+		return 0;
+	u64 elem = read_ptr(typ + PTRTYPE_ELEM);
+	if (!elem || type_kind(elem) != KIND_STRUCT)
+		return 0;
+	u64 fields = read_ptr(elem + STRUCTTYPE_FIELDS);
+	s64 nfields = (s64)read_ptr(elem + STRUCTTYPE_FIELDS + 8);
+	if (!fields || nfields < 1)
+		return 0;
+	u64 ftyp = read_ptr(fields + STRUCTFIELD_TYP);
+	if (!ftyp || read_ptr(fields + STRUCTFIELD_OFFSET) != 0 || type_kind(ftyp) != KIND_STRING)
+		return 0;
+	return read_go_string(data, dst, PANIC_MSG_LEN);
+}
+
+SEC("uprobe/gopanic")
+int uprobe_gopanic(struct pt_regs *ctx)
+{
+	count_hit(HIT_PANIC);
+	struct go_offsets *off = offsets_for(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct server_inflight *st = bpf_map_lookup_elem(&server_requests, &key);
+	if (!st)
+		return 0;
+	u64 typ = GO_PARAM1(ctx);
+	u64 data = GO_PARAM2(ctx);
+	st->panicking = 1;
+	// The probe sits at gopanic's entry: ip - its unrelocated address is the
+	// load bias, so user space gets the type's address in the file.
+	st->panic_type = typ ? typ - (ctx->ip - off->gopanic_vaddr) : 0;
+	st->panic_msg_len = typ ? panic_text(typ, data, st->panic_msg) : 0;
+	return 0;
+}
+
+// runtime.recovery(gp) ends with gogo(&gp.sched) (ABI0: the argument on the
+// stack), resuming gp in the frame that deferred the recovering call; this
+// probe sits on that call. gobuf starts with sp, pc, g. When the frame
+// resumed is above ServeHTTP's (less deep), ServeHTTP will never return:
+// net/http's own recover caught the panic and closes the connection, so the
+// span ends here, as an error. A panic the handler recovers itself resumes
+// deeper, and the request goes on to a normal RET.
+SEC("uprobe/recovery_resume")
+int uprobe_recovery_resume(struct pt_regs *ctx)
+{
+	count_hit(HIT_RECOVERY);
+	struct go_offsets *off = offsets_for(ctx);
+	if (!off)
+		return 0;
+	u64 sched = read_ptr(ctx->sp);
+	if (!sched)
+		return 0;
+	u64 buf[3] = {};
+	if (bpf_probe_read_user(buf, sizeof(buf), (void *)sched))
+		return 0;
+	u64 resume_sp = buf[0], gp = buf[2];
+	struct goroutine_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .g = gp};
+	struct server_inflight *st = bpf_map_lookup_elem(&server_requests, &key);
+	if (!st || !st->panicking)
+		return 0;
+	u64 depth = read_ptr(gp + G_STACK_HI) - resume_sp;
+	if (depth >= st->entry_depth) {
+		st->panicking = 0; // recovered inside the handler
+		return 0;
+	}
+	emit_server(off, &key, st, 1);
 	return 0;
 }
 
@@ -662,11 +887,13 @@ int uprobe_client_return(struct pt_regs *ctx)
 		e->scheme_len = read_go_string(url + off->url_scheme, e->scheme, SCHEME_LEN);
 		e->host_len = read_go_string(url + off->url_host, e->host, HOST_LEN);
 		e->path_len = read_go_string(url + off->url_path, e->path, PATH_LEN);
+		e->has_user = (off->flags & OFF_HAS_URL_USER) && read_ptr(url + off->url_user) != 0;
 		if (off->flags & OFF_HAS_RAW_QUERY)
 			e->query_len = read_go_string(url + off->url_raw_query, e->query, QUERY_LEN);
 		else
 			e->query_len = 0;
 	} else {
+		e->has_user = 0;
 		e->scheme_len = 0;
 		e->host_len = 0;
 		e->path_len = 0;

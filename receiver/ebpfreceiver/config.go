@@ -53,8 +53,9 @@ type ProcessSelector struct {
 
 // TracesConfig selects which spans are produced and how context propagates.
 type TracesConfig struct {
-	// HTTP enables net/http server and client spans.
-	HTTP ProtocolConfig `mapstructure:"http"`
+	// HTTP enables net/http server and client spans and says what of the
+	// URL they keep.
+	HTTP HTTPConfig `mapstructure:"http"`
 	// GRPC enables google.golang.org/grpc spans. Not implemented yet:
 	// enabling either side is a configuration error.
 	GRPC ProtocolConfig `mapstructure:"grpc"`
@@ -72,6 +73,20 @@ type ProtocolConfig struct {
 	Server bool `mapstructure:"server"`
 	// Client enables CLIENT spans for requests the process makes.
 	Client bool `mapstructure:"client"`
+}
+
+// HTTPConfig configures net/http spans.
+type HTTPConfig struct {
+	ProtocolConfig `mapstructure:",squash"`
+	// CaptureQuery records the query string of served requests as url.query
+	// on SERVER spans, with sensitive values redacted. false reads no query
+	// at all. (Client spans always carry the redacted query in url.full.)
+	CaptureQuery bool `mapstructure:"capture_query"`
+	// RedactQueryKeys lists query parameter names whose values are replaced
+	// by REDACTED in url.query and url.full, on top of the ones the semantic
+	// conventions name (AWSAccessKeyId, Signature, sig, X-Goog-Signature).
+	// Names match case-insensitively.
+	RedactQueryKeys []string `mapstructure:"redact_query_keys"`
 }
 
 // PropagationConfig configures trace context propagation.
@@ -164,6 +179,11 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Discovery.PollInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("discovery.poll_interval must be at least 100ms: %s", cfg.Discovery.PollInterval))
+	}
+	for i, k := range cfg.Traces.HTTP.RedactQueryKeys {
+		if k == "" || strings.ContainsAny(k, "&=#? ") {
+			errs = append(errs, fmt.Errorf("traces.http.redact_query_keys[%d]: invalid query parameter name %q (empty, or contains one of & = # ? space)", i, k))
+		}
 	}
 	if cfg.Traces.GRPC.Server || cfg.Traces.GRPC.Client {
 		errs = append(errs, fmt.Errorf("traces.grpc: gRPC probes are not implemented in this version: server=%t client=%t", cfg.Traces.GRPC.Server, cfg.Traces.GRPC.Client))

@@ -42,7 +42,7 @@ func TestLoadConfig(t *testing.T) {
 			PollInterval: time.Second,
 		},
 		Traces: TracesConfig{
-			HTTP:           ProtocolConfig{Server: true, Client: false},
+			HTTP:           HTTPConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: false}, CaptureQuery: false, RedactQueryKeys: []string{"session", "X-Api-Key"}},
 			Propagation:    PropagationConfig{Extract: []string{"tracecontext"}},
 			CaptureHeaders: []string{},
 		},
@@ -80,6 +80,8 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid_negative_pid.yaml", "discovery.instrument[0]: pid must be positive: -5"},
 		{"invalid_exclude.yaml", `discovery.exclude[0]: open_ports: port list "http": invalid port "http"`},
 		{"invalid_poll_interval.yaml", "discovery.poll_interval must be at least 100ms: 10ms"},
+		{"invalid_redact_query_key.yaml", `traces.http.redact_query_keys[1]: invalid query parameter name "a=b"`},
+		{"invalid_redact_query_key_empty.yaml", `traces.http.redact_query_keys[0]: invalid query parameter name ""`},
 		{"invalid_grpc.yaml", "traces.grpc: gRPC probes are not implemented in this version: server=true client=false"},
 		{"invalid_extract.yaml", `traces.propagation.extract[1]: unknown format "jaeger"`},
 		{"invalid_inject.yaml", "traces.propagation.inject: injecting traceparent is not implemented in this version: true"},

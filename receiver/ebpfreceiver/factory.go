@@ -31,7 +31,7 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		Discovery: DiscoveryConfig{PollInterval: 2 * time.Second},
 		Traces: TracesConfig{
-			HTTP:        ProtocolConfig{Server: true, Client: true},
+			HTTP:        HTTPConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: true}, CaptureQuery: true},
 			Propagation: PropagationConfig{Extract: []string{"tracecontext", "b3"}},
 		},
 		Metrics: MetricsConfig{

@@ -142,7 +142,12 @@ type ebpfReceiver struct {
 	// resources by pid; a process's entry outlives it by one poll so that
 	// its last events still get a resource.
 	resources map[uint32]httpspan.Resource
+	// exes by pid, with resources: names the type of a panic value.
+	exes      map[uint32]*goexe.Executable
+	typeNames map[panicTypeKey]string
 	exited    []uint32
+
+	redactor *httpspan.Redactor
 
 	lastDrops uint64
 }
@@ -169,6 +174,9 @@ func newReceiver(cfg *Config, set receiver.Settings) (*ebpfReceiver, error) {
 		binaries:  map[fileID]*binaryState{},
 		procs:     map[discovery.Key]*instrumentedProcess{},
 		resources: map[uint32]httpspan.Resource{},
+		exes:      map[uint32]*goexe.Executable{},
+		typeNames: map[panicTypeKey]string{},
+		redactor:  httpspan.NewRedactor(cfg.Traces.HTTP.RedactQueryKeys),
 	}, nil
 }
 
@@ -253,6 +261,7 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 			RingBufferSize:      int(r.cfg.RingBufferSize),
 			ExtractTraceContext: contains(r.cfg.Traces.Propagation.Extract, "tracecontext"),
 			ExtractB3:           contains(r.cfg.Traces.Propagation.Extract, "b3"),
+			CaptureQuery:        r.cfg.Traces.HTTP.CaptureQuery,
 		})
 		if err != nil {
 			return fmt.Errorf("ebpf receiver: %w", err)
@@ -358,6 +367,7 @@ func (r *ebpfReceiver) poll(ctx context.Context) {
 	r.resMu.Lock()
 	for _, pid := range r.exited {
 		delete(r.resources, pid)
+		delete(r.exes, pid)
 	}
 	r.exited = r.exited[:0]
 	r.resMu.Unlock()
@@ -532,6 +542,7 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 		RuntimeVersion: b.info.GoVersion,
 		HostName:       r.host,
 	}
+	r.exes[uint32(p.PID)] = b.info.Exe
 	r.resMu.Unlock()
 	r.tel.ReceiverEbpfProcessesInstrumented.Add(context.Background(), 1)
 	r.set.Logger.Info("Instrumented process", zap.String("path", p.ExePath), zap.Int("pid", p.PID),
@@ -590,7 +601,7 @@ func serviceName(pid int, exe string) string {
 
 func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 	for ctx.Err() == nil {
-		batch := newSpanBatch(r.clock())
+		batch := newSpanBatch(r.clock(), r.redactor, r.panicTypeName)
 		err := r.tracer.Drain(drainInterval, func(raw []byte) {
 			r.tel.ReceiverEbpfEventsReceived.Add(ctx, 1)
 			ev, err := tracer.Decode(raw)
@@ -644,15 +655,50 @@ func (r *ebpfReceiver) resourceFor(pid uint32) httpspan.Resource {
 	return httpspan.Resource{ServiceName: "unknown_service", PID: int(pid), HostName: r.host}
 }
 
-// spanBatch groups one drain's spans by process.
-type spanBatch struct {
-	td     ptrace.Traces
-	clock  httpspan.Clock
-	scopes map[uint32]ptrace.ScopeSpans
+type panicTypeKey struct {
+	exe  *goexe.Executable
+	addr uint64
 }
 
-func newSpanBatch(c httpspan.Clock) *spanBatch {
-	return &spanBatch{td: ptrace.NewTraces(), clock: c, scopes: map[uint32]ptrace.ScopeSpans{}}
+// maxPanicTypeNames bounds the cache of panic value type names.
+const maxPanicTypeNames = 4096
+
+// panicTypeName names the type of a panic value from the process's
+// executable; "" when it cannot (the span's error.type is then _OTHER).
+func (r *ebpfReceiver) panicTypeName(pid uint32, addr uint64) string {
+	if addr == 0 {
+		return ""
+	}
+	r.resMu.Lock()
+	exe := r.exes[pid]
+	name, ok := r.typeNames[panicTypeKey{exe, addr}]
+	r.resMu.Unlock()
+	if exe == nil || ok {
+		return name
+	}
+	name, err := exe.TypeName(addr)
+	if err != nil {
+		r.set.Logger.Debug("Cannot name a panic value's type", zap.Uint32("pid", pid), zap.Error(err))
+	}
+	r.resMu.Lock()
+	if len(r.typeNames) < maxPanicTypeNames {
+		r.typeNames[panicTypeKey{exe, addr}] = name
+	}
+	r.resMu.Unlock()
+	return name
+}
+
+// spanBatch groups one drain's spans by process.
+type spanBatch struct {
+	td       ptrace.Traces
+	clock    httpspan.Clock
+	scopes   map[uint32]ptrace.ScopeSpans
+	redactor *httpspan.Redactor
+	typeName func(pid uint32, addr uint64) string
+}
+
+func newSpanBatch(c httpspan.Clock, red *httpspan.Redactor, typeName func(uint32, uint64) string) *spanBatch {
+	return &spanBatch{td: ptrace.NewTraces(), clock: c, scopes: map[uint32]ptrace.ScopeSpans{}, redactor: red, typeName: typeName}
 }
 
 func (b *spanBatch) scope(pid uint32, resource func(uint32) httpspan.Resource) ptrace.ScopeSpans {
@@ -670,8 +716,11 @@ func (b *spanBatch) scope(pid uint32, resource func(uint32) httpspan.Resource) p
 func (b *spanBatch) add(ev any, resource func(uint32) httpspan.Resource) {
 	switch e := ev.(type) {
 	case *tracer.ServerEvent:
-		httpspan.AppendServer(b.scope(e.PID, resource), e, b.clock)
+		if e.Panicked && b.typeName != nil {
+			e.PanicType = b.typeName(e.PID, e.PanicTypeAddr)
+		}
+		httpspan.AppendServer(b.scope(e.PID, resource), e, b.clock, b.redactor)
 	case *tracer.ClientEvent:
-		httpspan.AppendClient(b.scope(e.PID, resource), e, b.clock)
+		httpspan.AppendClient(b.scope(e.PID, resource), e, b.clock, b.redactor)
 	}
 }

@@ -24,7 +24,7 @@ func TestSpanBatchGroupsByProcess(t *testing.T) {
 		}
 		return httpspan.Resource{ServiceName: "unknown_service", PID: int(pid)}
 	}
-	b := newSpanBatch(httpspan.Clock{})
+	b := newSpanBatch(httpspan.Clock{}, nil, nil)
 	b.add(&tracer.ServerEvent{PID: 10, Method: "GET", ProtoMajor: 1}, lookup)
 	b.add(&tracer.ClientEvent{PID: 20, Method: "GET", HasResponse: true, Status: 200}, lookup)
 	b.add(&tracer.ServerEvent{PID: 10, Method: "POST", ProtoMajor: 1}, lookup)
@@ -48,6 +48,36 @@ func TestSpanBatchGroupsByProcess(t *testing.T) {
 		spans := rss.At(i).ScopeSpans().At(0).Spans()
 		if !ok || spans.Len() != w.spans || spans.At(0).Kind() != w.kind {
 			t.Errorf("resource %q: %d spans of kind %v", name.AsString(), spans.Len(), spans.At(0).Kind())
+		}
+	}
+}
+
+// A panicking request's error.type comes from the receiver's type lookup;
+// query values and credentials are redacted with the configured keys.
+func TestSpanBatchNamesPanicsAndRedacts(t *testing.T) {
+	lookup := func(pid uint32) httpspan.Resource { return httpspan.Resource{PID: int(pid)} }
+	names := map[uint64]string{0x4a00: "*errors.errorString", 0x4b00: "string"}
+	typeName := func(pid uint32, addr uint64) string {
+		if pid != 10 {
+			t.Errorf("type looked up for pid %d", pid)
+		}
+		return names[addr]
+	}
+	b := newSpanBatch(httpspan.Clock{}, httpspan.NewRedactor([]string{"session"}), typeName)
+	b.add(&tracer.ServerEvent{PID: 10, Method: "GET", ProtoMajor: 1, Panicked: true, PanicTypeAddr: 0x4a00, PanicMessage: "net/http: abort Handler"}, lookup)
+	b.add(&tracer.ServerEvent{PID: 10, Method: "GET", ProtoMajor: 1, Panicked: true, PanicTypeAddr: 0x4b00, PanicMessage: "boom", RawQuery: "session=s&a=1"}, lookup)
+	b.add(&tracer.ClientEvent{PID: 10, Method: "GET", Host: "h", Path: "/", RawQuery: "sig=x", HasUserInfo: true, HasResponse: true, Status: 200}, lookup)
+	spans := b.td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	want := []map[string]string{
+		{"error.type": "http.ErrAbortHandler"},
+		{"error.type": "string", "url.query": "session=REDACTED&a=1"},
+		{"url.full": "http://REDACTED:REDACTED@h/?sig=REDACTED"},
+	}
+	for i, w := range want {
+		for k, v := range w {
+			if got, _ := spans.At(i).Attributes().Get(k); got.AsString() != v {
+				t.Errorf("span %d: %s = %q, want %q", i, k, got.AsString(), v)
+			}
 		}
 	}
 }

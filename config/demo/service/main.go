@@ -6,6 +6,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -101,7 +103,8 @@ func drive(base string, n int) error {
 			return err
 		}
 		// A caller's trace context: the server span must become its child.
-		req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+		// Each request is its own trace, as from a real caller.
+		req.Header.Set("traceparent", newTraceparent())
 		resp, err := client.Do(req)
 		if err != nil {
 			return err
@@ -127,4 +130,12 @@ func drive(base string, n int) error {
 	}
 	fmt.Println()
 	return nil
+}
+
+// newTraceparent returns a sampled W3C traceparent with a random trace id and
+// parent span id (never all zero: 16 random bytes are zero with probability 2^-128).
+func newTraceparent() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return "00-" + hex.EncodeToString(b[:16]) + "-" + hex.EncodeToString(b[16:]) + "-01"
 }

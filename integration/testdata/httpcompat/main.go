@@ -34,5 +34,11 @@ func main() {
 		resp.Body.Close()
 		fmt.Fprintf(w, "downstream said %d\n", resp.StatusCode)
 	})
+	mux.HandleFunc("/panic", func(w http.ResponseWriter, r *http.Request) {
+		panic("boom")
+	})
+	mux.HandleFunc("/abort", func(w http.ResponseWriter, r *http.Request) {
+		panic(http.ErrAbortHandler)
+	})
 	log.Fatal(http.ListenAndServe(*addr, mux))
 }

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -136,6 +137,33 @@ func main() {
 	mux.HandleFunc("GET /broken", func(w http.ResponseWriter, r *http.Request) {
 		_, err := call("http://127.0.0.1:1/nowhere")
 		http.Error(w, fmt.Sprint(err), http.StatusBadGateway)
+	})
+
+	// Handlers that panic: net/http recovers, logs (except for
+	// ErrAbortHandler) and closes the connection without a response.
+	mux.HandleFunc("GET /panic", func(w http.ResponseWriter, r *http.Request) {
+		panic("boom")
+	})
+	mux.HandleFunc("GET /abort", func(w http.ResponseWriter, r *http.Request) {
+		panic(http.ErrAbortHandler)
+	})
+	// A panic the handler recovers itself: an ordinary 200 response.
+	mux.HandleFunc("GET /recovered", func(w http.ResponseWriter, r *http.Request) {
+		func() {
+			defer func() { _ = recover() }()
+			panic(fmt.Errorf("handled: %s", r.URL.Path))
+		}()
+		fmt.Fprintln(w, "recovered")
+	})
+	// A client call whose URL carries credentials and signed-URL parameters.
+	mux.HandleFunc("GET /signed", func(w http.ResponseWriter, r *http.Request) {
+		u := strings.Replace(*downstream, "://", "://alice:s3cret@", 1) + "/hello?X-Goog-Signature=deadbeef&keep=1&sig=abc"
+		code, err := call(u)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		fmt.Fprintf(w, "downstream said %d\n", code)
 	})
 
 	log.SetOutput(os.Stderr)

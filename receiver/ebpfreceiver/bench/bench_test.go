@@ -97,9 +97,9 @@ func attach(b *testing.B, pid int, bin tracer.Binary, empty bool) *probed {
 				}
 				switch e := ev.(type) {
 				case *tracer.ServerEvent:
-					httpspan.AppendServer(ss, e, httpspan.Clock{})
+					httpspan.AppendServer(ss, e, httpspan.Clock{}, nil)
 				case *tracer.ClientEvent:
-					httpspan.AppendClient(ss, e, httpspan.Clock{})
+					httpspan.AppendClient(ss, e, httpspan.Clock{}, nil)
 				}
 			})
 			if err != nil {
@@ -183,47 +183,8 @@ func median(v []float64) float64 {
 
 func BenchmarkHTTPProbes(b *testing.B) {
 	requireRoot(b)
-	dir := b.TempDir()
-	exe := filepath.Join(dir, "httpdemo")
-	build := exec.Command("go", "build", "-o", exe, "../../../integration/testdata/httpdemo")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build httpdemo: %v\n%s", err, out)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	// GOMAXPROCS=1 pins the target's work to one CPU so CPU per request is
-	// not blurred by scheduling across the shared machine.
-	target := exec.Command(exe, "-addr", addr)
-	target.Env = append(os.Environ(), "GOMAXPROCS=1")
-	if err := target.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = target.Process.Kill(); _ = target.Wait() }()
+	pid, addr, bin := startTarget(b)
 	base := "http://" + addr
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if i > 200 {
-			b.Fatal("target did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	ins, err := goexe.Inspect(exe)
-	if err != nil {
-		b.Fatal(err)
-	}
-	bin, err := tracer.ResolveBinary(ins)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pid := target.Process.Pid
 	client := &http.Client{}
 
 	// Probe hits per request, read from the programs' own per-CPU counters,
@@ -339,4 +300,50 @@ func BenchmarkHTTPProbes(b *testing.B) {
 	b.ReportMetric(median(emptyCPURatios), "empty-probes-cpu-bound-throughput-ratio")
 	b.ReportMetric(median(rpsU), "untraced-1ms-req/s")
 	b.ReportMetric(median(rpsT), "traced-1ms-req/s")
+}
+
+// startTarget builds integration/testdata/httpdemo, runs it with
+// GOMAXPROCS=1 on a port of its own (stopped when b ends) and resolves its
+// probe sites.
+func startTarget(b *testing.B) (pid int, addr string, bin tracer.Binary) {
+	b.Helper()
+	exe := filepath.Join(b.TempDir(), "httpdemo")
+	build := exec.Command("go", "build", "-o", exe, "../../../integration/testdata/httpdemo")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build httpdemo: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr = l.Addr().String()
+	l.Close()
+	// GOMAXPROCS=1 pins the target's work to one CPU so CPU per request is
+	// not blurred by scheduling across the shared machine.
+	target := exec.Command(exe, "-addr", addr)
+	target.Env = append(os.Environ(), "GOMAXPROCS=1")
+	if err := target.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = target.Process.Kill(); _ = target.Wait() })
+	for i := 0; ; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if i > 500 {
+			b.Fatal("target did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ins, err := goexe.Inspect(exe)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin, err = tracer.ResolveBinary(ins)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return target.Process.Pid, addr, bin
 }

@@ -68,6 +68,10 @@ type Executable struct {
 	table      *gosym.Table
 	funcIndex  map[string]int // function name -> index in table.Funcs
 	symbols    map[string]elfSymbol
+	// typesBase is runtime.types, the base of type descriptors' name
+	// offsets: the symbol, else the start of .rodata (where the linker puts
+	// it); 0 when neither is known.
+	typesBase uint64
 
 	dwarfOnce sync.Once
 	dwarfData *dwarf.Data
@@ -173,6 +177,7 @@ func inspectFile(r io.ReaderAt, path string, id fileID) (*Executable, error) {
 	if err := exe.readSymbols(ef); err != nil {
 		return nil, err
 	}
+	exe.typesBase = exe.findTypesBase(ef)
 	if err := exe.readVersion(r); err != nil {
 		return nil, err
 	}
@@ -203,9 +208,8 @@ func (e *Executable) readSymbols(ef *elf.File) error {
 	// The Go linker emits runtime.text as a NOTYPE/FUNC symbol; keep it for
 	// locating the pclntab's text base.
 	for _, s := range syms {
-		if s.Name == "runtime.text" {
+		if s.Name == "runtime.text" || s.Name == "runtime.types" {
 			e.symbols[s.Name] = elfSymbol{addr: s.Value, size: s.Size}
-			break
 		}
 	}
 	return nil

@@ -23,6 +23,7 @@ const (
 	attrURLPath        = "url.path"
 	attrURLFull        = "url.full"
 	attrURLScheme      = "url.scheme"
+	attrURLQuery       = "url.query"
 	attrServerAddress  = "server.address"
 	attrServerPort     = "server.port"
 	attrClientAddress  = "client.address"
@@ -84,8 +85,9 @@ func setIDs(s ptrace.Span, ids tracer.SpanIDs) {
 	}
 }
 
-// AppendServer adds the SERVER span for ev to ss.
-func AppendServer(ss ptrace.ScopeSpans, ev *tracer.ServerEvent, clock Clock) ptrace.Span {
+// AppendServer adds the SERVER span for ev to ss; red redacts url.query
+// (nil: the default sensitive keys).
+func AppendServer(ss ptrace.ScopeSpans, ev *tracer.ServerEvent, clock Clock, red *Redactor) ptrace.Span {
 	s := ss.Spans().AppendEmpty()
 	setIDs(s, ev.IDs)
 	s.SetKind(ptrace.SpanKindServer)
@@ -101,24 +103,30 @@ func AppendServer(ss ptrace.ScopeSpans, ev *tracer.ServerEvent, clock Clock) ptr
 		name += " " + route
 	}
 	s.SetName(name)
+	if ev.RawQuery != "" {
+		attrs.PutStr(attrURLQuery, red.Query(ev.RawQuery))
+	}
 	status := int64(ev.Status)
-	switch ev.Status {
-	case tracer.StatusUnknown:
+	switch {
+	case ev.Panicked:
+		// net/http sends no response after a panic: it closes the
+		// connection (HTTP/1) or resets the stream (HTTP/2).
 		status = 0
-	case 0:
+	case ev.Status == tracer.StatusUnknown:
+		status = 0
+	case ev.Status == 0:
 		// The handler wrote nothing; net/http answers 200 after ServeHTTP.
 		status = 200
 	}
 	if status != 0 {
 		attrs.PutInt(attrStatusCode, status)
 	}
-	if ev.Scheme != "" {
-		attrs.PutStr(attrURLScheme, ev.Scheme)
-	}
+	scheme := serverScheme(ev)
+	attrs.PutStr(attrURLScheme, scheme)
 	if host, port, ok := splitHostPort(ev.Host); ok {
 		attrs.PutStr(attrServerAddress, host)
-		if port == 0 && ev.Scheme != "" {
-			port = defaultPort(ev.Scheme)
+		if port == 0 {
+			port = defaultPort(scheme)
 		}
 		if port != 0 {
 			attrs.PutInt(attrServerPort, int64(port))
@@ -133,16 +141,56 @@ func AppendServer(ss ptrace.ScopeSpans, ev *tracer.ServerEvent, clock Clock) ptr
 			attrs.PutInt(attrClientPort, int64(port))
 		}
 	}
-	// Only 5xx makes a server span an error (4xx is the client's fault).
-	if status >= 500 {
+	switch {
+	case ev.Panicked:
+		s.Status().SetCode(ptrace.StatusCodeError)
+		attrs.PutStr(attrErrorType, PanicErrorType(ev.PanicType, ev.PanicMessage))
+		if ev.PanicMessage != "" {
+			s.Status().SetMessage("panic: " + ev.PanicMessage)
+		} else {
+			s.Status().SetMessage("panic")
+		}
+	case status >= 500:
+		// Only 5xx makes a server span an error (4xx is the client's fault).
 		s.Status().SetCode(ptrace.StatusCodeError)
 		attrs.PutStr(attrErrorType, strconv.FormatInt(status, 10))
 	}
 	return s
 }
 
-// AppendClient adds the CLIENT span for ev to ss.
-func AppendClient(ss ptrace.ScopeSpans, ev *tracer.ClientEvent, clock Clock) ptrace.Span {
+// abortHandlerText is net/http.ErrAbortHandler's message.
+const abortHandlerText = "net/http: abort Handler"
+
+// PanicErrorType is error.type for a handler's panic: "http.ErrAbortHandler"
+// for net/http's sentinel (the way handlers abort a response on purpose),
+// else the panic value's Go type ("string", "*errors.errorString",
+// "runtime.boundsError"), else "_OTHER" when the type could not be named.
+func PanicErrorType(typeName, message string) string {
+	switch {
+	case typeName == "*errors.errorString" && message == abortHandlerText:
+		return "http.ErrAbortHandler"
+	case typeName != "":
+		return typeName
+	}
+	return "_OTHER"
+}
+
+// serverScheme is url.scheme: from Request.TLS when its offset is known,
+// else "https" for HTTP/2 (net/http serves it over TLS only unless the
+// program opts into h2c) and "http" otherwise.
+func serverScheme(ev *tracer.ServerEvent) string {
+	switch {
+	case ev.Scheme != "":
+		return ev.Scheme
+	case ev.ProtoMajor == 2:
+		return "https"
+	}
+	return "http"
+}
+
+// AppendClient adds the CLIENT span for ev to ss; red redacts the query
+// in url.full (nil: the default sensitive keys).
+func AppendClient(ss ptrace.ScopeSpans, ev *tracer.ClientEvent, clock Clock, red *Redactor) ptrace.Span {
 	s := ss.Spans().AppendEmpty()
 	setIDs(s, ev.IDs)
 	s.SetKind(ptrace.SpanKindClient)
@@ -150,7 +198,7 @@ func AppendClient(ss ptrace.ScopeSpans, ev *tracer.ClientEvent, clock Clock) ptr
 	s.SetEndTimestamp(clock.Time(ev.EndNs))
 	attrs := s.Attributes()
 	s.SetName(setMethod(attrs, ev.Method))
-	if full := URLFull(ev.Scheme, ev.Host, ev.Path, ev.RawQuery); full != "" {
+	if full := URLFull(ev.Scheme, ev.HasUserInfo, ev.Host, ev.Path, red.Query(ev.RawQuery)); full != "" {
 		attrs.PutStr(attrURLFull, full)
 	}
 	if host, port, ok := splitHostPort(ev.Host); ok {
@@ -177,16 +225,21 @@ func AppendClient(ss ptrace.ScopeSpans, ev *tracer.ClientEvent, clock Clock) ptr
 	return s
 }
 
-// URLFull rebuilds the request URL; credentials are never part of it
-// (url.URL keeps them in User, which the probe does not read).
-func URLFull(scheme, host, path, query string) string {
+// URLFull rebuilds the request URL. Credentials are never read (url.URL
+// keeps them in User); when the URL has some, REDACTED:REDACTED stands in
+// their place as the semantic conventions ask. query must be redacted already.
+func URLFull(scheme string, hasUserInfo bool, host, path, query string) string {
 	if host == "" {
 		return ""
 	}
 	if scheme == "" {
 		scheme = "http"
 	}
-	u := scheme + "://" + host + path
+	u := scheme + "://"
+	if hasUserInfo {
+		u += Redacted + ":" + Redacted + "@"
+	}
+	u += host + path
 	if query != "" {
 		u += "?" + query
 	}

@@ -28,6 +28,8 @@ func TestAppendServer(t *testing.T) {
 		wantAttrs  map[string]any
 		wantStatus ptrace.StatusCode
 		wantParent bool
+		// wantMessage is the span status message.
+		wantMessage string
 	}{
 		{
 			name: "route and status",
@@ -45,8 +47,8 @@ func TestAppendServer(t *testing.T) {
 			ev:       tracer.ServerEvent{IDs: ids, Method: "POST", Path: "/x", Host: "example.com", RemoteAddr: "[::1]:4000", ProtoMajor: 1, ProtoMinor: 0},
 			wantName: "POST",
 			wantAttrs: map[string]any{
-				"http.request.method": "POST", "url.path": "/x", "http.response.status_code": int64(200),
-				"server.address": "example.com", "network.protocol.version": "1.0", "client.address": "::1", "client.port": int64(4000),
+				"http.request.method": "POST", "url.path": "/x", "http.response.status_code": int64(200), "url.scheme": "http",
+				"server.address": "example.com", "server.port": int64(80), "network.protocol.version": "1.0", "client.address": "::1", "client.port": int64(4000),
 			},
 		},
 		{
@@ -63,7 +65,7 @@ func TestAppendServer(t *testing.T) {
 			ev:       tracer.ServerEvent{IDs: withParent, Method: "GET", Path: "/fail", Pattern: "/fail", ProtoMajor: 1, ProtoMinor: 1, Status: 503},
 			wantName: "GET /fail",
 			wantAttrs: map[string]any{
-				"http.request.method": "GET", "url.path": "/fail", "http.route": "/fail",
+				"http.request.method": "GET", "url.path": "/fail", "http.route": "/fail", "url.scheme": "http",
 				"http.response.status_code": int64(503), "network.protocol.version": "1.1", "error.type": "503",
 			},
 			wantStatus: ptrace.StatusCodeError,
@@ -75,7 +77,53 @@ func TestAppendServer(t *testing.T) {
 			wantName: "GET",
 			wantAttrs: map[string]any{
 				"http.request.method": "GET", "url.path": "/missing", "http.response.status_code": int64(404), "network.protocol.version": "1.1",
+				"url.scheme": "http",
 			},
+		},
+		{
+			name: "query: sensitive values redacted, the rest kept",
+			ev: tracer.ServerEvent{IDs: ids, Method: "GET", Path: "/dl", RawQuery: "file=a.txt&X-Goog-Signature=abc123&sig=zz&token=t1",
+				ProtoMajor: 1, ProtoMinor: 1, Status: 200, Scheme: "http"},
+			wantName: "GET",
+			wantAttrs: map[string]any{
+				"http.request.method": "GET", "url.path": "/dl", "url.scheme": "http", "http.response.status_code": int64(200),
+				"network.protocol.version": "1.1", "url.query": "file=a.txt&X-Goog-Signature=REDACTED&sig=REDACTED&token=t1",
+			},
+		},
+		{
+			name: "panic(\"boom\"): error named by the value's type, no status code",
+			ev: tracer.ServerEvent{IDs: ids, Method: "GET", Path: "/panic", ProtoMajor: 1, ProtoMinor: 1, Status: 0, Scheme: "http",
+				Panicked: true, PanicType: "string", PanicMessage: "boom"},
+			wantName: "GET",
+			wantAttrs: map[string]any{
+				"http.request.method": "GET", "url.path": "/panic", "url.scheme": "http", "network.protocol.version": "1.1",
+				"error.type": "string",
+			},
+			wantStatus:  ptrace.StatusCodeError,
+			wantMessage: "panic: boom",
+		},
+		{
+			name: "panic(http.ErrAbortHandler) after WriteHeader(200)",
+			ev: tracer.ServerEvent{IDs: ids, Method: "GET", Path: "/abort", ProtoMajor: 1, ProtoMinor: 1, Status: 200, Scheme: "http",
+				Panicked: true, PanicType: "*errors.errorString", PanicMessage: "net/http: abort Handler"},
+			wantName: "GET",
+			wantAttrs: map[string]any{
+				"http.request.method": "GET", "url.path": "/abort", "url.scheme": "http", "network.protocol.version": "1.1",
+				"error.type": "http.ErrAbortHandler",
+			},
+			wantStatus:  ptrace.StatusCodeError,
+			wantMessage: "panic: net/http: abort Handler",
+		},
+		{
+			name:     "panic with a value whose type could not be named",
+			ev:       tracer.ServerEvent{IDs: ids, Method: "GET", Path: "/p", ProtoMajor: 2, Status: tracer.StatusUnknown, Panicked: true},
+			wantName: "GET",
+			wantAttrs: map[string]any{
+				"http.request.method": "GET", "url.path": "/p", "url.scheme": "https", "network.protocol.version": "2",
+				"error.type": "_OTHER",
+			},
+			wantStatus:  ptrace.StatusCodeError,
+			wantMessage: "panic",
 		},
 		{
 			name:     "unknown method, status unknown",
@@ -83,6 +131,7 @@ func TestAppendServer(t *testing.T) {
 			wantName: "HTTP",
 			wantAttrs: map[string]any{
 				"http.request.method": "_OTHER", "http.request.method_original": "PURGE", "url.path": "/", "network.protocol.version": "2",
+				"url.scheme": "https",
 			},
 		},
 	}
@@ -91,7 +140,7 @@ func TestAppendServer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.ev.StartNs, tt.ev.EndNs = 500, 1500
 			ss := ptrace.NewScopeSpans()
-			s := AppendServer(ss, &tt.ev, clock)
+			s := AppendServer(ss, &tt.ev, clock, nil)
 			if s.Name() != tt.wantName {
 				t.Errorf("name %q, want %q", s.Name(), tt.wantName)
 			}
@@ -99,8 +148,8 @@ func TestAppendServer(t *testing.T) {
 				t.Errorf("kind %v", s.Kind())
 			}
 			assertAttrs(t, attrsOf(s), tt.wantAttrs)
-			if s.Status().Code() != tt.wantStatus {
-				t.Errorf("status %v, want %v", s.Status().Code(), tt.wantStatus)
+			if s.Status().Code() != tt.wantStatus || s.Status().Message() != tt.wantMessage {
+				t.Errorf("status %v %q, want %v %q", s.Status().Code(), s.Status().Message(), tt.wantStatus, tt.wantMessage)
 			}
 			if s.TraceID() != pcommon.TraceID(ids.TraceID) || s.SpanID() != pcommon.SpanID(ids.SpanID) {
 				t.Errorf("ids %v %v", s.TraceID(), s.SpanID())
@@ -132,6 +181,15 @@ func TestAppendClient(t *testing.T) {
 			},
 		},
 		{
+			name: "credentials and signed query redacted in url.full",
+			ev: tracer.ClientEvent{IDs: ids, Method: "GET", Scheme: "https", Host: "bucket.s3.example", Path: "/obj",
+				RawQuery: "AWSAccessKeyId=AKIA1&Expires=9&Signature=s%2Fg&api_key=k", HasUserInfo: true, HasResponse: true, Status: 200},
+			wantAttrs: map[string]any{
+				"http.request.method": "GET", "url.full": "https://REDACTED:REDACTED@bucket.s3.example/obj?AWSAccessKeyId=REDACTED&Expires=9&Signature=REDACTED&api_key=REDACTED",
+				"server.address": "bucket.s3.example", "server.port": int64(443), "http.response.status_code": int64(200),
+			},
+		},
+		{
 			name: "4xx is an error on the client, default https port",
 			ev:   tracer.ClientEvent{IDs: ids, Method: "DELETE", Scheme: "https", Host: "api.example", Path: "/a", HasResponse: true, Status: 404},
 			wantAttrs: map[string]any{
@@ -153,7 +211,7 @@ func TestAppendClient(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ss := ptrace.NewScopeSpans()
-			s := AppendClient(ss, &tt.ev, Clock{})
+			s := AppendClient(ss, &tt.ev, Clock{}, NewRedactor([]string{"api_key"}))
 			if s.Kind() != ptrace.SpanKindClient || s.Name() != tt.ev.Method {
 				t.Errorf("kind %v name %q", s.Kind(), s.Name())
 			}
@@ -204,6 +262,50 @@ func assertAttrs(t *testing.T, got, want map[string]any) {
 	for k := range got {
 		if _, ok := want[k]; !ok {
 			t.Errorf("unexpected attr %s = %v", k, got[k])
+		}
+	}
+}
+
+func TestRedactorQuery(t *testing.T) {
+	r := NewRedactor([]string{"session", "X-Api-Key"})
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"a=1&b=2", "a=1&b=2"},
+		{"sig=abc", "sig=REDACTED"},
+		{"SIG=abc&Sig=def", "SIG=REDACTED&Sig=REDACTED"}, // keys match case-insensitively
+		{"AWSAccessKeyId=AKIA&Signature=xyz&Expires=1", "AWSAccessKeyId=REDACTED&Signature=REDACTED&Expires=1"},
+		{"X-Goog-Signature=00ff&X-Goog-Date=2024", "X-Goog-Signature=REDACTED&X-Goog-Date=2024"},
+		{"X%2DGoog%2DSignature=00ff", "X%2DGoog%2DSignature=REDACTED"}, // percent-encoded key
+		{"session=s1&x-api-key=k&sessions=keep", "session=REDACTED&x-api-key=REDACTED&sessions=keep"},
+		{"sig", "sig"},           // no value
+		{"sig=", "sig=REDACTED"}, // empty value: still marked
+		{"a=1&&sig=x&", "a=1&&sig=REDACTED&"},
+		{"q=a%ZZ&sig=1", "q=a%ZZ&sig=REDACTED"}, // malformed escapes elsewhere are kept
+		{"X-Goog-Signatu", "X-Goog-Signatu"},    // cut by truncation before its '=': nothing to leak
+	} {
+		if got := r.Query(tc.in); got != tc.want {
+			t.Errorf("Query(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	var none *Redactor // the default keys only
+	if got := none.Query("session=1&sig=2"); got != "session=1&sig=REDACTED" {
+		t.Errorf("nil Redactor: %q", got)
+	}
+}
+
+func TestURLFull(t *testing.T) {
+	for _, tc := range []struct {
+		scheme      string
+		user        bool
+		host, path  string
+		query, want string
+	}{
+		{"", false, "h:1", "/p", "", "http://h:1/p"},
+		{"https", true, "h", "/", "a=1", "https://REDACTED:REDACTED@h/?a=1"},
+		{"http", false, "", "/p", "", ""},
+	} {
+		if got := URLFull(tc.scheme, tc.user, tc.host, tc.path, tc.query); got != tc.want {
+			t.Errorf("URLFull(%q, %t, %q, %q, %q) = %q, want %q", tc.scheme, tc.user, tc.host, tc.path, tc.query, got, tc.want)
 		}
 	}
 }

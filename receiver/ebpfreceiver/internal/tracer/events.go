@@ -45,6 +45,20 @@ type ServerEvent struct {
 	// Status is 0 when the handler wrote no header (net/http then sends
 	// 200), StatusUnknown when it could not be read.
 	Status uint16
+	// RawQuery is the request's query string, unredacted, truncated to 64
+	// bytes; empty when query capture is off.
+	RawQuery string
+	// Panicked: the handler panicked and net/http recovered (the
+	// connection or stream was closed without a normal end).
+	Panicked bool
+	// PanicTypeAddr is the unrelocated address of the panic value's type
+	// descriptor (goexe.Executable.TypeName names it); 0 when unknown.
+	PanicTypeAddr uint64
+	// PanicMessage is the panic value's text when it is a string or a
+	// pointer to a struct starting with one (errors.New), truncated to 64 bytes.
+	PanicMessage string
+	// PanicType is PanicTypeAddr's name, filled by the receiver.
+	PanicType string
 }
 
 // ClientEvent is one request made by net/http's Transport.
@@ -61,6 +75,9 @@ type ClientEvent struct {
 	HasResponse bool
 	HasError    bool
 	Status      uint16
+	// HasUserInfo: the URL carries credentials (user[:password]@), which
+	// are never read.
+	HasUserInfo bool
 }
 
 var (
@@ -84,19 +101,23 @@ func Decode(raw []byte) (any, error) {
 			return nil, fmt.Errorf("decode server event: %w", err)
 		}
 		return &ServerEvent{
-			PID:        e.Pid,
-			StartNs:    e.StartNs,
-			EndNs:      e.EndNs,
-			IDs:        spanIDs(e.Ids, e.HasParent),
-			Method:     cString(e.Method[:], e.MethodLen),
-			Path:       cString(e.Path[:], e.PathLen),
-			Pattern:    cString(e.Pattern[:], e.PatternLen),
-			Host:       cString(e.Host[:], e.HostLen),
-			RemoteAddr: cString(e.Remote[:], e.RemoteLen),
-			ProtoMajor: e.ProtoMajor,
-			ProtoMinor: e.ProtoMinor,
-			Scheme:     [...]string{0: "", 1: "http", 2: "https", 3: ""}[e.Tls&3],
-			Status:     e.Status,
+			PID:           e.Pid,
+			StartNs:       e.StartNs,
+			EndNs:         e.EndNs,
+			IDs:           spanIDs(e.Ids, e.HasParent),
+			Method:        cString(e.Method[:], e.MethodLen),
+			Path:          cString(e.Path[:], e.PathLen),
+			Pattern:       cString(e.Pattern[:], e.PatternLen),
+			Host:          cString(e.Host[:], e.HostLen),
+			RemoteAddr:    cString(e.Remote[:], e.RemoteLen),
+			ProtoMajor:    e.ProtoMajor,
+			ProtoMinor:    e.ProtoMinor,
+			Scheme:        [...]string{0: "", 1: "http", 2: "https", 3: ""}[e.Tls&3],
+			Status:        e.Status,
+			RawQuery:      cString(e.Query[:], e.QueryLen),
+			Panicked:      e.Panicked != 0,
+			PanicTypeAddr: e.PanicType,
+			PanicMessage:  cString(e.PanicMsg[:], e.PanicMsgLen),
 		}, nil
 	case KindHTTPClient:
 		if len(raw) < clientEventSize {
@@ -119,6 +140,7 @@ func Decode(raw []byte) (any, error) {
 			HasResponse: e.HasResponse != 0,
 			HasError:    e.HasError != 0,
 			Status:      e.Status,
+			HasUserInfo: e.HasUser != 0,
 		}, nil
 	default:
 		return nil, fmt.Errorf("unknown event kind %d", raw[0])

@@ -28,6 +28,10 @@ func TestDecodeServerEvent(t *testing.T) {
 	e.PatternLen = chars(e.Pattern[:], "GET /a/{x}")
 	e.HostLen = chars(e.Host[:], "h:1")
 	e.RemoteLen = chars(e.Remote[:], "1.2.3.4:5")
+	e.QueryLen = chars(e.Query[:], "sig=x&a=1")
+	e.Panicked = 1
+	e.PanicType = 0x4a5b60
+	e.PanicMsgLen = chars(e.PanicMsg[:], "boom")
 	raw, err := binary.Append(nil, binary.LittleEndian, &e)
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +46,7 @@ func TestDecodeServerEvent(t *testing.T) {
 	}
 	want := ServerEvent{PID: 77, StartNs: 10, EndNs: 20, Method: "GET", Path: "/a/b", Pattern: "GET /a/{x}",
 		Host: "h:1", RemoteAddr: "1.2.3.4:5", ProtoMajor: 1, ProtoMinor: 1, Status: 503, Scheme: "https",
+		RawQuery: "sig=x&a=1", Panicked: true, PanicTypeAddr: 0x4a5b60, PanicMessage: "boom",
 		IDs: SpanIDs{HasParent: true}}
 	want.IDs.TraceID[0] = 0xaa
 	want.IDs.ParentSpanID[7] = 0xbb
@@ -60,13 +65,14 @@ func TestDecodeClientEvent(t *testing.T) {
 	e.HostLen = chars(e.Host[:], "svc:80")
 	e.PathLen = chars(e.Path[:], "/p")
 	e.QueryLen = chars(e.Query[:], "q=1")
+	e.HasUser = 1
 	raw, _ := binary.Append(nil, binary.LittleEndian, &e)
 	got, err := Decode(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ev := got.(*ClientEvent)
-	if ev.Method != "POST" || ev.Scheme != "http" || ev.Host != "svc:80" || ev.Path != "/p" || ev.RawQuery != "q=1" || !ev.HasResponse || ev.HasError || ev.Status != 200 {
+	if ev.Method != "POST" || ev.Scheme != "http" || ev.Host != "svc:80" || ev.Path != "/p" || ev.RawQuery != "q=1" || !ev.HasResponse || ev.HasError || ev.Status != 200 || !ev.HasUserInfo {
 		t.Errorf("decoded %+v", *ev)
 	}
 }

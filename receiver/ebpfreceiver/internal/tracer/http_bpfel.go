@@ -48,6 +48,8 @@ type httpGoOffsets struct {
 	RequestTls        uint64
 	H2WriterState     uint64
 	H2StateStatus     uint64
+	UrlUser           uint64
+	GopanicVaddr      uint64
 	Flags             uint64
 }
 
@@ -65,6 +67,8 @@ type httpHttpClientEvent struct {
 	HasError    uint8
 	HasParent   uint8
 	Pid         uint32
+	HasUser     uint8
+	Pad8        [7]uint8
 	StartNs     uint64
 	EndNs       uint64
 	Ids         httpSpanIds
@@ -83,39 +87,49 @@ type httpHttpClientEvent struct {
 }
 
 type httpHttpServerEvent struct {
-	_          structs.HostLayout
-	Kind       uint8
-	ProtoMajor uint8
-	ProtoMinor uint8
-	HasParent  uint8
-	Pid        uint32
-	StartNs    uint64
-	EndNs      uint64
-	Ids        httpSpanIds
-	Status     uint16
-	MethodLen  uint16
-	PathLen    uint16
-	PatternLen uint16
-	HostLen    uint16
-	RemoteLen  uint16
-	Tls        uint8
-	Pad8       uint8
-	Pad16      uint16
-	Method     [8]int8
-	Path       [128]int8
-	Pattern    [64]int8
-	Host       [64]int8
-	Remote     [64]int8
+	_           structs.HostLayout
+	Kind        uint8
+	ProtoMajor  uint8
+	ProtoMinor  uint8
+	HasParent   uint8
+	Pid         uint32
+	StartNs     uint64
+	EndNs       uint64
+	Ids         httpSpanIds
+	Status      uint16
+	MethodLen   uint16
+	PathLen     uint16
+	PatternLen  uint16
+	HostLen     uint16
+	RemoteLen   uint16
+	Tls         uint8
+	Panicked    uint8
+	QueryLen    uint16
+	PanicMsgLen uint16
+	Pad16       [3]uint16
+	PanicType   uint64
+	Method      [8]int8
+	Path        [128]int8
+	Pattern     [64]int8
+	Host        [64]int8
+	Remote      [64]int8
+	Query       [64]int8
+	PanicMsg    [64]int8
 }
 
 type httpServerInflight struct {
-	_         structs.HostLayout
-	StartNs   uint64
-	Request   uint64
-	Response  uint64
-	Ids       httpSpanIds
-	HasParent uint8
-	_         [7]byte
+	_           structs.HostLayout
+	StartNs     uint64
+	Request     uint64
+	Response    uint64
+	EntryDepth  uint64
+	Ids         httpSpanIds
+	HasParent   uint8
+	Panicking   uint8
+	PanicMsgLen uint16
+	Pad         uint32
+	PanicType   uint64
+	PanicMsg    [64]int8
 }
 
 type httpSpanContext struct {
@@ -176,7 +190,9 @@ type httpProgramSpecs struct {
 	UprobeClientEntry    *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
 	UprobeClientReturn   *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
 	UprobeEmpty          *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
+	UprobeGopanic        *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
 	UprobeNewproc1Return *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
+	UprobeRecoveryResume *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
 	UprobeServerEntry    *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
 	UprobeServerReturn   *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
 }
@@ -199,6 +215,7 @@ type httpMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type httpVariableSpecs struct {
+	CaptureQuery      *ebpf.VariableSpec `ebpf:"capture_query"`
 	ExtractFlags      *ebpf.VariableSpec `ebpf:"extract_flags"`
 	UnusedClientEvent *ebpf.VariableSpec `ebpf:"unused_client_event"`
 	UnusedGoOffsets   *ebpf.VariableSpec `ebpf:"unused_go_offsets"`
@@ -253,6 +270,7 @@ func (m *httpMaps) Close() error {
 //
 // It can be passed to loadHttpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type httpVariables struct {
+	CaptureQuery      *ebpf.Variable `ebpf:"capture_query"`
 	ExtractFlags      *ebpf.Variable `ebpf:"extract_flags"`
 	UnusedClientEvent *ebpf.Variable `ebpf:"unused_client_event"`
 	UnusedGoOffsets   *ebpf.Variable `ebpf:"unused_go_offsets"`
@@ -267,7 +285,9 @@ type httpPrograms struct {
 	UprobeClientEntry    *ebpf.Program `ebpf:"uprobe_client_entry"`
 	UprobeClientReturn   *ebpf.Program `ebpf:"uprobe_client_return"`
 	UprobeEmpty          *ebpf.Program `ebpf:"uprobe_empty"`
+	UprobeGopanic        *ebpf.Program `ebpf:"uprobe_gopanic"`
 	UprobeNewproc1Return *ebpf.Program `ebpf:"uprobe_newproc1_return"`
+	UprobeRecoveryResume *ebpf.Program `ebpf:"uprobe_recovery_resume"`
 	UprobeServerEntry    *ebpf.Program `ebpf:"uprobe_server_entry"`
 	UprobeServerReturn   *ebpf.Program `ebpf:"uprobe_server_return"`
 }
@@ -277,7 +297,9 @@ func (p *httpPrograms) Close() error {
 		p.UprobeClientEntry,
 		p.UprobeClientReturn,
 		p.UprobeEmpty,
+		p.UprobeGopanic,
 		p.UprobeNewproc1Return,
+		p.UprobeRecoveryResume,
 		p.UprobeServerEntry,
 		p.UprobeServerReturn,
 	)

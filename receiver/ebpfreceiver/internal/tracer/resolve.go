@@ -12,6 +12,9 @@ const (
 	FuncServeHTTP = "net/http.serverHandler.ServeHTTP"
 	FuncRoundTrip = "net/http.(*Transport).roundTrip"
 	FuncNewproc1  = "runtime.newproc1"
+	FuncGopanic   = "runtime.gopanic"
+	FuncRecovery  = "runtime.recovery"
+	funcGogo      = "runtime.gogo"
 )
 
 var (
@@ -83,6 +86,14 @@ func ResolveBinary(exe *goexe.Executable) (Binary, error) {
 		{"net/http.http2responseWriterState", "status", &off.H2StateStatus},
 	}) == nil
 	off.HasParentGoid = off.HasGoroutine && resolveOffsets(exe, []fieldRef{{"runtime.g", "parentGoid", &off.GoroutineParentID}}) == nil
+	// url.URL starts Scheme, Opaque string, User *Userinfo, Host in every Go
+	// version: without DWARF (the offsets table does not list User), User
+	// is the word before Host.
+	if err := resolveOffsets(exe, []fieldRef{{"net/url.URL", "User", &off.URLUser}}); err == nil {
+		off.HasURLUser = true
+	} else if clientOnlyErr == nil && off.URLHost >= 8 {
+		off.URLUser, off.HasURLUser = off.URLHost-8, true
+	}
 
 	bin := Binary{Offsets: off}
 	var missing []error
@@ -103,6 +114,9 @@ func ResolveBinary(exe *goexe.Executable) (Binary, error) {
 	if off.HasGoroutine && !off.HasParentGoid {
 		bin.Newproc1 = fn(FuncNewproc1)
 	}
+	if bin.ServeHTTP != nil {
+		bin.Gopanic, bin.RecoveryResume = panicSites(exe, &bin.Offsets)
+	}
 	if bin.ServeHTTP == nil && bin.RoundTrip == nil {
 		if serverErr != nil && clientErr != nil {
 			return Binary{}, fmt.Errorf("%s: %w: %w", exe.Path, ErrOffsetsMissing, errors.Join(requestErr, serverErr, clientOnlyErr))
@@ -110,4 +124,20 @@ func ResolveBinary(exe *goexe.Executable) (Binary, error) {
 		return Binary{}, fmt.Errorf("%s: %w: %w", exe.Path, ErrFunctionMissing, errors.Join(missing...))
 	}
 	return bin, nil
+}
+
+// panicSites finds runtime.gopanic's entry and runtime.recovery's call of
+// gogo; nil, nil when either is missing (panicking requests then give no
+// span, everything else works).
+func panicSites(exe *goexe.Executable, off *Offsets) (gopanic, resume *Function) {
+	p, err := exe.Func(FuncGopanic)
+	if err != nil {
+		return nil, nil
+	}
+	calls, err := exe.CallOffsets(FuncRecovery, funcGogo)
+	if err != nil {
+		return nil, nil
+	}
+	off.GopanicVaddr = p.Entry
+	return &Function{Name: p.Name, EntryOffset: p.EntryOffset}, &Function{Name: FuncRecovery, ReturnOffsets: calls}
 }

@@ -44,6 +44,10 @@ type Offsets struct {
 	RequestTLS        uint64
 	H2WriterState     uint64
 	H2StateStatus     uint64
+	URLUser           uint64
+	// GopanicVaddr is runtime.gopanic's unrelocated entry address: the
+	// panic probe subtracts the load bias from the panic value's type.
+	GopanicVaddr uint64
 
 	// HasPattern: net/http.Request.Pattern exists (Go >= 1.23).
 	HasPattern bool
@@ -64,6 +68,9 @@ type Offsets struct {
 	// HasH2: the bundled HTTP/2 server's response writer fields are known
 	// (status of HTTP/2 requests).
 	HasH2 bool
+	// HasURLUser: net/url.URL.User is known (client URLs with credentials
+	// are flagged so url.full gets REDACTED in their place).
+	HasURLUser bool
 }
 
 func (o Offsets) bpf() httpGoOffsets {
@@ -88,6 +95,9 @@ func (o Offsets) bpf() httpGoOffsets {
 	}
 	if o.HasH2 {
 		flags |= 1 << 6
+	}
+	if o.HasURLUser {
+		flags |= 1 << 7
 	}
 	return httpGoOffsets{
 		RequestMethod:     o.RequestMethod,
@@ -114,6 +124,8 @@ func (o Offsets) bpf() httpGoOffsets {
 		RequestTls:        o.RequestTLS,
 		H2WriterState:     o.H2WriterState,
 		H2StateStatus:     o.H2StateStatus,
+		UrlUser:           o.URLUser,
+		GopanicVaddr:      o.GopanicVaddr,
 		Flags:             flags,
 	}
 }
@@ -135,6 +147,11 @@ type Binary struct {
 	RoundTrip *Function
 	// Newproc1 is runtime.newproc1; nil if absent.
 	Newproc1 *Function
+	// Gopanic (entry only) and RecoveryResume (runtime.recovery's call of
+	// gogo, as ReturnOffsets) end the span of a request whose handler
+	// panicked; nil when either is missing, and panicking requests then
+	// produce no span.
+	Gopanic, RecoveryResume *Function
 }
 
 // Options configure the loaded programs.
@@ -145,6 +162,9 @@ type Options struct {
 	// incoming request heads.
 	ExtractTraceContext bool
 	ExtractB3           bool
+	// CaptureQuery: server spans carry the request's query string
+	// (url.query; redacted in user space).
+	CaptureQuery bool
 	// EmptyPrograms attaches a program that does nothing at every probe
 	// site instead of the real ones: the benchmark's baseline.
 	EmptyPrograms bool
@@ -166,6 +186,8 @@ const (
 	HitClientReturn
 	HitNewprocReturn
 	HitEmpty
+	HitPanic
+	HitRecovery
 	hitCount = 8
 )
 
@@ -196,6 +218,13 @@ func New(opts Options) (*Tracer, error) {
 	}
 	if err := spec.Variables["extract_flags"].Set(extract); err != nil {
 		return nil, fmt.Errorf("set extract_flags: %w", err)
+	}
+	var captureQuery uint32
+	if opts.CaptureQuery {
+		captureQuery = 1
+	}
+	if err := spec.Variables["capture_query"].Set(captureQuery); err != nil {
+		return nil, fmt.Errorf("set capture_query: %w", err)
 	}
 	// Wake the reader early when a quarter of the ring is used, so a burst
 	// cannot fill it between two timed drains.
@@ -316,6 +345,13 @@ func (t *Tracer) Attach(pid int, cookie uint32, bin Binary, probes Probes) (*Att
 			errs = append(errs, errors.New("net/http.serverHandler.ServeHTTP not found"))
 		} else if err := attach(bin.ServeHTTP, t.objs.UprobeServerEntry, t.objs.UprobeServerReturn); err != nil {
 			errs = append(errs, err)
+		} else if bin.Gopanic != nil && bin.RecoveryResume != nil {
+			// Both run only when the program panics: no hit on a normal request.
+			if err := attach(bin.Gopanic, t.objs.UprobeGopanic, nil); err != nil {
+				errs = append(errs, err)
+			} else if err := attach(bin.RecoveryResume, nil, t.objs.UprobeRecoveryResume); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if probes.Client {
@@ -398,6 +434,8 @@ func (t *Tracer) ProgramStats() (map[string]ebpf.ProgramStats, error) {
 		"client_entry":    t.objs.UprobeClientEntry,
 		"client_return":   t.objs.UprobeClientReturn,
 		"newproc1_return": t.objs.UprobeNewproc1Return,
+		"gopanic":         t.objs.UprobeGopanic,
+		"recovery_resume": t.objs.UprobeRecoveryResume,
 		"empty":           t.objs.UprobeEmpty,
 	}
 	out := make(map[string]ebpf.ProgramStats, len(progs))
