@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/cgroup"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/discovery"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
@@ -525,12 +526,16 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 	b.refs++
 	r.procs[p.Key()] = proc
 	r.resMu.Lock()
+	// A process outside containers, or one that exited, has no identity.
+	ident, _ := cgroup.Read(r.scanner.Root, p.PID)
 	r.resources[uint32(p.PID)] = httpspan.Resource{
 		ServiceName:    serviceName(p.PID, p.ExePath),
 		PID:            p.PID,
 		ExePath:        strings.TrimSuffix(p.ExePath, " (deleted)"),
 		RuntimeVersion: b.info.GoVersion,
 		HostName:       r.host,
+		ContainerID:    ident.ContainerID,
+		PodUID:         ident.PodUID,
 	}
 	r.resMu.Unlock()
 	r.tel.ReceiverEbpfProcessesInstrumented.Add(context.Background(), 1)
