@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
@@ -65,6 +66,10 @@ func decodeManifests(t *testing.T) map[string][]any {
 				obj = &corev1.ServiceAccount{}
 			case "policy/v1 PodDisruptionBudget":
 				obj = &policyv1.PodDisruptionBudget{}
+			case "rbac.authorization.k8s.io/v1 ClusterRole":
+				obj = &rbacv1.ClusterRole{}
+			case "rbac.authorization.k8s.io/v1 ClusterRoleBinding":
+				obj = &rbacv1.ClusterRoleBinding{}
 			default:
 				t.Fatalf("%s document %d: kind %q %q has no decoder in this test", f, i, meta.APIVersion, meta.Kind)
 			}
@@ -79,7 +84,7 @@ func decodeManifests(t *testing.T) map[string][]any {
 
 func TestKubernetesManifestsDecodeStrictly(t *testing.T) {
 	objs := decodeManifests(t)
-	for _, kind := range []string{"DaemonSet", "StatefulSet", "Service", "PodDisruptionBudget"} {
+	for _, kind := range []string{"DaemonSet", "StatefulSet", "Service", "PodDisruptionBudget", "ClusterRole", "ClusterRoleBinding", "ServiceAccount"} {
 		if len(objs[kind]) == 0 {
 			t.Errorf("no %s in config/k8s", kind)
 		}
