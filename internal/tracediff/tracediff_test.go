@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -330,5 +332,54 @@ func TestUnreadableInputs(t *testing.T) {
 	}
 	if _, err := Compare(good, filepath.Join(dir, "absent"), Options{}); err == nil {
 		t.Error("absent file: no error")
+	}
+}
+
+// BenchmarkCompare compares two files of 100k spans (A JSON lines, B proto
+// zstd per message, batched differently) with the default budget (one
+// bucket) and with a 4 MiB budget (the partition splits them on disk), and
+// reports spans per second and the peak heap in use above what the benchmark
+// itself holds (sampled every 10 ms).
+func BenchmarkCompare(b *testing.B) {
+	spans := corpus(20000, 5)
+	dir := b.TempDir()
+	a, bb := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	t := &testing.T{}
+	formats["json lines"](t, a, batches(spans, 500))
+	formats["proto, zstd per message"](t, bb, batches(spans, 333))
+	for _, budget := range []int64{0, 4 << 20} {
+		b.Run(fmt.Sprintf("budget=%d", budget), func(b *testing.B) {
+			runtime.GC()
+			var base runtime.MemStats
+			runtime.ReadMemStats(&base)
+			var peak uint64
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				var ms runtime.MemStats
+				for {
+					runtime.ReadMemStats(&ms)
+					peak = max(peak, ms.HeapInuse)
+					select {
+					case <-stop:
+						return
+					case <-time.After(10 * time.Millisecond):
+					}
+				}
+			}()
+			start := time.Now()
+			for range b.N {
+				rep, err := Compare(a, bb, Options{MemoryBudget: budget})
+				if err != nil || !rep.Equal() {
+					b.Fatalf("%v %v", err, rep)
+				}
+			}
+			elapsed := time.Since(start)
+			close(stop)
+			<-done
+			b.ReportMetric(float64(len(spans)*2*b.N)/elapsed.Seconds(), "spans/s")
+			b.ReportMetric(float64(peak-min(peak, base.HeapInuse))/(1<<20), "peak-heap-MiB")
+		})
 	}
 }
