@@ -80,7 +80,13 @@ func startCollector(t *testing.T, config string, env ...string) *Collector {
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return runCollector(t, dir, []string{"--config", cfgPath}, env...)
+	args := []string{"--config", cfgPath}
+	if !strings.Contains(config, "telemetry:") {
+		// The collector's own metrics would bind 127.0.0.1:8888, which any other
+		// collector on the machine (another test, another build) may hold.
+		args = append(args, "--set=service::telemetry::metrics::level=none")
+	}
+	return runCollector(t, dir, args, env...)
 }
 
 // runCollector starts the binary with args in dir and waits until it reports ready.
