@@ -19,7 +19,7 @@ import (
 // (otlp, otlphttp, loadbalancing, prometheusremotewrite, spanmetrics).
 var shipped = map[string][]string{
 	"receivers":  {"ebpf", "otlp", "prometheus"},
-	"processors": {"slo_burn", "tail_sampling_drift", "batch", "memory_limiter", "attributes", "resource", "filter", "transform", "tail_sampling"},
+	"processors": {"slo_burn", "tail_sampling_drift", "batch", "memory_limiter", "attributes", "resource", "filter", "transform", "tail_sampling", "k8s_attributes", "resource_detection"},
 	"exporters":  {"fuse", "otlp_grpc", "otlp_http", "debug", "file", "prometheus", "prometheus_remote_write", "load_balancing"},
 	"extensions": {"health_check", "pprof", "zpages", "file_storage"},
 	"connectors": {"forward", "span_metrics"},

@@ -80,14 +80,31 @@ func startCollector(t *testing.T, config string, env ...string) *Collector {
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return runCollector(t, dir, []string{"--config", cfgPath}, env...)
+	args := []string{"--config", cfgPath}
+	if !strings.Contains(config, "telemetry:") {
+		// The collector's own metrics would bind 127.0.0.1:8888, which any other
+		// collector on the machine (another test, another build) may hold.
+		args = append(args, "--set=service::telemetry::metrics::level=none")
+	}
+	return runCollector(t, dir, args, env...)
 }
 
 // runCollector starts the binary with args in dir and waits until it reports ready.
 func runCollector(t *testing.T, dir string, args []string, env ...string) *Collector {
 	t.Helper()
+	c := launchCollector(t, dir, nil, args, env...)
+	c.WaitForLog(t, "Everything is ready", 60*time.Second)
+	return c
+}
+
+// launchCollector starts the binary with args in dir, run through the command
+// prefix wrap (for example setpriv and its options) when given, without
+// waiting for it to be ready.
+func launchCollector(t *testing.T, dir string, wrap []string, args []string, env ...string) *Collector {
+	t.Helper()
 	c := &Collector{Dir: dir, Logs: &syncBuffer{}, done: make(chan error, 1)}
-	c.Cmd = exec.Command(collectorBinary(t), args...)
+	argv := append(append(wrap[:len(wrap):len(wrap)], collectorBinary(t)), args...)
+	c.Cmd = exec.Command(argv[0], argv[1:]...)
 	c.Cmd.Env = append(os.Environ(), env...)
 	c.Cmd.Stdout, c.Cmd.Stderr = c.Logs, c.Logs
 	if err := c.Cmd.Start(); err != nil {
@@ -100,7 +117,6 @@ func runCollector(t *testing.T, dir string, args []string, env ...string) *Colle
 			t.Logf("collector logs:\n%s", c.Logs.String())
 		}
 	})
-	c.WaitForLog(t, "Everything is ready", 60*time.Second)
 	return c
 }
 
@@ -182,4 +198,17 @@ func buildGo(t *testing.T, pkgDir, dir, name string, flags ...string) string {
 		t.Fatalf("go build %s: %v\n%s", pkgDir, err, b)
 	}
 	return out
+}
+
+// WaitExit waits until the collector exits by itself and returns its exit error.
+func (c *Collector) WaitExit(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-c.done:
+		c.done <- err
+		return err
+	case <-time.After(timeout):
+		t.Fatalf("collector still running after %s:\n%s", timeout, c.Logs.String())
+		return nil
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/cgroup"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/discovery"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
@@ -214,37 +215,61 @@ func buildMatcher(d DiscoveryConfig) (discovery.Matcher, error) {
 
 // Linux capability numbers (include/uapi/linux/capability.h).
 const (
-	capSysAdmin = 21
-	capPerfmon  = 38
-	capBPF      = 39
+	capDACReadSearch = 2
+	capSysPtrace     = 19
+	capSysAdmin      = 21
+	capPerfmon       = 38
+	capBPF           = 39
 )
 
-// checkCapabilities names the capabilities the probes need and the calling
-// thread lacks. CAP_SYS_ADMIN covers both on every kernel.
+// requiredCapability is one capability the receiver needs, and why.
+type requiredCapability struct {
+	name string
+	bit  uint
+	// coveredBySysAdmin: CAP_SYS_ADMIN grants it too (the kernel's
+	// bpf_capable and perfmon_capable accept either).
+	coveredBySysAdmin bool
+	why               string
+}
+
+// requiredCapabilities is the least privilege of the receiver, measured on
+// Linux 6.18 (see the README's Privileges section): with any one missing,
+// some instrumentation fails for processes of other users.
+var requiredCapabilities = []requiredCapability{
+	{"CAP_BPF", capBPF, true, "load BPF programs and maps"},
+	{"CAP_PERFMON", capPerfmon, true, "load tracing programs and attach uprobe_multi links and sched tracepoints"},
+	{"CAP_SYS_PTRACE", capSysPtrace, false, "open /proc/<pid>/exe and read /proc/<pid>/mem of processes of other users"},
+	{"CAP_DAC_READ_SEARCH", capDACReadSearch, false, "list /proc/<pid>/fd (open_ports discovery) and open executables the collector's user cannot read"},
+}
+
+// checkCapabilities names the capabilities the calling thread lacks.
 func checkCapabilities() error {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("read process capabilities: %w", err)
 	}
-	if missing := missingCapabilities(uint64(data[1].Effective)<<32 | uint64(data[0].Effective)); len(missing) > 0 {
-		return fmt.Errorf("ebpf receiver needs %s (or CAP_SYS_ADMIN) to load its probes; run as root or grant them, e.g. setcap cap_bpf,cap_perfmon,cap_sys_ptrace,cap_dac_read_search=ep on the collector binary", strings.Join(missing, " and "))
+	missing := missingCapabilities(uint64(data[1].Effective)<<32 | uint64(data[0].Effective))
+	if len(missing) == 0 {
+		return nil
 	}
-	return nil
+	var names, whys []string
+	for _, c := range missing {
+		names = append(names, c.name)
+		whys = append(whys, c.name+" to "+c.why)
+	}
+	return fmt.Errorf("ebpf receiver lacks %s: it needs %s; run as root or grant exactly cap_bpf,cap_perfmon,cap_sys_ptrace,cap_dac_read_search (file capabilities, ambient capabilities, or a container's capabilities.add)",
+		strings.Join(names, " and "), strings.Join(whys, ", "))
 }
 
 // missingCapabilities lists what an effective capability set lacks.
-func missingCapabilities(effective uint64) []string {
+func missingCapabilities(effective uint64) []requiredCapability {
 	has := func(c uint) bool { return effective&(1<<c) != 0 }
-	if has(capSysAdmin) {
-		return nil
-	}
-	var missing []string
-	if !has(capBPF) {
-		missing = append(missing, "CAP_BPF")
-	}
-	if !has(capPerfmon) {
-		missing = append(missing, "CAP_PERFMON")
+	var missing []requiredCapability
+	for _, c := range requiredCapabilities {
+		if !has(c.bit) && !(c.coveredBySysAdmin && has(capSysAdmin)) {
+			missing = append(missing, c)
+		}
 	}
 	return missing
 }
@@ -535,12 +560,16 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 	b.refs++
 	r.procs[p.Key()] = proc
 	r.resMu.Lock()
+	// A process outside containers, or one that exited, has no identity.
+	ident, _ := cgroup.Read(r.scanner.Root, p.PID)
 	r.resources[uint32(p.PID)] = httpspan.Resource{
 		ServiceName:    serviceName(p.PID, p.ExePath),
 		PID:            p.PID,
 		ExePath:        strings.TrimSuffix(p.ExePath, " (deleted)"),
 		RuntimeVersion: b.info.GoVersion,
 		HostName:       r.host,
+		ContainerID:    ident.ContainerID,
+		PodUID:         ident.PodUID,
 	}
 	r.exes[uint32(p.PID)] = b.info.Exe
 	r.resMu.Unlock()

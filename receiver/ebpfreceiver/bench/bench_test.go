@@ -66,7 +66,10 @@ type probed struct {
 
 func attach(b *testing.B, pid int, bin tracer.Binary, empty bool) *probed {
 	b.Helper()
-	tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true, EmptyPrograms: empty})
+	// GOEBPF_BENCH_PERF_UPROBES=1: perf_event uprobes instead of uprobe_multi
+	// links (the attach method kernels before 6.6 fall back to).
+	perf := os.Getenv("GOEBPF_BENCH_PERF_UPROBES") != ""
+	tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true, EmptyPrograms: empty, PerfEventUprobes: perf})
 	if err != nil {
 		b.Fatal(err)
 	}

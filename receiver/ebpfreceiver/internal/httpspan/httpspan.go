@@ -290,6 +290,11 @@ type Resource struct {
 	ExePath        string
 	RuntimeVersion string
 	HostName       string
+	// ContainerID and PodUID come from the process's cgroup path (empty
+	// outside containers / Kubernetes): the keys the k8sattributes
+	// processor associates pods by.
+	ContainerID string
+	PodUID      string
 }
 
 // Fill writes r as resource attributes.
@@ -304,6 +309,12 @@ func (r Resource) Fill(res pcommon.Resource) {
 	}
 	if r.HostName != "" {
 		a.PutStr("host.name", r.HostName)
+	}
+	if r.ContainerID != "" {
+		a.PutStr("container.id", r.ContainerID)
+	}
+	if r.PodUID != "" {
+		a.PutStr("k8s.pod.uid", r.PodUID)
 	}
 	a.PutStr("telemetry.distro.name", "otelcol-goebpf")
 }

@@ -250,6 +250,16 @@ func TestClockAndResource(t *testing.T) {
 		"process.runtime.name": "go", "process.runtime.version": "go1.26.8", "host.name": "h1",
 		"telemetry.distro.name": "otelcol-goebpf",
 	})
+	if _, ok := res.Attributes().Get("container.id"); ok {
+		t.Error("container.id set for a process outside containers")
+	}
+	res = pcommon.NewResource()
+	Resource{ServiceName: "orders", PID: 42, ContainerID: "c0ffee", PodUID: "7d2f1c3e-5a4b-4c6d-9e8f-0a1b2c3d4e5f"}.Fill(res)
+	assertAttrs(t, res.Attributes().AsRaw(), map[string]any{
+		"service.name": "orders", "process.pid": int64(42), "process.executable.path": "",
+		"container.id": "c0ffee", "k8s.pod.uid": "7d2f1c3e-5a4b-4c6d-9e8f-0a1b2c3d4e5f",
+		"telemetry.distro.name": "otelcol-goebpf",
+	})
 }
 
 func assertAttrs(t *testing.T, got, want map[string]any) {

@@ -168,6 +168,13 @@ type Options struct {
 	// EmptyPrograms attaches a program that does nothing at every probe
 	// site instead of the real ones: the benchmark's baseline.
 	EmptyPrograms bool
+	// PerfEventUprobes attaches every probe site as its own perf_event
+	// uprobe instead of one uprobe_multi link per program and function.
+	// Kernels before 6.6 have only that way (Attach falls back to it by
+	// itself there); since Linux 6.16 (commit ba677dbe77af, backported to
+	// the stable kernels) creating a perf_event uprobe needs CAP_SYS_ADMIN,
+	// while a uprobe_multi link needs only CAP_BPF and CAP_PERFMON.
+	PerfEventUprobes bool
 }
 
 // Probes selects which functions are probed in a process.
@@ -199,6 +206,9 @@ type Tracer struct {
 
 	mu         sync.Mutex
 	nextCookie uint32
+	// multi: attach with uprobe_multi links (cleared by the first Attach on
+	// a kernel without them).
+	multi bool
 }
 
 // New loads the programs and maps into the kernel.
@@ -231,7 +241,15 @@ func New(opts Options) (*Tracer, error) {
 	if err := spec.Variables["wakeup_threshold"].Set(uint64(size / 4)); err != nil {
 		return nil, fmt.Errorf("set wakeup_threshold: %w", err)
 	}
-	t := &Tracer{opts: opts, nextCookie: 1}
+	t := &Tracer{opts: opts, nextCookie: 1, multi: !opts.PerfEventUprobes}
+	if t.multi {
+		// Kernels before 6.6 ignore the attach type of a kprobe-type
+		// program, so the same programs still attach as perf_event uprobes
+		// there.
+		for _, p := range spec.Programs {
+			p.AttachType = ebpf.AttachTraceUprobeMulti
+		}
+	}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
@@ -292,6 +310,7 @@ func (t *Tracer) RemoveBinary(cookie uint32) error {
 // Attachment holds one process's uprobe links.
 type Attachment struct {
 	links []link.Link
+	sites int
 }
 
 // Close detaches every probe of the process.
@@ -304,8 +323,9 @@ func (a *Attachment) Close() error {
 	return errors.Join(errs...)
 }
 
-// Links is the number of uprobes attached.
-func (a *Attachment) Links() int { return len(a.links) }
+// Links is the number of probe sites (function entries and RET
+// instructions) attached.
+func (a *Attachment) Links() int { return a.sites }
 
 // Attach places the selected probes in process pid. The executable is
 // opened through /proc/<pid>/exe so the probes land on the inode the process
@@ -324,18 +344,12 @@ func (t *Tracer) Attach(pid int, cookie uint32, bin Binary, probes Probes) (*Att
 			ret = t.objs.UprobeEmpty
 		}
 		if entry != nil {
-			l, err := exe.Uprobe(fn.Name, entry, &link.UprobeOptions{Address: fn.EntryOffset, PID: pid, Cookie: uint64(cookie)})
-			if err != nil {
+			if err := t.attachSites(a, exe, pid, cookie, entry, fn.Name, []uint64{fn.EntryOffset}); err != nil {
 				return fmt.Errorf("uprobe %s entry at %#x: %w", fn.Name, fn.EntryOffset, err)
 			}
-			a.links = append(a.links, l)
 		}
-		for _, off := range fn.ReturnOffsets {
-			l, err := exe.Uprobe(fn.Name, ret, &link.UprobeOptions{Address: off, PID: pid, Cookie: uint64(cookie)})
-			if err != nil {
-				return fmt.Errorf("uprobe %s return at %#x: %w", fn.Name, off, err)
-			}
-			a.links = append(a.links, l)
+		if err := t.attachSites(a, exe, pid, cookie, ret, fn.Name, fn.ReturnOffsets); err != nil {
+			return fmt.Errorf("uprobe %s returns at %#x: %w", fn.Name, fn.ReturnOffsets, err)
 		}
 		return nil
 	}
@@ -376,6 +390,48 @@ func (t *Tracer) Attach(pid int, cookie uint32, bin Binary, probes Probes) (*Att
 	// A partial attachment still yields correct spans for what is probed;
 	// the error reports what is missing.
 	return a, errors.Join(errs...)
+}
+
+// attachSites runs prog at every file offset in offs of the executable,
+// for process pid only, with cookie as its attach cookie.
+func (t *Tracer) attachSites(a *Attachment, exe *link.Executable, pid int, cookie uint32, prog *ebpf.Program, symbol string, offs []uint64) error {
+	if len(offs) == 0 {
+		return nil
+	}
+	t.mu.Lock()
+	multi := t.multi
+	t.mu.Unlock()
+	if multi {
+		cookies := make([]uint64, len(offs))
+		for i := range cookies {
+			cookies[i] = uint64(cookie)
+		}
+		l, err := exe.UprobeMulti(nil, prog, &link.UprobeMultiOptions{Addresses: offs, PID: uint32(pid), Cookies: cookies})
+		if err == nil {
+			a.links = append(a.links, l)
+			a.sites += len(offs)
+			return nil
+		}
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			return err
+		}
+		// A kernel before 6.6: perf_event uprobes from now on.
+		t.mu.Lock()
+		t.multi = false
+		t.mu.Unlock()
+	}
+	for _, off := range offs {
+		l, err := exe.Uprobe(symbol, prog, &link.UprobeOptions{Address: off, PID: pid, Cookie: uint64(cookie)})
+		if errors.Is(err, os.ErrPermission) {
+			return fmt.Errorf("at %#x: %w (a perf_event uprobe needs CAP_SYS_ADMIN since Linux 6.16 and its stable backports; uprobe_multi links, Linux 6.6+, need only CAP_BPF and CAP_PERFMON)", off, err)
+		}
+		if err != nil {
+			return fmt.Errorf("at %#x: %w", off, err)
+		}
+		a.links = append(a.links, l)
+		a.sites++
+	}
+	return nil
 }
 
 // Drops returns the number of events lost because the ring buffer was full.
