@@ -137,9 +137,11 @@ type RuntimeMetricsConfig struct {
 	LeakWindow int `mapstructure:"leak_window"`
 	// MaxGoroutines bounds how many goroutines are read per process per collection.
 	MaxGoroutines int `mapstructure:"max_goroutines"`
-	// SetMemProfileRate, when above 0, is written into runtime.MemProfileRate of a
-	// target whose allocation sampling is off (rate 0), so that allocation sites can
-	// be reported. Opt-in: it changes the target process. 0 leaves targets alone.
+	// SetMemProfileRate is refused unless 0: it used to write runtime.MemProfileRate
+	// into targets whose allocation sampling is off, and this receiver never writes
+	// into a target's memory. A program that wants allocation sites reported turns
+	// sampling on itself (it is on by default unless the program never references
+	// runtime.MemProfile; setting runtime.MemProfileRate in main is enough).
 	SetMemProfileRate int64 `mapstructure:"set_mem_profile_rate"`
 }
 
@@ -152,7 +154,6 @@ func (r RuntimeMetricsConfig) options() runtimemetrics.Options {
 	o.LeakThreshold = r.LeakThreshold
 	o.LeakWindow = r.LeakWindow
 	o.MaxGoroutines = r.MaxGoroutines
-	o.SetMemProfileRate = r.SetMemProfileRate
 	return o
 }
 
@@ -201,6 +202,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Metrics.CollectionInterval <= 0 {
 		errs = append(errs, fmt.Errorf("metrics.collection_interval must be positive: %s", cfg.Metrics.CollectionInterval))
+	}
+	if r := cfg.Metrics.Runtime.SetMemProfileRate; r != 0 {
+		errs = append(errs, fmt.Errorf("metrics.runtime.set_mem_profile_rate is not supported: %d (this receiver never writes into a target's memory; set runtime.MemProfileRate in the program itself to have allocation sites reported)", r))
 	}
 	if err := cfg.Metrics.Runtime.options().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("metrics.runtime: %w", err))

@@ -51,7 +51,7 @@ func TestLoadConfig(t *testing.T) {
 			Runtime: RuntimeMetricsConfig{
 				Goroutines: true, GC: true,
 				TopKCreationSites: 5, TopKAllocationSites: 20, LeakThreshold: 50, LeakWindow: 3,
-				MaxGoroutines: 1 << 20, SetMemProfileRate: 524288,
+				MaxGoroutines: 1 << 20,
 			},
 		},
 		RingBufferSize: 16 << 20,
@@ -89,7 +89,8 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid_collection_interval.yaml", "metrics.collection_interval must be positive: 0s"},
 		{"invalid_top_k.yaml", "metrics.runtime: top_k_creation_sites must be at least 1: 0"},
 		{"invalid_leak_window.yaml", "metrics.runtime: leak_window must be at least 2 collections: 1"},
-		{"invalid_mem_profile_rate.yaml", "metrics.runtime: set_mem_profile_rate must not be negative: -1"},
+		{"invalid_mem_profile_rate.yaml", "metrics.runtime.set_mem_profile_rate is not supported: -1 (this receiver never writes into a target's memory; set runtime.MemProfileRate in the program itself to have allocation sites reported)"},
+		{"invalid_mem_profile_rate_positive.yaml", "metrics.runtime.set_mem_profile_rate is not supported: 524288"},
 		{"invalid_ring_buffer_small.yaml", "ring_buffer_size must be between 4KiB and 1GiB: 1024 bytes"},
 		{"invalid_ring_buffer_unit.yaml", `invalid byte size "8 parsecs"`},
 	}
@@ -123,6 +124,6 @@ func TestRuntimeOptionsFollowConfig(t *testing.T) {
 	got := cfg.Metrics.Runtime.options()
 	want := runtimemetrics.DefaultOptions()
 	want.Scheduler, want.Allocations = false, false
-	want.TopKCreationSites, want.LeakThreshold, want.SetMemProfileRate = 5, 50, 524288
+	want.TopKCreationSites, want.LeakThreshold = 5, 50
 	assert.Equal(t, want, got)
 }

@@ -30,7 +30,6 @@ type allocState struct {
 	// never changes after creation, only its counters do.
 	stacks         map[uint64]allocSiteKey
 	rateZeroLogged bool
-	rateWritten    bool
 }
 
 // maxBuckets bounds one walk of the bucket list (a corrupt or racing list
@@ -215,17 +214,4 @@ func foldAllocSites(sites []allocSite, k int) (kept []allocSite, folded int) {
 		}
 	}
 	return kept, len(sites) - k
-}
-
-// enableMemProfiling writes rate into runtime.MemProfileRate (opt-in).
-func (t *target) enableMemProfiling(rate int64) error {
-	if t.memProfileRate == 0 {
-		return fmt.Errorf("runtime.MemProfileRate: %w", errGlobalNotFound)
-	}
-	var b [8]byte
-	le.PutUint64(b[:], uint64(rate))
-	if _, err := t.mem.WriteAt(b[:], t.memProfileRate); err != nil {
-		return err
-	}
-	return nil
 }

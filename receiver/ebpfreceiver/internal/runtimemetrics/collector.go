@@ -43,9 +43,6 @@ type Options struct {
 	LeakWindow int
 	// MaxGoroutines bounds how many goroutines are read per process per collection.
 	MaxGoroutines int
-	// SetMemProfileRate, when > 0, is written into runtime.MemProfileRate of a
-	// target whose rate is 0 (sampling off). Opt-in: it changes the target.
-	SetMemProfileRate int64
 
 	// ScopeName is the instrumentation scope of the emitted metrics.
 	ScopeName string
@@ -83,9 +80,6 @@ func (o Options) Validate() error {
 	}
 	if o.MaxGoroutines < 1 {
 		errs = append(errs, fmt.Errorf("max_goroutines must be at least 1: %d", o.MaxGoroutines))
-	}
-	if o.SetMemProfileRate < 0 {
-		errs = append(errs, fmt.Errorf("set_mem_profile_rate must not be negative: %d", o.SetMemProfileRate))
 	}
 	return errors.Join(errs...)
 }
@@ -394,15 +388,7 @@ func (c *Collector) collectAllocations(t *target, b *metricBuilder) error {
 		b.gauge("go.memory.profile.rate", "The target's runtime.MemProfileRate: one sample per this many bytes allocated; 0 means allocation sampling is off.", "By").setInt(rate)
 	}
 	if rate == 0 {
-		if c.opts.SetMemProfileRate > 0 && !t.alloc.rateWritten {
-			t.alloc.rateWritten = true
-			if err := t.enableMemProfiling(c.opts.SetMemProfileRate); err != nil {
-				c.log.Warn("Cannot turn on allocation sampling in the target", zap.Int("pid", t.pid), zap.Error(err))
-			} else {
-				c.log.Info("Turned on allocation sampling in the target (set_mem_profile_rate)",
-					zap.Int("pid", t.pid), zap.Int64("mem_profile_rate", c.opts.SetMemProfileRate))
-			}
-		} else if !t.alloc.rateZeroLogged {
+		if !t.alloc.rateZeroLogged {
 			t.alloc.rateZeroLogged = true
 			c.log.Info("Allocation sampling is off in the target (runtime.MemProfileRate is 0; the linker sets it when the program never references runtime.MemProfile); no allocation sites will be reported",
 				zap.Int("pid", t.pid))

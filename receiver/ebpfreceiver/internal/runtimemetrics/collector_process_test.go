@@ -466,7 +466,7 @@ func TestAllocationSitesRatio(t *testing.T) {
 	}
 }
 
-func TestMemProfileRateOffAndOptIn(t *testing.T) {
+func TestMemProfileRateOff(t *testing.T) {
 	requireRoot(t)
 	plain, _ := demoBinaries(t)
 	bin := variants(t)[0].bin
@@ -489,25 +489,6 @@ func TestMemProfileRateOffAndOptIn(t *testing.T) {
 		}
 		if n := logs.FilterMessageSnippet("Allocation sampling is off").Len(); n != 1 {
 			t.Errorf("want the sampling-off message once, got %d", n)
-		}
-	})
-	t.Run("opt-in turns it on", func(t *testing.T) {
-		demo := startDemo(t, plain, "-mode", "alloc", "-memprofilerate", "0")
-		opts := DefaultOptions()
-		opts.Scheduler, opts.GC, opts.Goroutines = false, false, false
-		opts.SetMemProfileRate = 8192
-		c, _ := newTestCollector(t, opts)
-		if err := c.AttachBinary(demo.cmd.Process.Pid, bin(t)); err != nil {
-			t.Fatal(err)
-		}
-		collect(t, c)
-		time.Sleep(1500 * time.Millisecond)
-		md := collect(t, c)
-		if r := singleValue(t, md, "go.memory.profile.rate"); r != 8192 {
-			t.Fatalf("rate after opt-in %v, want 8192", r)
-		}
-		if b, ok := pointWhere(md, "go.memory.profile.allocated", "code.function.name", "main.allocHeavy"); !ok || b == 0 {
-			t.Errorf("no allocations sampled after turning sampling on")
 		}
 	})
 }

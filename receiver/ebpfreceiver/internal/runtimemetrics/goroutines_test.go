@@ -127,7 +127,6 @@ func TestOptionsValidate(t *testing.T) {
 		{"leak threshold", func(o *Options) { o.LeakThreshold = 0 }, "leak_threshold must be at least 1: 0"},
 		{"leak window", func(o *Options) { o.LeakWindow = 1 }, "leak_window must be at least 2 collections: 1"},
 		{"max goroutines", func(o *Options) { o.MaxGoroutines = 0 }, "max_goroutines must be at least 1: 0"},
-		{"rate", func(o *Options) { o.SetMemProfileRate = -1 }, "set_mem_profile_rate must not be negative: -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

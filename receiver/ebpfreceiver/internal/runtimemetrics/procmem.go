@@ -66,21 +66,6 @@ func (m *procMem) ReadAt(p []byte, addr uint64) (int, error) {
 	return n, nil
 }
 
-// WriteAt writes into the target's memory; used only for the opt-in
-// MemProfileRate switch.
-func (m *procMem) WriteAt(p []byte, addr uint64) (int, error) {
-	f, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", m.pid), os.O_RDWR, 0)
-	if err != nil {
-		return 0, fmt.Errorf("open memory of pid %d for writing: %w", m.pid, err)
-	}
-	defer f.Close()
-	n, err := f.WriteAt(p, int64(addr))
-	if err != nil {
-		return n, fmt.Errorf("write pid %d at %#x: %w", m.pid, addr, err)
-	}
-	return n, nil
-}
-
 func (m *procMem) Close() error {
 	if m.file != nil {
 		err := m.file.Close()
