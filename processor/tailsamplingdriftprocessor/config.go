@@ -66,8 +66,9 @@ type DriftConfig struct {
 	Baseline string `mapstructure:"baseline"`
 	// Signals lists what is compared: latency, errors.
 	Signals []string `mapstructure:"signals"`
-	// Significance is the false positive rate the sequential test holds under
-	// continuous checking, in (0, 1).
+	// Significance bounds each test's (canary × key × signal) probability of a
+	// false alarm within any 24 h under continuous checking, in (0, 1); the
+	// expected time to a false alarm is at least 24 h / significance.
 	Significance float64 `mapstructure:"significance"`
 	// MinSamples is how many spans each cohort of a key needs before it is tested.
 	MinSamples int `mapstructure:"min_samples"`
