@@ -68,8 +68,8 @@ type DriftConfig struct {
 	Signals []string `mapstructure:"signals"`
 	// Significance bounds each test's (canary × key × signal) probability of a
 	// false alarm in its first 24 h (k × significance in k days) under continuous
-	// checking, in (0, 1); the
-	// expected time to a false alarm is at least 24 h / significance.
+	// checking, in (0, 1); the expected time to a false alarm is at least
+	// 24 h / significance.
 	Significance float64 `mapstructure:"significance"`
 	// MinSamples is how many spans each cohort of a key needs before it is tested.
 	MinSamples int `mapstructure:"min_samples"`
