@@ -101,8 +101,15 @@ func TestAttachBothWays(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer att.Close()
-			if want := 1 + len(bin.ServeHTTP.ReturnOffsets); att.Links() != want {
-				t.Errorf("%d probe sites attached, want %d (entry and every RET)", att.Links(), want)
+			// ServeHTTP's entry and every RET, plus the panic path: runtime.gopanic's
+			// entry and runtime.recovery's call of gogo (hit only when a program panics).
+			want := 1 + len(bin.ServeHTTP.ReturnOffsets)
+			if bin.Gopanic == nil || bin.RecoveryResume == nil {
+				t.Fatal("panic probe sites not resolved")
+			}
+			want += 1 + len(bin.RecoveryResume.ReturnOffsets)
+			if att.Links() != want {
+				t.Errorf("%d probe sites attached, want %d (ServeHTTP entry and every RET, gopanic entry, recovery's gogo call)", att.Links(), want)
 			}
 			before, err := tr.Hits()
 			if err != nil {
