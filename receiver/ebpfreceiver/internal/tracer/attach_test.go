@@ -3,16 +3,13 @@ package tracer
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
-	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 )
 
 const helloServer = `package main
@@ -45,29 +42,8 @@ func startHelloServer(t *testing.T) (int, string, string) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(exe, addr)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("hello server did not listen")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return cmd.Process.Pid, exe, "http://" + addr
+	pid, addr := runServer(t, exe, func(addr string) []string { return []string{addr} })
+	return pid, exe, "http://" + addr
 }
 
 // TestAttachBothWays attaches the server probes as uprobe_multi links (the
@@ -76,31 +52,11 @@ func startHelloServer(t *testing.T) (int, string, string) {
 func TestAttachBothWays(t *testing.T) {
 	prereq.RequireRoot(t, "attaching uprobes")
 	pid, exe, base := startHelloServer(t)
-	ins, err := goexe.Inspect(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin, err := ResolveBinary(ins)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, bin := resolveServer(t, exe)
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	for _, perf := range []bool{false, true} {
 		t.Run(fmt.Sprintf("perf_event uprobes %v", perf), func(t *testing.T) {
-			tr, err := New(Options{RingBufferSize: 1 << 16, PerfEventUprobes: perf})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tr.Close()
-			cookie, err := tr.AddBinary(bin.Offsets)
-			if err != nil {
-				t.Fatal(err)
-			}
-			att, err := tr.Attach(pid, cookie, bin, Probes{Server: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer att.Close()
+			tr, att := attachServer(t, Options{RingBufferSize: 1 << 16, PerfEventUprobes: perf}, pid, bin)
 			// ServeHTTP's entry and every RET, plus the panic path: runtime.gopanic's
 			// entry and runtime.recovery's call of gogo (hit only when a program panics).
 			want := 1 + len(bin.ServeHTTP.ReturnOffsets)

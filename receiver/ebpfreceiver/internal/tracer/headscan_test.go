@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
-	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 )
 
 // The head scan reads the request head 8 bytes at a time: a trace context
@@ -21,28 +20,8 @@ import (
 func TestHeadScanFindsContext(t *testing.T) {
 	prereq.RequireRoot(t, "the server probes")
 	pid, base, path := startDemo(t, "")
-	exe, err := goexe.Inspect(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin, err := ResolveBinary(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := New(Options{RingBufferSize: 1 << 20, ExtractTraceContext: true, ExtractB3: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	cookie, err := tr.AddBinary(bin.Offsets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	att, err := tr.Attach(pid, cookie, bin, Probes{Server: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer att.Close()
+	_, bin := resolveServer(t, path)
+	tr, _ := attachServer(t, Options{RingBufferSize: 1 << 20, ExtractTraceContext: true, ExtractB3: true}, pid, bin)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package tracer
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
-	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 )
 
 // startDemo builds integration/testdata/httpdemo (stripped or not) and
@@ -25,29 +23,9 @@ func startDemo(t *testing.T, ldflags string) (pid int, base, exe string) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build httpdemo: %v\n%s", err, out)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(exe, "-addr", addr) // its panic logs go nowhere
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("httpdemo did not listen")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return cmd.Process.Pid, "http://" + addr, exe
+	// Its panic logs go nowhere.
+	pid, addr := runServer(t, exe, func(addr string) []string { return []string{"-addr", addr} })
+	return pid, "http://" + addr, exe
 }
 
 // request sends a GET and ignores the outcome: a panicking handler's
@@ -99,31 +77,11 @@ func TestPanickingHandlerSpans(t *testing.T) {
 	for _, tc := range []struct{ name, ldflags string }{{"unstripped", ""}, {"stripped", "-s -w"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			pid, base, path := startDemo(t, tc.ldflags)
-			exe, err := goexe.Inspect(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			bin, err := ResolveBinary(exe)
-			if err != nil {
-				t.Fatal(err)
-			}
+			exe, bin := resolveServer(t, path)
 			if bin.Gopanic == nil || bin.RecoveryResume == nil {
 				t.Fatalf("panic probe sites not found: gopanic %v, recovery %v", bin.Gopanic, bin.RecoveryResume)
 			}
-			tr, err := New(Options{RingBufferSize: 1 << 20, CaptureQuery: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tr.Close()
-			cookie, err := tr.AddBinary(bin.Offsets)
-			if err != nil {
-				t.Fatal(err)
-			}
-			att, err := tr.Attach(pid, cookie, bin, Probes{Server: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer att.Close()
+			tr, _ := attachServer(t, Options{RingBufferSize: 1 << 20, CaptureQuery: true}, pid, bin)
 			c := &http.Client{Timeout: 10 * time.Second}
 			defer c.CloseIdleConnections()
 
