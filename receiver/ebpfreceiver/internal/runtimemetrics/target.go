@@ -8,11 +8,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// targetMem is a target's memory: a procMem, or a fixed snapshot in tests.
+type targetMem interface {
+	memReader
+	Close() error
+}
+
 // target is one instrumented process and what we know about its runtime.
 type target struct {
 	pid      int
 	bin      Binary
-	mem      *procMem
+	mem      targetMem
 	bias     uint64
 	lay      *layout
 	res      *siteResolver
@@ -199,6 +205,13 @@ func (t *target) validGCController(addr uint64) bool {
 	}
 	// With GC on, the goal is never below the 4 MiB minimum heap (scaled by GOGC).
 	if l.gcHeapGoal != noField && st.GOGC > 0 && st.HeapGoal < uint64(4<<20)*uint64(st.GOGC)/100 {
+		return false
+	}
+	// With GC off (GOGC=-1), every Go release from 1.19 on sets the goal to
+	// ^uint64(0) (gcControllerCommit). Without this check a neighbouring
+	// global that holds 0xffffffff where gcPercent would be passed now and
+	// then and was reported as "GOGC -1" for a program running with 100.
+	if l.gcHeapGoal != noField && st.GOGC < 0 && st.HeapGoal != ^uint64(0) {
 		return false
 	}
 	return true
