@@ -76,7 +76,14 @@ func (*tracesProcessor) Capabilities() consumer.Capabilities {
 
 func (t *tracesProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	td, _ = t.p.processTraces(ctx, td)
-	return t.next.ConsumeTraces(ctx, td)
+	// Counted before the call: the next consumer may take the spans away.
+	n := int64(td.SpanCount())
+	if err := t.next.ConsumeTraces(ctx, td); err != nil {
+		t.p.tel.ProcessorSloBurnSpansRefused.Add(ctx, n)
+		return err
+	}
+	t.p.tel.ProcessorSloBurnSpansForwarded.Add(ctx, n)
+	return nil
 }
 
 func createMetrics(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {

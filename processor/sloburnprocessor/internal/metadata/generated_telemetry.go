@@ -29,8 +29,10 @@ type TelemetryBuilder struct {
 	ProcessorSloBurnAlertTransitions metric.Int64Counter
 	ProcessorSloBurnConditionErrors  metric.Int64Counter
 	ProcessorSloBurnEmitFailures     metric.Int64Counter
+	ProcessorSloBurnSpansForwarded   metric.Int64Counter
 	ProcessorSloBurnSpansMatched     metric.Int64Counter
 	ProcessorSloBurnSpansObserved    metric.Int64Counter
+	ProcessorSloBurnSpansRefused     metric.Int64Counter
 	ProcessorSloBurnStorageErrors    metric.Int64Counter
 }
 
@@ -81,6 +83,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{batch}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorSloBurnSpansForwarded, err = builder.meter.Int64Counter(
+		"otelcol_processor_slo_burn_spans_forwarded",
+		metric.WithDescription("Spans of a traces pipeline the next consumer accepted. The processor drops no spans itself, so spans_observed = spans_forwarded + spans_refused. [Alpha]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorSloBurnSpansMatched, err = builder.meter.Int64Counter(
 		"otelcol_processor_slo_burn_spans_matched",
 		metric.WithDescription("Span-to-SLO matches counted as SLI events (a span selected by two SLOs counts twice). [Alpha]"),
@@ -90,6 +98,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorSloBurnSpansObserved, err = builder.meter.Int64Counter(
 		"otelcol_processor_slo_burn_spans_observed",
 		metric.WithDescription("Spans the processor examined in a traces pipeline. [Alpha]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSloBurnSpansRefused, err = builder.meter.Int64Counter(
+		"otelcol_processor_slo_burn_spans_refused",
+		metric.WithDescription("Spans of a traces pipeline the next consumer refused; the error goes back to the sender (a receiver counts them as refused, an exporter queue retries them). [Alpha]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

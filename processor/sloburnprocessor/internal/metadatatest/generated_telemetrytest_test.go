@@ -22,8 +22,10 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorSloBurnAlertTransitions.Add(context.Background(), 1)
 	tb.ProcessorSloBurnConditionErrors.Add(context.Background(), 1)
 	tb.ProcessorSloBurnEmitFailures.Add(context.Background(), 1)
+	tb.ProcessorSloBurnSpansForwarded.Add(context.Background(), 1)
 	tb.ProcessorSloBurnSpansMatched.Add(context.Background(), 1)
 	tb.ProcessorSloBurnSpansObserved.Add(context.Background(), 1)
+	tb.ProcessorSloBurnSpansRefused.Add(context.Background(), 1)
 	tb.ProcessorSloBurnStorageErrors.Add(context.Background(), 1)
 	AssertEqualProcessorSloBurnAlertTransitions(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -34,10 +36,16 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualProcessorSloBurnEmitFailures(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSloBurnSpansForwarded(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSloBurnSpansMatched(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSloBurnSpansObserved(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSloBurnSpansRefused(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSloBurnStorageErrors(t, testTel,
