@@ -59,6 +59,8 @@ type engine struct {
 
 	decidedAttrs [numTriggers][3]metric.MeasurementOption
 	lateAttrs    [2]metric.MeasurementOption
+	// notSampledAttrs is the reason attribute of spans_not_sampled.
+	notSampledAttrs [numNotSampledReasons]metric.MeasurementOption
 }
 
 func newEngine(cfg *Config, set processor.Settings, tel *metadata.TelemetryBuilder) (*engine, error) {
@@ -113,6 +115,9 @@ func newEngine(cfg *Config, set processor.Settings, tel *metadata.TelemetryBuild
 	}
 	e.lateAttrs[0] = metric.WithAttributeSet(attribute.NewSet(attribute.Bool("sampled", false)))
 	e.lateAttrs[1] = metric.WithAttributeSet(attribute.NewSet(attribute.Bool("sampled", true)))
+	for r, name := range notSampledReasonNames {
+		e.notSampledAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
+	}
 	return e, nil
 }
 
@@ -569,7 +574,9 @@ func (c *decisionCounts) add(o *decisionCounts) {
 		}
 	}
 	c.spansSampled += o.spansSampled
-	c.spansNotSample += o.spansNotSample
+	for r := range c.spansNotSample {
+		c.spansNotSample[r] += o.spansNotSample[r]
+	}
 	c.policyErrors += o.policyErrors
 	c.keptForDrift += o.keptForDrift
 	c.lateSampled += o.lateSampled
@@ -648,8 +655,10 @@ func (e *engine) record(ctx context.Context, c *decisionCounts) {
 	if c.spansSampled > 0 {
 		e.tel.ProcessorTailSamplingDriftSpansSampled.Add(ctx, c.spansSampled)
 	}
-	if c.spansNotSample > 0 {
-		e.tel.ProcessorTailSamplingDriftSpansNotSampled.Add(ctx, c.spansNotSample)
+	for r, n := range c.spansNotSample {
+		if n > 0 {
+			e.tel.ProcessorTailSamplingDriftSpansNotSampled.Add(ctx, n, e.notSampledAttrs[r])
+		}
 	}
 	if c.policyErrors > 0 {
 		e.tel.ProcessorTailSamplingDriftPolicyErrors.Add(ctx, c.policyErrors)

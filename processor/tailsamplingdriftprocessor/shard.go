@@ -123,12 +123,36 @@ type shard struct {
 type decisionCounts struct {
 	decided        [numTriggers][3]int64 // by trigger and sampled/not_sampled/dropped
 	spansSampled   int64
-	spansNotSample int64
+	spansNotSample [numNotSampledReasons]int64 // by notSampledReason
 	policyErrors   int64
 	keptForDrift   int64
 	lateSampled    int64
 	lateNotSampled int64
 	newTraces      int64
+}
+
+// notSampledReason says why the spans of a trace were not forwarded.
+type notSampledReason int
+
+const (
+	reasonPolicy      notSampledReason = iota // the policies did not keep the trace
+	reasonDropPolicy                          // a drop policy matched
+	reasonTooLarge                            // maximum_trace_size_bytes was exceeded
+	reasonUnevaluated                         // dropped at shutdown without evaluation
+	numNotSampledReasons
+)
+
+var notSampledReasonNames = [numNotSampledReasons]string{"policy", "drop_policy", "too_large", "unevaluated"}
+
+func notSampledReasonOf(why trigger, k decisionKind) notSampledReason {
+	switch {
+	case why == triggerTooLarge:
+		return reasonTooLarge
+	case k == decisionDropped:
+		return reasonDropPolicy
+	default:
+		return reasonPolicy
+	}
 }
 
 func decisionIndex(k decisionKind) int {
@@ -194,7 +218,7 @@ func (s *shard) decideLocked(e *engine, t *trace, why trigger) {
 		}
 		s.keep.put(t.id, d.Threshold, mark)
 	} else {
-		s.counts.spansNotSample += t.spanCount
+		s.counts.spansNotSample[notSampledReasonOf(why, d.Kind)] += t.spanCount
 		s.drop.put(t.id, sampling.Threshold{}, nil)
 	}
 	s.bytes -= int64(s.intern.releaseAll(t.data))
@@ -263,7 +287,7 @@ func (s *shard) drainAllLocked(e *engine, drop bool) int64 {
 			s.bytes -= int64(len(t.data)) + traceOverhead
 			s.bytes -= int64(s.intern.releaseAll(t.data))
 			t.data = nil
-			s.counts.spansNotSample += t.spanCount
+			s.counts.spansNotSample[reasonUnevaluated] += t.spanCount
 			droppedUnevaluated++
 			continue
 		}

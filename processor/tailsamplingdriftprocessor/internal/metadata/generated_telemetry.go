@@ -254,7 +254,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorTailSamplingDriftSpansNotSampled, err = builder.meter.Int64Counter(
 		"otelcol_processor_tail_sampling_drift_spans_not_sampled",
-		metric.WithDescription("Spans discarded because their trace was not kept or was dropped. [Development]"),
+		metric.WithDescription("Spans discarded because their trace was not kept or was dropped, by reason. Spans of decided traces that arrive late are counted in late_spans instead, so spans_received = spans_sampled + spans_not_sampled + late_spans + the spans still waiting for a decision. [Development]"),
 		metric.WithUnit("{spans}"),
 	)
 	errs = errors.Join(errs, err)

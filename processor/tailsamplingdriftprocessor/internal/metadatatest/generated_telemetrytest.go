@@ -178,7 +178,7 @@ func AssertEqualProcessorTailSamplingDriftPolicyErrors(t *testing.T, tt *compone
 func AssertEqualProcessorTailSamplingDriftSpansNotSampled(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_tail_sampling_drift_spans_not_sampled",
-		Description: "Spans discarded because their trace was not kept or was dropped. [Development]",
+		Description: "Spans discarded because their trace was not kept or was dropped, by reason. Spans of decided traces that arrive late are counted in late_spans instead, so spans_received = spans_sampled + spans_not_sampled + late_spans + the spans still waiting for a decision. [Development]",
 		Unit:        "{spans}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
