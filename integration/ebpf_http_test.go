@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -33,6 +34,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/refusing"
 )
 
 // buildDemo compiles testdata/httpdemo with the local toolchain.
@@ -222,6 +224,24 @@ func startReceiverObserved(t *testing.T, glob string) (*consumertest.TracesSink,
 }
 
 var _ receiver.Traces // keep the receiver import explicit for readers
+
+// counterWith is the value of a counter's data point whose attribute key is value.
+func counterWith(t *testing.T, tel *componenttest.Telemetry, name, key, value string) int64 {
+	t.Helper()
+	m, err := tel.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	var sum int64
+	if s, ok := m.Data.(metricdata.Sum[int64]); ok {
+		for _, dp := range s.DataPoints {
+			if v, ok := dp.Attributes.Value(attribute.Key(key)); ok && v.AsString() == value {
+				sum += dp.Value
+			}
+		}
+	}
+	return sum
+}
 
 func counterValue(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
 	t.Helper()
@@ -751,10 +771,17 @@ func testHTTPS(t *testing.T, sink *consumertest.TracesSink, tlsPort int) {
 	}
 }
 
-// TestEBPFRingBufferDropsCounted runs with the smallest ring buffer and a
-// burst of concurrent requests: every request is either a span or a counted
-// loss, never silently missing.
-func TestEBPFRingBufferDropsCounted(t *testing.T) {
+// TestEBPFSpanAccounting runs with the smallest ring buffer, a burst of concurrent
+// requests and a next consumer that refuses every second batch: every request is a
+// span the next consumer took, a span it refused, or an event lost with its reason,
+// and the receiver's counters say which, exactly:
+//
+//	requests        = events_received + events_lost{reason=ring_buffer_full}
+//	events_received = spans_emitted + spans_refused + events_lost{reason=undecodable}
+//
+// (Undecodable events do not occur with the receiver's own BPF programs: that term
+// is 0 here and is checked as such.)
+func TestEBPFSpanAccounting(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "ring-demo")
@@ -770,7 +797,8 @@ func TestEBPFRingBufferDropsCounted(t *testing.T) {
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	set.Logger = zaptest.NewLogger(t)
 	sink := new(consumertest.TracesSink)
-	rcv, err := f.CreateTraces(context.Background(), set, cfg, sink)
+	next := &refusing.Traces{Every: 2, Next: sink}
+	rcv, err := f.CreateTraces(context.Background(), set, cfg, next)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -784,42 +812,74 @@ func TestEBPFRingBufferDropsCounted(t *testing.T) {
 	}()
 	tg := startTarget(t, exe, "ring", freePort(t))
 	warmUp(t, sink, tg)
-	lost0 := counterValue(t, tel, "otelcol_receiver_ebpf_events_lost")
 
-	const workers, perWorker = 64, 8
-	done := make(chan struct{})
+	type account struct{ received, emitted, refused, full, undecodable, accepted, turnedAway int64 }
+	read := func() account {
+		return account{
+			received:    counterValue(t, tel, "otelcol_receiver_ebpf_events_received"),
+			emitted:     counterValue(t, tel, "otelcol_receiver_ebpf_spans_emitted"),
+			refused:     counterValue(t, tel, "otelcol_receiver_ebpf_spans_refused"),
+			full:        counterWith(t, tel, "otelcol_receiver_ebpf_events_lost", "reason", "ring_buffer_full"),
+			undecodable: counterWith(t, tel, "otelcol_receiver_ebpf_events_lost", "reason", "undecodable"),
+			accepted:    int64(next.Accepted()),
+			turnedAway:  int64(next.Refused()),
+		}
+	}
+	since := func(a, b account) account {
+		return account{a.received - b.received, a.emitted - b.emitted, a.refused - b.refused, a.full - b.full,
+			a.undecodable - b.undecodable, a.accepted - b.accepted, a.turnedAway - b.turnedAway}
+	}
+	before := read()
+
+	// Waves a drain interval apart, so the receiver drains several batches and the
+	// next consumer refuses some of them.
+	const waves, workers, perWorker = 4, 64, 2
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
 	defer c.CloseIdleConnections()
-	for range workers {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			for range perWorker {
-				resp, err := c.Get(tg.base + "/hello")
-				if err != nil {
-					t.Error(err)
-					return
+	for range waves {
+		done := make(chan struct{})
+		for range workers {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for range perWorker {
+					resp, err := c.Get(tg.base + "/hello")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		}()
+			}()
+		}
+		for range workers {
+			<-done
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
-	for range workers {
-		<-done
-	}
-	const total = workers * perWorker
+	const total = waves * workers * perWorker
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if sink.SpanCount()+int(counterValue(t, tel, "otelcol_receiver_ebpf_events_lost")-lost0) >= total {
+		if a := since(read(), before); a.received+a.full >= total {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(700 * time.Millisecond)
-	spans, lost := sink.SpanCount(), int(counterValue(t, tel, "otelcol_receiver_ebpf_events_lost")-lost0)
-	t.Logf("%d requests: %d spans, %d events lost (4 KiB ring)", total, spans, lost)
-	if spans+lost != total {
-		t.Fatalf("%d spans + %d lost = %d, want exactly %d requests", spans, lost, spans+lost, total)
+	time.Sleep(700 * time.Millisecond) // longer than the drain interval
+	a := since(read(), before)
+	t.Logf("%d requests: %d events received (%d spans emitted, %d refused, %d undecodable), %d lost to a full 4 KiB ring",
+		total, a.received, a.emitted, a.refused, a.undecodable, a.full)
+	if a.received+a.full != total {
+		t.Errorf("events received %d + lost (ring buffer full) %d = %d, want exactly %d requests", a.received, a.full, a.received+a.full, total)
+	}
+	if a.emitted+a.refused+a.undecodable != a.received {
+		t.Errorf("emitted %d + refused %d + undecodable %d != received %d", a.emitted, a.refused, a.undecodable, a.received)
+	}
+	if a.emitted != a.accepted || a.refused != a.turnedAway {
+		t.Errorf("counters say %d emitted, %d refused; the next consumer took %d and refused %d", a.emitted, a.refused, a.accepted, a.turnedAway)
+	}
+	if a.full == 0 || a.refused == 0 || a.undecodable != 0 {
+		t.Errorf("the stream should have ring-buffer losses and refusals and no undecodable events: %+v", a)
 	}
 }
 

@@ -635,7 +635,7 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 			r.tel.ReceiverEbpfEventsReceived.Add(ctx, 1)
 			ev, err := tracer.Decode(raw)
 			if err != nil {
-				r.tel.ReceiverEbpfEventsLost.Add(ctx, 1)
+				r.tel.ReceiverEbpfEventsLost.Add(ctx, 1, lostUndecodable)
 				return
 			}
 			batch.add(ev, r.resourceFor)
@@ -658,13 +658,19 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 	}
 }
 
+// The reason attribute of events_lost.
+var (
+	lostRingBufferFull = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "ring_buffer_full")))
+	lostUndecodable    = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "undecodable")))
+)
+
 func (r *ebpfReceiver) countDrops(ctx context.Context) {
 	drops, err := r.tracer.Drops()
 	if err != nil {
 		return
 	}
 	if drops > r.lastDrops {
-		r.tel.ReceiverEbpfEventsLost.Add(ctx, int64(drops-r.lastDrops))
+		r.tel.ReceiverEbpfEventsLost.Add(ctx, int64(drops-r.lastDrops), lostRingBufferFull)
 		r.lastDrops = drops
 	}
 }

@@ -14,16 +14,16 @@ import (
 // ErrRefused is what a refused batch returns.
 var ErrRefused = errors.New("refusing: batch refused by the test's next consumer")
 
-// Traces refuses every Every-th batch (the Every-th, 2·Every-th, ...) and keeps the
-// spans of the others. Every ≤ 0 accepts everything.
+// Traces refuses every Every-th batch (the Every-th, 2·Every-th, ...) and passes the
+// others to Next (when set). Every ≤ 0 accepts everything.
 type Traces struct {
 	Every int
+	Next  consumer.Traces
 
 	mu       sync.Mutex
 	calls    int
 	accepted int
 	refused  int
-	batches  []ptrace.Traces
 }
 
 var _ consumer.Traces = (*Traces)(nil)
@@ -31,8 +31,9 @@ var _ consumer.Traces = (*Traces)(nil)
 // Capabilities: the spans are kept as given.
 func (*Traces) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
-// ConsumeTraces accepts or refuses td.
-func (c *Traces) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
+// ConsumeTraces accepts or refuses td. The lock is held while Next consumes, so
+// the counts never run ahead of what Next holds.
+func (c *Traces) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls++
@@ -41,7 +42,9 @@ func (c *Traces) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
 		return ErrRefused
 	}
 	c.accepted += td.SpanCount()
-	c.batches = append(c.batches, td)
+	if c.Next != nil {
+		return c.Next.ConsumeTraces(ctx, td)
+	}
 	return nil
 }
 
@@ -57,11 +60,4 @@ func (c *Traces) Refused() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.refused
-}
-
-// Batches returns the accepted batches.
-func (c *Traces) Batches() []ptrace.Traces {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]ptrace.Traces(nil), c.batches...)
 }

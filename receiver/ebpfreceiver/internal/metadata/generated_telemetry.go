@@ -75,7 +75,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfEventsLost, err = builder.meter.Int64Counter(
 		"otelcol_receiver_ebpf_events_lost",
-		metric.WithDescription("Events lost in the kernel because the ring buffer was full (counted by the BPF programs), plus events that could not be decoded. [Alpha]"),
+		metric.WithDescription("Events lost, by reason. Every event read (events_received) becomes a span emitted or refused, or is lost as undecodable; ring_buffer_full events never reach events_received. [Alpha]"),
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)

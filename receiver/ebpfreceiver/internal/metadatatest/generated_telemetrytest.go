@@ -40,7 +40,7 @@ func AssertEqualReceiverEbpfAttachFailures(t *testing.T, tt *componenttest.Telem
 func AssertEqualReceiverEbpfEventsLost(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_ebpf_events_lost",
-		Description: "Events lost in the kernel because the ring buffer was full (counted by the BPF programs), plus events that could not be decoded. [Alpha]",
+		Description: "Events lost, by reason. Every event read (events_received) becomes a span emitted or refused, or is lost as undecodable; ring_buffer_full events never reach events_received. [Alpha]",
 		Unit:        "{event}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
