@@ -195,19 +195,18 @@ func (e *fuseExporter) Shutdown(ctx context.Context) error {
 }
 
 // ConsumeLogs counts the records that are not alerts once, then hands the
-// batch to every destination's queue.
+// alert records to every destination's queue.
 func (e *fuseExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	total := int64(ld.LogRecordCount())
+	e.telemetry.FuseRecordsReceived.Add(ctx, total)
 	var notAlert, malformed int64
 	forEachRecord(ld, func(lr plog.LogRecord) {
-		// Most records of a shared logs pipeline are not alerts: test the
-		// event name before converting anything.
-		if lr.EventName() != alertEventName {
-			notAlert++
-			return
-		}
-		if _, err := alertFromRecord(lr); err != nil {
-			malformed++
-			e.set.Logger.Debug("Ignoring malformed alert record", zap.Error(err))
+		if !e.isAlert(lr) {
+			if lr.EventName() != alertEventName {
+				notAlert++
+			} else {
+				malformed++
+			}
 		}
 	})
 	if notAlert > 0 {
@@ -216,8 +215,13 @@ func (e *fuseExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	if malformed > 0 {
 		e.telemetry.FuseRecordsIgnored.Add(ctx, malformed, ignoredMalformed)
 	}
-	if notAlert+malformed == int64(ld.LogRecordCount()) {
+	if notAlert+malformed == total {
 		return nil
+	}
+	if notAlert+malformed > 0 {
+		// Only alerts enter the queues, so the exporter helper's sent and
+		// failed counts are counts of alerts.
+		ld = alertsOf(ld)
 	}
 	var errs []error
 	for i, r := range e.routes {
@@ -231,6 +235,54 @@ func (e *fuseExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 		errs = append(errs, r.queued.ConsumeLogs(ctx, data))
 	}
 	return errors.Join(errs...)
+}
+
+// isAlert: lr is a well-formed alert record.
+func (e *fuseExporter) isAlert(lr plog.LogRecord) bool {
+	// Most records of a shared logs pipeline are not alerts: test the
+	// event name before converting anything.
+	if lr.EventName() != alertEventName {
+		return false
+	}
+	if _, err := alertFromRecord(lr); err != nil {
+		e.set.Logger.Debug("Ignoring malformed alert record", zap.Error(err))
+		return false
+	}
+	return true
+}
+
+// alertsOf copies the well-formed alert records of ld, with their resources and
+// scopes, into a batch of their own (ld is not ours to change).
+func alertsOf(ld plog.Logs) plog.Logs {
+	out := plog.NewLogs()
+	for _, rl := range ld.ResourceLogs().All() {
+		var dstRL plog.ResourceLogs
+		haveRL := false
+		for _, sl := range rl.ScopeLogs().All() {
+			var dstSL plog.ScopeLogs
+			haveSL := false
+			for _, lr := range sl.LogRecords().All() {
+				if lr.EventName() != alertEventName {
+					continue
+				}
+				if _, err := alertFromRecord(lr); err != nil {
+					continue
+				}
+				if !haveRL {
+					dstRL, haveRL = out.ResourceLogs().AppendEmpty(), true
+					rl.Resource().CopyTo(dstRL.Resource())
+					dstRL.SetSchemaUrl(rl.SchemaUrl())
+				}
+				if !haveSL {
+					dstSL, haveSL = dstRL.ScopeLogs().AppendEmpty(), true
+					sl.Scope().CopyTo(dstSL.Scope())
+					dstSL.SetSchemaUrl(sl.SchemaUrl())
+				}
+				lr.CopyTo(dstSL.LogRecords().AppendEmpty())
+			}
+		}
+	}
+	return out
 }
 
 // belowErrorCore passes log entries below error level only.

@@ -33,6 +33,7 @@ type TelemetryBuilder struct {
 	FuseAlertsUntracked  metric.Int64Counter
 	FuseDeliveriesFailed metric.Int64Counter
 	FuseRecordsIgnored   metric.Int64Counter
+	FuseRecordsReceived  metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -116,6 +117,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.FuseRecordsIgnored, err = builder.meter.Int64Counter(
 		"otelcol_fuse_records_ignored",
 		metric.WithDescription("Log records that are not alert records (other event name) or are malformed alert records (attribute reason). [Development]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.FuseRecordsReceived, err = builder.meter.Int64Counter(
+		"otelcol_fuse_records_received",
+		metric.WithDescription("Log records given to the exporter. Each is ignored (records_ignored, by reason) or is an alert handed to every destination's queue, where the exporter helper counts it as sent, send_failed or enqueue_failed. [Development]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)

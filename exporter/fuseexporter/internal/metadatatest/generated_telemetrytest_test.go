@@ -28,6 +28,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.FuseAlertsUntracked.Add(context.Background(), 1)
 	tb.FuseDeliveriesFailed.Add(context.Background(), 1)
 	tb.FuseRecordsIgnored.Add(context.Background(), 1)
+	tb.FuseRecordsReceived.Add(context.Background(), 1)
 	AssertEqualFuseAlertsActive(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -41,6 +42,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualFuseRecordsIgnored(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualFuseRecordsReceived(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
