@@ -198,6 +198,14 @@ func (d *alertmanagerDestination) push(ctx context.Context, ld plog.Logs) error 
 			}
 			p = postableAlert{Labels: labels, Annotations: annotations, StartsAt: formatTime(startsAt), EndsAt: formatTime(now.Add(d.lease))}
 		} else {
+			if d.cfg.SharedAlerts {
+				// Stop renewing; the lease ends this collector's share of the alert.
+				delete(d.active, key)
+				if !a.changedAt.IsZero() && len(d.resolved) < d.cfg.MaxActiveAlerts {
+					d.resolved[key] = resolution{changedAt: a.changedAt, recordedAt: now}
+				}
+				continue
+			}
 			p = postableAlert{Labels: labels, Annotations: annotations, EndsAt: formatTime(now)}
 			if entry != nil {
 				p.StartsAt = formatTime(entry.startsAt)

@@ -306,3 +306,46 @@ func TestAlertmanagerStaleFiringAfterResolve(t *testing.T) {
 	send(stateFiring, t0.Add(-time.Minute))
 	assert.Len(t, srv.received(), 5, "afterwards the old resolve is forgotten")
 }
+
+// With shared_alerts, a resolve posts nothing: it stops the renewals, so the alert
+// lives on in Alertmanager for as long as another collector renews it, and ends with
+// this collector's last lease otherwise. A firing record older than the resolve still
+// cannot reopen it.
+func TestAlertmanagerSharedAlertsResolveByLease(t *testing.T) {
+	srv := newRecordingServer(t)
+	clock := &fakeClock{t: t0}
+	ticker := &manualTicker{C: make(chan time.Time)}
+	cfg := withAlertmanager(syncConfig(), srv.URL)
+	cfg.Alertmanager.Get().ResendInterval = 30 * time.Second
+	cfg.Alertmanager.Get().SharedAlerts = true
+	e := startExporter(t, cfg, nil, func(e *fuseExporter) {
+		e.am.now = clock.Now
+		e.am.newTicker = ticker.newTicker
+	})
+
+	labels := sloLabels("checkout-availability")
+	firedAt := t0.Add(-5 * time.Second)
+	require.NoError(t, e.ConsumeLogs(t.Context(), alertLogs(alertRecord{state: stateFiring, labels: labels, at: firedAt})))
+	clock.Advance(30 * time.Second)
+	ticker.C <- clock.Now()
+	require.Eventually(t, func() bool { return len(srv.received()) == 2 }, 5*time.Second, time.Millisecond)
+	lastEnd := srv.alertmanagerPosts(t)[1][0].EndsAt
+	assert.Equal(t, formatTime(clock.Now().Add(120*time.Second)), lastEnd)
+
+	clock.Advance(10 * time.Second)
+	resolvedAt := clock.Now()
+	require.NoError(t, e.ConsumeLogs(t.Context(), alertLogs(alertRecord{state: stateResolved, labels: labels, at: resolvedAt})))
+	assert.Len(t, srv.received(), 2, "a shared alert's resolve is not posted")
+	assert.Equal(t, int64(0), e.am.activeAlerts())
+
+	// No more renewals; a stale firing record does not reopen it.
+	require.NoError(t, e.ConsumeLogs(t.Context(), alertLogs(alertRecord{state: stateFiring, labels: labels, at: resolvedAt.Add(-time.Second)})))
+	clock.Advance(30 * time.Second)
+	ticker.C <- clock.Now()
+	ticker.C <- clock.Now() // returns once the first tick was handled
+	assert.Len(t, srv.received(), 2)
+
+	// A new firing record after the resolve fires again.
+	require.NoError(t, e.ConsumeLogs(t.Context(), alertLogs(alertRecord{state: stateFiring, labels: labels, at: clock.Now()})))
+	assert.Len(t, srv.received(), 3)
+}

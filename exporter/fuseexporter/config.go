@@ -57,6 +57,15 @@ type AlertmanagerConfig struct {
 	// (the collector stopped, or lost its state). Default 4 × resend_interval.
 	Lease time.Duration `mapstructure:"lease"`
 
+	// SharedAlerts is for several collectors that send the same alerts, such as
+	// gateways that each compute an SLO on their share of the traffic. A resolve
+	// then only stops this collector's lease renewals instead of resolving the
+	// alert in Alertmanager, which would end it for every collector (Alertmanager
+	// merges alerts with the same labels and takes a resolve as final). The alert
+	// stays firing while any collector renews it and resolves once the last lease
+	// runs out: up to lease after the last collector stopped firing.
+	SharedAlerts bool `mapstructure:"shared_alerts"`
+
 	// MaxActiveAlerts bounds the firing alerts held for lease renewal (default
 	// 10000). A firing alert beyond the bound is still sent once, counted in
 	// otelcol_fuse_alerts_untracked, and expires at the end of its first lease.
