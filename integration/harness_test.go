@@ -65,6 +65,7 @@ type Collector struct {
 	Cmd  *exec.Cmd
 	Dir  string // a temp dir for the config and whatever the test's exporters write
 	Logs *syncBuffer
+	Args []string // the binary's arguments, for Restart
 	done chan error
 }
 
@@ -102,7 +103,7 @@ func runCollector(t *testing.T, dir string, args []string, env ...string) *Colle
 // waiting for it to be ready.
 func launchCollector(t *testing.T, dir string, wrap []string, args []string, env ...string) *Collector {
 	t.Helper()
-	c := &Collector{Dir: dir, Logs: &syncBuffer{}, done: make(chan error, 1)}
+	c := &Collector{Dir: dir, Logs: &syncBuffer{}, Args: args, done: make(chan error, 1)}
 	argv := append(append(wrap[:len(wrap):len(wrap)], collectorBinary(t)), args...)
 	c.Cmd = exec.Command(argv[0], argv[1:]...)
 	c.Cmd.Env = append(os.Environ(), env...)
@@ -155,6 +156,28 @@ func (c *Collector) Stop(t *testing.T) {
 		_ = c.Cmd.Process.Kill()
 		t.Errorf("collector did not stop within 30s of SIGTERM")
 	}
+}
+
+// Kill ends the collector with SIGKILL (no shutdown, nothing flushed) and waits for it.
+func (c *Collector) Kill(t *testing.T) {
+	t.Helper()
+	if c.Cmd.ProcessState != nil {
+		return
+	}
+	_ = c.Cmd.Process.Kill()
+	err := <-c.done
+	c.done <- err
+}
+
+// Restart runs the binary again with the same arguments in the same directory (its
+// config, file_storage queues and output files), once the previous run has ended,
+// and waits until it is ready.
+func (c *Collector) Restart(t *testing.T) *Collector {
+	t.Helper()
+	if c.Cmd.ProcessState == nil {
+		t.Fatalf("restart of a collector that is still running")
+	}
+	return runCollector(t, c.Dir, c.Args)
 }
 
 // Path returns a file path inside the collector's temp dir.
