@@ -13,7 +13,7 @@ BENCH_TIME ?= 1s
 
 export OTELCOL_GOEBPF_BIN := $(BIN)
 
-.PHONY: all build run demo test unit integration generate offsets check-generated bench lint clean tools
+.PHONY: all build run demo test unit integration loadtest generate offsets check-generated bench lint clean tools
 
 all: build
 
@@ -52,6 +52,15 @@ unit:
 
 integration: build
 	$(GO) test -count=1 -timeout 30m -v ./integration/...
+
+## loadtest: the tier under sustained load (agent → 3 gateways → file sinks), LOAD_DURATION
+## at LOAD_RATE spans/s with zero loss, then as long at twice the rate; not part of
+## `make test`, which runs TestTierLoad for 20 s at 2000 spans/s (BENCHMARKS.md)
+LOAD_RATE ?= 20000
+LOAD_DURATION ?= 5m
+loadtest: build
+	TIER_LOAD_RATE=$(LOAD_RATE) TIER_LOAD_DURATION=$(LOAD_DURATION) TIER_LOAD_OVERLOAD=1 \
+		$(GO) test -count=1 -timeout 40m -v -run '^TestTierLoad$$' ./integration/
 
 ## generate: eBPF objects (bpf2go, clang-19) and mdatagen code; the output is committed
 generate: $(MDATAGEN)
