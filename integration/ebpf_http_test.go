@@ -225,7 +225,8 @@ func startReceiverObserved(t *testing.T, glob string) (*consumertest.TracesSink,
 
 var _ receiver.Traces // keep the receiver import explicit for readers
 
-// counterWith is the value of a counter's data point whose attribute key is value.
+// counterWith sums a counter's data points whose attribute key is value (all of
+// them when key is "").
 func counterWith(t *testing.T, tel *componenttest.Telemetry, name, key, value string) int64 {
 	t.Helper()
 	m, err := tel.GetMetric(name)
@@ -235,7 +236,7 @@ func counterWith(t *testing.T, tel *componenttest.Telemetry, name, key, value st
 	var sum int64
 	if s, ok := m.Data.(metricdata.Sum[int64]); ok {
 		for _, dp := range s.DataPoints {
-			if v, ok := dp.Attributes.Value(attribute.Key(key)); ok && v.AsString() == value {
+			if v, ok := dp.Attributes.Value(attribute.Key(key)); key == "" || ok && v.AsString() == value {
 				sum += dp.Value
 			}
 		}
@@ -245,17 +246,7 @@ func counterWith(t *testing.T, tel *componenttest.Telemetry, name, key, value st
 
 func counterValue(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
 	t.Helper()
-	m, err := tel.GetMetric(name)
-	if err != nil {
-		return 0
-	}
-	var sum int64
-	if s, ok := m.Data.(metricdata.Sum[int64]); ok {
-		for _, dp := range s.DataPoints {
-			sum += dp.Value
-		}
-	}
-	return sum
+	return counterWith(t, tel, name, "", "")
 }
 
 func TestEBPFHTTPSpans(t *testing.T) {

@@ -19,16 +19,20 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/tracediff"
 )
 
-// faultAgentConfig is config/agent.yaml's trace path: OTLP/HTTP in, routed by trace
-// ID with the persistent queue in front of the routing.
-func faultAgentConfig(port, telemetryPort int, gateways []string) string {
+// tierAgentConfig is config/agent.yaml's trace path: OTLP in over protocol (grpc or
+// http), memory_limiter, routed by trace ID with the persistent queue in front of the
+// routing. The eBPF receiver is left out: it would instrument other processes on the
+// machine.
+func tierAgentConfig(protocol string, port, telemetryPort int, gateways []string) string {
 	return fmt.Sprintf(`
 extensions:
   file_storage: { directory: "{{DIR}}/queue", create_directory: true }
 receivers:
   otlp:
     protocols:
-      http: { endpoint: 127.0.0.1:%d }
+      %s: { endpoint: 127.0.0.1:%d }
+processors:
+  memory_limiter: { check_interval: 1s, limit_mib: %d, spike_limit_mib: 128 }
 exporters:
   loadbalancing:
     routing_key: traceID
@@ -45,8 +49,8 @@ service:
   extensions: [file_storage]
 %s
   pipelines:
-    traces: { receivers: [otlp], exporters: [loadbalancing] }
-`, port, strings.Join(gateways, ", "), telemetryConfig(telemetryPort))
+    traces: { receivers: [otlp], processors: [memory_limiter], exporters: [loadbalancing] }
+`, protocol, port, tierLimitMiB, strings.Join(gateways, ", "), telemetryConfig(telemetryPort))
 }
 
 // faultGatewayConfig is config/gateway.yaml's trace path: tail sampling that keeps
@@ -121,7 +125,7 @@ func startFaultTier(t *testing.T) *faultTier {
 	}
 	port := freePort(t)
 	ft.agentTelemetry = freePort(t)
-	ft.agent = startCollector(t, faultAgentConfig(port, ft.agentTelemetry, endpoints))
+	ft.agent = startCollector(t, tierAgentConfig("http", port, ft.agentTelemetry, endpoints))
 	ft.agentURL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	ft.sent = newSpanLog(t)
 	return ft

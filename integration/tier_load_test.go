@@ -19,40 +19,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// The memory limit every collector of the load test is configured with.
-const loadLimitMiB = 512
-
-// loadAgentConfig is config/agent.yaml's trace path with OTLP/gRPC in (the eBPF
-// receiver is left out: it would instrument other processes on the machine).
-func loadAgentConfig(port, telemetryPort int, gateways []string) string {
-	return fmt.Sprintf(`
-extensions:
-  file_storage: { directory: "{{DIR}}/queue", create_directory: true }
-receivers:
-  otlp:
-    protocols:
-      grpc: { endpoint: 127.0.0.1:%d }
-processors:
-  memory_limiter: { check_interval: 1s, limit_mib: %d, spike_limit_mib: 128 }
-exporters:
-  loadbalancing:
-    routing_key: traceID
-    sending_queue: { enabled: true, storage: file_storage, queue_size: 5000 }
-    retry_on_failure: { enabled: true }
-    protocol:
-      otlp:
-        tls: { insecure: true }
-        sending_queue: { enabled: true, queue_size: 5000 }
-        retry_on_failure: { enabled: true, max_elapsed_time: 0s }
-    resolver:
-      static: { hostnames: [%s] }
-service:
-  extensions: [file_storage]
-%s
-  pipelines:
-    traces: { receivers: [otlp], processors: [memory_limiter], exporters: [loadbalancing] }
-`, port, loadLimitMiB, strings.Join(gateways, ", "), telemetryConfig(telemetryPort))
-}
+// The memory limit (memory_limiter) of every collector of the tier tests.
+const tierLimitMiB = 512
 
 // loadGatewayConfig is config/gateway.yaml's trace path into a file sink, keeping
 // every trace so that zero loss is checkable by count.
@@ -79,7 +47,7 @@ service:
 %s
   pipelines:
     traces: { receivers: [otlp], processors: [memory_limiter, slo_burn, tail_sampling_drift], exporters: [file] }
-`, port, loadLimitMiB, telemetryConfig(telemetryPort))
+`, port, tierLimitMiB, telemetryConfig(telemetryPort))
 }
 
 // procUsage is a process's CPU time (user + system) and peak resident memory.
@@ -238,7 +206,7 @@ func TestTierLoad(t *testing.T) {
 		endpoints = append(endpoints, fmt.Sprintf("127.0.0.1:%d", port))
 	}
 	agentPort, agentTelemetry := freePort(t), freePort(t)
-	agent := startCollector(t, loadAgentConfig(agentPort, agentTelemetry, endpoints))
+	agent := startCollector(t, tierAgentConfig("grpc", agentPort, agentTelemetry, endpoints))
 
 	written := func() float64 {
 		var n float64
@@ -288,14 +256,14 @@ func TestTierLoad(t *testing.T) {
 			accepted, g.refused.Load(), refused, out, accepted-out)
 		t.Logf("%s: CPU per span: agent %.1f µs, gateways %.1f µs (sum of 3); peak RSS agent %d MiB, largest gateway %d MiB (limit %d MiB)",
 			name, float64((agent1.cpu-agent0.cpu).Microseconds())/out, float64(gwCPU.Microseconds())/out,
-			agent1.hwmKiB>>10, gwHWM>>10, loadLimitMiB)
+			agent1.hwmKiB>>10, gwHWM>>10, tierLimitMiB)
 		for _, c := range append([]*Collector{agent}, gws[0].Collector, gws[1].Collector, gws[2].Collector) {
 			if c.Cmd.ProcessState != nil {
 				t.Fatalf("%s: a collector exited: %v", name, c.Cmd.ProcessState)
 			}
 		}
-		if agent1.hwmKiB>>10 >= loadLimitMiB || gwHWM>>10 >= loadLimitMiB {
-			t.Errorf("%s: peak memory over the %d MiB limit", name, loadLimitMiB)
+		if agent1.hwmKiB>>10 >= tierLimitMiB || gwHWM>>10 >= tierLimitMiB {
+			t.Errorf("%s: peak memory over the %d MiB limit", name, tierLimitMiB)
 		}
 		if float64(g.refused.Load()) != refused {
 			t.Errorf("%s: the sender saw %d spans refused, the agent counted %.0f", name, g.refused.Load(), refused)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/tracediff"
@@ -67,6 +68,31 @@ service:
   pipelines:
     traces: { receivers: [otlp], exporters: [loadbalancing] }
 `, port, queue, strings.Join(endpoints, ", "))
+}
+
+// traceOwners maps every trace ID in the OTLP files to the index of the file that holds
+// it, and fails when a trace is in two files (two gateways had a share of it).
+func traceOwners(files []string) (map[pcommon.TraceID]int, error) {
+	owner := map[pcommon.TraceID]int{}
+	for i, path := range files {
+		err := tracediff.ReadFile(path, func(td ptrace.Traces) error {
+			for _, rs := range td.ResourceSpans().All() {
+				for _, ss := range rs.ScopeSpans().All() {
+					for _, s := range ss.Spans().All() {
+						if g, ok := owner[s.TraceID()]; ok && g != i {
+							return fmt.Errorf("trace %s in %s and %s", s.TraceID(), files[g], path)
+						}
+						owner[s.TraceID()] = i
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return owner, nil
 }
 
 // TestLoadbalancingPersistentQueue is the investigation of the "failed to
@@ -147,27 +173,13 @@ func TestLoadbalancingPersistentQueue(t *testing.T) {
 			t.Fatalf("%s\n%s", rep.Summary(), strings.Join(rep.Details, "\n"))
 		}
 		// Trace affinity: no trace on two gateways.
-		seen := map[string]int{}
-		for i, gw := range gws {
-			err := tracediff.ReadFile(gw.Path("received.jsonl"), func(td ptrace.Traces) error {
-				for r := 0; r < td.ResourceSpans().Len(); r++ {
-					ss := td.ResourceSpans().At(r).ScopeSpans()
-					for s := 0; s < ss.Len(); s++ {
-						spans := ss.At(s).Spans()
-						for k := 0; k < spans.Len(); k++ {
-							id := spans.At(k).TraceID().String()
-							if g, ok := seen[id]; ok && g != i {
-								return fmt.Errorf("trace %s on gateways %d and %d", id, g, i)
-							}
-							seen[id] = i
-						}
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+		var files []string
+		for _, gw := range gws {
+			files = append(files, gw.Path("received.jsonl"))
+		}
+		seen, err := traceOwners(files)
+		if err != nil {
+			t.Fatal(err)
 		}
 		if len(seen) != 500 {
 			t.Errorf("%d traces at the gateways, want 500", len(seen))
