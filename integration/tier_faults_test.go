@@ -54,9 +54,9 @@ service:
 }
 
 // faultGatewayConfig is config/gateway.yaml's trace path: tail sampling that keeps
-// every trace (so spans in = spans out is the claim), then the backend exporter with
-// a persistent queue that retries for ever.
-func faultGatewayConfig(port, telemetryPort int, backend string) string {
+// every trace (so spans in = spans out is the claim) after decisionWait, then the
+// backend exporter with a persistent queue that retries for ever.
+func faultGatewayConfig(port, telemetryPort int, backend string, decisionWait time.Duration) string {
 	return fmt.Sprintf(`
 extensions:
   file_storage: { directory: "{{DIR}}/queue", create_directory: true }
@@ -66,7 +66,7 @@ receivers:
       grpc: { endpoint: 127.0.0.1:%d }
 processors:
   tail_sampling_drift:
-    decision_wait: 5s
+    decision_wait: %s
     policies: [{ name: all, type: always_sample }]
 exporters:
   otlp:
@@ -79,7 +79,7 @@ service:
 %s
   pipelines:
     traces: { receivers: [otlp], processors: [tail_sampling_drift], exporters: [otlp] }
-`, port, backend, telemetryConfig(telemetryPort))
+`, port, decisionWait, backend, telemetryConfig(telemetryPort))
 }
 
 // startBackend is the trace backend: OTLP/gRPC on port into dir/<file>.
@@ -111,7 +111,7 @@ type faultTier struct {
 	sendInterval, perBatch int
 }
 
-func startFaultTier(t *testing.T) *faultTier {
+func startFaultTier(t *testing.T, decisionWait time.Duration) *faultTier {
 	t.Helper()
 	collectorBinary(t)
 	ft := &faultTier{backendPort: freePort(t), sendInterval: 100, perBatch: 5}
@@ -119,7 +119,7 @@ func startFaultTier(t *testing.T) *faultTier {
 	var endpoints []string
 	for range 3 {
 		port, tport := freePort(t), freePort(t)
-		c := startCollector(t, faultGatewayConfig(port, tport, fmt.Sprintf("127.0.0.1:%d", ft.backendPort)))
+		c := startCollector(t, faultGatewayConfig(port, tport, fmt.Sprintf("127.0.0.1:%d", ft.backendPort), decisionWait))
 		ft.gateways = append(ft.gateways, &tierGateway{Collector: c, endpoint: fmt.Sprintf("127.0.0.1:%d", port), telemetryPort: tport})
 		endpoints = append(endpoints, fmt.Sprintf("127.0.0.1:%d", port))
 	}
@@ -271,19 +271,29 @@ func postTraces(endpoint string, td ptrace.Traces) error {
 // TestTierGatewayKilled: one gateway is killed with SIGKILL mid-run and restarted
 // while the agent keeps sending. The spans it loses are exactly the ones its tail
 // sampler held for decision_wait when it died, as its own counters said just before
-// (spans received minus spans decided); every other span reaches the backend once.
-// The stream pauses for that reading, so the count is the one the gateway dies with.
+// (spans received minus spans decided); every other span, those it had decided
+// included, reaches the backend once. A first burst is decided before a second one
+// arrives, and the gateway is killed seconds after the second, well within its
+// decision_wait: no decision can fall between reading the counters and the kill.
 func TestTierGatewayKilled(t *testing.T) {
-	ft := startFaultTier(t)
-	ft.send(t)
-	time.Sleep(3 * time.Second)
-	ft.pause()
-	_, sentSpans := ft.sent.count()
-	eventually(t, 30*time.Second, "the gateways to receive what the agent accepted", func() (bool, string) {
-		got := ft.gatewaySpans(t, "spans_received")
-		return int(got) == sentSpans, fmt.Sprintf("%v of %d spans at the gateways", got, sentSpans)
-	})
+	ft := startFaultTier(t, 5*time.Second)
 	victim := ft.gateways[1]
+	burst := func() {
+		ft.send(t)
+		time.Sleep(time.Second)
+		ft.pause()
+		_, sentSpans := ft.sent.count()
+		eventually(t, 30*time.Second, "the gateways to receive what the agent accepted", func() (bool, string) {
+			got := ft.gatewaySpans(t, "spans_received")
+			return int(got) == sentSpans, fmt.Sprintf("%v of %d spans at the gateways", got, sentSpans)
+		})
+	}
+	burst()
+	eventually(t, 30*time.Second, "gateway 1 to decide the first burst", func() (bool, string) {
+		n := selfMetric(t, victim.telemetryPort, "otelcol_processor_tail_sampling_drift_traces_in_memory")
+		return n == 0, fmt.Sprintf("%v traces held", n)
+	})
+	burst()
 	receivedBeforeKill := selfMetric(t, victim.telemetryPort, "otelcol_processor_tail_sampling_drift_spans_received")
 	held := receivedBeforeKill -
 		selfMetric(t, victim.telemetryPort, "otelcol_processor_tail_sampling_drift_spans_sampled") -
@@ -298,9 +308,9 @@ func TestTierGatewayKilled(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	ft.pause()
 	// The agent's connection to gateway 1 is in gRPC's reconnect backoff for a few
-	// seconds; stopping the agent before it delivers would drop that queue (counted
-	// as send_failed_spans, but not the loss this test is about).
-	_, sentSpans = ft.sent.count()
+	// seconds; stopping the agent before it delivers would drop that queue (logged
+	// as dropped, but not the loss this test is about).
+	_, sentSpans := ft.sent.count()
 	eventually(t, 60*time.Second, "the agent to deliver its queue for the restarted gateway", func() (bool, string) {
 		got := ft.gatewaySpans(t, "spans_received") + receivedBeforeKill
 		return int(got) == sentSpans, fmt.Sprintf("%v of %d spans at the gateways", got, sentSpans)
@@ -323,7 +333,7 @@ func TestTierGatewayKilled(t *testing.T) {
 // backend. With persistent queues every span the agent accepted reaches the backend,
 // once.
 func TestTierBackendOutageAndAgentRestart(t *testing.T) {
-	ft := startFaultTier(t)
+	ft := startFaultTier(t, 5*time.Second)
 	ft.send(t)
 	time.Sleep(3 * time.Second)
 	ft.backends[0].Stop(t)
