@@ -21,9 +21,10 @@ import (
 
 // tierAgentConfig is config/agent.yaml's trace path: OTLP in over protocol (grpc or
 // http), memory_limiter, routed by trace ID with the persistent queue in front of the
-// routing. The eBPF receiver is left out: it would instrument other processes on the
-// machine.
-func tierAgentConfig(protocol string, port, telemetryPort int, gateways []string) string {
+// routing; both its queue and the per-gateway ones hold queueSize requests (5000 in
+// config/agent.yaml). The eBPF receiver is left out: it would instrument other
+// processes on the machine.
+func tierAgentConfig(protocol string, port, telemetryPort, queueSize int, gateways []string) string {
 	return fmt.Sprintf(`
 extensions:
   file_storage: { directory: "{{DIR}}/queue", create_directory: true }
@@ -36,12 +37,12 @@ processors:
 exporters:
   loadbalancing:
     routing_key: traceID
-    sending_queue: { enabled: true, storage: file_storage, queue_size: 5000 }
+    sending_queue: { enabled: true, storage: file_storage, queue_size: %d }
     retry_on_failure: { enabled: true }
     protocol:
       otlp:
         tls: { insecure: true }
-        sending_queue: { enabled: true, queue_size: 5000 }
+        sending_queue: { enabled: true, queue_size: %d }
         retry_on_failure: { enabled: true, initial_interval: 200ms, max_interval: 1s, max_elapsed_time: 0s }
     resolver:
       static: { hostnames: [%s] }
@@ -50,7 +51,7 @@ service:
 %s
   pipelines:
     traces: { receivers: [otlp], processors: [memory_limiter], exporters: [loadbalancing] }
-`, protocol, port, tierLimitMiB, strings.Join(gateways, ", "), telemetryConfig(telemetryPort))
+`, protocol, port, tierLimitMiB, queueSize, queueSize, strings.Join(gateways, ", "), telemetryConfig(telemetryPort))
 }
 
 // faultGatewayConfig is config/gateway.yaml's trace path: tail sampling that keeps
@@ -125,7 +126,7 @@ func startFaultTier(t *testing.T, decisionWait time.Duration) *faultTier {
 	}
 	port := freePort(t)
 	ft.agentTelemetry = freePort(t)
-	ft.agent = startCollector(t, tierAgentConfig("http", port, ft.agentTelemetry, endpoints))
+	ft.agent = startCollector(t, tierAgentConfig("http", port, ft.agentTelemetry, 5000, endpoints))
 	ft.agentURL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	ft.sent = newSpanLog(t)
 	return ft

@@ -206,7 +206,7 @@ func TestTierLoad(t *testing.T) {
 		endpoints = append(endpoints, fmt.Sprintf("127.0.0.1:%d", port))
 	}
 	agentPort, agentTelemetry := freePort(t), freePort(t)
-	agent := startCollector(t, tierAgentConfig("grpc", agentPort, agentTelemetry, endpoints))
+	agent := startCollector(t, tierAgentConfig("grpc", agentPort, agentTelemetry, 5000, endpoints))
 
 	written := func() float64 {
 		var n float64
@@ -276,4 +276,35 @@ func TestTierLoad(t *testing.T) {
 	if overload {
 		phase("overload", 2*rate, false)
 	}
+}
+
+// TestTierRefusalsCounted: the tier cannot keep up (its only gateway is not up yet)
+// and the agent's queues, kept small here, fill. The agent then refuses, and every span
+// the sender saw refused is counted by the agent; once the gateway is up, every span
+// the agent accepted is written: refusals are the only loss, and they are counted.
+func TestTierRefusalsCounted(t *testing.T) {
+	collectorBinary(t)
+	gwPort, gwTelemetry := freePort(t), freePort(t)
+	agentPort, agentTelemetry := freePort(t), freePort(t)
+	agent := startCollector(t, tierAgentConfig("grpc", agentPort, agentTelemetry, 20, []string{fmt.Sprintf("127.0.0.1:%d", gwPort)}))
+	g := &loadGenerator{}
+	g.run(t, fmt.Sprintf("127.0.0.1:%d", agentPort), 5000, 10*time.Second)
+	refused := selfMetric(t, agentTelemetry, "otelcol_receiver_refused_spans")
+	enqueueFailed := selfMetric(t, agentTelemetry, "otelcol_exporter_enqueue_failed_spans")
+	t.Logf("sender: %d spans accepted, %d refused; agent counted %v refused (%v failed to enqueue)",
+		g.accepted.Load(), g.refused.Load(), refused, enqueueFailed)
+	if g.refused.Load() == 0 {
+		t.Fatalf("nothing refused: the queues never filled, the test shows nothing")
+	}
+	if float64(g.refused.Load()) != refused {
+		t.Errorf("the sender saw %d spans refused, the agent counted %v", g.refused.Load(), refused)
+	}
+
+	gw := startCollector(t, loadGatewayConfig(gwPort, gwTelemetry))
+	eventually(t, 60*time.Second, "the gateway to write every span the agent accepted", func() (bool, string) {
+		n := selfMetric(t, gwTelemetry, "otelcol_exporter_sent_spans", `exporter="file"`)
+		return int64(n) == g.accepted.Load(), fmt.Sprintf("%v of %d written", n, g.accepted.Load())
+	})
+	agent.Stop(t)
+	gw.Stop(t)
 }
