@@ -19,6 +19,7 @@
 // to the new goroutine.
 
 #include "goebpf.h"
+#include "go_fields.h"
 #include <bpf/bpf_helpers.h>
 
 char __license[] SEC("license") = "Dual MIT/GPL";
@@ -54,16 +55,6 @@ enum hit_index {
 	HIT_MAX = 8,
 };
 
-// go_offsets.flags
-#define OFF_HAS_PATTERN (1 << 0)   // net/http.Request.Pattern exists (Go >= 1.23)
-#define OFF_HAS_HEAD_SCAN (1 << 1) // response.conn, conn.bufr, bufio.Reader.{buf,r} known
-#define OFF_HAS_GOROUTINE (1 << 2) // runtime.g.{m,goid}, runtime.m.curg known
-#define OFF_HAS_RAW_QUERY (1 << 3) // net/url.URL.RawQuery known
-#define OFF_HAS_PARENT_GOID (1 << 4) // runtime.g.parentGoid known (Go >= 1.21)
-#define OFF_HAS_TLS (1 << 5)         // net/http.Request.TLS known
-#define OFF_HAS_H2 (1 << 6)          // http2responseWriter.rws, http2responseWriterState.status known
-#define OFF_HAS_URL_USER (1 << 7)    // net/url.URL.User known
-
 // runtime.g.stack.hi: g starts with stack{lo, hi} in every Go version.
 #define G_STACK_HI 8
 
@@ -74,37 +65,41 @@ enum hit_index {
 #define EXTRACT_TRACECONTEXT (1 << 0)
 #define EXTRACT_B3 (1 << 1)
 
-// Struct field offsets of one Go binary, filled by the loader from DWARF or
-// the offsets table for the binary's Go version.
+// Struct field offsets of one Go binary by field ID (GO_FIELD_UNKNOWN where
+// not known), filled by the loader from DWARF or the offsets table for the
+// binary's Go version.
 struct go_offsets {
-	u64 request_method;      // net/http.Request.Method (string)
-	u64 request_url;         // net/http.Request.URL (*url.URL)
-	u64 request_proto_major; // net/http.Request.ProtoMajor (int)
-	u64 request_proto_minor; // net/http.Request.ProtoMinor (int)
-	u64 request_host;        // net/http.Request.Host (string)
-	u64 request_remote_addr; // net/http.Request.RemoteAddr (string)
-	u64 request_pattern;     // net/http.Request.Pattern (string, Go >= 1.23)
-	u64 url_scheme;          // net/url.URL.Scheme
-	u64 url_host;            // net/url.URL.Host
-	u64 url_path;            // net/url.URL.Path
-	u64 url_raw_query;       // net/url.URL.RawQuery
-	u64 response_status;     // net/http.response.status (int, server side)
-	u64 response_conn;       // net/http.response.conn (*conn)
-	u64 conn_bufr;           // net/http.conn.bufr (*bufio.Reader)
-	u64 bufio_reader_buf;    // bufio.Reader.buf ([]byte)
-	u64 bufio_reader_r;      // bufio.Reader.r (int)
-	u64 client_status_code;  // net/http.Response.StatusCode (int)
-	u64 g_m;                 // runtime.g.m (*m)
-	u64 g_goid;              // runtime.g.goid
-	u64 m_curg;              // runtime.m.curg (*g)
-	u64 g_parent_goid;       // runtime.g.parentGoid (Go >= 1.21)
-	u64 request_tls;         // net/http.Request.TLS (*tls.ConnectionState)
-	u64 h2_writer_state;     // net/http.http2responseWriter.rws
-	u64 h2_state_status;     // net/http.http2responseWriterState.status
-	u64 url_user;            // net/url.URL.User (*Userinfo)
-	u64 gopanic_vaddr;       // unrelocated address of runtime.gopanic (load bias of PIE)
-	u64 flags;
+	u64 field[GO_FIELD_COUNT];
+	u64 gopanic_vaddr; // unrelocated address of runtime.gopanic (load bias of PIE)
 };
+
+#define FIELD(off, name) ((off)->field[GO_FIELD_##name])
+
+static __always_inline int known(struct go_offsets *off, enum go_field f)
+{
+	return off->field[f] != GO_FIELD_UNKNOWN;
+}
+
+// runtime.g.{m,goid} and runtime.m.curg: span context follows goroutines.
+static __always_inline int has_goroutine(struct go_offsets *off)
+{
+	return known(off, GO_FIELD_RUNTIME_G_M) && known(off, GO_FIELD_RUNTIME_G_GOID) && known(off, GO_FIELD_RUNTIME_M_CURG);
+}
+
+// response.conn, conn.bufr, bufio.Reader.{buf,r}: the request head can be
+// scanned for trace context.
+static __always_inline int has_head_scan(struct go_offsets *off)
+{
+	return known(off, GO_FIELD_NET_HTTP_RESPONSE_CONN) && known(off, GO_FIELD_NET_HTTP_CONN_BUFR) &&
+	       known(off, GO_FIELD_BUFIO_READER_BUF) && known(off, GO_FIELD_BUFIO_READER_R);
+}
+
+// http2responseWriter.rws and http2responseWriterState.status: the status
+// of HTTP/2 requests.
+static __always_inline int has_h2_status(struct go_offsets *off)
+{
+	return known(off, GO_FIELD_NET_HTTP_HTTP2RESPONSEWRITER_RWS) && known(off, GO_FIELD_NET_HTTP_HTTP2RESPONSEWRITERSTATE_STATUS);
+}
 
 struct span_ids {
 	u8 trace_id[16];
@@ -316,8 +311,8 @@ static __always_inline u64 read_ptr(u64 addr);
 static __always_inline struct goroutine_key span_key(struct go_offsets *off, u32 tgid, u64 g)
 {
 	struct goroutine_key k = {.tgid = tgid, .g = g};
-	if (off->flags & OFF_HAS_GOROUTINE)
-		k.g = read_ptr(g + off->g_goid);
+	if (has_goroutine(off))
+		k.g = read_ptr(g + FIELD(off, RUNTIME_G_GOID));
 	return k;
 }
 
@@ -566,19 +561,19 @@ static long scan_chunk(u32 idx, void *data)
 // BenchmarkHeadScan), far less than by a step per byte.
 static __always_inline int extract_parent(struct go_offsets *off, u64 request, u64 response, struct span_ids *ids)
 {
-	if (!(off->flags & OFF_HAS_HEAD_SCAN) || extract_flags == 0 || response == 0)
+	if (!has_head_scan(off) || extract_flags == 0 || response == 0)
 		return 0;
 	// Only HTTP/1's *response has a connection read buffer to scan.
-	if (read_ptr(request + off->request_proto_major) != 1)
+	if (read_ptr(request + FIELD(off, NET_HTTP_REQUEST_PROTOMAJOR)) != 1)
 		return 0;
-	u64 conn = read_ptr(response + off->response_conn);
+	u64 conn = read_ptr(response + FIELD(off, NET_HTTP_RESPONSE_CONN));
 	if (!conn)
 		return 0;
-	u64 bufr = read_ptr(conn + off->conn_bufr);
+	u64 bufr = read_ptr(conn + FIELD(off, NET_HTTP_CONN_BUFR));
 	if (!bufr)
 		return 0;
-	u64 buf = read_ptr(bufr + off->bufio_reader_buf);
-	s64 r = (s64)read_ptr(bufr + off->bufio_reader_r);
+	u64 buf = read_ptr(bufr + FIELD(off, BUFIO_READER_BUF));
+	s64 r = (s64)read_ptr(bufr + FIELD(off, BUFIO_READER_R));
 	if (!buf || r <= 0)
 		return 0;
 	u32 n = r > HEAD_SCAN_LEN ? HEAD_SCAN_LEN : (u32)r;
@@ -649,36 +644,36 @@ static __always_inline void emit_server(struct go_offsets *off, struct goroutine
 	e->has_parent = st->has_parent;
 
 	u64 req = st->request;
-	e->proto_major = (u8)read_ptr(req + off->request_proto_major);
-	e->proto_minor = (u8)read_ptr(req + off->request_proto_minor);
-	e->method_len = read_go_string(req + off->request_method, e->method, METHOD_LEN);
-	e->host_len = read_go_string(req + off->request_host, e->host, HOST_LEN);
-	e->remote_len = read_go_string(req + off->request_remote_addr, e->remote, REMOTE_LEN);
-	if (off->flags & OFF_HAS_TLS)
-		e->tls = read_ptr(req + off->request_tls) ? 2 : 1;
+	e->proto_major = (u8)read_ptr(req + FIELD(off, NET_HTTP_REQUEST_PROTOMAJOR));
+	e->proto_minor = (u8)read_ptr(req + FIELD(off, NET_HTTP_REQUEST_PROTOMINOR));
+	e->method_len = read_go_string(req + FIELD(off, NET_HTTP_REQUEST_METHOD), e->method, METHOD_LEN);
+	e->host_len = read_go_string(req + FIELD(off, NET_HTTP_REQUEST_HOST), e->host, HOST_LEN);
+	e->remote_len = read_go_string(req + FIELD(off, NET_HTTP_REQUEST_REMOTEADDR), e->remote, REMOTE_LEN);
+	if (known(off, GO_FIELD_NET_HTTP_REQUEST_TLS))
+		e->tls = read_ptr(req + FIELD(off, NET_HTTP_REQUEST_TLS)) ? 2 : 1;
 	else
 		e->tls = 0;
-	if (off->flags & OFF_HAS_PATTERN)
-		e->pattern_len = read_go_string(req + off->request_pattern, e->pattern, PATTERN_LEN);
+	if (known(off, GO_FIELD_NET_HTTP_REQUEST_PATTERN))
+		e->pattern_len = read_go_string(req + FIELD(off, NET_HTTP_REQUEST_PATTERN), e->pattern, PATTERN_LEN);
 	else
 		e->pattern_len = 0;
-	u64 url = read_ptr(req + off->request_url);
+	u64 url = read_ptr(req + FIELD(off, NET_HTTP_REQUEST_URL));
 	e->path_len = 0;
 	e->query_len = 0;
 	if (url) {
-		e->path_len = read_go_string(url + off->url_path, e->path, PATH_LEN);
-		if ((off->flags & OFF_HAS_RAW_QUERY) && capture_query)
-			e->query_len = read_go_string(url + off->url_raw_query, e->query, QUERY_LEN);
+		e->path_len = read_go_string(url + FIELD(off, NET_URL_URL_PATH), e->path, PATH_LEN);
+		if (known(off, GO_FIELD_NET_URL_URL_RAWQUERY) && capture_query)
+			e->query_len = read_go_string(url + FIELD(off, NET_URL_URL_RAWQUERY), e->query, QUERY_LEN);
 	}
 	// The ResponseWriter is net/http's *response for HTTP/1.x and its
 	// bundled *http2responseWriter for HTTP/2.
 	e->status = STATUS_UNKNOWN;
 	if (e->proto_major == 1 && st->response) {
-		e->status = (u16)read_ptr(st->response + off->response_status);
-	} else if (e->proto_major == 2 && st->response && (off->flags & OFF_HAS_H2)) {
-		u64 rws = read_ptr(st->response + off->h2_writer_state);
+		e->status = (u16)read_ptr(st->response + FIELD(off, NET_HTTP_RESPONSE_STATUS));
+	} else if (e->proto_major == 2 && st->response && has_h2_status(off)) {
+		u64 rws = read_ptr(st->response + FIELD(off, NET_HTTP_HTTP2RESPONSEWRITER_RWS));
 		if (rws)
-			e->status = (u16)read_ptr(rws + off->h2_state_status);
+			e->status = (u16)read_ptr(rws + FIELD(off, NET_HTTP_HTTP2RESPONSEWRITERSTATE_STATUS));
 	}
 	e->panicked = panicked;
 	e->panic_type = 0;
@@ -834,9 +829,9 @@ int uprobe_client_entry(struct pt_regs *ctx)
 	st.request = GO_PARAM2(ctx);
 	struct goroutine_key sk = span_key(off, key.tgid, key.g);
 	struct span_context *parent = bpf_map_lookup_elem(&span_by_goroutine, &sk);
-	if (!parent && (off->flags & OFF_HAS_PARENT_GOID) && (off->flags & OFF_HAS_GOROUTINE)) {
+	if (!parent && known(off, GO_FIELD_RUNTIME_G_PARENTGOID) && has_goroutine(off)) {
 		// A goroutine started by the handler: its creator's span.
-		sk.g = read_ptr(key.g + off->g_parent_goid);
+		sk.g = read_ptr(key.g + FIELD(off, RUNTIME_G_PARENTGOID));
 		if (sk.g)
 			parent = bpf_map_lookup_elem(&span_by_goroutine, &sk);
 	}
@@ -878,18 +873,18 @@ int uprobe_client_return(struct pt_regs *ctx)
 	u64 resp = GO_PARAM1(ctx);
 	e->has_error = GO_PARAM2(ctx) != 0;
 	e->has_response = resp != 0;
-	e->status = resp ? (u16)read_ptr(resp + off->client_status_code) : 0;
+	e->status = resp ? (u16)read_ptr(resp + FIELD(off, NET_HTTP_RESPONSE_STATUSCODE)) : 0;
 
 	u64 req = st->request;
-	e->method_len = read_go_string(req + off->request_method, e->method, METHOD_LEN);
-	u64 url = read_ptr(req + off->request_url);
+	e->method_len = read_go_string(req + FIELD(off, NET_HTTP_REQUEST_METHOD), e->method, METHOD_LEN);
+	u64 url = read_ptr(req + FIELD(off, NET_HTTP_REQUEST_URL));
 	if (url) {
-		e->scheme_len = read_go_string(url + off->url_scheme, e->scheme, SCHEME_LEN);
-		e->host_len = read_go_string(url + off->url_host, e->host, HOST_LEN);
-		e->path_len = read_go_string(url + off->url_path, e->path, PATH_LEN);
-		e->has_user = (off->flags & OFF_HAS_URL_USER) && read_ptr(url + off->url_user) != 0;
-		if (off->flags & OFF_HAS_RAW_QUERY)
-			e->query_len = read_go_string(url + off->url_raw_query, e->query, QUERY_LEN);
+		e->scheme_len = read_go_string(url + FIELD(off, NET_URL_URL_SCHEME), e->scheme, SCHEME_LEN);
+		e->host_len = read_go_string(url + FIELD(off, NET_URL_URL_HOST), e->host, HOST_LEN);
+		e->path_len = read_go_string(url + FIELD(off, NET_URL_URL_PATH), e->path, PATH_LEN);
+		e->has_user = known(off, GO_FIELD_NET_URL_URL_USER) && read_ptr(url + FIELD(off, NET_URL_URL_USER)) != 0;
+		if (known(off, GO_FIELD_NET_URL_URL_RAWQUERY))
+			e->query_len = read_go_string(url + FIELD(off, NET_URL_URL_RAWQUERY), e->query, QUERY_LEN);
 		else
 			e->query_len = 0;
 	} else {
@@ -914,16 +909,16 @@ int uprobe_newproc1_return(struct pt_regs *ctx)
 {
 	count_hit(HIT_NEWPROC_RETURN);
 	struct go_offsets *off = offsets_for(ctx);
-	if (!off || !(off->flags & OFF_HAS_GOROUTINE))
+	if (!off || !has_goroutine(off))
 		return 0;
 	u64 newg = GO_PARAM1(ctx);
 	if (!newg)
 		return 0;
-	u64 m = read_ptr(GO_G(ctx) + off->g_m);
+	u64 m = read_ptr(GO_G(ctx) + FIELD(off, RUNTIME_G_M));
 	if (!m)
 		return 0;
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct goroutine_key parent_key = span_key(off, tgid, read_ptr(m + off->m_curg));
+	struct goroutine_key parent_key = span_key(off, tgid, read_ptr(m + FIELD(off, RUNTIME_M_CURG)));
 	struct span_context *parent = bpf_map_lookup_elem(&span_by_goroutine, &parent_key);
 	if (!parent)
 		return 0;

@@ -23,34 +23,9 @@ type httpClientInflight struct {
 }
 
 type httpGoOffsets struct {
-	_                 structs.HostLayout
-	RequestMethod     uint64
-	RequestUrl        uint64
-	RequestProtoMajor uint64
-	RequestProtoMinor uint64
-	RequestHost       uint64
-	RequestRemoteAddr uint64
-	RequestPattern    uint64
-	UrlScheme         uint64
-	UrlHost           uint64
-	UrlPath           uint64
-	UrlRawQuery       uint64
-	ResponseStatus    uint64
-	ResponseConn      uint64
-	ConnBufr          uint64
-	BufioReaderBuf    uint64
-	BufioReaderR      uint64
-	ClientStatusCode  uint64
-	G_m               uint64
-	G_goid            uint64
-	M_curg            uint64
-	G_parentGoid      uint64
-	RequestTls        uint64
-	H2WriterState     uint64
-	H2StateStatus     uint64
-	UrlUser           uint64
-	GopanicVaddr      uint64
-	Flags             uint64
+	_            structs.HostLayout
+	Field        [25]uint64
+	GopanicVaddr uint64
 }
 
 type httpGoroutineKey struct {

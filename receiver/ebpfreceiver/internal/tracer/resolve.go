@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 )
 
@@ -24,75 +25,49 @@ var (
 	ErrFunctionMissing = errors.New("no net/http function to probe")
 )
 
-type fieldRef struct {
-	structName, field string
-	dst               *uint64
-}
-
-func resolveOffsets(exe *goexe.Executable, refs []fieldRef) error {
-	var errs []error
-	for _, r := range refs {
-		v, err := exe.FieldOffset(r.structName, r.field)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		*r.dst = v
-	}
-	return errors.Join(errs...)
-}
+// Field groups a probe reads together: each is known entirely or not at all.
+var (
+	// requestFields: both sides read the request's method and path.
+	requestFields = []fields.ID{fields.RequestMethod, fields.RequestURL, fields.URLPath}
+	serverFields  = []fields.ID{fields.RequestProtoMajor, fields.RequestProtoMinor, fields.RequestHost, fields.RequestRemoteAddr, fields.ResponseStatus}
+	clientFields  = []fields.ID{fields.URLScheme, fields.URLHost, fields.ClientResponseStatusCode}
+	// headScanFields lead to the connection's read buffer: incoming trace
+	// context can be extracted.
+	headScanFields = []fields.ID{fields.ResponseConn, fields.ConnBufr, fields.BufioReaderBuf, fields.BufioReaderR}
+	// goroutineFields: span context follows goroutines started by a handler.
+	goroutineFields = []fields.ID{fields.RuntimeGM, fields.RuntimeGGoid, fields.RuntimeMCurg}
+	// h2Fields: the bundled HTTP/2 server's response writer (status of
+	// HTTP/2 requests).
+	h2Fields = []fields.ID{fields.H2ResponseWriterRws, fields.H2ResponseWriterStateStatus}
+)
 
 // ResolveBinary finds the probed functions and the struct offsets in an
 // inspected executable. A side (server or client) whose required offsets
 // are unknown is left out rather than read at wrong addresses; an error is
 // returned only when nothing can be probed.
 func ResolveBinary(exe *goexe.Executable) (Binary, error) {
-	var off Offsets
-	requestErr := resolveOffsets(exe, []fieldRef{
-		{"net/http.Request", "Method", &off.RequestMethod},
-		{"net/http.Request", "URL", &off.RequestURL},
-		{"net/url.URL", "Path", &off.URLPath},
-	})
-	serverErr := errors.Join(requestErr, resolveOffsets(exe, []fieldRef{
-		{"net/http.Request", "ProtoMajor", &off.RequestProtoMajor},
-		{"net/http.Request", "ProtoMinor", &off.RequestProtoMinor},
-		{"net/http.Request", "Host", &off.RequestHost},
-		{"net/http.Request", "RemoteAddr", &off.RequestRemoteAddr},
-		{"net/http.response", "status", &off.ResponseStatus},
-	}))
-	clientOnlyErr := resolveOffsets(exe, []fieldRef{
-		{"net/url.URL", "Scheme", &off.URLScheme},
-		{"net/url.URL", "Host", &off.URLHost},
-		{"net/http.Response", "StatusCode", &off.ClientStatusCode},
-	})
+	off := Offsets{Fields: fields.NewTable()}
+	t := &off.Fields
+	requestErr := t.Resolve(exe.FieldOffset, requestFields...)
+	serverErr := errors.Join(requestErr, t.Resolve(exe.FieldOffset, serverFields...))
+	clientOnlyErr := t.Resolve(exe.FieldOffset, clientFields...)
 	clientErr := errors.Join(requestErr, clientOnlyErr)
-	off.HasRawQuery = resolveOffsets(exe, []fieldRef{{"net/url.URL", "RawQuery", &off.URLRawQuery}}) == nil
-	off.HasPattern = resolveOffsets(exe, []fieldRef{{"net/http.Request", "Pattern", &off.RequestPattern}}) == nil
-	off.HasHeadScan = resolveOffsets(exe, []fieldRef{
-		{"net/http.response", "conn", &off.ResponseConn},
-		{"net/http.conn", "bufr", &off.ConnBufr},
-		{"bufio.Reader", "buf", &off.BufioReaderBuf},
-		{"bufio.Reader", "r", &off.BufioReaderR},
-	}) == nil
-	off.HasGoroutine = resolveOffsets(exe, []fieldRef{
-		{"runtime.g", "m", &off.GoroutineM},
-		{"runtime.g", "goid", &off.GoroutineID},
-		{"runtime.m", "curg", &off.MCurg},
-	}) == nil
-
-	off.HasTLS = resolveOffsets(exe, []fieldRef{{"net/http.Request", "TLS", &off.RequestTLS}}) == nil
-	off.HasH2 = resolveOffsets(exe, []fieldRef{
-		{"net/http.http2responseWriter", "rws", &off.H2WriterState},
-		{"net/http.http2responseWriterState", "status", &off.H2StateStatus},
-	}) == nil
-	off.HasParentGoid = off.HasGoroutine && resolveOffsets(exe, []fieldRef{{"runtime.g", "parentGoid", &off.GoroutineParentID}}) == nil
+	_ = t.Resolve(exe.FieldOffset, fields.URLRawQuery)
+	_ = t.Resolve(exe.FieldOffset, fields.RequestPattern)
+	_ = t.ResolveAll(exe.FieldOffset, headScanFields...)
+	_ = t.ResolveAll(exe.FieldOffset, goroutineFields...)
+	_ = t.Resolve(exe.FieldOffset, fields.RequestTLS)
+	_ = t.ResolveAll(exe.FieldOffset, h2Fields...)
+	if t.Known(goroutineFields...) {
+		// Go >= 1.21: a client call in a goroutine the handler started
+		// finds its parent without probing runtime.newproc1.
+		_ = t.Resolve(exe.FieldOffset, fields.RuntimeGParentGoid)
+	}
 	// url.URL starts Scheme, Opaque string, User *Userinfo, Host in every Go
 	// version: without DWARF (the offsets table does not list User), User
 	// is the word before Host.
-	if err := resolveOffsets(exe, []fieldRef{{"net/url.URL", "User", &off.URLUser}}); err == nil {
-		off.HasURLUser = true
-	} else if clientOnlyErr == nil && off.URLHost >= 8 {
-		off.URLUser, off.HasURLUser = off.URLHost-8, true
+	if err := t.Resolve(exe.FieldOffset, fields.URLUser); err != nil && clientOnlyErr == nil && t[fields.URLHost] >= 8 {
+		t[fields.URLUser] = t[fields.URLHost] - 8
 	}
 
 	bin := Binary{Offsets: off}
@@ -111,7 +86,7 @@ func ResolveBinary(exe *goexe.Executable) (Binary, error) {
 	if clientErr == nil {
 		bin.RoundTrip = fn(FuncRoundTrip)
 	}
-	if off.HasGoroutine && !off.HasParentGoid {
+	if t.Known(goroutineFields...) && !t.Known(fields.RuntimeGParentGoid) {
 		bin.Newproc1 = fn(FuncNewproc1)
 	}
 	if bin.ServeHTTP != nil {

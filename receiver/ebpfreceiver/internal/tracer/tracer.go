@@ -16,118 +16,21 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
 )
 
-// Offsets are the struct field offsets of one Go binary that the probes read.
+// Offsets are what the probes read in one Go binary: struct field offsets
+// by field ID (fields.Unknown where not known) and addresses.
 type Offsets struct {
-	RequestMethod     uint64
-	RequestURL        uint64
-	RequestProtoMajor uint64
-	RequestProtoMinor uint64
-	RequestHost       uint64
-	RequestRemoteAddr uint64
-	RequestPattern    uint64
-	URLScheme         uint64
-	URLHost           uint64
-	URLPath           uint64
-	URLRawQuery       uint64
-	ResponseStatus    uint64
-	ResponseConn      uint64
-	ConnBufr          uint64
-	BufioReaderBuf    uint64
-	BufioReaderR      uint64
-	ClientStatusCode  uint64
-	GoroutineM        uint64
-	GoroutineID       uint64
-	MCurg             uint64
-	GoroutineParentID uint64
-	RequestTLS        uint64
-	H2WriterState     uint64
-	H2StateStatus     uint64
-	URLUser           uint64
+	Fields fields.Table
 	// GopanicVaddr is runtime.gopanic's unrelocated entry address: the
 	// panic probe subtracts the load bias from the panic value's type.
 	GopanicVaddr uint64
-
-	// HasPattern: net/http.Request.Pattern exists (Go >= 1.23).
-	HasPattern bool
-	// HasHeadScan: the fields leading to the connection's read buffer are
-	// known, so incoming trace context can be extracted.
-	HasHeadScan bool
-	// HasGoroutine: runtime.g.m, runtime.g.goid and runtime.m.curg are known,
-	// so span context follows goroutines started by a handler.
-	HasGoroutine bool
-	// HasRawQuery: net/url.URL.RawQuery is known (url.full gets the query).
-	HasRawQuery bool
-	// HasParentGoid: runtime.g.parentGoid is known (Go >= 1.21): a client
-	// call in a goroutine the handler started finds its parent without
-	// probing runtime.newproc1.
-	HasParentGoid bool
-	// HasTLS: net/http.Request.TLS is known (url.scheme of server spans).
-	HasTLS bool
-	// HasH2: the bundled HTTP/2 server's response writer fields are known
-	// (status of HTTP/2 requests).
-	HasH2 bool
-	// HasURLUser: net/url.URL.User is known (client URLs with credentials
-	// are flagged so url.full gets REDACTED in their place).
-	HasURLUser bool
 }
 
 func (o Offsets) bpf() httpGoOffsets {
-	var flags uint64
-	if o.HasPattern {
-		flags |= 1 << 0
-	}
-	if o.HasHeadScan {
-		flags |= 1 << 1
-	}
-	if o.HasGoroutine {
-		flags |= 1 << 2
-	}
-	if o.HasRawQuery {
-		flags |= 1 << 3
-	}
-	if o.HasParentGoid {
-		flags |= 1 << 4
-	}
-	if o.HasTLS {
-		flags |= 1 << 5
-	}
-	if o.HasH2 {
-		flags |= 1 << 6
-	}
-	if o.HasURLUser {
-		flags |= 1 << 7
-	}
-	return httpGoOffsets{
-		RequestMethod:     o.RequestMethod,
-		RequestUrl:        o.RequestURL,
-		RequestProtoMajor: o.RequestProtoMajor,
-		RequestProtoMinor: o.RequestProtoMinor,
-		RequestHost:       o.RequestHost,
-		RequestRemoteAddr: o.RequestRemoteAddr,
-		RequestPattern:    o.RequestPattern,
-		UrlScheme:         o.URLScheme,
-		UrlHost:           o.URLHost,
-		UrlPath:           o.URLPath,
-		UrlRawQuery:       o.URLRawQuery,
-		ResponseStatus:    o.ResponseStatus,
-		ResponseConn:      o.ResponseConn,
-		ConnBufr:          o.ConnBufr,
-		BufioReaderBuf:    o.BufioReaderBuf,
-		BufioReaderR:      o.BufioReaderR,
-		ClientStatusCode:  o.ClientStatusCode,
-		G_m:               o.GoroutineM,
-		G_goid:            o.GoroutineID,
-		M_curg:            o.MCurg,
-		G_parentGoid:      o.GoroutineParentID,
-		RequestTls:        o.RequestTLS,
-		H2WriterState:     o.H2WriterState,
-		H2StateStatus:     o.H2StateStatus,
-		UrlUser:           o.URLUser,
-		GopanicVaddr:      o.GopanicVaddr,
-		Flags:             flags,
-	}
+	return httpGoOffsets{Field: o.Fields, GopanicVaddr: o.GopanicVaddr}
 }
 
 // Function is a probed function's location in the executable file: uprobes
@@ -378,7 +281,7 @@ func (t *Tracer) Attach(pid int, cookie uint32, bin Binary, probes Probes) (*Att
 	// Goroutine inheritance only matters when both server and client spans
 	// are produced (it links client calls made from handler goroutines); with
 	// runtime.g.parentGoid known it costs no probe at all.
-	if probes.Server && probes.Client && bin.Newproc1 != nil && bin.Offsets.HasGoroutine && !bin.Offsets.HasParentGoid && bin.ServeHTTP != nil && bin.RoundTrip != nil {
+	if probes.Server && probes.Client && bin.Newproc1 != nil && bin.Offsets.Fields.Known(goroutineFields...) && !bin.Offsets.Fields.Known(fields.RuntimeGParentGoid) && bin.ServeHTTP != nil && bin.RoundTrip != nil {
 		if err := attach(bin.Newproc1, nil, t.objs.UprobeNewproc1Return); err != nil {
 			errs = append(errs, err)
 		}
