@@ -178,8 +178,7 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 			r.recordFailure(&attachError{reason: reasonAttachFailed, err: err})
 			r.set.Logger.Warn("Cannot register binary with the probes", zap.String("path", p.ExePath), zap.Error(err))
 		} else {
-			probes := tracer.Probes{Server: r.cfg.Traces.HTTP.Server, Client: r.cfg.Traces.HTTP.Client}
-			att, err := r.tracer.Attach(p.PID, cookie, b.info.Probe, probes)
+			att, err := r.tracer.Attach(p.PID, cookie, b.info.Probe, r.cfg.Traces.probes())
 			switch {
 			case att == nil:
 				r.recordFailure(&attachError{reason: reasonAttachFailed, err: err})

@@ -121,7 +121,7 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 	if err := checkCapabilities(); err != nil {
 		return err
 	}
-	if r.traces != nil && (r.cfg.Traces.HTTP.Server || r.cfg.Traces.HTTP.Client) {
+	if r.traces != nil && r.cfg.Traces.anyProbe() {
 		tr, err := tracer.New(tracer.Options{
 			RingBufferSize:      int(r.cfg.RingBufferSize),
 			ExtractTraceContext: contains(r.cfg.Traces.Propagation.Extract, "tracecontext"),

@@ -10,6 +10,7 @@ import (
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
 
@@ -131,14 +132,12 @@ func (b *spanBatch) scope(pid uint32, resource func(uint32) httpspan.Resource) p
 	return ss
 }
 
+// add appends the span of a probe's event; anything else is ignored.
 func (b *spanBatch) add(ev any, resource func(uint32) httpspan.Resource) {
-	switch e := ev.(type) {
-	case *tracer.ServerEvent:
-		if e.Panicked && b.typeName != nil {
-			e.PanicType = b.typeName(e.PID, e.PanicTypeAddr)
-		}
-		httpspan.AppendServer(b.scope(e.PID, resource), e, b.clock, b.redactor)
-	case *tracer.ClientEvent:
-		httpspan.AppendClient(b.scope(e.PID, resource), e, b.clock, b.redactor)
+	e, ok := ev.(probes.Event)
+	if !ok {
+		return
 	}
+	env := probes.SpanEnv{Clock: b.clock, Redactor: b.redactor, TypeName: b.typeName}
+	e.AppendSpan(b.scope(e.Process(), resource), env)
 }
