@@ -1,5 +1,5 @@
 // Package bpfprog is the one BPF object every probe is compiled into
-// (bpf/goebpf.c and, through bpf/probes/all.h, every file of bpf/probes), as
+// (bpf/goebpf.bpf.c and, through bpf/probes/all.h, every file of bpf/probes), as
 // bpf2go generates it: the programs, the maps, and Go types for the event
 // structs, the event kinds and the offsets table. Sharing one object keeps
 // the goroutine→span map and the ring buffer common to all probes.
