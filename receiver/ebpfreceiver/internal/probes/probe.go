@@ -53,10 +53,21 @@ type Probe struct {
 	// GoroutineMaps are the probe's BPF maps keyed by struct goroutine_key:
 	// state of a process is deleted from them when it exits.
 	GoroutineMaps []string
+	// Constants gives the probe's BPF constants (volatile const, set
+	// before load) from the receiver's settings, by variable name.
+	Constants func(Settings) map[string]any
 	// Kind is the event kind of the probe's events (0: it sends none), and
 	// Decode turns one ring buffer record of that kind into an Event.
 	Kind   bpfprog.GoebpfEventKind
 	Decode func(raw []byte) (Event, error)
+}
+
+// Settings are the receiver settings probes turn into constants of their
+// BPF programs.
+type Settings struct {
+	// CaptureQuery: server spans carry the request's query string
+	// (traces.http.capture_query).
+	CaptureQuery bool
 }
 
 // Uprobe is one function a probe instruments.

@@ -96,12 +96,20 @@ func NewWithProbes(opts Options, list []*probes.Probe) (*Tracer, error) {
 	if err := spec.Variables["extract_flags"].Set(extract); err != nil {
 		return nil, fmt.Errorf("set extract_flags: %w", err)
 	}
-	var captureQuery uint32
-	if opts.CaptureQuery {
-		captureQuery = 1
-	}
-	if err := spec.Variables["capture_query"].Set(captureQuery); err != nil {
-		return nil, fmt.Errorf("set capture_query: %w", err)
+	settings := probes.Settings{CaptureQuery: opts.CaptureQuery}
+	for _, p := range list {
+		if p.Constants == nil {
+			continue
+		}
+		for name, v := range p.Constants(settings) {
+			variable, ok := spec.Variables[name]
+			if !ok {
+				return nil, fmt.Errorf("probe %s: no BPF variable %s in the object", p.Name, name)
+			}
+			if err := variable.Set(v); err != nil {
+				return nil, fmt.Errorf("probe %s: set %s: %w", p.Name, name, err)
+			}
+		}
 	}
 	// Wake the reader early when a quarter of the ring is used, so a burst
 	// cannot fill it between two timed drains.

@@ -63,6 +63,7 @@ var Probe = &probes.Probe{
 		{fields.H2ResponseWriterRws, fields.H2ResponseWriterStateStatus},
 	},
 	Complete:      recordGopanic,
+	Constants:     constants,
 	StartsSpans:   true,
 	GoroutineMaps: []string{requestsMap},
 	Kind:          bpfprog.GoebpfEventKindEVENT_HTTP_SERVER,
@@ -75,4 +76,13 @@ func recordGopanic(exe *goexe.Executable, off *probes.Offsets) {
 	if f, err := exe.Func(FuncGopanic); err == nil {
 		off.GopanicVaddr = f.Entry
 	}
+}
+
+// constants: capture_query switches the reading of url.RawQuery.
+func constants(s probes.Settings) map[string]any {
+	var captureQuery uint32
+	if s.CaptureQuery {
+		captureQuery = 1
+	}
+	return map[string]any{"capture_query": captureQuery}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/bpfprog"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
 )
 
 // TestProbesMatchTheObject checks each registered probe against the one BPF
@@ -41,6 +42,13 @@ func TestProbesMatchTheObject(t *testing.T) {
 		for _, m := range p.GoroutineMaps {
 			if spec.Maps[m] == nil {
 				t.Errorf("%s: map %s is not in the object", p.Name, m)
+			}
+		}
+		if p.Constants != nil {
+			for name := range p.Constants(probes.Settings{}) {
+				if spec.Variables[name] == nil {
+					t.Errorf("%s: constant %s is not in the object", p.Name, name)
+				}
 			}
 		}
 		for _, id := range p.Fields {
