@@ -89,6 +89,27 @@ func TestTableMatchesOffsetgen(t *testing.T) {
 			t.Errorf("%s is not in offsets.json: run make offsets", id)
 		}
 	}
+	// Fields of other modules (grpc) are recorded by module version: each
+	// version in the table is resolved with a binary using it.
+	for id := ID(0); id < Count; id++ {
+		fo, ok := tab.Fields[id.String()]
+		if !ok || fo.Module == "" {
+			continue
+		}
+		for v, off := range fo.Offsets {
+			lookup := func(structName, field string) (uint64, error) {
+				return tab.Lookup(structName+"."+field, "go1.26.0", map[string]string{fo.Module: v})
+			}
+			tbl := NewTable()
+			_ = tbl.Resolve(lookup, id)
+			switch {
+			case off == nil && tbl[id] != Unknown:
+				t.Errorf("%s %s %s = %d, want Unknown (absent in that version)", fo.Module, v, id, tbl[id])
+			case off != nil && tbl[id] != *off:
+				t.Errorf("%s %s %s = %d, want %d", fo.Module, v, id, tbl[id], *off)
+			}
+		}
+	}
 	versions := 0
 	for _, full := range tab.Toolchains {
 		for _, v := range full {
@@ -104,6 +125,9 @@ func TestTableMatchesOffsetgen(t *testing.T) {
 						t.Errorf("%s %s = %d from the table, want Unknown", v, id, tbl[id])
 					}
 					continue
+				}
+				if tab.Fields[id.String()].Module != "" {
+					continue // by module version, above
 				}
 				want, err := tab.Lookup(id.String(), v, nil)
 				switch {
