@@ -4,8 +4,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"go.opentelemetry.io/collector/pdata/ptrace"
-
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/probetest"
@@ -40,10 +38,7 @@ func TestClientSpansGolden(t *testing.T) {
 		{PID: 4242, StartNs: 8_000, EndNs: 9_000, IDs: child, Method: "GET", Scheme: "https", Host: "bucket.s3.example",
 			Path: "/obj", RawQuery: "X-Amz-Signature=abc&session=s1&part=2", HasUserInfo: true, HasResponse: true, Status: 200},
 	}
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	httpspan.Resource{ServiceName: "shop", PID: 4242, ExePath: "/srv/shop", RuntimeVersion: "go1.26.1", HostName: "node-1"}.Fill(rs.Resource())
-	ss := rs.ScopeSpans().AppendEmpty()
+	td, ss := probetest.NewScope()
 	env := probes.SpanEnv{Clock: httpspan.Clock{Offset: 1_700_000_000_000_000_000}, Redactor: httpspan.NewRedactor([]string{"session"})}
 	for _, e := range events {
 		e.AppendSpan(ss, env)

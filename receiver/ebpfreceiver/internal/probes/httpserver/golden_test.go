@@ -14,10 +14,7 @@ import (
 // goldenSpans turns events into spans through the probe's event→span
 // function (Event.AppendSpan), as the receiver does.
 func goldenSpans(events []*Event, env probes.SpanEnv) ptrace.Traces {
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	httpspan.Resource{ServiceName: "shop", PID: 4242, ExePath: "/srv/shop", RuntimeVersion: "go1.26.1", HostName: "node-1"}.Fill(rs.Resource())
-	ss := rs.ScopeSpans().AppendEmpty()
+	td, ss := probetest.NewScope()
 	for _, e := range events {
 		e.AppendSpan(ss, env)
 	}

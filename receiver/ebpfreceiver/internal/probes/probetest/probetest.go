@@ -43,6 +43,18 @@ func CompareGolden(t *testing.T, path string, td ptrace.Traces) {
 	}
 }
 
+// NewScope returns traces with one resource (a fixed process) and the scope
+// a probe's golden test appends its spans to.
+func NewScope() (ptrace.Traces, ptrace.ScopeSpans) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	attrs := rs.Resource().Attributes()
+	attrs.PutStr("service.name", "shop")
+	attrs.PutInt("process.pid", 4242)
+	attrs.PutStr("process.executable.path", "/srv/shop")
+	return td, rs.ScopeSpans().AppendEmpty()
+}
+
 // AssertAttrs checks that got holds exactly the attributes of want.
 func AssertAttrs(t *testing.T, got, want map[string]any) {
 	t.Helper()
