@@ -64,7 +64,7 @@ loadtest: build
 
 ## generate: eBPF objects (bpf2go, clang-19) and mdatagen code; the output is committed
 generate: $(MDATAGEN)
-	PATH=$(TOOLS):$$PATH $(GO) generate -run 'mdatagen|bpf2go' ./...
+	PATH=$(TOOLS):$$PATH $(GO) generate -run 'mdatagen|fieldgen|probelist|bpf2go' ./...
 
 ## offsets: regenerate the struct offsets table of Go binaries without DWARF (builds a
 ## probe program with every supported Go toolchain, fetched through GOTOOLCHAIN)

@@ -10,7 +10,8 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
-	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 )
 
 func TestSpanBatchGroupsByProcess(t *testing.T) {
@@ -25,10 +26,10 @@ func TestSpanBatchGroupsByProcess(t *testing.T) {
 		return httpspan.Resource{ServiceName: "unknown_service", PID: int(pid)}
 	}
 	b := newSpanBatch(httpspan.Clock{}, nil, nil)
-	b.add(&tracer.ServerEvent{PID: 10, Method: "GET", ProtoMajor: 1}, lookup)
-	b.add(&tracer.ClientEvent{PID: 20, Method: "GET", HasResponse: true, Status: 200}, lookup)
-	b.add(&tracer.ServerEvent{PID: 10, Method: "POST", ProtoMajor: 1}, lookup)
-	b.add(&tracer.ServerEvent{PID: 30, Method: "GET", ProtoMajor: 1}, lookup)
+	b.add(&httpserver.Event{PID: 10, Method: "GET", ProtoMajor: 1}, lookup)
+	b.add(&httpclient.Event{PID: 20, Method: "GET", HasResponse: true, Status: 200}, lookup)
+	b.add(&httpserver.Event{PID: 10, Method: "POST", ProtoMajor: 1}, lookup)
+	b.add(&httpserver.Event{PID: 30, Method: "GET", ProtoMajor: 1}, lookup)
 	b.add("not an event", lookup)
 
 	if got := b.td.SpanCount(); got != 4 {
@@ -64,9 +65,9 @@ func TestSpanBatchNamesPanicsAndRedacts(t *testing.T) {
 		return names[addr]
 	}
 	b := newSpanBatch(httpspan.Clock{}, httpspan.NewRedactor([]string{"session"}), typeName)
-	b.add(&tracer.ServerEvent{PID: 10, Method: "GET", ProtoMajor: 1, Panicked: true, PanicTypeAddr: 0x4a00, PanicMessage: "net/http: abort Handler"}, lookup)
-	b.add(&tracer.ServerEvent{PID: 10, Method: "GET", ProtoMajor: 1, Panicked: true, PanicTypeAddr: 0x4b00, PanicMessage: "boom", RawQuery: "session=s&a=1"}, lookup)
-	b.add(&tracer.ClientEvent{PID: 10, Method: "GET", Host: "h", Path: "/", RawQuery: "sig=x", HasUserInfo: true, HasResponse: true, Status: 200}, lookup)
+	b.add(&httpserver.Event{PID: 10, Method: "GET", ProtoMajor: 1, Panicked: true, PanicTypeAddr: 0x4a00, PanicMessage: "net/http: abort Handler"}, lookup)
+	b.add(&httpserver.Event{PID: 10, Method: "GET", ProtoMajor: 1, Panicked: true, PanicTypeAddr: 0x4b00, PanicMessage: "boom", RawQuery: "session=s&a=1"}, lookup)
+	b.add(&httpclient.Event{PID: 10, Method: "GET", Host: "h", Path: "/", RawQuery: "sig=x", HasUserInfo: true, HasResponse: true, Status: 200}, lookup)
 	spans := b.td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 	want := []map[string]string{
 		{"error.type": "http.ErrAbortHandler"},

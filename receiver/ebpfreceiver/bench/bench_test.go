@@ -34,6 +34,8 @@ import (
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
@@ -77,7 +79,7 @@ func attach(b *testing.B, pid int, bin tracer.Binary, empty bool) *probed {
 	if err != nil {
 		b.Fatal(err)
 	}
-	att, err := tr.Attach(pid, cookie, bin, tracer.Probes{Server: true, Client: true})
+	att, err := tr.Attach(pid, cookie, bin, tracer.Probes{httpserver.Name: true, httpclient.Name: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -99,10 +101,10 @@ func attach(b *testing.B, pid int, bin tracer.Binary, empty bool) *probed {
 					return
 				}
 				switch e := ev.(type) {
-				case *tracer.ServerEvent:
-					httpspan.AppendServer(ss, e, httpspan.Clock{}, nil)
-				case *tracer.ClientEvent:
-					httpspan.AppendClient(ss, e, httpspan.Clock{}, nil)
+				case *httpserver.Event:
+					httpserver.AppendServer(ss, e, httpspan.Clock{}, nil)
+				case *httpclient.Event:
+					httpclient.AppendClient(ss, e, httpspan.Clock{}, nil)
 				}
 			})
 			if err != nil {
@@ -223,7 +225,7 @@ func BenchmarkHTTPProbes(b *testing.B) {
 	}
 	h2, _ := p.tr.Hits()
 	s2, _ := p.tr.ProgramStats()
-	clientHits := (h2[tracer.HitClientEntry] - h1[tracer.HitClientEntry]) + (h2[tracer.HitClientReturn] - h1[tracer.HitClientReturn])
+	clientHits := (h2[httpclient.ProgEntry] - h1[httpclient.ProgEntry]) + (h2[httpclient.ProgReturn] - h1[httpclient.ProgReturn])
 	clientBPF := (s2["client_entry"].Runtime - s1["client_entry"].Runtime) + (s2["client_return"].Runtime - s1["client_return"].Runtime)
 	p.close()
 	_ = stats.Close()

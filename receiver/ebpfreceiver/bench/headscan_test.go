@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
 
@@ -88,7 +89,7 @@ func BenchmarkHeadScan(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	att, err := tr.Attach(pid, cookie, bin, tracer.Probes{Server: true})
+	att, err := tr.Attach(pid, cookie, bin, tracer.Probes{httpserver.Name: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -130,7 +131,7 @@ func BenchmarkHeadScan(b *testing.B) {
 			found, events := 0, 0
 			_ = tr.Drain(300*time.Millisecond, func(raw []byte) {
 				ev, err := tracer.Decode(raw)
-				if se, ok := ev.(*tracer.ServerEvent); ok && err == nil {
+				if se, ok := ev.(*httpserver.Event); ok && err == nil {
 					events++
 					if se.IDs.HasParent && fmt.Sprintf("%x", se.IDs.TraceID) == traceID {
 						found++

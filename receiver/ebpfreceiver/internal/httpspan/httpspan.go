@@ -1,5 +1,7 @@
-// Package httpspan turns HTTP probe events into OpenTelemetry spans that
-// follow the HTTP semantic conventions. Pure functions: no kernel needed.
+// Package httpspan holds what the probes' event→span functions share: the
+// clock conversion, the process resource, query redaction and the HTTP
+// semantic conventions (attribute names, method, host and port rules).
+// Pure functions: no kernel needed.
 package httpspan
 
 import (
@@ -9,27 +11,24 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
-
-	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
 
 // Attribute keys (OpenTelemetry semantic conventions).
 const (
-	attrMethod         = "http.request.method"
-	attrMethodOriginal = "http.request.method_original"
-	attrRoute          = "http.route"
-	attrStatusCode     = "http.response.status_code"
-	attrURLPath        = "url.path"
-	attrURLFull        = "url.full"
-	attrURLScheme      = "url.scheme"
-	attrURLQuery       = "url.query"
-	attrServerAddress  = "server.address"
-	attrServerPort     = "server.port"
-	attrClientAddress  = "client.address"
-	attrClientPort     = "client.port"
-	attrProtoVersion   = "network.protocol.version"
-	attrErrorType      = "error.type"
+	AttrMethod         = "http.request.method"
+	AttrMethodOriginal = "http.request.method_original"
+	AttrRoute          = "http.route"
+	AttrStatusCode     = "http.response.status_code"
+	AttrURLPath        = "url.path"
+	AttrURLFull        = "url.full"
+	AttrURLScheme      = "url.scheme"
+	AttrURLQuery       = "url.query"
+	AttrServerAddress  = "server.address"
+	AttrServerPort     = "server.port"
+	AttrClientAddress  = "client.address"
+	AttrClientPort     = "client.port"
+	AttrProtoVersion   = "network.protocol.version"
+	AttrErrorType      = "error.type"
 )
 
 // Clock converts the probes' CLOCK_BOOTTIME nanoseconds to wall-clock time.
@@ -53,15 +52,15 @@ var knownMethods = map[string]bool{
 	"CONNECT": true, "OPTIONS": true, "TRACE": true, "PATCH": true,
 }
 
-// setMethod records the method as semconv asks: unknown methods become
+// SetMethod records the method as semconv asks: unknown methods become
 // _OTHER with the original kept.
-func setMethod(attrs pcommon.Map, m string) string {
+func SetMethod(attrs pcommon.Map, m string) string {
 	if knownMethods[m] {
-		attrs.PutStr(attrMethod, m)
+		attrs.PutStr(AttrMethod, m)
 		return m
 	}
-	attrs.PutStr(attrMethod, "_OTHER")
-	attrs.PutStr(attrMethodOriginal, m)
+	attrs.PutStr(AttrMethod, "_OTHER")
+	attrs.PutStr(AttrMethodOriginal, m)
 	return "HTTP"
 }
 
@@ -75,154 +74,6 @@ func RouteFromPattern(p string) string {
 		return p[i:]
 	}
 	return ""
-}
-
-func setIDs(s ptrace.Span, ids tracer.SpanIDs) {
-	s.SetTraceID(pcommon.TraceID(ids.TraceID))
-	s.SetSpanID(pcommon.SpanID(ids.SpanID))
-	if ids.HasParent {
-		s.SetParentSpanID(pcommon.SpanID(ids.ParentSpanID))
-	}
-}
-
-// AppendServer adds the SERVER span for ev to ss; red redacts url.query
-// (nil: the default sensitive keys).
-func AppendServer(ss ptrace.ScopeSpans, ev *tracer.ServerEvent, clock Clock, red *Redactor) ptrace.Span {
-	s := ss.Spans().AppendEmpty()
-	setIDs(s, ev.IDs)
-	s.SetKind(ptrace.SpanKindServer)
-	s.SetStartTimestamp(clock.Time(ev.StartNs))
-	s.SetEndTimestamp(clock.Time(ev.EndNs))
-	attrs := s.Attributes()
-	name := setMethod(attrs, ev.Method)
-	if ev.Path != "" {
-		attrs.PutStr(attrURLPath, ev.Path)
-	}
-	if route := RouteFromPattern(ev.Pattern); route != "" {
-		attrs.PutStr(attrRoute, route)
-		name += " " + route
-	}
-	s.SetName(name)
-	if ev.RawQuery != "" {
-		attrs.PutStr(attrURLQuery, red.Query(ev.RawQuery))
-	}
-	status := int64(ev.Status)
-	switch {
-	case ev.Panicked:
-		// net/http sends no response after a panic: it closes the
-		// connection (HTTP/1) or resets the stream (HTTP/2).
-		status = 0
-	case ev.Status == tracer.StatusUnknown:
-		status = 0
-	case ev.Status == 0:
-		// The handler wrote nothing; net/http answers 200 after ServeHTTP.
-		status = 200
-	}
-	if status != 0 {
-		attrs.PutInt(attrStatusCode, status)
-	}
-	scheme := serverScheme(ev)
-	attrs.PutStr(attrURLScheme, scheme)
-	if host, port, ok := splitHostPort(ev.Host); ok {
-		attrs.PutStr(attrServerAddress, host)
-		if port == 0 {
-			port = defaultPort(scheme)
-		}
-		if port != 0 {
-			attrs.PutInt(attrServerPort, int64(port))
-		}
-	}
-	if v := protocolVersion(ev.ProtoMajor, ev.ProtoMinor); v != "" {
-		attrs.PutStr(attrProtoVersion, v)
-	}
-	if host, port, ok := splitHostPort(ev.RemoteAddr); ok {
-		attrs.PutStr(attrClientAddress, host)
-		if port != 0 {
-			attrs.PutInt(attrClientPort, int64(port))
-		}
-	}
-	switch {
-	case ev.Panicked:
-		s.Status().SetCode(ptrace.StatusCodeError)
-		attrs.PutStr(attrErrorType, PanicErrorType(ev.PanicType, ev.PanicMessage))
-		if ev.PanicMessage != "" {
-			s.Status().SetMessage("panic: " + ev.PanicMessage)
-		} else {
-			s.Status().SetMessage("panic")
-		}
-	case status >= 500:
-		// Only 5xx makes a server span an error (4xx is the client's fault).
-		s.Status().SetCode(ptrace.StatusCodeError)
-		attrs.PutStr(attrErrorType, strconv.FormatInt(status, 10))
-	}
-	return s
-}
-
-// abortHandlerText is net/http.ErrAbortHandler's message.
-const abortHandlerText = "net/http: abort Handler"
-
-// PanicErrorType is error.type for a handler's panic: "http.ErrAbortHandler"
-// for net/http's sentinel (the way handlers abort a response on purpose),
-// else the panic value's Go type ("string", "*errors.errorString",
-// "runtime.boundsError"), else "_OTHER" when the type could not be named.
-func PanicErrorType(typeName, message string) string {
-	switch {
-	case typeName == "*errors.errorString" && message == abortHandlerText:
-		return "http.ErrAbortHandler"
-	case typeName != "":
-		return typeName
-	}
-	return "_OTHER"
-}
-
-// serverScheme is url.scheme: from Request.TLS when its offset is known,
-// else "https" for HTTP/2 (net/http serves it over TLS only unless the
-// program opts into h2c) and "http" otherwise.
-func serverScheme(ev *tracer.ServerEvent) string {
-	switch {
-	case ev.Scheme != "":
-		return ev.Scheme
-	case ev.ProtoMajor == 2:
-		return "https"
-	}
-	return "http"
-}
-
-// AppendClient adds the CLIENT span for ev to ss; red redacts the query
-// in url.full (nil: the default sensitive keys).
-func AppendClient(ss ptrace.ScopeSpans, ev *tracer.ClientEvent, clock Clock, red *Redactor) ptrace.Span {
-	s := ss.Spans().AppendEmpty()
-	setIDs(s, ev.IDs)
-	s.SetKind(ptrace.SpanKindClient)
-	s.SetStartTimestamp(clock.Time(ev.StartNs))
-	s.SetEndTimestamp(clock.Time(ev.EndNs))
-	attrs := s.Attributes()
-	s.SetName(setMethod(attrs, ev.Method))
-	if full := URLFull(ev.Scheme, ev.HasUserInfo, ev.Host, ev.Path, red.Query(ev.RawQuery)); full != "" {
-		attrs.PutStr(attrURLFull, full)
-	}
-	if host, port, ok := splitHostPort(ev.Host); ok {
-		attrs.PutStr(attrServerAddress, host)
-		if port == 0 {
-			port = defaultPort(ev.Scheme)
-		}
-		if port != 0 {
-			attrs.PutInt(attrServerPort, int64(port))
-		}
-	}
-	if ev.HasResponse && ev.Status != 0 {
-		attrs.PutInt(attrStatusCode, int64(ev.Status))
-	}
-	switch {
-	case ev.HasError || !ev.HasResponse:
-		s.Status().SetCode(ptrace.StatusCodeError)
-		// The probe does not read the error's type.
-		attrs.PutStr(attrErrorType, "_OTHER")
-	case ev.Status >= 400:
-		s.Status().SetCode(ptrace.StatusCodeError)
-		attrs.PutStr(attrErrorType, strconv.Itoa(int(ev.Status)))
-	}
-	return s
 }
 
 // URLFull rebuilds the request URL. Credentials are never read (url.URL
@@ -246,7 +97,7 @@ func URLFull(scheme string, hasUserInfo bool, host, path, query string) string {
 	return u
 }
 
-func defaultPort(scheme string) uint16 {
+func DefaultPort(scheme string) uint16 {
 	switch scheme {
 	case "http", "":
 		return 80
@@ -256,9 +107,9 @@ func defaultPort(scheme string) uint16 {
 	return 0
 }
 
-// splitHostPort splits "host:port", "[v6]:port" or a bare host; port 0
+// SplitHostPort splits "host:port", "[v6]:port" or a bare host; port 0
 // means none was given.
-func splitHostPort(s string) (string, uint16, bool) {
+func SplitHostPort(s string) (string, uint16, bool) {
 	if s == "" {
 		return "", 0, false
 	}
@@ -273,7 +124,7 @@ func splitHostPort(s string) (string, uint16, bool) {
 	return host, uint16(port), true
 }
 
-func protocolVersion(major, minor uint8) string {
+func ProtocolVersion(major, minor uint8) string {
 	switch {
 	case major == 1:
 		return "1." + strconv.Itoa(int(minor))

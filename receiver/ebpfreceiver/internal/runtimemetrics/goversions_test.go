@@ -105,6 +105,14 @@ func TestGoVersions(t *testing.T) {
 						}
 						return b
 					}
+					if !variant.hideSymtab {
+						// The same build with its symbol table hidden: every global
+						// located from code must be the symbol table's, round after round.
+						t.Run("locator", func(t *testing.T) {
+							demo := startDemo(t, plain, "-mode", "leak")
+							checkLocatorAgainstSymtab(t, demo, plain, 5)
+						})
+					}
 					t.Run("goroutines and GC", func(t *testing.T) { checkLeakAndGC(t, variant.run, open(t)) })
 					t.Run("allocations", func(t *testing.T) { checkAllocations(t, variant.run, open(t)) })
 				})

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 )
 
 const helloServer = `package main
@@ -59,11 +60,11 @@ func TestAttachBothWays(t *testing.T) {
 			tr, att := attachServer(t, Options{RingBufferSize: 1 << 16, PerfEventUprobes: perf}, pid, bin)
 			// ServeHTTP's entry and every RET, plus the panic path: runtime.gopanic's
 			// entry and runtime.recovery's call of gogo (hit only when a program panics).
-			want := 1 + len(bin.ServeHTTP.ReturnOffsets)
-			if bin.Gopanic == nil || bin.RecoveryResume == nil {
+			want := 1 + len(bin.Func(httpserver.FuncServeHTTP).ReturnOffsets)
+			if bin.Func(httpserver.FuncGopanic) == nil || bin.Func(httpserver.FuncRecovery) == nil {
 				t.Fatal("panic probe sites not resolved")
 			}
-			want += 1 + len(bin.RecoveryResume.ReturnOffsets)
+			want += 1 + len(bin.Func(httpserver.FuncRecovery).ReturnOffsets)
 			if att.Links() != want {
 				t.Errorf("%d probe sites attached, want %d (ServeHTTP entry and every RET, gopanic entry, recovery's gogo call)", att.Links(), want)
 			}

@@ -3,6 +3,8 @@ package tracer
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/bpfprog"
 )
 
 func chars[T ~[]int8](dst T, s string) uint16 {
@@ -13,13 +15,13 @@ func chars[T ~[]int8](dst T, s string) uint16 {
 }
 
 func TestDecodeServerEvent(t *testing.T) {
-	var e httpHttpServerEvent
-	e.Kind = KindHTTPServer
-	e.Pid = 77
-	e.StartNs, e.EndNs = 10, 20
-	e.HasParent = 1
-	e.Ids.TraceId[0] = 0xaa
-	e.Ids.ParentSpanId[7] = 0xbb
+	var e bpfprog.GoebpfHttpServerEvent
+	e.Hdr.Kind = KindHTTPServer
+	e.Hdr.Pid = 77
+	e.Hdr.StartNs, e.Hdr.EndNs = 10, 20
+	e.Hdr.HasParent = 1
+	e.Hdr.Ids.TraceId[0] = 0xaa
+	e.Hdr.Ids.ParentSpanId[7] = 0xbb
 	e.ProtoMajor, e.ProtoMinor = 1, 1
 	e.Status = 503
 	e.Tls = 2
@@ -56,8 +58,8 @@ func TestDecodeServerEvent(t *testing.T) {
 }
 
 func TestDecodeClientEvent(t *testing.T) {
-	var e httpHttpClientEvent
-	e.Kind = KindHTTPClient
+	var e bpfprog.GoebpfHttpClientEvent
+	e.Hdr.Kind = KindHTTPClient
 	e.HasResponse, e.HasError = 1, 0
 	e.Status = 200
 	e.MethodLen = chars(e.Method[:], "POST")
@@ -78,8 +80,8 @@ func TestDecodeClientEvent(t *testing.T) {
 }
 
 func TestDecodeRejectsMalformed(t *testing.T) {
-	var e httpHttpServerEvent
-	e.Kind = KindHTTPServer
+	var e bpfprog.GoebpfHttpServerEvent
+	e.Hdr.Kind = KindHTTPServer
 	e.PathLen = 60000 // longer than the array: clamped, no panic
 	raw, _ := binary.Append(nil, binary.LittleEndian, &e)
 	if _, err := Decode(raw); err != nil {

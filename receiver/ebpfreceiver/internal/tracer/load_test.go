@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/bpfprog"
 )
 
 func TestLoadPassesVerifier(t *testing.T) {
@@ -16,7 +17,7 @@ func TestLoadPassesVerifier(t *testing.T) {
 		if err != nil {
 			t.Fatalf("New(%+v): %v", opts, err)
 		}
-		if got := tr.objs.Events.MaxEntries(); got != uint32(ringSize(opts.RingBufferSize)) {
+		if got := tr.coll.Maps["events"].MaxEntries(); got != uint32(ringSize(opts.RingBufferSize)) {
 			t.Errorf("ring size = %d, want %d", got, ringSize(opts.RingBufferSize))
 		}
 		drops, err := tr.Drops()
@@ -36,15 +37,15 @@ func TestForgetProcessDeletesOnlyThatProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	var sc httpSpanContext
-	var sr httpServerInflight
+	var sc bpfprog.GoebpfSpanContext
+	var sr bpfprog.GoebpfServerInflight
 	for g := uint64(1); g <= 50; g++ {
 		for _, pid := range []uint32{100, 200} {
-			k := httpGoroutineKey{Tgid: pid, G: g}
-			if err := tr.objs.SpanByGoroutine.Put(&k, &sc); err != nil {
+			k := bpfprog.GoebpfGoroutineKey{Tgid: pid, G: g}
+			if err := tr.coll.Maps["span_by_goroutine"].Put(&k, &sc); err != nil {
 				t.Fatal(err)
 			}
-			if err := tr.objs.ServerRequests.Put(&k, &sr); err != nil {
+			if err := tr.coll.Maps["server_requests"].Put(&k, &sr); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -53,14 +54,14 @@ func TestForgetProcessDeletesOnlyThatProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	count := func(pid uint32) (n int) {
-		var k httpGoroutineKey
-		it := tr.objs.SpanByGoroutine.Iterate()
+		var k bpfprog.GoebpfGoroutineKey
+		it := tr.coll.Maps["span_by_goroutine"].Iterate()
 		for it.Next(&k, &sc) {
 			if k.Tgid == pid {
 				n++
 			}
 		}
-		it = tr.objs.ServerRequests.Iterate()
+		it = tr.coll.Maps["server_requests"].Iterate()
 		for it.Next(&k, &sr) {
 			if k.Tgid == pid {
 				n++

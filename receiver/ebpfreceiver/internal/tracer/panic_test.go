@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 )
 
 // startDemo builds integration/testdata/httpdemo (stripped or not) and
@@ -58,7 +59,7 @@ func serverEvents(t *testing.T, tr *Tracer, n int) []*ServerEvent {
 	return out
 }
 
-func hitsSince(t *testing.T, tr *Tracer, before [hitCount]uint64) [hitCount]uint64 {
+func hitsSince(t *testing.T, tr *Tracer, before map[string]uint64) map[string]uint64 {
 	t.Helper()
 	now, err := tr.Hits()
 	if err != nil {
@@ -78,8 +79,8 @@ func TestPanickingHandlerSpans(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pid, base, path := startDemo(t, tc.ldflags)
 			exe, bin := resolveServer(t, path)
-			if bin.Gopanic == nil || bin.RecoveryResume == nil {
-				t.Fatalf("panic probe sites not found: gopanic %v, recovery %v", bin.Gopanic, bin.RecoveryResume)
+			if bin.Func(httpserver.FuncGopanic) == nil || bin.Func(httpserver.FuncRecovery) == nil {
+				t.Fatalf("panic probe sites not found: gopanic %v, recovery %v", bin.Func(httpserver.FuncGopanic), bin.Func(httpserver.FuncRecovery))
 			}
 			tr, _ := attachServer(t, Options{RingBufferSize: 1 << 20, CaptureQuery: true}, pid, bin)
 			c := &http.Client{Timeout: 10 * time.Second}

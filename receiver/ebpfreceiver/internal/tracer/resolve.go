@@ -4,140 +4,162 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
-)
-
-// Probed functions.
-const (
-	FuncServeHTTP = "net/http.serverHandler.ServeHTTP"
-	FuncRoundTrip = "net/http.(*Transport).roundTrip"
-	FuncNewproc1  = "runtime.newproc1"
-	FuncGopanic   = "runtime.gopanic"
-	FuncRecovery  = "runtime.recovery"
-	funcGogo      = "runtime.gogo"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/registry"
 )
 
 var (
-	// ErrOffsetsMissing: the struct offsets both probe sides need are unknown.
+	// ErrOffsetsMissing: the struct offsets every probe needs are unknown.
 	ErrOffsetsMissing = errors.New("struct offsets unknown")
 	// ErrFunctionMissing: none of the probed functions is in the binary.
-	ErrFunctionMissing = errors.New("no net/http function to probe")
+	ErrFunctionMissing = errors.New("no function to probe")
 )
 
-type fieldRef struct {
-	structName, field string
-	dst               *uint64
+// Function is a probed function's location in the executable file: uprobes
+// go at EntryOffset and at every ReturnOffsets entry (file offsets).
+type Function struct {
+	Name          string
+	EntryOffset   uint64
+	ReturnOffsets []uint64
 }
 
-func resolveOffsets(exe *goexe.Executable, refs []fieldRef) error {
-	var errs []error
-	for _, r := range refs {
-		v, err := exe.FieldOffset(r.structName, r.field)
-		if err != nil {
-			errs = append(errs, err)
+// Site is one uprobe of a probe, resolved in a binary.
+type Site struct {
+	Uprobe probes.Uprobe
+	Func   Function
+}
+
+// Binary is what the probes need to know about one executable.
+type Binary struct {
+	Offsets probes.Offsets
+	// Sites are the resolved uprobes of every probe that can be attached
+	// to the binary, by probe name; optional uprobes whose group is
+	// incomplete are left out.
+	Sites map[string][]Site
+	// Unusable says why a probe cannot be attached, by probe name.
+	Unusable map[string]error
+}
+
+// Func returns the resolved site of function symbol, nil if no probe
+// attaches there.
+func (b Binary) Func(symbol string) *Function {
+	for _, sites := range b.Sites {
+		for i := range sites {
+			if sites[i].Func.Name == symbol {
+				return &sites[i].Func
+			}
+		}
+	}
+	return nil
+}
+
+// ResolveBinary resolves every registered probe in an inspected executable.
+func ResolveBinary(exe *goexe.Executable) (Binary, error) {
+	return Resolve(exe, registry.All())
+}
+
+// Resolve finds the struct offsets and the probed functions of each probe
+// in an inspected executable. A probe whose required fields or functions
+// are unknown is left out rather than read at wrong addresses; an error is
+// returned only when no probe that makes spans can be attached.
+func Resolve(exe *goexe.Executable, list []*probes.Probe) (Binary, error) {
+	bin := Binary{
+		Offsets:  probes.Offsets{Fields: fields.NewTable()},
+		Sites:    map[string][]Site{},
+		Unusable: map[string]error{},
+	}
+	t := &bin.Offsets.Fields
+	var fieldErrs, funcErrs []error
+	spanProbes, fieldFailures := 0, 0
+	for _, p := range list {
+		fieldErr := t.Resolve(exe.FieldOffset, p.Fields...)
+		for _, group := range p.OptionalFields {
+			_ = t.ResolveAll(exe.FieldOffset, group...)
+		}
+		if !p.CarriesSpans {
+			spanProbes++
+		}
+		if fieldErr != nil {
+			bin.Unusable[p.Name] = fmt.Errorf("%s: %w: %w", p.Name, ErrOffsetsMissing, fieldErr)
+			if !p.CarriesSpans {
+				fieldFailures++
+				fieldErrs = append(fieldErrs, fieldErr)
+			}
 			continue
 		}
-		*r.dst = v
-	}
-	return errors.Join(errs...)
-}
-
-// ResolveBinary finds the probed functions and the struct offsets in an
-// inspected executable. A side (server or client) whose required offsets
-// are unknown is left out rather than read at wrong addresses; an error is
-// returned only when nothing can be probed.
-func ResolveBinary(exe *goexe.Executable) (Binary, error) {
-	var off Offsets
-	requestErr := resolveOffsets(exe, []fieldRef{
-		{"net/http.Request", "Method", &off.RequestMethod},
-		{"net/http.Request", "URL", &off.RequestURL},
-		{"net/url.URL", "Path", &off.URLPath},
-	})
-	serverErr := errors.Join(requestErr, resolveOffsets(exe, []fieldRef{
-		{"net/http.Request", "ProtoMajor", &off.RequestProtoMajor},
-		{"net/http.Request", "ProtoMinor", &off.RequestProtoMinor},
-		{"net/http.Request", "Host", &off.RequestHost},
-		{"net/http.Request", "RemoteAddr", &off.RequestRemoteAddr},
-		{"net/http.response", "status", &off.ResponseStatus},
-	}))
-	clientOnlyErr := resolveOffsets(exe, []fieldRef{
-		{"net/url.URL", "Scheme", &off.URLScheme},
-		{"net/url.URL", "Host", &off.URLHost},
-		{"net/http.Response", "StatusCode", &off.ClientStatusCode},
-	})
-	clientErr := errors.Join(requestErr, clientOnlyErr)
-	off.HasRawQuery = resolveOffsets(exe, []fieldRef{{"net/url.URL", "RawQuery", &off.URLRawQuery}}) == nil
-	off.HasPattern = resolveOffsets(exe, []fieldRef{{"net/http.Request", "Pattern", &off.RequestPattern}}) == nil
-	off.HasHeadScan = resolveOffsets(exe, []fieldRef{
-		{"net/http.response", "conn", &off.ResponseConn},
-		{"net/http.conn", "bufr", &off.ConnBufr},
-		{"bufio.Reader", "buf", &off.BufioReaderBuf},
-		{"bufio.Reader", "r", &off.BufioReaderR},
-	}) == nil
-	off.HasGoroutine = resolveOffsets(exe, []fieldRef{
-		{"runtime.g", "m", &off.GoroutineM},
-		{"runtime.g", "goid", &off.GoroutineID},
-		{"runtime.m", "curg", &off.MCurg},
-	}) == nil
-
-	off.HasTLS = resolveOffsets(exe, []fieldRef{{"net/http.Request", "TLS", &off.RequestTLS}}) == nil
-	off.HasH2 = resolveOffsets(exe, []fieldRef{
-		{"net/http.http2responseWriter", "rws", &off.H2WriterState},
-		{"net/http.http2responseWriterState", "status", &off.H2StateStatus},
-	}) == nil
-	off.HasParentGoid = off.HasGoroutine && resolveOffsets(exe, []fieldRef{{"runtime.g", "parentGoid", &off.GoroutineParentID}}) == nil
-	// url.URL starts Scheme, Opaque string, User *Userinfo, Host in every Go
-	// version: without DWARF (the offsets table does not list User), User
-	// is the word before Host.
-	if err := resolveOffsets(exe, []fieldRef{{"net/url.URL", "User", &off.URLUser}}); err == nil {
-		off.HasURLUser = true
-	} else if clientOnlyErr == nil && off.URLHost >= 8 {
-		off.URLUser, off.HasURLUser = off.URLHost-8, true
-	}
-
-	bin := Binary{Offsets: off}
-	var missing []error
-	fn := func(name string) *Function {
-		f, err := exe.Func(name)
+		sites, err := resolveSites(exe, p)
 		if err != nil {
-			missing = append(missing, err)
-			return nil
+			bin.Unusable[p.Name] = fmt.Errorf("%s: %w: %w", p.Name, ErrFunctionMissing, err)
+			if !p.CarriesSpans {
+				funcErrs = append(funcErrs, err)
+			}
+			continue
 		}
-		return &Function{Name: f.Name, EntryOffset: f.EntryOffset, ReturnOffsets: f.ReturnOffsets}
-	}
-	if serverErr == nil {
-		bin.ServeHTTP = fn(FuncServeHTTP)
-	}
-	if clientErr == nil {
-		bin.RoundTrip = fn(FuncRoundTrip)
-	}
-	if off.HasGoroutine && !off.HasParentGoid {
-		bin.Newproc1 = fn(FuncNewproc1)
-	}
-	if bin.ServeHTTP != nil {
-		bin.Gopanic, bin.RecoveryResume = panicSites(exe, &bin.Offsets)
-	}
-	if bin.ServeHTTP == nil && bin.RoundTrip == nil {
-		if serverErr != nil && clientErr != nil {
-			return Binary{}, fmt.Errorf("%s: %w: %w", exe.Path, ErrOffsetsMissing, errors.Join(requestErr, serverErr, clientOnlyErr))
+		bin.Sites[p.Name] = sites
+		if p.Complete != nil {
+			p.Complete(exe, &bin.Offsets)
 		}
-		return Binary{}, fmt.Errorf("%s: %w: %w", exe.Path, ErrFunctionMissing, errors.Join(missing...))
 	}
-	return bin, nil
+	for _, p := range list {
+		if _, ok := bin.Sites[p.Name]; ok && !p.CarriesSpans {
+			return bin, nil
+		}
+	}
+	if spanProbes > 0 && fieldFailures == spanProbes {
+		return Binary{}, fmt.Errorf("%s: %w: %w", exe.Path, ErrOffsetsMissing, errors.Join(fieldErrs...))
+	}
+	return Binary{}, fmt.Errorf("%s: %w: %w", exe.Path, ErrFunctionMissing, errors.Join(funcErrs...))
 }
 
-// panicSites finds runtime.gopanic's entry and runtime.recovery's call of
-// gogo; nil, nil when either is missing (panicking requests then give no
-// span, everything else works).
-func panicSites(exe *goexe.Executable, off *Offsets) (gopanic, resume *Function) {
-	p, err := exe.Func(FuncGopanic)
-	if err != nil {
-		return nil, nil
+// resolveSites finds the probe's functions: an error when a required one is
+// missing; an optional group with a missing function is left out whole.
+func resolveSites(exe *goexe.Executable, p *probes.Probe) ([]Site, error) {
+	var sites []Site
+	var missing []error
+	incomplete := map[string]bool{}
+	for _, u := range p.Uprobes {
+		fn, err := resolveFunction(exe, u)
+		if err != nil {
+			if u.Optional == "" {
+				missing = append(missing, err)
+			} else {
+				incomplete[u.Optional] = true
+			}
+			continue
+		}
+		sites = append(sites, Site{Uprobe: u, Func: fn})
 	}
-	calls, err := exe.CallOffsets(FuncRecovery, funcGogo)
-	if err != nil {
-		return nil, nil
+	if len(missing) > 0 {
+		return nil, errors.Join(missing...)
 	}
-	off.GopanicVaddr = p.Entry
-	return &Function{Name: p.Name, EntryOffset: p.EntryOffset}, &Function{Name: FuncRecovery, ReturnOffsets: calls}
+	kept := sites[:0]
+	for _, s := range sites {
+		if !incomplete[s.Uprobe.Optional] {
+			kept = append(kept, s)
+		}
+	}
+	return kept, nil
+}
+
+// resolveFunction locates u's function: its entry, and its RETs or the
+// calls of u.CallsOf inside it.
+func resolveFunction(exe *goexe.Executable, u probes.Uprobe) (Function, error) {
+	if u.CallsOf != "" {
+		calls, err := exe.CallOffsets(u.Symbol, u.CallsOf)
+		if err != nil {
+			return Function{}, err
+		}
+		return Function{Name: u.Symbol, ReturnOffsets: calls}, nil
+	}
+	f, err := exe.Func(u.Symbol)
+	if err != nil {
+		return Function{}, err
+	}
+	fn := Function{Name: f.Name, EntryOffset: f.EntryOffset}
+	if u.Return != "" {
+		fn.ReturnOffsets = f.ReturnOffsets
+	}
+	return fn, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 )
 
 // runServer starts exe on a free loopback address (args(addr) gives its
@@ -65,7 +66,7 @@ func attachServer(t *testing.T, opts Options, pid int, bin Binary) (*Tracer, *At
 	if err != nil {
 		t.Fatal(err)
 	}
-	att, err := tr.Attach(pid, cookie, bin, Probes{Server: true})
+	att, err := tr.Attach(pid, cookie, bin, Probes{httpserver.Name: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,158 +1,31 @@
-// Package tracer loads the HTTP probes (bpf/http/http.c) into the kernel,
-// attaches them to Go processes and drains their events from the ring buffer.
+// Package tracer is the shared loader of the probes (package probes): it
+// loads their one BPF object (package bpfprog) into the kernel, resolves
+// each probe in a binary, attaches the selected probes to Go processes,
+// and drains their events from the ring buffer. It knows no probe by name:
+// what to attach and how to decode comes from the probes' descriptions.
 //
 // One program set serves every process. Each binary (inode) gets a cookie;
 // the cookie travels with every uprobe attached to that binary and selects
-// the binary's struct field offsets in the go_offsets_by_cookie map.
+// the binary's struct field offsets in the go_offsets_by_cookie map. The
+// cookie's high half is the program's slot in the probe_hits counters.
 package tracer
 
 import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/bpfprog"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/registry"
 )
-
-// Offsets are the struct field offsets of one Go binary that the probes read.
-type Offsets struct {
-	RequestMethod     uint64
-	RequestURL        uint64
-	RequestProtoMajor uint64
-	RequestProtoMinor uint64
-	RequestHost       uint64
-	RequestRemoteAddr uint64
-	RequestPattern    uint64
-	URLScheme         uint64
-	URLHost           uint64
-	URLPath           uint64
-	URLRawQuery       uint64
-	ResponseStatus    uint64
-	ResponseConn      uint64
-	ConnBufr          uint64
-	BufioReaderBuf    uint64
-	BufioReaderR      uint64
-	ClientStatusCode  uint64
-	GoroutineM        uint64
-	GoroutineID       uint64
-	MCurg             uint64
-	GoroutineParentID uint64
-	RequestTLS        uint64
-	H2WriterState     uint64
-	H2StateStatus     uint64
-	URLUser           uint64
-	// GopanicVaddr is runtime.gopanic's unrelocated entry address: the
-	// panic probe subtracts the load bias from the panic value's type.
-	GopanicVaddr uint64
-
-	// HasPattern: net/http.Request.Pattern exists (Go >= 1.23).
-	HasPattern bool
-	// HasHeadScan: the fields leading to the connection's read buffer are
-	// known, so incoming trace context can be extracted.
-	HasHeadScan bool
-	// HasGoroutine: runtime.g.m, runtime.g.goid and runtime.m.curg are known,
-	// so span context follows goroutines started by a handler.
-	HasGoroutine bool
-	// HasRawQuery: net/url.URL.RawQuery is known (url.full gets the query).
-	HasRawQuery bool
-	// HasParentGoid: runtime.g.parentGoid is known (Go >= 1.21): a client
-	// call in a goroutine the handler started finds its parent without
-	// probing runtime.newproc1.
-	HasParentGoid bool
-	// HasTLS: net/http.Request.TLS is known (url.scheme of server spans).
-	HasTLS bool
-	// HasH2: the bundled HTTP/2 server's response writer fields are known
-	// (status of HTTP/2 requests).
-	HasH2 bool
-	// HasURLUser: net/url.URL.User is known (client URLs with credentials
-	// are flagged so url.full gets REDACTED in their place).
-	HasURLUser bool
-}
-
-func (o Offsets) bpf() httpGoOffsets {
-	var flags uint64
-	if o.HasPattern {
-		flags |= 1 << 0
-	}
-	if o.HasHeadScan {
-		flags |= 1 << 1
-	}
-	if o.HasGoroutine {
-		flags |= 1 << 2
-	}
-	if o.HasRawQuery {
-		flags |= 1 << 3
-	}
-	if o.HasParentGoid {
-		flags |= 1 << 4
-	}
-	if o.HasTLS {
-		flags |= 1 << 5
-	}
-	if o.HasH2 {
-		flags |= 1 << 6
-	}
-	if o.HasURLUser {
-		flags |= 1 << 7
-	}
-	return httpGoOffsets{
-		RequestMethod:     o.RequestMethod,
-		RequestUrl:        o.RequestURL,
-		RequestProtoMajor: o.RequestProtoMajor,
-		RequestProtoMinor: o.RequestProtoMinor,
-		RequestHost:       o.RequestHost,
-		RequestRemoteAddr: o.RequestRemoteAddr,
-		RequestPattern:    o.RequestPattern,
-		UrlScheme:         o.URLScheme,
-		UrlHost:           o.URLHost,
-		UrlPath:           o.URLPath,
-		UrlRawQuery:       o.URLRawQuery,
-		ResponseStatus:    o.ResponseStatus,
-		ResponseConn:      o.ResponseConn,
-		ConnBufr:          o.ConnBufr,
-		BufioReaderBuf:    o.BufioReaderBuf,
-		BufioReaderR:      o.BufioReaderR,
-		ClientStatusCode:  o.ClientStatusCode,
-		G_m:               o.GoroutineM,
-		G_goid:            o.GoroutineID,
-		M_curg:            o.MCurg,
-		G_parentGoid:      o.GoroutineParentID,
-		RequestTls:        o.RequestTLS,
-		H2WriterState:     o.H2WriterState,
-		H2StateStatus:     o.H2StateStatus,
-		UrlUser:           o.URLUser,
-		GopanicVaddr:      o.GopanicVaddr,
-		Flags:             flags,
-	}
-}
-
-// Function is a probed function's location in the executable file: uprobes
-// go at EntryOffset and at every ReturnOffsets entry (file offsets).
-type Function struct {
-	Name          string
-	EntryOffset   uint64
-	ReturnOffsets []uint64
-}
-
-// Binary is what the probes need to know about one executable.
-type Binary struct {
-	Offsets Offsets
-	// ServeHTTP is net/http.serverHandler.ServeHTTP; nil if absent.
-	ServeHTTP *Function
-	// RoundTrip is net/http.(*Transport).roundTrip; nil if absent.
-	RoundTrip *Function
-	// Newproc1 is runtime.newproc1; nil if absent.
-	Newproc1 *Function
-	// Gopanic (entry only) and RecoveryResume (runtime.recovery's call of
-	// gogo, as ReturnOffsets) end the span of a request whose handler
-	// panicked; nil when either is missing, and panicking requests then
-	// produce no span.
-	Gopanic, RecoveryResume *Function
-}
 
 // Options configure the loaded programs.
 type Options struct {
@@ -177,32 +50,19 @@ type Options struct {
 	PerfEventUprobes bool
 }
 
-// Probes selects which functions are probed in a process.
-type Probes struct {
-	Server bool
-	Client bool
-}
-
-// HitIndex names the probe hit counters.
-type HitIndex int
-
-const (
-	HitServerEntry HitIndex = iota
-	HitServerReturn
-	HitClientEntry
-	HitClientReturn
-	HitNewprocReturn
-	HitEmpty
-	HitPanic
-	HitRecovery
-	hitCount = 8
-)
+// Probes selects the probes attached to a process, by probe name. Probes
+// that only carry span context (probes.Probe.CarriesSpans) are attached
+// when needed, without being selected.
+type Probes map[string]bool
 
 // Tracer owns the loaded programs and maps.
 type Tracer struct {
-	objs   httpObjects
+	coll   *ebpf.Collection
 	reader *ringbuf.Reader
 	opts   Options
+	probes []*probes.Probe
+	// slots: each program's index in probe_hits (the attach cookie's high half).
+	slots map[string]uint32
 
 	mu         sync.Mutex
 	nextCookie uint32
@@ -211,9 +71,17 @@ type Tracer struct {
 	multi bool
 }
 
-// New loads the programs and maps into the kernel.
+// programEmpty is the benchmark's baseline program (Options.EmptyPrograms).
+const programEmpty = "uprobe_empty"
+
+// New loads the programs and maps of every registered probe into the kernel.
 func New(opts Options) (*Tracer, error) {
-	spec, err := loadHttp()
+	return NewWithProbes(opts, registry.All())
+}
+
+// NewWithProbes loads the BPF object and prepares the probes of list.
+func NewWithProbes(opts Options, list []*probes.Probe) (*Tracer, error) {
+	spec, err := bpfprog.LoadGoebpf()
 	if err != nil {
 		return nil, fmt.Errorf("load BPF spec: %w", err)
 	}
@@ -229,19 +97,45 @@ func New(opts Options) (*Tracer, error) {
 	if err := spec.Variables["extract_flags"].Set(extract); err != nil {
 		return nil, fmt.Errorf("set extract_flags: %w", err)
 	}
-	var captureQuery uint32
-	if opts.CaptureQuery {
-		captureQuery = 1
-	}
-	if err := spec.Variables["capture_query"].Set(captureQuery); err != nil {
-		return nil, fmt.Errorf("set capture_query: %w", err)
+	settings := probes.Settings{CaptureQuery: opts.CaptureQuery}
+	for _, p := range list {
+		if p.Constants == nil {
+			continue
+		}
+		for name, v := range p.Constants(settings) {
+			variable, ok := spec.Variables[name]
+			if !ok {
+				return nil, fmt.Errorf("probe %s: no BPF variable %s in the object", p.Name, name)
+			}
+			if err := variable.Set(v); err != nil {
+				return nil, fmt.Errorf("probe %s: set %s: %w", p.Name, name, err)
+			}
+		}
 	}
 	// Wake the reader early when a quarter of the ring is used, so a burst
 	// cannot fill it between two timed drains.
 	if err := spec.Variables["wakeup_threshold"].Set(uint64(size / 4)); err != nil {
 		return nil, fmt.Errorf("set wakeup_threshold: %w", err)
 	}
-	t := &Tracer{opts: opts, nextCookie: 1, multi: !opts.PerfEventUprobes}
+	t := &Tracer{opts: opts, nextCookie: 1, multi: !opts.PerfEventUprobes, probes: list, slots: map[string]uint32{}}
+	for _, p := range list {
+		for _, u := range p.Uprobes {
+			for _, prog := range []string{u.Entry, u.Return} {
+				if prog == "" {
+					continue
+				}
+				if _, ok := spec.Programs[prog]; !ok {
+					return nil, fmt.Errorf("probe %s: no BPF program %s in the object", p.Name, prog)
+				}
+				if _, ok := t.slots[prog]; !ok {
+					t.slots[prog] = uint32(len(t.slots))
+				}
+			}
+		}
+	}
+	if len(t.slots) > maxPrograms {
+		return nil, fmt.Errorf("%d probe programs, probe_hits has %d slots", len(t.slots), maxPrograms)
+	}
 	if t.multi {
 		// Kernels before 6.6 ignore the attach type of a kprobe-type
 		// program, so the same programs still attach as perf_event uprobes
@@ -250,20 +144,24 @@ func New(opts Options) (*Tracer, error) {
 			p.AttachType = ebpf.AttachTraceUprobeMulti
 		}
 	}
-	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+	t.coll, err = ebpf.NewCollection(spec)
+	if err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
 			return nil, fmt.Errorf("load BPF programs: %+v", verr)
 		}
 		return nil, fmt.Errorf("load BPF programs: %w", err)
 	}
-	t.reader, err = ringbuf.NewReader(t.objs.Events)
+	t.reader, err = ringbuf.NewReader(t.coll.Maps["events"])
 	if err != nil {
-		_ = t.objs.Close()
+		t.coll.Close()
 		return nil, fmt.Errorf("open ring buffer reader: %w", err)
 	}
 	return t, nil
 }
+
+// maxPrograms is MAX_PROGRAMS of bpf/common/event.h.
+const maxPrograms = 64
 
 func ringSize(n int) int {
 	page := os.Getpagesize()
@@ -281,19 +179,21 @@ func (t *Tracer) Close() error {
 	if t.reader != nil {
 		errs = append(errs, t.reader.Close())
 	}
-	errs = append(errs, t.objs.Close())
+	if t.coll != nil {
+		t.coll.Close()
+	}
 	return errors.Join(errs...)
 }
 
 // AddBinary registers a binary's offsets and returns the cookie its probes
 // must carry.
-func (t *Tracer) AddBinary(off Offsets) (uint32, error) {
+func (t *Tracer) AddBinary(off probes.Offsets) (uint32, error) {
 	t.mu.Lock()
 	cookie := t.nextCookie
 	t.nextCookie++
 	t.mu.Unlock()
-	v := off.bpf()
-	if err := t.objs.GoOffsetsByCookie.Put(cookie, &v); err != nil {
+	v := off.BPF()
+	if err := t.coll.Maps["go_offsets_by_cookie"].Put(cookie, &v); err != nil {
 		return 0, fmt.Errorf("store offsets for cookie %d: %w", cookie, err)
 	}
 	return cookie, nil
@@ -301,7 +201,7 @@ func (t *Tracer) AddBinary(off Offsets) (uint32, error) {
 
 // RemoveBinary forgets a cookie once no process of that binary is attached.
 func (t *Tracer) RemoveBinary(cookie uint32) error {
-	if err := t.objs.GoOffsetsByCookie.Delete(cookie); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	if err := t.coll.Maps["go_offsets_by_cookie"].Delete(cookie); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("delete offsets for cookie %d: %w", cookie, err)
 	}
 	return nil
@@ -330,57 +230,47 @@ func (a *Attachment) Links() int { return a.sites }
 // Attach places the selected probes in process pid. The executable is
 // opened through /proc/<pid>/exe so the probes land on the inode the process
 // runs, even if its path was replaced since.
-func (t *Tracer) Attach(pid int, cookie uint32, bin Binary, probes Probes) (*Attachment, error) {
+func (t *Tracer) Attach(pid int, cookie uint32, bin Binary, selected Probes) (*Attachment, error) {
 	exe, err := link.OpenExecutable(fmt.Sprintf("/proc/%d/exe", pid))
 	if err != nil {
 		return nil, fmt.Errorf("open executable of pid %d: %w", pid, err)
 	}
 	a := &Attachment{}
-	attach := func(fn *Function, entry, ret *ebpf.Program) error {
-		if t.opts.EmptyPrograms {
-			if entry != nil {
-				entry = t.objs.UprobeEmpty
-			}
-			ret = t.objs.UprobeEmpty
-		}
-		if entry != nil {
-			if err := t.attachSites(a, exe, pid, cookie, entry, fn.Name, []uint64{fn.EntryOffset}); err != nil {
-				return fmt.Errorf("uprobe %s entry at %#x: %w", fn.Name, fn.EntryOffset, err)
-			}
-		}
-		if err := t.attachSites(a, exe, pid, cookie, ret, fn.Name, fn.ReturnOffsets); err != nil {
-			return fmt.Errorf("uprobe %s returns at %#x: %w", fn.Name, fn.ReturnOffsets, err)
-		}
-		return nil
-	}
 	var errs []error
-	if probes.Server {
-		if bin.ServeHTTP == nil {
-			errs = append(errs, errors.New("net/http.serverHandler.ServeHTTP not found"))
-		} else if err := attach(bin.ServeHTTP, t.objs.UprobeServerEntry, t.objs.UprobeServerReturn); err != nil {
+	var starts, joins bool
+	for _, p := range t.probes {
+		if p.CarriesSpans || !selected[p.Name] {
+			continue
+		}
+		sites, ok := bin.Sites[p.Name]
+		if !ok {
+			err := bin.Unusable[p.Name]
+			if err == nil {
+				err = fmt.Errorf("probe %s not resolved", p.Name)
+			}
 			errs = append(errs, err)
-		} else if bin.Gopanic != nil && bin.RecoveryResume != nil {
-			// Both run only when the program panics: no hit on a normal request.
-			if err := attach(bin.Gopanic, t.objs.UprobeGopanic, nil); err != nil {
-				errs = append(errs, err)
-			} else if err := attach(bin.RecoveryResume, nil, t.objs.UprobeRecoveryResume); err != nil {
+			continue
+		}
+		attached, err := t.attachProbe(a, exe, pid, cookie, sites)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if !attached {
+			continue
+		}
+		starts = starts || p.StartsSpans
+		joins = joins || p.JoinsSpans
+	}
+	// Carrying span context between goroutines only matters when spans
+	// are both started and joined (client calls from handler goroutines).
+	for _, p := range t.probes {
+		if !p.CarriesSpans || !starts || !joins || bin.Offsets.Fields.Known(p.NeedlessWith...) {
+			continue
+		}
+		if sites, ok := bin.Sites[p.Name]; ok {
+			if _, err := t.attachProbe(a, exe, pid, cookie, sites); err != nil {
 				errs = append(errs, err)
 			}
-		}
-	}
-	if probes.Client {
-		if bin.RoundTrip == nil {
-			errs = append(errs, errors.New("net/http.(*Transport).roundTrip not found"))
-		} else if err := attach(bin.RoundTrip, t.objs.UprobeClientEntry, t.objs.UprobeClientReturn); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	// Goroutine inheritance only matters when both server and client spans
-	// are produced (it links client calls made from handler goroutines); with
-	// runtime.g.parentGoid known it costs no probe at all.
-	if probes.Server && probes.Client && bin.Newproc1 != nil && bin.Offsets.HasGoroutine && !bin.Offsets.HasParentGoid && bin.ServeHTTP != nil && bin.RoundTrip != nil {
-		if err := attach(bin.Newproc1, nil, t.objs.UprobeNewproc1Return); err != nil {
-			errs = append(errs, err)
 		}
 	}
 	if len(a.links) == 0 {
@@ -392,9 +282,60 @@ func (t *Tracer) Attach(pid int, cookie uint32, bin Binary, probes Probes) (*Att
 	return a, errors.Join(errs...)
 }
 
+// attachProbe attaches a probe's sites: the required ones first, then each
+// optional group, which stops at its first error. attached is false when a
+// required site failed (the probe makes no spans in this process).
+func (t *Tracer) attachProbe(a *Attachment, exe *link.Executable, pid int, cookie uint32, sites []Site) (attached bool, err error) {
+	for _, s := range sites {
+		if s.Uprobe.Optional != "" {
+			continue
+		}
+		if err := t.attachSite(a, exe, pid, cookie, s); err != nil {
+			return false, err
+		}
+	}
+	var errs []error
+	failed := map[string]bool{}
+	for _, s := range sites {
+		if s.Uprobe.Optional == "" || failed[s.Uprobe.Optional] {
+			continue
+		}
+		if err := t.attachSite(a, exe, pid, cookie, s); err != nil {
+			failed[s.Uprobe.Optional] = true
+			errs = append(errs, err)
+		}
+	}
+	return true, errors.Join(errs...)
+}
+
+// attachSite places a site's entry and return programs.
+func (t *Tracer) attachSite(a *Attachment, exe *link.Executable, pid int, cookie uint32, s Site) error {
+	fn, u := s.Func, s.Uprobe
+	prog := func(name string) (*ebpf.Program, uint64) {
+		slot := uint64(t.slots[name]) << 32
+		if t.opts.EmptyPrograms {
+			name = programEmpty
+		}
+		return t.coll.Programs[name], slot | uint64(cookie)
+	}
+	if u.Entry != "" {
+		p, c := prog(u.Entry)
+		if err := t.attachSites(a, exe, pid, c, p, fn.Name, []uint64{fn.EntryOffset}); err != nil {
+			return fmt.Errorf("uprobe %s entry at %#x: %w", fn.Name, fn.EntryOffset, err)
+		}
+	}
+	if u.Return != "" {
+		p, c := prog(u.Return)
+		if err := t.attachSites(a, exe, pid, c, p, fn.Name, fn.ReturnOffsets); err != nil {
+			return fmt.Errorf("uprobe %s returns at %#x: %w", fn.Name, fn.ReturnOffsets, err)
+		}
+	}
+	return nil
+}
+
 // attachSites runs prog at every file offset in offs of the executable,
 // for process pid only, with cookie as its attach cookie.
-func (t *Tracer) attachSites(a *Attachment, exe *link.Executable, pid int, cookie uint32, prog *ebpf.Program, symbol string, offs []uint64) error {
+func (t *Tracer) attachSites(a *Attachment, exe *link.Executable, pid int, cookie uint64, prog *ebpf.Program, symbol string, offs []uint64) error {
 	if len(offs) == 0 {
 		return nil
 	}
@@ -404,7 +345,7 @@ func (t *Tracer) attachSites(a *Attachment, exe *link.Executable, pid int, cooki
 	if multi {
 		cookies := make([]uint64, len(offs))
 		for i := range cookies {
-			cookies[i] = uint64(cookie)
+			cookies[i] = cookie
 		}
 		l, err := exe.UprobeMulti(nil, prog, &link.UprobeMultiOptions{Addresses: offs, PID: uint32(pid), Cookies: cookies})
 		if err == nil {
@@ -421,7 +362,7 @@ func (t *Tracer) attachSites(a *Attachment, exe *link.Executable, pid int, cooki
 		t.mu.Unlock()
 	}
 	for _, off := range offs {
-		l, err := exe.Uprobe(symbol, prog, &link.UprobeOptions{Address: off, PID: pid, Cookie: uint64(cookie)})
+		l, err := exe.Uprobe(symbol, prog, &link.UprobeOptions{Address: off, PID: pid, Cookie: cookie})
 		if errors.Is(err, os.ErrPermission) {
 			return fmt.Errorf("at %#x: %w (a perf_event uprobe needs CAP_SYS_ADMIN since Linux 6.16 and its stable backports; uprobe_multi links, Linux 6.6+, need only CAP_BPF and CAP_PERFMON)", off, err)
 		}
@@ -437,7 +378,7 @@ func (t *Tracer) attachSites(a *Attachment, exe *link.Executable, pid int, cooki
 // Drops returns the number of events lost because the ring buffer was full.
 func (t *Tracer) Drops() (uint64, error) {
 	var perCPU []uint64
-	if err := t.objs.RingbufDrops.Lookup(uint32(0), &perCPU); err != nil {
+	if err := t.coll.Maps["ringbuf_drops"].Lookup(uint32(0), &perCPU); err != nil {
 		return 0, fmt.Errorf("read ringbuf_drops: %w", err)
 	}
 	var sum uint64
@@ -447,16 +388,17 @@ func (t *Tracer) Drops() (uint64, error) {
 	return sum, nil
 }
 
-// Hits returns the probe hit counters summed over CPUs.
-func (t *Tracer) Hits() ([hitCount]uint64, error) {
-	var out [hitCount]uint64
-	for i := range uint32(hitCount) {
+// Hits returns the hit counters of the probes' programs, summed over CPUs,
+// by program name.
+func (t *Tracer) Hits() (map[string]uint64, error) {
+	out := make(map[string]uint64, len(t.slots))
+	for name, slot := range t.slots {
 		var perCPU []uint64
-		if err := t.objs.ProbeHits.Lookup(i, &perCPU); err != nil {
-			return out, fmt.Errorf("read probe_hits[%d]: %w", i, err)
+		if err := t.coll.Maps["probe_hits"].Lookup(slot, &perCPU); err != nil {
+			return out, fmt.Errorf("read probe_hits[%d] (%s): %w", slot, name, err)
 		}
 		for _, v := range perCPU {
-			out[i] += v
+			out[name] += v
 		}
 	}
 	return out, nil
@@ -481,26 +423,17 @@ func (t *Tracer) Drain(wait time.Duration, handle func([]byte)) error {
 }
 
 // ProgramStats returns the kernel's run count and run time of each program
-// by name (non-zero only while BPF statistics are enabled, see
-// ebpf.EnableStats): the benchmark's view of the probes' own cost.
+// by name without its "uprobe_" prefix ("server_entry"; non-zero only while
+// BPF statistics are enabled, see ebpf.EnableStats): the benchmark's view
+// of the probes' own cost.
 func (t *Tracer) ProgramStats() (map[string]ebpf.ProgramStats, error) {
-	progs := map[string]*ebpf.Program{
-		"server_entry":    t.objs.UprobeServerEntry,
-		"server_return":   t.objs.UprobeServerReturn,
-		"client_entry":    t.objs.UprobeClientEntry,
-		"client_return":   t.objs.UprobeClientReturn,
-		"newproc1_return": t.objs.UprobeNewproc1Return,
-		"gopanic":         t.objs.UprobeGopanic,
-		"recovery_resume": t.objs.UprobeRecoveryResume,
-		"empty":           t.objs.UprobeEmpty,
-	}
-	out := make(map[string]ebpf.ProgramStats, len(progs))
-	for name, p := range progs {
+	out := make(map[string]ebpf.ProgramStats, len(t.coll.Programs))
+	for name, p := range t.coll.Programs {
 		st, err := p.Stats()
 		if err != nil {
 			return nil, fmt.Errorf("stats of %s: %w", name, err)
 		}
-		out[name] = *st
+		out[strings.TrimPrefix(name, "uprobe_")] = *st
 	}
 	return out, nil
 }
@@ -511,10 +444,19 @@ func (t *Tracer) ProgramStats() (map[string]ebpf.ProgramStats, error) {
 // dead request's span context.
 func (t *Tracer) ForgetProcess(pid int) error {
 	var errs []error
-	for _, m := range []*ebpf.Map{t.objs.SpanByGoroutine, t.objs.ServerRequests, t.objs.ClientRequests} {
+	names := []string{"span_by_goroutine"}
+	for _, p := range t.probes {
+		names = append(names, p.GoroutineMaps...)
+	}
+	for _, name := range names {
+		m := t.coll.Maps[name]
+		if m == nil {
+			errs = append(errs, fmt.Errorf("no BPF map %s", name))
+			continue
+		}
 		var (
-			cur, next httpGoroutineKey
-			stale     []httpGoroutineKey
+			cur, next bpfprog.GoebpfGoroutineKey
+			stale     []bpfprog.GoebpfGoroutineKey
 			after     any // nil: start at the first key
 		)
 		// Keys only (values differ per map); bounded by the map's size.

@@ -1,0 +1,124 @@
+//go:build ignore
+
+// The net/http client probe: one CLIENT span per request a Transport makes.
+//
+// (*Transport).roundTrip is probed at its entry and at every RET (2 hits
+// per request). The span's parent is the span the calling goroutine works
+// for, or the one of the goroutine that started it (goroutines.h).
+
+#include "goebpf.h"
+#include "event.h"
+#include "go_mem.h"
+#include "go_offsets.h"
+#include "goroutines.h"
+#include <bpf/bpf_helpers.h>
+
+#define CLIENT_METHOD_LEN 8
+#define CLIENT_SCHEME_LEN 8
+#define CLIENT_HOST_LEN 64
+#define CLIENT_PATH_LEN 128
+#define CLIENT_QUERY_LEN 64
+
+struct client_inflight {
+	u64 start_ns;
+	u64 request;
+	struct span_ids ids;
+	u8 has_parent;
+};
+
+struct http_client_event {
+	struct event_header hdr;
+	u8 has_response;
+	u8 has_error;
+	u8 has_user; // the URL carries user info (credentials): never read, only flagged
+	u8 pad8;
+	u16 status;
+	u16 method_len;
+	u16 scheme_len;
+	u16 host_len;
+	u16 path_len;
+	u16 query_len;
+	u32 pad;
+	char method[CLIENT_METHOD_LEN];
+	char scheme[CLIENT_SCHEME_LEN];
+	char host[CLIENT_HOST_LEN];
+	char path[CLIENT_PATH_LEN];
+	char query[CLIENT_QUERY_LEN];
+};
+
+const struct http_client_event *unused_http_client_event __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct goroutine_key);
+	__type(value, struct client_inflight);
+} client_requests SEC(".maps");
+
+// ---------------------------------------------------------------------------
+// net/http client: (*Transport).roundTrip(req *Request) (*Response, error)
+// t in ax, req in bx; results: *Response in ax, error (itab, data) in bx/cx.
+
+SEC("uprobe/client_entry")
+int uprobe_client_entry(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct client_inflight st = {};
+	st.start_ns = bpf_ktime_get_boot_ns();
+	st.request = GO_PARAM2(ctx);
+	st.has_parent = inherit_span(off, &key, &st.ids);
+	new_span(&st.ids, st.has_parent);
+	bpf_map_update_elem(&client_requests, &key, &st, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe/client_return")
+int uprobe_client_return(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct client_inflight *st = bpf_map_lookup_elem(&client_requests, &key);
+	if (!st)
+		return 0;
+	struct http_client_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop();
+		goto out;
+	}
+	fill_header(&e->hdr, EVENT_HTTP_CLIENT, key.tgid, st->start_ns, &st->ids, st->has_parent);
+
+	u64 resp = GO_PARAM1(ctx);
+	e->has_error = GO_PARAM2(ctx) != 0;
+	e->has_response = resp != 0;
+	e->status = resp ? (u16)read_ptr(resp + FIELD(off, NET_HTTP_RESPONSE_STATUSCODE)) : 0;
+
+	u64 req = st->request;
+	e->method_len = read_go_string(req + FIELD(off, NET_HTTP_REQUEST_METHOD), e->method, CLIENT_METHOD_LEN);
+	u64 url = read_ptr(req + FIELD(off, NET_HTTP_REQUEST_URL));
+	if (url) {
+		e->scheme_len = read_go_string(url + FIELD(off, NET_URL_URL_SCHEME), e->scheme, CLIENT_SCHEME_LEN);
+		e->host_len = read_go_string(url + FIELD(off, NET_URL_URL_HOST), e->host, CLIENT_HOST_LEN);
+		e->path_len = read_go_string(url + FIELD(off, NET_URL_URL_PATH), e->path, CLIENT_PATH_LEN);
+		e->has_user = known(off, GO_FIELD_NET_URL_URL_USER) && read_ptr(url + FIELD(off, NET_URL_URL_USER)) != 0;
+		if (known(off, GO_FIELD_NET_URL_URL_RAWQUERY))
+			e->query_len = read_go_string(url + FIELD(off, NET_URL_URL_RAWQUERY), e->query, CLIENT_QUERY_LEN);
+		else
+			e->query_len = 0;
+	} else {
+		e->has_user = 0;
+		e->scheme_len = 0;
+		e->host_len = 0;
+		e->path_len = 0;
+		e->query_len = 0;
+	}
+	submit(e);
+out:
+	bpf_map_delete_elem(&client_requests, &key);
+	return 0;
+}
+

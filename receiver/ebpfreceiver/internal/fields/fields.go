@@ -1,0 +1,179 @@
+// Package fields names every struct field a probe reads in a Go program, by
+// a field ID shared with the BPF programs. The list below is the single
+// source: cmd/fieldgen writes it to bpf/common/go_fields.h as enum go_field,
+// and a binary's offsets travel to the kernel as a Table indexed by ID, with
+// Unknown where a field's offset is not known (or the field does not exist
+// in that version). A probe states which IDs it needs; the loader resolves
+// them from DWARF or the committed offsets table (goexe.FieldOffset).
+package fields
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+//go:generate go run ./cmd/fieldgen -out ../../../../bpf/common/go_fields.h
+
+// ID indexes a Table. The values are the enumerators of enum go_field in
+// bpf/common/go_fields.h (generated from list).
+type ID uint32
+
+// Field IDs, in the order of list. Append new fields at the end.
+const (
+	RuntimeGGoid ID = iota
+	RuntimeGM
+	RuntimeMCurg
+	RuntimeGParentGoid
+	RequestMethod
+	RequestURL
+	RequestProtoMajor
+	RequestProtoMinor
+	RequestHost
+	RequestRemoteAddr
+	RequestPattern
+	RequestTLS
+	URLScheme
+	URLHost
+	URLPath
+	URLRawQuery
+	URLUser
+	ResponseStatus
+	ResponseConn
+	ConnBufr
+	BufioReaderBuf
+	BufioReaderR
+	ClientResponseStatusCode
+	H2ResponseWriterRws
+	H2ResponseWriterStateStatus
+	// Count is the number of field IDs (the length of a Table).
+	Count
+)
+
+// Field describes one ID.
+type Field struct {
+	// Key is "importpath.Type.field", as in goexe.FieldOffset and
+	// offsets_fields.txt.
+	Key string
+	// NotInTable: the committed offsets table does not list the field, so
+	// without DWARF only a rule of the probe that needs it can fill it in.
+	NotInTable bool
+}
+
+var list = [Count]Field{
+	RuntimeGGoid:                {Key: "runtime.g.goid"},
+	RuntimeGM:                   {Key: "runtime.g.m"},
+	RuntimeMCurg:                {Key: "runtime.m.curg"},
+	RuntimeGParentGoid:          {Key: "runtime.g.parentGoid"},
+	RequestMethod:               {Key: "net/http.Request.Method"},
+	RequestURL:                  {Key: "net/http.Request.URL"},
+	RequestProtoMajor:           {Key: "net/http.Request.ProtoMajor"},
+	RequestProtoMinor:           {Key: "net/http.Request.ProtoMinor"},
+	RequestHost:                 {Key: "net/http.Request.Host"},
+	RequestRemoteAddr:           {Key: "net/http.Request.RemoteAddr"},
+	RequestPattern:              {Key: "net/http.Request.Pattern"},
+	RequestTLS:                  {Key: "net/http.Request.TLS"},
+	URLScheme:                   {Key: "net/url.URL.Scheme"},
+	URLHost:                     {Key: "net/url.URL.Host"},
+	URLPath:                     {Key: "net/url.URL.Path"},
+	URLRawQuery:                 {Key: "net/url.URL.RawQuery"},
+	URLUser:                     {Key: "net/url.URL.User", NotInTable: true},
+	ResponseStatus:              {Key: "net/http.response.status"},
+	ResponseConn:                {Key: "net/http.response.conn"},
+	ConnBufr:                    {Key: "net/http.conn.bufr"},
+	BufioReaderBuf:              {Key: "bufio.Reader.buf"},
+	BufioReaderR:                {Key: "bufio.Reader.r"},
+	ClientResponseStatusCode:    {Key: "net/http.Response.StatusCode"},
+	H2ResponseWriterRws:         {Key: "net/http.http2responseWriter.rws"},
+	H2ResponseWriterStateStatus: {Key: "net/http.http2responseWriterState.status"},
+}
+
+// All returns every field, indexed by ID.
+func All() [Count]Field { return list }
+
+// String is the field's key.
+func (id ID) String() string {
+	if id >= Count {
+		return fmt.Sprintf("fields.ID(%d)", uint32(id))
+	}
+	return list[id].Key
+}
+
+// CName is the enumerator of enum go_field: GO_FIELD_ and the key in upper
+// case with every other character as '_' ("net/http.Request.URL" is
+// GO_FIELD_NET_HTTP_REQUEST_URL).
+func (id ID) CName() string {
+	var b strings.Builder
+	b.WriteString("GO_FIELD_")
+	for _, c := range id.String() {
+		switch {
+		case c >= 'a' && c <= 'z':
+			b.WriteRune(c - 'a' + 'A')
+		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+			b.WriteRune(c)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+// Unknown is a Table entry whose offset is not known.
+const Unknown = ^uint64(0)
+
+// Table holds one binary's offsets by field ID.
+type Table [Count]uint64
+
+// NewTable returns a table with every field Unknown.
+func NewTable() Table {
+	var t Table
+	for i := range t {
+		t[i] = Unknown
+	}
+	return t
+}
+
+// Known reports whether every one of ids has an offset.
+func (t *Table) Known(ids ...ID) bool {
+	for _, id := range ids {
+		if t[id] == Unknown {
+			return false
+		}
+	}
+	return true
+}
+
+// OffsetFunc returns a field's offset from its struct name ("net/http.Request")
+// and field name, as goexe.Executable.FieldOffset does.
+type OffsetFunc func(structName, field string) (uint64, error)
+
+// Resolve fills the entries of ids that lookup knows and leaves the others
+// Unknown; the error joins what could not be resolved. A group of fields
+// read together (all or nothing) is resolved with ResolveAll.
+func (t *Table) Resolve(lookup OffsetFunc, ids ...ID) error {
+	var errs []error
+	for _, id := range ids {
+		key := id.String()
+		dot := strings.LastIndexByte(key, '.')
+		v, err := lookup(key[:dot], key[dot+1:])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		t[id] = v
+	}
+	return errors.Join(errs...)
+}
+
+// ResolveAll fills ids only if every one of them resolves: a probe never
+// sees part of a group it reads together.
+func (t *Table) ResolveAll(lookup OffsetFunc, ids ...ID) error {
+	tmp := NewTable()
+	if err := tmp.Resolve(lookup, ids...); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		t[id] = tmp[id]
+	}
+	return nil
+}

@@ -1,0 +1,30 @@
+// Package goroutines is the probe that carries span context to new
+// goroutines (bpf/probes/goroutines.c) in programs whose runtime.g has no
+// parentGoid (Go < 1.21): without it a client call made from a goroutine a
+// handler started would start a new trace.
+package goroutines
+
+import (
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
+)
+
+// Name is the probe's name in selections and errors.
+const Name = "goroutines"
+
+// FuncNewproc1 is the probed function.
+const FuncNewproc1 = "runtime.newproc1"
+
+// ProgNewproc1Return is the BPF program at newproc1's RETs.
+const ProgNewproc1Return = "uprobe_newproc1_return"
+
+// Probe describes the probe to the loader: 1 hit per goroutine created, so
+// it is attached only where it is needed.
+var Probe = &probes.Probe{
+	Name:         Name,
+	Uprobes:      []probes.Uprobe{{Symbol: FuncNewproc1, Return: ProgNewproc1Return}},
+	Fields:       httpserver.GoroutineFields,
+	CarriesSpans: true,
+	NeedlessWith: []fields.ID{fields.RuntimeGParentGoid},
+}

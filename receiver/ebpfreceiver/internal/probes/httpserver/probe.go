@@ -1,0 +1,88 @@
+// Package httpserver is the net/http server probe (bpf/probes/http_server.c):
+// one SERVER span per request served, ended by ServeHTTP's return or, when
+// the handler panics and net/http recovers, by the recovery.
+package httpserver
+
+import (
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/bpfprog"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+)
+
+// Name is the probe's name in selections and errors.
+const Name = "http_server"
+
+// Probed functions.
+const (
+	FuncServeHTTP = "net/http.serverHandler.ServeHTTP"
+	FuncGopanic   = "runtime.gopanic"
+	FuncRecovery  = "runtime.recovery"
+	funcGogo      = "runtime.gogo"
+)
+
+// BPF programs.
+const (
+	ProgEntry          = "uprobe_server_entry"
+	ProgReturn         = "uprobe_server_return"
+	ProgGopanic        = "uprobe_gopanic"
+	ProgRecoveryResume = "uprobe_recovery_resume"
+	panicGroup         = "panic"
+	requestsMap        = "server_requests"
+)
+
+// RequestFields are read by both HTTP probes: the request's method and path.
+var RequestFields = []fields.ID{fields.RequestMethod, fields.RequestURL, fields.URLPath}
+
+// GoroutineFields let span context follow goroutines started by a handler
+// (and key span_by_goroutine by goroutine id).
+var GoroutineFields = []fields.ID{fields.RuntimeGM, fields.RuntimeGGoid, fields.RuntimeMCurg}
+
+// Probe describes the probe to the loader.
+//
+// Hits per request: 2 (ServeHTTP entry and one RET). runtime.gopanic
+// (entry) and runtime.recovery's call of gogo run only when the program
+// panics and recovers.
+var Probe = &probes.Probe{
+	Name: Name,
+	Uprobes: []probes.Uprobe{
+		{Symbol: FuncServeHTTP, Entry: ProgEntry, Return: ProgReturn},
+		{Symbol: FuncGopanic, Entry: ProgGopanic, Optional: panicGroup},
+		{Symbol: FuncRecovery, Return: ProgRecoveryResume, CallsOf: funcGogo, Optional: panicGroup},
+	},
+	Fields: append(append([]fields.ID{}, RequestFields...),
+		fields.RequestProtoMajor, fields.RequestProtoMinor, fields.RequestHost, fields.RequestRemoteAddr, fields.ResponseStatus),
+	OptionalFields: [][]fields.ID{
+		{fields.URLRawQuery},
+		{fields.RequestPattern},
+		// The connection's read buffer: incoming trace context.
+		{fields.ResponseConn, fields.ConnBufr, fields.BufioReaderBuf, fields.BufioReaderR},
+		GoroutineFields,
+		{fields.RequestTLS},
+		// The bundled HTTP/2 server's response writer: HTTP/2 status.
+		{fields.H2ResponseWriterRws, fields.H2ResponseWriterStateStatus},
+	},
+	Complete:      recordGopanic,
+	Constants:     constants,
+	StartsSpans:   true,
+	GoroutineMaps: []string{requestsMap},
+	Kind:          bpfprog.GoebpfEventKindEVENT_HTTP_SERVER,
+	Decode:        Decode,
+}
+
+// recordGopanic gives the panic probe runtime.gopanic's unrelocated
+// address, from which it computes the load bias of a PIE.
+func recordGopanic(exe *goexe.Executable, off *probes.Offsets) {
+	if f, err := exe.Func(FuncGopanic); err == nil {
+		off.GopanicVaddr = f.Entry
+	}
+}
+
+// constants: capture_query switches the reading of url.RawQuery.
+func constants(s probes.Settings) map[string]any {
+	var captureQuery uint32
+	if s.CaptureQuery {
+		captureQuery = 1
+	}
+	return map[string]any{"capture_query": captureQuery}
+}

@@ -1,0 +1,187 @@
+// Package probes is the seam between the shared loader (package tracer) and
+// the probes, one package per protocol side under this directory. A probe
+// is data the loader acts on: the functions it instruments, the struct
+// fields its BPF programs read (field IDs), how it decodes its events and
+// turns them into spans. The registry (package registry) lists the probes;
+// their BPF programs are in bpf/probes/<name>.c, compiled into one object
+// with the shared headers (package bpfprog).
+//
+// Adding a protocol side is a new package here, a new C file in bpf/probes,
+// one registry line and the field IDs it reads (package fields).
+package probes
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/bpfprog"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
+)
+
+// Probe describes one probe to the loader.
+type Probe struct {
+	// Name identifies the probe in selections, errors and logs ("http_server").
+	Name string
+	// Uprobes are the functions the probe instruments.
+	Uprobes []Uprobe
+	// Fields must all be known, or the probe is not attached to the binary
+	// (its programs would read at wrong addresses).
+	Fields []fields.ID
+	// OptionalFields are groups of fields the programs read when known; a
+	// group is filled entirely or left Unknown (the programs test it).
+	OptionalFields [][]fields.ID
+	// Complete runs once the probe's fields and functions are resolved, for
+	// what a rule of the probe derives (a field from a neighbour, an address).
+	Complete func(exe *goexe.Executable, off *Offsets)
+	// StartsSpans: the probe records the span it opens as the goroutine's
+	// current span (goroutines.h set_goroutine_span). JoinsSpans: it makes
+	// its span a child of the goroutine's current span (inherit_span).
+	StartsSpans, JoinsSpans bool
+	// CarriesSpans: the probe only carries span context between goroutines.
+	// It is attached only where a probe that starts spans and one that joins
+	// them are attached, and not when every field of NeedlessWith is known
+	// (which lets the joining probe find the parent itself).
+	CarriesSpans bool
+	NeedlessWith []fields.ID
+	// GoroutineMaps are the probe's BPF maps keyed by struct goroutine_key:
+	// state of a process is deleted from them when it exits.
+	GoroutineMaps []string
+	// Constants gives the probe's BPF constants (volatile const, set
+	// before load) from the receiver's settings, by variable name.
+	Constants func(Settings) map[string]any
+	// Kind is the event kind of the probe's events (0: it sends none), and
+	// Decode turns one ring buffer record of that kind into an Event.
+	Kind   bpfprog.GoebpfEventKind
+	Decode func(raw []byte) (Event, error)
+}
+
+// Settings are the receiver settings probes turn into constants of their
+// BPF programs.
+type Settings struct {
+	// CaptureQuery: server spans carry the request's query string
+	// (traces.http.capture_query).
+	CaptureQuery bool
+}
+
+// Uprobe is one function a probe instruments.
+type Uprobe struct {
+	// Symbol is the function ("net/http.serverHandler.ServeHTTP").
+	Symbol string
+	// Entry is the BPF program run at the function's entry ("" for none).
+	Entry string
+	// Return is the BPF program run at every RET instruction of the
+	// function, or, with CallsOf, at every call of CallsOf inside it.
+	Return  string
+	CallsOf string
+	// Optional names a group of uprobes that are attached all together or
+	// not at all, when every one of them is found; "" means required: the
+	// probe is not attached to a binary without the function.
+	Optional string
+}
+
+// Offsets is what the BPF programs read about one binary: struct field
+// offsets by field ID and addresses (struct go_offsets).
+type Offsets struct {
+	Fields fields.Table
+	// GopanicVaddr is runtime.gopanic's unrelocated entry address: the
+	// panic probe subtracts the load bias from the panic value's type.
+	GopanicVaddr uint64
+}
+
+// BPF is the offsets as the programs' map value.
+func (o Offsets) BPF() bpfprog.GoebpfGoOffsets {
+	return bpfprog.GoebpfGoOffsets{Field: o.Fields, GopanicVaddr: o.GopanicVaddr}
+}
+
+// Event is one decoded ring buffer record.
+type Event interface {
+	// Process is the pid of the process the event comes from.
+	Process() uint32
+	// AppendSpan adds the event's span to ss.
+	AppendSpan(ss ptrace.ScopeSpans, env SpanEnv)
+}
+
+// SpanEnv is what turning events into spans needs besides the event.
+type SpanEnv struct {
+	Clock httpspan.Clock
+	// Redactor redacts query strings (nil: the default sensitive keys).
+	Redactor *httpspan.Redactor
+	// TypeName names the Go type at an unrelocated address in a process's
+	// executable ("" when unknown); nil: types stay unnamed.
+	TypeName func(pid uint32, addr uint64) string
+}
+
+// SpanIDs are the identifiers the probes generated or extracted.
+type SpanIDs struct {
+	TraceID      [16]byte
+	SpanID       [8]byte
+	ParentSpanID [8]byte
+	// HasParent: ParentSpanID is set (from an incoming header or the
+	// enclosing server span).
+	HasParent bool
+}
+
+// SetIDs sets a span's trace, span and parent span ids.
+func SetIDs(s ptrace.Span, ids SpanIDs) {
+	s.SetTraceID(pcommon.TraceID(ids.TraceID))
+	s.SetSpanID(pcommon.SpanID(ids.SpanID))
+	if ids.HasParent {
+		s.SetParentSpanID(pcommon.SpanID(ids.ParentSpanID))
+	}
+}
+
+// Header is the decoded struct event_header every event starts with.
+type Header struct {
+	Kind    bpfprog.GoebpfEventKind
+	PID     uint32
+	StartNs uint64 // CLOCK_BOOTTIME
+	EndNs   uint64
+	IDs     SpanIDs
+}
+
+// HeaderOf converts a generated event header.
+func HeaderOf(h bpfprog.GoebpfEventHeader) Header {
+	return Header{
+		Kind:    bpfprog.GoebpfEventKind(h.Kind),
+		PID:     h.Pid,
+		StartNs: h.StartNs,
+		EndNs:   h.EndNs,
+		IDs:     SpanIDs{TraceID: h.Ids.TraceId, SpanID: h.Ids.SpanId, ParentSpanID: h.Ids.ParentSpanId, HasParent: h.HasParent != 0},
+	}
+}
+
+// DecodeRecord decodes raw into the generated event struct *dst, whose
+// size it checks first; name is for errors ("server event").
+func DecodeRecord[T any](raw []byte, dst *T, name string) error {
+	size := int(unsafe.Sizeof(*dst))
+	if len(raw) < size {
+		return fmt.Errorf("%s too short: %d bytes, want %d", name, len(raw), size)
+	}
+	if _, err := binary.Decode(raw[:size], binary.LittleEndian, dst); err != nil {
+		return fmt.Errorf("decode %s: %w", name, err)
+	}
+	return nil
+}
+
+// CString converts a fixed char array holding n valid bytes to a string.
+func CString(b []int8, n uint16) string {
+	if int(n) > len(b) {
+		n = uint16(len(b))
+	}
+	buf := make([]byte, n)
+	for i := range buf {
+		buf[i] = byte(b[i])
+	}
+	// A NUL inside the copied bytes ends the string (a short read).
+	if i := bytes.IndexByte(buf, 0); i >= 0 {
+		buf = buf[:i]
+	}
+	return string(buf)
+}

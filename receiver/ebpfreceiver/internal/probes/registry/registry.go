@@ -1,0 +1,18 @@
+// Package registry lists every probe. A new probe is one line here.
+package registry
+
+import (
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/goroutines"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
+)
+
+// All returns every probe, in the order they are resolved and attached.
+func All() []*probes.Probe {
+	return []*probes.Probe{
+		httpserver.Probe,
+		httpclient.Probe,
+		goroutines.Probe,
+	}
+}

@@ -1,0 +1,26 @@
+package ebpfreceiver
+
+import (
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
+)
+
+// probes maps the traces settings to the probes attached to each process
+// (a probe's name, from its package, and the setting that enables it).
+func (c TracesConfig) probes() tracer.Probes {
+	return tracer.Probes{
+		httpserver.Name: c.HTTP.Server,
+		httpclient.Name: c.HTTP.Client,
+	}
+}
+
+// anyProbe: some probe is enabled, so the BPF programs are loaded.
+func (c TracesConfig) anyProbe() bool {
+	for _, on := range c.probes() {
+		if on {
+			return true
+		}
+	}
+	return false
+}

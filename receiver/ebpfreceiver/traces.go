@@ -1,0 +1,151 @@
+package ebpfreceiver
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
+)
+
+// drainInterval bounds how long an event waits in the ring buffer before it
+// becomes a span when traffic is too low to trigger a wakeup.
+const drainInterval = 200 * time.Millisecond
+
+func (r *ebpfReceiver) drainLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		batch := newSpanBatch(r.clock(), r.redactor, r.panicTypeName)
+		err := r.tracer.Drain(drainInterval, func(raw []byte) {
+			r.tel.ReceiverEbpfEventsReceived.Add(ctx, 1)
+			ev, err := tracer.Decode(raw)
+			if err != nil {
+				r.tel.ReceiverEbpfEventsLost.Add(ctx, 1, lostUndecodable)
+				return
+			}
+			batch.add(ev, r.resourceFor)
+		})
+		r.countDrops(ctx)
+		if n := batch.td.SpanCount(); n > 0 && r.traces != nil {
+			if cerr := r.traces.ConsumeTraces(ctx, batch.td); cerr != nil {
+				r.tel.ReceiverEbpfSpansRefused.Add(ctx, int64(n))
+				r.set.Logger.Debug("Next consumer refused spans", zap.Int("spans", n), zap.Error(cerr))
+			} else {
+				r.tel.ReceiverEbpfSpansEmitted.Add(ctx, int64(n))
+			}
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				r.set.Logger.Error("Ring buffer read failed", zap.Error(err))
+			}
+			return
+		}
+	}
+}
+
+// The reason attribute of events_lost.
+var (
+	lostRingBufferFull = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "ring_buffer_full")))
+	lostUndecodable    = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "undecodable")))
+)
+
+func (r *ebpfReceiver) countDrops(ctx context.Context) {
+	drops, err := r.tracer.Drops()
+	if err != nil {
+		return
+	}
+	if drops > r.lastDrops {
+		r.tel.ReceiverEbpfEventsLost.Add(ctx, int64(drops-r.lastDrops), lostRingBufferFull)
+		r.lastDrops = drops
+	}
+}
+
+func (r *ebpfReceiver) clock() httpspan.Clock {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	return httpspan.NewClock(time.Now(), ts.Nano())
+}
+
+func (r *ebpfReceiver) resourceFor(pid uint32) httpspan.Resource {
+	r.resMu.Lock()
+	defer r.resMu.Unlock()
+	if res, ok := r.resources[pid]; ok {
+		return res
+	}
+	return httpspan.Resource{ServiceName: "unknown_service", PID: int(pid), HostName: r.host}
+}
+
+type panicTypeKey struct {
+	exe  *goexe.Executable
+	addr uint64
+}
+
+// maxPanicTypeNames bounds the cache of panic value type names.
+const maxPanicTypeNames = 4096
+
+// panicTypeName names the type of a panic value from the process's
+// executable; "" when it cannot (the span's error.type is then _OTHER).
+func (r *ebpfReceiver) panicTypeName(pid uint32, addr uint64) string {
+	if addr == 0 {
+		return ""
+	}
+	r.resMu.Lock()
+	exe := r.exes[pid]
+	name, ok := r.typeNames[panicTypeKey{exe, addr}]
+	r.resMu.Unlock()
+	if exe == nil || ok {
+		return name
+	}
+	name, err := exe.TypeName(addr)
+	if err != nil {
+		r.set.Logger.Debug("Cannot name a panic value's type", zap.Uint32("pid", pid), zap.Error(err))
+	}
+	r.resMu.Lock()
+	if len(r.typeNames) < maxPanicTypeNames {
+		r.typeNames[panicTypeKey{exe, addr}] = name
+	}
+	r.resMu.Unlock()
+	return name
+}
+
+// spanBatch groups one drain's spans by process.
+type spanBatch struct {
+	td       ptrace.Traces
+	clock    httpspan.Clock
+	scopes   map[uint32]ptrace.ScopeSpans
+	redactor *httpspan.Redactor
+	typeName func(pid uint32, addr uint64) string
+}
+
+func newSpanBatch(c httpspan.Clock, red *httpspan.Redactor, typeName func(uint32, uint64) string) *spanBatch {
+	return &spanBatch{td: ptrace.NewTraces(), clock: c, scopes: map[uint32]ptrace.ScopeSpans{}, redactor: red, typeName: typeName}
+}
+
+func (b *spanBatch) scope(pid uint32, resource func(uint32) httpspan.Resource) ptrace.ScopeSpans {
+	if ss, ok := b.scopes[pid]; ok {
+		return ss
+	}
+	rs := b.td.ResourceSpans().AppendEmpty()
+	resource(pid).Fill(rs.Resource())
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver")
+	b.scopes[pid] = ss
+	return ss
+}
+
+// add appends the span of a probe's event; anything else is ignored.
+func (b *spanBatch) add(ev any, resource func(uint32) httpspan.Resource) {
+	e, ok := ev.(probes.Event)
+	if !ok {
+		return
+	}
+	env := probes.SpanEnv{Clock: b.clock, Redactor: b.redactor, TypeName: b.typeName}
+	e.AppendSpan(b.scope(e.Process(), resource), env)
+}
