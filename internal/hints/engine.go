@@ -1,0 +1,218 @@
+package hints
+
+import (
+	"strconv"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Engine holds the dimensions, their interners and every subject of one processor. It is
+// not safe for concurrent use: the processor calls it under its own lock.
+type Engine struct {
+	dims       []Dimension
+	interners  []*interner
+	downstream int // index of the downstream dimension, -1 if none
+	maxValues  int
+	genLen     int64 // ns
+	gen        int64 // current generation number
+	genEnd     int64 // unix ns at which the current generation ends; 0 before the first Advance
+	subjects   []*Subject
+	links      *childLinks
+	scratch    [20]byte
+}
+
+// NewEngine builds an engine from a validated, enabled Config.
+func NewEngine(cfg Config) *Engine {
+	e := &Engine{
+		dims:       parseDimensions(cfg.Dimensions),
+		downstream: -1,
+		maxValues:  cfg.MaxValues,
+		genLen:     int64(cfg.Window / 2),
+	}
+	for i, d := range e.dims {
+		e.interners = append(e.interners, newInterner(cfg.MaxValues))
+		if d.Downstream && e.downstream < 0 {
+			e.downstream = i
+		}
+	}
+	if e.downstream >= 0 {
+		e.links = newChildLinks(linkSlots)
+	}
+	return e
+}
+
+// NewSubject adds a subject (an SLO, a drift key) and returns it.
+func (e *Engine) NewSubject() *Subject {
+	s := &Subject{e: e, idx: int32(len(e.subjects))}
+	n := len(e.dims) * (e.maxValues + 1)
+	for g := range s.gens {
+		s.gens[g] = genCounts{bad: make([]float64, n), all: make([]float64, n)}
+	}
+	e.subjects = append(e.subjects, s)
+	return s
+}
+
+// Advance moves to a new generation once the current one is over: the oldest counts are
+// dropped and values unseen for a whole window are recycled. Call it on the processor's
+// timer (every second or so), not per span.
+func (e *Engine) Advance(now int64) {
+	if e.genEnd == 0 {
+		e.genEnd = now + e.genLen
+		return
+	}
+	if now < e.genEnd {
+		return
+	}
+	steps := (now-e.genEnd)/e.genLen + 1
+	e.genEnd += steps * e.genLen
+	if steps > 2 {
+		steps = 2 // both generations are cleared; more steps change nothing
+	}
+	for ; steps > 0; steps-- {
+		e.gen++
+		for _, s := range e.subjects {
+			s.gens[e.gen&1].reset()
+		}
+	}
+	for _, in := range e.interners {
+		in.recycle(e.gen - 1)
+	}
+	if e.links != nil {
+		e.links.expire(e.gen - 1)
+	}
+}
+
+// WindowStart is the start of the traffic a report describes now (unix ns).
+func (e *Engine) WindowStart() int64 { return e.genEnd - 2*e.genLen }
+
+// Folded returns and resets the number of values that fell into `other` since the last call.
+func (e *Engine) Folded() int64 {
+	var n int64
+	for _, in := range e.interners {
+		n += in.folded
+		in.folded = 0
+	}
+	return n
+}
+
+// Values are one span's value ids, one per dimension (noValue when absent).
+type Values struct {
+	ids [MaxDimensions]int32
+	set bool
+}
+
+// Reset forgets the values of the previous span.
+func (v *Values) Reset() { v.set = false }
+
+// Resource reads, for a span's resource, the dimensions it carries; the result seeds
+// Values.Span for every span of the resource.
+func (e *Engine) Resource(res pcommon.Map, out *Values) {
+	for i, d := range e.dims {
+		out.ids[i] = noValue
+		if d.Downstream {
+			continue
+		}
+		out.ids[i] = e.lookup(i, res)
+	}
+	out.set = true
+}
+
+// Span fills v (once per span; later calls return at once) from the span's attributes
+// for the dimensions its resource did not carry.
+func (e *Engine) Span(res *Values, attrs pcommon.Map, v *Values) {
+	if v.set {
+		return
+	}
+	for i, d := range e.dims {
+		v.ids[i] = res.ids[i]
+		if v.ids[i] != noValue || d.Downstream {
+			continue
+		}
+		v.ids[i] = e.lookup(i, attrs)
+	}
+	v.set = true
+}
+
+func (e *Engine) lookup(dim int, attrs pcommon.Map) int32 {
+	in := e.interners[dim]
+	for k, key := range e.dims[dim].Keys {
+		val, ok := attrs.Get(key)
+		if !ok {
+			continue
+		}
+		switch val.Type() {
+		case pcommon.ValueTypeStr:
+			if s := val.Str(); s != "" {
+				return in.id(s, uint8(k), e.gen)
+			}
+		case pcommon.ValueTypeInt:
+			return in.idBytes(strconv.AppendInt(e.scratch[:0], val.Int(), 10), uint8(k), e.gen)
+		case pcommon.ValueTypeBool, pcommon.ValueTypeDouble:
+			return in.idBytes(append(e.scratch[:0], val.AsString()...), uint8(k), e.gen)
+		}
+	}
+	return noValue
+}
+
+// Subject is what a hint is about: one SLO, one drifting key.
+type Subject struct {
+	e         *Engine
+	idx       int32
+	gens      [2]genCounts
+	exemplars exemplarRing
+}
+
+// genCounts are one generation's counts, indexed by dimension × (max_values+1) + id.
+type genCounts struct {
+	bad, all           []float64
+	badTotal, allTotal float64
+}
+
+func (g *genCounts) reset() {
+	clear(g.bad)
+	clear(g.all)
+	g.badTotal, g.allTotal = 0, 0
+}
+
+// Observe counts one event of the subject with weight w (its adjusted count).
+func (s *Subject) Observe(v *Values, w float64, bad bool) {
+	g := &s.gens[s.e.gen&1]
+	stride := s.e.maxValues + 1
+	g.allTotal += w
+	if bad {
+		g.badTotal += w
+	}
+	for d := range s.e.dims {
+		id := v.ids[d]
+		if id < 0 {
+			continue
+		}
+		i := d*stride + int(id)
+		g.all[i] += w
+		if bad {
+			g.bad[i] += w
+		}
+	}
+}
+
+// observeOne counts a value of one dimension only (a downstream found later).
+func (s *Subject) observeOne(dim int, id int32, w float64, bad bool) {
+	g := &s.gens[s.e.gen&1]
+	i := dim*(s.e.maxValues+1) + int(id)
+	g.all[i] += w
+	if bad {
+		g.bad[i] += w
+	}
+}
+
+// Exemplar remembers a bad span of the subject.
+func (s *Subject) Exemplar(span ptrace.Span) {
+	s.exemplars.add(span.TraceID(), span.SpanID(), int64(span.EndTimestamp()), s.e.gen)
+}
+
+// Exemplars returns up to max of the subject's most recent bad spans counted inside the
+// hint window, newest first.
+func (s *Subject) Exemplars(max int) []Exemplar {
+	return s.exemplars.recent(max, s.e.gen-1)
+}
