@@ -35,8 +35,10 @@ type Config struct {
 	Enabled bool `mapstructure:"enabled"`
 
 	// Dimensions are the span or resource attributes whose values are counted. An entry
-	// may name alternatives separated by `|` (the first one present on the span, then on
-	// its resource, is used), and the entry `downstream` stands for the server.address,
+	// may name alternatives separated by `|` (the first one present is used). Keys of the
+	// resource namespaces (service.*, host.*, k8s.*, container.*, cloud.*, deployment.*,
+	// process.*, os.*) are read from the span's resource only, other keys from the
+	// resource if it has them, else from the span. The entry `downstream` stands for the server.address,
 	// db.system.name or messaging.destination.name of the client span a span's child
 	// called. At most 16 entries.
 	Dimensions []string `mapstructure:"dimensions"`
@@ -117,6 +119,19 @@ type Dimension struct {
 	// error SLI they are bad by definition, so they are reported as a breakdown of the bad
 	// events, not as a place where errors concentrate.
 	Outcome bool
+	// Resource dimensions are read from the resource only (once per resource, not per span).
+	Resource bool
+}
+
+var resourceNamespaces = []string{"service.", "host.", "k8s.", "container.", "cloud.", "deployment.", "process.", "os."}
+
+func resourceKey(k string) bool {
+	for _, ns := range resourceNamespaces {
+		if strings.HasPrefix(k, ns) {
+			return true
+		}
+	}
+	return false
 }
 
 var outcomeKeys = map[string]bool{
@@ -131,11 +146,12 @@ func parseDimensions(specs []string) []Dimension {
 			out = append(out, Dimension{Keys: downstreamKeys, Downstream: true})
 			continue
 		}
-		var d Dimension
+		d := Dimension{Resource: true}
 		for _, k := range strings.Split(s, "|") {
 			k = strings.TrimSpace(k)
 			d.Keys = append(d.Keys, k)
 			d.Outcome = d.Outcome || outcomeKeys[k]
+			d.Resource = d.Resource && resourceKey(k)
 		}
 		out = append(out, d)
 	}

@@ -126,7 +126,7 @@ func (e *Engine) Span(res *Values, attrs pcommon.Map, v *Values) {
 	}
 	for i, d := range e.dims {
 		v.ids[i] = res.ids[i]
-		if v.ids[i] != noValue || d.Downstream {
+		if v.ids[i] != noValue || d.Downstream || d.Resource {
 			continue
 		}
 		v.ids[i] = e.lookup(i, attrs)

@@ -316,19 +316,20 @@ func TestMemoryBoundedWithAMillionValues(t *testing.T) {
 	e := newTestEngine(t, func(c *Config) { c.Dimensions = []string{"k8s.pod.name"}; c.MaxValues = 64 })
 	s := e.NewSubject()
 	var res, v Values
+	resAttrs := pcommon.NewMap()
+	val := resAttrs.PutEmpty("k8s.pod.name")
 	attrs := pcommon.NewMap()
-	val := attrs.PutEmpty("k8s.pod.name")
 	heap := func() uint64 {
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		return ms.HeapAlloc
 	}
-	e.Resource(pcommon.NewMap(), &res)
 	before := heap()
 	const n = 1_000_000
 	for i := range n {
 		val.SetStr(fmt.Sprintf("pod-%07d", i))
+		e.Resource(resAttrs, &res)
 		v.Reset()
 		e.Span(&res, attrs, &v)
 		s.Observe(&v, 1, i%10 == 0)
