@@ -115,9 +115,10 @@ type Dimension struct {
 	Keys []string
 	// Downstream dimensions are read from a span's child client span.
 	Downstream bool
-	// Outcome dimensions (status codes, error.type) describe how an event failed; for an
-	// error SLI they are bad by definition, so they are reported as a breakdown of the bad
-	// events, not as a place where errors concentrate.
+	// Outcome dimensions (status codes, error.type) describe how an event went, not where
+	// it ran; for an error SLI they are bad by definition. They are read for bad events
+	// only (so a good span pays nothing for them) and reported as a breakdown of the bad
+	// events, not ranked by lift.
 	Outcome bool
 	// Resource dimensions are read from the resource only (once per resource, not per span).
 	Resource bool

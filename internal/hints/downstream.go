@@ -42,6 +42,9 @@ type childLinks struct {
 	slots []link
 	shift uint // 64 - log2(buckets): multiplicative hashing keeps the top bits
 	seq   uint64
+	// clientGen is the last generation a client span with a downstream value was seen:
+	// until one is, no span waits for a child (a service that calls nothing pays nothing).
+	clientGen int64
 	// counters since the last Stats call
 	lateLinked int64
 	unlinked   int64
@@ -118,6 +121,7 @@ func (e *Engine) Client(span ptrace.Span, failed bool) {
 	}
 	key := spanKey(parentID)
 	c := e.links
+	c.clientGen = e.gen + 1 // +1: generation 0 must count as seen
 	if p := c.find(key, true); p != nil {
 		id := e.lookup(e.downstream, span.Attributes())
 		if id != noValue && p.gen >= e.gen-1 {
@@ -162,10 +166,15 @@ func (l *Linked) Add(s *Subject, bad bool) {
 	}
 }
 
+// WantsParent says whether Parent has anything to do: a downstream dimension is
+// configured and a client span was seen in this or the last generation.
+func (e *Engine) WantsParent() bool { return e.links != nil && e.links.clientGen >= e.gen }
+
 // Parent counts the downstream of a span observed for the subjects in l: from its child
 // client span if that was seen already, else the span waits (bounded) for its child.
+// Call it only when WantsParent.
 func (e *Engine) Parent(span ptrace.Span, l *Linked, w float64) {
-	if e.links == nil || l.n == 0 {
+	if l.n == 0 {
 		return
 	}
 	key := spanKey(span.SpanID())

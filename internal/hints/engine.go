@@ -1,8 +1,6 @@
 package hints
 
 import (
-	"strconv"
-
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
@@ -19,6 +17,9 @@ type Engine struct {
 	genEnd     int64 // unix ns at which the current generation ends; 0 before the first Advance
 	subjects   []*Subject
 	links      *childLinks
+	// spanDims are the dimensions read from span attributes when the resource lacks
+	// them: neither outcome, downstream nor resource-only.
+	spanDims []int
 	scratch    [20]byte
 }
 
@@ -34,6 +35,9 @@ func NewEngine(cfg Config) *Engine {
 		e.interners = append(e.interners, newInterner(cfg.MaxValues))
 		if d.Downstream && e.downstream < 0 {
 			e.downstream = i
+		}
+		if !d.Outcome && !d.Downstream && !d.Resource {
+			e.spanDims = append(e.spanDims, i)
 		}
 	}
 	if e.downstream >= 0 {
@@ -96,24 +100,38 @@ func (e *Engine) Folded() int64 {
 	return n
 }
 
-// Values are one span's value ids, one per dimension (noValue when absent).
+// Values are one span's value ids, one per dimension (noValue when absent), and the
+// count indexes (dimension × (max_values+1) + id) of the present ones.
 type Values struct {
 	ids [MaxDimensions]int32
+	at  [MaxDimensions]int32
+	n   int
 	set bool
+	// outcomes are the outcome dimensions' indexes, read on the first bad observation.
+	outcomes    [MaxDimensions]int32
+	nOutcomes   int
+	outcomesSet bool
+	attrs       pcommon.Map
 }
 
 // Reset forgets the values of the previous span.
-func (v *Values) Reset() { v.set = false }
+func (v *Values) Reset() { v.set, v.outcomesSet = false, false }
 
 // Resource reads, for a span's resource, the dimensions it carries; the result seeds
 // Values.Span for every span of the resource.
 func (e *Engine) Resource(res pcommon.Map, out *Values) {
+	stride := int32(e.maxValues + 1)
+	out.n = 0
 	for i, d := range e.dims {
 		out.ids[i] = noValue
-		if d.Downstream {
+		if d.Downstream || d.Outcome {
 			continue
 		}
-		out.ids[i] = e.lookup(i, res)
+		if id := e.lookup(i, res); id != noValue {
+			out.ids[i] = id
+			out.at[out.n] = int32(i)*stride + id
+			out.n++
+		}
 	}
 	out.set = true
 }
@@ -124,12 +142,18 @@ func (e *Engine) Span(res *Values, attrs pcommon.Map, v *Values) {
 	if v.set {
 		return
 	}
-	for i, d := range e.dims {
-		v.ids[i] = res.ids[i]
-		if v.ids[i] != noValue || d.Downstream || d.Resource {
-			continue
+	stride := int32(e.maxValues + 1)
+	v.ids, v.at, v.n = res.ids, res.at, res.n
+	v.attrs = attrs
+	for _, i := range e.spanDims {
+		if v.ids[i] != noValue {
+			continue // the resource has it
 		}
-		v.ids[i] = e.lookup(i, attrs)
+		if id := e.lookup(i, attrs); id != noValue {
+			v.ids[i] = id
+			v.at[v.n] = int32(i)*stride + id
+			v.n++
+		}
 	}
 	v.set = true
 }
@@ -147,7 +171,7 @@ func (e *Engine) lookup(dim int, attrs pcommon.Map) int32 {
 				return in.id(s, uint8(k), e.gen)
 			}
 		case pcommon.ValueTypeInt:
-			return in.idBytes(strconv.AppendInt(e.scratch[:0], val.Int(), 10), uint8(k), e.gen)
+			return in.intID(val.Int(), e.scratch[:0], uint8(k), e.gen)
 		case pcommon.ValueTypeBool, pcommon.ValueTypeDouble:
 			return in.idBytes(append(e.scratch[:0], val.AsString()...), uint8(k), e.gen)
 		}
@@ -178,22 +202,42 @@ func (g *genCounts) reset() {
 // Observe counts one event of the subject with weight w (its adjusted count).
 func (s *Subject) Observe(v *Values, w float64, bad bool) {
 	g := &s.gens[s.e.gen&1]
-	stride := s.e.maxValues + 1
 	g.allTotal += w
-	if bad {
-		g.badTotal += w
+	all := g.all
+	if !bad {
+		for _, i := range v.at[:v.n] {
+			all[i] += w
+		}
+		return
 	}
-	for d := range s.e.dims {
-		id := v.ids[d]
-		if id < 0 {
+	g.badTotal += w
+	badc := g.bad
+	for _, i := range v.at[:v.n] {
+		all[i] += w
+		badc[i] += w
+	}
+	if !v.outcomesSet {
+		s.e.readOutcomes(v)
+	}
+	for _, i := range v.outcomes[:v.nOutcomes] {
+		badc[i] += w
+	}
+}
+
+// readOutcomes reads the outcome dimensions of a span observed as bad.
+func (e *Engine) readOutcomes(v *Values) {
+	stride := int32(e.maxValues + 1)
+	v.nOutcomes = 0
+	for i, d := range e.dims {
+		if !d.Outcome {
 			continue
 		}
-		i := d*stride + int(id)
-		g.all[i] += w
-		if bad {
-			g.bad[i] += w
+		if id := e.lookup(i, v.attrs); id != noValue {
+			v.outcomes[v.nOutcomes] = int32(i)*stride + id
+			v.nOutcomes++
 		}
 	}
+	v.outcomesSet = true
 }
 
 // observeOne counts a value of one dimension only (a downstream found later).

@@ -144,7 +144,9 @@ func consume(e *Engine, s *Subject, td ptrace.Traces) {
 			}
 			var l Linked
 			l.Add(s, bad)
-			e.Parent(span, &l, 1)
+			if e.WantsParent() {
+				e.Parent(span, &l, 1)
+			}
 		}
 	}
 }
@@ -227,7 +229,7 @@ func TestReportNamesTheCause(t *testing.T) {
 			s := e.NewSubject()
 			events := stream(n, 42, tt.pick)
 			feed(e, s, events, 100, tt.childLater)
-			r := s.Report(true)
+			r := s.Report()
 			assert.Equal(t, tt.want, hintValues(r), "hint: %s", r.Text())
 			if tt.want == nil {
 				assert.Contains(t, r.Text(), "spread evenly")
@@ -255,7 +257,7 @@ func TestReportNoFalseHintsOverSeeds(t *testing.T) {
 		e := newTestEngine(t, nil)
 		s := e.NewSubject()
 		feed(e, s, stream(5000, seed, func(i int, r *rand.Rand) event { return healthy(i, r, 0.1) }), 100, false)
-		if r := s.Report(true); len(r.Hints) > 0 {
+		if r := s.Report(); len(r.Hints) > 0 {
 			claimed++
 			t.Logf("seed %d: false hint %s", seed, r.Text())
 		}
@@ -276,14 +278,14 @@ func TestReportMovesWithTheConcentration(t *testing.T) {
 		}
 	}
 	feed(e, s, stream(8000, 1, onRoute("/orders")), 100, false)
-	assert.Equal(t, []string{"http.route=/orders"}, hintValues(s.Report(true)))
+	assert.Equal(t, []string{"http.route=/orders"}, hintValues(s.Report()))
 	now := int64(0)
 	for range 2 { // two half-windows: the old counts are gone
 		now += int64(30 * time.Second)
 		e.Advance(now)
 	}
 	feed(e, s, stream(8000, 2, onRoute("/login")), 100, false)
-	assert.Equal(t, []string{"http.route=/login"}, hintValues(s.Report(true)))
+	assert.Equal(t, []string{"http.route=/login"}, hintValues(s.Report()))
 }
 
 // Exemplars are the most recent bad spans, at most 3, newest first, and only of the window.
@@ -345,7 +347,7 @@ func TestMemoryBoundedWithAMillionValues(t *testing.T) {
 	growth := int64(after) - int64(before)
 	t.Logf("heap growth over %d distinct values: %d bytes", n, growth)
 	assert.Less(t, growth, int64(1<<20), "heap grew by %d bytes", growth)
-	r := s.Report(true)
+	r := s.Report()
 	assert.Empty(t, r.Hints, "other is never named: %s", r.Text())
 }
 
@@ -369,7 +371,9 @@ func TestObserveAllocatesNothing(t *testing.T) {
 		s.Exemplar(span)
 		var l Linked
 		l.Add(s, true)
-		e.Parent(span, &l, 1)
+		if e.WantsParent() {
+			e.Parent(span, &l, 1)
+		}
 	})
 	assert.Zero(t, allocs)
 }

@@ -39,8 +39,9 @@ func (h Hint) String() string { return h.Dimension + "=" + h.Value }
 type Report struct {
 	// Hints are the over-represented values, by decreasing lift.
 	Hints []Hint
-	// Outcomes are the dominant outcome values (status code, error.type) among bad events,
-	// for an error SLI; there AllShare and Lift are not meaningful and are zero.
+	// Outcomes are the dominant outcome values (status code, error.type) among bad
+	// events; their AllShare and Lift are not known (outcomes of good events are not
+	// read) and are zero.
 	Outcomes []Hint
 	// Bad and All are the window's event counts (adjusted).
 	Bad, All float64
@@ -48,15 +49,15 @@ type Report struct {
 	Dimensions []string
 }
 
-// Report ranks the subject's values now. errorSLI says that bad means failed, so outcome
-// dimensions are reported as a breakdown instead of being ranked.
-func (s *Subject) Report(errorSLI bool) Report {
+// Report ranks the subject's values now; outcome dimensions are reported as a breakdown
+// of the bad events.
+func (s *Subject) Report() Report {
 	e := s.e
 	stride := e.maxValues + 1
 	cur, prev := &s.gens[e.gen&1], &s.gens[(e.gen+1)&1]
 	r := Report{Bad: cur.badTotal + prev.badTotal, All: cur.allTotal + prev.allTotal}
 	for d, dim := range e.dims {
-		outcome := errorSLI && dim.Outcome
+		outcome := dim.Outcome
 		if !outcome {
 			r.Dimensions = append(r.Dimensions, dimensionName(dim))
 		}
@@ -162,7 +163,7 @@ func (r Report) Text() string {
 		}
 	}
 	if len(r.Outcomes) > 0 {
-		b.WriteString(". Errors: ")
+		b.WriteString(". Bad events are ")
 		for i, h := range r.Outcomes {
 			if i > 0 {
 				b.WriteString(", ")

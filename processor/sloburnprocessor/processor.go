@@ -316,7 +316,7 @@ func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss p
 			burning = s
 		}
 	}
-	if matched > 0 && p.hints != nil && (kind == ptrace.SpanKindServer || kind == ptrace.SpanKindConsumer) {
+	if matched > 0 && p.hints != nil && (kind == ptrace.SpanKindServer || kind == ptrace.SpanKindConsumer) && p.hints.WantsParent() {
 		// The downstream its child client span called, now or when the child arrives.
 		p.hints.Parent(span, &linked, count)
 	}

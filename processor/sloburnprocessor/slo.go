@@ -228,7 +228,7 @@ func (s *sloState) attachHints(out []alertEvent, first int) []alertEvent {
 	if s.hint == nil || len(out) == first {
 		return out
 	}
-	rep := s.hint.Report(!s.latency)
+	rep := s.hint.Report()
 	ex := s.hint.Exemplars(maxExemplars)
 	values := rep.Values()
 	kept := out[:first]
