@@ -20,7 +20,7 @@ type Engine struct {
 	// spanDims are the dimensions read from span attributes when the resource lacks
 	// them: neither outcome, downstream nor resource-only.
 	spanDims []int
-	scratch    [20]byte
+	scratch  [20]byte
 }
 
 // NewEngine builds an engine from a validated, enabled Config.
