@@ -87,6 +87,10 @@ func (e *Engine) Advance(now int64) {
 	}
 }
 
+// Generation numbers the half-window in progress; value ids read in an older generation
+// may have been recycled.
+func (e *Engine) Generation() int64 { return e.gen }
+
 // WindowStart is the start of the traffic a report describes now (unix ns).
 func (e *Engine) WindowStart() int64 { return e.genEnd - 2*e.genLen }
 

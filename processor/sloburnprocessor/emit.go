@@ -1,7 +1,6 @@
 package sloburnprocessor // import "github.com/otelcol-goebpf/otelcol-goebpf/processor/sloburnprocessor"
 
 import (
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -43,7 +42,7 @@ func (p *sloBurn) buildMetrics(now int64) pmetric.Metrics {
 	for _, s := range p.slos {
 		var ex []hints.Exemplar
 		if s.hint != nil {
-			ex = s.hint.Exemplars(maxExemplars)
+			ex = s.hint.Exemplars(hints.MaxExemplars)
 		}
 		for _, kind := range [...]string{"good", "total"} {
 			dp := events.DataPoints().AppendEmpty()
@@ -55,7 +54,7 @@ func (p *sloBurn) buildMetrics(now int64) pmetric.Metrics {
 				dp.SetDoubleValue(s.cumGood)
 			} else {
 				dp.SetDoubleValue(s.cumTotal)
-				putExemplars(dp, ex, ts)
+				hints.PutExemplars(dp, ex, ts)
 			}
 		}
 		if s.learner != nil {
@@ -82,7 +81,7 @@ func (p *sloBurn) buildMetrics(now int64) pmetric.Metrics {
 			dp.Attributes().PutStr("window", formatDuration(w.size))
 			dp.SetDoubleValue(rate)
 			if rate > 0 {
-				putExemplars(dp, ex, ts)
+				hints.PutExemplars(dp, ex, ts)
 			}
 		}
 		rem := s.budgetRemaining(now)
@@ -132,36 +131,6 @@ func (p *sloBurn) buildMetrics(now int64) pmetric.Metrics {
 		return false
 	})
 	return md
-}
-
-// putHintAttrs adds the hint and exemplar annotations of docs/alerts.md.
-func putHintAttrs(a pcommon.Map, rep *hints.Report, ex []hints.Exemplar) {
-	if rep == nil {
-		return
-	}
-	a.PutStr("annotation.hint", rep.Text())
-	a.PutStr("annotation.hint_values", rep.Values())
-	if len(ex) > 0 {
-		ids := make([]string, len(ex))
-		for i, x := range ex {
-			ids[i] = x.TraceID.String()
-		}
-		a.PutStr("annotation.exemplar_trace_ids", strings.Join(ids, ","))
-	}
-}
-
-// putExemplars links a data point to the SLO's recent bad spans.
-func putExemplars(dp pmetric.NumberDataPoint, ex []hints.Exemplar, ts pcommon.Timestamp) {
-	for _, x := range ex {
-		e := dp.Exemplars().AppendEmpty()
-		e.SetTraceID(x.TraceID)
-		e.SetSpanID(x.SpanID)
-		e.SetTimestamp(pcommon.Timestamp(x.Time))
-		if x.Time == 0 {
-			e.SetTimestamp(ts)
-		}
-		e.SetDoubleValue(1) // one bad event
-	}
 }
 
 func newGauge(sm pmetric.ScopeMetrics, name, desc, unit string) pmetric.Gauge {
@@ -215,7 +184,9 @@ func buildAlertLogs(events []alertEvent) plog.Logs {
 		a.PutDouble("annotation.objective", e.slo.cfg.Objective)
 		a.PutStr("annotation.period", formatDuration(e.slo.period))
 		a.PutStr("annotation.summary", summary)
-		putHintAttrs(a, e.hint, e.exemplars)
+		if e.hint != nil {
+			e.hint.PutAnnotations(a, e.exemplars)
+		}
 	}
 	return ld
 }

@@ -156,9 +156,6 @@ func (s *sloState) timeToExhaustion(remaining, burn float64) (time.Duration, boo
 	return time.Duration(remaining * float64(s.period) / burn), true
 }
 
-// maxExemplars is how many trace IDs of recent bad spans an alert record carries.
-const maxExemplars = 3
-
 // alertEvent is one tier state change, or (update) a firing tier whose hint moved.
 type alertEvent struct {
 	slo        *sloState
@@ -229,7 +226,7 @@ func (s *sloState) attachHints(out []alertEvent, first int) []alertEvent {
 		return out
 	}
 	rep := s.hint.Report()
-	ex := s.hint.Exemplars(maxExemplars)
+	ex := s.hint.Exemplars(hints.MaxExemplars)
 	values := rep.Values()
 	kept := out[:first]
 	for _, ev := range out[first:] {
