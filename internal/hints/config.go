@@ -44,7 +44,9 @@ type Config struct {
 	Dimensions []string `mapstructure:"dimensions"`
 
 	// MaxValues is how many distinct values each dimension keeps at once; further values
-	// fold into `other` (counted) until values unseen for a whole window are recycled.
+	// fold into `other` (counted). Values unseen for a whole window are recycled, and a
+	// full dimension evicts its values lighter than 1/max_values of its events at each
+	// half-window, so a newly heavy value gets an id.
 	// Memory per subject is 2 × dimensions × (max_values+1) × 16 bytes. Default 64.
 	MaxValues int `mapstructure:"max_values"`
 

@@ -107,6 +107,22 @@ func (c *childLinks) expire(oldest int64) {
 	}
 }
 
+// forget drops child entries holding one of the released downstream ids.
+func (c *childLinks) forget(ids []int32) {
+	for i := range c.slots {
+		l := &c.slots[i]
+		if l.seq == 0 || l.parent {
+			continue
+		}
+		for _, id := range ids {
+			if l.value == id {
+				*l = link{}
+				break
+			}
+		}
+	}
+}
+
 // Client notes a client span: the downstream it called is counted for its parent span,
 // now if the parent was already observed (and is waiting), or when the parent arrives.
 // failed says whether the client call failed; a failed child is preferred over a

@@ -79,11 +79,57 @@ func (e *Engine) Advance(now int64) {
 			s.gens[e.gen&1].reset()
 		}
 	}
-	for _, in := range e.interners {
+	for d, in := range e.interners {
+		if in.pressure {
+			e.evictLight(d)
+			in.pressure = false
+		}
 		in.recycle(e.gen - 1)
 	}
 	if e.links != nil {
 		e.links.expire(e.gen - 1)
+	}
+}
+
+// evictLight makes room in a dimension that had to fold values into other during the
+// generation that just ended: values holding less than 1/max_values of the dimension's
+// events of the live generation (the Misra–Gries bound: a value above it always keeps
+// its id) move their counts into other and free their ids, so a value that becomes
+// heavy after the table filled with light ones gets an id at the next rotation.
+func (e *Engine) evictLight(d int) {
+	in := e.interners[d]
+	stride := e.maxValues + 1
+	live := (e.gen + 1) & 1 // the generation before the (empty) current one
+	counts := make([]float64, stride)
+	var total float64
+	for _, s := range e.subjects {
+		all := s.gens[live].all[d*stride : (d+1)*stride]
+		for id, c := range all {
+			counts[id] += c
+			total += c
+		}
+	}
+	threshold := total / float64(e.maxValues)
+	var evicted []int32
+	for id := 1; id < stride; id++ {
+		if in.values[id] == "" || counts[id] >= threshold {
+			continue
+		}
+		for _, s := range e.subjects {
+			for g := range s.gens {
+				gc := &s.gens[g]
+				i, o := d*stride+id, d*stride+int(other)
+				gc.all[o] += gc.all[i]
+				gc.bad[o] += gc.bad[i]
+				gc.all[i], gc.bad[i] = 0, 0
+			}
+		}
+		in.release(int32(id))
+		in.folded++
+		evicted = append(evicted, int32(id))
+	}
+	if d == e.downstream && e.links != nil && len(evicted) > 0 {
+		e.links.forget(evicted)
 	}
 }
 

@@ -408,3 +408,36 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// A value that turns heavy after the table filled with one-off values gets an id at the
+// next rotation (light values are evicted into other) and is named, within one half-window.
+func TestHeavyValueAfterTableFilledIsNamed(t *testing.T) {
+	e := newTestEngine(t, func(c *Config) { c.Window = time.Minute; c.Dimensions = []string{"k8s.pod.name"}; c.MaxValues = 64 })
+	s := e.NewSubject()
+	var res, v Values
+	resAttrs := pcommon.NewMap()
+	val := resAttrs.PutEmpty("k8s.pod.name")
+	attrs := pcommon.NewMap()
+	r := rand.New(rand.NewPCG(7, 8))
+	observe := func(pod string, bad bool) {
+		val.SetStr(pod)
+		e.Resource(resAttrs, &res)
+		v.Reset()
+		e.Span(&res, attrs, &v)
+		s.Observe(&v, 1, bad)
+	}
+	for i := range 10000 { // one-off pods, 5% errors everywhere
+		observe(fmt.Sprintf("job-%06d", i), r.Float64() < 0.05)
+	}
+	require.Positive(t, e.Stats().Folded, "the table is full")
+	e.Advance(int64(30 * time.Second))
+	for i := range 10000 {
+		if i%2 == 0 {
+			observe("pod-hot", r.Float64() < 0.3)
+		} else {
+			observe(fmt.Sprintf("job-b-%06d", i), r.Float64() < 0.05)
+		}
+	}
+	assert.Equal(t, []string{"k8s.pod.name=pod-hot"}, hintValues(s.Report()), s.Report().Text())
+	assert.LessOrEqual(t, e.interners[0].size(), 64)
+}

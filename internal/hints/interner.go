@@ -21,8 +21,11 @@ type interner struct {
 	keys    []uint8  // by id: which alternative key the value came from
 	lastGen []int64  // by id: the last generation the id was counted in
 	free    []int32
-	// folded counts lookups that fell into other since the last Folded call.
+	// folded counts lookups that fell into other (and values evicted into it) since the
+	// last Folded call.
 	folded int64
+	// pressure says a value was folded in the current generation: the table is full.
+	pressure bool
 	// recent is a small direct-mapped cache in front of ids, and ints one for small
 	// integer values (status codes): most spans repeat a few values, and a cache hit costs
 	// a string compare instead of a hash lookup. Both are cleared when ids are recycled.
@@ -129,6 +132,7 @@ func (in *interner) add(v string, key uint8, gen int64) int32 {
 	n := len(in.free)
 	if n == 0 {
 		in.folded++
+		in.pressure = true
 		return other
 	}
 	id := in.free[n-1]
@@ -145,21 +149,25 @@ func (in *interner) touch(id int32, gen int64) {
 	}
 }
 
-// recycle frees the ids not counted since before oldest.
+// recycle frees the ids not counted since before oldest, and empties the caches (ids
+// may have been released).
 func (in *interner) recycle(oldest int64) {
 	in.recent = [recentSets * 2]recentValue{}
 	for i := range in.ints {
 		in.ints[i] = noValue
 	}
 	for id := int32(1); id < int32(len(in.values)); id++ {
-		v := in.values[id]
-		if v == "" || in.lastGen[id] >= oldest {
-			continue
+		if in.values[id] != "" && in.lastGen[id] < oldest {
+			in.release(id)
 		}
-		delete(in.ids, v)
-		in.values[id] = ""
-		in.free = append(in.free, id)
 	}
+}
+
+// release frees id for another value.
+func (in *interner) release(id int32) {
+	delete(in.ids, in.values[id])
+	in.values[id] = ""
+	in.free = append(in.free, id)
 }
 
 // size is the number of values held (other excluded).
