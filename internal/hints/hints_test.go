@@ -441,3 +441,17 @@ func TestHeavyValueAfterTableFilledIsNamed(t *testing.T) {
 	assert.Equal(t, []string{"k8s.pod.name=pod-hot"}, hintValues(s.Report()), s.Report().Text())
 	assert.LessOrEqual(t, e.interners[0].size(), 64)
 }
+
+// A report with few bad events says it cannot tell rather than calling them spread evenly.
+func TestReportWithFewBadEventsSaysSo(t *testing.T) {
+	e := newTestEngine(t, nil)
+	s := e.NewSubject()
+	feed(e, s, stream(200, 9, func(i int, r *rand.Rand) event {
+		ev := healthy(i, r, 0)
+		ev.bad = ev.route == "/orders" && i%5 == 0
+		return ev
+	}), 100, false)
+	r := s.Report()
+	require.Empty(t, r.Hints)
+	assert.Contains(t, r.Text(), "too few bad events to say where they concentrate")
+}

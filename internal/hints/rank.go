@@ -17,6 +17,10 @@ const (
 	minBadShare = 0.1
 	// maxHints is how many values a report names.
 	maxHints = 5
+	// minBadToCallEven is how many bad events a report needs before it says they are
+	// spread evenly; with fewer, no value could pass the guard anyway, and the report
+	// says so instead.
+	minBadToCallEven = 30
 	// minOutcomeShare is the share of bad events an outcome value (status code,
 	// error.type) needs to be named as what the errors are.
 	minOutcomeShare = 0.5
@@ -151,6 +155,8 @@ func (r Report) Text() string {
 	switch {
 	case r.Bad <= 0:
 		b.WriteString("no bad events in the hint window")
+	case len(r.Hints) == 0 && r.Bad < minBadToCallEven:
+		fmt.Fprintf(&b, "too few bad events to say where they concentrate (%s bad of %s events)", count(r.Bad), count(r.All))
 	case len(r.Hints) == 0:
 		fmt.Fprintf(&b, "bad events spread evenly: no value of %s is over-represented (%s bad of %s events)",
 			strings.Join(r.Dimensions, ", "), count(r.Bad), count(r.All))
