@@ -253,6 +253,23 @@ func (g *genCounts) reset() {
 func (s *Subject) Observe(v *Values, w float64, bad bool) {
 	g := &s.gens[s.e.gen&1]
 	g.allTotal += w
+	if bad {
+		g.badTotal += w
+	}
+	s.ObserveValues(v, w, bad)
+}
+
+// AddTotals adds events to the subject's totals only: a caller that counts its events
+// anyway uses ObserveValues per event and AddTotals once per flush (before Advance).
+func (s *Subject) AddTotals(bad, all float64) {
+	g := &s.gens[s.e.gen&1]
+	g.badTotal += bad
+	g.allTotal += all
+}
+
+// ObserveValues is Observe without the totals (see AddTotals).
+func (s *Subject) ObserveValues(v *Values, w float64, bad bool) {
+	g := &s.gens[s.e.gen&1]
 	all := g.all
 	if !bad {
 		for _, i := range v.at[:v.n] {
@@ -260,7 +277,6 @@ func (s *Subject) Observe(v *Values, w float64, bad bool) {
 		}
 		return
 	}
-	g.badTotal += w
 	badc := g.bad
 	for _, i := range v.at[:v.n] {
 		all[i] += w

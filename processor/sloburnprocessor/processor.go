@@ -305,7 +305,7 @@ func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss p
 		}
 		if s.hint != nil {
 			p.hints.Span(&p.resValues, span.Attributes(), &p.spanValues)
-			s.hint.Observe(&p.spanValues, count, !good)
+			s.hint.ObserveValues(&p.spanValues, count, !good) // totals: at flush
 			if !good {
 				s.hint.Exemplar(span)
 			}
@@ -330,6 +330,10 @@ func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss p
 // flushAll moves pending counts into the windows. Called with p.mu held.
 func (p *sloBurn) flushAll(now int64) {
 	for _, s := range p.slos {
+		if s.hint != nil {
+			// The hint's totals are the SLO's own counts, added here instead of per span.
+			s.hint.AddTotals(s.pendingTotal-s.pendingGood, s.pendingTotal)
+		}
 		s.flush(now)
 	}
 	if p.hints != nil {
