@@ -269,21 +269,39 @@ func (s *Subject) AddTotals(bad, all float64) {
 
 // ObserveValues is Observe without the totals (see AddTotals).
 func (s *Subject) ObserveValues(v *Values, w float64, bad bool) {
+	s.Current().Observe(v, w, bad)
+}
+
+// Counts are the arrays of a subject's current generation. A caller on a hot path may
+// keep them next to its own per-subject state (saving two dependent loads per event)
+// and must take them again with Current after every Advance.
+type Counts struct {
+	all, bad []float64
+	e        *Engine
+}
+
+// Current returns the subject's counts of the current generation.
+func (s *Subject) Current() Counts {
 	g := &s.gens[s.e.gen&1]
-	all := g.all
+	return Counts{all: g.all, bad: g.bad, e: s.e}
+}
+
+// Observe counts one event's values (not the totals: see Subject.AddTotals).
+func (c Counts) Observe(v *Values, w float64, bad bool) {
+	all := c.all
 	if !bad {
 		for _, i := range v.at[:v.n] {
 			all[i] += w
 		}
 		return
 	}
-	badc := g.bad
+	badc := c.bad
 	for _, i := range v.at[:v.n] {
 		all[i] += w
 		badc[i] += w
 	}
 	if !v.outcomesSet {
-		s.e.readOutcomes(v)
+		c.e.readOutcomes(v)
 	}
 	for _, i := range v.outcomes[:v.nOutcomes] {
 		badc[i] += w

@@ -97,6 +97,7 @@ func newSLOBurn(set processor.Settings, cfg *Config) (*sloBurn, error) {
 		s := newSLOState(sc, cond)
 		if p.hints != nil {
 			s.hint = p.hints.NewSubject()
+			s.hintCounts = s.hint.Current()
 		}
 		p.slos = append(p.slos, s)
 		p.byService[sc.Service] = append(p.byService[sc.Service], s)
@@ -305,7 +306,7 @@ func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss p
 		}
 		if s.hint != nil {
 			p.hints.Span(&p.resValues, span.Attributes(), &p.spanValues)
-			s.hint.ObserveValues(&p.spanValues, count, !good) // totals: at flush
+			s.hintCounts.Observe(&p.spanValues, count, !good) // totals: at flush
 			if !good {
 				s.hint.Exemplar(span)
 			}
@@ -338,6 +339,9 @@ func (p *sloBurn) flushAll(now int64) {
 	}
 	if p.hints != nil {
 		p.hints.Advance(now)
+		for _, s := range p.slos {
+			s.hintCounts = s.hint.Current()
+		}
 	}
 }
 

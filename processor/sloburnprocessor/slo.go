@@ -27,6 +27,7 @@ type sloState struct {
 	cond                      *spanCondition
 	learner                   *latencyBaseline // threshold: auto only
 	hint                      *hints.Subject   // nil when hints are off
+	hintCounts                hints.Counts     // hint's current generation, refreshed at flush
 
 	cfg       SLOConfig
 	budget    float64 // allowed error ratio, 1 - objective
