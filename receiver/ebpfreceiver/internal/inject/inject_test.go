@@ -1,0 +1,66 @@
+package inject
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// startTracked starts injclient in cgroup dir, tracked by in, and waits for
+// its connection.
+func startTracked(t *testing.T, in *Injector, dir string, args ...string) *client {
+	t.Helper()
+	c := startClient(t, dir, args...)
+	if err := in.Track(c.pid()); err != nil {
+		t.Fatal(err)
+	}
+	c.release()
+	c.connected()
+	return c
+}
+
+// TestInjectReachesPlainServer: a net/http client in a tracked process
+// reaches a server the receiver does not instrument, which parses the
+// offered traceparent on the first request; on the same keep-alive
+// connection a second request with its own context gets that one, and a
+// third with none gets nothing.
+func TestInjectReachesPlainServer(t *testing.T) {
+	in := openInjector(t)
+	dir := testCgroup(t)
+	if err := in.AttachCgroup(dir); err != nil {
+		t.Fatal(err)
+	}
+	srv := startEchoServer(t)
+	c := startTracked(t, in, dir, "http", srv.addr, "3")
+
+	tp0, tp1 := traceParentN(0), traceParentN(1)
+	if err := in.SetPending(c.conn, tp0); err != nil {
+		t.Fatal(err)
+	}
+	c.step()
+	if err := in.SetPending(c.conn, tp1); err != nil {
+		t.Fatal(err)
+	}
+	c.step()
+	c.step() // nothing offered
+	if n, ok := c.finish(); n != 3 || ok != 3 {
+		t.Fatalf("client: %d responses, %d 2xx; want 3, 3", n, ok)
+	}
+
+	got := srv.parsed(c.conn.Local.String())
+	want := []string{string(tp0[:]), string(tp1[:]), ""}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("server parsed traceparents %q, want %q", got, want)
+	}
+	raw := srv.received(c.conn.Local.String())
+	if n := bytes.Count(raw, []byte("\r\ntraceparent: ")); n != 2 {
+		t.Errorf("raw stream has %d inserted lines, want 2:\n%s", n, raw)
+	}
+	cnt, err := in.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cnt.Injected != 2 || cnt.SkippedNoPending != 1 || cnt.SocketsTracked != 1 {
+		t.Errorf("counters %+v: want 2 injected, 1 skipped_no_pending, 1 socket tracked", cnt)
+	}
+}
