@@ -618,6 +618,11 @@ static __noinline long one_request(struct sk_msg_md *msg, struct conn_state *st,
 	if (s.head_end < 4 || s.head_end > HEAD_MAX)
 		return -1;
 
+	if (s.flags & H_CL_BAD) { // the server cannot know where the body ends either
+		lose(st, key, C_SKIP_MALFORMED);
+		return -1;
+	}
+
 	__u32 next = off + s.head_end;
 	struct pending_ctx p;
 	if (s.flags & H_HAS_TP) {
@@ -649,11 +654,6 @@ static __noinline long one_request(struct sk_msg_md *msg, struct conn_state *st,
 	if (s.flags & H_HAS_TE) {
 		st->flags |= ST_LOST;
 		count(C_LOST_CHUNKED);
-		return -1;
-	}
-	if (s.flags & H_CL_BAD) {
-		st->flags |= ST_LOST;
-		count(C_SKIP_MALFORMED);
 		return -1;
 	}
 	return (long)next + (long)s.cl;
