@@ -5,6 +5,11 @@
 //
 //	injclient raw <addr> <spec.json>  writes the spec's chunks, one write each
 //	injclient http <addr> <n>         n GETs through net/http on one keep-alive connection
+//	injclient bench-heads <addr> <n>  n writes of a ~1 KiB request head each
+//	injclient bench-body <addr> <n>   one head declaring a large body, then n 1 KiB body writes
+//	injclient bench-stepped <addr> <n> as bench-heads, waiting for "go" before each write
+//
+// The bench modes time each write call and end with "result <ns> <writes>".
 //
 // It waits for "go" before connecting (so the test can track it), prints
 // "conn <local> <remote>" once connected, waits for "go" before each step, answers "ok", and ends with "done <responses> <status 2xx>".
@@ -21,6 +26,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // spec is what the raw mode sends: each write is one Write call; methods
@@ -50,6 +56,8 @@ func main() {
 		err = raw(os.Args[2], os.Args[3])
 	case "http":
 		err = viaHTTP(os.Args[2], os.Args[3])
+	case "bench-heads", "bench-body", "bench-stepped":
+		err = bench(os.Args[1], os.Args[2], os.Args[3])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -150,5 +158,61 @@ func viaHTTP(addr, count string) error {
 		fmt.Println("ok")
 	}
 	fmt.Printf("done %d %d\n", n, ok)
+	return nil
+}
+
+// benchHead is a realistic ~1 KiB request head.
+func benchHead(i int) []byte {
+	h := fmt.Sprintf("GET /api/v1/orders/%d?expand=items HTTP/1.1\r\nHost: orders.internal:8080\r\n"+
+		"User-Agent: Go-http-client/1.1\r\nAccept: application/json\r\nAccept-Encoding: gzip\r\n", i)
+	for j := 0; len(h) < 1000; j++ {
+		h += fmt.Sprintf("X-Header-%d: %064d\r\n", j, j)
+	}
+	return []byte(h + "\r\n")
+}
+
+func bench(mode, addr, count string) error {
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		return err
+	}
+	await()
+	c, err := net.Dial("tcp4", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Printf("conn %s %s\n", c.LocalAddr(), c.RemoteAddr())
+	body := make([]byte, 1024)
+	for i := range body {
+		body[i] = byte('a' + i%26)
+	}
+	var total time.Duration
+	if mode == "bench-body" {
+		await()
+		if _, err := fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", n*len(body)); err != nil {
+			return err
+		}
+	} else if mode == "bench-heads" {
+		await()
+	}
+	for i := 0; i < n; i++ {
+		w := body
+		if mode != "bench-body" {
+			w = benchHead(i)
+		}
+		if mode == "bench-stepped" {
+			await()
+		}
+		start := time.Now()
+		if _, err := c.Write(w); err != nil {
+			return fmt.Errorf("write %d: %w", i, err)
+		}
+		total += time.Since(start)
+		if mode == "bench-stepped" {
+			fmt.Println("ok")
+		}
+	}
+	fmt.Printf("result %d %d\n", total.Nanoseconds(), n)
 	return nil
 }

@@ -1,0 +1,164 @@
+package inject
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// drainServer accepts connections and discards what they send.
+func drainServer(b *testing.B) string {
+	b.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// benchWrites runs injclient in mode with n writes from cgroup dir and
+// returns the mean time of its write calls. Tracked clients are offered a
+// context before each write in bench-stepped mode.
+func benchWrites(b *testing.B, in *Injector, dir, addr, mode string, track bool, n int) float64 {
+	b.Helper()
+	c := startClient(b, dir, mode, addr, strconv.Itoa(n))
+	if track {
+		if err := in.Track(c.pid()); err != nil {
+			b.Fatal(err)
+		}
+		defer in.Untrack(c.pid())
+	}
+	c.release()
+	c.connected()
+	if mode == "bench-stepped" {
+		for i := 0; i < n; i++ {
+			if err := in.SetPending(c.conn, traceParentN(i)); err != nil {
+				b.Fatal(err)
+			}
+			c.step()
+		}
+	} else {
+		c.release()
+	}
+	var ns, writes int64
+	if _, err := fmt.Sscanf(c.expect("result "), "result %d %d", &ns, &writes); err != nil || writes != int64(n) {
+		b.Fatalf("injclient result: %v (%d writes)", err, writes)
+	}
+	return float64(ns) / float64(n)
+}
+
+// skMsgRun is the sk_msg program's mean run time since the last call.
+type skMsgRun struct {
+	prog      *ebpf.Program
+	last      time.Duration
+	lastCount uint64
+}
+
+func (r *skMsgRun) next(b *testing.B) (ns float64, runs uint64) {
+	st, err := r.prog.Stats()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, n := st.Runtime-r.last, st.RunCount-r.lastCount
+	r.last, r.lastCount = st.Runtime, st.RunCount
+	if n == 0 {
+		return 0, 0
+	}
+	return float64(d.Nanoseconds()) / float64(n), n
+}
+
+// BenchmarkSendmsg reports the mean write() time of a client sending ~1 KiB
+// request heads over loopback, measured in the same run:
+//   - unrelated: a process that is not tracked, in a cgroup without the
+//     sockops program (baseline) and in one with it (attached);
+//   - tracked: heads scanned without a context (no-pending), heads that get
+//     a traceparent (injected, a context offered before each write), and
+//     1 KiB body writes after a head declaring a large body (body);
+//
+// with each one's ratio to the baseline (the injected writes, one per round
+// trip with the test, to an untracked client stepped the same way), and the sk_msg program's own run
+// time per write from the kernel's BPF statistics. b.N is the writes per
+// client; every measurement is repeated in 3 alternating rounds.
+func BenchmarkSendmsg(b *testing.B) {
+	in := openInjector(b)
+	attached, detached := testCgroup(b), testCgroup(b)
+	if err := in.AttachCgroup(attached); err != nil {
+		b.Fatal(err)
+	}
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Fatalf("enable BPF run-time statistics: %v", err)
+	}
+	defer stats.Close()
+	addr := drainServer(b)
+	run := &skMsgRun{prog: in.objs.InjectSkMsg}
+	run.next(b)
+
+	type scenario struct {
+		name  string
+		dir   string
+		mode  string
+		track bool
+	}
+	scenarios := []scenario{
+		{"unrelated-baseline", detached, "bench-heads", false},
+		{"unrelated-attached", attached, "bench-heads", false},
+		{"tracked-no-pending", attached, "bench-heads", true},
+		{"unrelated-stepped", detached, "bench-stepped", false},
+		{"tracked-injected", attached, "bench-stepped", true},
+		{"tracked-body", attached, "bench-body", true},
+	}
+	n := max(b.N, 1000)
+	sum := map[string]float64{}
+	bpf := map[string]float64{}
+	b.ResetTimer()
+	for round := 0; round < 3; round++ {
+		for _, s := range scenarios {
+			sum[s.name] += benchWrites(b, in, s.dir, addr, s.mode, s.track, n) / 3
+			ns, runs := run.next(b)
+			if s.track && runs < uint64(n) {
+				b.Fatalf("%s: %d sk_msg runs for %d writes", s.name, runs, n)
+			}
+			if !s.track && runs != 0 {
+				b.Fatalf("%s: the sk_msg program ran %d times for an unrelated process", s.name, runs)
+			}
+			bpf[s.name] += ns / 3
+		}
+	}
+	b.StopTimer()
+	cnt, _ := in.Counters()
+	if cnt.Injected < uint64(3*n) {
+		b.Fatalf("injected %d of %d offered", cnt.Injected, 3*n)
+	}
+	for _, s := range scenarios {
+		b.ReportMetric(sum[s.name], s.name+"-ns/write")
+		// Stepped writes (one per round trip with the test) run on cold
+		// caches: they compare with the stepped baseline.
+		base := "unrelated-baseline"
+		if s.mode == "bench-stepped" {
+			base = "unrelated-stepped"
+		}
+		if s.name != base {
+			b.ReportMetric(sum[s.name]/sum[base], s.name+"-ratio")
+		}
+		if s.track {
+			b.ReportMetric(bpf[s.name], s.name+"-skmsg-ns/run")
+		}
+	}
+}
