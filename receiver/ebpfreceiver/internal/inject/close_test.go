@@ -2,10 +2,7 @@ package inject
 
 import (
 	"bytes"
-	"encoding/json"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,18 +12,10 @@ import (
 // TestCloseRestores: after Close, a connection that was in the sockhash
 // keeps working and sends its next request unmodified.
 func TestCloseRestores(t *testing.T) {
-	in := openInjector(t)
-	dir := testCgroup(t)
-	if err := in.AttachCgroup(dir); err != nil {
-		t.Fatal(err)
-	}
+	in, dir := attachedInjector(t)
 	srv := startEchoServer(t)
 	req := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-	b, _ := json.Marshal(map[string]any{"writes": [][]byte{[]byte(req), []byte(req)}, "methods": []string{"GET", "GET"}})
-	path := filepath.Join(t.TempDir(), "spec.json")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeSpec(t, [][]byte{[]byte(req), []byte(req)}, []string{"GET", "GET"})
 	c := startTracked(t, in, dir, "raw", srv.addr, path)
 	tp := traceParentN(3)
 	if err := in.SetPending(c.conn, tp); err != nil {
@@ -50,22 +39,14 @@ func TestCloseRestores(t *testing.T) {
 // FIONREAD on it counts the inserted line with the rest (a reader sizing
 // its buffer by FIONREAD reads the whole request).
 func TestReceiverCountsInsertedBytes(t *testing.T) {
-	in := openInjector(t)
-	dir := testCgroup(t)
-	if err := in.AttachCgroup(dir); err != nil {
-		t.Fatal(err)
-	}
+	in, dir := attachedInjector(t)
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	req := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-	b, _ := json.Marshal(map[string]any{"writes": [][]byte{[]byte(req)}, "methods": []string{}})
-	path := filepath.Join(t.TempDir(), "spec.json")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeSpec(t, [][]byte{[]byte(req)}, nil)
 	c := startTracked(t, in, dir, "raw", ln.Addr().String(), path)
 	conn, err := ln.Accept()
 	if err != nil {

@@ -3,6 +3,7 @@ package inject
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -30,6 +31,35 @@ func openInjector(t testing.TB) *Injector {
 	}
 	t.Cleanup(func() { in.Close() })
 	return in
+}
+
+// attachedInjector opens an injector attached to a cgroup of the test's own.
+func attachedInjector(t testing.TB) (*Injector, string) {
+	t.Helper()
+	in := openInjector(t)
+	dir := testCgroup(t)
+	if err := in.AttachCgroup(dir); err != nil {
+		t.Fatal(err)
+	}
+	return in, dir
+}
+
+// writeSpec writes what injclient's raw mode sends: each write is one
+// Write call; methods name the requests, in order, whose responses it reads.
+func writeSpec(t testing.TB, writes [][]byte, methods []string) string {
+	t.Helper()
+	b, err := json.Marshal(struct {
+		Writes  [][]byte `json:"writes"`
+		Methods []string `json:"methods"`
+	}{writes, methods})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "spec.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // cgroup2Root is where the cgroup v2 hierarchy is mounted.

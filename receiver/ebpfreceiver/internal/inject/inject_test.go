@@ -25,11 +25,7 @@ func startTracked(t *testing.T, in *Injector, dir string, args ...string) *clien
 // connection a second request with its own context gets that one, and a
 // third with none gets nothing.
 func TestInjectReachesPlainServer(t *testing.T) {
-	in := openInjector(t)
-	dir := testCgroup(t)
-	if err := in.AttachCgroup(dir); err != nil {
-		t.Fatal(err)
-	}
+	in, dir := attachedInjector(t)
 	srv := startEchoServer(t)
 	c := startTracked(t, in, dir, "http", srv.addr, "3")
 

@@ -2,11 +2,9 @@ package inject
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math/rand"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -251,11 +249,7 @@ func model(gs []group) ([]byte, Counters) {
 }
 
 func TestHeaderSafety(t *testing.T) {
-	in := openInjector(t)
-	dir := testCgroup(t)
-	if err := in.AttachCgroup(dir); err != nil {
-		t.Fatal(err)
-	}
+	in, dir := attachedInjector(t)
 	srv := startEchoServer(t)
 	seed := int64(16)
 	if s := os.Getenv("INJECT_SEED"); s != "" {
@@ -271,22 +265,16 @@ func TestHeaderSafety(t *testing.T) {
 	for s := 0; s < sessions; s++ {
 		gs := genSession(rng, s*100)
 		want, wantCnt := model(gs)
-		var sp struct {
-			Writes  [][]byte `json:"writes"`
-			Methods []string `json:"methods"`
-		}
+		var writes [][]byte
+		var methods []string
 		for _, g := range gs {
-			sp.Writes = append(sp.Writes, g.writes...)
+			writes = append(writes, g.writes...)
 			for _, r := range g.reqs {
-				sp.Methods = append(sp.Methods, r.method)
+				methods = append(methods, r.method)
 			}
 		}
-		requests += len(sp.Methods)
-		b, _ := json.Marshal(sp)
-		path := filepath.Join(t.TempDir(), "spec.json")
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		requests += len(methods)
+		path := writeSpec(t, writes, methods)
 		before, _ := in.Counters()
 		c := startTracked(t, in, dir, "raw", srv.addr, path)
 		for _, g := range gs {
@@ -302,8 +290,8 @@ func TestHeaderSafety(t *testing.T) {
 			in.ClearPending(c.conn)
 		}
 		n, ok := c.finish()
-		if n != len(sp.Methods) || ok != n {
-			t.Fatalf("seed %d session %d: %d responses, %d 2xx, want %d", seed, s, n, ok, len(sp.Methods))
+		if n != len(methods) || ok != n {
+			t.Fatalf("seed %d session %d: %d responses, %d 2xx, want %d", seed, s, n, ok, len(methods))
 		}
 		got := srv.received(c.conn.Local.String())
 		if !bytes.Equal(got, want) {

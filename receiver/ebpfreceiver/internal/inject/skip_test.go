@@ -2,9 +2,6 @@ package inject
 
 import (
 	"bytes"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -13,18 +10,11 @@ import (
 // what the server received and how the counters moved.
 func runRaw(t *testing.T, in *Injector, srv *echoServer, dir string, track, offer bool, writes, methods []string) ([]byte, Counters) {
 	t.Helper()
-	sp := struct {
-		Writes  [][]byte `json:"writes"`
-		Methods []string `json:"methods"`
-	}{Methods: methods}
+	var ws [][]byte
 	for _, w := range writes {
-		sp.Writes = append(sp.Writes, []byte(w))
+		ws = append(ws, []byte(w))
 	}
-	b, _ := json.Marshal(sp)
-	path := filepath.Join(t.TempDir(), "spec.json")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeSpec(t, ws, methods)
 	before, err := in.Counters()
 	if err != nil {
 		t.Fatal(err)
@@ -58,11 +48,7 @@ func runRaw(t *testing.T, in *Injector, srv *echoServer, dir string, track, offe
 // TestSkipCases: bytes the rules say not to touch reach the server as sent,
 // and each skip is counted under its reason.
 func TestSkipCases(t *testing.T) {
-	in := openInjector(t)
-	dir := testCgroup(t)
-	if err := in.AttachCgroup(dir); err != nil {
-		t.Fatal(err)
-	}
+	in, dir := attachedInjector(t)
 	srv := startEchoServer(t)
 	const get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 	tests := []struct {
