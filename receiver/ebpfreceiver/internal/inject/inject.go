@@ -23,9 +23,6 @@ import (
 // programs, besides CAP_BPF and CAP_PERFMON).
 var ErrMissingPrivilege = errors.New("missing privilege")
 
-// capNetAdmin is CAP_NET_ADMIN's bit in /proc/self/status CapEff.
-const capNetAdmin = 12
-
 // TraceParentLen is the length of a version-00 traceparent value.
 const TraceParentLen = 55
 
@@ -84,7 +81,7 @@ type Injector struct {
 // Open loads the programs and maps and attaches the sk_msg program to the
 // sockhash. Nothing runs for any socket until AttachCgroup and Track.
 func Open(opts Options) (*Injector, error) {
-	if err := requireNetAdmin(); err != nil {
+	if err := requireCaps(); err != nil {
 		return nil, err
 	}
 	spec, err := loadInject()
@@ -117,9 +114,18 @@ func Open(opts Options) (*Injector, error) {
 	return in, nil
 }
 
-// requireNetAdmin names the missing capability before the kernel's bare
-// EPERM would.
-func requireNetAdmin() error {
+// requiredCaps are the capabilities injection needs, by their bit in
+// /proc/self/status CapEff: the kernel refuses to load sockops and sk_msg
+// programs without CAP_NET_ADMIN, and refuses bpf_skc_to_tcp_sock and
+// bpf_probe_read_kernel to a program loaded without CAP_PERFMON.
+var requiredCaps = []struct {
+	bit  uint
+	name string
+}{{12, "CAP_NET_ADMIN"}, {39, "CAP_BPF"}, {38, "CAP_PERFMON"}}
+
+// requireCaps names the missing capabilities before the kernel's bare EPERM
+// or verifier message would.
+func requireCaps() error {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return nil // let the kernel decide
@@ -130,10 +136,19 @@ func requireNetAdmin() error {
 			continue
 		}
 		eff, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		if err != nil || eff&(1<<capNetAdmin) != 0 {
+		if err != nil {
 			return nil
 		}
-		return fmt.Errorf("inject: %w: CAP_NET_ADMIN is not in the effective set (the cgroup sockops and sk_msg programs of socket-level injection need it)", ErrMissingPrivilege)
+		var missing []string
+		for _, c := range requiredCaps {
+			if eff&(1<<c.bit) == 0 {
+				missing = append(missing, c.name)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("inject: %w: %s not in the effective set (socket-level injection needs CAP_NET_ADMIN, CAP_BPF and CAP_PERFMON)",
+				ErrMissingPrivilege, strings.Join(missing, ", "))
+		}
 	}
 	return nil
 }
