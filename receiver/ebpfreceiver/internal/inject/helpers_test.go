@@ -171,9 +171,16 @@ func (l recordingListener) Accept() (net.Conn, error) {
 
 func startEchoServer(t testing.TB) *echoServer {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	return startEchoServerOn(t, "127.0.0.1:0")
+}
+
+// startEchoServerOn starts the echo server on a loopback address of the
+// caller's choice (an IPv6 one, say).
+func startEchoServerOn(t testing.TB, addr string) *echoServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		prereq.Missing(t, "listen on %s: %v", addr, err)
 	}
 	s := &echoServer{addr: ln.Addr().String(), raw: map[string]*bytes.Buffer{}, tps: map[string][]string{}}
 	srv := &http.Server{

@@ -60,3 +60,25 @@ func TestInjectReachesPlainServer(t *testing.T) {
 		t.Errorf("counters %+v: want 2 injected, 1 skipped_no_pending, 1 socket tracked", cnt)
 	}
 }
+
+// TestInjectIPv6: the connection key of an IPv6 socket matches what
+// SetPending was given.
+func TestInjectIPv6(t *testing.T) {
+	in, dir := attachedInjector(t)
+	srv := startEchoServerOn(t, "[::1]:0")
+	req := "GET /v6 HTTP/1.1\r\nHost: x\r\n\r\n"
+	c := startTracked(t, in, dir, "raw", srv.addr, writeSpec(t, [][]byte{[]byte(req)}, []string{"GET"}))
+	if !c.conn.Local.Addr().Is6() {
+		t.Fatalf("client connection %v is not IPv6", c.conn)
+	}
+	tp := traceParentN(6)
+	if err := in.SetPending(c.conn, tp); err != nil {
+		t.Fatal(err)
+	}
+	c.step()
+	c.finish()
+	want := "GET /v6 HTTP/1.1\r\nHost: x\r\ntraceparent: " + string(tp[:]) + "\r\n\r\n"
+	if got := srv.received(c.conn.Local.String()); string(got) != want {
+		t.Errorf("server received %q, want %q", got, want)
+	}
+}

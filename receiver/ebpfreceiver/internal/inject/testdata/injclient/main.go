@@ -12,7 +12,8 @@
 // The bench modes time each write call and end with "result <ns> <writes>".
 //
 // It waits for "go" before connecting (so the test can track it), prints
-// "conn <local> <remote>" once connected, waits for "go" before each step, answers "ok", and ends with "done <responses> <status 2xx>".
+// "conn <local> <remote>" once connected, waits for "go" before each step,
+// answers "ok", and ends with "done <responses> <status 2xx>".
 package main
 
 import (
@@ -76,8 +77,8 @@ func raw(addr, specPath string) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return err
 	}
-	await() // the test tracks this process first
-	c, err := net.Dial("tcp4", addr)
+	await()                         // the test tracks this process first
+	c, err := net.Dial("tcp", addr) // IPv4 or IPv6, as the address is
 	if err != nil {
 		return err
 	}
