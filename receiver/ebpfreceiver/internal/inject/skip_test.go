@@ -2,6 +2,7 @@ package inject
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -144,5 +145,25 @@ func TestOtherSocketsUntouched(t *testing.T) {
 				t.Errorf("counters moved: %+v", d)
 			}
 		})
+	}
+}
+
+// TestSkipNoRoom: when the send buffer cannot take a request and the line
+// whole, nothing is inserted (the kernel would otherwise send part of the
+// message and report a length that counts the inserted bytes).
+func TestSkipNoRoom(t *testing.T) {
+	in, dir := attachedInjector(t)
+	srv := startEchoServer(t)
+	// SO_SNDBUF 4096 gives the socket 8 KiB; a 6 KiB request does not fit
+	// with the line and the margin.
+	t.Setenv("INJCLIENT_SNDBUF", "4096")
+	req := "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6000\r\n\r\n" + strings.Repeat("b", 6000)
+	got, d := runRaw(t, in, srv, dir, true, true, []string{req}, []string{"POST"})
+	d.MessageRuns, d.SocketsTracked = 0, 0
+	if d != (Counters{SkippedNoRoom: 1}) {
+		t.Errorf("counters moved by %+v, want one SkippedNoRoom", d)
+	}
+	if string(got) != req {
+		t.Errorf("server received %d bytes, want the %d sent unchanged", len(got), len(req))
 	}
 }

@@ -9,6 +9,7 @@
 //	injclient bench-body <addr> <n>   one head declaring a large body, then n 1 KiB body writes
 //	injclient bench-stepped <addr> <n> as bench-heads, waiting for "go" before each write
 //
+// INJCLIENT_SNDBUF=n sets the raw mode's socket send buffer (SO_SNDBUF).
 // The bench modes time each write call and end with "result <ns> <writes>".
 //
 // It waits for "go" before connecting (so the test can track it), prints
@@ -83,6 +84,15 @@ func raw(addr, specPath string) error {
 		return err
 	}
 	defer c.Close()
+	if v := os.Getenv("INJCLIENT_SNDBUF"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return err
+		}
+		if err := c.(*net.TCPConn).SetWriteBuffer(n); err != nil {
+			return err
+		}
+	}
 	fmt.Printf("conn %s %s\n", c.LocalAddr(), c.RemoteAddr())
 
 	var wg sync.WaitGroup
