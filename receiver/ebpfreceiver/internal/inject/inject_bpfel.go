@@ -30,6 +30,7 @@ type injectConnState struct {
 
 type injectHeadBuf struct {
 	_    structs.HostLayout
+	Gen  uint64
 	Scan struct {
 		_         structs.HostLayout
 		Len       uint32
@@ -42,11 +43,6 @@ type injectHeadBuf struct {
 		ClLine    uint64
 	}
 	Bytes [8192]uint8
-}
-
-type injectInsertLine struct {
-	_     structs.HostLayout
-	Bytes [70]uint8
 }
 
 type injectPendingCtx struct {
@@ -108,7 +104,6 @@ type injectMapSpecs struct {
 	ConnStates   *ebpf.MapSpec `ebpf:"conn_states"`
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	HeadScratch  *ebpf.MapSpec `ebpf:"head_scratch"`
-	LineScratch  *ebpf.MapSpec `ebpf:"line_scratch"`
 	Pending      *ebpf.MapSpec `ebpf:"pending"`
 	TrackedSocks *ebpf.MapSpec `ebpf:"tracked_socks"`
 	TrackedTgids *ebpf.MapSpec `ebpf:"tracked_tgids"`
@@ -143,7 +138,6 @@ type injectMaps struct {
 	ConnStates   *ebpf.Map `ebpf:"conn_states"`
 	Counters     *ebpf.Map `ebpf:"counters"`
 	HeadScratch  *ebpf.Map `ebpf:"head_scratch"`
-	LineScratch  *ebpf.Map `ebpf:"line_scratch"`
 	Pending      *ebpf.Map `ebpf:"pending"`
 	TrackedSocks *ebpf.Map `ebpf:"tracked_socks"`
 	TrackedTgids *ebpf.Map `ebpf:"tracked_tgids"`
@@ -154,7 +148,6 @@ func (m *injectMaps) Close() error {
 		m.ConnStates,
 		m.Counters,
 		m.HeadScratch,
-		m.LineScratch,
 		m.Pending,
 		m.TrackedSocks,
 		m.TrackedTgids,

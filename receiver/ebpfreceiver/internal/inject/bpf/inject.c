@@ -145,13 +145,6 @@ struct {
 	__type(value, struct head_buf);
 } head_scratch SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct insert_line);
-} line_scratch SEC(".maps");
-
 // The kernel's own structures, read through BTF (CO-RE relocated).
 struct tcp_sock {
 	__u32 write_seq;
@@ -165,8 +158,8 @@ struct sock {
 static __always_inline void count(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
-	if (v)
-		*v += 1;
+	if (v) // atomic: a program run can be preempted by another on its CPU
+		__sync_fetch_and_add(v, 1);
 }
 
 SEC("sockops")
@@ -272,7 +265,12 @@ struct head_scan {
 	__u64 cl_line; // the value parsed on the current Content-Length line
 };
 
+// A per-CPU scratch buffer. With CONFIG_PREEMPTION a program run may be
+// preempted by another on the same CPU, which would then use the same
+// buffer: gen changes at the start of every scan, and a scan whose gen
+// changed before its result was copied out is discarded.
 struct head_buf {
+	__u64 gen;
 	struct head_scan scan;
 	__u8 bytes[HEAD_MAX];
 };
@@ -560,14 +558,12 @@ static __always_inline int has_room(struct sk_msg_md *msg)
 // restored (the caller drops it rather than send uninitialised bytes).
 static __always_inline int insert(struct sk_msg_md *msg, __u32 at, struct pending_ctx *p)
 {
-	__u32 zero = 0;
-	struct insert_line *line = bpf_map_lookup_elem(&line_scratch, &zero);
-	if (!line)
-		return -1;
-	__builtin_memcpy(line->bytes, "traceparent: ", NAME_PREFIX_LEN);
-	__builtin_memcpy(line->bytes + NAME_PREFIX_LEN, p->traceparent, TRACEPARENT_LEN);
-	line->bytes[INSERT_LEN - 2] = '\r';
-	line->bytes[INSERT_LEN - 1] = '\n';
+	// Built on the stack, not in per-CPU scratch: see struct head_buf.
+	struct insert_line line;
+	__builtin_memcpy(line.bytes, "traceparent: ", NAME_PREFIX_LEN);
+	__builtin_memcpy(line.bytes + NAME_PREFIX_LEN, p->traceparent, TRACEPARENT_LEN);
+	line.bytes[INSERT_LEN - 2] = '\r';
+	line.bytes[INSERT_LEN - 1] = '\n';
 
 	if (bpf_msg_push_data(msg, at, INSERT_LEN, 0) != 0)
 		return -1;
@@ -577,7 +573,7 @@ static __always_inline int insert(struct sk_msg_md *msg, __u32 at, struct pendin
 	__u8 *end = (__u8 *)(long)msg->data_end;
 	if (data + INSERT_LEN > end)
 		goto undo;
-	__builtin_memcpy(data, line->bytes, INSERT_LEN);
+	__builtin_memcpy(data, line.bytes, INSERT_LEN);
 	return 0;
 undo:
 	if (bpf_msg_pop_data(msg, at, INSERT_LEN, 0) != 0)
@@ -621,6 +617,8 @@ static __noinline long one_request(struct sk_msg_md *msg, struct conn_state *st,
 	__u32 n = want;
 	if (n > HEAD_MAX)
 		n = HEAD_MAX;
+	__u64 gen = buf->gen + 1;
+	buf->gen = gen;
 	if (bpf_probe_read_kernel(buf->bytes, n, data) != 0) {
 		lose(st, key, C_SKIP_ERROR);
 		return -1;
@@ -633,6 +631,10 @@ static __noinline long one_request(struct sk_msg_md *msg, struct conn_state *st,
 	struct scan_ctx sctx = {.buf = buf};
 	bpf_loop(HEAD_MAX / 8, scan_word, &sctx, 0);
 	struct head_scan s = *sp;
+	if (buf->gen != gen) { // another run used the buffer meanwhile
+		lose(st, key, C_SKIP_ERROR);
+		return -1;
+	}
 
 	if (s.flags & H_NOT_REQUEST) {
 		lose(st, key, C_SKIP_NOT_REQUEST_START);
