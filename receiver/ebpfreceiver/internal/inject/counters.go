@@ -44,7 +44,7 @@ type Counters struct {
 	MessageRuns uint64
 }
 
-// counter order in bpf/inject.c's enum counter.
+// counter order in bpf/inject.bpf.c's enum counter.
 func (c *Counters) fields() []*uint64 {
 	return []*uint64{
 		&c.Injected, &c.SkippedNoPending, &c.SkippedNotRequestStart, &c.SkippedHeadSplit,

@@ -16,7 +16,7 @@ import (
 // rules allow one, and nothing else; a model of those rules (below, written
 // from the README, independent of the BPF code) says where.
 
-const headScanLimit = 8192 // HEAD_MAX in bpf/inject.c
+const headScanLimit = 8192 // HEAD_MAX in bpf/inject.bpf.c
 
 // genRequest is one request as the application sends it.
 type genRequest struct {
