@@ -48,10 +48,18 @@ func attachedInjector(t testing.TB) (*Injector, string) {
 // Write call; methods name the requests, in order, whose responses it reads.
 func writeSpec(t testing.TB, writes [][]byte, methods []string) string {
 	t.Helper()
+	return writeSpecSendfile(t, writes, methods, nil)
+}
+
+// writeSpecSendfile is writeSpec with the writes sendfile marks sent from a
+// file (sendfile(2)).
+func writeSpecSendfile(t testing.TB, writes [][]byte, methods []string, sendfile []bool) string {
+	t.Helper()
 	b, err := json.Marshal(struct {
-		Writes  [][]byte `json:"writes"`
-		Methods []string `json:"methods"`
-	}{writes, methods})
+		Writes   [][]byte `json:"writes"`
+		Methods  []string `json:"methods"`
+		Sendfile []bool   `json:"sendfile"`
+	}{writes, methods, sendfile})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package inject
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -166,4 +167,50 @@ func TestSkipNoRoom(t *testing.T) {
 	if string(got) != req {
 		t.Errorf("server received %d bytes, want the %d sent unchanged", len(got), len(req))
 	}
+}
+
+// TestSendfileBody: a body sent with sendfile(2) (what Go does for a file
+// body) reaches the server unchanged, and the next request on the
+// connection is either injected at its own head or skipped and counted,
+// never modified elsewhere.
+func TestSendfileBody(t *testing.T) {
+	in, dir := attachedInjector(t)
+	srv := startEchoServer(t)
+	body := bytes.Repeat([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\ntraceparent: 00-x\r\n\r\n"), 100)
+	head1 := fmt.Sprintf("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(body))
+	head2 := "GET /after HTTP/1.1\r\nHost: x\r\n\r\n"
+	path := writeSpecSendfile(t, [][]byte{[]byte(head1), body, []byte(head2)}, []string{"POST", "GET"}, []bool{false, true, false})
+	c := startTracked(t, in, dir, "raw", srv.addr, path)
+	tp1, tp2 := traceParentN(1), traceParentN(2)
+	before, _ := in.Counters()
+	if err := in.SetPending(c.conn, tp1); err != nil {
+		t.Fatal(err)
+	}
+	c.step()
+	c.step() // the body, by sendfile
+	if err := in.SetPending(c.conn, tp2); err != nil {
+		t.Fatal(err)
+	}
+	c.step()
+	if n, ok := c.finish(); n != 2 || ok != 2 {
+		t.Fatalf("client: %d responses, %d 2xx; want 2, 2", n, ok)
+	}
+	after, _ := in.Counters()
+	d := diff(after, before)
+	insert := func(head string, tp TraceParent) string {
+		return strings.TrimSuffix(head, "\r\n") + "traceparent: " + string(tp[:]) + "\r\n\r\n"
+	}
+	want := insert(head1, tp1) + string(body)
+	switch {
+	case d.Injected == 2:
+		want += insert(head2, tp2)
+	case d.Injected == 1 && d.SkippedBoundaryLost == 1:
+		want += head2
+	default:
+		t.Fatalf("counters moved by %+v: want the first request injected and the second injected or counted as boundary lost", d)
+	}
+	if got := srv.received(c.conn.Local.String()); string(got) != want {
+		t.Errorf("server received %q, want %q", clip(got, 0), clip([]byte(want), 0))
+	}
+	t.Logf("after a sendfile body: %d injected, %d boundary lost", d.Injected, d.SkippedBoundaryLost)
 }

@@ -36,6 +36,9 @@ import (
 type spec struct {
 	Writes  [][]byte `json:"writes"`
 	Methods []string `json:"methods"`
+	// Sendfile marks writes sent from a file with io.Copy, which Go turns
+	// into sendfile(2) on a TCP connection.
+	Sendfile []bool `json:"sendfile"`
 }
 
 var stdin = bufio.NewScanner(os.Stdin)
@@ -118,7 +121,11 @@ func raw(addr, specPath string) error {
 	}()
 	for i, w := range s.Writes {
 		await()
-		if _, err := c.Write(w); err != nil {
+		if i < len(s.Sendfile) && s.Sendfile[i] {
+			if err := sendFile(c, w); err != nil {
+				return fmt.Errorf("sendfile %d: %w", i, err)
+			}
+		} else if _, err := c.Write(w); err != nil {
 			return fmt.Errorf("write %d: %w", i, err)
 		}
 		fmt.Println("ok")
@@ -226,4 +233,26 @@ func bench(mode, addr, count string) error {
 	}
 	fmt.Printf("result %d %d\n", total.Nanoseconds(), n)
 	return nil
+}
+
+// sendFile sends b through a temporary file: io.Copy from an *os.File to a
+// *net.TCPConn uses sendfile(2).
+func sendFile(c net.Conn, b []byte) error {
+	f, err := os.CreateTemp("", "injclient-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	n, err := io.Copy(c, f)
+	if err == nil && n != int64(len(b)) {
+		err = fmt.Errorf("sent %d of %d bytes", n, len(b))
+	}
+	return err
 }
