@@ -82,3 +82,44 @@ func TestInjectIPv6(t *testing.T) {
 		t.Errorf("server received %q, want %q", got, want)
 	}
 }
+
+// TestInjectNetHTTPPosts: net/http POSTs with 10 KB bodies (written in
+// several writes after the head) on one keep-alive connection: every
+// request's head gets its own context, the bodies arrive unchanged.
+func TestInjectNetHTTPPosts(t *testing.T) {
+	in, dir := attachedInjector(t)
+	srv := startEchoServer(t)
+	t.Setenv("INJCLIENT_POST_BYTES", "10000")
+	c := startTracked(t, in, dir, "http", srv.addr, "3")
+	var want []string
+	for i := 0; i < 3; i++ {
+		tp := traceParentN(10 + i)
+		want = append(want, string(tp[:]))
+		if err := in.SetPending(c.conn, tp); err != nil {
+			t.Fatal(err)
+		}
+		c.step()
+	}
+	if n, ok := c.finish(); n != 3 || ok != 3 {
+		t.Fatalf("client: %d responses, %d 2xx; want 3, 3", n, ok)
+	}
+	if got := srv.parsed(c.conn.Local.String()); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("server parsed traceparents %q, want %q", got, want)
+	}
+	raw := srv.received(c.conn.Local.String())
+	if n := bytes.Count(raw, []byte("\r\ntraceparent: 00-")); n != 3 {
+		t.Errorf("%d traceparent lines in the stream, want 3", n)
+	}
+	body := bytes.Repeat([]byte("\r\n\r\nGET / HTTP/1.1\r\n"), 10000/20+1)[:10000] // as injclient makes it
+	if n := bytes.Count(raw, append([]byte("\r\n\r\n"), body...)); n != 3 {
+		t.Errorf("%d intact bodies right after a head in the stream, want 3", n)
+	}
+	cnt, err := in.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cnt.Injected != 3 || cnt.MessageRuns <= 3 {
+		t.Errorf("counters %+v: want 3 injected over more than 3 writes", cnt)
+	}
+	t.Logf("%d sk_msg runs for 3 requests", cnt.MessageRuns)
+}

@@ -9,6 +9,7 @@
 //	injclient bench-body <addr> <n>   one head declaring a large body, then n 1 KiB body writes
 //	injclient bench-stepped <addr> <n> as bench-heads, waiting for "go" before each write
 //
+// INJCLIENT_POST_BYTES=n makes the http mode POST n-byte bodies instead.
 // INJCLIENT_SNDBUF=n sets the raw mode's socket send buffer (SO_SNDBUF).
 // The bench modes time each write call and end with "result <ns> <writes>".
 //
@@ -19,6 +20,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -158,13 +160,26 @@ func viaHTTP(addr, count string) error {
 		},
 	}
 	client := &http.Client{Transport: tr}
+	postBytes := 0
+	if v := os.Getenv("INJCLIENT_POST_BYTES"); v != "" {
+		if postBytes, err = strconv.Atoi(v); err != nil {
+			return err
+		}
+	}
 	await() // the test tracks this process first
 	var ok int
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			await() // the test offers (or not) this request's context
 		}
-		resp, err := client.Get("http://" + addr + "/req/" + strconv.Itoa(i))
+		url := "http://" + addr + "/req/" + strconv.Itoa(i)
+		var resp *http.Response
+		if postBytes > 0 {
+			body := bytes.Repeat([]byte("\r\n\r\nGET / HTTP/1.1\r\n"), postBytes/20+1)[:postBytes]
+			resp, err = client.Post(url, "application/octet-stream", bytes.NewReader(body))
+		} else {
+			resp, err = client.Get(url)
+		}
 		if err != nil {
 			return err
 		}
