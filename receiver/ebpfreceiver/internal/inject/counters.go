@@ -42,6 +42,12 @@ type Counters struct {
 	SocketsTrackFailed uint64
 	// MessageRuns: sk_msg program runs (one per send of a tracked socket).
 	MessageRuns uint64
+	// PendingClosed: contexts withdrawn because their connection closed
+	// before sending another request.
+	PendingClosed uint64
+	// PendingRejected: SetPending calls that failed (the pending map full):
+	// counted here, in user space.
+	PendingRejected uint64
 }
 
 // counter order in bpf/inject.bpf.c's enum counter.
@@ -50,9 +56,12 @@ func (c *Counters) fields() []*uint64 {
 		&c.Injected, &c.SkippedNoPending, &c.SkippedNotRequestStart, &c.SkippedHeadSplit,
 		&c.SkippedHasTraceparent, &c.SkippedTooLarge, &c.SkippedError, &c.SkippedBoundaryLost,
 		&c.SkippedMalformed, &c.SkippedTLS, &c.SkippedNoRoom, &c.LostChunked, &c.LostUpgrade,
-		&c.SocketsTracked, &c.SocketsTrackFailed, &c.MessageRuns,
+		&c.SocketsTracked, &c.SocketsTrackFailed, &c.MessageRuns, &c.PendingClosed,
 	}
 }
+
+// all is fields and the counters kept in user space.
+func (c *Counters) all() []*uint64 { return append(c.fields(), &c.PendingRejected) }
 
 // Skipped is the sum of the Skipped* counters.
 func (c Counters) Skipped() uint64 {
@@ -64,6 +73,7 @@ func (c Counters) Skipped() uint64 {
 // Counters sums the per-CPU counters.
 func (in *Injector) Counters() (Counters, error) {
 	var c Counters
+	c.PendingRejected = in.pendingRejected.Load()
 	for i, f := range c.fields() {
 		var perCPU []uint64
 		if err := in.objs.Counters.Lookup(uint32(i), &perCPU); err != nil {

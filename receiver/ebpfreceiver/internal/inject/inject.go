@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -63,7 +64,8 @@ func nativeWord(b []byte) uint32 {
 // Options size the injector's maps; zero values take the defaults.
 type Options struct {
 	// MaxPending bounds the contexts waiting for their connection's next
-	// request (an LRU map: the oldest is evicted first). Default 16384.
+	// request; SetPending fails (and counts PendingRejected) when that many
+	// wait. Default 16384.
 	MaxPending uint32
 }
 
@@ -76,6 +78,8 @@ type Injector struct {
 	cgroups map[string]link.Link
 	msgProg bool // the sk_msg program is attached to the sockhash
 	closed  bool
+
+	pendingRejected atomic.Uint64
 }
 
 // Open loads the programs and maps and attaches the sk_msg program to the
@@ -208,11 +212,13 @@ func (in *Injector) Untrack(pid int) error {
 }
 
 // SetPending offers tp to the next request c sends. It is consumed by that
-// request (inserted, or skipped and counted) and never used twice.
+// request (inserted, or skipped and counted) and never used twice; it is
+// withdrawn when the connection closes first.
 func (in *Injector) SetPending(c Conn, tp TraceParent) error {
 	var v injectPendingCtx
 	v.Traceparent = tp
 	if err := in.objs.Pending.Put(c.key(), v); err != nil {
+		in.pendingRejected.Add(1)
 		return fmt.Errorf("inject: pending context for %s->%s: %w", c.Local, c.Remote, err)
 	}
 	return nil

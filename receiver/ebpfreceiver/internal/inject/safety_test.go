@@ -324,7 +324,7 @@ func clip(b []byte, at int) []byte {
 
 func diff(a, b Counters) Counters {
 	var d Counters
-	fa, fb, fd := a.fields(), b.fields(), d.fields()
+	fa, fb, fd := a.all(), b.all(), d.all()
 	for i := range fd {
 		*fd[i] = *fa[i] - *fb[i]
 	}
@@ -332,7 +332,7 @@ func diff(a, b Counters) Counters {
 }
 
 func addCounters(a, b Counters) Counters {
-	fa, fb := a.fields(), b.fields()
+	fa, fb := a.all(), b.all()
 	for i := range fa {
 		*fa[i] += *fb[i]
 	}

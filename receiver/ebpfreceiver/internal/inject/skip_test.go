@@ -2,9 +2,13 @@ package inject
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
 )
 
 // runRaw sends writes from a client in cgroup dir (tracked when track is
@@ -213,4 +217,34 @@ func TestSendfileBody(t *testing.T) {
 		t.Errorf("server received %q, want %q", clip(got, 0), clip([]byte(want), 0))
 	}
 	t.Logf("after a sendfile body: %d injected, %d boundary lost", d.Injected, d.SkippedBoundaryLost)
+}
+
+// TestPendingWithdrawnOnClose: a context offered for a connection that
+// closes without sending is withdrawn (and counted), so a later connection
+// reusing the 4-tuple cannot get it.
+func TestPendingWithdrawnOnClose(t *testing.T) {
+	in, dir := attachedInjector(t)
+	srv := startEchoServer(t)
+	c := startTracked(t, in, dir, "raw", srv.addr, writeSpec(t, nil, nil))
+	if err := in.SetPending(c.conn, traceParentN(5)); err != nil {
+		t.Fatal(err)
+	}
+	c.finish() // closes the connection unused
+	var cnt Counters
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var err error
+		if cnt, err = in.Counters(); err != nil {
+			t.Fatal(err)
+		}
+		if cnt.PendingClosed > 0 {
+			break
+		}
+	}
+	if cnt.PendingClosed != 1 {
+		t.Fatalf("counters %+v: want PendingClosed 1", cnt)
+	}
+	var v injectPendingCtx
+	if err := in.objs.Pending.Lookup(c.conn.key(), &v); !errors.Is(err, ebpf.ErrKeyNotExist) {
+		t.Errorf("pending context still there after close: %v", err)
+	}
 }

@@ -70,7 +70,8 @@ enum counter {
 	C_SOCK_TRACKED = 13,
 	C_SOCK_TRACK_FAILED = 14,
 	C_MSG_RUNS = 15,
-	C_MAX = 16,
+	C_PENDING_CLOSED = 16,
+	C_MAX = 17,
 };
 
 // conn_state.flags
@@ -124,8 +125,11 @@ struct {
 	__type(value, struct conn_state);
 } conn_states SEC(".maps");
 
+// Contexts waiting for their connection's next request. A plain hash, not
+// an LRU: a context is never evicted silently; SetPending fails when it is
+// full, and entries leave when used, withdrawn or their connection closes.
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct conn_key);
 	__type(value, struct pending_ctx);
@@ -160,52 +164,6 @@ static __always_inline void count(__u32 idx)
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
 	if (v) // atomic: a program run can be preempted by another on its CPU
 		__sync_fetch_and_add(v, 1);
-}
-
-SEC("sockops")
-int inject_sockops(struct bpf_sock_ops *skops)
-{
-	struct bpf_sock *sk;
-	struct conn_state *st;
-
-	switch (skops->op) {
-	case BPF_SOCK_OPS_TCP_CONNECT_CB: {
-		// connect() runs in the connecting process: its tgid decides.
-		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-		if (!bpf_map_lookup_elem(&tracked_tgids, &tgid))
-			return 1;
-		sk = skops->sk;
-		if (!sk)
-			return 1;
-		st = bpf_sk_storage_get(&conn_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (!st) {
-			count(C_SOCK_TRACK_FAILED);
-			return 1;
-		}
-		st->flags = ST_TRACKED;
-		return 1;
-	}
-	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB: {
-		sk = skops->sk;
-		if (!sk)
-			return 1;
-		st = bpf_sk_storage_get(&conn_states, sk, 0, 0);
-		if (!st || !(st->flags & ST_TRACKED))
-			return 1;
-		// Nothing sent yet: the first byte of data has sequence snd_nxt.
-		st->next_seq = skops->snd_nxt;
-		st->flags |= ST_SEQ_KNOWN;
-		__u64 cookie = bpf_get_socket_cookie(skops);
-		if (bpf_sock_hash_update(skops, &tracked_socks, &cookie, BPF_NOEXIST) != 0) {
-			st->flags |= ST_LOST;
-			count(C_SOCK_TRACK_FAILED);
-			return 1;
-		}
-		count(C_SOCK_TRACKED);
-		return 1;
-	}
-	}
-	return 1;
 }
 
 // What the scan of one request head found.
@@ -490,32 +448,35 @@ static long scan_word(__u64 idx, void *ctx)
 
 // Every context field is read unconditionally, then chosen: given a branch
 // the compiler folds the two layouts into one load from a computed offset,
-// which the verifier refuses for a context pointer.
-static __always_inline void key_of(struct sk_msg_md *msg, struct conn_key *k)
-{
-	__u32 family = msg->family;
-	__u32 l4 = msg->local_ip4, r4 = msg->remote_ip4;
-	__u32 l6[4], r6[4];
-	l6[0] = msg->local_ip6[0];
-	l6[1] = msg->local_ip6[1];
-	l6[2] = msg->local_ip6[2];
-	l6[3] = msg->local_ip6[3];
-	r6[0] = msg->remote_ip6[0];
-	r6[1] = msg->remote_ip6[1];
-	r6[2] = msg->remote_ip6[2];
-	r6[3] = msg->remote_ip6[3];
-	if (family == 2 /* AF_INET */) {
-		k->local_ip[2] = bpf_htonl(0xffff);
-		k->local_ip[3] = l4;
-		k->remote_ip[2] = bpf_htonl(0xffff);
-		k->remote_ip[3] = r4;
-	} else {
-		__builtin_memcpy(k->local_ip, l6, sizeof(l6));
-		__builtin_memcpy(k->remote_ip, r6, sizeof(r6));
-	}
-	k->local_port = (__u16)msg->local_port;
-	k->remote_port = (__u16)bpf_ntohl(msg->remote_port);
-}
+// which the verifier refuses for a context pointer; and each is a volatile
+// 32-bit load, or two neighbours may become one 64-bit load the context
+// does not allow. sk_msg_md and bpf_sock_ops name and encode them alike.
+#define CTX_U32(x) (*(volatile __u32 *)&(x))
+#define KEY_OF(ctx, k)                                                                  \
+	do {                                                                            \
+		__u32 family = CTX_U32((ctx)->family);                                  \
+		__u32 l4 = CTX_U32((ctx)->local_ip4), r4 = CTX_U32((ctx)->remote_ip4);  \
+		__u32 l6[4], r6[4];                                                     \
+		l6[0] = CTX_U32((ctx)->local_ip6[0]);                                   \
+		l6[1] = CTX_U32((ctx)->local_ip6[1]);                                   \
+		l6[2] = CTX_U32((ctx)->local_ip6[2]);                                   \
+		l6[3] = CTX_U32((ctx)->local_ip6[3]);                                   \
+		r6[0] = CTX_U32((ctx)->remote_ip6[0]);                                  \
+		r6[1] = CTX_U32((ctx)->remote_ip6[1]);                                  \
+		r6[2] = CTX_U32((ctx)->remote_ip6[2]);                                  \
+		r6[3] = CTX_U32((ctx)->remote_ip6[3]);                                  \
+		if (family == 2 /* AF_INET */) {                                        \
+			(k)->local_ip[2] = bpf_htonl(0xffff);                           \
+			(k)->local_ip[3] = l4;                                          \
+			(k)->remote_ip[2] = bpf_htonl(0xffff);                          \
+			(k)->remote_ip[3] = r4;                                         \
+		} else {                                                                \
+			__builtin_memcpy((k)->local_ip, l6, sizeof(l6));                \
+			__builtin_memcpy((k)->remote_ip, r6, sizeof(r6));               \
+		}                                                                       \
+		(k)->local_port = (__u16)CTX_U32((ctx)->local_port);                    \
+		(k)->remote_port = (__u16)bpf_ntohl(CTX_U32((ctx)->remote_port));       \
+	} while (0)
 
 // take_pending removes and returns whether a context was pending; ctx gets
 // a copy when it is not NULL.
@@ -704,7 +665,7 @@ int inject_sk_msg(struct sk_msg_md *msg)
 		return SK_PASS;
 
 	struct conn_key key = {};
-	key_of(msg, &key);
+	KEY_OF(msg, &key);
 	if (st->flags & ST_LOST) {
 		if (take_pending(&key, 0))
 			count(C_SKIP_BOUNDARY_LOST);
@@ -736,4 +697,63 @@ int inject_sk_msg(struct sk_msg_md *msg)
 	}
 	lose(st, &key, C_SKIP_NOT_REQUEST_START);
 	return SK_PASS;
+}
+
+SEC("sockops")
+int inject_sockops(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk;
+	struct conn_state *st;
+
+	switch (skops->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB: {
+		// connect() runs in the connecting process: its tgid decides.
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		if (!bpf_map_lookup_elem(&tracked_tgids, &tgid))
+			return 1;
+		sk = skops->sk;
+		if (!sk)
+			return 1;
+		st = bpf_sk_storage_get(&conn_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!st) {
+			count(C_SOCK_TRACK_FAILED);
+			return 1;
+		}
+		st->flags = ST_TRACKED;
+		return 1;
+	}
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB: {
+		sk = skops->sk;
+		if (!sk)
+			return 1;
+		st = bpf_sk_storage_get(&conn_states, sk, 0, 0);
+		if (!st || !(st->flags & ST_TRACKED))
+			return 1;
+		// Nothing sent yet: the first byte of data has sequence snd_nxt.
+		st->next_seq = skops->snd_nxt;
+		st->flags |= ST_SEQ_KNOWN;
+		__u64 cookie = bpf_get_socket_cookie(skops);
+		if (bpf_sock_hash_update(skops, &tracked_socks, &cookie, BPF_NOEXIST) != 0) {
+			st->flags |= ST_LOST;
+			count(C_SOCK_TRACK_FAILED);
+			return 1;
+		}
+		count(C_SOCK_TRACKED);
+		// Tell this socket's state changes (only tracked sockets pay).
+		bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_STATE_CB_FLAG);
+		return 1;
+	}
+	case BPF_SOCK_OPS_STATE_CB: {
+		// A context still pending when its connection closes must not go
+		// to a later connection that reuses the 4-tuple.
+		if (skops->args[1] != BPF_TCP_CLOSE)
+			return 1;
+		struct conn_key key = {};
+		KEY_OF(skops, &key);
+		if (bpf_map_delete_elem(&pending, &key) == 0)
+			count(C_PENDING_CLOSED);
+		return 1;
+	}
+	}
+	return 1;
 }
