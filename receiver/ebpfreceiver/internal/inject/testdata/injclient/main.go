@@ -8,6 +8,10 @@
 //	injclient bench-heads <addr> <n>  n writes of a ~1 KiB request head each
 //	injclient bench-body <addr> <n>   one head declaring a large body, then n 1 KiB body writes
 //	injclient bench-stepped <addr> <n> as bench-heads, waiting for "go" before each write
+//	injclient bench-pair <addr> <n>   two connections, made before and after the test moves
+//	                                  the process to another cgroup; n head writes on each,
+//	                                  interleaved in blocks of 100, each block starting with the
+//	                                  other one; "result-pair <ns A> <ns B> <n>"
 //
 // INJCLIENT_POST_BYTES=n makes the http mode POST n-byte bodies instead.
 // INJCLIENT_SNDBUF=n sets the raw mode's socket send buffer (SO_SNDBUF).
@@ -65,6 +69,8 @@ func main() {
 		err = viaHTTP(os.Args[2], os.Args[3])
 	case "bench-heads", "bench-body", "bench-stepped":
 		err = bench(os.Args[1], os.Args[2], os.Args[3])
+	case "bench-pair":
+		err = benchPair(os.Args[2], os.Args[3])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -270,4 +276,43 @@ func sendFile(c net.Conn, b []byte) error {
 		err = fmt.Errorf("sent %d of %d bytes", n, len(b))
 	}
 	return err
+}
+
+// benchPair times head writes on two connections of one process, created in
+// two cgroups (the test moves the process between the dials): the same
+// process, caches and scheduling, one socket seen by the cgroup's sockops
+// program and one not.
+func benchPair(addr, count string) error {
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		return err
+	}
+	var conns [2]net.Conn
+	for i := range conns {
+		await()
+		if conns[i], err = net.Dial("tcp4", addr); err != nil {
+			return err
+		}
+		defer conns[i].Close()
+		fmt.Printf("conn %s %s\n", conns[i].LocalAddr(), conns[i].RemoteAddr())
+	}
+	await()
+	var total [2]time.Duration
+	const block = 100
+	for done := 0; done < n; done += block {
+		for k := range conns {
+			i := (k + done/block) % 2 // each block, the other connection first
+			c := conns[i]
+			for j := done; j < min(n, done+block); j++ {
+				w := benchHead(j)
+				start := time.Now()
+				if _, err := c.Write(w); err != nil {
+					return fmt.Errorf("write %d on connection %d: %w", j, i, err)
+				}
+				total[i] += time.Since(start)
+			}
+		}
+	}
+	fmt.Printf("result-pair %d %d %d\n", total[0].Nanoseconds(), total[1].Nanoseconds(), n)
+	return nil
 }
