@@ -67,8 +67,8 @@ func benchWrites(b *testing.B, in *Injector, dir, addr, mode string, track bool,
 
 // benchPair runs injclient's bench-pair mode: one untracked process, one
 // connection made in cgroup from and one after the process moved to cgroup
-// to, n head writes on each, interleaved. It returns the mean write time on
-// each connection.
+// to, n head writes on each, interleaved. It returns the mean thread CPU
+// time of a write on each connection.
 func benchPair(b *testing.B, from, to, addr string, n int) (fromNS, toNS float64) {
 	b.Helper()
 	c := startClient(b, from, "bench-pair", addr, strconv.Itoa(n))
@@ -190,8 +190,8 @@ func BenchmarkSendmsg(b *testing.B) {
 	b.ReportMetric(float64(runs), "sockops-runs")
 	// One untracked process, one connection outside and one inside the
 	// attached cgroup, written to in turn: the fair comparison.
-	b.ReportMetric(pairDetached, "unrelated-pair-detached-ns/write")
-	b.ReportMetric(pairAttached, "unrelated-pair-attached-ns/write")
+	b.ReportMetric(pairDetached, "unrelated-pair-detached-cpu-ns/write")
+	b.ReportMetric(pairAttached, "unrelated-pair-attached-cpu-ns/write")
 	b.ReportMetric(pairAttached/pairDetached, "unrelated-pair-ratio")
 	for _, s := range scenarios {
 		b.ReportMetric(sum[s.name], s.name+"-ns/write")
