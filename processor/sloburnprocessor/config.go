@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/hints"
 )
 
 // Config is the slo_burn processor configuration. The names follow DESIGN.md's contract.
@@ -30,6 +32,11 @@ type Config struct {
 	// Storage is the ID of a storage extension (e.g. file_storage) that keeps window and
 	// alert state across restarts. Without it state starts empty on every start.
 	Storage *component.ID `mapstructure:"storage"`
+
+	// Hints configures root-cause hints and exemplar trace IDs in alert records: per SLO,
+	// the values of a few dimensions (route, status, version, host, pod, downstream)
+	// over-represented among the bad events of the last hints.window. On by default.
+	Hints hints.Config `mapstructure:"hints"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -206,6 +213,9 @@ func (cfg *Config) Validate() error {
 	}
 	if len(a.Tiers) == 0 {
 		errs = append(errs, errors.New("alerting.tiers must not be empty (omit alerting.tiers for the four default tiers)"))
+	}
+	if err := cfg.Hints.Validate("hints"); err != nil {
+		errs = append(errs, err)
 	}
 	for i, t := range a.Tiers {
 		if err := validateTier(fmt.Sprintf("alerting.tiers[%d]", i), t); err != nil {

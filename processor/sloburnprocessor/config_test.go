@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/hints"
 	"github.com/otelcol-goebpf/otelcol-goebpf/processor/sloburnprocessor/internal/metadata"
 )
 
@@ -53,6 +54,8 @@ func TestLoadConfig(t *testing.T) {
 					},
 					EmitInterval: 30 * time.Second,
 					Storage:      &storageID,
+					Hints: hints.Config{Enabled: true, Dimensions: []string{"http.route", "service.version", hints.DownstreamDimension},
+						MaxValues: 32, Window: 10 * time.Minute},
 				}
 			},
 		},
@@ -134,6 +137,11 @@ func TestInvalidConfig(t *testing.T) {
 		{file: "invalid_openslo_budgeting.yaml", errs: []string{"openslo_files[0]", "checkout-timeslices", "budgetingMethod must be Occurrences", "Timeslices"}},
 		{file: "invalid_openslo_missing_file.yaml", errs: []string{"openslo_files[0]", "does-not-exist.yaml"}},
 		{file: "invalid_unknown_field.yaml", unmarshal: true, errs: []string{"objectiv"}},
+		{file: "invalid_hints_no_dimensions.yaml", errs: []string{"hints.dimensions must not be empty while hints.enabled is true"}},
+		{file: "invalid_hints_empty_key.yaml", errs: []string{`hints.dimensions[1] "http.route|" has an empty attribute name`}},
+		{file: "invalid_hints_duplicate_dimension.yaml", errs: []string{`hints.dimensions[1] "host.name" repeats hints.dimensions[0]`}},
+		{file: "invalid_hints_max_values.yaml", errs: []string{"hints.max_values must be between 1 and 1024, got 5000"}},
+		{file: "invalid_hints_window.yaml", errs: []string{"hints.window must be at least 2s, got 500ms"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

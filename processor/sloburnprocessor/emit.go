@@ -6,6 +6,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/hints"
 )
 
 const (
@@ -38,6 +40,10 @@ func (p *sloBurn) buildMetrics(now int64) pmetric.Metrics {
 	events.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 
 	for _, s := range p.slos {
+		var ex []hints.Exemplar
+		if s.hint != nil {
+			ex = s.hint.Exemplars(hints.MaxExemplars)
+		}
 		for _, kind := range [...]string{"good", "total"} {
 			dp := events.DataPoints().AppendEmpty()
 			dp.SetStartTimestamp(start)
@@ -48,6 +54,7 @@ func (p *sloBurn) buildMetrics(now int64) pmetric.Metrics {
 				dp.SetDoubleValue(s.cumGood)
 			} else {
 				dp.SetDoubleValue(s.cumTotal)
+				hints.PutExemplars(dp, ex, ts)
 			}
 		}
 		if s.learner != nil {
@@ -73,6 +80,9 @@ func (p *sloBurn) buildMetrics(now int64) pmetric.Metrics {
 			setSLOAttrs(dp.Attributes(), s)
 			dp.Attributes().PutStr("window", formatDuration(w.size))
 			dp.SetDoubleValue(rate)
+			if rate > 0 {
+				hints.PutExemplars(dp, ex, ts)
+			}
 		}
 		rem := s.budgetRemaining(now)
 		dp := remaining.DataPoints().AppendEmpty()
@@ -174,6 +184,9 @@ func buildAlertLogs(events []alertEvent) plog.Logs {
 		a.PutDouble("annotation.objective", e.slo.cfg.Objective)
 		a.PutStr("annotation.period", formatDuration(e.slo.period))
 		a.PutStr("annotation.summary", summary)
+		if e.hint != nil {
+			e.hint.PutAnnotations(a, e.exemplars)
+		}
 	}
 	return ld
 }

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/hints"
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/sharedcomponent"
 	"github.com/otelcol-goebpf/otelcol-goebpf/processor/sloburnprocessor/internal/metadata"
 )
@@ -40,6 +41,7 @@ func createDefaultConfig() component.Config {
 			ResolveFor:   time.Minute,
 		},
 		EmitInterval: 15 * time.Second,
+		Hints:        hints.DefaultConfig(),
 	}
 }
 

@@ -54,9 +54,15 @@ func newHarness(t testing.TB, cfg *Config, host component.Host) *harness {
 // newHarnessAt starts the processor with the simulated clock at start.
 func newHarnessAt(t testing.TB, cfg *Config, host component.Host, start time.Time) *harness {
 	t.Helper()
-	require.NoError(t, cfg.Validate())
 	set := processortest.NewNopSettings(metadata.Type)
 	set.ID = component.NewIDWithName(metadata.Type, t.Name())
+	return newHarnessWith(t, cfg, host, start, set)
+}
+
+// newHarnessWith is newHarnessAt with the given settings (e.g. a test telemetry).
+func newHarnessWith(t testing.TB, cfg *Config, host component.Host, start time.Time, set processor.Settings) *harness {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
 	h := &harness{t: t, spans: new(consumertest.TracesSink), msink: new(consumertest.MetricsSink), lsink: new(consumertest.LogsSink), clock: &fakeClock{}}
 	h.clock.Set(start)
 	f := NewFactory()

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/hints"
 	"github.com/otelcol-goebpf/otelcol-goebpf/processor/sloburnprocessor/internal/metadata"
 )
 
@@ -49,6 +50,12 @@ type sloBurn struct {
 	inTraces    bool
 	events      []alertEvent // scratch for evaluateTiers
 
+	// hints is nil when hints.enabled is false. resValues and spanValues are scratch for
+	// the current resource and span.
+	hints      *hints.Engine
+	resValues  hints.Values
+	spanValues hints.Values
+
 	store    *stateStore
 	cancel   context.CancelFunc
 	loopDone chan struct{}
@@ -75,6 +82,9 @@ func newSLOBurn(set processor.Settings, cfg *Config) (*sloBurn, error) {
 		},
 		byService: map[string][]*sloState{},
 	}
+	if cfg.Hints.Enabled {
+		p.hints = hints.NewEngine(cfg.Hints)
+	}
 	for _, sc := range slos {
 		var cond *spanCondition
 		if sc.Condition != "" {
@@ -85,6 +95,10 @@ func newSLOBurn(set processor.Settings, cfg *Config) (*sloBurn, error) {
 			}
 		}
 		s := newSLOState(sc, cond)
+		if p.hints != nil {
+			s.hint = p.hints.NewSubject()
+			s.hintCounts = s.hint.Current()
+		}
 		p.slos = append(p.slos, s)
 		p.byService[sc.Service] = append(p.byService[sc.Service], s)
 	}
@@ -198,6 +212,9 @@ func (p *sloBurn) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.T
 		if len(cands) == 0 {
 			continue
 		}
+		if p.hints != nil {
+			p.hints.Resource(rs.Resource().Attributes(), &p.resValues)
+		}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
@@ -227,10 +244,17 @@ func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss p
 		count     float64
 		matched   int64
 		burning   *sloState
+		linked    hints.Linked
 		kind      = span.Kind()
 		name      = span.Name()
 		duration  = int64(span.EndTimestamp()) - int64(span.StartTimestamp())
 	)
+	if p.hints != nil {
+		p.spanValues.Reset()
+		if kind == ptrace.SpanKindClient {
+			p.hints.Client(span, spanFailed(span))
+		}
+	}
 	for _, s := range cands {
 		if s.httpRoute != "" && !routeDone {
 			if v, ok := span.Attributes().Get(attrHTTPRoute); ok {
@@ -280,10 +304,22 @@ func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss p
 		if good {
 			s.pendingGood += count
 		}
+		if s.hint != nil {
+			p.hints.Span(&p.resValues, span.Attributes(), &p.spanValues)
+			s.hintCounts.Observe(&p.spanValues, count, !good) // totals: at flush
+			if !good {
+				s.hint.Exemplar(span)
+			}
+			linked.Add(s.hint, !good)
+		}
 		matched++
 		if s.firing > 0 && burning == nil {
 			burning = s
 		}
+	}
+	if matched > 0 && p.hints != nil && (kind == ptrace.SpanKindServer || kind == ptrace.SpanKindConsumer) && p.hints.WantsParent() {
+		// The downstream its child client span called, now or when the child arrives.
+		p.hints.Parent(span, &linked, count)
 	}
 	if burning != nil {
 		span.Attributes().PutStr(attrSLOName, burning.cfg.Name)
@@ -295,7 +331,17 @@ func (p *sloBurn) observeSpan(ctx context.Context, rs ptrace.ResourceSpans, ss p
 // flushAll moves pending counts into the windows. Called with p.mu held.
 func (p *sloBurn) flushAll(now int64) {
 	for _, s := range p.slos {
+		if s.hint != nil {
+			// The hint's totals are the SLO's own counts, added here instead of per span.
+			s.hint.AddTotals(s.pendingTotal-s.pendingGood, s.pendingTotal)
+		}
 		s.flush(now)
+	}
+	if p.hints != nil {
+		p.hints.Advance(now)
+		for _, s := range p.slos {
+			s.hintCounts = s.hint.Current()
+		}
 	}
 }
 
@@ -324,7 +370,16 @@ func (p *sloBurn) tick(ctx context.Context, now time.Time) {
 	if len(p.events) > 0 {
 		ld = buildAlertLogs(p.events)
 	}
-	nTransitions := len(p.events)
+	nTransitions, nRecords := 0, len(p.events)
+	for _, e := range p.events {
+		if !e.update {
+			nTransitions++
+		}
+	}
+	var hintStats hints.Stats
+	if p.hints != nil {
+		hintStats = p.hints.Stats()
+	}
 	metricsNext := append([]consumer.Metrics(nil), p.metricsNext...)
 	logsNext := append([]consumer.Logs(nil), p.logsNext...)
 	p.mu.Unlock()
@@ -343,7 +398,8 @@ func (p *sloBurn) tick(ctx context.Context, now time.Time) {
 			p.logger.Debug("slo_burn: metrics pipeline refused derived metrics", zap.Error(err))
 		}
 	}
-	if nTransitions > 0 {
+	p.recordHintStats(ctx, hintStats)
+	if nRecords > 0 {
 		for i, next := range logsNext {
 			out := ld
 			if i < len(logsNext)-1 {
@@ -362,5 +418,18 @@ func (p *sloBurn) tick(ctx context.Context, now time.Time) {
 			p.tel.ProcessorSloBurnStorageErrors.Add(ctx, 1)
 			p.logger.Warn("slo_burn: saving state failed", zap.Error(err))
 		}
+	}
+}
+
+// recordHintStats adds the hint engine's counters to the internal telemetry.
+func (p *sloBurn) recordHintStats(ctx context.Context, s hints.Stats) {
+	if s.Folded > 0 {
+		p.tel.ProcessorSloBurnHintValuesFolded.Add(ctx, s.Folded)
+	}
+	if s.LateLinked > 0 {
+		p.tel.ProcessorSloBurnHintDownstreamLate.Add(ctx, s.LateLinked)
+	}
+	if s.Unlinked > 0 {
+		p.tel.ProcessorSloBurnHintDownstreamUnlinked.Add(ctx, s.Unlinked)
 	}
 }

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/hints"
 )
 
 // sloState is the live state of one SLO: its selection, its windows and its tiers.
@@ -23,6 +26,8 @@ type sloState struct {
 	firing                    int     // tiers currently firing
 	cond                      *spanCondition
 	learner                   *latencyBaseline // threshold: auto only
+	hint                      *hints.Subject   // nil when hints are off
+	hintCounts                hints.Counts     // hint's current generation, refreshed at flush
 
 	cfg       SLOConfig
 	budget    float64 // allowed error ratio, 1 - objective
@@ -42,6 +47,9 @@ type tierState struct {
 	firing      bool
 	clearSince  int64 // unix ns since the resolve condition holds; 0 when it does not
 	firedAt     int64
+	// hintValues are the hint values of the last record emitted for the tier, so a moved
+	// concentration is re-emitted while it fires.
+	hintValues string
 }
 
 var spanKinds = map[string]ptrace.SpanKind{
@@ -149,11 +157,14 @@ func (s *sloState) timeToExhaustion(remaining, burn float64) (time.Duration, boo
 	return time.Duration(remaining * float64(s.period) / burn), true
 }
 
-// alertEvent is one tier state change.
+// alertEvent is one tier state change, or (update) a firing tier whose hint moved.
 type alertEvent struct {
 	slo        *sloState
 	tier       *tierState
 	firing     bool
+	update     bool
+	hint       *hints.Report // nil when hints are off
+	exemplars  []hints.Exemplar
 	at         int64
 	burnLong   float64
 	burnShort  float64
@@ -168,6 +179,7 @@ type alertEvent struct {
 // burn_rate × resolveRatio for resolveFor.
 func (s *sloState) evaluateTiers(now int64, a AlertingConfig, out []alertEvent) []alertEvent {
 	remaining := s.budgetRemaining(now)
+	first := len(out)
 	for i := range s.tiers {
 		t := &s.tiers[i]
 		long, longN := s.burnRate(t.long, now)
@@ -198,18 +210,44 @@ func (s *sloState) evaluateTiers(now int64, a AlertingConfig, out []alertEvent) 
 		if t.firing && s.learner != nil {
 			s.learner.noteFiring()
 		}
-		if changed {
-			ev := alertEvent{slo: s, tier: t, firing: t.firing, at: now, burnLong: long, burnShort: short, remaining: remaining}
+		if changed || (t.firing && s.hint != nil) {
+			ev := alertEvent{slo: s, tier: t, firing: t.firing, update: !changed, at: now, burnLong: long, burnShort: short, remaining: remaining}
 			ev.exhaustion, ev.exhaustOK = s.timeToExhaustion(remaining, long)
 			out = append(out, ev)
 		}
 	}
-	return out
+	return s.attachHints(out, first)
+}
+
+// attachHints gives the events from index first on the SLO's current hint and exemplars,
+// and keeps an update (a firing tier re-evaluated) only if its hint values moved since the
+// tier's last record. The hint is computed once per SLO and evaluation, never per span.
+func (s *sloState) attachHints(out []alertEvent, first int) []alertEvent {
+	if s.hint == nil || len(out) == first {
+		return out
+	}
+	rep := s.hint.Report()
+	ex := s.hint.Exemplars(hints.MaxExemplars)
+	values := rep.Values()
+	kept := out[:first]
+	for _, ev := range out[first:] {
+		if ev.update && ev.tier.hintValues == values {
+			continue
+		}
+		ev.hint, ev.exemplars = &rep, ex
+		ev.tier.hintValues = values
+		kept = append(kept, ev)
+	}
+	return kept
 }
 
 func (e alertEvent) summary() string {
-	if e.firing {
-		return fmt.Sprintf("%s burning %.1fx budget (%s, %s)", e.slo.cfg.Name, e.burnLong, e.tier.cfg.Severity, e.tier.label)
+	if !e.firing {
+		return fmt.Sprintf("%s resolved, burning %.1fx budget (%s, %s)", e.slo.cfg.Name, e.burnLong, e.tier.cfg.Severity, e.tier.label)
 	}
-	return fmt.Sprintf("%s resolved, burning %.1fx budget (%s, %s)", e.slo.cfg.Name, e.burnLong, e.tier.cfg.Severity, e.tier.label)
+	sum := fmt.Sprintf("%s burning %.1fx budget (%s, %s)", e.slo.cfg.Name, e.burnLong, e.tier.cfg.Severity, e.tier.label)
+	if e.hint != nil && len(e.hint.Hints) > 0 {
+		sum += ": bad events concentrate on " + strings.ReplaceAll(e.hint.Values(), ",", ", ")
+	}
+	return sum
 }

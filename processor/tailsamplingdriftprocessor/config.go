@@ -6,6 +6,8 @@ import (
 	"time"
 
 	tsp "github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/hints"
 )
 
 // Config is the stock tail_sampling configuration, embedded unchanged so that a
@@ -87,6 +89,11 @@ type DriftConfig struct {
 	// evaluation, so it bounds how late a drift is found: with the default
 	// (5s) a 0.1%→1% error shift on a 5% canary is found within 40 s.
 	EmitInterval time.Duration `mapstructure:"emit_interval"`
+	// Hints configures root-cause hints and exemplar trace IDs in drift alert records:
+	// per drifting key, the values of a few dimensions (route, version, host, pod,
+	// downstream, ...) over-represented among its failing spans (errors signal) or its
+	// spans slower than the baseline's p99 (latency signal). On by default.
+	Hints hints.Config `mapstructure:"hints"`
 }
 
 // defaultEmitInterval is the evaluation and emission period of drift
@@ -188,6 +195,9 @@ func (d *DriftConfig) Validate() error {
 	}
 	if d.EmitInterval <= 0 {
 		errs = append(errs, fmt.Errorf("emit_interval must be positive: %v", d.EmitInterval))
+	}
+	if err := d.Hints.Validate("hints"); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

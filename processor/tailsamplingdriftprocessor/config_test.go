@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/hints"
 )
 
 func loadTestdata(t *testing.T, file string) (*Config, error) {
@@ -79,6 +81,7 @@ func TestFullConfig(t *testing.T) {
 		MinSamples:         100,
 		KeepDriftingTraces: true,
 		EmitInterval:       10 * time.Second,
+		Hints:              hints.DefaultConfig(),
 	}, cfg.Drift)
 }
 
@@ -127,6 +130,8 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid_drift_max_cohorts.yaml", "max_cohorts_per_key must be 0 (the default, 4) or at least 2: 1"},
 		{"invalid_drift_signal.yaml", `unknown signal "throughput"`},
 		{"invalid_drift_keep_without_cohort.yaml", "keep_drifting_traces needs cohort_attribute"},
+		{"invalid_drift_hints_max_values.yaml", "drift: hints.max_values must be between 1 and 1024, got 0"},
+		{"invalid_drift_hints_dimension.yaml", `drift: hints.dimensions[0] "|k8s.pod.name" has an empty attribute name`},
 		{"invalid_consistent_hash_salt.yaml", `policies[0]: probabilistic: hash_salt "my-salt" cannot be used with consistent_probability: true`},
 	}
 	files, err := filepath.Glob("testdata/invalid_*.yaml")

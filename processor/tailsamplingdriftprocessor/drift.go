@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/hints"
 	"github.com/otelcol-goebpf/otelcol-goebpf/processor/tailsamplingdriftprocessor/internal/drift"
 	"github.com/otelcol-goebpf/otelcol-goebpf/processor/tailsamplingdriftprocessor/internal/metadata"
 )
@@ -47,6 +48,10 @@ type driftRunner struct {
 	nextMetrics consumer.Metrics
 	nextLogs    consumer.Logs
 
+	// hints is nil when drift.hints.enabled is false.
+	hints *driftHints
+	tel   *metadata.TelemetryBuilder // set by registerTelemetry
+
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	started bool
@@ -67,7 +72,12 @@ func newDriftRunner(cfg *DriftConfig, logger *zap.Logger, processorID string) *d
 			signals = append(signals, drift.SignalErrors)
 		}
 	}
+	var dh *driftHints
+	if cfg.Hints.Enabled {
+		dh = newDriftHints(cfg.Hints, signals)
+	}
 	return &driftRunner{
+		hints: dh,
 		det: drift.NewDetector(drift.Config{
 			Significance:     cfg.Significance,
 			Signals:          signals,
@@ -88,7 +98,7 @@ func newDriftRunner(cfg *DriftConfig, logger *zap.Logger, processorID string) *d
 
 // observe records one span. It reports whether the span's key and cohort is
 // drifting, when keep_drifting_traces needs to know.
-func (r *driftRunner) observe(res pcommon.Resource, span ptrace.Span) bool {
+func (r *driftRunner) observe(res pcommon.Resource, span ptrace.Span, hs *hintScratch) bool {
 	cohortVal, ok := span.Attributes().Get(r.cohortAttr)
 	if !ok {
 		if cohortVal, ok = res.Attributes().Get(r.cohortAttr); !ok {
@@ -112,7 +122,11 @@ func (r *driftRunner) observe(res pcommon.Resource, span ptrace.Span) bool {
 		dur = 0
 	}
 	k := drift.Key{Service: service, Operation: op, Kind: spanKindLabel(span.Kind())}
-	r.det.Observe(k, cohort, dur, span.Status().Code() == ptrace.StatusCodeError)
+	failed := span.Status().Code() == ptrace.StatusCodeError
+	r.det.Observe(k, cohort, dur, failed)
+	if r.hints != nil {
+		r.hints.observe(res, span, k, failed, dur, hs)
+	}
 	return r.keep && r.det.Drifting(k, cohort)
 }
 
@@ -121,6 +135,7 @@ func (r *driftRunner) observe(res pcommon.Resource, span ptrace.Span) bool {
 // with atomics, so reading them at collection time is exact and adds nothing
 // to the per-span path.
 func (r *driftRunner) registerTelemetry(tel *metadata.TelemetryBuilder) error {
+	r.tel = tel
 	stat := func(pick func(drift.Stats) int64) metric.Int64Callback {
 		return func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(pick(r.det.Stats()))
@@ -180,19 +195,45 @@ func (r *driftRunner) shutdown(ctx context.Context) error {
 func (r *driftRunner) emit(ctx context.Context) {
 	now := r.now()
 	verdicts := r.det.Evaluate(now)
+	var hs []verdictHint
+	if r.hints != nil {
+		hs = r.hints.evaluate(verdicts, now)
+		r.recordHintStats(ctx)
+	}
 	r.mu.Lock()
 	nm, nl := r.nextMetrics, r.nextLogs
 	r.mu.Unlock()
 	if nm != nil && len(verdicts) > 0 {
-		if err := nm.ConsumeMetrics(ctx, r.verdictMetrics(verdicts, now)); err != nil {
+		if err := nm.ConsumeMetrics(ctx, r.verdictMetrics(verdicts, hs, now)); err != nil {
 			r.logger.Warn("drift metrics refused by the next consumer", zap.Error(err))
 		}
 	}
 	if nl != nil {
-		if ld, n := r.alertLogs(verdicts, now); n > 0 {
+		if ld, n := r.alertLogs(verdicts, hs, now); n > 0 {
 			if err := nl.ConsumeLogs(ctx, ld); err != nil {
 				r.logger.Warn("drift alert records refused by the next consumer", zap.Error(err))
 			}
+		}
+	}
+}
+
+// recordHintStats moves the hints' counters into the internal telemetry.
+func (r *driftRunner) recordHintStats(ctx context.Context) {
+	s, withoutKey := r.hints.stats()
+	if r.tel == nil {
+		return
+	}
+	for _, c := range []struct {
+		n   int64
+		add func(context.Context, int64, ...metric.AddOption)
+	}{
+		{s.Folded, r.tel.ProcessorTailSamplingDriftDriftHintValuesFolded.Add},
+		{s.LateLinked, r.tel.ProcessorTailSamplingDriftDriftHintDownstreamLate.Add},
+		{s.Unlinked, r.tel.ProcessorTailSamplingDriftDriftHintDownstreamUnlinked.Add},
+		{withoutKey, r.tel.ProcessorTailSamplingDriftDriftHintSpansWithoutKey.Add},
+	} {
+		if c.n > 0 {
+			c.add(ctx, c.n)
 		}
 	}
 }
@@ -225,8 +266,10 @@ func putLabels(m pcommon.Map, v *drift.Verdict) {
 
 // verdictMetrics turns verdicts into gauges: per key and cohort the canary and
 // baseline latency quantiles and error ratios, and per signal the test
-// statistic, its threshold and the verdict.
-func (r *driftRunner) verdictMetrics(verdicts []drift.Verdict, now time.Time) pmetric.Metrics {
+// statistic, its threshold and the verdict. The statistic of a drifting verdict
+// carries its recent bad spans (hs, parallel to verdicts, nil without hints) as
+// exemplars.
+func (r *driftRunner) verdictMetrics(verdicts []drift.Verdict, hs []verdictHint, now time.Time) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()
 	rm.Resource().Attributes().PutStr("otelcol.component.id", r.processor)
@@ -262,6 +305,9 @@ func (r *driftRunner) verdictMetrics(verdicts []drift.Verdict, now time.Time) pm
 			return dp.Attributes()
 		}
 		point(stat, v.Statistic).PutStr("signal", v.Signal.String())
+		if hs != nil && len(hs[i].exemplars) > 0 {
+			hints.PutExemplars(stat.At(stat.Len()-1), hs[i].exemplars, ts)
+		}
 		point(thr, v.Threshold).PutStr("signal", v.Signal.String())
 		drifting := 0.0
 		if v.Drifting {
@@ -292,8 +338,9 @@ func (r *driftRunner) verdictMetrics(verdicts []drift.Verdict, now time.Time) pm
 }
 
 // alertLogs makes one alert record (docs/alerts.md) per verdict whose drifting
-// state changed.
-func (r *driftRunner) alertLogs(verdicts []drift.Verdict, now time.Time) (plog.Logs, int) {
+// state changed, and one per drifting verdict whose hint moved (hs, parallel to
+// verdicts; nil when hints are off).
+func (r *driftRunner) alertLogs(verdicts []drift.Verdict, hs []verdictHint, now time.Time) (plog.Logs, int) {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr("otelcol.component.id", r.processor)
@@ -302,7 +349,11 @@ func (r *driftRunner) alertLogs(verdicts []drift.Verdict, now time.Time) (plog.L
 	n := 0
 	for i := range verdicts {
 		v := &verdicts[i]
-		if !v.Changed {
+		var h *verdictHint
+		if hs != nil {
+			h = &hs[i]
+		}
+		if !v.Changed && (h == nil || !h.moved) {
 			continue
 		}
 		n++
@@ -336,6 +387,9 @@ func (r *driftRunner) alertLogs(verdicts []drift.Verdict, now time.Time) (plog.L
 		a.PutDouble("annotation.baseline_error_ratio", v.BaselineErrorRatio)
 		a.PutInt("annotation.canary_spans", int64(v.CanarySpans))
 		a.PutInt("annotation.baseline_spans", int64(v.BaselineSpans))
+		if h != nil && h.report != nil {
+			h.report.PutAnnotations(a, h.exemplars)
+		}
 	}
 	return ld, n
 }

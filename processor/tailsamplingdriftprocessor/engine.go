@@ -225,6 +225,8 @@ type ingestScratch struct {
 	out              []keptChunk
 	outTh            map[pcommon.TraceID]sampling.Threshold
 	counts           decisionCounts
+	// hints holds the drift hints' values of the resource in progress.
+	hints hintScratch
 }
 
 type spanGroup struct {
@@ -257,6 +259,7 @@ func (e *engine) consumeTraces(ctx context.Context, td ptrace.Traces) error {
 		rs := rss.At(i)
 		clear(sc.index)
 		sc.groups = sc.groups[:0]
+		sc.hints.resourceSet = false
 		ilss := rs.ScopeSpans()
 		for j := 0; j < ilss.Len(); j++ {
 			spans := ilss.At(j).Spans()
@@ -278,7 +281,7 @@ func (e *engine) consumeTraces(ctx context.Context, td ptrace.Traces) error {
 				g := &sc.groups[gi]
 				g.refs = append(g.refs, spanRef{int32(j), int32(k)})
 				// Drift sees every span before any sampling decision.
-				if e.drift != nil && e.drift.observe(rs.Resource(), span) {
+				if e.drift != nil && e.drift.observe(rs.Resource(), span, &sc.hints) {
 					g.drifting = true
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/hints"
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/sharedcomponent"
 	"github.com/otelcol-goebpf/otelcol-goebpf/processor/tailsamplingdriftprocessor/internal/metadata"
 )
@@ -41,6 +42,7 @@ func createDefaultConfig() component.Config {
 			Significance: 0.01,
 			MinSamples:   100,
 			EmitInterval: defaultEmitInterval,
+			Hints:        hints.DefaultConfig(),
 		},
 	}
 }

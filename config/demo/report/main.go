@@ -1,10 +1,11 @@
 // Command demo-report prints, readably, what the collector captured during `make run`:
 // spans grouped by service, version, kind and name with their durations, parent/child
 // links and errors; the latest value of each metric; the canary drift verdicts; and any
-// alert records.
+// alert records with their root-cause hints and example traces.
 package main
 
 import (
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -47,6 +48,7 @@ func report(dir string) error {
 	printMetrics(md)
 	printDrift(md, ld)
 	fmt.Printf("\n== Alerts: %d records\n", ld.LogRecordCount())
+	byTrace := spansByTrace(td)
 	for i := 0; i < ld.ResourceLogs().Len(); i++ {
 		sls := ld.ResourceLogs().At(i).ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
@@ -54,10 +56,50 @@ func report(dir string) error {
 			for k := 0; k < recs.Len(); k++ {
 				r := recs.At(k)
 				fmt.Printf("  %s %-5s %s\n", r.Timestamp().AsTime().Format(time.TimeOnly), r.SeverityText(), r.Body().AsString())
+				printHint(r.Attributes(), byTrace)
 			}
 		}
 	}
 	return nil
+}
+
+// printHint prints an alert record's root-cause hint and its exemplar traces, each
+// with the captured span it names, so the reader can see they are failing requests.
+func printHint(a pcommon.Map, byTrace map[pcommon.TraceID][]ptrace.Span) {
+	if v, ok := a.Get("annotation.hint"); ok {
+		fmt.Printf("      where: %s\n", v.AsString())
+	}
+	v, ok := a.Get("annotation.exemplar_trace_ids")
+	if !ok || v.AsString() == "" {
+		return
+	}
+	for _, id := range strings.Split(v.AsString(), ",") {
+		desc := "(not among the captured spans)"
+		var tid pcommon.TraceID
+		if b, err := hex.DecodeString(id); err == nil && len(b) == len(tid) {
+			copy(tid[:], b)
+			for _, s := range byTrace[tid] {
+				if s.Kind() == ptrace.SpanKindServer {
+					code, _ := s.Attributes().Get("http.response.status_code")
+					desc = fmt.Sprintf("%s status=%s http.response.status_code=%s", s.Name(), s.Status().Code(), code.AsString())
+					break
+				}
+			}
+		}
+		fmt.Printf("      example trace %s: %s\n", id, desc)
+	}
+}
+
+func spansByTrace(td ptrace.Traces) map[pcommon.TraceID][]ptrace.Span {
+	out := map[pcommon.TraceID][]ptrace.Span{}
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				out[s.TraceID()] = append(out[s.TraceID()], s)
+			}
+		}
+	}
+	return out
 }
 
 type spanGroup struct {

@@ -23,17 +23,20 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                            metric.Meter
-	mu                               sync.Mutex
-	registrations                    []metric.Registration
-	ProcessorSloBurnAlertTransitions metric.Int64Counter
-	ProcessorSloBurnConditionErrors  metric.Int64Counter
-	ProcessorSloBurnEmitFailures     metric.Int64Counter
-	ProcessorSloBurnSpansForwarded   metric.Int64Counter
-	ProcessorSloBurnSpansMatched     metric.Int64Counter
-	ProcessorSloBurnSpansObserved    metric.Int64Counter
-	ProcessorSloBurnSpansRefused     metric.Int64Counter
-	ProcessorSloBurnStorageErrors    metric.Int64Counter
+	meter                                  metric.Meter
+	mu                                     sync.Mutex
+	registrations                          []metric.Registration
+	ProcessorSloBurnAlertTransitions       metric.Int64Counter
+	ProcessorSloBurnConditionErrors        metric.Int64Counter
+	ProcessorSloBurnEmitFailures           metric.Int64Counter
+	ProcessorSloBurnHintDownstreamLate     metric.Int64Counter
+	ProcessorSloBurnHintDownstreamUnlinked metric.Int64Counter
+	ProcessorSloBurnHintValuesFolded       metric.Int64Counter
+	ProcessorSloBurnSpansForwarded         metric.Int64Counter
+	ProcessorSloBurnSpansMatched           metric.Int64Counter
+	ProcessorSloBurnSpansObserved          metric.Int64Counter
+	ProcessorSloBurnSpansRefused           metric.Int64Counter
+	ProcessorSloBurnStorageErrors          metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -81,6 +84,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_slo_burn_emit_failures",
 		metric.WithDescription("Derived metric or alert log batches that a next consumer refused; their data is dropped. [Alpha]"),
 		metric.WithUnit("{batch}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSloBurnHintDownstreamLate, err = builder.meter.Int64Counter(
+		"otelcol_processor_slo_burn_hint_downstream_late",
+		metric.WithDescription("Spans whose downstream hint came from a child client span that arrived after them (in a later batch). [Alpha]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSloBurnHintDownstreamUnlinked, err = builder.meter.Int64Counter(
+		"otelcol_processor_slo_burn_hint_downstream_unlinked",
+		metric.WithDescription("Spans that waited for a child client span that did not arrive in time (leaf spans, or a child beyond the bounded table); no downstream is counted for them. [Alpha]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorSloBurnHintValuesFolded, err = builder.meter.Int64Counter(
+		"otelcol_processor_slo_burn_hint_values_folded",
+		metric.WithDescription("Span attribute values folded into `other` because their hint dimension already held hints.max_values values. [Alpha]"),
+		metric.WithUnit("{value}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorSloBurnSpansForwarded, err = builder.meter.Int64Counter(

@@ -22,6 +22,9 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorSloBurnAlertTransitions.Add(context.Background(), 1)
 	tb.ProcessorSloBurnConditionErrors.Add(context.Background(), 1)
 	tb.ProcessorSloBurnEmitFailures.Add(context.Background(), 1)
+	tb.ProcessorSloBurnHintDownstreamLate.Add(context.Background(), 1)
+	tb.ProcessorSloBurnHintDownstreamUnlinked.Add(context.Background(), 1)
+	tb.ProcessorSloBurnHintValuesFolded.Add(context.Background(), 1)
 	tb.ProcessorSloBurnSpansForwarded.Add(context.Background(), 1)
 	tb.ProcessorSloBurnSpansMatched.Add(context.Background(), 1)
 	tb.ProcessorSloBurnSpansObserved.Add(context.Background(), 1)
@@ -34,6 +37,15 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSloBurnEmitFailures(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSloBurnHintDownstreamLate(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSloBurnHintDownstreamUnlinked(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorSloBurnHintValuesFolded(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorSloBurnSpansForwarded(t, testTel,

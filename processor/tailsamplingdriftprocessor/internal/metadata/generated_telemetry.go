@@ -25,27 +25,31 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                              metric.Meter
-	mu                                                 sync.Mutex
-	registrations                                      []metric.Registration
-	ProcessorTailSamplingDriftBytesInMemory            metric.Int64ObservableGauge
-	ProcessorTailSamplingDriftDriftKeys                metric.Int64ObservableGauge
-	ProcessorTailSamplingDriftDriftSeries              metric.Int64ObservableGauge
-	ProcessorTailSamplingDriftDriftSeriesExpired       metric.Int64ObservableCounter
-	ProcessorTailSamplingDriftDriftSpansDropped        metric.Int64ObservableCounter
-	ProcessorTailSamplingDriftDriftSpansFolded         metric.Int64ObservableCounter
-	ProcessorTailSamplingDriftForwardErrors            metric.Int64Counter
-	ProcessorTailSamplingDriftLateSpans                metric.Int64Counter
-	ProcessorTailSamplingDriftNewTraces                metric.Int64Counter
-	ProcessorTailSamplingDriftPolicyErrors             metric.Int64Counter
-	ProcessorTailSamplingDriftSpansNotSampled          metric.Int64Counter
-	ProcessorTailSamplingDriftSpansReceived            metric.Int64Counter
-	ProcessorTailSamplingDriftSpansSampled             metric.Int64Counter
-	ProcessorTailSamplingDriftTracesDecided            metric.Int64Counter
-	ProcessorTailSamplingDriftTracesDroppedUnevaluated metric.Int64Counter
-	ProcessorTailSamplingDriftTracesInMemory           metric.Int64ObservableGauge
-	ProcessorTailSamplingDriftTracesKeptForDrift       metric.Int64Counter
-	ProcessorTailSamplingDriftUnparseableTracestate    metric.Int64Counter
+	meter                                                 metric.Meter
+	mu                                                    sync.Mutex
+	registrations                                         []metric.Registration
+	ProcessorTailSamplingDriftBytesInMemory               metric.Int64ObservableGauge
+	ProcessorTailSamplingDriftDriftHintDownstreamLate     metric.Int64Counter
+	ProcessorTailSamplingDriftDriftHintDownstreamUnlinked metric.Int64Counter
+	ProcessorTailSamplingDriftDriftHintSpansWithoutKey    metric.Int64Counter
+	ProcessorTailSamplingDriftDriftHintValuesFolded       metric.Int64Counter
+	ProcessorTailSamplingDriftDriftKeys                   metric.Int64ObservableGauge
+	ProcessorTailSamplingDriftDriftSeries                 metric.Int64ObservableGauge
+	ProcessorTailSamplingDriftDriftSeriesExpired          metric.Int64ObservableCounter
+	ProcessorTailSamplingDriftDriftSpansDropped           metric.Int64ObservableCounter
+	ProcessorTailSamplingDriftDriftSpansFolded            metric.Int64ObservableCounter
+	ProcessorTailSamplingDriftForwardErrors               metric.Int64Counter
+	ProcessorTailSamplingDriftLateSpans                   metric.Int64Counter
+	ProcessorTailSamplingDriftNewTraces                   metric.Int64Counter
+	ProcessorTailSamplingDriftPolicyErrors                metric.Int64Counter
+	ProcessorTailSamplingDriftSpansNotSampled             metric.Int64Counter
+	ProcessorTailSamplingDriftSpansReceived               metric.Int64Counter
+	ProcessorTailSamplingDriftSpansSampled                metric.Int64Counter
+	ProcessorTailSamplingDriftTracesDecided               metric.Int64Counter
+	ProcessorTailSamplingDriftTracesDroppedUnevaluated    metric.Int64Counter
+	ProcessorTailSamplingDriftTracesInMemory              metric.Int64ObservableGauge
+	ProcessorTailSamplingDriftTracesKeptForDrift          metric.Int64Counter
+	ProcessorTailSamplingDriftUnparseableTracestate       metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -196,6 +200,30 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_tail_sampling_drift_bytes_in_memory",
 		metric.WithDescription("Encoded span bytes of the traces waiting for a decision. [Development]"),
 		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTailSamplingDriftDriftHintDownstreamLate, err = builder.meter.Int64Counter(
+		"otelcol_processor_tail_sampling_drift_drift_hint_downstream_late",
+		metric.WithDescription("Spans whose downstream drift hint came from a child client span that arrived after them (in a later batch). [Alpha]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTailSamplingDriftDriftHintDownstreamUnlinked, err = builder.meter.Int64Counter(
+		"otelcol_processor_tail_sampling_drift_drift_hint_downstream_unlinked",
+		metric.WithDescription("Spans that waited for a child client span that did not arrive in time (leaf spans, or a child beyond the bounded table); no downstream is counted for them. [Alpha]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTailSamplingDriftDriftHintSpansWithoutKey, err = builder.meter.Int64Counter(
+		"otelcol_processor_tail_sampling_drift_drift_hint_spans_without_key",
+		metric.WithDescription("Spans of drift keys beyond the 128 that get hints; they are not counted for hints. [Alpha]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTailSamplingDriftDriftHintValuesFolded, err = builder.meter.Int64Counter(
+		"otelcol_processor_tail_sampling_drift_drift_hint_values_folded",
+		metric.WithDescription("Span attribute values folded into `other` because their drift hint dimension already held drift.hints.max_values values. [Alpha]"),
+		metric.WithUnit("{value}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorTailSamplingDriftDriftKeys, err = builder.meter.Int64ObservableGauge(

@@ -48,6 +48,10 @@ func TestSetupTelemetry(t *testing.T) {
 		observer.Observe(1)
 		return nil
 	}))
+	tb.ProcessorTailSamplingDriftDriftHintDownstreamLate.Add(context.Background(), 1)
+	tb.ProcessorTailSamplingDriftDriftHintDownstreamUnlinked.Add(context.Background(), 1)
+	tb.ProcessorTailSamplingDriftDriftHintSpansWithoutKey.Add(context.Background(), 1)
+	tb.ProcessorTailSamplingDriftDriftHintValuesFolded.Add(context.Background(), 1)
 	tb.ProcessorTailSamplingDriftForwardErrors.Add(context.Background(), 1)
 	tb.ProcessorTailSamplingDriftLateSpans.Add(context.Background(), 1)
 	tb.ProcessorTailSamplingDriftNewTraces.Add(context.Background(), 1)
@@ -60,6 +64,18 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorTailSamplingDriftTracesKeptForDrift.Add(context.Background(), 1)
 	tb.ProcessorTailSamplingDriftUnparseableTracestate.Add(context.Background(), 1)
 	AssertEqualProcessorTailSamplingDriftBytesInMemory(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTailSamplingDriftDriftHintDownstreamLate(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTailSamplingDriftDriftHintDownstreamUnlinked(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTailSamplingDriftDriftHintSpansWithoutKey(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTailSamplingDriftDriftHintValuesFolded(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTailSamplingDriftDriftKeys(t, testTel,
