@@ -3,6 +3,7 @@ package drift
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -114,5 +115,38 @@ func TestErrorShiftFloors(t *testing.T) {
 	// k: the oracle's 60 s test at level 0.01/1,439 against Poisson(3).
 	if k != 14 || miss < 1e-4 || miss > 1e-3 {
 		t.Errorf("60 s floor: k = %d, P(delay > 60 s) ≥ %v; want k = 14, about 3e-4", k, miss)
+	}
+}
+
+// The oracles' thresholds: the smallest value that at most a fraction α of
+// the calibration days reach, for counts (ties) and for continuous peaks.
+func TestCalibrateThreshold(t *testing.T) {
+	t.Parallel()
+	reached := func(peaks []float64, thr float64) (n int) {
+		for _, p := range peaks {
+			if p >= thr {
+				n++
+			}
+		}
+		return n
+	}
+	counts := []float64{9, 12, 10, 13, 11, 12, 14, 12, 10, 11, 13, 12, 15, 11, 12, 10, 9, 13, 12, 11}
+	continuous := []float64{3.2, 7.9, 1.5, 4.4, 9.1, 2.2, 5.5, 6.7, 8.8, 0.4}
+	for _, tt := range []struct {
+		peaks []float64
+		alpha float64
+		want  float64
+	}{
+		{counts, 0.1, 14}, // two days reach 14 (14, 15): 10% of 20
+		{counts, 0.05, 15},
+		{counts, 0, 16},
+		{continuous, 0.1, math.Nextafter(8.8, 9)},
+		{continuous, 0.2, math.Nextafter(7.9, 8)},
+	} {
+		peaks := slices.Clone(tt.peaks)
+		got := calibrate(peaks, tt.alpha)
+		if got != tt.want || reached(tt.peaks, got) > int(tt.alpha*float64(len(tt.peaks))) {
+			t.Errorf("α = %v: threshold %v (reached on %d days), want %v", tt.alpha, got, reached(tt.peaks, got), tt.want)
+		}
 	}
 }
