@@ -60,6 +60,14 @@ func newCountSim(d *Detector, seed uint64, sigma float64, cohorts []simCohort) *
 	return s
 }
 
+// setEvery changes the evaluation interval (before the first advance).
+func (s *countSim) setEvery(every time.Duration) {
+	s.evalEvery = every
+	for i := range s.cohorts {
+		s.setCohort(i, s.cohorts[i])
+	}
+}
+
 // setCohort changes cohort i's behaviour from now on.
 func (s *countSim) setCohort(i int, c simCohort) {
 	s.cohorts[i] = c

@@ -29,12 +29,13 @@ var healthyBefore = []time.Duration{time.Hour, 6 * time.Hour, 23 * time.Hour}
 
 // onsetRun simulates (by interval counts) a canary healthy for after plus a
 // random part of an hour, then shifted as sc says, and returns how long the
-// detector took to report it on sc's signal. The onset falls anywhere within
+// detector took to report it on sc's signal, with Evaluate every every. The onset falls anywhere within
 // an evaluation interval, and detection is only possible at an evaluation,
 // so took includes the wait for the next one.
-func onsetRun(seed uint64, sc shiftCase, after time.Duration, alpha float64, limit time.Duration) (took time.Duration, ok, falseAlarm bool) {
+func onsetRun(seed uint64, sc shiftCase, after time.Duration, alpha float64, every, limit time.Duration) (took time.Duration, ok, falseAlarm bool) {
 	d := NewDetector(Config{Significance: alpha})
 	sim := newCountSim(d, seed, sc.sigma, aaCohorts())
+	sim.setEvery(every)
 	onset := after + time.Duration(rand.New(rand.NewPCG(seed, 0x5eed)).Int64N(int64(time.Hour)))
 	return sim.shiftAt(onset, 1, sc.shifted, sc.signal, limit)
 }
@@ -52,7 +53,7 @@ func TestDetectionDelayAfterHealthyTraffic(t *testing.T) {
 			t.Parallel()
 			for _, after := range before {
 				for seed := uint64(1); seed <= 2; seed++ {
-					took, ok, falseAlarm := onsetRun(seed, sc, after, 0.01, 5*time.Minute)
+					took, ok, falseAlarm := onsetRun(seed, sc, after, 0.01, 5*time.Second, 5*time.Minute)
 					if falseAlarm {
 						t.Errorf("after %v, seed %d: false alarm before the drift began", after, seed)
 					}
