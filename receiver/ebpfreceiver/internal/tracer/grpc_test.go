@@ -1,0 +1,182 @@
+package tracer
+
+import (
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
+)
+
+// buildGRPCDemo builds integration/testdata/grpcdemo (grpc-go of this
+// module's go.mod) with ldflags.
+func buildGRPCDemo(t *testing.T, ldflags string) string {
+	t.Helper()
+	exe := filepath.Join(t.TempDir(), "grpcdemo")
+	build := exec.Command("go", "build", "-ldflags="+ldflags, "-o", exe, "../../../../integration/testdata/grpcdemo")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build grpcdemo: %v\n%s", err, out)
+	}
+	return exe
+}
+
+// grpcCall runs exe as a client of addr (a process of its own, not traced)
+// and returns the status codes it printed.
+func grpcCall(t *testing.T, exe, addr string, args ...string) []string {
+	t.Helper()
+	out, err := exec.Command(exe, append([]string{"-client", "-target", addr}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("grpcdemo client %v: %v", args, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// grpcEvents drains until n gRPC events arrived (generous deadline).
+func grpcEvents(t *testing.T, tr *Tracer, n int) (servers []*grpcserver.Event, clients []*grpcclient.Event) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(servers)+len(clients) < n && time.Now().Before(deadline) {
+		if err := tr.Drain(200*time.Millisecond, func(raw []byte) {
+			ev, err := Decode(raw)
+			if err != nil {
+				t.Errorf("decode: %v", err)
+				return
+			}
+			switch e := ev.(type) {
+			case *grpcserver.Event:
+				servers = append(servers, e)
+			case *grpcclient.Event:
+				clients = append(clients, e)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return servers, clients
+}
+
+// A real grpc-go server (health service) traced by both gRPC probes:
+// one SERVER span per RPC with its method, status code, addresses and the
+// traceparent of its metadata, in 2 hits; a unary call the handler makes
+// gets a CLIENT span under the server span with the code the callee sent;
+// a server stream (Watch, unimplemented) gets one span too.
+func TestGRPCSpans(t *testing.T) {
+	prereq.RequireRoot(t, "the gRPC probes")
+	exe := buildGRPCDemo(t, "")
+	pid, addr := runServer(t, exe, func(addr string) []string { return []string{"-addr", addr} })
+	_, bin := resolveServer(t, exe)
+	for _, name := range []string{grpcserver.Name, grpcclient.Name} {
+		if err := bin.Unusable[name]; err != nil {
+			t.Fatalf("%s unusable: %v", name, err)
+		}
+	}
+	tr, err := New(Options{RingBufferSize: 1 << 20, ExtractTraceContext: true, ExtractB3: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	cookie, err := tr.AddBinary(bin.Offsets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := tr.Attach(pid, cookie, bin, Probes{grpcserver.Name: true, grpcclient.Name: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { att.Close() })
+
+	const (
+		n       = 20
+		tpTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+		tpSpan  = "00f067aa0ba902b7"
+	)
+	h0, _ := tr.Hits()
+	// Unary: OK with a parent in the metadata, NOT_FOUND, INTERNAL.
+	if got := grpcCall(t, exe, addr, "-n", "20", "-traceparent", "00-"+tpTrace+"-"+tpSpan+"-01"); len(got) != n || got[0] != "OK" {
+		t.Fatalf("client printed %v", got)
+	}
+	grpcCall(t, exe, addr, "-service", "code=5")
+	grpcCall(t, exe, addr, "-service", "code=13")
+	servers, clients := grpcEvents(t, tr, n+2)
+	if len(servers) != n+2 || len(clients) != 0 {
+		t.Fatalf("%d server and %d client events for %d unary RPCs", len(servers), len(clients), n+2)
+	}
+	hits := hitsSince(t, tr, h0)
+	if hits[grpcserver.ProgEntry] != n+2 || hits[grpcserver.ProgStatus] != n+2 {
+		t.Errorf("hits for %d RPCs: handleStream %d, writeStatus %d; want %d each", n+2, hits[grpcserver.ProgEntry], hits[grpcserver.ProgStatus], n+2)
+	}
+	codes := map[uint32]int{}
+	for _, ev := range servers {
+		codes[ev.Code]++
+		if ev.Method != "/grpc.health.v1.Health/Check" {
+			t.Errorf("method %q", ev.Method)
+		}
+		if ev.Local.String() != addr {
+			t.Errorf("local address %s, want %s", ev.Local, addr)
+		}
+		if !ev.Peer.IsValid() || ev.Peer.Addr().String() != "127.0.0.1" || ev.Peer.Port() == 0 {
+			t.Errorf("peer %s", ev.Peer)
+		}
+		if ev.EndNs < ev.StartNs {
+			t.Errorf("end %d before start %d", ev.EndNs, ev.StartNs)
+		}
+		if ev.Code == 0 {
+			if !ev.IDs.HasParent || hex.EncodeToString(ev.IDs.TraceID[:]) != tpTrace || hex.EncodeToString(ev.IDs.ParentSpanID[:]) != tpSpan {
+				t.Errorf("OK RPC: ids %+v, want parent %s/%s from the metadata", ev.IDs, tpTrace, tpSpan)
+			}
+		} else if ev.IDs.HasParent {
+			t.Errorf("code %d RPC has a parent without traceparent metadata: %+v", ev.Code, ev.IDs)
+		}
+	}
+	if codes[0] != n || codes[5] != 1 || codes[13] != 1 {
+		t.Errorf("status codes %v, want %d OK, one 5, one 13", codes, n)
+	}
+
+	// A unary call inside a served RPC: the handler calls the server
+	// itself; the callee answers ALREADY_EXISTS.
+	grpcCall(t, exe, addr, "-service", "call="+addr+";code=6")
+	servers, clients = grpcEvents(t, tr, 3)
+	if len(servers) != 2 || len(clients) != 1 {
+		t.Fatalf("nested call: %d server and %d client events, want 2 and 1", len(servers), len(clients))
+	}
+	var outer *grpcserver.Event
+	for _, s := range servers {
+		if s.Code == 0 {
+			outer = s
+		}
+	}
+	c := clients[0]
+	switch {
+	case outer == nil:
+		t.Errorf("no OK server span among %+v", servers)
+	case !c.IDs.HasParent || c.IDs.TraceID != outer.IDs.TraceID || c.IDs.ParentSpanID != outer.IDs.SpanID:
+		t.Errorf("client span %+v is not a child of the server span %+v", c.IDs, outer.IDs)
+	}
+	if c.Code != 6 || c.Method != "/grpc.health.v1.Health/Check" || c.Target != addr {
+		t.Errorf("client event code %d method %q target %q; want 6, Check, %s", c.Code, c.Method, c.Target, addr)
+	}
+
+	// A server stream: one span, UNIMPLEMENTED, 2 hits.
+	h0, _ = tr.Hits()
+	if got := grpcCall(t, exe, addr, "-watch"); len(got) != 1 || got[0] != "Unimplemented" {
+		t.Fatalf("watch printed %v", got)
+	}
+	servers, _ = grpcEvents(t, tr, 1)
+	if len(servers) != 1 || servers[0].Method != "/grpc.health.v1.Health/Watch" || servers[0].Code != 12 {
+		t.Errorf("stream events %+v, want one Watch span with code 12", servers)
+	}
+	hits = hitsSince(t, tr, h0)
+	if hits[grpcserver.ProgEntry] != 1 || hits[grpcserver.ProgStatus] != 1 {
+		t.Errorf("stream hits: handleStream %d, writeStatus %d; want 1 each", hits[grpcserver.ProgEntry], hits[grpcserver.ProgStatus])
+	}
+}
+
+var _ probes.Event = (*grpcserver.Event)(nil)
