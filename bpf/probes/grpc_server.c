@@ -108,9 +108,13 @@ static __always_inline int parse_md_value(u64 slot, int which, struct span_ids *
 
 struct md_search {
 	struct go_offsets *off;
-	u64 dir;      // directory of table pointers; 0: group is the only group
-	u64 dir_len;
-	u64 group;
+	u64 dir;      // directory of table pointers
+	u64 dir_len;  // entries searched
+	u64 entry;    // directory entry being searched
+	u64 table;    // its table
+	u64 groups;   // the table's groups.data
+	u64 mask;     // and groups.lengthMask
+	u64 group;    // group of the table searched next
 	u64 tp_slot;  // slot of "traceparent", 0 when not seen
 	u64 b3_slot;  // slot of "b3"
 };
@@ -138,24 +142,37 @@ static __always_inline void search_group(struct md_search *s, u64 group)
 	}
 }
 
-// bpf_loop callback: step idx searches group idx % MD_MAX_GROUPS of the
-// directory's table idx / MD_MAX_GROUPS (a table that fills several
-// directory entries is searched once).
+// bpf_loop callback: each step searches the next group of the directory's
+// tables in order (a table that fills several directory entries is
+// searched once), and stops after the last group or once traceparent is
+// found.
 static long search_directory(u32 idx, void *data)
 {
 	struct md_search *s = data;
-	u32 entry = idx / MD_MAX_GROUPS, g = idx % MD_MAX_GROUPS;
-	if (entry >= s->dir_len || s->tp_slot)
+	if (s->entry >= s->dir_len || s->tp_slot)
 		return 1;
-	u64 table = read_ptr(s->dir + entry * 8);
-	if (!table || (entry > 0 && read_ptr(s->dir + (entry - 1) * 8) == table))
-		return 0;
-	u64 groups = table + FIELD(s->off, INTERNAL_RUNTIME_MAPS_TABLE_GROUPS);
-	u64 data_ptr = read_ptr(groups);
-	u64 mask = read_ptr(groups + SWISS_GROUPS_LENGTHMASK);
-	if (!data_ptr || g > mask)
-		return 0;
-	search_group(s, data_ptr + (u64)g * MD_GROUP_SIZE);
+	if (s->group == 0) {
+		u64 table = read_ptr(s->dir + s->entry * 8);
+		if (!table || table == s->table) {
+			s->entry++;
+			return 0;
+		}
+		s->table = table;
+		u64 groups = table + FIELD(s->off, INTERNAL_RUNTIME_MAPS_TABLE_GROUPS);
+		s->groups = read_ptr(groups);
+		s->mask = read_ptr(groups + SWISS_GROUPS_LENGTHMASK);
+		if (!s->groups) {
+			s->entry++;
+			return 0;
+		}
+	}
+	search_group(s, s->groups + (u64)s->group * MD_GROUP_SIZE);
+	if (s->group >= s->mask || s->group + 1 >= MD_MAX_GROUPS) {
+		s->group = 0;
+		s->entry++;
+	} else {
+		s->group++;
+	}
 	return 0;
 }
 
@@ -183,7 +200,7 @@ static __always_inline int extract_grpc_parent(struct go_offsets *off, u64 strea
 	} else {
 		s.dir = dir;
 		s.dir_len = dir_len > MD_MAX_TABLES ? MD_MAX_TABLES : dir_len;
-		bpf_loop(MD_MAX_TABLES * MD_MAX_GROUPS, search_directory, &s, 0);
+		bpf_loop(MD_MAX_TABLES * (MD_MAX_GROUPS + 1), search_directory, &s, 0);
 	}
 	if (s.tp_slot && (extract_flags & EXTRACT_TRACECONTEXT) && parse_md_value(s.tp_slot, 1, ids))
 		return 1;
