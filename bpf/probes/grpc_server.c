@@ -9,7 +9,8 @@
 // entry of transport.(*http2Server).writeStatus, which grpc calls once per
 // RPC on the same goroutine after the handler returned: its code is the
 // span's status and the transport's peer gives the addresses. 2 hits per
-// RPC, whatever the number of messages.
+// RPC, whatever the number of messages. An RPC served through net/http
+// (ServeHTTP) is left to the HTTP server span.
 
 #include "goebpf.h"
 #include "event.h"
@@ -221,6 +222,13 @@ int uprobe_grpc_server_entry(struct pt_regs *ctx)
 		return 0;
 	struct goroutine_key key = current_goroutine(ctx);
 	struct grpc_server_inflight st = {};
+	// gRPC served through net/http (grpc.(*Server).ServeHTTP): the RPC
+	// already is the HTTP server span of the goroutine that started this
+	// one, so it gets no second span, and calls the handler makes stay that
+	// span's children. (Its status is written by the handler transport,
+	// which this probe does not instrument.)
+	if (inherit_span(off, &key, &st.ids))
+		return 0;
 	st.start_ns = bpf_ktime_get_boot_ns();
 	st.stream = GO_PARAM4(ctx);
 	st.has_parent = extract_grpc_parent(off, st.stream, &st.ids);

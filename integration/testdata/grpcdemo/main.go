@@ -6,7 +6,9 @@
 // that returned (a client call inside a served RPC). Watch is left
 // unimplemented (a streaming RPC that ends UNIMPLEMENTED). With -client it
 // instead calls -target -n times (Check, or Watch with -watch) with metadata
-// "traceparent: -traceparent" (when set), prints each code and exits.
+// "traceparent: -traceparent" (when set), prints each code and exits. With
+// -servehttp the gRPC server is served by net/http (ServeHTTP, HTTP/2
+// without TLS).
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -119,6 +122,7 @@ func main() {
 	n := flag.Int("n", 1, "calls to make with -client")
 	traceparent := flag.String("traceparent", "", "traceparent metadata of each call")
 	watchRPC := flag.Bool("watch", false, "call Watch (a server stream) instead of Check")
+	serveHTTP := flag.Bool("servehttp", false, "serve through net/http (grpc.Server.ServeHTTP, unencrypted HTTP/2)")
 	flag.Parse()
 
 	if *client {
@@ -144,6 +148,11 @@ func main() {
 	s := grpc.NewServer()
 	grpc_health_v1.RegisterHealthServer(s, health{})
 	fmt.Fprintln(os.Stderr, "listening on", l.Addr())
+	if *serveHTTP {
+		hs := &http.Server{Handler: s, Protocols: new(http.Protocols)}
+		hs.Protocols.SetUnencryptedHTTP2(true)
+		log.Fatal(hs.Serve(l))
+	}
 	if err := s.Serve(l); err != nil {
 		log.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 )
 
 // buildGRPCDemo builds integration/testdata/grpcdemo (grpc-go of this
@@ -180,3 +181,87 @@ func TestGRPCSpans(t *testing.T) {
 }
 
 var _ probes.Event = (*grpcserver.Event)(nil)
+
+// gRPC served through net/http (grpc.(*Server).ServeHTTP over unencrypted
+// HTTP/2) gives one span per RPC, the HTTP server span, and a call the
+// handler makes is that span's child.
+func TestGRPCServeHTTPOneSpan(t *testing.T) {
+	prereq.RequireRoot(t, "the gRPC and HTTP probes")
+	exe := buildGRPCDemo(t, "")
+	pid, addr := runServer(t, exe, func(addr string) []string { return []string{"-addr", addr, "-servehttp"} })
+	_, bin := resolveServer(t, exe)
+	tr, err := New(Options{RingBufferSize: 1 << 20, ExtractTraceContext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	cookie, err := tr.AddBinary(bin.Offsets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := tr.Attach(pid, cookie, bin, Probes{httpserver.Name: true, grpcserver.Name: true, grpcclient.Name: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { att.Close() })
+
+	const n = 5
+	grpcCall(t, exe, addr, "-n", "5", "-service", "code=5")
+	// The outer RPC calls the server itself: two RPCs served, one made.
+	grpcCall(t, exe, addr, "-service", "call="+addr+";")
+	var https []*httpserver.Event
+	var grpcServers []*grpcserver.Event
+	var clients []*grpcclient.Event
+	deadline := time.Now().Add(20 * time.Second)
+	for len(https) < n+2 || len(clients) < 1 {
+		if time.Now().After(deadline) {
+			break
+		}
+		if err := tr.Drain(200*time.Millisecond, func(raw []byte) {
+			ev, err := Decode(raw)
+			if err != nil {
+				t.Errorf("decode: %v", err)
+				return
+			}
+			switch e := ev.(type) {
+			case *httpserver.Event:
+				https = append(https, e)
+			case *grpcserver.Event:
+				grpcServers = append(grpcServers, e)
+			case *grpcclient.Event:
+				clients = append(clients, e)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Whatever is late would show here.
+	_ = tr.Drain(500*time.Millisecond, func(raw []byte) {
+		if ev, err := Decode(raw); err == nil {
+			if e, ok := ev.(*grpcserver.Event); ok {
+				grpcServers = append(grpcServers, e)
+			}
+		}
+	})
+	if len(https) != n+2 || len(grpcServers) != 0 {
+		t.Fatalf("%d HTTP and %d gRPC server spans for %d RPCs served through ServeHTTP; want %d and 0", len(https), len(grpcServers), n+2, n+2)
+	}
+	for _, h := range https {
+		if h.Path != "/grpc.health.v1.Health/Check" || h.ProtoMajor != 2 {
+			t.Errorf("HTTP span path %q proto %d", h.Path, h.ProtoMajor)
+		}
+	}
+	if len(clients) != 1 {
+		t.Fatalf("%d client spans, want 1", len(clients))
+	}
+	c := clients[0]
+	parentFound := false
+	for _, h := range https {
+		if c.IDs.HasParent && c.IDs.TraceID == h.IDs.TraceID && c.IDs.ParentSpanID == h.IDs.SpanID {
+			parentFound = true
+		}
+	}
+	if !parentFound {
+		t.Errorf("client span %+v is not the child of an HTTP server span", c.IDs)
+	}
+}
