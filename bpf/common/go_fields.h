@@ -48,7 +48,11 @@ enum go_field {
 	GO_FIELD_INTERNAL_RUNTIME_MAPS_MAP_DIRPTR = 38, // internal/runtime/maps.Map.dirPtr
 	GO_FIELD_INTERNAL_RUNTIME_MAPS_MAP_DIRLEN = 39, // internal/runtime/maps.Map.dirLen
 	GO_FIELD_INTERNAL_RUNTIME_MAPS_TABLE_GROUPS = 40, // internal/runtime/maps.table.groups
-	GO_FIELD_COUNT = 41,
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_SERVERSTREAM_STREAMPTR = 41, // google.golang.org/grpc/internal/transport.ServerStream.StreamPtr
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_REMOTEADDR = 42, // google.golang.org/grpc/internal/transport.http2Server.remoteAddr
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_LOCALADDR = 43, // google.golang.org/grpc/internal/transport.http2Server.localAddr
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_ERROR_E = 44, // google.golang.org/grpc/internal/status.Error.e
+	GO_FIELD_COUNT = 45,
 };
 
 // A go_offsets.field entry whose offset is not known.

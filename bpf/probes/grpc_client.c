@@ -104,11 +104,14 @@ int uprobe_grpc_client_return(struct pt_regs *ctx)
 	fill_header(&e->hdr, EVENT_GRPC_CLIENT, key.tgid, st->start_ns, &st->ids, st->has_parent);
 	e->code = 0;
 	if (GO_PARAM1(ctx)) {
-		// *status.Error{s *Status}: grpc returns its errors as these.
+		// *status.Error{s *Status} (older grpc: {e *spb.Status}): grpc
+		// returns its errors as these.
 		u64 err = GO_PARAM2(ctx);
 		e->code = GRPC_CODE_UNKNOWN_READ;
-		if (err)
+		if (err && known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_ERROR_S) && known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_STATUS_S))
 			e->code = grpc_status_code(off, read_ptr(err + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_ERROR_S)));
+		else if (err && known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_ERROR_E))
+			e->code = grpc_status_message_code(off, read_ptr(err + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_ERROR_E)));
 	}
 	u16 n = st->method_len;
 	if (n > GRPC_CLIENT_METHOD_LEN)

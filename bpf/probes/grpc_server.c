@@ -6,7 +6,8 @@
 // incoming trace context are read from the transport stream, and the span
 // becomes the goroutine's current span (client calls the handler makes
 // become its children). The span ends where the status is written, at the
-// entry of transport.(*http2Server).writeStatus, which grpc calls once per
+// entry of transport.(*http2Server).writeStatus (WriteStatus before grpc
+// v1.69: the same program, attached by a second probe description), which grpc calls once per
 // RPC on the same goroutine after the handler returned: its code is the
 // span's status and the transport's peer gives the addresses. 2 hits per
 // RPC, whatever the number of messages. An RPC served through net/http
@@ -52,6 +53,19 @@ struct {
 	__type(key, struct goroutine_key);
 	__type(value, struct grpc_server_inflight);
 } grpc_server_rpcs SEC(".maps");
+
+// The transport.Stream of the stream handleStream gets: a ServerStream
+// embedding it by value (grpc >= v1.77) or by pointer (v1.69-v1.76), or
+// the Stream itself (older versions, without ServerStream).
+static __always_inline u64 stream_base(struct go_offsets *off, u64 stream)
+{
+	// The pointer entry first: only the rule that found a pointer sets it.
+	if (known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_SERVERSTREAM_STREAMPTR))
+		return read_ptr(stream + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_SERVERSTREAM_STREAMPTR));
+	if (known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_SERVERSTREAM_STREAM))
+		return stream + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_SERVERSTREAM_STREAM);
+	return stream;
+}
 
 // ---------------------------------------------------------------------------
 // Incoming metadata. operateHeaders stores the request's metadata (a
@@ -183,7 +197,9 @@ static __always_inline int extract_grpc_parent(struct go_offsets *off, u64 strea
 {
 	if (!has_metadata(off) || extract_flags == 0)
 		return 0;
-	u64 base = stream + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_SERVERSTREAM_STREAM);
+	u64 base = stream_base(off, stream);
+	if (!base)
+		return 0;
 	u64 vctx = read_ptr(base + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_CTX) + 8);
 	if (!vctx)
 		return 0;
@@ -256,8 +272,9 @@ static __always_inline u8 read_tcp_addr(struct go_offsets *off, u64 iface, u8 *i
 	return (u8)slice[1];
 }
 
-// transport.(*http2Server).writeStatus(s *ServerStream, st *status.Status):
-// t in ax, s in bx, st in cx.
+// transport.(*http2Server).writeStatus(s *ServerStream, st *status.Status),
+// or WriteStatus(s *Stream, st *status.Status) before v1.69: t in ax, s in
+// bx, st in cx.
 SEC("uprobe/grpc_server_status")
 int uprobe_grpc_server_status(struct pt_regs *ctx)
 {
@@ -275,13 +292,24 @@ int uprobe_grpc_server_status(struct pt_regs *ctx)
 	}
 	fill_header(&e->hdr, EVENT_GRPC_SERVER, key.tgid, st->start_ns, &st->ids, st->has_parent);
 	e->code = grpc_status_code(off, GO_PARAM3(ctx));
-	u64 base = st->stream + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_SERVERSTREAM_STREAM);
-	e->method_len = read_go_string(base + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_METHOD), e->method, GRPC_METHOD_LEN);
-	u64 peer = GO_PARAM1(ctx) + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_PEER);
+	u64 base = stream_base(off, st->stream);
+	e->method_len = base ? read_go_string(base + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_METHOD), e->method, GRPC_METHOD_LEN) : 0;
+	// The connection's addresses: http2Server.peer.{Addr,LocalAddr}, or
+	// in older versions http2Server.{remoteAddr,localAddr}.
+	u64 t = GO_PARAM1(ctx);
+	u64 remote = 0, local = 0;
+	if (known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_PEER)) {
+		u64 peer = t + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_PEER);
+		remote = peer + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_PEER_PEER_ADDR);
+		local = peer + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_PEER_PEER_LOCALADDR);
+	} else if (known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_REMOTEADDR)) {
+		remote = t + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_REMOTEADDR);
+		local = t + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_LOCALADDR);
+	}
 	e->peer_port = 0;
 	e->local_port = 0;
-	e->peer_ip_len = read_tcp_addr(off, peer + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_PEER_PEER_ADDR), e->peer_ip, &e->peer_port);
-	e->local_ip_len = read_tcp_addr(off, peer + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_PEER_PEER_LOCALADDR), e->local_ip, &e->local_port);
+	e->peer_ip_len = remote ? read_tcp_addr(off, remote, e->peer_ip, &e->peer_port) : 0;
+	e->local_ip_len = local ? read_tcp_addr(off, local, e->local_ip, &e->local_port) : 0;
 	submit(e);
 out:
 	bpf_map_delete_elem(&grpc_server_rpcs, &key);

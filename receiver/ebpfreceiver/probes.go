@@ -12,10 +12,11 @@ import (
 // (a probe's name, from its package, and the setting that enables it).
 func (c TracesConfig) probes() tracer.Probes {
 	return tracer.Probes{
-		httpserver.Name: c.HTTP.Server,
-		httpclient.Name: c.HTTP.Client,
-		grpcserver.Name: c.GRPC.Server,
-		grpcclient.Name: c.GRPC.Client,
+		httpserver.Name:       c.HTTP.Server,
+		httpclient.Name:       c.HTTP.Client,
+		grpcserver.Name:       c.GRPC.Server,
+		grpcserver.LegacyName: c.GRPC.Server,
+		grpcclient.Name:       c.GRPC.Client,
 	}
 }
 

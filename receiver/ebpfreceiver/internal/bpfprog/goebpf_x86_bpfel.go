@@ -44,7 +44,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [41]uint64
+	Field        [45]uint64
 	GopanicVaddr uint64
 }
 

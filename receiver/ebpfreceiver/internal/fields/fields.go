@@ -62,6 +62,10 @@ const (
 	SwissMapDirPtr
 	SwissMapDirLen
 	SwissTableGroups
+	GRPCServerStreamStreamPtr
+	GRPCHTTP2ServerRemoteAddr
+	GRPCHTTP2ServerLocalAddr
+	GRPCStatusErrorE
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -123,6 +127,15 @@ var list = [Count]Field{
 	SwissMapDirPtr:   {Key: "internal/runtime/maps.Map.dirPtr", NotInTable: true},
 	SwissMapDirLen:   {Key: "internal/runtime/maps.Map.dirLen", NotInTable: true},
 	SwissTableGroups: {Key: "internal/runtime/maps.table.groups", NotInTable: true},
+	// Not a field of its own: grpcserver's rule moves ServerStream.Stream's
+	// offset here when the stream is embedded by pointer (grpc v1.69-v1.76).
+	GRPCServerStreamStreamPtr: {Key: "google.golang.org/grpc/internal/transport.ServerStream.StreamPtr", NotInTable: true},
+	// Older grpc-go (v1.33): the transport's addresses as fields of their
+	// own (later in a peer.Peer), status.Error holding the status message
+	// itself (later a *Status).
+	GRPCHTTP2ServerRemoteAddr: {Key: "google.golang.org/grpc/internal/transport.http2Server.remoteAddr", NotInTable: true},
+	GRPCHTTP2ServerLocalAddr:  {Key: "google.golang.org/grpc/internal/transport.http2Server.localAddr", NotInTable: true},
+	GRPCStatusErrorE:          {Key: "google.golang.org/grpc/internal/status.Error.e", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.

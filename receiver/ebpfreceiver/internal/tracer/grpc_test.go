@@ -1,6 +1,7 @@
 package tracer
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"os"
 	"os/exec"
@@ -16,15 +17,56 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 )
 
+const grpcDemoDir = "../../../../integration/testdata/grpcdemo"
+
 // buildGRPCDemo builds integration/testdata/grpcdemo (grpc-go of this
 // module's go.mod) with ldflags.
 func buildGRPCDemo(t *testing.T, ldflags string) string {
 	t.Helper()
 	exe := filepath.Join(t.TempDir(), "grpcdemo")
-	build := exec.Command("go", "build", "-ldflags="+ldflags, "-o", exe, "../../../../integration/testdata/grpcdemo")
+	build := exec.Command("go", "build", "-ldflags="+ldflags, "-o", exe, grpcDemoDir)
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build grpcdemo: %v\n%s", err, out)
+	}
+	return exe
+}
+
+// buildGRPCDemoAt builds grpcdemo against grpc-go version (a module of its
+// own, fetched through the module proxy), cached in
+// $TMPDIR/grpcdemo-bins by version and source.
+func buildGRPCDemoAt(t *testing.T, version string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(grpcDemoDir, "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(src)
+	dir := filepath.Join(os.TempDir(), "grpcdemo-bins", version+"-"+hex.EncodeToString(sum[:6]))
+	exe := filepath.Join(dir, "grpcdemo")
+	if _, err := os.Stat(exe); err == nil {
+		return exe
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gomod := "module grpcdemo\n\ngo 1.24\n\nrequire google.golang.org/grpc " + version + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-o", exe + ".tmp", "."}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("grpcdemo with grpc %s: go %v: %v\n%s", version, args, err, out)
+		}
+	}
+	if err := os.Rename(exe+".tmp", exe); err != nil {
+		t.Fatal(err)
 	}
 	return exe
 }
@@ -69,12 +111,44 @@ func grpcEvents(t *testing.T, tr *Tracer, n int) (servers []*grpcserver.Event, c
 // traceparent of its metadata, in 2 hits; a unary call the handler makes
 // gets a CLIENT span under the server span with the code the callee sent;
 // a server stream (Watch, unimplemented) gets one span too.
+//
+// grpc-go versions: this module's (v1.84.0); the oldest Linux distributions
+// package (v1.33.2: WriteStatus, addresses in the transport, status.Error
+// holding the message); v1.68.0 and v1.69.0 either side of the rename to
+// writeStatus and the *Stream embedded in ServerStream; v1.76.0 and v1.77.0
+// either side of Stream embedded by value; the newest the proxy serves
+// (v1.85.0). The go.mod versions are fetched through the module proxy.
 func TestGRPCSpans(t *testing.T) {
 	prereq.RequireRoot(t, "the gRPC probes")
-	exe := buildGRPCDemo(t, "")
+	for _, v := range []struct{ version, serverProbe string }{
+		{"", grpcserver.Name},
+		{"v1.33.2", grpcserver.LegacyName},
+		{"v1.68.0", grpcserver.LegacyName},
+		{"v1.69.0", grpcserver.Name},
+		{"v1.76.0", grpcserver.Name},
+		{"v1.77.0", grpcserver.Name},
+		{"v1.85.0", grpcserver.Name},
+	} {
+		name := v.version
+		if name == "" {
+			name = "go.mod"
+		}
+		t.Run(name, func(t *testing.T) {
+			exe := ""
+			if v.version == "" {
+				exe = buildGRPCDemo(t, "")
+			} else {
+				exe = buildGRPCDemoAt(t, v.version)
+			}
+			testGRPCSpans(t, exe, v.serverProbe)
+		})
+	}
+}
+
+func testGRPCSpans(t *testing.T, exe, serverProbe string) {
 	pid, addr := runServer(t, exe, func(addr string) []string { return []string{"-addr", addr} })
 	_, bin := resolveServer(t, exe)
-	for _, name := range []string{grpcserver.Name, grpcclient.Name} {
+	for _, name := range []string{serverProbe, grpcclient.Name} {
 		if err := bin.Unusable[name]; err != nil {
 			t.Fatalf("%s unusable: %v", name, err)
 		}
@@ -88,7 +162,7 @@ func TestGRPCSpans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	att, err := tr.Attach(pid, cookie, bin, Probes{grpcserver.Name: true, grpcclient.Name: true})
+	att, err := tr.Attach(pid, cookie, bin, Probes{serverProbe: true, grpcclient.Name: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/bpfprog"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
-	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 )
 
@@ -32,8 +31,11 @@ var Probe = &probes.Probe{
 	Uprobes: []probes.Uprobe{
 		{Symbol: FuncInvoke, Entry: ProgEntry, Return: ProgReturn},
 	},
-	Fields: append([]fields.ID{fields.GRPCClientConnTarget, fields.GRPCStatusErrorS}, grpcserver.StatusFields...),
+	Fields: []fields.ID{fields.GRPCClientConnTarget, fields.GRPCStatusProtoCode},
 	OptionalFields: [][]fields.ID{
+		// status.Error{s *Status}, or in older grpc {e *spb.Status}.
+		{fields.GRPCStatusErrorS, fields.GRPCStatusS},
+		{fields.GRPCStatusErrorE},
 		httpserver.GoroutineFields,
 		{fields.RuntimeGParentGoid},
 	},

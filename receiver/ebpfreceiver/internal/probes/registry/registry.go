@@ -16,6 +16,7 @@ func All() []*probes.Probe {
 		httpserver.Probe,
 		httpclient.Probe,
 		grpcserver.Probe,
+		grpcserver.LegacyProbe,
 		grpcclient.Probe,
 		goroutines.Probe,
 	}
