@@ -3,6 +3,7 @@ package tracer
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
@@ -71,6 +73,45 @@ func buildGRPCDemoAt(t *testing.T, version string) string {
 	return exe
 }
 
+// buildGRPCDemoGOPATH builds grpcdemo against grpc-go version the way
+// distributions package Go programs: GOPATH mode (GO111MODULE=off), the
+// dependencies under GOPATH/src, so the binary carries no module versions.
+func buildGRPCDemoGOPATH(t *testing.T, version string) string {
+	t.Helper()
+	modDir := filepath.Dir(buildGRPCDemoAt(t, version))
+	exe := filepath.Join(modDir, "grpcdemo-gopath")
+	if _, err := os.Stat(exe); err == nil {
+		return exe
+	}
+	gopath := t.TempDir()
+	vendor := filepath.Join(gopath, "src")
+	run := func(dir string, env []string, args ...string) {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %v in %s: %v\n%s", args, dir, err, out)
+		}
+	}
+	run(modDir, []string{"GOFLAGS=-mod=mod"}, "mod", "vendor", "-o", vendor)
+	app := filepath.Join(vendor, "grpcdemo")
+	if err := os.MkdirAll(app, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(modDir, "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(app, "main.go"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(app, []string{"GO111MODULE=off", "GOPATH=" + gopath, "CGO_ENABLED=0", "GOFLAGS="}, "build", "-o", exe+".tmp", ".")
+	if err := os.Rename(exe+".tmp", exe); err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
 // grpcCall runs exe as a client of addr (a process of its own, not traced)
 // and returns the status codes it printed.
 func grpcCall(t *testing.T, exe, addr string, args ...string) []string {
@@ -117,27 +158,41 @@ func grpcEvents(t *testing.T, tr *Tracer, n int) (servers []*grpcserver.Event, c
 // holding the message); v1.68.0 and v1.69.0 either side of the rename to
 // writeStatus and the *Stream embedded in ServerStream; v1.76.0 and v1.77.0
 // either side of Stream embedded by value; the newest the proxy serves
-// (v1.85.0). The go.mod versions are fetched through the module proxy.
+// (v1.85.0), also built in GOPATH mode (no module build info, as
+// distributions build). The versions are fetched through the module proxy.
 func TestGRPCSpans(t *testing.T) {
 	prereq.RequireRoot(t, "the gRPC probes")
-	for _, v := range []struct{ version, serverProbe string }{
-		{"", grpcserver.Name},
-		{"v1.33.2", grpcserver.LegacyName},
-		{"v1.68.0", grpcserver.LegacyName},
-		{"v1.69.0", grpcserver.Name},
-		{"v1.76.0", grpcserver.Name},
-		{"v1.77.0", grpcserver.Name},
-		{"v1.85.0", grpcserver.Name},
+	for _, v := range []struct {
+		version, serverProbe string
+		gopath               bool
+	}{
+		{"", grpcserver.Name, false},
+		{"v1.85.0", grpcserver.Name, true},
+		{"v1.33.2", grpcserver.LegacyName, false},
+		{"v1.68.0", grpcserver.LegacyName, false},
+		{"v1.69.0", grpcserver.Name, false},
+		{"v1.76.0", grpcserver.Name, false},
+		{"v1.77.0", grpcserver.Name, false},
+		{"v1.85.0", grpcserver.Name, false},
 	} {
 		name := v.version
 		if name == "" {
 			name = "go.mod"
 		}
+		if v.gopath {
+			name += "-gopath"
+		}
 		t.Run(name, func(t *testing.T) {
 			exe := ""
-			if v.version == "" {
+			switch {
+			case v.version == "":
 				exe = buildGRPCDemo(t, "")
-			} else {
+			case v.gopath:
+				exe = buildGRPCDemoGOPATH(t, v.version)
+				if x, err := goexe.Inspect(exe); err != nil || x.Modules["google.golang.org/grpc"] != "" {
+					t.Fatalf("GOPATH build: modules %v (%v), want none", x.Modules, err)
+				}
+			default:
 				exe = buildGRPCDemoAt(t, v.version)
 			}
 			testGRPCSpans(t, exe, v.serverProbe)
@@ -337,5 +392,38 @@ func TestGRPCServeHTTPOneSpan(t *testing.T) {
 	}
 	if !parentFound {
 		t.Errorf("client span %+v is not the child of an HTTP server span", c.IDs)
+	}
+}
+
+// Without DWARF (-s -w) the gRPC probes' offsets are not known yet (the
+// offsets table has no grpc-go entries): they are left out with a reason
+// naming the field, never attached with guessed offsets, and the HTTP
+// probes of the same binary still resolve.
+func TestGRPCStrippedLeftOut(t *testing.T) {
+	exe := buildGRPCDemo(t, "-s -w")
+	x, err := goexe.Inspect(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.HasDWARF {
+		t.Fatal("stripped build has DWARF")
+	}
+	bin, err := ResolveBinary(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{grpcserver.Name, grpcserver.LegacyName, grpcclient.Name} {
+		if _, ok := bin.Sites[name]; ok {
+			t.Errorf("%s resolved in a stripped binary", name)
+		}
+	}
+	for _, name := range []string{grpcserver.Name, grpcclient.Name} {
+		err := bin.Unusable[name]
+		if !errors.Is(err, ErrOffsetsMissing) || !strings.Contains(err.Error(), "google.golang.org/grpc") {
+			t.Errorf("%s: %v, want ErrOffsetsMissing naming a grpc field", name, err)
+		}
+	}
+	if _, ok := bin.Sites[httpserver.Name]; !ok {
+		t.Errorf("http_server not resolved: %v", bin.Unusable[httpserver.Name])
 	}
 }
