@@ -130,9 +130,9 @@ var list = [Count]Field{
 	// Not a field of its own: grpcserver's rule moves ServerStream.Stream's
 	// offset here when the stream is embedded by pointer (grpc v1.69-v1.76).
 	GRPCServerStreamStreamPtr: {Key: "google.golang.org/grpc/internal/transport.ServerStream.StreamPtr", NotInTable: true},
-	// Older grpc-go (v1.33): the transport's addresses as fields of their
-	// own (later in a peer.Peer), status.Error holding the status message
-	// itself (later a *Status).
+	// Older grpc-go: the transport's addresses as fields of their own
+	// (before v1.60; a peer.Peer from v1.60), status.Error holding the
+	// status message itself (before v1.40; a *Status from v1.40).
 	GRPCHTTP2ServerRemoteAddr: {Key: "google.golang.org/grpc/internal/transport.http2Server.remoteAddr", NotInTable: true},
 	GRPCHTTP2ServerLocalAddr:  {Key: "google.golang.org/grpc/internal/transport.http2Server.localAddr", NotInTable: true},
 	GRPCStatusErrorE:          {Key: "google.golang.org/grpc/internal/status.Error.e", NotInTable: true},

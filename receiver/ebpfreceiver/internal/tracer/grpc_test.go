@@ -155,7 +155,9 @@ func grpcEvents(t *testing.T, tr *Tracer, n int) (servers []*grpcserver.Event, c
 //
 // grpc-go versions: this module's (v1.84.0); the oldest Linux distributions
 // package (v1.33.2: WriteStatus, addresses in the transport, status.Error
-// holding the message); v1.68.0 and v1.69.0 either side of the rename to
+// holding the message); v1.39.0 and v1.40.0 either side of status.Error
+// holding a *Status; v1.59.0 and v1.60.0 either side of the transport's
+// peer.Peer; v1.68.0 and v1.69.0 either side of the rename to
 // writeStatus and the *Stream embedded in ServerStream; v1.76.0 and v1.77.0
 // either side of Stream embedded by value; the newest the proxy serves
 // (v1.85.0), also built in GOPATH mode (no module build info, as
@@ -169,6 +171,10 @@ func TestGRPCSpans(t *testing.T) {
 		{"", grpcserver.Name, false},
 		{"v1.85.0", grpcserver.Name, true},
 		{"v1.33.2", grpcserver.LegacyName, false},
+		{"v1.39.0", grpcserver.LegacyName, false},
+		{"v1.40.0", grpcserver.LegacyName, false},
+		{"v1.59.0", grpcserver.LegacyName, false},
+		{"v1.60.0", grpcserver.LegacyName, false},
 		{"v1.68.0", grpcserver.LegacyName, false},
 		{"v1.69.0", grpcserver.Name, false},
 		{"v1.76.0", grpcserver.Name, false},

@@ -33,7 +33,7 @@ var Probe = &probes.Probe{
 	},
 	Fields: []fields.ID{fields.GRPCClientConnTarget, fields.GRPCStatusProtoCode},
 	OptionalFields: [][]fields.ID{
-		// status.Error{s *Status}, or in older grpc {e *spb.Status}.
+		// status.Error{s *Status} (v1.40 on), or {e *spb.Status} before.
 		{fields.GRPCStatusErrorS, fields.GRPCStatusS},
 		{fields.GRPCStatusErrorE},
 		httpserver.GoroutineFields,

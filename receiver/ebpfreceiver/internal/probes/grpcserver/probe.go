@@ -76,8 +76,7 @@ var Probe = &probes.Probe{
 
 // LegacyProbe is the same probe for grpc-go before v1.69, whose transport
 // exports WriteStatus and keeps the connection's addresses in fields of its
-// own (v1.33; later versions in between hold a peer.Peer, the group read
-// when known).
+// own before v1.60 (in a peer.Peer from v1.60: the group read when known).
 var LegacyProbe = &probes.Probe{
 	Name: LegacyName,
 	Uprobes: []probes.Uprobe{
