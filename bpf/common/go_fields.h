@@ -32,7 +32,27 @@ enum go_field {
 	GO_FIELD_NET_HTTP_RESPONSE_STATUSCODE = 22, // net/http.Response.StatusCode
 	GO_FIELD_NET_HTTP_HTTP2RESPONSEWRITER_RWS = 23, // net/http.http2responseWriter.rws
 	GO_FIELD_NET_HTTP_HTTP2RESPONSEWRITERSTATE_STATUS = 24, // net/http.http2responseWriterState.status
-	GO_FIELD_COUNT = 25,
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_SERVERSTREAM_STREAM = 25, // google.golang.org/grpc/internal/transport.ServerStream.Stream
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_CTX = 26, // google.golang.org/grpc/internal/transport.Stream.ctx
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_METHOD = 27, // google.golang.org/grpc/internal/transport.Stream.method
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_PEER = 28, // google.golang.org/grpc/internal/transport.http2Server.peer
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_PEER_PEER_ADDR = 29, // google.golang.org/grpc/peer.Peer.Addr
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_PEER_PEER_LOCALADDR = 30, // google.golang.org/grpc/peer.Peer.LocalAddr
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_STATUS_S = 31, // google.golang.org/grpc/internal/status.Status.s
+	GO_FIELD_GOOGLE_GOLANG_ORG_GENPROTO_GOOGLEAPIS_RPC_STATUS_STATUS_CODE = 32, // google.golang.org/genproto/googleapis/rpc/status.Status.Code
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_CLIENTCONN_TARGET = 33, // google.golang.org/grpc.ClientConn.target
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_ERROR_S = 34, // google.golang.org/grpc/internal/status.Error.s
+	GO_FIELD_NET_TCPADDR_IP = 35, // net.TCPAddr.IP
+	GO_FIELD_NET_TCPADDR_PORT = 36, // net.TCPAddr.Port
+	GO_FIELD_CONTEXT_VALUECTX_VAL = 37, // context.valueCtx.val
+	GO_FIELD_INTERNAL_RUNTIME_MAPS_MAP_DIRPTR = 38, // internal/runtime/maps.Map.dirPtr
+	GO_FIELD_INTERNAL_RUNTIME_MAPS_MAP_DIRLEN = 39, // internal/runtime/maps.Map.dirLen
+	GO_FIELD_INTERNAL_RUNTIME_MAPS_TABLE_GROUPS = 40, // internal/runtime/maps.table.groups
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_SERVERSTREAM_STREAMPTR = 41, // google.golang.org/grpc/internal/transport.ServerStream.StreamPtr
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_REMOTEADDR = 42, // google.golang.org/grpc/internal/transport.http2Server.remoteAddr
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_LOCALADDR = 43, // google.golang.org/grpc/internal/transport.http2Server.localAddr
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_ERROR_E = 44, // google.golang.org/grpc/internal/status.Error.e
+	GO_FIELD_COUNT = 45,
 };
 
 // A go_offsets.field entry whose offset is not known.

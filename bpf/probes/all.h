@@ -7,13 +7,17 @@
 // The first byte of every ring buffer record (event_header.kind): one kind
 // per "struct *_event" of the probe files.
 enum event_kind {
-	EVENT_HTTP_CLIENT = 1,
-	EVENT_HTTP_SERVER = 2,
+	EVENT_GRPC_CLIENT = 1,
+	EVENT_GRPC_SERVER = 2,
+	EVENT_HTTP_CLIENT = 3,
+	EVENT_HTTP_SERVER = 4,
 };
 
 const enum event_kind *unused_event_kind __attribute__((unused));
 
 #include "goroutines.c"
+#include "grpc_client.c"
+#include "grpc_server.c"
 #include "http_client.c"
 #include "http_server.c"
 

@@ -56,8 +56,9 @@ type TracesConfig struct {
 	// HTTP enables net/http server and client spans and says what of the
 	// URL they keep.
 	HTTP HTTPConfig `mapstructure:"http"`
-	// GRPC enables google.golang.org/grpc spans. Not implemented yet:
-	// enabling either side is a configuration error.
+	// GRPC enables google.golang.org/grpc spans: a SERVER span per RPC
+	// served (unary or streaming), a CLIENT span per unary RPC made.
+	// Binaries need DWARF for now (not stripped).
 	GRPC ProtocolConfig `mapstructure:"grpc"`
 	// Propagation configures trace context propagation.
 	Propagation PropagationConfig `mapstructure:"propagation"`
@@ -185,9 +186,6 @@ func (cfg *Config) Validate() error {
 		if k == "" || strings.ContainsAny(k, "&=#? ") {
 			errs = append(errs, fmt.Errorf("traces.http.redact_query_keys[%d]: invalid query parameter name %q (empty, or contains one of & = # ? space)", i, k))
 		}
-	}
-	if cfg.Traces.GRPC.Server || cfg.Traces.GRPC.Client {
-		errs = append(errs, fmt.Errorf("traces.grpc: gRPC probes are not implemented in this version: server=%t client=%t", cfg.Traces.GRPC.Server, cfg.Traces.GRPC.Client))
 	}
 	for i, f := range cfg.Traces.Propagation.Extract {
 		if f != "tracecontext" && f != "b3" {

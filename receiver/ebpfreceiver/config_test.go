@@ -82,7 +82,6 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid_poll_interval.yaml", "discovery.poll_interval must be at least 100ms: 10ms"},
 		{"invalid_redact_query_key.yaml", `traces.http.redact_query_keys[1]: invalid query parameter name "a=b"`},
 		{"invalid_redact_query_key_empty.yaml", `traces.http.redact_query_keys[0]: invalid query parameter name ""`},
-		{"invalid_grpc.yaml", "traces.grpc: gRPC probes are not implemented in this version: server=true client=false"},
 		{"invalid_extract.yaml", `traces.propagation.extract[1]: unknown format "jaeger"`},
 		{"invalid_inject.yaml", "traces.propagation.inject: injecting traceparent is not implemented in this version: true"},
 		{"invalid_capture_headers.yaml", `traces.capture_headers: header capture is not implemented in this version: ["X-Request-Id"]`},

@@ -171,6 +171,9 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 	proc := &instrumentedProcess{key: p.Key(), file: id}
 	uprobes := 0
 	if r.tracer != nil {
+		if err := r.cfg.Traces.grpcLayoutUnknown(b.info); err != nil {
+			logOnce("No gRPC spans for executable: grpc-go struct layout unknown", err)
+		}
 		if b.info.ProbeErr != nil {
 			r.recordFailure(b.info.ProbeErr)
 			logOnce("Cannot trace executable", b.info.ProbeErr)

@@ -1,6 +1,8 @@
 package ebpfreceiver
 
 import (
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
@@ -10,8 +12,11 @@ import (
 // (a probe's name, from its package, and the setting that enables it).
 func (c TracesConfig) probes() tracer.Probes {
 	return tracer.Probes{
-		httpserver.Name: c.HTTP.Server,
-		httpclient.Name: c.HTTP.Client,
+		httpserver.Name:       c.HTTP.Server,
+		httpclient.Name:       c.HTTP.Client,
+		grpcserver.Name:       c.GRPC.Server,
+		grpcserver.LegacyName: c.GRPC.Server,
+		grpcclient.Name:       c.GRPC.Client,
 	}
 }
 

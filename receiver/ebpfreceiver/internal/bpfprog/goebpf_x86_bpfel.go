@@ -36,13 +36,15 @@ type GoebpfEventHeader struct {
 type GoebpfEventKind uint32
 
 const (
-	GoebpfEventKindEVENT_HTTP_CLIENT GoebpfEventKind = 1
-	GoebpfEventKindEVENT_HTTP_SERVER GoebpfEventKind = 2
+	GoebpfEventKindEVENT_GRPC_CLIENT GoebpfEventKind = 1
+	GoebpfEventKindEVENT_GRPC_SERVER GoebpfEventKind = 2
+	GoebpfEventKindEVENT_HTTP_CLIENT GoebpfEventKind = 3
+	GoebpfEventKindEVENT_HTTP_SERVER GoebpfEventKind = 4
 )
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [25]uint64
+	Field        [45]uint64
 	GopanicVaddr uint64
 }
 
@@ -51,6 +53,52 @@ type GoebpfGoroutineKey struct {
 	Tgid uint32
 	Pad  uint32
 	G    uint64
+}
+
+type GoebpfGrpcClientEvent struct {
+	_         structs.HostLayout
+	Hdr       GoebpfEventHeader
+	Code      uint32
+	MethodLen uint16
+	TargetLen uint16
+	Method    [128]int8
+	Target    [64]int8
+}
+
+type GoebpfGrpcClientInflight struct {
+	_         structs.HostLayout
+	StartNs   uint64
+	Conn      uint64
+	Ids       GoebpfSpanIds
+	HasParent uint8
+	Pad       [3]uint8
+	MethodLen uint16
+	Pad2      uint16
+	Method    [128]int8
+}
+
+type GoebpfGrpcServerEvent struct {
+	_          structs.HostLayout
+	Hdr        GoebpfEventHeader
+	Code       uint32
+	MethodLen  uint16
+	PeerPort   uint16
+	LocalPort  uint16
+	PeerIpLen  uint8
+	LocalIpLen uint8
+	PeerIp     [16]uint8
+	LocalIp    [16]uint8
+	Method     [128]int8
+	_          [4]byte
+}
+
+type GoebpfGrpcServerInflight struct {
+	_         structs.HostLayout
+	StartNs   uint64
+	Stream    uint64
+	Ids       GoebpfSpanIds
+	HasParent uint8
+	Pad       [7]uint8
 }
 
 type GoebpfHttpClientEvent struct {
@@ -171,14 +219,18 @@ type GoebpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfProgramSpecs struct {
-	UprobeClientEntry    *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
-	UprobeClientReturn   *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
-	UprobeEmpty          *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
-	UprobeGopanic        *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
-	UprobeNewproc1Return *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
-	UprobeRecoveryResume *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
-	UprobeServerEntry    *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
-	UprobeServerReturn   *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
+	UprobeClientEntry      *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
+	UprobeClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
+	UprobeEmpty            *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
+	UprobeGopanic          *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
+	UprobeGrpcClientEntry  *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_entry"`
+	UprobeGrpcClientReturn *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcServerEntry  *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
+	UprobeGrpcServerStatus *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
+	UprobeNewproc1Return   *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
+	UprobeRecoveryResume   *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
+	UprobeServerEntry      *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
+	UprobeServerReturn     *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
 }
 
 // GoebpfMapSpecs contains maps before they are loaded into the kernel.
@@ -188,6 +240,9 @@ type GoebpfMapSpecs struct {
 	ClientRequests    *ebpf.MapSpec `ebpf:"client_requests"`
 	Events            *ebpf.MapSpec `ebpf:"events"`
 	GoOffsetsByCookie *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
+	GrpcClientRpcs    *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
+	GrpcClientScratch *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
+	GrpcServerRpcs    *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
 	HeadScratch       *ebpf.MapSpec `ebpf:"head_scratch"`
 	ProbeHits         *ebpf.MapSpec `ebpf:"probe_hits"`
 	RingbufDrops      *ebpf.MapSpec `ebpf:"ringbuf_drops"`
@@ -204,6 +259,8 @@ type GoebpfVariableSpecs struct {
 	UnusedEventHeader     *ebpf.VariableSpec `ebpf:"unused_event_header"`
 	UnusedEventKind       *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedGoOffsets       *ebpf.VariableSpec `ebpf:"unused_go_offsets"`
+	UnusedGrpcClientEvent *ebpf.VariableSpec `ebpf:"unused_grpc_client_event"`
+	UnusedGrpcServerEvent *ebpf.VariableSpec `ebpf:"unused_grpc_server_event"`
 	UnusedHttpClientEvent *ebpf.VariableSpec `ebpf:"unused_http_client_event"`
 	UnusedHttpServerEvent *ebpf.VariableSpec `ebpf:"unused_http_server_event"`
 	WakeupThreshold       *ebpf.VariableSpec `ebpf:"wakeup_threshold"`
@@ -232,6 +289,9 @@ type GoebpfMaps struct {
 	ClientRequests    *ebpf.Map `ebpf:"client_requests"`
 	Events            *ebpf.Map `ebpf:"events"`
 	GoOffsetsByCookie *ebpf.Map `ebpf:"go_offsets_by_cookie"`
+	GrpcClientRpcs    *ebpf.Map `ebpf:"grpc_client_rpcs"`
+	GrpcClientScratch *ebpf.Map `ebpf:"grpc_client_scratch"`
+	GrpcServerRpcs    *ebpf.Map `ebpf:"grpc_server_rpcs"`
 	HeadScratch       *ebpf.Map `ebpf:"head_scratch"`
 	ProbeHits         *ebpf.Map `ebpf:"probe_hits"`
 	RingbufDrops      *ebpf.Map `ebpf:"ringbuf_drops"`
@@ -244,6 +304,9 @@ func (m *GoebpfMaps) Close() error {
 		m.ClientRequests,
 		m.Events,
 		m.GoOffsetsByCookie,
+		m.GrpcClientRpcs,
+		m.GrpcClientScratch,
+		m.GrpcServerRpcs,
 		m.HeadScratch,
 		m.ProbeHits,
 		m.RingbufDrops,
@@ -261,6 +324,8 @@ type GoebpfVariables struct {
 	UnusedEventHeader     *ebpf.Variable `ebpf:"unused_event_header"`
 	UnusedEventKind       *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedGoOffsets       *ebpf.Variable `ebpf:"unused_go_offsets"`
+	UnusedGrpcClientEvent *ebpf.Variable `ebpf:"unused_grpc_client_event"`
+	UnusedGrpcServerEvent *ebpf.Variable `ebpf:"unused_grpc_server_event"`
 	UnusedHttpClientEvent *ebpf.Variable `ebpf:"unused_http_client_event"`
 	UnusedHttpServerEvent *ebpf.Variable `ebpf:"unused_http_server_event"`
 	WakeupThreshold       *ebpf.Variable `ebpf:"wakeup_threshold"`
@@ -270,14 +335,18 @@ type GoebpfVariables struct {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfPrograms struct {
-	UprobeClientEntry    *ebpf.Program `ebpf:"uprobe_client_entry"`
-	UprobeClientReturn   *ebpf.Program `ebpf:"uprobe_client_return"`
-	UprobeEmpty          *ebpf.Program `ebpf:"uprobe_empty"`
-	UprobeGopanic        *ebpf.Program `ebpf:"uprobe_gopanic"`
-	UprobeNewproc1Return *ebpf.Program `ebpf:"uprobe_newproc1_return"`
-	UprobeRecoveryResume *ebpf.Program `ebpf:"uprobe_recovery_resume"`
-	UprobeServerEntry    *ebpf.Program `ebpf:"uprobe_server_entry"`
-	UprobeServerReturn   *ebpf.Program `ebpf:"uprobe_server_return"`
+	UprobeClientEntry      *ebpf.Program `ebpf:"uprobe_client_entry"`
+	UprobeClientReturn     *ebpf.Program `ebpf:"uprobe_client_return"`
+	UprobeEmpty            *ebpf.Program `ebpf:"uprobe_empty"`
+	UprobeGopanic          *ebpf.Program `ebpf:"uprobe_gopanic"`
+	UprobeGrpcClientEntry  *ebpf.Program `ebpf:"uprobe_grpc_client_entry"`
+	UprobeGrpcClientReturn *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcServerEntry  *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
+	UprobeGrpcServerStatus *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
+	UprobeNewproc1Return   *ebpf.Program `ebpf:"uprobe_newproc1_return"`
+	UprobeRecoveryResume   *ebpf.Program `ebpf:"uprobe_recovery_resume"`
+	UprobeServerEntry      *ebpf.Program `ebpf:"uprobe_server_entry"`
+	UprobeServerReturn     *ebpf.Program `ebpf:"uprobe_server_return"`
 }
 
 func (p *GoebpfPrograms) Close() error {
@@ -286,6 +355,10 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeClientReturn,
 		p.UprobeEmpty,
 		p.UprobeGopanic,
+		p.UprobeGrpcClientEntry,
+		p.UprobeGrpcClientReturn,
+		p.UprobeGrpcServerEntry,
+		p.UprobeGrpcServerStatus,
 		p.UprobeNewproc1Return,
 		p.UprobeRecoveryResume,
 		p.UprobeServerEntry,

@@ -4,6 +4,8 @@ package registry
 import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/goroutines"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 )
@@ -13,6 +15,9 @@ func All() []*probes.Probe {
 	return []*probes.Probe{
 		httpserver.Probe,
 		httpclient.Probe,
+		grpcserver.Probe,
+		grpcserver.LegacyProbe,
+		grpcclient.Probe,
 		goroutines.Probe,
 	}
 }

@@ -1,0 +1,33 @@
+// Reading grpc-go values shared by the gRPC server and client probes.
+#ifndef GOEBPF_GRPC_H
+#define GOEBPF_GRPC_H
+
+#include "goebpf.h"
+#include "go_mem.h"
+#include "go_offsets.h"
+
+// A gRPC status code that could not be read.
+#define GRPC_CODE_UNKNOWN_READ 0xffffffff
+
+// The code of a genproto *Status message (0, OK, for nil).
+static __always_inline u32 grpc_status_message_code(struct go_offsets *off, u64 msg)
+{
+	if (!msg)
+		return 0;
+	u32 code = 0;
+	if (bpf_probe_read_user(&code, sizeof(code), (void *)(msg + FIELD(off, GOOGLE_GOLANG_ORG_GENPROTO_GOOGLEAPIS_RPC_STATUS_STATUS_CODE))))
+		return GRPC_CODE_UNKNOWN_READ;
+	return code;
+}
+
+// The code of a *internal/status.Status (grpc's status.Status): its s
+// field points to the genproto Status message, whose Code is an int32. A nil
+// *Status is OK, as grpc's Status.Code() says.
+static __always_inline u32 grpc_status_code(struct go_offsets *off, u64 status)
+{
+	if (!status)
+		return 0;
+	return grpc_status_message_code(off, read_ptr(status + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_STATUS_S)));
+}
+
+#endif

@@ -1,0 +1,126 @@
+//go:build ignore
+
+// The grpc-go client probe: one CLIENT span per unary RPC.
+//
+// grpc.(*ClientConn).Invoke is probed at its entry and at every RET (2 hits
+// per RPC). The span's parent is the span the calling goroutine works for
+// (goroutines.h). The status code is read from the returned error, a
+// *internal/status.Error, so the span carries the code the server sent (or
+// the one grpc made up locally: UNAVAILABLE, DEADLINE_EXCEEDED, ...).
+
+#include "goebpf.h"
+#include "event.h"
+#include "go_mem.h"
+#include "go_offsets.h"
+#include "goroutines.h"
+#include "grpc.h"
+#include <bpf/bpf_helpers.h>
+
+#define GRPC_CLIENT_METHOD_LEN 128
+#define GRPC_CLIENT_TARGET_LEN 64
+
+struct grpc_client_inflight {
+	u64 start_ns;
+	u64 conn;
+	struct span_ids ids;
+	u8 has_parent;
+	u8 pad[3];
+	u16 method_len;
+	u16 pad2;
+	char method[GRPC_CLIENT_METHOD_LEN];
+};
+
+struct grpc_client_event {
+	struct event_header hdr;
+	u32 code; // 0 for a nil error; GRPC_CODE_UNKNOWN_READ when unreadable
+	u16 method_len;
+	u16 target_len;
+	char method[GRPC_CLIENT_METHOD_LEN];
+	char target[GRPC_CLIENT_TARGET_LEN];
+};
+
+const struct grpc_client_event *unused_grpc_client_event __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct goroutine_key);
+	__type(value, struct grpc_client_inflight);
+} grpc_client_rpcs SEC(".maps");
+
+// Scratch for the in-flight state (too large for the BPF stack with the
+// method name).
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct grpc_client_inflight);
+} grpc_client_scratch SEC(".maps");
+
+// grpc.(*ClientConn).Invoke(ctx, method string, args, reply any, opts ...CallOption) error:
+// cc in ax, ctx (itab, data) in bx/cx, method (ptr, len) in di/si.
+SEC("uprobe/grpc_client_entry")
+int uprobe_grpc_client_entry(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	u32 zero = 0;
+	struct grpc_client_inflight *st = bpf_map_lookup_elem(&grpc_client_scratch, &zero);
+	if (!st)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	st->start_ns = bpf_ktime_get_boot_ns();
+	st->conn = GO_PARAM1(ctx);
+	__builtin_memset(&st->ids, 0, sizeof(st->ids));
+	st->has_parent = inherit_span(off, &key, &st->ids);
+	new_span(&st->ids, st->has_parent);
+	u64 mptr = GO_PARAM4(ctx);
+	s64 mlen = (s64)GO_PARAM5(ctx);
+	u32 n = mlen > GRPC_CLIENT_METHOD_LEN ? GRPC_CLIENT_METHOD_LEN : (mlen < 0 ? 0 : (u32)mlen);
+	st->method_len = 0;
+	if (n > 0 && n <= GRPC_CLIENT_METHOD_LEN && bpf_probe_read_user(st->method, n, (void *)mptr) == 0)
+		st->method_len = (u16)n;
+	bpf_map_update_elem(&grpc_client_rpcs, &key, st, BPF_ANY);
+	return 0;
+}
+
+// Invoke's result: error (itab, data) in ax/bx.
+SEC("uprobe/grpc_client_return")
+int uprobe_grpc_client_return(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct grpc_client_inflight *st = bpf_map_lookup_elem(&grpc_client_rpcs, &key);
+	if (!st)
+		return 0;
+	struct grpc_client_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop();
+		goto out;
+	}
+	fill_header(&e->hdr, EVENT_GRPC_CLIENT, key.tgid, st->start_ns, &st->ids, st->has_parent);
+	e->code = 0;
+	if (GO_PARAM1(ctx)) {
+		// *status.Error{s *Status} (older grpc: {e *spb.Status}): grpc
+		// returns its errors as these.
+		u64 err = GO_PARAM2(ctx);
+		e->code = GRPC_CODE_UNKNOWN_READ;
+		if (err && known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_ERROR_S) && known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_STATUS_S))
+			e->code = grpc_status_code(off, read_ptr(err + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_ERROR_S)));
+		else if (err && known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_ERROR_E))
+			e->code = grpc_status_message_code(off, read_ptr(err + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_ERROR_E)));
+	}
+	u16 n = st->method_len;
+	if (n > GRPC_CLIENT_METHOD_LEN)
+		n = GRPC_CLIENT_METHOD_LEN;
+	__builtin_memcpy(e->method, st->method, GRPC_CLIENT_METHOD_LEN);
+	e->method_len = n;
+	e->target_len = read_go_string(st->conn + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_CLIENTCONN_TARGET), e->target, GRPC_CLIENT_TARGET_LEN);
+	submit(e);
+out:
+	bpf_map_delete_elem(&grpc_client_rpcs, &key);
+	return 0;
+}

@@ -1,0 +1,318 @@
+//go:build ignore
+
+// The grpc-go server probe: one SERVER span per RPC (unary or stream).
+//
+// grpc.(*Server).handleStream is probed at its entry: the RPC's method and
+// incoming trace context are read from the transport stream, and the span
+// becomes the goroutine's current span (client calls the handler makes
+// become its children). The span ends where the status is written, at the
+// entry of transport.(*http2Server).writeStatus (WriteStatus before grpc
+// v1.69: the same program, attached by a second probe description), which grpc calls once per
+// RPC on the same goroutine after the handler returned: its code is the
+// span's status and the transport's peer gives the addresses. 2 hits per
+// RPC, whatever the number of messages. An RPC served through net/http
+// (ServeHTTP) is left to the HTTP server span.
+
+#include "goebpf.h"
+#include "event.h"
+#include "go_mem.h"
+#include "go_offsets.h"
+#include "goroutines.h"
+#include "grpc.h"
+#include "propagation.h"
+#include <bpf/bpf_helpers.h>
+
+#define GRPC_METHOD_LEN 128
+
+struct grpc_server_inflight {
+	u64 start_ns;
+	u64 stream;
+	struct span_ids ids;
+	u8 has_parent;
+	u8 pad[7];
+};
+
+struct grpc_server_event {
+	struct event_header hdr;
+	u32 code; // GRPC_CODE_UNKNOWN_READ when it could not be read
+	u16 method_len;
+	u16 peer_port;
+	u16 local_port;
+	u8 peer_ip_len; // 4 or 16; 0 when the address is not TCP or unknown
+	u8 local_ip_len;
+	u8 peer_ip[16];
+	u8 local_ip[16];
+	char method[GRPC_METHOD_LEN];
+};
+
+const struct grpc_server_event *unused_grpc_server_event __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct goroutine_key);
+	__type(value, struct grpc_server_inflight);
+} grpc_server_rpcs SEC(".maps");
+
+// The transport.Stream of the stream handleStream gets: a ServerStream
+// embedding it by value (grpc >= v1.77) or by pointer (v1.69-v1.76), or
+// the Stream itself (older versions, without ServerStream).
+static __always_inline u64 stream_base(struct go_offsets *off, u64 stream)
+{
+	// The pointer entry first: only the rule that found a pointer sets it.
+	if (known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_SERVERSTREAM_STREAMPTR))
+		return read_ptr(stream + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_SERVERSTREAM_STREAMPTR));
+	if (known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_SERVERSTREAM_STREAM))
+		return stream + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_SERVERSTREAM_STREAM);
+	return stream;
+}
+
+// ---------------------------------------------------------------------------
+// Incoming metadata. operateHeaders stores the request's metadata (a
+// metadata.MD, map[string][]string) as the value of the context.valueCtx
+// that is the stream's context when handleStream starts. With Go's swiss
+// maps (Go >= 1.24) a map is either one group (dirLen 0, dirPtr the group)
+// or a directory of dirLen table pointers, each table holding groups.data,
+// an array of lengthMask+1 groups. A group is a control word (one byte per
+// slot, high bit set when the slot is empty or deleted) and 8 slots of key
+// and value. grpc sizes the map by the number of header fields, so a
+// request with more than 8 fields has a directory.
+
+#define SWISS_GROUP_SLOTS 8
+#define SWISS_CTRL_EMPTY_BIT 0x80
+// A slot of map[string][]string: the key (string) then the value ([]string).
+#define MD_SLOT_SIZE 40
+#define MD_SLOT_VALUE 16
+#define MD_GROUP_SIZE (8 + SWISS_GROUP_SLOTS * MD_SLOT_SIZE)
+// groupsReference: data (pointer), then lengthMask (uint64).
+#define SWISS_GROUPS_LENGTHMASK 8
+// Groups searched: tables of the directory x groups of each table.
+#define MD_MAX_TABLES 4
+#define MD_MAX_GROUPS 8
+
+static __always_inline int has_metadata(struct go_offsets *off)
+{
+	return known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_CTX) &&
+	       known(off, GO_FIELD_CONTEXT_VALUECTX_VAL) && known(off, GO_FIELD_INTERNAL_RUNTIME_MAPS_MAP_DIRPTR) &&
+	       known(off, GO_FIELD_INTERNAL_RUNTIME_MAPS_MAP_DIRLEN) && known(off, GO_FIELD_INTERNAL_RUNTIME_MAPS_TABLE_GROUPS);
+}
+
+// Parses the first value of a metadata entry (slot) as traceparent (which
+// 1) or b3 (which 2) into ids, through the head scan's scratch buffer.
+static __always_inline int parse_md_value(u64 slot, int which, struct span_ids *ids)
+{
+	u64 values = read_ptr(slot + MD_SLOT_VALUE);
+	s64 nvalues = (s64)read_ptr(slot + MD_SLOT_VALUE + 8);
+	if (!values || nvalues < 1)
+		return 0;
+	struct go_string v = {};
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)values) || v.len < 16 || v.len > 64 || !v.ptr)
+		return 0;
+	u32 zero = 0;
+	u8 *buf = bpf_map_lookup_elem(&head_scratch, &zero);
+	if (!buf)
+		return 0;
+	u32 n = (u32)v.len & 127;
+	if (n > 64 || bpf_probe_read_user(buf, n, (void *)v.ptr))
+		return 0;
+	struct head_scan s = {.buf = buf, .len = n, .flags = extract_flags, .ids = ids};
+	if (which == 1)
+		return parse_traceparent(&s, 0);
+	return parse_b3(&s, 0);
+}
+
+struct md_search {
+	struct go_offsets *off;
+	u64 dir;      // directory of table pointers
+	u64 dir_len;  // entries searched
+	u64 entry;    // directory entry being searched
+	u64 table;    // its table
+	u64 groups;   // the table's groups.data
+	u64 mask;     // and groups.lengthMask
+	u64 group;    // group of the table searched next
+	u64 tp_slot;  // slot of "traceparent", 0 when not seen
+	u64 b3_slot;  // slot of "b3"
+};
+
+// Notes the slots of traceparent and b3 in one group.
+static __always_inline void search_group(struct md_search *s, u64 group)
+{
+	u64 ctrl = read_ptr(group);
+#pragma unroll
+	for (int i = 0; i < SWISS_GROUP_SLOTS; i++) {
+		if ((ctrl >> (8 * i)) & SWISS_CTRL_EMPTY_BIT)
+			continue;
+		u64 slot = group + 8 + i * MD_SLOT_SIZE;
+		struct go_string k = {};
+		if (bpf_probe_read_user(&k, sizeof(k), (void *)slot))
+			continue;
+		char name[11] = {};
+		if (k.len == 11) {
+			if (bpf_probe_read_user(name, 11, (void *)k.ptr) == 0 && __builtin_memcmp(name, "traceparent", 11) == 0)
+				s->tp_slot = slot;
+		} else if (k.len == 2) {
+			if (bpf_probe_read_user(name, 2, (void *)k.ptr) == 0 && name[0] == 'b' && name[1] == '3')
+				s->b3_slot = slot;
+		}
+	}
+}
+
+// bpf_loop callback: each step searches the next group of the directory's
+// tables in order (a table that fills several directory entries is
+// searched once), and stops after the last group or once traceparent is
+// found.
+static long search_directory(u32 idx, void *data)
+{
+	struct md_search *s = data;
+	if (s->entry >= s->dir_len || s->tp_slot)
+		return 1;
+	if (s->group == 0) {
+		u64 table = read_ptr(s->dir + s->entry * 8);
+		if (!table || table == s->table) {
+			s->entry++;
+			return 0;
+		}
+		s->table = table;
+		u64 groups = table + FIELD(s->off, INTERNAL_RUNTIME_MAPS_TABLE_GROUPS);
+		s->groups = read_ptr(groups);
+		s->mask = read_ptr(groups + SWISS_GROUPS_LENGTHMASK);
+		if (!s->groups) {
+			s->entry++;
+			return 0;
+		}
+	}
+	search_group(s, s->groups + (u64)s->group * MD_GROUP_SIZE);
+	if (s->group >= s->mask || s->group + 1 >= MD_MAX_GROUPS) {
+		s->group = 0;
+		s->entry++;
+	} else {
+		s->group++;
+	}
+	return 0;
+}
+
+// Finds traceparent (or, failing that, b3) in the stream's incoming
+// metadata.
+static __always_inline int extract_grpc_parent(struct go_offsets *off, u64 stream, struct span_ids *ids)
+{
+	if (!has_metadata(off) || extract_flags == 0)
+		return 0;
+	u64 base = stream_base(off, stream);
+	if (!base)
+		return 0;
+	u64 vctx = read_ptr(base + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_CTX) + 8);
+	if (!vctx)
+		return 0;
+	// val is an interface; a map's data word is the map itself.
+	u64 m = read_ptr(vctx + FIELD(off, CONTEXT_VALUECTX_VAL) + 8);
+	if (!m)
+		return 0;
+	struct md_search s = {.off = off};
+	u64 dir = read_ptr(m + FIELD(off, INTERNAL_RUNTIME_MAPS_MAP_DIRPTR));
+	s64 dir_len = (s64)read_ptr(m + FIELD(off, INTERNAL_RUNTIME_MAPS_MAP_DIRLEN));
+	if (!dir || dir_len < 0)
+		return 0;
+	if (dir_len == 0) {
+		search_group(&s, dir);
+	} else {
+		s.dir = dir;
+		s.dir_len = dir_len > MD_MAX_TABLES ? MD_MAX_TABLES : dir_len;
+		bpf_loop(MD_MAX_TABLES * (MD_MAX_GROUPS + 1), search_directory, &s, 0);
+	}
+	if (s.tp_slot && (extract_flags & EXTRACT_TRACECONTEXT) && parse_md_value(s.tp_slot, 1, ids))
+		return 1;
+	if (s.b3_slot && (extract_flags & EXTRACT_B3))
+		return parse_md_value(s.b3_slot, 2, ids);
+	return 0;
+}
+
+// ---------------------------------------------------------------------------
+// grpc.(*Server).handleStream(t ServerTransport, stream *ServerStream):
+// receiver in ax, t (itab, data) in bx/cx, stream in di.
+
+SEC("uprobe/grpc_server_entry")
+int uprobe_grpc_server_entry(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct grpc_server_inflight st = {};
+	// gRPC served through net/http (grpc.(*Server).ServeHTTP): the RPC
+	// already is the HTTP server span of the goroutine that started this
+	// one, so it gets no second span, and calls the handler makes stay that
+	// span's children. (Its status is written by the handler transport,
+	// which this probe does not instrument.)
+	if (inherit_span(off, &key, &st.ids))
+		return 0;
+	st.start_ns = bpf_ktime_get_boot_ns();
+	st.stream = GO_PARAM4(ctx);
+	st.has_parent = extract_grpc_parent(off, st.stream, &st.ids);
+	new_span(&st.ids, st.has_parent);
+	bpf_map_update_elem(&grpc_server_rpcs, &key, &st, BPF_ANY);
+	set_goroutine_span(off, &key, &st.ids);
+	return 0;
+}
+
+// Reads a net.Addr interface holding a *net.TCPAddr: its IP and port. A
+// *net.UnixAddr (two strings) never has an IP slice of capacity 4 or 16.
+static __always_inline u8 read_tcp_addr(struct go_offsets *off, u64 iface, u8 *ip, u16 *port)
+{
+	u64 addr = read_ptr(iface + 8);
+	if (!addr)
+		return 0;
+	u64 slice[3] = {};
+	if (bpf_probe_read_user(slice, sizeof(slice), (void *)(addr + FIELD(off, NET_TCPADDR_IP))))
+		return 0;
+	if (!slice[0] || slice[1] != slice[2] || (slice[1] != 4 && slice[1] != 16))
+		return 0;
+	if (bpf_probe_read_user(ip, slice[1] == 4 ? 4 : 16, (void *)slice[0]))
+		return 0;
+	*port = (u16)read_ptr(addr + FIELD(off, NET_TCPADDR_PORT));
+	return (u8)slice[1];
+}
+
+// transport.(*http2Server).writeStatus(s *ServerStream, st *status.Status),
+// or WriteStatus(s *Stream, st *status.Status) before v1.69: t in ax, s in
+// bx, st in cx.
+SEC("uprobe/grpc_server_status")
+int uprobe_grpc_server_status(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct grpc_server_inflight *st = bpf_map_lookup_elem(&grpc_server_rpcs, &key);
+	if (!st || st->stream != GO_PARAM2(ctx))
+		return 0;
+	struct grpc_server_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop();
+		goto out;
+	}
+	fill_header(&e->hdr, EVENT_GRPC_SERVER, key.tgid, st->start_ns, &st->ids, st->has_parent);
+	e->code = grpc_status_code(off, GO_PARAM3(ctx));
+	u64 base = stream_base(off, st->stream);
+	e->method_len = base ? read_go_string(base + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_METHOD), e->method, GRPC_METHOD_LEN) : 0;
+	// The connection's addresses: http2Server.peer.{Addr,LocalAddr}, or
+	// in older versions http2Server.{remoteAddr,localAddr}.
+	u64 t = GO_PARAM1(ctx);
+	u64 remote = 0, local = 0;
+	if (known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_PEER)) {
+		u64 peer = t + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_PEER);
+		remote = peer + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_PEER_PEER_ADDR);
+		local = peer + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_PEER_PEER_LOCALADDR);
+	} else if (known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_REMOTEADDR)) {
+		remote = t + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_REMOTEADDR);
+		local = t + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_LOCALADDR);
+	}
+	e->peer_port = 0;
+	e->local_port = 0;
+	e->peer_ip_len = remote ? read_tcp_addr(off, remote, e->peer_ip, &e->peer_port) : 0;
+	e->local_ip_len = local ? read_tcp_addr(off, local, e->local_ip, &e->local_port) : 0;
+	submit(e);
+out:
+	bpf_map_delete_elem(&grpc_server_rpcs, &key);
+	clear_goroutine_span(off, &key);
+	return 0;
+}

@@ -1,0 +1,132 @@
+package bench
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
+)
+
+// startGRPCTarget builds integration/testdata/grpcdemo and serves it on a
+// port of its own; the process is killed at cleanup.
+func startGRPCTarget(b *testing.B) (pid int, addr, exe string, bin tracer.Binary) {
+	b.Helper()
+	exe = filepath.Join(b.TempDir(), "grpcdemo")
+	build := exec.Command("go", "build", "-o", exe, "../../../integration/testdata/grpcdemo")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build grpcdemo: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr = l.Addr().String()
+	l.Close()
+	cmd := exec.Command(exe, "-addr", addr)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("grpcdemo did not listen on %s", addr)
+		}
+	}
+	x, err := goexe.Inspect(exe)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if bin, err = tracer.ResolveBinary(x); err != nil {
+		b.Fatal(err)
+	}
+	return cmd.Process.Pid, addr, exe, bin
+}
+
+// BenchmarkGRPCProbes reports probe hits and BPF run time per unary RPC on
+// each side of grpc-go: the server probe over plain RPCs (with and without
+// a traceparent in the metadata), the client probe over RPCs a handler
+// makes to the same server. The calls come from an untraced client process.
+func BenchmarkGRPCProbes(b *testing.B) {
+	requireRoot(b)
+	pid, addr, exe, bin := startGRPCTarget(b)
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Fatalf("enable BPF stats: %v", err)
+	}
+	defer stats.Close()
+	tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	cookie, err := tr.AddBinary(bin.Offsets)
+	if err != nil {
+		b.Fatal(err)
+	}
+	att, err := tr.Attach(pid, cookie, bin, tracer.Probes{grpcserver.Name: true, grpcclient.Name: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer att.Close()
+
+	const n = 500
+	call := func(args ...string) {
+		args = append([]string{"-client", "-target", addr, "-n", strconv.Itoa(n)}, args...)
+		if out, err := exec.Command(exe, args...).CombinedOutput(); err != nil {
+			b.Fatalf("grpcdemo %v: %v\n%s", args, err, out)
+		}
+	}
+	prog := func(p string) string { return p[len("uprobe_"):] }
+	serverProgs := []string{prog(grpcserver.ProgEntry), prog(grpcserver.ProgStatus)}
+	clientProgs := []string{prog(grpcclient.ProgEntry), prog(grpcclient.ProgReturn)}
+	for _, tc := range []struct {
+		name  string
+		unit  string
+		args  []string
+		side  []string
+		calls int // RPCs of that side per client call
+	}{
+		{"server, no traceparent", "server", nil, serverProgs, 1},
+		{"server, traceparent", "server-tp", []string{"-traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}, serverProgs, 1},
+		{"client (in a handler)", "client", []string{"-service", "call=" + addr + ";"}, clientProgs, 1},
+	} {
+		call(tc.args...) // warm up: connections, goroutines
+		_ = tr.Drain(time.Millisecond, func([]byte) {})
+		s0, _ := tr.ProgramStats()
+		call(tc.args...)
+		s1, _ := tr.ProgramStats()
+		events := 0
+		_ = tr.Drain(300*time.Millisecond, func([]byte) { events++ })
+		var runs uint64
+		var ns time.Duration
+		for _, p := range tc.side {
+			r, t := s1[p].RunCount-s0[p].RunCount, s1[p].Runtime-s0[p].Runtime
+			runs += r
+			ns += t
+			if r > 0 {
+				fmt.Printf("  %-20s %6d runs, %5.0f ns/run\n", p, r, float64(t.Nanoseconds())/float64(r))
+			}
+		}
+		rpcs := float64(n * tc.calls)
+		fmt.Printf("%-24s hits/RPC %.2f  BPF ns/RPC %.0f  events %d for %d client calls\n", tc.name, float64(runs)/rpcs, float64(ns.Nanoseconds())/rpcs, events, n)
+		b.ReportMetric(float64(runs)/rpcs, "hits/RPC-"+tc.unit)
+		b.ReportMetric(float64(ns.Nanoseconds())/rpcs, "BPF-ns/RPC-"+tc.unit)
+	}
+}

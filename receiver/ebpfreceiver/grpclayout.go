@@ -1,0 +1,47 @@
+package ebpfreceiver
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
+)
+
+// grpcLayoutUnknown says why an executable that uses grpc-go gets no gRPC
+// spans although traces.grpc asks for them: its struct layout could not be
+// determined (no DWARF, and the offsets table has no grpc-go entries), so
+// the probes were left out rather than attached with guessed offsets. nil
+// when gRPC is off, the program does not use grpc-go, or a probe resolved.
+func (c TracesConfig) grpcLayoutUnknown(info *binaryInfo) error {
+	if info == nil || info.Exe == nil {
+		return nil
+	}
+	var errs []error
+	check := func(on bool, fn string, names ...string) {
+		if !on {
+			return
+		}
+		if _, err := info.Exe.Func(fn); err != nil {
+			return // not a grpc-go program (or not that side of it)
+		}
+		for _, n := range names {
+			if _, ok := info.Probe.Sites[n]; ok {
+				return
+			}
+		}
+		for _, n := range names {
+			if err := info.Probe.Unusable[n]; errors.Is(err, tracer.ErrOffsetsMissing) {
+				errs = append(errs, err)
+				return
+			}
+		}
+	}
+	check(c.GRPC.Server, grpcserver.FuncHandleStream, grpcserver.Name, grpcserver.LegacyName)
+	check(c.GRPC.Client, grpcclient.FuncInvoke, grpcclient.Name)
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s (built with grpc %q, DWARF %t): %w", info.Exe.Path, info.Exe.Modules["google.golang.org/grpc"], info.Exe.HasDWARF, errors.Join(errs...))
+}

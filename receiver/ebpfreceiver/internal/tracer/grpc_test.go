@@ -1,0 +1,435 @@
+package tracer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
+)
+
+const grpcDemoDir = "../../../../integration/testdata/grpcdemo"
+
+// buildGRPCDemo builds integration/testdata/grpcdemo (grpc-go of this
+// module's go.mod) with ldflags.
+func buildGRPCDemo(t *testing.T, ldflags string) string {
+	t.Helper()
+	exe := filepath.Join(t.TempDir(), "grpcdemo")
+	build := exec.Command("go", "build", "-ldflags="+ldflags, "-o", exe, grpcDemoDir)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build grpcdemo: %v\n%s", err, out)
+	}
+	return exe
+}
+
+// buildGRPCDemoAt builds grpcdemo against grpc-go version (a module of its
+// own, fetched through the module proxy), cached in
+// $TMPDIR/grpcdemo-bins by version and source.
+func buildGRPCDemoAt(t *testing.T, version string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(grpcDemoDir, "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(src)
+	dir := filepath.Join(os.TempDir(), "grpcdemo-bins", version+"-"+hex.EncodeToString(sum[:6]))
+	exe := filepath.Join(dir, "grpcdemo")
+	if _, err := os.Stat(exe); err == nil {
+		return exe
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gomod := "module grpcdemo\n\ngo 1.24\n\nrequire google.golang.org/grpc " + version + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-o", exe + ".tmp", "."}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("grpcdemo with grpc %s: go %v: %v\n%s", version, args, err, out)
+		}
+	}
+	if err := os.Rename(exe+".tmp", exe); err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
+// buildGRPCDemoGOPATH builds grpcdemo against grpc-go version the way
+// distributions package Go programs: GOPATH mode (GO111MODULE=off), the
+// dependencies under GOPATH/src, so the binary carries no module versions.
+func buildGRPCDemoGOPATH(t *testing.T, version string) string {
+	t.Helper()
+	modDir := filepath.Dir(buildGRPCDemoAt(t, version))
+	exe := filepath.Join(modDir, "grpcdemo-gopath")
+	if _, err := os.Stat(exe); err == nil {
+		return exe
+	}
+	gopath := t.TempDir()
+	vendor := filepath.Join(gopath, "src")
+	run := func(dir string, env []string, args ...string) {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %v in %s: %v\n%s", args, dir, err, out)
+		}
+	}
+	run(modDir, []string{"GOFLAGS=-mod=mod"}, "mod", "vendor", "-o", vendor)
+	app := filepath.Join(vendor, "grpcdemo")
+	if err := os.MkdirAll(app, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(modDir, "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(app, "main.go"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(app, []string{"GO111MODULE=off", "GOPATH=" + gopath, "CGO_ENABLED=0", "GOFLAGS="}, "build", "-o", exe+".tmp", ".")
+	if err := os.Rename(exe+".tmp", exe); err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
+// grpcCall runs exe as a client of addr (a process of its own, not traced)
+// and returns the status codes it printed.
+func grpcCall(t *testing.T, exe, addr string, args ...string) []string {
+	t.Helper()
+	out, err := exec.Command(exe, append([]string{"-client", "-target", addr}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("grpcdemo client %v: %v", args, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// grpcEvents drains until n gRPC events arrived (generous deadline).
+func grpcEvents(t *testing.T, tr *Tracer, n int) (servers []*grpcserver.Event, clients []*grpcclient.Event) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(servers)+len(clients) < n && time.Now().Before(deadline) {
+		if err := tr.Drain(200*time.Millisecond, func(raw []byte) {
+			ev, err := Decode(raw)
+			if err != nil {
+				t.Errorf("decode: %v", err)
+				return
+			}
+			switch e := ev.(type) {
+			case *grpcserver.Event:
+				servers = append(servers, e)
+			case *grpcclient.Event:
+				clients = append(clients, e)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return servers, clients
+}
+
+// A real grpc-go server (health service) traced by both gRPC probes:
+// one SERVER span per RPC with its method, status code, addresses and the
+// traceparent of its metadata, in 2 hits; a unary call the handler makes
+// gets a CLIENT span under the server span with the code the callee sent;
+// a server stream (Watch, unimplemented) gets one span too.
+//
+// grpc-go versions: this module's (v1.84.0); the oldest Linux distributions
+// package (v1.33.2: WriteStatus, addresses in the transport, status.Error
+// holding the message); v1.39.0 and v1.40.0 either side of status.Error
+// holding a *Status; v1.59.0 and v1.60.0 either side of the transport's
+// peer.Peer; v1.68.0 and v1.69.0 either side of the rename to
+// writeStatus and the *Stream embedded in ServerStream; v1.76.0 and v1.77.0
+// either side of Stream embedded by value; the newest the proxy serves
+// (v1.85.0), also built in GOPATH mode (no module build info, as
+// distributions build). The versions are fetched through the module proxy.
+func TestGRPCSpans(t *testing.T) {
+	prereq.RequireRoot(t, "the gRPC probes")
+	for _, v := range []struct {
+		version, serverProbe string
+		gopath               bool
+	}{
+		{"", grpcserver.Name, false},
+		{"v1.85.0", grpcserver.Name, true},
+		{"v1.33.2", grpcserver.LegacyName, false},
+		{"v1.39.0", grpcserver.LegacyName, false},
+		{"v1.40.0", grpcserver.LegacyName, false},
+		{"v1.59.0", grpcserver.LegacyName, false},
+		{"v1.60.0", grpcserver.LegacyName, false},
+		{"v1.68.0", grpcserver.LegacyName, false},
+		{"v1.69.0", grpcserver.Name, false},
+		{"v1.76.0", grpcserver.Name, false},
+		{"v1.77.0", grpcserver.Name, false},
+		{"v1.85.0", grpcserver.Name, false},
+	} {
+		name := v.version
+		if name == "" {
+			name = "go.mod"
+		}
+		if v.gopath {
+			name += "-gopath"
+		}
+		t.Run(name, func(t *testing.T) {
+			exe := ""
+			switch {
+			case v.version == "":
+				exe = buildGRPCDemo(t, "")
+			case v.gopath:
+				exe = buildGRPCDemoGOPATH(t, v.version)
+				if x, err := goexe.Inspect(exe); err != nil || x.Modules["google.golang.org/grpc"] != "" {
+					t.Fatalf("GOPATH build: modules %v (%v), want none", x.Modules, err)
+				}
+			default:
+				exe = buildGRPCDemoAt(t, v.version)
+			}
+			testGRPCSpans(t, exe, v.serverProbe)
+		})
+	}
+}
+
+func testGRPCSpans(t *testing.T, exe, serverProbe string) {
+	pid, addr := runServer(t, exe, func(addr string) []string { return []string{"-addr", addr} })
+	_, bin := resolveServer(t, exe)
+	for _, name := range []string{serverProbe, grpcclient.Name} {
+		if err := bin.Unusable[name]; err != nil {
+			t.Fatalf("%s unusable: %v", name, err)
+		}
+	}
+	tr, err := New(Options{RingBufferSize: 1 << 20, ExtractTraceContext: true, ExtractB3: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	cookie, err := tr.AddBinary(bin.Offsets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := tr.Attach(pid, cookie, bin, Probes{serverProbe: true, grpcclient.Name: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { att.Close() })
+
+	const (
+		n       = 20
+		tpTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+		tpSpan  = "00f067aa0ba902b7"
+	)
+	h0, _ := tr.Hits()
+	// Unary: OK with a parent in the metadata, NOT_FOUND, INTERNAL.
+	if got := grpcCall(t, exe, addr, "-n", "20", "-traceparent", "00-"+tpTrace+"-"+tpSpan+"-01"); len(got) != n || got[0] != "OK" {
+		t.Fatalf("client printed %v", got)
+	}
+	grpcCall(t, exe, addr, "-service", "code=5")
+	grpcCall(t, exe, addr, "-service", "code=13")
+	servers, clients := grpcEvents(t, tr, n+2)
+	if len(servers) != n+2 || len(clients) != 0 {
+		t.Fatalf("%d server and %d client events for %d unary RPCs", len(servers), len(clients), n+2)
+	}
+	hits := hitsSince(t, tr, h0)
+	if hits[grpcserver.ProgEntry] != n+2 || hits[grpcserver.ProgStatus] != n+2 {
+		t.Errorf("hits for %d RPCs: handleStream %d, writeStatus %d; want %d each", n+2, hits[grpcserver.ProgEntry], hits[grpcserver.ProgStatus], n+2)
+	}
+	codes := map[uint32]int{}
+	for _, ev := range servers {
+		codes[ev.Code]++
+		if ev.Method != "/grpc.health.v1.Health/Check" {
+			t.Errorf("method %q", ev.Method)
+		}
+		if ev.Local.String() != addr {
+			t.Errorf("local address %s, want %s", ev.Local, addr)
+		}
+		if !ev.Peer.IsValid() || ev.Peer.Addr().String() != "127.0.0.1" || ev.Peer.Port() == 0 {
+			t.Errorf("peer %s", ev.Peer)
+		}
+		if ev.EndNs < ev.StartNs {
+			t.Errorf("end %d before start %d", ev.EndNs, ev.StartNs)
+		}
+		if ev.Code == 0 {
+			if !ev.IDs.HasParent || hex.EncodeToString(ev.IDs.TraceID[:]) != tpTrace || hex.EncodeToString(ev.IDs.ParentSpanID[:]) != tpSpan {
+				t.Errorf("OK RPC: ids %+v, want parent %s/%s from the metadata", ev.IDs, tpTrace, tpSpan)
+			}
+		} else if ev.IDs.HasParent {
+			t.Errorf("code %d RPC has a parent without traceparent metadata: %+v", ev.Code, ev.IDs)
+		}
+	}
+	if codes[0] != n || codes[5] != 1 || codes[13] != 1 {
+		t.Errorf("status codes %v, want %d OK, one 5, one 13", codes, n)
+	}
+
+	// A unary call inside a served RPC: the handler calls the server
+	// itself; the callee answers ALREADY_EXISTS.
+	grpcCall(t, exe, addr, "-service", "call="+addr+";code=6")
+	servers, clients = grpcEvents(t, tr, 3)
+	if len(servers) != 2 || len(clients) != 1 {
+		t.Fatalf("nested call: %d server and %d client events, want 2 and 1", len(servers), len(clients))
+	}
+	var outer *grpcserver.Event
+	for _, s := range servers {
+		if s.Code == 0 {
+			outer = s
+		}
+	}
+	c := clients[0]
+	switch {
+	case outer == nil:
+		t.Errorf("no OK server span among %+v", servers)
+	case !c.IDs.HasParent || c.IDs.TraceID != outer.IDs.TraceID || c.IDs.ParentSpanID != outer.IDs.SpanID:
+		t.Errorf("client span %+v is not a child of the server span %+v", c.IDs, outer.IDs)
+	}
+	if c.Code != 6 || c.Method != "/grpc.health.v1.Health/Check" || c.Target != addr {
+		t.Errorf("client event code %d method %q target %q; want 6, Check, %s", c.Code, c.Method, c.Target, addr)
+	}
+
+	// A server stream: one span, UNIMPLEMENTED, 2 hits.
+	h0, _ = tr.Hits()
+	if got := grpcCall(t, exe, addr, "-watch"); len(got) != 1 || got[0] != "Unimplemented" {
+		t.Fatalf("watch printed %v", got)
+	}
+	servers, _ = grpcEvents(t, tr, 1)
+	if len(servers) != 1 || servers[0].Method != "/grpc.health.v1.Health/Watch" || servers[0].Code != 12 {
+		t.Errorf("stream events %+v, want one Watch span with code 12", servers)
+	}
+	hits = hitsSince(t, tr, h0)
+	if hits[grpcserver.ProgEntry] != 1 || hits[grpcserver.ProgStatus] != 1 {
+		t.Errorf("stream hits: handleStream %d, writeStatus %d; want 1 each", hits[grpcserver.ProgEntry], hits[grpcserver.ProgStatus])
+	}
+}
+
+var _ probes.Event = (*grpcserver.Event)(nil)
+
+// gRPC served through net/http (grpc.(*Server).ServeHTTP over unencrypted
+// HTTP/2) gives one span per RPC, the HTTP server span, and a call the
+// handler makes is that span's child.
+func TestGRPCServeHTTPOneSpan(t *testing.T) {
+	prereq.RequireRoot(t, "the gRPC and HTTP probes")
+	exe := buildGRPCDemo(t, "")
+	pid, addr := runServer(t, exe, func(addr string) []string { return []string{"-addr", addr, "-servehttp"} })
+	_, bin := resolveServer(t, exe)
+	tr, err := New(Options{RingBufferSize: 1 << 20, ExtractTraceContext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	cookie, err := tr.AddBinary(bin.Offsets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := tr.Attach(pid, cookie, bin, Probes{httpserver.Name: true, grpcserver.Name: true, grpcclient.Name: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { att.Close() })
+
+	const n = 5
+	grpcCall(t, exe, addr, "-n", "5", "-service", "code=5")
+	// The outer RPC calls the server itself: two RPCs served, one made.
+	grpcCall(t, exe, addr, "-service", "call="+addr+";")
+	var https []*httpserver.Event
+	var grpcServers []*grpcserver.Event
+	var clients []*grpcclient.Event
+	deadline := time.Now().Add(20 * time.Second)
+	for len(https) < n+2 || len(clients) < 1 {
+		if time.Now().After(deadline) {
+			break
+		}
+		if err := tr.Drain(200*time.Millisecond, func(raw []byte) {
+			ev, err := Decode(raw)
+			if err != nil {
+				t.Errorf("decode: %v", err)
+				return
+			}
+			switch e := ev.(type) {
+			case *httpserver.Event:
+				https = append(https, e)
+			case *grpcserver.Event:
+				grpcServers = append(grpcServers, e)
+			case *grpcclient.Event:
+				clients = append(clients, e)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Whatever is late would show here.
+	_ = tr.Drain(500*time.Millisecond, func(raw []byte) {
+		if ev, err := Decode(raw); err == nil {
+			if e, ok := ev.(*grpcserver.Event); ok {
+				grpcServers = append(grpcServers, e)
+			}
+		}
+	})
+	if len(https) != n+2 || len(grpcServers) != 0 {
+		t.Fatalf("%d HTTP and %d gRPC server spans for %d RPCs served through ServeHTTP; want %d and 0", len(https), len(grpcServers), n+2, n+2)
+	}
+	for _, h := range https {
+		if h.Path != "/grpc.health.v1.Health/Check" || h.ProtoMajor != 2 {
+			t.Errorf("HTTP span path %q proto %d", h.Path, h.ProtoMajor)
+		}
+	}
+	if len(clients) != 1 {
+		t.Fatalf("%d client spans, want 1", len(clients))
+	}
+	c := clients[0]
+	parentFound := false
+	for _, h := range https {
+		if c.IDs.HasParent && c.IDs.TraceID == h.IDs.TraceID && c.IDs.ParentSpanID == h.IDs.SpanID {
+			parentFound = true
+		}
+	}
+	if !parentFound {
+		t.Errorf("client span %+v is not the child of an HTTP server span", c.IDs)
+	}
+}
+
+// Without DWARF (-s -w) the gRPC probes' offsets are not known yet (the
+// offsets table has no grpc-go entries): they are left out with a reason
+// naming the field, never attached with guessed offsets, and the HTTP
+// probes of the same binary still resolve.
+func TestGRPCStrippedLeftOut(t *testing.T) {
+	exe := buildGRPCDemo(t, "-s -w")
+	x, err := goexe.Inspect(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.HasDWARF {
+		t.Fatal("stripped build has DWARF")
+	}
+	bin, err := ResolveBinary(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{grpcserver.Name, grpcserver.LegacyName, grpcclient.Name} {
+		if _, ok := bin.Sites[name]; ok {
+			t.Errorf("%s resolved in a stripped binary", name)
+		}
+	}
+	for _, name := range []string{grpcserver.Name, grpcclient.Name} {
+		err := bin.Unusable[name]
+		if !errors.Is(err, ErrOffsetsMissing) || !strings.Contains(err.Error(), "google.golang.org/grpc") {
+			t.Errorf("%s: %v, want ErrOffsetsMissing naming a grpc field", name, err)
+		}
+	}
+	if _, ok := bin.Sites[httpserver.Name]; !ok {
+		t.Errorf("http_server not resolved: %v", bin.Unusable[httpserver.Name])
+	}
+}
