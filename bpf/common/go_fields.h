@@ -32,7 +32,9 @@ enum go_field {
 	GO_FIELD_NET_HTTP_RESPONSE_STATUSCODE = 22, // net/http.Response.StatusCode
 	GO_FIELD_NET_HTTP_HTTP2RESPONSEWRITER_RWS = 23, // net/http.http2responseWriter.rws
 	GO_FIELD_NET_HTTP_HTTP2RESPONSEWRITERSTATE_STATUS = 24, // net/http.http2responseWriterState.status
-	GO_FIELD_COUNT = 25,
+	GO_FIELD_NET_HTTP_CONN_RWC = 25, // net/http.conn.rwc
+	GO_FIELD_NET_HTTP_PERSISTCONN_CONN = 26, // net/http.persistConn.conn
+	GO_FIELD_COUNT = 27,
 };
 
 // A go_offsets.field entry whose offset is not known.

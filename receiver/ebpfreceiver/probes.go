@@ -2,6 +2,7 @@ package ebpfreceiver
 
 import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
@@ -12,6 +13,8 @@ func (c TracesConfig) probes() tracer.Probes {
 	return tracer.Probes{
 		httpserver.Name: c.HTTP.Server,
 		httpclient.Name: c.HTTP.Client,
+		// Stitching needs the connection only where spans are joined.
+		httpclientconn.Name: c.HTTP.Client && c.HTTP.Server && c.Propagation.Stitch,
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
@@ -28,6 +30,7 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 				r.tel.ReceiverEbpfEventsLost.Add(ctx, 1)
 				return
 			}
+			r.countStitch(ctx, ev)
 			batch.add(ev, r.resourceFor)
 		})
 		r.countDrops(ctx)
@@ -45,6 +48,21 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 			}
 			return
 		}
+	}
+}
+
+// countStitch counts what stitching found for an event's span: joined
+// server spans, and spans of either side sent unjoined.
+func (r *ebpfReceiver) countStitch(ctx context.Context, ev any) {
+	e, ok := ev.(probes.Stitched)
+	if !ok {
+		return
+	}
+	switch side, res := e.StitchResult(); {
+	case res == probes.StitchMatched && side == probes.SideServer:
+		r.tel.ReceiverEbpfSpansStitched.Add(ctx, 1)
+	case res == probes.StitchUnmatched:
+		r.tel.ReceiverEbpfSpansUnstitched.Add(ctx, 1, metric.WithAttributes(attribute.String("side", string(side))))
 	}
 }
 

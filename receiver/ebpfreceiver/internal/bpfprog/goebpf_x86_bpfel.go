@@ -19,7 +19,26 @@ type GoebpfClientInflight struct {
 	Request   uint64
 	Ids       GoebpfSpanIds
 	HasParent uint8
-	_         [7]byte
+	HasConn   uint8
+	Pad       [6]uint8
+	Conn      GoebpfConnTuple
+}
+
+type GoebpfConnClient struct {
+	_       structs.HostLayout
+	Sc      GoebpfSpanContext
+	Tgid    uint32
+	Matched uint8
+	Pad     [3]uint8
+}
+
+type GoebpfConnTuple struct {
+	_          structs.HostLayout
+	ClientAddr [16]uint8
+	ServerAddr [16]uint8
+	ClientPort uint16
+	ServerPort uint16
+	Pad        uint32
 }
 
 type GoebpfEventHeader struct {
@@ -42,7 +61,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [25]uint64
+	Field        [27]uint64
 	GopanicVaddr uint64
 }
 
@@ -59,7 +78,7 @@ type GoebpfHttpClientEvent struct {
 	HasResponse uint8
 	HasError    uint8
 	HasUser     uint8
-	Pad8        uint8
+	Stitch      uint8
 	Status      uint16
 	MethodLen   uint16
 	SchemeLen   uint16
@@ -90,7 +109,9 @@ type GoebpfHttpServerEvent struct {
 	RemoteLen   uint16
 	QueryLen    uint16
 	PanicMsgLen uint16
-	Pad         uint32
+	Stitch      uint8
+	Pad8        uint8
+	Pad         uint16
 	PanicType   uint64
 	Method      [8]int8
 	Path        [128]int8
@@ -111,7 +132,9 @@ type GoebpfServerInflight struct {
 	HasParent   uint8
 	Panicking   uint8
 	PanicMsgLen uint16
-	Pad         uint32
+	Stitch      uint8
+	Pad8        uint8
+	Pad         uint16
 	PanicType   uint64
 	PanicMsg    [64]int8
 }
@@ -171,6 +194,7 @@ type GoebpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfProgramSpecs struct {
+	UprobeClientConn     *ebpf.ProgramSpec `ebpf:"uprobe_client_conn"`
 	UprobeClientEntry    *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
 	UprobeClientReturn   *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
 	UprobeEmpty          *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
@@ -185,10 +209,12 @@ type GoebpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfMapSpecs struct {
+	ClientByConn      *ebpf.MapSpec `ebpf:"client_by_conn"`
 	ClientRequests    *ebpf.MapSpec `ebpf:"client_requests"`
 	Events            *ebpf.MapSpec `ebpf:"events"`
 	GoOffsetsByCookie *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
 	HeadScratch       *ebpf.MapSpec `ebpf:"head_scratch"`
+	OpenSpans         *ebpf.MapSpec `ebpf:"open_spans"`
 	ProbeHits         *ebpf.MapSpec `ebpf:"probe_hits"`
 	RingbufDrops      *ebpf.MapSpec `ebpf:"ringbuf_drops"`
 	ServerRequests    *ebpf.MapSpec `ebpf:"server_requests"`
@@ -201,6 +227,7 @@ type GoebpfMapSpecs struct {
 type GoebpfVariableSpecs struct {
 	CaptureQuery          *ebpf.VariableSpec `ebpf:"capture_query"`
 	ExtractFlags          *ebpf.VariableSpec `ebpf:"extract_flags"`
+	StitchEnabled         *ebpf.VariableSpec `ebpf:"stitch_enabled"`
 	UnusedEventHeader     *ebpf.VariableSpec `ebpf:"unused_event_header"`
 	UnusedEventKind       *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedGoOffsets       *ebpf.VariableSpec `ebpf:"unused_go_offsets"`
@@ -229,10 +256,12 @@ func (o *GoebpfObjects) Close() error {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfMaps struct {
+	ClientByConn      *ebpf.Map `ebpf:"client_by_conn"`
 	ClientRequests    *ebpf.Map `ebpf:"client_requests"`
 	Events            *ebpf.Map `ebpf:"events"`
 	GoOffsetsByCookie *ebpf.Map `ebpf:"go_offsets_by_cookie"`
 	HeadScratch       *ebpf.Map `ebpf:"head_scratch"`
+	OpenSpans         *ebpf.Map `ebpf:"open_spans"`
 	ProbeHits         *ebpf.Map `ebpf:"probe_hits"`
 	RingbufDrops      *ebpf.Map `ebpf:"ringbuf_drops"`
 	ServerRequests    *ebpf.Map `ebpf:"server_requests"`
@@ -241,10 +270,12 @@ type GoebpfMaps struct {
 
 func (m *GoebpfMaps) Close() error {
 	return _GoebpfClose(
+		m.ClientByConn,
 		m.ClientRequests,
 		m.Events,
 		m.GoOffsetsByCookie,
 		m.HeadScratch,
+		m.OpenSpans,
 		m.ProbeHits,
 		m.RingbufDrops,
 		m.ServerRequests,
@@ -258,6 +289,7 @@ func (m *GoebpfMaps) Close() error {
 type GoebpfVariables struct {
 	CaptureQuery          *ebpf.Variable `ebpf:"capture_query"`
 	ExtractFlags          *ebpf.Variable `ebpf:"extract_flags"`
+	StitchEnabled         *ebpf.Variable `ebpf:"stitch_enabled"`
 	UnusedEventHeader     *ebpf.Variable `ebpf:"unused_event_header"`
 	UnusedEventKind       *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedGoOffsets       *ebpf.Variable `ebpf:"unused_go_offsets"`
@@ -270,6 +302,7 @@ type GoebpfVariables struct {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfPrograms struct {
+	UprobeClientConn     *ebpf.Program `ebpf:"uprobe_client_conn"`
 	UprobeClientEntry    *ebpf.Program `ebpf:"uprobe_client_entry"`
 	UprobeClientReturn   *ebpf.Program `ebpf:"uprobe_client_return"`
 	UprobeEmpty          *ebpf.Program `ebpf:"uprobe_empty"`
@@ -282,6 +315,7 @@ type GoebpfPrograms struct {
 
 func (p *GoebpfPrograms) Close() error {
 	return _GoebpfClose(
+		p.UprobeClientConn,
 		p.UprobeClientEntry,
 		p.UprobeClientReturn,
 		p.UprobeEmpty,

@@ -46,6 +46,8 @@ const (
 	ClientResponseStatusCode
 	H2ResponseWriterRws
 	H2ResponseWriterStateStatus
+	ConnRwc
+	PersistConnConn
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -86,6 +88,8 @@ var list = [Count]Field{
 	ClientResponseStatusCode:    {Key: "net/http.Response.StatusCode"},
 	H2ResponseWriterRws:         {Key: "net/http.http2responseWriter.rws"},
 	H2ResponseWriterStateStatus: {Key: "net/http.http2responseWriterState.status"},
+	ConnRwc:                     {Key: "net/http.conn.rwc"},
+	PersistConnConn:             {Key: "net/http.persistConn.conn"},
 }
 
 // All returns every field, indexed by ID.

@@ -38,6 +38,15 @@ type Options struct {
 	// CaptureQuery: server spans carry the request's query string
 	// (url.query; redacted in user space).
 	CaptureQuery bool
+	// Stitch: server spans join a client span of this host on the same
+	// connection (traces.propagation.stitch).
+	Stitch bool
+	// DeepGoroutines attaches the probes that carry span context to new
+	// goroutines (runtime.newproc1) to every binary, also where
+	// g.parentGoid would find the parent one go statement away: calls from
+	// goroutines any number of go statements below a handler join its span,
+	// for 1 hit per goroutine created (traces.goroutine_ancestry: deep).
+	DeepGoroutines bool
 	// EmptyPrograms attaches a program that does nothing at every probe
 	// site instead of the real ones: the benchmark's baseline.
 	EmptyPrograms bool
@@ -97,7 +106,7 @@ func NewWithProbes(opts Options, list []*probes.Probe) (*Tracer, error) {
 	if err := spec.Variables["extract_flags"].Set(extract); err != nil {
 		return nil, fmt.Errorf("set extract_flags: %w", err)
 	}
-	settings := probes.Settings{CaptureQuery: opts.CaptureQuery}
+	settings := probes.Settings{CaptureQuery: opts.CaptureQuery, Stitch: opts.Stitch}
 	for _, p := range list {
 		if p.Constants == nil {
 			continue
@@ -264,7 +273,7 @@ func (t *Tracer) Attach(pid int, cookie uint32, bin Binary, selected Probes) (*A
 	// Carrying span context between goroutines only matters when spans
 	// are both started and joined (client calls from handler goroutines).
 	for _, p := range t.probes {
-		if !p.CarriesSpans || !starts || !joins || bin.Offsets.Fields.Known(p.NeedlessWith...) {
+		if !p.CarriesSpans || !starts || !joins || (!t.opts.DeepGoroutines && bin.Offsets.Fields.Known(p.NeedlessWith...)) {
 			continue
 		}
 		if sites, ok := bin.Sites[p.Name]; ok {
