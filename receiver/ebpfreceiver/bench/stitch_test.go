@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/goroutines"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
@@ -19,9 +20,10 @@ import (
 // BenchmarkStitch measures what stitching costs: probe hits and BPF time per
 // /chain request of httpdemo (a served request whose handler calls the same
 // server's /hello over a keep-alive HTTP/1.1 connection: 2 served requests
-// and 1 client call), with traces.propagation.stitch off and on, in
-// alternating rounds of the same run, and how many of the inner requests'
-// server spans were stitched to the client span. Run as root:
+// and 1 client call), with traces.propagation.stitch off, on, and on with
+// traces.goroutine_ancestry: deep, in alternating rounds of the same run,
+// and how many of the inner requests' server spans were stitched to the
+// client span. Run as root:
 //
 //	go test -run '^$' -bench Stitch -benchtime=1x ./receiver/ebpfreceiver/bench/
 func BenchmarkStitch(b *testing.B) {
@@ -35,11 +37,14 @@ func BenchmarkStitch(b *testing.B) {
 	}
 	defer stats.Close()
 	const n, rounds = 2000, 3
-	type figures struct{ hits, clientHits, bpfNs, stitched float64 }
-	got := map[bool][]figures{}
+	type figures struct{ hits, clientHits, newprocHits, bpfNs, stitched float64 }
+	type mode struct{ stitch, deep bool }
+	off, on, deep := mode{}, mode{stitch: true}, mode{stitch: true, deep: true}
+	got := map[mode][]figures{}
 	for round := range rounds {
-		for _, stitch := range []bool{false, true} {
-			tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true, Stitch: stitch})
+		for _, m := range []mode{off, on, deep} {
+			stitch := m.stitch
+			tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true, Stitch: stitch, DeepGoroutines: m.deep})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -93,18 +98,19 @@ func BenchmarkStitch(b *testing.B) {
 			for name := range s1 {
 				f.bpfNs += float64((s1[name].Runtime - s0[name].Runtime).Nanoseconds())
 			}
+			f.newprocHits = float64(h1[goroutines.ProgNewproc1Return]-h0[goroutines.ProgNewproc1Return]) / n
 			f.hits /= n
 			f.clientHits /= n
 			f.bpfNs /= n
 			f.stitched = float64(stitched) / float64(max(servers, 1))
-			got[stitch] = append(got[stitch], f)
-			fmt.Printf("round %d stitch=%-5t hits/chain %.3f client hits/call %.3f bpf ns/chain %.0f inner server spans stitched %d/%d\n",
-				round, stitch, f.hits, f.clientHits, f.bpfNs, stitched, servers)
+			got[m] = append(got[m], f)
+			fmt.Printf("round %d stitch=%-5t deep=%-5t hits/chain %.3f (newproc1 %.3f) client hits/call %.3f bpf ns/chain %.0f inner server spans stitched %d/%d\n",
+				round, stitch, m.deep, f.hits, f.newprocHits, f.clientHits, f.bpfNs, stitched, servers)
 		}
 	}
-	med := func(stitch bool, pick func(figures) float64) float64 {
+	med := func(m mode, pick func(figures) float64) float64 {
 		var v []float64
-		for _, f := range got[stitch] {
+		for _, f := range got[m] {
 			v = append(v, pick(f))
 		}
 		return median(v)
@@ -112,12 +118,14 @@ func BenchmarkStitch(b *testing.B) {
 	hits := func(f figures) float64 { return f.hits }
 	clientHits := func(f figures) float64 { return f.clientHits }
 	bpf := func(f figures) float64 { return f.bpfNs }
-	b.ReportMetric(med(false, hits), "off-hits/chain-req")
-	b.ReportMetric(med(true, hits), "on-hits/chain-req")
-	b.ReportMetric(med(false, clientHits), "off-hits/client-call")
-	b.ReportMetric(med(true, clientHits), "on-hits/client-call")
-	b.ReportMetric(med(false, bpf), "off-bpf-ns/chain-req")
-	b.ReportMetric(med(true, bpf), "on-bpf-ns/chain-req")
-	b.ReportMetric(med(true, bpf)/med(false, bpf), "bpf-ns-ratio-on/off")
-	b.ReportMetric(med(true, func(f figures) float64 { return f.stitched }), "on-inner-stitched-fraction")
+	b.ReportMetric(med(off, hits), "off-hits/chain-req")
+	b.ReportMetric(med(on, hits), "on-hits/chain-req")
+	b.ReportMetric(med(deep, hits), "deep-hits/chain-req")
+	b.ReportMetric(med(off, clientHits), "off-hits/client-call")
+	b.ReportMetric(med(on, clientHits), "on-hits/client-call")
+	b.ReportMetric(med(off, bpf), "off-bpf-ns/chain-req")
+	b.ReportMetric(med(on, bpf), "on-bpf-ns/chain-req")
+	b.ReportMetric(med(deep, bpf), "deep-bpf-ns/chain-req")
+	b.ReportMetric(med(on, bpf)/med(off, bpf), "bpf-ns-ratio-on/off")
+	b.ReportMetric(med(on, func(f figures) float64 { return f.stitched }), "on-inner-stitched-fraction")
 }
