@@ -142,18 +142,22 @@ func TestStitchFrontBack(t *testing.T) {
 		t.Fatalf("%s not resolved in the stripped binary: %v", httpclientconn.FuncPersistConnRoundTrip, bin.Unusable)
 	}
 	const requests, concurrency = 24, 4
+	// back's peers of front's plain-HTTP connections seen without stitching.
+	earlier := map[string]bool{}
 	for _, tc := range []struct {
 		name   string
 		tls    bool
 		stitch bool
 		traces int
 	}{
+		// First, so that front's keep-alive connections to back exist
+		// before the stitching tracer attaches. front's trace (its server
+		// and two client spans), back's /api (server and client) and
+		// /leaf, twice per request.
+		{"no_stitch", false, false, requests + 2*requests + 2*requests},
 		// front's server span is each trace's root.
 		{"stitch", false, true, requests},
 		{"stitch_tls", true, true, requests},
-		// front's trace (its server and two client spans), back's /api
-		// (server and client) and /leaf, twice per request.
-		{"no_stitch", false, false, requests + 2*requests + 2*requests},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			frontPID, front := pids[0], fronts[0]
@@ -195,7 +199,24 @@ func TestStitchFrontBack(t *testing.T) {
 			if len(spans) != perRequest*requests {
 				t.Fatalf("%d spans for %d requests, want %d", len(spans), requests, perRequest*requests)
 			}
-			checkFrontBack(t, spans, uint32(frontPID), uint32(backPID), tc.stitch)
+			peers := checkFrontBack(t, spans, uint32(frontPID), uint32(backPID), tc.stitch)
+			switch tc.name {
+			case "no_stitch":
+				earlier = peers
+			case "stitch":
+				// Robust to connections opened before the probes attached:
+				// some requests went over connections that carried
+				// requests in the previous subtest.
+				reused := 0
+				for p := range peers {
+					if earlier[p] {
+						reused++
+					}
+				}
+				if reused == 0 {
+					t.Errorf("no connection opened before the stitching tracer attached was reused (before %v, now %v)", earlier, peers)
+				}
+			}
 			wantScheme := map[bool]string{false: "http", true: "https"}[tc.tls]
 			for _, s := range spans {
 				if s.server && s.path == "/api" && s.scheme != wantScheme {
@@ -227,8 +248,9 @@ func TestStitchFrontBack(t *testing.T) {
 }
 
 // checkFrontBack checks the parent of every span and what stitching
-// reported, and that back's connections were reused (keep-alive).
-func checkFrontBack(t *testing.T, spans []span, frontPID, backPID uint32, stitched bool) {
+// reported, and that back's connections were reused (keep-alive); it
+// returns the peer addresses of the connections back served /api on.
+func checkFrontBack(t *testing.T, spans []span, frontPID, backPID uint32, stitched bool) map[string]bool {
 	t.Helper()
 	byID := map[[8]byte]span{}
 	for _, s := range spans {
@@ -253,6 +275,7 @@ func checkFrontBack(t *testing.T, spans []span, frontPID, backPID uint32, stitch
 			who = "back"
 		} else if s.pid != frontPID {
 			t.Fatalf("span of pid %d", s.pid)
+			return nil
 		}
 		key := who + " " + side + " " + s.path
 		count[key]++
@@ -311,4 +334,5 @@ func checkFrontBack(t *testing.T, spans []span, frontPID, backPID uint32, stitch
 	if len(apiPeers) == 0 || len(apiPeers) > n {
 		t.Errorf("back's /api served over %d connections for %d requests: keep-alive not exercised", len(apiPeers), 2*n)
 	}
+	return apiPeers
 }
