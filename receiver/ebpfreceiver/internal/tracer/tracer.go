@@ -490,5 +490,39 @@ func (t *Tracer) ForgetProcess(pid int) error {
 			}
 		}
 	}
+	if err := t.forgetConnections(uint32(pid)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// forgetConnections deletes the client spans a process left in flight on
+// its connections (stitch.h client_by_conn): a later connection with the
+// same 4-tuple must not join them.
+func (t *Tracer) forgetConnections(pid uint32) error {
+	m := t.coll.Maps["client_by_conn"]
+	if m == nil {
+		return errors.New("no BPF map client_by_conn")
+	}
+	var (
+		k     bpfprog.GoebpfConnTuple
+		v     bpfprog.GoebpfConnClient
+		stale []bpfprog.GoebpfConnTuple
+	)
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if v.Tgid == pid {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("iterate %s: %w", m, err)
+	}
+	var errs []error
+	for _, k := range stale {
+		if err := m.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, fmt.Errorf("delete from %s: %w", m, err))
+		}
+	}
 	return errors.Join(errs...)
 }
