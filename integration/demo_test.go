@@ -39,12 +39,14 @@ func TestDemoRunShowsWhatWasCaptured(t *testing.T) {
 	// inventory server) and 5 requests for a missing page: 405 server spans and 200
 	// client spans. Canary (every 2nd order fails): 300 orders and 5 missing pages,
 	// 605 server spans and 300 client spans; its error ratio on /orders/ (0.5 against
-	// 0.1) makes tail_sampling_drift declare it drifting.
+	// 0.1) makes tail_sampling_drift declare it drifting. Links: the 500 client
+	// spans are children of their orders server spans, and (stitching, issue 16)
+	// the 500 inventory server spans are children of those client spans.
 	wants := []string{
 		"sent 205 requests: 180×200 5×404 20×500",
 		"canary: sent 305 requests: 150×200 5×404 150×500",
 		"== Spans: 1510 captured",
-		"links: 500 spans are children of a captured span; 510 continue a caller's trace (traceparent)",
+		"links: 1000 spans are children of a captured span; 510 continue a caller's trace (traceparent)",
 		"go.goroutine.count",
 		"slo.burn_rate{service=goebpf-demo slo=demo-availability window=1h}",
 		"demo-availability burning",

@@ -178,6 +178,23 @@ func TestEBPFHTTPGoVersions(t *testing.T) {
 					t.Errorf("process.runtime.version %q, want %q", got.AsString(), b.version)
 				}
 			}
+			// Stitching (on by default): each /hello that /chain calls is the
+			// child of the client span that called it, in its trace.
+			clients := map[string]span{}
+			for _, s := range spans {
+				if s.Kind() == ptrace.SpanKindClient {
+					clients[s.SpanID().String()] = s
+				}
+			}
+			stitched := 0
+			for _, s := range spans {
+				if p, ok := clients[s.ParentSpanID().String()]; ok && s.Kind() == ptrace.SpanKindServer && strAttr(s, "url.path") == "/hello" && p.TraceID() == s.TraceID() {
+					stitched++
+				}
+			}
+			if stitched != chain {
+				t.Errorf("%d of the %d /hello requests /chain made are stitched to its client span", stitched, chain)
+			}
 			want := map[string]int{"/hello": hello + chain, "/fail": fail, "/chain": chain, "/panic": 1, "/abort": 1}
 			if fmt.Sprint(servers) != fmt.Sprint(want) {
 				t.Errorf("server spans by path %v, want %v", servers, want)

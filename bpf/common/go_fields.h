@@ -52,7 +52,9 @@ enum go_field {
 	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_REMOTEADDR = 42, // google.golang.org/grpc/internal/transport.http2Server.remoteAddr
 	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_LOCALADDR = 43, // google.golang.org/grpc/internal/transport.http2Server.localAddr
 	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_ERROR_E = 44, // google.golang.org/grpc/internal/status.Error.e
-	GO_FIELD_COUNT = 45,
+	GO_FIELD_NET_HTTP_CONN_RWC = 45, // net/http.conn.rwc
+	GO_FIELD_NET_HTTP_PERSISTCONN_CONN = 46, // net/http.persistConn.conn
+	GO_FIELD_COUNT = 47,
 };
 
 // A go_offsets.field entry whose offset is not known.

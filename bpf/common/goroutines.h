@@ -32,6 +32,17 @@ struct {
 	__type(value, struct span_context);
 } span_by_goroutine SEC(".maps");
 
+// Spans goroutines may work for that are still open (a server span between
+// its entry and its end), by span id. A goroutine started for a request may
+// outlive it; its entry in span_by_goroutine then names a closed span and is
+// dropped rather than parenting calls made after the request ended.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u64);
+	__type(value, u8);
+} open_spans SEC(".maps");
+
 // runtime.g.{m,goid} and runtime.m.curg: span context follows goroutines.
 static __always_inline int has_goroutine(struct go_offsets *off)
 {
@@ -63,12 +74,21 @@ static __always_inline void set_goroutine_span(struct go_offsets *off, struct go
 	__builtin_memcpy(sc.span_id, ids->span_id, 8);
 	struct goroutine_key sk = span_key(off, key->tgid, key->g);
 	bpf_map_update_elem(&span_by_goroutine, &sk, &sc, BPF_ANY);
+	u64 id = 0;
+	__builtin_memcpy(&id, ids->span_id, 8);
+	u8 one = 1;
+	bpf_map_update_elem(&open_spans, &id, &one, BPF_ANY);
 }
 
-static __always_inline void clear_goroutine_span(struct go_offsets *off, struct goroutine_key *key)
+// The span ids ended: goroutine g no longer works for it, nor does any
+// goroutine that inherited it.
+static __always_inline void clear_goroutine_span(struct go_offsets *off, struct goroutine_key *key, struct span_ids *ids)
 {
 	struct goroutine_key sk = span_key(off, key->tgid, key->g);
 	bpf_map_delete_elem(&span_by_goroutine, &sk);
+	u64 id = 0;
+	__builtin_memcpy(&id, ids->span_id, 8);
+	bpf_map_delete_elem(&open_spans, &id);
 }
 
 // Makes ids a child of the span the current goroutine works for, or of the
@@ -78,6 +98,17 @@ static __always_inline u8 inherit_span(struct go_offsets *off, struct goroutine_
 {
 	struct goroutine_key sk = span_key(off, key->tgid, key->g);
 	struct span_context *parent = bpf_map_lookup_elem(&span_by_goroutine, &sk);
+	if (parent) {
+		u64 id = 0;
+		__builtin_memcpy(&id, parent->span_id, 8);
+		if (!bpf_map_lookup_elem(&open_spans, &id)) {
+			// Inherited from a request that has ended: the goroutine
+			// outlived it. Its creator may serve a later request by now,
+			// so the creator's span is no parent either.
+			bpf_map_delete_elem(&span_by_goroutine, &sk);
+			return 0;
+		}
+	}
 	if (!parent && known(off, GO_FIELD_RUNTIME_G_PARENTGOID) && has_goroutine(off)) {
 		// A goroutine started by the handler: its creator's span.
 		sk.g = read_ptr(key->g + FIELD(off, RUNTIME_G_PARENTGOID));

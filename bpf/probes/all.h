@@ -19,6 +19,7 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #include "grpc_client.c"
 #include "grpc_server.c"
 #include "http_client.c"
+#include "http_client_conn.c"
 #include "http_server.c"
 
 #endif

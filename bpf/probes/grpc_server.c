@@ -312,7 +312,7 @@ int uprobe_grpc_server_status(struct pt_regs *ctx)
 	e->local_ip_len = local ? read_tcp_addr(off, local, e->local_ip, &e->local_port) : 0;
 	submit(e);
 out:
+	clear_goroutine_span(off, &key, &st->ids);
 	bpf_map_delete_elem(&grpc_server_rpcs, &key);
-	clear_goroutine_span(off, &key);
 	return 0;
 }

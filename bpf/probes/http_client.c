@@ -4,13 +4,16 @@
 //
 // (*Transport).roundTrip is probed at its entry and at every RET (2 hits
 // per request). The span's parent is the span the calling goroutine works
-// for, or the one of the goroutine that started it (goroutines.h).
+// for, or the one of the goroutine that started it (goroutines.h). With
+// stitching, http_client_conn.c records the connection the request goes
+// out on (stitch.h) and the return reports whether a server span joined it.
 
 #include "goebpf.h"
 #include "event.h"
 #include "go_mem.h"
 #include "go_offsets.h"
 #include "goroutines.h"
+#include "stitch.h"
 #include <bpf/bpf_helpers.h>
 
 #define CLIENT_METHOD_LEN 8
@@ -24,6 +27,9 @@ struct client_inflight {
 	u64 request;
 	struct span_ids ids;
 	u8 has_parent;
+	u8 has_conn; // conn is the request's connection, in client_by_conn
+	u8 pad[6];
+	struct conn_tuple conn;
 };
 
 struct http_client_event {
@@ -31,7 +37,7 @@ struct http_client_event {
 	u8 has_response;
 	u8 has_error;
 	u8 has_user; // the URL carries user info (credentials): never read, only flagged
-	u8 pad8;
+	u8 stitch; // STITCH_* (stitch.h)
 	u16 status;
 	u16 method_len;
 	u16 scheme_len;
@@ -75,6 +81,17 @@ int uprobe_client_entry(struct pt_regs *ctx)
 	return 0;
 }
 
+// Whether a server span joined the request's span (STITCH_*).
+static __always_inline u8 client_stitch_end(struct client_inflight *st)
+{
+	if (!st->has_conn)
+		return STITCH_NONE;
+	struct conn_client *c = bpf_map_lookup_elem(&client_by_conn, &st->conn);
+	if (c && c->matched && __builtin_memcmp(c->sc.span_id, st->ids.span_id, 8) == 0)
+		return STITCH_MATCHED;
+	return STITCH_UNMATCHED;
+}
+
 SEC("uprobe/client_return")
 int uprobe_client_return(struct pt_regs *ctx)
 {
@@ -116,8 +133,11 @@ int uprobe_client_return(struct pt_regs *ctx)
 		e->path_len = 0;
 		e->query_len = 0;
 	}
+	e->stitch = client_stitch_end(st);
 	submit(e);
 out:
+	if (st->has_conn)
+		forget_conn(&st->conn, st->ids.span_id);
 	bpf_map_delete_elem(&client_requests, &key);
 	return 0;
 }

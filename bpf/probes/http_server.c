@@ -17,6 +17,7 @@
 #include "go_offsets.h"
 #include "goroutines.h"
 #include "propagation.h"
+#include "stitch.h"
 #include <bpf/bpf_helpers.h>
 
 #define METHOD_LEN 8
@@ -44,7 +45,9 @@ struct server_inflight {
 	u8 has_parent;
 	u8 panicking; // runtime.gopanic ran in this goroutine since entry
 	u16 panic_msg_len;
-	u32 pad;
+	u8 stitch; // STITCH_* (stitch.h)
+	u8 pad8;
+	u16 pad;
 	u64 panic_type; // unrelocated address of the panic value's type
 	char panic_msg[PANIC_MSG_LEN];
 };
@@ -63,7 +66,9 @@ struct http_server_event {
 	u16 remote_len;
 	u16 query_len;
 	u16 panic_msg_len;
-	u32 pad;
+	u8 stitch; // STITCH_* (stitch.h)
+	u8 pad8;
+	u16 pad;
 	u64 panic_type; // unrelocated address of the panic value's type (0: unknown)
 	char method[METHOD_LEN];
 	char path[PATH_LEN];
@@ -118,6 +123,35 @@ static __always_inline int extract_parent(struct go_offsets *off, u64 request, u
 	return scan_headers(buf, r, ids);
 }
 
+// Stitching, server side: the request's connection (response.conn.rwc) is
+// looked up in client_by_conn; a client span of this host in flight on it
+// becomes the server span's parent, and its trace the server span's (and,
+// through the goroutine's span, its local subtree's). HTTP/1 only: one
+// request at a time on a connection, so the one in flight is this one.
+static __always_inline u8 stitch_server(struct go_offsets *off, u64 request, u64 response, struct span_ids *ids, u8 *has_parent)
+{
+	if (!stitch_enabled || response == 0 || !known(off, GO_FIELD_NET_HTTP_RESPONSE_CONN) || !known(off, GO_FIELD_NET_HTTP_CONN_RWC))
+		return STITCH_NONE;
+	if (read_ptr(request + FIELD(off, NET_HTTP_REQUEST_PROTOMAJOR)) != 1)
+		return STITCH_NONE;
+	u64 conn = read_ptr(response + FIELD(off, NET_HTTP_RESPONSE_CONN));
+	if (!conn)
+		return STITCH_NONE;
+	// rwc is a net.Conn (itab, data): the data word.
+	u64 rwc = read_ptr(conn + FIELD(off, NET_HTTP_CONN_RWC) + 8);
+	struct conn_tuple t = {};
+	if (conn_tuple_of(rwc, 0, &t))
+		return STITCH_NONE;
+	struct conn_client *c = bpf_map_lookup_elem(&client_by_conn, &t);
+	if (!c)
+		return STITCH_UNMATCHED;
+	__builtin_memcpy(ids->trace_id, c->sc.trace_id, 16);
+	__builtin_memcpy(ids->parent_span_id, c->sc.span_id, 8);
+	c->matched = 1;
+	*has_parent = 1;
+	return STITCH_MATCHED;
+}
+
 // ---------------------------------------------------------------------------
 // net/http server: serverHandler.ServeHTTP(rw ResponseWriter, req *Request)
 // receiver (one pointer) in ax, rw (itab, data) in bx/cx, req in di.
@@ -135,6 +169,9 @@ int uprobe_server_entry(struct pt_regs *ctx)
 	st.response = GO_PARAM3(ctx);
 	st.entry_depth = read_ptr(key.g + G_STACK_HI) - ctx->sp;
 	st.has_parent = extract_parent(off, st.request, st.response, &st.ids);
+	// A traceparent the client's own SDK sent wins over stitching.
+	if (!st.has_parent)
+		st.stitch = stitch_server(off, st.request, st.response, &st.ids, &st.has_parent);
 	new_span(&st.ids, st.has_parent);
 	bpf_map_update_elem(&server_requests, &key, &st, BPF_ANY);
 	set_goroutine_span(off, &key, &st.ids);
@@ -184,6 +221,9 @@ static __always_inline void emit_server(struct go_offsets *off, struct goroutine
 		if (rws)
 			e->status = (u16)read_ptr(rws + FIELD(off, NET_HTTP_HTTP2RESPONSEWRITERSTATE_STATUS));
 	}
+	e->stitch = st->stitch;
+	e->pad8 = 0;
+	e->pad = 0;
 	e->panicked = panicked;
 	e->panic_type = 0;
 	e->panic_msg_len = 0;
@@ -197,8 +237,8 @@ static __always_inline void emit_server(struct go_offsets *off, struct goroutine
 	}
 	submit(e);
 out:
+	clear_goroutine_span(off, key, &st->ids);
 	bpf_map_delete_elem(&server_requests, key);
-	clear_goroutine_span(off, key);
 }
 
 SEC("uprobe/server_return")

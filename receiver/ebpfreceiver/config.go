@@ -62,6 +62,15 @@ type TracesConfig struct {
 	GRPC ProtocolConfig `mapstructure:"grpc"`
 	// Propagation configures trace context propagation.
 	Propagation PropagationConfig `mapstructure:"propagation"`
+	// GoroutineAncestry is how far below a handler's goroutine a client
+	// call still joins the handler's span. "parent" (default): the
+	// handler's goroutine and the goroutines it starts (one go statement,
+	// found from runtime.g.parentGoid at no cost on Go >= 1.21; on older Go
+	// runtime.newproc1 is probed and the depth is unbounded). "deep": any
+	// depth on every Go version, by probing runtime.newproc1, which costs 1
+	// uprobe hit per goroutine the process creates (net/http's server starts
+	// one per request: 3 hits per served request instead of 2).
+	GoroutineAncestry string `mapstructure:"goroutine_ancestry"`
 	// CaptureHeaders would record the named request headers as span
 	// attributes. Not implemented yet: a non-empty list is a configuration
 	// error.
@@ -90,12 +99,26 @@ type HTTPConfig struct {
 	RedactQueryKeys []string `mapstructure:"redact_query_keys"`
 }
 
+// Values of TracesConfig.GoroutineAncestry.
+const (
+	AncestryParent = "parent"
+	AncestryDeep   = "deep"
+)
+
 // PropagationConfig configures trace context propagation.
 type PropagationConfig struct {
 	// Extract lists the incoming header formats whose parent span the server
 	// span adopts: "tracecontext" (W3C traceparent) and "b3" (single b3
 	// header). traceparent wins when both are present.
 	Extract []string `mapstructure:"extract"`
+	// Stitch joins, on this host, the server span of a request to the
+	// client span that sent it over HTTP/1.x (TLS included): the server
+	// span, and the spans under it, take the client span's trace, with the
+	// client span as parent. The two are matched by the connection's TCP
+	// 4-tuple, read from the kernel's sockets; nothing is written to either
+	// process. Costs one uprobe hit per HTTP/1 client request. Both
+	// processes must be instrumented by this receiver.
+	Stitch bool `mapstructure:"stitch"`
 	// Inject would write traceparent into outgoing requests. Not
 	// implemented yet: true is a configuration error.
 	Inject bool `mapstructure:"inject"`
@@ -191,6 +214,9 @@ func (cfg *Config) Validate() error {
 		if f != "tracecontext" && f != "b3" {
 			errs = append(errs, fmt.Errorf("traces.propagation.extract[%d]: unknown format %q (want tracecontext or b3)", i, f))
 		}
+	}
+	if a := cfg.Traces.GoroutineAncestry; a != AncestryParent && a != AncestryDeep {
+		errs = append(errs, fmt.Errorf("traces.goroutine_ancestry: unknown value %q (want %s or %s)", a, AncestryParent, AncestryDeep))
 	}
 	if cfg.Traces.Propagation.Inject {
 		errs = append(errs, errors.New("traces.propagation.inject: injecting traceparent is not implemented in this version: true"))

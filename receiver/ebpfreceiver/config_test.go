@@ -42,9 +42,10 @@ func TestLoadConfig(t *testing.T) {
 			PollInterval: time.Second,
 		},
 		Traces: TracesConfig{
-			HTTP:           HTTPConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: false}, CaptureQuery: false, RedactQueryKeys: []string{"session", "X-Api-Key"}},
-			Propagation:    PropagationConfig{Extract: []string{"tracecontext"}},
-			CaptureHeaders: []string{},
+			HTTP:              HTTPConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: false}, CaptureQuery: false, RedactQueryKeys: []string{"session", "X-Api-Key"}},
+			Propagation:       PropagationConfig{Extract: []string{"tracecontext"}},
+			GoroutineAncestry: AncestryDeep,
+			CaptureHeaders:    []string{},
 		},
 		Metrics: MetricsConfig{
 			CollectionInterval: 30 * time.Second,
@@ -84,6 +85,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid_redact_query_key_empty.yaml", `traces.http.redact_query_keys[0]: invalid query parameter name ""`},
 		{"invalid_extract.yaml", `traces.propagation.extract[1]: unknown format "jaeger"`},
 		{"invalid_inject.yaml", "traces.propagation.inject: injecting traceparent is not implemented in this version: true"},
+		{"invalid_goroutine_ancestry.yaml", `traces.goroutine_ancestry: unknown value "all" (want parent or deep)`},
 		{"invalid_capture_headers.yaml", `traces.capture_headers: header capture is not implemented in this version: ["X-Request-Id"]`},
 		{"invalid_collection_interval.yaml", "metrics.collection_interval must be positive: 0s"},
 		{"invalid_top_k.yaml", "metrics.runtime: top_k_creation_sites must be at least 1: 0"},

@@ -31,8 +31,9 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		Discovery: DiscoveryConfig{PollInterval: 2 * time.Second},
 		Traces: TracesConfig{
-			HTTP:        HTTPConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: true}, CaptureQuery: true},
-			Propagation: PropagationConfig{Extract: []string{"tracecontext", "b3"}},
+			HTTP:              HTTPConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: true}, CaptureQuery: true},
+			Propagation:       PropagationConfig{Extract: []string{"tracecontext", "b3"}, Stitch: true},
+			GoroutineAncestry: AncestryParent,
 		},
 		Metrics: MetricsConfig{
 			CollectionInterval: 10 * time.Second,

@@ -127,6 +127,8 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 			ExtractTraceContext: contains(r.cfg.Traces.Propagation.Extract, "tracecontext"),
 			ExtractB3:           contains(r.cfg.Traces.Propagation.Extract, "b3"),
 			CaptureQuery:        r.cfg.Traces.HTTP.CaptureQuery,
+			Stitch:              r.cfg.Traces.Propagation.Stitch,
+			DeepGoroutines:      r.cfg.Traces.GoroutineAncestry == AncestryDeep,
 		})
 		if err != nil {
 			return fmt.Errorf("ebpf receiver: %w", err)

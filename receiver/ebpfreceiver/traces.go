@@ -30,6 +30,7 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 				r.tel.ReceiverEbpfEventsLost.Add(ctx, 1, lostUndecodable)
 				return
 			}
+			r.countStitch(ctx, ev)
 			batch.add(ev, r.resourceFor)
 		})
 		r.countDrops(ctx)
@@ -55,6 +56,21 @@ var (
 	lostRingBufferFull = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "ring_buffer_full")))
 	lostUndecodable    = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "undecodable")))
 )
+
+// countStitch counts what stitching found for an event's span: joined
+// server spans, and spans of either side sent unjoined.
+func (r *ebpfReceiver) countStitch(ctx context.Context, ev any) {
+	e, ok := ev.(probes.Stitched)
+	if !ok {
+		return
+	}
+	switch side, res := e.StitchResult(); {
+	case res == probes.StitchMatched && side == probes.SideServer:
+		r.tel.ReceiverEbpfSpansStitched.Add(ctx, 1)
+	case res == probes.StitchUnmatched:
+		r.tel.ReceiverEbpfSpansUnstitched.Add(ctx, 1, metric.WithAttributes(attribute.String("side", string(side))))
+	}
+}
 
 func (r *ebpfReceiver) countDrops(ctx context.Context) {
 	drops, err := r.tracer.Drops()

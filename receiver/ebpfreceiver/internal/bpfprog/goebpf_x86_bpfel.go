@@ -19,7 +19,26 @@ type GoebpfClientInflight struct {
 	Request   uint64
 	Ids       GoebpfSpanIds
 	HasParent uint8
-	_         [7]byte
+	HasConn   uint8
+	Pad       [6]uint8
+	Conn      GoebpfConnTuple
+}
+
+type GoebpfConnClient struct {
+	_       structs.HostLayout
+	Sc      GoebpfSpanContext
+	Tgid    uint32
+	Matched uint8
+	Pad     [3]uint8
+}
+
+type GoebpfConnTuple struct {
+	_          structs.HostLayout
+	ClientAddr [16]uint8
+	ServerAddr [16]uint8
+	ClientPort uint16
+	ServerPort uint16
+	Pad        uint32
 }
 
 type GoebpfEventHeader struct {
@@ -44,7 +63,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [45]uint64
+	Field        [47]uint64
 	GopanicVaddr uint64
 }
 
@@ -107,7 +126,7 @@ type GoebpfHttpClientEvent struct {
 	HasResponse uint8
 	HasError    uint8
 	HasUser     uint8
-	Pad8        uint8
+	Stitch      uint8
 	Status      uint16
 	MethodLen   uint16
 	SchemeLen   uint16
@@ -138,7 +157,9 @@ type GoebpfHttpServerEvent struct {
 	RemoteLen   uint16
 	QueryLen    uint16
 	PanicMsgLen uint16
-	Pad         uint32
+	Stitch      uint8
+	Pad8        uint8
+	Pad         uint16
 	PanicType   uint64
 	Method      [8]int8
 	Path        [128]int8
@@ -159,7 +180,9 @@ type GoebpfServerInflight struct {
 	HasParent   uint8
 	Panicking   uint8
 	PanicMsgLen uint16
-	Pad         uint32
+	Stitch      uint8
+	Pad8        uint8
+	Pad         uint16
 	PanicType   uint64
 	PanicMsg    [64]int8
 }
@@ -219,6 +242,7 @@ type GoebpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfProgramSpecs struct {
+	UprobeClientConn       *ebpf.ProgramSpec `ebpf:"uprobe_client_conn"`
 	UprobeClientEntry      *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
 	UprobeClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
 	UprobeEmpty            *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
@@ -237,6 +261,7 @@ type GoebpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfMapSpecs struct {
+	ClientByConn      *ebpf.MapSpec `ebpf:"client_by_conn"`
 	ClientRequests    *ebpf.MapSpec `ebpf:"client_requests"`
 	Events            *ebpf.MapSpec `ebpf:"events"`
 	GoOffsetsByCookie *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
@@ -244,6 +269,7 @@ type GoebpfMapSpecs struct {
 	GrpcClientScratch *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
 	GrpcServerRpcs    *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
 	HeadScratch       *ebpf.MapSpec `ebpf:"head_scratch"`
+	OpenSpans         *ebpf.MapSpec `ebpf:"open_spans"`
 	ProbeHits         *ebpf.MapSpec `ebpf:"probe_hits"`
 	RingbufDrops      *ebpf.MapSpec `ebpf:"ringbuf_drops"`
 	ServerRequests    *ebpf.MapSpec `ebpf:"server_requests"`
@@ -256,6 +282,7 @@ type GoebpfMapSpecs struct {
 type GoebpfVariableSpecs struct {
 	CaptureQuery          *ebpf.VariableSpec `ebpf:"capture_query"`
 	ExtractFlags          *ebpf.VariableSpec `ebpf:"extract_flags"`
+	StitchEnabled         *ebpf.VariableSpec `ebpf:"stitch_enabled"`
 	UnusedEventHeader     *ebpf.VariableSpec `ebpf:"unused_event_header"`
 	UnusedEventKind       *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedGoOffsets       *ebpf.VariableSpec `ebpf:"unused_go_offsets"`
@@ -286,6 +313,7 @@ func (o *GoebpfObjects) Close() error {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfMaps struct {
+	ClientByConn      *ebpf.Map `ebpf:"client_by_conn"`
 	ClientRequests    *ebpf.Map `ebpf:"client_requests"`
 	Events            *ebpf.Map `ebpf:"events"`
 	GoOffsetsByCookie *ebpf.Map `ebpf:"go_offsets_by_cookie"`
@@ -293,6 +321,7 @@ type GoebpfMaps struct {
 	GrpcClientScratch *ebpf.Map `ebpf:"grpc_client_scratch"`
 	GrpcServerRpcs    *ebpf.Map `ebpf:"grpc_server_rpcs"`
 	HeadScratch       *ebpf.Map `ebpf:"head_scratch"`
+	OpenSpans         *ebpf.Map `ebpf:"open_spans"`
 	ProbeHits         *ebpf.Map `ebpf:"probe_hits"`
 	RingbufDrops      *ebpf.Map `ebpf:"ringbuf_drops"`
 	ServerRequests    *ebpf.Map `ebpf:"server_requests"`
@@ -301,6 +330,7 @@ type GoebpfMaps struct {
 
 func (m *GoebpfMaps) Close() error {
 	return _GoebpfClose(
+		m.ClientByConn,
 		m.ClientRequests,
 		m.Events,
 		m.GoOffsetsByCookie,
@@ -308,6 +338,7 @@ func (m *GoebpfMaps) Close() error {
 		m.GrpcClientScratch,
 		m.GrpcServerRpcs,
 		m.HeadScratch,
+		m.OpenSpans,
 		m.ProbeHits,
 		m.RingbufDrops,
 		m.ServerRequests,
@@ -321,6 +352,7 @@ func (m *GoebpfMaps) Close() error {
 type GoebpfVariables struct {
 	CaptureQuery          *ebpf.Variable `ebpf:"capture_query"`
 	ExtractFlags          *ebpf.Variable `ebpf:"extract_flags"`
+	StitchEnabled         *ebpf.Variable `ebpf:"stitch_enabled"`
 	UnusedEventHeader     *ebpf.Variable `ebpf:"unused_event_header"`
 	UnusedEventKind       *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedGoOffsets       *ebpf.Variable `ebpf:"unused_go_offsets"`
@@ -335,6 +367,7 @@ type GoebpfVariables struct {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfPrograms struct {
+	UprobeClientConn       *ebpf.Program `ebpf:"uprobe_client_conn"`
 	UprobeClientEntry      *ebpf.Program `ebpf:"uprobe_client_entry"`
 	UprobeClientReturn     *ebpf.Program `ebpf:"uprobe_client_return"`
 	UprobeEmpty            *ebpf.Program `ebpf:"uprobe_empty"`
@@ -351,6 +384,7 @@ type GoebpfPrograms struct {
 
 func (p *GoebpfPrograms) Close() error {
 	return _GoebpfClose(
+		p.UprobeClientConn,
 		p.UprobeClientEntry,
 		p.UprobeClientReturn,
 		p.UprobeEmpty,

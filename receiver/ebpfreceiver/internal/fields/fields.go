@@ -66,6 +66,8 @@ const (
 	GRPCHTTP2ServerRemoteAddr
 	GRPCHTTP2ServerLocalAddr
 	GRPCStatusErrorE
+	ConnRwc
+	PersistConnConn
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -136,6 +138,8 @@ var list = [Count]Field{
 	GRPCHTTP2ServerRemoteAddr: {Key: "google.golang.org/grpc/internal/transport.http2Server.remoteAddr", NotInTable: true},
 	GRPCHTTP2ServerLocalAddr:  {Key: "google.golang.org/grpc/internal/transport.http2Server.localAddr", NotInTable: true},
 	GRPCStatusErrorE:          {Key: "google.golang.org/grpc/internal/status.Error.e", NotInTable: true},
+	ConnRwc:                   {Key: "net/http.conn.rwc"},
+	PersistConnConn:           {Key: "net/http.persistConn.conn"},
 }
 
 // All returns every field, indexed by ID.

@@ -36,6 +36,8 @@ type TelemetryBuilder struct {
 	ReceiverEbpfRuntimeSitesFolded    metric.Int64Counter
 	ReceiverEbpfSpansEmitted          metric.Int64Counter
 	ReceiverEbpfSpansRefused          metric.Int64Counter
+	ReceiverEbpfSpansStitched         metric.Int64Counter
+	ReceiverEbpfSpansUnstitched       metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -124,6 +126,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ReceiverEbpfSpansRefused, err = builder.meter.Int64Counter(
 		"otelcol_receiver_ebpf_spans_refused",
 		metric.WithDescription("Spans the next consumer refused (dropped). [Alpha]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfSpansStitched, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_spans_stitched",
+		metric.WithDescription("Server spans that took the trace and parent of a client span of this host on the same connection (traces.propagation.stitch). [Alpha]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfSpansUnstitched, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_spans_unstitched",
+		metric.WithDescription("Spans sent as they are because no span of the other side was found on their connection (a client or server not traced on this host), by side. [Alpha]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

@@ -29,6 +29,8 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverEbpfRuntimeSitesFolded.Add(context.Background(), 1)
 	tb.ReceiverEbpfSpansEmitted.Add(context.Background(), 1)
 	tb.ReceiverEbpfSpansRefused.Add(context.Background(), 1)
+	tb.ReceiverEbpfSpansStitched.Add(context.Background(), 1)
+	tb.ReceiverEbpfSpansUnstitched.Add(context.Background(), 1)
 	AssertEqualReceiverEbpfAttachFailures(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -57,6 +59,12 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverEbpfSpansRefused(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverEbpfSpansStitched(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverEbpfSpansUnstitched(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

@@ -68,6 +68,9 @@ type Settings struct {
 	// CaptureQuery: server spans carry the request's query string
 	// (traces.http.capture_query).
 	CaptureQuery bool
+	// Stitch: server spans join a client span of this host on the same
+	// connection (traces.propagation.stitch).
+	Stitch bool
 }
 
 // Uprobe is one function a probe instruments.

@@ -50,6 +50,14 @@ func TestForgetProcessDeletesOnlyThatProcess(t *testing.T) {
 			}
 		}
 	}
+	for port := uint16(1); port <= 20; port++ {
+		for _, pid := range []uint32{100, 200} {
+			k := bpfprog.GoebpfConnTuple{ClientPort: port, ServerPort: uint16(pid)}
+			if err := tr.coll.Maps["client_by_conn"].Put(&k, &bpfprog.GoebpfConnClient{Tgid: pid}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	if err := tr.ForgetProcess(100); err != nil {
 		t.Fatal(err)
 	}
@@ -74,5 +82,14 @@ func TestForgetProcessDeletesOnlyThatProcess(t *testing.T) {
 	}
 	if n := count(200); n != 100 {
 		t.Errorf("%d entries of the other process remain, want 100", n)
+	}
+	conns := map[uint32]int{}
+	var k bpfprog.GoebpfConnTuple
+	var v bpfprog.GoebpfConnClient
+	for it := tr.coll.Maps["client_by_conn"].Iterate(); it.Next(&k, &v); {
+		conns[v.Tgid]++
+	}
+	if conns[100] != 0 || conns[200] != 20 {
+		t.Errorf("connections left: %v, want none of pid 100 and 20 of pid 200", conns)
 	}
 }

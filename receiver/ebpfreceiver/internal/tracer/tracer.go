@@ -38,6 +38,15 @@ type Options struct {
 	// CaptureQuery: server spans carry the request's query string
 	// (url.query; redacted in user space).
 	CaptureQuery bool
+	// Stitch: server spans join a client span of this host on the same
+	// connection (traces.propagation.stitch).
+	Stitch bool
+	// DeepGoroutines attaches the probes that carry span context to new
+	// goroutines (runtime.newproc1) to every binary, also where
+	// g.parentGoid would find the parent one go statement away: calls from
+	// goroutines any number of go statements below a handler join its span,
+	// for 1 hit per goroutine created (traces.goroutine_ancestry: deep).
+	DeepGoroutines bool
 	// EmptyPrograms attaches a program that does nothing at every probe
 	// site instead of the real ones: the benchmark's baseline.
 	EmptyPrograms bool
@@ -97,7 +106,7 @@ func NewWithProbes(opts Options, list []*probes.Probe) (*Tracer, error) {
 	if err := spec.Variables["extract_flags"].Set(extract); err != nil {
 		return nil, fmt.Errorf("set extract_flags: %w", err)
 	}
-	settings := probes.Settings{CaptureQuery: opts.CaptureQuery}
+	settings := probes.Settings{CaptureQuery: opts.CaptureQuery, Stitch: opts.Stitch}
 	for _, p := range list {
 		if p.Constants == nil {
 			continue
@@ -264,7 +273,7 @@ func (t *Tracer) Attach(pid int, cookie uint32, bin Binary, selected Probes) (*A
 	// Carrying span context between goroutines only matters when spans
 	// are both started and joined (client calls from handler goroutines).
 	for _, p := range t.probes {
-		if !p.CarriesSpans || !starts || !joins || bin.Offsets.Fields.Known(p.NeedlessWith...) {
+		if !p.CarriesSpans || !starts || !joins || (!t.opts.DeepGoroutines && bin.Offsets.Fields.Known(p.NeedlessWith...)) {
 			continue
 		}
 		if sites, ok := bin.Sites[p.Name]; ok {
@@ -479,6 +488,40 @@ func (t *Tracer) ForgetProcess(pid int) error {
 			if err := m.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 				errs = append(errs, fmt.Errorf("delete from %s: %w", m, err))
 			}
+		}
+	}
+	if err := t.forgetConnections(uint32(pid)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// forgetConnections deletes the client spans a process left in flight on
+// its connections (stitch.h client_by_conn): a later connection with the
+// same 4-tuple must not join them.
+func (t *Tracer) forgetConnections(pid uint32) error {
+	m := t.coll.Maps["client_by_conn"]
+	if m == nil {
+		return errors.New("no BPF map client_by_conn")
+	}
+	var (
+		k     bpfprog.GoebpfConnTuple
+		v     bpfprog.GoebpfConnClient
+		stale []bpfprog.GoebpfConnTuple
+	)
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if v.Tgid == pid {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("iterate %s: %w", m, err)
+	}
+	var errs []error
+	for _, k := range stale {
+		if err := m.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, fmt.Errorf("delete from %s: %w", m, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -24,6 +24,8 @@ type Event struct {
 	// HasUserInfo: the URL carries credentials (user[:password]@), which
 	// are never read.
 	HasUserInfo bool
+	// Stitch: whether a server span of this host joined this span.
+	Stitch probes.Stitch
 }
 
 // Decode turns one ring buffer record of kind EVENT_HTTP_CLIENT into an
@@ -48,8 +50,12 @@ func Decode(raw []byte) (probes.Event, error) {
 		HasError:    e.HasError != 0,
 		Status:      e.Status,
 		HasUserInfo: e.HasUser != 0,
+		Stitch:      probes.Stitch(e.Stitch),
 	}, nil
 }
+
+// StitchResult is what stitching found for the client span.
+func (e *Event) StitchResult() (probes.Side, probes.Stitch) { return probes.SideClient, e.Stitch }
 
 // Process is the pid of the calling process.
 func (e *Event) Process() uint32 { return e.PID }

@@ -43,6 +43,8 @@ type Event struct {
 	PanicMessage string
 	// PanicType is PanicTypeAddr's name, filled by AppendSpan.
 	PanicType string
+	// Stitch: whether IDs took a client span of this host as parent.
+	Stitch probes.Stitch
 }
 
 // Decode turns one ring buffer record of kind EVENT_HTTP_SERVER into an
@@ -71,8 +73,12 @@ func Decode(raw []byte) (probes.Event, error) {
 		Panicked:      e.Panicked != 0,
 		PanicTypeAddr: e.PanicType,
 		PanicMessage:  probes.CString(e.PanicMsg[:], e.PanicMsgLen),
+		Stitch:        probes.Stitch(e.Stitch),
 	}, nil
 }
+
+// StitchResult is what stitching found for the server span.
+func (e *Event) StitchResult() (probes.Side, probes.Stitch) { return probes.SideServer, e.Stitch }
 
 // Process is the pid of the serving process.
 func (e *Event) Process() uint32 { return e.PID }

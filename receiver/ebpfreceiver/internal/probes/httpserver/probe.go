@@ -59,6 +59,8 @@ var Probe = &probes.Probe{
 		{fields.ResponseConn, fields.ConnBufr, fields.BufioReaderBuf, fields.BufioReaderR},
 		GoroutineFields,
 		{fields.RequestTLS},
+		// The connection's socket: stitching to a client span of this host.
+		{fields.ResponseConn, fields.ConnRwc},
 		// The bundled HTTP/2 server's response writer: HTTP/2 status.
 		{fields.H2ResponseWriterRws, fields.H2ResponseWriterStateStatus},
 	},
@@ -78,11 +80,15 @@ func recordGopanic(exe *goexe.Executable, off *probes.Offsets) {
 	}
 }
 
-// constants: capture_query switches the reading of url.RawQuery.
+// constants: capture_query switches the reading of url.RawQuery,
+// stitch_enabled the lookup of the request's connection (stitch.h).
 func constants(s probes.Settings) map[string]any {
-	var captureQuery uint32
-	if s.CaptureQuery {
-		captureQuery = 1
+	return map[string]any{"capture_query": flag(s.CaptureQuery), "stitch_enabled": flag(s.Stitch)}
+}
+
+func flag(on bool) uint32 {
+	if on {
+		return 1
 	}
-	return map[string]any{"capture_query": captureQuery}
+	return 0
 }

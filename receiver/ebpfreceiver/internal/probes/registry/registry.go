@@ -7,6 +7,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 )
 
@@ -18,6 +19,7 @@ func All() []*probes.Probe {
 		grpcserver.Probe,
 		grpcserver.LegacyProbe,
 		grpcclient.Probe,
+		httpclientconn.Probe,
 		goroutines.Probe,
 	}
 }

@@ -1,0 +1,47 @@
+//go:build ignore
+
+// Stitching, client side: the connection a client request goes out on.
+//
+// (*Transport).roundTrip (http_client.c) runs before a connection is
+// chosen. Its HTTP/1 path then calls (*persistConn).roundTrip on the same
+// goroutine with the connection in hand, before the request is written:
+// this probe, at that entry (1 hit per request sent on an HTTP/1
+// connection, retries included), reads the connection's 4-tuple from the
+// kernel socket and records the request's span under it in client_by_conn
+// (stitch.h), where the server probe of the same host finds it.
+
+#include "goebpf.h"
+#include "go_mem.h"
+#include "go_offsets.h"
+#include "goroutines.h"
+#include "stitch.h"
+#include <bpf/bpf_helpers.h>
+
+// net/http.(*persistConn).roundTrip(req *transportRequest): pc in ax.
+SEC("uprobe/client_conn")
+int uprobe_client_conn(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct client_inflight *st = bpf_map_lookup_elem(&client_requests, &key);
+	if (!st)
+		return 0;
+	// net.Conn is (itab, data): the data word.
+	u64 conn = read_ptr(GO_PARAM1(ctx) + FIELD(off, NET_HTTP_PERSISTCONN_CONN) + 8);
+	struct conn_tuple t = {};
+	if (conn_tuple_of(conn, 1, &t))
+		return 0;
+	// A retry on another connection: the first one's entry goes.
+	if (st->has_conn)
+		forget_conn(&st->conn, st->ids.span_id);
+	struct conn_client c = {};
+	__builtin_memcpy(c.sc.trace_id, st->ids.trace_id, 16);
+	__builtin_memcpy(c.sc.span_id, st->ids.span_id, 8);
+	c.tgid = key.tgid;
+	bpf_map_update_elem(&client_by_conn, &t, &c, BPF_ANY);
+	st->conn = t;
+	st->has_conn = 1;
+	return 0;
+}

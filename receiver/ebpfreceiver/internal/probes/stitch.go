@@ -1,0 +1,33 @@
+package probes
+
+// Stitch is what stitching (bpf/common/stitch.h) found for a span: the
+// STITCH_* values its probe's event carries.
+type Stitch uint8
+
+const (
+	// StitchNone: the span's connection was not read (stitching off, HTTP/2,
+	// a connection that is not a TCP socket, or a traceparent header won).
+	StitchNone Stitch = iota
+	// StitchMatched: joined to the other side's span on the same connection.
+	StitchMatched
+	// StitchUnmatched: the connection was read, the other side's span was
+	// not found (that side is not traced on this host); the span goes out
+	// as it is.
+	StitchUnmatched
+)
+
+// Side is the side of a request a span describes, as the stitching
+// counters name it.
+type Side string
+
+// Sides of a request.
+const (
+	SideServer Side = "server"
+	SideClient Side = "client"
+)
+
+// Stitched is an event whose span stitching may have joined to the other
+// side's: the receiver counts the outcomes.
+type Stitched interface {
+	StitchResult() (Side, Stitch)
+}

@@ -1,0 +1,64 @@
+package ebpfreceiver
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/metadata"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/metadatatest"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
+)
+
+func TestStitchOutcomesCounted(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	tb, err := metadata.NewTelemetryBuilder(tel.NewTelemetrySettings())
+	require.NoError(t, err)
+	r := &ebpfReceiver{tel: tb}
+	ctx := context.Background()
+	for _, ev := range []any{
+		&httpserver.Event{Stitch: probes.StitchMatched},
+		&httpserver.Event{Stitch: probes.StitchMatched},
+		&httpserver.Event{Stitch: probes.StitchUnmatched},
+		&httpserver.Event{Stitch: probes.StitchNone},
+		&httpclient.Event{Stitch: probes.StitchMatched}, // counted on the server side
+		&httpclient.Event{Stitch: probes.StitchUnmatched},
+		&httpclient.Event{Stitch: probes.StitchUnmatched},
+		&httpclient.Event{Stitch: probes.StitchUnmatched},
+		"not an event",
+	} {
+		r.countStitch(ctx, ev)
+	}
+	ignore := metricdatatest.IgnoreTimestamp()
+	metadatatest.AssertEqualReceiverEbpfSpansStitched(t, tel, []metricdata.DataPoint[int64]{{Value: 2}}, ignore)
+	metadatatest.AssertEqualReceiverEbpfSpansUnstitched(t, tel, []metricdata.DataPoint[int64]{
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("side", "server"))},
+		{Value: 3, Attributes: attribute.NewSet(attribute.String("side", "client"))},
+	}, ignore)
+}
+
+// The client-side stitching probe is attached only when its spans can be
+// joined: both HTTP sides traced and propagation.stitch on.
+func TestStitchProbeSelection(t *testing.T) {
+	for _, tc := range []struct {
+		server, client, stitch, want bool
+	}{
+		{true, true, true, true},
+		{true, true, false, false},
+		{false, true, true, false},
+		{true, false, true, false},
+	} {
+		c := TracesConfig{HTTP: HTTPConfig{ProtocolConfig: ProtocolConfig{Server: tc.server, Client: tc.client}}, Propagation: PropagationConfig{Stitch: tc.stitch}}
+		assert.Equal(t, tc.want, c.probes()[httpclientconn.Name], "server=%t client=%t stitch=%t", tc.server, tc.client, tc.stitch)
+	}
+}
