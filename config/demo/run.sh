@@ -49,10 +49,18 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 # Wait until the receiver has attached its probes to both demo processes.
-for _ in $(seq 1 50); do
-  [ "$(grep -c 'Instrumented process' "$DEMO_DIR/collector.log")" -ge 2 ] && break
+# Attaching every probe set (HTTP, gRPC, SQL, stitching) can take a while on a
+# loaded machine: wait up to 60 s, and say so if it never happens.
+attached=0
+for _ in $(seq 1 300); do
+  attached=$(grep -c 'Instrumented process' "$DEMO_DIR/collector.log")
+  [ "$attached" -ge 2 ] && break
   sleep 0.2
 done
+if [ "$attached" -lt 2 ]; then
+  echo "receiver instrumented $attached of 2 demo processes after 60 s; see $DEMO_DIR/collector.log" >&2
+  exit 1
+fi
 
 echo "==> driving traffic (baseline 127.0.0.1:$DEMO_PORT, canary 127.0.0.1:$DEMO_CANARY_PORT)"
 "$DEMO_DIR/goebpf-load" -load "http://127.0.0.1:$DEMO_PORT" -n 200
