@@ -63,12 +63,18 @@ if [ "$attached" -lt 2 ]; then
 fi
 
 echo "==> driving traffic (baseline 127.0.0.1:$DEMO_PORT, canary 127.0.0.1:$DEMO_CANARY_PORT)"
-"$DEMO_DIR/goebpf-load" -load "http://127.0.0.1:$DEMO_PORT" -n 200
-# 300 canary orders give the drift test enough evidence for a verdict at the default
-# significance (0.5 against 0.1 errors: statistic ~19, threshold 5.3; with 100 orders it
-# stayed at ~1.6).
-echo -n "canary: "
-"$DEMO_DIR/goebpf-load" -load "http://127.0.0.1:$DEMO_CANARY_PORT" -n 300
+# Baseline and canary get their traffic at the same time, spread over 6 s (three drift
+# intervals), as a canary rollout does: the drift test compares the two cohorts within
+# each interval, so traffic sent to one and then to the other would never meet.
+# 300 canary orders give it enough evidence for a verdict at the default significance
+# (0.5 against 0.1 errors).
+"$DEMO_DIR/goebpf-load" -load "http://127.0.0.1:$DEMO_PORT" -n 200 -over 6s >"$DEMO_DIR/load-baseline.out" &
+lb=$!
+"$DEMO_DIR/goebpf-load" -load "http://127.0.0.1:$DEMO_CANARY_PORT" -n 300 -over 6s >"$DEMO_DIR/load-canary.out" &
+lc=$!
+wait "$lb"; wait "$lc"
+cat "$DEMO_DIR/load-baseline.out"
+echo -n "canary: "; cat "$DEMO_DIR/load-canary.out"
 sleep 7 # a metrics collection interval, drift verdicts (every 2 s) and the exporters' flush
 
 kill -TERM "$col"; wait "$col" || true

@@ -27,10 +27,11 @@ func main() {
 	load := flag.String("load", "", "drive traffic against this base URL instead of serving")
 	requests := flag.Int("n", 200, "with -load: number of /orders requests to send")
 	failEvery := flag.Int("fail-every", 10, "every n-th order fails with 500 (0: never)")
+	over := flag.Duration("over", 0, "with -load: spread the orders evenly over this long (0: as fast as they complete)")
 	flag.Parse()
 
 	if *load != "" {
-		if err := drive(*load, *requests); err != nil {
+		if err := drive(*load, *requests, *over); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -94,7 +95,9 @@ func serve(addr string, failEvery int) error {
 
 // drive sends n order requests and a few requests for a missing page, one at a time, and
 // prints how many of each status it got, so the captured spans can be checked by eye.
-func drive(base string, n int) error {
+// With over > 0 the orders are paced to take about that long, the way steady traffic
+// reaches a baseline and its canary at the same time.
+func drive(base string, n int, over time.Duration) error {
 	client := &http.Client{Timeout: 5 * time.Second}
 	statuses := map[int]int{}
 	get := func(path string) error {
@@ -114,7 +117,13 @@ func drive(base string, n int) error {
 		statuses[resp.StatusCode]++
 		return nil
 	}
+	start := time.Now()
 	for i := 0; i < n; i++ {
+		if over > 0 {
+			if d := time.Until(start.Add(over * time.Duration(i) / time.Duration(n))); d > 0 {
+				time.Sleep(d)
+			}
+		}
 		if err := get("/orders/" + strconv.Itoa(i)); err != nil {
 			return err
 		}

@@ -23,7 +23,7 @@ func TestDriveSendsOneTracePerRequest(t *testing.T) {
 	defer srv.Close()
 
 	const orders = 20
-	if err := drive(srv.URL, orders); err != nil {
+	if err := drive(srv.URL, orders, 0); err != nil {
 		t.Fatal(err)
 	}
 	valid := regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-01$`)
