@@ -127,6 +127,8 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid_rate_limiting_zero.yaml", "spans_per_second must be positive: 0"},
 		{"invalid_composite_nested.yaml", `policy type "composite" is not allowed at this nesting level`},
 		{"invalid_drift_significance.yaml", "significance must be in (0, 1): 1.5"},
+		{"invalid_drift_evaluate_interval.yaml", "evaluate_interval (10s) exceeds emit_interval (5s)"},
+		{"invalid_drift_evaluate_negative.yaml", "evaluate_interval is negative: -1s"},
 		{"invalid_drift_max_cohorts.yaml", "max_cohorts_per_key must be 0 (the default, 4) or at least 2: 1"},
 		{"invalid_drift_signal.yaml", `unknown signal "throughput"`},
 		{"invalid_drift_keep_without_cohort.yaml", "keep_drifting_traces needs cohort_attribute"},

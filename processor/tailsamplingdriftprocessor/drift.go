@@ -40,7 +40,8 @@ type driftRunner struct {
 	det        *drift.Detector
 	cohortAttr string
 	keep       bool
-	interval   time.Duration
+	interval   time.Duration // emission period (emit_interval)
+	evaluate   time.Duration // evaluation period (evaluate_interval), ≤ interval
 	logger     *zap.Logger
 	processor  string
 
@@ -89,6 +90,7 @@ func newDriftRunner(cfg *DriftConfig, logger *zap.Logger, processorID string) *d
 		cohortAttr: cfg.CohortAttribute,
 		keep:       cfg.KeepDriftingTraces,
 		interval:   cfg.EmitInterval,
+		evaluate:   cfg.evaluateInterval(),
 		logger:     logger,
 		processor:  processorID,
 		stop:       make(chan struct{}),
@@ -162,14 +164,21 @@ func (r *driftRunner) start() {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		t := time.NewTicker(r.interval)
+		t := time.NewTicker(r.evaluate)
 		defer t.Stop()
+		last := r.now()
 		for {
 			select {
 			case <-r.stop:
 				return
 			case <-t.C:
-				r.emit(context.Background())
+				// Emission is due once an emit_interval has passed, give or take
+				// half an evaluation (ticks are not exact).
+				due := r.now().Sub(last) >= r.interval-r.evaluate/2
+				if due {
+					last = r.now()
+				}
+				r.tick(context.Background(), due)
 			}
 		}
 	}()
@@ -192,9 +201,19 @@ func (r *driftRunner) shutdown(ctx context.Context) error {
 
 // emit evaluates the detector (which also updates what Drifting reports) and
 // sends the verdicts on.
-func (r *driftRunner) emit(ctx context.Context) {
+func (r *driftRunner) emit(ctx context.Context) { r.tick(ctx, true) }
+
+// tick evaluates the detector (which also updates what Drifting reports). When
+// emission is due it sends the verdicts on as metrics, and alert records for
+// changed states and moved hints; between emissions it sends only the alert
+// records of verdicts whose state changed, so a drift is reported at the
+// evaluation that finds it.
+func (r *driftRunner) tick(ctx context.Context, emitDue bool) {
 	now := r.now()
 	verdicts := r.det.Evaluate(now)
+	if !emitDue && !anyChanged(verdicts) {
+		return
+	}
 	var hs []verdictHint
 	if r.hints != nil {
 		hs = r.hints.evaluate(verdicts, now)
@@ -203,7 +222,7 @@ func (r *driftRunner) emit(ctx context.Context) {
 	r.mu.Lock()
 	nm, nl := r.nextMetrics, r.nextLogs
 	r.mu.Unlock()
-	if nm != nil && len(verdicts) > 0 {
+	if emitDue && nm != nil && len(verdicts) > 0 {
 		if err := nm.ConsumeMetrics(ctx, r.verdictMetrics(verdicts, hs, now)); err != nil {
 			r.logger.Warn("drift metrics refused by the next consumer", zap.Error(err))
 		}
@@ -215,6 +234,15 @@ func (r *driftRunner) emit(ctx context.Context) {
 			}
 		}
 	}
+}
+
+func anyChanged(verdicts []drift.Verdict) bool {
+	for i := range verdicts {
+		if verdicts[i].Changed {
+			return true
+		}
+	}
+	return false
 }
 
 // recordHintStats moves the hints' counters into the internal telemetry.

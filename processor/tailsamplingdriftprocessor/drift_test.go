@@ -362,3 +362,73 @@ func TestDriftKeysIncludeSpanKind(t *testing.T) {
 	}
 	assert.Equal(t, map[string]bool{"server": true}, kinds)
 }
+
+// TestEvaluateIntervalDefault: 0 takes 1 s, bounded by emit_interval; a set
+// value is kept.
+func TestEvaluateIntervalDefault(t *testing.T) {
+	for _, c := range []struct{ emit, eval, want time.Duration }{
+		{5 * time.Second, 0, time.Second},
+		{500 * time.Millisecond, 0, 500 * time.Millisecond},
+		{5 * time.Second, 2 * time.Second, 2 * time.Second},
+	} {
+		d := DriftConfig{EmitInterval: c.emit, EvaluateInterval: c.eval}
+		assert.Equal(t, c.want, d.evaluateInterval(), "emit %v, evaluate %v", c.emit, c.eval)
+	}
+}
+
+// TestDriftFiresBetweenEmissions: an evaluation that is not due to emit sends
+// no metrics, and no record while nothing changes; the evaluation that finds a
+// drift sends its firing record at once, without waiting for the next
+// emission, and the next emission then carries drifting=1.
+func TestDriftFiresBetweenEmissions(t *testing.T) {
+	cfg := driftConfig()
+	w := newWiredProcessor(t, cfg, testSettings(t))
+	ctx := context.Background()
+	d := w.inst.engine.drift
+	r := rand.New(rand.NewPCG(3, 4))
+	start := time.Unix(1_700_000_000, 0)
+	at := 0
+	d.now = func() time.Time { return start.Add(time.Duration(at) * time.Second) }
+
+	// Healthy traffic, evaluated every second, never due to emit.
+	for ; at < 5; at++ {
+		require.NoError(t, w.traces.ConsumeTraces(ctx, cohortTraffic(r, 400, 0.2, 1.0)))
+		d.tick(ctx, false)
+	}
+	assert.Empty(t, w.msink.AllMetrics(), "no metrics between emissions")
+	assert.Empty(t, w.lsink.AllLogs(), "no records while no state changes")
+
+	// The canary slows down: the firing record comes at the evaluation that
+	// finds it, still between emissions.
+	for ; at < 60 && len(firingAlerts(w.lsink)) == 0; at++ {
+		require.NoError(t, w.traces.ConsumeTraces(ctx, cohortTraffic(r, 400, 0.2, 2.0)))
+		d.tick(ctx, false)
+	}
+	require.Len(t, firingAlerts(w.lsink), 1, "firing record sent at the evaluation that found the drift")
+	assert.Empty(t, w.msink.AllMetrics(), "metrics still wait for emission")
+
+	// Another evaluation with the same state: nothing more is sent.
+	logs := len(w.lsink.AllLogs())
+	require.NoError(t, w.traces.ConsumeTraces(ctx, cohortTraffic(r, 400, 0.2, 2.0)))
+	d.tick(ctx, false)
+	assert.Len(t, w.lsink.AllLogs(), logs, "no record while the state holds")
+
+	// Emission: the gauges, with the canary drifting.
+	at++
+	d.tick(ctx, true)
+	require.Len(t, w.msink.AllMetrics(), 1)
+	found := false
+	for _, m := range w.msink.AllMetrics()[0].ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().All() {
+		if m.Name() != metricDrifting {
+			continue
+		}
+		for _, dp := range m.Gauge().DataPoints().All() {
+			c, _ := dp.Attributes().Get("cohort")
+			s, _ := dp.Attributes().Get("signal")
+			if c.Str() == "2.0" && s.Str() == "latency" && dp.DoubleValue() == 1 {
+				found = true
+			}
+		}
+	}
+	assert.True(t, found, "emission carries drifting=1 for the canary")
+}

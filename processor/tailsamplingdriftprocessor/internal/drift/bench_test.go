@@ -22,7 +22,7 @@ var (
 	aaRuns      = flag.Int("drift.aa_runs", 20, "simulated A/A days in BenchmarkAAFalseAlarms24h")
 	detectAlpha = flag.Float64("drift.alpha", 0.01, "significance in BenchmarkDetectionTime (e.g. 0.01/6000 for family-wise control over 1,000 keys × 3 canaries × 2 signals)")
 	detectOdds  = flag.String("drift.error_odds", "", "comma-separated alternatives (at most 10) replacing the error signal's grid in BenchmarkDetectionAfterHealthyTraffic and BenchmarkAAFalseAlarms24h, e.g. 2,4,8,16")
-	detectEvery = flag.Duration("drift.eval", 5*time.Second, "Evaluate interval in BenchmarkDetectionAfterHealthyTraffic and BenchmarkAAFalseAlarms24h (the processor's drift.emit_interval)")
+	detectEvery = flag.Duration("drift.eval", time.Second, "Evaluate interval in BenchmarkDetectionAfterHealthyTraffic and BenchmarkAAFalseAlarms24h (the processor's drift.evaluate_interval)")
 )
 
 func benchKeys(n int) []Key {
