@@ -14,6 +14,7 @@
 #include "go_offsets.h"
 #include "goroutines.h"
 #include "stitch.h"
+#include "inject.h"
 #include <bpf/bpf_helpers.h>
 
 #define CLIENT_METHOD_LEN 8
@@ -136,8 +137,12 @@ int uprobe_client_return(struct pt_regs *ctx)
 	e->stitch = client_stitch_end(st);
 	submit(e);
 out:
-	if (st->has_conn)
+	if (st->has_conn) {
 		forget_conn(&st->conn, st->ids.span_id);
+		// A context no request took must not reach a later one.
+		if (inject_enabled)
+			inject_withdraw(&st->conn, st->ids.span_id);
+	}
 	bpf_map_delete_elem(&client_requests, &key);
 	return 0;
 }

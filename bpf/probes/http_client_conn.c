@@ -8,13 +8,17 @@
 // this probe, at that entry (1 hit per request sent on an HTTP/1
 // connection, retries included), reads the connection's 4-tuple from the
 // kernel socket and records the request's span under it in client_by_conn
-// (stitch.h), where the server probe of the same host finds it.
+// (stitch.h), where the server probe of the same host finds it. With
+// injection (inject.h) it also offers the span's traceparent for that
+// connection's next request, which the sk_msg program of the inject object
+// inserts when the writeLoop goroutine writes the request: no extra hit.
 
 #include "goebpf.h"
 #include "go_mem.h"
 #include "go_offsets.h"
 #include "goroutines.h"
 #include "stitch.h"
+#include "inject.h"
 #include <bpf/bpf_helpers.h>
 
 // net/http.(*persistConn).roundTrip(req *transportRequest): pc in ax.
@@ -34,13 +38,20 @@ int uprobe_client_conn(struct pt_regs *ctx)
 	if (conn_tuple_of(conn, 1, &t))
 		return 0;
 	// A retry on another connection: the first one's entry goes.
-	if (st->has_conn)
+	if (st->has_conn) {
 		forget_conn(&st->conn, st->ids.span_id);
-	struct conn_client c = {};
-	__builtin_memcpy(c.sc.trace_id, st->ids.trace_id, 16);
-	__builtin_memcpy(c.sc.span_id, st->ids.span_id, 8);
-	c.tgid = key.tgid;
-	bpf_map_update_elem(&client_by_conn, &t, &c, BPF_ANY);
+		if (inject_enabled)
+			inject_withdraw(&st->conn, st->ids.span_id);
+	}
+	if (stitch_enabled) {
+		struct conn_client c = {};
+		__builtin_memcpy(c.sc.trace_id, st->ids.trace_id, 16);
+		__builtin_memcpy(c.sc.span_id, st->ids.span_id, 8);
+		c.tgid = key.tgid;
+		bpf_map_update_elem(&client_by_conn, &t, &c, BPF_ANY);
+	}
+	if (inject_enabled)
+		inject_offer(&t, &st->ids);
 	st->conn = t;
 	st->has_conn = 1;
 	return 0;

@@ -224,6 +224,14 @@ func (in *Injector) SetPending(c Conn, tp TraceParent) error {
 	return nil
 }
 
+// PendingMap is the map of pending contexts, keyed by the connection's
+// 4-tuple from the sender's side (IPv4 as IPv4-mapped IPv6 addresses in
+// network order, ports in host order; 40 bytes) with the 55 traceparent
+// bytes and one pad byte as value. The receiver's HTTP client probe
+// (bpf/common/inject.h) shares it, to offer a request's context from BPF
+// before the request is written. Valid until Close.
+func (in *Injector) PendingMap() *ebpf.Map { return in.objs.Pending }
+
 // ClearPending withdraws a context SetPending offered and no request took.
 func (in *Injector) ClearPending(c Conn) error {
 	if err := in.objs.Pending.Delete(c.key()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
