@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -496,4 +498,195 @@ func TestEBPFInjectReachesUninstrumentedServer(t *testing.T) {
 	if got := c.skipped - base.skipped; got != int64(ownCount+early) {
 		t.Errorf("inject_skipped +%d in all, want +%d (own traceparents and untracked connection)", got, ownCount+early)
 	}
+}
+
+// Header safety end to end: seeded random requests (0–100 headers with
+// random mixed-case names and values, heads from a few bytes to past the
+// 8 KiB scan limit, some with their own traceparent in random case, bodies
+// full of CRLFs, request lines and traceparent lines) from the
+// instrumented client, several keep-alive connections at once, to the raw
+// echo server. Every request must succeed; every body must arrive byte for
+// byte; every head must arrive with exactly the application's header lines
+// plus, at most, one traceparent line, its client span's, as the last
+// line, and never one when the application sent its own. A request whose
+// head fits well inside one 4 KiB write, on a connection no earlier request
+// made unfollowable, must get the line; every request left unchanged must
+// be counted as skipped. INJECT_SEED=n replays another seed.
+func TestEBPFInjectHeaderSafety(t *testing.T) {
+	seed := int64(16)
+	if v := os.Getenv("INJECT_SEED"); v != "" {
+		seed, _ = strconv.ParseInt(v, 10, 64)
+	}
+	t.Logf("INJECT_SEED=%d", seed)
+	rng := rand.New(rand.NewSource(seed))
+	srv, client, sink, tel := injectSetup(t, nil)
+	base := readInjectCounters(t, tel)
+
+	const tokenChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-!#$%&'*+.^_`|~"
+	reserved := map[string]bool{"host": true, "content-length": true, "transfer-encoding": true, "connection": true,
+		"trailer": true, "te": true, "upgrade": true, "expect": true, "user-agent": true, "traceparent": true,
+		"accept-encoding": true, "proxy-connection": true, "keep-alive": true}
+	randToken := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = tokenChars[rng.Intn(len(tokenChars))]
+		}
+		return string(b)
+	}
+	randValue := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(0x21 + rng.Intn(0x7e-0x21+1)) // visible ASCII; spaces inside below
+			if i > 0 && i < n-1 && rng.Intn(8) == 0 {
+				b[i] = ' '
+			}
+		}
+		return string(b)
+	}
+	mixCase := func(s string) string {
+		b := []byte(s)
+		for i := range b {
+			if rng.Intn(2) == 0 {
+				b[i] = bytes.ToUpper(b[i : i+1])[0]
+			}
+		}
+		return string(b)
+	}
+	junk := []string{"\r\n\r\n", "traceparent: 00-11111111111111111111111111111111-2222222222222222-01\r\n",
+		"GET /x HTTP/1.1\r\n", "\r\n", "Content-Length: 5\r\n\r\n"}
+	randBody := func() []byte {
+		var b []byte
+		switch rng.Intn(3) {
+		case 0:
+			return nil
+		case 1:
+			b = make([]byte, rng.Intn(300))
+		default:
+			b = make([]byte, rng.Intn(20000))
+		}
+		rng.Read(b)
+		for i := 0; i < len(b)/200+1 && len(b) > 100; i++ {
+			j := junk[rng.Intn(len(junk))]
+			copy(b[rng.Intn(len(b)-len(j)):], j)
+		}
+		return b
+	}
+
+	const sessions, perSession = 8, 10
+	own := map[int]string{}
+	var reqs []injectRequest
+	for i := range perSession {
+		for s := range sessions {
+			id := len(reqs)
+			var headers [][2]string
+			n := rng.Intn(101)
+			// Most heads stay under 4 KiB; some grow towards and past the limit.
+			budget := 200 + rng.Intn(3000)
+			if rng.Intn(6) == 0 {
+				budget = 3000 + rng.Intn(7000)
+			}
+			size := 0
+			for range n {
+				name := randToken(1 + rng.Intn(24))
+				if reserved[strings.ToLower(name)] {
+					continue
+				}
+				value := randValue(rng.Intn(120) + 1)
+				if size+len(name)+len(value)+4 > budget {
+					break
+				}
+				size += len(name) + len(value) + 4
+				headers = append(headers, [2]string{mixCase(name), value})
+			}
+			if rng.Intn(8) == 0 {
+				tp := fmt.Sprintf("00-%032x-%016x-01", rng.Uint64(), rng.Uint64())
+				own[id] = tp
+				headers = append(headers, [2]string{mixCase("traceparent"), tp})
+			}
+			method := "GET"
+			body := randBody()
+			if len(body) > 0 {
+				method = []string{"POST", "PUT", "PATCH"}[rng.Intn(3)]
+			}
+			reqs = append(reqs, injectRequest{ID: id, Session: s, Method: method,
+				URL: fmt.Sprintf("http://%s/safety/%d/%d", srv.addr, s, i), Headers: headers, Body: body})
+		}
+	}
+	for id, r := range client.run(t, reqs) {
+		if r.Err != "" || r.Status != 200 {
+			t.Fatalf("request %d: status %d, error %q: the client must never fail", id, r.Status, r.Err)
+		}
+	}
+	spans := clientSpansByPath(t, sink, len(reqs))
+
+	// Go's client adds these; the rest of the head is the application's.
+	added := map[string]bool{"host": true, "user-agent": true, "content-length": true}
+	injected, unchanged := 0, 0
+	followable := map[int]bool{}
+	for s := range sessions {
+		followable[s] = true
+	}
+	for _, q := range reqs {
+		path := strings.TrimPrefix(q.URL, "http://"+srv.addr)
+		got, ok := srv.request(path)
+		if !ok {
+			t.Fatalf("server never got %s", path)
+		}
+		if !bytes.Equal(got.body, q.Body) {
+			t.Errorf("%s: body of %d bytes arrived as %d bytes, not byte-identical", path, len(q.Body), len(got.body))
+		}
+		var app []string
+		for _, l := range got.headerLines() {
+			name, _, _ := strings.Cut(l, ":")
+			if !added[strings.ToLower(name)] {
+				app = append(app, l)
+			}
+		}
+		var sent []string
+		for _, h := range q.Headers {
+			sent = append(sent, h[0]+": "+h[1])
+		}
+		tpLine := "traceparent: " + traceparentOf(spans[path])
+		inserted := len(app) == len(sent)+1 && app[len(app)-1] == tpLine &&
+			got.headerLines()[len(got.headerLines())-1] == tpLine
+		if inserted {
+			app = app[:len(app)-1]
+		}
+		slices.Sort(app)
+		slices.Sort(sent)
+		if !slices.Equal(app, sent) {
+			t.Errorf("%s: the application's header lines changed:\n got %q\nwant %q", path, app, sent)
+			continue
+		}
+		_, hasOwn := own[q.ID]
+		headLen := len(got.head)
+		if inserted {
+			headLen -= len(tpLine) + 2
+			injected++
+			if hasOwn {
+				t.Errorf("%s: a traceparent was added to a request that had its own", path)
+			}
+		} else {
+			unchanged++
+			if !hasOwn && followable[q.Session] && headLen < 3800 {
+				t.Errorf("%s: head of %d bytes in one write on a followable connection, but nothing inserted", path, headLen)
+			}
+		}
+		// A head past Go's 4 KiB write buffer is split across writes: the
+		// connection's later boundaries are not followed.
+		if headLen >= 3800 {
+			followable[q.Session] = false
+		}
+	}
+	c := waitInjectCounters(t, tel, base, int64(len(reqs)))
+	if got := c.injected - base.injected; got != int64(injected) {
+		t.Errorf("inject_injected +%d, the server saw %d insertions", got, injected)
+	}
+	if got := c.skipped - base.skipped; got < int64(unchanged) {
+		t.Errorf("inject_skipped +%d, but %d requests were left unchanged", got, unchanged)
+	}
+	if injected < len(reqs)/3 {
+		t.Errorf("only %d of %d requests injected: the test exercises too little", injected, len(reqs))
+	}
+	t.Logf("%d requests: %d injected, %d unchanged (%d with their own traceparent)", len(reqs), injected, unchanged, len(own))
 }
