@@ -232,6 +232,21 @@ func (in *Injector) SetPending(c Conn, tp TraceParent) error {
 // before the request is written. Valid until Close.
 func (in *Injector) PendingMap() *ebpf.Map { return in.objs.Pending }
 
+// ProgramStats returns the kernel's run count and run time of the sk_msg
+// and sockops programs (non-zero only while BPF statistics are enabled, see
+// ebpf.EnableStats): the benchmarks' view of their cost.
+func (in *Injector) ProgramStats() (msg, sockops ebpf.ProgramStats, err error) {
+	m, err := in.objs.InjectSkMsg.Stats()
+	if err != nil {
+		return msg, sockops, fmt.Errorf("inject: sk_msg program stats: %w", err)
+	}
+	s, err := in.objs.InjectSockops.Stats()
+	if err != nil {
+		return msg, sockops, fmt.Errorf("inject: sockops program stats: %w", err)
+	}
+	return *m, *s, nil
+}
+
 // ClearPending withdraws a context SetPending offered and no request took.
 func (in *Injector) ClearPending(c Conn) error {
 	if err := in.objs.Pending.Delete(c.key()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
