@@ -10,6 +10,9 @@ import (
 	"io"
 	"math/rand"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,6 +149,8 @@ type injectRequest struct {
 	URL     string      `json:"url"`
 	Headers [][2]string `json:"headers"`
 	Body    []byte      `json:"body"`
+	// Insecure: the session trusts any certificate (first request only).
+	Insecure bool `json:"insecure"`
 }
 
 type injectResult struct {
@@ -349,9 +354,11 @@ func clientSpansByPath(t *testing.T, sink *consumertest.TracesSink, want int) ma
 		if s.Kind() != ptrace.SpanKindClient {
 			t.Fatalf("unexpected %v span %s", s.Kind(), s.Name())
 		}
-		u := strAttr(s, "url.full")
-		i := strings.Index(u[len("http://"):], "/")
-		out[u[len("http://")+i:]] = s
+		u, err := url.Parse(strAttr(s, "url.full"))
+		if err != nil {
+			t.Fatalf("client span url.full: %v", err)
+		}
+		out[u.Path] = s
 	}
 	return out
 }
@@ -363,7 +370,7 @@ func traceparentOf(s span) string {
 
 // injectCounters reads the receiver's injection telemetry.
 type injectCounters struct {
-	injected, skipped, ownTraceparent, notSent int64
+	injected, skipped, ownTraceparent, notSent, tls int64
 }
 
 func readInjectCounters(t *testing.T, tel *componenttest.Telemetry) injectCounters {
@@ -373,6 +380,7 @@ func readInjectCounters(t *testing.T, tel *componenttest.Telemetry) injectCounte
 		skipped:        counterValue(t, tel, "otelcol_receiver_ebpf_inject_skipped"),
 		ownTraceparent: counterWith(t, tel, "otelcol_receiver_ebpf_inject_skipped", "reason", "has_traceparent"),
 		notSent:        counterWith(t, tel, "otelcol_receiver_ebpf_inject_skipped", "reason", "not_sent"),
+		tls:            counterWith(t, tel, "otelcol_receiver_ebpf_inject_skipped", "reason", "tls"),
 	}
 }
 
@@ -401,15 +409,15 @@ func waitInjectCounters(t *testing.T, tel *componenttest.Telemetry, base injectC
 // contexts are withdrawn by the client probe when the request returns (so
 // none can go to a later request) and counted as not_sent.
 func TestEBPFInjectReachesUninstrumentedServer(t *testing.T) {
-	url := func(srv *rawEchoServer, p string) string { return "http://" + srv.addr + p }
+	urlOf := func(srv *rawEchoServer, p string) string { return "http://" + srv.addr + p }
 	srv, client, sink, tel := injectSetup(t, func(srv *rawEchoServer, c *injectClient) {
-		c.run(t, []injectRequest{{ID: 0, Session: 0, Method: "GET", URL: url(srv, "/early/0")}})
+		c.run(t, []injectRequest{{ID: 0, Session: 0, Method: "GET", URL: urlOf(srv, "/early/0")}})
 	})
 	base := readInjectCounters(t, tel)
 	own := "00-" + strings.Repeat("ab", 16) + "-" + strings.Repeat("cd", 8) + "-01"
 	var reqs []injectRequest
 	add := func(session int, path string, headers ...[2]string) {
-		reqs = append(reqs, injectRequest{ID: len(reqs), Session: session, Method: "GET", URL: url(srv, path), Headers: headers})
+		reqs = append(reqs, injectRequest{ID: len(reqs), Session: session, Method: "GET", URL: urlOf(srv, path), Headers: headers})
 	}
 	// The connection opened before the process was tracked.
 	early := 2
@@ -425,6 +433,16 @@ func TestEBPFInjectReachesUninstrumentedServer(t *testing.T) {
 	add(2, "/own/0", [2]string{"traceparent", own})
 	add(2, "/own/1", [2]string{"TraceParent", own})
 	add(2, "/own/2")
+	// TLS (HTTP/1.1): the bytes are encrypted before the socket; nothing is
+	// offered, the connection is counted once as tls.
+	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, strings.Join(r.Header.Values("Traceparent"), "\n"))
+	}))
+	tlsSrv.StartTLS()
+	defer tlsSrv.Close()
+	for i := range 2 {
+		reqs = append(reqs, injectRequest{ID: len(reqs), Session: 8, Method: "GET", URL: fmt.Sprintf("%s/tls/%d", tlsSrv.URL, i), Insecure: true})
+	}
 	// Concurrent: five connections, three requests each.
 	for s := 3; s < 8; s++ {
 		for i := range 3 {
@@ -435,11 +453,17 @@ func TestEBPFInjectReachesUninstrumentedServer(t *testing.T) {
 		if r.Err != "" || r.Status != 200 {
 			t.Fatalf("request %d (%s): status %d, error %q", id, reqs[id].URL, r.Status, r.Err)
 		}
+		if reqs[id].Session == 8 && len(r.Body) != 0 {
+			t.Errorf("%s: the TLS server got traceparent %q, want none", reqs[id].URL, r.Body)
+		}
 	}
 	spans := clientSpansByPath(t, sink, len(reqs))
 	ownCount, injected := 0, 0
 	conns := map[int]map[string]bool{}
 	for _, q := range reqs {
+		if q.Session == 8 {
+			continue // TLS, checked above
+		}
 		path := strings.TrimPrefix(q.URL, "http://"+srv.addr)
 		got, ok := srv.request(path)
 		if !ok {
@@ -495,8 +519,11 @@ func TestEBPFInjectReachesUninstrumentedServer(t *testing.T) {
 	if got := c.notSent - base.notSent; got != int64(early) {
 		t.Errorf("inject_skipped{reason=not_sent} +%d, want +%d (the requests on the untracked connection)", got, early)
 	}
-	if got := c.skipped - base.skipped; got != int64(ownCount+early) {
-		t.Errorf("inject_skipped +%d in all, want +%d (own traceparents and untracked connection)", got, ownCount+early)
+	if got := c.tls - base.tls; got != 1 {
+		t.Errorf("inject_skipped{reason=tls} +%d, want +1 (one TLS connection)", got)
+	}
+	if got := c.skipped - base.skipped; got != int64(ownCount+early+1) {
+		t.Errorf("inject_skipped +%d in all, want +%d (own traceparents, untracked connection, TLS connection)", got, ownCount+early+1)
 	}
 }
 

@@ -35,7 +35,8 @@ int uprobe_client_conn(struct pt_regs *ctx)
 	// net.Conn is (itab, data): the data word.
 	u64 conn = read_ptr(GO_PARAM1(ctx) + FIELD(off, NET_HTTP_PERSISTCONN_CONN) + 8);
 	struct conn_tuple t = {};
-	if (conn_tuple_of(conn, 1, &t))
+	u8 tls = 0;
+	if (conn_tuple_tls_of(conn, 1, &t, &tls))
 		return 0;
 	// A retry on another connection: the first one's entry goes.
 	if (st->has_conn) {
@@ -50,7 +51,9 @@ int uprobe_client_conn(struct pt_regs *ctx)
 		c.tgid = key.tgid;
 		bpf_map_update_elem(&client_by_conn, &t, &c, BPF_ANY);
 	}
-	if (inject_enabled)
+	// TLS bytes cannot take a header: no offer (the inject object would
+	// only skip it).
+	if (inject_enabled && !tls)
 		inject_offer(&t, &st->ids);
 	st->conn = t;
 	st->has_conn = 1;
