@@ -402,7 +402,8 @@ func waitInjectCounters(t *testing.T, tel *componenttest.Telemetry, base injectC
 // An instrumented, stripped net/http client calling a plain server the
 // receiver does not instrument: each request the application sent without
 // a traceparent arrives with exactly one, its client span's, as the head's
-// last header line; requests that carry their own arrive untouched; on a
+// last header line; requests that carry their own arrive untouched, and
+// their client spans adopt the application's trace and parent; on a
 // keep-alive connection each request gets its own span's context; several
 // connections at once each get theirs. A connection opened before the
 // receiver tracked the process is not in the sockhash: its requests' offered
@@ -485,16 +486,21 @@ func TestEBPFInjectReachesUninstrumentedServer(t *testing.T) {
 			}
 			continue
 		}
+		s, ok := spans[path]
+		if !ok {
+			t.Fatalf("no client span for %s", path)
+		}
 		if len(q.Headers) > 0 {
 			ownCount++
 			if len(tps) != 1 || tps[0] != own {
 				t.Errorf("%s: the application's traceparent arrived as %q, want exactly [%s]", path, tps, own)
 			}
+			// The client span adopts the application's context.
+			tid, parent := s.TraceID(), s.ParentSpanID()
+			if got := "00-" + hex.EncodeToString(tid[:]) + "-" + hex.EncodeToString(parent[:]) + "-01"; got != own {
+				t.Errorf("%s: client span's trace and parent %s, want the application's %s", path, got, own)
+			}
 			continue
-		}
-		s, ok := spans[path]
-		if !ok {
-			t.Fatalf("no client span for %s", path)
 		}
 		lines := got.headerLines()
 		want := "traceparent: " + traceparentOf(s)

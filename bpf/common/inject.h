@@ -44,6 +44,17 @@ struct {
 	__type(value, struct inject_pending_ctx);
 } inject_pending SEC(".maps");
 
+// The traceparent the application sent itself on a connection, found by
+// the inject object's sk_msg program in the request head (its map
+// "app_contexts", handed over like inject_pending): the client span adopts
+// it. Shrunk to one entry without injection.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct conn_tuple);
+	__type(value, struct inject_pending_ctx);
+} inject_app_contexts SEC(".maps");
+
 // Contexts the client probe withdrew because their request ended without
 // being written on a tracked socket (index 0), and offers the pending map
 // refused because it was full (index 1).
@@ -104,6 +115,58 @@ static __always_inline void inject_withdraw(struct conn_tuple *t, u8 *span_id)
 		return;
 	if (bpf_map_delete_elem(&inject_pending, t) == 0)
 		inject_count(INJECT_WITHDRAWN);
+}
+
+static __always_inline int hex_nibble(u8 c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1; // W3C trace context: lower-case hex only
+}
+
+// Parses n bytes of lower-case hex at src into dst; 0 when valid and not
+// all zero.
+static __always_inline int parse_hex(u8 *dst, const u8 *src, int n)
+{
+	u8 any = 0;
+	for (int i = 0; i < n; i++) {
+		int hi = hex_nibble(src[2 * i]), lo = hex_nibble(src[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		dst[i] = (u8)(hi << 4 | lo);
+		any |= dst[i];
+	}
+	return any ? 0 : -1;
+}
+
+// Forgets what the application sent on connection t for an earlier request.
+static __always_inline void inject_forget_app_context(struct conn_tuple *t)
+{
+	bpf_map_delete_elem(&inject_app_contexts, t);
+}
+
+// When the application sent its own traceparent with this request on
+// connection t (version 00, valid ids), makes ids a child of it: the
+// client span takes the application's trace, the application's span as
+// parent. Returns 1 when it did.
+static __always_inline int inject_adopt_app_context(struct conn_tuple *t, struct span_ids *ids)
+{
+	struct inject_pending_ctx *p = bpf_map_lookup_elem(&inject_app_contexts, t);
+	if (!p)
+		return 0;
+	struct inject_pending_ctx v = *p;
+	bpf_map_delete_elem(&inject_app_contexts, t);
+	u8 *tp = v.traceparent;
+	if (tp[0] != '0' || tp[1] != '0' || tp[2] != '-' || tp[35] != '-' || tp[52] != '-')
+		return 0;
+	u8 trace_id[16], parent[8];
+	if (parse_hex(trace_id, tp + 3, 16) || parse_hex(parent, tp + INJECT_SPAN_HEX_AT, 8))
+		return 0;
+	__builtin_memcpy(ids->trace_id, trace_id, 16);
+	__builtin_memcpy(ids->parent_span_id, parent, 8);
+	return 1;
 }
 
 #endif

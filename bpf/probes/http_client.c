@@ -108,6 +108,10 @@ int uprobe_client_return(struct pt_regs *ctx)
 		count_drop();
 		goto out;
 	}
+	// The application sent its own traceparent (inject.h): the span joins
+	// the application's trace under the application's span.
+	if (inject_enabled && st->has_conn && inject_adopt_app_context(&st->conn, &st->ids))
+		st->has_parent = 1;
 	fill_header(&e->hdr, EVENT_HTTP_CLIENT, key.tgid, st->start_ns, &st->ids, st->has_parent);
 
 	u64 resp = GO_PARAM1(ctx);

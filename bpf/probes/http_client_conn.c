@@ -53,8 +53,11 @@ int uprobe_client_conn(struct pt_regs *ctx)
 	}
 	// TLS bytes cannot take a header: no offer (the inject object would
 	// only skip it).
-	if (inject_enabled && !tls)
+	if (inject_enabled && !tls) {
+		// What the application sent with an earlier request is not this one's.
+		inject_forget_app_context(&t);
 		inject_offer(&t, &st->ids);
+	}
 	st->conn = t;
 	st->has_conn = 1;
 	return 0;

@@ -126,11 +126,11 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 		return err
 	}
 	if r.traces != nil && r.cfg.Traces.anyProbe() {
-		var pending *ebpf.Map
+		var pending, appContexts *ebpf.Map
 		if r.cfg.Traces.Propagation.Inject && r.cfg.Traces.HTTP.Client {
 			r.injection = r.openInjection()
 			if r.injection != nil {
-				pending = r.injection.in.PendingMap()
+				pending, appContexts = r.injection.in.PendingMap(), r.injection.in.AppContextMap()
 			}
 		}
 		tr, err := tracer.New(tracer.Options{
@@ -141,6 +141,7 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 			Stitch:              r.cfg.Traces.Propagation.Stitch,
 			DeepGoroutines:      r.cfg.Traces.GoroutineAncestry == AncestryDeep,
 			InjectPending:       pending,
+			InjectAppContexts:   appContexts,
 		})
 		if err != nil {
 			_ = r.injection.close()

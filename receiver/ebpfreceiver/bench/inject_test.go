@@ -64,7 +64,7 @@ func BenchmarkInject(b *testing.B) {
 	for round := range rounds {
 		for _, on := range []bool{false, true} {
 			var in *inject.Injector
-			var pending *ebpf.Map
+			var pending, appContexts *ebpf.Map
 			if on {
 				in, err = inject.Open(inject.Options{})
 				if err != nil {
@@ -73,7 +73,7 @@ func BenchmarkInject(b *testing.B) {
 				if err := in.AttachCgroup(cg); err != nil {
 					b.Fatal(err)
 				}
-				pending = in.PendingMap()
+				pending, appContexts = in.PendingMap(), in.AppContextMap()
 			}
 			pid, addr, stop := startTargetInCgroup(b, exe, cg)
 			if in != nil {
@@ -81,7 +81,7 @@ func BenchmarkInject(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true, Stitch: true, InjectPending: pending})
+			tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true, Stitch: true, InjectPending: pending, InjectAppContexts: appContexts})
 			if err != nil {
 				b.Fatal(err)
 			}

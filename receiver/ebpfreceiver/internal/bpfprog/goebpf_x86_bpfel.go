@@ -275,6 +275,7 @@ type GoebpfMapSpecs struct {
 	GrpcClientScratch *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
 	GrpcServerRpcs    *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
 	HeadScratch       *ebpf.MapSpec `ebpf:"head_scratch"`
+	InjectAppContexts *ebpf.MapSpec `ebpf:"inject_app_contexts"`
 	InjectCounters    *ebpf.MapSpec `ebpf:"inject_counters"`
 	InjectPending     *ebpf.MapSpec `ebpf:"inject_pending"`
 	OpenSpans         *ebpf.MapSpec `ebpf:"open_spans"`
@@ -331,6 +332,7 @@ type GoebpfMaps struct {
 	GrpcClientScratch *ebpf.Map `ebpf:"grpc_client_scratch"`
 	GrpcServerRpcs    *ebpf.Map `ebpf:"grpc_server_rpcs"`
 	HeadScratch       *ebpf.Map `ebpf:"head_scratch"`
+	InjectAppContexts *ebpf.Map `ebpf:"inject_app_contexts"`
 	InjectCounters    *ebpf.Map `ebpf:"inject_counters"`
 	InjectPending     *ebpf.Map `ebpf:"inject_pending"`
 	OpenSpans         *ebpf.Map `ebpf:"open_spans"`
@@ -350,6 +352,7 @@ func (m *GoebpfMaps) Close() error {
 		m.GrpcClientScratch,
 		m.GrpcServerRpcs,
 		m.HeadScratch,
+		m.InjectAppContexts,
 		m.InjectCounters,
 		m.InjectPending,
 		m.OpenSpans,

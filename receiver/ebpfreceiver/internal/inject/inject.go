@@ -232,6 +232,13 @@ func (in *Injector) SetPending(c Conn, tp TraceParent) error {
 // before the request is written. Valid until Close.
 func (in *Injector) PendingMap() *ebpf.Map { return in.objs.Pending }
 
+// AppContextMap holds, by connection (PendingMap's key), the traceparent
+// value the application itself sent in its last request that carried one
+// (an LRU of observations; the 55 bytes as sent, unchecked). The receiver's
+// HTTP client probe shares it so that its client span adopts the
+// application's context. Valid until Close.
+func (in *Injector) AppContextMap() *ebpf.Map { return in.objs.AppContexts }
+
 // ProgramStats returns the kernel's run count and run time of the sk_msg
 // and sockops programs (non-zero only while BPF statistics are enabled, see
 // ebpf.EnableStats): the benchmarks' view of their cost.

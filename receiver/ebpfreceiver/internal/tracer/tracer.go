@@ -62,6 +62,10 @@ type Options struct {
 	// request's traceparent there, for its connection, before the request
 	// is written (traces.propagation.inject). Nil: no injection.
 	InjectPending *ebpf.Map
+	// InjectAppContexts is the inject object's map of the traceparents
+	// applications sent themselves (inject.Injector.AppContextMap): a client
+	// span whose request carried one adopts it. Used with InjectPending.
+	InjectAppContexts *ebpf.Map
 }
 
 // Probes selects the probes attached to a process, by probe name. Probes
@@ -132,9 +136,13 @@ func NewWithProbes(opts Options, list []*probes.Probe) (*Tracer, error) {
 			return nil, fmt.Errorf("set inject_enabled: %w", err)
 		}
 		loadOpts.MapReplacements = map[string]*ebpf.Map{"inject_pending": opts.InjectPending}
+		if opts.InjectAppContexts != nil {
+			loadOpts.MapReplacements["inject_app_contexts"] = opts.InjectAppContexts
+		}
 	} else {
 		// Never used: no room reserved.
 		spec.Maps["inject_pending"].MaxEntries = 1
+		spec.Maps["inject_app_contexts"].MaxEntries = 1
 	}
 	// Wake the reader early when a quarter of the ring is used, so a burst
 	// cannot fill it between two timed drains.
