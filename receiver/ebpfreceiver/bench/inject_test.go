@@ -27,8 +27,10 @@ import (
 // traced client call: probe hits and uprobe BPF time per /chain request of
 // httpdemo (a served request whose handler calls the same server's /hello
 // over a keep-alive HTTP/1.1 connection: 2 served requests, 1 client call),
-// stitching on in both modes, injection off and on in alternating rounds of
-// the same run; with injection on, also the sk_msg program's runs and time
+// injection off and on, with stitching on (the default) and off, in
+// alternating rounds of the same run (with stitching and injection off the
+// http_client_conn probe is not attached, as in the receiver); with
+// injection on, also the sk_msg program's runs and time
 // per /chain and how many requests got their traceparent. Each mode runs a
 // fresh target in a cgroup of the benchmark's own (the sockops program is
 // attached there), so its client connection is opened while tracked. Run as
@@ -60,9 +62,12 @@ func BenchmarkInject(b *testing.B) {
 
 	const n, rounds = 2000, 3
 	type figures struct{ hits, clientHits, bpfNs, msgRuns, msgNs, injected float64 }
-	got := map[bool][]figures{}
+	type mode struct{ inject, stitch bool }
+	modes := []mode{{false, true}, {true, true}, {false, false}, {true, false}}
+	got := map[mode][]figures{}
 	for round := range rounds {
-		for _, on := range []bool{false, true} {
+		for _, m := range modes {
+			on := m.inject
 			var in *inject.Injector
 			var pending, appContexts *ebpf.Map
 			if on {
@@ -81,7 +86,7 @@ func BenchmarkInject(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true, Stitch: true, InjectPending: pending, InjectAppContexts: appContexts})
+			tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true, Stitch: m.stitch, InjectPending: pending, InjectAppContexts: appContexts})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -89,7 +94,7 @@ func BenchmarkInject(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			att, err := tr.Attach(pid, cookie, bin, tracer.Probes{httpserver.Name: true, httpclient.Name: true, httpclientconn.Name: true})
+			att, err := tr.Attach(pid, cookie, bin, tracer.Probes{httpserver.Name: true, httpclient.Name: true, httpclientconn.Name: m.stitch || m.inject})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -145,29 +150,35 @@ func BenchmarkInject(b *testing.B) {
 			if on && f.injected != n {
 				b.Fatalf("round %d: %v of %d inner requests injected", round, f.injected, n)
 			}
-			got[on] = append(got[on], f)
-			fmt.Printf("round %d inject=%-5t hits/chain %.3f client hits/call %.3f uprobe bpf ns/chain %.0f sk_msg runs/chain %.3f sk_msg ns/chain %.0f injected %v/%d\n",
-				round, on, f.hits, f.clientHits, f.bpfNs, f.msgRuns, f.msgNs, f.injected, n)
+			got[m] = append(got[m], f)
+			fmt.Printf("round %d stitch=%-5t inject=%-5t hits/chain %.3f client hits/call %.3f uprobe bpf ns/chain %.0f sk_msg runs/chain %.3f sk_msg ns/chain %.0f injected %v/%d\n",
+				round, m.stitch, on, f.hits, f.clientHits, f.bpfNs, f.msgRuns, f.msgNs, f.injected, n)
 		}
 	}
-	med := func(on bool, pick func(figures) float64) float64 {
+	med := func(m mode, pick func(figures) float64) float64 {
 		var v []float64
-		for _, f := range got[on] {
+		for _, f := range got[m] {
 			v = append(v, pick(f))
 		}
 		return median(v)
 	}
 	hits := func(f figures) float64 { return f.hits }
 	bpf := func(f figures) float64 { return f.bpfNs }
-	b.ReportMetric(med(false, hits), "off-hits/chain-req")
-	b.ReportMetric(med(true, hits), "on-hits/chain-req")
-	b.ReportMetric(med(false, func(f figures) float64 { return f.clientHits }), "off-hits/client-call")
-	b.ReportMetric(med(true, func(f figures) float64 { return f.clientHits }), "on-hits/client-call")
-	b.ReportMetric(med(false, bpf), "off-uprobe-bpf-ns/chain-req")
-	b.ReportMetric(med(true, bpf), "on-uprobe-bpf-ns/chain-req")
-	b.ReportMetric(med(true, bpf)/med(false, bpf), "uprobe-bpf-ns-ratio-on/off")
-	b.ReportMetric(med(true, func(f figures) float64 { return f.msgRuns }), "on-skmsg-runs/chain-req")
-	b.ReportMetric(med(true, func(f figures) float64 { return f.msgNs }), "on-skmsg-ns/chain-req")
+	clientHits := func(f figures) float64 { return f.clientHits }
+	off, on := modes[0], modes[1]
+	offNoStitch, onNoStitch := modes[2], modes[3]
+	b.ReportMetric(med(off, hits), "off-hits/chain-req")
+	b.ReportMetric(med(on, hits), "on-hits/chain-req")
+	b.ReportMetric(med(off, clientHits), "off-hits/client-call")
+	b.ReportMetric(med(on, clientHits), "on-hits/client-call")
+	b.ReportMetric(med(offNoStitch, clientHits), "nostitch-off-hits/client-call")
+	b.ReportMetric(med(onNoStitch, clientHits), "nostitch-on-hits/client-call")
+	b.ReportMetric(med(off, bpf), "off-uprobe-bpf-ns/chain-req")
+	b.ReportMetric(med(on, bpf), "on-uprobe-bpf-ns/chain-req")
+	b.ReportMetric(med(on, bpf)/med(off, bpf), "uprobe-bpf-ns-ratio-on/off")
+	b.ReportMetric(med(onNoStitch, bpf)/med(offNoStitch, bpf), "nostitch-uprobe-bpf-ns-ratio-on/off")
+	b.ReportMetric(med(on, func(f figures) float64 { return f.msgRuns }), "on-skmsg-runs/chain-req")
+	b.ReportMetric(med(on, func(f figures) float64 { return f.msgNs }), "on-skmsg-ns/chain-req")
 }
 
 // benchCgroup makes a cgroup v2 directory of the benchmark's own.
