@@ -148,7 +148,7 @@ func TestAgentLeastPrivilege(t *testing.T) {
 	})
 	pid := tg.cmd.Process.Pid
 
-	config := func(sub string) (string, string) {
+	config := func(sub string, receiverExtra ...string) (string, string) {
 		d := filepath.Join(dir, sub)
 		if err := os.Mkdir(d, 0o777); err != nil {
 			t.Fatal(err)
@@ -163,7 +163,7 @@ receivers:
       instrument:
         - exe_path: %q
       poll_interval: 200ms
-    metrics:
+%s    metrics:
       collection_interval: 500ms
       runtime: { goroutines: true, scheduler: true, gc: true, allocations: true }
 exporters:
@@ -180,7 +180,7 @@ service:
   pipelines:
     traces: { receivers: [ebpf], exporters: [file/traces] }
     metrics: { receivers: [ebpf], exporters: [file/metrics] }
-`, demo, d, d)
+`, demo, strings.Join(receiverExtra, ""), d, d)
 		path := filepath.Join(d, "config.yaml")
 		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
@@ -212,6 +212,26 @@ service:
 		})
 		if strings.Contains(c.Logs.String(), "permission denied") {
 			t.Errorf("agent logged a permission error:\n%s", c.Logs.String())
+		}
+	})
+
+	// Injection asked for, CAP_NET_ADMIN not held: the collector starts,
+	// says so once naming the capability, and spans flow as before.
+	t.Run("inject without CAP_NET_ADMIN", func(t *testing.T) {
+		d, cfg := config("inject", "    traces:\n      propagation: { inject: true }\n")
+		c := launchCollector(t, d, setprivWrap(t, agentCapabilities), []string{"--config", cfg})
+		c.WaitForLog(t, "Everything is ready", 60*time.Second)
+		eventually(t, 60*time.Second, "server spans with injection refused", func() (bool, string) {
+			get(t, tg.base+"/hello", nil)
+			s, _ := fileSpans(t, filepath.Join(d, "traces.jsonl"))
+			return len(s) > 0, fmt.Sprintf("%d server spans", len(s))
+		})
+		logs := c.Logs.String()
+		if n := strings.Count(logs, "lacks CAP_NET_ADMIN"); n != 1 {
+			t.Errorf("%d warnings naming CAP_NET_ADMIN, want exactly 1:\n%s", n, logs)
+		}
+		if strings.Contains(logs, "permission denied") {
+			t.Errorf("agent logged a permission error:\n%s", logs)
 		}
 	})
 

@@ -159,12 +159,15 @@ static __always_inline void v4_mapped(u8 *dst, __be32 a)
 
 // Fills t from the TCP socket behind the Go net.Conn whose data word is
 // conn (*net.TCPConn, or *tls.Conn over one); client: the current process
-// is the connection's client side. Returns 0 on success.
-static __always_inline int conn_tuple_of(u64 conn, int client, struct conn_tuple *t)
+// is the connection's client side. *tls (when not NULL) tells whether conn
+// was a *tls.Conn. Returns 0 on success.
+static __always_inline int conn_tuple_tls_of(u64 conn, int client, struct conn_tuple *t, u8 *tls)
 {
 	if (!conn)
 		return -1;
 	struct sock *sk = go_conn_sock(conn);
+	if (tls)
+		*tls = !sk;
 	if (!sk) {
 		// A *tls.Conn: the connection it wraps.
 		u64 inner = read_ptr(conn + TLSCONN_CONN_DATA);
@@ -200,6 +203,11 @@ static __always_inline int conn_tuple_of(u64 conn, int client, struct conn_tuple
 	}
 	t->pad = 0;
 	return 0;
+}
+
+static __always_inline int conn_tuple_of(u64 conn, int client, struct conn_tuple *t)
+{
+	return conn_tuple_tls_of(conn, client, t, 0);
 }
 
 #endif

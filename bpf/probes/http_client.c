@@ -14,6 +14,7 @@
 #include "go_offsets.h"
 #include "goroutines.h"
 #include "stitch.h"
+#include "inject.h"
 #include <bpf/bpf_helpers.h>
 
 #define CLIENT_METHOD_LEN 8
@@ -107,6 +108,10 @@ int uprobe_client_return(struct pt_regs *ctx)
 		count_drop();
 		goto out;
 	}
+	// The application sent its own traceparent (inject.h): the span joins
+	// the application's trace under the application's span.
+	if (inject_enabled && st->has_conn && inject_adopt_app_context(&st->conn, &st->ids))
+		st->has_parent = 1;
 	fill_header(&e->hdr, EVENT_HTTP_CLIENT, key.tgid, st->start_ns, &st->ids, st->has_parent);
 
 	u64 resp = GO_PARAM1(ctx);
@@ -136,8 +141,12 @@ int uprobe_client_return(struct pt_regs *ctx)
 	e->stitch = client_stitch_end(st);
 	submit(e);
 out:
-	if (st->has_conn)
+	if (st->has_conn) {
 		forget_conn(&st->conn, st->ids.span_id);
+		// A context no request took must not reach a later one.
+		if (inject_enabled)
+			inject_withdraw(&st->conn, st->ids.span_id);
+	}
 	bpf_map_delete_elem(&client_requests, &key);
 	return 0;
 }

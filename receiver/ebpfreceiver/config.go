@@ -119,8 +119,18 @@ type PropagationConfig struct {
 	// process. Costs one uprobe hit per HTTP/1 client request. Both
 	// processes must be instrumented by this receiver.
 	Stitch bool `mapstructure:"stitch"`
-	// Inject would write traceparent into outgoing requests. Not
-	// implemented yet: true is a configuration error.
+	// Inject inserts a W3C traceparent header, with the client span's
+	// context, into the plaintext HTTP/1.x requests instrumented processes
+	// send, at the socket layer (cgroup sockops + sockhash + sk_msg, see
+	// internal/inject): the called service need not be instrumented by this
+	// receiver, nor run on this host. Nothing is written into a process's
+	// memory. A request that already carries a traceparent is sent
+	// unchanged; TLS, heads split across writes and anything the BPF parser
+	// cannot prove are skipped and counted. Needs traces.http.client and
+	// CAP_NET_ADMIN (besides CAP_BPF and CAP_PERFMON); without the
+	// capability injection is off, with one warning. Costs no uprobe hit
+	// while stitch is on (one per HTTP/1 client request otherwise) and one
+	// sk_msg program run per write on the instrumented processes' sockets.
 	Inject bool `mapstructure:"inject"`
 }
 
@@ -218,8 +228,8 @@ func (cfg *Config) Validate() error {
 	if a := cfg.Traces.GoroutineAncestry; a != AncestryParent && a != AncestryDeep {
 		errs = append(errs, fmt.Errorf("traces.goroutine_ancestry: unknown value %q (want %s or %s)", a, AncestryParent, AncestryDeep))
 	}
-	if cfg.Traces.Propagation.Inject {
-		errs = append(errs, errors.New("traces.propagation.inject: injecting traceparent is not implemented in this version: true"))
+	if cfg.Traces.Propagation.Inject && !cfg.Traces.HTTP.Client {
+		errs = append(errs, errors.New("traces.propagation.inject: true needs traces.http.client: true (the context injected is the client span's)"))
 	}
 	if len(cfg.Traces.CaptureHeaders) > 0 {
 		errs = append(errs, fmt.Errorf("traces.capture_headers: header capture is not implemented in this version: %q", cfg.Traces.CaptureHeaders))

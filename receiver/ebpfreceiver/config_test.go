@@ -84,7 +84,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid_redact_query_key.yaml", `traces.http.redact_query_keys[1]: invalid query parameter name "a=b"`},
 		{"invalid_redact_query_key_empty.yaml", `traces.http.redact_query_keys[0]: invalid query parameter name ""`},
 		{"invalid_extract.yaml", `traces.propagation.extract[1]: unknown format "jaeger"`},
-		{"invalid_inject.yaml", "traces.propagation.inject: injecting traceparent is not implemented in this version: true"},
+		{"invalid_inject.yaml", "traces.propagation.inject: true needs traces.http.client: true"},
 		{"invalid_goroutine_ancestry.yaml", `traces.goroutine_ancestry: unknown value "all" (want parent or deep)`},
 		{"invalid_capture_headers.yaml", `traces.capture_headers: header capture is not implemented in this version: ["X-Request-Id"]`},
 		{"invalid_collection_interval.yaml", "metrics.collection_interval must be positive: 0s"},

@@ -181,7 +181,7 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 			r.recordFailure(&attachError{reason: reasonAttachFailed, err: err})
 			r.set.Logger.Warn("Cannot register binary with the probes", zap.String("path", p.ExePath), zap.Error(err))
 		} else {
-			att, err := r.tracer.Attach(p.PID, cookie, b.info.Probe, r.cfg.Traces.probes())
+			att, err := r.tracer.Attach(p.PID, cookie, b.info.Probe, r.cfg.Traces.probesWith(r.injection != nil))
 			switch {
 			case att == nil:
 				r.recordFailure(&attachError{reason: reasonAttachFailed, err: err})
@@ -192,6 +192,11 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 			if att != nil {
 				proc.attachment = att
 				uprobes = att.Links()
+				if r.injection != nil && r.cfg.Traces.HTTP.Client {
+					if err := r.injection.track(r.scanner.Root, p.PID); err != nil {
+						r.set.Logger.Warn("No traceparent injection for process", zap.String("path", p.ExePath), zap.Int("pid", p.PID), zap.Error(err))
+					}
+				}
 			}
 		}
 	}
@@ -257,6 +262,9 @@ func (r *ebpfReceiver) detach(k discovery.Key) error {
 	var err error
 	if p.attachment != nil {
 		err = errors.Join(p.attachment.Close(), r.tracer.ForgetProcess(k.PID))
+	}
+	if r.injection != nil {
+		err = errors.Join(err, r.injection.untrack(k.PID))
 	}
 	r.tel.ReceiverEbpfProcessesInstrumented.Add(context.Background(), -1)
 	if b := r.binaries[p.file]; b != nil {

@@ -11,15 +11,20 @@ import (
 
 // probes maps the traces settings to the probes attached to each process
 // (a probe's name, from its package, and the setting that enables it).
-func (c TracesConfig) probes() tracer.Probes {
+func (c TracesConfig) probes() tracer.Probes { return c.probesWith(c.Propagation.Inject) }
+
+// probesWith is probes with injection on or off (off when the injector
+// could not be loaded).
+func (c TracesConfig) probesWith(inject bool) tracer.Probes {
 	return tracer.Probes{
 		httpserver.Name:       c.HTTP.Server,
 		httpclient.Name:       c.HTTP.Client,
 		grpcserver.Name:       c.GRPC.Server,
 		grpcserver.LegacyName: c.GRPC.Server,
 		grpcclient.Name:       c.GRPC.Client,
-		// Stitching needs the connection only where spans are joined.
-		httpclientconn.Name: c.HTTP.Client && c.HTTP.Server && c.Propagation.Stitch,
+		// Stitching needs the connection only where spans are joined;
+		// injection offers the client span's context for it.
+		httpclientconn.Name: c.HTTP.Client && (c.HTTP.Server && c.Propagation.Stitch || inject),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/cilium/ebpf"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
@@ -33,8 +34,11 @@ type ebpfReceiver struct {
 	host    string
 
 	tracer *tracer.Tracer
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// injection is nil unless traces.propagation.inject is on and the
+	// injector loaded.
+	injection *injection
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	// Owned by the discovery goroutine.
 	binaries map[fileID]*binaryState
@@ -122,6 +126,13 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 		return err
 	}
 	if r.traces != nil && r.cfg.Traces.anyProbe() {
+		var pending, appContexts *ebpf.Map
+		if r.cfg.Traces.Propagation.Inject && r.cfg.Traces.HTTP.Client {
+			r.injection = r.openInjection()
+			if r.injection != nil {
+				pending, appContexts = r.injection.in.PendingMap(), r.injection.in.AppContextMap()
+			}
+		}
 		tr, err := tracer.New(tracer.Options{
 			RingBufferSize:      int(r.cfg.RingBufferSize),
 			ExtractTraceContext: contains(r.cfg.Traces.Propagation.Extract, "tracecontext"),
@@ -129,8 +140,12 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 			CaptureQuery:        r.cfg.Traces.HTTP.CaptureQuery,
 			Stitch:              r.cfg.Traces.Propagation.Stitch,
 			DeepGoroutines:      r.cfg.Traces.GoroutineAncestry == AncestryDeep,
+			InjectPending:       pending,
+			InjectAppContexts:   appContexts,
 		})
 		if err != nil {
+			_ = r.injection.close()
+			r.injection = nil
 			return fmt.Errorf("ebpf receiver: %w", err)
 		}
 		r.tracer = tr
@@ -141,6 +156,8 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 			if r.tracer != nil {
 				_ = r.tracer.Close()
 			}
+			_ = r.injection.close()
+			r.injection = nil
 			return fmt.Errorf("ebpf receiver: runtime metrics: %w", err)
 		}
 		r.runtime = rc
@@ -206,6 +223,7 @@ func (r *ebpfReceiver) Shutdown(ctx context.Context) error {
 	if r.tracer != nil {
 		errs = append(errs, r.tracer.Close())
 	}
+	errs = append(errs, r.injection.close())
 	r.tel.Shutdown()
 	return errors.Join(errs...)
 }

@@ -34,6 +34,7 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 			batch.add(ev, r.resourceFor)
 		})
 		r.countDrops(ctx)
+		r.countInjection(ctx)
 		if n := batch.td.SpanCount(); n > 0 && r.traces != nil {
 			if cerr := r.traces.ConsumeTraces(ctx, batch.td); cerr != nil {
 				r.tel.ReceiverEbpfSpansRefused.Add(ctx, int64(n))

@@ -170,6 +170,12 @@ type GoebpfHttpServerEvent struct {
 	PanicMsg    [64]int8
 }
 
+type GoebpfInjectPendingCtx struct {
+	_           structs.HostLayout
+	Traceparent [55]uint8
+	Pad         uint8
+}
+
 type GoebpfServerInflight struct {
 	_           structs.HostLayout
 	StartNs     uint64
@@ -269,6 +275,9 @@ type GoebpfMapSpecs struct {
 	GrpcClientScratch *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
 	GrpcServerRpcs    *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
 	HeadScratch       *ebpf.MapSpec `ebpf:"head_scratch"`
+	InjectAppContexts *ebpf.MapSpec `ebpf:"inject_app_contexts"`
+	InjectCounters    *ebpf.MapSpec `ebpf:"inject_counters"`
+	InjectPending     *ebpf.MapSpec `ebpf:"inject_pending"`
 	OpenSpans         *ebpf.MapSpec `ebpf:"open_spans"`
 	ProbeHits         *ebpf.MapSpec `ebpf:"probe_hits"`
 	RingbufDrops      *ebpf.MapSpec `ebpf:"ringbuf_drops"`
@@ -280,17 +289,19 @@ type GoebpfMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfVariableSpecs struct {
-	CaptureQuery          *ebpf.VariableSpec `ebpf:"capture_query"`
-	ExtractFlags          *ebpf.VariableSpec `ebpf:"extract_flags"`
-	StitchEnabled         *ebpf.VariableSpec `ebpf:"stitch_enabled"`
-	UnusedEventHeader     *ebpf.VariableSpec `ebpf:"unused_event_header"`
-	UnusedEventKind       *ebpf.VariableSpec `ebpf:"unused_event_kind"`
-	UnusedGoOffsets       *ebpf.VariableSpec `ebpf:"unused_go_offsets"`
-	UnusedGrpcClientEvent *ebpf.VariableSpec `ebpf:"unused_grpc_client_event"`
-	UnusedGrpcServerEvent *ebpf.VariableSpec `ebpf:"unused_grpc_server_event"`
-	UnusedHttpClientEvent *ebpf.VariableSpec `ebpf:"unused_http_client_event"`
-	UnusedHttpServerEvent *ebpf.VariableSpec `ebpf:"unused_http_server_event"`
-	WakeupThreshold       *ebpf.VariableSpec `ebpf:"wakeup_threshold"`
+	CaptureQuery           *ebpf.VariableSpec `ebpf:"capture_query"`
+	ExtractFlags           *ebpf.VariableSpec `ebpf:"extract_flags"`
+	InjectEnabled          *ebpf.VariableSpec `ebpf:"inject_enabled"`
+	StitchEnabled          *ebpf.VariableSpec `ebpf:"stitch_enabled"`
+	UnusedEventHeader      *ebpf.VariableSpec `ebpf:"unused_event_header"`
+	UnusedEventKind        *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedGoOffsets        *ebpf.VariableSpec `ebpf:"unused_go_offsets"`
+	UnusedGrpcClientEvent  *ebpf.VariableSpec `ebpf:"unused_grpc_client_event"`
+	UnusedGrpcServerEvent  *ebpf.VariableSpec `ebpf:"unused_grpc_server_event"`
+	UnusedHttpClientEvent  *ebpf.VariableSpec `ebpf:"unused_http_client_event"`
+	UnusedHttpServerEvent  *ebpf.VariableSpec `ebpf:"unused_http_server_event"`
+	UnusedInjectPendingCtx *ebpf.VariableSpec `ebpf:"unused_inject_pending_ctx"`
+	WakeupThreshold        *ebpf.VariableSpec `ebpf:"wakeup_threshold"`
 }
 
 // GoebpfObjects contains all objects after they have been loaded into the kernel.
@@ -321,6 +332,9 @@ type GoebpfMaps struct {
 	GrpcClientScratch *ebpf.Map `ebpf:"grpc_client_scratch"`
 	GrpcServerRpcs    *ebpf.Map `ebpf:"grpc_server_rpcs"`
 	HeadScratch       *ebpf.Map `ebpf:"head_scratch"`
+	InjectAppContexts *ebpf.Map `ebpf:"inject_app_contexts"`
+	InjectCounters    *ebpf.Map `ebpf:"inject_counters"`
+	InjectPending     *ebpf.Map `ebpf:"inject_pending"`
 	OpenSpans         *ebpf.Map `ebpf:"open_spans"`
 	ProbeHits         *ebpf.Map `ebpf:"probe_hits"`
 	RingbufDrops      *ebpf.Map `ebpf:"ringbuf_drops"`
@@ -338,6 +352,9 @@ func (m *GoebpfMaps) Close() error {
 		m.GrpcClientScratch,
 		m.GrpcServerRpcs,
 		m.HeadScratch,
+		m.InjectAppContexts,
+		m.InjectCounters,
+		m.InjectPending,
 		m.OpenSpans,
 		m.ProbeHits,
 		m.RingbufDrops,
@@ -350,17 +367,19 @@ func (m *GoebpfMaps) Close() error {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfVariables struct {
-	CaptureQuery          *ebpf.Variable `ebpf:"capture_query"`
-	ExtractFlags          *ebpf.Variable `ebpf:"extract_flags"`
-	StitchEnabled         *ebpf.Variable `ebpf:"stitch_enabled"`
-	UnusedEventHeader     *ebpf.Variable `ebpf:"unused_event_header"`
-	UnusedEventKind       *ebpf.Variable `ebpf:"unused_event_kind"`
-	UnusedGoOffsets       *ebpf.Variable `ebpf:"unused_go_offsets"`
-	UnusedGrpcClientEvent *ebpf.Variable `ebpf:"unused_grpc_client_event"`
-	UnusedGrpcServerEvent *ebpf.Variable `ebpf:"unused_grpc_server_event"`
-	UnusedHttpClientEvent *ebpf.Variable `ebpf:"unused_http_client_event"`
-	UnusedHttpServerEvent *ebpf.Variable `ebpf:"unused_http_server_event"`
-	WakeupThreshold       *ebpf.Variable `ebpf:"wakeup_threshold"`
+	CaptureQuery           *ebpf.Variable `ebpf:"capture_query"`
+	ExtractFlags           *ebpf.Variable `ebpf:"extract_flags"`
+	InjectEnabled          *ebpf.Variable `ebpf:"inject_enabled"`
+	StitchEnabled          *ebpf.Variable `ebpf:"stitch_enabled"`
+	UnusedEventHeader      *ebpf.Variable `ebpf:"unused_event_header"`
+	UnusedEventKind        *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedGoOffsets        *ebpf.Variable `ebpf:"unused_go_offsets"`
+	UnusedGrpcClientEvent  *ebpf.Variable `ebpf:"unused_grpc_client_event"`
+	UnusedGrpcServerEvent  *ebpf.Variable `ebpf:"unused_grpc_server_event"`
+	UnusedHttpClientEvent  *ebpf.Variable `ebpf:"unused_http_client_event"`
+	UnusedHttpServerEvent  *ebpf.Variable `ebpf:"unused_http_server_event"`
+	UnusedInjectPendingCtx *ebpf.Variable `ebpf:"unused_inject_pending_ctx"`
+	WakeupThreshold        *ebpf.Variable `ebpf:"wakeup_threshold"`
 }
 
 // GoebpfPrograms contains all programs after they have been loaded into the kernel.

@@ -224,6 +224,36 @@ func (in *Injector) SetPending(c Conn, tp TraceParent) error {
 	return nil
 }
 
+// PendingMap is the map of pending contexts, keyed by the connection's
+// 4-tuple from the sender's side (IPv4 as IPv4-mapped IPv6 addresses in
+// network order, ports in host order; 40 bytes) with the 55 traceparent
+// bytes and one pad byte as value. The receiver's HTTP client probe
+// (bpf/common/inject.h) shares it, to offer a request's context from BPF
+// before the request is written. Valid until Close.
+func (in *Injector) PendingMap() *ebpf.Map { return in.objs.Pending }
+
+// AppContextMap holds, by connection (PendingMap's key), the traceparent
+// value the application itself sent in its last request that carried one
+// (an LRU of observations; the 55 bytes as sent, unchecked). The receiver's
+// HTTP client probe shares it so that its client span adopts the
+// application's context. Valid until Close.
+func (in *Injector) AppContextMap() *ebpf.Map { return in.objs.AppContexts }
+
+// ProgramStats returns the kernel's run count and run time of the sk_msg
+// and sockops programs (non-zero only while BPF statistics are enabled, see
+// ebpf.EnableStats): the benchmarks' view of their cost.
+func (in *Injector) ProgramStats() (msg, sockops ebpf.ProgramStats, err error) {
+	m, err := in.objs.InjectSkMsg.Stats()
+	if err != nil {
+		return msg, sockops, fmt.Errorf("inject: sk_msg program stats: %w", err)
+	}
+	s, err := in.objs.InjectSockops.Stats()
+	if err != nil {
+		return msg, sockops, fmt.Errorf("inject: sockops program stats: %w", err)
+	}
+	return *m, *s, nil
+}
+
 // ClearPending withdraws a context SetPending offered and no request took.
 func (in *Injector) ClearPending(c Conn) error {
 	if err := in.objs.Pending.Delete(c.key()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {

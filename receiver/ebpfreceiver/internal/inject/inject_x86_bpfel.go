@@ -41,6 +41,8 @@ type injectHeadBuf struct {
 		_         [4]byte
 		Cl        uint64
 		ClLine    uint64
+		TpAt      uint32
+		Pad       uint32
 	}
 	Bytes [8192]uint8
 }
@@ -101,6 +103,7 @@ type injectProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type injectMapSpecs struct {
+	AppContexts  *ebpf.MapSpec `ebpf:"app_contexts"`
 	ConnStates   *ebpf.MapSpec `ebpf:"conn_states"`
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	HeadScratch  *ebpf.MapSpec `ebpf:"head_scratch"`
@@ -135,6 +138,7 @@ func (o *injectObjects) Close() error {
 //
 // It can be passed to loadInjectObjects or ebpf.CollectionSpec.LoadAndAssign.
 type injectMaps struct {
+	AppContexts  *ebpf.Map `ebpf:"app_contexts"`
 	ConnStates   *ebpf.Map `ebpf:"conn_states"`
 	Counters     *ebpf.Map `ebpf:"counters"`
 	HeadScratch  *ebpf.Map `ebpf:"head_scratch"`
@@ -145,6 +149,7 @@ type injectMaps struct {
 
 func (m *injectMaps) Close() error {
 	return _InjectClose(
+		m.AppContexts,
 		m.ConnStates,
 		m.Counters,
 		m.HeadScratch,

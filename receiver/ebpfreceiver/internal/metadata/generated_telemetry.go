@@ -29,6 +29,9 @@ type TelemetryBuilder struct {
 	ReceiverEbpfAttachFailures        metric.Int64Counter
 	ReceiverEbpfEventsLost            metric.Int64Counter
 	ReceiverEbpfEventsReceived        metric.Int64Counter
+	ReceiverEbpfInjectConnectionsLost metric.Int64Counter
+	ReceiverEbpfInjectInjected        metric.Int64Counter
+	ReceiverEbpfInjectSkipped         metric.Int64Counter
 	ReceiverEbpfMetricPointsRefused   metric.Int64Counter
 	ReceiverEbpfProcessesInstrumented metric.Int64UpDownCounter
 	ReceiverEbpfRuntimeLeaksSuspected metric.Int64Counter
@@ -85,6 +88,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_ebpf_events_received",
 		metric.WithDescription("Events read from the BPF ring buffer. [Alpha]"),
 		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfInjectConnectionsLost, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_inject_connections_lost",
+		metric.WithDescription("Connections whose later requests cannot be injected into, by reason. [Alpha]"),
+		metric.WithUnit("{connection}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfInjectInjected, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_inject_injected",
+		metric.WithDescription("Outgoing plaintext HTTP/1.x requests into which a traceparent header was inserted at the socket layer (traces.propagation.inject). [Alpha]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfInjectSkipped, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_inject_skipped",
+		metric.WithDescription("Requests (or offered contexts) not injected into, by reason; the request is sent as the application wrote it. [Alpha]"),
+		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfMetricPointsRefused, err = builder.meter.Int64Counter(

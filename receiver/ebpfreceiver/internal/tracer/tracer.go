@@ -57,6 +57,15 @@ type Options struct {
 	// the stable kernels) creating a perf_event uprobe needs CAP_SYS_ADMIN,
 	// while a uprobe_multi link needs only CAP_BPF and CAP_PERFMON.
 	PerfEventUprobes bool
+	// InjectPending is the inject object's map of pending contexts
+	// (inject.Injector.PendingMap): the HTTP/1 client probe offers each
+	// request's traceparent there, for its connection, before the request
+	// is written (traces.propagation.inject). Nil: no injection.
+	InjectPending *ebpf.Map
+	// InjectAppContexts is the inject object's map of the traceparents
+	// applications sent themselves (inject.Injector.AppContextMap): a client
+	// span whose request carried one adopts it. Used with InjectPending.
+	InjectAppContexts *ebpf.Map
 }
 
 // Probes selects the probes attached to a process, by probe name. Probes
@@ -121,6 +130,20 @@ func NewWithProbes(opts Options, list []*probes.Probe) (*Tracer, error) {
 			}
 		}
 	}
+	var loadOpts ebpf.CollectionOptions
+	if opts.InjectPending != nil {
+		if err := spec.Variables["inject_enabled"].Set(uint32(1)); err != nil {
+			return nil, fmt.Errorf("set inject_enabled: %w", err)
+		}
+		loadOpts.MapReplacements = map[string]*ebpf.Map{"inject_pending": opts.InjectPending}
+		if opts.InjectAppContexts != nil {
+			loadOpts.MapReplacements["inject_app_contexts"] = opts.InjectAppContexts
+		}
+	} else {
+		// Never used: no room reserved.
+		spec.Maps["inject_pending"].MaxEntries = 1
+		spec.Maps["inject_app_contexts"].MaxEntries = 1
+	}
 	// Wake the reader early when a quarter of the ring is used, so a burst
 	// cannot fill it between two timed drains.
 	if err := spec.Variables["wakeup_threshold"].Set(uint64(size / 4)); err != nil {
@@ -153,7 +176,7 @@ func NewWithProbes(opts Options, list []*probes.Probe) (*Tracer, error) {
 			p.AttachType = ebpf.AttachTraceUprobeMulti
 		}
 	}
-	t.coll, err = ebpf.NewCollection(spec)
+	t.coll, err = ebpf.NewCollectionWithOptions(spec, loadOpts)
 	if err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
@@ -395,6 +418,23 @@ func (t *Tracer) Drops() (uint64, error) {
 		sum += v
 	}
 	return sum, nil
+}
+
+// InjectWithdrawals returns how many offered traceparents the client probe
+// withdrew because their request ended without a tracked socket taking
+// them, and how many offers the pending map refused (full).
+func (t *Tracer) InjectWithdrawals() (withdrawn, offerFailed uint64, err error) {
+	out := [2]uint64{}
+	for i := range out {
+		var perCPU []uint64
+		if err := t.coll.Maps["inject_counters"].Lookup(uint32(i), &perCPU); err != nil {
+			return 0, 0, fmt.Errorf("read inject_counters[%d]: %w", i, err)
+		}
+		for _, v := range perCPU {
+			out[i] += v
+		}
+	}
+	return out[0], out[1], nil
 }
 
 // Hits returns the hit counters of the probes' programs, summed over CPUs,

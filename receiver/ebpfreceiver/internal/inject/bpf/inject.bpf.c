@@ -135,6 +135,17 @@ struct {
 	__type(value, struct pending_ctx);
 } pending SEC(".maps");
 
+// The traceparent an application sent itself, by connection: its request's
+// client span (the receiver's HTTP client probe, which shares this map)
+// adopts it as trace and parent. Observations, not contexts to insert: an
+// LRU, and a missed adoption costs nothing but the join.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct conn_key);
+	__type(value, struct pending_ctx);
+} app_contexts SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, C_MAX);
@@ -221,6 +232,8 @@ struct head_scan {
 	__u32 head_end; // offset just past the CRLF CRLF, 0 until found
 	__u64 cl;
 	__u64 cl_line; // the value parsed on the current Content-Length line
+	__u32 tp_at;   // offset just past the colon of the first traceparent line
+	__u32 pad;
 };
 
 // A per-CPU scratch buffer. With CONFIG_PREEMPTION a program run may be
@@ -337,8 +350,11 @@ static __always_inline int scan_header_byte(struct head_scan *s, __u8 c, __u32 c
 			for (int k = 0; k < NAMES; k++) {
 				if (!(s->name_mask & (1 << k)) || header_name_len[k] != col)
 					continue;
-				if (k == NAME_TP)
+				if (k == NAME_TP) {
+					if (!(s->flags & H_HAS_TP))
+						s->tp_at = s->line_start + col + 1;
 					s->flags |= H_HAS_TP;
+				}
 				else if (k == NAME_CL)
 					s->flags |= H_IN_CL;
 				else if (k == NAME_TE)
@@ -542,6 +558,28 @@ undo:
 	return -1;
 }
 
+// record_app_context keeps the application's own traceparent value (after
+// optional blanks), if it ends inside the head, for the client probe.
+static __always_inline void record_app_context(struct head_buf *hb, struct head_scan *s, __u64 gen,
+						struct conn_key *key)
+{
+	__u32 at = s->tp_at;
+#pragma unroll
+	for (int k = 0; k < 4; k++) {
+		__u8 c = hb->bytes[mask(at, HEAD_MAX - 1)];
+		if (c == ' ' || c == '\t')
+			at++;
+	}
+	if (at + TRACEPARENT_LEN > s->head_end || at > HEAD_MAX - TRACEPARENT_LEN)
+		return;
+	struct pending_ctx v = {};
+	if (bpf_probe_read_kernel(v.traceparent, TRACEPARENT_LEN, &hb->bytes[mask(at, HEAD_MAX - 1)]) != 0)
+		return;
+	if (hb->gen != gen) // another run used the buffer meanwhile
+		return;
+	bpf_map_update_elem(&app_contexts, key, &v, BPF_ANY);
+}
+
 // One request at offset off of msg. Returns the offset where the next
 // request starts (in msg, after any insertion), or -1 when the connection
 // is lost (already counted), or -2 when msg must be dropped.
@@ -622,6 +660,7 @@ static __noinline long one_request(struct sk_msg_md *msg, struct conn_state *st,
 	if (s.flags & H_HAS_TP) {
 		take_pending(key, 0);
 		count(C_SKIP_HAS_TRACEPARENT);
+		record_app_context(buf, &s, gen, key);
 	} else if (!take_pending(key, &p)) {
 		count(C_SKIP_NO_PENDING);
 	} else if (!has_room(msg)) {
