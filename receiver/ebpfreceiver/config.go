@@ -60,6 +60,9 @@ type TracesConfig struct {
 	// served (unary or streaming), a CLIENT span per unary RPC made.
 	// Binaries need DWARF for now (not stripped).
 	GRPC ProtocolConfig `mapstructure:"grpc"`
+	// SQL enables database/sql spans: a CLIENT span per query or exec and
+	// per transaction begin, commit and rollback, whatever the driver.
+	SQL SQLConfig `mapstructure:"sql"`
 	// Propagation configures trace context propagation.
 	Propagation PropagationConfig `mapstructure:"propagation"`
 	// GoroutineAncestry is how far below a handler's goroutine a client
@@ -83,6 +86,18 @@ type ProtocolConfig struct {
 	Server bool `mapstructure:"server"`
 	// Client enables CLIENT spans for requests the process makes.
 	Client bool `mapstructure:"client"`
+}
+
+// SQLConfig configures database/sql spans.
+type SQLConfig struct {
+	// Enabled turns the spans on (off by default, like grpc: a new probe
+	// is opted into).
+	Enabled bool `mapstructure:"enabled"`
+	// QueryText records the statement as db.query.text, with every literal
+	// (string, number) replaced by '?' and comments removed; at most the
+	// statement's first 512 bytes are read. Off by default: statements may
+	// name what users do not want exported even without their values.
+	QueryText bool `mapstructure:"query_text"`
 }
 
 // HTTPConfig configures net/http spans.
@@ -217,6 +232,9 @@ func (cfg *Config) Validate() error {
 	}
 	if a := cfg.Traces.GoroutineAncestry; a != AncestryParent && a != AncestryDeep {
 		errs = append(errs, fmt.Errorf("traces.goroutine_ancestry: unknown value %q (want %s or %s)", a, AncestryParent, AncestryDeep))
+	}
+	if cfg.Traces.SQL.QueryText && !cfg.Traces.SQL.Enabled {
+		errs = append(errs, errors.New("traces.sql.query_text: true needs traces.sql.enabled: true (no database/sql spans are made to carry the statement)"))
 	}
 	if cfg.Traces.Propagation.Inject {
 		errs = append(errs, errors.New("traces.propagation.inject: injecting traceparent is not implemented in this version: true"))

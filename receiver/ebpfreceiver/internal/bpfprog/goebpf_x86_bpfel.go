@@ -59,11 +59,12 @@ const (
 	GoebpfEventKindEVENT_GRPC_SERVER GoebpfEventKind = 2
 	GoebpfEventKindEVENT_HTTP_CLIENT GoebpfEventKind = 3
 	GoebpfEventKindEVENT_HTTP_SERVER GoebpfEventKind = 4
+	GoebpfEventKindEVENT_SQL_CLIENT  GoebpfEventKind = 5
 )
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [47]uint64
+	Field        [59]uint64
 	GopanicVaddr uint64
 }
 
@@ -200,6 +201,37 @@ type GoebpfSpanIds struct {
 	ParentSpanId [8]uint8
 }
 
+type GoebpfSqlClientEvent struct {
+	_            structs.HostLayout
+	Hdr          GoebpfEventHeader
+	DriverType   uint64
+	ErrorType    uint64
+	Op           uint8
+	HasError     uint8
+	CodeKind     uint8
+	Pad          uint8
+	QueryLen     uint16
+	CodeLen      uint16
+	QueryFullLen uint32
+	ErrorNumber  uint16
+	Pad2         uint16
+	Code         [8]int8
+	Query        [512]int8
+}
+
+type GoebpfSqlClientInflight struct {
+	_            structs.HostLayout
+	StartNs      uint64
+	Bias         uint64
+	DriverType   uint64
+	Ids          GoebpfSpanIds
+	HasParent    uint8
+	Op           uint8
+	QueryLen     uint16
+	QueryFullLen uint32
+	Query        [512]int8
+}
+
 // LoadGoebpf returns the embedded CollectionSpec for Goebpf.
 func LoadGoebpf() (*ebpf.CollectionSpec, error) {
 	reader := bytes.NewReader(_GoebpfBytes)
@@ -255,6 +287,15 @@ type GoebpfProgramSpecs struct {
 	UprobeRecoveryResume   *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
 	UprobeServerEntry      *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
 	UprobeServerReturn     *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
+	UprobeSqlBeginEntry    *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_entry"`
+	UprobeSqlBeginReturn   *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_return"`
+	UprobeSqlCommitEntry   *ebpf.ProgramSpec `ebpf:"uprobe_sql_commit_entry"`
+	UprobeSqlExecEntry     *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_entry"`
+	UprobeSqlExecReturn    *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_return"`
+	UprobeSqlQueryEntry    *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_entry"`
+	UprobeSqlQueryReturn   *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_return"`
+	UprobeSqlRollbackEntry *ebpf.ProgramSpec `ebpf:"uprobe_sql_rollback_entry"`
+	UprobeSqlTxEndReturn   *ebpf.ProgramSpec `ebpf:"uprobe_sql_tx_end_return"`
 }
 
 // GoebpfMapSpecs contains maps before they are loaded into the kernel.
@@ -274,6 +315,8 @@ type GoebpfMapSpecs struct {
 	RingbufDrops      *ebpf.MapSpec `ebpf:"ringbuf_drops"`
 	ServerRequests    *ebpf.MapSpec `ebpf:"server_requests"`
 	SpanByGoroutine   *ebpf.MapSpec `ebpf:"span_by_goroutine"`
+	SqlClientCalls    *ebpf.MapSpec `ebpf:"sql_client_calls"`
+	SqlClientScratch  *ebpf.MapSpec `ebpf:"sql_client_scratch"`
 }
 
 // GoebpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -290,6 +333,7 @@ type GoebpfVariableSpecs struct {
 	UnusedGrpcServerEvent *ebpf.VariableSpec `ebpf:"unused_grpc_server_event"`
 	UnusedHttpClientEvent *ebpf.VariableSpec `ebpf:"unused_http_client_event"`
 	UnusedHttpServerEvent *ebpf.VariableSpec `ebpf:"unused_http_server_event"`
+	UnusedSqlClientEvent  *ebpf.VariableSpec `ebpf:"unused_sql_client_event"`
 	WakeupThreshold       *ebpf.VariableSpec `ebpf:"wakeup_threshold"`
 }
 
@@ -326,6 +370,8 @@ type GoebpfMaps struct {
 	RingbufDrops      *ebpf.Map `ebpf:"ringbuf_drops"`
 	ServerRequests    *ebpf.Map `ebpf:"server_requests"`
 	SpanByGoroutine   *ebpf.Map `ebpf:"span_by_goroutine"`
+	SqlClientCalls    *ebpf.Map `ebpf:"sql_client_calls"`
+	SqlClientScratch  *ebpf.Map `ebpf:"sql_client_scratch"`
 }
 
 func (m *GoebpfMaps) Close() error {
@@ -343,6 +389,8 @@ func (m *GoebpfMaps) Close() error {
 		m.RingbufDrops,
 		m.ServerRequests,
 		m.SpanByGoroutine,
+		m.SqlClientCalls,
+		m.SqlClientScratch,
 	)
 }
 
@@ -360,6 +408,7 @@ type GoebpfVariables struct {
 	UnusedGrpcServerEvent *ebpf.Variable `ebpf:"unused_grpc_server_event"`
 	UnusedHttpClientEvent *ebpf.Variable `ebpf:"unused_http_client_event"`
 	UnusedHttpServerEvent *ebpf.Variable `ebpf:"unused_http_server_event"`
+	UnusedSqlClientEvent  *ebpf.Variable `ebpf:"unused_sql_client_event"`
 	WakeupThreshold       *ebpf.Variable `ebpf:"wakeup_threshold"`
 }
 
@@ -380,6 +429,15 @@ type GoebpfPrograms struct {
 	UprobeRecoveryResume   *ebpf.Program `ebpf:"uprobe_recovery_resume"`
 	UprobeServerEntry      *ebpf.Program `ebpf:"uprobe_server_entry"`
 	UprobeServerReturn     *ebpf.Program `ebpf:"uprobe_server_return"`
+	UprobeSqlBeginEntry    *ebpf.Program `ebpf:"uprobe_sql_begin_entry"`
+	UprobeSqlBeginReturn   *ebpf.Program `ebpf:"uprobe_sql_begin_return"`
+	UprobeSqlCommitEntry   *ebpf.Program `ebpf:"uprobe_sql_commit_entry"`
+	UprobeSqlExecEntry     *ebpf.Program `ebpf:"uprobe_sql_exec_entry"`
+	UprobeSqlExecReturn    *ebpf.Program `ebpf:"uprobe_sql_exec_return"`
+	UprobeSqlQueryEntry    *ebpf.Program `ebpf:"uprobe_sql_query_entry"`
+	UprobeSqlQueryReturn   *ebpf.Program `ebpf:"uprobe_sql_query_return"`
+	UprobeSqlRollbackEntry *ebpf.Program `ebpf:"uprobe_sql_rollback_entry"`
+	UprobeSqlTxEndReturn   *ebpf.Program `ebpf:"uprobe_sql_tx_end_return"`
 }
 
 func (p *GoebpfPrograms) Close() error {
@@ -397,6 +455,15 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeRecoveryResume,
 		p.UprobeServerEntry,
 		p.UprobeServerReturn,
+		p.UprobeSqlBeginEntry,
+		p.UprobeSqlBeginReturn,
+		p.UprobeSqlCommitEntry,
+		p.UprobeSqlExecEntry,
+		p.UprobeSqlExecReturn,
+		p.UprobeSqlQueryEntry,
+		p.UprobeSqlQueryReturn,
+		p.UprobeSqlRollbackEntry,
+		p.UprobeSqlTxEndReturn,
 	)
 }
 

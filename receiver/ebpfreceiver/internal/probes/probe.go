@@ -119,6 +119,9 @@ type SpanEnv struct {
 	// TypeName names the Go type at an unrelocated address in a process's
 	// executable ("" when unknown); nil: types stay unnamed.
 	TypeName func(pid uint32, addr uint64) string
+	// SQLQueryText: database spans carry the sanitized statement as
+	// db.query.text (traces.sql.query_text).
+	SQLQueryText bool
 }
 
 // SpanIDs are the identifiers the probes generated or extracted.
