@@ -164,7 +164,7 @@ var list = [Count]Field{
 	// Not fields: unrelocated addresses sqlclient's rule records, of the
 	// probed functions' entries (a PIE's load bias is the entry's runtime
 	// address minus it) and of the drivers' error type descriptors (from
-	// the symbol table: unstripped binaries only).
+	// DWARF's DW_AT_go_runtime_type: unstripped binaries only).
 	SQLQueryDCEntry:    {Key: "database/sql.(*DB).queryDC", NotInTable: true},
 	SQLExecDCEntry:     {Key: "database/sql.(*DB).execDC", NotInTable: true},
 	SQLBeginDCEntry:    {Key: "database/sql.(*DB).beginDC", NotInTable: true},

@@ -31,7 +31,7 @@ const (
 	typePQConn    = 0x4a1000
 	typeMySQLConn = 0x4a2000
 	typeOtherConn = 0x4a3000
-	typePQError   = 0x4b1000
+	typePQErr     = 0x4b1000
 	typeMySQLErr  = 0x4b2000
 	typeCtxErr    = 0x4b3000
 )
@@ -41,7 +41,7 @@ func typeNames(_ uint32, addr uint64) string {
 		typePQConn:    "*pq.conn",
 		typeMySQLConn: "*mysql.mysqlConn",
 		typeOtherConn: "*wrapped.conn",
-		typePQError:   "*pq.Error",
+		typePQErr:     "*pq.Error",
 		typeMySQLErr:  "*mysql.MySQLError",
 		typeCtxErr:    "context.deadlineExceededError",
 	}[addr]
@@ -56,7 +56,7 @@ func goldenEvents() []*Event {
 			Query: "INSERT INTO orders (customer, total) VALUES ($1, 42.5)", QueryLen: 54},
 		{PID: 7, StartNs: 14_500, EndNs: 15_000, IDs: ids(0x10, 0x43, 0x20), Op: OpCommit, DriverType: typePQConn},
 		{PID: 7, StartNs: 16_000, EndNs: 17_000, IDs: ids(0x10, 0x44, 0x20), Op: OpQuery, DriverType: typePQConn,
-			Query: "SELECT * FROM missing_table", QueryLen: 27, HasError: true, ErrorType: typePQError, StatusCode: "42P01"},
+			Query: "SELECT * FROM missing_table", QueryLen: 27, HasError: true, ErrorType: typePQErr, StatusCode: "42P01"},
 		{PID: 7, StartNs: 18_000, EndNs: 19_000, IDs: ids(0x11, 0x45, 0), Op: OpExec, DriverType: typeMySQLConn,
 			Query: "UPDATE `stock` SET qty = qty - 1 WHERE sku = \"a-1\"", QueryLen: 48, HasError: true, ErrorType: typeMySQLErr, StatusCode: "1146"},
 		{PID: 7, StartNs: 20_000, EndNs: 21_000, IDs: ids(0x11, 0x46, 0), Op: OpRollback, DriverType: typeMySQLConn},

@@ -73,6 +73,14 @@ var Probe = &probes.Probe{
 	Decode:        Decode,
 }
 
+// Drivers whose error codes are read, and their error types.
+const (
+	modulePQ       = "github.com/lib/pq"
+	moduleMySQL    = "github.com/go-sql-driver/mysql"
+	typePQError    = "*github.com/lib/pq.Error"
+	typeMySQLError = "*github.com/go-sql-driver/mysql.MySQLError"
+)
+
 // Layout of database/sql's structs, the same from Go 1.19 through 1.26:
 // driverConn{db *DB; createdAt time.Time; sync.Mutex; ci driver.Conn; ...}
 // and Tx{db *DB; closemu sync.RWMutex; dc *driverConn; txi driver.Tx;
@@ -110,16 +118,24 @@ func complete(exe *goexe.Executable, off *probes.Offsets) {
 			t[id] = f.Entry
 		}
 	}
-	for id, typ := range map[fields.ID]string{
-		fields.PQErrorType:    "*github.com/lib/pq.Error",
-		fields.MySQLErrorType: "*github.com/go-sql-driver/mysql.MySQLError",
-	} {
-		// "type:" since Go 1.20, "type." before.
-		for _, prefix := range []string{"type:", "type."} {
-			if addr, _, ok := exe.Symbol(prefix + typ); ok && addr != 0 {
-				t[id] = addr
-				break
-			}
+	// The drivers' error types, from DWARF (DW_AT_go_runtime_type), when
+	// the binary uses the driver (module build info) and its error's code
+	// field is known: the linker writes no symbol per type.
+	errTypes := map[string]fields.ID{}
+	if _, ok := exe.Modules[modulePQ]; ok && t.Known(fields.PQErrorCode) {
+		errTypes[typePQError] = fields.PQErrorType
+	}
+	if _, ok := exe.Modules[moduleMySQL]; ok && t.Known(fields.MySQLErrorNumber) {
+		errTypes[typeMySQLError] = fields.MySQLErrorType
+	}
+	if len(errTypes) > 0 {
+		names := make([]string, 0, len(errTypes))
+		for n := range errTypes {
+			names = append(names, n)
+		}
+		found, _ := exe.DWARFRuntimeTypes(names...)
+		for n, addr := range found {
+			t[errTypes[n]] = addr
 		}
 	}
 }
