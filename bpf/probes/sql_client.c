@@ -9,7 +9,9 @@
 // (*DB).beginDC, (*Tx).Commit and (*Tx).rollback (Rollback is small enough
 // to be inlined into its callers; rollback is not). A rollback of a
 // transaction already committed or rolled back (the usual deferred
-// tx.Rollback()) does nothing and gets no span: 1 hit.
+// tx.Rollback(), and the one database/sql's awaitDone goroutine makes when
+// every transaction ends) does nothing and gets no span; its entry and RET
+// still run (2 hits, the RET finds no state).
 //
 // The span's parent is the span the calling goroutine works for
 // (goroutines.h). At entry the statement's first SQL_QUERY_LEN bytes are

@@ -12,8 +12,8 @@
 //
 // It answers 200 with the error of the last query, or 500 when anything
 // else failed. /bench?db=pg|mysql&n=N&long=0|1 runs N one-row queries
-// (long=1: a statement of more than 2 KiB) one after the other and answers
-// the time they took in nanoseconds. -pg and -mysql give the data source
+// (long=1: a statement of more than 2 KiB; tx=1: each in a transaction)
+// one after the other and answers the time they took in nanoseconds. -pg and -mysql give the data source
 // names; the table is created at start.
 package main
 
@@ -82,10 +82,10 @@ func main() {
 			sb.WriteString(")")
 			q = sb.String()
 		}
+		tx := r.URL.Query().Get("tx") == "1"
 		start := time.Now()
 		for i := 0; i < n; i++ {
-			var one int
-			if err := b.db.QueryRowContext(r.Context(), q, 1).Scan(&one); err != nil {
+			if err := b.benchQuery(r.Context(), q, tx); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
@@ -145,6 +145,24 @@ func (b *backend) run(ctx context.Context) (error, error) {
 		return nil, fmt.Errorf("query on an unknown table succeeded")
 	}
 	return qerr, nil
+}
+
+// benchQuery runs q (one row), in a transaction that commits with tx
+// (with the usual deferred Rollback).
+func (b *backend) benchQuery(ctx context.Context, q string, tx bool) error {
+	var one int
+	if !tx {
+		return b.db.QueryRowContext(ctx, q, 1).Scan(&one)
+	}
+	t, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer t.Rollback()
+	if err := t.QueryRowContext(ctx, q, 1).Scan(&one); err != nil {
+		return err
+	}
+	return t.Commit()
 }
 
 func (b *backend) commit(ctx context.Context) error {

@@ -47,7 +47,9 @@ const (
 // Probe describes the probe to the loader.
 //
 // Hits per call: 2 (the function's entry and one RET), whatever the
-// statement's length; 1 for a rollback of a transaction already done.
+// statement's length; a rollback of a transaction already done (no span)
+// costs 2 as well, and database/sql makes one at the end of every
+// transaction.
 var Probe = &probes.Probe{
 	Name: Name,
 	Uprobes: []probes.Uprobe{
