@@ -88,7 +88,8 @@ func wantSQLChildren(arg string) []sqlChild {
 
 // TestEBPFSQLSpans runs the built otelcol-goebpf binary with traces.sql on
 // against testdata/sqldemo (its own module: lib/pq and
-// go-sql-driver/mysql), built with DWARF and stripped, talking to a real
+// go-sql-driver/mysql), built with DWARF and stripped by the host's Go, and
+// stripped by Go 1.19 with older drivers (go119.mod), talking to a real
 // PostgreSQL and a real MariaDB started by the test. Each request's HTTP
 // server span has exactly the 9 database spans the handler made, as its
 // children: names, db.* attributes, the sanitized db.query.text, the
@@ -103,13 +104,20 @@ func TestEBPFSQLSpans(t *testing.T) {
 	builds := []struct {
 		name     string
 		stripped bool
-	}{{"sqldemo-dwarf", false}, {"sqldemo-stripped", true}}
-	for _, b := range builds {
-		var flags []string
-		if b.stripped {
-			flags = []string{"-ldflags=-s -w"}
-		}
-		buildGo(t, "testdata/sqldemo", dir, b.name, flags...)
+	}{{"sqldemo-dwarf", false}, {"sqldemo-stripped", true}, {"sqldemo-go119-stripped", true}}
+	buildGo(t, "testdata/sqldemo", dir, builds[0].name)
+	buildGo(t, "testdata/sqldemo", dir, builds[1].name, "-ldflags=-s -w")
+	// The oldest Go and older drivers (lib/pq v1.10.9, go-sql-driver/mysql
+	// v1.7.1: go119.mod), stripped: database/sql's offsets from the rule.
+	const go119 = "/usr/lib/go-1.19/bin/go"
+	if _, err := os.Stat(go119); err != nil {
+		prereq.Missing(t, "Debian's golang-1.19-go is required: %v", err)
+	}
+	build := exec.Command(go119, "build", "-modfile=go119.mod", "-ldflags=-s -w", "-o", filepath.Join(dir, builds[2].name), ".")
+	build.Dir = "testdata/sqldemo"
+	build.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go1.19 build sqldemo: %v\n%s", err, out)
 	}
 	c := startCollector(t, fmt.Sprintf(`
 receivers:
@@ -134,6 +142,7 @@ service:
 	out := c.Path("traces.json")
 
 	type demo struct {
+		name     string
 		stripped bool
 		addr     string
 		pid      int64
@@ -154,7 +163,7 @@ service:
 				t.Logf("%s output:\n%s", b.name, logs.String())
 			}
 		})
-		demos = append(demos, &demo{stripped: b.stripped, addr: addr, pid: int64(cmd.Process.Pid)})
+		demos = append(demos, &demo{name: b.name, stripped: b.stripped, addr: addr, pid: int64(cmd.Process.Pid)})
 	}
 	get := func(d *demo, db string) error {
 		resp, err := http.Get("http://" + d.addr + "/run?" + url.Values{"db": {db}}.Encode())
@@ -181,7 +190,7 @@ service:
 				seen[s.pid] = true
 			}
 		}
-		return seen[demos[0].pid] && seen[demos[1].pid], fmt.Sprintf("database spans from %d of 2 processes", len(seen))
+		return len(seen) == len(demos), fmt.Sprintf("database spans from %d of %d processes", len(seen), len(demos))
 	})
 	time.Sleep(time.Second)
 	base := len(pidSpans(t, out))
@@ -192,7 +201,7 @@ service:
 			}
 		}
 	}
-	const requests, perRequest = 4, 1 + 9
+	requests, perRequest := 2*len(demos), 1+9
 	want := base + requests*perRequest
 	eventually(t, 15*time.Second, "all spans in the file", func() (bool, string) {
 		n := len(pidSpans(t, out))
@@ -245,7 +254,7 @@ service:
 		for i, w := range wantSQLChildren(arg) {
 			s := children[i]
 			a := s.Attributes().AsRaw()
-			ctx := fmt.Sprintf("pid %d (stripped %v) %s span %d %q %v", srv.pid, d.stripped, system.Str(), i, s.Name(), a)
+			ctx := fmt.Sprintf("%s (pid %d) %s span %d %q %v", d.name, srv.pid, system.Str(), i, s.Name(), a)
 			if s.Name() != w.name || a["db.system.name"] != system.Str() || a["db.operation.name"] != w.op {
 				t.Errorf("%s: want name %q, operation %q", ctx, w.name, w.op)
 			}
@@ -277,7 +286,7 @@ service:
 	for _, d := range demos {
 		for _, system := range []string{"postgresql", "mysql"} {
 			if n := served[key{d.pid, system}]; n != 1 {
-				t.Errorf("pid %d (stripped %v): %d requests with %s spans, want 1", d.pid, d.stripped, n, system)
+				t.Errorf("%s (pid %d): %d requests with %s spans, want 1", d.name, d.pid, n, system)
 			}
 		}
 	}
