@@ -88,8 +88,9 @@ func wantSQLChildren(arg string) []sqlChild {
 
 // TestEBPFSQLSpans runs the built otelcol-goebpf binary with traces.sql on
 // against testdata/sqldemo (its own module: lib/pq and
-// go-sql-driver/mysql), built with DWARF and stripped by the host's Go, and
-// stripped by Go 1.19 with older drivers (go119.mod), talking to a real
+// go-sql-driver/mysql), built with DWARF and as a stripped PIE by the
+// host's Go, and stripped by Go 1.19 with older drivers (go119.mod),
+// talking to a real
 // PostgreSQL and a real MariaDB started by the test. Each request's HTTP
 // server span has exactly the 9 database spans the handler made, as its
 // children: names, db.* attributes, the sanitized db.query.text, the
@@ -104,9 +105,11 @@ func TestEBPFSQLSpans(t *testing.T) {
 	builds := []struct {
 		name     string
 		stripped bool
-	}{{"sqldemo-dwarf", false}, {"sqldemo-stripped", true}, {"sqldemo-go119-stripped", true}}
+	}{{"sqldemo-dwarf", false}, {"sqldemo-pie-stripped", true}, {"sqldemo-go119-stripped", true}}
 	buildGo(t, "testdata/sqldemo", dir, builds[0].name)
-	buildGo(t, "testdata/sqldemo", dir, builds[1].name, "-ldflags=-s -w")
+	// A stripped PIE: type addresses are read relocated and named
+	// unrelocated (db.system.name from the connection's type).
+	buildGo(t, "testdata/sqldemo", dir, builds[1].name, "-buildmode=pie", "-ldflags=-s -w")
 	// The oldest Go and older drivers (lib/pq v1.10.9, go-sql-driver/mysql
 	// v1.7.1: go119.mod), stripped: database/sql's offsets from the rule.
 	const go119 = "/usr/lib/go-1.19/bin/go"
