@@ -129,8 +129,17 @@ static __always_inline int sql_start(struct pt_regs *ctx, struct go_offsets *off
 	u32 n = qlen > SQL_QUERY_LEN ? SQL_QUERY_LEN : (qlen < 0 ? 0 : (u32)qlen);
 	st->query_full_len = qlen < 0 ? 0 : (qlen > 0xffffffffLL ? 0xffffffff : (u32)qlen);
 	st->query_len = 0;
-	if (qptr && n > 0 && n <= SQL_QUERY_LEN && bpf_probe_read_user(st->query, n, (void *)qptr) == 0)
-		st->query_len = (u16)n;
+	if (qptr && n > 0 && n <= SQL_QUERY_LEN) {
+		if (bpf_probe_read_user(st->query, n, (void *)qptr) == 0) {
+			st->query_len = (u16)n;
+		} else {
+			// A statement running into a page not yet faulted in (a
+			// uprobe cannot fault it): keep what the first page holds.
+			u32 first = 4096 - (u32)(qptr & 4095);
+			if (first < n && first > 0 && first <= SQL_QUERY_LEN && bpf_probe_read_user(st->query, first, (void *)qptr) == 0)
+				st->query_len = (u16)first;
+		}
+	}
 	bpf_map_update_elem(&sql_client_calls, &key, st, BPF_ANY);
 	return 0;
 }
