@@ -1,6 +1,8 @@
 package sqlclient
 
 import (
+	"strconv"
+
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/bpfprog"
@@ -75,22 +77,9 @@ func Decode(raw []byte) (probes.Event, error) {
 	case codeSQLState:
 		ev.StatusCode = probes.CString(e.Code[:], e.CodeLen)
 	case codeNumber:
-		ev.StatusCode = uitoa(uint64(e.ErrorNumber))
+		ev.StatusCode = strconv.FormatUint(uint64(e.ErrorNumber), 10)
 	}
 	return ev, nil
-}
-
-func uitoa(v uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			return string(b[i:])
-		}
-	}
 }
 
 // Process is the pid of the calling process.
