@@ -81,6 +81,20 @@ struct sql_client_event {
 
 const struct sql_client_event *unused_sql_client_event __attribute__((unused));
 
+// Set (1) by the loader when database/sql pool metrics are on
+// (metrics.db_pools): the *DB of every query, exec and begin is noted in
+// sql_pools, which user space reads every collection interval.
+volatile const u32 sql_pools_enabled = 0;
+
+// The *sql.DB values a process used, keyed like goroutine maps ({tgid, db}:
+// a process's entries go when it exits).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct goroutine_key);
+	__type(value, u8);
+} sql_pools SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
@@ -112,6 +126,14 @@ static __always_inline u64 iface_type(u64 itab, u64 bias)
 // not at hand), query the statement (0, 0 for none).
 static __always_inline int sql_start(struct pt_regs *ctx, struct go_offsets *off, u8 op, u64 entry, u64 dc, u64 qptr, s64 qlen)
 {
+	if (sql_pools_enabled && (op == SQL_OP_QUERY || op == SQL_OP_EXEC || op == SQL_OP_BEGIN) && GO_PARAM1(ctx)) {
+		// (*DB) method: the pool is the receiver, in ax.
+		struct goroutine_key pk = {.tgid = bpf_get_current_pid_tgid() >> 32, .g = GO_PARAM1(ctx)};
+		if (!bpf_map_lookup_elem(&sql_pools, &pk)) {
+			u8 one = 1;
+			bpf_map_update_elem(&sql_pools, &pk, &one, BPF_NOEXIST);
+		}
+	}
 	u32 zero = 0;
 	struct sql_client_inflight *st = bpf_map_lookup_elem(&sql_client_scratch, &zero);
 	if (!st)

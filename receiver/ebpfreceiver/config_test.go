@@ -55,6 +55,7 @@ func TestLoadConfig(t *testing.T) {
 				TopKCreationSites: 5, TopKAllocationSites: 20, LeakThreshold: 50, LeakWindow: 3,
 				MaxGoroutines: 1 << 20,
 			},
+			DBPools: true,
 		},
 		RingBufferSize: 16 << 20,
 	}
@@ -85,6 +86,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid_redact_query_key.yaml", `traces.http.redact_query_keys[1]: invalid query parameter name "a=b"`},
 		{"invalid_redact_query_key_empty.yaml", `traces.http.redact_query_keys[0]: invalid query parameter name ""`},
 		{"invalid_extract.yaml", `traces.propagation.extract[1]: unknown format "jaeger"`},
+		{"invalid_db_pools.yaml", "metrics.db_pools: true needs traces.sql.enabled: true"},
 		{"invalid_sql_query_text.yaml", "traces.sql.query_text: true needs traces.sql.enabled: true"},
 		{"invalid_inject.yaml", "traces.propagation.inject: injecting traceparent is not implemented in this version: true"},
 		{"invalid_goroutine_ancestry.yaml", `traces.goroutine_ancestry: unknown value "all" (want parent or deep)`},

@@ -64,6 +64,36 @@ func main() {
 		}
 		fmt.Fprintf(w, "ok; unknown table: %v\n", qerr)
 	})
+	var slow *sql.DB // PostgreSQL, at most 2 connections: /slow exhausts it
+	if *pg != "" {
+		var err error
+		if slow, err = sql.Open("postgres", *pg); err != nil {
+			log.Fatal(err)
+		}
+		slow.SetMaxOpenConns(2)
+	}
+	http.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		if slow == nil || n <= 0 || ms <= 0 {
+			http.Error(w, "want -pg, n and ms", http.StatusBadRequest)
+			return
+		}
+		errs := make(chan error, n)
+		for i := 0; i < n; i++ {
+			go func() {
+				_, err := slow.ExecContext(r.Context(), "SELECT pg_sleep($1)", float64(ms)/1000)
+				errs <- err
+			}()
+		}
+		for i := 0; i < n; i++ {
+			if err := <-errs; err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ok")
+	})
 	http.HandleFunc("/bench", func(w http.ResponseWriter, r *http.Request) {
 		b := backends[r.URL.Query().Get("db")]
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))

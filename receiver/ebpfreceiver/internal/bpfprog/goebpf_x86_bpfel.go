@@ -317,6 +317,7 @@ type GoebpfMapSpecs struct {
 	SpanByGoroutine   *ebpf.MapSpec `ebpf:"span_by_goroutine"`
 	SqlClientCalls    *ebpf.MapSpec `ebpf:"sql_client_calls"`
 	SqlClientScratch  *ebpf.MapSpec `ebpf:"sql_client_scratch"`
+	SqlPools          *ebpf.MapSpec `ebpf:"sql_pools"`
 }
 
 // GoebpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -325,6 +326,7 @@ type GoebpfMapSpecs struct {
 type GoebpfVariableSpecs struct {
 	CaptureQuery          *ebpf.VariableSpec `ebpf:"capture_query"`
 	ExtractFlags          *ebpf.VariableSpec `ebpf:"extract_flags"`
+	SqlPoolsEnabled       *ebpf.VariableSpec `ebpf:"sql_pools_enabled"`
 	StitchEnabled         *ebpf.VariableSpec `ebpf:"stitch_enabled"`
 	UnusedEventHeader     *ebpf.VariableSpec `ebpf:"unused_event_header"`
 	UnusedEventKind       *ebpf.VariableSpec `ebpf:"unused_event_kind"`
@@ -372,6 +374,7 @@ type GoebpfMaps struct {
 	SpanByGoroutine   *ebpf.Map `ebpf:"span_by_goroutine"`
 	SqlClientCalls    *ebpf.Map `ebpf:"sql_client_calls"`
 	SqlClientScratch  *ebpf.Map `ebpf:"sql_client_scratch"`
+	SqlPools          *ebpf.Map `ebpf:"sql_pools"`
 }
 
 func (m *GoebpfMaps) Close() error {
@@ -391,6 +394,7 @@ func (m *GoebpfMaps) Close() error {
 		m.SpanByGoroutine,
 		m.SqlClientCalls,
 		m.SqlClientScratch,
+		m.SqlPools,
 	)
 }
 
@@ -400,6 +404,7 @@ func (m *GoebpfMaps) Close() error {
 type GoebpfVariables struct {
 	CaptureQuery          *ebpf.Variable `ebpf:"capture_query"`
 	ExtractFlags          *ebpf.Variable `ebpf:"extract_flags"`
+	SqlPoolsEnabled       *ebpf.Variable `ebpf:"sql_pools_enabled"`
 	StitchEnabled         *ebpf.Variable `ebpf:"stitch_enabled"`
 	UnusedEventHeader     *ebpf.Variable `ebpf:"unused_event_header"`
 	UnusedEventKind       *ebpf.Variable `ebpf:"unused_event_kind"`

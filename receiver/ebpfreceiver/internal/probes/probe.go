@@ -71,6 +71,9 @@ type Settings struct {
 	// Stitch: server spans join a client span of this host on the same
 	// connection (traces.propagation.stitch).
 	Stitch bool
+	// SQLPools: the sql probe notes the *sql.DB of every call for the pool
+	// metrics (metrics.db_pools).
+	SQLPools bool
 }
 
 // Uprobe is one function a probe instruments.

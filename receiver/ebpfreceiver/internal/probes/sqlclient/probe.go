@@ -42,6 +42,7 @@ const (
 	ProgRollbackEntry = "uprobe_sql_rollback_entry"
 	ProgTxEndReturn   = "uprobe_sql_tx_end_return"
 	callsMap          = "sql_client_calls"
+	poolsMap          = "sql_pools"
 )
 
 // Probe describes the probe to the loader.
@@ -70,9 +71,19 @@ var Probe = &probes.Probe{
 	},
 	Complete:      complete,
 	JoinsSpans:    true,
-	GoroutineMaps: []string{callsMap},
+	GoroutineMaps: []string{callsMap, poolsMap},
+	Constants:     constants,
 	Kind:          bpfprog.GoebpfEventKindEVENT_SQL_CLIENT,
 	Decode:        Decode,
+}
+
+// constants: sql_pools_enabled makes the entries note their *DB.
+func constants(s probes.Settings) map[string]any {
+	on := uint32(0)
+	if s.SQLPools {
+		on = 1
+	}
+	return map[string]any{"sql_pools_enabled": on}
 }
 
 // Drivers whose error codes are read, and their error types.
