@@ -124,8 +124,13 @@ func (c *Collector) Collect(md pmetric.Metrics, now time.Time, pools map[int][]u
 				continue
 			}
 			system := sqlclient.SystemOther
-			if s.ConnectorType != 0 && proc.TypeName != nil {
+			if proc.TypeName != nil {
 				name := proc.TypeName(s.ConnectorType)
+				if name == "" {
+					// Not a live sql.DB any more (closed, freed and the
+					// memory reused): its connector is no type.
+					continue
+				}
 				if name == "sql.dsnConnector" {
 					// sql.Open of a driver without OpenConnector (lib/pq):
 					// the driver's type names the database.
