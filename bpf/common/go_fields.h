@@ -54,7 +54,19 @@ enum go_field {
 	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_ERROR_E = 44, // google.golang.org/grpc/internal/status.Error.e
 	GO_FIELD_NET_HTTP_CONN_RWC = 45, // net/http.conn.rwc
 	GO_FIELD_NET_HTTP_PERSISTCONN_CONN = 46, // net/http.persistConn.conn
-	GO_FIELD_COUNT = 47,
+	GO_FIELD_DATABASE_SQL_DRIVERCONN_CI = 47, // database/sql.driverConn.ci
+	GO_FIELD_DATABASE_SQL_TX_DC = 48, // database/sql.Tx.dc
+	GO_FIELD_DATABASE_SQL_TX_DONE = 49, // database/sql.Tx.done
+	GO_FIELD_GITHUB_COM_LIB_PQ_ERROR_CODE = 50, // github.com/lib/pq.Error.Code
+	GO_FIELD_GITHUB_COM_GO_SQL_DRIVER_MYSQL_MYSQLERROR_NUMBER = 51, // github.com/go-sql-driver/mysql.MySQLError.Number
+	GO_FIELD_DATABASE_SQL___DB__QUERYDC = 52, // database/sql.(*DB).queryDC
+	GO_FIELD_DATABASE_SQL___DB__EXECDC = 53, // database/sql.(*DB).execDC
+	GO_FIELD_DATABASE_SQL___DB__BEGINDC = 54, // database/sql.(*DB).beginDC
+	GO_FIELD_DATABASE_SQL___TX__COMMIT = 55, // database/sql.(*Tx).Commit
+	GO_FIELD_DATABASE_SQL___TX__ROLLBACK = 56, // database/sql.(*Tx).rollback
+	GO_FIELD_GITHUB_COM_LIB_PQ___ERROR__TYPE = 57, // github.com/lib/pq.(*Error).type
+	GO_FIELD_GITHUB_COM_GO_SQL_DRIVER_MYSQL___MYSQLERROR__TYPE = 58, // github.com/go-sql-driver/mysql.(*MySQLError).type
+	GO_FIELD_COUNT = 59,
 };
 
 // A go_offsets.field entry whose offset is not known.

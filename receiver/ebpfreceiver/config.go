@@ -60,6 +60,9 @@ type TracesConfig struct {
 	// served (unary or streaming), a CLIENT span per unary RPC made.
 	// Binaries need DWARF for now (not stripped).
 	GRPC ProtocolConfig `mapstructure:"grpc"`
+	// SQL enables database/sql spans: a CLIENT span per query or exec and
+	// per transaction begin, commit and rollback, whatever the driver.
+	SQL SQLConfig `mapstructure:"sql"`
 	// Propagation configures trace context propagation.
 	Propagation PropagationConfig `mapstructure:"propagation"`
 	// GoroutineAncestry is how far below a handler's goroutine a client
@@ -83,6 +86,18 @@ type ProtocolConfig struct {
 	Server bool `mapstructure:"server"`
 	// Client enables CLIENT spans for requests the process makes.
 	Client bool `mapstructure:"client"`
+}
+
+// SQLConfig configures database/sql spans.
+type SQLConfig struct {
+	// Enabled turns the spans on (off by default, like grpc: a new probe
+	// is opted into).
+	Enabled bool `mapstructure:"enabled"`
+	// QueryText records the statement as db.query.text, with every literal
+	// (string, number) replaced by '?' and comments removed; at most the
+	// statement's first 512 bytes are read. Off by default: statements may
+	// name what users do not want exported even without their values.
+	QueryText bool `mapstructure:"query_text"`
 }
 
 // HTTPConfig configures net/http spans.
@@ -141,6 +156,13 @@ type MetricsConfig struct {
 	CollectionInterval time.Duration `mapstructure:"collection_interval"`
 	// Runtime selects the metric groups.
 	Runtime RuntimeMetricsConfig `mapstructure:"runtime"`
+	// DBPools reports the state of the database/sql connection pools
+	// (*sql.DB) of instrumented processes, read from their memory every
+	// collection interval: db.client.connection.count (idle, used), .max,
+	// .pending_requests, .wait_count, .wait_duration. The pools are found
+	// by the sql probe, so this needs traces.sql.enabled (and the receiver
+	// in a traces pipeline); binaries need DWARF.
+	DBPools bool `mapstructure:"db_pools"`
 }
 
 // RuntimeMetricsConfig selects Go runtime metric groups.
@@ -227,6 +249,12 @@ func (cfg *Config) Validate() error {
 	}
 	if a := cfg.Traces.GoroutineAncestry; a != AncestryParent && a != AncestryDeep {
 		errs = append(errs, fmt.Errorf("traces.goroutine_ancestry: unknown value %q (want %s or %s)", a, AncestryParent, AncestryDeep))
+	}
+	if cfg.Metrics.DBPools && !cfg.Traces.SQL.Enabled {
+		errs = append(errs, errors.New("metrics.db_pools: true needs traces.sql.enabled: true (the sql probe finds the pools)"))
+	}
+	if cfg.Traces.SQL.QueryText && !cfg.Traces.SQL.Enabled {
+		errs = append(errs, errors.New("traces.sql.query_text: true needs traces.sql.enabled: true (no database/sql spans are made to carry the statement)"))
 	}
 	if cfg.Traces.Propagation.Inject && !cfg.Traces.HTTP.Client {
 		errs = append(errs, errors.New("traces.propagation.inject: true needs traces.http.client: true (the context injected is the client span's)"))

@@ -43,6 +43,7 @@ func TestLoadConfig(t *testing.T) {
 		},
 		Traces: TracesConfig{
 			HTTP:              HTTPConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: false}, CaptureQuery: false, RedactQueryKeys: []string{"session", "X-Api-Key"}},
+			SQL:               SQLConfig{Enabled: true, QueryText: true},
 			Propagation:       PropagationConfig{Extract: []string{"tracecontext"}},
 			GoroutineAncestry: AncestryDeep,
 			CaptureHeaders:    []string{},
@@ -54,6 +55,7 @@ func TestLoadConfig(t *testing.T) {
 				TopKCreationSites: 5, TopKAllocationSites: 20, LeakThreshold: 50, LeakWindow: 3,
 				MaxGoroutines: 1 << 20,
 			},
+			DBPools: true,
 		},
 		RingBufferSize: 16 << 20,
 	}
@@ -85,6 +87,8 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid_redact_query_key_empty.yaml", `traces.http.redact_query_keys[0]: invalid query parameter name ""`},
 		{"invalid_extract.yaml", `traces.propagation.extract[1]: unknown format "jaeger"`},
 		{"invalid_inject.yaml", "traces.propagation.inject: true needs traces.http.client: true"},
+		{"invalid_db_pools.yaml", "metrics.db_pools: true needs traces.sql.enabled: true"},
+		{"invalid_sql_query_text.yaml", "traces.sql.query_text: true needs traces.sql.enabled: true"},
 		{"invalid_goroutine_ancestry.yaml", `traces.goroutine_ancestry: unknown value "all" (want parent or deep)`},
 		{"invalid_capture_headers.yaml", `traces.capture_headers: header capture is not implemented in this version: ["X-Request-Id"]`},
 		{"invalid_collection_interval.yaml", "metrics.collection_interval must be positive: 0s"},

@@ -259,6 +259,9 @@ func (r *ebpfReceiver) detach(k discovery.Key) error {
 	if p.runtime {
 		r.runtime.Detach(k.PID)
 	}
+	if r.dbpools != nil {
+		r.dbpools.Forget(k.PID)
+	}
 	var err error
 	if p.attachment != nil {
 		err = errors.Join(p.attachment.Close(), r.tracer.ForgetProcess(k.PID))

@@ -6,6 +6,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/sqlclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
 
@@ -22,6 +23,7 @@ func (c TracesConfig) probesWith(inject bool) tracer.Probes {
 		grpcserver.Name:       c.GRPC.Server,
 		grpcserver.LegacyName: c.GRPC.Server,
 		grpcclient.Name:       c.GRPC.Client,
+		sqlclient.Name:        c.SQL.Enabled,
 		// Stitching needs the connection only where spans are joined;
 		// injection offers the client span's context for it.
 		httpclientconn.Name: c.HTTP.Client && (c.HTTP.Server && c.Propagation.Stitch || inject),

@@ -7,12 +7,14 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/dbpools"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/discovery"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
@@ -49,7 +51,9 @@ type ebpfReceiver struct {
 	// its last events still get a resource.
 	resources map[uint32]httpspan.Resource
 	// exes by pid, with resources: names the type of a panic value.
-	exes      map[uint32]*goexe.Executable
+	exes map[uint32]*goexe.Executable
+	// dbpools reads database/sql pools (metrics.db_pools); nil when off.
+	dbpools   *dbpools.Collector
 	typeNames map[panicTypeKey]string
 	exited    []uint32
 
@@ -142,6 +146,7 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 			DeepGoroutines:      r.cfg.Traces.GoroutineAncestry == AncestryDeep,
 			InjectPending:       pending,
 			InjectAppContexts:   appContexts,
+			SQLPools:            r.cfg.Metrics.DBPools && r.metrics != nil,
 		})
 		if err != nil {
 			_ = r.injection.close()
@@ -161,6 +166,9 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 			return fmt.Errorf("ebpf receiver: runtime metrics: %w", err)
 		}
 		r.runtime = rc
+		if r.cfg.Metrics.DBPools && r.tracer != nil {
+			r.dbpools = dbpools.NewCollector(time.Now())
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel

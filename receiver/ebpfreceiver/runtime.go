@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/dbpools"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/runtimemetrics"
 )
@@ -58,6 +59,7 @@ func (r *ebpfReceiver) metricsLoop(ctx context.Context) {
 				r.set.Logger.Debug("Runtime metrics collection incomplete", zap.Error(err))
 			}
 			recorded = r.recordRuntimeStats(ctx, recorded)
+			r.collectDBPools(md, now)
 			if md.ResourceMetrics().Len() == 0 {
 				continue
 			}
@@ -106,4 +108,27 @@ func (r *ebpfReceiver) recordRuntimeStats(ctx context.Context, prev runtimemetri
 		r.tel.ReceiverEbpfRuntimeLeaksSuspected.Add(ctx, d)
 	}
 	return now
+}
+
+// collectDBPools adds the database/sql pool metrics (metrics.db_pools).
+func (r *ebpfReceiver) collectDBPools(md pmetric.Metrics, now time.Time) {
+	if r.dbpools == nil || r.tracer == nil {
+		return
+	}
+	pools, err := r.tracer.SQLPools()
+	if err != nil {
+		r.set.Logger.Debug("Cannot list database/sql pools", zap.Error(err))
+	}
+	err = r.dbpools.Collect(md, now, pools, func(pid int) (dbpools.Process, bool) {
+		r.resMu.Lock()
+		exe := r.exes[uint32(pid)]
+		r.resMu.Unlock()
+		if exe == nil {
+			return dbpools.Process{}, false
+		}
+		return dbpools.Process{Exe: exe, TypeName: func(addr uint64) string { return r.panicTypeName(uint32(pid), addr) }}, true
+	})
+	if err != nil {
+		r.set.Logger.Debug("Database/sql pool metrics incomplete", zap.Error(err))
+	}
 }

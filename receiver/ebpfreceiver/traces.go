@@ -23,6 +23,7 @@ const drainInterval = 200 * time.Millisecond
 func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		batch := newSpanBatch(r.clock(), r.redactor, r.panicTypeName)
+		batch.sqlQueryText = r.cfg.Traces.SQL.QueryText
 		err := r.tracer.Drain(drainInterval, func(raw []byte) {
 			r.tel.ReceiverEbpfEventsReceived.Add(ctx, 1)
 			ev, err := tracer.Decode(raw)
@@ -107,7 +108,8 @@ type panicTypeKey struct {
 // maxPanicTypeNames bounds the cache of panic value type names.
 const maxPanicTypeNames = 4096
 
-// panicTypeName names the type of a panic value from the process's
+// panicTypeName names the type of a panic value (or of a database
+// connection or error, for the sql probe) from the process's
 // executable; "" when it cannot (the span's error.type is then _OTHER).
 func (r *ebpfReceiver) panicTypeName(pid uint32, addr uint64) string {
 	if addr == 0 {
@@ -139,6 +141,8 @@ type spanBatch struct {
 	scopes   map[uint32]ptrace.ScopeSpans
 	redactor *httpspan.Redactor
 	typeName func(pid uint32, addr uint64) string
+	// sqlQueryText: traces.sql.query_text.
+	sqlQueryText bool
 }
 
 func newSpanBatch(c httpspan.Clock, red *httpspan.Redactor, typeName func(uint32, uint64) string) *spanBatch {
@@ -163,6 +167,6 @@ func (b *spanBatch) add(ev any, resource func(uint32) httpspan.Resource) {
 	if !ok {
 		return
 	}
-	env := probes.SpanEnv{Clock: b.clock, Redactor: b.redactor, TypeName: b.typeName}
+	env := probes.SpanEnv{Clock: b.clock, Redactor: b.redactor, TypeName: b.typeName, SQLQueryText: b.sqlQueryText}
 	e.AppendSpan(b.scope(e.Process(), resource), env)
 }

@@ -59,11 +59,12 @@ const (
 	GoebpfEventKindEVENT_GRPC_SERVER GoebpfEventKind = 2
 	GoebpfEventKindEVENT_HTTP_CLIENT GoebpfEventKind = 3
 	GoebpfEventKindEVENT_HTTP_SERVER GoebpfEventKind = 4
+	GoebpfEventKindEVENT_SQL_CLIENT  GoebpfEventKind = 5
 )
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [47]uint64
+	Field        [59]uint64
 	GopanicVaddr uint64
 }
 
@@ -206,6 +207,37 @@ type GoebpfSpanIds struct {
 	ParentSpanId [8]uint8
 }
 
+type GoebpfSqlClientEvent struct {
+	_            structs.HostLayout
+	Hdr          GoebpfEventHeader
+	DriverType   uint64
+	ErrorType    uint64
+	Op           uint8
+	HasError     uint8
+	CodeKind     uint8
+	Pad          uint8
+	QueryLen     uint16
+	CodeLen      uint16
+	QueryFullLen uint32
+	ErrorNumber  uint16
+	Pad2         uint16
+	Code         [8]int8
+	Query        [512]int8
+}
+
+type GoebpfSqlClientInflight struct {
+	_            structs.HostLayout
+	StartNs      uint64
+	Bias         uint64
+	DriverType   uint64
+	Ids          GoebpfSpanIds
+	HasParent    uint8
+	Op           uint8
+	QueryLen     uint16
+	QueryFullLen uint32
+	Query        [512]int8
+}
+
 // LoadGoebpf returns the embedded CollectionSpec for Goebpf.
 func LoadGoebpf() (*ebpf.CollectionSpec, error) {
 	reader := bytes.NewReader(_GoebpfBytes)
@@ -261,6 +293,15 @@ type GoebpfProgramSpecs struct {
 	UprobeRecoveryResume   *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
 	UprobeServerEntry      *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
 	UprobeServerReturn     *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
+	UprobeSqlBeginEntry    *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_entry"`
+	UprobeSqlBeginReturn   *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_return"`
+	UprobeSqlCommitEntry   *ebpf.ProgramSpec `ebpf:"uprobe_sql_commit_entry"`
+	UprobeSqlExecEntry     *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_entry"`
+	UprobeSqlExecReturn    *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_return"`
+	UprobeSqlQueryEntry    *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_entry"`
+	UprobeSqlQueryReturn   *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_return"`
+	UprobeSqlRollbackEntry *ebpf.ProgramSpec `ebpf:"uprobe_sql_rollback_entry"`
+	UprobeSqlTxEndReturn   *ebpf.ProgramSpec `ebpf:"uprobe_sql_tx_end_return"`
 }
 
 // GoebpfMapSpecs contains maps before they are loaded into the kernel.
@@ -283,6 +324,9 @@ type GoebpfMapSpecs struct {
 	RingbufDrops      *ebpf.MapSpec `ebpf:"ringbuf_drops"`
 	ServerRequests    *ebpf.MapSpec `ebpf:"server_requests"`
 	SpanByGoroutine   *ebpf.MapSpec `ebpf:"span_by_goroutine"`
+	SqlClientCalls    *ebpf.MapSpec `ebpf:"sql_client_calls"`
+	SqlClientScratch  *ebpf.MapSpec `ebpf:"sql_client_scratch"`
+	SqlPools          *ebpf.MapSpec `ebpf:"sql_pools"`
 }
 
 // GoebpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -292,6 +336,7 @@ type GoebpfVariableSpecs struct {
 	CaptureQuery           *ebpf.VariableSpec `ebpf:"capture_query"`
 	ExtractFlags           *ebpf.VariableSpec `ebpf:"extract_flags"`
 	InjectEnabled          *ebpf.VariableSpec `ebpf:"inject_enabled"`
+	SqlPoolsEnabled        *ebpf.VariableSpec `ebpf:"sql_pools_enabled"`
 	StitchEnabled          *ebpf.VariableSpec `ebpf:"stitch_enabled"`
 	UnusedEventHeader      *ebpf.VariableSpec `ebpf:"unused_event_header"`
 	UnusedEventKind        *ebpf.VariableSpec `ebpf:"unused_event_kind"`
@@ -301,6 +346,7 @@ type GoebpfVariableSpecs struct {
 	UnusedHttpClientEvent  *ebpf.VariableSpec `ebpf:"unused_http_client_event"`
 	UnusedHttpServerEvent  *ebpf.VariableSpec `ebpf:"unused_http_server_event"`
 	UnusedInjectPendingCtx *ebpf.VariableSpec `ebpf:"unused_inject_pending_ctx"`
+	UnusedSqlClientEvent   *ebpf.VariableSpec `ebpf:"unused_sql_client_event"`
 	WakeupThreshold        *ebpf.VariableSpec `ebpf:"wakeup_threshold"`
 }
 
@@ -340,6 +386,9 @@ type GoebpfMaps struct {
 	RingbufDrops      *ebpf.Map `ebpf:"ringbuf_drops"`
 	ServerRequests    *ebpf.Map `ebpf:"server_requests"`
 	SpanByGoroutine   *ebpf.Map `ebpf:"span_by_goroutine"`
+	SqlClientCalls    *ebpf.Map `ebpf:"sql_client_calls"`
+	SqlClientScratch  *ebpf.Map `ebpf:"sql_client_scratch"`
+	SqlPools          *ebpf.Map `ebpf:"sql_pools"`
 }
 
 func (m *GoebpfMaps) Close() error {
@@ -360,6 +409,9 @@ func (m *GoebpfMaps) Close() error {
 		m.RingbufDrops,
 		m.ServerRequests,
 		m.SpanByGoroutine,
+		m.SqlClientCalls,
+		m.SqlClientScratch,
+		m.SqlPools,
 	)
 }
 
@@ -370,6 +422,7 @@ type GoebpfVariables struct {
 	CaptureQuery           *ebpf.Variable `ebpf:"capture_query"`
 	ExtractFlags           *ebpf.Variable `ebpf:"extract_flags"`
 	InjectEnabled          *ebpf.Variable `ebpf:"inject_enabled"`
+	SqlPoolsEnabled        *ebpf.Variable `ebpf:"sql_pools_enabled"`
 	StitchEnabled          *ebpf.Variable `ebpf:"stitch_enabled"`
 	UnusedEventHeader      *ebpf.Variable `ebpf:"unused_event_header"`
 	UnusedEventKind        *ebpf.Variable `ebpf:"unused_event_kind"`
@@ -379,6 +432,7 @@ type GoebpfVariables struct {
 	UnusedHttpClientEvent  *ebpf.Variable `ebpf:"unused_http_client_event"`
 	UnusedHttpServerEvent  *ebpf.Variable `ebpf:"unused_http_server_event"`
 	UnusedInjectPendingCtx *ebpf.Variable `ebpf:"unused_inject_pending_ctx"`
+	UnusedSqlClientEvent   *ebpf.Variable `ebpf:"unused_sql_client_event"`
 	WakeupThreshold        *ebpf.Variable `ebpf:"wakeup_threshold"`
 }
 
@@ -399,6 +453,15 @@ type GoebpfPrograms struct {
 	UprobeRecoveryResume   *ebpf.Program `ebpf:"uprobe_recovery_resume"`
 	UprobeServerEntry      *ebpf.Program `ebpf:"uprobe_server_entry"`
 	UprobeServerReturn     *ebpf.Program `ebpf:"uprobe_server_return"`
+	UprobeSqlBeginEntry    *ebpf.Program `ebpf:"uprobe_sql_begin_entry"`
+	UprobeSqlBeginReturn   *ebpf.Program `ebpf:"uprobe_sql_begin_return"`
+	UprobeSqlCommitEntry   *ebpf.Program `ebpf:"uprobe_sql_commit_entry"`
+	UprobeSqlExecEntry     *ebpf.Program `ebpf:"uprobe_sql_exec_entry"`
+	UprobeSqlExecReturn    *ebpf.Program `ebpf:"uprobe_sql_exec_return"`
+	UprobeSqlQueryEntry    *ebpf.Program `ebpf:"uprobe_sql_query_entry"`
+	UprobeSqlQueryReturn   *ebpf.Program `ebpf:"uprobe_sql_query_return"`
+	UprobeSqlRollbackEntry *ebpf.Program `ebpf:"uprobe_sql_rollback_entry"`
+	UprobeSqlTxEndReturn   *ebpf.Program `ebpf:"uprobe_sql_tx_end_return"`
 }
 
 func (p *GoebpfPrograms) Close() error {
@@ -416,6 +479,15 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeRecoveryResume,
 		p.UprobeServerEntry,
 		p.UprobeServerReturn,
+		p.UprobeSqlBeginEntry,
+		p.UprobeSqlBeginReturn,
+		p.UprobeSqlCommitEntry,
+		p.UprobeSqlExecEntry,
+		p.UprobeSqlExecReturn,
+		p.UprobeSqlQueryEntry,
+		p.UprobeSqlQueryReturn,
+		p.UprobeSqlRollbackEntry,
+		p.UprobeSqlTxEndReturn,
 	)
 }
 

@@ -68,6 +68,18 @@ const (
 	GRPCStatusErrorE
 	ConnRwc
 	PersistConnConn
+	SQLDriverConnCi
+	SQLTxDc
+	SQLTxDone
+	PQErrorCode
+	MySQLErrorNumber
+	SQLQueryDCEntry
+	SQLExecDCEntry
+	SQLBeginDCEntry
+	SQLTxCommitEntry
+	SQLTxRollbackEntry
+	PQErrorType
+	MySQLErrorType
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -140,6 +152,26 @@ var list = [Count]Field{
 	GRPCStatusErrorE:          {Key: "google.golang.org/grpc/internal/status.Error.e", NotInTable: true},
 	ConnRwc:                   {Key: "net/http.conn.rwc"},
 	PersistConnConn:           {Key: "net/http.persistConn.conn"},
+	// database/sql (the sqlclient probe). DWARF, else sqlclient's rule
+	// (the layouts are the same from Go 1.19 through 1.26).
+	SQLDriverConnCi: {Key: "database/sql.driverConn.ci", NotInTable: true},
+	SQLTxDc:         {Key: "database/sql.Tx.dc", NotInTable: true},
+	SQLTxDone:       {Key: "database/sql.Tx.done", NotInTable: true},
+	// Drivers' error types: where the SQLSTATE (lib/pq) and the server's
+	// error number (go-sql-driver/mysql) are; DWARF only.
+	PQErrorCode:      {Key: "github.com/lib/pq.Error.Code", NotInTable: true},
+	MySQLErrorNumber: {Key: "github.com/go-sql-driver/mysql.MySQLError.Number", NotInTable: true},
+	// Not fields: unrelocated addresses sqlclient's rule records, of the
+	// probed functions' entries (a PIE's load bias is the entry's runtime
+	// address minus it) and of the drivers' error type descriptors (from
+	// DWARF's DW_AT_go_runtime_type: unstripped binaries only).
+	SQLQueryDCEntry:    {Key: "database/sql.(*DB).queryDC", NotInTable: true},
+	SQLExecDCEntry:     {Key: "database/sql.(*DB).execDC", NotInTable: true},
+	SQLBeginDCEntry:    {Key: "database/sql.(*DB).beginDC", NotInTable: true},
+	SQLTxCommitEntry:   {Key: "database/sql.(*Tx).Commit", NotInTable: true},
+	SQLTxRollbackEntry: {Key: "database/sql.(*Tx).rollback", NotInTable: true},
+	PQErrorType:        {Key: "github.com/lib/pq.(*Error).type", NotInTable: true},
+	MySQLErrorType:     {Key: "github.com/go-sql-driver/mysql.(*MySQLError).type", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.

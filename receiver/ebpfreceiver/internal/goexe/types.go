@@ -21,6 +21,14 @@ func (e *Executable) findTypesBase(ef *elf.File) uint64 {
 	if s, ok := e.symbols["runtime.types"]; ok && s.addr != 0 {
 		return s.addr
 	}
+	// Without symbols: the linker puts the type descriptors first in
+	// .data.rel.ro in a PIE (they hold pointers the dynamic linker
+	// relocates) and first in .rodata otherwise (TestTypesBaseWithoutSymbols).
+	if ef.Type == elf.ET_DYN {
+		if sec := ef.Section(".data.rel.ro"); sec != nil {
+			return sec.Addr
+		}
+	}
 	if sec := ef.Section(".rodata"); sec != nil {
 		return sec.Addr
 	}

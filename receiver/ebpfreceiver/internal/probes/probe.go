@@ -71,6 +71,9 @@ type Settings struct {
 	// Stitch: server spans join a client span of this host on the same
 	// connection (traces.propagation.stitch).
 	Stitch bool
+	// SQLPools: the sql probe notes the *sql.DB of every call for the pool
+	// metrics (metrics.db_pools).
+	SQLPools bool
 }
 
 // Uprobe is one function a probe instruments.
@@ -119,6 +122,9 @@ type SpanEnv struct {
 	// TypeName names the Go type at an unrelocated address in a process's
 	// executable ("" when unknown); nil: types stay unnamed.
 	TypeName func(pid uint32, addr uint64) string
+	// SQLQueryText: database spans carry the sanitized statement as
+	// db.query.text (traces.sql.query_text).
+	SQLQueryText bool
 }
 
 // SpanIDs are the identifiers the probes generated or extracted.

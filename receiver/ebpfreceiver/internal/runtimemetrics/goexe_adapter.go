@@ -30,3 +30,9 @@ func (e executable) FieldOffset(structName, field string) (uint64, bool) {
 	off, err := e.exe.FieldOffset(structName, field)
 	return off, err == nil
 }
+
+// LoadBias is what must be added to a link-time address of exe to get the
+// runtime address in process pid: 0 unless exe is a PIE.
+func LoadBias(pid int, exe *goexe.Executable) (uint64, error) {
+	return loadBias(pid, FromExecutable(exe))
+}

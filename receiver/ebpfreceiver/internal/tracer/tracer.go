@@ -41,6 +41,9 @@ type Options struct {
 	// Stitch: server spans join a client span of this host on the same
 	// connection (traces.propagation.stitch).
 	Stitch bool
+	// SQLPools: the sql probe notes the pools (*sql.DB) calls use
+	// (metrics.db_pools; read with SQLPools).
+	SQLPools bool
 	// DeepGoroutines attaches the probes that carry span context to new
 	// goroutines (runtime.newproc1) to every binary, also where
 	// g.parentGoid would find the parent one go statement away: calls from
@@ -115,7 +118,7 @@ func NewWithProbes(opts Options, list []*probes.Probe) (*Tracer, error) {
 	if err := spec.Variables["extract_flags"].Set(extract); err != nil {
 		return nil, fmt.Errorf("set extract_flags: %w", err)
 	}
-	settings := probes.Settings{CaptureQuery: opts.CaptureQuery, Stitch: opts.Stitch}
+	settings := probes.Settings{CaptureQuery: opts.CaptureQuery, Stitch: opts.Stitch, SQLPools: opts.SQLPools}
 	for _, p := range list {
 		if p.Constants == nil {
 			continue
@@ -483,6 +486,30 @@ func (t *Tracer) ProgramStats() (map[string]ebpf.ProgramStats, error) {
 			return nil, fmt.Errorf("stats of %s: %w", name, err)
 		}
 		out[strings.TrimPrefix(name, "uprobe_")] = *st
+	}
+	return out, nil
+}
+
+// SQLPools returns the addresses of the *sql.DB values each process has
+// used since the sql probe was attached to it (Options.SQLPools), by pid.
+func (t *Tracer) SQLPools() (map[int][]uint64, error) {
+	m := t.coll.Maps["sql_pools"]
+	if m == nil {
+		return nil, errors.New("no BPF map sql_pools")
+	}
+	out := map[int][]uint64{}
+	var key struct {
+		Tgid uint32
+		Pad  uint32
+		DB   uint64
+	}
+	var val uint8
+	it := m.Iterate()
+	for it.Next(&key, &val) {
+		out[int(key.Tgid)] = append(out[int(key.Tgid)], key.DB)
+	}
+	if err := it.Err(); err != nil {
+		return out, fmt.Errorf("read sql_pools: %w", err)
 	}
 	return out, nil
 }

@@ -1,0 +1,303 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/mariadb"
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/postgres"
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
+)
+
+// pidSpan is a span with the pid of the process it comes from.
+type pidSpan struct {
+	pid  int64
+	span ptrace.Span
+}
+
+// pidSpans reads every span of the file exporter's output with its
+// process.pid.
+func pidSpans(t *testing.T, path string) []pidSpan {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []pidSpan
+	var u ptrace.JSONUnmarshaler
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		td, err := u.UnmarshalTraces(sc.Bytes())
+		if err != nil {
+			continue // a line being written
+		}
+		for i := 0; i < td.ResourceSpans().Len(); i++ {
+			rs := td.ResourceSpans().At(i)
+			pid, _ := rs.Resource().Attributes().Get("process.pid")
+			for j := 0; j < rs.ScopeSpans().Len(); j++ {
+				spans := rs.ScopeSpans().At(j).Spans()
+				for k := 0; k < spans.Len(); k++ {
+					out = append(out, pidSpan{pid: pid.Int(), span: spans.At(k)})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// sqlChild is what one database span of a request must be.
+type sqlChild struct {
+	name, op, collection, text string
+	fails                      bool
+}
+
+// wantSQLChildren lists the spans of one /run request of
+// testdata/sqldemo, in order: arg is the driver's placeholder.
+func wantSQLChildren(arg string) []sqlChild {
+	return []sqlChild{
+		{"SELECT items", "SELECT", "items", "SELECT id, name FROM items WHERE id > " + arg, false},
+		{"INSERT items", "INSERT", "items", "INSERT INTO items (name) VALUES (?)", false},
+		{"BEGIN", "BEGIN", "", "", false},
+		{"UPDATE items", "UPDATE", "items", "UPDATE items SET name = " + arg + " WHERE id = ?", false},
+		{"COMMIT", "COMMIT", "", "", false},
+		{"BEGIN", "BEGIN", "", "", false},
+		{"DELETE items", "DELETE", "items", "DELETE FROM items WHERE name = " + arg, false},
+		{"ROLLBACK", "ROLLBACK", "", "", false},
+		{"SELECT no_such_table", "SELECT", "no_such_table", "SELECT * FROM no_such_table", true},
+	}
+}
+
+// TestEBPFSQLSpans runs the built otelcol-goebpf binary with traces.sql on
+// against testdata/sqldemo (its own module: lib/pq and
+// go-sql-driver/mysql), built with DWARF and as a stripped PIE by the
+// host's Go, and stripped by Go 1.19 with older drivers (go119.mod),
+// talking to a real
+// PostgreSQL and a real MariaDB started by the test. Each request's HTTP
+// server span has exactly the 9 database spans the handler made, as its
+// children: names, db.* attributes, the sanitized db.query.text, the
+// error of the query on an unknown table with its SQLSTATE or MySQL
+// error number (DWARF build) or its Go type (stripped build), and no span
+// for the deferred Rollback of a committed transaction.
+func TestEBPFSQLSpans(t *testing.T) {
+	prereq.RequireRoot(t, "eBPF tests")
+	pg := postgres.Start(t)
+	my := mariadb.Start(t)
+	dir := t.TempDir()
+	builds := []struct {
+		name     string
+		stripped bool
+	}{{"sqldemo-dwarf", false}, {"sqldemo-pie-stripped", true}, {"sqldemo-go119-stripped", true}}
+	buildGo(t, "testdata/sqldemo", dir, builds[0].name)
+	// A stripped PIE: type addresses are read relocated and named
+	// unrelocated (db.system.name from the connection's type).
+	buildGo(t, "testdata/sqldemo", dir, builds[1].name, "-buildmode=pie", "-ldflags=-s -w")
+	// The oldest Go and older drivers (lib/pq v1.10.9, go-sql-driver/mysql
+	// v1.7.1: go119.mod), stripped: database/sql's offsets from the rule.
+	const go119 = "/usr/lib/go-1.19/bin/go"
+	if _, err := os.Stat(go119); err != nil {
+		prereq.Missing(t, "Debian's golang-1.19-go is required: %v", err)
+	}
+	build := exec.Command(go119, "build", "-modfile=go119.mod", "-ldflags=-s -w", "-o", filepath.Join(dir, builds[2].name), ".")
+	build.Dir = "testdata/sqldemo"
+	build.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go1.19 build sqldemo: %v\n%s", err, out)
+	}
+	c := startCollector(t, fmt.Sprintf(`
+receivers:
+  ebpf:
+    discovery:
+      instrument:
+        - exe_path: %q
+      poll_interval: 200ms
+    traces:
+      http: { server: true, client: false }
+      sql: { enabled: true, query_text: true }
+exporters:
+  file:
+    path: {{DIR}}/traces.json
+    flush_interval: 100ms
+service:
+  pipelines:
+    traces:
+      receivers: [ebpf]
+      exporters: [file]
+`, filepath.Join(dir, "sqldemo-*")))
+	out := c.Path("traces.json")
+
+	type demo struct {
+		name     string
+		stripped bool
+		addr     string
+		pid      int64
+	}
+	var demos []*demo
+	for _, b := range builds {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+		cmd := exec.Command(filepath.Join(dir, b.name), "-addr", addr, "-pg", pg.URL, "-mysql", my.DSN)
+		var logs bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			if t.Failed() {
+				t.Logf("%s output:\n%s", b.name, logs.String())
+			}
+		})
+		demos = append(demos, &demo{name: b.name, stripped: b.stripped, addr: addr, pid: int64(cmd.Process.Pid)})
+	}
+	get := func(d *demo, db string) error {
+		resp, err := http.Get("http://" + d.addr + "/run?" + url.Values{"db": {db}}.Encode())
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET /run?db=%s: %s: %s", db, resp.Status, body)
+		}
+		return nil
+	}
+	// Until both processes are instrumented: a database span from each.
+	eventually(t, 40*time.Second, "a database span from each process", func() (bool, string) {
+		seen := map[int64]bool{}
+		for _, d := range demos {
+			if err := get(d, "pg"); err != nil {
+				return false, err.Error()
+			}
+		}
+		for _, s := range pidSpans(t, out) {
+			if _, ok := s.span.Attributes().Get("db.system.name"); ok {
+				seen[s.pid] = true
+			}
+		}
+		return len(seen) == len(demos), fmt.Sprintf("database spans from %d of %d processes", len(seen), len(demos))
+	})
+	time.Sleep(time.Second)
+	base := len(pidSpans(t, out))
+	for _, d := range demos {
+		for _, db := range []string{"pg", "mysql"} {
+			if err := get(d, db); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	requests, perRequest := 2*len(demos), 1+9
+	want := base + requests*perRequest
+	eventually(t, 15*time.Second, "all spans in the file", func() (bool, string) {
+		n := len(pidSpans(t, out))
+		return n >= want, fmt.Sprintf("%d/%d spans", n, want)
+	})
+	time.Sleep(time.Second) // extras would show up now
+	all := pidSpans(t, out)
+	if len(all) != want {
+		t.Fatalf("%d spans, want exactly %d (%d before, %d requests × %d)", len(all), want, base, requests, perRequest)
+	}
+	spans := all[base:]
+	type key struct {
+		pid    int64
+		system string
+	}
+	served := map[key]int{}
+	for _, srv := range spans {
+		if srv.span.Kind() != ptrace.SpanKindServer {
+			continue
+		}
+		var children []ptrace.Span
+		for _, s := range spans {
+			if s.span.Kind() == ptrace.SpanKindClient && s.span.ParentSpanID() == srv.span.SpanID() && s.span.TraceID() == srv.span.TraceID() {
+				if s.pid != srv.pid {
+					t.Errorf("span %q of pid %d under a server span of pid %d", s.span.Name(), s.pid, srv.pid)
+				}
+				children = append(children, s.span)
+			}
+		}
+		sort.Slice(children, func(i, j int) bool { return children[i].StartTimestamp() < children[j].StartTimestamp() })
+		if len(children) != 9 {
+			t.Errorf("server span %q (pid %d) has %d database children, want 9", srv.span.Name(), srv.pid, len(children))
+			continue
+		}
+		system, _ := children[0].Attributes().Get("db.system.name")
+		var d *demo
+		for _, dd := range demos {
+			if dd.pid == srv.pid {
+				d = dd
+			}
+		}
+		if d == nil {
+			t.Fatalf("server span from unknown pid %d", srv.pid)
+		}
+		served[key{srv.pid, system.Str()}]++
+		arg, code, errType := "$1", "42P01", "*pq.Error"
+		if system.Str() == "mysql" {
+			arg, code, errType = "?", "1146", "*mysql.MySQLError"
+		}
+		for i, w := range wantSQLChildren(arg) {
+			s := children[i]
+			a := s.Attributes().AsRaw()
+			ctx := fmt.Sprintf("%s (pid %d) %s span %d %q %v", d.name, srv.pid, system.Str(), i, s.Name(), a)
+			if s.Name() != w.name || a["db.system.name"] != system.Str() || a["db.operation.name"] != w.op {
+				t.Errorf("%s: want name %q, operation %q", ctx, w.name, w.op)
+			}
+			if got, _ := a["db.collection.name"].(string); got != w.collection {
+				t.Errorf("%s: db.collection.name %q, want %q", ctx, got, w.collection)
+			}
+			if got, _ := a["db.query.text"].(string); got != w.text {
+				t.Errorf("%s: db.query.text %q, want %q", ctx, got, w.text)
+			}
+			if !w.fails {
+				if s.Status().Code() == ptrace.StatusCodeError || a["error.type"] != nil {
+					t.Errorf("%s: an error", ctx)
+				}
+				continue
+			}
+			if s.Status().Code() != ptrace.StatusCodeError {
+				t.Errorf("%s: status %v, want Error", ctx, s.Status().Code())
+			}
+			if d.stripped {
+				// No DWARF: the error's code field is unknown; its type is named.
+				if a["db.response.status_code"] != nil || a["error.type"] != errType {
+					t.Errorf("%s: want no status code and error.type %q", ctx, errType)
+				}
+			} else if a["db.response.status_code"] != code || a["error.type"] != code {
+				t.Errorf("%s: want db.response.status_code and error.type %q", ctx, code)
+			}
+		}
+	}
+	for _, d := range demos {
+		for _, system := range []string{"postgresql", "mysql"} {
+			if n := served[key{d.pid, system}]; n != 1 {
+				t.Errorf("%s (pid %d): %d requests with %s spans, want 1", d.name, d.pid, n, system)
+			}
+		}
+	}
+	if t.Failed() {
+		var names []string
+		for _, s := range spans {
+			names = append(names, fmt.Sprintf("%d %v %q parent=%s", s.pid, s.span.Kind(), s.span.Name(), s.span.ParentSpanID()))
+		}
+		t.Logf("spans:\n%s", strings.Join(names, "\n"))
+	}
+}

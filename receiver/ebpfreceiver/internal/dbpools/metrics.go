@@ -1,0 +1,219 @@
+package dbpools
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/sqlclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/runtimemetrics"
+)
+
+// Metric and attribute names. The count, max and pending requests are the
+// semantic conventions' (database client metrics); wait_count and
+// wait_duration are database/sql's cumulative DB.Stats() figures, which
+// the conventions have no name for (their db.client.connection.wait_time
+// is a histogram of single waits, which is not kept).
+const (
+	MetricCount        = "db.client.connection.count"
+	MetricMax          = "db.client.connection.max"
+	MetricPending      = "db.client.connection.pending_requests"
+	MetricWaitCount    = "db.client.connection.wait_count"
+	MetricWaitDuration = "db.client.connection.wait_duration"
+	AttrPoolName       = "db.client.connection.pool.name"
+	AttrState          = "db.client.connection.state"
+	ScopeName          = "github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/dbpools"
+)
+
+// Process is what the collector needs to know about a process.
+type Process struct {
+	Exe *goexe.Executable
+	// TypeName names a type descriptor at an unrelocated address ("" when
+	// it cannot).
+	TypeName func(addr uint64) string
+}
+
+// Collector reads the pools of instrumented processes. Collect and Forget
+// may be called from different goroutines.
+type Collector struct {
+	mu      sync.Mutex
+	layouts map[*goexe.Executable]layoutOrErr
+	biases  map[int]uint64
+	start   pcommon.Timestamp
+}
+
+type layoutOrErr struct {
+	l   Layout
+	err error
+}
+
+// NewCollector returns a collector; start is the start time of its
+// cumulative sums.
+func NewCollector(start time.Time) *Collector {
+	return &Collector{layouts: map[*goexe.Executable]layoutOrErr{}, biases: map[int]uint64{}, start: pcommon.NewTimestampFromTime(start)}
+}
+
+// Forget drops what is cached about a process (it exited).
+func (c *Collector) Forget(pid int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.biases, pid)
+}
+
+// Collect appends the metrics of every pool in pools (the *DB addresses
+// used by each pid) to md, in the ResourceMetrics of the pid (made when
+// md has none). procOf returns a pid's process (ok false: not
+// instrumented any more). The error joins what could not be read.
+func (c *Collector) Collect(md pmetric.Metrics, now time.Time, pools map[int][]uint64, procOf func(pid int) (Process, bool)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	ts := pcommon.NewTimestampFromTime(now)
+	pids := make([]int, 0, len(pools))
+	for pid := range pools {
+		pids = append(pids, pid)
+	}
+	sort.Ints(pids)
+	for _, pid := range pids {
+		proc, ok := procOf(pid)
+		if !ok || proc.Exe == nil {
+			continue
+		}
+		lo, ok := c.layouts[proc.Exe]
+		if !ok {
+			lo.l, lo.err = LayoutOf(proc.Exe)
+			c.layouts[proc.Exe] = lo
+		}
+		if lo.err != nil {
+			continue // no DWARF: no pool metrics (said once per binary by the caller's docs)
+		}
+		bias, ok := c.biases[pid]
+		if !ok {
+			b, err := runtimemetrics.LoadBias(pid, proc.Exe)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			bias = b
+			c.biases[pid] = b
+		}
+		mem, err := OpenMemory(pid)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		dbs := append([]uint64{}, pools[pid]...)
+		sort.Slice(dbs, func(i, j int) bool { return dbs[i] < dbs[j] })
+		var states []State
+		var names []string
+		seen := map[string]int{}
+		for _, db := range dbs {
+			s, err := Read(mem, db, lo.l, bias)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("pid %d: %w", pid, err))
+				continue
+			}
+			if s.Closed {
+				continue
+			}
+			system := sqlclient.SystemOther
+			if proc.TypeName != nil {
+				name := proc.TypeName(s.ConnectorType)
+				if name == "" {
+					// Not a live sql.DB any more (closed, freed and the
+					// memory reused): its connector is no type.
+					continue
+				}
+				if name == "sql.dsnConnector" {
+					// sql.Open of a driver without OpenConnector (lib/pq):
+					// the driver's type names the database.
+					name = proc.TypeName(DriverType(mem, s.Connector, bias))
+				}
+				system = sqlclient.SystemOf(name)
+			}
+			seen[system]++
+			name := system
+			if seen[system] > 1 {
+				name += "#" + strconv.Itoa(seen[system])
+			}
+			states = append(states, s)
+			names = append(names, name)
+		}
+		mem.Close()
+		if len(states) == 0 {
+			continue
+		}
+		c.emit(scopeFor(md, pid), ts, states, names)
+	}
+	return errors.Join(errs...)
+}
+
+// scopeFor returns a new ScopeMetrics in the pid's ResourceMetrics.
+func scopeFor(md pmetric.Metrics, pid int) pmetric.ScopeMetrics {
+	var rm pmetric.ResourceMetrics
+	found := false
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		r := md.ResourceMetrics().At(i)
+		if v, ok := r.Resource().Attributes().Get("process.pid"); ok && v.Int() == int64(pid) {
+			rm, found = r, true
+			break
+		}
+	}
+	if !found {
+		rm = md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutInt("process.pid", int64(pid))
+	}
+	sm := rm.ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName(ScopeName)
+	return sm
+}
+
+func (c *Collector) emit(sm pmetric.ScopeMetrics, ts pcommon.Timestamp, states []State, names []string) {
+	ms := sm.Metrics()
+	sum := func(name, desc, unit string, monotonic bool) pmetric.NumberDataPointSlice {
+		m := ms.AppendEmpty()
+		m.SetName(name)
+		m.SetDescription(desc)
+		m.SetUnit(unit)
+		s := m.SetEmptySum()
+		s.SetIsMonotonic(monotonic)
+		s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		return s.DataPoints()
+	}
+	point := func(dps pmetric.NumberDataPointSlice, pool string) pmetric.NumberDataPoint {
+		dp := dps.AppendEmpty()
+		dp.SetStartTimestamp(c.start)
+		dp.SetTimestamp(ts)
+		dp.Attributes().PutStr(AttrPoolName, pool)
+		return dp
+	}
+	count := sum(MetricCount, "Connections of the pool, by state: idle, or used (open and not idle).", "{connection}", false)
+	maxOpen := sum(MetricMax, "The most connections the pool opens (SetMaxOpenConns); absent when unlimited.", "{connection}", false)
+	pending := sum(MetricPending, "Requests waiting for a connection of the pool.", "{request}", false)
+	waits := sum(MetricWaitCount, "Connections waited for since the pool was opened (DB.Stats().WaitCount).", "{wait}", true)
+	waited := sum(MetricWaitDuration, "Time spent waiting for a connection since the pool was opened (DB.Stats().WaitDuration).", "s", true)
+	for i, s := range states {
+		idle := point(count, names[i])
+		idle.Attributes().PutStr(AttrState, "idle")
+		idle.SetIntValue(s.Idle)
+		used := point(count, names[i])
+		used.Attributes().PutStr(AttrState, "used")
+		used.SetIntValue(max(s.Open-s.Idle, 0))
+		if s.MaxOpen > 0 {
+			point(maxOpen, names[i]).SetIntValue(s.MaxOpen)
+		}
+		point(pending, names[i]).SetIntValue(s.Pending)
+		point(waits, names[i]).SetIntValue(s.WaitCount)
+		point(waited, names[i]).SetDoubleValue(s.WaitDuration.Seconds())
+	}
+	if maxOpen.Len() == 0 {
+		ms.RemoveIf(func(m pmetric.Metric) bool { return m.Name() == MetricMax })
+	}
+}

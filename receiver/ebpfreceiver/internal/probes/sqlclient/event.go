@@ -1,0 +1,92 @@
+package sqlclient
+
+import (
+	"strconv"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/bpfprog"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+)
+
+// Op is what database/sql was asked to do (enum sql_op of sql_client.c).
+type Op uint8
+
+// Ops.
+const (
+	OpQuery    Op = 1
+	OpExec     Op = 2
+	OpBegin    Op = 3
+	OpCommit   Op = 4
+	OpRollback Op = 5
+)
+
+// Code kinds (enum sql_code_kind).
+const (
+	codeNone     = 0
+	codeSQLState = 1
+	codeNumber   = 2
+)
+
+// Event is one database/sql call.
+type Event struct {
+	PID     uint32
+	StartNs uint64 // CLOCK_BOOTTIME
+	EndNs   uint64
+	IDs     probes.SpanIDs
+	Op      Op
+	// DriverType and ErrorType are unrelocated addresses of type
+	// descriptors in the process's executable (0: unknown, no error):
+	// the connection's driver.Conn and the returned error.
+	DriverType, ErrorType uint64
+	// HasError: the call returned a non-nil error.
+	HasError bool
+	// Query is the statement's first bytes (queryCapacity at most);
+	// QueryLen its full length.
+	Query    string
+	QueryLen uint32
+	// StatusCode is the database's code for the error: lib/pq's SQLSTATE
+	// or MySQL's error number in decimal; "" when not read.
+	StatusCode string
+}
+
+// queryCapacity is SQL_QUERY_LEN: how much of a statement BPF copies.
+const queryCapacity = len(bpfprog.GoebpfSqlClientEvent{}.Query)
+
+// Decode turns one ring buffer record of kind EVENT_SQL_CLIENT into an
+// *Event. Malformed records return an error, never a panic.
+func Decode(raw []byte) (probes.Event, error) {
+	var e bpfprog.GoebpfSqlClientEvent
+	if err := probes.DecodeRecord(raw, &e, "sql client event"); err != nil {
+		return nil, err
+	}
+	h := probes.HeaderOf(e.Hdr)
+	ev := &Event{
+		PID:        h.PID,
+		StartNs:    h.StartNs,
+		EndNs:      h.EndNs,
+		IDs:        h.IDs,
+		Op:         Op(e.Op),
+		DriverType: e.DriverType,
+		ErrorType:  e.ErrorType,
+		HasError:   e.HasError != 0,
+		Query:      probes.CString(e.Query[:], e.QueryLen),
+		QueryLen:   e.QueryFullLen,
+	}
+	switch e.CodeKind {
+	case codeSQLState:
+		ev.StatusCode = probes.CString(e.Code[:], e.CodeLen)
+	case codeNumber:
+		ev.StatusCode = strconv.FormatUint(uint64(e.ErrorNumber), 10)
+	}
+	return ev, nil
+}
+
+// Process is the pid of the calling process.
+func (e *Event) Process() uint32 { return e.PID }
+
+// AppendSpan adds the span.
+func (e *Event) AppendSpan(ss ptrace.ScopeSpans, env probes.SpanEnv) {
+	sp := SpanOf(e, env.TypeName)
+	AppendClient(ss, e, sp, env)
+}

@@ -1,0 +1,154 @@
+// Package sqlclient is the database/sql probe (bpf/probes/sql_client.c):
+// one CLIENT span per query or exec and per transaction begin, commit and
+// rollback, whatever the driver, a child of the span the calling goroutine
+// works for. db.system.name comes from the dynamic type of the driver's
+// connection; the operation and the table are parsed here from the
+// statement's first bytes; db.query.text (opt-in) is the statement with
+// its literals replaced by '?'.
+package sqlclient
+
+import (
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/bpfprog"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
+)
+
+// Name is the probe's name in selections and errors.
+const Name = "sql_client"
+
+// Probed functions. Every Query/Exec of a DB, Conn or Tx runs queryDC or
+// execDC once it holds a connection (the pool's wait is before, outside
+// the span). (*Tx).Rollback is a one-line wrapper the compiler inlines into
+// callers; rollback is what every rollback runs.
+const (
+	FuncQueryDC  = "database/sql.(*DB).queryDC"
+	FuncExecDC   = "database/sql.(*DB).execDC"
+	FuncBeginDC  = "database/sql.(*DB).beginDC"
+	FuncCommit   = "database/sql.(*Tx).Commit"
+	FuncRollback = "database/sql.(*Tx).rollback"
+)
+
+// BPF programs.
+const (
+	ProgQueryEntry    = "uprobe_sql_query_entry"
+	ProgQueryReturn   = "uprobe_sql_query_return"
+	ProgExecEntry     = "uprobe_sql_exec_entry"
+	ProgExecReturn    = "uprobe_sql_exec_return"
+	ProgBeginEntry    = "uprobe_sql_begin_entry"
+	ProgBeginReturn   = "uprobe_sql_begin_return"
+	ProgCommitEntry   = "uprobe_sql_commit_entry"
+	ProgRollbackEntry = "uprobe_sql_rollback_entry"
+	ProgTxEndReturn   = "uprobe_sql_tx_end_return"
+	callsMap          = "sql_client_calls"
+	poolsMap          = "sql_pools"
+)
+
+// Probe describes the probe to the loader.
+//
+// Hits per call: 2 (the function's entry and one RET), whatever the
+// statement's length; a rollback of a transaction already done (no span)
+// costs 2 as well, and database/sql makes one at the end of every
+// transaction.
+var Probe = &probes.Probe{
+	Name: Name,
+	Uprobes: []probes.Uprobe{
+		{Symbol: FuncQueryDC, Entry: ProgQueryEntry, Return: ProgQueryReturn},
+		{Symbol: FuncExecDC, Entry: ProgExecEntry, Return: ProgExecReturn},
+		{Symbol: FuncBeginDC, Entry: ProgBeginEntry, Return: ProgBeginReturn, Optional: "tx"},
+		{Symbol: FuncCommit, Entry: ProgCommitEntry, Return: ProgTxEndReturn, Optional: "tx"},
+		{Symbol: FuncRollback, Entry: ProgRollbackEntry, Return: ProgTxEndReturn, Optional: "tx"},
+	},
+	OptionalFields: [][]fields.ID{
+		{fields.SQLDriverConnCi},
+		{fields.SQLTxDc},
+		{fields.SQLTxDone},
+		{fields.PQErrorCode},
+		{fields.MySQLErrorNumber},
+		httpserver.GoroutineFields,
+		{fields.RuntimeGParentGoid},
+	},
+	Complete:      complete,
+	JoinsSpans:    true,
+	GoroutineMaps: []string{callsMap, poolsMap},
+	Constants:     constants,
+	Kind:          bpfprog.GoebpfEventKindEVENT_SQL_CLIENT,
+	Decode:        Decode,
+}
+
+// constants: sql_pools_enabled makes the entries note their *DB.
+func constants(s probes.Settings) map[string]any {
+	on := uint32(0)
+	if s.SQLPools {
+		on = 1
+	}
+	return map[string]any{"sql_pools_enabled": on}
+}
+
+// Drivers whose error codes are read, and their error types.
+const (
+	modulePQ       = "github.com/lib/pq"
+	moduleMySQL    = "github.com/go-sql-driver/mysql"
+	typePQError    = "*github.com/lib/pq.Error"
+	typeMySQLError = "*github.com/go-sql-driver/mysql.MySQLError"
+)
+
+// Layout of database/sql's structs, the same from Go 1.19 through 1.26:
+// driverConn{db *DB; createdAt time.Time; sync.Mutex; ci driver.Conn; ...}
+// and Tx{db *DB; closemu sync.RWMutex; dc *driverConn; txi driver.Tx;
+// releaseConn func(error); done int32 (atomic.Bool from 1.20); ...}.
+// TestStdlibLayoutRule checks them against DWARF.
+const (
+	driverConnCi = 40
+	txDc         = 32
+	txDone       = 64
+	minGoMinor   = 19
+	maxGoMinor   = 26
+)
+
+// complete fills what DWARF did not give: database/sql's offsets for a
+// stripped binary of a Go version whose layout is known, the probed
+// functions' entries (for the load bias) and the drivers' error types
+// (from the symbol table).
+func complete(exe *goexe.Executable, off *probes.Offsets) {
+	t := &off.Fields
+	if m := exe.GoMinor(); m >= minGoMinor && m <= maxGoMinor {
+		for id, v := range map[fields.ID]uint64{fields.SQLDriverConnCi: driverConnCi, fields.SQLTxDc: txDc, fields.SQLTxDone: txDone} {
+			if !t.Known(id) {
+				t[id] = v
+			}
+		}
+	}
+	for id, fn := range map[fields.ID]string{
+		fields.SQLQueryDCEntry:    FuncQueryDC,
+		fields.SQLExecDCEntry:     FuncExecDC,
+		fields.SQLBeginDCEntry:    FuncBeginDC,
+		fields.SQLTxCommitEntry:   FuncCommit,
+		fields.SQLTxRollbackEntry: FuncRollback,
+	} {
+		if f, err := exe.Func(fn); err == nil {
+			t[id] = f.Entry
+		}
+	}
+	// The drivers' error types, from DWARF (DW_AT_go_runtime_type), when
+	// the binary uses the driver (module build info) and its error's code
+	// field is known: the linker writes no symbol per type.
+	errTypes := map[string]fields.ID{}
+	if _, ok := exe.Modules[modulePQ]; ok && t.Known(fields.PQErrorCode) {
+		errTypes[typePQError] = fields.PQErrorType
+	}
+	if _, ok := exe.Modules[moduleMySQL]; ok && t.Known(fields.MySQLErrorNumber) {
+		errTypes[typeMySQLError] = fields.MySQLErrorType
+	}
+	if len(errTypes) > 0 {
+		names := make([]string, 0, len(errTypes))
+		for n := range errTypes {
+			names = append(names, n)
+		}
+		found, _ := exe.DWARFRuntimeTypes(names...)
+		for n, addr := range found {
+			t[errTypes[n]] = addr
+		}
+	}
+}
