@@ -54,7 +54,13 @@ enum go_field {
 	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_ERROR_E = 44, // google.golang.org/grpc/internal/status.Error.e
 	GO_FIELD_NET_HTTP_CONN_RWC = 45, // net/http.conn.rwc
 	GO_FIELD_NET_HTTP_PERSISTCONN_CONN = 46, // net/http.persistConn.conn
-	GO_FIELD_COUNT = 47,
+	GO_FIELD_GITHUB_COM_REDIS_GO_REDIS_V9_BASECLIENT_OPT = 47, // github.com/redis/go-redis/v9.baseClient.opt
+	GO_FIELD_GITHUB_COM_REDIS_GO_REDIS_V9_OPTIONS_ADDR = 48, // github.com/redis/go-redis/v9.Options.Addr
+	GO_FIELD_GITHUB_COM_REDIS_GO_REDIS_V9_BASECMD_ARGS = 49, // github.com/redis/go-redis/v9.baseCmd.args
+	GO_FIELD_GITHUB_COM_GO_REDIS_REDIS_V8_BASECLIENT_OPT = 50, // github.com/go-redis/redis/v8.baseClient.opt
+	GO_FIELD_GITHUB_COM_GO_REDIS_REDIS_V8_OPTIONS_ADDR = 51, // github.com/go-redis/redis/v8.Options.Addr
+	GO_FIELD_GITHUB_COM_GO_REDIS_REDIS_V8_BASECMD_ARGS = 52, // github.com/go-redis/redis/v8.baseCmd.args
+	GO_FIELD_COUNT = 53,
 };
 
 // A go_offsets.field entry whose offset is not known.

@@ -60,6 +60,10 @@ type TracesConfig struct {
 	// served (unary or streaming), a CLIENT span per unary RPC made.
 	// Binaries need DWARF for now (not stripped).
 	GRPC ProtocolConfig `mapstructure:"grpc"`
+	// Redis enables go-redis client spans (github.com/redis/go-redis/v9,
+	// github.com/go-redis/redis/v8): a CLIENT span per command, pipeline or
+	// MULTI/EXEC transaction. Binaries need DWARF for now (not stripped).
+	Redis RedisConfig `mapstructure:"redis"`
 	// Propagation configures trace context propagation.
 	Propagation PropagationConfig `mapstructure:"propagation"`
 	// GoroutineAncestry is how far below a handler's goroutine a client
@@ -83,6 +87,12 @@ type ProtocolConfig struct {
 	Server bool `mapstructure:"server"`
 	// Client enables CLIENT spans for requests the process makes.
 	Client bool `mapstructure:"client"`
+}
+
+// RedisConfig configures Redis client spans.
+type RedisConfig struct {
+	// Enabled turns the spans on (off by default).
+	Enabled bool `mapstructure:"enabled"`
 }
 
 // HTTPConfig configures net/http spans.

@@ -6,6 +6,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/redisclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
 
@@ -18,6 +19,8 @@ func (c TracesConfig) probes() tracer.Probes {
 		grpcserver.Name:       c.GRPC.Server,
 		grpcserver.LegacyName: c.GRPC.Server,
 		grpcclient.Name:       c.GRPC.Client,
+		redisclient.Name:      c.Redis.Enabled,
+		redisclient.V8Name:    c.Redis.Enabled,
 		// Stitching needs the connection only where spans are joined.
 		httpclientconn.Name: c.HTTP.Client && c.HTTP.Server && c.Propagation.Stitch,
 	}

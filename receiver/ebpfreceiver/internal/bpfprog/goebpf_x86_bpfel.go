@@ -55,15 +55,16 @@ type GoebpfEventHeader struct {
 type GoebpfEventKind uint32
 
 const (
-	GoebpfEventKindEVENT_GRPC_CLIENT GoebpfEventKind = 1
-	GoebpfEventKindEVENT_GRPC_SERVER GoebpfEventKind = 2
-	GoebpfEventKindEVENT_HTTP_CLIENT GoebpfEventKind = 3
-	GoebpfEventKindEVENT_HTTP_SERVER GoebpfEventKind = 4
+	GoebpfEventKindEVENT_GRPC_CLIENT  GoebpfEventKind = 1
+	GoebpfEventKindEVENT_GRPC_SERVER  GoebpfEventKind = 2
+	GoebpfEventKindEVENT_HTTP_CLIENT  GoebpfEventKind = 3
+	GoebpfEventKindEVENT_HTTP_SERVER  GoebpfEventKind = 4
+	GoebpfEventKindEVENT_REDIS_CLIENT GoebpfEventKind = 5
 )
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [47]uint64
+	Field        [53]uint64
 	GopanicVaddr uint64
 }
 
@@ -170,6 +171,33 @@ type GoebpfHttpServerEvent struct {
 	PanicMsg    [64]int8
 }
 
+type GoebpfRedisClientEvent struct {
+	_         structs.HostLayout
+	Hdr       GoebpfEventHeader
+	BatchSize uint32
+	OpKind    uint8
+	ErrKind   uint8
+	OpLen     uint16
+	ErrLen    uint16
+	AddrLen   uint16
+	Pad       uint32
+	Op        [32]int8
+	Err       [32]int8
+	Addr      [64]int8
+}
+
+type GoebpfRedisClientInflight struct {
+	_         structs.HostLayout
+	StartNs   uint64
+	Client    uint64
+	Ids       GoebpfSpanIds
+	BatchSize uint32
+	HasParent uint8
+	OpKind    uint8
+	OpLen     uint16
+	Op        [32]int8
+}
+
 type GoebpfServerInflight struct {
 	_           structs.HostLayout
 	StartNs     uint64
@@ -242,55 +270,65 @@ type GoebpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfProgramSpecs struct {
-	UprobeClientConn       *ebpf.ProgramSpec `ebpf:"uprobe_client_conn"`
-	UprobeClientEntry      *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
-	UprobeClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
-	UprobeEmpty            *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
-	UprobeGopanic          *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
-	UprobeGrpcClientEntry  *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_entry"`
-	UprobeGrpcClientReturn *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
-	UprobeGrpcServerEntry  *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
-	UprobeGrpcServerStatus *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
-	UprobeNewproc1Return   *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
-	UprobeRecoveryResume   *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
-	UprobeServerEntry      *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
-	UprobeServerReturn     *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
+	UprobeClientConn           *ebpf.ProgramSpec `ebpf:"uprobe_client_conn"`
+	UprobeClientEntry          *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
+	UprobeClientReturn         *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
+	UprobeEmpty                *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
+	UprobeGopanic              *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
+	UprobeGrpcClientEntry      *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_entry"`
+	UprobeGrpcClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcServerEntry      *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
+	UprobeGrpcServerStatus     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
+	UprobeNewproc1Return       *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
+	UprobeRecoveryResume       *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
+	UprobeRedisCommandEntry    *ebpf.ProgramSpec `ebpf:"uprobe_redis_command_entry"`
+	UprobeRedisCommandFmEntry  *ebpf.ProgramSpec `ebpf:"uprobe_redis_command_fm_entry"`
+	UprobeRedisMultiEntry      *ebpf.ProgramSpec `ebpf:"uprobe_redis_multi_entry"`
+	UprobeRedisMultiFmEntry    *ebpf.ProgramSpec `ebpf:"uprobe_redis_multi_fm_entry"`
+	UprobeRedisPipelineEntry   *ebpf.ProgramSpec `ebpf:"uprobe_redis_pipeline_entry"`
+	UprobeRedisPipelineFmEntry *ebpf.ProgramSpec `ebpf:"uprobe_redis_pipeline_fm_entry"`
+	UprobeRedisReturn          *ebpf.ProgramSpec `ebpf:"uprobe_redis_return"`
+	UprobeServerEntry          *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
+	UprobeServerReturn         *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
 }
 
 // GoebpfMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfMapSpecs struct {
-	ClientByConn      *ebpf.MapSpec `ebpf:"client_by_conn"`
-	ClientRequests    *ebpf.MapSpec `ebpf:"client_requests"`
-	Events            *ebpf.MapSpec `ebpf:"events"`
-	GoOffsetsByCookie *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
-	GrpcClientRpcs    *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
-	GrpcClientScratch *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
-	GrpcServerRpcs    *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
-	HeadScratch       *ebpf.MapSpec `ebpf:"head_scratch"`
-	OpenSpans         *ebpf.MapSpec `ebpf:"open_spans"`
-	ProbeHits         *ebpf.MapSpec `ebpf:"probe_hits"`
-	RingbufDrops      *ebpf.MapSpec `ebpf:"ringbuf_drops"`
-	ServerRequests    *ebpf.MapSpec `ebpf:"server_requests"`
-	SpanByGoroutine   *ebpf.MapSpec `ebpf:"span_by_goroutine"`
+	ClientByConn       *ebpf.MapSpec `ebpf:"client_by_conn"`
+	ClientRequests     *ebpf.MapSpec `ebpf:"client_requests"`
+	Events             *ebpf.MapSpec `ebpf:"events"`
+	GoOffsetsByCookie  *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
+	GrpcClientRpcs     *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
+	GrpcClientScratch  *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
+	GrpcServerRpcs     *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
+	HeadScratch        *ebpf.MapSpec `ebpf:"head_scratch"`
+	OpenSpans          *ebpf.MapSpec `ebpf:"open_spans"`
+	ProbeHits          *ebpf.MapSpec `ebpf:"probe_hits"`
+	RedisClientCalls   *ebpf.MapSpec `ebpf:"redis_client_calls"`
+	RedisClientScratch *ebpf.MapSpec `ebpf:"redis_client_scratch"`
+	RingbufDrops       *ebpf.MapSpec `ebpf:"ringbuf_drops"`
+	ServerRequests     *ebpf.MapSpec `ebpf:"server_requests"`
+	SpanByGoroutine    *ebpf.MapSpec `ebpf:"span_by_goroutine"`
 }
 
 // GoebpfVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfVariableSpecs struct {
-	CaptureQuery          *ebpf.VariableSpec `ebpf:"capture_query"`
-	ExtractFlags          *ebpf.VariableSpec `ebpf:"extract_flags"`
-	StitchEnabled         *ebpf.VariableSpec `ebpf:"stitch_enabled"`
-	UnusedEventHeader     *ebpf.VariableSpec `ebpf:"unused_event_header"`
-	UnusedEventKind       *ebpf.VariableSpec `ebpf:"unused_event_kind"`
-	UnusedGoOffsets       *ebpf.VariableSpec `ebpf:"unused_go_offsets"`
-	UnusedGrpcClientEvent *ebpf.VariableSpec `ebpf:"unused_grpc_client_event"`
-	UnusedGrpcServerEvent *ebpf.VariableSpec `ebpf:"unused_grpc_server_event"`
-	UnusedHttpClientEvent *ebpf.VariableSpec `ebpf:"unused_http_client_event"`
-	UnusedHttpServerEvent *ebpf.VariableSpec `ebpf:"unused_http_server_event"`
-	WakeupThreshold       *ebpf.VariableSpec `ebpf:"wakeup_threshold"`
+	CaptureQuery           *ebpf.VariableSpec `ebpf:"capture_query"`
+	ExtractFlags           *ebpf.VariableSpec `ebpf:"extract_flags"`
+	StitchEnabled          *ebpf.VariableSpec `ebpf:"stitch_enabled"`
+	UnusedEventHeader      *ebpf.VariableSpec `ebpf:"unused_event_header"`
+	UnusedEventKind        *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedGoOffsets        *ebpf.VariableSpec `ebpf:"unused_go_offsets"`
+	UnusedGrpcClientEvent  *ebpf.VariableSpec `ebpf:"unused_grpc_client_event"`
+	UnusedGrpcServerEvent  *ebpf.VariableSpec `ebpf:"unused_grpc_server_event"`
+	UnusedHttpClientEvent  *ebpf.VariableSpec `ebpf:"unused_http_client_event"`
+	UnusedHttpServerEvent  *ebpf.VariableSpec `ebpf:"unused_http_server_event"`
+	UnusedRedisClientEvent *ebpf.VariableSpec `ebpf:"unused_redis_client_event"`
+	WakeupThreshold        *ebpf.VariableSpec `ebpf:"wakeup_threshold"`
 }
 
 // GoebpfObjects contains all objects after they have been loaded into the kernel.
@@ -313,19 +351,21 @@ func (o *GoebpfObjects) Close() error {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfMaps struct {
-	ClientByConn      *ebpf.Map `ebpf:"client_by_conn"`
-	ClientRequests    *ebpf.Map `ebpf:"client_requests"`
-	Events            *ebpf.Map `ebpf:"events"`
-	GoOffsetsByCookie *ebpf.Map `ebpf:"go_offsets_by_cookie"`
-	GrpcClientRpcs    *ebpf.Map `ebpf:"grpc_client_rpcs"`
-	GrpcClientScratch *ebpf.Map `ebpf:"grpc_client_scratch"`
-	GrpcServerRpcs    *ebpf.Map `ebpf:"grpc_server_rpcs"`
-	HeadScratch       *ebpf.Map `ebpf:"head_scratch"`
-	OpenSpans         *ebpf.Map `ebpf:"open_spans"`
-	ProbeHits         *ebpf.Map `ebpf:"probe_hits"`
-	RingbufDrops      *ebpf.Map `ebpf:"ringbuf_drops"`
-	ServerRequests    *ebpf.Map `ebpf:"server_requests"`
-	SpanByGoroutine   *ebpf.Map `ebpf:"span_by_goroutine"`
+	ClientByConn       *ebpf.Map `ebpf:"client_by_conn"`
+	ClientRequests     *ebpf.Map `ebpf:"client_requests"`
+	Events             *ebpf.Map `ebpf:"events"`
+	GoOffsetsByCookie  *ebpf.Map `ebpf:"go_offsets_by_cookie"`
+	GrpcClientRpcs     *ebpf.Map `ebpf:"grpc_client_rpcs"`
+	GrpcClientScratch  *ebpf.Map `ebpf:"grpc_client_scratch"`
+	GrpcServerRpcs     *ebpf.Map `ebpf:"grpc_server_rpcs"`
+	HeadScratch        *ebpf.Map `ebpf:"head_scratch"`
+	OpenSpans          *ebpf.Map `ebpf:"open_spans"`
+	ProbeHits          *ebpf.Map `ebpf:"probe_hits"`
+	RedisClientCalls   *ebpf.Map `ebpf:"redis_client_calls"`
+	RedisClientScratch *ebpf.Map `ebpf:"redis_client_scratch"`
+	RingbufDrops       *ebpf.Map `ebpf:"ringbuf_drops"`
+	ServerRequests     *ebpf.Map `ebpf:"server_requests"`
+	SpanByGoroutine    *ebpf.Map `ebpf:"span_by_goroutine"`
 }
 
 func (m *GoebpfMaps) Close() error {
@@ -340,6 +380,8 @@ func (m *GoebpfMaps) Close() error {
 		m.HeadScratch,
 		m.OpenSpans,
 		m.ProbeHits,
+		m.RedisClientCalls,
+		m.RedisClientScratch,
 		m.RingbufDrops,
 		m.ServerRequests,
 		m.SpanByGoroutine,
@@ -350,36 +392,44 @@ func (m *GoebpfMaps) Close() error {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfVariables struct {
-	CaptureQuery          *ebpf.Variable `ebpf:"capture_query"`
-	ExtractFlags          *ebpf.Variable `ebpf:"extract_flags"`
-	StitchEnabled         *ebpf.Variable `ebpf:"stitch_enabled"`
-	UnusedEventHeader     *ebpf.Variable `ebpf:"unused_event_header"`
-	UnusedEventKind       *ebpf.Variable `ebpf:"unused_event_kind"`
-	UnusedGoOffsets       *ebpf.Variable `ebpf:"unused_go_offsets"`
-	UnusedGrpcClientEvent *ebpf.Variable `ebpf:"unused_grpc_client_event"`
-	UnusedGrpcServerEvent *ebpf.Variable `ebpf:"unused_grpc_server_event"`
-	UnusedHttpClientEvent *ebpf.Variable `ebpf:"unused_http_client_event"`
-	UnusedHttpServerEvent *ebpf.Variable `ebpf:"unused_http_server_event"`
-	WakeupThreshold       *ebpf.Variable `ebpf:"wakeup_threshold"`
+	CaptureQuery           *ebpf.Variable `ebpf:"capture_query"`
+	ExtractFlags           *ebpf.Variable `ebpf:"extract_flags"`
+	StitchEnabled          *ebpf.Variable `ebpf:"stitch_enabled"`
+	UnusedEventHeader      *ebpf.Variable `ebpf:"unused_event_header"`
+	UnusedEventKind        *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedGoOffsets        *ebpf.Variable `ebpf:"unused_go_offsets"`
+	UnusedGrpcClientEvent  *ebpf.Variable `ebpf:"unused_grpc_client_event"`
+	UnusedGrpcServerEvent  *ebpf.Variable `ebpf:"unused_grpc_server_event"`
+	UnusedHttpClientEvent  *ebpf.Variable `ebpf:"unused_http_client_event"`
+	UnusedHttpServerEvent  *ebpf.Variable `ebpf:"unused_http_server_event"`
+	UnusedRedisClientEvent *ebpf.Variable `ebpf:"unused_redis_client_event"`
+	WakeupThreshold        *ebpf.Variable `ebpf:"wakeup_threshold"`
 }
 
 // GoebpfPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfPrograms struct {
-	UprobeClientConn       *ebpf.Program `ebpf:"uprobe_client_conn"`
-	UprobeClientEntry      *ebpf.Program `ebpf:"uprobe_client_entry"`
-	UprobeClientReturn     *ebpf.Program `ebpf:"uprobe_client_return"`
-	UprobeEmpty            *ebpf.Program `ebpf:"uprobe_empty"`
-	UprobeGopanic          *ebpf.Program `ebpf:"uprobe_gopanic"`
-	UprobeGrpcClientEntry  *ebpf.Program `ebpf:"uprobe_grpc_client_entry"`
-	UprobeGrpcClientReturn *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
-	UprobeGrpcServerEntry  *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
-	UprobeGrpcServerStatus *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
-	UprobeNewproc1Return   *ebpf.Program `ebpf:"uprobe_newproc1_return"`
-	UprobeRecoveryResume   *ebpf.Program `ebpf:"uprobe_recovery_resume"`
-	UprobeServerEntry      *ebpf.Program `ebpf:"uprobe_server_entry"`
-	UprobeServerReturn     *ebpf.Program `ebpf:"uprobe_server_return"`
+	UprobeClientConn           *ebpf.Program `ebpf:"uprobe_client_conn"`
+	UprobeClientEntry          *ebpf.Program `ebpf:"uprobe_client_entry"`
+	UprobeClientReturn         *ebpf.Program `ebpf:"uprobe_client_return"`
+	UprobeEmpty                *ebpf.Program `ebpf:"uprobe_empty"`
+	UprobeGopanic              *ebpf.Program `ebpf:"uprobe_gopanic"`
+	UprobeGrpcClientEntry      *ebpf.Program `ebpf:"uprobe_grpc_client_entry"`
+	UprobeGrpcClientReturn     *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcServerEntry      *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
+	UprobeGrpcServerStatus     *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
+	UprobeNewproc1Return       *ebpf.Program `ebpf:"uprobe_newproc1_return"`
+	UprobeRecoveryResume       *ebpf.Program `ebpf:"uprobe_recovery_resume"`
+	UprobeRedisCommandEntry    *ebpf.Program `ebpf:"uprobe_redis_command_entry"`
+	UprobeRedisCommandFmEntry  *ebpf.Program `ebpf:"uprobe_redis_command_fm_entry"`
+	UprobeRedisMultiEntry      *ebpf.Program `ebpf:"uprobe_redis_multi_entry"`
+	UprobeRedisMultiFmEntry    *ebpf.Program `ebpf:"uprobe_redis_multi_fm_entry"`
+	UprobeRedisPipelineEntry   *ebpf.Program `ebpf:"uprobe_redis_pipeline_entry"`
+	UprobeRedisPipelineFmEntry *ebpf.Program `ebpf:"uprobe_redis_pipeline_fm_entry"`
+	UprobeRedisReturn          *ebpf.Program `ebpf:"uprobe_redis_return"`
+	UprobeServerEntry          *ebpf.Program `ebpf:"uprobe_server_entry"`
+	UprobeServerReturn         *ebpf.Program `ebpf:"uprobe_server_return"`
 }
 
 func (p *GoebpfPrograms) Close() error {
@@ -395,6 +445,13 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeGrpcServerStatus,
 		p.UprobeNewproc1Return,
 		p.UprobeRecoveryResume,
+		p.UprobeRedisCommandEntry,
+		p.UprobeRedisCommandFmEntry,
+		p.UprobeRedisMultiEntry,
+		p.UprobeRedisMultiFmEntry,
+		p.UprobeRedisPipelineEntry,
+		p.UprobeRedisPipelineFmEntry,
+		p.UprobeRedisReturn,
 		p.UprobeServerEntry,
 		p.UprobeServerReturn,
 	)

@@ -68,6 +68,12 @@ const (
 	GRPCStatusErrorE
 	ConnRwc
 	PersistConnConn
+	RedisV9BaseClientOpt
+	RedisV9OptionsAddr
+	RedisV9BaseCmdArgs
+	RedisV8BaseClientOpt
+	RedisV8OptionsAddr
+	RedisV8BaseCmdArgs
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -140,6 +146,14 @@ var list = [Count]Field{
 	GRPCStatusErrorE:          {Key: "google.golang.org/grpc/internal/status.Error.e", NotInTable: true},
 	ConnRwc:                   {Key: "net/http.conn.rwc"},
 	PersistConnConn:           {Key: "net/http.persistConn.conn"},
+	// go-redis: github.com/redis/go-redis/v9 and github.com/go-redis/redis/v8
+	// (the client's options and address, a command's arguments); DWARF only.
+	RedisV9BaseClientOpt: {Key: "github.com/redis/go-redis/v9.baseClient.opt", NotInTable: true},
+	RedisV9OptionsAddr:   {Key: "github.com/redis/go-redis/v9.Options.Addr", NotInTable: true},
+	RedisV9BaseCmdArgs:   {Key: "github.com/redis/go-redis/v9.baseCmd.args", NotInTable: true},
+	RedisV8BaseClientOpt: {Key: "github.com/go-redis/redis/v8.baseClient.opt", NotInTable: true},
+	RedisV8OptionsAddr:   {Key: "github.com/go-redis/redis/v8.Options.Addr", NotInTable: true},
+	RedisV8BaseCmdArgs:   {Key: "github.com/go-redis/redis/v8.baseCmd.args", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.

@@ -9,6 +9,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/redisclient"
 )
 
 // All returns every probe, in the order they are resolved and attached.
@@ -19,6 +20,7 @@ func All() []*probes.Probe {
 		grpcserver.Probe,
 		grpcserver.LegacyProbe,
 		grpcclient.Probe,
+		redisclient.Probe, redisclient.V8Probe,
 		httpclientconn.Probe,
 		goroutines.Probe,
 	}
