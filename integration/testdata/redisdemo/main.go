@@ -10,6 +10,8 @@
 // answers one line per call: the command and its error ("ok", "nil" or the
 // reply's text).
 // GET /cmd?n=N: N GET commands. GET /pipe?size=S: one pipeline of S GETs.
+// GET /fresh: a GET through a new client (a new connection, whose
+// handshake runs inside the GET), closed after.
 //
 // At start it sends a command, a pipeline and a transaction so that the
 // connections the handlers use are open (a new connection's handshake, HELLO
@@ -63,6 +65,15 @@ func main() {
 			pipe.Get(r.Context(), "bench")
 		}
 		if _, err := pipe.Exec(r.Context()); err != nil && !errors.Is(err, errNil) {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/fresh", func(w http.ResponseWriter, r *http.Request) {
+		c := newClient(*redisAddr)
+		defer c.Close()
+		if err := c.Get(r.Context(), "bench").Err(); err != nil && !errors.Is(err, errNil) {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}

@@ -118,7 +118,9 @@ func redisSpans(calls []*redisclient.Event) ptrace.SpanSlice {
 // (SET, GET hit, GET miss, INCR of a string), one for a pipeline of 3 and
 // one for a MULTI/EXEC of 2, each the child of the HTTP server span; the
 // miss (redis.Nil) is not an error, the ERR reply is, with its prefix. 2
-// hits per command and per pipeline.
+// hits per command and per pipeline, of 1 or 100 commands. A new
+// connection's handshake commands, sent inside the first command on the
+// same goroutine, get spans of their own.
 func TestRedisSpans(t *testing.T) {
 	prereq.RequireRoot(t, "the Redis probe")
 	for _, d := range redis.Demos {
@@ -214,6 +216,41 @@ func TestRedisSpans(t *testing.T) {
 				}
 				if n := hits[redisclient.ProgPipelineEntry] + hits[redisclient.ProgPipelineFmEntry] + hits[redisclient.ProgReturn]; n != 2 {
 					t.Errorf("pipeline of %d: %d hits, want 2 (%v)", size, n, hits)
+				}
+			}
+
+			// A command on a new connection: v9 sends HELLO (v9.23.0 also
+			// CLIENT MAINT_NOTIFICATIONS and a pipeline of CLIENT SETINFO)
+			// inside the GET (same goroutine, deeper frames); each gets a
+			// span, within the GET's, all children of the HTTP span. v8
+			// sends nothing without a password or database.
+			h0, _ = tr.Hits()
+			get(t, base+"/fresh")
+			wantOps := map[string][]string{ // in order of return
+				"v9.23.0": {"HELLO", "CLIENT", "PIPELINE", "GET"},
+				"v9.0.0":  {"HELLO", "GET"},
+				"v8.11.5": {"GET"},
+			}[d.Version]
+			servers, calls = redisEvents(t, tr, 1, len(wantOps))
+			hits = hitsSince(t, tr, h0)
+			var ops []string
+			for _, c := range calls {
+				ops = append(ops, redisclient.Operation(c))
+				if !c.IDs.HasParent || c.IDs.ParentSpanID != servers[0].IDs.SpanID {
+					t.Errorf("fresh connection: %s span is not the child of the HTTP span", redisclient.Operation(c))
+				}
+			}
+			if strings.Join(ops, " ") != strings.Join(wantOps, " ") {
+				t.Fatalf("fresh connection: spans %v, want %v", ops, wantOps)
+			}
+			if n := hits[redisclient.ProgReturn]; n != uint64(len(wantOps)) {
+				t.Errorf("fresh connection: %d returns for %d spans", n, len(wantOps))
+			}
+			if outer := calls[len(calls)-1]; len(calls) == len(wantOps) {
+				for _, c := range calls[:len(calls)-1] {
+					if c.StartNs < outer.StartNs || c.EndNs > outer.EndNs {
+						t.Errorf("%s [%d, %d] not within GET [%d, %d]", redisclient.Operation(c), c.StartNs, c.EndNs, outer.StartNs, outer.EndNs)
+					}
 				}
 			}
 		})
