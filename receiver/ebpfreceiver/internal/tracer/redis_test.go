@@ -291,3 +291,33 @@ func TestRedisStrippedLeftOut(t *testing.T) {
 		})
 	}
 }
+
+// The Redis probe's sites follow what the compiler kept: each of process,
+// processPipeline and processTxPipeline where the binary has it, its
+// method-value wrapper ("-fm") only where the wrapper does not call it
+// (Uprobe.WrapperOf). Go 1.26.8 inlines v9.23.0's process into its wrapper
+// and v8.11.5's pipeline methods into theirs; v9.0.0 keeps all three.
+func TestRedisSites(t *testing.T) {
+	for _, tc := range []struct {
+		demo redis.Demo
+		want []string
+	}{
+		{redis.Demos[0], []string{"process-fm", "processPipeline", "processTxPipeline"}},
+		{redis.Demos[1], []string{"process", "processPipeline", "processTxPipeline"}},
+		{redis.Demos[2], []string{"process", "processPipeline-fm", "processTxPipeline-fm"}},
+	} {
+		t.Run(tc.demo.Name(), func(t *testing.T) {
+			_, bin := resolveServer(t, redis.BuildDemo(t, redisDemoDir, tc.demo))
+			var got []string
+			for _, s := range bin.Sites[probeNameFor(tc.demo.Module)] {
+				got = append(got, strings.TrimPrefix(s.Func.Name, tc.demo.Module+".(*baseClient)."))
+				if len(s.Func.ReturnOffsets) == 0 || s.Uprobe.Return != redisclient.ProgReturn {
+					t.Errorf("%s: no RET probed", s.Func.Name)
+				}
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("sites %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
