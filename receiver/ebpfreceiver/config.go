@@ -62,7 +62,8 @@ type TracesConfig struct {
 	GRPC ProtocolConfig `mapstructure:"grpc"`
 	// Redis enables go-redis client spans (github.com/redis/go-redis/v9,
 	// github.com/go-redis/redis/v8): a CLIENT span per command, pipeline or
-	// MULTI/EXEC transaction. Binaries need DWARF for now (not stripped).
+	// MULTI/EXEC transaction. A stripped binary needs its go-redis release
+	// in the offsets table.
 	Redis RedisConfig `mapstructure:"redis"`
 	// Propagation configures trace context propagation.
 	Propagation PropagationConfig `mapstructure:"propagation"`

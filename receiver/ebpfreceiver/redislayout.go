@@ -10,7 +10,8 @@ import (
 
 // redisLayoutUnknown says why an executable that uses go-redis gets no
 // Redis spans although traces.redis asks for them: its struct layout could
-// not be determined (no DWARF; the offsets table has no go-redis entries),
+// not be determined (no DWARF, and its go-redis version is not in the
+// offsets table),
 // so the probe was left out rather than attached with guessed offsets. nil
 // when Redis is off, the program does not use go-redis, or the probe
 // resolved.

@@ -8,9 +8,10 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 )
 
-// A go-redis program whose layout cannot be determined (stripped) is named
-// with the reason (the instrumenter logs it once per binary); one with
-// DWARF, a program without go-redis, or Redis switched off, is not.
+// A go-redis program whose layout cannot be determined (stripped, built
+// against a version the offsets table does not list) is named with the
+// reason (the instrumenter logs it once per binary); one with DWARF or a
+// listed version, a program without go-redis, or Redis switched off, is not.
 func TestRedisLayoutUnknown(t *testing.T) {
 	t.Parallel()
 	gi := goexeInspector{cache: goexe.NewCache()}
@@ -25,8 +26,9 @@ func TestRedisLayoutUnknown(t *testing.T) {
 		cfg  TracesConfig
 		want string // "" for no error
 	}{
-		{"stripped go-redis", func(t *testing.T) string { return redis.BuildDemo(t, demo, stripped) }, on, "github.com/redis/go-redis/v9.baseCmd.args"},
-		{"stripped go-redis, Redis off", func(t *testing.T) string { return redis.BuildDemo(t, demo, stripped) }, TracesConfig{}, ""},
+		{"stripped, version not in the table", func(t *testing.T) string { return redis.BuildDemo(t, demo, redis.Unlisted) }, on, "github.com/redis/go-redis/v9.baseCmd.args"},
+		{"stripped, version not in the table, Redis off", func(t *testing.T) string { return redis.BuildDemo(t, demo, redis.Unlisted) }, TracesConfig{}, ""},
+		{"stripped, version in the table", func(t *testing.T) string { return redis.BuildDemo(t, demo, stripped) }, on, ""},
 		{"go-redis with DWARF", func(t *testing.T) string { return redis.BuildDemo(t, demo, v9) }, on, ""},
 		{"no go-redis", func(t *testing.T) string { return buildProgram(t, "../../integration/testdata/httpdemo", "-s -w") }, on, ""},
 	} {

@@ -42,6 +42,10 @@ var Demos = []Demo{
 	{ModuleV8, "v8.11.5", false},
 }
 
+// Unlisted is a stripped build against a go-redis version the offsets
+// table does not list (a pre-release): its layout is unknown.
+var Unlisted = Demo{ModuleV9, "v9.0.0-rc.4", true}
+
 // BuildDemo builds the redisdemo sources in srcDir against d's go-redis (a
 // module of its own, fetched through the module proxy; -tags redisv8 for
 // v8), cached in $TMPDIR/redisdemo-bins by build and source.

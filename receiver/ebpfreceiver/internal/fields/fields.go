@@ -147,13 +147,14 @@ var list = [Count]Field{
 	ConnRwc:                   {Key: "net/http.conn.rwc"},
 	PersistConnConn:           {Key: "net/http.persistConn.conn"},
 	// go-redis: github.com/redis/go-redis/v9 and github.com/go-redis/redis/v8
-	// (the client's options and address, a command's arguments); DWARF only.
-	RedisV9BaseClientOpt: {Key: "github.com/redis/go-redis/v9.baseClient.opt", NotInTable: true},
-	RedisV9OptionsAddr:   {Key: "github.com/redis/go-redis/v9.Options.Addr", NotInTable: true},
-	RedisV9BaseCmdArgs:   {Key: "github.com/redis/go-redis/v9.baseCmd.args", NotInTable: true},
-	RedisV8BaseClientOpt: {Key: "github.com/go-redis/redis/v8.baseClient.opt", NotInTable: true},
-	RedisV8OptionsAddr:   {Key: "github.com/go-redis/redis/v8.Options.Addr", NotInTable: true},
-	RedisV8BaseCmdArgs:   {Key: "github.com/go-redis/redis/v8.baseCmd.args", NotInTable: true},
+	// (the client's options and address, a command's arguments); in the
+	// offsets table by module version (every release).
+	RedisV9BaseClientOpt: {Key: "github.com/redis/go-redis/v9.baseClient.opt"},
+	RedisV9OptionsAddr:   {Key: "github.com/redis/go-redis/v9.Options.Addr"},
+	RedisV9BaseCmdArgs:   {Key: "github.com/redis/go-redis/v9.baseCmd.args"},
+	RedisV8BaseClientOpt: {Key: "github.com/go-redis/redis/v8.baseClient.opt"},
+	RedisV8OptionsAddr:   {Key: "github.com/go-redis/redis/v8.Options.Addr"},
+	RedisV8BaseCmdArgs:   {Key: "github.com/go-redis/redis/v8.baseCmd.args"},
 }
 
 // All returns every field, indexed by ID.

@@ -57,7 +57,10 @@ func attachRedisDemo(t *testing.T, d redis.Demo) (tr *Tracer, base string, srv *
 	srv = redis.Start(t)
 	exe := redis.BuildDemo(t, redisDemoDir, d)
 	pid, addr := runServer(t, exe, func(addr string) []string { return []string{"-addr", addr, "-redis", srv.Addr} })
-	_, bin := resolveServer(t, exe)
+	x, bin := resolveServer(t, exe)
+	if x.HasDWARF == d.Stripped {
+		t.Fatalf("%s: DWARF %t", exe, x.HasDWARF)
+	}
 	for _, name := range []string{redisclient.Name, redisclient.V8Name} {
 		if _, ok := bin.Sites[name]; ok != (name == probeNameFor(d.Module)) {
 			t.Fatalf("%s resolved: %t (%v)", name, ok, bin.Unusable[name])
@@ -124,171 +127,179 @@ func redisSpans(calls []*redisclient.Event) ptrace.SpanSlice {
 func TestRedisSpans(t *testing.T) {
 	prereq.RequireRoot(t, "the Redis probe")
 	for _, d := range redis.Demos {
-		t.Run(d.Name(), func(t *testing.T) {
-			tr, base, srv := attachRedisDemo(t, d)
-			h0, _ := tr.Hits()
-			out := get(t, base+"/redis")
-			wantOut := "SET ok\nGET ok\nGET nil\nINCR ERR value is not an integer or out of range\nPIPELINE ok\nMULTI ok\n"
-			if out != wantOut {
-				t.Fatalf("/redis answered %q, want %q", out, wantOut)
-			}
-			servers, calls := redisEvents(t, tr, 1, 6)
-			if len(servers) != 1 || len(calls) != 6 {
-				t.Fatalf("%d server and %d redis events, want 1 and 6: %+v", len(servers), len(calls), calls)
-			}
-			hits := hitsSince(t, tr, h0)
-			entries := hits[redisclient.ProgCommandEntry] + hits[redisclient.ProgCommandFmEntry] + hits[redisclient.ProgPipelineEntry] +
-				hits[redisclient.ProgPipelineFmEntry] + hits[redisclient.ProgMultiEntry] + hits[redisclient.ProgMultiFmEntry]
-			if entries != 6 || hits[redisclient.ProgReturn] != 6 {
-				t.Errorf("hits for 4 commands, a pipeline and a transaction: %d entries, %d returns; want 6 and 6 (%v)", entries, hits[redisclient.ProgReturn], hits)
-			}
-			server := servers[0]
-			type want struct {
-				name   string
-				batch  int64
-				err    bool
-				status string
-			}
-			wants := []want{
-				{"SET", 0, false, ""},
-				{"GET", 0, false, ""},
-				{"GET", 0, false, ""},
-				{"INCR", 0, true, "ERR"},
-				{"PIPELINE", 3, false, ""},
-				{"MULTI", 2, false, ""},
-			}
-			spans := redisSpans(calls)
-			for i, w := range wants {
-				s := spans.At(i)
-				c := calls[i]
-				attrs := s.Attributes().AsRaw()
-				if s.Name() != w.name || s.Kind() != ptrace.SpanKindClient {
-					t.Errorf("span %d: %s %s, want CLIENT %s", i, s.Kind(), s.Name(), w.name)
-				}
-				if !c.IDs.HasParent || c.IDs.TraceID != server.IDs.TraceID || c.IDs.ParentSpanID != server.IDs.SpanID {
-					t.Errorf("span %d (%s) is not the child of the HTTP server span", i, w.name)
-				}
-				if c.StartNs < server.StartNs || c.EndNs > server.EndNs || c.EndNs < c.StartNs {
-					t.Errorf("span %d (%s) [%d, %d] not within the server span [%d, %d]", i, w.name, c.StartNs, c.EndNs, server.StartNs, server.EndNs)
-				}
-				expect := map[string]any{
-					"db.system.name":    "redis",
-					"db.operation.name": w.name,
-					"server.address":    "127.0.0.1",
-					"server.port":       int64(srv.Port),
-				}
-				if w.batch != 0 {
-					expect["db.operation.batch.size"] = w.batch
-				}
-				if w.err {
-					expect["db.response.status_code"] = w.status
-					expect["error.type"] = w.status
-				}
-				for k, v := range expect {
-					if attrs[k] != v {
-						t.Errorf("span %d (%s): %s = %v, want %v", i, w.name, k, attrs[k], v)
-					}
-				}
-				if len(attrs) != len(expect) {
-					t.Errorf("span %d (%s): attributes %v, want %v", i, w.name, attrs, expect)
-				}
-				wantCode := ptrace.StatusCodeUnset
-				if w.err {
-					wantCode = ptrace.StatusCodeError
-				}
-				if s.Status().Code() != wantCode {
-					t.Errorf("span %d (%s): status %s, want %s", i, w.name, s.Status().Code(), wantCode)
-				}
-			}
-			// The miss is redis.Nil as the probe read it.
-			if calls[2].ErrKind != redisclient.ErrString || calls[2].ErrText != "redis: nil" {
-				t.Errorf("GET miss: error kind %d text %q, want the string redis: nil", calls[2].ErrKind, calls[2].ErrText)
-			}
-
-			// A pipeline's cost does not grow with its size.
-			for _, size := range []int{1, 100} {
-				h0, _ := tr.Hits()
-				get(t, base+"/pipe?size="+strconv.Itoa(size))
-				_, calls := redisEvents(t, tr, 1, 1)
-				hits := hitsSince(t, tr, h0)
-				if len(calls) != 1 || calls[0].Kind != redisclient.OpPipeline || calls[0].BatchSize != uint32(size) {
-					t.Errorf("pipeline of %d: events %+v", size, calls)
-				}
-				if n := hits[redisclient.ProgPipelineEntry] + hits[redisclient.ProgPipelineFmEntry] + hits[redisclient.ProgReturn]; n != 2 {
-					t.Errorf("pipeline of %d: %d hits, want 2 (%v)", size, n, hits)
-				}
-			}
-
-			// A command on a new connection: v9 sends HELLO (v9.23.0 also
-			// CLIENT MAINT_NOTIFICATIONS and a pipeline of CLIENT SETINFO)
-			// inside the GET (same goroutine, deeper frames); each gets a
-			// span, within the GET's, all children of the HTTP span. v8
-			// sends nothing without a password or database.
-			h0, _ = tr.Hits()
-			get(t, base+"/fresh")
-			wantOps := map[string][]string{ // in order of return
-				"v9.23.0": {"HELLO", "CLIENT", "PIPELINE", "GET"},
-				"v9.0.0":  {"HELLO", "GET"},
-				"v8.11.5": {"GET"},
-			}[d.Version]
-			servers, calls = redisEvents(t, tr, 1, len(wantOps))
-			hits = hitsSince(t, tr, h0)
-			var ops []string
-			for _, c := range calls {
-				ops = append(ops, redisclient.Operation(c))
-				if !c.IDs.HasParent || c.IDs.ParentSpanID != servers[0].IDs.SpanID {
-					t.Errorf("fresh connection: %s span is not the child of the HTTP span", redisclient.Operation(c))
-				}
-			}
-			if strings.Join(ops, " ") != strings.Join(wantOps, " ") {
-				t.Fatalf("fresh connection: spans %v, want %v", ops, wantOps)
-			}
-			if n := hits[redisclient.ProgReturn]; n != uint64(len(wantOps)) {
-				t.Errorf("fresh connection: %d returns for %d spans", n, len(wantOps))
-			}
-			if outer := calls[len(calls)-1]; len(calls) == len(wantOps) {
-				for _, c := range calls[:len(calls)-1] {
-					if c.StartNs < outer.StartNs || c.EndNs > outer.EndNs {
-						t.Errorf("%s [%d, %d] not within GET [%d, %d]", redisclient.Operation(c), c.StartNs, c.EndNs, outer.StartNs, outer.EndNs)
-					}
-				}
-			}
-		})
+		t.Run(d.Name(), func(t *testing.T) { testRedisSpans(t, d) })
 	}
 }
 
-// Without DWARF (-s -w) go-redis's struct offsets are not known (the
-// offsets table has no go-redis entries): the Redis probe is left out with
-// a reason naming the field, never attached with guessed offsets, and the
-// HTTP probes of the same binary still resolve.
-func TestRedisStrippedLeftOut(t *testing.T) {
+// The same, stripped (-s -w): go-redis's offsets come from the offsets
+// table, by module version.
+func TestRedisSpansStripped(t *testing.T) {
+	prereq.RequireRoot(t, "the Redis probe")
 	for _, d := range redis.Demos {
 		d.Stripped = true
-		t.Run(d.Name(), func(t *testing.T) {
-			x, err := goexe.Inspect(redis.BuildDemo(t, redisDemoDir, d))
-			if err != nil {
-				t.Fatal(err)
+		t.Run(d.Name(), func(t *testing.T) { testRedisSpans(t, d) })
+	}
+}
+
+func testRedisSpans(t *testing.T, d redis.Demo) {
+	tr, base, srv := attachRedisDemo(t, d)
+	h0, _ := tr.Hits()
+	out := get(t, base+"/redis")
+	wantOut := "SET ok\nGET ok\nGET nil\nINCR ERR value is not an integer or out of range\nPIPELINE ok\nMULTI ok\n"
+	if out != wantOut {
+		t.Fatalf("/redis answered %q, want %q", out, wantOut)
+	}
+	servers, calls := redisEvents(t, tr, 1, 6)
+	if len(servers) != 1 || len(calls) != 6 {
+		t.Fatalf("%d server and %d redis events, want 1 and 6: %+v", len(servers), len(calls), calls)
+	}
+	hits := hitsSince(t, tr, h0)
+	entries := hits[redisclient.ProgCommandEntry] + hits[redisclient.ProgCommandFmEntry] + hits[redisclient.ProgPipelineEntry] +
+		hits[redisclient.ProgPipelineFmEntry] + hits[redisclient.ProgMultiEntry] + hits[redisclient.ProgMultiFmEntry]
+	if entries != 6 || hits[redisclient.ProgReturn] != 6 {
+		t.Errorf("hits for 4 commands, a pipeline and a transaction: %d entries, %d returns; want 6 and 6 (%v)", entries, hits[redisclient.ProgReturn], hits)
+	}
+	server := servers[0]
+	type want struct {
+		name   string
+		batch  int64
+		err    bool
+		status string
+	}
+	wants := []want{
+		{"SET", 0, false, ""},
+		{"GET", 0, false, ""},
+		{"GET", 0, false, ""},
+		{"INCR", 0, true, "ERR"},
+		{"PIPELINE", 3, false, ""},
+		{"MULTI", 2, false, ""},
+	}
+	spans := redisSpans(calls)
+	for i, w := range wants {
+		s := spans.At(i)
+		c := calls[i]
+		attrs := s.Attributes().AsRaw()
+		if s.Name() != w.name || s.Kind() != ptrace.SpanKindClient {
+			t.Errorf("span %d: %s %s, want CLIENT %s", i, s.Kind(), s.Name(), w.name)
+		}
+		if !c.IDs.HasParent || c.IDs.TraceID != server.IDs.TraceID || c.IDs.ParentSpanID != server.IDs.SpanID {
+			t.Errorf("span %d (%s) is not the child of the HTTP server span", i, w.name)
+		}
+		if c.StartNs < server.StartNs || c.EndNs > server.EndNs || c.EndNs < c.StartNs {
+			t.Errorf("span %d (%s) [%d, %d] not within the server span [%d, %d]", i, w.name, c.StartNs, c.EndNs, server.StartNs, server.EndNs)
+		}
+		expect := map[string]any{
+			"db.system.name":    "redis",
+			"db.operation.name": w.name,
+			"server.address":    "127.0.0.1",
+			"server.port":       int64(srv.Port),
+		}
+		if w.batch != 0 {
+			expect["db.operation.batch.size"] = w.batch
+		}
+		if w.err {
+			expect["db.response.status_code"] = w.status
+			expect["error.type"] = w.status
+		}
+		for k, v := range expect {
+			if attrs[k] != v {
+				t.Errorf("span %d (%s): %s = %v, want %v", i, w.name, k, attrs[k], v)
 			}
-			if x.HasDWARF {
-				t.Fatal("stripped build has DWARF")
+		}
+		if len(attrs) != len(expect) {
+			t.Errorf("span %d (%s): attributes %v, want %v", i, w.name, attrs, expect)
+		}
+		wantCode := ptrace.StatusCodeUnset
+		if w.err {
+			wantCode = ptrace.StatusCodeError
+		}
+		if s.Status().Code() != wantCode {
+			t.Errorf("span %d (%s): status %s, want %s", i, w.name, s.Status().Code(), wantCode)
+		}
+	}
+	// The miss is redis.Nil as the probe read it.
+	if calls[2].ErrKind != redisclient.ErrString || calls[2].ErrText != "redis: nil" {
+		t.Errorf("GET miss: error kind %d text %q, want the string redis: nil", calls[2].ErrKind, calls[2].ErrText)
+	}
+
+	// A pipeline's cost does not grow with its size.
+	for _, size := range []int{1, 100} {
+		h0, _ := tr.Hits()
+		get(t, base+"/pipe?size="+strconv.Itoa(size))
+		_, calls := redisEvents(t, tr, 1, 1)
+		hits := hitsSince(t, tr, h0)
+		if len(calls) != 1 || calls[0].Kind != redisclient.OpPipeline || calls[0].BatchSize != uint32(size) {
+			t.Errorf("pipeline of %d: events %+v", size, calls)
+		}
+		if n := hits[redisclient.ProgPipelineEntry] + hits[redisclient.ProgPipelineFmEntry] + hits[redisclient.ProgReturn]; n != 2 {
+			t.Errorf("pipeline of %d: %d hits, want 2 (%v)", size, n, hits)
+		}
+	}
+
+	// A command on a new connection: v9 sends HELLO (v9.23.0 also
+	// CLIENT MAINT_NOTIFICATIONS and a pipeline of CLIENT SETINFO)
+	// inside the GET (same goroutine, deeper frames); each gets a
+	// span, within the GET's, all children of the HTTP span. v8
+	// sends nothing without a password or database.
+	h0, _ = tr.Hits()
+	get(t, base+"/fresh")
+	wantOps := map[string][]string{ // in order of return
+		"v9.23.0": {"HELLO", "CLIENT", "PIPELINE", "GET"},
+		"v9.0.0":  {"HELLO", "GET"},
+		"v8.11.5": {"GET"},
+	}[d.Version]
+	servers, calls = redisEvents(t, tr, 1, len(wantOps))
+	hits = hitsSince(t, tr, h0)
+	var ops []string
+	for _, c := range calls {
+		ops = append(ops, redisclient.Operation(c))
+		if !c.IDs.HasParent || c.IDs.ParentSpanID != servers[0].IDs.SpanID {
+			t.Errorf("fresh connection: %s span is not the child of the HTTP span", redisclient.Operation(c))
+		}
+	}
+	if strings.Join(ops, " ") != strings.Join(wantOps, " ") {
+		t.Fatalf("fresh connection: spans %v, want %v", ops, wantOps)
+	}
+	if n := hits[redisclient.ProgReturn]; n != uint64(len(wantOps)) {
+		t.Errorf("fresh connection: %d returns for %d spans", n, len(wantOps))
+	}
+	if outer := calls[len(calls)-1]; len(calls) == len(wantOps) {
+		for _, c := range calls[:len(calls)-1] {
+			if c.StartNs < outer.StartNs || c.EndNs > outer.EndNs {
+				t.Errorf("%s [%d, %d] not within GET [%d, %d]", redisclient.Operation(c), c.StartNs, c.EndNs, outer.StartNs, outer.EndNs)
 			}
-			bin, err := ResolveBinary(x)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, name := range []string{redisclient.Name, redisclient.V8Name} {
-				if _, ok := bin.Sites[name]; ok {
-					t.Errorf("%s resolved in a stripped binary", name)
-				}
-			}
-			err = bin.Unusable[probeNameFor(d.Module)]
-			if !errors.Is(err, ErrOffsetsMissing) || !strings.Contains(err.Error(), d.Module+".baseCmd.args") {
-				t.Errorf("%s: %v, want ErrOffsetsMissing naming %s.baseCmd.args", probeNameFor(d.Module), err, d.Module)
-			}
-			if _, ok := bin.Sites[httpserver.Name]; !ok {
-				t.Errorf("http_server not resolved: %v", bin.Unusable[httpserver.Name])
-			}
-		})
+		}
+	}
+}
+
+// A stripped binary built against a go-redis version the offsets table does
+// not list (a pre-release) has no known layout: the Redis probe is left out
+// with a reason naming the field and the version, never attached with
+// guessed offsets, and the HTTP probes of the same binary still resolve.
+func TestRedisUnlistedVersionLeftOut(t *testing.T) {
+	d := redis.Unlisted
+	x, err := goexe.Inspect(redis.BuildDemo(t, redisDemoDir, d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.HasDWARF || x.Modules[d.Module] != d.Version {
+		t.Fatalf("build: DWARF %t, modules %v; want a stripped build of %s %s", x.HasDWARF, x.Modules, d.Module, d.Version)
+	}
+	bin, err := ResolveBinary(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{redisclient.Name, redisclient.V8Name} {
+		if _, ok := bin.Sites[name]; ok {
+			t.Errorf("%s resolved", name)
+		}
+	}
+	err = bin.Unusable[redisclient.Name]
+	if !errors.Is(err, ErrOffsetsMissing) || !strings.Contains(err.Error(), d.Module+".baseCmd.args") || !strings.Contains(err.Error(), d.Version) {
+		t.Errorf("%s: %v, want ErrOffsetsMissing naming %s.baseCmd.args and %s", redisclient.Name, err, d.Module, d.Version)
+	}
+	if _, ok := bin.Sites[httpserver.Name]; !ok {
+		t.Errorf("http_server not resolved: %v", bin.Unusable[httpserver.Name])
 	}
 }
 
