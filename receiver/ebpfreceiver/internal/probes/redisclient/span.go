@@ -111,7 +111,7 @@ func Failed(ev *Event) (bool, string) {
 // go-redis's own errors ("redis: ...") and I/O errors have none.
 func replyPrefix(text string) string {
 	word, _, _ := strings.Cut(text, " ")
-	if word == "" || len(word) > maxStatusCodeLen || len(word) == len(text) && len(text) == cap32 {
+	if word == "" || len(word) > maxStatusCodeLen || len(word) == len(text) && len(text) == errTextCap {
 		return ""
 	}
 	for i := 0; i < len(word); i++ {
@@ -124,9 +124,9 @@ func replyPrefix(text string) string {
 	return word
 }
 
-// cap32 is how much of an error's text the probe reads: a word that fills
-// it may go on.
-const cap32 = 32
+// errTextCap is how much of an error's text the probe reads
+// (REDIS_ERR_LEN): a word that fills it may go on.
+const errTextCap = 32
 
 // serverAddress splits Options.Addr: host and port, or a unix socket path.
 func serverAddress(addr string) (string, uint16, bool) {

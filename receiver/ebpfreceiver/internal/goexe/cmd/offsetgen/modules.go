@@ -21,7 +21,8 @@ import (
 //	github.com/redis/go-redis/v9.baseClient.opt @github.com/redis/go-redis/v9
 //
 // Their offsets do not depend on the Go toolchain but on the module's
-// version: for every release the module proxy lists (pre-releases left out),
+// version: for every release the module proxy lists (retracted ones
+// included, pre-releases left out),
 // a program of testdata/modules/<module path with / and . as _> that uses
 // the types is built against it with the host toolchain, and the offsets
 // are read from its DWARF. The table records them by module version.
@@ -74,7 +75,8 @@ func moduleReleases(work, module string) ([]string, error) {
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/list\n\ngo 1.19\n"), 0o644); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("go", "list", "-m", "-versions", module)
+	// Retracted releases too: programs built with them exist.
+	cmd := exec.Command("go", "list", "-m", "-versions", "-retracted", module)
 	cmd.Dir = dir
 	cmd.Env = append(cleanEnv(), "GOTOOLCHAIN=local", "GOFLAGS=-mod=mod", "GOWORK=off")
 	b, err := cmd.Output()
