@@ -60,7 +60,7 @@ service:
 	out := c.Path("traces.json")
 
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-	app := exec.Command(demo, "-addr", addr, "-redis", srv.Addr)
+	app := exec.Command(demo, "-addr", addr, "-redis", srv.Addr, "-db", "3")
 	if err := app.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +107,7 @@ service:
 		sp := cl[len(c0)+i]
 		want := map[string]any{
 			"db.system.name":    "redis",
+			"db.namespace":      "3",
 			"db.operation.name": w.name,
 			"server.address":    "127.0.0.1",
 			"server.port":       int64(srv.Port),

@@ -60,7 +60,9 @@ enum go_field {
 	GO_FIELD_GITHUB_COM_GO_REDIS_REDIS_V8_BASECLIENT_OPT = 50, // github.com/go-redis/redis/v8.baseClient.opt
 	GO_FIELD_GITHUB_COM_GO_REDIS_REDIS_V8_OPTIONS_ADDR = 51, // github.com/go-redis/redis/v8.Options.Addr
 	GO_FIELD_GITHUB_COM_GO_REDIS_REDIS_V8_BASECMD_ARGS = 52, // github.com/go-redis/redis/v8.baseCmd.args
-	GO_FIELD_COUNT = 53,
+	GO_FIELD_GITHUB_COM_REDIS_GO_REDIS_V9_OPTIONS_DB = 53, // github.com/redis/go-redis/v9.Options.DB
+	GO_FIELD_GITHUB_COM_GO_REDIS_REDIS_V8_OPTIONS_DB = 54, // github.com/go-redis/redis/v8.Options.DB
+	GO_FIELD_COUNT = 55,
 };
 
 // A go_offsets.field entry whose offset is not known.

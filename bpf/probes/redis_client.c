@@ -75,7 +75,9 @@ struct redis_client_event {
 	u16 op_len;
 	u16 err_len;
 	u16 addr_len;
-	u32 pad;
+	u8 has_db;
+	u8 pad;
+	s64 db; // Options.DB, when has_db
 	char op[REDIS_OP_LEN];
 	char err[REDIS_ERR_LEN];
 	char addr[REDIS_ADDR_LEN];
@@ -237,6 +239,8 @@ int uprobe_redis_return(struct pt_regs *ctx)
 	e->batch_size = st->batch_size;
 	e->op_kind = st->op_kind;
 	e->pad = 0;
+	e->has_db = 0;
+	e->db = 0;
 	u16 n = st->op_len;
 	if (n > REDIS_OP_LEN)
 		n = REDIS_OP_LEN;
@@ -256,10 +260,13 @@ int uprobe_redis_return(struct pt_regs *ctx)
 			e->err_len = read_go_string(data, e->err, REDIS_ERR_LEN);
 	}
 	e->addr_len = 0;
-	if (REDIS_KNOWN(off, BASECLIENT_OPT, BASECLIENT_OPT) && REDIS_KNOWN(off, OPTIONS_ADDR, OPTIONS_ADDR)) {
+	if (REDIS_KNOWN(off, BASECLIENT_OPT, BASECLIENT_OPT)) {
 		u64 opt = read_ptr(st->client + REDIS_FIELD(off, BASECLIENT_OPT, BASECLIENT_OPT));
-		if (opt)
+		if (opt && REDIS_KNOWN(off, OPTIONS_ADDR, OPTIONS_ADDR))
 			e->addr_len = read_go_string(opt + REDIS_FIELD(off, OPTIONS_ADDR, OPTIONS_ADDR), e->addr, REDIS_ADDR_LEN);
+		if (opt && REDIS_KNOWN(off, OPTIONS_DB, OPTIONS_DB) &&
+		    bpf_probe_read_user(&e->db, sizeof(e->db), (void *)(opt + REDIS_FIELD(off, OPTIONS_DB, OPTIONS_DB))) == 0)
+			e->has_db = 1;
 	}
 	submit(e);
 out:

@@ -13,5 +13,5 @@ type (
 
 var (
 	errNil    = redis.Nil
-	newClient = func(addr string) *client { return redis.NewClient(&redis.Options{Addr: addr}) }
+	newClient = func(addr string, db int) *client { return redis.NewClient(&redis.Options{Addr: addr, DB: db}) }
 )

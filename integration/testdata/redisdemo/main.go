@@ -3,7 +3,7 @@
 // probe's tests and benchmark. A module of its own, so go-redis stays out of
 // the distribution's go.mod.
 //
-//	redisdemo -addr 127.0.0.1:8080 -redis 127.0.0.1:6379
+//	redisdemo -addr 127.0.0.1:8080 -redis 127.0.0.1:6379 [-db 0]
 //
 // GET /redis: SET, GET (hit), GET (miss: redis.Nil), INCR of a string (an
 // ERR reply), a pipeline of 3 and a MULTI/EXEC transaction of 2; it
@@ -33,9 +33,10 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "HTTP listen address")
 	redisAddr := flag.String("redis", "127.0.0.1:6379", "Redis server address")
+	db := flag.Int("db", 0, "Redis database index")
 	flag.Parse()
 
-	rdb := newClient(*redisAddr)
+	rdb := newClient(*redisAddr, *db)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if err := warm(ctx, rdb); err != nil {
 		log.Fatalf("redis %s: %v", *redisAddr, err)
@@ -71,7 +72,7 @@ func main() {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/fresh", func(w http.ResponseWriter, r *http.Request) {
-		c := newClient(*redisAddr)
+		c := newClient(*redisAddr, *db)
 		defer c.Close()
 		if err := c.Get(r.Context(), "bench").Err(); err != nil && !errors.Is(err, errNil) {
 			http.Error(w, err.Error(), http.StatusBadGateway)

@@ -64,7 +64,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [53]uint64
+	Field        [55]uint64
 	GopanicVaddr uint64
 }
 
@@ -180,7 +180,10 @@ type GoebpfRedisClientEvent struct {
 	OpLen     uint16
 	ErrLen    uint16
 	AddrLen   uint16
-	Pad       uint32
+	HasDb     uint8
+	Pad       uint8
+	_         [2]byte
+	Db        int64
 	Op        [32]int8
 	Err       [32]int8
 	Addr      [64]int8

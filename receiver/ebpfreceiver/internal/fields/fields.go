@@ -74,6 +74,8 @@ const (
 	RedisV8BaseClientOpt
 	RedisV8OptionsAddr
 	RedisV8BaseCmdArgs
+	RedisV9OptionsDB
+	RedisV8OptionsDB
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -155,6 +157,8 @@ var list = [Count]Field{
 	RedisV8BaseClientOpt: {Key: "github.com/go-redis/redis/v8.baseClient.opt"},
 	RedisV8OptionsAddr:   {Key: "github.com/go-redis/redis/v8.Options.Addr"},
 	RedisV8BaseCmdArgs:   {Key: "github.com/go-redis/redis/v8.baseCmd.args"},
+	RedisV9OptionsDB:     {Key: "github.com/redis/go-redis/v9.Options.DB"},
+	RedisV8OptionsDB:     {Key: "github.com/go-redis/redis/v8.Options.DB"},
 }
 
 // All returns every field, indexed by ID.

@@ -56,7 +56,7 @@ func attachRedisDemo(t *testing.T, d redis.Demo) (tr *Tracer, base string, srv *
 	t.Helper()
 	srv = redis.Start(t)
 	exe := redis.BuildDemo(t, redisDemoDir, d)
-	pid, addr := runServer(t, exe, func(addr string) []string { return []string{"-addr", addr, "-redis", srv.Addr} })
+	pid, addr := runServer(t, exe, func(addr string) []string { return []string{"-addr", addr, "-redis", srv.Addr, "-db", "3"} })
 	x, bin := resolveServer(t, exe)
 	if x.HasDWARF == d.Stripped {
 		t.Fatalf("%s: DWARF %t", exe, x.HasDWARF)
@@ -190,6 +190,7 @@ func testRedisSpans(t *testing.T, d redis.Demo) {
 		}
 		expect := map[string]any{
 			"db.system.name":    "redis",
+			"db.namespace":      "3",
 			"db.operation.name": w.name,
 			"server.address":    "127.0.0.1",
 			"server.port":       int64(srv.Port),
@@ -236,17 +237,18 @@ func testRedisSpans(t *testing.T, d redis.Demo) {
 		}
 	}
 
-	// A command on a new connection: v9 sends HELLO (v9.23.0 also
-	// CLIENT MAINT_NOTIFICATIONS and a pipeline of CLIENT SETINFO)
-	// inside the GET (same goroutine, deeper frames); each gets a
-	// span, within the GET's, all children of the HTTP span. v8
-	// sends nothing without a password or database.
+	// A command on a new connection: the connection's handshake runs inside
+	// the GET (same goroutine, deeper frames): v9 sends HELLO, then a
+	// pipeline with SELECT (database 3) (v9.23.0 also CLIENT
+	// MAINT_NOTIFICATIONS and a pipeline of CLIENT SETINFO), v8 only the
+	// SELECT pipeline. Each gets a span, within the GET's, all children of
+	// the HTTP span.
 	h0, _ = tr.Hits()
 	get(t, base+"/fresh")
 	wantOps := map[string][]string{ // in order of return
-		"v9.23.0": {"HELLO", "CLIENT", "PIPELINE", "GET"},
-		"v9.0.0":  {"HELLO", "GET"},
-		"v8.11.5": {"GET"},
+		"v9.23.0": {"HELLO", "PIPELINE", "CLIENT", "PIPELINE", "GET"},
+		"v9.0.0":  {"HELLO", "PIPELINE", "GET"},
+		"v8.11.5": {"PIPELINE", "GET"},
 	}[d.Version]
 	servers, calls = redisEvents(t, tr, 1, len(wantOps))
 	hits = hitsSince(t, tr, h0)

@@ -53,6 +53,10 @@ type Event struct {
 	// Addr is the client's Options.Addr ("127.0.0.1:6379"); "" when
 	// unknown.
 	Addr string
+	// DB is the client's Options.DB (the database index it SELECTs), when
+	// HasDB.
+	DB    int64
+	HasDB bool
 }
 
 // Decode turns one ring buffer record of kind EVENT_REDIS_CLIENT into an
@@ -74,6 +78,8 @@ func Decode(raw []byte) (probes.Event, error) {
 		ErrKind:   ErrKind(e.ErrKind),
 		ErrText:   probes.CString(e.Err[:], e.ErrLen),
 		Addr:      probes.CString(e.Addr[:], e.AddrLen),
+		DB:        e.Db,
+		HasDB:     e.HasDb != 0,
 	}, nil
 }
 

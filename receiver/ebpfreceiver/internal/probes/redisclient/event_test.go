@@ -29,6 +29,7 @@ func TestDecode(t *testing.T) {
 	e.ErrLen = put(e.Err[:], "ERR x")
 	put(e.Addr[:], "127.0.0.1:6379")
 	e.AddrLen = 999
+	e.HasDb, e.Db = 1, 5
 	var buf bytes.Buffer
 	if err := binary.Write(&buf, binary.LittleEndian, &e); err != nil {
 		t.Fatal(err)
@@ -38,7 +39,7 @@ func TestDecode(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := ev.(*Event)
-	if got.PID != 78 || got.Kind != OpMulti || got.BatchSize != 2 || got.Command != "get" || got.ErrKind != ErrString || got.ErrText != "ERR x" || got.Addr != "127.0.0.1:6379" {
+	if got.PID != 78 || got.Kind != OpMulti || got.BatchSize != 2 || got.Command != "get" || got.ErrKind != ErrString || got.ErrText != "ERR x" || got.Addr != "127.0.0.1:6379" || !got.HasDB || got.DB != 5 {
 		t.Errorf("decoded %+v", got)
 	}
 	if _, err := Decode(buf.Bytes()[:unsafe.Sizeof(e)-1]); err == nil {

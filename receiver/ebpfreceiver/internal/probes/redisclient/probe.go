@@ -80,6 +80,7 @@ var Probe = &probes.Probe{
 	Fields:  []fields.ID{fields.RedisV9BaseCmdArgs},
 	OptionalFields: append([][]fields.ID{
 		{fields.RedisV9BaseClientOpt, fields.RedisV9OptionsAddr},
+		{fields.RedisV9OptionsDB},
 	}, optionalFields...),
 	JoinsSpans:    true,
 	GoroutineMaps: []string{callsMap},
@@ -95,6 +96,7 @@ var V8Probe = &probes.Probe{
 	Fields:  []fields.ID{fields.RedisV8BaseCmdArgs},
 	OptionalFields: append([][]fields.ID{
 		{fields.RedisV8BaseClientOpt, fields.RedisV8OptionsAddr},
+		{fields.RedisV8OptionsDB},
 	}, optionalFields...),
 	JoinsSpans:    true,
 	GoroutineMaps: []string{callsMap},

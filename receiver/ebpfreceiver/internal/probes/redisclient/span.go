@@ -14,6 +14,7 @@ import (
 // Database attributes of the semantic conventions.
 const (
 	AttrDBSystemName       = "db.system.name"
+	AttrDBNamespace        = "db.namespace"
 	AttrDBOperationName    = "db.operation.name"
 	AttrDBBatchSize        = "db.operation.batch.size"
 	AttrDBResponseStatus   = "db.response.status_code"
@@ -50,6 +51,10 @@ func AppendClient(ss ptrace.ScopeSpans, ev *Event, env probes.SpanEnv) ptrace.Sp
 	// Batches of one are not batches (semantic conventions).
 	if ev.Kind != OpCommand && ev.BatchSize >= 2 {
 		attrs.PutInt(AttrDBBatchSize, int64(ev.BatchSize))
+	}
+	if ev.HasDB && ev.DB >= 0 {
+		// The database index, as a string (semantic conventions).
+		attrs.PutStr(AttrDBNamespace, strconv.FormatInt(ev.DB, 10))
 	}
 	if host, port, ok := serverAddress(ev.Addr); ok {
 		attrs.PutStr(httpspan.AttrServerAddress, host)
