@@ -66,7 +66,15 @@ enum go_field {
 	GO_FIELD_DATABASE_SQL___TX__ROLLBACK = 56, // database/sql.(*Tx).rollback
 	GO_FIELD_GITHUB_COM_LIB_PQ___ERROR__TYPE = 57, // github.com/lib/pq.(*Error).type
 	GO_FIELD_GITHUB_COM_GO_SQL_DRIVER_MYSQL___MYSQLERROR__TYPE = 58, // github.com/go-sql-driver/mysql.(*MySQLError).type
-	GO_FIELD_COUNT = 59,
+	GO_FIELD_GITHUB_COM_REDIS_GO_REDIS_V9_BASECLIENT_OPT = 59, // github.com/redis/go-redis/v9.baseClient.opt
+	GO_FIELD_GITHUB_COM_REDIS_GO_REDIS_V9_OPTIONS_ADDR = 60, // github.com/redis/go-redis/v9.Options.Addr
+	GO_FIELD_GITHUB_COM_REDIS_GO_REDIS_V9_BASECMD_ARGS = 61, // github.com/redis/go-redis/v9.baseCmd.args
+	GO_FIELD_GITHUB_COM_GO_REDIS_REDIS_V8_BASECLIENT_OPT = 62, // github.com/go-redis/redis/v8.baseClient.opt
+	GO_FIELD_GITHUB_COM_GO_REDIS_REDIS_V8_OPTIONS_ADDR = 63, // github.com/go-redis/redis/v8.Options.Addr
+	GO_FIELD_GITHUB_COM_GO_REDIS_REDIS_V8_BASECMD_ARGS = 64, // github.com/go-redis/redis/v8.baseCmd.args
+	GO_FIELD_GITHUB_COM_REDIS_GO_REDIS_V9_OPTIONS_DB = 65, // github.com/redis/go-redis/v9.Options.DB
+	GO_FIELD_GITHUB_COM_GO_REDIS_REDIS_V8_OPTIONS_DB = 66, // github.com/go-redis/redis/v8.Options.DB
+	GO_FIELD_COUNT = 67,
 };
 
 // A go_offsets.field entry whose offset is not known.

@@ -11,7 +11,8 @@ enum event_kind {
 	EVENT_GRPC_SERVER = 2,
 	EVENT_HTTP_CLIENT = 3,
 	EVENT_HTTP_SERVER = 4,
-	EVENT_SQL_CLIENT = 5,
+	EVENT_REDIS_CLIENT = 5,
+	EVENT_SQL_CLIENT = 6,
 };
 
 const enum event_kind *unused_event_kind __attribute__((unused));
@@ -22,6 +23,7 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #include "http_client.c"
 #include "http_client_conn.c"
 #include "http_server.c"
+#include "redis_client.c"
 #include "sql_client.c"
 
 #endif

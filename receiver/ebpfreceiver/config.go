@@ -63,6 +63,11 @@ type TracesConfig struct {
 	// SQL enables database/sql spans: a CLIENT span per query or exec and
 	// per transaction begin, commit and rollback, whatever the driver.
 	SQL SQLConfig `mapstructure:"sql"`
+	// Redis enables go-redis client spans (github.com/redis/go-redis/v9,
+	// github.com/go-redis/redis/v8): a CLIENT span per command, pipeline or
+	// MULTI/EXEC transaction. A stripped binary needs its go-redis release
+	// in the offsets table.
+	Redis RedisConfig `mapstructure:"redis"`
 	// Propagation configures trace context propagation.
 	Propagation PropagationConfig `mapstructure:"propagation"`
 	// GoroutineAncestry is how far below a handler's goroutine a client
@@ -98,6 +103,12 @@ type SQLConfig struct {
 	// statement's first 512 bytes are read. Off by default: statements may
 	// name what users do not want exported even without their values.
 	QueryText bool `mapstructure:"query_text"`
+}
+
+// RedisConfig configures Redis client spans.
+type RedisConfig struct {
+	// Enabled turns the spans on (off by default).
+	Enabled bool `mapstructure:"enabled"`
 }
 
 // HTTPConfig configures net/http spans.

@@ -174,6 +174,9 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 		if err := r.cfg.Traces.grpcLayoutUnknown(b.info); err != nil {
 			logOnce("No gRPC spans for executable: grpc-go struct layout unknown", err)
 		}
+		if err := r.cfg.Traces.redisLayoutUnknown(b.info); err != nil {
+			logOnce("No Redis spans for executable: go-redis struct layout unknown", err)
+		}
 		if b.info.ProbeErr != nil {
 			r.recordFailure(b.info.ProbeErr)
 			logOnce("Cannot trace executable", b.info.ProbeErr)

@@ -55,16 +55,17 @@ type GoebpfEventHeader struct {
 type GoebpfEventKind uint32
 
 const (
-	GoebpfEventKindEVENT_GRPC_CLIENT GoebpfEventKind = 1
-	GoebpfEventKindEVENT_GRPC_SERVER GoebpfEventKind = 2
-	GoebpfEventKindEVENT_HTTP_CLIENT GoebpfEventKind = 3
-	GoebpfEventKindEVENT_HTTP_SERVER GoebpfEventKind = 4
-	GoebpfEventKindEVENT_SQL_CLIENT  GoebpfEventKind = 5
+	GoebpfEventKindEVENT_GRPC_CLIENT  GoebpfEventKind = 1
+	GoebpfEventKindEVENT_GRPC_SERVER  GoebpfEventKind = 2
+	GoebpfEventKindEVENT_HTTP_CLIENT  GoebpfEventKind = 3
+	GoebpfEventKindEVENT_HTTP_SERVER  GoebpfEventKind = 4
+	GoebpfEventKindEVENT_REDIS_CLIENT GoebpfEventKind = 5
+	GoebpfEventKindEVENT_SQL_CLIENT   GoebpfEventKind = 6
 )
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [59]uint64
+	Field        [67]uint64
 	GopanicVaddr uint64
 }
 
@@ -177,6 +178,36 @@ type GoebpfInjectPendingCtx struct {
 	Pad         uint8
 }
 
+type GoebpfRedisClientEvent struct {
+	_         structs.HostLayout
+	Hdr       GoebpfEventHeader
+	BatchSize uint32
+	OpKind    uint8
+	ErrKind   uint8
+	OpLen     uint16
+	ErrLen    uint16
+	AddrLen   uint16
+	HasDb     uint8
+	Pad       uint8
+	_         [2]byte
+	Db        int64
+	Op        [32]int8
+	Err       [32]int8
+	Addr      [64]int8
+}
+
+type GoebpfRedisClientInflight struct {
+	_         structs.HostLayout
+	StartNs   uint64
+	Client    uint64
+	Ids       GoebpfSpanIds
+	BatchSize uint32
+	HasParent uint8
+	OpKind    uint8
+	OpLen     uint16
+	Op        [32]int8
+}
+
 type GoebpfServerInflight struct {
 	_           structs.HostLayout
 	StartNs     uint64
@@ -280,53 +311,62 @@ type GoebpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfProgramSpecs struct {
-	UprobeClientConn       *ebpf.ProgramSpec `ebpf:"uprobe_client_conn"`
-	UprobeClientEntry      *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
-	UprobeClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
-	UprobeEmpty            *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
-	UprobeGopanic          *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
-	UprobeGrpcClientEntry  *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_entry"`
-	UprobeGrpcClientReturn *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
-	UprobeGrpcServerEntry  *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
-	UprobeGrpcServerStatus *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
-	UprobeNewproc1Return   *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
-	UprobeRecoveryResume   *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
-	UprobeServerEntry      *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
-	UprobeServerReturn     *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
-	UprobeSqlBeginEntry    *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_entry"`
-	UprobeSqlBeginReturn   *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_return"`
-	UprobeSqlCommitEntry   *ebpf.ProgramSpec `ebpf:"uprobe_sql_commit_entry"`
-	UprobeSqlExecEntry     *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_entry"`
-	UprobeSqlExecReturn    *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_return"`
-	UprobeSqlQueryEntry    *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_entry"`
-	UprobeSqlQueryReturn   *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_return"`
-	UprobeSqlRollbackEntry *ebpf.ProgramSpec `ebpf:"uprobe_sql_rollback_entry"`
-	UprobeSqlTxEndReturn   *ebpf.ProgramSpec `ebpf:"uprobe_sql_tx_end_return"`
+	UprobeClientConn           *ebpf.ProgramSpec `ebpf:"uprobe_client_conn"`
+	UprobeClientEntry          *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
+	UprobeClientReturn         *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
+	UprobeEmpty                *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
+	UprobeGopanic              *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
+	UprobeGrpcClientEntry      *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_entry"`
+	UprobeGrpcClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcServerEntry      *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
+	UprobeGrpcServerStatus     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
+	UprobeNewproc1Return       *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
+	UprobeRecoveryResume       *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
+	UprobeRedisCommandEntry    *ebpf.ProgramSpec `ebpf:"uprobe_redis_command_entry"`
+	UprobeRedisCommandFmEntry  *ebpf.ProgramSpec `ebpf:"uprobe_redis_command_fm_entry"`
+	UprobeRedisMultiEntry      *ebpf.ProgramSpec `ebpf:"uprobe_redis_multi_entry"`
+	UprobeRedisMultiFmEntry    *ebpf.ProgramSpec `ebpf:"uprobe_redis_multi_fm_entry"`
+	UprobeRedisPipelineEntry   *ebpf.ProgramSpec `ebpf:"uprobe_redis_pipeline_entry"`
+	UprobeRedisPipelineFmEntry *ebpf.ProgramSpec `ebpf:"uprobe_redis_pipeline_fm_entry"`
+	UprobeRedisReturn          *ebpf.ProgramSpec `ebpf:"uprobe_redis_return"`
+	UprobeServerEntry          *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
+	UprobeServerReturn         *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
+	UprobeSqlBeginEntry        *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_entry"`
+	UprobeSqlBeginReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_return"`
+	UprobeSqlCommitEntry       *ebpf.ProgramSpec `ebpf:"uprobe_sql_commit_entry"`
+	UprobeSqlExecEntry         *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_entry"`
+	UprobeSqlExecReturn        *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_return"`
+	UprobeSqlQueryEntry        *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_entry"`
+	UprobeSqlQueryReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_return"`
+	UprobeSqlRollbackEntry     *ebpf.ProgramSpec `ebpf:"uprobe_sql_rollback_entry"`
+	UprobeSqlTxEndReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sql_tx_end_return"`
 }
 
 // GoebpfMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfMapSpecs struct {
-	ClientByConn      *ebpf.MapSpec `ebpf:"client_by_conn"`
-	ClientRequests    *ebpf.MapSpec `ebpf:"client_requests"`
-	Events            *ebpf.MapSpec `ebpf:"events"`
-	GoOffsetsByCookie *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
-	GrpcClientRpcs    *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
-	GrpcClientScratch *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
-	GrpcServerRpcs    *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
-	HeadScratch       *ebpf.MapSpec `ebpf:"head_scratch"`
-	InjectAppContexts *ebpf.MapSpec `ebpf:"inject_app_contexts"`
-	InjectCounters    *ebpf.MapSpec `ebpf:"inject_counters"`
-	InjectPending     *ebpf.MapSpec `ebpf:"inject_pending"`
-	OpenSpans         *ebpf.MapSpec `ebpf:"open_spans"`
-	ProbeHits         *ebpf.MapSpec `ebpf:"probe_hits"`
-	RingbufDrops      *ebpf.MapSpec `ebpf:"ringbuf_drops"`
-	ServerRequests    *ebpf.MapSpec `ebpf:"server_requests"`
-	SpanByGoroutine   *ebpf.MapSpec `ebpf:"span_by_goroutine"`
-	SqlClientCalls    *ebpf.MapSpec `ebpf:"sql_client_calls"`
-	SqlClientScratch  *ebpf.MapSpec `ebpf:"sql_client_scratch"`
-	SqlPools          *ebpf.MapSpec `ebpf:"sql_pools"`
+	ClientByConn       *ebpf.MapSpec `ebpf:"client_by_conn"`
+	ClientRequests     *ebpf.MapSpec `ebpf:"client_requests"`
+	Events             *ebpf.MapSpec `ebpf:"events"`
+	GoOffsetsByCookie  *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
+	GrpcClientRpcs     *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
+	GrpcClientScratch  *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
+	GrpcServerRpcs     *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
+	HeadScratch        *ebpf.MapSpec `ebpf:"head_scratch"`
+	InjectAppContexts  *ebpf.MapSpec `ebpf:"inject_app_contexts"`
+	InjectCounters     *ebpf.MapSpec `ebpf:"inject_counters"`
+	InjectPending      *ebpf.MapSpec `ebpf:"inject_pending"`
+	OpenSpans          *ebpf.MapSpec `ebpf:"open_spans"`
+	ProbeHits          *ebpf.MapSpec `ebpf:"probe_hits"`
+	RedisClientCalls   *ebpf.MapSpec `ebpf:"redis_client_calls"`
+	RedisClientScratch *ebpf.MapSpec `ebpf:"redis_client_scratch"`
+	RingbufDrops       *ebpf.MapSpec `ebpf:"ringbuf_drops"`
+	ServerRequests     *ebpf.MapSpec `ebpf:"server_requests"`
+	SpanByGoroutine    *ebpf.MapSpec `ebpf:"span_by_goroutine"`
+	SqlClientCalls     *ebpf.MapSpec `ebpf:"sql_client_calls"`
+	SqlClientScratch   *ebpf.MapSpec `ebpf:"sql_client_scratch"`
+	SqlPools           *ebpf.MapSpec `ebpf:"sql_pools"`
 }
 
 // GoebpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -346,6 +386,7 @@ type GoebpfVariableSpecs struct {
 	UnusedHttpClientEvent  *ebpf.VariableSpec `ebpf:"unused_http_client_event"`
 	UnusedHttpServerEvent  *ebpf.VariableSpec `ebpf:"unused_http_server_event"`
 	UnusedInjectPendingCtx *ebpf.VariableSpec `ebpf:"unused_inject_pending_ctx"`
+	UnusedRedisClientEvent *ebpf.VariableSpec `ebpf:"unused_redis_client_event"`
 	UnusedSqlClientEvent   *ebpf.VariableSpec `ebpf:"unused_sql_client_event"`
 	WakeupThreshold        *ebpf.VariableSpec `ebpf:"wakeup_threshold"`
 }
@@ -370,25 +411,27 @@ func (o *GoebpfObjects) Close() error {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfMaps struct {
-	ClientByConn      *ebpf.Map `ebpf:"client_by_conn"`
-	ClientRequests    *ebpf.Map `ebpf:"client_requests"`
-	Events            *ebpf.Map `ebpf:"events"`
-	GoOffsetsByCookie *ebpf.Map `ebpf:"go_offsets_by_cookie"`
-	GrpcClientRpcs    *ebpf.Map `ebpf:"grpc_client_rpcs"`
-	GrpcClientScratch *ebpf.Map `ebpf:"grpc_client_scratch"`
-	GrpcServerRpcs    *ebpf.Map `ebpf:"grpc_server_rpcs"`
-	HeadScratch       *ebpf.Map `ebpf:"head_scratch"`
-	InjectAppContexts *ebpf.Map `ebpf:"inject_app_contexts"`
-	InjectCounters    *ebpf.Map `ebpf:"inject_counters"`
-	InjectPending     *ebpf.Map `ebpf:"inject_pending"`
-	OpenSpans         *ebpf.Map `ebpf:"open_spans"`
-	ProbeHits         *ebpf.Map `ebpf:"probe_hits"`
-	RingbufDrops      *ebpf.Map `ebpf:"ringbuf_drops"`
-	ServerRequests    *ebpf.Map `ebpf:"server_requests"`
-	SpanByGoroutine   *ebpf.Map `ebpf:"span_by_goroutine"`
-	SqlClientCalls    *ebpf.Map `ebpf:"sql_client_calls"`
-	SqlClientScratch  *ebpf.Map `ebpf:"sql_client_scratch"`
-	SqlPools          *ebpf.Map `ebpf:"sql_pools"`
+	ClientByConn       *ebpf.Map `ebpf:"client_by_conn"`
+	ClientRequests     *ebpf.Map `ebpf:"client_requests"`
+	Events             *ebpf.Map `ebpf:"events"`
+	GoOffsetsByCookie  *ebpf.Map `ebpf:"go_offsets_by_cookie"`
+	GrpcClientRpcs     *ebpf.Map `ebpf:"grpc_client_rpcs"`
+	GrpcClientScratch  *ebpf.Map `ebpf:"grpc_client_scratch"`
+	GrpcServerRpcs     *ebpf.Map `ebpf:"grpc_server_rpcs"`
+	HeadScratch        *ebpf.Map `ebpf:"head_scratch"`
+	InjectAppContexts  *ebpf.Map `ebpf:"inject_app_contexts"`
+	InjectCounters     *ebpf.Map `ebpf:"inject_counters"`
+	InjectPending      *ebpf.Map `ebpf:"inject_pending"`
+	OpenSpans          *ebpf.Map `ebpf:"open_spans"`
+	ProbeHits          *ebpf.Map `ebpf:"probe_hits"`
+	RedisClientCalls   *ebpf.Map `ebpf:"redis_client_calls"`
+	RedisClientScratch *ebpf.Map `ebpf:"redis_client_scratch"`
+	RingbufDrops       *ebpf.Map `ebpf:"ringbuf_drops"`
+	ServerRequests     *ebpf.Map `ebpf:"server_requests"`
+	SpanByGoroutine    *ebpf.Map `ebpf:"span_by_goroutine"`
+	SqlClientCalls     *ebpf.Map `ebpf:"sql_client_calls"`
+	SqlClientScratch   *ebpf.Map `ebpf:"sql_client_scratch"`
+	SqlPools           *ebpf.Map `ebpf:"sql_pools"`
 }
 
 func (m *GoebpfMaps) Close() error {
@@ -406,6 +449,8 @@ func (m *GoebpfMaps) Close() error {
 		m.InjectPending,
 		m.OpenSpans,
 		m.ProbeHits,
+		m.RedisClientCalls,
+		m.RedisClientScratch,
 		m.RingbufDrops,
 		m.ServerRequests,
 		m.SpanByGoroutine,
@@ -432,6 +477,7 @@ type GoebpfVariables struct {
 	UnusedHttpClientEvent  *ebpf.Variable `ebpf:"unused_http_client_event"`
 	UnusedHttpServerEvent  *ebpf.Variable `ebpf:"unused_http_server_event"`
 	UnusedInjectPendingCtx *ebpf.Variable `ebpf:"unused_inject_pending_ctx"`
+	UnusedRedisClientEvent *ebpf.Variable `ebpf:"unused_redis_client_event"`
 	UnusedSqlClientEvent   *ebpf.Variable `ebpf:"unused_sql_client_event"`
 	WakeupThreshold        *ebpf.Variable `ebpf:"wakeup_threshold"`
 }
@@ -440,28 +486,35 @@ type GoebpfVariables struct {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfPrograms struct {
-	UprobeClientConn       *ebpf.Program `ebpf:"uprobe_client_conn"`
-	UprobeClientEntry      *ebpf.Program `ebpf:"uprobe_client_entry"`
-	UprobeClientReturn     *ebpf.Program `ebpf:"uprobe_client_return"`
-	UprobeEmpty            *ebpf.Program `ebpf:"uprobe_empty"`
-	UprobeGopanic          *ebpf.Program `ebpf:"uprobe_gopanic"`
-	UprobeGrpcClientEntry  *ebpf.Program `ebpf:"uprobe_grpc_client_entry"`
-	UprobeGrpcClientReturn *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
-	UprobeGrpcServerEntry  *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
-	UprobeGrpcServerStatus *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
-	UprobeNewproc1Return   *ebpf.Program `ebpf:"uprobe_newproc1_return"`
-	UprobeRecoveryResume   *ebpf.Program `ebpf:"uprobe_recovery_resume"`
-	UprobeServerEntry      *ebpf.Program `ebpf:"uprobe_server_entry"`
-	UprobeServerReturn     *ebpf.Program `ebpf:"uprobe_server_return"`
-	UprobeSqlBeginEntry    *ebpf.Program `ebpf:"uprobe_sql_begin_entry"`
-	UprobeSqlBeginReturn   *ebpf.Program `ebpf:"uprobe_sql_begin_return"`
-	UprobeSqlCommitEntry   *ebpf.Program `ebpf:"uprobe_sql_commit_entry"`
-	UprobeSqlExecEntry     *ebpf.Program `ebpf:"uprobe_sql_exec_entry"`
-	UprobeSqlExecReturn    *ebpf.Program `ebpf:"uprobe_sql_exec_return"`
-	UprobeSqlQueryEntry    *ebpf.Program `ebpf:"uprobe_sql_query_entry"`
-	UprobeSqlQueryReturn   *ebpf.Program `ebpf:"uprobe_sql_query_return"`
-	UprobeSqlRollbackEntry *ebpf.Program `ebpf:"uprobe_sql_rollback_entry"`
-	UprobeSqlTxEndReturn   *ebpf.Program `ebpf:"uprobe_sql_tx_end_return"`
+	UprobeClientConn           *ebpf.Program `ebpf:"uprobe_client_conn"`
+	UprobeClientEntry          *ebpf.Program `ebpf:"uprobe_client_entry"`
+	UprobeClientReturn         *ebpf.Program `ebpf:"uprobe_client_return"`
+	UprobeEmpty                *ebpf.Program `ebpf:"uprobe_empty"`
+	UprobeGopanic              *ebpf.Program `ebpf:"uprobe_gopanic"`
+	UprobeGrpcClientEntry      *ebpf.Program `ebpf:"uprobe_grpc_client_entry"`
+	UprobeGrpcClientReturn     *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcServerEntry      *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
+	UprobeGrpcServerStatus     *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
+	UprobeNewproc1Return       *ebpf.Program `ebpf:"uprobe_newproc1_return"`
+	UprobeRecoveryResume       *ebpf.Program `ebpf:"uprobe_recovery_resume"`
+	UprobeRedisCommandEntry    *ebpf.Program `ebpf:"uprobe_redis_command_entry"`
+	UprobeRedisCommandFmEntry  *ebpf.Program `ebpf:"uprobe_redis_command_fm_entry"`
+	UprobeRedisMultiEntry      *ebpf.Program `ebpf:"uprobe_redis_multi_entry"`
+	UprobeRedisMultiFmEntry    *ebpf.Program `ebpf:"uprobe_redis_multi_fm_entry"`
+	UprobeRedisPipelineEntry   *ebpf.Program `ebpf:"uprobe_redis_pipeline_entry"`
+	UprobeRedisPipelineFmEntry *ebpf.Program `ebpf:"uprobe_redis_pipeline_fm_entry"`
+	UprobeRedisReturn          *ebpf.Program `ebpf:"uprobe_redis_return"`
+	UprobeServerEntry          *ebpf.Program `ebpf:"uprobe_server_entry"`
+	UprobeServerReturn         *ebpf.Program `ebpf:"uprobe_server_return"`
+	UprobeSqlBeginEntry        *ebpf.Program `ebpf:"uprobe_sql_begin_entry"`
+	UprobeSqlBeginReturn       *ebpf.Program `ebpf:"uprobe_sql_begin_return"`
+	UprobeSqlCommitEntry       *ebpf.Program `ebpf:"uprobe_sql_commit_entry"`
+	UprobeSqlExecEntry         *ebpf.Program `ebpf:"uprobe_sql_exec_entry"`
+	UprobeSqlExecReturn        *ebpf.Program `ebpf:"uprobe_sql_exec_return"`
+	UprobeSqlQueryEntry        *ebpf.Program `ebpf:"uprobe_sql_query_entry"`
+	UprobeSqlQueryReturn       *ebpf.Program `ebpf:"uprobe_sql_query_return"`
+	UprobeSqlRollbackEntry     *ebpf.Program `ebpf:"uprobe_sql_rollback_entry"`
+	UprobeSqlTxEndReturn       *ebpf.Program `ebpf:"uprobe_sql_tx_end_return"`
 }
 
 func (p *GoebpfPrograms) Close() error {
@@ -477,6 +530,13 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeGrpcServerStatus,
 		p.UprobeNewproc1Return,
 		p.UprobeRecoveryResume,
+		p.UprobeRedisCommandEntry,
+		p.UprobeRedisCommandFmEntry,
+		p.UprobeRedisMultiEntry,
+		p.UprobeRedisMultiFmEntry,
+		p.UprobeRedisPipelineEntry,
+		p.UprobeRedisPipelineFmEntry,
+		p.UprobeRedisReturn,
 		p.UprobeServerEntry,
 		p.UprobeServerReturn,
 		p.UprobeSqlBeginEntry,

@@ -80,6 +80,14 @@ const (
 	SQLTxRollbackEntry
 	PQErrorType
 	MySQLErrorType
+	RedisV9BaseClientOpt
+	RedisV9OptionsAddr
+	RedisV9BaseCmdArgs
+	RedisV8BaseClientOpt
+	RedisV8OptionsAddr
+	RedisV8BaseCmdArgs
+	RedisV9OptionsDB
+	RedisV8OptionsDB
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -172,6 +180,17 @@ var list = [Count]Field{
 	SQLTxRollbackEntry: {Key: "database/sql.(*Tx).rollback", NotInTable: true},
 	PQErrorType:        {Key: "github.com/lib/pq.(*Error).type", NotInTable: true},
 	MySQLErrorType:     {Key: "github.com/go-sql-driver/mysql.(*MySQLError).type", NotInTable: true},
+	// go-redis: github.com/redis/go-redis/v9 and github.com/go-redis/redis/v8
+	// (the client's options and address, a command's arguments); in the
+	// offsets table by module version (every release).
+	RedisV9BaseClientOpt: {Key: "github.com/redis/go-redis/v9.baseClient.opt"},
+	RedisV9OptionsAddr:   {Key: "github.com/redis/go-redis/v9.Options.Addr"},
+	RedisV9BaseCmdArgs:   {Key: "github.com/redis/go-redis/v9.baseCmd.args"},
+	RedisV8BaseClientOpt: {Key: "github.com/go-redis/redis/v8.baseClient.opt"},
+	RedisV8OptionsAddr:   {Key: "github.com/go-redis/redis/v8.Options.Addr"},
+	RedisV8BaseCmdArgs:   {Key: "github.com/go-redis/redis/v8.baseCmd.args"},
+	RedisV9OptionsDB:     {Key: "github.com/redis/go-redis/v9.Options.DB"},
+	RedisV8OptionsDB:     {Key: "github.com/go-redis/redis/v8.Options.DB"},
 }
 
 // All returns every field, indexed by ID.

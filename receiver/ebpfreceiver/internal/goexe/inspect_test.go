@@ -286,7 +286,7 @@ func readFieldsFile(t *testing.T) []string {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
-		if line != "" && !strings.HasPrefix(line, "#") {
+		if line != "" && !strings.HasPrefix(line, "#") && !strings.Contains(line, " @") {
 			fields = append(fields, line)
 		}
 	}
@@ -294,6 +294,23 @@ func readFieldsFile(t *testing.T) []string {
 		t.Fatal("offsets_fields.txt lists no fields")
 	}
 	return fields
+}
+
+// readModuleFieldsFile returns the fields of other modules listed in
+// offsets_fields.txt ("key @module"), by key.
+func readModuleFieldsFile(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("offsets_fields.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if key, mod, ok := strings.Cut(strings.TrimSpace(line), " @"); ok && !strings.HasPrefix(key, "#") {
+			out[key] = mod
+		}
+	}
+	return out
 }
 
 // leakClosure is the goroutine body in testdata/httpapp that receives from

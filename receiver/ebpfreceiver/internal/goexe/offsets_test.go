@@ -78,6 +78,34 @@ func TestEmbeddedOffsetsComplete(t *testing.T) {
 			}
 		}
 	}
+	// Fields of other modules: recorded for releases of their module.
+	for key, mod := range readModuleFieldsFile(t) {
+		fo, ok := tab.Fields[key]
+		if !ok || fo.Module != mod || len(fo.Offsets) == 0 {
+			t.Errorf("%s: table entry %+v, want offsets by version of %s", key, fo, mod)
+		}
+	}
+	const redis9 = "github.com/redis/go-redis/v9"
+	for _, k := range []struct {
+		key, version string
+		want         uint64
+		wantErr      string
+	}{
+		// go-redis v9.23.0 put a field before baseClient.opt.
+		{redis9 + ".baseClient.opt", "v9.0.0", 0, ""},
+		{redis9 + ".baseClient.opt", "v9.23.0", 8, ""},
+		{redis9 + ".baseCmd.args", "v9.23.0", 16, ""},
+		{redis9 + ".baseCmd.args", "v9.0.0-rc.4", 0, "no offset for " + redis9 + " v9.0.0-rc.4"},
+	} {
+		got, err := tab.Lookup(k.key, "go1.26.0", map[string]string{redis9: k.version})
+		if k.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), k.wantErr) {
+				t.Errorf("%s %s: %d, %v; want an error containing %q", k.key, k.version, got, err, k.wantErr)
+			}
+		} else if err != nil || got != k.want {
+			t.Errorf("%s %s: %d, %v; want %d", k.key, k.version, got, err, k.want)
+		}
+	}
 	known := []struct {
 		key     string
 		version string

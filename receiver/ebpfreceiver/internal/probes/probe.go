@@ -90,6 +90,12 @@ type Uprobe struct {
 	// not at all, when every one of them is found; "" means required: the
 	// probe is not attached to a binary without the function.
 	Optional string
+	// WrapperOf makes Symbol a method value's wrapper ("pkg.(*T).m-fm") of
+	// the function named here: it is probed only where it does not call
+	// that function (the compiler inlined it into the wrapper, or left it
+	// out of the binary), so a call through the wrapper is seen once. A
+	// probe whose uprobes are all Optional needs at least one of them.
+	WrapperOf string
 }
 
 // Offsets is what the BPF programs read about one binary: struct field

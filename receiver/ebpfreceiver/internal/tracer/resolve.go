@@ -121,6 +121,11 @@ func resolveSites(exe *goexe.Executable, p *probes.Probe) ([]Site, error) {
 	incomplete := map[string]bool{}
 	for _, u := range p.Uprobes {
 		fn, err := resolveFunction(exe, u)
+		if err == nil && u.WrapperOf != "" {
+			if calls, _ := exe.CallOffsets(u.Symbol, u.WrapperOf); len(calls) > 0 {
+				continue // the wrapped function's own uprobe sees the call
+			}
+		}
 		if err != nil {
 			if u.Optional == "" {
 				missing = append(missing, err)
@@ -139,6 +144,10 @@ func resolveSites(exe *goexe.Executable, p *probes.Probe) ([]Site, error) {
 		if !incomplete[s.Uprobe.Optional] {
 			kept = append(kept, s)
 		}
+	}
+	if len(kept) == 0 && len(p.Uprobes) > 0 {
+		// Every uprobe is optional and none was found.
+		return nil, fmt.Errorf("%s: none of the functions of %s found (%s, ...)", exe.Path, p.Name, p.Uprobes[0].Symbol)
 	}
 	return kept, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/sqlclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/redisclient"
 )
 
 // All returns every probe, in the order they are resolved and attached.
@@ -20,6 +21,7 @@ func All() []*probes.Probe {
 		grpcserver.Probe,
 		grpcserver.LegacyProbe,
 		grpcclient.Probe,
+		redisclient.Probe, redisclient.V8Probe,
 		httpclientconn.Probe,
 		sqlclient.Probe,
 		goroutines.Probe,

@@ -6,6 +6,10 @@
 // patch release of that minor and records each change point under a
 // full-version key ("go1.26.9": from that release on).
 //
+// Fields of other modules ("importpath.Type.field @module" lines) are read
+// from a program of testdata/modules built against every release of the
+// module (modules.go); -modules-only regenerates just those entries.
+//
 // Toolchains are given as "go1.21.13" (fetched through the module proxy by
 // the host go command with GOTOOLCHAIN) or as the path of an installed go
 // command (Debian's /usr/lib/go-1.19/bin/go). Run from the goexe directory:
@@ -16,7 +20,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,10 +54,11 @@ func main() {
 	out := flag.String("out", "offsets.json", "output file")
 	program := flag.String("program", filepath.Join("testdata", "httpapp"), "directory of the target program's sources")
 	toolchains := flag.String("toolchains", strings.Join(defaultToolchains, ","), "comma-separated toolchains: goX.Y.Z or a go command path")
+	modulesOnly := flag.Bool("modules-only", false, "regenerate only the fields of other modules, keeping the rest of -out")
 	flag.Parse()
 	log.SetFlags(0)
 
-	fields, err := readFields(*fieldsPath)
+	fields, mods, err := readFields(*fieldsPath)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -63,6 +67,16 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(work)
+	modEntries, err := generateModules(work, mods)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if *modulesOnly {
+		if err := mergeModules(*out, modEntries); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if err := copyProgram(*program, work); err != nil {
 		log.Fatal(err)
 	}
@@ -99,11 +113,10 @@ func main() {
 	}
 
 	table := buildTable(fields, builds)
-	b, err := json.MarshalIndent(table, "", "  ")
-	if err != nil {
-		log.Fatal(err)
+	for k, fo := range modEntries {
+		table.Fields[k] = fo
 	}
-	if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+	if err := writeTable(*out, table); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -264,25 +277,35 @@ func cleanEnv() []string {
 	return env
 }
 
-func readFields(path string) ([]string, error) {
+// readFields reads the standard-library fields and, by module, the fields
+// of other modules ("key @module").
+func readFields(path string) ([]string, moduleFields, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	var fields []string
+	mods := moduleFields{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if i := strings.LastIndexByte(line, '.'); i <= 0 || i == len(line)-1 {
-			return nil, fmt.Errorf("%s: malformed line %q (want importpath.Type.field)", path, line)
+		words := strings.Fields(line)
+		key := words[0]
+		if i := strings.LastIndexByte(key, '.'); i <= 0 || i == len(key)-1 || len(words) > 2 || len(words) == 2 && (!strings.HasPrefix(words[1], "@") || len(words[1]) == 1) {
+			return nil, nil, fmt.Errorf("%s: malformed line %q (want importpath.Type.field, optionally followed by @module)", path, line)
 		}
-		fields = append(fields, line)
+		if len(words) == 2 {
+			m := words[1][1:]
+			mods[m] = append(mods[m], key)
+			continue
+		}
+		fields = append(fields, key)
 	}
-	return fields, sc.Err()
+	return fields, mods, sc.Err()
 }
 
 func copyProgram(src, dst string) error {

@@ -2,6 +2,9 @@ package main
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
@@ -71,5 +74,38 @@ func TestDiffering(t *testing.T) {
 	got := differing([]string{"x", "y", "z"}, []*build{a, b})
 	if len(got) != 2 || got[0] != "y" || got[1] != "z" {
 		t.Errorf("differing = %v, want [y z]", got)
+	}
+}
+
+// offsets_fields.txt lists standard-library fields alone and other
+// modules' fields with "@module"; anything else is an error naming the
+// line.
+func TestReadFields(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(s string) string {
+		p := filepath.Join(dir, "fields.txt")
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	fields, mods, err := readFields(write("# comment\nruntime.g.goid\n\nexample.com/m/v2.T.f @example.com/m/v2\nexample.com/m/v2.U.g @example.com/m/v2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fields) != 1 || fields[0] != "runtime.g.goid" {
+		t.Errorf("fields %v", fields)
+	}
+	if got := mods["example.com/m/v2"]; len(mods) != 1 || len(got) != 2 || got[0] != "example.com/m/v2.T.f" || got[1] != "example.com/m/v2.U.g" {
+		t.Errorf("module fields %v", mods)
+	}
+	for _, bad := range []string{"nofield\n", "a.T.f example.com/m\n", "a.T.f @\n", "a.T.f @m extra\n"} {
+		if _, _, err := readFields(write(bad)); err == nil || !strings.Contains(err.Error(), strings.TrimSpace(bad)) {
+			t.Errorf("%q: %v, want an error naming the line", bad, err)
+		}
+	}
+	if got := moduleProgram("github.com/redis/go-redis/v9"); got != filepath.Join("testdata", "modules", "github_com_redis_go-redis_v9") {
+		t.Errorf("moduleProgram = %s", got)
 	}
 }

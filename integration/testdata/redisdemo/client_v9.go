@@ -1,0 +1,17 @@
+//go:build !redisv8
+
+package main
+
+import redis "github.com/redis/go-redis/v9"
+
+// The go-redis API this demo uses is the same in v8 and v9; the build tag
+// redisv8 picks github.com/go-redis/redis/v8 instead (client_v8.go).
+type (
+	client    = redis.Client
+	pipeliner = redis.Pipeliner
+)
+
+var (
+	errNil    = redis.Nil
+	newClient = func(addr string, db int) *client { return redis.NewClient(&redis.Options{Addr: addr, DB: db}) }
+)
