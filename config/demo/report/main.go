@@ -78,8 +78,14 @@ func printHint(a pcommon.Map, byTrace map[pcommon.TraceID][]ptrace.Span) {
 		var tid pcommon.TraceID
 		if b, err := hex.DecodeString(id); err == nil && len(b) == len(tid) {
 			copy(tid[:], b)
+			// The trace's entry: its server span whose parent is not captured (the
+			// caller's), not the downstream server spans stitched into the trace.
+			in := map[pcommon.SpanID]bool{}
 			for _, s := range byTrace[tid] {
-				if s.Kind() == ptrace.SpanKindServer {
+				in[s.SpanID()] = true
+			}
+			for _, s := range byTrace[tid] {
+				if s.Kind() == ptrace.SpanKindServer && !in[s.ParentSpanID()] {
 					code, _ := s.Attributes().Get("http.response.status_code")
 					desc = fmt.Sprintf("%s status=%s http.response.status_code=%s", s.Name(), s.Status().Code(), code.AsString())
 					break
