@@ -35,18 +35,20 @@ func TestDemoRunShowsWhatWasCaptured(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out)
 	}
-	// Baseline: 200 orders (each a server span with a client child calling the
-	// inventory server) and 5 requests for a missing page: 405 server spans and 200
-	// client spans. Canary (every 2nd order fails): 300 orders and 5 missing pages,
-	// 605 server spans and 300 client spans; its error ratio on /orders/ (0.5 against
-	// 0.1) makes tail_sampling_drift declare it drifting. Links: the 500 client
-	// spans are children of their orders server spans, and (stitching, issue 16)
-	// the 500 inventory server spans are children of those client spans.
+	// Baseline: 200 orders (each a server span with an HTTP client child calling the
+	// inventory server, which queries SQLite: a database client span) and 5 requests
+	// for a missing page: 405 server spans, 200 HTTP and 200 database client spans.
+	// Canary (every 2nd order fails): 300 orders and 5 missing pages, 605 server
+	// spans, 300 HTTP and 300 database client spans; its error ratio on /orders/
+	// (0.5 against 0.1) makes tail_sampling_drift declare it drifting. Links: the
+	// 500 HTTP client spans are children of their orders server spans, (stitching,
+	// issue 16) the 500 inventory server spans are children of those client spans,
+	// and the 500 database spans are children of the inventory server spans.
 	wants := []string{
 		"sent 205 requests: 180×200 5×404 20×500",
 		"canary: sent 305 requests: 150×200 5×404 150×500",
-		"== Spans: 1510 captured",
-		"links: 1000 spans are children of a captured span; 510 continue a caller's trace (traceparent)",
+		"== Spans: 2010 captured",
+		"links: 1500 spans are children of a captured span; 510 continue a caller's trace (traceparent)",
 		"go.goroutine.count",
 		"slo.burn_rate{service=goebpf-demo slo=demo-availability window=1h}",
 		"demo-availability burning",
@@ -65,6 +67,18 @@ func TestDemoRunShowsWhatWasCaptured(t *testing.T) {
 		"404s are not errors":                    regexp.MustCompile(`goebpf-demo\s+1\.0\.0\s+Server\s+GET\s+5\s+0\s`),
 		"canary orders server spans, 150 errors": regexp.MustCompile(`goebpf-demo\s+1\.1\.0-canary\s+Server\s+GET /orders/\s+300\s+150\s`),
 		"canary inventory server spans":          regexp.MustCompile(`goebpf-demo\s+1\.1\.0-canary\s+Server\s+GET /inventory/\s+300\s+0\s`),
+		"database client spans":                  regexp.MustCompile(`goebpf-demo\s+1\.0\.0\s+Client\s+SELECT stock\s+200\s+0\s`),
+		"canary database client spans":           regexp.MustCompile(`goebpf-demo\s+1\.1\.0-canary\s+Client\s+SELECT stock\s+300\s+0\s`),
+		// One order's whole trace: orders server → HTTP client → inventory server
+		// (stitched) → database client, with the sanitized statement.
+		"an order's trace as a tree": regexp.MustCompile(`example trace [0-9a-f]{32} \(the first order that reached the database; 4 spans\):\n` +
+			`\s+Server GET /orders/ .*\n.*\n` +
+			`\s+└─ Client GET .*\n.*url\.full=http://127\.0\.0\.1:\d+/inventory/\d+\n` +
+			`\s+└─ Server GET /inventory/ .*\n.*\n` +
+			`\s+└─ Client SELECT stock .*\n` +
+			`\s+db\.collection\.name=stock db\.operation\.name=SELECT db\.query\.text=SELECT quantity FROM stock WHERE item = \? db\.system\.name=sqlite\n`),
+		// An alert's example trace is named by its entry span: a failed order.
+		"alert example traces are failed orders": regexp.MustCompile(`example trace [0-9a-f]{32}: GET /orders/ status=Error http\.response\.status_code=500\n`),
 	}
 	for what, re := range rows {
 		if !re.MatchString(out) {

@@ -78,8 +78,14 @@ func printHint(a pcommon.Map, byTrace map[pcommon.TraceID][]ptrace.Span) {
 		var tid pcommon.TraceID
 		if b, err := hex.DecodeString(id); err == nil && len(b) == len(tid) {
 			copy(tid[:], b)
+			// The trace's entry: its server span whose parent is not captured (the
+			// caller's), not the downstream server spans stitched into the trace.
+			in := map[pcommon.SpanID]bool{}
 			for _, s := range byTrace[tid] {
-				if s.Kind() == ptrace.SpanKindServer {
+				in[s.SpanID()] = true
+			}
+			for _, s := range byTrace[tid] {
+				if s.Kind() == ptrace.SpanKindServer && !in[s.ParentSpanID()] {
 					code, _ := s.Attributes().Get("http.response.status_code")
 					desc = fmt.Sprintf("%s status=%s http.response.status_code=%s", s.Name(), s.Status().Code(), code.AsString())
 					break
@@ -184,6 +190,107 @@ func printSpans(td ptrace.Traces) {
 		fmt.Printf("    %s trace=%s span=%s parent=%s status=%s\n", example.Name(), example.TraceID(), example.SpanID(), example.ParentSpanID(), example.Status().Code())
 		fmt.Printf("    attributes: %s\n", attrs(example.Attributes()))
 	}
+	printExampleTrace(td)
+}
+
+// resSpan is a span with the resource (process) that made it.
+type resSpan struct {
+	span ptrace.Span
+	res  pcommon.Resource
+}
+
+// printExampleTrace prints, as a tree, the first order (by start time) whose trace
+// reaches the database: the orders server span, its HTTP client call, the inventory
+// server span that call reached (stitched on this host), and that span's database
+// client span.
+func printExampleTrace(td ptrace.Traces) {
+	byTrace := map[pcommon.TraceID][]resSpan{}
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				byTrace[s.TraceID()] = append(byTrace[s.TraceID()], resSpan{s, rs.Resource()})
+			}
+		}
+	}
+	var (
+		best      []resSpan
+		bestStart pcommon.Timestamp
+	)
+	for _, spans := range byTrace {
+		hasDB, start := false, pcommon.Timestamp(0)
+		for _, rs := range spans {
+			if _, ok := rs.span.Attributes().Get("db.system.name"); ok {
+				hasDB = true
+			}
+			if start == 0 || rs.span.StartTimestamp() < start {
+				start = rs.span.StartTimestamp()
+			}
+		}
+		if hasDB && len(spans) > 1 && (best == nil || start < bestStart) {
+			best, bestStart = spans, start
+		}
+	}
+	if best == nil {
+		fmt.Println("  example trace: none reaches the database")
+		return
+	}
+	in := map[pcommon.SpanID]bool{}
+	for _, rs := range best {
+		in[rs.span.SpanID()] = true
+	}
+	children := map[pcommon.SpanID][]resSpan{}
+	var roots []resSpan
+	for _, rs := range best {
+		if p := rs.span.ParentSpanID(); !p.IsEmpty() && in[p] {
+			children[p] = append(children[p], rs)
+		} else {
+			roots = append(roots, rs)
+		}
+	}
+	byStart := func(l []resSpan) {
+		sort.Slice(l, func(a, b int) bool { return l[a].span.StartTimestamp() < l[b].span.StartTimestamp() })
+	}
+	byStart(roots)
+	fmt.Printf("  example trace %s (the first order that reached the database; %d spans):\n", best[0].span.TraceID(), len(best))
+	var walk func(rs resSpan, prefix, branch string)
+	walk = func(rs resSpan, prefix, branch string) {
+		s := rs.span
+		version := "-"
+		if v, ok := rs.res.Attributes().Get("service.version"); ok {
+			version = v.AsString()
+		}
+		fmt.Printf("    %s%s%s %s  %s  status=%s  [%s %s pid=%s]\n", prefix, branch,
+			strings.TrimPrefix(s.Kind().String(), "Span_Kind_"), s.Name(),
+			s.EndTimestamp().AsTime().Sub(s.StartTimestamp().AsTime()).Round(time.Microsecond),
+			s.Status().Code(), serviceName(rs.res), version, resAttr(rs.res, "process.pid"))
+		next := prefix
+		switch branch {
+		case "├─ ":
+			next += "│  "
+		case "└─ ":
+			next += "   "
+		}
+		fmt.Printf("    %s%s  %s\n", next, map[bool]string{true: "│", false: " "}[len(children[s.SpanID()]) > 0], attrs(s.Attributes()))
+		kids := children[s.SpanID()]
+		byStart(kids)
+		for i, k := range kids {
+			b := "├─ "
+			if i == len(kids)-1 {
+				b = "└─ "
+			}
+			walk(k, next, b)
+		}
+	}
+	for _, r := range roots {
+		walk(r, "", "")
+	}
+}
+
+func resAttr(r pcommon.Resource, key string) string {
+	if v, ok := r.Attributes().Get(key); ok {
+		return v.AsString()
+	}
+	return "-"
 }
 
 func printMetrics(md pmetric.Metrics) {

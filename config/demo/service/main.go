@@ -1,12 +1,19 @@
 // Command goebpf-demo is the small, uninstrumented Go service that `make run` watches.
 // It serves an orders API that calls an inventory API over HTTP (so server spans get
-// client-span children), fails a known share of requests with 500, answers unknown paths
-// with 404, and with -load drives traffic against a running instance itself.
+// client-span children); the inventory API looks the item's stock up in an embedded
+// SQLite database through database/sql (so each order's trace ends in a database client
+// span). It fails a known share of requests with 500, answers unknown paths with 404,
+// and with -load drives traffic against a running instance itself.
+//
+// It is its own module (config/demo/service/go.mod) so that the SQLite driver
+// (modernc.org/sqlite, pure Go: `make run` needs no C toolchain or library) stays out of
+// the collector's module.
 package main
 
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -20,6 +27,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 func main() {
@@ -47,6 +56,12 @@ func serve(addr string, failEvery int) error {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
+	db, err := openInventory()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer db.Close()
 	client := &http.Client{Timeout: 5 * time.Second}
 	var mu sync.Mutex
 	orders := 0
@@ -74,7 +89,13 @@ func serve(addr string, failEvery int) error {
 	})
 	mux.HandleFunc("/inventory/", func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(2 * time.Millisecond) // a little work, so durations are visible
-		fmt.Fprintf(w, `{"item":%q,"stock":7}`, r.URL.Path[len("/inventory/"):])
+		item := r.URL.Path[len("/inventory/"):]
+		stock, err := lookUpStock(r.Context(), db, item)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintf(w, `{"item":%q,"stock":%d}`, item, stock)
 	})
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -91,6 +112,40 @@ func serve(addr string, failEvery int) error {
 		return err
 	}
 	return nil
+}
+
+// openInventory opens an in-memory SQLite database holding a stock table. One
+// connection: every connection to ":memory:" is a database of its own.
+func openInventory() (*sql.DB, error) {
+	db, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if _, err := db.Exec(`CREATE TABLE stock (item TEXT PRIMARY KEY, quantity INTEGER NOT NULL)`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("creating the stock table: %w", err)
+	}
+	if _, err := db.Exec(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999)
+		INSERT INTO stock (item, quantity) SELECT i, 7 + i % 5 FROM n`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("filling the stock table: %w", err)
+	}
+	return db, nil
+}
+
+// lookUpStock is the inventory API's one query: a database/sql client call made in
+// the request's goroutine, so its span is a child of the inventory server span.
+// Items the table does not hold have no stock.
+func lookUpStock(ctx context.Context, db *sql.DB, item string) (int, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT quantity FROM stock WHERE item = ?`, item).Scan(&n)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	return n, err
 }
 
 // drive sends n order requests and a few requests for a missing page, one at a time, and

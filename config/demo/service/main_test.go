@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -37,5 +38,31 @@ func TestDriveSendsOneTracePerRequest(t *testing.T) {
 	}
 	if want := orders + 5; len(parents) != want || len(traces) != want || len(spans) != want {
 		t.Errorf("%d requests carried %d distinct trace ids and %d distinct parent ids, want %d of each", len(parents), len(traces), len(spans), want)
+	}
+}
+
+// The inventory API's query runs against the embedded SQLite database the service
+// opens: a known item has its stock, an unknown one none, and a cancelled request's
+// query fails instead of answering.
+func TestInventoryLooksUpStockInSQLite(t *testing.T) {
+	db, err := openInventory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	for item, want := range map[string]int{"0": 7, "3": 10, "999": 11, "1000": 0, "x'); DROP TABLE stock; --": 0} {
+		got, err := lookUpStock(ctx, db, item)
+		if err != nil {
+			t.Fatalf("item %q: %v", item, err)
+		}
+		if got != want {
+			t.Errorf("item %q: stock %d, want %d", item, got, want)
+		}
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := lookUpStock(cancelled, db, "1"); err == nil {
+		t.Error("a cancelled request's query succeeded")
 	}
 }
