@@ -54,7 +54,23 @@ enum go_field {
 	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_STATUS_ERROR_E = 44, // google.golang.org/grpc/internal/status.Error.e
 	GO_FIELD_NET_HTTP_CONN_RWC = 45, // net/http.conn.rwc
 	GO_FIELD_NET_HTTP_PERSISTCONN_CONN = 46, // net/http.persistConn.conn
-	GO_FIELD_COUNT = 47,
+	GO_FIELD_NET_HTTP_HTTP2RESPONSEWRITERSTATE_STREAM = 47, // net/http.http2responseWriterState.stream
+	GO_FIELD_NET_HTTP_HTTP2STREAM_SC = 48, // net/http.http2stream.sc
+	GO_FIELD_NET_HTTP_HTTP2STREAM_ID = 49, // net/http.http2stream.id
+	GO_FIELD_NET_HTTP_HTTP2METAHEADERSFRAME_FIELDS = 50, // net/http.http2MetaHeadersFrame.Fields
+	GO_FIELD_VENDOR_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_NAME = 51, // vendor/golang.org/x/net/http2/hpack.HeaderField.Name
+	GO_FIELD_VENDOR_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_VALUE = 52, // vendor/golang.org/x/net/http2/hpack.HeaderField.Value
+	GO_FIELD_VENDOR_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_SENSITIVE = 53, // vendor/golang.org/x/net/http2/hpack.HeaderField.Sensitive
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITER_RWS = 54, // golang.org/x/net/http2.responseWriter.rws
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STREAM = 55, // golang.org/x/net/http2.responseWriterState.stream
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STATUS = 56, // golang.org/x/net/http2.responseWriterState.status
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_STREAM_SC = 57, // golang.org/x/net/http2.stream.sc
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_STREAM_ID = 58, // golang.org/x/net/http2.stream.id
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_METAHEADERSFRAME_FIELDS = 59, // golang.org/x/net/http2.MetaHeadersFrame.Fields
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_NAME = 60, // golang.org/x/net/http2/hpack.HeaderField.Name
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_VALUE = 61, // golang.org/x/net/http2/hpack.HeaderField.Value
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_SENSITIVE = 62, // golang.org/x/net/http2/hpack.HeaderField.Sensitive
+	GO_FIELD_COUNT = 63,
 };
 
 // A go_offsets.field entry whose offset is not known.

@@ -4,8 +4,9 @@
 //
 // serverHandler.ServeHTTP is probed at its entry and at every RET (2 hits
 // per request). At entry the request head still in the connection's
-// bufio.Reader is scanned for trace context (propagation.h) and the span
-// becomes the goroutine's current span (goroutines.h), so client calls the
+// bufio.Reader is scanned for trace context (propagation.h; an HTTP/2
+// request's was found in its stream's headers by the h2_server probe, h2.h)
+// and the span becomes the goroutine's current span (goroutines.h), so client calls the
 // handler makes become its children. A handler that panics never reaches a
 // RET: runtime.gopanic (entry) and the resume of runtime.recovery (its call
 // of gogo) are probed, and run only when a program panics and recovers, so a
@@ -16,6 +17,7 @@
 #include "go_mem.h"
 #include "go_offsets.h"
 #include "goroutines.h"
+#include "h2.h"
 #include "propagation.h"
 #include "stitch.h"
 #include <bpf/bpf_helpers.h>
@@ -37,7 +39,8 @@ volatile const u32 capture_query = 1;
 struct server_inflight {
 	u64 start_ns;
 	u64 request;
-	u64 response;
+	u64 response; // ANCHOR_XNET: the *responseWriterState
+	u64 stream;   // ANCHOR_XNET: its *stream at entry
 	// g.stack.hi - SP at ServeHTTP entry: how deep the frame is, which a
 	// stack copy does not change.
 	u64 entry_depth;
@@ -45,12 +48,17 @@ struct server_inflight {
 	u8 has_parent;
 	u8 panicking; // runtime.gopanic ran in this goroutine since entry
 	u16 panic_msg_len;
-	u8 stitch; // STITCH_* (stitch.h)
-	u8 pad8;
-	u16 pad;
+	u8 stitch;  // STITCH_* (stitch.h)
+	u8 anchor;  // ANCHOR_*: the function whose entry opened the span
+	u8 handoff; // an h2c connection preface (PRI *) handed to the handler
+	u8 pad;
 	u64 panic_type; // unrelocated address of the panic value's type
 	char panic_msg[PANIC_MSG_LEN];
 };
+
+// server_inflight.anchor
+#define ANCHOR_SERVEHTTP 0 // net/http.serverHandler.ServeHTTP
+#define ANCHOR_XNET 1      // golang.org/x/net/http2.(*serverConn).runHandler
 
 struct http_server_event {
 	struct event_header hdr;
@@ -66,8 +74,8 @@ struct http_server_event {
 	u16 remote_len;
 	u16 query_len;
 	u16 panic_msg_len;
-	u8 stitch; // STITCH_* (stitch.h)
-	u8 pad8;
+	u8 stitch;      // STITCH_* (stitch.h)
+	u8 h2c_handoff; // not a request: an h2c connection handed to an HTTP/2 server
 	u16 pad;
 	u64 panic_type; // unrelocated address of the panic value's type (0: unknown)
 	char method[METHOD_LEN];
@@ -152,6 +160,20 @@ static __always_inline u8 stitch_server(struct go_offsets *off, u64 request, u64
 	return STITCH_MATCHED;
 }
 
+// The HTTP/2 connection preface read as an HTTP/1 request ("PRI *
+// HTTP/2.0"): net/http hands it to the handler, where
+// golang.org/x/net/http2/h2c takes the connection over (prior knowledge).
+static __always_inline int is_h2c_preface(struct go_offsets *off, u64 request)
+{
+	struct go_string m = {};
+	if (bpf_probe_read_user(&m, sizeof(m), (void *)(request + FIELD(off, NET_HTTP_REQUEST_METHOD))) || m.len != 3 || !m.ptr)
+		return 0;
+	char b[3] = {};
+	if (bpf_probe_read_user(b, sizeof(b), (void *)m.ptr))
+		return 0;
+	return b[0] == 'P' && b[1] == 'R' && b[2] == 'I';
+}
+
 // ---------------------------------------------------------------------------
 // net/http server: serverHandler.ServeHTTP(rw ResponseWriter, req *Request)
 // receiver (one pointer) in ax, rw (itab, data) in bx/cx, req in di.
@@ -163,15 +185,72 @@ int uprobe_server_entry(struct pt_regs *ctx)
 	if (!off)
 		return 0;
 	struct goroutine_key key = current_goroutine(ctx);
+	// Under x/net's runHandler (its server behind net/http's TLSNextProto):
+	// the stream's span is open already.
+	struct server_inflight *cur = bpf_map_lookup_elem(&server_requests, &key);
+	if (cur && cur->anchor == ANCHOR_XNET)
+		return 0;
 	struct server_inflight st = {};
 	st.start_ns = bpf_ktime_get_boot_ns();
 	st.request = GO_PARAM4(ctx);
 	st.response = GO_PARAM3(ctx);
 	st.entry_depth = read_ptr(key.g + G_STACK_HI) - ctx->sp;
+	st.anchor = ANCHOR_SERVEHTTP;
+	u64 major = read_ptr(st.request + FIELD(off, NET_HTTP_REQUEST_PROTOMAJOR));
+	if (major == 2 && is_h2c_preface(off, st.request)) {
+		// golang.org/x/net/http2/h2c takes the connection over in this
+		// handler and serves its streams (each with a span of its own,
+		// see xnet_handler_entry): no span, no parent for them.
+		st.handoff = 1;
+		bpf_map_update_elem(&server_requests, &key, &st, BPF_ANY);
+		return 0;
+	}
 	st.has_parent = extract_parent(off, st.request, st.response, &st.ids);
+	// HTTP/2: what the h2_server probe found in the stream's headers.
+	struct h2_stream_path path = {};
+	if (!st.has_parent && major == 2 && bundled_stream_path(off, &path))
+		st.has_parent = h2_take_parent(&path, key.tgid, st.response, &st.ids);
 	// A traceparent the client's own SDK sent wins over stitching.
 	if (!st.has_parent)
 		st.stitch = stitch_server(off, st.request, st.response, &st.ids, &st.has_parent);
+	new_span(&st.ids, st.has_parent);
+	bpf_map_update_elem(&server_requests, &key, &st, BPF_ANY);
+	set_goroutine_span(off, &key, &st.ids);
+	return 0;
+}
+
+// ---------------------------------------------------------------------------
+// golang.org/x/net/http2's server runs each stream's handler itself, in
+// (*serverConn).runHandler(rw *responseWriter, req *http.Request, handler
+// func(...)) on a goroutine of its own (sc in ax, rw in bx, req in cx):
+// its entry and RETs bound the stream's span as ServeHTTP's do for
+// net/http's servers. The trace context comes from x/net's
+// newWriterAndRequest (h2_server.c).
+
+SEC("uprobe/xnet_handler_entry")
+int uprobe_xnet_handler_entry(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct server_inflight st = {};
+	st.start_ns = bpf_ktime_get_boot_ns();
+	st.request = GO_PARAM3(ctx);
+	u64 rw = GO_PARAM2(ctx);
+	st.entry_depth = read_ptr(key.g + G_STACK_HI) - ctx->sp;
+	st.anchor = ANCHOR_XNET;
+	// runHandler's deferred handlerDone sets rw.rws to nil and may put
+	// the state back in a pool before the RET: keep the state and its
+	// stream now, and check at the end that it still is this stream's.
+	if (rw) {
+		st.response = read_ptr(rw + FIELD(off, GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITER_RWS));
+		if (st.response)
+			st.stream = read_ptr(st.response + FIELD(off, GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STREAM));
+	}
+	struct h2_stream_path path = {};
+	if (xnet_stream_path(off, &path))
+		st.has_parent = h2_take_parent(&path, key.tgid, rw, &st.ids);
 	new_span(&st.ids, st.has_parent);
 	bpf_map_update_elem(&server_requests, &key, &st, BPF_ANY);
 	set_goroutine_span(off, &key, &st.ids);
@@ -214,7 +293,17 @@ static __always_inline void emit_server(struct go_offsets *off, struct goroutine
 	// The ResponseWriter is net/http's *response for HTTP/1.x and its
 	// bundled *http2responseWriter for HTTP/2.
 	e->status = STATUS_UNKNOWN;
-	if (e->proto_major == 1 && st->response) {
+	if (st->handoff) {
+		// No response of its own: the connection went to the HTTP/2 server.
+	} else if (st->anchor == ANCHOR_XNET) {
+		// The status first, then whether the state still is this
+		// stream's (a pooled state is zeroed, then given its new stream).
+		if (st->response && st->stream) {
+			u16 status = (u16)read_ptr(st->response + FIELD(off, GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STATUS));
+			if (read_ptr(st->response + FIELD(off, GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STREAM)) == st->stream)
+				e->status = status;
+		}
+	} else if (e->proto_major == 1 && st->response) {
 		e->status = (u16)read_ptr(st->response + FIELD(off, NET_HTTP_RESPONSE_STATUS));
 	} else if (e->proto_major == 2 && st->response && has_h2_status(off)) {
 		u64 rws = read_ptr(st->response + FIELD(off, NET_HTTP_HTTP2RESPONSEWRITER_RWS));
@@ -222,7 +311,7 @@ static __always_inline void emit_server(struct go_offsets *off, struct goroutine
 			e->status = (u16)read_ptr(rws + FIELD(off, NET_HTTP_HTTP2RESPONSEWRITERSTATE_STATUS));
 	}
 	e->stitch = st->stitch;
-	e->pad8 = 0;
+	e->h2c_handoff = st->handoff;
 	e->pad = 0;
 	e->panicked = panicked;
 	e->panic_type = 0;
@@ -249,7 +338,21 @@ int uprobe_server_return(struct pt_regs *ctx)
 		return 0;
 	struct goroutine_key key = current_goroutine(ctx);
 	struct server_inflight *st = bpf_map_lookup_elem(&server_requests, &key);
-	if (!st)
+	if (!st || st->anchor != ANCHOR_SERVEHTTP)
+		return 0;
+	emit_server(off, &key, st, 0);
+	return 0;
+}
+
+SEC("uprobe/xnet_handler_return")
+int uprobe_xnet_handler_return(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct server_inflight *st = bpf_map_lookup_elem(&server_requests, &key);
+	if (!st || st->anchor != ANCHOR_XNET)
 		return 0;
 	emit_server(off, &key, st, 0);
 	return 0;

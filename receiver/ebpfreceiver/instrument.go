@@ -174,6 +174,9 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 		if err := r.cfg.Traces.grpcLayoutUnknown(b.info); err != nil {
 			logOnce("No gRPC spans for executable: grpc-go struct layout unknown", err)
 		}
+		if err := r.cfg.Traces.xnetLayoutUnknown(b.info); err != nil {
+			logOnce("No HTTP/2 spans for golang.org/x/net/http2's server in executable: its struct layout unknown", err)
+		}
 		if b.info.ProbeErr != nil {
 			r.recordFailure(b.info.ProbeErr)
 			logOnce("Cannot trace executable", b.info.ProbeErr)

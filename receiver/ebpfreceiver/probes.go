@@ -3,6 +3,8 @@ package ebpfreceiver
 import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2server"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2xnet"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
@@ -13,7 +15,11 @@ import (
 // (a probe's name, from its package, and the setting that enables it).
 func (c TracesConfig) probes() tracer.Probes {
 	return tracer.Probes{
-		httpserver.Name:       c.HTTP.Server,
+		httpserver.Name: c.HTTP.Server,
+		// Trace context of HTTP/2 requests, for the server spans.
+		h2server.Name: c.HTTP.Server && len(c.Propagation.Extract) > 0,
+		// golang.org/x/net/http2's own server (h2c, ServeConn).
+		h2xnet.Name:           c.HTTP.Server,
 		httpclient.Name:       c.HTTP.Client,
 		grpcserver.Name:       c.GRPC.Server,
 		grpcserver.LegacyName: c.GRPC.Server,

@@ -63,7 +63,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [47]uint64
+	Field        [63]uint64
 	GopanicVaddr uint64
 }
 
@@ -120,6 +120,20 @@ type GoebpfGrpcServerInflight struct {
 	Pad       [7]uint8
 }
 
+type GoebpfH2StreamKey struct {
+	_      structs.HostLayout
+	Tgid   uint32
+	Id     uint32
+	Sc     uint64
+	Stream uint64
+}
+
+type GoebpfH2StreamParent struct {
+	_      structs.HostLayout
+	SeenNs uint64
+	Ids    GoebpfSpanIds
+}
+
 type GoebpfHttpClientEvent struct {
 	_           structs.HostLayout
 	Hdr         GoebpfEventHeader
@@ -158,7 +172,7 @@ type GoebpfHttpServerEvent struct {
 	QueryLen    uint16
 	PanicMsgLen uint16
 	Stitch      uint8
-	Pad8        uint8
+	H2cHandoff  uint8
 	Pad         uint16
 	PanicType   uint64
 	Method      [8]int8
@@ -175,14 +189,16 @@ type GoebpfServerInflight struct {
 	StartNs     uint64
 	Request     uint64
 	Response    uint64
+	Stream      uint64
 	EntryDepth  uint64
 	Ids         GoebpfSpanIds
 	HasParent   uint8
 	Panicking   uint8
 	PanicMsgLen uint16
 	Stitch      uint8
-	Pad8        uint8
-	Pad         uint16
+	Anchor      uint8
+	Handoff     uint8
+	Pad         uint8
 	PanicType   uint64
 	PanicMsg    [64]int8
 }
@@ -242,19 +258,23 @@ type GoebpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfProgramSpecs struct {
-	UprobeClientConn       *ebpf.ProgramSpec `ebpf:"uprobe_client_conn"`
-	UprobeClientEntry      *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
-	UprobeClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
-	UprobeEmpty            *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
-	UprobeGopanic          *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
-	UprobeGrpcClientEntry  *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_entry"`
-	UprobeGrpcClientReturn *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
-	UprobeGrpcServerEntry  *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
-	UprobeGrpcServerStatus *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
-	UprobeNewproc1Return   *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
-	UprobeRecoveryResume   *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
-	UprobeServerEntry      *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
-	UprobeServerReturn     *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
+	UprobeClientConn          *ebpf.ProgramSpec `ebpf:"uprobe_client_conn"`
+	UprobeClientEntry         *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
+	UprobeClientReturn        *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
+	UprobeEmpty               *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
+	UprobeGopanic             *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
+	UprobeGrpcClientEntry     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_entry"`
+	UprobeGrpcClientReturn    *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcServerEntry     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
+	UprobeGrpcServerStatus    *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
+	UprobeH2ServerHeaders     *ebpf.ProgramSpec `ebpf:"uprobe_h2_server_headers"`
+	UprobeNewproc1Return      *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
+	UprobeRecoveryResume      *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
+	UprobeServerEntry         *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
+	UprobeServerReturn        *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
+	UprobeXnetH2ServerHeaders *ebpf.ProgramSpec `ebpf:"uprobe_xnet_h2_server_headers"`
+	UprobeXnetHandlerEntry    *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_entry"`
+	UprobeXnetHandlerReturn   *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_return"`
 }
 
 // GoebpfMapSpecs contains maps before they are loaded into the kernel.
@@ -268,6 +288,7 @@ type GoebpfMapSpecs struct {
 	GrpcClientRpcs    *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
 	GrpcClientScratch *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
 	GrpcServerRpcs    *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
+	H2StreamParents   *ebpf.MapSpec `ebpf:"h2_stream_parents"`
 	HeadScratch       *ebpf.MapSpec `ebpf:"head_scratch"`
 	OpenSpans         *ebpf.MapSpec `ebpf:"open_spans"`
 	ProbeHits         *ebpf.MapSpec `ebpf:"probe_hits"`
@@ -320,6 +341,7 @@ type GoebpfMaps struct {
 	GrpcClientRpcs    *ebpf.Map `ebpf:"grpc_client_rpcs"`
 	GrpcClientScratch *ebpf.Map `ebpf:"grpc_client_scratch"`
 	GrpcServerRpcs    *ebpf.Map `ebpf:"grpc_server_rpcs"`
+	H2StreamParents   *ebpf.Map `ebpf:"h2_stream_parents"`
 	HeadScratch       *ebpf.Map `ebpf:"head_scratch"`
 	OpenSpans         *ebpf.Map `ebpf:"open_spans"`
 	ProbeHits         *ebpf.Map `ebpf:"probe_hits"`
@@ -337,6 +359,7 @@ func (m *GoebpfMaps) Close() error {
 		m.GrpcClientRpcs,
 		m.GrpcClientScratch,
 		m.GrpcServerRpcs,
+		m.H2StreamParents,
 		m.HeadScratch,
 		m.OpenSpans,
 		m.ProbeHits,
@@ -367,19 +390,23 @@ type GoebpfVariables struct {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfPrograms struct {
-	UprobeClientConn       *ebpf.Program `ebpf:"uprobe_client_conn"`
-	UprobeClientEntry      *ebpf.Program `ebpf:"uprobe_client_entry"`
-	UprobeClientReturn     *ebpf.Program `ebpf:"uprobe_client_return"`
-	UprobeEmpty            *ebpf.Program `ebpf:"uprobe_empty"`
-	UprobeGopanic          *ebpf.Program `ebpf:"uprobe_gopanic"`
-	UprobeGrpcClientEntry  *ebpf.Program `ebpf:"uprobe_grpc_client_entry"`
-	UprobeGrpcClientReturn *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
-	UprobeGrpcServerEntry  *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
-	UprobeGrpcServerStatus *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
-	UprobeNewproc1Return   *ebpf.Program `ebpf:"uprobe_newproc1_return"`
-	UprobeRecoveryResume   *ebpf.Program `ebpf:"uprobe_recovery_resume"`
-	UprobeServerEntry      *ebpf.Program `ebpf:"uprobe_server_entry"`
-	UprobeServerReturn     *ebpf.Program `ebpf:"uprobe_server_return"`
+	UprobeClientConn          *ebpf.Program `ebpf:"uprobe_client_conn"`
+	UprobeClientEntry         *ebpf.Program `ebpf:"uprobe_client_entry"`
+	UprobeClientReturn        *ebpf.Program `ebpf:"uprobe_client_return"`
+	UprobeEmpty               *ebpf.Program `ebpf:"uprobe_empty"`
+	UprobeGopanic             *ebpf.Program `ebpf:"uprobe_gopanic"`
+	UprobeGrpcClientEntry     *ebpf.Program `ebpf:"uprobe_grpc_client_entry"`
+	UprobeGrpcClientReturn    *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcServerEntry     *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
+	UprobeGrpcServerStatus    *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
+	UprobeH2ServerHeaders     *ebpf.Program `ebpf:"uprobe_h2_server_headers"`
+	UprobeNewproc1Return      *ebpf.Program `ebpf:"uprobe_newproc1_return"`
+	UprobeRecoveryResume      *ebpf.Program `ebpf:"uprobe_recovery_resume"`
+	UprobeServerEntry         *ebpf.Program `ebpf:"uprobe_server_entry"`
+	UprobeServerReturn        *ebpf.Program `ebpf:"uprobe_server_return"`
+	UprobeXnetH2ServerHeaders *ebpf.Program `ebpf:"uprobe_xnet_h2_server_headers"`
+	UprobeXnetHandlerEntry    *ebpf.Program `ebpf:"uprobe_xnet_handler_entry"`
+	UprobeXnetHandlerReturn   *ebpf.Program `ebpf:"uprobe_xnet_handler_return"`
 }
 
 func (p *GoebpfPrograms) Close() error {
@@ -393,10 +420,14 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeGrpcClientReturn,
 		p.UprobeGrpcServerEntry,
 		p.UprobeGrpcServerStatus,
+		p.UprobeH2ServerHeaders,
 		p.UprobeNewproc1Return,
 		p.UprobeRecoveryResume,
 		p.UprobeServerEntry,
 		p.UprobeServerReturn,
+		p.UprobeXnetH2ServerHeaders,
+		p.UprobeXnetHandlerEntry,
+		p.UprobeXnetHandlerReturn,
 	)
 }
 

@@ -29,6 +29,7 @@ type TelemetryBuilder struct {
 	ReceiverEbpfAttachFailures        metric.Int64Counter
 	ReceiverEbpfEventsLost            metric.Int64Counter
 	ReceiverEbpfEventsReceived        metric.Int64Counter
+	ReceiverEbpfH2cHandoffs           metric.Int64Counter
 	ReceiverEbpfMetricPointsRefused   metric.Int64Counter
 	ReceiverEbpfProcessesInstrumented metric.Int64UpDownCounter
 	ReceiverEbpfRuntimeLeaksSuspected metric.Int64Counter
@@ -77,7 +78,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfEventsLost, err = builder.meter.Int64Counter(
 		"otelcol_receiver_ebpf_events_lost",
-		metric.WithDescription("Events lost, by reason. Every event read (events_received) becomes a span emitted or refused, or is lost as undecodable; ring_buffer_full events never reach events_received. [Alpha]"),
+		metric.WithDescription("Events lost, by reason. Every event read (events_received) becomes a span emitted or refused, is an h2c connection handoff (h2c_handoffs), or is lost as undecodable; ring_buffer_full events never reach events_received. [Alpha]"),
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
@@ -85,6 +86,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_ebpf_events_received",
 		metric.WithDescription("Events read from the BPF ring buffer. [Alpha]"),
 		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfH2cHandoffs, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_h2c_handoffs",
+		metric.WithDescription("HTTP/1 requests that were the HTTP/2 connection preface (PRI *) handed to a handler that serves the connection as h2c (golang.org/x/net/http2/h2c); not spans, the connection's streams are. [Alpha]"),
+		metric.WithUnit("{connection}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfMetricPointsRefused, err = builder.meter.Int64Counter(

@@ -63,6 +63,9 @@ var Probe = &probes.Probe{
 		{fields.ResponseConn, fields.ConnRwc},
 		// The bundled HTTP/2 server's response writer: HTTP/2 status.
 		{fields.H2ResponseWriterRws, fields.H2ResponseWriterStateStatus},
+		// Its stream: the parent the h2_server probe found in the
+		// stream's headers (h2server.StreamFields).
+		{fields.H2ResponseWriterRws, fields.H2ResponseWriterStateStream, fields.H2StreamSc, fields.H2StreamID},
 	},
 	Complete:      recordGopanic,
 	Constants:     constants,
