@@ -375,34 +375,39 @@ func testH2Streams(t *testing.T, sink *consumertest.TracesSink, base string, h2c
 }
 
 // TestEBPFHTTP2XNetServer traces golang.org/x/net/http2's own server, served
-// as h2c through its h2c package: one SERVER span per stream (the server
-// runs handlers itself, without ServeHTTP), concurrent streams with their
-// own traceparents, a 500 as an error, a call from the handler as the
-// stream span's child, and no span for the HTTP/1 request that hands the
-// connection over (counted in h2c_handoffs). Without DWARF x/net's layout
-// is unknown: its streams get no span and the receiver says why, once.
+// as h2c through its h2c package, and its own client, with this module's
+// x/net (v0.60.0) and v0.30.0: one SERVER span per stream (the server runs
+// handlers itself, without ServeHTTP), concurrent streams with their own
+// traceparents, a 500 as an error, calls from the handler (net/http's
+// client over HTTP/1.1, x/net's Transport over h2c, with the stream's
+// status) as the stream span's children, and no span for the HTTP/1
+// request that hands the connection over (counted in h2c_handoffs).
+// Without DWARF x/net's server layout is unknown: its streams get no span
+// and the receiver says why, once.
 func TestEBPFHTTP2XNetServer(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	dir := t.TempDir()
-	for _, stripped := range []bool{false, true} {
-		name := map[bool]string{false: "unstripped", true: "stripped"}[stripped]
-		t.Run(name, func(t *testing.T) {
-			exe := filepath.Join(dir, "h2xnet-"+name)
-			args := []string{"build", "-o", exe}
-			if stripped {
-				args = append(args, "-ldflags=-s -w")
-			}
-			build := exec.Command("go", append(args, "./testdata/h2xnet")...)
-			build.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := build.CombinedOutput(); err != nil {
-				t.Fatalf("build h2xnet: %v\n%s", err, out)
-			}
+	for _, tc := range []struct {
+		name string
+		// xnet is the golang.org/x/net version ("": this module's, v0.60.0,
+		// where the client's implementation is roundTripOpt; v0.30.0 has
+		// it in RoundTripOpt).
+		xnet     string
+		stripped bool
+	}{
+		{"unstripped", "", false},
+		{"x-net-v0.30.0", "v0.30.0", false},
+		{"stripped", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exe := filepath.Join(dir, "h2xnet-"+tc.name)
+			buildXNet(t, exe, tc.xnet, tc.stripped)
 			sink, tel, logs, stop := startReceiverObserved(t, exe)
 			defer stop()
 			port := freePort(t)
 			tg := startTarget(t, exe, "h2xnet", port)
 			defer tg.stop()
-			if stripped {
+			if tc.stripped {
 				testXNetStripped(t, sink, tel, logs, tg)
 				return
 			}
@@ -415,6 +420,42 @@ func TestEBPFHTTP2XNetServer(t *testing.T) {
 			})
 		})
 	}
+}
+
+// buildXNet builds testdata/h2xnet with this module's golang.org/x/net, or,
+// given a version, in a module of its own requiring that version.
+func buildXNet(t *testing.T, exe, version string, stripped bool) {
+	t.Helper()
+	args := []string{"build", "-o", exe}
+	if stripped {
+		args = append(args, "-ldflags=-s -w")
+	}
+	run := func(dir string, args ...string) {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %v: %v\n%s", args, err, out)
+		}
+	}
+	if version == "" {
+		run(".", append(args, "./testdata/h2xnet")...)
+		return
+	}
+	src := t.TempDir()
+	code, err := os.ReadFile("testdata/h2xnet/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "main.go"), code, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mod := "module h2xnet\n\ngo 1.22\n\nrequire golang.org/x/net " + version + "\n"
+	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte(mod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(src, "mod", "tidy")
+	run(src, append(args, ".")...)
 }
 
 func testXNetStreams(t *testing.T, sink *consumertest.TracesSink, tg *target) {
@@ -451,14 +492,29 @@ func testXNetStreams(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 	if code, _ := h2Get(t, c, tg.base+"/chain", ""); code != 200 {
 		t.Errorf("/chain: %d", code)
 	}
+	// Calls with x/net's own client (h2c), answered 200 and 500.
+	for _, to := range []string{"/echo/down", "/fail/down"} {
+		if code, _ := h2Get(t, c, tg.base+"/chainxnet?to="+to, ""); code != 200 {
+			t.Errorf("/chainxnet?to=%s: %d", to, code)
+		}
+	}
 	c.CloseIdleConnections() // ends the HTTP/1 request that handed the connection over
 	// /hello, the streams, /fail, /chain, its client span and the HTTP/1.1
-	// server span of its request; nothing for the handoff.
-	spans := waitSpans(t, sink, 1+streams+1+3)
+	// server span of its request; per /chainxnet its span, its client span
+	// and the span of the stream it opened; nothing for the handoff.
+	spans := waitSpans(t, sink, 1+streams+1+3+2*3)
+	byID := map[string]span{}
+	for _, s := range spans {
+		byID[s.SpanID().String()] = s
+	}
 	var chain, client, downstream span
+	var xnetClients []span
 	for _, s := range spans {
 		path := strAttr(s, "url.path")
 		switch {
+		case s.Kind() == ptrace.SpanKindClient && byID[s.ParentSpanID().String()].Name() == "GET /chainxnet":
+			xnetClients = append(xnetClients, s)
+			continue
 		case s.Kind() == ptrace.SpanKindClient:
 			client = s
 			continue
@@ -474,7 +530,7 @@ func testXNetStreams(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 		}
 		isErr := s.Status().Code() == ptrace.StatusCodeError
 		wantCode := int64(200)
-		if path == "/fail" {
+		if strings.HasPrefix(path, "/fail") {
 			wantCode = 500
 		}
 		if intAttr(s, "http.response.status_code") != wantCode || isErr != (wantCode == 500) {
@@ -485,6 +541,7 @@ func testXNetStreams(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 		}
 		var i int
 		if _, err := fmt.Sscanf(path, "/echo/%d", &i); err != nil {
+			// /echo/down and /fail/down included: HTTP/2 is not stitched.
 			if !s.ParentSpanID().IsEmpty() {
 				t.Errorf("%s has parent %s, sent none", path, s.ParentSpanID())
 			}
@@ -503,6 +560,24 @@ func testXNetStreams(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 	}
 	if downstream.ParentSpanID() != client.SpanID() || downstream.TraceID() != client.TraceID() {
 		t.Errorf("the HTTP/1.1 request /chain made is not the child of its client span (stitching)")
+	}
+	// x/net's client: a CLIENT span per call, the child of the handler's
+	// span, with the status of the stream's response.
+	if len(xnetClients) != 2 {
+		t.Fatalf("%d client spans under /chainxnet, want 2", len(xnetClients))
+	}
+	for _, cl := range xnetClients {
+		full, code, isErr := strAttr(cl, "url.full"), intAttr(cl, "http.response.status_code"), cl.Status().Code() == ptrace.StatusCodeError
+		want := int64(200)
+		if strings.HasSuffix(full, "/fail/down") {
+			want = 500
+		}
+		if code != want || isErr != (want == 500) || !strings.HasPrefix(full, tg.base+"/") {
+			t.Errorf("x/net client span %s: status %d, error %t", full, code, isErr)
+		}
+		if cl.TraceID() != byID[cl.ParentSpanID().String()].TraceID() {
+			t.Errorf("x/net client span %s is not in its parent's trace", full)
+		}
 	}
 }
 

@@ -4,10 +4,13 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,9 +34,11 @@ func main() {
 		}
 		fmt.Fprintln(w, strings.TrimPrefix(r.URL.Path, "/echo/"))
 	})
-	mux.HandleFunc("/fail", func(w http.ResponseWriter, r *http.Request) {
+	fail := func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "boom", http.StatusInternalServerError)
-	})
+	}
+	mux.HandleFunc("/fail", fail)
+	mux.HandleFunc("/fail/", fail)
 	// A client call (HTTP/1.1) made by the handler.
 	mux.HandleFunc("/chain", func(w http.ResponseWriter, r *http.Request) {
 		resp, err := client.Get("http://" + *addr + "/hello")
@@ -44,6 +49,30 @@ func main() {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		fmt.Fprintf(w, "downstream said %d\n", resp.StatusCode)
+	})
+	// A client call over h2c with x/net's own Transport (not net/http's)
+	// to the path given in ?to=.
+	xnet := &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}
+	mux.HandleFunc("/chainxnet", func(w http.ResponseWriter, r *http.Request) {
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "http://"+*addr+r.URL.Query().Get("to"), nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		resp, err := xnet.RoundTrip(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		fmt.Fprintf(w, "downstream said %d over HTTP/%d\n", resp.StatusCode, resp.ProtoMajor)
 	})
 	log.Fatal(http.ListenAndServe(*addr, h2c.NewHandler(mux, &http2.Server{})))
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2server"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2xnet"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2xnetclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
@@ -43,8 +44,9 @@ func h2Header(with bool) http.Header {
 // by net/http's bundled HTTP/2 server (h2c with prior knowledge, one
 // connection) with a ~1 KiB header block, with and without a traceparent,
 // per HTTP/1.1 request with the same headers in the same run as the
-// baseline, and per request served by golang.org/x/net/http2's h2c. The
-// requests come from this (untraced) process. Run as root:
+// baseline, per request served by golang.org/x/net/http2's h2c, and per
+// call a handler makes with x/net's own Transport (client programs only).
+// The requests come from this (untraced) process. Run as root:
 //
 //	go test -run '^$' -bench H2Probes -benchtime=1x ./receiver/ebpfreceiver/bench/
 func BenchmarkH2Probes(b *testing.B) {
@@ -74,7 +76,7 @@ func BenchmarkH2Probes(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	xatt, err := tr.Attach(xpid, xcookie, xbin, tracer.Probes{httpserver.Name: true, h2server.Name: true, h2xnet.Name: true})
+	xatt, err := tr.Attach(xpid, xcookie, xbin, tracer.Probes{httpserver.Name: true, h2server.Name: true, h2xnet.Name: true, h2xnetclient.Name: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -89,22 +91,26 @@ func BenchmarkH2Probes(b *testing.B) {
 	defer h1.CloseIdleConnections()
 
 	const n = 2000
-	progs := []string{httpserver.ProgEntry, httpserver.ProgReturn, h2server.ProgHeaders, h2xnet.ProgEntry, h2xnet.ProgReturn, h2xnet.ProgHeaders}
+	server := []string{httpserver.ProgEntry, httpserver.ProgReturn, h2server.ProgHeaders, h2xnet.ProgEntry, h2xnet.ProgReturn, h2xnet.ProgHeaders}
+	client := []string{h2xnetclient.ProgEntry, h2xnetclient.ProgReturn}
 	for _, tc := range []struct {
 		name, unit string
-		addr       string
+		addr, path string
 		c          *http.Client
 		proto      int
 		tp         bool
+		progs      []string
 	}{
-		{"HTTP/1.1, no traceparent", "h1", addr, h1, 1, false},
-		{"HTTP/1.1, traceparent", "h1-tp", addr, h1, 1, true},
-		{"HTTP/2, no traceparent", "h2", addr, h2, 2, false},
-		{"HTTP/2, traceparent", "h2-tp", addr, h2, 2, true},
-		{"x/net h2c, traceparent", "xnet-tp", xaddr, h2, 2, true},
+		{"HTTP/1.1, no traceparent", "h1", addr, "/hello", h1, 1, false, server},
+		{"HTTP/1.1, traceparent", "h1-tp", addr, "/hello", h1, 1, true, server},
+		{"HTTP/2, no traceparent", "h2", addr, "/hello", h2, 2, false, server},
+		{"HTTP/2, traceparent", "h2-tp", addr, "/hello", h2, 2, true, server},
+		{"x/net h2c, traceparent", "xnet-tp", xaddr, "/hello", h2, 2, true, server},
+		// The CLIENT span of the x/net Transport call a handler makes.
+		{"x/net client", "xnet-client", xaddr, "/chainxnet?to=/hello", h2, 2, false, client},
 	} {
 		req := func() {
-			r, err := http.NewRequest(http.MethodGet, "http://"+tc.addr+"/hello", nil)
+			r, err := http.NewRequest(http.MethodGet, "http://"+tc.addr+tc.path, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -134,7 +140,7 @@ func BenchmarkH2Probes(b *testing.B) {
 		_ = tr.Drain(300*time.Millisecond, func([]byte) { events++ })
 		var hits uint64
 		var ns time.Duration
-		for _, p := range progs {
+		for _, p := range tc.progs {
 			hits += h1[p] - h0[p]
 			st := strings.TrimPrefix(p, "uprobe_")
 			r, t := s1[st].RunCount-s0[st].RunCount, s1[st].Runtime-s0[st].Runtime

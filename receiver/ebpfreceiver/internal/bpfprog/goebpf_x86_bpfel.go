@@ -14,14 +14,15 @@ import (
 )
 
 type GoebpfClientInflight struct {
-	_         structs.HostLayout
-	StartNs   uint64
-	Request   uint64
-	Ids       GoebpfSpanIds
-	HasParent uint8
-	HasConn   uint8
-	Pad       [6]uint8
-	Conn      GoebpfConnTuple
+	_          structs.HostLayout
+	StartNs    uint64
+	Request    uint64
+	Ids        GoebpfSpanIds
+	HasParent  uint8
+	HasConn    uint8
+	Pad        [6]uint8
+	Conn       GoebpfConnTuple
+	EntryDepth uint64
 }
 
 type GoebpfConnClient struct {
@@ -272,6 +273,8 @@ type GoebpfProgramSpecs struct {
 	UprobeRecoveryResume      *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
 	UprobeServerEntry         *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
 	UprobeServerReturn        *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
+	UprobeXnetClientEntry     *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_entry"`
+	UprobeXnetClientReturn    *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_return"`
 	UprobeXnetH2ServerHeaders *ebpf.ProgramSpec `ebpf:"uprobe_xnet_h2_server_headers"`
 	UprobeXnetHandlerEntry    *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_entry"`
 	UprobeXnetHandlerReturn   *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_return"`
@@ -281,20 +284,21 @@ type GoebpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfMapSpecs struct {
-	ClientByConn      *ebpf.MapSpec `ebpf:"client_by_conn"`
-	ClientRequests    *ebpf.MapSpec `ebpf:"client_requests"`
-	Events            *ebpf.MapSpec `ebpf:"events"`
-	GoOffsetsByCookie *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
-	GrpcClientRpcs    *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
-	GrpcClientScratch *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
-	GrpcServerRpcs    *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
-	H2StreamParents   *ebpf.MapSpec `ebpf:"h2_stream_parents"`
-	HeadScratch       *ebpf.MapSpec `ebpf:"head_scratch"`
-	OpenSpans         *ebpf.MapSpec `ebpf:"open_spans"`
-	ProbeHits         *ebpf.MapSpec `ebpf:"probe_hits"`
-	RingbufDrops      *ebpf.MapSpec `ebpf:"ringbuf_drops"`
-	ServerRequests    *ebpf.MapSpec `ebpf:"server_requests"`
-	SpanByGoroutine   *ebpf.MapSpec `ebpf:"span_by_goroutine"`
+	ClientByConn       *ebpf.MapSpec `ebpf:"client_by_conn"`
+	ClientRequests     *ebpf.MapSpec `ebpf:"client_requests"`
+	Events             *ebpf.MapSpec `ebpf:"events"`
+	GoOffsetsByCookie  *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
+	GrpcClientRpcs     *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
+	GrpcClientScratch  *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
+	GrpcServerRpcs     *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
+	H2StreamParents    *ebpf.MapSpec `ebpf:"h2_stream_parents"`
+	HeadScratch        *ebpf.MapSpec `ebpf:"head_scratch"`
+	OpenSpans          *ebpf.MapSpec `ebpf:"open_spans"`
+	ProbeHits          *ebpf.MapSpec `ebpf:"probe_hits"`
+	RingbufDrops       *ebpf.MapSpec `ebpf:"ringbuf_drops"`
+	ServerRequests     *ebpf.MapSpec `ebpf:"server_requests"`
+	SpanByGoroutine    *ebpf.MapSpec `ebpf:"span_by_goroutine"`
+	XnetClientRequests *ebpf.MapSpec `ebpf:"xnet_client_requests"`
 }
 
 // GoebpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -334,20 +338,21 @@ func (o *GoebpfObjects) Close() error {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfMaps struct {
-	ClientByConn      *ebpf.Map `ebpf:"client_by_conn"`
-	ClientRequests    *ebpf.Map `ebpf:"client_requests"`
-	Events            *ebpf.Map `ebpf:"events"`
-	GoOffsetsByCookie *ebpf.Map `ebpf:"go_offsets_by_cookie"`
-	GrpcClientRpcs    *ebpf.Map `ebpf:"grpc_client_rpcs"`
-	GrpcClientScratch *ebpf.Map `ebpf:"grpc_client_scratch"`
-	GrpcServerRpcs    *ebpf.Map `ebpf:"grpc_server_rpcs"`
-	H2StreamParents   *ebpf.Map `ebpf:"h2_stream_parents"`
-	HeadScratch       *ebpf.Map `ebpf:"head_scratch"`
-	OpenSpans         *ebpf.Map `ebpf:"open_spans"`
-	ProbeHits         *ebpf.Map `ebpf:"probe_hits"`
-	RingbufDrops      *ebpf.Map `ebpf:"ringbuf_drops"`
-	ServerRequests    *ebpf.Map `ebpf:"server_requests"`
-	SpanByGoroutine   *ebpf.Map `ebpf:"span_by_goroutine"`
+	ClientByConn       *ebpf.Map `ebpf:"client_by_conn"`
+	ClientRequests     *ebpf.Map `ebpf:"client_requests"`
+	Events             *ebpf.Map `ebpf:"events"`
+	GoOffsetsByCookie  *ebpf.Map `ebpf:"go_offsets_by_cookie"`
+	GrpcClientRpcs     *ebpf.Map `ebpf:"grpc_client_rpcs"`
+	GrpcClientScratch  *ebpf.Map `ebpf:"grpc_client_scratch"`
+	GrpcServerRpcs     *ebpf.Map `ebpf:"grpc_server_rpcs"`
+	H2StreamParents    *ebpf.Map `ebpf:"h2_stream_parents"`
+	HeadScratch        *ebpf.Map `ebpf:"head_scratch"`
+	OpenSpans          *ebpf.Map `ebpf:"open_spans"`
+	ProbeHits          *ebpf.Map `ebpf:"probe_hits"`
+	RingbufDrops       *ebpf.Map `ebpf:"ringbuf_drops"`
+	ServerRequests     *ebpf.Map `ebpf:"server_requests"`
+	SpanByGoroutine    *ebpf.Map `ebpf:"span_by_goroutine"`
+	XnetClientRequests *ebpf.Map `ebpf:"xnet_client_requests"`
 }
 
 func (m *GoebpfMaps) Close() error {
@@ -366,6 +371,7 @@ func (m *GoebpfMaps) Close() error {
 		m.RingbufDrops,
 		m.ServerRequests,
 		m.SpanByGoroutine,
+		m.XnetClientRequests,
 	)
 }
 
@@ -404,6 +410,8 @@ type GoebpfPrograms struct {
 	UprobeRecoveryResume      *ebpf.Program `ebpf:"uprobe_recovery_resume"`
 	UprobeServerEntry         *ebpf.Program `ebpf:"uprobe_server_entry"`
 	UprobeServerReturn        *ebpf.Program `ebpf:"uprobe_server_return"`
+	UprobeXnetClientEntry     *ebpf.Program `ebpf:"uprobe_xnet_client_entry"`
+	UprobeXnetClientReturn    *ebpf.Program `ebpf:"uprobe_xnet_client_return"`
 	UprobeXnetH2ServerHeaders *ebpf.Program `ebpf:"uprobe_xnet_h2_server_headers"`
 	UprobeXnetHandlerEntry    *ebpf.Program `ebpf:"uprobe_xnet_handler_entry"`
 	UprobeXnetHandlerReturn   *ebpf.Program `ebpf:"uprobe_xnet_handler_return"`
@@ -425,6 +433,8 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeRecoveryResume,
 		p.UprobeServerEntry,
 		p.UprobeServerReturn,
+		p.UprobeXnetClientEntry,
+		p.UprobeXnetClientReturn,
 		p.UprobeXnetH2ServerHeaders,
 		p.UprobeXnetHandlerEntry,
 		p.UprobeXnetHandlerReturn,
