@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -27,6 +28,8 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
@@ -418,6 +421,19 @@ func TestEBPFHTTP2XNetServer(t *testing.T) {
 			waitFor(t, "one h2c handoff counted", func() bool {
 				return counterValue(t, tel, "otelcol_receiver_ebpf_h2c_handoffs")-handoffs0 == 1
 			})
+			// h2c by Upgrade: the upgraded request is stream 1, one span;
+			// the HTTP/1 request that carried it is a handoff.
+			sink.Reset()
+			if code := h2cUpgradeGet(t, fmt.Sprintf("127.0.0.1:%d", port), "/echo/up"); code != "200" {
+				t.Errorf("upgraded request: status %q", code)
+			}
+			spans := waitSpans(t, sink, 1)
+			if s := spans[0]; strAttr(s, "url.path") != "/echo/up" || strAttr(s, "network.protocol.version") != "2" || intAttr(s, "http.response.status_code") != 200 {
+				t.Errorf("upgraded request's span %s %v", s.Name(), s.Attributes().AsRaw())
+			}
+			waitFor(t, "the upgrade counted as an h2c handoff", func() bool {
+				return counterValue(t, tel, "otelcol_receiver_ebpf_h2c_handoffs")-handoffs0 == 2
+			})
 		})
 	}
 }
@@ -607,6 +623,70 @@ func testXNetStripped(t *testing.T, sink *consumertest.TracesSink, tel *componen
 	waitFor(t, "one h2c handoff counted", func() bool {
 		return counterValue(t, tel, "otelcol_receiver_ebpf_h2c_handoffs")-handoffs0 == 1
 	})
-	// No span: neither for the streams (layout unknown) nor for the handoff.
+	// And by Upgrade (the HTTP server probe sees x/net's serveConn).
+	if code := h2cUpgradeGet(t, strings.TrimPrefix(tg.base, "http://"), "/hello"); code != "200" {
+		t.Errorf("upgraded request: status %q", code)
+	}
+	waitFor(t, "the upgrade counted as an h2c handoff", func() bool {
+		return counterValue(t, tel, "otelcol_receiver_ebpf_h2c_handoffs")-handoffs0 == 2
+	})
+	// No span: neither for the streams (layout unknown) nor for the handoffs.
 	waitSpans(t, sink, 0)
+}
+
+// h2cUpgradeGet sends GET path as an HTTP/1.1 request asking to upgrade to
+// h2c (RFC 7540 3.2, as curl --http2 does), then speaks HTTP/2 on the
+// connection until stream 1 (the upgraded request) ends; returns the
+// status it got.
+func h2cUpgradeGet(t *testing.T, addr, path string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n", path, addr)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("upgrade response: %v", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade answered %d", resp.StatusCode)
+	}
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(c, br)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	status := ""
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("read frame: %v", err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				_ = fr.WriteSettingsAck()
+			}
+		case *http2.MetaHeadersFrame:
+			if f.StreamID == 1 {
+				status = f.PseudoValue("status")
+				if f.StreamEnded() {
+					return status
+				}
+			}
+		case *http2.DataFrame:
+			if f.StreamID == 1 && f.StreamEnded() {
+				return status
+			}
+		case *http2.GoAwayFrame, *http2.RSTStreamFrame:
+			t.Fatalf("stream 1 ended by %v", f.Header().Type)
+		}
+	}
 }

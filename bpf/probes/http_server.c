@@ -271,6 +271,12 @@ static __always_inline void emit_server(struct go_offsets *off, struct goroutine
 	u64 req = st->request;
 	e->proto_major = (u8)read_ptr(req + FIELD(off, NET_HTTP_REQUEST_PROTOMAJOR));
 	e->proto_minor = (u8)read_ptr(req + FIELD(off, NET_HTTP_REQUEST_PROTOMINOR));
+	// x/net serves HTTP/2 only; an h2c upgrade's request (stream 1) keeps
+	// the HTTP/1.1 it was sent with.
+	if (st->anchor == ANCHOR_XNET) {
+		e->proto_major = 2;
+		e->proto_minor = 0;
+	}
 	e->method_len = read_go_string(req + FIELD(off, NET_HTTP_REQUEST_METHOD), e->method, METHOD_LEN);
 	e->host_len = read_go_string(req + FIELD(off, NET_HTTP_REQUEST_HOST), e->host, HOST_LEN);
 	e->remote_len = read_go_string(req + FIELD(off, NET_HTTP_REQUEST_REMOTEADDR), e->remote, REMOTE_LEN);
@@ -341,6 +347,27 @@ int uprobe_server_return(struct pt_regs *ctx)
 	if (!st || st->anchor != ANCHOR_SERVEHTTP)
 		return 0;
 	emit_server(off, &key, st, 0);
+	return 0;
+}
+
+// golang.org/x/net/http2.(*Server).serveConn (ServeConn in older x/net),
+// entry: an HTTP/1 request whose handler hands its connection to x/net's
+// server (h2c's Upgrade path: the request becomes the connection's stream
+// 1, which gets its own span) is no request of its own: its span becomes a
+// handoff (counted, not sent) and parents nothing. The prior-knowledge
+// preface was recognised at ServeHTTP's entry already.
+SEC("uprobe/xnet_serve_conn")
+int uprobe_xnet_serve_conn(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct server_inflight *st = bpf_map_lookup_elem(&server_requests, &key);
+	if (!st || st->anchor != ANCHOR_SERVEHTTP || st->handoff)
+		return 0;
+	st->handoff = 1;
+	clear_goroutine_span(off, &key, &st->ids);
 	return 0;
 }
 

@@ -278,6 +278,7 @@ type GoebpfProgramSpecs struct {
 	UprobeXnetH2ServerHeaders *ebpf.ProgramSpec `ebpf:"uprobe_xnet_h2_server_headers"`
 	UprobeXnetHandlerEntry    *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_entry"`
 	UprobeXnetHandlerReturn   *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_return"`
+	UprobeXnetServeConn       *ebpf.ProgramSpec `ebpf:"uprobe_xnet_serve_conn"`
 }
 
 // GoebpfMapSpecs contains maps before they are loaded into the kernel.
@@ -415,6 +416,7 @@ type GoebpfPrograms struct {
 	UprobeXnetH2ServerHeaders *ebpf.Program `ebpf:"uprobe_xnet_h2_server_headers"`
 	UprobeXnetHandlerEntry    *ebpf.Program `ebpf:"uprobe_xnet_handler_entry"`
 	UprobeXnetHandlerReturn   *ebpf.Program `ebpf:"uprobe_xnet_handler_return"`
+	UprobeXnetServeConn       *ebpf.Program `ebpf:"uprobe_xnet_serve_conn"`
 }
 
 func (p *GoebpfPrograms) Close() error {
@@ -438,6 +440,7 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeXnetH2ServerHeaders,
 		p.UprobeXnetHandlerEntry,
 		p.UprobeXnetHandlerReturn,
+		p.UprobeXnetServeConn,
 	)
 }
 

@@ -90,7 +90,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfH2cHandoffs, err = builder.meter.Int64Counter(
 		"otelcol_receiver_ebpf_h2c_handoffs",
-		metric.WithDescription("HTTP/1 requests that were the HTTP/2 connection preface (PRI *) handed to a handler that serves the connection as h2c (golang.org/x/net/http2/h2c); not spans, the connection's streams are. [Alpha]"),
+		metric.WithDescription("HTTP/1 requests whose handler handed the connection to an HTTP/2 server as h2c (golang.org/x/net/http2/h2c - the preface PRI *, or an Upgrade h2c request); not spans, the connection's streams are. [Alpha]"),
 		metric.WithUnit("{connection}"),
 	)
 	errs = errors.Join(errs, err)

@@ -72,7 +72,7 @@ func AssertEqualReceiverEbpfEventsReceived(t *testing.T, tt *componenttest.Telem
 func AssertEqualReceiverEbpfH2cHandoffs(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_ebpf_h2c_handoffs",
-		Description: "HTTP/1 requests that were the HTTP/2 connection preface (PRI *) handed to a handler that serves the connection as h2c (golang.org/x/net/http2/h2c); not spans, the connection's streams are. [Alpha]",
+		Description: "HTTP/1 requests whose handler handed the connection to an HTTP/2 server as h2c (golang.org/x/net/http2/h2c - the preface PRI *, or an Upgrade h2c request); not spans, the connection's streams are. [Alpha]",
 		Unit:        "{connection}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
