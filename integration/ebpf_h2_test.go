@@ -514,11 +514,21 @@ func testXNetStreams(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 			t.Errorf("/chainxnet?to=%s: %d", to, code)
 		}
 	}
+	// A panic x/net's server recovers (the stream is reset), and one the
+	// handler recovers itself.
+	if resp, err := c.Get(tg.base + "/panic"); err == nil {
+		resp.Body.Close()
+		t.Errorf("/panic answered %d", resp.StatusCode)
+	}
+	if code, _ := h2Get(t, c, tg.base+"/recovered", ""); code != 200 {
+		t.Errorf("/recovered: %d", code)
+	}
 	c.CloseIdleConnections() // ends the HTTP/1 request that handed the connection over
 	// /hello, the streams, /fail, /chain, its client span and the HTTP/1.1
 	// server span of its request; per /chainxnet its span, its client span
-	// and the span of the stream it opened; nothing for the handoff.
-	spans := waitSpans(t, sink, 1+streams+1+3+2*3)
+	// and the span of the stream it opened; /panic, /recovered; nothing for
+	// the handoff.
+	spans := waitSpans(t, sink, 1+streams+1+3+2*3+2)
 	byID := map[string]span{}
 	for _, s := range spans {
 		byID[s.SpanID().String()] = s
@@ -548,6 +558,12 @@ func testXNetStreams(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 		wantCode := int64(200)
 		if strings.HasPrefix(path, "/fail") {
 			wantCode = 500
+		}
+		if path == "/panic" {
+			if !isErr || strAttr(s, "error.type") != "string" || intAttr(s, "http.response.status_code") != -1 || s.Status().Message() != "panic: boom" {
+				t.Errorf("/panic: error %t, error.type %q, status %d, message %q", isErr, strAttr(s, "error.type"), intAttr(s, "http.response.status_code"), s.Status().Message())
+			}
+			continue
 		}
 		if intAttr(s, "http.response.status_code") != wantCode || isErr != (wantCode == 500) {
 			t.Errorf("%s: status %d, error %t", path, intAttr(s, "http.response.status_code"), isErr)

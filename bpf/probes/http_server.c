@@ -41,6 +41,7 @@ struct server_inflight {
 	u64 request;
 	u64 response; // ANCHOR_XNET: the *responseWriterState
 	u64 stream;   // ANCHOR_XNET: its *stream at entry
+	u64 writer;   // ANCHOR_XNET: the *responseWriter
 	// g.stack.hi - SP at ServeHTTP entry: how deep the frame is, which a
 	// stack copy does not change.
 	u64 entry_depth;
@@ -50,8 +51,8 @@ struct server_inflight {
 	u16 panic_msg_len;
 	u8 stitch;  // STITCH_* (stitch.h)
 	u8 anchor;  // ANCHOR_*: the function whose entry opened the span
-	u8 handoff; // an h2c connection preface (PRI *) handed to the handler
-	u8 pad;
+	u8 handoff;    // an h2c connection handed to an HTTP/2 server by the handler
+	u8 panic_seen; // runtime.gopanic ran in this goroutine since entry (never cleared)
 	u64 panic_type; // unrelocated address of the panic value's type
 	char panic_msg[PANIC_MSG_LEN];
 };
@@ -243,6 +244,7 @@ int uprobe_xnet_handler_entry(struct pt_regs *ctx)
 	// runHandler's deferred handlerDone sets rw.rws to nil and may put
 	// the state back in a pool before the RET: keep the state and its
 	// stream now, and check at the end that it still is this stream's.
+	st.writer = rw;
 	if (rw) {
 		st.response = read_ptr(rw + FIELD(off, GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITER_RWS));
 		if (st.response)
@@ -381,7 +383,13 @@ int uprobe_xnet_handler_return(struct pt_regs *ctx)
 	struct server_inflight *st = bpf_map_lookup_elem(&server_requests, &key);
 	if (!st || st->anchor != ANCHOR_XNET)
 		return 0;
-	emit_server(off, &key, st, 0);
+	// x/net's runHandler recovers a handler's panic itself and then
+	// returns normally, skipping handlerDone, which would have cleared
+	// rw.rws: a panic seen and rws still set is a panic runHandler caught
+	// (one the handler recovered itself returns through handlerDone).
+	u8 panicked = st->panic_seen && st->writer &&
+		      read_ptr(st->writer + FIELD(off, GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITER_RWS)) != 0;
+	emit_server(off, &key, st, panicked);
 	return 0;
 }
 
@@ -447,6 +455,7 @@ int uprobe_gopanic(struct pt_regs *ctx)
 	u64 typ = GO_PARAM1(ctx);
 	u64 data = GO_PARAM2(ctx);
 	st->panicking = 1;
+	st->panic_seen = 1;
 	// The probe sits at gopanic's entry: ip - its unrelocated address is the
 	// load bias, so user space gets the type's address in the file.
 	st->panic_type = typ ? typ - (ctx->ip - off->gopanic_vaddr) : 0;

@@ -39,6 +39,18 @@ func main() {
 	}
 	mux.HandleFunc("/fail", fail)
 	mux.HandleFunc("/fail/", fail)
+	// x/net's server recovers the panic and resets the stream.
+	mux.HandleFunc("/panic", func(w http.ResponseWriter, r *http.Request) {
+		panic("boom")
+	})
+	// A panic the handler recovers itself: an ordinary 200 response.
+	mux.HandleFunc("/recovered", func(w http.ResponseWriter, r *http.Request) {
+		func() {
+			defer func() { _ = recover() }()
+			panic("handled")
+		}()
+		fmt.Fprintln(w, "recovered")
+	})
 	// A client call (HTTP/1.1) made by the handler.
 	mux.HandleFunc("/chain", func(w http.ResponseWriter, r *http.Request) {
 		resp, err := client.Get("http://" + *addr + "/hello")

@@ -191,6 +191,7 @@ type GoebpfServerInflight struct {
 	Request     uint64
 	Response    uint64
 	Stream      uint64
+	Writer      uint64
 	EntryDepth  uint64
 	Ids         GoebpfSpanIds
 	HasParent   uint8
@@ -199,7 +200,7 @@ type GoebpfServerInflight struct {
 	Stitch      uint8
 	Anchor      uint8
 	Handoff     uint8
-	Pad         uint8
+	PanicSeen   uint8
 	PanicType   uint64
 	PanicMsg    [64]int8
 }
