@@ -407,8 +407,9 @@ func TestEBPFHTTP2XNetServer(t *testing.T) {
 			buildXNet(t, exe, tc.xnet, tc.stripped)
 			sink, tel, logs, stop := startReceiverObserved(t, exe)
 			defer stop()
-			port := freePort(t)
-			tg := startTarget(t, exe, "h2xnet", port)
+			port, tlsPort := freePort(t), freePort(t)
+			certFile, keyFile := writeSelfSigned(t, t.TempDir())
+			tg := startTarget(t, exe, "h2xnet", port, "-tls-addr", fmt.Sprintf("127.0.0.1:%d", tlsPort), "-cert", certFile, "-key", keyFile)
 			defer tg.stop()
 			if tc.stripped {
 				testXNetStripped(t, sink, tel, logs, tg)
@@ -434,6 +435,37 @@ func TestEBPFHTTP2XNetServer(t *testing.T) {
 			waitFor(t, "the upgrade counted as an h2c handoff", func() bool {
 				return counterValue(t, tel, "otelcol_receiver_ebpf_h2c_handoffs")-handoffs0 == 2
 			})
+			// x/net's server behind net/http's over TLS: its runHandler
+			// calls ServeHTTP; one span per stream, x/net's.
+			sink.Reset()
+			c := h2Client(false)
+			defer c.CloseIdleConnections()
+			traceID, parentID := randomHex(16), randomHex(8)
+			tlsBase := fmt.Sprintf("https://127.0.0.1:%d", tlsPort)
+			if code, _ := h2Get(t, c, tlsBase+"/echo/tls", "00-"+traceID+"-"+parentID+"-01"); code != 200 {
+				t.Errorf("/echo/tls: %d", code)
+			}
+			if code, _ := h2Get(t, c, tlsBase+"/fail", ""); code != 500 {
+				t.Errorf("/fail over TLS: %d", code)
+			}
+			for _, s := range waitSpans(t, sink, 2) {
+				tid, pid := s.TraceID(), s.ParentSpanID()
+				switch path := strAttr(s, "url.path"); path {
+				case "/echo/tls":
+					if hex.EncodeToString(tid[:]) != traceID || hex.EncodeToString(pid[:]) != parentID || intAttr(s, "http.response.status_code") != 200 {
+						t.Errorf("/echo/tls span: trace %s parent %s status %d", tid, pid, intAttr(s, "http.response.status_code"))
+					}
+				case "/fail":
+					if intAttr(s, "http.response.status_code") != 500 || s.Status().Code() != ptrace.StatusCodeError {
+						t.Errorf("/fail over TLS: status %d", intAttr(s, "http.response.status_code"))
+					}
+				default:
+					t.Errorf("unexpected span %s", s.Name())
+				}
+				if strAttr(s, "url.scheme") != "https" || strAttr(s, "network.protocol.version") != "2" || intAttr(s, "server.port") != int64(tlsPort) {
+					t.Errorf("TLS span attributes %v", s.Attributes().AsRaw())
+				}
+			}
 		})
 	}
 }

@@ -6,8 +6,8 @@
 // per request). At entry the request head still in the connection's
 // bufio.Reader is scanned for trace context (propagation.h; an HTTP/2
 // request's was found in its stream's headers by the h2_server probe, h2.h)
-// and the span becomes the goroutine's current span (goroutines.h), so client calls the
-// handler makes become its children. A handler that panics never reaches a
+// and the span becomes the goroutine's current span (goroutines.h), so
+// client calls the handler makes become its children. A handler that panics never reaches a
 // RET: runtime.gopanic (entry) and the resume of runtime.recovery (its call
 // of gogo) are probed, and run only when a program panics and recovers, so a
 // request that does not panic costs no extra hit.
@@ -60,6 +60,9 @@ struct server_inflight {
 // server_inflight.anchor
 #define ANCHOR_SERVEHTTP 0 // net/http.serverHandler.ServeHTTP
 #define ANCHOR_XNET 1      // golang.org/x/net/http2.(*serverConn).runHandler
+
+// How soon after x/net's runHandler entry a ServeHTTP under it starts.
+#define XNET_NESTED_SERVE_NS (1000ULL * 1000 * 1000)
 
 struct http_server_event {
 	struct event_header hdr;
@@ -186,13 +189,16 @@ int uprobe_server_entry(struct pt_regs *ctx)
 	if (!off)
 		return 0;
 	struct goroutine_key key = current_goroutine(ctx);
+	u64 now = bpf_ktime_get_boot_ns();
 	// Under x/net's runHandler (its server behind net/http's TLSNextProto):
-	// the stream's span is open already.
+	// the stream's span is open already. runHandler calls the handler at
+	// once; an older entry was left by a goroutine that never returned
+	// (runtime.Goexit) and whose g is reused: it is replaced.
 	struct server_inflight *cur = bpf_map_lookup_elem(&server_requests, &key);
-	if (cur && cur->anchor == ANCHOR_XNET)
+	if (cur && cur->anchor == ANCHOR_XNET && now - cur->start_ns < XNET_NESTED_SERVE_NS)
 		return 0;
 	struct server_inflight st = {};
-	st.start_ns = bpf_ktime_get_boot_ns();
+	st.start_ns = now;
 	st.request = GO_PARAM4(ctx);
 	st.response = GO_PARAM3(ctx);
 	st.entry_depth = read_ptr(key.g + G_STACK_HI) - ctx->sp;

@@ -22,6 +22,9 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	tlsAddr := flag.String("tls-addr", "", "TLS listen address: x/net's server behind net/http's (http2.ConfigureServer)")
+	cert := flag.String("cert", "", "TLS certificate (PEM)")
+	key := flag.String("key", "", "TLS key (PEM)")
 	flag.Parse()
 	client := &http.Client{Timeout: 5 * time.Second}
 	mux := http.NewServeMux()
@@ -86,5 +89,12 @@ func main() {
 		resp.Body.Close()
 		fmt.Fprintf(w, "downstream said %d over HTTP/%d\n", resp.StatusCode, resp.ProtoMajor)
 	})
+	if *tlsAddr != "" {
+		srv := &http.Server{Addr: *tlsAddr, Handler: mux}
+		if err := http2.ConfigureServer(srv, &http2.Server{}); err != nil {
+			log.Fatal(err)
+		}
+		go func() { log.Fatal(srv.ListenAndServeTLS(*cert, *key)) }()
+	}
 	log.Fatal(http.ListenAndServe(*addr, h2c.NewHandler(mux, &http2.Server{})))
 }
