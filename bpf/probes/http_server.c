@@ -234,6 +234,15 @@ int uprobe_server_entry(struct pt_regs *ctx)
 // net/http's servers. The trace context comes from x/net's
 // newWriterAndRequest (h2_server.c).
 
+// x/net's responseWriter.rws, responseWriterState.{status,stream}: the
+// stream's status (DWARF only; unknown in a stripped binary).
+static __always_inline int has_xnet_status(struct go_offsets *off)
+{
+	return known(off, GO_FIELD_GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITER_RWS) &&
+	       known(off, GO_FIELD_GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STATUS) &&
+	       known(off, GO_FIELD_GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STREAM);
+}
+
 SEC("uprobe/xnet_handler_entry")
 int uprobe_xnet_handler_entry(struct pt_regs *ctx)
 {
@@ -251,7 +260,7 @@ int uprobe_xnet_handler_entry(struct pt_regs *ctx)
 	// the state back in a pool before the RET: keep the state and its
 	// stream now, and check at the end that it still is this stream's.
 	st.writer = rw;
-	if (rw) {
+	if (rw && has_xnet_status(off)) {
 		st.response = read_ptr(rw + FIELD(off, GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITER_RWS));
 		if (st.response)
 			st.stream = read_ptr(st.response + FIELD(off, GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STREAM));
@@ -312,7 +321,7 @@ static __always_inline void emit_server(struct go_offsets *off, struct goroutine
 	} else if (st->anchor == ANCHOR_XNET) {
 		// The status first, then whether the state still is this
 		// stream's (a pooled state is zeroed, then given its new stream).
-		if (st->response && st->stream) {
+		if (st->response && st->stream && has_xnet_status(off)) {
 			u16 status = (u16)read_ptr(st->response + FIELD(off, GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STATUS));
 			if (read_ptr(st->response + FIELD(off, GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STREAM)) == st->stream)
 				e->status = status;
@@ -393,7 +402,7 @@ int uprobe_xnet_handler_return(struct pt_regs *ctx)
 	// returns normally, skipping handlerDone, which would have cleared
 	// rw.rws: a panic seen and rws still set is a panic runHandler caught
 	// (one the handler recovered itself returns through handlerDone).
-	u8 panicked = st->panic_seen && st->writer &&
+	u8 panicked = st->panic_seen && st->writer && has_xnet_status(off) &&
 		      read_ptr(st->writer + FIELD(off, GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITER_RWS)) != 0;
 	emit_server(off, &key, st, panicked);
 	return 0;

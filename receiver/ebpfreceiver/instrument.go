@@ -175,7 +175,7 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 			logOnce("No gRPC spans for executable: grpc-go struct layout unknown", err)
 		}
 		if err := r.cfg.Traces.xnetLayoutUnknown(b.info); err != nil {
-			logOnce("No HTTP/2 spans for golang.org/x/net/http2's server in executable: its struct layout unknown", err)
+			logOnce("HTTP/2 spans of golang.org/x/net/http2's server without status or trace context: its struct layout unknown", err)
 		}
 		if b.info.ProbeErr != nil {
 			r.recordFailure(b.info.ProbeErr)

@@ -10,8 +10,10 @@
 // response writer. Trace context comes from x/net's newWriterAndRequest,
 // as for net/http's bundled server (bpf/probes/h2_server.c).
 //
-// x/net's layouts are read from DWARF only: in a stripped binary the probe
-// is left out.
+// x/net's layouts are read from DWARF only: in a stripped binary the
+// streams' spans have no status and no incoming trace context (the
+// receiver says so once per binary). A binary without x/net's server
+// resolves no site: nothing is attached, nothing is reported.
 package h2xnet
 
 import (
@@ -35,8 +37,12 @@ const (
 	ProgReturn  = "uprobe_xnet_handler_return"
 	ProgHeaders = "uprobe_xnet_h2_server_headers"
 	headers     = "headers"
+	server      = "server"
 	requestsMap = "server_requests"
 )
+
+// StatusFields lead from x/net's response writer to the stream's status.
+var StatusFields = []fields.ID{fields.XNetResponseWriterRws, fields.XNetResponseWriterStateStatus, fields.XNetResponseWriterStateStream}
 
 // Probe describes the probe to the loader.
 //
@@ -47,13 +53,14 @@ const (
 var Probe = &probes.Probe{
 	Name: Name,
 	Uprobes: []probes.Uprobe{
-		{Symbol: FuncRunHandler, Entry: ProgEntry, Return: ProgReturn},
+		{Symbol: FuncRunHandler, Entry: ProgEntry, Return: ProgReturn, Optional: server},
 		{Symbol: FuncNewWriterAndRequest, Entry: ProgHeaders, Optional: headers},
 	},
 	Fields: append(append([]fields.ID{}, httpserver.RequestFields...),
-		fields.RequestProtoMajor, fields.RequestProtoMinor, fields.RequestHost, fields.RequestRemoteAddr,
-		fields.XNetResponseWriterRws, fields.XNetResponseWriterStateStatus, fields.XNetResponseWriterStateStream),
+		fields.RequestProtoMajor, fields.RequestProtoMinor, fields.RequestHost, fields.RequestRemoteAddr),
 	OptionalFields: [][]fields.ID{
+		// The response writer's state: status and panics.
+		StatusFields,
 		{fields.URLRawQuery},
 		{fields.RequestPattern},
 		httpserver.GoroutineFields,
