@@ -47,17 +47,28 @@ func goCommand(t *testing.T, tc string) (string, []string) {
 
 func buildCompat(t *testing.T, tc, out string, stripped bool) string {
 	t.Helper()
+	return buildWith(t, "testdata/httpcompat", tc, out, stripped)
+}
+
+// buildWith builds the program whose Go files are in dir (a module of its
+// own, without dependencies) with toolchain tc, and returns its Go version.
+func buildWith(t *testing.T, dir, tc, out string, stripped bool) string {
+	t.Helper()
 	src := t.TempDir()
-	code, err := os.ReadFile("testdata/httpcompat/main.go")
-	if err != nil {
-		t.Fatal(err)
-	}
 	must := func(err error) {
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	must(os.WriteFile(filepath.Join(src, "main.go"), code, 0o644))
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Go files in %s: %v", dir, err)
+	}
+	for _, f := range files {
+		code, err := os.ReadFile(f)
+		must(err)
+		must(os.WriteFile(filepath.Join(src, filepath.Base(f)), code, 0o644))
+	}
 	goCmd, env := goCommand(t, tc)
 	// The go line selects GODEBUG defaults: with "go 1.19" a Go 1.23 binary
 	// keeps the pre-1.22 ServeMux (httpmuxgo121=1), which sets no Pattern.
@@ -68,7 +79,7 @@ func buildCompat(t *testing.T, tc, out string, stripped bool) string {
 	if err != nil {
 		t.Fatalf("%s env GOVERSION: %v", goCmd, err)
 	}
-	must(os.WriteFile(filepath.Join(src, "go.mod"), []byte(fmt.Sprintf("module httpcompat\n\ngo 1.%d\n", goMinor(strings.TrimSpace(string(gv))))), 0o644))
+	must(os.WriteFile(filepath.Join(src, "go.mod"), []byte(fmt.Sprintf("module %s\n\ngo 1.%d\n", filepath.Base(dir), goMinor(strings.TrimSpace(string(gv))))), 0o644))
 	args := []string{"build", "-o", out}
 	if stripped {
 		args = append(args, "-ldflags=-s -w")

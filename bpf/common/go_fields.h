@@ -74,7 +74,23 @@ enum go_field {
 	GO_FIELD_GITHUB_COM_GO_REDIS_REDIS_V8_BASECMD_ARGS = 64, // github.com/go-redis/redis/v8.baseCmd.args
 	GO_FIELD_GITHUB_COM_REDIS_GO_REDIS_V9_OPTIONS_DB = 65, // github.com/redis/go-redis/v9.Options.DB
 	GO_FIELD_GITHUB_COM_GO_REDIS_REDIS_V8_OPTIONS_DB = 66, // github.com/go-redis/redis/v8.Options.DB
-	GO_FIELD_COUNT = 67,
+	GO_FIELD_NET_HTTP_HTTP2RESPONSEWRITERSTATE_STREAM = 67, // net/http.http2responseWriterState.stream
+	GO_FIELD_NET_HTTP_HTTP2STREAM_SC = 68, // net/http.http2stream.sc
+	GO_FIELD_NET_HTTP_HTTP2STREAM_ID = 69, // net/http.http2stream.id
+	GO_FIELD_NET_HTTP_HTTP2METAHEADERSFRAME_FIELDS = 70, // net/http.http2MetaHeadersFrame.Fields
+	GO_FIELD_VENDOR_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_NAME = 71, // vendor/golang.org/x/net/http2/hpack.HeaderField.Name
+	GO_FIELD_VENDOR_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_VALUE = 72, // vendor/golang.org/x/net/http2/hpack.HeaderField.Value
+	GO_FIELD_VENDOR_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_SENSITIVE = 73, // vendor/golang.org/x/net/http2/hpack.HeaderField.Sensitive
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITER_RWS = 74, // golang.org/x/net/http2.responseWriter.rws
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STREAM = 75, // golang.org/x/net/http2.responseWriterState.stream
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STATUS = 76, // golang.org/x/net/http2.responseWriterState.status
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_STREAM_SC = 77, // golang.org/x/net/http2.stream.sc
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_STREAM_ID = 78, // golang.org/x/net/http2.stream.id
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_METAHEADERSFRAME_FIELDS = 79, // golang.org/x/net/http2.MetaHeadersFrame.Fields
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_NAME = 80, // golang.org/x/net/http2/hpack.HeaderField.Name
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_VALUE = 81, // golang.org/x/net/http2/hpack.HeaderField.Value
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_SENSITIVE = 82, // golang.org/x/net/http2/hpack.HeaderField.Sensitive
+	GO_FIELD_COUNT = 83,
 };
 
 // A go_offsets.field entry whose offset is not known.

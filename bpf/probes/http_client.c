@@ -31,6 +31,7 @@ struct client_inflight {
 	u8 has_conn; // conn is the request's connection, in client_by_conn
 	u8 pad[6];
 	struct conn_tuple conn;
+	u64 entry_depth; // g.stack.hi - sp at entry (the x/net client's)
 };
 
 struct http_client_event {
@@ -93,26 +94,20 @@ static __always_inline u8 client_stitch_end(struct client_inflight *st)
 	return STITCH_UNMATCHED;
 }
 
-SEC("uprobe/client_return")
-int uprobe_client_return(struct pt_regs *ctx)
+// Sends the CLIENT span of the request st, at a RET of the probed round
+// trip function (its results in the registers).
+static __always_inline void emit_client(struct pt_regs *ctx, struct go_offsets *off, struct goroutine_key *key, struct client_inflight *st)
 {
-	struct go_offsets *off = probe_enter(ctx);
-	if (!off)
-		return 0;
-	struct goroutine_key key = current_goroutine(ctx);
-	struct client_inflight *st = bpf_map_lookup_elem(&client_requests, &key);
-	if (!st)
-		return 0;
 	struct http_client_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_drop();
-		goto out;
+		return;
 	}
 	// The application sent its own traceparent (inject.h): the span joins
 	// the application's trace under the application's span.
 	if (inject_enabled && st->has_conn && inject_adopt_app_context(&st->conn, &st->ids))
 		st->has_parent = 1;
-	fill_header(&e->hdr, EVENT_HTTP_CLIENT, key.tgid, st->start_ns, &st->ids, st->has_parent);
+	fill_header(&e->hdr, EVENT_HTTP_CLIENT, key->tgid, st->start_ns, &st->ids, st->has_parent);
 
 	u64 resp = GO_PARAM1(ctx);
 	e->has_error = GO_PARAM2(ctx) != 0;
@@ -140,7 +135,19 @@ int uprobe_client_return(struct pt_regs *ctx)
 	}
 	e->stitch = client_stitch_end(st);
 	submit(e);
-out:
+}
+
+SEC("uprobe/client_return")
+int uprobe_client_return(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct client_inflight *st = bpf_map_lookup_elem(&client_requests, &key);
+	if (!st)
+		return 0;
+	emit_client(ctx, off, &key, st);
 	if (st->has_conn) {
 		forget_conn(&st->conn, st->ids.span_id);
 		// A context no request took must not reach a later one.
@@ -148,6 +155,68 @@ out:
 			inject_withdraw(&st->conn, st->ids.span_id);
 	}
 	bpf_map_delete_elem(&client_requests, &key);
+	return 0;
+}
+
+// ---------------------------------------------------------------------------
+// golang.org/x/net/http2's own client: (*Transport).roundTripOpt(req
+// *http.Request, opt RoundTripOpt) (*http.Response, error), and
+// RoundTripOpt in x/net versions where that is the implementation (t in
+// ax, req in bx; the same results). Probed where both exist, the outer
+// frame's span is the one: the entry depth (g.stack.hi - sp) tells a
+// nested call from a new one, and only the RET at the entry's depth ends
+// the span. A call under net/http's Transport.roundTrip (x/net's
+// ConfigureTransport) is left to that span.
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct goroutine_key);
+	__type(value, struct client_inflight);
+} xnet_client_requests SEC(".maps");
+
+// How soon after the outer entry a nested one comes (it is the outer's
+// first call).
+#define XNET_NESTED_NS (1000ULL * 1000 * 1000)
+
+SEC("uprobe/xnet_client_entry")
+int uprobe_xnet_client_entry(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	if (bpf_map_lookup_elem(&client_requests, &key))
+		return 0;
+	u64 depth = read_ptr(key.g + G_STACK_HI) - ctx->sp;
+	u64 now = bpf_ktime_get_boot_ns();
+	struct client_inflight *cur = bpf_map_lookup_elem(&xnet_client_requests, &key);
+	// RoundTripOpt calling roundTripOpt: deeper, at once. An entry left by
+	// a call that never returned (a panic) is older, and is replaced.
+	if (cur && depth > cur->entry_depth && now - cur->start_ns < XNET_NESTED_NS)
+		return 0;
+	struct client_inflight st = {};
+	st.start_ns = now;
+	st.request = GO_PARAM2(ctx);
+	st.entry_depth = depth;
+	st.has_parent = inherit_span(off, &key, &st.ids);
+	new_span(&st.ids, st.has_parent);
+	bpf_map_update_elem(&xnet_client_requests, &key, &st, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe/xnet_client_return")
+int uprobe_xnet_client_return(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct client_inflight *st = bpf_map_lookup_elem(&xnet_client_requests, &key);
+	if (!st || read_ptr(key.g + G_STACK_HI) - ctx->sp != st->entry_depth)
+		return 0;
+	emit_client(ctx, off, &key, st);
+	bpf_map_delete_elem(&xnet_client_requests, &key);
 	return 0;
 }
 

@@ -4,9 +4,10 @@
 //
 // serverHandler.ServeHTTP is probed at its entry and at every RET (2 hits
 // per request). At entry the request head still in the connection's
-// bufio.Reader is scanned for trace context (propagation.h) and the span
-// becomes the goroutine's current span (goroutines.h), so client calls the
-// handler makes become its children. A handler that panics never reaches a
+// bufio.Reader is scanned for trace context (propagation.h; an HTTP/2
+// request's was found in its stream's headers by the h2_server probe, h2.h)
+// and the span becomes the goroutine's current span (goroutines.h), so
+// client calls the handler makes become its children. A handler that panics never reaches a
 // RET: runtime.gopanic (entry) and the resume of runtime.recovery (its call
 // of gogo) are probed, and run only when a program panics and recovers, so a
 // request that does not panic costs no extra hit.
@@ -16,6 +17,7 @@
 #include "go_mem.h"
 #include "go_offsets.h"
 #include "goroutines.h"
+#include "h2.h"
 #include "propagation.h"
 #include "stitch.h"
 #include <bpf/bpf_helpers.h>
@@ -37,7 +39,9 @@ volatile const u32 capture_query = 1;
 struct server_inflight {
 	u64 start_ns;
 	u64 request;
-	u64 response;
+	u64 response; // ANCHOR_XNET: the *responseWriterState
+	u64 stream;   // ANCHOR_XNET: its *stream at entry
+	u64 writer;   // ANCHOR_XNET: the *responseWriter
 	// g.stack.hi - SP at ServeHTTP entry: how deep the frame is, which a
 	// stack copy does not change.
 	u64 entry_depth;
@@ -45,12 +49,20 @@ struct server_inflight {
 	u8 has_parent;
 	u8 panicking; // runtime.gopanic ran in this goroutine since entry
 	u16 panic_msg_len;
-	u8 stitch; // STITCH_* (stitch.h)
-	u8 pad8;
-	u16 pad;
+	u8 stitch;  // STITCH_* (stitch.h)
+	u8 anchor;  // ANCHOR_*: the function whose entry opened the span
+	u8 handoff;    // an h2c connection handed to an HTTP/2 server by the handler
+	u8 panic_seen; // runtime.gopanic ran in this goroutine since entry (never cleared)
 	u64 panic_type; // unrelocated address of the panic value's type
 	char panic_msg[PANIC_MSG_LEN];
 };
+
+// server_inflight.anchor
+#define ANCHOR_SERVEHTTP 0 // net/http.serverHandler.ServeHTTP
+#define ANCHOR_XNET 1      // golang.org/x/net/http2.(*serverConn).runHandler
+
+// How soon after x/net's runHandler entry a ServeHTTP under it starts.
+#define XNET_NESTED_SERVE_NS (1000ULL * 1000 * 1000)
 
 struct http_server_event {
 	struct event_header hdr;
@@ -66,8 +78,8 @@ struct http_server_event {
 	u16 remote_len;
 	u16 query_len;
 	u16 panic_msg_len;
-	u8 stitch; // STITCH_* (stitch.h)
-	u8 pad8;
+	u8 stitch;      // STITCH_* (stitch.h)
+	u8 h2c_handoff; // not a request: an h2c connection handed to an HTTP/2 server
 	u16 pad;
 	u64 panic_type; // unrelocated address of the panic value's type (0: unknown)
 	char method[METHOD_LEN];
@@ -152,6 +164,20 @@ static __always_inline u8 stitch_server(struct go_offsets *off, u64 request, u64
 	return STITCH_MATCHED;
 }
 
+// The HTTP/2 connection preface read as an HTTP/1 request ("PRI *
+// HTTP/2.0"): net/http hands it to the handler, where
+// golang.org/x/net/http2/h2c takes the connection over (prior knowledge).
+static __always_inline int is_h2c_preface(struct go_offsets *off, u64 request)
+{
+	struct go_string m = {};
+	if (bpf_probe_read_user(&m, sizeof(m), (void *)(request + FIELD(off, NET_HTTP_REQUEST_METHOD))) || m.len != 3 || !m.ptr)
+		return 0;
+	char b[3] = {};
+	if (bpf_probe_read_user(b, sizeof(b), (void *)m.ptr))
+		return 0;
+	return b[0] == 'P' && b[1] == 'R' && b[2] == 'I';
+}
+
 // ---------------------------------------------------------------------------
 // net/http server: serverHandler.ServeHTTP(rw ResponseWriter, req *Request)
 // receiver (one pointer) in ax, rw (itab, data) in bx/cx, req in di.
@@ -163,15 +189,85 @@ int uprobe_server_entry(struct pt_regs *ctx)
 	if (!off)
 		return 0;
 	struct goroutine_key key = current_goroutine(ctx);
+	u64 now = bpf_ktime_get_boot_ns();
+	// Under x/net's runHandler (its server behind net/http's TLSNextProto):
+	// the stream's span is open already. runHandler calls the handler at
+	// once; an older entry was left by a goroutine that never returned
+	// (runtime.Goexit) and whose g is reused: it is replaced.
+	struct server_inflight *cur = bpf_map_lookup_elem(&server_requests, &key);
+	if (cur && cur->anchor == ANCHOR_XNET && now - cur->start_ns < XNET_NESTED_SERVE_NS)
+		return 0;
 	struct server_inflight st = {};
-	st.start_ns = bpf_ktime_get_boot_ns();
+	st.start_ns = now;
 	st.request = GO_PARAM4(ctx);
 	st.response = GO_PARAM3(ctx);
 	st.entry_depth = read_ptr(key.g + G_STACK_HI) - ctx->sp;
+	st.anchor = ANCHOR_SERVEHTTP;
+	u64 major = read_ptr(st.request + FIELD(off, NET_HTTP_REQUEST_PROTOMAJOR));
+	if (major == 2 && is_h2c_preface(off, st.request)) {
+		// golang.org/x/net/http2/h2c takes the connection over in this
+		// handler and serves its streams (each with a span of its own,
+		// see xnet_handler_entry): no span, no parent for them.
+		st.handoff = 1;
+		bpf_map_update_elem(&server_requests, &key, &st, BPF_ANY);
+		return 0;
+	}
 	st.has_parent = extract_parent(off, st.request, st.response, &st.ids);
+	// HTTP/2: what the h2_server probe found in the stream's headers.
+	struct h2_stream_path path = {};
+	if (!st.has_parent && major == 2 && bundled_stream_path(off, &path))
+		st.has_parent = h2_take_parent(&path, key.tgid, st.response, &st.ids);
 	// A traceparent the client's own SDK sent wins over stitching.
 	if (!st.has_parent)
 		st.stitch = stitch_server(off, st.request, st.response, &st.ids, &st.has_parent);
+	new_span(&st.ids, st.has_parent);
+	bpf_map_update_elem(&server_requests, &key, &st, BPF_ANY);
+	set_goroutine_span(off, &key, &st.ids);
+	return 0;
+}
+
+// ---------------------------------------------------------------------------
+// golang.org/x/net/http2's server runs each stream's handler itself, in
+// (*serverConn).runHandler(rw *responseWriter, req *http.Request, handler
+// func(...)) on a goroutine of its own (sc in ax, rw in bx, req in cx):
+// its entry and RETs bound the stream's span as ServeHTTP's do for
+// net/http's servers. The trace context comes from x/net's
+// newWriterAndRequest (h2_server.c).
+
+// x/net's responseWriter.rws, responseWriterState.{status,stream}: the
+// stream's status (DWARF only; unknown in a stripped binary).
+static __always_inline int has_xnet_status(struct go_offsets *off)
+{
+	return known(off, GO_FIELD_GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITER_RWS) &&
+	       known(off, GO_FIELD_GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STATUS) &&
+	       known(off, GO_FIELD_GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STREAM);
+}
+
+SEC("uprobe/xnet_handler_entry")
+int uprobe_xnet_handler_entry(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct server_inflight st = {};
+	st.start_ns = bpf_ktime_get_boot_ns();
+	st.request = GO_PARAM3(ctx);
+	u64 rw = GO_PARAM2(ctx);
+	st.entry_depth = read_ptr(key.g + G_STACK_HI) - ctx->sp;
+	st.anchor = ANCHOR_XNET;
+	// runHandler's deferred handlerDone sets rw.rws to nil and may put
+	// the state back in a pool before the RET: keep the state and its
+	// stream now, and check at the end that it still is this stream's.
+	st.writer = rw;
+	if (rw && has_xnet_status(off)) {
+		st.response = read_ptr(rw + FIELD(off, GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITER_RWS));
+		if (st.response)
+			st.stream = read_ptr(st.response + FIELD(off, GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STREAM));
+	}
+	struct h2_stream_path path = {};
+	if (xnet_stream_path(off, &path))
+		st.has_parent = h2_take_parent(&path, key.tgid, rw, &st.ids);
 	new_span(&st.ids, st.has_parent);
 	bpf_map_update_elem(&server_requests, &key, &st, BPF_ANY);
 	set_goroutine_span(off, &key, &st.ids);
@@ -192,6 +288,12 @@ static __always_inline void emit_server(struct go_offsets *off, struct goroutine
 	u64 req = st->request;
 	e->proto_major = (u8)read_ptr(req + FIELD(off, NET_HTTP_REQUEST_PROTOMAJOR));
 	e->proto_minor = (u8)read_ptr(req + FIELD(off, NET_HTTP_REQUEST_PROTOMINOR));
+	// x/net serves HTTP/2 only; an h2c upgrade's request (stream 1) keeps
+	// the HTTP/1.1 it was sent with.
+	if (st->anchor == ANCHOR_XNET) {
+		e->proto_major = 2;
+		e->proto_minor = 0;
+	}
 	e->method_len = read_go_string(req + FIELD(off, NET_HTTP_REQUEST_METHOD), e->method, METHOD_LEN);
 	e->host_len = read_go_string(req + FIELD(off, NET_HTTP_REQUEST_HOST), e->host, HOST_LEN);
 	e->remote_len = read_go_string(req + FIELD(off, NET_HTTP_REQUEST_REMOTEADDR), e->remote, REMOTE_LEN);
@@ -214,7 +316,17 @@ static __always_inline void emit_server(struct go_offsets *off, struct goroutine
 	// The ResponseWriter is net/http's *response for HTTP/1.x and its
 	// bundled *http2responseWriter for HTTP/2.
 	e->status = STATUS_UNKNOWN;
-	if (e->proto_major == 1 && st->response) {
+	if (st->handoff) {
+		// No response of its own: the connection went to the HTTP/2 server.
+	} else if (st->anchor == ANCHOR_XNET) {
+		// The status first, then whether the state still is this
+		// stream's (a pooled state is zeroed, then given its new stream).
+		if (st->response && st->stream && has_xnet_status(off)) {
+			u16 status = (u16)read_ptr(st->response + FIELD(off, GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STATUS));
+			if (read_ptr(st->response + FIELD(off, GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITERSTATE_STREAM)) == st->stream)
+				e->status = status;
+		}
+	} else if (e->proto_major == 1 && st->response) {
 		e->status = (u16)read_ptr(st->response + FIELD(off, NET_HTTP_RESPONSE_STATUS));
 	} else if (e->proto_major == 2 && st->response && has_h2_status(off)) {
 		u64 rws = read_ptr(st->response + FIELD(off, NET_HTTP_HTTP2RESPONSEWRITER_RWS));
@@ -222,7 +334,7 @@ static __always_inline void emit_server(struct go_offsets *off, struct goroutine
 			e->status = (u16)read_ptr(rws + FIELD(off, NET_HTTP_HTTP2RESPONSEWRITERSTATE_STATUS));
 	}
 	e->stitch = st->stitch;
-	e->pad8 = 0;
+	e->h2c_handoff = st->handoff;
 	e->pad = 0;
 	e->panicked = panicked;
 	e->panic_type = 0;
@@ -249,9 +361,50 @@ int uprobe_server_return(struct pt_regs *ctx)
 		return 0;
 	struct goroutine_key key = current_goroutine(ctx);
 	struct server_inflight *st = bpf_map_lookup_elem(&server_requests, &key);
-	if (!st)
+	if (!st || st->anchor != ANCHOR_SERVEHTTP)
 		return 0;
 	emit_server(off, &key, st, 0);
+	return 0;
+}
+
+// golang.org/x/net/http2.(*Server).serveConn (ServeConn in older x/net),
+// entry: an HTTP/1 request whose handler hands its connection to x/net's
+// server (h2c's Upgrade path: the request becomes the connection's stream
+// 1, which gets its own span) is no request of its own: its span becomes a
+// handoff (counted, not sent) and parents nothing. The prior-knowledge
+// preface was recognised at ServeHTTP's entry already.
+SEC("uprobe/xnet_serve_conn")
+int uprobe_xnet_serve_conn(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct server_inflight *st = bpf_map_lookup_elem(&server_requests, &key);
+	if (!st || st->anchor != ANCHOR_SERVEHTTP || st->handoff)
+		return 0;
+	st->handoff = 1;
+	clear_goroutine_span(off, &key, &st->ids);
+	return 0;
+}
+
+SEC("uprobe/xnet_handler_return")
+int uprobe_xnet_handler_return(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	struct server_inflight *st = bpf_map_lookup_elem(&server_requests, &key);
+	if (!st || st->anchor != ANCHOR_XNET)
+		return 0;
+	// x/net's runHandler recovers a handler's panic itself and then
+	// returns normally, skipping handlerDone, which would have cleared
+	// rw.rws: a panic seen and rws still set is a panic runHandler caught
+	// (one the handler recovered itself returns through handlerDone).
+	u8 panicked = st->panic_seen && st->writer && has_xnet_status(off) &&
+		      read_ptr(st->writer + FIELD(off, GOLANG_ORG_X_NET_HTTP2_RESPONSEWRITER_RWS)) != 0;
+	emit_server(off, &key, st, panicked);
 	return 0;
 }
 
@@ -317,6 +470,7 @@ int uprobe_gopanic(struct pt_regs *ctx)
 	u64 typ = GO_PARAM1(ctx);
 	u64 data = GO_PARAM2(ctx);
 	st->panicking = 1;
+	st->panic_seen = 1;
 	// The probe sits at gopanic's entry: ip - its unrelocated address is the
 	// load bias, so user space gets the type's address in the file.
 	st->panic_type = typ ? typ - (ctx->ip - off->gopanic_vaddr) : 0;

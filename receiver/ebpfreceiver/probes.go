@@ -3,6 +3,9 @@ package ebpfreceiver
 import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2server"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2xnet"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2xnetclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
@@ -19,8 +22,13 @@ func (c TracesConfig) probes() tracer.Probes { return c.probesWith(c.Propagation
 // could not be loaded).
 func (c TracesConfig) probesWith(inject bool) tracer.Probes {
 	return tracer.Probes{
-		httpserver.Name:       c.HTTP.Server,
+		httpserver.Name: c.HTTP.Server,
+		// Trace context of HTTP/2 requests, for the server spans.
+		h2server.Name: c.HTTP.Server && len(c.Propagation.Extract) > 0,
+		// golang.org/x/net/http2's own server (h2c, ServeConn).
+		h2xnet.Name:           c.HTTP.Server,
 		httpclient.Name:       c.HTTP.Client,
+		h2xnetclient.Name:     c.HTTP.Client,
 		grpcserver.Name:       c.GRPC.Server,
 		grpcserver.LegacyName: c.GRPC.Server,
 		grpcclient.Name:       c.GRPC.Client,

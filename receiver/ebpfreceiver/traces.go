@@ -31,6 +31,10 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 				r.tel.ReceiverEbpfEventsLost.Add(ctx, 1, lostUndecodable)
 				return
 			}
+			if h, ok := ev.(probes.Handoff); ok && h.H2CHandoff() {
+				r.tel.ReceiverEbpfH2cHandoffs.Add(ctx, 1)
+				return
+			}
 			r.countStitch(ctx, ev)
 			batch.add(ev, r.resourceFor)
 		})

@@ -14,14 +14,15 @@ import (
 )
 
 type GoebpfClientInflight struct {
-	_         structs.HostLayout
-	StartNs   uint64
-	Request   uint64
-	Ids       GoebpfSpanIds
-	HasParent uint8
-	HasConn   uint8
-	Pad       [6]uint8
-	Conn      GoebpfConnTuple
+	_          structs.HostLayout
+	StartNs    uint64
+	Request    uint64
+	Ids        GoebpfSpanIds
+	HasParent  uint8
+	HasConn    uint8
+	Pad        [6]uint8
+	Conn       GoebpfConnTuple
+	EntryDepth uint64
 }
 
 type GoebpfConnClient struct {
@@ -65,7 +66,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [67]uint64
+	Field        [83]uint64
 	GopanicVaddr uint64
 }
 
@@ -122,6 +123,20 @@ type GoebpfGrpcServerInflight struct {
 	Pad       [7]uint8
 }
 
+type GoebpfH2StreamKey struct {
+	_      structs.HostLayout
+	Tgid   uint32
+	Id     uint32
+	Sc     uint64
+	Stream uint64
+}
+
+type GoebpfH2StreamParent struct {
+	_      structs.HostLayout
+	SeenNs uint64
+	Ids    GoebpfSpanIds
+}
+
 type GoebpfHttpClientEvent struct {
 	_           structs.HostLayout
 	Hdr         GoebpfEventHeader
@@ -160,7 +175,7 @@ type GoebpfHttpServerEvent struct {
 	QueryLen    uint16
 	PanicMsgLen uint16
 	Stitch      uint8
-	Pad8        uint8
+	H2cHandoff  uint8
 	Pad         uint16
 	PanicType   uint64
 	Method      [8]int8
@@ -213,14 +228,17 @@ type GoebpfServerInflight struct {
 	StartNs     uint64
 	Request     uint64
 	Response    uint64
+	Stream      uint64
+	Writer      uint64
 	EntryDepth  uint64
 	Ids         GoebpfSpanIds
 	HasParent   uint8
 	Panicking   uint8
 	PanicMsgLen uint16
 	Stitch      uint8
-	Pad8        uint8
-	Pad         uint16
+	Anchor      uint8
+	Handoff     uint8
+	PanicSeen   uint8
 	PanicType   uint64
 	PanicMsg    [64]int8
 }
@@ -320,6 +338,7 @@ type GoebpfProgramSpecs struct {
 	UprobeGrpcClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
 	UprobeGrpcServerEntry      *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
 	UprobeGrpcServerStatus     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
+	UprobeH2ServerHeaders      *ebpf.ProgramSpec `ebpf:"uprobe_h2_server_headers"`
 	UprobeNewproc1Return       *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
 	UprobeRecoveryResume       *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
 	UprobeRedisCommandEntry    *ebpf.ProgramSpec `ebpf:"uprobe_redis_command_entry"`
@@ -340,6 +359,12 @@ type GoebpfProgramSpecs struct {
 	UprobeSqlQueryReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_return"`
 	UprobeSqlRollbackEntry     *ebpf.ProgramSpec `ebpf:"uprobe_sql_rollback_entry"`
 	UprobeSqlTxEndReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sql_tx_end_return"`
+	UprobeXnetClientEntry      *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_entry"`
+	UprobeXnetClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_return"`
+	UprobeXnetH2ServerHeaders  *ebpf.ProgramSpec `ebpf:"uprobe_xnet_h2_server_headers"`
+	UprobeXnetHandlerEntry     *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_entry"`
+	UprobeXnetHandlerReturn    *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_return"`
+	UprobeXnetServeConn        *ebpf.ProgramSpec `ebpf:"uprobe_xnet_serve_conn"`
 }
 
 // GoebpfMapSpecs contains maps before they are loaded into the kernel.
@@ -353,6 +378,7 @@ type GoebpfMapSpecs struct {
 	GrpcClientRpcs     *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
 	GrpcClientScratch  *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
 	GrpcServerRpcs     *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
+	H2StreamParents    *ebpf.MapSpec `ebpf:"h2_stream_parents"`
 	HeadScratch        *ebpf.MapSpec `ebpf:"head_scratch"`
 	InjectAppContexts  *ebpf.MapSpec `ebpf:"inject_app_contexts"`
 	InjectCounters     *ebpf.MapSpec `ebpf:"inject_counters"`
@@ -367,6 +393,7 @@ type GoebpfMapSpecs struct {
 	SqlClientCalls     *ebpf.MapSpec `ebpf:"sql_client_calls"`
 	SqlClientScratch   *ebpf.MapSpec `ebpf:"sql_client_scratch"`
 	SqlPools           *ebpf.MapSpec `ebpf:"sql_pools"`
+	XnetClientRequests *ebpf.MapSpec `ebpf:"xnet_client_requests"`
 }
 
 // GoebpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -418,6 +445,7 @@ type GoebpfMaps struct {
 	GrpcClientRpcs     *ebpf.Map `ebpf:"grpc_client_rpcs"`
 	GrpcClientScratch  *ebpf.Map `ebpf:"grpc_client_scratch"`
 	GrpcServerRpcs     *ebpf.Map `ebpf:"grpc_server_rpcs"`
+	H2StreamParents    *ebpf.Map `ebpf:"h2_stream_parents"`
 	HeadScratch        *ebpf.Map `ebpf:"head_scratch"`
 	InjectAppContexts  *ebpf.Map `ebpf:"inject_app_contexts"`
 	InjectCounters     *ebpf.Map `ebpf:"inject_counters"`
@@ -432,6 +460,7 @@ type GoebpfMaps struct {
 	SqlClientCalls     *ebpf.Map `ebpf:"sql_client_calls"`
 	SqlClientScratch   *ebpf.Map `ebpf:"sql_client_scratch"`
 	SqlPools           *ebpf.Map `ebpf:"sql_pools"`
+	XnetClientRequests *ebpf.Map `ebpf:"xnet_client_requests"`
 }
 
 func (m *GoebpfMaps) Close() error {
@@ -443,6 +472,7 @@ func (m *GoebpfMaps) Close() error {
 		m.GrpcClientRpcs,
 		m.GrpcClientScratch,
 		m.GrpcServerRpcs,
+		m.H2StreamParents,
 		m.HeadScratch,
 		m.InjectAppContexts,
 		m.InjectCounters,
@@ -457,6 +487,7 @@ func (m *GoebpfMaps) Close() error {
 		m.SqlClientCalls,
 		m.SqlClientScratch,
 		m.SqlPools,
+		m.XnetClientRequests,
 	)
 }
 
@@ -495,6 +526,7 @@ type GoebpfPrograms struct {
 	UprobeGrpcClientReturn     *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
 	UprobeGrpcServerEntry      *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
 	UprobeGrpcServerStatus     *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
+	UprobeH2ServerHeaders      *ebpf.Program `ebpf:"uprobe_h2_server_headers"`
 	UprobeNewproc1Return       *ebpf.Program `ebpf:"uprobe_newproc1_return"`
 	UprobeRecoveryResume       *ebpf.Program `ebpf:"uprobe_recovery_resume"`
 	UprobeRedisCommandEntry    *ebpf.Program `ebpf:"uprobe_redis_command_entry"`
@@ -515,6 +547,12 @@ type GoebpfPrograms struct {
 	UprobeSqlQueryReturn       *ebpf.Program `ebpf:"uprobe_sql_query_return"`
 	UprobeSqlRollbackEntry     *ebpf.Program `ebpf:"uprobe_sql_rollback_entry"`
 	UprobeSqlTxEndReturn       *ebpf.Program `ebpf:"uprobe_sql_tx_end_return"`
+	UprobeXnetClientEntry      *ebpf.Program `ebpf:"uprobe_xnet_client_entry"`
+	UprobeXnetClientReturn     *ebpf.Program `ebpf:"uprobe_xnet_client_return"`
+	UprobeXnetH2ServerHeaders  *ebpf.Program `ebpf:"uprobe_xnet_h2_server_headers"`
+	UprobeXnetHandlerEntry     *ebpf.Program `ebpf:"uprobe_xnet_handler_entry"`
+	UprobeXnetHandlerReturn    *ebpf.Program `ebpf:"uprobe_xnet_handler_return"`
+	UprobeXnetServeConn        *ebpf.Program `ebpf:"uprobe_xnet_serve_conn"`
 }
 
 func (p *GoebpfPrograms) Close() error {
@@ -528,6 +566,7 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeGrpcClientReturn,
 		p.UprobeGrpcServerEntry,
 		p.UprobeGrpcServerStatus,
+		p.UprobeH2ServerHeaders,
 		p.UprobeNewproc1Return,
 		p.UprobeRecoveryResume,
 		p.UprobeRedisCommandEntry,
@@ -548,6 +587,12 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeSqlQueryReturn,
 		p.UprobeSqlRollbackEntry,
 		p.UprobeSqlTxEndReturn,
+		p.UprobeXnetClientEntry,
+		p.UprobeXnetClientReturn,
+		p.UprobeXnetH2ServerHeaders,
+		p.UprobeXnetHandlerEntry,
+		p.UprobeXnetHandlerReturn,
+		p.UprobeXnetServeConn,
 	)
 }
 

@@ -88,6 +88,22 @@ const (
 	RedisV8BaseCmdArgs
 	RedisV9OptionsDB
 	RedisV8OptionsDB
+	H2ResponseWriterStateStream
+	H2StreamSc
+	H2StreamID
+	H2MetaHeadersFrameFields
+	HpackHeaderFieldName
+	HpackHeaderFieldValue
+	HpackHeaderFieldSensitive
+	XNetResponseWriterRws
+	XNetResponseWriterStateStream
+	XNetResponseWriterStateStatus
+	XNetStreamSc
+	XNetStreamID
+	XNetMetaHeadersFrameFields
+	XNetHpackHeaderFieldName
+	XNetHpackHeaderFieldValue
+	XNetHpackHeaderFieldSensitive
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -191,6 +207,28 @@ var list = [Count]Field{
 	RedisV8BaseCmdArgs:   {Key: "github.com/go-redis/redis/v8.baseCmd.args"},
 	RedisV9OptionsDB:     {Key: "github.com/redis/go-redis/v9.Options.DB"},
 	RedisV8OptionsDB:     {Key: "github.com/go-redis/redis/v8.Options.DB"},
+	// net/http's bundled HTTP/2 server: the stream a response writer
+	// belongs to, and the decoded header list of a request's HEADERS
+	// frames (a slice of hpack.HeaderField, vendored into the standard
+	// library), scanned for incoming trace context.
+	H2ResponseWriterStateStream: {Key: "net/http.http2responseWriterState.stream"},
+	H2StreamSc:                  {Key: "net/http.http2stream.sc"},
+	H2StreamID:                  {Key: "net/http.http2stream.id"},
+	H2MetaHeadersFrameFields:    {Key: "net/http.http2MetaHeadersFrame.Fields"},
+	HpackHeaderFieldName:        {Key: "vendor/golang.org/x/net/http2/hpack.HeaderField.Name"},
+	HpackHeaderFieldValue:       {Key: "vendor/golang.org/x/net/http2/hpack.HeaderField.Value"},
+	HpackHeaderFieldSensitive:   {Key: "vendor/golang.org/x/net/http2/hpack.HeaderField.Sensitive"},
+	// The same types in the standalone golang.org/x/net/http2 server
+	// (module golang.org/x/net); DWARF only.
+	XNetResponseWriterRws:         {Key: "golang.org/x/net/http2.responseWriter.rws", NotInTable: true},
+	XNetResponseWriterStateStream: {Key: "golang.org/x/net/http2.responseWriterState.stream", NotInTable: true},
+	XNetResponseWriterStateStatus: {Key: "golang.org/x/net/http2.responseWriterState.status", NotInTable: true},
+	XNetStreamSc:                  {Key: "golang.org/x/net/http2.stream.sc", NotInTable: true},
+	XNetStreamID:                  {Key: "golang.org/x/net/http2.stream.id", NotInTable: true},
+	XNetMetaHeadersFrameFields:    {Key: "golang.org/x/net/http2.MetaHeadersFrame.Fields", NotInTable: true},
+	XNetHpackHeaderFieldName:      {Key: "golang.org/x/net/http2/hpack.HeaderField.Name", NotInTable: true},
+	XNetHpackHeaderFieldValue:     {Key: "golang.org/x/net/http2/hpack.HeaderField.Value", NotInTable: true},
+	XNetHpackHeaderFieldSensitive: {Key: "golang.org/x/net/http2/hpack.HeaderField.Sensitive", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.

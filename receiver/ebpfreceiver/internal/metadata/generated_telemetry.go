@@ -29,6 +29,7 @@ type TelemetryBuilder struct {
 	ReceiverEbpfAttachFailures        metric.Int64Counter
 	ReceiverEbpfEventsLost            metric.Int64Counter
 	ReceiverEbpfEventsReceived        metric.Int64Counter
+	ReceiverEbpfH2cHandoffs           metric.Int64Counter
 	ReceiverEbpfInjectConnectionsLost metric.Int64Counter
 	ReceiverEbpfInjectInjected        metric.Int64Counter
 	ReceiverEbpfInjectSkipped         metric.Int64Counter
@@ -80,7 +81,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfEventsLost, err = builder.meter.Int64Counter(
 		"otelcol_receiver_ebpf_events_lost",
-		metric.WithDescription("Events lost, by reason. Every event read (events_received) becomes a span emitted or refused, or is lost as undecodable; ring_buffer_full events never reach events_received. [Alpha]"),
+		metric.WithDescription("Events lost, by reason. Every event read (events_received) becomes a span emitted or refused, is an h2c connection handoff (h2c_handoffs), or is lost as undecodable; ring_buffer_full events never reach events_received. [Alpha]"),
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
@@ -88,6 +89,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_ebpf_events_received",
 		metric.WithDescription("Events read from the BPF ring buffer. [Alpha]"),
 		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfH2cHandoffs, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_h2c_handoffs",
+		metric.WithDescription("HTTP/1 requests whose handler handed the connection to an HTTP/2 server as h2c (golang.org/x/net/http2/h2c - the preface PRI *, or an Upgrade h2c request); not spans, the connection's streams are. [Alpha]"),
+		metric.WithUnit("{connection}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfInjectConnectionsLost, err = builder.meter.Int64Counter(

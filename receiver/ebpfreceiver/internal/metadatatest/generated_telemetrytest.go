@@ -40,7 +40,7 @@ func AssertEqualReceiverEbpfAttachFailures(t *testing.T, tt *componenttest.Telem
 func AssertEqualReceiverEbpfEventsLost(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_ebpf_events_lost",
-		Description: "Events lost, by reason. Every event read (events_received) becomes a span emitted or refused, or is lost as undecodable; ring_buffer_full events never reach events_received. [Alpha]",
+		Description: "Events lost, by reason. Every event read (events_received) becomes a span emitted or refused, is an h2c connection handoff (h2c_handoffs), or is lost as undecodable; ring_buffer_full events never reach events_received. [Alpha]",
 		Unit:        "{event}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -65,6 +65,22 @@ func AssertEqualReceiverEbpfEventsReceived(t *testing.T, tt *componenttest.Telem
 		},
 	}
 	got, err := tt.GetMetric("otelcol_receiver_ebpf_events_received")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualReceiverEbpfH2cHandoffs(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_ebpf_h2c_handoffs",
+		Description: "HTTP/1 requests whose handler handed the connection to an HTTP/2 server as h2c (golang.org/x/net/http2/h2c - the preface PRI *, or an Upgrade h2c request); not spans, the connection's streams are. [Alpha]",
+		Unit:        "{connection}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_ebpf_h2c_handoffs")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -31,3 +31,11 @@ const (
 type Stitched interface {
 	StitchResult() (Side, Stitch)
 }
+
+// Handoff is an event that reports no span: what its probe saw was not a
+// request but an HTTP/2 connection preface read as an HTTP/1 request and
+// handed to a handler that serves the connection as h2c (its streams get
+// spans of their own). The receiver counts it.
+type Handoff interface {
+	H2CHandoff() bool
+}

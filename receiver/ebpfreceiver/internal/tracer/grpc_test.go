@@ -16,6 +16,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2server"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 )
 
@@ -334,14 +335,17 @@ func TestGRPCServeHTTPOneSpan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	att, err := tr.Attach(pid, cookie, bin, Probes{httpserver.Name: true, grpcserver.Name: true, grpcclient.Name: true})
+	att, err := tr.Attach(pid, cookie, bin, Probes{httpserver.Name: true, h2server.Name: true, grpcserver.Name: true, grpcclient.Name: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { att.Close() })
 
+	// The RPCs carry a traceparent in their metadata: HTTP/2 header fields
+	// the h2_server probe finds.
 	const n = 5
-	grpcCall(t, exe, addr, "-n", "5", "-service", "code=5")
+	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	grpcCall(t, exe, addr, "-n", "5", "-service", "code=5", "-traceparent", "00-"+traceID+"-"+parentID+"-01")
 	// The outer RPC calls the server itself: two RPCs served, one made.
 	grpcCall(t, exe, addr, "-service", "call="+addr+";")
 	var https []*httpserver.Event
@@ -381,10 +385,17 @@ func TestGRPCServeHTTPOneSpan(t *testing.T) {
 	if len(https) != n+2 || len(grpcServers) != 0 {
 		t.Fatalf("%d HTTP and %d gRPC server spans for %d RPCs served through ServeHTTP; want %d and 0", len(https), len(grpcServers), n+2, n+2)
 	}
+	withParent := 0
 	for _, h := range https {
 		if h.Path != "/grpc.health.v1.Health/Check" || h.ProtoMajor != 2 {
 			t.Errorf("HTTP span path %q proto %d", h.Path, h.ProtoMajor)
 		}
+		if h.IDs.HasParent && hex.EncodeToString(h.IDs.TraceID[:]) == traceID && hex.EncodeToString(h.IDs.ParentSpanID[:]) == parentID {
+			withParent++
+		}
+	}
+	if withParent != n {
+		t.Errorf("%d HTTP spans took the RPC's traceparent, want %d", withParent, n)
 	}
 	if len(clients) != 1 {
 		t.Fatalf("%d client spans, want 1", len(clients))

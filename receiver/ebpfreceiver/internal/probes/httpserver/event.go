@@ -45,6 +45,10 @@ type Event struct {
 	PanicType string
 	// Stitch: whether IDs took a client span of this host as parent.
 	Stitch probes.Stitch
+	// Handoff: not a request, the HTTP/2 connection preface ("PRI *")
+	// read as one and handed to a handler that serves the connection as
+	// h2c (golang.org/x/net/http2/h2c). It gives no span.
+	Handoff bool
 }
 
 // Decode turns one ring buffer record of kind EVENT_HTTP_SERVER into an
@@ -74,6 +78,7 @@ func Decode(raw []byte) (probes.Event, error) {
 		PanicTypeAddr: e.PanicType,
 		PanicMessage:  probes.CString(e.PanicMsg[:], e.PanicMsgLen),
 		Stitch:        probes.Stitch(e.Stitch),
+		Handoff:       e.H2cHandoff != 0,
 	}, nil
 }
 
@@ -85,8 +90,14 @@ func (e *Event) Process() uint32 { return e.PID }
 
 // AppendSpan names a panic value's type through env, then adds the span.
 func (e *Event) AppendSpan(ss ptrace.ScopeSpans, env probes.SpanEnv) {
+	if e.Handoff {
+		return
+	}
 	if e.Panicked && env.TypeName != nil {
 		e.PanicType = env.TypeName(e.PID, e.PanicTypeAddr)
 	}
 	AppendServer(ss, e, env.Clock, env.Redactor)
 }
+
+// H2CHandoff says the event is an h2c connection handoff, not a request.
+func (e *Event) H2CHandoff() bool { return e.Handoff }

@@ -16,9 +16,14 @@ const Name = "http_server"
 // Probed functions.
 const (
 	FuncServeHTTP = "net/http.serverHandler.ServeHTTP"
-	FuncGopanic   = "runtime.gopanic"
-	FuncRecovery  = "runtime.recovery"
-	funcGogo      = "runtime.gogo"
+	// FuncXNetServeConn serves a connection with golang.org/x/net/http2's
+	// server (ServeConn, a wrapper, is inlined into its callers in recent
+	// x/net versions; older ones have FuncXNetServeConnLegacy only).
+	FuncXNetServeConn       = "golang.org/x/net/http2.(*Server).serveConn"
+	FuncXNetServeConnLegacy = "golang.org/x/net/http2.(*Server).ServeConn"
+	FuncGopanic             = "runtime.gopanic"
+	FuncRecovery            = "runtime.recovery"
+	funcGogo                = "runtime.gogo"
 )
 
 // BPF programs.
@@ -27,8 +32,11 @@ const (
 	ProgReturn         = "uprobe_server_return"
 	ProgGopanic        = "uprobe_gopanic"
 	ProgRecoveryResume = "uprobe_recovery_resume"
-	panicGroup         = "panic"
-	requestsMap        = "server_requests"
+	// ProgXNetServeConn makes the HTTP/1 request whose handler hands its
+	// connection to x/net's server (h2c by Upgrade) a counted handoff.
+	ProgXNetServeConn = "uprobe_xnet_serve_conn"
+	panicGroup        = "panic"
+	requestsMap       = "server_requests"
 )
 
 // RequestFields are read by both HTTP probes: the request's method and path.
@@ -42,13 +50,16 @@ var GoroutineFields = []fields.ID{fields.RuntimeGM, fields.RuntimeGGoid, fields.
 //
 // Hits per request: 2 (ServeHTTP entry and one RET). runtime.gopanic
 // (entry) and runtime.recovery's call of gogo run only when the program
-// panics and recovers.
+// panics and recovers; x/net's serveConn once per connection x/net's
+// HTTP/2 server serves (h2c).
 var Probe = &probes.Probe{
 	Name: Name,
 	Uprobes: []probes.Uprobe{
 		{Symbol: FuncServeHTTP, Entry: ProgEntry, Return: ProgReturn},
 		{Symbol: FuncGopanic, Entry: ProgGopanic, Optional: panicGroup},
 		{Symbol: FuncRecovery, Return: ProgRecoveryResume, CallsOf: funcGogo, Optional: panicGroup},
+		{Symbol: FuncXNetServeConn, Entry: ProgXNetServeConn, Optional: "xnet serveConn"},
+		{Symbol: FuncXNetServeConnLegacy, Entry: ProgXNetServeConn, Optional: "xnet ServeConn"},
 	},
 	Fields: append(append([]fields.ID{}, RequestFields...),
 		fields.RequestProtoMajor, fields.RequestProtoMinor, fields.RequestHost, fields.RequestRemoteAddr, fields.ResponseStatus),
@@ -63,6 +74,9 @@ var Probe = &probes.Probe{
 		{fields.ResponseConn, fields.ConnRwc},
 		// The bundled HTTP/2 server's response writer: HTTP/2 status.
 		{fields.H2ResponseWriterRws, fields.H2ResponseWriterStateStatus},
+		// Its stream: the parent the h2_server probe found in the
+		// stream's headers (h2server.StreamFields).
+		{fields.H2ResponseWriterRws, fields.H2ResponseWriterStateStream, fields.H2StreamSc, fields.H2StreamID},
 	},
 	Complete:      recordGopanic,
 	Constants:     constants,
