@@ -66,7 +66,14 @@ enum go_field {
 	GO_FIELD_DATABASE_SQL___TX__ROLLBACK = 56, // database/sql.(*Tx).rollback
 	GO_FIELD_GITHUB_COM_LIB_PQ___ERROR__TYPE = 57, // github.com/lib/pq.(*Error).type
 	GO_FIELD_GITHUB_COM_GO_SQL_DRIVER_MYSQL___MYSQLERROR__TYPE = 58, // github.com/go-sql-driver/mysql.(*MySQLError).type
-	GO_FIELD_COUNT = 59,
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_WRITER_TOPIC = 59, // github.com/segmentio/kafka-go.Writer.Topic
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_TOPIC = 60, // github.com/segmentio/kafka-go.Message.Topic
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_PARTITION = 61, // github.com/segmentio/kafka-go.Message.Partition
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_OFFSET = 62, // github.com/segmentio/kafka-go.Message.Offset
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_HEADERS = 63, // github.com/segmentio/kafka-go.Message.Headers
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_READER_CONFIG = 64, // github.com/segmentio/kafka-go.Reader.config
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_READERCONFIG_GROUPID = 65, // github.com/segmentio/kafka-go.ReaderConfig.GroupID
+	GO_FIELD_COUNT = 66,
 };
 
 // A go_offsets.field entry whose offset is not known.

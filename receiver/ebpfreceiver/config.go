@@ -63,6 +63,10 @@ type TracesConfig struct {
 	// SQL enables database/sql spans: a CLIENT span per query or exec and
 	// per transaction begin, commit and rollback, whatever the driver.
 	SQL SQLConfig `mapstructure:"sql"`
+	// Kafka enables github.com/segmentio/kafka-go spans: a PRODUCER span
+	// per (*Writer).WriteMessages call and a CONSUMER span per message a
+	// (*Reader) fetches.
+	Kafka KafkaConfig `mapstructure:"kafka"`
 	// Propagation configures trace context propagation.
 	Propagation PropagationConfig `mapstructure:"propagation"`
 	// GoroutineAncestry is how far below a handler's goroutine a client
@@ -98,6 +102,19 @@ type SQLConfig struct {
 	// statement's first 512 bytes are read. Off by default: statements may
 	// name what users do not want exported even without their values.
 	QueryText bool `mapstructure:"query_text"`
+}
+
+// KafkaConfig configures kafka-go spans.
+type KafkaConfig struct {
+	// Enabled turns the spans on (off by default, like grpc and sql: a new
+	// probe is opted into).
+	Enabled bool `mapstructure:"enabled"`
+	// Producer: PRODUCER spans, one per WriteMessages call (default true
+	// once enabled).
+	Producer bool `mapstructure:"producer"`
+	// Consumer: CONSUMER spans, one per message fetched (default true once
+	// enabled).
+	Consumer bool `mapstructure:"consumer"`
 }
 
 // HTTPConfig configures net/http spans.

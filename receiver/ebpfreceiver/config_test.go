@@ -44,6 +44,7 @@ func TestLoadConfig(t *testing.T) {
 		Traces: TracesConfig{
 			HTTP:              HTTPConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: false}, CaptureQuery: false, RedactQueryKeys: []string{"session", "X-Api-Key"}},
 			SQL:               SQLConfig{Enabled: true, QueryText: true},
+			Kafka:             KafkaConfig{Enabled: true, Producer: true, Consumer: false},
 			Propagation:       PropagationConfig{Extract: []string{"tracecontext"}},
 			GoroutineAncestry: AncestryDeep,
 			CaptureHeaders:    []string{},

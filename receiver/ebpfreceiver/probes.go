@@ -6,6 +6,8 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/kafkaconsumer"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/kafkaproducer"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/sqlclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
@@ -24,6 +26,8 @@ func (c TracesConfig) probesWith(inject bool) tracer.Probes {
 		grpcserver.LegacyName: c.GRPC.Server,
 		grpcclient.Name:       c.GRPC.Client,
 		sqlclient.Name:        c.SQL.Enabled,
+		kafkaproducer.Name:    c.Kafka.Enabled && c.Kafka.Producer,
+		kafkaconsumer.Name:    c.Kafka.Enabled && c.Kafka.Consumer,
 		// Stitching needs the connection only where spans are joined;
 		// injection offers the client span's context for it.
 		httpclientconn.Name: c.HTTP.Client && (c.HTTP.Server && c.Propagation.Stitch || inject),

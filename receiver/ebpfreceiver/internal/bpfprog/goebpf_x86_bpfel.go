@@ -55,16 +55,18 @@ type GoebpfEventHeader struct {
 type GoebpfEventKind uint32
 
 const (
-	GoebpfEventKindEVENT_GRPC_CLIENT GoebpfEventKind = 1
-	GoebpfEventKindEVENT_GRPC_SERVER GoebpfEventKind = 2
-	GoebpfEventKindEVENT_HTTP_CLIENT GoebpfEventKind = 3
-	GoebpfEventKindEVENT_HTTP_SERVER GoebpfEventKind = 4
-	GoebpfEventKindEVENT_SQL_CLIENT  GoebpfEventKind = 5
+	GoebpfEventKindEVENT_GRPC_CLIENT    GoebpfEventKind = 1
+	GoebpfEventKindEVENT_GRPC_SERVER    GoebpfEventKind = 2
+	GoebpfEventKindEVENT_HTTP_CLIENT    GoebpfEventKind = 3
+	GoebpfEventKindEVENT_HTTP_SERVER    GoebpfEventKind = 4
+	GoebpfEventKindEVENT_KAFKA_CONSUMER GoebpfEventKind = 5
+	GoebpfEventKindEVENT_KAFKA_PRODUCER GoebpfEventKind = 6
+	GoebpfEventKindEVENT_SQL_CLIENT     GoebpfEventKind = 7
 )
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [59]uint64
+	Field        [66]uint64
 	GopanicVaddr uint64
 }
 
@@ -177,6 +179,54 @@ type GoebpfInjectPendingCtx struct {
 	Pad         uint8
 }
 
+type GoebpfKafkaConsumerEvent struct {
+	_           structs.HostLayout
+	Hdr         GoebpfEventHeader
+	Partition   int64
+	Offset      int64
+	LinkTraceId [16]uint8
+	LinkSpanId  [8]uint8
+	HasLink     uint8
+	Pad         uint8
+	TopicLen    uint16
+	GroupLen    uint16
+	Pad2        uint16
+	Topic       [128]int8
+	Group       [64]int8
+}
+
+type GoebpfKafkaConsumerInflight struct {
+	_         structs.HostLayout
+	StartNs   uint64
+	Reader    uint64
+	Ids       GoebpfSpanIds
+	HasParent uint8
+	_         [7]byte
+}
+
+type GoebpfKafkaProducerEvent struct {
+	_        structs.HostLayout
+	Hdr      GoebpfEventHeader
+	Messages uint64
+	HasError uint8
+	Pad      uint8
+	TopicLen uint16
+	Pad2     uint32
+	Topic    [128]int8
+}
+
+type GoebpfKafkaProducerInflight struct {
+	_         structs.HostLayout
+	StartNs   uint64
+	Messages  uint64
+	Ids       GoebpfSpanIds
+	HasParent uint8
+	Pad       uint8
+	TopicLen  uint16
+	Pad2      uint32
+	Topic     [128]int8
+}
+
 type GoebpfServerInflight struct {
 	_           structs.HostLayout
 	StartNs     uint64
@@ -280,74 +330,83 @@ type GoebpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfProgramSpecs struct {
-	UprobeClientConn       *ebpf.ProgramSpec `ebpf:"uprobe_client_conn"`
-	UprobeClientEntry      *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
-	UprobeClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
-	UprobeEmpty            *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
-	UprobeGopanic          *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
-	UprobeGrpcClientEntry  *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_entry"`
-	UprobeGrpcClientReturn *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
-	UprobeGrpcServerEntry  *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
-	UprobeGrpcServerStatus *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
-	UprobeNewproc1Return   *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
-	UprobeRecoveryResume   *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
-	UprobeServerEntry      *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
-	UprobeServerReturn     *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
-	UprobeSqlBeginEntry    *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_entry"`
-	UprobeSqlBeginReturn   *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_return"`
-	UprobeSqlCommitEntry   *ebpf.ProgramSpec `ebpf:"uprobe_sql_commit_entry"`
-	UprobeSqlExecEntry     *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_entry"`
-	UprobeSqlExecReturn    *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_return"`
-	UprobeSqlQueryEntry    *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_entry"`
-	UprobeSqlQueryReturn   *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_return"`
-	UprobeSqlRollbackEntry *ebpf.ProgramSpec `ebpf:"uprobe_sql_rollback_entry"`
-	UprobeSqlTxEndReturn   *ebpf.ProgramSpec `ebpf:"uprobe_sql_tx_end_return"`
+	UprobeClientConn         *ebpf.ProgramSpec `ebpf:"uprobe_client_conn"`
+	UprobeClientEntry        *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
+	UprobeClientReturn       *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
+	UprobeEmpty              *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
+	UprobeGopanic            *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
+	UprobeGrpcClientEntry    *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_entry"`
+	UprobeGrpcClientReturn   *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcServerEntry    *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
+	UprobeGrpcServerStatus   *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
+	UprobeKafkaFetchEntry    *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_entry"`
+	UprobeKafkaFetchReturn   *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_return"`
+	UprobeKafkaProduceEntry  *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_entry"`
+	UprobeKafkaProduceReturn *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_return"`
+	UprobeNewproc1Return     *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
+	UprobeRecoveryResume     *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
+	UprobeServerEntry        *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
+	UprobeServerReturn       *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
+	UprobeSqlBeginEntry      *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_entry"`
+	UprobeSqlBeginReturn     *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_return"`
+	UprobeSqlCommitEntry     *ebpf.ProgramSpec `ebpf:"uprobe_sql_commit_entry"`
+	UprobeSqlExecEntry       *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_entry"`
+	UprobeSqlExecReturn      *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_return"`
+	UprobeSqlQueryEntry      *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_entry"`
+	UprobeSqlQueryReturn     *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_return"`
+	UprobeSqlRollbackEntry   *ebpf.ProgramSpec `ebpf:"uprobe_sql_rollback_entry"`
+	UprobeSqlTxEndReturn     *ebpf.ProgramSpec `ebpf:"uprobe_sql_tx_end_return"`
 }
 
 // GoebpfMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfMapSpecs struct {
-	ClientByConn      *ebpf.MapSpec `ebpf:"client_by_conn"`
-	ClientRequests    *ebpf.MapSpec `ebpf:"client_requests"`
-	Events            *ebpf.MapSpec `ebpf:"events"`
-	GoOffsetsByCookie *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
-	GrpcClientRpcs    *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
-	GrpcClientScratch *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
-	GrpcServerRpcs    *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
-	HeadScratch       *ebpf.MapSpec `ebpf:"head_scratch"`
-	InjectAppContexts *ebpf.MapSpec `ebpf:"inject_app_contexts"`
-	InjectCounters    *ebpf.MapSpec `ebpf:"inject_counters"`
-	InjectPending     *ebpf.MapSpec `ebpf:"inject_pending"`
-	OpenSpans         *ebpf.MapSpec `ebpf:"open_spans"`
-	ProbeHits         *ebpf.MapSpec `ebpf:"probe_hits"`
-	RingbufDrops      *ebpf.MapSpec `ebpf:"ringbuf_drops"`
-	ServerRequests    *ebpf.MapSpec `ebpf:"server_requests"`
-	SpanByGoroutine   *ebpf.MapSpec `ebpf:"span_by_goroutine"`
-	SqlClientCalls    *ebpf.MapSpec `ebpf:"sql_client_calls"`
-	SqlClientScratch  *ebpf.MapSpec `ebpf:"sql_client_scratch"`
-	SqlPools          *ebpf.MapSpec `ebpf:"sql_pools"`
+	ClientByConn       *ebpf.MapSpec `ebpf:"client_by_conn"`
+	ClientRequests     *ebpf.MapSpec `ebpf:"client_requests"`
+	Events             *ebpf.MapSpec `ebpf:"events"`
+	GoOffsetsByCookie  *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
+	GrpcClientRpcs     *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
+	GrpcClientScratch  *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
+	GrpcServerRpcs     *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
+	HeadScratch        *ebpf.MapSpec `ebpf:"head_scratch"`
+	InjectAppContexts  *ebpf.MapSpec `ebpf:"inject_app_contexts"`
+	InjectCounters     *ebpf.MapSpec `ebpf:"inject_counters"`
+	InjectPending      *ebpf.MapSpec `ebpf:"inject_pending"`
+	KafkaConsumerCalls *ebpf.MapSpec `ebpf:"kafka_consumer_calls"`
+	KafkaConsumerSpans *ebpf.MapSpec `ebpf:"kafka_consumer_spans"`
+	KafkaProducerCalls *ebpf.MapSpec `ebpf:"kafka_producer_calls"`
+	OpenSpans          *ebpf.MapSpec `ebpf:"open_spans"`
+	ProbeHits          *ebpf.MapSpec `ebpf:"probe_hits"`
+	RingbufDrops       *ebpf.MapSpec `ebpf:"ringbuf_drops"`
+	ServerRequests     *ebpf.MapSpec `ebpf:"server_requests"`
+	SpanByGoroutine    *ebpf.MapSpec `ebpf:"span_by_goroutine"`
+	SqlClientCalls     *ebpf.MapSpec `ebpf:"sql_client_calls"`
+	SqlClientScratch   *ebpf.MapSpec `ebpf:"sql_client_scratch"`
+	SqlPools           *ebpf.MapSpec `ebpf:"sql_pools"`
 }
 
 // GoebpfVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfVariableSpecs struct {
-	CaptureQuery           *ebpf.VariableSpec `ebpf:"capture_query"`
-	ExtractFlags           *ebpf.VariableSpec `ebpf:"extract_flags"`
-	InjectEnabled          *ebpf.VariableSpec `ebpf:"inject_enabled"`
-	SqlPoolsEnabled        *ebpf.VariableSpec `ebpf:"sql_pools_enabled"`
-	StitchEnabled          *ebpf.VariableSpec `ebpf:"stitch_enabled"`
-	UnusedEventHeader      *ebpf.VariableSpec `ebpf:"unused_event_header"`
-	UnusedEventKind        *ebpf.VariableSpec `ebpf:"unused_event_kind"`
-	UnusedGoOffsets        *ebpf.VariableSpec `ebpf:"unused_go_offsets"`
-	UnusedGrpcClientEvent  *ebpf.VariableSpec `ebpf:"unused_grpc_client_event"`
-	UnusedGrpcServerEvent  *ebpf.VariableSpec `ebpf:"unused_grpc_server_event"`
-	UnusedHttpClientEvent  *ebpf.VariableSpec `ebpf:"unused_http_client_event"`
-	UnusedHttpServerEvent  *ebpf.VariableSpec `ebpf:"unused_http_server_event"`
-	UnusedInjectPendingCtx *ebpf.VariableSpec `ebpf:"unused_inject_pending_ctx"`
-	UnusedSqlClientEvent   *ebpf.VariableSpec `ebpf:"unused_sql_client_event"`
-	WakeupThreshold        *ebpf.VariableSpec `ebpf:"wakeup_threshold"`
+	CaptureQuery             *ebpf.VariableSpec `ebpf:"capture_query"`
+	ExtractFlags             *ebpf.VariableSpec `ebpf:"extract_flags"`
+	InjectEnabled            *ebpf.VariableSpec `ebpf:"inject_enabled"`
+	SqlPoolsEnabled          *ebpf.VariableSpec `ebpf:"sql_pools_enabled"`
+	StitchEnabled            *ebpf.VariableSpec `ebpf:"stitch_enabled"`
+	UnusedEventHeader        *ebpf.VariableSpec `ebpf:"unused_event_header"`
+	UnusedEventKind          *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedGoOffsets          *ebpf.VariableSpec `ebpf:"unused_go_offsets"`
+	UnusedGrpcClientEvent    *ebpf.VariableSpec `ebpf:"unused_grpc_client_event"`
+	UnusedGrpcServerEvent    *ebpf.VariableSpec `ebpf:"unused_grpc_server_event"`
+	UnusedHttpClientEvent    *ebpf.VariableSpec `ebpf:"unused_http_client_event"`
+	UnusedHttpServerEvent    *ebpf.VariableSpec `ebpf:"unused_http_server_event"`
+	UnusedInjectPendingCtx   *ebpf.VariableSpec `ebpf:"unused_inject_pending_ctx"`
+	UnusedKafkaConsumerEvent *ebpf.VariableSpec `ebpf:"unused_kafka_consumer_event"`
+	UnusedKafkaProducerEvent *ebpf.VariableSpec `ebpf:"unused_kafka_producer_event"`
+	UnusedSqlClientEvent     *ebpf.VariableSpec `ebpf:"unused_sql_client_event"`
+	WakeupThreshold          *ebpf.VariableSpec `ebpf:"wakeup_threshold"`
 }
 
 // GoebpfObjects contains all objects after they have been loaded into the kernel.
@@ -370,25 +429,28 @@ func (o *GoebpfObjects) Close() error {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfMaps struct {
-	ClientByConn      *ebpf.Map `ebpf:"client_by_conn"`
-	ClientRequests    *ebpf.Map `ebpf:"client_requests"`
-	Events            *ebpf.Map `ebpf:"events"`
-	GoOffsetsByCookie *ebpf.Map `ebpf:"go_offsets_by_cookie"`
-	GrpcClientRpcs    *ebpf.Map `ebpf:"grpc_client_rpcs"`
-	GrpcClientScratch *ebpf.Map `ebpf:"grpc_client_scratch"`
-	GrpcServerRpcs    *ebpf.Map `ebpf:"grpc_server_rpcs"`
-	HeadScratch       *ebpf.Map `ebpf:"head_scratch"`
-	InjectAppContexts *ebpf.Map `ebpf:"inject_app_contexts"`
-	InjectCounters    *ebpf.Map `ebpf:"inject_counters"`
-	InjectPending     *ebpf.Map `ebpf:"inject_pending"`
-	OpenSpans         *ebpf.Map `ebpf:"open_spans"`
-	ProbeHits         *ebpf.Map `ebpf:"probe_hits"`
-	RingbufDrops      *ebpf.Map `ebpf:"ringbuf_drops"`
-	ServerRequests    *ebpf.Map `ebpf:"server_requests"`
-	SpanByGoroutine   *ebpf.Map `ebpf:"span_by_goroutine"`
-	SqlClientCalls    *ebpf.Map `ebpf:"sql_client_calls"`
-	SqlClientScratch  *ebpf.Map `ebpf:"sql_client_scratch"`
-	SqlPools          *ebpf.Map `ebpf:"sql_pools"`
+	ClientByConn       *ebpf.Map `ebpf:"client_by_conn"`
+	ClientRequests     *ebpf.Map `ebpf:"client_requests"`
+	Events             *ebpf.Map `ebpf:"events"`
+	GoOffsetsByCookie  *ebpf.Map `ebpf:"go_offsets_by_cookie"`
+	GrpcClientRpcs     *ebpf.Map `ebpf:"grpc_client_rpcs"`
+	GrpcClientScratch  *ebpf.Map `ebpf:"grpc_client_scratch"`
+	GrpcServerRpcs     *ebpf.Map `ebpf:"grpc_server_rpcs"`
+	HeadScratch        *ebpf.Map `ebpf:"head_scratch"`
+	InjectAppContexts  *ebpf.Map `ebpf:"inject_app_contexts"`
+	InjectCounters     *ebpf.Map `ebpf:"inject_counters"`
+	InjectPending      *ebpf.Map `ebpf:"inject_pending"`
+	KafkaConsumerCalls *ebpf.Map `ebpf:"kafka_consumer_calls"`
+	KafkaConsumerSpans *ebpf.Map `ebpf:"kafka_consumer_spans"`
+	KafkaProducerCalls *ebpf.Map `ebpf:"kafka_producer_calls"`
+	OpenSpans          *ebpf.Map `ebpf:"open_spans"`
+	ProbeHits          *ebpf.Map `ebpf:"probe_hits"`
+	RingbufDrops       *ebpf.Map `ebpf:"ringbuf_drops"`
+	ServerRequests     *ebpf.Map `ebpf:"server_requests"`
+	SpanByGoroutine    *ebpf.Map `ebpf:"span_by_goroutine"`
+	SqlClientCalls     *ebpf.Map `ebpf:"sql_client_calls"`
+	SqlClientScratch   *ebpf.Map `ebpf:"sql_client_scratch"`
+	SqlPools           *ebpf.Map `ebpf:"sql_pools"`
 }
 
 func (m *GoebpfMaps) Close() error {
@@ -404,6 +466,9 @@ func (m *GoebpfMaps) Close() error {
 		m.InjectAppContexts,
 		m.InjectCounters,
 		m.InjectPending,
+		m.KafkaConsumerCalls,
+		m.KafkaConsumerSpans,
+		m.KafkaProducerCalls,
 		m.OpenSpans,
 		m.ProbeHits,
 		m.RingbufDrops,
@@ -419,49 +484,55 @@ func (m *GoebpfMaps) Close() error {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfVariables struct {
-	CaptureQuery           *ebpf.Variable `ebpf:"capture_query"`
-	ExtractFlags           *ebpf.Variable `ebpf:"extract_flags"`
-	InjectEnabled          *ebpf.Variable `ebpf:"inject_enabled"`
-	SqlPoolsEnabled        *ebpf.Variable `ebpf:"sql_pools_enabled"`
-	StitchEnabled          *ebpf.Variable `ebpf:"stitch_enabled"`
-	UnusedEventHeader      *ebpf.Variable `ebpf:"unused_event_header"`
-	UnusedEventKind        *ebpf.Variable `ebpf:"unused_event_kind"`
-	UnusedGoOffsets        *ebpf.Variable `ebpf:"unused_go_offsets"`
-	UnusedGrpcClientEvent  *ebpf.Variable `ebpf:"unused_grpc_client_event"`
-	UnusedGrpcServerEvent  *ebpf.Variable `ebpf:"unused_grpc_server_event"`
-	UnusedHttpClientEvent  *ebpf.Variable `ebpf:"unused_http_client_event"`
-	UnusedHttpServerEvent  *ebpf.Variable `ebpf:"unused_http_server_event"`
-	UnusedInjectPendingCtx *ebpf.Variable `ebpf:"unused_inject_pending_ctx"`
-	UnusedSqlClientEvent   *ebpf.Variable `ebpf:"unused_sql_client_event"`
-	WakeupThreshold        *ebpf.Variable `ebpf:"wakeup_threshold"`
+	CaptureQuery             *ebpf.Variable `ebpf:"capture_query"`
+	ExtractFlags             *ebpf.Variable `ebpf:"extract_flags"`
+	InjectEnabled            *ebpf.Variable `ebpf:"inject_enabled"`
+	SqlPoolsEnabled          *ebpf.Variable `ebpf:"sql_pools_enabled"`
+	StitchEnabled            *ebpf.Variable `ebpf:"stitch_enabled"`
+	UnusedEventHeader        *ebpf.Variable `ebpf:"unused_event_header"`
+	UnusedEventKind          *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedGoOffsets          *ebpf.Variable `ebpf:"unused_go_offsets"`
+	UnusedGrpcClientEvent    *ebpf.Variable `ebpf:"unused_grpc_client_event"`
+	UnusedGrpcServerEvent    *ebpf.Variable `ebpf:"unused_grpc_server_event"`
+	UnusedHttpClientEvent    *ebpf.Variable `ebpf:"unused_http_client_event"`
+	UnusedHttpServerEvent    *ebpf.Variable `ebpf:"unused_http_server_event"`
+	UnusedInjectPendingCtx   *ebpf.Variable `ebpf:"unused_inject_pending_ctx"`
+	UnusedKafkaConsumerEvent *ebpf.Variable `ebpf:"unused_kafka_consumer_event"`
+	UnusedKafkaProducerEvent *ebpf.Variable `ebpf:"unused_kafka_producer_event"`
+	UnusedSqlClientEvent     *ebpf.Variable `ebpf:"unused_sql_client_event"`
+	WakeupThreshold          *ebpf.Variable `ebpf:"wakeup_threshold"`
 }
 
 // GoebpfPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfPrograms struct {
-	UprobeClientConn       *ebpf.Program `ebpf:"uprobe_client_conn"`
-	UprobeClientEntry      *ebpf.Program `ebpf:"uprobe_client_entry"`
-	UprobeClientReturn     *ebpf.Program `ebpf:"uprobe_client_return"`
-	UprobeEmpty            *ebpf.Program `ebpf:"uprobe_empty"`
-	UprobeGopanic          *ebpf.Program `ebpf:"uprobe_gopanic"`
-	UprobeGrpcClientEntry  *ebpf.Program `ebpf:"uprobe_grpc_client_entry"`
-	UprobeGrpcClientReturn *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
-	UprobeGrpcServerEntry  *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
-	UprobeGrpcServerStatus *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
-	UprobeNewproc1Return   *ebpf.Program `ebpf:"uprobe_newproc1_return"`
-	UprobeRecoveryResume   *ebpf.Program `ebpf:"uprobe_recovery_resume"`
-	UprobeServerEntry      *ebpf.Program `ebpf:"uprobe_server_entry"`
-	UprobeServerReturn     *ebpf.Program `ebpf:"uprobe_server_return"`
-	UprobeSqlBeginEntry    *ebpf.Program `ebpf:"uprobe_sql_begin_entry"`
-	UprobeSqlBeginReturn   *ebpf.Program `ebpf:"uprobe_sql_begin_return"`
-	UprobeSqlCommitEntry   *ebpf.Program `ebpf:"uprobe_sql_commit_entry"`
-	UprobeSqlExecEntry     *ebpf.Program `ebpf:"uprobe_sql_exec_entry"`
-	UprobeSqlExecReturn    *ebpf.Program `ebpf:"uprobe_sql_exec_return"`
-	UprobeSqlQueryEntry    *ebpf.Program `ebpf:"uprobe_sql_query_entry"`
-	UprobeSqlQueryReturn   *ebpf.Program `ebpf:"uprobe_sql_query_return"`
-	UprobeSqlRollbackEntry *ebpf.Program `ebpf:"uprobe_sql_rollback_entry"`
-	UprobeSqlTxEndReturn   *ebpf.Program `ebpf:"uprobe_sql_tx_end_return"`
+	UprobeClientConn         *ebpf.Program `ebpf:"uprobe_client_conn"`
+	UprobeClientEntry        *ebpf.Program `ebpf:"uprobe_client_entry"`
+	UprobeClientReturn       *ebpf.Program `ebpf:"uprobe_client_return"`
+	UprobeEmpty              *ebpf.Program `ebpf:"uprobe_empty"`
+	UprobeGopanic            *ebpf.Program `ebpf:"uprobe_gopanic"`
+	UprobeGrpcClientEntry    *ebpf.Program `ebpf:"uprobe_grpc_client_entry"`
+	UprobeGrpcClientReturn   *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcServerEntry    *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
+	UprobeGrpcServerStatus   *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
+	UprobeKafkaFetchEntry    *ebpf.Program `ebpf:"uprobe_kafka_fetch_entry"`
+	UprobeKafkaFetchReturn   *ebpf.Program `ebpf:"uprobe_kafka_fetch_return"`
+	UprobeKafkaProduceEntry  *ebpf.Program `ebpf:"uprobe_kafka_produce_entry"`
+	UprobeKafkaProduceReturn *ebpf.Program `ebpf:"uprobe_kafka_produce_return"`
+	UprobeNewproc1Return     *ebpf.Program `ebpf:"uprobe_newproc1_return"`
+	UprobeRecoveryResume     *ebpf.Program `ebpf:"uprobe_recovery_resume"`
+	UprobeServerEntry        *ebpf.Program `ebpf:"uprobe_server_entry"`
+	UprobeServerReturn       *ebpf.Program `ebpf:"uprobe_server_return"`
+	UprobeSqlBeginEntry      *ebpf.Program `ebpf:"uprobe_sql_begin_entry"`
+	UprobeSqlBeginReturn     *ebpf.Program `ebpf:"uprobe_sql_begin_return"`
+	UprobeSqlCommitEntry     *ebpf.Program `ebpf:"uprobe_sql_commit_entry"`
+	UprobeSqlExecEntry       *ebpf.Program `ebpf:"uprobe_sql_exec_entry"`
+	UprobeSqlExecReturn      *ebpf.Program `ebpf:"uprobe_sql_exec_return"`
+	UprobeSqlQueryEntry      *ebpf.Program `ebpf:"uprobe_sql_query_entry"`
+	UprobeSqlQueryReturn     *ebpf.Program `ebpf:"uprobe_sql_query_return"`
+	UprobeSqlRollbackEntry   *ebpf.Program `ebpf:"uprobe_sql_rollback_entry"`
+	UprobeSqlTxEndReturn     *ebpf.Program `ebpf:"uprobe_sql_tx_end_return"`
 }
 
 func (p *GoebpfPrograms) Close() error {
@@ -475,6 +546,10 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeGrpcClientReturn,
 		p.UprobeGrpcServerEntry,
 		p.UprobeGrpcServerStatus,
+		p.UprobeKafkaFetchEntry,
+		p.UprobeKafkaFetchReturn,
+		p.UprobeKafkaProduceEntry,
+		p.UprobeKafkaProduceReturn,
 		p.UprobeNewproc1Return,
 		p.UprobeRecoveryResume,
 		p.UprobeServerEntry,

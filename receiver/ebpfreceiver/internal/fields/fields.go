@@ -80,6 +80,13 @@ const (
 	SQLTxRollbackEntry
 	PQErrorType
 	MySQLErrorType
+	KafkaWriterTopic
+	KafkaMessageTopic
+	KafkaMessagePartition
+	KafkaMessageOffset
+	KafkaMessageHeaders
+	KafkaReaderConfig
+	KafkaReaderConfigGroupID
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -172,6 +179,15 @@ var list = [Count]Field{
 	SQLTxRollbackEntry: {Key: "database/sql.(*Tx).rollback", NotInTable: true},
 	PQErrorType:        {Key: "github.com/lib/pq.(*Error).type", NotInTable: true},
 	MySQLErrorType:     {Key: "github.com/go-sql-driver/mysql.(*MySQLError).type", NotInTable: true},
+	// github.com/segmentio/kafka-go (the kafkaproducer and kafkaconsumer
+	// probes). DWARF, else the probes' rule (one layout in every v0.4).
+	KafkaWriterTopic:         {Key: "github.com/segmentio/kafka-go.Writer.Topic", NotInTable: true},
+	KafkaMessageTopic:        {Key: "github.com/segmentio/kafka-go.Message.Topic", NotInTable: true},
+	KafkaMessagePartition:    {Key: "github.com/segmentio/kafka-go.Message.Partition", NotInTable: true},
+	KafkaMessageOffset:       {Key: "github.com/segmentio/kafka-go.Message.Offset", NotInTable: true},
+	KafkaMessageHeaders:      {Key: "github.com/segmentio/kafka-go.Message.Headers", NotInTable: true},
+	KafkaReaderConfig:        {Key: "github.com/segmentio/kafka-go.Reader.config", NotInTable: true},
+	KafkaReaderConfigGroupID: {Key: "github.com/segmentio/kafka-go.ReaderConfig.GroupID", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.
