@@ -270,6 +270,9 @@ func (cfg *Config) Validate() error {
 	if cfg.Metrics.DBPools && !cfg.Traces.SQL.Enabled {
 		errs = append(errs, errors.New("metrics.db_pools: true needs traces.sql.enabled: true (the sql probe finds the pools)"))
 	}
+	if k := cfg.Traces.Kafka; k.Enabled && !k.Producer && !k.Consumer {
+		errs = append(errs, errors.New("traces.kafka.enabled: true with producer: false and consumer: false makes no spans"))
+	}
 	if cfg.Traces.SQL.QueryText && !cfg.Traces.SQL.Enabled {
 		errs = append(errs, errors.New("traces.sql.query_text: true needs traces.sql.enabled: true (no database/sql spans are made to carry the statement)"))
 	}

@@ -90,6 +90,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid_inject.yaml", "traces.propagation.inject: true needs traces.http.client: true"},
 		{"invalid_db_pools.yaml", "metrics.db_pools: true needs traces.sql.enabled: true"},
 		{"invalid_sql_query_text.yaml", "traces.sql.query_text: true needs traces.sql.enabled: true"},
+		{"invalid_kafka_sides.yaml", "traces.kafka.enabled: true with producer: false and consumer: false makes no spans"},
 		{"invalid_goroutine_ancestry.yaml", `traces.goroutine_ancestry: unknown value "all" (want parent or deep)`},
 		{"invalid_capture_headers.yaml", `traces.capture_headers: header capture is not implemented in this version: ["X-Request-Id"]`},
 		{"invalid_collection_interval.yaml", "metrics.collection_interval must be positive: 0s"},

@@ -7,7 +7,9 @@
 // message is larger than the Writer's BatchBytes, so WriteMessages fails
 // at once), and a consumer
 // goroutine reading the topic in a consumer group with ReadMessage.
-// /consumed answers how many messages it has read.
+// /consumed answers how many messages it has read. /bench?n=N&batch=B
+// makes N WriteMessages calls of B messages each, one after the other, and
+// answers the time they took in nanoseconds.
 package main
 
 import (
@@ -63,6 +65,27 @@ func main() {
 			return
 		}
 		fmt.Fprintf(w, "sent %d\n", n)
+	})
+
+	http.HandleFunc("/bench", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		batch, _ := strconv.Atoi(r.URL.Query().Get("batch"))
+		if n <= 0 || batch <= 0 {
+			http.Error(w, "want n > 0 and batch > 0", http.StatusBadRequest)
+			return
+		}
+		msgs := make([]kafka.Message, batch)
+		for i := range msgs {
+			msgs[i].Value = []byte("bench")
+		}
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			if err := topicWriter.WriteMessages(r.Context(), msgs...); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+		}
+		fmt.Fprintln(w, time.Since(start).Nanoseconds())
 	})
 
 	var consumed atomic.Int64
