@@ -101,7 +101,7 @@ receivers:
         - exe_path: %q
       poll_interval: 200ms
     traces:
-      http: { server: true, client: false }
+      http: { server: true, client: true }
       kafka: { enabled: true }
 exporters:
   file:
@@ -127,7 +127,7 @@ service:
 
 	for _, d := range demos {
 		d.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-		cmd := exec.Command(filepath.Join(dir, d.name), "-addr", d.addr, "-brokers", broker, "-topic", d.topic, "-group", "workers")
+		cmd := exec.Command(filepath.Join(dir, d.name), "-addr", d.addr, "-brokers", broker, "-topic", d.topic, "-group", "workers", "-ack")
 		logs := &syncBuffer{}
 		cmd.Stdout, cmd.Stderr = logs, logs
 		if err := cmd.Start(); err != nil {
@@ -218,7 +218,10 @@ service:
 		produce(d, url.Values{"n": {"3"}, "topic": {"message"}, "tp": {tp}}, http.StatusOK)
 		produce(d, url.Values{"n": {"1"}, "big": {"1"}}, http.StatusInternalServerError)
 	}
-	perDemo := 3 + 3 + 4
+	// Per demo: 3 /produce server spans, 3 producer spans, 4 consumer
+	// spans, and for each message the consumer's GET /ack: a client span
+	// and its server span.
+	perDemo := 3 + 3 + 4 + 4 + 4
 	want := base + perDemo*len(demos)
 	eventually(t, 20*time.Second, "all spans in the file", func() (bool, string) {
 		n := len(demoSpans())
@@ -231,14 +234,20 @@ service:
 	}
 	spans := all[base:]
 	for _, d := range demos {
-		var servers, producers, consumers []ptrace.Span
+		var servers, acks, clients, producers, consumers []ptrace.Span
 		for _, s := range spans {
 			if s.pid != d.pid {
 				continue
 			}
 			switch s.span.Kind() {
 			case ptrace.SpanKindServer:
-				servers = append(servers, s.span)
+				if s.span.Name() == "GET /ack" {
+					acks = append(acks, s.span)
+				} else {
+					servers = append(servers, s.span)
+				}
+			case ptrace.SpanKindClient:
+				clients = append(clients, s.span)
 			case ptrace.SpanKindProducer:
 				producers = append(producers, s.span)
 			case ptrace.SpanKindConsumer:
@@ -247,8 +256,9 @@ service:
 				t.Errorf("%s: unexpected %v span %q", d.name, s.span.Kind(), s.span.Name())
 			}
 		}
-		if len(servers) != 3 || len(producers) != 3 || len(consumers) != 4 {
-			t.Errorf("%s: %d server, %d producer, %d consumer spans; want 3, 3, 4", d.name, len(servers), len(producers), len(consumers))
+		if len(servers) != 3 || len(producers) != 3 || len(consumers) != 4 || len(clients) != 4 || len(acks) != 4 {
+			t.Errorf("%s: %d /produce server, %d producer, %d consumer, %d client, %d /ack server spans; want 3, 3, 4, 4, 4",
+				d.name, len(servers), len(producers), len(consumers), len(clients), len(acks))
 			continue
 		}
 		byStart := func(s []ptrace.Span) {
@@ -304,6 +314,28 @@ service:
 			}
 			if s.Links().Len() != 0 {
 				t.Errorf("%s: %d links, want none", ctx, s.Links().Len())
+			}
+			// What the consumer did with the message (its GET /ack) is
+			// the consumer span's child, and /ack's server span the
+			// client span's (stitched).
+			var children []ptrace.Span
+			for _, cl := range clients {
+				if cl.ParentSpanID() == s.SpanID() && cl.TraceID() == s.TraceID() {
+					children = append(children, cl)
+				}
+			}
+			if len(children) != 1 {
+				t.Errorf("%s: %d client children, want 1 (its GET /ack)", ctx, len(children))
+			} else {
+				served := 0
+				for _, ak := range acks {
+					if ak.ParentSpanID() == children[0].SpanID() && ak.TraceID() == s.TraceID() {
+						served++
+					}
+				}
+				if served != 1 {
+					t.Errorf("%s: its GET /ack client span has %d server children, want 1", ctx, served)
+				}
 			}
 			if i == 0 {
 				if !s.ParentSpanID().IsEmpty() {

@@ -7,7 +7,9 @@
 // message is larger than the Writer's BatchBytes, so WriteMessages fails
 // at once), and a consumer
 // goroutine reading the topic in a consumer group with ReadMessage.
-// /consumed answers how many messages it has read. /bench?n=N&batch=B
+// With -ack, the consumer calls its own /ack?offset=N over HTTP after each
+// message (what it does with the message). /consumed answers how many
+// messages it has read. /bench?n=N&batch=B
 // makes N WriteMessages calls of B messages each, one after the other, and
 // answers the time they took in nanoseconds.
 package main
@@ -31,6 +33,7 @@ func main() {
 	brokers := flag.String("brokers", "127.0.0.1:9092", "comma-separated brokers")
 	topic := flag.String("topic", "orders", "topic")
 	group := flag.String("group", "workers", "consumer group")
+	ack := flag.Bool("ack", false, "GET /ack after each message consumed")
 	flag.Parse()
 	addrs := strings.Split(*brokers, ",")
 
@@ -88,6 +91,10 @@ func main() {
 		fmt.Fprintln(w, time.Since(start).Nanoseconds())
 	})
 
+	http.HandleFunc("/ack", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+
 	var consumed atomic.Int64
 	http.HandleFunc("/consumed", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, consumed.Load())
@@ -110,8 +117,15 @@ func main() {
 				time.Sleep(100 * time.Millisecond)
 				continue
 			}
+			if *ack {
+				resp, err := http.Get(fmt.Sprintf("http://%s/ack?offset=%d", *addr, m.Offset))
+				if err != nil {
+					log.Printf("ack: %v", err)
+				} else {
+					resp.Body.Close()
+				}
+			}
 			consumed.Add(1)
-			_ = m
 		}
 	}()
 	log.Fatal(http.ListenAndServe(*addr, nil))
