@@ -181,6 +181,13 @@ func BenchmarkKafkaProbes(b *testing.B) {
 			pRuns, pNs := sum(s0, s1, producerProgs)
 			cRuns, cNs := sum(s0, s1, consumerProgs)
 			msgs := c1 - c0
+			var detail []string
+			for _, p := range append(append([]string{}, producerProgs...), consumerProgs...) {
+				if r := s1[p].RunCount - s0[p].RunCount; r > 0 {
+					detail = append(detail, fmt.Sprintf("%s %.0f ns", p, float64((s1[p].Runtime-s0[p].Runtime).Nanoseconds())/float64(r)))
+				}
+			}
+			fmt.Printf("round %d batch %2d: per program run: %s\n", r, batch, strings.Join(detail, ", "))
 			fmt.Printf("round %d batch %2d: producer hits/call %.2f BPF ns/call %.0f; consumer hits/message %.2f BPF ns/message %.0f (%d messages); events %d\n",
 				r, batch, float64(pRuns)/calls, float64(pNs.Nanoseconds())/calls, float64(cRuns)/float64(msgs), float64(cNs.Nanoseconds())/float64(msgs), msgs, events)
 			if r == rounds {
