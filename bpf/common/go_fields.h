@@ -90,7 +90,14 @@ enum go_field {
 	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_NAME = 80, // golang.org/x/net/http2/hpack.HeaderField.Name
 	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_VALUE = 81, // golang.org/x/net/http2/hpack.HeaderField.Value
 	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_SENSITIVE = 82, // golang.org/x/net/http2/hpack.HeaderField.Sensitive
-	GO_FIELD_COUNT = 83,
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_WRITER_TOPIC = 83, // github.com/segmentio/kafka-go.Writer.Topic
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_TOPIC = 84, // github.com/segmentio/kafka-go.Message.Topic
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_PARTITION = 85, // github.com/segmentio/kafka-go.Message.Partition
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_OFFSET = 86, // github.com/segmentio/kafka-go.Message.Offset
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_HEADERS = 87, // github.com/segmentio/kafka-go.Message.Headers
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_READER_CONFIG = 88, // github.com/segmentio/kafka-go.Reader.config
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_READERCONFIG_GROUPID = 89, // github.com/segmentio/kafka-go.ReaderConfig.GroupID
+	GO_FIELD_COUNT = 90,
 };
 
 // A go_offsets.field entry whose offset is not known.

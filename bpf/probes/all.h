@@ -11,8 +11,10 @@ enum event_kind {
 	EVENT_GRPC_SERVER = 2,
 	EVENT_HTTP_CLIENT = 3,
 	EVENT_HTTP_SERVER = 4,
-	EVENT_REDIS_CLIENT = 5,
-	EVENT_SQL_CLIENT = 6,
+	EVENT_KAFKA_CONSUMER = 5,
+	EVENT_KAFKA_PRODUCER = 6,
+	EVENT_REDIS_CLIENT = 7,
+	EVENT_SQL_CLIENT = 8,
 };
 
 const enum event_kind *unused_event_kind __attribute__((unused));
@@ -24,6 +26,8 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #include "http_client.c"
 #include "http_client_conn.c"
 #include "http_server.c"
+#include "kafka_consumer.c"
+#include "kafka_producer.c"
 #include "redis_client.c"
 #include "sql_client.c"
 

@@ -68,6 +68,10 @@ type TracesConfig struct {
 	// MULTI/EXEC transaction. A stripped binary needs its go-redis release
 	// in the offsets table.
 	Redis RedisConfig `mapstructure:"redis"`
+	// Kafka enables github.com/segmentio/kafka-go spans: a PRODUCER span
+	// per (*Writer).WriteMessages call and a CONSUMER span per message a
+	// (*Reader) fetches.
+	Kafka KafkaConfig `mapstructure:"kafka"`
 	// Propagation configures trace context propagation.
 	Propagation PropagationConfig `mapstructure:"propagation"`
 	// GoroutineAncestry is how far below a handler's goroutine a client
@@ -109,6 +113,16 @@ type SQLConfig struct {
 type RedisConfig struct {
 	// Enabled turns the spans on (off by default).
 	Enabled bool `mapstructure:"enabled"`
+}
+
+// KafkaConfig configures kafka-go spans, one switch per side (as for gRPC).
+type KafkaConfig struct {
+	// Producer: PRODUCER spans, one per (*Writer).WriteMessages call. Off
+	// by default, like gRPC and SQL: a new probe is opted into.
+	Producer bool `mapstructure:"producer"`
+	// Consumer: CONSUMER spans, one per message a (*Reader) fetches. Off
+	// by default.
+	Consumer bool `mapstructure:"consumer"`
 }
 
 // HTTPConfig configures net/http spans.

@@ -45,6 +45,7 @@ func TestLoadConfig(t *testing.T) {
 			HTTP:              HTTPConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: false}, CaptureQuery: false, RedactQueryKeys: []string{"session", "X-Api-Key"}},
 			SQL:               SQLConfig{Enabled: true, QueryText: true},
 			Redis:             RedisConfig{Enabled: true},
+			Kafka:             KafkaConfig{Producer: true, Consumer: false},
 			Propagation:       PropagationConfig{Extract: []string{"tracecontext"}},
 			GoroutineAncestry: AncestryDeep,
 			CaptureHeaders:    []string{},

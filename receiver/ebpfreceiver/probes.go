@@ -9,6 +9,8 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/kafkaconsumer"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/kafkaproducer"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/sqlclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/redisclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
@@ -35,6 +37,8 @@ func (c TracesConfig) probesWith(inject bool) tracer.Probes {
 		sqlclient.Name:        c.SQL.Enabled,
 		redisclient.Name:      c.Redis.Enabled,
 		redisclient.V8Name:    c.Redis.Enabled,
+		kafkaproducer.Name:    c.Kafka.Producer,
+		kafkaconsumer.Name:    c.Kafka.Consumer,
 		// Stitching needs the connection only where spans are joined;
 		// injection offers the client span's context for it.
 		httpclientconn.Name: c.HTTP.Client && (c.HTTP.Server && c.Propagation.Stitch || inject),

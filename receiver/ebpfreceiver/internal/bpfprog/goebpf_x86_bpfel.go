@@ -56,17 +56,19 @@ type GoebpfEventHeader struct {
 type GoebpfEventKind uint32
 
 const (
-	GoebpfEventKindEVENT_GRPC_CLIENT  GoebpfEventKind = 1
-	GoebpfEventKindEVENT_GRPC_SERVER  GoebpfEventKind = 2
-	GoebpfEventKindEVENT_HTTP_CLIENT  GoebpfEventKind = 3
-	GoebpfEventKindEVENT_HTTP_SERVER  GoebpfEventKind = 4
-	GoebpfEventKindEVENT_REDIS_CLIENT GoebpfEventKind = 5
-	GoebpfEventKindEVENT_SQL_CLIENT   GoebpfEventKind = 6
+	GoebpfEventKindEVENT_GRPC_CLIENT    GoebpfEventKind = 1
+	GoebpfEventKindEVENT_GRPC_SERVER    GoebpfEventKind = 2
+	GoebpfEventKindEVENT_HTTP_CLIENT    GoebpfEventKind = 3
+	GoebpfEventKindEVENT_HTTP_SERVER    GoebpfEventKind = 4
+	GoebpfEventKindEVENT_KAFKA_CONSUMER GoebpfEventKind = 5
+	GoebpfEventKindEVENT_KAFKA_PRODUCER GoebpfEventKind = 6
+	GoebpfEventKindEVENT_REDIS_CLIENT   GoebpfEventKind = 7
+	GoebpfEventKindEVENT_SQL_CLIENT     GoebpfEventKind = 8
 )
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [83]uint64
+	Field        [90]uint64
 	GopanicVaddr uint64
 }
 
@@ -191,6 +193,54 @@ type GoebpfInjectPendingCtx struct {
 	_           structs.HostLayout
 	Traceparent [55]uint8
 	Pad         uint8
+}
+
+type GoebpfKafkaConsumerEvent struct {
+	_           structs.HostLayout
+	Hdr         GoebpfEventHeader
+	Partition   int64
+	Offset      int64
+	LinkTraceId [16]uint8
+	LinkSpanId  [8]uint8
+	HasLink     uint8
+	Pad         uint8
+	TopicLen    uint16
+	GroupLen    uint16
+	Pad2        uint16
+	Topic       [128]int8
+	Group       [64]int8
+}
+
+type GoebpfKafkaConsumerInflight struct {
+	_         structs.HostLayout
+	StartNs   uint64
+	Reader    uint64
+	Ids       GoebpfSpanIds
+	HasParent uint8
+	_         [7]byte
+}
+
+type GoebpfKafkaProducerEvent struct {
+	_        structs.HostLayout
+	Hdr      GoebpfEventHeader
+	Messages uint64
+	HasError uint8
+	Pad      uint8
+	TopicLen uint16
+	Pad2     uint32
+	Topic    [128]int8
+}
+
+type GoebpfKafkaProducerInflight struct {
+	_         structs.HostLayout
+	StartNs   uint64
+	Messages  uint64
+	Ids       GoebpfSpanIds
+	HasParent uint8
+	Pad       uint8
+	TopicLen  uint16
+	Pad2      uint32
+	Topic     [128]int8
 }
 
 type GoebpfRedisClientEvent struct {
@@ -339,6 +389,10 @@ type GoebpfProgramSpecs struct {
 	UprobeGrpcServerEntry      *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
 	UprobeGrpcServerStatus     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
 	UprobeH2ServerHeaders      *ebpf.ProgramSpec `ebpf:"uprobe_h2_server_headers"`
+	UprobeKafkaFetchEntry      *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_entry"`
+	UprobeKafkaFetchReturn     *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_return"`
+	UprobeKafkaProduceEntry    *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_entry"`
+	UprobeKafkaProduceReturn   *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_return"`
 	UprobeNewproc1Return       *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
 	UprobeRecoveryResume       *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
 	UprobeRedisCommandEntry    *ebpf.ProgramSpec `ebpf:"uprobe_redis_command_entry"`
@@ -383,6 +437,9 @@ type GoebpfMapSpecs struct {
 	InjectAppContexts  *ebpf.MapSpec `ebpf:"inject_app_contexts"`
 	InjectCounters     *ebpf.MapSpec `ebpf:"inject_counters"`
 	InjectPending      *ebpf.MapSpec `ebpf:"inject_pending"`
+	KafkaConsumerCalls *ebpf.MapSpec `ebpf:"kafka_consumer_calls"`
+	KafkaConsumerSpans *ebpf.MapSpec `ebpf:"kafka_consumer_spans"`
+	KafkaProducerCalls *ebpf.MapSpec `ebpf:"kafka_producer_calls"`
 	OpenSpans          *ebpf.MapSpec `ebpf:"open_spans"`
 	ProbeHits          *ebpf.MapSpec `ebpf:"probe_hits"`
 	RedisClientCalls   *ebpf.MapSpec `ebpf:"redis_client_calls"`
@@ -400,22 +457,24 @@ type GoebpfMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfVariableSpecs struct {
-	CaptureQuery           *ebpf.VariableSpec `ebpf:"capture_query"`
-	ExtractFlags           *ebpf.VariableSpec `ebpf:"extract_flags"`
-	InjectEnabled          *ebpf.VariableSpec `ebpf:"inject_enabled"`
-	SqlPoolsEnabled        *ebpf.VariableSpec `ebpf:"sql_pools_enabled"`
-	StitchEnabled          *ebpf.VariableSpec `ebpf:"stitch_enabled"`
-	UnusedEventHeader      *ebpf.VariableSpec `ebpf:"unused_event_header"`
-	UnusedEventKind        *ebpf.VariableSpec `ebpf:"unused_event_kind"`
-	UnusedGoOffsets        *ebpf.VariableSpec `ebpf:"unused_go_offsets"`
-	UnusedGrpcClientEvent  *ebpf.VariableSpec `ebpf:"unused_grpc_client_event"`
-	UnusedGrpcServerEvent  *ebpf.VariableSpec `ebpf:"unused_grpc_server_event"`
-	UnusedHttpClientEvent  *ebpf.VariableSpec `ebpf:"unused_http_client_event"`
-	UnusedHttpServerEvent  *ebpf.VariableSpec `ebpf:"unused_http_server_event"`
-	UnusedInjectPendingCtx *ebpf.VariableSpec `ebpf:"unused_inject_pending_ctx"`
-	UnusedRedisClientEvent *ebpf.VariableSpec `ebpf:"unused_redis_client_event"`
-	UnusedSqlClientEvent   *ebpf.VariableSpec `ebpf:"unused_sql_client_event"`
-	WakeupThreshold        *ebpf.VariableSpec `ebpf:"wakeup_threshold"`
+	CaptureQuery             *ebpf.VariableSpec `ebpf:"capture_query"`
+	ExtractFlags             *ebpf.VariableSpec `ebpf:"extract_flags"`
+	InjectEnabled            *ebpf.VariableSpec `ebpf:"inject_enabled"`
+	SqlPoolsEnabled          *ebpf.VariableSpec `ebpf:"sql_pools_enabled"`
+	StitchEnabled            *ebpf.VariableSpec `ebpf:"stitch_enabled"`
+	UnusedEventHeader        *ebpf.VariableSpec `ebpf:"unused_event_header"`
+	UnusedEventKind          *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedGoOffsets          *ebpf.VariableSpec `ebpf:"unused_go_offsets"`
+	UnusedGrpcClientEvent    *ebpf.VariableSpec `ebpf:"unused_grpc_client_event"`
+	UnusedGrpcServerEvent    *ebpf.VariableSpec `ebpf:"unused_grpc_server_event"`
+	UnusedHttpClientEvent    *ebpf.VariableSpec `ebpf:"unused_http_client_event"`
+	UnusedHttpServerEvent    *ebpf.VariableSpec `ebpf:"unused_http_server_event"`
+	UnusedInjectPendingCtx   *ebpf.VariableSpec `ebpf:"unused_inject_pending_ctx"`
+	UnusedKafkaConsumerEvent *ebpf.VariableSpec `ebpf:"unused_kafka_consumer_event"`
+	UnusedKafkaProducerEvent *ebpf.VariableSpec `ebpf:"unused_kafka_producer_event"`
+	UnusedRedisClientEvent   *ebpf.VariableSpec `ebpf:"unused_redis_client_event"`
+	UnusedSqlClientEvent     *ebpf.VariableSpec `ebpf:"unused_sql_client_event"`
+	WakeupThreshold          *ebpf.VariableSpec `ebpf:"wakeup_threshold"`
 }
 
 // GoebpfObjects contains all objects after they have been loaded into the kernel.
@@ -450,6 +509,9 @@ type GoebpfMaps struct {
 	InjectAppContexts  *ebpf.Map `ebpf:"inject_app_contexts"`
 	InjectCounters     *ebpf.Map `ebpf:"inject_counters"`
 	InjectPending      *ebpf.Map `ebpf:"inject_pending"`
+	KafkaConsumerCalls *ebpf.Map `ebpf:"kafka_consumer_calls"`
+	KafkaConsumerSpans *ebpf.Map `ebpf:"kafka_consumer_spans"`
+	KafkaProducerCalls *ebpf.Map `ebpf:"kafka_producer_calls"`
 	OpenSpans          *ebpf.Map `ebpf:"open_spans"`
 	ProbeHits          *ebpf.Map `ebpf:"probe_hits"`
 	RedisClientCalls   *ebpf.Map `ebpf:"redis_client_calls"`
@@ -477,6 +539,9 @@ func (m *GoebpfMaps) Close() error {
 		m.InjectAppContexts,
 		m.InjectCounters,
 		m.InjectPending,
+		m.KafkaConsumerCalls,
+		m.KafkaConsumerSpans,
+		m.KafkaProducerCalls,
 		m.OpenSpans,
 		m.ProbeHits,
 		m.RedisClientCalls,
@@ -495,22 +560,24 @@ func (m *GoebpfMaps) Close() error {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfVariables struct {
-	CaptureQuery           *ebpf.Variable `ebpf:"capture_query"`
-	ExtractFlags           *ebpf.Variable `ebpf:"extract_flags"`
-	InjectEnabled          *ebpf.Variable `ebpf:"inject_enabled"`
-	SqlPoolsEnabled        *ebpf.Variable `ebpf:"sql_pools_enabled"`
-	StitchEnabled          *ebpf.Variable `ebpf:"stitch_enabled"`
-	UnusedEventHeader      *ebpf.Variable `ebpf:"unused_event_header"`
-	UnusedEventKind        *ebpf.Variable `ebpf:"unused_event_kind"`
-	UnusedGoOffsets        *ebpf.Variable `ebpf:"unused_go_offsets"`
-	UnusedGrpcClientEvent  *ebpf.Variable `ebpf:"unused_grpc_client_event"`
-	UnusedGrpcServerEvent  *ebpf.Variable `ebpf:"unused_grpc_server_event"`
-	UnusedHttpClientEvent  *ebpf.Variable `ebpf:"unused_http_client_event"`
-	UnusedHttpServerEvent  *ebpf.Variable `ebpf:"unused_http_server_event"`
-	UnusedInjectPendingCtx *ebpf.Variable `ebpf:"unused_inject_pending_ctx"`
-	UnusedRedisClientEvent *ebpf.Variable `ebpf:"unused_redis_client_event"`
-	UnusedSqlClientEvent   *ebpf.Variable `ebpf:"unused_sql_client_event"`
-	WakeupThreshold        *ebpf.Variable `ebpf:"wakeup_threshold"`
+	CaptureQuery             *ebpf.Variable `ebpf:"capture_query"`
+	ExtractFlags             *ebpf.Variable `ebpf:"extract_flags"`
+	InjectEnabled            *ebpf.Variable `ebpf:"inject_enabled"`
+	SqlPoolsEnabled          *ebpf.Variable `ebpf:"sql_pools_enabled"`
+	StitchEnabled            *ebpf.Variable `ebpf:"stitch_enabled"`
+	UnusedEventHeader        *ebpf.Variable `ebpf:"unused_event_header"`
+	UnusedEventKind          *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedGoOffsets          *ebpf.Variable `ebpf:"unused_go_offsets"`
+	UnusedGrpcClientEvent    *ebpf.Variable `ebpf:"unused_grpc_client_event"`
+	UnusedGrpcServerEvent    *ebpf.Variable `ebpf:"unused_grpc_server_event"`
+	UnusedHttpClientEvent    *ebpf.Variable `ebpf:"unused_http_client_event"`
+	UnusedHttpServerEvent    *ebpf.Variable `ebpf:"unused_http_server_event"`
+	UnusedInjectPendingCtx   *ebpf.Variable `ebpf:"unused_inject_pending_ctx"`
+	UnusedKafkaConsumerEvent *ebpf.Variable `ebpf:"unused_kafka_consumer_event"`
+	UnusedKafkaProducerEvent *ebpf.Variable `ebpf:"unused_kafka_producer_event"`
+	UnusedRedisClientEvent   *ebpf.Variable `ebpf:"unused_redis_client_event"`
+	UnusedSqlClientEvent     *ebpf.Variable `ebpf:"unused_sql_client_event"`
+	WakeupThreshold          *ebpf.Variable `ebpf:"wakeup_threshold"`
 }
 
 // GoebpfPrograms contains all programs after they have been loaded into the kernel.
@@ -527,6 +594,10 @@ type GoebpfPrograms struct {
 	UprobeGrpcServerEntry      *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
 	UprobeGrpcServerStatus     *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
 	UprobeH2ServerHeaders      *ebpf.Program `ebpf:"uprobe_h2_server_headers"`
+	UprobeKafkaFetchEntry      *ebpf.Program `ebpf:"uprobe_kafka_fetch_entry"`
+	UprobeKafkaFetchReturn     *ebpf.Program `ebpf:"uprobe_kafka_fetch_return"`
+	UprobeKafkaProduceEntry    *ebpf.Program `ebpf:"uprobe_kafka_produce_entry"`
+	UprobeKafkaProduceReturn   *ebpf.Program `ebpf:"uprobe_kafka_produce_return"`
 	UprobeNewproc1Return       *ebpf.Program `ebpf:"uprobe_newproc1_return"`
 	UprobeRecoveryResume       *ebpf.Program `ebpf:"uprobe_recovery_resume"`
 	UprobeRedisCommandEntry    *ebpf.Program `ebpf:"uprobe_redis_command_entry"`
@@ -567,6 +638,10 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeGrpcServerEntry,
 		p.UprobeGrpcServerStatus,
 		p.UprobeH2ServerHeaders,
+		p.UprobeKafkaFetchEntry,
+		p.UprobeKafkaFetchReturn,
+		p.UprobeKafkaProduceEntry,
+		p.UprobeKafkaProduceReturn,
 		p.UprobeNewproc1Return,
 		p.UprobeRecoveryResume,
 		p.UprobeRedisCommandEntry,

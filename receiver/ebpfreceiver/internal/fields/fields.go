@@ -104,6 +104,13 @@ const (
 	XNetHpackHeaderFieldName
 	XNetHpackHeaderFieldValue
 	XNetHpackHeaderFieldSensitive
+	KafkaWriterTopic
+	KafkaMessageTopic
+	KafkaMessagePartition
+	KafkaMessageOffset
+	KafkaMessageHeaders
+	KafkaReaderConfig
+	KafkaReaderConfigGroupID
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -229,6 +236,15 @@ var list = [Count]Field{
 	XNetHpackHeaderFieldName:      {Key: "golang.org/x/net/http2/hpack.HeaderField.Name", NotInTable: true},
 	XNetHpackHeaderFieldValue:     {Key: "golang.org/x/net/http2/hpack.HeaderField.Value", NotInTable: true},
 	XNetHpackHeaderFieldSensitive: {Key: "golang.org/x/net/http2/hpack.HeaderField.Sensitive", NotInTable: true},
+	// github.com/segmentio/kafka-go (the kafkaproducer and kafkaconsumer
+	// probes). DWARF, else the probes' rule (one layout in every v0.4).
+	KafkaWriterTopic:         {Key: "github.com/segmentio/kafka-go.Writer.Topic", NotInTable: true},
+	KafkaMessageTopic:        {Key: "github.com/segmentio/kafka-go.Message.Topic", NotInTable: true},
+	KafkaMessagePartition:    {Key: "github.com/segmentio/kafka-go.Message.Partition", NotInTable: true},
+	KafkaMessageOffset:       {Key: "github.com/segmentio/kafka-go.Message.Offset", NotInTable: true},
+	KafkaMessageHeaders:      {Key: "github.com/segmentio/kafka-go.Message.Headers", NotInTable: true},
+	KafkaReaderConfig:        {Key: "github.com/segmentio/kafka-go.Reader.config", NotInTable: true},
+	KafkaReaderConfigGroupID: {Key: "github.com/segmentio/kafka-go.ReaderConfig.GroupID", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.

@@ -1,0 +1,43 @@
+package kafkaproducer
+
+import (
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/kafkago"
+)
+
+// OperationName is messaging.operation.name of every producer span.
+const OperationName = "send"
+
+// AppendProducer adds the PRODUCER span of ev to ss: "send {topic}" ("send"
+// when no topic was read), messaging.batch.message_count when the call
+// sent more than one message.
+func AppendProducer(ss ptrace.ScopeSpans, ev *Event, env probes.SpanEnv) ptrace.Span {
+	s := ss.Spans().AppendEmpty()
+	probes.SetIDs(s, ev.IDs)
+	s.SetKind(ptrace.SpanKindProducer)
+	name := OperationName
+	if ev.Topic != "" {
+		name += " " + ev.Topic
+	}
+	s.SetName(name)
+	s.SetStartTimestamp(env.Clock.Time(ev.StartNs))
+	s.SetEndTimestamp(env.Clock.Time(ev.EndNs))
+	a := s.Attributes()
+	a.PutStr(kafkago.AttrSystem, kafkago.SystemKafka)
+	a.PutStr(kafkago.AttrOperationType, OperationName)
+	a.PutStr(kafkago.AttrOperationName, OperationName)
+	if ev.Topic != "" {
+		a.PutStr(kafkago.AttrDestinationName, ev.Topic)
+	}
+	if ev.Messages > 1 {
+		a.PutInt(kafkago.AttrBatchCount, int64(ev.Messages))
+	}
+	if ev.HasError {
+		s.Status().SetCode(ptrace.StatusCodeError)
+		a.PutStr(httpspan.AttrErrorType, "_OTHER")
+	}
+	return s
+}
