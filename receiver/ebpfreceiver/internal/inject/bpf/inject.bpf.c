@@ -747,10 +747,9 @@ int inject_sockops(struct bpf_sock_ops *skops)
 		// A context still pending when its connection closes must not go
 		// to a later connection that reuses the 4-tuple. Withdrawn at the
 		// first step of either side's close (FIN_WAIT1: we closed;
-		// CLOSE_WAIT: the peer did; CLOSE: reset), when no further request
-		// can use it: the CLOSE transition alone was missed in about half
-		// of the runs of TestPendingWithdrawnOnClose on 6.18 (the socket
-		// reached TIME_WAIT without a callback carrying CLOSE).
+		// CLOSE_WAIT: the peer did; CLOSE: reset), the earliest point at
+		// which no further request can use it. (CLOSE comes too, also on
+		// the way to TIME_WAIT: tcp_done.)
 		switch (skops->args[1]) {
 		case BPF_TCP_FIN_WAIT1:
 		case BPF_TCP_CLOSE_WAIT:
