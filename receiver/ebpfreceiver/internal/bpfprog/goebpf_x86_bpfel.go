@@ -175,6 +175,7 @@ type GoebpfInjectPendingCtx struct {
 	_           structs.HostLayout
 	Traceparent [55]uint8
 	Pad         uint8
+	Cookie      uint64
 }
 
 type GoebpfServerInflight struct {
@@ -318,6 +319,7 @@ type GoebpfMapSpecs struct {
 	HeadScratch       *ebpf.MapSpec `ebpf:"head_scratch"`
 	InjectAppContexts *ebpf.MapSpec `ebpf:"inject_app_contexts"`
 	InjectCounters    *ebpf.MapSpec `ebpf:"inject_counters"`
+	InjectLiveConns   *ebpf.MapSpec `ebpf:"inject_live_conns"`
 	InjectPending     *ebpf.MapSpec `ebpf:"inject_pending"`
 	OpenSpans         *ebpf.MapSpec `ebpf:"open_spans"`
 	ProbeHits         *ebpf.MapSpec `ebpf:"probe_hits"`
@@ -380,6 +382,7 @@ type GoebpfMaps struct {
 	HeadScratch       *ebpf.Map `ebpf:"head_scratch"`
 	InjectAppContexts *ebpf.Map `ebpf:"inject_app_contexts"`
 	InjectCounters    *ebpf.Map `ebpf:"inject_counters"`
+	InjectLiveConns   *ebpf.Map `ebpf:"inject_live_conns"`
 	InjectPending     *ebpf.Map `ebpf:"inject_pending"`
 	OpenSpans         *ebpf.Map `ebpf:"open_spans"`
 	ProbeHits         *ebpf.Map `ebpf:"probe_hits"`
@@ -403,6 +406,7 @@ func (m *GoebpfMaps) Close() error {
 		m.HeadScratch,
 		m.InjectAppContexts,
 		m.InjectCounters,
+		m.InjectLiveConns,
 		m.InjectPending,
 		m.OpenSpans,
 		m.ProbeHits,
