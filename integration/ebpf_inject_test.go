@@ -370,7 +370,7 @@ func traceparentOf(s span) string {
 
 // injectCounters reads the receiver's injection telemetry.
 type injectCounters struct {
-	injected, skipped, ownTraceparent, notSent, tls int64
+	injected, skipped, ownTraceparent, notSent, notTracked, tls int64
 }
 
 func readInjectCounters(t *testing.T, tel *componenttest.Telemetry) injectCounters {
@@ -380,6 +380,7 @@ func readInjectCounters(t *testing.T, tel *componenttest.Telemetry) injectCounte
 		skipped:        counterValue(t, tel, "otelcol_receiver_ebpf_inject_skipped"),
 		ownTraceparent: counterWith(t, tel, "otelcol_receiver_ebpf_inject_skipped", "reason", "has_traceparent"),
 		notSent:        counterWith(t, tel, "otelcol_receiver_ebpf_inject_skipped", "reason", "not_sent"),
+		notTracked:     counterWith(t, tel, "otelcol_receiver_ebpf_inject_skipped", "reason", "not_tracked"),
 		tls:            counterWith(t, tel, "otelcol_receiver_ebpf_inject_skipped", "reason", "tls"),
 	}
 }
@@ -406,9 +407,11 @@ func waitInjectCounters(t *testing.T, tel *componenttest.Telemetry, base injectC
 // their client spans adopt the application's trace and parent; on a
 // keep-alive connection each request gets its own span's context; several
 // connections at once each get theirs. A connection opened before the
-// receiver tracked the process is not in the sockhash: its requests' offered
-// contexts are withdrawn by the client probe when the request returns (so
-// none can go to a later request) and counted as not_sent.
+// receiver tracked the process is not in the inject object's live_conns:
+// the client probe offers no context for its requests (none can go to a
+// later request) and counts them as not_tracked. Every other offer carries
+// its socket's cookie, or the sk_msg program would refuse it (counted
+// stale_context, the request left without a traceparent).
 func TestEBPFInjectReachesUninstrumentedServer(t *testing.T) {
 	urlOf := func(srv *rawEchoServer, p string) string { return "http://" + srv.addr + p }
 	srv, client, sink, tel := injectSetup(t, func(srv *rawEchoServer, c *injectClient) {
@@ -522,8 +525,11 @@ func TestEBPFInjectReachesUninstrumentedServer(t *testing.T) {
 	if got := c.ownTraceparent - base.ownTraceparent; got != int64(ownCount) {
 		t.Errorf("inject_skipped{reason=has_traceparent} +%d, want +%d", got, ownCount)
 	}
-	if got := c.notSent - base.notSent; got != int64(early) {
-		t.Errorf("inject_skipped{reason=not_sent} +%d, want +%d (the requests on the untracked connection)", got, early)
+	if got := c.notTracked - base.notTracked; got != int64(early) {
+		t.Errorf("inject_skipped{reason=not_tracked} +%d, want +%d (the requests on the untracked connection)", got, early)
+	}
+	if got := c.notSent - base.notSent; got != 0 {
+		t.Errorf("inject_skipped{reason=not_sent} +%d, want +0 (no offer for the untracked connection to withdraw)", got)
 	}
 	if got := c.tls - base.tls; got != 1 {
 		t.Errorf("inject_skipped{reason=tls} +%d, want +1 (one TLS connection)", got)

@@ -10,7 +10,12 @@
 // map with the inject object and hands it to this object
 // (MapReplacements), which is why the key and value layouts below must
 // stay byte for byte those of inject's conn_key and pending_ctx (struct
-// conn_tuple from the client's side is exactly conn_key).
+// conn_tuple from the client's side is exactly conn_key), and its
+// live_conns map (key conn_key, value the socket cookie) is shared the
+// same way. The sk_msg program uses a context only when its cookie is the
+// sending socket's: the probe copies the cookie from live_conns, and
+// offers nothing for a connection that is not there (not tracked, or
+// already closing).
 #ifndef GOEBPF_INJECT_H
 #define GOEBPF_INJECT_H
 
@@ -27,10 +32,16 @@ volatile const u32 inject_enabled = 0;
 // Where the span id's hex starts in "00-<32>-<16>-<2>".
 #define INJECT_SPAN_HEX_AT 36
 
+// inject's pending_ctx: 55 bytes of traceparent, one pad byte, then the
+// socket cookie at offset 56 (64 bytes in all). Also the value type of
+// app_contexts, where the sk_msg program leaves the cookie 0.
 struct inject_pending_ctx {
 	u8 traceparent[INJECT_TRACEPARENT_LEN];
 	u8 pad;
+	u64 cookie;
 };
+_Static_assert(sizeof(struct inject_pending_ctx) == 64, "inject_pending_ctx is inject's pending_ctx");
+_Static_assert(__builtin_offsetof(struct inject_pending_ctx, cookie) == 56, "inject_pending_ctx is inject's pending_ctx");
 
 const struct inject_pending_ctx *unused_inject_pending_ctx __attribute__((unused));
 
@@ -55,14 +66,29 @@ struct {
 	__type(value, struct inject_pending_ctx);
 } inject_app_contexts SEC(".maps");
 
+// The open tracked connections (inject's map "live_conns", handed over
+// like inject_pending): the socket cookie by 4-tuple, entered when the
+// connection is established on a tracked socket, removed at the first step
+// of its close. Shrunk to one entry without injection.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_tuple);
+	__type(value, u64);
+} inject_live_conns SEC(".maps");
+
 // Contexts the client probe withdrew because their request ended without
-// being written on a tracked socket (index 0), and offers the pending map
-// refused because it was full (index 1).
+// being written on a tracked socket (index 0), offers the pending map
+// refused because it was full (index 1), and offers not made because the
+// connection is not in live_conns, not tracked or already closing (index
+// 2).
 #define INJECT_WITHDRAWN 0
 #define INJECT_OFFER_FAILED 1
+#define INJECT_NOT_TRACKED 2
+#define INJECT_COUNTERS 3
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, INJECT_COUNTERS);
 	__type(key, u32);
 	__type(value, u64);
 } inject_counters SEC(".maps");
@@ -83,10 +109,20 @@ static __always_inline void hex_bytes(u8 *dst, const u8 *src, int n)
 	}
 }
 
-// Offers the span's traceparent to the next request sent on connection t.
+// Offers the span's traceparent to the next request sent on connection t,
+// with the connection's socket cookie; nothing when t is not an open
+// tracked connection (the sk_msg program would never take the context:
+// the socket is not in its sockhash, or it is closing).
 static __always_inline void inject_offer(struct conn_tuple *t, struct span_ids *ids)
 {
+	u64 *live = bpf_map_lookup_elem(&inject_live_conns, t);
+	if (!live) {
+		inject_count(INJECT_NOT_TRACKED);
+		return;
+	}
+	u64 cookie = *live;
 	struct inject_pending_ctx p = {};
+	p.cookie = cookie;
 	p.traceparent[0] = '0';
 	p.traceparent[1] = '0';
 	p.traceparent[2] = '-';
@@ -97,8 +133,20 @@ static __always_inline void inject_offer(struct conn_tuple *t, struct span_ids *
 	// Sampled: the receiver records every span it makes.
 	p.traceparent[53] = '0';
 	p.traceparent[54] = '1';
-	if (bpf_map_update_elem(&inject_pending, t, &p, BPF_ANY))
+	if (bpf_map_update_elem(&inject_pending, t, &p, BPF_ANY)) {
 		inject_count(INJECT_OFFER_FAILED);
+		return;
+	}
+	// The close callback leaves live_conns before it withdraws the
+	// connection's context: gone now, it may have run before the update,
+	// so the context is withdrawn here (as inject's SetPending does).
+	live = bpf_map_lookup_elem(&inject_live_conns, t);
+	if (!live || *live != cookie) {
+		struct inject_pending_ctx *q = bpf_map_lookup_elem(&inject_pending, t);
+		if (q && q->cookie == p.cookie)
+			bpf_map_delete_elem(&inject_pending, t);
+		inject_count(INJECT_NOT_TRACKED);
+	}
 }
 
 // Withdraws the context of span span_id from connection t if no request

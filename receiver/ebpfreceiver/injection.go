@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/inject"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
 
 // injection is socket-level traceparent injection (traces.propagation.inject):
@@ -27,8 +28,8 @@ type injection struct {
 	refs  map[string]int
 	byPID map[int]string
 
-	last                             inject.Counters
-	lastWithdrawn, lastOfferRejected uint64
+	last      inject.Counters
+	lastProbe tracer.InjectProbeCounts
 }
 
 // openInjection loads the inject programs. A missing capability turns
@@ -150,6 +151,8 @@ func injectSkipReasons(c *inject.Counters) map[string]*uint64 {
 		"boundary_lost":     &c.SkippedBoundaryLost,
 		"connection_closed": &c.PendingClosed,
 		"pending_full":      &c.PendingRejected,
+		"stale_context":     &c.PendingStale,
+		"not_tracked":       &c.PendingNotTracked,
 	}
 }
 
@@ -177,10 +180,11 @@ func (r *ebpfReceiver) countInjection(ctx context.Context) {
 	add(r.tel.ReceiverEbpfInjectConnectionsLost, c.LostChunked, j.last.LostChunked, metric.WithAttributes(attribute.String("reason", "chunked")))
 	add(r.tel.ReceiverEbpfInjectConnectionsLost, c.LostUpgrade, j.last.LostUpgrade, metric.WithAttributes(attribute.String("reason", "upgrade")))
 	j.last = c
-	if withdrawn, rejected, err := r.tracer.InjectWithdrawals(); err == nil {
-		add(r.tel.ReceiverEbpfInjectSkipped, withdrawn, j.lastWithdrawn, metric.WithAttributes(attribute.String("reason", "not_sent")))
-		add(r.tel.ReceiverEbpfInjectSkipped, rejected, j.lastOfferRejected, metric.WithAttributes(attribute.String("reason", "pending_full")))
-		j.lastWithdrawn, j.lastOfferRejected = withdrawn, rejected
+	if p, err := r.tracer.InjectCounts(); err == nil {
+		add(r.tel.ReceiverEbpfInjectSkipped, p.Withdrawn, j.lastProbe.Withdrawn, metric.WithAttributes(attribute.String("reason", "not_sent")))
+		add(r.tel.ReceiverEbpfInjectSkipped, p.OfferFailed, j.lastProbe.OfferFailed, metric.WithAttributes(attribute.String("reason", "pending_full")))
+		add(r.tel.ReceiverEbpfInjectSkipped, p.NotTracked, j.lastProbe.NotTracked, metric.WithAttributes(attribute.String("reason", "not_tracked")))
+		j.lastProbe = p
 	}
 }
 

@@ -130,11 +130,11 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 		return err
 	}
 	if r.traces != nil && r.cfg.Traces.anyProbe() {
-		var pending, appContexts *ebpf.Map
+		var pending, appContexts, liveConns *ebpf.Map
 		if r.cfg.Traces.Propagation.Inject && r.cfg.Traces.HTTP.Client {
 			r.injection = r.openInjection()
 			if r.injection != nil {
-				pending, appContexts = r.injection.in.PendingMap(), r.injection.in.AppContextMap()
+				pending, appContexts, liveConns = r.injection.in.PendingMap(), r.injection.in.AppContextMap(), r.injection.in.LiveConnsMap()
 			}
 		}
 		tr, err := tracer.New(tracer.Options{
@@ -146,6 +146,7 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 			DeepGoroutines:      r.cfg.Traces.GoroutineAncestry == AncestryDeep,
 			InjectPending:       pending,
 			InjectAppContexts:   appContexts,
+			InjectLiveConns:     liveConns,
 			SQLPools:            r.cfg.Metrics.DBPools && r.metrics != nil,
 		})
 		if err != nil {

@@ -69,7 +69,7 @@ func BenchmarkInject(b *testing.B) {
 		for _, m := range modes {
 			on := m.inject
 			var in *inject.Injector
-			var pending, appContexts *ebpf.Map
+			var pending, appContexts, liveConns *ebpf.Map
 			if on {
 				in, err = inject.Open(inject.Options{})
 				if err != nil {
@@ -78,7 +78,7 @@ func BenchmarkInject(b *testing.B) {
 				if err := in.AttachCgroup(cg); err != nil {
 					b.Fatal(err)
 				}
-				pending, appContexts = in.PendingMap(), in.AppContextMap()
+				pending, appContexts, liveConns = in.PendingMap(), in.AppContextMap(), in.LiveConnsMap()
 			}
 			pid, addr, stop := startTargetInCgroup(b, exe, cg)
 			if in != nil {
@@ -86,7 +86,7 @@ func BenchmarkInject(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true, Stitch: m.stitch, InjectPending: pending, InjectAppContexts: appContexts})
+			tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true, Stitch: m.stitch, InjectPending: pending, InjectAppContexts: appContexts, InjectLiveConns: liveConns})
 			if err != nil {
 				b.Fatal(err)
 			}

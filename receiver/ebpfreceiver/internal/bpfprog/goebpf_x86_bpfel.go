@@ -193,6 +193,7 @@ type GoebpfInjectPendingCtx struct {
 	_           structs.HostLayout
 	Traceparent [55]uint8
 	Pad         uint8
+	Cookie      uint64
 }
 
 type GoebpfKafkaConsumerEvent struct {
@@ -436,6 +437,7 @@ type GoebpfMapSpecs struct {
 	HeadScratch        *ebpf.MapSpec `ebpf:"head_scratch"`
 	InjectAppContexts  *ebpf.MapSpec `ebpf:"inject_app_contexts"`
 	InjectCounters     *ebpf.MapSpec `ebpf:"inject_counters"`
+	InjectLiveConns    *ebpf.MapSpec `ebpf:"inject_live_conns"`
 	InjectPending      *ebpf.MapSpec `ebpf:"inject_pending"`
 	KafkaConsumerCalls *ebpf.MapSpec `ebpf:"kafka_consumer_calls"`
 	KafkaConsumerSpans *ebpf.MapSpec `ebpf:"kafka_consumer_spans"`
@@ -508,6 +510,7 @@ type GoebpfMaps struct {
 	HeadScratch        *ebpf.Map `ebpf:"head_scratch"`
 	InjectAppContexts  *ebpf.Map `ebpf:"inject_app_contexts"`
 	InjectCounters     *ebpf.Map `ebpf:"inject_counters"`
+	InjectLiveConns    *ebpf.Map `ebpf:"inject_live_conns"`
 	InjectPending      *ebpf.Map `ebpf:"inject_pending"`
 	KafkaConsumerCalls *ebpf.Map `ebpf:"kafka_consumer_calls"`
 	KafkaConsumerSpans *ebpf.Map `ebpf:"kafka_consumer_spans"`
@@ -538,6 +541,7 @@ func (m *GoebpfMaps) Close() error {
 		m.HeadScratch,
 		m.InjectAppContexts,
 		m.InjectCounters,
+		m.InjectLiveConns,
 		m.InjectPending,
 		m.KafkaConsumerCalls,
 		m.KafkaConsumerSpans,

@@ -45,9 +45,16 @@ type Counters struct {
 	// PendingClosed: contexts withdrawn because their connection closed
 	// before sending another request.
 	PendingClosed uint64
+	// PendingStale: contexts found for a connection's 4-tuple but offered
+	// for another socket (one that closed with no state callback to
+	// withdraw them): removed, never used.
+	PendingStale uint64
 	// PendingRejected: SetPending calls that failed (the pending map full):
 	// counted here, in user space.
 	PendingRejected uint64
+	// PendingNotTracked: SetPending calls refused because the connection is
+	// not an open tracked one (ErrConnNotTracked); in user space.
+	PendingNotTracked uint64
 }
 
 // counter order in bpf/inject.bpf.c's enum counter.
@@ -57,11 +64,14 @@ func (c *Counters) fields() []*uint64 {
 		&c.SkippedHasTraceparent, &c.SkippedTooLarge, &c.SkippedError, &c.SkippedBoundaryLost,
 		&c.SkippedMalformed, &c.SkippedTLS, &c.SkippedNoRoom, &c.LostChunked, &c.LostUpgrade,
 		&c.SocketsTracked, &c.SocketsTrackFailed, &c.MessageRuns, &c.PendingClosed,
+		&c.PendingStale,
 	}
 }
 
 // all is fields and the counters kept in user space.
-func (c *Counters) all() []*uint64 { return append(c.fields(), &c.PendingRejected) }
+func (c *Counters) all() []*uint64 {
+	return append(c.fields(), &c.PendingRejected, &c.PendingNotTracked)
+}
 
 // Skipped is the sum of the Skipped* counters.
 func (c Counters) Skipped() uint64 {
@@ -74,6 +84,7 @@ func (c Counters) Skipped() uint64 {
 func (in *Injector) Counters() (Counters, error) {
 	var c Counters
 	c.PendingRejected = in.pendingRejected.Load()
+	c.PendingNotTracked = in.pendingNotTracked.Load()
 	for i, f := range c.fields() {
 		var perCPU []uint64
 		if err := in.objs.Counters.Lookup(uint32(i), &perCPU); err != nil {

@@ -55,11 +55,24 @@ func writeSpec(t testing.TB, writes [][]byte, methods []string) string {
 // file (sendfile(2)).
 func writeSpecSendfile(t testing.TB, writes [][]byte, methods []string, sendfile []bool) string {
 	t.Helper()
+	return writeSpecFull(t, writes, methods, sendfile, false)
+}
+
+// writeSpecHeld is a spec with nothing to send whose client keeps the
+// connection open until one more step (client.release), then closes it.
+func writeSpecHeld(t testing.TB) string {
+	t.Helper()
+	return writeSpecFull(t, nil, nil, nil, true)
+}
+
+func writeSpecFull(t testing.TB, writes [][]byte, methods []string, sendfile []bool, hold bool) string {
+	t.Helper()
 	b, err := json.Marshal(struct {
 		Writes   [][]byte `json:"writes"`
 		Methods  []string `json:"methods"`
 		Sendfile []bool   `json:"sendfile"`
-	}{writes, methods, sendfile})
+		Hold     bool     `json:"hold"`
+	}{writes, methods, sendfile, hold})
 	if err != nil {
 		t.Fatal(err)
 	}

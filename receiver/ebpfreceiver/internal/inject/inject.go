@@ -24,6 +24,12 @@ import (
 // programs, besides CAP_BPF and CAP_PERFMON).
 var ErrMissingPrivilege = errors.New("missing privilege")
 
+// ErrConnNotTracked is wrapped by SetPending's error when the connection is
+// not a tracked one that is open: made before its process was tracked, by
+// an untracked process, outside the attached cgroups, or already closing.
+// No context is left behind for it.
+var ErrConnNotTracked = errors.New("connection not tracked or closing")
+
 // TraceParentLen is the length of a version-00 traceparent value.
 const TraceParentLen = 55
 
@@ -79,7 +85,8 @@ type Injector struct {
 	msgProg bool // the sk_msg program is attached to the sockhash
 	closed  bool
 
-	pendingRejected atomic.Uint64
+	pendingRejected   atomic.Uint64
+	pendingNotTracked atomic.Uint64
 }
 
 // Open loads the programs and maps and attaches the sk_msg program to the
@@ -183,7 +190,9 @@ func (in *Injector) AttachCgroup(path string) error {
 }
 
 // DetachCgroup undoes AttachCgroup. Connections already in the sockhash
-// keep their state until they close or the injector is closed.
+// keep their state until they close or the injector is closed; closing
+// after the detach, they get no state callback, so a context still pending
+// for one stays in the map (never used by another socket: see SetPending).
 func (in *Injector) DetachCgroup(path string) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -213,13 +222,37 @@ func (in *Injector) Untrack(pid int) error {
 
 // SetPending offers tp to the next request c sends. It is consumed by that
 // request (inserted, or skipped and counted) and never used twice; it is
-// withdrawn when the connection closes first.
+// withdrawn when the connection closes first. It fails, wrapping
+// ErrConnNotTracked, when c is not an open tracked connection.
+//
+// The context records the connection's socket cookie, and the sk_msg
+// program uses it only on that socket: should the connection close with no
+// state callback (its cgroup detached), a later connection reusing the
+// 4-tuple does not get it (PendingStale).
 func (in *Injector) SetPending(c Conn, tp TraceParent) error {
-	var v injectPendingCtx
-	v.Traceparent = tp
-	if err := in.objs.Pending.Put(c.key(), v); err != nil {
+	k := c.key()
+	var cookie uint64
+	if err := in.objs.LiveConns.Lookup(k, &cookie); err != nil {
+		return in.notTracked(c, err)
+	}
+	v := injectPendingCtx{Traceparent: tp, Cookie: cookie}
+	if err := in.objs.Pending.Put(k, v); err != nil {
 		in.pendingRejected.Add(1)
 		return fmt.Errorf("inject: pending context for %s->%s: %w", c.Local, c.Remote, err)
+	}
+	// The close's state callback leaves live_conns before it withdraws the
+	// context: still there now, it will withdraw this one; gone, it may
+	// have run before the Put, so the context is withdrawn here.
+	var now uint64
+	if err := in.objs.LiveConns.Lookup(k, &now); err != nil || now != cookie {
+		var p injectPendingCtx
+		if in.objs.Pending.Lookup(k, &p) == nil && p.Cookie == cookie {
+			in.objs.Pending.Delete(k)
+		}
+		if err == nil {
+			err = errors.New("another connection with that 4-tuple")
+		}
+		return in.notTracked(c, err)
 	}
 	return nil
 }
@@ -227,14 +260,22 @@ func (in *Injector) SetPending(c Conn, tp TraceParent) error {
 // PendingMap is the map of pending contexts, keyed by the connection's
 // 4-tuple from the sender's side (IPv4 as IPv4-mapped IPv6 addresses in
 // network order, ports in host order; 40 bytes) with the 55 traceparent
-// bytes and one pad byte as value. The receiver's HTTP client probe
-// (bpf/common/inject.h) shares it, to offer a request's context from BPF
-// before the request is written. Valid until Close.
+// bytes, one pad byte and the 8-byte socket cookie of the connection the
+// context is for (from LiveConnsMap) as value. The receiver's HTTP client
+// probe (bpf/common/inject.h) shares it, to offer a request's context from
+// BPF before the request is written. Valid until Close.
 func (in *Injector) PendingMap() *ebpf.Map { return in.objs.Pending }
+
+// LiveConnsMap holds the open tracked connections (PendingMap's key) and
+// their socket cookie: a producer of contexts from BPF offers one only for
+// a connection found there, with that cookie (the sk_msg program refuses
+// any other). Valid until Close.
+func (in *Injector) LiveConnsMap() *ebpf.Map { return in.objs.LiveConns }
 
 // AppContextMap holds, by connection (PendingMap's key), the traceparent
 // value the application itself sent in its last request that carried one
-// (an LRU of observations; the 55 bytes as sent, unchecked). The receiver's
+// (an LRU of observations; the 55 bytes as sent, unchecked; PendingMap's
+// value type, its cookie left 0). The receiver's
 // HTTP client probe shares it so that its client span adopts the
 // application's context. Valid until Close.
 func (in *Injector) AppContextMap() *ebpf.Map { return in.objs.AppContexts }
@@ -252,6 +293,14 @@ func (in *Injector) ProgramStats() (msg, sockops ebpf.ProgramStats, err error) {
 		return msg, sockops, fmt.Errorf("inject: sockops program stats: %w", err)
 	}
 	return *m, *s, nil
+}
+
+func (in *Injector) notTracked(c Conn, err error) error {
+	in.pendingNotTracked.Add(1)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("inject: pending context for %s->%s: %w", c.Local, c.Remote, ErrConnNotTracked)
+	}
+	return fmt.Errorf("inject: pending context for %s->%s: %w: %w", c.Local, c.Remote, ErrConnNotTracked, err)
 }
 
 // ClearPending withdraws a context SetPending offered and no request took.

@@ -26,6 +26,7 @@ type injectConnState struct {
 	_       structs.HostLayout
 	NextSeq uint32
 	Flags   uint32
+	Cookie  uint64
 }
 
 type injectHeadBuf struct {
@@ -51,6 +52,7 @@ type injectPendingCtx struct {
 	_           structs.HostLayout
 	Traceparent [55]uint8
 	Pad         uint8
+	Cookie      uint64
 }
 
 // loadInject returns the embedded CollectionSpec for inject.
@@ -107,6 +109,7 @@ type injectMapSpecs struct {
 	ConnStates   *ebpf.MapSpec `ebpf:"conn_states"`
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	HeadScratch  *ebpf.MapSpec `ebpf:"head_scratch"`
+	LiveConns    *ebpf.MapSpec `ebpf:"live_conns"`
 	Pending      *ebpf.MapSpec `ebpf:"pending"`
 	TrackedSocks *ebpf.MapSpec `ebpf:"tracked_socks"`
 	TrackedTgids *ebpf.MapSpec `ebpf:"tracked_tgids"`
@@ -142,6 +145,7 @@ type injectMaps struct {
 	ConnStates   *ebpf.Map `ebpf:"conn_states"`
 	Counters     *ebpf.Map `ebpf:"counters"`
 	HeadScratch  *ebpf.Map `ebpf:"head_scratch"`
+	LiveConns    *ebpf.Map `ebpf:"live_conns"`
 	Pending      *ebpf.Map `ebpf:"pending"`
 	TrackedSocks *ebpf.Map `ebpf:"tracked_socks"`
 	TrackedTgids *ebpf.Map `ebpf:"tracked_tgids"`
@@ -153,6 +157,7 @@ func (m *injectMaps) Close() error {
 		m.ConnStates,
 		m.Counters,
 		m.HeadScratch,
+		m.LiveConns,
 		m.Pending,
 		m.TrackedSocks,
 		m.TrackedTgids,

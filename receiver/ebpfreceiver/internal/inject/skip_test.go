@@ -13,7 +13,9 @@ import (
 
 // runRaw sends writes from a client in cgroup dir (tracked when track is
 // set), offering tp before the first write when offer is set, and returns
-// what the server received and how the counters moved.
+// what the server received and how the counters moved. A connection
+// SetPending refuses (ErrConnNotTracked, counted) gets the context put in
+// the map directly, to show its socket ignores a context for its 4-tuple.
 func runRaw(t *testing.T, in *Injector, srv *echoServer, dir string, track, offer bool, writes, methods []string) ([]byte, Counters) {
 	t.Helper()
 	var ws [][]byte
@@ -35,7 +37,11 @@ func runRaw(t *testing.T, in *Injector, srv *echoServer, dir string, track, offe
 	c.release()
 	c.connected()
 	if offer {
-		if err := in.SetPending(c.conn, traceParentN(1)); err != nil {
+		err := in.SetPending(c.conn, traceParentN(1))
+		if errors.Is(err, ErrConnNotTracked) {
+			err = in.objs.Pending.Put(c.conn.key(), injectPendingCtx{Traceparent: traceParentN(1)})
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { in.ClearPending(c.conn) })
@@ -146,8 +152,8 @@ func TestOtherSocketsUntouched(t *testing.T) {
 			if string(got) != req+req {
 				t.Errorf("server received %q, want the bytes sent", got)
 			}
-			if d != (Counters{}) {
-				t.Errorf("counters moved: %+v", d)
+			if d != (Counters{PendingNotTracked: 1}) {
+				t.Errorf("counters moved by %+v, want one PendingNotTracked (SetPending refused the connection)", d)
 			}
 		})
 	}
@@ -220,16 +226,24 @@ func TestSendfileBody(t *testing.T) {
 }
 
 // TestPendingWithdrawnOnClose: a context offered for a connection that
-// closes without sending is withdrawn (and counted), so a later connection
-// reusing the 4-tuple cannot get it.
+// closes without sending another request is withdrawn by the sockops state
+// callback, so a later connection reusing the 4-tuple cannot get it. The
+// client holds the connection open until the context is offered: closed
+// at once, its FIN_WAIT1 callback could run before SetPending (about 1 run
+// in 4 did), leaving nothing to withdraw.
 func TestPendingWithdrawnOnClose(t *testing.T) {
 	in, dir := attachedInjector(t)
 	srv := startEchoServer(t)
-	c := startTracked(t, in, dir, "raw", srv.addr, writeSpec(t, nil, nil))
+	c := startTracked(t, in, dir, "raw", srv.addr, writeSpecHeld(t))
 	if err := in.SetPending(c.conn, traceParentN(5)); err != nil {
 		t.Fatal(err)
 	}
-	c.finish() // closes the connection unused
+	var v injectPendingCtx
+	if err := in.objs.Pending.Lookup(c.conn.key(), &v); err != nil {
+		t.Fatalf("pending context not there before the close: %v", err)
+	}
+	c.release() // now it closes the connection, unused
+	c.finish()
 	var cnt Counters
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		var err error
@@ -243,8 +257,104 @@ func TestPendingWithdrawnOnClose(t *testing.T) {
 	if cnt.PendingClosed != 1 {
 		t.Fatalf("counters %+v: want PendingClosed 1", cnt)
 	}
-	var v injectPendingCtx
 	if err := in.objs.Pending.Lookup(c.conn.key(), &v); !errors.Is(err, ebpf.ErrKeyNotExist) {
 		t.Errorf("pending context still there after close: %v", err)
+	}
+}
+
+// TestSetPendingAfterClose: once a tracked connection has started to close,
+// SetPending refuses it and leaves nothing in the pending map; a context
+// racing the close (TestPendingWithdrawnOnClose's old flake) cannot stay.
+func TestSetPendingAfterClose(t *testing.T) {
+	in, dir := attachedInjector(t)
+	srv := startEchoServer(t)
+	c := startTracked(t, in, dir, "raw", srv.addr, writeSpec(t, nil, nil))
+	c.finish() // closed at once
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err = in.SetPending(c.conn, traceParentN(6)); errors.Is(err, ErrConnNotTracked) {
+			break
+		}
+	}
+	if !errors.Is(err, ErrConnNotTracked) {
+		t.Fatalf("SetPending on a closed connection: %v, want ErrConnNotTracked", err)
+	}
+	var v injectPendingCtx
+	if err := in.objs.Pending.Lookup(c.conn.key(), &v); !errors.Is(err, ebpf.ErrKeyNotExist) {
+		t.Errorf("pending context there after SetPending was refused: %v", err)
+	}
+}
+
+// TestStalePendingRefused: a context in the map for a connection's 4-tuple
+// but offered for another socket (what a connection closing with no state
+// callback, its cgroup detached, leaves behind) is removed and counted when
+// the new connection sends, never inserted.
+func TestStalePendingRefused(t *testing.T) {
+	in, dir := attachedInjector(t)
+	srv := startEchoServer(t)
+	req := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	c := startTracked(t, in, dir, "raw", srv.addr, writeSpec(t, [][]byte{[]byte(req), []byte(req)}, []string{"GET", "GET"}))
+	if err := in.SetPending(c.conn, traceParentN(7)); err != nil {
+		t.Fatal(err)
+	}
+	var v injectPendingCtx
+	if err := in.objs.Pending.Lookup(c.conn.key(), &v); err != nil || v.Cookie == 0 {
+		t.Fatalf("pending context %+v, %v: want one with the socket cookie", v, err)
+	}
+	v.Cookie++ // another socket's
+	if err := in.objs.Pending.Put(c.conn.key(), v); err != nil {
+		t.Fatal(err)
+	}
+	before, err := in.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.step()
+	tp := traceParentN(8) // a context of its own still goes in
+	if err := in.SetPending(c.conn, tp); err != nil {
+		t.Fatal(err)
+	}
+	c.step()
+	if n, ok := c.finish(); n != 2 || ok != 2 {
+		t.Fatalf("client: %d responses, %d 2xx; want 2, 2", n, ok)
+	}
+	after, err := in.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := diff(after, before)
+	d.MessageRuns = 0
+	if d != (Counters{PendingStale: 1, SkippedNoPending: 1, Injected: 1}) {
+		t.Errorf("counters moved by %+v, want PendingStale 1, SkippedNoPending 1, Injected 1", d)
+	}
+	want := req + "GET / HTTP/1.1\r\nHost: x\r\ntraceparent: " + string(tp[:]) + "\r\n\r\n"
+	if got := srv.received(c.conn.Local.String()); string(got) != want {
+		t.Errorf("server received %q, want %q", got, want)
+	}
+}
+
+// TestPendingNeverOutlivesClose: a context offered while its connection is
+// closing (the client closes as soon as it has connected) is either refused
+// or withdrawn; it never stays in the map. Before SetPending checked
+// live_conns this left the context behind in about 1 run in 4.
+func TestPendingNeverOutlivesClose(t *testing.T) {
+	in, dir := attachedInjector(t)
+	srv := startEchoServer(t)
+	for i := 0; i < 10; i++ {
+		c := startTracked(t, in, dir, "raw", srv.addr, writeSpec(t, nil, nil))
+		if err := in.SetPending(c.conn, traceParentN(i)); err != nil && !errors.Is(err, ErrConnNotTracked) {
+			t.Fatal(err)
+		}
+		c.finish()
+		var err error
+		var v injectPendingCtx
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if err = in.objs.Pending.Lookup(c.conn.key(), &v); errors.Is(err, ebpf.ErrKeyNotExist) {
+				break
+			}
+		}
+		if !errors.Is(err, ebpf.ErrKeyNotExist) {
+			t.Fatalf("run %d: pending context still there 10 s after the close: %v", i, err)
+		}
 	}
 }

@@ -69,6 +69,11 @@ type Options struct {
 	// applications sent themselves (inject.Injector.AppContextMap): a client
 	// span whose request carried one adopts it. Used with InjectPending.
 	InjectAppContexts *ebpf.Map
+	// InjectLiveConns is the inject object's map of open tracked
+	// connections (inject.Injector.LiveConnsMap): the client probe offers
+	// a context only for a connection there, with its socket cookie. Used
+	// with InjectPending.
+	InjectLiveConns *ebpf.Map
 }
 
 // Probes selects the probes attached to a process, by probe name. Probes
@@ -135,6 +140,11 @@ func NewWithProbes(opts Options, list []*probes.Probe) (*Tracer, error) {
 	}
 	var loadOpts ebpf.CollectionOptions
 	if opts.InjectPending != nil {
+		// Without the injector's live_conns the probe would offer nothing
+		// (its own copy of the map stays empty).
+		if opts.InjectLiveConns == nil {
+			return nil, errors.New("tracer options: InjectPending is set but InjectLiveConns is nil (the injector's LiveConnsMap is needed to offer contexts)")
+		}
 		if err := spec.Variables["inject_enabled"].Set(uint32(1)); err != nil {
 			return nil, fmt.Errorf("set inject_enabled: %w", err)
 		}
@@ -142,10 +152,14 @@ func NewWithProbes(opts Options, list []*probes.Probe) (*Tracer, error) {
 		if opts.InjectAppContexts != nil {
 			loadOpts.MapReplacements["inject_app_contexts"] = opts.InjectAppContexts
 		}
+		if opts.InjectLiveConns != nil {
+			loadOpts.MapReplacements["inject_live_conns"] = opts.InjectLiveConns
+		}
 	} else {
 		// Never used: no room reserved.
 		spec.Maps["inject_pending"].MaxEntries = 1
 		spec.Maps["inject_app_contexts"].MaxEntries = 1
+		spec.Maps["inject_live_conns"].MaxEntries = 1
 	}
 	// Wake the reader early when a quarter of the ring is used, so a burst
 	// cannot fill it between two timed drains.
@@ -423,21 +437,32 @@ func (t *Tracer) Drops() (uint64, error) {
 	return sum, nil
 }
 
-// InjectWithdrawals returns how many offered traceparents the client probe
-// withdrew because their request ended without a tracked socket taking
-// them, and how many offers the pending map refused (full).
-func (t *Tracer) InjectWithdrawals() (withdrawn, offerFailed uint64, err error) {
-	out := [2]uint64{}
-	for i := range out {
+// InjectProbeCounts is what the client probe counted of its offers.
+type InjectProbeCounts struct {
+	// Withdrawn: offered contexts withdrawn because their request ended
+	// without a tracked socket taking them.
+	Withdrawn uint64
+	// OfferFailed: offers the pending map refused (full).
+	OfferFailed uint64
+	// NotTracked: offers not made (or withdrawn at once) because the
+	// connection was not an open tracked one in live_conns: opened before
+	// its process was tracked, or already closing.
+	NotTracked uint64
+}
+
+// InjectCounts returns the client probe's inject counters, summed over CPUs.
+func (t *Tracer) InjectCounts() (InjectProbeCounts, error) {
+	var out InjectProbeCounts
+	for i, dst := range []*uint64{&out.Withdrawn, &out.OfferFailed, &out.NotTracked} {
 		var perCPU []uint64
 		if err := t.coll.Maps["inject_counters"].Lookup(uint32(i), &perCPU); err != nil {
-			return 0, 0, fmt.Errorf("read inject_counters[%d]: %w", i, err)
+			return InjectProbeCounts{}, fmt.Errorf("read inject_counters[%d]: %w", i, err)
 		}
 		for _, v := range perCPU {
-			out[i] += v
+			*dst += v
 		}
 	}
-	return out[0], out[1], nil
+	return out, nil
 }
 
 // Hits returns the hit counters of the probes' programs, summed over CPUs,

@@ -71,7 +71,8 @@ enum counter {
 	C_SOCK_TRACK_FAILED = 14,
 	C_MSG_RUNS = 15,
 	C_PENDING_CLOSED = 16,
-	C_MAX = 17,
+	C_PENDING_STALE = 17,
+	C_MAX = 18,
 };
 
 // conn_state.flags
@@ -82,6 +83,7 @@ enum counter {
 struct conn_state {
 	__u32 next_seq;
 	__u32 flags;
+	__u64 cookie; // the socket's cookie, set when it enters the sockhash
 };
 
 // A connection, as the application sees it: IPv4 addresses as IPv4-mapped
@@ -94,9 +96,16 @@ struct conn_key {
 	__u32 pad;
 };
 
+// cookie is the socket cookie of the connection the context was offered
+// for (SetPending reads it from live_conns): a context left behind by a
+// closed connection is never used by a later one with the same 4-tuple.
+// The HTTP client probe's struct inject_pending_ctx (bpf/common/inject.h)
+// is this layout: it shares pending, app_contexts (cookie left 0 there)
+// and live_conns.
 struct pending_ctx {
 	__u8 traceparent[TRACEPARENT_LEN];
 	__u8 pad;
+	__u64 cookie;
 };
 
 struct insert_line {
@@ -145,6 +154,16 @@ struct {
 	__type(key, struct conn_key);
 	__type(value, struct pending_ctx);
 } app_contexts SEC(".maps");
+
+// The tracked connections that are open, by 4-tuple: their socket cookie.
+// Entered with the sockhash, left at the first step of the close (with the
+// pending context). SetPending refuses a connection that is not here.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, __u64);
+} live_conns SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -494,13 +513,22 @@ static long scan_word(__u64 idx, void *ctx)
 		(k)->remote_port = (__u16)bpf_ntohl(CTX_U32((ctx)->remote_port));       \
 	} while (0)
 
-// take_pending removes and returns whether a context was pending; ctx gets
-// a copy when it is not NULL.
-static __always_inline int take_pending(struct conn_key *k, struct pending_ctx *out)
+// take_pending removes and returns whether a context was pending for this
+// connection; out gets a copy when it is not NULL. A context offered for
+// another connection with the same 4-tuple (another socket cookie: one that
+// closed with no state callback to withdraw it) is removed and counted,
+// never used.
+static __always_inline int take_pending(struct conn_state *st, struct conn_key *k,
+					struct pending_ctx *out)
 {
 	struct pending_ctx *p = bpf_map_lookup_elem(&pending, k);
 	if (!p)
 		return 0;
+	if (p->cookie != st->cookie) {
+		bpf_map_delete_elem(&pending, k);
+		count(C_PENDING_STALE);
+		return 0;
+	}
 	if (out)
 		__builtin_memcpy(out, p, sizeof(*out));
 	bpf_map_delete_elem(&pending, k);
@@ -512,7 +540,7 @@ static __always_inline void lose(struct conn_state *st, struct conn_key *k, __u3
 	st->flags |= ST_LOST;
 	count(reason);
 	// A context offered for this request cannot be used.
-	if (take_pending(k, 0) && reason != C_SKIP_BOUNDARY_LOST)
+	if (take_pending(st, k, 0) && reason != C_SKIP_BOUNDARY_LOST)
 		count(C_SKIP_BOUNDARY_LOST);
 }
 
@@ -658,10 +686,10 @@ static __noinline long one_request(struct sk_msg_md *msg, struct conn_state *st,
 	__u32 next = off + s.head_end;
 	struct pending_ctx p;
 	if (s.flags & H_HAS_TP) {
-		take_pending(key, 0);
+		take_pending(st, key, 0);
 		count(C_SKIP_HAS_TRACEPARENT);
 		record_app_context(buf, &s, gen, key);
-	} else if (!take_pending(key, &p)) {
+	} else if (!take_pending(st, key, &p)) {
 		count(C_SKIP_NO_PENDING);
 	} else if (!has_room(msg)) {
 		count(C_SKIP_NO_ROOM);
@@ -706,7 +734,7 @@ int inject_sk_msg(struct sk_msg_md *msg)
 	struct conn_key key = {};
 	KEY_OF(msg, &key);
 	if (st->flags & ST_LOST) {
-		if (take_pending(&key, 0))
+		if (take_pending(st, &key, 0))
 			count(C_SKIP_BOUNDARY_LOST);
 		return SK_PASS;
 	}
@@ -772,7 +800,16 @@ int inject_sockops(struct bpf_sock_ops *skops)
 		st->next_seq = skops->snd_nxt;
 		st->flags |= ST_SEQ_KNOWN;
 		__u64 cookie = bpf_get_socket_cookie(skops);
+		st->cookie = cookie;
+		struct conn_key key = {};
+		KEY_OF(skops, &key);
+		if (bpf_map_update_elem(&live_conns, &key, &cookie, BPF_ANY) != 0) {
+			st->flags |= ST_LOST;
+			count(C_SOCK_TRACK_FAILED);
+			return 1;
+		}
 		if (bpf_sock_hash_update(skops, &tracked_socks, &cookie, BPF_NOEXIST) != 0) {
+			bpf_map_delete_elem(&live_conns, &key);
 			st->flags |= ST_LOST;
 			count(C_SOCK_TRACK_FAILED);
 			return 1;
@@ -786,10 +823,9 @@ int inject_sockops(struct bpf_sock_ops *skops)
 		// A context still pending when its connection closes must not go
 		// to a later connection that reuses the 4-tuple. Withdrawn at the
 		// first step of either side's close (FIN_WAIT1: we closed;
-		// CLOSE_WAIT: the peer did; CLOSE: reset), when no further request
-		// can use it: the CLOSE transition alone was missed in about half
-		// of the runs of TestPendingWithdrawnOnClose on 6.18 (the socket
-		// reached TIME_WAIT without a callback carrying CLOSE).
+		// CLOSE_WAIT: the peer did; CLOSE: reset), the earliest point at
+		// which no further request can use it. (CLOSE comes too, also on
+		// the way to TIME_WAIT: tcp_done.)
 		switch (skops->args[1]) {
 		case BPF_TCP_FIN_WAIT1:
 		case BPF_TCP_CLOSE_WAIT:
@@ -800,6 +836,12 @@ int inject_sockops(struct bpf_sock_ops *skops)
 		}
 		struct conn_key key = {};
 		KEY_OF(skops, &key);
+		// live_conns first: SetPending stores a context, then checks that
+		// the connection is still here, and withdraws it itself if not.
+		__u64 cookie = bpf_get_socket_cookie(skops);
+		__u64 *live = bpf_map_lookup_elem(&live_conns, &key);
+		if (live && *live == cookie)
+			bpf_map_delete_elem(&live_conns, &key);
 		if (bpf_map_delete_elem(&pending, &key) == 0)
 			count(C_PENDING_CLOSED);
 		return 1;

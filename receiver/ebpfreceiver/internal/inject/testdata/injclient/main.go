@@ -48,6 +48,9 @@ type spec struct {
 	// Sendfile marks writes sent from a file with io.Copy, which Go turns
 	// into sendfile(2) on a TCP connection.
 	Sendfile []bool `json:"sendfile"`
+	// Hold makes it wait for one more "go" before closing the connection,
+	// so the test can act on a connection that is still open.
+	Hold bool `json:"hold"`
 }
 
 var stdin = bufio.NewScanner(os.Stdin)
@@ -144,6 +147,9 @@ func raw(addr, specPath string) error {
 	wg.Wait()
 	if readErr != nil {
 		return readErr
+	}
+	if s.Hold {
+		await()
 	}
 	fmt.Printf("done %d %d\n", responses, ok)
 	return nil
