@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make run`: start the demo Go service, a canary instance of it that fails more requests,
-# and the collector (config/demo.yaml), drive some traffic to both, stop everything, and
+# the pricing service both call (HTTP/1.1 and gRPC), and the collector (config/demo.yaml), drive some traffic to both, stop everything, and
 # print what the collector captured, the canary's drift verdict included.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,6 +12,8 @@ fi
 BIN=${OTELCOL_GOEBPF_BIN:-bin/otelcol-goebpf}
 DEMO_PORT=${DEMO_PORT:-18080}
 DEMO_CANARY_PORT=${DEMO_CANARY_PORT:-18081}
+DEMO_PRICING_PORT=${DEMO_PRICING_PORT:-18090}
+DEMO_PRICING_GRPC_PORT=${DEMO_PRICING_GRPC_PORT:-18091}
 export DEMO_HEALTH_PORT=${DEMO_HEALTH_PORT:-18133}
 export DEMO_OTLP_PORT=${DEMO_OTLP_PORT:-18317}
 DEMO_DIR=$(mktemp -d /tmp/otelcol-goebpf-demo.XXXXXX)
@@ -24,6 +26,10 @@ export DEMO_DIR
 # The traffic driver is the same program under another name, so that config/demo.yaml's
 # exe_path glob (*/goebpf-demo) matches the service only.
 cp "$DEMO_DIR/goebpf-demo" "$DEMO_DIR/goebpf-load"
+# The pricing service is a second process, the same program run with -pricing under
+# another name: its own exe_path in config/demo.yaml, its own service.name (the
+# executable's name).
+cp "$DEMO_DIR/goebpf-demo" "$DEMO_DIR/goebpf-pricing"
 # The canary: the same service, run from canary/ (config/demo.yaml gives it its own
 # service.version from that path), failing every 2nd order instead of every 10th.
 mkdir "$DEMO_DIR/canary"
@@ -37,9 +43,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$DEMO_DIR/goebpf-demo" -listen "127.0.0.1:$DEMO_PORT" >"$DEMO_DIR/demo.log" 2>&1 &
+"$DEMO_DIR/goebpf-pricing" -pricing -listen "127.0.0.1:$DEMO_PRICING_PORT" -grpc-listen "127.0.0.1:$DEMO_PRICING_GRPC_PORT" >"$DEMO_DIR/pricing.log" 2>&1 &
 pids+=($!)
-"$DEMO_DIR/canary/goebpf-demo" -listen "127.0.0.1:$DEMO_CANARY_PORT" -fail-every 2 >"$DEMO_DIR/canary.log" 2>&1 &
+pricing=(-pricing-http "http://127.0.0.1:$DEMO_PRICING_PORT" -pricing-grpc "127.0.0.1:$DEMO_PRICING_GRPC_PORT")
+"$DEMO_DIR/goebpf-demo" -listen "127.0.0.1:$DEMO_PORT" "${pricing[@]}" >"$DEMO_DIR/demo.log" 2>&1 &
+pids+=($!)
+"$DEMO_DIR/canary/goebpf-demo" -listen "127.0.0.1:$DEMO_CANARY_PORT" -fail-every 2 "${pricing[@]}" >"$DEMO_DIR/canary.log" 2>&1 &
 pids+=($!)
 "$BIN" --config config/demo.yaml >"$DEMO_DIR/collector.log" 2>&1 &
 col=$!
@@ -51,17 +60,17 @@ for _ in $(seq 1 100); do
   if ! kill -0 "$col" 2>/dev/null; then echo "collector exited:" >&2; cat "$DEMO_DIR/collector.log" >&2; exit 1; fi
   sleep 0.2
 done
-# Wait until the receiver has attached its probes to both demo processes.
+# Wait until the receiver has attached its probes to the three demo processes.
 # Attaching every probe set (HTTP, gRPC, SQL, stitching) can take a while on a
 # loaded machine: wait up to 60 s, and say so if it never happens.
 attached=0
 for _ in $(seq 1 300); do
   attached=$(grep -c 'Instrumented process' "$DEMO_DIR/collector.log" || true)
-  [ "$attached" -ge 2 ] && break
+  [ "$attached" -ge 3 ] && break
   sleep 0.2
 done
-if [ "$attached" -lt 2 ]; then
-  echo "receiver instrumented $attached of 2 demo processes after 60 s; see $DEMO_DIR/collector.log" >&2
+if [ "$attached" -lt 3 ]; then
+  echo "receiver instrumented $attached of 3 demo processes after 60 s; see $DEMO_DIR/collector.log" >&2
   exit 1
 fi
 

@@ -200,9 +200,10 @@ type resSpan struct {
 }
 
 // printExampleTrace prints, as a tree, the first order (by start time) whose trace
-// reaches the database: the orders server span, its HTTP client call, the inventory
-// server span that call reached (stitched on this host), and that span's database
-// client span.
+// reaches the database: the orders server span, its HTTP client calls, the server spans
+// those calls reached (inventory, in the same process, and pricing, in another: both
+// stitched on this host), the inventory's database client span, and the order's gRPC
+// client call; then the gRPC server span that call reached, if it is not in the tree.
 func printExampleTrace(td ptrace.Traces) {
 	byTrace := map[pcommon.TraceID][]resSpan{}
 	for _, rs := range td.ResourceSpans().All() {
@@ -255,14 +256,7 @@ func printExampleTrace(td ptrace.Traces) {
 	var walk func(rs resSpan, prefix, branch string)
 	walk = func(rs resSpan, prefix, branch string) {
 		s := rs.span
-		version := "-"
-		if v, ok := rs.res.Attributes().Get("service.version"); ok {
-			version = v.AsString()
-		}
-		fmt.Printf("    %s%s%s %s  %s  status=%s  [%s %s pid=%s]\n", prefix, branch,
-			strings.TrimPrefix(s.Kind().String(), "Span_Kind_"), s.Name(),
-			s.EndTimestamp().AsTime().Sub(s.StartTimestamp().AsTime()).Round(time.Microsecond),
-			s.Status().Code(), serviceName(rs.res), version, resAttr(rs.res, "process.pid"))
+		printSpanLine(rs, prefix+branch)
 		next := prefix
 		switch branch {
 		case "├─ ":
@@ -284,6 +278,63 @@ func printExampleTrace(td ptrace.Traces) {
 	for _, r := range roots {
 		walk(r, "", "")
 	}
+	// The gRPC server span each gRPC client call reached: in this trace (then the tree
+	// shows it) or, as the receiver does not carry trace context over HTTP/2, in a
+	// trace of its own. Matched by RPC name and time: the server span lying within its
+	// client span, the one starting closest to it if two do (baseline and canary call
+	// the pricing service at the same time).
+	for _, c := range best {
+		if c.span.Kind() != ptrace.SpanKindClient || !isGRPC(c.span) {
+			continue
+		}
+		var (
+			match     resSpan
+			matchLen  int
+			haveMatch bool
+		)
+		for _, spans := range byTrace {
+			for _, rs := range spans {
+				s := rs.span
+				if s.Kind() != ptrace.SpanKindServer || !isGRPC(s) || s.Name() != c.span.Name() ||
+					s.StartTimestamp() < c.span.StartTimestamp() || s.EndTimestamp() > c.span.EndTimestamp() {
+					continue
+				}
+				if !haveMatch || s.StartTimestamp() < match.span.StartTimestamp() {
+					match, matchLen, haveMatch = rs, len(spans), true
+				}
+			}
+		}
+		switch {
+		case !haveMatch:
+			fmt.Printf("  its gRPC call %s reached no captured server span\n", c.span.Name())
+		case match.span.TraceID() == c.span.TraceID():
+			fmt.Printf("  its gRPC call %s reached the server span in the tree above\n", c.span.Name())
+		default:
+			fmt.Printf("  its gRPC call %s reached this server span, in another trace (%s, %d span(s)): trace context is not carried over HTTP/2 yet\n",
+				c.span.Name(), match.span.TraceID(), matchLen)
+			printSpanLine(match, "")
+			fmt.Printf("       %s\n", attrs(match.span.Attributes()))
+		}
+	}
+}
+
+// printSpanLine prints one span of an example trace: kind, name, duration, status and
+// the service (name, version, pid) that made it.
+func printSpanLine(rs resSpan, prefix string) {
+	s := rs.span
+	version := "-"
+	if v, ok := rs.res.Attributes().Get("service.version"); ok {
+		version = v.AsString()
+	}
+	fmt.Printf("    %s%s %s  %s  status=%s  [%s %s pid=%s]\n", prefix,
+		strings.TrimPrefix(s.Kind().String(), "Span_Kind_"), s.Name(),
+		s.EndTimestamp().AsTime().Sub(s.StartTimestamp().AsTime()).Round(time.Microsecond),
+		s.Status().Code(), serviceName(rs.res), version, resAttr(rs.res, "process.pid"))
+}
+
+func isGRPC(s ptrace.Span) bool {
+	v, ok := s.Attributes().Get("rpc.system")
+	return ok && v.AsString() == "grpc"
 }
 
 func resAttr(r pcommon.Resource, key string) string {

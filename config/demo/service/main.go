@@ -2,8 +2,12 @@
 // It serves an orders API that calls an inventory API over HTTP (so server spans get
 // client-span children); the inventory API looks the item's stock up in an embedded
 // SQLite database through database/sql (so each order's trace ends in a database client
-// span). It fails a known share of requests with 500, answers unknown paths with 404,
-// and with -load drives traffic against a running instance itself.
+// span). Each order also asks a second process, the pricing service (this program run
+// as goebpf-pricing with -pricing), for the item's price over plain HTTP/1.1 and checks
+// it is serving over gRPC (the health service that ships with grpc-go, one unary RPC),
+// so an order's trace crosses two services. It fails a known share of requests with
+// 500, answers unknown paths with 404, and with -load drives traffic against a running
+// instance itself.
 //
 // It is its own module (config/demo/service/go.mod) so that the SQLite driver
 // (modernc.org/sqlite, pure Go: `make run` needs no C toolchain or library) stays out of
@@ -28,6 +32,10 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -37,7 +45,18 @@ func main() {
 	requests := flag.Int("n", 200, "with -load: number of /orders requests to send")
 	failEvery := flag.Int("fail-every", 10, "every n-th order fails with 500 (0: never)")
 	over := flag.Duration("over", 0, "with -load: spread the orders evenly over this long (0: as fast as they complete)")
+	pricing := flag.Bool("pricing", false, "serve the pricing API instead: HTTP on -listen, gRPC (health service) on -grpc-listen")
+	grpcAddr := flag.String("grpc-listen", "127.0.0.1:18091", "with -pricing: gRPC address to serve on")
+	pricingHTTP := flag.String("pricing-http", "", "base URL of the pricing service's HTTP API (empty: orders do not ask for prices)")
+	pricingGRPC := flag.String("pricing-grpc", "", "address of the pricing service's gRPC server (empty: orders make no gRPC call)")
 	flag.Parse()
+
+	if *pricing {
+		if err := servePricing(*addr, *grpcAddr); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 
 	if *load != "" {
 		if err := drive(*load, *requests, *over); err != nil {
@@ -45,12 +64,12 @@ func main() {
 		}
 		return
 	}
-	if err := serve(*addr, *failEvery); err != nil {
+	if err := serve(*addr, *failEvery, *pricingHTTP, *pricingGRPC); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func serve(addr string, failEvery int) error {
+func serve(addr string, failEvery int, pricingHTTP, pricingGRPC string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -63,6 +82,16 @@ func serve(addr string, failEvery int) error {
 	}
 	defer db.Close()
 	client := &http.Client{Timeout: 5 * time.Second}
+	var health healthpb.HealthClient
+	if pricingGRPC != "" {
+		conn, err := grpc.NewClient(pricingGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("pricing gRPC client for %s: %w", pricingGRPC, err)
+		}
+		defer conn.Close()
+		health = healthpb.NewHealthClient(conn)
+	}
 	var mu sync.Mutex
 	orders := 0
 
@@ -76,6 +105,25 @@ func serve(addr string, failEvery int) error {
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		if pricingHTTP != "" {
+			resp, err := client.Get(pricingHTTP + "/price/" + id)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		if health != nil {
+			// One unary RPC, with a deadline: is the pricing service serving?
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			_, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: "pricing"})
+			cancel()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+		}
 
 		mu.Lock()
 		orders++
@@ -109,6 +157,51 @@ func serve(addr string, failEvery int) error {
 	}()
 	log.Printf("goebpf-demo serving on %s (pid %d)", base, os.Getpid())
 	if err := srv.Serve(ln); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+// servePricing is the pricing service: GET /price/{item} over HTTP on httpAddr, and
+// grpc-go's health service on grpcAddr, reporting "pricing" as serving.
+func servePricing(httpAddr, grpcAddr string) error {
+	hl, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		return err
+	}
+	gl, err := net.Listen("tcp", grpcAddr)
+	if err != nil {
+		hl.Close()
+		return err
+	}
+	gs := grpc.NewServer()
+	hs := health.NewServer()
+	hs.SetServingStatus("pricing", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, hs)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/price/", func(w http.ResponseWriter, r *http.Request) {
+		item := r.URL.Path[len("/price/"):]
+		n, _ := strconv.Atoi(item)
+		fmt.Fprintf(w, `{"item":%q,"cents":%d}`, item, 100+n%50)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		gs.GracefulStop()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- gs.Serve(gl) }()
+	log.Printf("goebpf-pricing serving HTTP on %s, gRPC on %s (pid %d)", hl.Addr(), gl.Addr(), os.Getpid())
+	if err := srv.Serve(hl); err != http.ErrServerClosed {
+		return err
+	}
+	if err := <-errc; err != nil && err != grpc.ErrServerStopped {
 		return err
 	}
 	return nil
