@@ -57,8 +57,9 @@ type TracesConfig struct {
 	// URL they keep.
 	HTTP HTTPConfig `mapstructure:"http"`
 	// GRPC enables google.golang.org/grpc spans: a SERVER span per RPC
-	// served (unary or streaming), a CLIENT span per unary RPC made.
-	// Binaries need DWARF for now (not stripped).
+	// served (unary or streaming), a CLIENT span per unary RPC made. On
+	// by default; stripped binaries work for grpc-go v1.33-v1.85 (offsets
+	// table by grpc minor, the version from the build info or inferred).
 	GRPC ProtocolConfig `mapstructure:"grpc"`
 	// Propagation configures trace context propagation.
 	Propagation PropagationConfig `mapstructure:"propagation"`

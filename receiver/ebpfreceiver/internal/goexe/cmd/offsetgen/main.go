@@ -16,7 +16,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,12 +50,30 @@ func main() {
 	out := flag.String("out", "offsets.json", "output file")
 	program := flag.String("program", filepath.Join("testdata", "httpapp"), "directory of the target program's sources")
 	toolchains := flag.String("toolchains", strings.Join(defaultToolchains, ","), "comma-separated toolchains: goX.Y.Z or a go command path")
+	module := flag.String("module", "", "module mode: record the fields of this module (google.golang.org/grpc) per minor version of it, merged into -out")
+	from := flag.String("from", "v1.33.0", "module mode: the oldest version")
+	versions := flag.String("versions", "", "module mode: comma-separated versions to build (default: the newest patch of every minor from -from on); given versions are merged into the table's existing entries")
+	checkFirst := flag.Bool("check-first", false, "module mode: also build each minor's first patch release and fail if it differs")
+	checkToolchains := flag.String("check-toolchains", "", "module mode: comma-separated toolchains (goX.Y.Z) to build each version with again, failing if they differ")
 	flag.Parse()
 	log.SetFlags(0)
 
 	fields, err := readFields(*fieldsPath)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *module != "" {
+		o := moduleOptions{module: *module, program: *program, from: *from, checkFirst: *checkFirst, fields: fields, out: *out}
+		if *versions != "" {
+			o.versions = strings.Split(*versions, ",")
+		}
+		if *checkToolchains != "" {
+			o.toolchains = strings.Split(*checkToolchains, ",")
+		}
+		if err := runModule(o); err != nil {
+			log.Fatal(err)
+		}
+		return
 	}
 	work, err := os.MkdirTemp("", "offsetgen")
 	if err != nil {
@@ -99,11 +116,18 @@ func main() {
 	}
 
 	table := buildTable(fields, builds)
-	b, err := json.MarshalIndent(table, "", "  ")
+	// Module fields come from the module mode's runs: kept as they are.
+	old, err := readTable(*out)
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+	for k, fo := range old.Fields {
+		if fo.Module != "" {
+			table.Fields[k] = fo
+		}
+	}
+	table.Modules = old.Modules
+	if err := writeTable(*out, &table); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -224,6 +248,8 @@ func generate(work, tc string, fields []string) (*build, error) {
 		switch {
 		case errors.Is(err, goexe.ErrFieldAbsent):
 			offs[f] = nil
+		case errors.Is(err, goexe.ErrStructAbsent) && mayLackType[f]:
+			offs[f] = nil
 		case err != nil:
 			return nil, fmt.Errorf("%s: %w (does the target program use this type?)", f, err)
 		default:
@@ -264,6 +290,17 @@ func cleanEnv() []string {
 	return env
 }
 
+// mayLackType lists the fields whose line ends in " ?": a toolchain whose
+// DWARF lacks the struct (internal/runtime/maps before Go 1.24) records
+// them as absent instead of failing.
+var mayLackType = map[string]bool{}
+
+// byGeneration lists the fields whose line ends in " @protoc-gen-go": fields
+// of a generated protobuf message, which the module mode records by the
+// protoc-gen-go generation of the message's package in each build
+// (goexe.ProtoGeneration), not by the module's version.
+var byGeneration = map[string]bool{}
+
 func readFields(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -276,6 +313,14 @@ func readFields(path string) ([]string, error) {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
+		}
+		if l, ok := strings.CutSuffix(line, " @"+goexe.ProtocGenGo); ok {
+			line = strings.TrimSpace(l)
+			byGeneration[line] = true
+		}
+		if l, ok := strings.CutSuffix(line, " ?"); ok {
+			line = strings.TrimSpace(l)
+			mayLackType[line] = true
 		}
 		if i := strings.LastIndexByte(line, '.'); i <= 0 || i == len(line)-1 {
 			return nil, fmt.Errorf("%s: malformed line %q (want importpath.Type.field)", path, line)

@@ -73,3 +73,19 @@ func TestDiffering(t *testing.T) {
 		t.Errorf("differing = %v, want [y z]", got)
 	}
 }
+
+func TestModuleVersions(t *testing.T) {
+	t.Parallel()
+	if minorOf("v1.33.2") != "v1.33" || minorOf("v1.60.0") != "v1.60" {
+		t.Errorf("minorOf: %s %s", minorOf("v1.33.2"), minorOf("v1.60.0"))
+	}
+	ordered := []string{"v1.9.0", "v1.33.1", "v1.33.2", "v1.100.0"}
+	for i := 0; i+1 < len(ordered); i++ {
+		if !semverLess(ordered[i], ordered[i+1]) || semverLess(ordered[i+1], ordered[i]) {
+			t.Errorf("%s < %s not ordered", ordered[i], ordered[i+1])
+		}
+	}
+	if d := differingMaps([]string{"a", "b", "c"}, map[string]*uint64{"a": u64(1), "b": nil, "c": u64(2)}, map[string]*uint64{"a": u64(1), "b": u64(0), "c": u64(3)}); len(d) != 2 || d[0] != "b" || d[1] != "c" {
+		t.Errorf("differingMaps = %v", d)
+	}
+}
