@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
@@ -525,11 +526,11 @@ func TestGRPCServeHTTPOneSpan(t *testing.T) {
 	}
 }
 
-// Without DWARF (-s -w) the gRPC probes' offsets are not known yet (the
-// offsets table has no grpc-go entries): they are left out with a reason
-// naming the field, never attached with guessed offsets, and the HTTP
-// probes of the same binary still resolve.
-func TestGRPCStrippedLeftOut(t *testing.T) {
+// Without DWARF (-s -w) the gRPC probes resolve from the offsets table
+// (grpc-go of go.mod, by its minor): the same field offsets as the
+// unstripped build's DWARF gives, for every field ID, and the HTTP probes of
+// the same binary still resolve.
+func TestGRPCStrippedResolves(t *testing.T) {
 	exe := buildGRPCDemo(t, "-s -w")
 	x, err := goexe.Inspect(exe)
 	if err != nil {
@@ -542,19 +543,29 @@ func TestGRPCStrippedLeftOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{grpcserver.Name, grpcserver.LegacyName, grpcclient.Name} {
-		if _, ok := bin.Sites[name]; ok {
-			t.Errorf("%s resolved in a stripped binary", name)
+	ref, err := goexe.Inspect(buildGRPCDemo(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refBin, err := ResolveBinary(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{grpcserver.Name, grpcclient.Name, httpserver.Name} {
+		if _, ok := bin.Sites[name]; !ok {
+			t.Errorf("%s not resolved in a stripped binary: %v", name, bin.Unusable[name])
 		}
 	}
-	for _, name := range []string{grpcserver.Name, grpcclient.Name} {
-		err := bin.Unusable[name]
-		if !errors.Is(err, ErrOffsetsMissing) || !strings.Contains(err.Error(), "google.golang.org/grpc") {
-			t.Errorf("%s: %v, want ErrOffsetsMissing naming a grpc field", name, err)
-		}
+	if _, ok := bin.Sites[grpcserver.LegacyName]; ok {
+		t.Errorf("%s resolved too", grpcserver.LegacyName)
 	}
-	if _, ok := bin.Sites[httpserver.Name]; !ok {
-		t.Errorf("http_server not resolved: %v", bin.Unusable[httpserver.Name])
+	for id := fields.ID(0); id < fields.Count; id++ {
+		if fields.All()[id].NotInTable {
+			continue // DWARF only (net/url.URL.User) or set by a rule
+		}
+		if got, want := bin.Offsets.Fields[id], refBin.Offsets.Fields[id]; got != want {
+			t.Errorf("%s: %d from the table, %d from DWARF", id, got, want)
+		}
 	}
 }
 
