@@ -57,8 +57,9 @@ type TracesConfig struct {
 	// URL they keep.
 	HTTP HTTPConfig `mapstructure:"http"`
 	// GRPC enables google.golang.org/grpc spans: a SERVER span per RPC
-	// served (unary or streaming), a CLIENT span per unary RPC made.
-	// Binaries need DWARF for now (not stripped).
+	// served (unary or streaming), a CLIENT span per unary RPC made. On
+	// by default; stripped binaries work for grpc-go v1.33-v1.85 (offsets
+	// table by grpc minor, the version from the build info or inferred).
 	GRPC ProtocolConfig `mapstructure:"grpc"`
 	// SQL enables database/sql spans: a CLIENT span per query or exec and
 	// per transaction begin, commit and rollback, whatever the driver.
@@ -99,7 +100,7 @@ type ProtocolConfig struct {
 
 // SQLConfig configures database/sql spans.
 type SQLConfig struct {
-	// Enabled turns the spans on (off by default, like grpc: a new probe
+	// Enabled turns the spans on (off by default: a new probe
 	// is opted into).
 	Enabled bool `mapstructure:"enabled"`
 	// QueryText records the statement as db.query.text, with every literal
@@ -118,7 +119,7 @@ type RedisConfig struct {
 // KafkaConfig configures kafka-go spans, one switch per side (as for gRPC).
 type KafkaConfig struct {
 	// Producer: PRODUCER spans, one per (*Writer).WriteMessages call. Off
-	// by default, like gRPC and SQL: a new probe is opted into.
+	// by default, like SQL and Redis: a new probe is opted into.
 	Producer bool `mapstructure:"producer"`
 	// Consumer: CONSUMER spans, one per message a (*Reader) fetches. Off
 	// by default.

@@ -70,6 +70,8 @@ func TestDefaultConfigNeedsOnlyASelector(t *testing.T) {
 	require.ErrorContains(t, err, "discovery.instrument: at least one selector is required")
 	cfg.Discovery.Instrument = []ProcessSelector{{PID: 1}}
 	require.NoError(t, confmap.Validate(cfg))
+	// gRPC spans are on by default, as HTTP's are.
+	require.Equal(t, ProtocolConfig{Server: true, Client: true}, cfg.Traces.GRPC)
 }
 
 func TestInvalidConfigs(t *testing.T) {

@@ -32,6 +32,7 @@ func createDefaultConfig() component.Config {
 		Discovery: DiscoveryConfig{PollInterval: 2 * time.Second},
 		Traces: TracesConfig{
 			HTTP:              HTTPConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: true}, CaptureQuery: true},
+			GRPC:              ProtocolConfig{Server: true, Client: true},
 			Propagation:       PropagationConfig{Extract: []string{"tracecontext", "b3"}, Stitch: true},
 			GoroutineAncestry: AncestryParent,
 		},

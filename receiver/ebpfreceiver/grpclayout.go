@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
@@ -11,9 +12,11 @@ import (
 
 // grpcLayoutUnknown says why an executable that uses grpc-go gets no gRPC
 // spans although traces.grpc asks for them: its struct layout could not be
-// determined (no DWARF, and the offsets table has no grpc-go entries), so
-// the probes were left out rather than attached with guessed offsets. nil
-// when gRPC is off, the program does not use grpc-go, or a probe resolved.
+// determined (no DWARF, and its grpc-go version is not in the offsets table,
+// or could not be read from the build info nor inferred from the program),
+// so the probes were left out rather than attached with guessed offsets.
+// nil when gRPC is off, the program does not use grpc-go, or a probe
+// resolved.
 func (c TracesConfig) grpcLayoutUnknown(info *binaryInfo) error {
 	if info == nil || info.Exe == nil {
 		return nil
@@ -43,5 +46,19 @@ func (c TracesConfig) grpcLayoutUnknown(info *binaryInfo) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s (built with grpc %q, DWARF %t): %w", info.Exe.Path, info.Exe.Modules["google.golang.org/grpc"], info.Exe.HasDWARF, errors.Join(errs...))
+	x := info.Exe
+	version := x.Modules[goexe.GRPCModule]
+	switch {
+	case version != "" && x.ModuleNotes[goexe.GRPCModule] != "":
+		version = "grpc-go " + version + " (build info: " + x.ModuleNotes[goexe.GRPCModule] + ")"
+	case version != "":
+		version = "grpc-go " + version + " (build info)"
+	case x.InferredModules[goexe.GRPCModule] != "":
+		version = "grpc-go " + x.InferredModules[goexe.GRPCModule] + " (inferred: no build info)"
+	case x.ModuleNotes[goexe.GRPCModule] != "":
+		version = "grpc-go version unknown: " + x.ModuleNotes[goexe.GRPCModule]
+	default:
+		version = "grpc-go version unknown"
+	}
+	return fmt.Errorf("%s (%s, DWARF %t): %w", x.Path, version, x.HasDWARF, errors.Join(errs...))
 }

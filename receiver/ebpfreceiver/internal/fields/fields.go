@@ -151,36 +151,36 @@ var list = [Count]Field{
 	ClientResponseStatusCode:    {Key: "net/http.Response.StatusCode"},
 	H2ResponseWriterRws:         {Key: "net/http.http2responseWriter.rws"},
 	H2ResponseWriterStateStatus: {Key: "net/http.http2responseWriterState.status"},
-	// grpc-go (module google.golang.org/grpc) and the genproto status
-	// message it carries; DWARF only until offsetgen generates module
-	// fields.
-	GRPCServerStreamStream: {Key: "google.golang.org/grpc/internal/transport.ServerStream.Stream", NotInTable: true},
-	GRPCStreamCtx:          {Key: "google.golang.org/grpc/internal/transport.Stream.ctx", NotInTable: true},
-	GRPCStreamMethod:       {Key: "google.golang.org/grpc/internal/transport.Stream.method", NotInTable: true},
-	GRPCHTTP2ServerPeer:    {Key: "google.golang.org/grpc/internal/transport.http2Server.peer", NotInTable: true},
-	GRPCPeerAddr:           {Key: "google.golang.org/grpc/peer.Peer.Addr", NotInTable: true},
-	GRPCPeerLocalAddr:      {Key: "google.golang.org/grpc/peer.Peer.LocalAddr", NotInTable: true},
-	GRPCStatusS:            {Key: "google.golang.org/grpc/internal/status.Status.s", NotInTable: true},
-	GRPCStatusProtoCode:    {Key: "google.golang.org/genproto/googleapis/rpc/status.Status.Code", NotInTable: true},
-	GRPCClientConnTarget:   {Key: "google.golang.org/grpc.ClientConn.target", NotInTable: true},
-	GRPCStatusErrorS:       {Key: "google.golang.org/grpc/internal/status.Error.s", NotInTable: true},
+	// grpc-go (module google.golang.org/grpc, in the table by grpc minor:
+	// goexe/offsets_grpc_fields.txt) and the genproto status message it
+	// carries (by protoc-gen-go generation).
+	GRPCServerStreamStream: {Key: "google.golang.org/grpc/internal/transport.ServerStream.Stream"},
+	GRPCStreamCtx:          {Key: "google.golang.org/grpc/internal/transport.Stream.ctx"},
+	GRPCStreamMethod:       {Key: "google.golang.org/grpc/internal/transport.Stream.method"},
+	GRPCHTTP2ServerPeer:    {Key: "google.golang.org/grpc/internal/transport.http2Server.peer"},
+	GRPCPeerAddr:           {Key: "google.golang.org/grpc/peer.Peer.Addr"},
+	GRPCPeerLocalAddr:      {Key: "google.golang.org/grpc/peer.Peer.LocalAddr"},
+	GRPCStatusS:            {Key: "google.golang.org/grpc/internal/status.Status.s"},
+	GRPCStatusProtoCode:    {Key: "google.golang.org/genproto/googleapis/rpc/status.Status.Code"},
+	GRPCClientConnTarget:   {Key: "google.golang.org/grpc.ClientConn.target"},
+	GRPCStatusErrorS:       {Key: "google.golang.org/grpc/internal/status.Error.s"},
 	// Standard-library layouts the gRPC probes read: a peer's address, a
 	// context value, a (swiss) map.
-	TCPAddrIP:        {Key: "net.TCPAddr.IP", NotInTable: true},
-	TCPAddrPort:      {Key: "net.TCPAddr.Port", NotInTable: true},
-	ValueCtxVal:      {Key: "context.valueCtx.val", NotInTable: true},
-	SwissMapDirPtr:   {Key: "internal/runtime/maps.Map.dirPtr", NotInTable: true},
-	SwissMapDirLen:   {Key: "internal/runtime/maps.Map.dirLen", NotInTable: true},
-	SwissTableGroups: {Key: "internal/runtime/maps.table.groups", NotInTable: true},
+	TCPAddrIP:        {Key: "net.TCPAddr.IP"},
+	TCPAddrPort:      {Key: "net.TCPAddr.Port"},
+	ValueCtxVal:      {Key: "context.valueCtx.val"},
+	SwissMapDirPtr:   {Key: "internal/runtime/maps.Map.dirPtr"},
+	SwissMapDirLen:   {Key: "internal/runtime/maps.Map.dirLen"},
+	SwissTableGroups: {Key: "internal/runtime/maps.table.groups"},
 	// Not a field of its own: grpcserver's rule moves ServerStream.Stream's
 	// offset here when the stream is embedded by pointer (grpc v1.69-v1.76).
 	GRPCServerStreamStreamPtr: {Key: "google.golang.org/grpc/internal/transport.ServerStream.StreamPtr", NotInTable: true},
 	// Older grpc-go: the transport's addresses as fields of their own
 	// (before v1.60; a peer.Peer from v1.60), status.Error holding the
 	// status message itself (before v1.40; a *Status from v1.40).
-	GRPCHTTP2ServerRemoteAddr: {Key: "google.golang.org/grpc/internal/transport.http2Server.remoteAddr", NotInTable: true},
-	GRPCHTTP2ServerLocalAddr:  {Key: "google.golang.org/grpc/internal/transport.http2Server.localAddr", NotInTable: true},
-	GRPCStatusErrorE:          {Key: "google.golang.org/grpc/internal/status.Error.e", NotInTable: true},
+	GRPCHTTP2ServerRemoteAddr: {Key: "google.golang.org/grpc/internal/transport.http2Server.remoteAddr"},
+	GRPCHTTP2ServerLocalAddr:  {Key: "google.golang.org/grpc/internal/transport.http2Server.localAddr"},
+	GRPCStatusErrorE:          {Key: "google.golang.org/grpc/internal/status.Error.e"},
 	ConnRwc:                   {Key: "net/http.conn.rwc"},
 	PersistConnConn:           {Key: "net/http.persistConn.conn"},
 	// database/sql (the sqlclient probe). DWARF, else sqlclient's rule

@@ -47,20 +47,24 @@ func TestListIsComplete(t *testing.T) {
 	}
 }
 
-// generatedKeys reads goexe's offsets_fields.txt: what offsetgen generates.
+// generatedKeys reads goexe's offsets_fields.txt and offsets_grpc_fields.txt:
+// what offsetgen generates (a line's " ?", " @protoc-gen-go" or " @module"
+// marker off).
 func generatedKeys(t *testing.T) map[string]bool {
 	t.Helper()
-	f, err := os.Open("../goexe/offsets_fields.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	keys := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
-			keys[strings.Fields(l)[0]] = true // "key" or "key @module"
+	for _, name := range []string{"../goexe/offsets_fields.txt", "../goexe/offsets_grpc_fields.txt"} {
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
 		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
+				keys[strings.Fields(l)[0]] = true // "key", "key ?" or "key @module"
+			}
+		}
+		f.Close()
 	}
 	return keys
 }

@@ -13,6 +13,10 @@ import (
 // net/http.Request.Pattern before Go 1.23).
 var ErrFieldAbsent = errors.New("field absent in this version")
 
+// ErrStructAbsent is wrapped by DWARFFieldOffset's error when the DWARF has
+// no struct of that name (a type a library version does not have).
+var ErrStructAbsent = errors.New("no such struct in DWARF")
+
 // DWARF returns the executable's DWARF data, loaded on first use, or nil when
 // it has none (stripped with -w) or it cannot be read.
 func (e *Executable) DWARF() *dwarf.Data {
@@ -195,7 +199,7 @@ func (e *Executable) DWARFFieldOffset(structName, field string) (uint64, error) 
 		return 0, fmt.Errorf("%s: DWARF: %w", e.Path, err)
 	}
 	if !found {
-		return 0, fmt.Errorf("%s: DWARF has no struct %s", e.Path, structName)
+		return 0, fmt.Errorf("%s: %w: %s", e.Path, ErrStructAbsent, structName)
 	}
 	return off, nil
 }

@@ -48,6 +48,12 @@ type Executable struct {
 	// Modules maps module path to version for the main module and every
 	// dependency listed in the build info (replacements applied).
 	Modules map[string]string
+	// InferredModules holds the versions of modules the build info does
+	// not list (GOPATH builds, as distributions build) inferred from the
+	// program itself: grpc-go's from its version string, checked against
+	// its functions. ModuleNotes says, per module, why it could not be.
+	InferredModules map[string]string
+	ModuleNotes     map[string]string
 	// PIE is true for position-independent executables (ELF type ET_DYN).
 	PIE bool
 	// Stripped is true when the executable has no .symtab.
@@ -147,6 +153,9 @@ func inspectFile(r io.ReaderAt, path string, id fileID) (*Executable, error) {
 		id:      id,
 		Modules: map[string]string{},
 		PIE:     ef.Type == elf.ET_DYN,
+
+		InferredModules: map[string]string{},
+		ModuleNotes:     map[string]string{},
 	}
 	switch ef.Machine {
 	case elf.EM_X86_64:
@@ -184,6 +193,7 @@ func inspectFile(r io.ReaderAt, path string, id fileID) (*Executable, error) {
 	if err := exe.readPclntab(r, ef); err != nil {
 		return nil, err
 	}
+	exe.inferModules(r)
 	return exe, nil
 }
 

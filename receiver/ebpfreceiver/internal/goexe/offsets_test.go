@@ -20,6 +20,14 @@ func TestOffsetTableLookup(t *testing.T) {
 			Module:  "google.golang.org/grpc",
 			Offsets: map[string]*uint64{"v1.60.0": u64(80), "v1.70.0": nil},
 		},
+		"google.golang.org/grpc/internal/transport.Stream.ctx": {
+			Module:  "google.golang.org/grpc",
+			Offsets: map[string]*uint64{"v1.33": u64(32), "v1.77": u64(0), "v1.78.0-dev": u64(8), "v1.83": u64(360), "v1.83.1": u64(368), "v1.83.3": nil},
+		},
+		"google.golang.org/genproto/googleapis/rpc/status.Status.Code": {
+			Module:  ProtocGenGo,
+			Offsets: map[string]*uint64{ProtoImpl: u64(40), ProtoLegacy: u64(0)},
+		},
 	}}
 	grpc := func(v string) map[string]string { return map[string]string{"google.golang.org/grpc": v} }
 	tests := []struct {
@@ -43,6 +51,26 @@ func TestOffsetTableLookup(t *testing.T) {
 		{key: "google.golang.org/grpc/internal/transport.Stream.method", goVersion: "go1.23.0", modules: grpc("v1.70.0"), wantErr: "absent"},
 		{key: "google.golang.org/grpc/internal/transport.Stream.method", goVersion: "go1.23.0", modules: grpc("v1.61.0"), wantErr: "no offset for google.golang.org/grpc v1.61.0"},
 		{key: "google.golang.org/grpc/internal/transport.Stream.method", goVersion: "go1.23.0", wantErr: "does not use module"},
+		// Minor keys cover every patch release of the minor, and nothing else.
+		{key: "google.golang.org/grpc/internal/transport.Stream.ctx", goVersion: "go1.23.0", modules: grpc("v1.33.0"), want: 32},
+		{key: "google.golang.org/grpc/internal/transport.Stream.ctx", goVersion: "go1.23.0", modules: grpc("v1.33.3"), want: 32},
+		{key: "google.golang.org/grpc/internal/transport.Stream.ctx", goVersion: "go1.23.0", modules: grpc("v1.77.1"), want: 0},
+		{key: "google.golang.org/grpc/internal/transport.Stream.ctx", goVersion: "go1.23.0", modules: grpc("v1.34.0"), wantErr: "no offset for google.golang.org/grpc v1.34.0"},
+		{key: "google.golang.org/grpc/internal/transport.Stream.ctx", goVersion: "go1.23.0", modules: grpc("v1.133.0"), wantErr: "no offset"},
+		{key: "google.golang.org/grpc/internal/transport.Stream.ctx", goVersion: "go1.23.0", modules: grpc("v1.77.0-pre1"), wantErr: "no offset"},
+		{key: "google.golang.org/grpc/internal/transport.Stream.ctx", goVersion: "go1.23.0", modules: grpc("v1.77.1-0.20250101000000-abcdefabcdef"), wantErr: "no offset"},
+		{key: "google.golang.org/grpc/internal/transport.Stream.ctx", goVersion: "go1.23.0", modules: grpc("(devel)"), wantErr: "no offset"},
+		{key: "google.golang.org/grpc/internal/transport.Stream.ctx", goVersion: "go1.23.0", modules: grpc("v1.78.0-dev"), want: 8},
+		{key: "google.golang.org/grpc/internal/transport.Stream.ctx", goVersion: "go1.23.0", modules: grpc(""), wantErr: "does not use module"},
+		// A change point inside a minor holds from its patch release on.
+		{key: "google.golang.org/grpc/internal/transport.Stream.ctx", goVersion: "go1.23.0", modules: grpc("v1.83.0"), want: 360},
+		{key: "google.golang.org/grpc/internal/transport.Stream.ctx", goVersion: "go1.23.0", modules: grpc("v1.83.1"), want: 368},
+		{key: "google.golang.org/grpc/internal/transport.Stream.ctx", goVersion: "go1.23.0", modules: grpc("v1.83.2"), want: 368},
+		{key: "google.golang.org/grpc/internal/transport.Stream.ctx", goVersion: "go1.23.0", modules: grpc("v1.83.3"), wantErr: "absent"},
+		{key: "google.golang.org/grpc/internal/transport.Stream.ctx", goVersion: "go1.23.0", modules: grpc("v1.83.9"), wantErr: "absent"},
+		{key: "google.golang.org/genproto/googleapis/rpc/status.Status.Code", goVersion: "go1.23.0", modules: map[string]string{ProtocGenGo: ProtoImpl}, want: 40},
+		{key: "google.golang.org/genproto/googleapis/rpc/status.Status.Code", goVersion: "go1.23.0", modules: map[string]string{ProtocGenGo: ProtoLegacy}, want: 0},
+		{key: "google.golang.org/genproto/googleapis/rpc/status.Status.Code", goVersion: "go1.23.0", wantErr: "does not use module"},
 	}
 	for _, tt := range tests {
 		got, err := tab.Lookup(tt.key, tt.goVersion, tt.modules)
@@ -96,6 +124,9 @@ func TestEmbeddedOffsetsComplete(t *testing.T) {
 		{redis9 + ".baseClient.opt", "v9.23.0", 8, ""},
 		{redis9 + ".baseCmd.args", "v9.23.0", 16, ""},
 		{redis9 + ".baseCmd.args", "v9.0.0-rc.4", 0, "no offset for " + redis9 + " v9.0.0-rc.4"},
+		// Recorded per release: an unlisted patch of a listed minor is not
+		// covered by its neighbours (unlike grpc-go's per-minor entries).
+		{redis9 + ".baseCmd.args", "v9.0.99", 0, "no offset for " + redis9 + " v9.0.99"},
 	} {
 		got, err := tab.Lookup(k.key, "go1.26.0", map[string]string{redis9: k.version})
 		if k.wantErr != "" {
@@ -134,5 +165,36 @@ func TestEmbeddedOffsetsComplete(t *testing.T) {
 	}
 	if got, err := tab.Lookup("net/http.Request.Pattern", "go1.23.0", nil); err != nil || got == 0 {
 		t.Errorf("net/http.Request.Pattern in go1.23.0 = %d, %v; want present", got, err)
+	}
+}
+
+// grpc-go's version string is found among packed string literals, and only
+// one release version is accepted.
+func TestGRPCVersionString(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		data string
+		want []string
+		dev  bool
+	}{
+		{"xxgrpc-go/1.60.0unix-abstract", []string{"1", "60", "0"}, false},
+		{"grpc-go/1.33.2", []string{"1", "33", "2"}, false},
+		{"grpc-go/1.70.0-devfoo", []string{"1", "70", "0"}, true},
+		{"grpc-go/", nil, false},
+		{"grpc-go/1.x", nil, false},
+	} {
+		m := grpcVersionRE.FindSubmatch([]byte(tt.data))
+		if tt.want == nil {
+			if m != nil {
+				t.Errorf("%q matched %q", tt.data, m[0])
+			}
+			continue
+		}
+		if m == nil || string(m[1]) != tt.want[0] || string(m[2]) != tt.want[1] || string(m[3]) != tt.want[2] || (len(m[4]) > 0) != tt.dev {
+			t.Errorf("%q: match %q, want %v dev %t", tt.data, m, tt.want, tt.dev)
+		}
+	}
+	if moduleMinor("v1.33.2") != "v1.33" || moduleMinor("v1.33.2-pre") != "" || grpcMinor("v1.69.4") != 69 || grpcMinor("v2.1.0") != -1 {
+		t.Error("moduleMinor/grpcMinor")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
@@ -74,14 +75,42 @@ func buildGRPCDemoAt(t *testing.T, version string) string {
 	return exe
 }
 
+// buildGRPCDemoStripped is buildGRPCDemoAt's program linked with -s -w (no
+// symbol table, no DWARF), next to it.
+func buildGRPCDemoStripped(t *testing.T, version string) string {
+	t.Helper()
+	modDir := filepath.Dir(buildGRPCDemoAt(t, version))
+	exe := filepath.Join(modDir, "grpcdemo-stripped")
+	if _, err := os.Stat(exe); err == nil {
+		return exe
+	}
+	cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", exe+".tmp", ".")
+	cmd.Dir = modDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("stripped grpcdemo with grpc %s: %v\n%s", version, err, out)
+	}
+	if err := os.Rename(exe+".tmp", exe); err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
 // buildGRPCDemoGOPATH builds grpcdemo against grpc-go version the way
 // distributions package Go programs: GOPATH mode (GO111MODULE=off), the
 // dependencies under GOPATH/src, so the binary carries no module versions.
-func buildGRPCDemoGOPATH(t *testing.T, version string) string {
+// ldflags "-s -w" strips it too; edit, when set, changes the vendored
+// sources first (and the binary is not cached).
+func buildGRPCDemoGOPATH(t *testing.T, version, ldflags string, edit func(gopathSrc string)) string {
 	t.Helper()
 	modDir := filepath.Dir(buildGRPCDemoAt(t, version))
 	exe := filepath.Join(modDir, "grpcdemo-gopath")
-	if _, err := os.Stat(exe); err == nil {
+	if ldflags != "" {
+		exe += "-stripped"
+	}
+	if edit != nil {
+		exe = filepath.Join(t.TempDir(), "grpcdemo-gopath-edited")
+	} else if _, err := os.Stat(exe); err == nil {
 		return exe
 	}
 	gopath := t.TempDir()
@@ -106,7 +135,10 @@ func buildGRPCDemoGOPATH(t *testing.T, version string) string {
 	if err := os.WriteFile(filepath.Join(app, "main.go"), src, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run(app, []string{"GO111MODULE=off", "GOPATH=" + gopath, "CGO_ENABLED=0", "GOFLAGS="}, "build", "-o", exe+".tmp", ".")
+	if edit != nil {
+		edit(vendor)
+	}
+	run(app, []string{"GO111MODULE=off", "GOPATH=" + gopath, "CGO_ENABLED=0", "GOFLAGS="}, "build", "-ldflags="+ldflags, "-o", exe+".tmp", ".")
 	if err := os.Rename(exe+".tmp", exe); err != nil {
 		t.Fatal(err)
 	}
@@ -163,25 +195,55 @@ func grpcEvents(t *testing.T, tr *Tracer, n int) (servers []*grpcserver.Event, c
 // either side of Stream embedded by value; the newest the proxy serves
 // (v1.85.0), also built in GOPATH mode (no module build info, as
 // distributions build). The versions are fetched through the module proxy.
+//
+// Each versioned build is also traced stripped (-ldflags=-s -w: no DWARF,
+// offsets from the committed table by grpc minor), with the table's other
+// layout changes (v1.36.1/v1.37.0, v1.65.1/v1.66.0, v1.83.0/v1.83.1)
+// stripped only, and v1.85.0 and v1.33.2 stripped in GOPATH mode too (no
+// build info: the version is inferred from grpc-go's version string).
+// Every versioned unstripped build checks the table's grpc-go entries
+// against its DWARF.
 func TestGRPCSpans(t *testing.T) {
 	prereq.RequireRoot(t, "the gRPC probes")
-	for _, v := range []struct {
+	type variant struct {
 		version, serverProbe string
-		gopath               bool
-	}{
-		{"", grpcserver.Name, false},
-		{"v1.85.0", grpcserver.Name, true},
-		{"v1.33.2", grpcserver.LegacyName, false},
-		{"v1.39.0", grpcserver.LegacyName, false},
-		{"v1.40.0", grpcserver.LegacyName, false},
-		{"v1.59.0", grpcserver.LegacyName, false},
-		{"v1.60.0", grpcserver.LegacyName, false},
-		{"v1.68.0", grpcserver.LegacyName, false},
-		{"v1.69.0", grpcserver.Name, false},
-		{"v1.76.0", grpcserver.Name, false},
-		{"v1.77.0", grpcserver.Name, false},
-		{"v1.85.0", grpcserver.Name, false},
+		gopath, stripped     bool
+	}
+	var matrix []variant
+	for _, v := range []struct{ version, serverProbe string }{
+		{"v1.33.2", grpcserver.LegacyName},
+		{"v1.39.0", grpcserver.LegacyName},
+		{"v1.40.0", grpcserver.LegacyName},
+		{"v1.59.0", grpcserver.LegacyName},
+		{"v1.60.0", grpcserver.LegacyName},
+		{"v1.68.0", grpcserver.LegacyName},
+		{"v1.69.0", grpcserver.Name},
+		{"v1.76.0", grpcserver.Name},
+		{"v1.77.0", grpcserver.Name},
+		{"v1.85.0", grpcserver.Name},
 	} {
+		matrix = append(matrix, variant{v.version, v.serverProbe, false, false}, variant{v.version, v.serverProbe, false, true})
+	}
+	// The other layout changes of the table, traced stripped only: v1.37
+	// (Stream.method moved), v1.66 (Stream.ctx and method moved), v1.83.1
+	// (a patch release: ServerStream.st moved).
+	for _, v := range []struct{ version, serverProbe string }{
+		{"v1.36.1", grpcserver.LegacyName},
+		{"v1.37.0", grpcserver.LegacyName},
+		{"v1.65.1", grpcserver.LegacyName},
+		{"v1.66.0", grpcserver.LegacyName},
+		{"v1.83.0", grpcserver.Name},
+		{"v1.83.1", grpcserver.Name},
+	} {
+		matrix = append(matrix, variant{v.version, v.serverProbe, false, true})
+	}
+	matrix = append(matrix,
+		variant{"", grpcserver.Name, false, false},
+		variant{"v1.85.0", grpcserver.Name, true, false},
+		variant{"v1.85.0", grpcserver.Name, true, true},
+		variant{"v1.33.2", grpcserver.LegacyName, true, true},
+	)
+	for _, v := range matrix {
 		name := v.version
 		if name == "" {
 			name = "go.mod"
@@ -189,21 +251,84 @@ func TestGRPCSpans(t *testing.T) {
 		if v.gopath {
 			name += "-gopath"
 		}
+		if v.stripped {
+			name += "-stripped"
+		}
 		t.Run(name, func(t *testing.T) {
 			exe := ""
+			ldflags := ""
+			if v.stripped {
+				ldflags = "-s -w"
+			}
 			switch {
 			case v.version == "":
 				exe = buildGRPCDemo(t, "")
 			case v.gopath:
-				exe = buildGRPCDemoGOPATH(t, v.version)
-				if x, err := goexe.Inspect(exe); err != nil || x.Modules["google.golang.org/grpc"] != "" {
-					t.Fatalf("GOPATH build: modules %v (%v), want none", x.Modules, err)
+				exe = buildGRPCDemoGOPATH(t, v.version, ldflags, nil)
+			case v.stripped:
+				exe = buildGRPCDemoStripped(t, v.version)
+				// Its unstripped sibling (built anyway) checks the table.
+				ref, err := goexe.Inspect(buildGRPCDemoAt(t, v.version))
+				if err != nil {
+					t.Fatal(err)
 				}
+				checkGRPCTableAgainstDWARF(t, ref, v.version)
 			default:
 				exe = buildGRPCDemoAt(t, v.version)
 			}
+			x, err := goexe.Inspect(exe)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.gopath && x.Modules[goexe.GRPCModule] != "" {
+				t.Fatalf("GOPATH build: modules %v, want none", x.Modules)
+			}
+			if v.stripped && x.HasDWARF {
+				t.Fatal("stripped build has DWARF")
+			}
+			if v.gopath && v.stripped && x.InferredModules[goexe.GRPCModule] != v.version {
+				t.Fatalf("GOPATH build of grpc %s: inferred %q (%s)", v.version, x.InferredModules[goexe.GRPCModule], x.ModuleNotes[goexe.GRPCModule])
+			}
+			if !v.stripped && v.version != "" {
+				checkGRPCTableAgainstDWARF(t, x, v.version)
+			}
 			testGRPCSpans(t, exe, v.serverProbe)
 		})
+	}
+}
+
+// checkGRPCTableAgainstDWARF compares the committed table's grpc-go entries
+// (by grpc minor, and by protoc-gen-go generation) with the DWARF of a
+// build against that version.
+func checkGRPCTableAgainstDWARF(t *testing.T, x *goexe.Executable, version string) {
+	t.Helper()
+	tab, err := goexe.EmbeddedOffsets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for key, fo := range tab.Fields {
+		if fo.Module != goexe.GRPCModule && fo.Module != goexe.ProtocGenGo {
+			continue
+		}
+		i := strings.LastIndexByte(key, '.')
+		j := strings.LastIndexByte(key[:i], '.')
+		mods := map[string]string{goexe.GRPCModule: version, goexe.ProtocGenGo: x.ProtoGeneration(key[:j], key[j+1:i])}
+		want, werr := x.DWARFFieldOffset(key[:i], key[i+1:])
+		got, gerr := tab.Lookup(key, x.GoVersion, mods)
+		absent := errors.Is(werr, goexe.ErrFieldAbsent) || errors.Is(werr, goexe.ErrStructAbsent)
+		switch {
+		case absent && !errors.Is(gerr, goexe.ErrFieldAbsent):
+			t.Errorf("%s in grpc %s: table %d, %v; DWARF says absent", key, version, got, gerr)
+		case !absent && werr != nil:
+			t.Errorf("%s in grpc %s: DWARF: %v", key, version, werr)
+		case !absent && (gerr != nil || got != want):
+			t.Errorf("%s in grpc %s: table %d, %v; DWARF %d", key, version, got, gerr, want)
+		}
+		checked++
+	}
+	if checked < 14 {
+		t.Errorf("%d grpc-go fields in the table, want 14", checked)
 	}
 }
 
@@ -412,11 +537,11 @@ func TestGRPCServeHTTPOneSpan(t *testing.T) {
 	}
 }
 
-// Without DWARF (-s -w) the gRPC probes' offsets are not known yet (the
-// offsets table has no grpc-go entries): they are left out with a reason
-// naming the field, never attached with guessed offsets, and the HTTP
-// probes of the same binary still resolve.
-func TestGRPCStrippedLeftOut(t *testing.T) {
+// Without DWARF (-s -w) the gRPC probes resolve from the offsets table
+// (grpc-go of go.mod, by its minor): the same field offsets as the
+// unstripped build's DWARF gives, for every field ID, and the HTTP probes of
+// the same binary still resolve.
+func TestGRPCStrippedResolves(t *testing.T) {
 	exe := buildGRPCDemo(t, "-s -w")
 	x, err := goexe.Inspect(exe)
 	if err != nil {
@@ -429,18 +554,74 @@ func TestGRPCStrippedLeftOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{grpcserver.Name, grpcserver.LegacyName, grpcclient.Name} {
-		if _, ok := bin.Sites[name]; ok {
-			t.Errorf("%s resolved in a stripped binary", name)
+	ref, err := goexe.Inspect(buildGRPCDemo(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refBin, err := ResolveBinary(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{grpcserver.Name, grpcclient.Name, httpserver.Name} {
+		if _, ok := bin.Sites[name]; !ok {
+			t.Errorf("%s not resolved in a stripped binary: %v", name, bin.Unusable[name])
 		}
+	}
+	if _, ok := bin.Sites[grpcserver.LegacyName]; ok {
+		t.Errorf("%s resolved too", grpcserver.LegacyName)
+	}
+	for id := fields.ID(0); id < fields.Count; id++ {
+		if fields.All()[id].NotInTable {
+			continue // DWARF only (net/url.URL.User) or set by a rule
+		}
+		if got, want := bin.Offsets.Fields[id], refBin.Offsets.Fields[id]; got != want {
+			t.Errorf("%s: %d from the table, %d from DWARF", id, got, want)
+		}
+	}
+}
+
+// A stripped program without build info whose grpc-go version cannot be
+// trusted gets no gRPC probes, with an error naming the binary and why,
+// rather than offsets of the wrong version: here grpc-go v1.85.0 whose
+// version string was edited to say v1.68.0, which the code disagrees with
+// (v1.68 has no (*http2Server).writeStatus).
+func TestGRPCStrippedVersionDisagrees(t *testing.T) {
+	exe := buildGRPCDemoGOPATH(t, "v1.85.0", "-s -w", func(src string) {
+		p := filepath.Join(src, "google.golang.org", "grpc", "version.go")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edited := strings.Replace(string(b), `"1.85.0"`, `"1.68.0"`, 1)
+		if edited == string(b) {
+			t.Fatalf("%s: no version 1.85.0 to edit", p)
+		}
+		if err := os.WriteFile(p, []byte(edited), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	x, err := goexe.Inspect(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := x.InferredModules[goexe.GRPCModule]; v != "" {
+		t.Fatalf("inferred grpc %s from an edited version string", v)
+	}
+	note := x.ModuleNotes[goexe.GRPCModule]
+	if !strings.Contains(note, "v1.68.0") || !strings.Contains(note, "writeStatus") {
+		t.Errorf("note %q does not say which version and why", note)
+	}
+	bin, err := ResolveBinary(x)
+	if err != nil {
+		t.Fatal(err) // the HTTP probes still resolve
 	}
 	for _, name := range []string{grpcserver.Name, grpcclient.Name} {
 		err := bin.Unusable[name]
-		if !errors.Is(err, ErrOffsetsMissing) || !strings.Contains(err.Error(), "google.golang.org/grpc") {
-			t.Errorf("%s: %v, want ErrOffsetsMissing naming a grpc field", name, err)
+		if !errors.Is(err, ErrOffsetsMissing) || !strings.Contains(err.Error(), "writeStatus") {
+			t.Errorf("%s: unusable %v; want missing offsets saying why", name, err)
 		}
-	}
-	if _, ok := bin.Sites[httpserver.Name]; !ok {
-		t.Errorf("http_server not resolved: %v", bin.Unusable[httpserver.Name])
+		if _, ok := bin.Sites[name]; ok {
+			t.Errorf("%s resolved with an untrusted version", name)
+		}
 	}
 }

@@ -54,13 +54,34 @@ func main() {
 	out := flag.String("out", "offsets.json", "output file")
 	program := flag.String("program", filepath.Join("testdata", "httpapp"), "directory of the target program's sources")
 	toolchains := flag.String("toolchains", strings.Join(defaultToolchains, ","), "comma-separated toolchains: goX.Y.Z or a go command path")
-	modulesOnly := flag.Bool("modules-only", false, "regenerate only the fields of other modules, keeping the rest of -out")
+	modulesOnly := flag.Bool("modules-only", false, "regenerate only the fields of other modules (\"key @module\" lines: one entry per release), keeping the rest of -out")
+	module := flag.String("module", "", "module mode: record the fields of this module (google.golang.org/grpc) per minor version of it, merged into -out")
+	from := flag.String("from", "v1.33.0", "module mode: the oldest version")
+	versions := flag.String("versions", "", "module mode: comma-separated versions to build (default: the newest patch of every minor from -from on); given versions are merged into the table's existing entries")
+	checkFirst := flag.Bool("check-first", false, "module mode: also build each minor's first patch release and fail if it differs")
+	checkToolchains := flag.String("check-toolchains", "", "module mode: comma-separated toolchains (goX.Y.Z) to build each version with again, failing if they differ")
 	flag.Parse()
 	log.SetFlags(0)
 
 	fields, mods, err := readFields(*fieldsPath)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *module != "" {
+		if len(mods) > 0 {
+			log.Fatalf("%s: \"key @module\" lines are for the per-release mode (-modules-only), not -module", *fieldsPath)
+		}
+		o := moduleOptions{module: *module, program: *program, from: *from, checkFirst: *checkFirst, fields: fields, out: *out}
+		if *versions != "" {
+			o.versions = strings.Split(*versions, ",")
+		}
+		if *checkToolchains != "" {
+			o.toolchains = strings.Split(*checkToolchains, ",")
+		}
+		if err := runModule(o); err != nil {
+			log.Fatal(err)
+		}
+		return
 	}
 	work, err := os.MkdirTemp("", "offsetgen")
 	if err != nil {
@@ -113,10 +134,23 @@ func main() {
 	}
 
 	table := buildTable(fields, builds)
+	// Fields of the per-release modules ("key @module") were generated
+	// above; those of the per-minor module mode (grpc-go, protoc-gen-go)
+	// come from its own runs and are kept as they are.
+	old, err := readTable(*out)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for k, fo := range old.Fields {
+		if fo.Module != "" {
+			table.Fields[k] = fo
+		}
+	}
 	for k, fo := range modEntries {
 		table.Fields[k] = fo
 	}
-	if err := writeTable(*out, table); err != nil {
+	table.Modules = old.Modules
+	if err := writeTable(*out, &table); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -237,6 +271,8 @@ func generate(work, tc string, fields []string) (*build, error) {
 		switch {
 		case errors.Is(err, goexe.ErrFieldAbsent):
 			offs[f] = nil
+		case errors.Is(err, goexe.ErrStructAbsent) && mayLackType[f]:
+			offs[f] = nil
 		case err != nil:
 			return nil, fmt.Errorf("%s: %w (does the target program use this type?)", f, err)
 		default:
@@ -277,8 +313,21 @@ func cleanEnv() []string {
 	return env
 }
 
+// mayLackType lists the fields whose line ends in " ?": a toolchain whose
+// DWARF lacks the struct (internal/runtime/maps before Go 1.24) records
+// them as absent instead of failing.
+var mayLackType = map[string]bool{}
+
+// byGeneration lists the fields whose line ends in " @protoc-gen-go": fields
+// of a generated protobuf message, which the module mode records by the
+// protoc-gen-go generation of the message's package in each build
+// (goexe.ProtoGeneration), not by the module's version.
+var byGeneration = map[string]bool{}
+
 // readFields reads the standard-library fields and, by module, the fields
-// of other modules ("key @module").
+// of other modules ("key @module"). " @protoc-gen-go" (byGeneration) and
+// " ?" (mayLackType) mark the fields they end; such fields are returned
+// with the standard-library ones.
 func readFields(path string) ([]string, moduleFields, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -293,10 +342,18 @@ func readFields(path string) ([]string, moduleFields, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
+		if l, ok := strings.CutSuffix(line, " @"+goexe.ProtocGenGo); ok {
+			line = strings.TrimSpace(l)
+			byGeneration[line] = true
+		}
+		if l, ok := strings.CutSuffix(line, " ?"); ok {
+			line = strings.TrimSpace(l)
+			mayLackType[line] = true
+		}
 		words := strings.Fields(line)
 		key := words[0]
 		if i := strings.LastIndexByte(key, '.'); i <= 0 || i == len(key)-1 || len(words) > 2 || len(words) == 2 && (!strings.HasPrefix(words[1], "@") || len(words[1]) == 1) {
-			return nil, nil, fmt.Errorf("%s: malformed line %q (want importpath.Type.field, optionally followed by @module)", path, line)
+			return nil, nil, fmt.Errorf("%s: malformed line %q (want importpath.Type.field, optionally followed by @module, @%s or ?)", path, line, goexe.ProtocGenGo)
 		}
 		if len(words) == 2 {
 			m := words[1][1:]

@@ -105,7 +105,64 @@ func TestReadFields(t *testing.T) {
 			t.Errorf("%q: %v, want an error naming the line", bad, err)
 		}
 	}
+	// The module mode's markers: the key alone is returned, marked.
+	fields, mods, err = readFields(write("google.golang.org/genproto/googleapis/rpc/status.Status.Code @protoc-gen-go\ninternal/runtime/maps.Map.dirLen ?\n"))
+	if err != nil || len(mods) != 0 || len(fields) != 2 || !byGeneration[fields[0]] || !mayLackType[fields[1]] || fields[1] != "internal/runtime/maps.Map.dirLen" {
+		t.Errorf("marked fields %v, modules %v, %v", fields, mods, err)
+	}
 	if got := moduleProgram("github.com/redis/go-redis/v9"); got != filepath.Join("testdata", "modules", "github_com_redis_go-redis_v9") {
 		t.Errorf("moduleProgram = %s", got)
+	}
+}
+
+func TestModuleVersions(t *testing.T) {
+	t.Parallel()
+	if minorOf("v1.33.2") != "v1.33" || minorOf("v1.60.0") != "v1.60" {
+		t.Errorf("minorOf: %s %s", minorOf("v1.33.2"), minorOf("v1.60.0"))
+	}
+	ordered := []string{"v1.9.0", "v1.33.1", "v1.33.2", "v1.100.0"}
+	for i := 0; i+1 < len(ordered); i++ {
+		if !semverLess(ordered[i], ordered[i+1]) || semverLess(ordered[i+1], ordered[i]) {
+			t.Errorf("%s < %s not ordered", ordered[i], ordered[i+1])
+		}
+	}
+	if d := differingMaps([]string{"a", "b", "c"}, map[string]*uint64{"a": u64(1), "b": nil, "c": u64(2)}, map[string]*uint64{"a": u64(1), "b": u64(0), "c": u64(3)}); len(d) != 2 || d[0] != "b" || d[1] != "c" {
+		t.Errorf("differingMaps = %v", d)
+	}
+}
+
+// -modules-only replaces the entries of the modules it regenerated and
+// keeps the standard library's and the module mode's (grpc-go's).
+func TestMergeModulesKeepsOthers(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "offsets.json")
+	old := &goexe.OffsetTable{
+		Toolchains: map[string][]string{"26": {"go1.26.0"}},
+		Modules:    map[string][]string{"google.golang.org/grpc": {"v1.60.1"}},
+		Fields: map[string]goexe.FieldOffsets{
+			"runtime.g.goid":   {Offsets: map[string]*uint64{"26": u64(152)}},
+			"grpc.T.f":         {Module: "google.golang.org/grpc", Offsets: map[string]*uint64{"v1.60": u64(8)}},
+			"redis.T.f":        {Module: "example.com/redis", Offsets: map[string]*uint64{"v1.0.0": u64(1)}},
+			"redis.T.obsolete": {Module: "example.com/redis", Offsets: map[string]*uint64{"v1.0.0": u64(2)}},
+		},
+	}
+	if err := writeTable(p, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := mergeModules(p, map[string]goexe.FieldOffsets{"redis.T.f": {Module: "example.com/redis", Offsets: map[string]*uint64{"v1.0.0": u64(1), "v1.1.0": u64(16)}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readTable(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got.Fields["redis.T.obsolete"]; ok || len(got.Fields) != 3 || len(got.Fields["redis.T.f"].Offsets) != 2 {
+		t.Errorf("fields %+v", got.Fields)
+	}
+	if g := got.Fields["grpc.T.f"]; g.Module != "google.golang.org/grpc" || *g.Offsets["v1.60"] != 8 || len(got.Modules["google.golang.org/grpc"]) != 1 {
+		t.Errorf("grpc entry %+v, modules %v: want them kept", g, got.Modules)
+	}
+	if *got.Fields["runtime.g.goid"].Offsets["26"] != 152 || len(got.Toolchains["26"]) != 1 {
+		t.Errorf("standard-library part changed: %+v", got)
 	}
 }

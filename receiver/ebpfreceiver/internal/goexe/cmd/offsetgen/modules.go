@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -155,20 +154,21 @@ func generateModule(work, module, version string, fields []string) (map[string]*
 	return offs, nil
 }
 
-// mergeModules replaces the module fields of the table in path with mods'
-// (the -modules-only mode: the standard-library entries are kept as they
-// are, no toolchain is built).
+// mergeModules replaces the entries of the modules in entries with
+// entries' (the -modules-only mode: the standard-library entries and those
+// of other modules, such as grpc-go's per-minor ones, are kept as they are;
+// no toolchain is built).
 func mergeModules(path string, entries map[string]goexe.FieldOffsets) error {
-	b, err := os.ReadFile(path)
+	table, err := readTable(path)
 	if err != nil {
 		return err
 	}
-	var table goexe.OffsetTable
-	if err := json.Unmarshal(b, &table); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	regenerated := map[string]bool{}
+	for _, fo := range entries {
+		regenerated[fo.Module] = true
 	}
 	for k, fo := range table.Fields {
-		if fo.Module != "" {
+		if regenerated[fo.Module] {
 			delete(table.Fields, k)
 		}
 	}
@@ -176,12 +176,4 @@ func mergeModules(path string, entries map[string]goexe.FieldOffsets) error {
 		table.Fields[k] = fo
 	}
 	return writeTable(path, table)
-}
-
-func writeTable(path string, table goexe.OffsetTable) error {
-	b, err := json.MarshalIndent(table, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
