@@ -72,9 +72,12 @@ func kafkaAttrs(s ptrace.Span) map[string]string {
 // an application-set traceparent header, and a produce that fails (a
 // message larger than BatchBytes). Exactly 3 server spans, 3 PRODUCER
 // spans (children of their server spans, one per call whatever its size,
-// batch count 3 on the batch, Error on the failure) and 4 CONSUMER spans
-// (consecutive offsets, partition 0, the group; the first a root, the
-// three others children of the traceparent's span).
+// batch count 3 on the batch, Error on the failure; partition 0 on the
+// two sent, and the offset on the one-message send) and 4 CONSUMER spans
+// (consecutive offsets, partition 0, the group; the first joined to its
+// producer by the receiver's Kafka join: the producer span's child, in
+// its trace with what the consumer did; the three others children of the
+// traceparent's span, which wins over the join).
 func TestEBPFKafkaSpans(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	dir := t.TempDir()
@@ -102,7 +105,7 @@ receivers:
       poll_interval: 200ms
     traces:
       http: { server: true, client: true }
-      kafka: { producer: true, consumer: true }
+      kafka: { producer: true, consumer: true, join_wait: 1s }
 exporters:
   file:
     path: {{DIR}}/traces.json
@@ -204,7 +207,9 @@ service:
 		}
 		return true, ""
 	})
-	time.Sleep(time.Second)
+	// Consumer spans of warm-up messages whose producer was not seen are
+	// held for the join's wait (join_wait above) before they go out.
+	time.Sleep(2 * time.Second)
 	base := len(demoSpans())
 
 	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
@@ -291,6 +296,14 @@ service:
 			if (p.Status().Code() == ptrace.StatusCodeError) != wantErr {
 				t.Errorf("%s: status %v, want error %v", ctx, p.Status().Code(), wantErr)
 			}
+			// The broker's answer: partition and (one message) offset.
+			wantPart := map[int]string{0: "0", 1: "0"}[i]
+			if a["messaging.destination.partition.id"] != wantPart {
+				t.Errorf("%s: partition %q, want %q", ctx, a["messaging.destination.partition.id"], wantPart)
+			}
+			if _, ok := a["messaging.kafka.offset"]; ok != (i == 0) {
+				t.Errorf("%s: offset %q, want one only on the one-message send", ctx, a["messaging.kafka.offset"])
+			}
 		}
 		// Consumers: consecutive offsets of partition 0; the first
 		// message has no parent, the three with a traceparent are its
@@ -338,8 +351,13 @@ service:
 				}
 			}
 			if i == 0 {
-				if !s.ParentSpanID().IsEmpty() {
-					t.Errorf("%s: parent %s, want none", ctx, s.ParentSpanID())
+				// Joined: the one-message producer span is its parent.
+				p := producers[0]
+				if s.TraceID() != p.TraceID() || s.ParentSpanID() != p.SpanID() {
+					t.Errorf("%s: trace %s parent %s, want the producer span's %s %s", ctx, s.TraceID(), s.ParentSpanID(), p.TraceID(), p.SpanID())
+				}
+				if po := kafkaAttrs(p)["messaging.kafka.offset"]; po != a["messaging.kafka.offset"] {
+					t.Errorf("%s: producer span says offset %q", ctx, po)
 				}
 				continue
 			}

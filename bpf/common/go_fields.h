@@ -97,7 +97,11 @@ enum go_field {
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_HEADERS = 87, // github.com/segmentio/kafka-go.Message.Headers
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_READER_CONFIG = 88, // github.com/segmentio/kafka-go.Reader.config
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_READERCONFIG_GROUPID = 89, // github.com/segmentio/kafka-go.ReaderConfig.GroupID
-	GO_FIELD_COUNT = 90,
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_KEY = 90, // github.com/segmentio/kafka-go.Message.Key
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_VALUE = 91, // github.com/segmentio/kafka-go.Message.Value
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_WRITEBATCH_MSGS = 92, // github.com/segmentio/kafka-go.writeBatch.msgs
+	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_WRITEBATCH_ERR = 93, // github.com/segmentio/kafka-go.writeBatch.err
+	GO_FIELD_COUNT = 94,
 };
 
 // A go_offsets.field entry whose offset is not known.

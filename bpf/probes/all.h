@@ -13,8 +13,9 @@ enum event_kind {
 	EVENT_HTTP_SERVER = 4,
 	EVENT_KAFKA_CONSUMER = 5,
 	EVENT_KAFKA_PRODUCER = 6,
-	EVENT_REDIS_CLIENT = 7,
-	EVENT_SQL_CLIENT = 8,
+	EVENT_KAFKA_OFFSETS = 7,
+	EVENT_REDIS_CLIENT = 8,
+	EVENT_SQL_CLIENT = 9,
 };
 
 const enum event_kind *unused_event_kind __attribute__((unused));

@@ -124,7 +124,23 @@ type KafkaConfig struct {
 	// Consumer: CONSUMER spans, one per message a (*Reader) fetches. Off
 	// by default.
 	Consumer bool `mapstructure:"consumer"`
+	// Join continues the producer's trace in the consumer span of the same
+	// message when both run on this host, by the message's topic,
+	// partition and offset (docs/kafka-join.md): on by default. A
+	// traceparent header the producing application set still wins.
+	Join bool `mapstructure:"join"`
+	// JoinWait is how long a consumer span without a parent, and the spans
+	// of its subtree, are held for the producer's record of the message
+	// (default 2s): they are sent that much later, joined or not.
+	JoinWait time.Duration `mapstructure:"join_wait"`
+	// JoinMaxHeldSpans bounds the spans held at once (default 10000):
+	// beyond it the oldest held consumer spans are sent unjoined (counted
+	// as evicted).
+	JoinMaxHeldSpans int `mapstructure:"join_max_held_spans"`
 }
+
+// joins: consumer spans are joined to producer records.
+func (k KafkaConfig) joins() bool { return k.Join && k.Consumer }
 
 // HTTPConfig configures net/http spans.
 type HTTPConfig struct {
@@ -284,6 +300,14 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Traces.Propagation.Inject && !cfg.Traces.HTTP.Client {
 		errs = append(errs, errors.New("traces.propagation.inject: true needs traces.http.client: true (the context injected is the client span's)"))
+	}
+	if k := cfg.Traces.Kafka; k.Join {
+		if k.JoinWait <= 0 || k.JoinWait > time.Minute {
+			errs = append(errs, fmt.Errorf("traces.kafka.join_wait must be more than 0 and at most 1m: %s", k.JoinWait))
+		}
+		if k.JoinMaxHeldSpans < 1 {
+			errs = append(errs, fmt.Errorf("traces.kafka.join_max_held_spans must be at least 1: %d", k.JoinMaxHeldSpans))
+		}
 	}
 	if len(cfg.Traces.CaptureHeaders) > 0 {
 		errs = append(errs, fmt.Errorf("traces.capture_headers: header capture is not implemented in this version: %q", cfg.Traces.CaptureHeaders))

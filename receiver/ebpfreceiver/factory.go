@@ -35,6 +35,7 @@ func createDefaultConfig() component.Config {
 			GRPC:              ProtocolConfig{Server: true, Client: true},
 			Propagation:       PropagationConfig{Extract: []string{"tracecontext", "b3"}, Stitch: true},
 			GoroutineAncestry: AncestryParent,
+			Kafka:             KafkaConfig{Join: true, JoinWait: 2 * time.Second, JoinMaxHeldSpans: 10000},
 		},
 		Metrics: MetricsConfig{
 			CollectionInterval: 10 * time.Second,

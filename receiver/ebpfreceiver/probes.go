@@ -10,6 +10,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/kafkaconsumer"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/kafkaoffsets"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/kafkaproducer"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/redisclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/sqlclient"
@@ -39,6 +40,8 @@ func (c TracesConfig) probesWith(inject bool) tracer.Probes {
 		redisclient.V8Name:    c.Redis.Enabled,
 		kafkaproducer.Name:    c.Kafka.Producer,
 		kafkaconsumer.Name:    c.Kafka.Consumer,
+		// Where the producer's messages were stored, for the join.
+		kafkaoffsets.Name: c.Kafka.Producer && c.Kafka.Join,
 		// Stitching needs the connection only where spans are joined;
 		// injection offers the client span's context for it.
 		httpclientconn.Name: c.HTTP.Client && (c.HTTP.Server && c.Propagation.Stitch || inject),

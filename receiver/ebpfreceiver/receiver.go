@@ -18,6 +18,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/discovery"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/kafkajoin"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/metadata"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
@@ -58,6 +59,9 @@ type ebpfReceiver struct {
 	exited    []uint32
 
 	redactor *httpspan.Redactor
+	// join continues producer traces in Kafka consumer spans
+	// (traces.kafka.join); nil when off. Owned by the drain loop.
+	join *kafkajoin.Joiner
 
 	lastDrops uint64
 }
@@ -155,6 +159,11 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 			return fmt.Errorf("ebpf receiver: %w", err)
 		}
 		r.tracer = tr
+		if r.cfg.Traces.Kafka.joins() {
+			jc := kafkajoin.DefaultConfig(r.cfg.Traces.Kafka.JoinWait)
+			jc.MaxHeldSpans = r.cfg.Traces.Kafka.JoinMaxHeldSpans
+			r.join = kafkajoin.New(jc)
+		}
 	}
 	if r.metrics != nil {
 		rc, err := newRuntimeCollector(r.cfg.Metrics, r.set.Logger)

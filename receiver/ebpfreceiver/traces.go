@@ -12,6 +12,7 @@ import (
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/kafkajoin"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
@@ -24,6 +25,7 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		batch := newSpanBatch(r.clock(), r.redactor, r.panicTypeName)
 		batch.sqlQueryText = r.cfg.Traces.SQL.QueryText
+		now := time.Now()
 		err := r.tracer.Drain(drainInterval, func(raw []byte) {
 			r.tel.ReceiverEbpfEventsReceived.Add(ctx, 1)
 			ev, err := tracer.Decode(raw)
@@ -35,11 +37,25 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 				r.tel.ReceiverEbpfH2cHandoffs.Add(ctx, 1)
 				return
 			}
+			if rec, ok := ev.(kafkajoin.Record); ok {
+				r.tel.ReceiverEbpfKafkaProducedRecords.Add(ctx, 1)
+				if r.join != nil {
+					r.join.AddProduced(rec.Produced(), now)
+				}
+				return
+			}
 			r.countStitch(ctx, ev)
 			batch.add(ev, r.resourceFor)
 		})
 		r.countDrops(ctx)
 		r.countInjection(ctx)
+		if r.join != nil {
+			if ctx.Err() != nil || err != nil {
+				r.countJoins(ctx, r.join.Flush(batch.td))
+			} else {
+				r.countJoins(ctx, r.join.Process(batch.td, time.Now()))
+			}
+		}
 		if n := batch.td.SpanCount(); n > 0 && r.traces != nil {
 			if cerr := r.traces.ConsumeTraces(ctx, batch.td); cerr != nil {
 				r.tel.ReceiverEbpfSpansRefused.Add(ctx, int64(n))
@@ -62,6 +78,25 @@ var (
 	lostRingBufferFull = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "ring_buffer_full")))
 	lostUndecodable    = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "undecodable")))
 )
+
+// The result attribute of kafka_joins.
+var (
+	joinJoined   = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "joined")))
+	joinUnjoined = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "unjoined")))
+	joinEvicted  = metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "evicted")))
+)
+
+func (r *ebpfReceiver) countJoins(ctx context.Context, c kafkajoin.Counts) {
+	if c.Joined > 0 {
+		r.tel.ReceiverEbpfKafkaJoins.Add(ctx, c.Joined, joinJoined)
+	}
+	if c.Unjoined > 0 {
+		r.tel.ReceiverEbpfKafkaJoins.Add(ctx, c.Unjoined, joinUnjoined)
+	}
+	if c.Evicted > 0 {
+		r.tel.ReceiverEbpfKafkaJoins.Add(ctx, c.Evicted, joinEvicted)
+	}
+}
 
 // countStitch counts what stitching found for an event's span: joined
 // server spans, and spans of either side sent unjoined.

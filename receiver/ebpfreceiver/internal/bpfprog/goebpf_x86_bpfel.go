@@ -62,13 +62,14 @@ const (
 	GoebpfEventKindEVENT_HTTP_SERVER    GoebpfEventKind = 4
 	GoebpfEventKindEVENT_KAFKA_CONSUMER GoebpfEventKind = 5
 	GoebpfEventKindEVENT_KAFKA_PRODUCER GoebpfEventKind = 6
-	GoebpfEventKindEVENT_REDIS_CLIENT   GoebpfEventKind = 7
-	GoebpfEventKindEVENT_SQL_CLIENT     GoebpfEventKind = 8
+	GoebpfEventKindEVENT_KAFKA_OFFSETS  GoebpfEventKind = 7
+	GoebpfEventKindEVENT_REDIS_CLIENT   GoebpfEventKind = 8
+	GoebpfEventKindEVENT_SQL_CLIENT     GoebpfEventKind = 9
 )
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [90]uint64
+	Field        [94]uint64
 	GopanicVaddr uint64
 }
 
@@ -196,6 +197,18 @@ type GoebpfInjectPendingCtx struct {
 	Cookie      uint64
 }
 
+type GoebpfKafkaBatchWalk struct {
+	_            structs.HostLayout
+	Msgs         uint64
+	KeyOff       uint64
+	ValueOff     uint64
+	PartitionOff uint64
+	OffsetOff    uint64
+	Tgid         uint32
+	Pad          uint32
+	Ev           GoebpfKafkaOffsetsEvent
+}
+
 type GoebpfKafkaConsumerEvent struct {
 	_           structs.HostLayout
 	Hdr         GoebpfEventHeader
@@ -221,15 +234,44 @@ type GoebpfKafkaConsumerInflight struct {
 	_         [7]byte
 }
 
+type GoebpfKafkaMessageKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Pad  uint32
+	Data uint64
+}
+
+type GoebpfKafkaOffsetsEvent struct {
+	_           structs.HostLayout
+	Hdr         GoebpfEventHeader
+	Partition   int64
+	FirstOffset int64
+	Count       uint64
+	TopicLen    uint16
+	Pad         uint16
+	Pad2        uint32
+	Topic       [128]int8
+}
+
+type GoebpfKafkaProduceResult struct {
+	_         structs.HostLayout
+	Partition int64
+	Offset    int64
+	Count     uint64
+}
+
 type GoebpfKafkaProducerEvent struct {
-	_        structs.HostLayout
-	Hdr      GoebpfEventHeader
-	Messages uint64
-	HasError uint8
-	Pad      uint8
-	TopicLen uint16
-	Pad2     uint32
-	Topic    [128]int8
+	_         structs.HostLayout
+	Hdr       GoebpfEventHeader
+	Messages  uint64
+	Partition int64
+	Offset    int64
+	Offsets   uint64
+	HasError  uint8
+	Pad       uint8
+	TopicLen  uint16
+	Pad2      uint32
+	Topic     [128]int8
 }
 
 type GoebpfKafkaProducerInflight struct {
@@ -390,6 +432,8 @@ type GoebpfProgramSpecs struct {
 	UprobeGrpcServerEntry      *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
 	UprobeGrpcServerStatus     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
 	UprobeH2ServerHeaders      *ebpf.ProgramSpec `ebpf:"uprobe_h2_server_headers"`
+	UprobeKafkaBatchEntry      *ebpf.ProgramSpec `ebpf:"uprobe_kafka_batch_entry"`
+	UprobeKafkaBatchReturn     *ebpf.ProgramSpec `ebpf:"uprobe_kafka_batch_return"`
 	UprobeKafkaFetchEntry      *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_entry"`
 	UprobeKafkaFetchReturn     *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_return"`
 	UprobeKafkaProduceEntry    *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_entry"`
@@ -426,33 +470,37 @@ type GoebpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfMapSpecs struct {
-	ClientByConn       *ebpf.MapSpec `ebpf:"client_by_conn"`
-	ClientRequests     *ebpf.MapSpec `ebpf:"client_requests"`
-	Events             *ebpf.MapSpec `ebpf:"events"`
-	GoOffsetsByCookie  *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
-	GrpcClientRpcs     *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
-	GrpcClientScratch  *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
-	GrpcServerRpcs     *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
-	H2StreamParents    *ebpf.MapSpec `ebpf:"h2_stream_parents"`
-	HeadScratch        *ebpf.MapSpec `ebpf:"head_scratch"`
-	InjectAppContexts  *ebpf.MapSpec `ebpf:"inject_app_contexts"`
-	InjectCounters     *ebpf.MapSpec `ebpf:"inject_counters"`
-	InjectLiveConns    *ebpf.MapSpec `ebpf:"inject_live_conns"`
-	InjectPending      *ebpf.MapSpec `ebpf:"inject_pending"`
-	KafkaConsumerCalls *ebpf.MapSpec `ebpf:"kafka_consumer_calls"`
-	KafkaConsumerSpans *ebpf.MapSpec `ebpf:"kafka_consumer_spans"`
-	KafkaProducerCalls *ebpf.MapSpec `ebpf:"kafka_producer_calls"`
-	OpenSpans          *ebpf.MapSpec `ebpf:"open_spans"`
-	ProbeHits          *ebpf.MapSpec `ebpf:"probe_hits"`
-	RedisClientCalls   *ebpf.MapSpec `ebpf:"redis_client_calls"`
-	RedisClientScratch *ebpf.MapSpec `ebpf:"redis_client_scratch"`
-	RingbufDrops       *ebpf.MapSpec `ebpf:"ringbuf_drops"`
-	ServerRequests     *ebpf.MapSpec `ebpf:"server_requests"`
-	SpanByGoroutine    *ebpf.MapSpec `ebpf:"span_by_goroutine"`
-	SqlClientCalls     *ebpf.MapSpec `ebpf:"sql_client_calls"`
-	SqlClientScratch   *ebpf.MapSpec `ebpf:"sql_client_scratch"`
-	SqlPools           *ebpf.MapSpec `ebpf:"sql_pools"`
-	XnetClientRequests *ebpf.MapSpec `ebpf:"xnet_client_requests"`
+	ClientByConn         *ebpf.MapSpec `ebpf:"client_by_conn"`
+	ClientRequests       *ebpf.MapSpec `ebpf:"client_requests"`
+	Events               *ebpf.MapSpec `ebpf:"events"`
+	GoOffsetsByCookie    *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
+	GrpcClientRpcs       *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
+	GrpcClientScratch    *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
+	GrpcServerRpcs       *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
+	H2StreamParents      *ebpf.MapSpec `ebpf:"h2_stream_parents"`
+	HeadScratch          *ebpf.MapSpec `ebpf:"head_scratch"`
+	InjectAppContexts    *ebpf.MapSpec `ebpf:"inject_app_contexts"`
+	InjectCounters       *ebpf.MapSpec `ebpf:"inject_counters"`
+	InjectLiveConns      *ebpf.MapSpec `ebpf:"inject_live_conns"`
+	InjectPending        *ebpf.MapSpec `ebpf:"inject_pending"`
+	KafkaBatchCalls      *ebpf.MapSpec `ebpf:"kafka_batch_calls"`
+	KafkaBatchWalks      *ebpf.MapSpec `ebpf:"kafka_batch_walks"`
+	KafkaConsumerCalls   *ebpf.MapSpec `ebpf:"kafka_consumer_calls"`
+	KafkaConsumerSpans   *ebpf.MapSpec `ebpf:"kafka_consumer_spans"`
+	KafkaMessageSpans    *ebpf.MapSpec `ebpf:"kafka_message_spans"`
+	KafkaProducerCalls   *ebpf.MapSpec `ebpf:"kafka_producer_calls"`
+	KafkaProducerResults *ebpf.MapSpec `ebpf:"kafka_producer_results"`
+	OpenSpans            *ebpf.MapSpec `ebpf:"open_spans"`
+	ProbeHits            *ebpf.MapSpec `ebpf:"probe_hits"`
+	RedisClientCalls     *ebpf.MapSpec `ebpf:"redis_client_calls"`
+	RedisClientScratch   *ebpf.MapSpec `ebpf:"redis_client_scratch"`
+	RingbufDrops         *ebpf.MapSpec `ebpf:"ringbuf_drops"`
+	ServerRequests       *ebpf.MapSpec `ebpf:"server_requests"`
+	SpanByGoroutine      *ebpf.MapSpec `ebpf:"span_by_goroutine"`
+	SqlClientCalls       *ebpf.MapSpec `ebpf:"sql_client_calls"`
+	SqlClientScratch     *ebpf.MapSpec `ebpf:"sql_client_scratch"`
+	SqlPools             *ebpf.MapSpec `ebpf:"sql_pools"`
+	XnetClientRequests   *ebpf.MapSpec `ebpf:"xnet_client_requests"`
 }
 
 // GoebpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -473,6 +521,7 @@ type GoebpfVariableSpecs struct {
 	UnusedHttpServerEvent    *ebpf.VariableSpec `ebpf:"unused_http_server_event"`
 	UnusedInjectPendingCtx   *ebpf.VariableSpec `ebpf:"unused_inject_pending_ctx"`
 	UnusedKafkaConsumerEvent *ebpf.VariableSpec `ebpf:"unused_kafka_consumer_event"`
+	UnusedKafkaOffsetsEvent  *ebpf.VariableSpec `ebpf:"unused_kafka_offsets_event"`
 	UnusedKafkaProducerEvent *ebpf.VariableSpec `ebpf:"unused_kafka_producer_event"`
 	UnusedRedisClientEvent   *ebpf.VariableSpec `ebpf:"unused_redis_client_event"`
 	UnusedSqlClientEvent     *ebpf.VariableSpec `ebpf:"unused_sql_client_event"`
@@ -499,33 +548,37 @@ func (o *GoebpfObjects) Close() error {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfMaps struct {
-	ClientByConn       *ebpf.Map `ebpf:"client_by_conn"`
-	ClientRequests     *ebpf.Map `ebpf:"client_requests"`
-	Events             *ebpf.Map `ebpf:"events"`
-	GoOffsetsByCookie  *ebpf.Map `ebpf:"go_offsets_by_cookie"`
-	GrpcClientRpcs     *ebpf.Map `ebpf:"grpc_client_rpcs"`
-	GrpcClientScratch  *ebpf.Map `ebpf:"grpc_client_scratch"`
-	GrpcServerRpcs     *ebpf.Map `ebpf:"grpc_server_rpcs"`
-	H2StreamParents    *ebpf.Map `ebpf:"h2_stream_parents"`
-	HeadScratch        *ebpf.Map `ebpf:"head_scratch"`
-	InjectAppContexts  *ebpf.Map `ebpf:"inject_app_contexts"`
-	InjectCounters     *ebpf.Map `ebpf:"inject_counters"`
-	InjectLiveConns    *ebpf.Map `ebpf:"inject_live_conns"`
-	InjectPending      *ebpf.Map `ebpf:"inject_pending"`
-	KafkaConsumerCalls *ebpf.Map `ebpf:"kafka_consumer_calls"`
-	KafkaConsumerSpans *ebpf.Map `ebpf:"kafka_consumer_spans"`
-	KafkaProducerCalls *ebpf.Map `ebpf:"kafka_producer_calls"`
-	OpenSpans          *ebpf.Map `ebpf:"open_spans"`
-	ProbeHits          *ebpf.Map `ebpf:"probe_hits"`
-	RedisClientCalls   *ebpf.Map `ebpf:"redis_client_calls"`
-	RedisClientScratch *ebpf.Map `ebpf:"redis_client_scratch"`
-	RingbufDrops       *ebpf.Map `ebpf:"ringbuf_drops"`
-	ServerRequests     *ebpf.Map `ebpf:"server_requests"`
-	SpanByGoroutine    *ebpf.Map `ebpf:"span_by_goroutine"`
-	SqlClientCalls     *ebpf.Map `ebpf:"sql_client_calls"`
-	SqlClientScratch   *ebpf.Map `ebpf:"sql_client_scratch"`
-	SqlPools           *ebpf.Map `ebpf:"sql_pools"`
-	XnetClientRequests *ebpf.Map `ebpf:"xnet_client_requests"`
+	ClientByConn         *ebpf.Map `ebpf:"client_by_conn"`
+	ClientRequests       *ebpf.Map `ebpf:"client_requests"`
+	Events               *ebpf.Map `ebpf:"events"`
+	GoOffsetsByCookie    *ebpf.Map `ebpf:"go_offsets_by_cookie"`
+	GrpcClientRpcs       *ebpf.Map `ebpf:"grpc_client_rpcs"`
+	GrpcClientScratch    *ebpf.Map `ebpf:"grpc_client_scratch"`
+	GrpcServerRpcs       *ebpf.Map `ebpf:"grpc_server_rpcs"`
+	H2StreamParents      *ebpf.Map `ebpf:"h2_stream_parents"`
+	HeadScratch          *ebpf.Map `ebpf:"head_scratch"`
+	InjectAppContexts    *ebpf.Map `ebpf:"inject_app_contexts"`
+	InjectCounters       *ebpf.Map `ebpf:"inject_counters"`
+	InjectLiveConns      *ebpf.Map `ebpf:"inject_live_conns"`
+	InjectPending        *ebpf.Map `ebpf:"inject_pending"`
+	KafkaBatchCalls      *ebpf.Map `ebpf:"kafka_batch_calls"`
+	KafkaBatchWalks      *ebpf.Map `ebpf:"kafka_batch_walks"`
+	KafkaConsumerCalls   *ebpf.Map `ebpf:"kafka_consumer_calls"`
+	KafkaConsumerSpans   *ebpf.Map `ebpf:"kafka_consumer_spans"`
+	KafkaMessageSpans    *ebpf.Map `ebpf:"kafka_message_spans"`
+	KafkaProducerCalls   *ebpf.Map `ebpf:"kafka_producer_calls"`
+	KafkaProducerResults *ebpf.Map `ebpf:"kafka_producer_results"`
+	OpenSpans            *ebpf.Map `ebpf:"open_spans"`
+	ProbeHits            *ebpf.Map `ebpf:"probe_hits"`
+	RedisClientCalls     *ebpf.Map `ebpf:"redis_client_calls"`
+	RedisClientScratch   *ebpf.Map `ebpf:"redis_client_scratch"`
+	RingbufDrops         *ebpf.Map `ebpf:"ringbuf_drops"`
+	ServerRequests       *ebpf.Map `ebpf:"server_requests"`
+	SpanByGoroutine      *ebpf.Map `ebpf:"span_by_goroutine"`
+	SqlClientCalls       *ebpf.Map `ebpf:"sql_client_calls"`
+	SqlClientScratch     *ebpf.Map `ebpf:"sql_client_scratch"`
+	SqlPools             *ebpf.Map `ebpf:"sql_pools"`
+	XnetClientRequests   *ebpf.Map `ebpf:"xnet_client_requests"`
 }
 
 func (m *GoebpfMaps) Close() error {
@@ -543,9 +596,13 @@ func (m *GoebpfMaps) Close() error {
 		m.InjectCounters,
 		m.InjectLiveConns,
 		m.InjectPending,
+		m.KafkaBatchCalls,
+		m.KafkaBatchWalks,
 		m.KafkaConsumerCalls,
 		m.KafkaConsumerSpans,
+		m.KafkaMessageSpans,
 		m.KafkaProducerCalls,
+		m.KafkaProducerResults,
 		m.OpenSpans,
 		m.ProbeHits,
 		m.RedisClientCalls,
@@ -578,6 +635,7 @@ type GoebpfVariables struct {
 	UnusedHttpServerEvent    *ebpf.Variable `ebpf:"unused_http_server_event"`
 	UnusedInjectPendingCtx   *ebpf.Variable `ebpf:"unused_inject_pending_ctx"`
 	UnusedKafkaConsumerEvent *ebpf.Variable `ebpf:"unused_kafka_consumer_event"`
+	UnusedKafkaOffsetsEvent  *ebpf.Variable `ebpf:"unused_kafka_offsets_event"`
 	UnusedKafkaProducerEvent *ebpf.Variable `ebpf:"unused_kafka_producer_event"`
 	UnusedRedisClientEvent   *ebpf.Variable `ebpf:"unused_redis_client_event"`
 	UnusedSqlClientEvent     *ebpf.Variable `ebpf:"unused_sql_client_event"`
@@ -598,6 +656,8 @@ type GoebpfPrograms struct {
 	UprobeGrpcServerEntry      *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
 	UprobeGrpcServerStatus     *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
 	UprobeH2ServerHeaders      *ebpf.Program `ebpf:"uprobe_h2_server_headers"`
+	UprobeKafkaBatchEntry      *ebpf.Program `ebpf:"uprobe_kafka_batch_entry"`
+	UprobeKafkaBatchReturn     *ebpf.Program `ebpf:"uprobe_kafka_batch_return"`
 	UprobeKafkaFetchEntry      *ebpf.Program `ebpf:"uprobe_kafka_fetch_entry"`
 	UprobeKafkaFetchReturn     *ebpf.Program `ebpf:"uprobe_kafka_fetch_return"`
 	UprobeKafkaProduceEntry    *ebpf.Program `ebpf:"uprobe_kafka_produce_entry"`
@@ -642,6 +702,8 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeGrpcServerEntry,
 		p.UprobeGrpcServerStatus,
 		p.UprobeH2ServerHeaders,
+		p.UprobeKafkaBatchEntry,
+		p.UprobeKafkaBatchReturn,
 		p.UprobeKafkaFetchEntry,
 		p.UprobeKafkaFetchReturn,
 		p.UprobeKafkaProduceEntry,

@@ -111,6 +111,10 @@ const (
 	KafkaMessageHeaders
 	KafkaReaderConfig
 	KafkaReaderConfigGroupID
+	KafkaMessageKey
+	KafkaMessageValue
+	KafkaWriteBatchMsgs
+	KafkaWriteBatchErr
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -245,6 +249,12 @@ var list = [Count]Field{
 	KafkaMessageHeaders:      {Key: "github.com/segmentio/kafka-go.Message.Headers", NotInTable: true},
 	KafkaReaderConfig:        {Key: "github.com/segmentio/kafka-go.Reader.config", NotInTable: true},
 	KafkaReaderConfigGroupID: {Key: "github.com/segmentio/kafka-go.ReaderConfig.GroupID", NotInTable: true},
+	// The producer's offsets (kafkaoffsets probe): which WriteMessages call
+	// each message of a completed batch came from, and the batch's result.
+	KafkaMessageKey:     {Key: "github.com/segmentio/kafka-go.Message.Key", NotInTable: true},
+	KafkaMessageValue:   {Key: "github.com/segmentio/kafka-go.Message.Value", NotInTable: true},
+	KafkaWriteBatchMsgs: {Key: "github.com/segmentio/kafka-go.writeBatch.msgs", NotInTable: true},
+	KafkaWriteBatchErr:  {Key: "github.com/segmentio/kafka-go.writeBatch.err", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.

@@ -33,6 +33,8 @@ type TelemetryBuilder struct {
 	ReceiverEbpfInjectConnectionsLost metric.Int64Counter
 	ReceiverEbpfInjectInjected        metric.Int64Counter
 	ReceiverEbpfInjectSkipped         metric.Int64Counter
+	ReceiverEbpfKafkaJoins            metric.Int64Counter
+	ReceiverEbpfKafkaProducedRecords  metric.Int64Counter
 	ReceiverEbpfMetricPointsRefused   metric.Int64Counter
 	ReceiverEbpfProcessesInstrumented metric.Int64UpDownCounter
 	ReceiverEbpfRuntimeLeaksSuspected metric.Int64Counter
@@ -81,7 +83,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfEventsLost, err = builder.meter.Int64Counter(
 		"otelcol_receiver_ebpf_events_lost",
-		metric.WithDescription("Events lost, by reason. Every event read (events_received) becomes a span emitted or refused, is an h2c connection handoff (h2c_handoffs), or is lost as undecodable; ring_buffer_full events never reach events_received. [Alpha]"),
+		metric.WithDescription("Events lost, by reason. Every event read (events_received) becomes a span emitted or refused, is an h2c connection handoff (h2c_handoffs) or a Kafka producer record (kafka_produced_records), or is lost as undecodable; ring_buffer_full events never reach events_received. [Alpha]"),
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
@@ -113,6 +115,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_ebpf_inject_skipped",
 		metric.WithDescription("Requests (or offered contexts) not injected into, by reason; the request is sent as the application wrote it. [Alpha]"),
 		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfKafkaJoins, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_kafka_joins",
+		metric.WithDescription("Kafka consumer spans without a parent the join held for their producer's record (traces.kafka.join), by result. [Alpha]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfKafkaProducedRecords, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_kafka_produced_records",
+		metric.WithDescription("Records of where a kafka-go producer's messages were stored (topic, partition, offsets of one producer span) read for the Kafka join; they are events read (events_received) that make no span. [Alpha]"),
+		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfMetricPointsRefused, err = builder.meter.Int64Counter(

@@ -40,7 +40,7 @@ func AssertEqualReceiverEbpfAttachFailures(t *testing.T, tt *componenttest.Telem
 func AssertEqualReceiverEbpfEventsLost(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_ebpf_events_lost",
-		Description: "Events lost, by reason. Every event read (events_received) becomes a span emitted or refused, is an h2c connection handoff (h2c_handoffs), or is lost as undecodable; ring_buffer_full events never reach events_received. [Alpha]",
+		Description: "Events lost, by reason. Every event read (events_received) becomes a span emitted or refused, is an h2c connection handoff (h2c_handoffs) or a Kafka producer record (kafka_produced_records), or is lost as undecodable; ring_buffer_full events never reach events_received. [Alpha]",
 		Unit:        "{event}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -129,6 +129,38 @@ func AssertEqualReceiverEbpfInjectSkipped(t *testing.T, tt *componenttest.Teleme
 		},
 	}
 	got, err := tt.GetMetric("otelcol_receiver_ebpf_inject_skipped")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualReceiverEbpfKafkaJoins(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_ebpf_kafka_joins",
+		Description: "Kafka consumer spans without a parent the join held for their producer's record (traces.kafka.join), by result. [Alpha]",
+		Unit:        "{span}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_ebpf_kafka_joins")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualReceiverEbpfKafkaProducedRecords(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_ebpf_kafka_produced_records",
+		Description: "Records of where a kafka-go producer's messages were stored (topic, partition, offsets of one producer span) read for the Kafka join; they are events read (events_received) that make no span. [Alpha]",
+		Unit:        "{record}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_ebpf_kafka_produced_records")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -26,6 +26,8 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverEbpfInjectConnectionsLost.Add(context.Background(), 1)
 	tb.ReceiverEbpfInjectInjected.Add(context.Background(), 1)
 	tb.ReceiverEbpfInjectSkipped.Add(context.Background(), 1)
+	tb.ReceiverEbpfKafkaJoins.Add(context.Background(), 1)
+	tb.ReceiverEbpfKafkaProducedRecords.Add(context.Background(), 1)
 	tb.ReceiverEbpfMetricPointsRefused.Add(context.Background(), 1)
 	tb.ReceiverEbpfProcessesInstrumented.Add(context.Background(), 1)
 	tb.ReceiverEbpfRuntimeLeaksSuspected.Add(context.Background(), 1)
@@ -54,6 +56,12 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverEbpfInjectSkipped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverEbpfKafkaJoins(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverEbpfKafkaProducedRecords(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverEbpfMetricPointsRefused(t, testTel,

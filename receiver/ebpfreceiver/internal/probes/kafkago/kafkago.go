@@ -37,13 +37,32 @@ var Fields = []fields.ID{
 	fields.KafkaReaderConfigGroupID,
 }
 
+// OffsetFields are what the producer's offsets need (the kafkaoffsets
+// probe, and the producer probe's note of each message's span): a group of
+// its own, so that a kafka-go without them still gets its spans.
+var OffsetFields = []fields.ID{
+	fields.KafkaMessageKey,
+	fields.KafkaMessageValue,
+	fields.KafkaWriteBatchMsgs,
+	fields.KafkaWriteBatchErr,
+}
+
+// MessageSize is sizeof(kafka.Message) in every v0.4 release: the stride
+// of the BPF programs' walk over a []Message (KAFKA_MESSAGE_SIZE). Time,
+// its last field (time.Time, 24 bytes), is at MessageTimeOffset.
+const (
+	MessageSize       = 152
+	MessageTimeOffset = 128
+)
+
 // Layout is the offsets of Fields in every kafka-go v0.4 release the
 // module proxy serves (v0.4.42 through v0.4.51; TestLayoutRule checks the
 // oldest and the newest against DWARF): Writer{Addr net.Addr; Topic
 // string; ...}, Message{Topic string; Partition int; Offset int64;
 // HighWaterMark int64; Key, Value []byte; Headers []Header; ...},
 // Reader{config ReaderConfig; ...}, ReaderConfig{Brokers []string; GroupID
-// string; ...}.
+// string; ...}, writeBatch{time time.Time; msgs []Message; size int; bytes
+// int64; ready, done chan struct{}; timer *time.Timer; err error}.
 var Layout = map[fields.ID]uint64{
 	fields.KafkaWriterTopic:         16,
 	fields.KafkaMessageTopic:        0,
@@ -52,6 +71,10 @@ var Layout = map[fields.ID]uint64{
 	fields.KafkaMessageHeaders:      88,
 	fields.KafkaReaderConfig:        0,
 	fields.KafkaReaderConfigGroupID: 24,
+	fields.KafkaMessageKey:          40,
+	fields.KafkaMessageValue:        64,
+	fields.KafkaWriteBatchMsgs:      24,
+	fields.KafkaWriteBatchErr:       88,
 }
 
 // Complete fills the fields DWARF did not give for a binary built with

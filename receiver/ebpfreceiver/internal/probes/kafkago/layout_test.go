@@ -54,6 +54,12 @@ func TestLayoutRule(t *testing.T) {
 						t.Errorf("%s (kafka-go %s): DWARF %s = %d, Layout says %d", modfile, exe.Modules[Module], key, got, want)
 					}
 				}
+				// The BPF programs' stride over a []Message: Time, a
+				// time.Time (24 bytes), is the last field.
+				got, err := exe.DWARFFieldOffset(Module+".Message", "Time")
+				if err != nil || got != MessageTimeOffset || got+24 != MessageSize {
+					t.Errorf("%s: Message.Time at %d (%v): MessageSize %d is stale", modfile, got, err, MessageSize)
+				}
 				continue
 			}
 			tab := fields.NewTable()

@@ -20,6 +20,12 @@ type Event struct {
 	Messages uint64
 	// HasError: WriteMessages returned a non-nil error.
 	HasError bool
+	// Offsets is the number of messages whose offset a completed batch
+	// gave before the call returned (a synchronous Writer); then
+	// Partition is theirs (-1: several) and Offset the first one's.
+	Offsets   uint64
+	Partition int64
+	Offset    int64
 }
 
 // Decode turns one ring buffer record of kind EVENT_KAFKA_PRODUCER into
@@ -31,13 +37,16 @@ func Decode(raw []byte) (probes.Event, error) {
 	}
 	h := probes.HeaderOf(e.Hdr)
 	return &Event{
-		PID:      h.PID,
-		StartNs:  h.StartNs,
-		EndNs:    h.EndNs,
-		IDs:      h.IDs,
-		Topic:    probes.CString(e.Topic[:], e.TopicLen),
-		Messages: e.Messages,
-		HasError: e.HasError != 0,
+		PID:       h.PID,
+		StartNs:   h.StartNs,
+		EndNs:     h.EndNs,
+		IDs:       h.IDs,
+		Topic:     probes.CString(e.Topic[:], e.TopicLen),
+		Messages:  e.Messages,
+		HasError:  e.HasError != 0,
+		Offsets:   e.Offsets,
+		Partition: e.Partition,
+		Offset:    e.Offset,
 	}, nil
 }
 

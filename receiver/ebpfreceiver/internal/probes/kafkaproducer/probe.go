@@ -31,7 +31,8 @@ const (
 // Probe describes the probe to the loader.
 //
 // Hits per call: 2 (the entry and one RET), whatever the number of
-// messages.
+// messages (the entry notes each message's span for the kafkaoffsets
+// probe in a bpf_loop, no extra hit).
 var Probe = &probes.Probe{
 	Name: Name,
 	Uprobes: []probes.Uprobe{
@@ -39,6 +40,7 @@ var Probe = &probes.Probe{
 	},
 	OptionalFields: [][]fields.ID{
 		kafkago.Fields,
+		kafkago.OffsetFields,
 		httpserver.GoroutineFields,
 		{fields.RuntimeGParentGoid},
 	},

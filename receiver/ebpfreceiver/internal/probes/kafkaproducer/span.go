@@ -1,6 +1,8 @@
 package kafkaproducer
 
 import (
+	"strconv"
+
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
@@ -34,6 +36,12 @@ func AppendProducer(ss ptrace.ScopeSpans, ev *Event, env probes.SpanEnv) ptrace.
 	}
 	if ev.Messages > 1 {
 		a.PutInt(kafkago.AttrBatchCount, int64(ev.Messages))
+	}
+	if ev.Offsets > 0 && ev.Partition >= 0 {
+		a.PutStr(kafkago.AttrPartitionID, strconv.FormatInt(ev.Partition, 10))
+		if ev.Messages == 1 && ev.Offsets == 1 {
+			a.PutInt(kafkago.AttrOffset, ev.Offset)
+		}
 	}
 	if ev.HasError {
 		s.Status().SetCode(ptrace.StatusCodeError)
