@@ -39,6 +39,10 @@
 // field, at 128; kafkago.TestLayoutRule checks it against DWARF).
 #define KAFKA_MESSAGE_SIZE 152
 
+// Set by the loader (traces.kafka.join): the WriteMessages entry notes
+// each message's span for the offsets programs.
+volatile const u32 kafka_note_messages = 0;
+
 // A message's Value (else Key) bytes in the producing process.
 struct kafka_message_key {
 	u32 tgid;
@@ -173,7 +177,7 @@ int uprobe_kafka_produce_entry(struct pt_regs *ctx)
 	st.has_parent = inherit_span(off, &key, &st.ids);
 	new_span(&st.ids, st.has_parent);
 	bpf_map_update_elem(&kafka_producer_calls, &key, &st, BPF_ANY);
-	if (msgs && n > 0 && known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_KEY) &&
+	if (kafka_note_messages && msgs && n > 0 && known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_KEY) &&
 	    known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_VALUE)) {
 		struct kafka_note_messages s = {
 			.msgs = msgs,

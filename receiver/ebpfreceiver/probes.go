@@ -40,9 +40,9 @@ func (c TracesConfig) probesWith(inject bool) tracer.Probes {
 		redisclient.V8Name:    c.Redis.Enabled,
 		kafkaproducer.Name:    c.Kafka.Producer,
 		kafkaconsumer.Name:    c.Kafka.Consumer,
-		// Where the producer's messages were stored: the producer spans'
-		// partition and offset, the join's records.
-		kafkaoffsets.Name: c.Kafka.Producer,
+		// Where the producer's messages were stored, for the join (and
+		// the producer spans' partition and offset).
+		kafkaoffsets.Name: c.Kafka.Producer && c.Kafka.Join,
 		// Stitching needs the connection only where spans are joined;
 		// injection offers the client span's context for it.
 		httpclientconn.Name: c.HTTP.Client && (c.HTTP.Server && c.Propagation.Stitch || inject),

@@ -152,6 +152,7 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 			InjectAppContexts:   appContexts,
 			InjectLiveConns:     liveConns,
 			SQLPools:            r.cfg.Metrics.DBPools && r.metrics != nil,
+			KafkaOffsets:        r.cfg.Traces.Kafka.Producer && r.cfg.Traces.Kafka.Join,
 		})
 		if err != nil {
 			_ = r.injection.close()

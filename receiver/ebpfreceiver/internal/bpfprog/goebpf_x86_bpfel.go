@@ -510,6 +510,7 @@ type GoebpfVariableSpecs struct {
 	CaptureQuery             *ebpf.VariableSpec `ebpf:"capture_query"`
 	ExtractFlags             *ebpf.VariableSpec `ebpf:"extract_flags"`
 	InjectEnabled            *ebpf.VariableSpec `ebpf:"inject_enabled"`
+	KafkaNoteMessages        *ebpf.VariableSpec `ebpf:"kafka_note_messages"`
 	SqlPoolsEnabled          *ebpf.VariableSpec `ebpf:"sql_pools_enabled"`
 	StitchEnabled            *ebpf.VariableSpec `ebpf:"stitch_enabled"`
 	UnusedEventHeader        *ebpf.VariableSpec `ebpf:"unused_event_header"`
@@ -624,6 +625,7 @@ type GoebpfVariables struct {
 	CaptureQuery             *ebpf.Variable `ebpf:"capture_query"`
 	ExtractFlags             *ebpf.Variable `ebpf:"extract_flags"`
 	InjectEnabled            *ebpf.Variable `ebpf:"inject_enabled"`
+	KafkaNoteMessages        *ebpf.Variable `ebpf:"kafka_note_messages"`
 	SqlPoolsEnabled          *ebpf.Variable `ebpf:"sql_pools_enabled"`
 	StitchEnabled            *ebpf.Variable `ebpf:"stitch_enabled"`
 	UnusedEventHeader        *ebpf.Variable `ebpf:"unused_event_header"`

@@ -74,6 +74,9 @@ type Settings struct {
 	// SQLPools: the sql probe notes the *sql.DB of every call for the pool
 	// metrics (metrics.db_pools).
 	SQLPools bool
+	// KafkaOffsets: the kafka-go producer probe notes each message's span
+	// for the kafkaoffsets probe (traces.kafka.join).
+	KafkaOffsets bool
 }
 
 // Uprobe is one function a probe instruments.

@@ -44,6 +44,9 @@ type Options struct {
 	// SQLPools: the sql probe notes the pools (*sql.DB) calls use
 	// (metrics.db_pools; read with SQLPools).
 	SQLPools bool
+	// KafkaOffsets: the kafka-go producer probe notes each message's span
+	// for the offsets probe (traces.kafka.join).
+	KafkaOffsets bool
 	// DeepGoroutines attaches the probes that carry span context to new
 	// goroutines (runtime.newproc1) to every binary, also where
 	// g.parentGoid would find the parent one go statement away: calls from
@@ -123,7 +126,7 @@ func NewWithProbes(opts Options, list []*probes.Probe) (*Tracer, error) {
 	if err := spec.Variables["extract_flags"].Set(extract); err != nil {
 		return nil, fmt.Errorf("set extract_flags: %w", err)
 	}
-	settings := probes.Settings{CaptureQuery: opts.CaptureQuery, Stitch: opts.Stitch, SQLPools: opts.SQLPools}
+	settings := probes.Settings{CaptureQuery: opts.CaptureQuery, Stitch: opts.Stitch, SQLPools: opts.SQLPools, KafkaOffsets: opts.KafkaOffsets}
 	for _, p := range list {
 		if p.Constants == nil {
 			continue

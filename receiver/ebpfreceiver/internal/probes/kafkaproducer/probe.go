@@ -47,8 +47,19 @@ var Probe = &probes.Probe{
 	Complete: func(exe *goexe.Executable, off *probes.Offsets) {
 		kafkago.Complete(exe, &off.Fields)
 	},
+	Constants:     constants,
 	JoinsSpans:    true,
 	GoroutineMaps: []string{callsMap},
 	Kind:          bpfprog.GoebpfEventKindEVENT_KAFKA_PRODUCER,
 	Decode:        Decode,
+}
+
+// constants: kafka_note_messages makes the entry note each message's span
+// (for the kafkaoffsets probe; off, a call costs what it did without it).
+func constants(s probes.Settings) map[string]any {
+	on := uint32(0)
+	if s.KafkaOffsets {
+		on = 1
+	}
+	return map[string]any{"kafka_note_messages": on}
 }
