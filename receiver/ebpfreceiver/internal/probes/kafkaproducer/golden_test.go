@@ -31,7 +31,9 @@ func ids(trace, span, parent byte) probes.SpanIDs {
 }
 
 // TestSpansGolden: one message, a batch, a failed call, a call outside any
-// request with no topic read.
+// request with no topic read; then calls whose batches completed before
+// they returned: one message (partition and offset), three in one
+// partition (partition only), two in two partitions (neither).
 func TestSpansGolden(t *testing.T) {
 	t.Parallel()
 	env := probes.SpanEnv{Clock: httpspan.Clock{Offset: 1_700_000_000_000_000_000}}
@@ -41,6 +43,9 @@ func TestSpansGolden(t *testing.T) {
 		{PID: 7, StartNs: 4_000, EndNs: 9_000, IDs: ids(0x11, 0x41, 0x21), Topic: "orders", Messages: 3},
 		{PID: 7, StartNs: 10_000, EndNs: 10_500, IDs: ids(0x12, 0x42, 0x22), Topic: "payments", Messages: 2, HasError: true},
 		{PID: 7, StartNs: 11_000, EndNs: 12_000, IDs: ids(0x13, 0x43, 0), Messages: 1},
+		{PID: 7, StartNs: 13_000, EndNs: 14_000, IDs: ids(0x14, 0x44, 0x24), Topic: "orders", Messages: 1, Offsets: 1, Partition: 2, Offset: 41},
+		{PID: 7, StartNs: 15_000, EndNs: 16_000, IDs: ids(0x15, 0x45, 0x25), Topic: "orders", Messages: 3, Offsets: 3, Partition: 0, Offset: 7},
+		{PID: 7, StartNs: 17_000, EndNs: 18_000, IDs: ids(0x16, 0x46, 0x26), Topic: "orders", Messages: 2, Offsets: 2, Partition: -1, Offset: 9},
 	} {
 		e.AppendSpan(ss, env)
 	}
@@ -55,6 +60,7 @@ func TestDecode(t *testing.T) {
 	e.Hdr.Kind = uint8(bpfprog.GoebpfEventKindEVENT_KAFKA_PRODUCER)
 	e.Hdr.Pid = 78
 	e.Messages, e.HasError = 5, 1
+	e.Offsets, e.Partition, e.Offset = 5, 3, 100
 	for i, c := range "orders" {
 		e.Topic[i] = int8(c)
 	}
@@ -67,7 +73,8 @@ func TestDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ev.(*Event); got.PID != 78 || got.Topic != "orders" || got.Messages != 5 || !got.HasError {
+	if got := ev.(*Event); got.PID != 78 || got.Topic != "orders" || got.Messages != 5 || !got.HasError ||
+		got.Offsets != 5 || got.Partition != 3 || got.Offset != 100 {
 		t.Errorf("decoded %+v", got)
 	}
 	e.TopicLen = 9999
