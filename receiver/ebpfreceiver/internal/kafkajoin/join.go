@@ -187,28 +187,32 @@ func keyOf(a pcommon.Map) (Key, bool) {
 	if !ok || topic.Type() != pcommon.ValueTypeStr {
 		return Key{}, false
 	}
-	part, ok := a.Get(AttrPartitionID)
+	partition, ok := intAttr(a, AttrPartitionID)
 	if !ok {
 		return Key{}, false
 	}
-	var partition int64
-	switch part.Type() {
-	case pcommon.ValueTypeStr:
-		v, err := strconv.ParseInt(part.Str(), 10, 64)
-		if err != nil {
-			return Key{}, false
-		}
-		partition = v
+	offset, ok := intAttr(a, AttrOffset)
+	if !ok {
+		return Key{}, false
+	}
+	return Key{Topic: topic.Str(), Partition: partition, Offset: offset}, true
+}
+
+// intAttr reads an integer attribute, given as an int or a decimal string
+// (the conventions make the partition id a string, the offset an int).
+func intAttr(a pcommon.Map, name string) (int64, bool) {
+	v, ok := a.Get(name)
+	if !ok {
+		return 0, false
+	}
+	switch v.Type() {
 	case pcommon.ValueTypeInt:
-		partition = part.Int()
-	default:
-		return Key{}, false
+		return v.Int(), true
+	case pcommon.ValueTypeStr:
+		n, err := strconv.ParseInt(v.Str(), 10, 64)
+		return n, err == nil
 	}
-	off, ok := a.Get(AttrOffset)
-	if !ok || off.Type() != pcommon.ValueTypeInt {
-		return Key{}, false
-	}
-	return Key{Topic: topic.Str(), Partition: partition, Offset: off.Int()}, true
+	return 0, false
 }
 
 // Process joins the spans of td in place: it registers its producer

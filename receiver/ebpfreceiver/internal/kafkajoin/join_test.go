@@ -179,7 +179,7 @@ func TestProducerSpanRegisters(t *testing.T) {
 		ps := p.span("orders", ptrace.SpanKindProducer, 0xa0, 0xa1, 0xa2)
 		ps.Attributes().PutStr(AttrDestinationName, "pay")
 		ps.Attributes().PutStr(AttrPartitionID, "3")
-		ps.Attributes().PutInt(AttrOffset, 42)
+		ps.Attributes().PutStr(AttrOffset, "42") // a string is read too
 		if !sameBatch {
 			j.Process(p.td, t0)
 		}
@@ -287,5 +287,30 @@ func TestKeysBounded(t *testing.T) {
 	j.Process(newBatch().td, t0.Add(c.KeyTTL))
 	if j.Keys() != 0 {
 		t.Errorf("%d keys after their TTL", j.Keys())
+	}
+}
+
+// Spans without the three attributes, or with unreadable ones, are not
+// candidates.
+func TestKeyOf(t *testing.T) {
+	for _, c := range []struct {
+		attrs map[string]any
+		ok    bool
+		want  Key
+	}{
+		{map[string]any{AttrDestinationName: "t", AttrPartitionID: "3", AttrOffset: int64(9)}, true, Key{"t", 3, 9}},
+		{map[string]any{AttrDestinationName: "t", AttrPartitionID: int64(3), AttrOffset: "9"}, true, Key{"t", 3, 9}},
+		{map[string]any{AttrDestinationName: "t", AttrPartitionID: "3"}, false, Key{}},
+		{map[string]any{AttrDestinationName: "t", AttrPartitionID: "x", AttrOffset: int64(9)}, false, Key{}},
+		{map[string]any{AttrPartitionID: "3", AttrOffset: int64(9)}, false, Key{}},
+		{map[string]any{AttrDestinationName: "t", AttrPartitionID: 1.5, AttrOffset: int64(9)}, false, Key{}},
+	} {
+		m := pcommon.NewMap()
+		if err := m.FromRaw(c.attrs); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := keyOf(m); ok != c.ok || got != c.want {
+			t.Errorf("%v: %+v %v, want %+v %v", c.attrs, got, ok, c.want, c.ok)
+		}
 	}
 }
