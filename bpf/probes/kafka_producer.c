@@ -269,6 +269,10 @@ struct kafka_batch_walk {
 	u64 offset_off;
 	u32 tgid;
 	u32 pad;
+	// The goroutine walking its batch: a walk preempted on this CPU by
+	// another one finds the state no longer its own and stops (its
+	// remaining messages are not mapped; none is mapped wrongly).
+	struct goroutine_key owner;
 	// The run of messages being gathered (ev.count 0: none), sent as it
 	// is: hdr.ids.{trace_id,span_id} are the run's span, topic the batch's.
 	struct kafka_offsets_event ev;
@@ -276,7 +280,8 @@ struct kafka_batch_walk {
 
 // The walk's state, per CPU: in a map rather than on the stack, so that
 // the verifier need not follow the run's counters through every step of
-// the bpf_loop (it does not converge on them; the load fails).
+// the bpf_loop (it does not converge on them; the load fails). The walker
+// owns it for the walk (kafka_batch_walk.owner).
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -315,10 +320,11 @@ static __always_inline void kafka_flush_run(struct kafka_batch_walk *w)
 // bpf_loop callback: message idx of a completed batch.
 static long kafka_walk_batch(u32 idx, void *data)
 {
+	struct goroutine_key *me = data;
 	u32 zero = 0;
 	struct kafka_batch_walk *w = bpf_map_lookup_elem(&kafka_batch_walks, &zero);
-	if (!w)
-		return 1;
+	if (!w || w->owner.tgid != me->tgid || w->owner.g != me->g)
+		return 1; // another walk took the state over
 	u64 m = w->msgs + (u64)idx * KAFKA_MESSAGE_SIZE;
 	struct kafka_message_key k = {.tgid = w->tgid};
 	k.data = kafka_message_data(m, w->key_off, w->value_off);
@@ -382,12 +388,14 @@ int uprobe_kafka_batch_return(struct pt_regs *ctx)
 	w->offset_off = FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_OFFSET);
 	w->tgid = key.tgid;
 	w->pad = 0;
+	w->owner = key;
 	__builtin_memset(&w->ev, 0, sizeof(w->ev));
 	w->ev.hdr.kind = EVENT_KAFKA_OFFSETS;
 	w->ev.hdr.pid = key.tgid;
 	// Every message of a batch has the batch's topic (writeBatch sets it).
 	w->ev.topic_len = read_go_string(msgs.ptr + FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_TOPIC), w->ev.topic, KAFKA_TOPIC_LEN);
-	bpf_loop(msgs.len > KAFKA_MAX_MESSAGES ? KAFKA_MAX_MESSAGES : (u32)msgs.len, kafka_walk_batch, 0, 0);
-	kafka_flush_run(w);
+	bpf_loop(msgs.len > KAFKA_MAX_MESSAGES ? KAFKA_MAX_MESSAGES : (u32)msgs.len, kafka_walk_batch, &key, 0);
+	if (w->owner.tgid == key.tgid && w->owner.g == key.g)
+		kafka_flush_run(w);
 	return 0;
 }

@@ -206,6 +206,7 @@ type GoebpfKafkaBatchWalk struct {
 	OffsetOff    uint64
 	Tgid         uint32
 	Pad          uint32
+	Owner        GoebpfGoroutineKey
 	Ev           GoebpfKafkaOffsetsEvent
 }
 
