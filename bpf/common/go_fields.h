@@ -97,7 +97,16 @@ enum go_field {
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_HEADERS = 87, // github.com/segmentio/kafka-go.Message.Headers
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_READER_CONFIG = 88, // github.com/segmentio/kafka-go.Reader.config
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_READERCONFIG_GROUPID = 89, // github.com/segmentio/kafka-go.ReaderConfig.GroupID
-	GO_FIELD_COUNT = 90,
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_TOPIC = 90, // github.com/IBM/sarama.ProducerMessage.Topic
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_OFFSET = 91, // github.com/IBM/sarama.ProducerMessage.Offset
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_PARTITION = 92, // github.com/IBM/sarama.ProducerMessage.Partition
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_CONSUMERMESSAGE_TOPIC = 93, // github.com/IBM/sarama.ConsumerMessage.Topic
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_CONSUMERMESSAGE_PARTITION = 94, // github.com/IBM/sarama.ConsumerMessage.Partition
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_CONSUMERMESSAGE_OFFSET = 95, // github.com/IBM/sarama.ConsumerMessage.Offset
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_PARTITIONCONSUMER_CONSUMER = 96, // github.com/IBM/sarama.partitionConsumer.consumer
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_CONSUMERGROUP_CONSUMER = 97, // github.com/IBM/sarama.consumerGroup.consumer
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_CONSUMERGROUP_GROUPID = 98, // github.com/IBM/sarama.consumerGroup.groupID
+	GO_FIELD_COUNT = 99,
 };
 
 // A go_offsets.field entry whose offset is not known.

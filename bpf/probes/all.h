@@ -14,7 +14,9 @@ enum event_kind {
 	EVENT_KAFKA_CONSUMER = 5,
 	EVENT_KAFKA_PRODUCER = 6,
 	EVENT_REDIS_CLIENT = 7,
-	EVENT_SQL_CLIENT = 8,
+	EVENT_SARAMA_CONSUMER = 8,
+	EVENT_SARAMA_PRODUCER = 9,
+	EVENT_SQL_CLIENT = 10,
 };
 
 const enum event_kind *unused_event_kind __attribute__((unused));
@@ -29,6 +31,8 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #include "kafka_consumer.c"
 #include "kafka_producer.c"
 #include "redis_client.c"
+#include "sarama_consumer.c"
+#include "sarama_producer.c"
 #include "sql_client.c"
 
 #endif

@@ -111,6 +111,15 @@ const (
 	KafkaMessageHeaders
 	KafkaReaderConfig
 	KafkaReaderConfigGroupID
+	SaramaProducerMessageTopic
+	SaramaProducerMessageOffset
+	SaramaProducerMessagePartition
+	SaramaConsumerMessageTopic
+	SaramaConsumerMessagePartition
+	SaramaConsumerMessageOffset
+	SaramaPartitionConsumerConsumer
+	SaramaConsumerGroupConsumer
+	SaramaConsumerGroupGroupID
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -245,6 +254,18 @@ var list = [Count]Field{
 	KafkaMessageHeaders:      {Key: "github.com/segmentio/kafka-go.Message.Headers", NotInTable: true},
 	KafkaReaderConfig:        {Key: "github.com/segmentio/kafka-go.Reader.config", NotInTable: true},
 	KafkaReaderConfigGroupID: {Key: "github.com/segmentio/kafka-go.ReaderConfig.GroupID", NotInTable: true},
+	// github.com/IBM/sarama (the saramaproducer and saramaconsumer
+	// probes). DWARF, else the probes' rule (one layout from
+	// github.com/Shopify/sarama v1.38 through IBM/sarama v1.61).
+	SaramaProducerMessageTopic:      {Key: "github.com/IBM/sarama.ProducerMessage.Topic", NotInTable: true},
+	SaramaProducerMessageOffset:     {Key: "github.com/IBM/sarama.ProducerMessage.Offset", NotInTable: true},
+	SaramaProducerMessagePartition:  {Key: "github.com/IBM/sarama.ProducerMessage.Partition", NotInTable: true},
+	SaramaConsumerMessageTopic:      {Key: "github.com/IBM/sarama.ConsumerMessage.Topic", NotInTable: true},
+	SaramaConsumerMessagePartition:  {Key: "github.com/IBM/sarama.ConsumerMessage.Partition", NotInTable: true},
+	SaramaConsumerMessageOffset:     {Key: "github.com/IBM/sarama.ConsumerMessage.Offset", NotInTable: true},
+	SaramaPartitionConsumerConsumer: {Key: "github.com/IBM/sarama.partitionConsumer.consumer", NotInTable: true},
+	SaramaConsumerGroupConsumer:     {Key: "github.com/IBM/sarama.consumerGroup.consumer", NotInTable: true},
+	SaramaConsumerGroupGroupID:      {Key: "github.com/IBM/sarama.consumerGroup.groupID", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.

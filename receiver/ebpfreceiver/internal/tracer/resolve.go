@@ -78,6 +78,7 @@ func Resolve(exe *goexe.Executable, list []*probes.Probe) (Binary, error) {
 		for _, group := range p.OptionalFields {
 			_ = t.ResolveAll(exe.FieldOffset, group...)
 		}
+		ruleErr := t.ResolveAll(exe.FieldOffset, p.RuleFields...)
 		if !p.CarriesSpans {
 			spanProbes++
 		}
@@ -97,10 +98,14 @@ func Resolve(exe *goexe.Executable, list []*probes.Probe) (Binary, error) {
 			}
 			continue
 		}
-		bin.Sites[p.Name] = sites
 		if p.Complete != nil {
 			p.Complete(exe, &bin.Offsets)
 		}
+		if !t.Known(p.RuleFields...) {
+			bin.Unusable[p.Name] = fmt.Errorf("%s: %w: no DWARF and no rule for this version: %w", p.Name, ErrOffsetsMissing, ruleErr)
+			continue
+		}
+		bin.Sites[p.Name] = sites
 	}
 	for _, p := range list {
 		if _, ok := bin.Sites[p.Name]; ok && !p.CarriesSpans {
