@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -18,37 +17,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/saramademo"
 )
-
-// saramaDemoDir is the sarama program of the tests (its own module:
-// go.mod has the newest github.com/IBM/sarama, old.mod the oldest,
-// shopify.mod github.com/Shopify/sarama's last release).
-const saramaDemoDir = "testdata/saramademo"
-
-// shopifySaramaSource writes testdata/saramademo's program importing
-// github.com/Shopify/sarama instead of github.com/IBM/sarama (the same
-// API), with shopify.mod and shopify.sum as its module, into a directory
-// of dir, and returns that directory.
-func shopifySaramaSource(t *testing.T, dir string) string {
-	t.Helper()
-	src := filepath.Join(dir, "saramademo-shopify-src")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for from, to := range map[string]string{"main.go": "main.go", "shopify.mod": "go.mod", "shopify.sum": "go.sum"} {
-		b, err := os.ReadFile(filepath.Join(saramaDemoDir, from))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if from == "main.go" {
-			b = []byte(strings.ReplaceAll(string(b), `"github.com/IBM/sarama"`, `"github.com/Shopify/sarama"`))
-		}
-		if err := os.WriteFile(filepath.Join(src, to), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return src
-}
 
 // TestEBPFSaramaSpans runs the built otelcol-goebpf binary with
 // traces.kafka on against testdata/saramademo built four ways (sarama
@@ -77,10 +47,10 @@ func TestEBPFSaramaSpans(t *testing.T) {
 		{name: "saramademo-v1401-stripped", topic: "sarama3"},
 		{name: "saramademo-shopify-stripped", topic: "sarama4"},
 	}
-	buildGo(t, saramaDemoDir, dir, demos[0].name)
-	buildGo(t, saramaDemoDir, dir, demos[1].name, "-ldflags=-s -w")
-	buildGo(t, saramaDemoDir, dir, demos[2].name, "-modfile=old.mod", "-ldflags=-s -w")
-	buildGo(t, shopifySaramaSource(t, dir), dir, demos[3].name, "-ldflags=-s -w")
+	saramademo.Build(t, saramademo.Newest, false, dir, demos[0].name)
+	saramademo.Build(t, saramademo.Newest, true, dir, demos[1].name)
+	saramademo.Build(t, saramademo.Oldest, true, dir, demos[2].name)
+	saramademo.Build(t, saramademo.Shopify, true, dir, demos[3].name)
 	// The demos create their topics.
 	broker := startKafkaBroker(t, dir, "unused")
 

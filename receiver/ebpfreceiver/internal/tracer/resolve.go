@@ -3,6 +3,7 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
@@ -78,7 +79,7 @@ func Resolve(exe *goexe.Executable, list []*probes.Probe) (Binary, error) {
 		for _, group := range p.OptionalFields {
 			_ = t.ResolveAll(exe.FieldOffset, group...)
 		}
-		ruleErr := t.ResolveAll(exe.FieldOffset, p.RuleFields...)
+		_ = t.ResolveAll(exe.FieldOffset, p.RuleFields...)
 		if !p.CarriesSpans {
 			spanProbes++
 		}
@@ -102,7 +103,14 @@ func Resolve(exe *goexe.Executable, list []*probes.Probe) (Binary, error) {
 			p.Complete(exe, &bin.Offsets)
 		}
 		if !t.Known(p.RuleFields...) {
-			bin.Unusable[p.Name] = fmt.Errorf("%s: %w: no DWARF and no rule for this version: %w", p.Name, ErrOffsetsMissing, ruleErr)
+			var unknown []string
+			for _, id := range p.RuleFields {
+				if !t.Known(id) {
+					unknown = append(unknown, id.String())
+				}
+			}
+			bin.Unusable[p.Name] = fmt.Errorf("%s: %w: %s: not in DWARF, and the probe's rule does not cover this build's module versions",
+				p.Name, ErrOffsetsMissing, strings.Join(unknown, ", "))
 			continue
 		}
 		bin.Sites[p.Name] = sites
