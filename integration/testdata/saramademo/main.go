@@ -7,9 +7,9 @@
 // answers "partition:offset" of each message sent, as the broker gave
 // them. /start starts a consumer group (-group) whose handler reads
 // claim.Messages(); /consumed answers the "partition:offset" of every
-// message consumed so far, one per line. /bench?n=N makes N SendMessage
-// calls one after the other and answers the time they took in
-// nanoseconds.
+// message consumed so far, one per line. /bench?n=N&batch=B makes N
+// sends one after the other (SendMessage for B=1, SendMessages of B
+// messages otherwise) and answers the time they took in nanoseconds.
 package main
 
 import (
@@ -111,13 +111,24 @@ func main() {
 
 	http.HandleFunc("/bench", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
-		if n <= 0 {
-			http.Error(w, "want n > 0", http.StatusBadRequest)
+		batch, _ := strconv.Atoi(r.URL.Query().Get("batch"))
+		if n <= 0 || batch <= 0 {
+			http.Error(w, "want n > 0 and batch > 0", http.StatusBadRequest)
 			return
 		}
 		start := time.Now()
 		for i := 0; i < n; i++ {
-			if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: *topic, Value: sarama.StringEncoder("bench")}); err != nil {
+			var err error
+			if batch == 1 {
+				_, _, err = producer.SendMessage(&sarama.ProducerMessage{Topic: *topic, Value: sarama.StringEncoder("bench")})
+			} else {
+				msgs := make([]*sarama.ProducerMessage, batch)
+				for j := range msgs {
+					msgs[j] = &sarama.ProducerMessage{Topic: *topic, Value: sarama.StringEncoder("bench")}
+				}
+				err = producer.SendMessages(msgs)
+			}
+			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
