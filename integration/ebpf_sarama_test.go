@@ -27,13 +27,15 @@ import (
 // github.com/Shopify/sarama v1.38.1 stripped), each producing to and
 // consuming from a real Kafka-protocol broker (kfake) started by the test,
 // on a topic of 3 partitions. Per demo, after a warm-up: a SendMessage to
-// partition 2, a SendMessages of 3 messages to partition 1, and a
-// SendMessage that fails (a message larger than MaxMessageBytes). Exactly
+// partition 2, a SendMessages of 3 messages to partition 1 with an
+// application-set traceparent header, and a SendMessage that fails (a
+// message larger than MaxMessageBytes). Exactly
 // 3 /produce server spans and 3 PRODUCER spans (children of their server
 // spans; the first with the partition and offset SendMessage returned,
 // the second with batch count 3, the third an Error without coordinates)
 // and 4 CONSUMER spans: one per message consumed, with the coordinates the
-// broker gave them (as the program read them) and the group.
+// broker gave them (as the program read them) and the group: the three
+// with a traceparent its children, the other a root.
 func TestEBPFSaramaSpans(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	dir := t.TempDir()
@@ -189,10 +191,12 @@ service:
 	time.Sleep(time.Second)
 	base := len(demoSpans())
 
+	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	tp := "00-" + traceID + "-" + parentID + "-01"
 	sent := map[*demo][]string{}
 	for _, d := range demos {
 		sent[d] = append(sent[d], produce(d, url.Values{"n": {"1"}, "p": {"2"}}, http.StatusOK)...)
-		sent[d] = append(sent[d], produce(d, url.Values{"n": {"3"}, "p": {"1"}}, http.StatusOK)...)
+		sent[d] = append(sent[d], produce(d, url.Values{"n": {"3"}, "p": {"1"}, "tp": {tp}}, http.StatusOK)...)
 		produce(d, url.Values{"n": {"1"}, "big": {"1"}}, http.StatusInternalServerError)
 		if len(sent[d]) != 4 || !strings.HasPrefix(sent[d][0], "2:") || !strings.HasPrefix(sent[d][1], "1:") {
 			t.Fatalf("%s: sent %v, want 4 messages, the first to partition 2, the others to 1", d.name, sent[d])
@@ -284,7 +288,12 @@ service:
 				a["messaging.consumer.group.name"] != "workers" {
 				t.Errorf("%s: want receive %s with messaging attributes and group workers", ctx, d.topic)
 			}
-			if !s.ParentSpanID().IsEmpty() {
+			// The messages of partition 1 carry the traceparent header.
+			if a["messaging.destination.partition.id"] == "1" {
+				if s.TraceID().String() != traceID || s.ParentSpanID().String() != parentID {
+					t.Errorf("%s: trace %s parent %s, want the traceparent's %s %s", ctx, s.TraceID(), s.ParentSpanID(), traceID, parentID)
+				}
+			} else if !s.ParentSpanID().IsEmpty() {
 				t.Errorf("%s: parent %s, want none", ctx, s.ParentSpanID())
 			}
 			got = append(got, a["messaging.destination.partition.id"]+":"+a["messaging.kafka.offset"])

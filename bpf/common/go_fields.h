@@ -106,7 +106,10 @@ enum go_field {
 	GO_FIELD_GITHUB_COM_IBM_SARAMA_PARTITIONCONSUMER_CONSUMER = 96, // github.com/IBM/sarama.partitionConsumer.consumer
 	GO_FIELD_GITHUB_COM_IBM_SARAMA_CONSUMERGROUP_CONSUMER = 97, // github.com/IBM/sarama.consumerGroup.consumer
 	GO_FIELD_GITHUB_COM_IBM_SARAMA_CONSUMERGROUP_GROUPID = 98, // github.com/IBM/sarama.consumerGroup.groupID
-	GO_FIELD_COUNT = 99,
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_CONSUMERMESSAGE_HEADERS = 99, // github.com/IBM/sarama.ConsumerMessage.Headers
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_RECORDHEADER_KEY = 100, // github.com/IBM/sarama.RecordHeader.Key
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_RECORDHEADER_VALUE = 101, // github.com/IBM/sarama.RecordHeader.Value
+	GO_FIELD_COUNT = 102,
 };
 
 // A go_offsets.field entry whose offset is not known.

@@ -12,8 +12,10 @@
 // counted in the receiver's dropped-events counter).
 //
 // The span covers the parsing of the batch (all the batch's spans share it)
-// and has no parent: it runs on sarama's own feeding goroutine, not the
-// application's. It carries the message's topic, partition and offset (the
+// and has no ambient parent: it runs on sarama's own feeding goroutine, not
+// the application's. A `traceparent` header the producing application set
+// in the message (among its first SARAMA_MAX_HEADERS) makes it a child of
+// that span. It carries the message's topic, partition and offset (the
 // receiver joins it to the producer's span of the same message) and the
 // consumer group's name, noted at (*consumerGroup).Consume's entry (1 hit
 // per consumer group session) under the group's *consumer, which every
@@ -24,11 +26,14 @@
 #include "go_mem.h"
 #include "go_offsets.h"
 #include "goroutines.h"
+#include "propagation.h"
 #include <bpf/bpf_helpers.h>
 
 #define SARAMA_CONSUMER_TOPIC_LEN 128
 #define SARAMA_GROUP_LEN 64
 #define SARAMA_MAX_BATCH 4096
+#define SARAMA_MAX_HEADERS 4
+#define SARAMA_TRACEPARENT_LEN 55
 
 struct sarama_consumer_inflight {
 	u64 start_ns;
@@ -80,6 +85,8 @@ struct sarama_batch {
 	u16 topic_len;
 	u16 group_len;
 	u64 topic_off, partition_off, offset_off;
+	u64 headers_off, key_off, value_off; // known when has_headers
+	u8 has_headers;
 	char topic[SARAMA_CONSUMER_TOPIC_LEN];
 	char group[SARAMA_GROUP_LEN];
 };
@@ -91,6 +98,48 @@ struct {
 	__type(key, u32);
 	__type(value, struct sarama_batch);
 } sarama_batch_scratch SEC(".maps");
+
+struct sarama_byte_slice {
+	u64 ptr;
+	s64 len;
+	s64 cap;
+};
+
+// Looks for a traceparent header among the first SARAMA_MAX_HEADERS of
+// message m (ConsumerMessage.Headers, a []*RecordHeader) and, when valid,
+// puts its trace and parent span ids into ids; returns 1 then.
+static __always_inline int sarama_find_traceparent(struct sarama_batch *b, u64 m, struct span_ids *ids)
+{
+	struct sarama_byte_slice hs = {};
+	if (bpf_probe_read_user(&hs, sizeof(hs), (void *)(m + b->headers_off)) || !hs.ptr || hs.len <= 0)
+		return 0;
+	u32 zero = 0;
+	u8 *buf = bpf_map_lookup_elem(&head_scratch, &zero);
+	if (!buf)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < SARAMA_MAX_HEADERS; i++) {
+		if (i >= hs.len)
+			break;
+		u64 h = read_ptr(hs.ptr + (u64)i * 8);
+		if (!h)
+			continue;
+		struct sarama_byte_slice key = {};
+		if (bpf_probe_read_user(&key, sizeof(key), (void *)(h + b->key_off)) || key.len != 11 || !key.ptr)
+			continue;
+		u8 k[11] = {};
+		if (bpf_probe_read_user(k, sizeof(k), (void *)key.ptr) || __builtin_memcmp(k, "traceparent", 11) != 0)
+			continue;
+		struct sarama_byte_slice v = {};
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)(h + b->value_off)) || v.len < SARAMA_TRACEPARENT_LEN || !v.ptr)
+			return 0;
+		if (bpf_probe_read_user(buf, SARAMA_TRACEPARENT_LEN, (void *)v.ptr))
+			return 0;
+		struct head_scan s = {.buf = buf, .len = SARAMA_TRACEPARENT_LEN, .ids = ids};
+		return parse_traceparent(&s, 0);
+	}
+	return 0;
+}
 
 // bpf_loop callback: the span of message idx of the batch in the scratch
 // space (bpf_loop's context must be on the stack: it is not used).
@@ -119,9 +168,12 @@ static long sarama_message_span(u32 idx, void *data)
 	e->group_len = b->group_len > SARAMA_GROUP_LEN ? SARAMA_GROUP_LEN : b->group_len;
 	__builtin_memcpy(e->topic, b->topic, SARAMA_CONSUMER_TOPIC_LEN);
 	__builtin_memcpy(e->group, b->group, SARAMA_GROUP_LEN);
+	// A traceparent the producing application put in the message makes
+	// the span its child, in the producer's trace.
 	struct span_ids ids = {};
-	new_span(&ids, 0);
-	fill_header(&e->hdr, EVENT_SARAMA_CONSUMER, b->tgid, b->start_ns, &ids, 0);
+	u8 has_parent = b->has_headers && sarama_find_traceparent(b, m, &ids);
+	new_span(&ids, has_parent);
+	fill_header(&e->hdr, EVENT_SARAMA_CONSUMER, b->tgid, b->start_ns, &ids, has_parent);
 	submit(e);
 	return 0;
 }
@@ -197,6 +249,11 @@ int uprobe_sarama_parse_return(struct pt_regs *ctx)
 	b->topic_off = FIELD(off, GITHUB_COM_IBM_SARAMA_CONSUMERMESSAGE_TOPIC);
 	b->partition_off = FIELD(off, GITHUB_COM_IBM_SARAMA_CONSUMERMESSAGE_PARTITION);
 	b->offset_off = FIELD(off, GITHUB_COM_IBM_SARAMA_CONSUMERMESSAGE_OFFSET);
+	b->has_headers = known(off, GO_FIELD_GITHUB_COM_IBM_SARAMA_CONSUMERMESSAGE_HEADERS) &&
+			 known(off, GO_FIELD_GITHUB_COM_IBM_SARAMA_RECORDHEADER_KEY) && known(off, GO_FIELD_GITHUB_COM_IBM_SARAMA_RECORDHEADER_VALUE);
+	b->headers_off = FIELD(off, GITHUB_COM_IBM_SARAMA_CONSUMERMESSAGE_HEADERS);
+	b->key_off = FIELD(off, GITHUB_COM_IBM_SARAMA_RECORDHEADER_KEY);
+	b->value_off = FIELD(off, GITHUB_COM_IBM_SARAMA_RECORDHEADER_VALUE);
 	// Every message of the batch is of the child's topic: read it once.
 	b->topic_len = read_go_string(read_ptr(msgs) + b->topic_off, b->topic, SARAMA_CONSUMER_TOPIC_LEN);
 	b->group_len = 0;

@@ -2,8 +2,10 @@
 // receiver's tests trace. At start it creates its topic with -partitions
 // partitions. Its HTTP server's handler /produce?n=N&p=P sends N messages
 // to partition P (a manual partitioner) with a SyncProducer: one
-// SendMessage call for N=1, one SendMessages call for more; big=1 makes the
-// message larger than Producer.MaxMessageBytes, so the send fails. It
+// SendMessage call for N=1, one SendMessages call for more; tp=<traceparent>
+// puts that traceparent header in each message, as an application with an
+// OpenTelemetry SDK would; big=1 makes the message larger than
+// Producer.MaxMessageBytes, so the send fails. It
 // answers "partition:offset" of each message sent, as the broker gave
 // them. /start starts a consumer group (-group) whose handler reads
 // claim.Messages(); /consumed answers the "partition:offset" of every
@@ -90,6 +92,9 @@ func main() {
 				value = make([]byte, 2<<20)
 			}
 			msgs[i] = &sarama.ProducerMessage{Topic: *topic, Partition: int32(p), Value: sarama.ByteEncoder(value)}
+			if tp := q.Get("tp"); tp != "" {
+				msgs[i].Headers = []sarama.RecordHeader{{Key: []byte("origin"), Value: []byte("demo")}, {Key: []byte("traceparent"), Value: []byte(tp)}}
+			}
 		}
 		if n == 1 {
 			part, off, err := producer.SendMessage(msgs[0])

@@ -70,7 +70,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [99]uint64
+	Field        [102]uint64
 	GopanicVaddr uint64
 }
 
@@ -287,8 +287,13 @@ type GoebpfSaramaBatch struct {
 	TopicOff     uint64
 	PartitionOff uint64
 	OffsetOff    uint64
+	HeadersOff   uint64
+	KeyOff       uint64
+	ValueOff     uint64
+	HasHeaders   uint8
 	Topic        [128]int8
 	Group        [64]int8
+	_            [7]byte
 }
 
 type GoebpfSaramaConsumerEvent struct {

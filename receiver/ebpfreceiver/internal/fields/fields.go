@@ -120,6 +120,9 @@ const (
 	SaramaPartitionConsumerConsumer
 	SaramaConsumerGroupConsumer
 	SaramaConsumerGroupGroupID
+	SaramaConsumerMessageHeaders
+	SaramaRecordHeaderKey
+	SaramaRecordHeaderValue
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -266,6 +269,9 @@ var list = [Count]Field{
 	SaramaPartitionConsumerConsumer: {Key: "github.com/IBM/sarama.partitionConsumer.consumer", NotInTable: true},
 	SaramaConsumerGroupConsumer:     {Key: "github.com/IBM/sarama.consumerGroup.consumer", NotInTable: true},
 	SaramaConsumerGroupGroupID:      {Key: "github.com/IBM/sarama.consumerGroup.groupID", NotInTable: true},
+	SaramaConsumerMessageHeaders:    {Key: "github.com/IBM/sarama.ConsumerMessage.Headers", NotInTable: true},
+	SaramaRecordHeaderKey:           {Key: "github.com/IBM/sarama.RecordHeader.Key", NotInTable: true},
+	SaramaRecordHeaderValue:         {Key: "github.com/IBM/sarama.RecordHeader.Value", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.

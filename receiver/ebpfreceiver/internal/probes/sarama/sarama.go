@@ -61,6 +61,13 @@ var (
 		fields.SaramaConsumerGroupConsumer,
 		fields.SaramaConsumerGroupGroupID,
 	}
+	// HeaderFields: a consumed message's headers, searched for a
+	// traceparent the producing application set.
+	HeaderFields = []fields.ID{
+		fields.SaramaConsumerMessageHeaders,
+		fields.SaramaRecordHeaderKey,
+		fields.SaramaRecordHeaderValue,
+	}
 )
 
 // Layout is the offsets of the fields in every release from
@@ -70,7 +77,8 @@ var (
 // Encoder; Headers []RecordHeader; Metadata any; Offset int64; Partition
 // int32; ...}, ConsumerMessage{Headers []*RecordHeader; Timestamp,
 // BlockTimestamp time.Time; Key, Value []byte; Topic string; Partition
-// int32; Offset int64}, partitionConsumer{highWaterMarkOffset int64 (an
+// int32; Offset int64}, RecordHeader{Key, Value []byte},
+// partitionConsumer{highWaterMarkOffset int64 (an
 // atomic.Int64 from v1.46); consumer *consumer; ...},
 // consumerGroup{client Client; config *Config; consumer Consumer; groupID
 // string; ...}.
@@ -84,6 +92,9 @@ var Layout = map[fields.ID]uint64{
 	fields.SaramaPartitionConsumerConsumer: 8,
 	fields.SaramaConsumerGroupConsumer:     24,
 	fields.SaramaConsumerGroupGroupID:      40,
+	fields.SaramaConsumerMessageHeaders:    0,
+	fields.SaramaRecordHeaderKey:           0,
+	fields.SaramaRecordHeaderValue:         24,
 }
 
 // Complete fills the fields DWARF did not give for a binary built with a

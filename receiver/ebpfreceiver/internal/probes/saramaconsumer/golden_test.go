@@ -24,7 +24,16 @@ func ids(trace, span byte) probes.SpanIDs {
 	return id
 }
 
-// TestSpansGolden: a message fetched alone, two of one batch of two, one
+func withParent(id probes.SpanIDs, parent byte) probes.SpanIDs {
+	id.HasParent = true
+	for i := range id.ParentSpanID {
+		id.ParentSpanID[i] = parent + byte(i)
+	}
+	return id
+}
+
+// TestSpansGolden: a message fetched alone, two of one batch of two (the
+// second with a traceparent header: the producer's span its parent), one
 // read by a plain partition consumer (no group).
 func TestSpansGolden(t *testing.T) {
 	t.Parallel()
@@ -33,7 +42,7 @@ func TestSpansGolden(t *testing.T) {
 	for _, e := range []*Event{
 		{PID: 7, StartNs: 1_000, EndNs: 3_000, IDs: ids(0x10, 0x40), Topic: "orders", Partition: 2, Offset: 41, Batch: 1, Group: "workers"},
 		{PID: 7, StartNs: 4_000, EndNs: 4_300, IDs: ids(0x11, 0x41), Topic: "orders", Partition: 1, Offset: 7, Batch: 2, Group: "workers"},
-		{PID: 7, StartNs: 4_000, EndNs: 4_400, IDs: ids(0x12, 0x42), Topic: "orders", Partition: 1, Offset: 8, Batch: 2, Group: "workers"},
+		{PID: 7, StartNs: 4_000, EndNs: 4_400, IDs: withParent(ids(0x12, 0x42), 0x22), Topic: "orders", Partition: 1, Offset: 8, Batch: 2, Group: "workers"},
 		{PID: 7, StartNs: 5_000, EndNs: 5_100, IDs: ids(0x13, 0x43), Topic: "audit", Partition: 0, Offset: 0, Batch: 1},
 	} {
 		e.AppendSpan(ss, env)

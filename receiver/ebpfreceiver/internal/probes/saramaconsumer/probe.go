@@ -38,7 +38,7 @@ var Probe = &probes.Probe{
 	Name:           Name,
 	Uprobes:        uprobes(),
 	RuleFields:     sarama.ConsumerFields,
-	OptionalFields: [][]fields.ID{sarama.GroupFields},
+	OptionalFields: [][]fields.ID{sarama.GroupFields, sarama.HeaderFields},
 	Complete: func(exe *goexe.Executable, off *probes.Offsets) {
 		sarama.Complete(exe, &off.Fields)
 	},
