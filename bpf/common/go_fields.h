@@ -101,7 +101,19 @@ enum go_field {
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_VALUE = 91, // github.com/segmentio/kafka-go.Message.Value
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_WRITEBATCH_MSGS = 92, // github.com/segmentio/kafka-go.writeBatch.msgs
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_WRITEBATCH_ERR = 93, // github.com/segmentio/kafka-go.writeBatch.err
-	GO_FIELD_COUNT = 94,
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_TOPIC = 94, // github.com/IBM/sarama.ProducerMessage.Topic
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_OFFSET = 95, // github.com/IBM/sarama.ProducerMessage.Offset
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_PARTITION = 96, // github.com/IBM/sarama.ProducerMessage.Partition
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_CONSUMERMESSAGE_TOPIC = 97, // github.com/IBM/sarama.ConsumerMessage.Topic
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_CONSUMERMESSAGE_PARTITION = 98, // github.com/IBM/sarama.ConsumerMessage.Partition
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_CONSUMERMESSAGE_OFFSET = 99, // github.com/IBM/sarama.ConsumerMessage.Offset
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_PARTITIONCONSUMER_CONSUMER = 100, // github.com/IBM/sarama.partitionConsumer.consumer
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_CONSUMERGROUP_CONSUMER = 101, // github.com/IBM/sarama.consumerGroup.consumer
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_CONSUMERGROUP_GROUPID = 102, // github.com/IBM/sarama.consumerGroup.groupID
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_CONSUMERMESSAGE_HEADERS = 103, // github.com/IBM/sarama.ConsumerMessage.Headers
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_RECORDHEADER_KEY = 104, // github.com/IBM/sarama.RecordHeader.Key
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_RECORDHEADER_VALUE = 105, // github.com/IBM/sarama.RecordHeader.Value
+	GO_FIELD_COUNT = 106,
 };
 
 // A go_offsets.field entry whose offset is not known.

@@ -15,7 +15,9 @@ enum event_kind {
 	EVENT_KAFKA_PRODUCER = 6,
 	EVENT_KAFKA_OFFSETS = 7,
 	EVENT_REDIS_CLIENT = 8,
-	EVENT_SQL_CLIENT = 9,
+	EVENT_SARAMA_CONSUMER = 9,
+	EVENT_SARAMA_PRODUCER = 10,
+	EVENT_SQL_CLIENT = 11,
 };
 
 const enum event_kind *unused_event_kind __attribute__((unused));
@@ -30,6 +32,8 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #include "kafka_consumer.c"
 #include "kafka_producer.c"
 #include "redis_client.c"
+#include "sarama_consumer.c"
+#include "sarama_producer.c"
 #include "sql_client.c"
 
 #endif

@@ -69,9 +69,11 @@ type TracesConfig struct {
 	// MULTI/EXEC transaction. A stripped binary needs its go-redis release
 	// in the offsets table.
 	Redis RedisConfig `mapstructure:"redis"`
-	// Kafka enables github.com/segmentio/kafka-go spans: a PRODUCER span
-	// per (*Writer).WriteMessages call and a CONSUMER span per message a
-	// (*Reader) fetches.
+	// Kafka enables Kafka client spans of github.com/segmentio/kafka-go (a
+	// PRODUCER span per (*Writer).WriteMessages call, a CONSUMER span per
+	// message a (*Reader) fetches) and github.com/IBM/sarama (a PRODUCER
+	// span per SyncProducer SendMessage or SendMessages call, a CONSUMER
+	// span per message a partition consumer fetches).
 	Kafka KafkaConfig `mapstructure:"kafka"`
 	// Propagation configures trace context propagation.
 	Propagation PropagationConfig `mapstructure:"propagation"`
@@ -116,13 +118,15 @@ type RedisConfig struct {
 	Enabled bool `mapstructure:"enabled"`
 }
 
-// KafkaConfig configures kafka-go spans, one switch per side (as for gRPC).
+// KafkaConfig configures Kafka spans (kafka-go and sarama), one switch per
+// side (as for gRPC).
 type KafkaConfig struct {
-	// Producer: PRODUCER spans, one per (*Writer).WriteMessages call. Off
-	// by default, like SQL and Redis: a new probe is opted into.
+	// Producer: PRODUCER spans, one per kafka-go (*Writer).WriteMessages
+	// call and per sarama SyncProducer send. Off by default, like SQL and
+	// Redis: a new probe is opted into.
 	Producer bool `mapstructure:"producer"`
-	// Consumer: CONSUMER spans, one per message a (*Reader) fetches. Off
-	// by default.
+	// Consumer: CONSUMER spans, one per message a kafka-go (*Reader) or a
+	// sarama partition consumer fetches. Off by default.
 	Consumer bool `mapstructure:"consumer"`
 	// Join continues the producer's trace in the consumer span of the same
 	// message when both run on this host, by the message's topic,

@@ -177,6 +177,9 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 		if err := r.cfg.Traces.redisLayoutUnknown(b.info); err != nil {
 			logOnce("No Redis spans for executable: go-redis struct layout unknown", err)
 		}
+		if err := r.cfg.Traces.saramaLayoutUnknown(b.info); err != nil {
+			logOnce("No sarama spans for executable: sarama struct layout unknown", err)
+		}
 		if err := r.cfg.Traces.xnetLayoutUnknown(b.info); err != nil {
 			logOnce("HTTP/2 spans of golang.org/x/net/http2's server without status or trace context: its struct layout unknown", err)
 		}

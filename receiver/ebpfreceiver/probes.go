@@ -13,6 +13,8 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/kafkaoffsets"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/kafkaproducer"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/redisclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/saramaconsumer"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/saramaproducer"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/sqlclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
@@ -42,7 +44,9 @@ func (c TracesConfig) probesWith(inject bool) tracer.Probes {
 		kafkaconsumer.Name:    c.Kafka.Consumer,
 		// Where the producer's messages were stored, for the join (and
 		// the producer spans' partition and offset).
-		kafkaoffsets.Name: c.Kafka.Producer && c.Kafka.Join,
+		kafkaoffsets.Name:   c.Kafka.Producer && c.Kafka.Join,
+		saramaproducer.Name: c.Kafka.Producer,
+		saramaconsumer.Name: c.Kafka.Consumer,
 		// Stitching needs the connection only where spans are joined;
 		// injection offers the client span's context for it.
 		httpclientconn.Name: c.HTTP.Client && (c.HTTP.Server && c.Propagation.Stitch || inject),

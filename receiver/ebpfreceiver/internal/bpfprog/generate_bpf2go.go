@@ -2,4 +2,4 @@
 
 package bpfprog
 
-//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 -go-package bpfprog -type event_kind -type event_header -type span_ids -type go_offsets -type grpc_client_event -type grpc_server_event -type http_client_event -type http_server_event -type kafka_consumer_event -type kafka_producer_event -type kafka_offsets_event -type redis_client_event -type sql_client_event Goebpf ../../../../bpf/goebpf.bpf.c -- -I../../../../bpf/common -I../../../../bpf/probes
+//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 -go-package bpfprog -type event_kind -type event_header -type span_ids -type go_offsets -type grpc_client_event -type grpc_server_event -type http_client_event -type http_server_event -type kafka_consumer_event -type kafka_producer_event -type kafka_offsets_event -type redis_client_event -type sarama_consumer_event -type sarama_producer_event -type sql_client_event Goebpf ../../../../bpf/goebpf.bpf.c -- -I../../../../bpf/common -I../../../../bpf/probes

@@ -56,20 +56,22 @@ type GoebpfEventHeader struct {
 type GoebpfEventKind uint32
 
 const (
-	GoebpfEventKindEVENT_GRPC_CLIENT    GoebpfEventKind = 1
-	GoebpfEventKindEVENT_GRPC_SERVER    GoebpfEventKind = 2
-	GoebpfEventKindEVENT_HTTP_CLIENT    GoebpfEventKind = 3
-	GoebpfEventKindEVENT_HTTP_SERVER    GoebpfEventKind = 4
-	GoebpfEventKindEVENT_KAFKA_CONSUMER GoebpfEventKind = 5
-	GoebpfEventKindEVENT_KAFKA_PRODUCER GoebpfEventKind = 6
-	GoebpfEventKindEVENT_KAFKA_OFFSETS  GoebpfEventKind = 7
-	GoebpfEventKindEVENT_REDIS_CLIENT   GoebpfEventKind = 8
-	GoebpfEventKindEVENT_SQL_CLIENT     GoebpfEventKind = 9
+	GoebpfEventKindEVENT_GRPC_CLIENT     GoebpfEventKind = 1
+	GoebpfEventKindEVENT_GRPC_SERVER     GoebpfEventKind = 2
+	GoebpfEventKindEVENT_HTTP_CLIENT     GoebpfEventKind = 3
+	GoebpfEventKindEVENT_HTTP_SERVER     GoebpfEventKind = 4
+	GoebpfEventKindEVENT_KAFKA_CONSUMER  GoebpfEventKind = 5
+	GoebpfEventKindEVENT_KAFKA_PRODUCER  GoebpfEventKind = 6
+	GoebpfEventKindEVENT_KAFKA_OFFSETS   GoebpfEventKind = 7
+	GoebpfEventKindEVENT_REDIS_CLIENT    GoebpfEventKind = 8
+	GoebpfEventKindEVENT_SARAMA_CONSUMER GoebpfEventKind = 9
+	GoebpfEventKindEVENT_SARAMA_PRODUCER GoebpfEventKind = 10
+	GoebpfEventKindEVENT_SQL_CLIENT      GoebpfEventKind = 11
 )
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [94]uint64
+	Field        [106]uint64
 	GopanicVaddr uint64
 }
 
@@ -317,6 +319,77 @@ type GoebpfRedisClientInflight struct {
 	Op        [32]int8
 }
 
+type GoebpfSaramaBatch struct {
+	_            structs.HostLayout
+	Msgs         uint64
+	N            uint64
+	StartNs      uint64
+	Tgid         uint32
+	TopicLen     uint16
+	GroupLen     uint16
+	TopicOff     uint64
+	PartitionOff uint64
+	OffsetOff    uint64
+	HeadersOff   uint64
+	KeyOff       uint64
+	ValueOff     uint64
+	HasHeaders   uint8
+	Topic        [128]int8
+	Group        [64]int8
+	_            [7]byte
+}
+
+type GoebpfSaramaConsumerEvent struct {
+	_         structs.HostLayout
+	Hdr       GoebpfEventHeader
+	Partition int64
+	Offset    int64
+	Batch     uint64
+	TopicLen  uint16
+	GroupLen  uint16
+	Pad       uint32
+	Topic     [128]int8
+	Group     [64]int8
+}
+
+type GoebpfSaramaConsumerInflight struct {
+	_       structs.HostLayout
+	StartNs uint64
+	Child   uint64
+}
+
+type GoebpfSaramaGroupName struct {
+	_    structs.HostLayout
+	Len  uint16
+	Name [64]int8
+}
+
+type GoebpfSaramaProducerEvent struct {
+	_         structs.HostLayout
+	Hdr       GoebpfEventHeader
+	Partition int64
+	Offset    int64
+	Messages  uint64
+	HasError  uint8
+	HasCoords uint8
+	TopicLen  uint16
+	Pad       uint32
+	Topic     [128]int8
+}
+
+type GoebpfSaramaProducerInflight struct {
+	_         structs.HostLayout
+	StartNs   uint64
+	Messages  uint64
+	First     uint64
+	Ids       GoebpfSpanIds
+	HasParent uint8
+	Pad       uint8
+	TopicLen  uint16
+	Pad2      uint32
+	Topic     [128]int8
+}
+
 type GoebpfServerInflight struct {
 	_           structs.HostLayout
 	StartNs     uint64
@@ -423,48 +496,55 @@ type GoebpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfProgramSpecs struct {
-	UprobeClientConn           *ebpf.ProgramSpec `ebpf:"uprobe_client_conn"`
-	UprobeClientEntry          *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
-	UprobeClientReturn         *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
-	UprobeEmpty                *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
-	UprobeGopanic              *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
-	UprobeGrpcClientEntry      *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_entry"`
-	UprobeGrpcClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
-	UprobeGrpcServerEntry      *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
-	UprobeGrpcServerStatus     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
-	UprobeH2ServerHeaders      *ebpf.ProgramSpec `ebpf:"uprobe_h2_server_headers"`
-	UprobeKafkaBatchEntry      *ebpf.ProgramSpec `ebpf:"uprobe_kafka_batch_entry"`
-	UprobeKafkaBatchReturn     *ebpf.ProgramSpec `ebpf:"uprobe_kafka_batch_return"`
-	UprobeKafkaFetchEntry      *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_entry"`
-	UprobeKafkaFetchReturn     *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_return"`
-	UprobeKafkaProduceEntry    *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_entry"`
-	UprobeKafkaProduceReturn   *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_return"`
-	UprobeNewproc1Return       *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
-	UprobeRecoveryResume       *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
-	UprobeRedisCommandEntry    *ebpf.ProgramSpec `ebpf:"uprobe_redis_command_entry"`
-	UprobeRedisCommandFmEntry  *ebpf.ProgramSpec `ebpf:"uprobe_redis_command_fm_entry"`
-	UprobeRedisMultiEntry      *ebpf.ProgramSpec `ebpf:"uprobe_redis_multi_entry"`
-	UprobeRedisMultiFmEntry    *ebpf.ProgramSpec `ebpf:"uprobe_redis_multi_fm_entry"`
-	UprobeRedisPipelineEntry   *ebpf.ProgramSpec `ebpf:"uprobe_redis_pipeline_entry"`
-	UprobeRedisPipelineFmEntry *ebpf.ProgramSpec `ebpf:"uprobe_redis_pipeline_fm_entry"`
-	UprobeRedisReturn          *ebpf.ProgramSpec `ebpf:"uprobe_redis_return"`
-	UprobeServerEntry          *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
-	UprobeServerReturn         *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
-	UprobeSqlBeginEntry        *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_entry"`
-	UprobeSqlBeginReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_return"`
-	UprobeSqlCommitEntry       *ebpf.ProgramSpec `ebpf:"uprobe_sql_commit_entry"`
-	UprobeSqlExecEntry         *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_entry"`
-	UprobeSqlExecReturn        *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_return"`
-	UprobeSqlQueryEntry        *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_entry"`
-	UprobeSqlQueryReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_return"`
-	UprobeSqlRollbackEntry     *ebpf.ProgramSpec `ebpf:"uprobe_sql_rollback_entry"`
-	UprobeSqlTxEndReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sql_tx_end_return"`
-	UprobeXnetClientEntry      *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_entry"`
-	UprobeXnetClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_return"`
-	UprobeXnetH2ServerHeaders  *ebpf.ProgramSpec `ebpf:"uprobe_xnet_h2_server_headers"`
-	UprobeXnetHandlerEntry     *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_entry"`
-	UprobeXnetHandlerReturn    *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_return"`
-	UprobeXnetServeConn        *ebpf.ProgramSpec `ebpf:"uprobe_xnet_serve_conn"`
+	UprobeClientConn              *ebpf.ProgramSpec `ebpf:"uprobe_client_conn"`
+	UprobeClientEntry             *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
+	UprobeClientReturn            *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
+	UprobeEmpty                   *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
+	UprobeGopanic                 *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
+	UprobeGrpcClientEntry         *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_entry"`
+	UprobeGrpcClientReturn        *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcServerEntry         *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
+	UprobeGrpcServerStatus        *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
+	UprobeH2ServerHeaders         *ebpf.ProgramSpec `ebpf:"uprobe_h2_server_headers"`
+	UprobeKafkaBatchEntry         *ebpf.ProgramSpec `ebpf:"uprobe_kafka_batch_entry"`
+	UprobeKafkaBatchReturn        *ebpf.ProgramSpec `ebpf:"uprobe_kafka_batch_return"`
+	UprobeKafkaFetchEntry         *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_entry"`
+	UprobeKafkaFetchReturn        *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_return"`
+	UprobeKafkaProduceEntry       *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_entry"`
+	UprobeKafkaProduceReturn      *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_return"`
+	UprobeNewproc1Return          *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
+	UprobeRecoveryResume          *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
+	UprobeRedisCommandEntry       *ebpf.ProgramSpec `ebpf:"uprobe_redis_command_entry"`
+	UprobeRedisCommandFmEntry     *ebpf.ProgramSpec `ebpf:"uprobe_redis_command_fm_entry"`
+	UprobeRedisMultiEntry         *ebpf.ProgramSpec `ebpf:"uprobe_redis_multi_entry"`
+	UprobeRedisMultiFmEntry       *ebpf.ProgramSpec `ebpf:"uprobe_redis_multi_fm_entry"`
+	UprobeRedisPipelineEntry      *ebpf.ProgramSpec `ebpf:"uprobe_redis_pipeline_entry"`
+	UprobeRedisPipelineFmEntry    *ebpf.ProgramSpec `ebpf:"uprobe_redis_pipeline_fm_entry"`
+	UprobeRedisReturn             *ebpf.ProgramSpec `ebpf:"uprobe_redis_return"`
+	UprobeSaramaGroupConsumeEntry *ebpf.ProgramSpec `ebpf:"uprobe_sarama_group_consume_entry"`
+	UprobeSaramaParseEntry        *ebpf.ProgramSpec `ebpf:"uprobe_sarama_parse_entry"`
+	UprobeSaramaParseReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sarama_parse_return"`
+	UprobeSaramaSendEntry         *ebpf.ProgramSpec `ebpf:"uprobe_sarama_send_entry"`
+	UprobeSaramaSendManyEntry     *ebpf.ProgramSpec `ebpf:"uprobe_sarama_send_many_entry"`
+	UprobeSaramaSendManyReturn    *ebpf.ProgramSpec `ebpf:"uprobe_sarama_send_many_return"`
+	UprobeSaramaSendReturn        *ebpf.ProgramSpec `ebpf:"uprobe_sarama_send_return"`
+	UprobeServerEntry             *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
+	UprobeServerReturn            *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
+	UprobeSqlBeginEntry           *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_entry"`
+	UprobeSqlBeginReturn          *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_return"`
+	UprobeSqlCommitEntry          *ebpf.ProgramSpec `ebpf:"uprobe_sql_commit_entry"`
+	UprobeSqlExecEntry            *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_entry"`
+	UprobeSqlExecReturn           *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_return"`
+	UprobeSqlQueryEntry           *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_entry"`
+	UprobeSqlQueryReturn          *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_return"`
+	UprobeSqlRollbackEntry        *ebpf.ProgramSpec `ebpf:"uprobe_sql_rollback_entry"`
+	UprobeSqlTxEndReturn          *ebpf.ProgramSpec `ebpf:"uprobe_sql_tx_end_return"`
+	UprobeXnetClientEntry         *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_entry"`
+	UprobeXnetClientReturn        *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_return"`
+	UprobeXnetH2ServerHeaders     *ebpf.ProgramSpec `ebpf:"uprobe_xnet_h2_server_headers"`
+	UprobeXnetHandlerEntry        *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_entry"`
+	UprobeXnetHandlerReturn       *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_return"`
+	UprobeXnetServeConn           *ebpf.ProgramSpec `ebpf:"uprobe_xnet_serve_conn"`
 }
 
 // GoebpfMapSpecs contains maps before they are loaded into the kernel.
@@ -496,6 +576,10 @@ type GoebpfMapSpecs struct {
 	RedisClientCalls     *ebpf.MapSpec `ebpf:"redis_client_calls"`
 	RedisClientScratch   *ebpf.MapSpec `ebpf:"redis_client_scratch"`
 	RingbufDrops         *ebpf.MapSpec `ebpf:"ringbuf_drops"`
+	SaramaBatchScratch   *ebpf.MapSpec `ebpf:"sarama_batch_scratch"`
+	SaramaConsumerCalls  *ebpf.MapSpec `ebpf:"sarama_consumer_calls"`
+	SaramaConsumerGroups *ebpf.MapSpec `ebpf:"sarama_consumer_groups"`
+	SaramaProducerCalls  *ebpf.MapSpec `ebpf:"sarama_producer_calls"`
 	ServerRequests       *ebpf.MapSpec `ebpf:"server_requests"`
 	SpanByGoroutine      *ebpf.MapSpec `ebpf:"span_by_goroutine"`
 	SqlClientCalls       *ebpf.MapSpec `ebpf:"sql_client_calls"`
@@ -508,26 +592,28 @@ type GoebpfMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfVariableSpecs struct {
-	CaptureQuery             *ebpf.VariableSpec `ebpf:"capture_query"`
-	ExtractFlags             *ebpf.VariableSpec `ebpf:"extract_flags"`
-	InjectEnabled            *ebpf.VariableSpec `ebpf:"inject_enabled"`
-	KafkaNoteMessages        *ebpf.VariableSpec `ebpf:"kafka_note_messages"`
-	SqlPoolsEnabled          *ebpf.VariableSpec `ebpf:"sql_pools_enabled"`
-	StitchEnabled            *ebpf.VariableSpec `ebpf:"stitch_enabled"`
-	UnusedEventHeader        *ebpf.VariableSpec `ebpf:"unused_event_header"`
-	UnusedEventKind          *ebpf.VariableSpec `ebpf:"unused_event_kind"`
-	UnusedGoOffsets          *ebpf.VariableSpec `ebpf:"unused_go_offsets"`
-	UnusedGrpcClientEvent    *ebpf.VariableSpec `ebpf:"unused_grpc_client_event"`
-	UnusedGrpcServerEvent    *ebpf.VariableSpec `ebpf:"unused_grpc_server_event"`
-	UnusedHttpClientEvent    *ebpf.VariableSpec `ebpf:"unused_http_client_event"`
-	UnusedHttpServerEvent    *ebpf.VariableSpec `ebpf:"unused_http_server_event"`
-	UnusedInjectPendingCtx   *ebpf.VariableSpec `ebpf:"unused_inject_pending_ctx"`
-	UnusedKafkaConsumerEvent *ebpf.VariableSpec `ebpf:"unused_kafka_consumer_event"`
-	UnusedKafkaOffsetsEvent  *ebpf.VariableSpec `ebpf:"unused_kafka_offsets_event"`
-	UnusedKafkaProducerEvent *ebpf.VariableSpec `ebpf:"unused_kafka_producer_event"`
-	UnusedRedisClientEvent   *ebpf.VariableSpec `ebpf:"unused_redis_client_event"`
-	UnusedSqlClientEvent     *ebpf.VariableSpec `ebpf:"unused_sql_client_event"`
-	WakeupThreshold          *ebpf.VariableSpec `ebpf:"wakeup_threshold"`
+	CaptureQuery              *ebpf.VariableSpec `ebpf:"capture_query"`
+	ExtractFlags              *ebpf.VariableSpec `ebpf:"extract_flags"`
+	InjectEnabled             *ebpf.VariableSpec `ebpf:"inject_enabled"`
+	KafkaNoteMessages         *ebpf.VariableSpec `ebpf:"kafka_note_messages"`
+	SqlPoolsEnabled           *ebpf.VariableSpec `ebpf:"sql_pools_enabled"`
+	StitchEnabled             *ebpf.VariableSpec `ebpf:"stitch_enabled"`
+	UnusedEventHeader         *ebpf.VariableSpec `ebpf:"unused_event_header"`
+	UnusedEventKind           *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedGoOffsets           *ebpf.VariableSpec `ebpf:"unused_go_offsets"`
+	UnusedGrpcClientEvent     *ebpf.VariableSpec `ebpf:"unused_grpc_client_event"`
+	UnusedGrpcServerEvent     *ebpf.VariableSpec `ebpf:"unused_grpc_server_event"`
+	UnusedHttpClientEvent     *ebpf.VariableSpec `ebpf:"unused_http_client_event"`
+	UnusedHttpServerEvent     *ebpf.VariableSpec `ebpf:"unused_http_server_event"`
+	UnusedInjectPendingCtx    *ebpf.VariableSpec `ebpf:"unused_inject_pending_ctx"`
+	UnusedKafkaConsumerEvent  *ebpf.VariableSpec `ebpf:"unused_kafka_consumer_event"`
+	UnusedKafkaOffsetsEvent   *ebpf.VariableSpec `ebpf:"unused_kafka_offsets_event"`
+	UnusedKafkaProducerEvent  *ebpf.VariableSpec `ebpf:"unused_kafka_producer_event"`
+	UnusedRedisClientEvent    *ebpf.VariableSpec `ebpf:"unused_redis_client_event"`
+	UnusedSaramaConsumerEvent *ebpf.VariableSpec `ebpf:"unused_sarama_consumer_event"`
+	UnusedSaramaProducerEvent *ebpf.VariableSpec `ebpf:"unused_sarama_producer_event"`
+	UnusedSqlClientEvent      *ebpf.VariableSpec `ebpf:"unused_sql_client_event"`
+	WakeupThreshold           *ebpf.VariableSpec `ebpf:"wakeup_threshold"`
 }
 
 // GoebpfObjects contains all objects after they have been loaded into the kernel.
@@ -575,6 +661,10 @@ type GoebpfMaps struct {
 	RedisClientCalls     *ebpf.Map `ebpf:"redis_client_calls"`
 	RedisClientScratch   *ebpf.Map `ebpf:"redis_client_scratch"`
 	RingbufDrops         *ebpf.Map `ebpf:"ringbuf_drops"`
+	SaramaBatchScratch   *ebpf.Map `ebpf:"sarama_batch_scratch"`
+	SaramaConsumerCalls  *ebpf.Map `ebpf:"sarama_consumer_calls"`
+	SaramaConsumerGroups *ebpf.Map `ebpf:"sarama_consumer_groups"`
+	SaramaProducerCalls  *ebpf.Map `ebpf:"sarama_producer_calls"`
 	ServerRequests       *ebpf.Map `ebpf:"server_requests"`
 	SpanByGoroutine      *ebpf.Map `ebpf:"span_by_goroutine"`
 	SqlClientCalls       *ebpf.Map `ebpf:"sql_client_calls"`
@@ -610,6 +700,10 @@ func (m *GoebpfMaps) Close() error {
 		m.RedisClientCalls,
 		m.RedisClientScratch,
 		m.RingbufDrops,
+		m.SaramaBatchScratch,
+		m.SaramaConsumerCalls,
+		m.SaramaConsumerGroups,
+		m.SaramaProducerCalls,
 		m.ServerRequests,
 		m.SpanByGoroutine,
 		m.SqlClientCalls,
@@ -623,74 +717,83 @@ func (m *GoebpfMaps) Close() error {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfVariables struct {
-	CaptureQuery             *ebpf.Variable `ebpf:"capture_query"`
-	ExtractFlags             *ebpf.Variable `ebpf:"extract_flags"`
-	InjectEnabled            *ebpf.Variable `ebpf:"inject_enabled"`
-	KafkaNoteMessages        *ebpf.Variable `ebpf:"kafka_note_messages"`
-	SqlPoolsEnabled          *ebpf.Variable `ebpf:"sql_pools_enabled"`
-	StitchEnabled            *ebpf.Variable `ebpf:"stitch_enabled"`
-	UnusedEventHeader        *ebpf.Variable `ebpf:"unused_event_header"`
-	UnusedEventKind          *ebpf.Variable `ebpf:"unused_event_kind"`
-	UnusedGoOffsets          *ebpf.Variable `ebpf:"unused_go_offsets"`
-	UnusedGrpcClientEvent    *ebpf.Variable `ebpf:"unused_grpc_client_event"`
-	UnusedGrpcServerEvent    *ebpf.Variable `ebpf:"unused_grpc_server_event"`
-	UnusedHttpClientEvent    *ebpf.Variable `ebpf:"unused_http_client_event"`
-	UnusedHttpServerEvent    *ebpf.Variable `ebpf:"unused_http_server_event"`
-	UnusedInjectPendingCtx   *ebpf.Variable `ebpf:"unused_inject_pending_ctx"`
-	UnusedKafkaConsumerEvent *ebpf.Variable `ebpf:"unused_kafka_consumer_event"`
-	UnusedKafkaOffsetsEvent  *ebpf.Variable `ebpf:"unused_kafka_offsets_event"`
-	UnusedKafkaProducerEvent *ebpf.Variable `ebpf:"unused_kafka_producer_event"`
-	UnusedRedisClientEvent   *ebpf.Variable `ebpf:"unused_redis_client_event"`
-	UnusedSqlClientEvent     *ebpf.Variable `ebpf:"unused_sql_client_event"`
-	WakeupThreshold          *ebpf.Variable `ebpf:"wakeup_threshold"`
+	CaptureQuery              *ebpf.Variable `ebpf:"capture_query"`
+	ExtractFlags              *ebpf.Variable `ebpf:"extract_flags"`
+	InjectEnabled             *ebpf.Variable `ebpf:"inject_enabled"`
+	KafkaNoteMessages         *ebpf.Variable `ebpf:"kafka_note_messages"`
+	SqlPoolsEnabled           *ebpf.Variable `ebpf:"sql_pools_enabled"`
+	StitchEnabled             *ebpf.Variable `ebpf:"stitch_enabled"`
+	UnusedEventHeader         *ebpf.Variable `ebpf:"unused_event_header"`
+	UnusedEventKind           *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedGoOffsets           *ebpf.Variable `ebpf:"unused_go_offsets"`
+	UnusedGrpcClientEvent     *ebpf.Variable `ebpf:"unused_grpc_client_event"`
+	UnusedGrpcServerEvent     *ebpf.Variable `ebpf:"unused_grpc_server_event"`
+	UnusedHttpClientEvent     *ebpf.Variable `ebpf:"unused_http_client_event"`
+	UnusedHttpServerEvent     *ebpf.Variable `ebpf:"unused_http_server_event"`
+	UnusedInjectPendingCtx    *ebpf.Variable `ebpf:"unused_inject_pending_ctx"`
+	UnusedKafkaConsumerEvent  *ebpf.Variable `ebpf:"unused_kafka_consumer_event"`
+	UnusedKafkaOffsetsEvent   *ebpf.Variable `ebpf:"unused_kafka_offsets_event"`
+	UnusedKafkaProducerEvent  *ebpf.Variable `ebpf:"unused_kafka_producer_event"`
+	UnusedRedisClientEvent    *ebpf.Variable `ebpf:"unused_redis_client_event"`
+	UnusedSaramaConsumerEvent *ebpf.Variable `ebpf:"unused_sarama_consumer_event"`
+	UnusedSaramaProducerEvent *ebpf.Variable `ebpf:"unused_sarama_producer_event"`
+	UnusedSqlClientEvent      *ebpf.Variable `ebpf:"unused_sql_client_event"`
+	WakeupThreshold           *ebpf.Variable `ebpf:"wakeup_threshold"`
 }
 
 // GoebpfPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfPrograms struct {
-	UprobeClientConn           *ebpf.Program `ebpf:"uprobe_client_conn"`
-	UprobeClientEntry          *ebpf.Program `ebpf:"uprobe_client_entry"`
-	UprobeClientReturn         *ebpf.Program `ebpf:"uprobe_client_return"`
-	UprobeEmpty                *ebpf.Program `ebpf:"uprobe_empty"`
-	UprobeGopanic              *ebpf.Program `ebpf:"uprobe_gopanic"`
-	UprobeGrpcClientEntry      *ebpf.Program `ebpf:"uprobe_grpc_client_entry"`
-	UprobeGrpcClientReturn     *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
-	UprobeGrpcServerEntry      *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
-	UprobeGrpcServerStatus     *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
-	UprobeH2ServerHeaders      *ebpf.Program `ebpf:"uprobe_h2_server_headers"`
-	UprobeKafkaBatchEntry      *ebpf.Program `ebpf:"uprobe_kafka_batch_entry"`
-	UprobeKafkaBatchReturn     *ebpf.Program `ebpf:"uprobe_kafka_batch_return"`
-	UprobeKafkaFetchEntry      *ebpf.Program `ebpf:"uprobe_kafka_fetch_entry"`
-	UprobeKafkaFetchReturn     *ebpf.Program `ebpf:"uprobe_kafka_fetch_return"`
-	UprobeKafkaProduceEntry    *ebpf.Program `ebpf:"uprobe_kafka_produce_entry"`
-	UprobeKafkaProduceReturn   *ebpf.Program `ebpf:"uprobe_kafka_produce_return"`
-	UprobeNewproc1Return       *ebpf.Program `ebpf:"uprobe_newproc1_return"`
-	UprobeRecoveryResume       *ebpf.Program `ebpf:"uprobe_recovery_resume"`
-	UprobeRedisCommandEntry    *ebpf.Program `ebpf:"uprobe_redis_command_entry"`
-	UprobeRedisCommandFmEntry  *ebpf.Program `ebpf:"uprobe_redis_command_fm_entry"`
-	UprobeRedisMultiEntry      *ebpf.Program `ebpf:"uprobe_redis_multi_entry"`
-	UprobeRedisMultiFmEntry    *ebpf.Program `ebpf:"uprobe_redis_multi_fm_entry"`
-	UprobeRedisPipelineEntry   *ebpf.Program `ebpf:"uprobe_redis_pipeline_entry"`
-	UprobeRedisPipelineFmEntry *ebpf.Program `ebpf:"uprobe_redis_pipeline_fm_entry"`
-	UprobeRedisReturn          *ebpf.Program `ebpf:"uprobe_redis_return"`
-	UprobeServerEntry          *ebpf.Program `ebpf:"uprobe_server_entry"`
-	UprobeServerReturn         *ebpf.Program `ebpf:"uprobe_server_return"`
-	UprobeSqlBeginEntry        *ebpf.Program `ebpf:"uprobe_sql_begin_entry"`
-	UprobeSqlBeginReturn       *ebpf.Program `ebpf:"uprobe_sql_begin_return"`
-	UprobeSqlCommitEntry       *ebpf.Program `ebpf:"uprobe_sql_commit_entry"`
-	UprobeSqlExecEntry         *ebpf.Program `ebpf:"uprobe_sql_exec_entry"`
-	UprobeSqlExecReturn        *ebpf.Program `ebpf:"uprobe_sql_exec_return"`
-	UprobeSqlQueryEntry        *ebpf.Program `ebpf:"uprobe_sql_query_entry"`
-	UprobeSqlQueryReturn       *ebpf.Program `ebpf:"uprobe_sql_query_return"`
-	UprobeSqlRollbackEntry     *ebpf.Program `ebpf:"uprobe_sql_rollback_entry"`
-	UprobeSqlTxEndReturn       *ebpf.Program `ebpf:"uprobe_sql_tx_end_return"`
-	UprobeXnetClientEntry      *ebpf.Program `ebpf:"uprobe_xnet_client_entry"`
-	UprobeXnetClientReturn     *ebpf.Program `ebpf:"uprobe_xnet_client_return"`
-	UprobeXnetH2ServerHeaders  *ebpf.Program `ebpf:"uprobe_xnet_h2_server_headers"`
-	UprobeXnetHandlerEntry     *ebpf.Program `ebpf:"uprobe_xnet_handler_entry"`
-	UprobeXnetHandlerReturn    *ebpf.Program `ebpf:"uprobe_xnet_handler_return"`
-	UprobeXnetServeConn        *ebpf.Program `ebpf:"uprobe_xnet_serve_conn"`
+	UprobeClientConn              *ebpf.Program `ebpf:"uprobe_client_conn"`
+	UprobeClientEntry             *ebpf.Program `ebpf:"uprobe_client_entry"`
+	UprobeClientReturn            *ebpf.Program `ebpf:"uprobe_client_return"`
+	UprobeEmpty                   *ebpf.Program `ebpf:"uprobe_empty"`
+	UprobeGopanic                 *ebpf.Program `ebpf:"uprobe_gopanic"`
+	UprobeGrpcClientEntry         *ebpf.Program `ebpf:"uprobe_grpc_client_entry"`
+	UprobeGrpcClientReturn        *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcServerEntry         *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
+	UprobeGrpcServerStatus        *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
+	UprobeH2ServerHeaders         *ebpf.Program `ebpf:"uprobe_h2_server_headers"`
+	UprobeKafkaBatchEntry         *ebpf.Program `ebpf:"uprobe_kafka_batch_entry"`
+	UprobeKafkaBatchReturn        *ebpf.Program `ebpf:"uprobe_kafka_batch_return"`
+	UprobeKafkaFetchEntry         *ebpf.Program `ebpf:"uprobe_kafka_fetch_entry"`
+	UprobeKafkaFetchReturn        *ebpf.Program `ebpf:"uprobe_kafka_fetch_return"`
+	UprobeKafkaProduceEntry       *ebpf.Program `ebpf:"uprobe_kafka_produce_entry"`
+	UprobeKafkaProduceReturn      *ebpf.Program `ebpf:"uprobe_kafka_produce_return"`
+	UprobeNewproc1Return          *ebpf.Program `ebpf:"uprobe_newproc1_return"`
+	UprobeRecoveryResume          *ebpf.Program `ebpf:"uprobe_recovery_resume"`
+	UprobeRedisCommandEntry       *ebpf.Program `ebpf:"uprobe_redis_command_entry"`
+	UprobeRedisCommandFmEntry     *ebpf.Program `ebpf:"uprobe_redis_command_fm_entry"`
+	UprobeRedisMultiEntry         *ebpf.Program `ebpf:"uprobe_redis_multi_entry"`
+	UprobeRedisMultiFmEntry       *ebpf.Program `ebpf:"uprobe_redis_multi_fm_entry"`
+	UprobeRedisPipelineEntry      *ebpf.Program `ebpf:"uprobe_redis_pipeline_entry"`
+	UprobeRedisPipelineFmEntry    *ebpf.Program `ebpf:"uprobe_redis_pipeline_fm_entry"`
+	UprobeRedisReturn             *ebpf.Program `ebpf:"uprobe_redis_return"`
+	UprobeSaramaGroupConsumeEntry *ebpf.Program `ebpf:"uprobe_sarama_group_consume_entry"`
+	UprobeSaramaParseEntry        *ebpf.Program `ebpf:"uprobe_sarama_parse_entry"`
+	UprobeSaramaParseReturn       *ebpf.Program `ebpf:"uprobe_sarama_parse_return"`
+	UprobeSaramaSendEntry         *ebpf.Program `ebpf:"uprobe_sarama_send_entry"`
+	UprobeSaramaSendManyEntry     *ebpf.Program `ebpf:"uprobe_sarama_send_many_entry"`
+	UprobeSaramaSendManyReturn    *ebpf.Program `ebpf:"uprobe_sarama_send_many_return"`
+	UprobeSaramaSendReturn        *ebpf.Program `ebpf:"uprobe_sarama_send_return"`
+	UprobeServerEntry             *ebpf.Program `ebpf:"uprobe_server_entry"`
+	UprobeServerReturn            *ebpf.Program `ebpf:"uprobe_server_return"`
+	UprobeSqlBeginEntry           *ebpf.Program `ebpf:"uprobe_sql_begin_entry"`
+	UprobeSqlBeginReturn          *ebpf.Program `ebpf:"uprobe_sql_begin_return"`
+	UprobeSqlCommitEntry          *ebpf.Program `ebpf:"uprobe_sql_commit_entry"`
+	UprobeSqlExecEntry            *ebpf.Program `ebpf:"uprobe_sql_exec_entry"`
+	UprobeSqlExecReturn           *ebpf.Program `ebpf:"uprobe_sql_exec_return"`
+	UprobeSqlQueryEntry           *ebpf.Program `ebpf:"uprobe_sql_query_entry"`
+	UprobeSqlQueryReturn          *ebpf.Program `ebpf:"uprobe_sql_query_return"`
+	UprobeSqlRollbackEntry        *ebpf.Program `ebpf:"uprobe_sql_rollback_entry"`
+	UprobeSqlTxEndReturn          *ebpf.Program `ebpf:"uprobe_sql_tx_end_return"`
+	UprobeXnetClientEntry         *ebpf.Program `ebpf:"uprobe_xnet_client_entry"`
+	UprobeXnetClientReturn        *ebpf.Program `ebpf:"uprobe_xnet_client_return"`
+	UprobeXnetH2ServerHeaders     *ebpf.Program `ebpf:"uprobe_xnet_h2_server_headers"`
+	UprobeXnetHandlerEntry        *ebpf.Program `ebpf:"uprobe_xnet_handler_entry"`
+	UprobeXnetHandlerReturn       *ebpf.Program `ebpf:"uprobe_xnet_handler_return"`
+	UprobeXnetServeConn           *ebpf.Program `ebpf:"uprobe_xnet_serve_conn"`
 }
 
 func (p *GoebpfPrograms) Close() error {
@@ -720,6 +823,13 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeRedisPipelineEntry,
 		p.UprobeRedisPipelineFmEntry,
 		p.UprobeRedisReturn,
+		p.UprobeSaramaGroupConsumeEntry,
+		p.UprobeSaramaParseEntry,
+		p.UprobeSaramaParseReturn,
+		p.UprobeSaramaSendEntry,
+		p.UprobeSaramaSendManyEntry,
+		p.UprobeSaramaSendManyReturn,
+		p.UprobeSaramaSendReturn,
 		p.UprobeServerEntry,
 		p.UprobeServerReturn,
 		p.UprobeSqlBeginEntry,

@@ -115,6 +115,18 @@ const (
 	KafkaMessageValue
 	KafkaWriteBatchMsgs
 	KafkaWriteBatchErr
+	SaramaProducerMessageTopic
+	SaramaProducerMessageOffset
+	SaramaProducerMessagePartition
+	SaramaConsumerMessageTopic
+	SaramaConsumerMessagePartition
+	SaramaConsumerMessageOffset
+	SaramaPartitionConsumerConsumer
+	SaramaConsumerGroupConsumer
+	SaramaConsumerGroupGroupID
+	SaramaConsumerMessageHeaders
+	SaramaRecordHeaderKey
+	SaramaRecordHeaderValue
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -255,6 +267,21 @@ var list = [Count]Field{
 	KafkaMessageValue:   {Key: "github.com/segmentio/kafka-go.Message.Value", NotInTable: true},
 	KafkaWriteBatchMsgs: {Key: "github.com/segmentio/kafka-go.writeBatch.msgs", NotInTable: true},
 	KafkaWriteBatchErr:  {Key: "github.com/segmentio/kafka-go.writeBatch.err", NotInTable: true},
+	// github.com/IBM/sarama (the saramaproducer and saramaconsumer
+	// probes). DWARF, else the probes' rule (one layout from
+	// github.com/Shopify/sarama v1.38 through IBM/sarama v1.61).
+	SaramaProducerMessageTopic:      {Key: "github.com/IBM/sarama.ProducerMessage.Topic", NotInTable: true},
+	SaramaProducerMessageOffset:     {Key: "github.com/IBM/sarama.ProducerMessage.Offset", NotInTable: true},
+	SaramaProducerMessagePartition:  {Key: "github.com/IBM/sarama.ProducerMessage.Partition", NotInTable: true},
+	SaramaConsumerMessageTopic:      {Key: "github.com/IBM/sarama.ConsumerMessage.Topic", NotInTable: true},
+	SaramaConsumerMessagePartition:  {Key: "github.com/IBM/sarama.ConsumerMessage.Partition", NotInTable: true},
+	SaramaConsumerMessageOffset:     {Key: "github.com/IBM/sarama.ConsumerMessage.Offset", NotInTable: true},
+	SaramaPartitionConsumerConsumer: {Key: "github.com/IBM/sarama.partitionConsumer.consumer", NotInTable: true},
+	SaramaConsumerGroupConsumer:     {Key: "github.com/IBM/sarama.consumerGroup.consumer", NotInTable: true},
+	SaramaConsumerGroupGroupID:      {Key: "github.com/IBM/sarama.consumerGroup.groupID", NotInTable: true},
+	SaramaConsumerMessageHeaders:    {Key: "github.com/IBM/sarama.ConsumerMessage.Headers", NotInTable: true},
+	SaramaRecordHeaderKey:           {Key: "github.com/IBM/sarama.RecordHeader.Key", NotInTable: true},
+	SaramaRecordHeaderValue:         {Key: "github.com/IBM/sarama.RecordHeader.Value", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.

@@ -37,6 +37,11 @@ type Probe struct {
 	// OptionalFields are groups of fields the programs read when known; a
 	// group is filled entirely or left Unknown (the programs test it).
 	OptionalFields [][]fields.ID
+	// RuleFields are taken from DWARF when it has them all, else Complete
+	// must set them (a rule of the probe for the library versions it
+	// knows); the probe is left out when one is still unknown after
+	// Complete, rather than attached to programs that cannot use it.
+	RuleFields []fields.ID
 	// Complete runs once the probe's fields and functions are resolved, for
 	// what a rule of the probe derives (a field from a neighbour, an address).
 	Complete func(exe *goexe.Executable, off *Offsets)

@@ -3,6 +3,7 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
@@ -78,6 +79,7 @@ func Resolve(exe *goexe.Executable, list []*probes.Probe) (Binary, error) {
 		for _, group := range p.OptionalFields {
 			_ = t.ResolveAll(exe.FieldOffset, group...)
 		}
+		_ = t.ResolveAll(exe.FieldOffset, p.RuleFields...)
 		if !p.CarriesSpans {
 			spanProbes++
 		}
@@ -97,10 +99,21 @@ func Resolve(exe *goexe.Executable, list []*probes.Probe) (Binary, error) {
 			}
 			continue
 		}
-		bin.Sites[p.Name] = sites
 		if p.Complete != nil {
 			p.Complete(exe, &bin.Offsets)
 		}
+		if !t.Known(p.RuleFields...) {
+			var unknown []string
+			for _, id := range p.RuleFields {
+				if !t.Known(id) {
+					unknown = append(unknown, id.String())
+				}
+			}
+			bin.Unusable[p.Name] = fmt.Errorf("%s: %w: %s: not in DWARF, and the probe's rule does not cover this build's module versions",
+				p.Name, ErrOffsetsMissing, strings.Join(unknown, ", "))
+			continue
+		}
+		bin.Sites[p.Name] = sites
 	}
 	for _, p := range list {
 		if _, ok := bin.Sites[p.Name]; ok && !p.CarriesSpans {

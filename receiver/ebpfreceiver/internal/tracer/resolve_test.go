@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
@@ -70,5 +71,50 @@ func TestResolveProbeSet(t *testing.T) {
 	}
 	if _, err := Resolve(exe, []*probes.Probe{user, ghost}); !errors.Is(err, ErrFunctionMissing) || errors.Is(err, ErrOffsetsMissing) {
 		t.Errorf("one probe without offsets, one without functions: %v, want ErrFunctionMissing", err)
+	}
+}
+
+// TestResolveRuleFields: fields DWARF does not give are taken from the
+// probe's rule (Complete); a probe whose rule does not cover the binary is
+// left out with ErrOffsetsMissing naming the fields, never attached.
+func TestResolveRuleFields(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "httpdemo")
+	build := exec.Command("go", "build", "-ldflags=-s -w", "-o", path, "../../../../integration/testdata/httpdemo")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build httpdemo: %v\n%s", err, out)
+	}
+	exe, err := goexe.Inspect(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stripped: no DWARF, and sarama's fields are in no offsets table.
+	ruled := &probes.Probe{
+		Name:       "ruled",
+		Uprobes:    []probes.Uprobe{{Symbol: httpserver.FuncServeHTTP, Entry: "e"}},
+		RuleFields: []fields.ID{fields.SaramaConsumerMessageOffset},
+		Complete: func(_ *goexe.Executable, off *probes.Offsets) {
+			off.Fields[fields.SaramaConsumerMessageOffset] = 144
+		},
+	}
+	unruled := &probes.Probe{
+		Name:       "unruled",
+		Uprobes:    []probes.Uprobe{{Symbol: httpserver.FuncServeHTTP, Entry: "e"}},
+		RuleFields: []fields.ID{fields.SaramaProducerMessageOffset},
+		Complete:   func(*goexe.Executable, *probes.Offsets) {},
+	}
+	bin, err := Resolve(exe, []*probes.Probe{ruled, unruled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := bin.Sites["ruled"]; !ok || bin.Offsets.Fields[fields.SaramaConsumerMessageOffset] != 144 {
+		t.Errorf("ruled: sites %v, offset %d; want attached with 144", bin.Sites["ruled"], bin.Offsets.Fields[fields.SaramaConsumerMessageOffset])
+	}
+	if _, ok := bin.Sites["unruled"]; ok {
+		t.Error("unruled: attached without its fields")
+	}
+	if err := bin.Unusable["unruled"]; !errors.Is(err, ErrOffsetsMissing) || !strings.Contains(err.Error(), fields.SaramaProducerMessageOffset.String()) {
+		t.Errorf("unruled: %v, want ErrOffsetsMissing naming %s", err, fields.SaramaProducerMessageOffset)
 	}
 }

@@ -1,0 +1,173 @@
+//go:build ignore
+
+// The sarama producer probe: one PRODUCER span per call of
+// github.com/IBM/sarama's (and github.com/Shopify/sarama's) SyncProducer
+// SendMessage or SendMessages, 2 hits per call (the entry and one RET),
+// whatever the number of messages.
+//
+// At entry the topic (the first message's Topic) and the number of
+// messages are noted; the span's parent is the span the calling goroutine
+// works for (goroutines.h). SendMessage returns the partition and offset
+// the broker gave the message (in registers): the span carries them, so
+// the receiver can join a consumer span of the same message to it. After a
+// one-message SendMessages the message's Partition and Offset fields hold
+// them (sarama fills them in before it acknowledges the message).
+
+#include "goebpf.h"
+#include "event.h"
+#include "go_mem.h"
+#include "go_offsets.h"
+#include "goroutines.h"
+#include <bpf/bpf_helpers.h>
+
+#define SARAMA_TOPIC_LEN 128
+
+struct sarama_producer_inflight {
+	u64 start_ns;
+	u64 messages;
+	u64 first; // *ProducerMessage of a one-message SendMessages, else 0
+	struct span_ids ids;
+	u8 has_parent;
+	u8 pad;
+	u16 topic_len;
+	u32 pad2;
+	char topic[SARAMA_TOPIC_LEN];
+};
+
+struct sarama_producer_event {
+	struct event_header hdr;
+	s64 partition; // the broker's partition and offset (has_coords)
+	s64 offset;
+	u64 messages;  // messages given
+	u8 has_error;  // the call returned a non-nil error
+	u8 has_coords; // partition and offset are set
+	u16 topic_len; // bytes of topic copied
+	u32 pad;
+	char topic[SARAMA_TOPIC_LEN];
+};
+
+const struct sarama_producer_event *unused_sarama_producer_event __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct goroutine_key);
+	__type(value, struct sarama_producer_inflight);
+} sarama_producer_calls SEC(".maps");
+
+static __always_inline int sarama_producer_known(struct go_offsets *off)
+{
+	return known(off, GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_TOPIC) &&
+	       known(off, GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_OFFSET) &&
+	       known(off, GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_PARTITION);
+}
+
+static __always_inline void sarama_produce_begin(struct pt_regs *ctx, struct go_offsets *off, u64 msg, u64 messages, u64 first)
+{
+	struct sarama_producer_inflight st = {};
+	struct goroutine_key key = current_goroutine(ctx);
+	st.start_ns = bpf_ktime_get_boot_ns();
+	st.messages = messages;
+	st.first = first;
+	if (msg)
+		st.topic_len = read_go_string(msg + FIELD(off, GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_TOPIC), st.topic, SARAMA_TOPIC_LEN);
+	st.has_parent = inherit_span(off, &key, &st.ids);
+	new_span(&st.ids, st.has_parent);
+	bpf_map_update_elem(&sarama_producer_calls, &key, &st, BPF_ANY);
+}
+
+// Sends the span of the call the goroutine is in; coords: 1 when partition
+// and offset are the message's.
+static __always_inline void sarama_produce_end(struct pt_regs *ctx, u8 has_error, u8 coords, s64 partition, s64 offset)
+{
+	struct goroutine_key key = current_goroutine(ctx);
+	struct sarama_producer_inflight *st = bpf_map_lookup_elem(&sarama_producer_calls, &key);
+	if (!st)
+		return;
+	struct sarama_producer_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop();
+		goto out;
+	}
+	fill_header(&e->hdr, EVENT_SARAMA_PRODUCER, key.tgid, st->start_ns, &st->ids, st->has_parent);
+	e->messages = st->messages;
+	e->has_error = has_error;
+	e->has_coords = coords;
+	e->partition = partition;
+	e->offset = offset;
+	e->pad = 0;
+	u16 n = st->topic_len;
+	e->topic_len = n > SARAMA_TOPIC_LEN ? SARAMA_TOPIC_LEN : n;
+	__builtin_memcpy(e->topic, st->topic, SARAMA_TOPIC_LEN);
+	submit(e);
+out:
+	bpf_map_delete_elem(&sarama_producer_calls, &key);
+}
+
+// (*syncProducer).SendMessage(msg *ProducerMessage) (partition int32,
+// offset int64, err error): sp in ax, msg in bx.
+SEC("uprobe/sarama_send_entry")
+int uprobe_sarama_send_entry(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off || !sarama_producer_known(off))
+		return 0;
+	sarama_produce_begin(ctx, off, GO_PARAM2(ctx), 1, 0);
+	return 0;
+}
+
+// SendMessage's results: partition in ax (int32), offset in bx, the
+// error in cx/di (-1, -1 with an error).
+SEC("uprobe/sarama_send_return")
+int uprobe_sarama_send_return(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	u8 has_error = GO_PARAM3(ctx) != 0;
+	s64 partition = (s64)(__s32)(u32)GO_PARAM1(ctx);
+	s64 offset = (s64)GO_PARAM2(ctx);
+	sarama_produce_end(ctx, has_error, !has_error && partition >= 0 && offset >= 0, partition, offset);
+	return 0;
+}
+
+// (*syncProducer).SendMessages(msgs []*ProducerMessage) error: sp in ax,
+// msgs in bx/cx/di (pointer, length, capacity).
+SEC("uprobe/sarama_send_many_entry")
+int uprobe_sarama_send_many_entry(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off || !sarama_producer_known(off))
+		return 0;
+	u64 msgs = GO_PARAM2(ctx);
+	s64 n = (s64)GO_PARAM3(ctx);
+	u64 first = 0;
+	if (msgs && n > 0)
+		first = read_ptr(msgs);
+	sarama_produce_begin(ctx, off, first, n > 0 ? (u64)n : 0, n == 1 ? first : 0);
+	return 0;
+}
+
+// SendMessages' result: the error in ax/bx. A one-message call's
+// coordinates are read from the message.
+SEC("uprobe/sarama_send_many_return")
+int uprobe_sarama_send_many_return(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	u8 has_error = GO_PARAM1(ctx) != 0;
+	s64 partition = -1, offset = -1;
+	if (!has_error) {
+		struct goroutine_key key = current_goroutine(ctx);
+		struct sarama_producer_inflight *st = bpf_map_lookup_elem(&sarama_producer_calls, &key);
+		if (st && st->first) {
+			__s32 p = -1;
+			bpf_probe_read_user(&p, sizeof(p), (void *)(st->first + FIELD(off, GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_PARTITION)));
+			bpf_probe_read_user(&offset, sizeof(offset), (void *)(st->first + FIELD(off, GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_OFFSET)));
+			partition = p;
+		}
+	}
+	sarama_produce_end(ctx, has_error, !has_error && partition >= 0 && offset >= 0, partition, offset);
+	return 0;
+}
