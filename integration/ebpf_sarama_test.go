@@ -293,6 +293,13 @@ service:
 				if s.TraceID().String() != traceID || s.ParentSpanID().String() != parentID {
 					t.Errorf("%s: trace %s parent %s, want the traceparent's %s %s", ctx, s.TraceID(), s.ParentSpanID(), traceID, parentID)
 				}
+			} else if a["messaging.destination.partition.id"] == first[0] && a["messaging.kafka.offset"] == first[1] {
+				// The one-message SendMessage's span carries the message's
+				// partition and offset, so the receiver's Kafka join
+				// (traces.kafka.join, on by default) continues its trace.
+				if s.TraceID() != producers[0].TraceID() || s.ParentSpanID() != producers[0].SpanID() {
+					t.Errorf("%s: trace %s parent %s, want joined to the SendMessage span %s %s", ctx, s.TraceID(), s.ParentSpanID(), producers[0].TraceID(), producers[0].SpanID())
+				}
 			} else if !s.ParentSpanID().IsEmpty() {
 				t.Errorf("%s: parent %s, want none", ctx, s.ParentSpanID())
 			}
