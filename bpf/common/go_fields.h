@@ -97,7 +97,14 @@ enum go_field {
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_HEADERS = 87, // github.com/segmentio/kafka-go.Message.Headers
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_READER_CONFIG = 88, // github.com/segmentio/kafka-go.Reader.config
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_READERCONFIG_GROUPID = 89, // github.com/segmentio/kafka-go.ReaderConfig.GroupID
-	GO_FIELD_COUNT = 90,
+	GO_FIELD_DATABASE_SQL_STMT_DB = 90, // database/sql.Stmt.db
+	GO_FIELD_DATABASE_SQL_STMT_QUERY = 91, // database/sql.Stmt.query
+	GO_FIELD_DATABASE_SQL_TX_DB = 92, // database/sql.Tx.db
+	GO_FIELD_DATABASE_SQL___STMT__EXECCONTEXT = 93, // database/sql.(*Stmt).ExecContext
+	GO_FIELD_DATABASE_SQL___STMT__QUERYCONTEXT = 94, // database/sql.(*Stmt).QueryContext
+	GO_FIELD_GITHUB_COM_JACKC_PGX_V5_PGCONN_PGERROR_CODE = 95, // github.com/jackc/pgx/v5/pgconn.PgError.Code
+	GO_FIELD_GITHUB_COM_JACKC_PGX_V5_PGCONN_PREPAREERROR_ERR = 96, // github.com/jackc/pgx/v5/pgconn.PrepareError.err
+	GO_FIELD_COUNT = 97,
 };
 
 // A go_offsets.field entry whose offset is not known.

@@ -19,6 +19,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/metadata"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/sqlconnector"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
 
@@ -53,9 +54,12 @@ type ebpfReceiver struct {
 	// exes by pid, with resources: names the type of a panic value.
 	exes map[uint32]*goexe.Executable
 	// dbpools reads database/sql pools (metrics.db_pools); nil when off.
-	dbpools   *dbpools.Collector
-	typeNames map[panicTypeKey]string
-	exited    []uint32
+	dbpools *dbpools.Collector
+	// sqlServers names the servers of database/sql pools (traces.sql or
+	// metrics.db_pools); nil when both are off.
+	sqlServers *sqlconnector.Cache
+	typeNames  map[panicTypeKey]string
+	exited     []uint32
 
 	redactor *httpspan.Redactor
 
@@ -155,6 +159,9 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 			return fmt.Errorf("ebpf receiver: %w", err)
 		}
 		r.tracer = tr
+	}
+	if r.tracer != nil && r.cfg.Traces.SQL.Enabled {
+		r.sqlServers = sqlconnector.NewCache(r.openSQLProcess)
 	}
 	if r.metrics != nil {
 		rc, err := newRuntimeCollector(r.cfg.Metrics, r.set.Logger)

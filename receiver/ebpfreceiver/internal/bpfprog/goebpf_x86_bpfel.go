@@ -68,7 +68,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [90]uint64
+	Field        [97]uint64
 	GopanicVaddr uint64
 }
 
@@ -308,21 +308,24 @@ type GoebpfSpanIds struct {
 }
 
 type GoebpfSqlClientEvent struct {
-	_            structs.HostLayout
-	Hdr          GoebpfEventHeader
-	DriverType   uint64
-	ErrorType    uint64
-	Op           uint8
-	HasError     uint8
-	CodeKind     uint8
-	Pad          uint8
-	QueryLen     uint16
-	CodeLen      uint16
-	QueryFullLen uint32
-	ErrorNumber  uint16
-	Pad2         uint16
-	Code         [8]int8
-	Query        [512]int8
+	_              structs.HostLayout
+	Hdr            GoebpfEventHeader
+	DriverType     uint64
+	ErrorType      uint64
+	Db             uint64
+	Op             uint8
+	HasError       uint8
+	CodeKind       uint8
+	Pad            uint8
+	QueryLen       uint16
+	CodeLen        uint16
+	QueryFullLen   uint32
+	ErrorNumber    uint16
+	InnerCodeLen   uint16
+	InnerErrorType uint64
+	InnerCode      [8]int8
+	Code           [8]int8
+	Query          [512]int8
 }
 
 type GoebpfSqlClientInflight struct {
@@ -330,6 +333,7 @@ type GoebpfSqlClientInflight struct {
 	StartNs      uint64
 	Bias         uint64
 	DriverType   uint64
+	Db           uint64
 	Ids          GoebpfSpanIds
 	HasParent    uint8
 	Op           uint8
@@ -413,6 +417,8 @@ type GoebpfProgramSpecs struct {
 	UprobeSqlQueryEntry        *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_entry"`
 	UprobeSqlQueryReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_return"`
 	UprobeSqlRollbackEntry     *ebpf.ProgramSpec `ebpf:"uprobe_sql_rollback_entry"`
+	UprobeSqlStmtExecEntry     *ebpf.ProgramSpec `ebpf:"uprobe_sql_stmt_exec_entry"`
+	UprobeSqlStmtQueryEntry    *ebpf.ProgramSpec `ebpf:"uprobe_sql_stmt_query_entry"`
 	UprobeSqlTxEndReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sql_tx_end_return"`
 	UprobeXnetClientEntry      *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_entry"`
 	UprobeXnetClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_return"`
@@ -621,6 +627,8 @@ type GoebpfPrograms struct {
 	UprobeSqlQueryEntry        *ebpf.Program `ebpf:"uprobe_sql_query_entry"`
 	UprobeSqlQueryReturn       *ebpf.Program `ebpf:"uprobe_sql_query_return"`
 	UprobeSqlRollbackEntry     *ebpf.Program `ebpf:"uprobe_sql_rollback_entry"`
+	UprobeSqlStmtExecEntry     *ebpf.Program `ebpf:"uprobe_sql_stmt_exec_entry"`
+	UprobeSqlStmtQueryEntry    *ebpf.Program `ebpf:"uprobe_sql_stmt_query_entry"`
 	UprobeSqlTxEndReturn       *ebpf.Program `ebpf:"uprobe_sql_tx_end_return"`
 	UprobeXnetClientEntry      *ebpf.Program `ebpf:"uprobe_xnet_client_entry"`
 	UprobeXnetClientReturn     *ebpf.Program `ebpf:"uprobe_xnet_client_return"`
@@ -665,6 +673,8 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeSqlQueryEntry,
 		p.UprobeSqlQueryReturn,
 		p.UprobeSqlRollbackEntry,
+		p.UprobeSqlStmtExecEntry,
+		p.UprobeSqlStmtQueryEntry,
 		p.UprobeSqlTxEndReturn,
 		p.UprobeXnetClientEntry,
 		p.UprobeXnetClientReturn,

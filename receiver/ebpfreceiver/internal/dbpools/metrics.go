@@ -14,6 +14,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/sqlclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/runtimemetrics"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/sqlconnector"
 )
 
 // Metric and attribute names. The count, max and pending requests are the
@@ -38,6 +39,9 @@ type Process struct {
 	// TypeName names a type descriptor at an unrelocated address ("" when
 	// it cannot).
 	TypeName func(addr uint64) string
+	// Server names the server of the pool at an address (nil: unknown);
+	// it gives the pool its name ("postgresql 127.0.0.1:5432/app").
+	Server func(db uint64) sqlconnector.Server
 }
 
 // Collector reads the pools of instrumented processes. Collect and Forget
@@ -138,10 +142,13 @@ func (c *Collector) Collect(md pmetric.Metrics, now time.Time, pools map[int][]u
 				}
 				system = sqlclient.SystemOf(name)
 			}
-			seen[system]++
 			name := system
-			if seen[system] > 1 {
-				name += "#" + strconv.Itoa(seen[system])
+			if proc.Server != nil {
+				name = proc.Server(db).PoolName(system)
+			}
+			seen[name]++
+			if seen[name] > 1 {
+				name += "#" + strconv.Itoa(seen[name])
 			}
 			states = append(states, s)
 			names = append(names, name)

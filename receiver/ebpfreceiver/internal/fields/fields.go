@@ -111,6 +111,13 @@ const (
 	KafkaMessageHeaders
 	KafkaReaderConfig
 	KafkaReaderConfigGroupID
+	SQLStmtDb
+	SQLStmtQuery
+	SQLTxDb
+	SQLStmtExecEntry
+	SQLStmtQueryEntry
+	PgxPgErrorCode
+	PgxPrepareErrorErr
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -245,6 +252,20 @@ var list = [Count]Field{
 	KafkaMessageHeaders:      {Key: "github.com/segmentio/kafka-go.Message.Headers", NotInTable: true},
 	KafkaReaderConfig:        {Key: "github.com/segmentio/kafka-go.Reader.config", NotInTable: true},
 	KafkaReaderConfigGroupID: {Key: "github.com/segmentio/kafka-go.ReaderConfig.GroupID", NotInTable: true},
+	// database/sql prepared statements and the pool a transaction or a
+	// statement belongs to: DWARF, else sqlclient's rule (Go 1.19-1.26).
+	SQLStmtDb:    {Key: "database/sql.Stmt.db", NotInTable: true},
+	SQLStmtQuery: {Key: "database/sql.Stmt.query", NotInTable: true},
+	SQLTxDb:      {Key: "database/sql.Tx.db", NotInTable: true},
+	// Not fields: the unrelocated entries of (*Stmt).ExecContext and
+	// QueryContext (for the load bias), like SQLQueryDCEntry.
+	SQLStmtExecEntry:  {Key: "database/sql.(*Stmt).ExecContext", NotInTable: true},
+	SQLStmtQueryEntry: {Key: "database/sql.(*Stmt).QueryContext", NotInTable: true},
+	// pgx v5's errors (its stdlib driver returns them): PgError's SQLSTATE
+	// and the error a PrepareError (v5.8 on) wraps. DWARF, else sqlclient's
+	// rule by pgx's version.
+	PgxPgErrorCode:     {Key: "github.com/jackc/pgx/v5/pgconn.PgError.Code", NotInTable: true},
+	PgxPrepareErrorErr: {Key: "github.com/jackc/pgx/v5/pgconn.PrepareError.err", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.

@@ -39,7 +39,7 @@ func TestStdlibLayoutRule(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := map[fields.ID]uint64{fields.SQLDriverConnCi: driverConnCi, fields.SQLTxDc: txDc, fields.SQLTxDone: txDone}
+			want := stdlibRule()
 			if !stripped {
 				for id, off := range want {
 					key := id.String()
@@ -59,7 +59,7 @@ func TestStdlibLayoutRule(t *testing.T) {
 					t.Errorf("%s stripped=%v: rule set %s = %d, want %d", name, stripped, id, off.Fields[id], v)
 				}
 			}
-			for _, id := range []fields.ID{fields.SQLBeginDCEntry, fields.SQLTxCommitEntry, fields.SQLTxRollbackEntry, fields.SQLExecDCEntry} {
+			for _, id := range []fields.ID{fields.SQLBeginDCEntry, fields.SQLTxCommitEntry, fields.SQLTxRollbackEntry, fields.SQLExecDCEntry, fields.SQLStmtExecEntry, fields.SQLStmtQueryEntry} {
 				if !off.Fields.Known(id) {
 					t.Errorf("%s stripped=%v: entry %s not found", name, stripped, id)
 				}
