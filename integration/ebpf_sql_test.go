@@ -102,7 +102,7 @@ func wantSQLChildren(arg string) []sqlChild {
 // Each request's HTTP server span has exactly the 14 database spans the
 // handler made, as its children: names, db.* attributes, server.address,
 // server.port and db.namespace from the pool's connector (lib/pq's DSN,
-// pgx's DSN, go-sql-driver's Config), the sanitized db.query.text, the
+// pgx's DSN, pgx's stdlib.OpenDB config, go-sql-driver's Config), the sanitized db.query.text, the
 // error of the query on an unknown table with its SQLSTATE (lib/pq and
 // pgx: a *pgconn.PgError in v5.3.0, wrapped in a *pgconn.PrepareError in
 // v5.13.0) or MySQL error number (DWARF build) or its Go type (stripped
@@ -209,7 +209,7 @@ service:
 	})
 	time.Sleep(time.Second)
 	base := len(pidSpans(t, out))
-	backends := []string{"pg", "pgx", "mysql"}
+	backends := []string{"pg", "pgx", "pgxdb", "mysql"}
 	for _, d := range demos {
 		for _, db := range backends {
 			if err := get(d, db); err != nil {
