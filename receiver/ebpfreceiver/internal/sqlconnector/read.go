@@ -45,7 +45,7 @@ const (
 	typeDSNConnector         = "sql.dsnConnector"
 	typeMySQLConnector       = "*mysql.connector"
 	typePgxDriverConnector   = "*stdlib.driverConnector"
-	typePgxConnector         = "*stdlib.connector"
+	typePgxConnector         = "stdlib.connector" // a value: GetConnector returns one
 	errNoConnector           = "no connector"
 	connectorIfaceSize       = 16
 	typeDescriptorInItabWord = 8
@@ -113,7 +113,7 @@ func Read(p Process, db uint64) (Server, error) {
 		s := ParseDSN(systemPostgreSQL, string(dsn))
 		clear(dsn)
 		return s, nil
-	case typePgxConnector:
+	case typePgxConnector, "*" + typePgxConnector:
 		host, err1 := p.str(data+pgxConfigHost, maxField)
 		database, err2 := p.str(data+pgxConfigDatabase, maxField)
 		var pb [2]byte
