@@ -266,17 +266,12 @@ func mysqlServer(s Server, netw, addr string) Server {
 }
 
 // parseSQLite: a file name, or a file: URI, with query parameters; the
-// namespace is the file's base name (":memory:" stays as it is).
+// namespace is the file's base name. An in-memory database (":memory:",
+// mode=memory) has none.
 func parseSQLite(dsn string) Server {
-	path := strings.TrimPrefix(dsn, "file:")
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
-	if path == "" {
+	path, query, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
+	if path == "" || path == ":memory:" || strings.Contains(query, "mode=memory") {
 		return Server{}
-	}
-	if path == ":memory:" {
-		return Server{Namespace: path}
 	}
 	return Server{Namespace: filepath.Base(path)}
 }

@@ -34,7 +34,8 @@ func TestParseDSN(t *testing.T) {
 		{"mysql", "no slash", Server{}},
 		{"sqlite", "file:/var/lib/app/orders.db?cache=shared", Server{Namespace: "orders.db"}},
 		{"sqlite", "inventory.db", Server{Namespace: "inventory.db"}},
-		{"sqlite", ":memory:", Server{Namespace: ":memory:"}},
+		{"sqlite", ":memory:", Server{}},
+		{"sqlite", "file:shared?mode=memory&cache=shared", Server{}},
 		{"sqlite", "", Server{}},
 		{"other_sql", "whatever://x", Server{}},
 	} {
