@@ -120,7 +120,13 @@ func (r *ebpfReceiver) collectDBPools(md pmetric.Metrics, now time.Time) {
 	if err != nil {
 		r.set.Logger.Debug("Cannot list database/sql pools", zap.Error(err))
 	}
-	err = r.dbpools.Collect(md, now, pools, func(pid int) (dbpools.Process, bool) {
+	var clients map[int][]uint64
+	if r.cfg.Traces.Redis.Enabled {
+		if clients, err = r.tracer.RedisClients(); err != nil {
+			r.set.Logger.Debug("Cannot list go-redis clients", zap.Error(err))
+		}
+	}
+	err = r.dbpools.Collect(md, now, pools, clients, func(pid int) (dbpools.Process, bool) {
 		r.resMu.Lock()
 		exe := r.exes[uint32(pid)]
 		r.resMu.Unlock()

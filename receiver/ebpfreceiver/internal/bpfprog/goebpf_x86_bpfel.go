@@ -452,6 +452,7 @@ type GoebpfMapSpecs struct {
 	ProbeHits          *ebpf.MapSpec `ebpf:"probe_hits"`
 	RedisClientCalls   *ebpf.MapSpec `ebpf:"redis_client_calls"`
 	RedisClientScratch *ebpf.MapSpec `ebpf:"redis_client_scratch"`
+	RedisPools         *ebpf.MapSpec `ebpf:"redis_pools"`
 	RingbufDrops       *ebpf.MapSpec `ebpf:"ringbuf_drops"`
 	ServerRequests     *ebpf.MapSpec `ebpf:"server_requests"`
 	SpanByGoroutine    *ebpf.MapSpec `ebpf:"span_by_goroutine"`
@@ -468,6 +469,7 @@ type GoebpfVariableSpecs struct {
 	CaptureQuery             *ebpf.VariableSpec `ebpf:"capture_query"`
 	ExtractFlags             *ebpf.VariableSpec `ebpf:"extract_flags"`
 	InjectEnabled            *ebpf.VariableSpec `ebpf:"inject_enabled"`
+	RedisPoolsEnabled        *ebpf.VariableSpec `ebpf:"redis_pools_enabled"`
 	SqlPoolsEnabled          *ebpf.VariableSpec `ebpf:"sql_pools_enabled"`
 	StitchEnabled            *ebpf.VariableSpec `ebpf:"stitch_enabled"`
 	UnusedEventHeader        *ebpf.VariableSpec `ebpf:"unused_event_header"`
@@ -525,6 +527,7 @@ type GoebpfMaps struct {
 	ProbeHits          *ebpf.Map `ebpf:"probe_hits"`
 	RedisClientCalls   *ebpf.Map `ebpf:"redis_client_calls"`
 	RedisClientScratch *ebpf.Map `ebpf:"redis_client_scratch"`
+	RedisPools         *ebpf.Map `ebpf:"redis_pools"`
 	RingbufDrops       *ebpf.Map `ebpf:"ringbuf_drops"`
 	ServerRequests     *ebpf.Map `ebpf:"server_requests"`
 	SpanByGoroutine    *ebpf.Map `ebpf:"span_by_goroutine"`
@@ -556,6 +559,7 @@ func (m *GoebpfMaps) Close() error {
 		m.ProbeHits,
 		m.RedisClientCalls,
 		m.RedisClientScratch,
+		m.RedisPools,
 		m.RingbufDrops,
 		m.ServerRequests,
 		m.SpanByGoroutine,
@@ -573,6 +577,7 @@ type GoebpfVariables struct {
 	CaptureQuery             *ebpf.Variable `ebpf:"capture_query"`
 	ExtractFlags             *ebpf.Variable `ebpf:"extract_flags"`
 	InjectEnabled            *ebpf.Variable `ebpf:"inject_enabled"`
+	RedisPoolsEnabled        *ebpf.Variable `ebpf:"redis_pools_enabled"`
 	SqlPoolsEnabled          *ebpf.Variable `ebpf:"sql_pools_enabled"`
 	StitchEnabled            *ebpf.Variable `ebpf:"stitch_enabled"`
 	UnusedEventHeader        *ebpf.Variable `ebpf:"unused_event_header"`
