@@ -64,6 +64,9 @@ type layoutOrErr struct {
 	err      error
 	redis    RedisLayout
 	redisErr error
+	// redisDone: redis and redisErr were read (when a client was first
+	// seen).
+	redisDone bool
 }
 
 // NewCollector returns a collector; start is the start time of its
@@ -130,12 +133,14 @@ func (c *Collector) Collect(md pmetric.Metrics, now time.Time, pools, redis map[
 		lo, ok := c.layouts[proc.Exe]
 		if !ok {
 			lo.l, lo.err = LayoutOf(proc.Exe)
-			if len(redis[pid]) > 0 {
-				lo.redis, lo.redisErr = RedisLayoutOf(proc.Exe)
-			}
-			c.layouts[proc.Exe] = lo
 		}
-		if lo.err != nil && lo.redisErr != nil {
+		if len(redis[pid]) > 0 && !lo.redisDone {
+			// Read once the binary has a client: most have none.
+			lo.redis, lo.redisErr = RedisLayoutOf(proc.Exe)
+			lo.redisDone = true
+		}
+		c.layouts[proc.Exe] = lo
+		if lo.err != nil && (!lo.redisDone || lo.redisErr != nil) {
 			continue // no DWARF: no pool metrics (said once per binary by the caller's docs)
 		}
 		bias, ok := c.biases[pid]
@@ -192,7 +197,7 @@ func (c *Collector) Collect(md pmetric.Metrics, now time.Time, pools, redis map[
 			states = append(states, s)
 			names = append(names, name)
 		}
-		if lo.redisErr == nil && lo.redis.Module != "" {
+		if lo.redisDone && lo.redisErr == nil {
 			clients := append([]uint64{}, redis[pid]...)
 			sort.Slice(clients, func(i, j int) bool { return clients[i] < clients[j] })
 			read := map[uint64]bool{}
