@@ -82,12 +82,16 @@ var typeNames = map[uint64]string{
 	0x400: typePgxDriverConnector,
 	0x500: typePgxConnector,
 	0x600: "*other.Connector",
+	0x700: "*sqlite.Driver",
 }
 
 func newProcess(m *fakeMemory) Process {
 	return Process{Mem: m, Bias: bias, TypeName: func(a uint64) string { return typeNames[a] }, SystemOf: func(name string) string {
 		if strings.Contains(name, "pq") {
 			return "postgresql"
+		}
+		if strings.Contains(name, "sqlite") {
+			return "sqlite"
 		}
 		return "other_sql"
 	}}
@@ -114,6 +118,12 @@ func TestRead(t *testing.T) {
 			m.word(conn+dsnConnectorDriver, itab2)
 			m.word(itab2+8, 0x200+bias)
 		}, Server{System: "postgresql", Address: "10.1.2.3", Port: 5433, Namespace: "shop"}},
+		{"sqlite dsnConnector", func(m *fakeMemory) {
+			pool(m, 0x100)
+			m.str(conn+dsnConnectorDSN, strs, "file:/var/lib/app/orders.db?_pragma=busy_timeout(5000)")
+			m.word(conn+dsnConnectorDriver, itab2)
+			m.word(itab2+8, 0x700+bias)
+		}, Server{System: "sqlite", Namespace: "orders.db"}},
 		{"go-sql-driver connector", func(m *fakeMemory) {
 			pool(m, 0x300)
 			m.word(conn+mysqlConnectorCfg, cfg)
