@@ -83,20 +83,32 @@ func wantSQLChildren(arg string) []sqlChild {
 		{"DELETE items", "DELETE", "items", "DELETE FROM items WHERE name = " + arg, false},
 		{"ROLLBACK", "ROLLBACK", "", "", false},
 		{"SELECT no_such_table", "SELECT", "no_such_table", "SELECT * FROM no_such_table", true},
+		// Prepared statements: (*Stmt).QueryContext, ExecContext, and
+		// ExecContext of the statement bound to a transaction (Tx.Stmt).
+		{"SELECT items", "SELECT", "items", "SELECT name FROM items WHERE id = " + arg, false},
+		{"INSERT items", "INSERT", "items", "INSERT INTO items (name) VALUES (" + arg + ")", false},
+		{"BEGIN", "BEGIN", "", "", false},
+		{"INSERT items", "INSERT", "items", "INSERT INTO items (name) VALUES (" + arg + ")", false},
+		{"COMMIT", "COMMIT", "", "", false},
 	}
 }
 
 // TestEBPFSQLSpans runs the built otelcol-goebpf binary with traces.sql on
-// against testdata/sqldemo (its own module: lib/pq and
+// against testdata/sqldemo (its own module: lib/pq, pgx v5's stdlib and
 // go-sql-driver/mysql), built with DWARF and as a stripped PIE by the
-// host's Go, and stripped by Go 1.19 with older drivers (go119.mod),
-// talking to a real
-// PostgreSQL and a real MariaDB started by the test. Each request's HTTP
-// server span has exactly the 9 database spans the handler made, as its
-// children: names, db.* attributes, the sanitized db.query.text, the
-// error of the query on an unknown table with its SQLSTATE or MySQL
-// error number (DWARF build) or its Go type (stripped build), and no span
-// for the deferred Rollback of a committed transaction.
+// host's Go (pgx v5.13.0), and stripped by Go 1.19 with older drivers
+// (go119.mod: pgx v5.3.0, the oldest v5 minor the module proxy serves),
+// talking to a real PostgreSQL and a real MariaDB started by the test.
+// Each request's HTTP server span has exactly the 14 database spans the
+// handler made, as its children: names, db.* attributes, server.address,
+// server.port and db.namespace from the pool's connector (lib/pq's DSN,
+// pgx's DSN, pgx's stdlib.OpenDB config, go-sql-driver's Config), the sanitized db.query.text, the
+// error of the query on an unknown table with its SQLSTATE (lib/pq and
+// pgx: a *pgconn.PgError in v5.3.0, wrapped in a *pgconn.PrepareError in
+// v5.13.0) or MySQL error number (DWARF build) or its Go type (stripped
+// build; pgx's SQLSTATE is found stripped too), one span per prepared statement's query or exec (also through
+// Tx.Stmt), and no span for the deferred Rollback of a committed
+// transaction.
 func TestEBPFSQLSpans(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	pg := postgres.Start(t)
@@ -130,7 +142,7 @@ receivers:
         - exe_path: %q
       poll_interval: 200ms
     traces:
-      http: { server: true, client: false }
+      http: { server: true, client: false, capture_query: true }
       sql: { enabled: true, query_text: true }
 exporters:
   file:
@@ -197,14 +209,16 @@ service:
 	})
 	time.Sleep(time.Second)
 	base := len(pidSpans(t, out))
+	backends := []string{"pg", "pgx", "pgxdb", "mysql"}
 	for _, d := range demos {
-		for _, db := range []string{"pg", "mysql"} {
+		for _, db := range backends {
 			if err := get(d, db); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	requests, perRequest := 2*len(demos), 1+9
+	nChildren := len(wantSQLChildren("?"))
+	requests, perRequest := len(backends)*len(demos), 1+nChildren
 	want := base + requests*perRequest
 	eventually(t, 15*time.Second, "all spans in the file", func() (bool, string) {
 		n := len(pidSpans(t, out))
@@ -217,8 +231,8 @@ service:
 	}
 	spans := all[base:]
 	type key struct {
-		pid    int64
-		system string
+		pid     int64
+		backend string
 	}
 	served := map[key]int{}
 	for _, srv := range spans {
@@ -235,10 +249,12 @@ service:
 			}
 		}
 		sort.Slice(children, func(i, j int) bool { return children[i].StartTimestamp() < children[j].StartTimestamp() })
-		if len(children) != 9 {
-			t.Errorf("server span %q (pid %d) has %d database children, want 9", srv.span.Name(), srv.pid, len(children))
+		if len(children) != nChildren {
+			t.Errorf("server span %q (pid %d) has %d database children, want %d", srv.span.Name(), srv.pid, len(children), nChildren)
 			continue
 		}
+		query, _ := srv.span.Attributes().Get("url.query")
+		backend := strings.TrimPrefix(query.Str(), "db=")
 		system, _ := children[0].Attributes().Get("db.system.name")
 		var d *demo
 		for _, dd := range demos {
@@ -249,10 +265,14 @@ service:
 		if d == nil {
 			t.Fatalf("server span from unknown pid %d", srv.pid)
 		}
-		served[key{srv.pid, system.Str()}]++
-		arg, code, errType := "$1", "42P01", "*pq.Error"
-		if system.Str() == "mysql" {
-			arg, code, errType = "?", "1146", "*mysql.MySQLError"
+		served[key{srv.pid, backend}]++
+		arg, code, errType, wantSystem, port, namespace := "$1", "42P01", "*pq.Error", "postgresql", int64(pg.Port), "postgres"
+		switch backend {
+		case "mysql":
+			arg, code, errType, wantSystem, port, namespace = "?", "1146", "*mysql.MySQLError", "mysql", int64(my.Port), "test"
+		}
+		if system.Str() != wantSystem {
+			t.Errorf("%s: request db=%s: db.system.name %q, want %q", d.name, backend, system.Str(), wantSystem)
 		}
 		for i, w := range wantSQLChildren(arg) {
 			s := children[i]
@@ -267,6 +287,9 @@ service:
 			if got, _ := a["db.query.text"].(string); got != w.text {
 				t.Errorf("%s: db.query.text %q, want %q", ctx, got, w.text)
 			}
+			if a["server.address"] != "127.0.0.1" || a["server.port"] != port || a["db.namespace"] != namespace {
+				t.Errorf("%s: want server.address 127.0.0.1, server.port %d, db.namespace %q", ctx, port, namespace)
+			}
 			if !w.fails {
 				if s.Status().Code() == ptrace.StatusCodeError || a["error.type"] != nil {
 					t.Errorf("%s: an error", ctx)
@@ -276,8 +299,9 @@ service:
 			if s.Status().Code() != ptrace.StatusCodeError {
 				t.Errorf("%s: status %v, want Error", ctx, s.Status().Code())
 			}
-			if d.stripped {
-				// No DWARF: the error's code field is unknown; its type is named.
+			if d.stripped && !strings.HasPrefix(backend, "pgx") {
+				// No DWARF: the error's code field is unknown; its type is
+				// named. pgx's codes are found by a rule (its version).
 				if a["db.response.status_code"] != nil || a["error.type"] != errType {
 					t.Errorf("%s: want no status code and error.type %q", ctx, errType)
 				}
@@ -287,9 +311,9 @@ service:
 		}
 	}
 	for _, d := range demos {
-		for _, system := range []string{"postgresql", "mysql"} {
-			if n := served[key{d.pid, system}]; n != 1 {
-				t.Errorf("%s (pid %d): %d requests with %s spans, want 1", d.name, d.pid, n, system)
+		for _, backend := range backends {
+			if n := served[key{d.pid, backend}]; n != 1 {
+				t.Errorf("%s (pid %d): %d requests db=%s with database spans, want 1", d.name, d.pid, n, backend)
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -86,8 +87,11 @@ func poolPoints(t *testing.T, path string, pid int) []poolPoint {
 // runs 10 concurrent 1-second queries on a PostgreSQL pool of at most 2
 // connections: while it lasts the pool's pending requests rise and both
 // connections are used; afterwards its cumulative wait count is at least
-// 8 and its wait duration several seconds. The pool is named after the
-// database (postgresql) and found without a probe of its own. Built by
+// 8 and its wait duration several seconds. The pools (lib/pq's two and
+// pgx's, on one server) are named after the database system and the
+// server's address and database, read from their connectors ("postgresql
+// 127.0.0.1:<port>/postgres", then #2, #3), and found without a probe of
+// their own. Built by
 // the host's Go and by Go 1.19, one after the other.
 func TestEBPFSQLPoolMetrics(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
@@ -137,13 +141,13 @@ service:
       exporters: [file/metrics]
 `, filepath.Join(dir, "sqldemo-pool*")))
 	for _, exe := range []string{exe, exe119} {
-		t.Run(filepath.Base(exe), func(t *testing.T) { testPoolMetrics(t, c, exe, pg.URL) })
+		t.Run(filepath.Base(exe), func(t *testing.T) { testPoolMetrics(t, c, exe, pg) })
 	}
 }
 
-func testPoolMetrics(t *testing.T, c *Collector, exe, pgURL string) {
+func testPoolMetrics(t *testing.T, c *Collector, exe string, pg *postgres.Server) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-	cmd := exec.Command(exe, "-addr", addr, "-pg", pgURL)
+	cmd := exec.Command(exe, "-addr", addr, "-pg", pg.URL)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -171,8 +175,10 @@ func testPoolMetrics(t *testing.T, c *Collector, exe, pgURL string) {
 	}
 	// Instrumented, and the main pool found: its metrics appear.
 	eventually(t, 40*time.Second, "pool metrics of the process", func() (bool, string) {
-		if err := get("/run?db=pg"); err != nil {
-			return false, err.Error()
+		for _, db := range []string{"pg", "pgx"} {
+			if err := get("/run?db=" + db); err != nil {
+				return false, err.Error()
+			}
 		}
 		n := len(poolPoints(t, c.Path("metrics.json"), pid))
 		return n > 0, fmt.Sprintf("%d pool points", n)
@@ -211,8 +217,13 @@ func testPoolMetrics(t *testing.T, c *Collector, exe, pgURL string) {
 		}
 	}
 	t.Logf("pool %q: /slow took %s; max pending %v, max used %v, wait count %v, waited %.1f s", slowPool, took, maxPending, maxUsed, waitCount, waitSeconds)
-	if slowPool != "postgresql" && slowPool != "postgresql#2" {
-		t.Errorf("pool name %q, want postgresql or postgresql#2", slowPool)
+	base := fmt.Sprintf("postgresql 127.0.0.1:%d/postgres", pg.Port)
+	names := map[string]bool{}
+	for _, p := range points {
+		names[p.pool] = true
+	}
+	if want := map[string]bool{base: true, base + "#2": true, base + "#3": true}; !maps.Equal(names, want) {
+		t.Errorf("pool names %v, want %v", names, want)
 	}
 	if maxPending < 4 || maxPending > 8 {
 		t.Errorf("max pending requests %v, want 4-8 (8 wait at first, 2 fewer every second)", maxPending)

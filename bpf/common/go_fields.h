@@ -113,7 +113,14 @@ enum go_field {
 	GO_FIELD_GITHUB_COM_IBM_SARAMA_CONSUMERMESSAGE_HEADERS = 103, // github.com/IBM/sarama.ConsumerMessage.Headers
 	GO_FIELD_GITHUB_COM_IBM_SARAMA_RECORDHEADER_KEY = 104, // github.com/IBM/sarama.RecordHeader.Key
 	GO_FIELD_GITHUB_COM_IBM_SARAMA_RECORDHEADER_VALUE = 105, // github.com/IBM/sarama.RecordHeader.Value
-	GO_FIELD_COUNT = 106,
+	GO_FIELD_DATABASE_SQL_STMT_DB = 106, // database/sql.Stmt.db
+	GO_FIELD_DATABASE_SQL_STMT_QUERY = 107, // database/sql.Stmt.query
+	GO_FIELD_DATABASE_SQL_TX_DB = 108, // database/sql.Tx.db
+	GO_FIELD_DATABASE_SQL___STMT__EXECCONTEXT = 109, // database/sql.(*Stmt).ExecContext
+	GO_FIELD_DATABASE_SQL___STMT__QUERYCONTEXT = 110, // database/sql.(*Stmt).QueryContext
+	GO_FIELD_GITHUB_COM_JACKC_PGX_V5_PGCONN_PGERROR_CODE = 111, // github.com/jackc/pgx/v5/pgconn.PgError.Code
+	GO_FIELD_GITHUB_COM_JACKC_PGX_V5_PGCONN_PREPAREERROR_ERR = 112, // github.com/jackc/pgx/v5/pgconn.PrepareError.err
+	GO_FIELD_COUNT = 113,
 };
 
 // A go_offsets.field entry whose offset is not known.

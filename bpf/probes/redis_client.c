@@ -139,11 +139,33 @@ static __always_inline u16 redis_command_name(struct go_offsets *off, u64 cmd, c
 	return read_go_string(eface[1], dst, REDIS_OP_LEN);
 }
 
+// Set (1) by the loader when pool metrics are on (metrics.db_pools): the
+// *baseClient of every command, pipeline and transaction is noted in
+// redis_pools, which user space reads every collection interval (its
+// connection pool's state, from target memory).
+volatile const u32 redis_pools_enabled = 0;
+
+// The *baseClient values a process used, keyed like goroutine maps ({tgid,
+// client}: a process's entries go when it exits).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct goroutine_key);
+	__type(value, u8);
+} redis_pools SEC(".maps");
+
 static __always_inline int redis_enter(struct pt_regs *ctx, u8 kind, u64 client, u64 cmd, s64 ncmds)
 {
 	struct go_offsets *off = probe_enter(ctx);
 	if (!off)
 		return 0;
+	if (redis_pools_enabled && client) {
+		struct goroutine_key pk = {.tgid = bpf_get_current_pid_tgid() >> 32, .g = client};
+		if (!bpf_map_lookup_elem(&redis_pools, &pk)) {
+			u8 one = 1;
+			bpf_map_update_elem(&redis_pools, &pk, &one, BPF_NOEXIST);
+		}
+	}
 	u32 zero = 0;
 	struct redis_client_inflight *st = bpf_map_lookup_elem(&redis_client_scratch, &zero);
 	if (!st)

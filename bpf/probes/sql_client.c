@@ -6,6 +6,9 @@
 // Each probed function is probed at its entry and at every RET (2 hits per
 // call): (*DB).queryDC and (*DB).execDC (every Query/Exec of a DB, a Conn or
 // a Tx goes through them, after a connection was taken from the pool),
+// (*Stmt).ExecContext and (*Stmt).QueryContext (prepared statements, of a
+// DB, a Conn or a Tx, which go through neither: the span includes the wait
+// for a connection and a re-prepare on a new one),
 // (*DB).beginDC, (*Tx).Commit and (*Tx).rollback (Rollback is small enough
 // to be inlined into its callers; rollback is not). A rollback of a
 // transaction already committed or rolled back (the usual deferred
@@ -18,8 +21,10 @@
 // copied (the cost does not grow beyond that with the statement's length),
 // and the dynamic type of the connection's driver.Conn is noted: user space
 // names it (*pq.conn, *mysql.mysqlConn, ...) and derives db.system.name.
-// At return the error's dynamic type, and for lib/pq's *pq.Error and
-// go-sql-driver's *mysql.MySQLError their code, are read.
+// At return the error's dynamic type, and for lib/pq's *pq.Error, pgx v5's
+// *pgconn.PgError and go-sql-driver's *mysql.MySQLError their code, are
+// read. Every event carries the *sql.DB the call used: user space names
+// the server from the pool's connector.
 
 #include "goebpf.h"
 #include "event.h"
@@ -45,12 +50,19 @@ enum sql_code_kind {
 	SQL_CODE_NONE = 0,
 	SQL_CODE_SQLSTATE = 1, // code: lib/pq's Error.Code (5 characters)
 	SQL_CODE_NUMBER = 2,   // error_number: MySQLError.Number
+	// pgx v5: code is what the error holds where *pgconn.PgError keeps
+	// its Code, inner_code the same of the error a *pgconn.PrepareError
+	// wraps (its first field), whose type is inner_error_type. Neither
+	// type is known here without DWARF: user space keeps a code only when
+	// the type it names is *pgconn.PgError.
+	SQL_CODE_PGX = 3,
 };
 
 struct sql_client_inflight {
 	u64 start_ns;
 	u64 bias; // the PIE's load bias (0 for a non-PIE executable)
 	u64 driver_type;
+	u64 db;
 	struct span_ids ids;
 	u8 has_parent;
 	u8 op;
@@ -66,6 +78,8 @@ struct sql_client_event {
 	// no error).
 	u64 driver_type;
 	u64 error_type;
+	// The *sql.DB (relocated address in the process; 0: unknown).
+	u64 db;
 	u8 op;        // enum sql_op
 	u8 has_error; // the call returned a non-nil error
 	u8 code_kind; // enum sql_code_kind
@@ -74,7 +88,9 @@ struct sql_client_event {
 	u16 code_len;       // bytes of code copied
 	u32 query_full_len; // the statement's length (truncated when larger than query_len)
 	u16 error_number;
-	u16 pad2;
+	u16 inner_code_len;
+	u64 inner_error_type;
+	char inner_code[SQL_CODE_LEN];
 	char code[SQL_CODE_LEN];
 	char query[SQL_QUERY_LEN];
 };
@@ -122,13 +138,12 @@ static __always_inline u64 iface_type(u64 itab, u64 bias)
 }
 
 // Notes a call's start: entry is the probed function's unrelocated entry
-// (a field of go_offsets, set by the Go side), dc the *driverConn (0 when
-// not at hand), query the statement (0, 0 for none).
-static __always_inline int sql_start(struct pt_regs *ctx, struct go_offsets *off, u8 op, u64 entry, u64 dc, u64 qptr, s64 qlen)
+// (a field of go_offsets, set by the Go side), db the *DB, dc the
+// *driverConn (0 when not at hand), query the statement (0, 0 for none).
+static __always_inline int sql_start(struct pt_regs *ctx, struct go_offsets *off, u8 op, u64 entry, u64 db, u64 dc, u64 qptr, s64 qlen)
 {
-	if (sql_pools_enabled && (op == SQL_OP_QUERY || op == SQL_OP_EXEC || op == SQL_OP_BEGIN) && GO_PARAM1(ctx)) {
-		// (*DB) method: the pool is the receiver, in ax.
-		struct goroutine_key pk = {.tgid = bpf_get_current_pid_tgid() >> 32, .g = GO_PARAM1(ctx)};
+	if (sql_pools_enabled && (op == SQL_OP_QUERY || op == SQL_OP_EXEC || op == SQL_OP_BEGIN) && db) {
+		struct goroutine_key pk = {.tgid = bpf_get_current_pid_tgid() >> 32, .g = db};
 		if (!bpf_map_lookup_elem(&sql_pools, &pk)) {
 			u8 one = 1;
 			bpf_map_update_elem(&sql_pools, &pk, &one, BPF_NOEXIST);
@@ -142,6 +157,7 @@ static __always_inline int sql_start(struct pt_regs *ctx, struct go_offsets *off
 	st->start_ns = bpf_ktime_get_boot_ns();
 	st->bias = entry != GO_FIELD_UNKNOWN ? ctx->ip - entry : 0;
 	st->op = op;
+	st->db = db;
 	st->driver_type = 0;
 	if (dc && known(off, GO_FIELD_DATABASE_SQL_DRIVERCONN_CI))
 		st->driver_type = iface_type(read_ptr(dc + FIELD(off, DATABASE_SQL_DRIVERCONN_CI)), st->bias);
@@ -184,9 +200,12 @@ static __always_inline int sql_end(struct pt_regs *ctx, u64 err_itab, u64 err_da
 	}
 	fill_header(&e->hdr, EVENT_SQL_CLIENT, key.tgid, st->start_ns, &st->ids, st->has_parent);
 	e->driver_type = st->driver_type;
+	e->db = st->db;
 	e->op = st->op;
 	e->pad = 0;
-	e->pad2 = 0;
+	e->inner_code_len = 0;
+	e->inner_error_type = 0;
+	__builtin_memset(e->inner_code, 0, SQL_CODE_LEN);
 	e->has_error = err_itab != 0;
 	e->error_type = iface_type(err_itab, st->bias);
 	e->code_kind = SQL_CODE_NONE;
@@ -206,6 +225,18 @@ static __always_inline int sql_end(struct pt_regs *ctx, u64 err_itab, u64 err_da
 				e->error_number = num;
 				e->code_kind = SQL_CODE_NUMBER;
 			}
+		} else if (known(off, GO_FIELD_GITHUB_COM_JACKC_PGX_V5_PGCONN_PGERROR_CODE) &&
+			   known(off, GO_FIELD_GITHUB_COM_JACKC_PGX_V5_PGCONN_PREPAREERROR_ERR)) {
+			// A binary with pgx: read where the codes would be (a failed
+			// read leaves them empty); user space checks the types.
+			u64 code_off = FIELD(off, GITHUB_COM_JACKC_PGX_V5_PGCONN_PGERROR_CODE);
+			e->code_len = read_go_string(err_data + code_off, e->code, SQL_CODE_LEN);
+			u64 inner[2] = {0, 0};
+			if (bpf_probe_read_user(inner, sizeof(inner), (void *)(err_data + FIELD(off, GITHUB_COM_JACKC_PGX_V5_PGCONN_PREPAREERROR_ERR))) == 0 && inner[1]) {
+				e->inner_error_type = iface_type(inner[0], st->bias);
+				e->inner_code_len = read_go_string(inner[1] + code_off, e->inner_code, SQL_CODE_LEN);
+			}
+			e->code_kind = SQL_CODE_PGX;
 		}
 	}
 	u16 n = st->query_len;
@@ -229,7 +260,7 @@ int uprobe_sql_query_entry(struct pt_regs *ctx)
 	struct go_offsets *off = probe_enter(ctx);
 	if (!off)
 		return 0;
-	return sql_start(ctx, off, SQL_OP_QUERY, FIELD(off, DATABASE_SQL___DB__QUERYDC), ctx->r8, ctx->r10, (s64)ctx->r11);
+	return sql_start(ctx, off, SQL_OP_QUERY, FIELD(off, DATABASE_SQL___DB__QUERYDC), GO_PARAM1(ctx), ctx->r8, ctx->r10, (s64)ctx->r11);
 }
 
 // queryDC's results: *Rows in ax, error in bx/cx.
@@ -248,7 +279,7 @@ int uprobe_sql_exec_entry(struct pt_regs *ctx)
 	struct go_offsets *off = probe_enter(ctx);
 	if (!off)
 		return 0;
-	return sql_start(ctx, off, SQL_OP_EXEC, FIELD(off, DATABASE_SQL___DB__EXECDC), GO_PARAM4(ctx), ctx->r8, (s64)ctx->r9);
+	return sql_start(ctx, off, SQL_OP_EXEC, FIELD(off, DATABASE_SQL___DB__EXECDC), GO_PARAM1(ctx), GO_PARAM4(ctx), ctx->r8, (s64)ctx->r9);
 }
 
 // execDC's results: Result in ax/bx, error in cx/di.
@@ -266,7 +297,7 @@ int uprobe_sql_begin_entry(struct pt_regs *ctx)
 	struct go_offsets *off = probe_enter(ctx);
 	if (!off)
 		return 0;
-	return sql_start(ctx, off, SQL_OP_BEGIN, FIELD(off, DATABASE_SQL___DB__BEGINDC), GO_PARAM4(ctx), 0, 0);
+	return sql_start(ctx, off, SQL_OP_BEGIN, FIELD(off, DATABASE_SQL___DB__BEGINDC), GO_PARAM1(ctx), GO_PARAM4(ctx), 0, 0);
 }
 
 // beginDC's results: *Tx in ax, error in bx/cx.
@@ -283,6 +314,13 @@ static __always_inline u64 tx_conn(struct go_offsets *off, u64 tx)
 	return read_ptr(tx + FIELD(off, DATABASE_SQL_TX_DC));
 }
 
+static __always_inline u64 tx_db(struct go_offsets *off, u64 tx)
+{
+	if (!tx || !known(off, GO_FIELD_DATABASE_SQL_TX_DB))
+		return 0;
+	return read_ptr(tx + FIELD(off, DATABASE_SQL_TX_DB));
+}
+
 // (*Tx).Commit() error: tx in ax.
 SEC("uprobe/sql_commit_entry")
 int uprobe_sql_commit_entry(struct pt_regs *ctx)
@@ -291,7 +329,7 @@ int uprobe_sql_commit_entry(struct pt_regs *ctx)
 	if (!off)
 		return 0;
 	u64 tx = GO_PARAM1(ctx);
-	return sql_start(ctx, off, SQL_OP_COMMIT, FIELD(off, DATABASE_SQL___TX__COMMIT), tx_conn(off, tx), 0, 0);
+	return sql_start(ctx, off, SQL_OP_COMMIT, FIELD(off, DATABASE_SQL___TX__COMMIT), tx_db(off, tx), tx_conn(off, tx), 0, 0);
 }
 
 // (*Tx).rollback(discardConn bool) error: tx in ax. Nothing happens when
@@ -310,7 +348,7 @@ int uprobe_sql_rollback_entry(struct pt_regs *ctx)
 		if (done)
 			return 0;
 	}
-	return sql_start(ctx, off, SQL_OP_ROLLBACK, FIELD(off, DATABASE_SQL___TX__ROLLBACK), tx_conn(off, tx), 0, 0);
+	return sql_start(ctx, off, SQL_OP_ROLLBACK, FIELD(off, DATABASE_SQL___TX__ROLLBACK), tx_db(off, tx), tx_conn(off, tx), 0, 0);
 }
 
 // Commit's and rollback's result: error in ax/bx.
@@ -318,4 +356,40 @@ SEC("uprobe/sql_tx_end_return")
 int uprobe_sql_tx_end_return(struct pt_regs *ctx)
 {
 	return sql_end(ctx, GO_PARAM1(ctx), GO_PARAM2(ctx));
+}
+
+// A prepared statement's call, (*Stmt).ExecContext or QueryContext(ctx,
+// args ...any): s in ax. The statement is Stmt.query, the pool Stmt.db;
+// no connection is held yet (the driver is named from the pool's
+// connector in user space).
+static __always_inline int sql_stmt_start(struct pt_regs *ctx, struct go_offsets *off, u8 op, u64 entry)
+{
+	u64 s = GO_PARAM1(ctx);
+	if (!s || !known(off, GO_FIELD_DATABASE_SQL_STMT_QUERY) || !known(off, GO_FIELD_DATABASE_SQL_STMT_DB))
+		return 0;
+	u64 db = read_ptr(s + FIELD(off, DATABASE_SQL_STMT_DB));
+	u64 q[2] = {0, 0};
+	bpf_probe_read_user(q, sizeof(q), (void *)(s + FIELD(off, DATABASE_SQL_STMT_QUERY)));
+	return sql_start(ctx, off, op, entry, db, 0, q[0], (s64)q[1]);
+}
+
+SEC("uprobe/sql_stmt_exec_entry")
+int uprobe_sql_stmt_exec_entry(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	return sql_stmt_start(ctx, off, SQL_OP_EXEC, FIELD(off, DATABASE_SQL___STMT__EXECCONTEXT));
+}
+
+// (*Stmt).ExecContext returns (Result, error) like execDC
+// (sql_exec_return), QueryContext (*Rows, error) like queryDC
+// (sql_query_return).
+SEC("uprobe/sql_stmt_query_entry")
+int uprobe_sql_stmt_query_entry(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	return sql_stmt_start(ctx, off, SQL_OP_QUERY, FIELD(off, DATABASE_SQL___STMT__QUERYCONTEXT));
 }

@@ -203,11 +203,13 @@ type MetricsConfig struct {
 	// Runtime selects the metric groups.
 	Runtime RuntimeMetricsConfig `mapstructure:"runtime"`
 	// DBPools reports the state of the database/sql connection pools
-	// (*sql.DB) of instrumented processes, read from their memory every
-	// collection interval: db.client.connection.count (idle, used), .max,
-	// .pending_requests, .wait_count, .wait_duration. The pools are found
-	// by the sql probe, so this needs traces.sql.enabled (and the receiver
-	// in a traces pipeline); binaries need DWARF.
+	// (*sql.DB) and go-redis clients' pools of instrumented processes, read
+	// from their memory every collection interval:
+	// db.client.connection.count (idle, used), .max, .pending_requests,
+	// .wait_count, .wait_duration, and .timeouts for Redis. The pools are
+	// found by the sql and Redis probes, so this needs traces.sql.enabled
+	// or traces.redis.enabled (and the receiver in a traces pipeline);
+	// binaries need DWARF.
 	DBPools bool `mapstructure:"db_pools"`
 }
 
@@ -296,8 +298,8 @@ func (cfg *Config) Validate() error {
 	if a := cfg.Traces.GoroutineAncestry; a != AncestryParent && a != AncestryDeep {
 		errs = append(errs, fmt.Errorf("traces.goroutine_ancestry: unknown value %q (want %s or %s)", a, AncestryParent, AncestryDeep))
 	}
-	if cfg.Metrics.DBPools && !cfg.Traces.SQL.Enabled {
-		errs = append(errs, errors.New("metrics.db_pools: true needs traces.sql.enabled: true (the sql probe finds the pools)"))
+	if cfg.Metrics.DBPools && !cfg.Traces.SQL.Enabled && !cfg.Traces.Redis.Enabled {
+		errs = append(errs, errors.New("metrics.db_pools: true needs traces.sql.enabled: true or traces.redis.enabled: true (their probes find the pools)"))
 	}
 	if cfg.Traces.SQL.QueryText && !cfg.Traces.SQL.Enabled {
 		errs = append(errs, errors.New("traces.sql.query_text: true needs traces.sql.enabled: true (no database/sql spans are made to carry the statement)"))

@@ -91,7 +91,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid_redact_query_key_empty.yaml", `traces.http.redact_query_keys[0]: invalid query parameter name ""`},
 		{"invalid_extract.yaml", `traces.propagation.extract[1]: unknown format "jaeger"`},
 		{"invalid_inject.yaml", "traces.propagation.inject: true needs traces.http.client: true"},
-		{"invalid_db_pools.yaml", "metrics.db_pools: true needs traces.sql.enabled: true"},
+		{"invalid_db_pools.yaml", "metrics.db_pools: true needs traces.sql.enabled: true or traces.redis.enabled: true"},
 		{"invalid_sql_query_text.yaml", "traces.sql.query_text: true needs traces.sql.enabled: true"},
 		{"invalid_goroutine_ancestry.yaml", `traces.goroutine_ancestry: unknown value "all" (want parent or deep)`},
 		{"invalid_kafka_join_wait.yaml", "traces.kafka.join_wait must be more than 0 and at most 1m: 0s"},

@@ -96,6 +96,7 @@ func (r *ebpfReceiver) poll(ctx context.Context) {
 	for _, pid := range r.exited {
 		delete(r.resources, pid)
 		delete(r.exes, pid)
+		r.sqlServers.Forget(pid)
 	}
 	r.exited = r.exited[:0]
 	r.resMu.Unlock()

@@ -20,6 +20,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/kafkajoin"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/metadata"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/sqlconnector"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
 
@@ -54,9 +55,12 @@ type ebpfReceiver struct {
 	// exes by pid, with resources: names the type of a panic value.
 	exes map[uint32]*goexe.Executable
 	// dbpools reads database/sql pools (metrics.db_pools); nil when off.
-	dbpools   *dbpools.Collector
-	typeNames map[panicTypeKey]string
-	exited    []uint32
+	dbpools *dbpools.Collector
+	// sqlServers names the servers of database/sql pools (traces.sql or
+	// metrics.db_pools); nil when both are off.
+	sqlServers *sqlconnector.Cache
+	typeNames  map[panicTypeKey]string
+	exited     []uint32
 
 	redactor *httpspan.Redactor
 	// join continues producer traces in Kafka consumer spans
@@ -165,6 +169,9 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 			jc.MaxHeldSpans = r.cfg.Traces.Kafka.JoinMaxHeldSpans
 			r.join = kafkajoin.New(jc)
 		}
+	}
+	if r.tracer != nil && r.cfg.Traces.SQL.Enabled {
+		r.sqlServers = sqlconnector.NewCache(r.openSQLProcess)
 	}
 	if r.metrics != nil {
 		rc, err := newRuntimeCollector(r.cfg.Metrics, r.set.Logger)

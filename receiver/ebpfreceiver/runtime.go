@@ -13,6 +13,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/dbpools"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/runtimemetrics"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/sqlconnector"
 )
 
 // RuntimeCollector collects Go runtime metrics from instrumented processes.
@@ -119,14 +120,24 @@ func (r *ebpfReceiver) collectDBPools(md pmetric.Metrics, now time.Time) {
 	if err != nil {
 		r.set.Logger.Debug("Cannot list database/sql pools", zap.Error(err))
 	}
-	err = r.dbpools.Collect(md, now, pools, func(pid int) (dbpools.Process, bool) {
+	var clients map[int][]uint64
+	if r.cfg.Traces.Redis.Enabled {
+		if clients, err = r.tracer.RedisClients(); err != nil {
+			r.set.Logger.Debug("Cannot list go-redis clients", zap.Error(err))
+		}
+	}
+	err = r.dbpools.Collect(md, now, pools, clients, func(pid int) (dbpools.Process, bool) {
 		r.resMu.Lock()
 		exe := r.exes[uint32(pid)]
 		r.resMu.Unlock()
 		if exe == nil {
 			return dbpools.Process{}, false
 		}
-		return dbpools.Process{Exe: exe, TypeName: func(addr uint64) string { return r.panicTypeName(uint32(pid), addr) }}, true
+		p := dbpools.Process{Exe: exe, TypeName: func(addr uint64) string { return r.panicTypeName(uint32(pid), addr) }}
+		if r.sqlServers != nil {
+			p.Server = func(db uint64) sqlconnector.Server { return r.sqlServers.Lookup(uint32(pid), db) }
+		}
+		return p, true
 	})
 	if err != nil {
 		r.set.Logger.Debug("Database/sql pool metrics incomplete", zap.Error(err))

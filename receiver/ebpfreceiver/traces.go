@@ -14,6 +14,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/kafkajoin"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/sqlconnector"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
 
@@ -26,6 +27,9 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 		batch := newSpanBatch(r.clock(), r.redactor, r.panicTypeName)
 		batch.sqlQueryText = r.cfg.Traces.SQL.QueryText
 		now := time.Now()
+		if r.sqlServers != nil {
+			batch.sqlServer = r.sqlServers.Lookup
+		}
 		err := r.tracer.Drain(drainInterval, func(raw []byte) {
 			r.tel.ReceiverEbpfEventsReceived.Add(ctx, 1)
 			ev, err := tracer.Decode(raw)
@@ -182,6 +186,8 @@ type spanBatch struct {
 	typeName func(pid uint32, addr uint64) string
 	// sqlQueryText: traces.sql.query_text.
 	sqlQueryText bool
+	// sqlServer names a database/sql pool's server (nil: not known).
+	sqlServer func(pid uint32, db uint64) sqlconnector.Server
 }
 
 func newSpanBatch(c httpspan.Clock, red *httpspan.Redactor, typeName func(uint32, uint64) string) *spanBatch {
@@ -206,6 +212,6 @@ func (b *spanBatch) add(ev any, resource func(uint32) httpspan.Resource) {
 	if !ok {
 		return
 	}
-	env := probes.SpanEnv{Clock: b.clock, Redactor: b.redactor, TypeName: b.typeName, SQLQueryText: b.sqlQueryText}
+	env := probes.SpanEnv{Clock: b.clock, Redactor: b.redactor, TypeName: b.typeName, SQLQueryText: b.sqlQueryText, SQLServer: b.sqlServer}
 	e.AppendSpan(b.scope(e.Process(), resource), env)
 }

@@ -12,6 +12,10 @@
 // GET /cmd?n=N: N GET commands. GET /pipe?size=S: one pipeline of S GETs.
 // GET /fresh: a GET through a new client (a new connection, whose
 // handshake runs inside the GET), closed after.
+// GET /slowpool?n=N&ms=M: N concurrent BLPOPs of M ms on empty lists
+// through a client of at most 2 connections that waits at most 1.5 s for
+// one: the pool runs dry, requests wait, some time out; it answers how
+// many failed ("failed N").
 //
 // At start it sends a command, a pipeline and a transaction so that the
 // connections the handlers use are open (a new connection's handshake, HELLO
@@ -43,7 +47,25 @@ func main() {
 	}
 	cancel()
 
+	slow := newPoolClient(*redisAddr, *db, 2, 1500*time.Millisecond)
 	mux := http.NewServeMux()
+	mux.HandleFunc("/slowpool", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				errs <- slow.BLPop(r.Context(), time.Duration(ms)*time.Millisecond, "slowpool-empty-"+strconv.Itoa(i)).Err()
+			}()
+		}
+		failed := 0
+		for range n {
+			if err := <-errs; err != nil && !errors.Is(err, errNil) {
+				failed++
+			}
+		}
+		fmt.Fprintf(w, "failed %d\n", failed)
+	})
 	mux.HandleFunc("/redis", func(w http.ResponseWriter, r *http.Request) {
 		for _, line := range scenario(r.Context(), rdb) {
 			fmt.Fprintln(w, line)

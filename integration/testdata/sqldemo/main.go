@@ -1,18 +1,23 @@
 // Command sqldemo is an ordinary database/sql program the ebpf receiver's
-// tests trace: an HTTP server whose handler /run?db=pg|mysql runs, on
-// PostgreSQL through lib/pq or on MariaDB/MySQL through
-// go-sql-driver/mysql:
+// tests trace: an HTTP server whose handler /run?db=pg|pgx|pgxdb|mysql
+// runs, on PostgreSQL through lib/pq or pgx's stdlib driver (sql.Open, or
+// pgxdb: stdlib.OpenDB with a parsed pgx.ConnConfig), or on MariaDB/MySQL
+// through go-sql-driver/mysql:
 //
 //   - a query with an argument (SELECT items),
 //   - an exec with a literal (INSERT items),
 //   - a transaction that commits (BEGIN, UPDATE items, COMMIT, and the
 //     usual deferred Rollback, which then does nothing),
 //   - a transaction that rolls back (BEGIN, DELETE items, ROLLBACK),
-//   - a query on a table that does not exist (an error).
+//   - a query on a table that does not exist (an error),
+//   - a prepared statement's query and exec (SELECT items, INSERT items),
+//   - a transaction running the prepared exec through Tx.Stmt (BEGIN,
+//     INSERT items, COMMIT).
 //
 // It answers 200 with the error of the last query, or 500 when anything
 // else failed. /bench?db=pg|mysql&n=N&long=0|1 runs N one-row queries
-// (long=1: a statement of more than 2 KiB; tx=1: each in a transaction)
+// (long=1: a statement of more than 2 KiB; tx=1: each in a transaction;
+// prep=1: N execs of one statement prepared before)
 // one after the other and answers the time they took in nanoseconds. -pg and -mysql give the data source
 // names; the table is created at start.
 package main
@@ -29,6 +34,8 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	_ "github.com/lib/pq"
 )
 
@@ -47,6 +54,12 @@ func main() {
 	backends := map[string]*backend{}
 	if *pg != "" {
 		backends["pg"] = open("postgres", *pg, "$1", "CREATE TABLE IF NOT EXISTS items (id SERIAL PRIMARY KEY, name TEXT NOT NULL)")
+		backends["pgx"] = open("pgx", *pg, "$1", "CREATE TABLE IF NOT EXISTS items (id SERIAL PRIMARY KEY, name TEXT NOT NULL)")
+		cfg, err := pgx.ParseConfig(*pg)
+		if err != nil {
+			log.Fatal(err)
+		}
+		backends["pgxdb"] = setUp(stdlib.OpenDB(*cfg), "pgxdb", "$1", "CREATE TABLE IF NOT EXISTS items (id SERIAL PRIMARY KEY, name TEXT NOT NULL)")
 	}
 	if *my != "" {
 		backends["mysql"] = open("mysql", *my, "?", "CREATE TABLE IF NOT EXISTS items (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64) NOT NULL)")
@@ -113,6 +126,23 @@ func main() {
 			q = sb.String()
 		}
 		tx := r.URL.Query().Get("tx") == "1"
+		if r.URL.Query().Get("prep") == "1" {
+			st, err := b.db.PrepareContext(r.Context(), q)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			defer st.Close()
+			start := time.Now()
+			for i := 0; i < n; i++ {
+				if _, err := st.ExecContext(r.Context(), 1); err != nil {
+					http.Error(w, err.Error(), http.StatusInternalServerError)
+					return
+				}
+			}
+			fmt.Fprintf(w, "%d\n", time.Since(start).Nanoseconds())
+			return
+		}
 		start := time.Now()
 		for i := 0; i < n; i++ {
 			if err := b.benchQuery(r.Context(), q, tx); err != nil {
@@ -130,6 +160,10 @@ func open(driver, dsn, arg, create string) *backend {
 	if err != nil {
 		log.Fatal(err)
 	}
+	return setUp(db, driver, arg, create)
+}
+
+func setUp(db *sql.DB, driver, arg, create string) *backend {
 	db.SetMaxOpenConns(4)
 	// Two processes creating the table at once may both try (PostgreSQL
 	// then fails one with a unique violation): try again.
@@ -174,7 +208,38 @@ func (b *backend) run(ctx context.Context) (error, error) {
 	if qerr == nil {
 		return nil, fmt.Errorf("query on an unknown table succeeded")
 	}
-	return qerr, nil
+	return qerr, b.prepared(ctx)
+}
+
+// prepared runs a prepared query and exec, then the exec in a
+// transaction through Tx.Stmt. Preparing makes no span.
+func (b *backend) prepared(ctx context.Context) error {
+	q, err := b.db.PrepareContext(ctx, "SELECT name FROM items WHERE id = "+b.arg)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	var name string
+	if err := q.QueryRowContext(ctx, 1).Scan(&name); err != nil && err != sql.ErrNoRows {
+		return err
+	}
+	ins, err := b.db.PrepareContext(ctx, "INSERT INTO items (name) VALUES ("+b.arg+")")
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	if _, err := ins.ExecContext(ctx, "prepared"); err != nil {
+		return err
+	}
+	tx, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.StmtContext(ctx, ins).ExecContext(ctx, "in tx"); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // benchQuery runs q (one row), in a transaction that commits with tx

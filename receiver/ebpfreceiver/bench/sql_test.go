@@ -30,7 +30,8 @@ import (
 // per query of the SQL-bound handler traced and untraced (untraced
 // and traced runs alternate over 3 rounds; medians compared), and the hits
 // of a query in a transaction (begin, query, commit and the deferred
-// rollback that finds the transaction done: 2+2+2+1).
+// rollback that finds the transaction done: 2+2+2+1), and of an exec of a
+// prepared statement ((*Stmt).ExecContext: 2).
 func BenchmarkSQLProbes(b *testing.B) {
 	requireRoot(b)
 	pg := postgres.Start(b)
@@ -57,20 +58,23 @@ func BenchmarkSQLProbes(b *testing.B) {
 	type mode struct {
 		name, unit string
 		long, tx   bool
+		prep       bool
 		progs      []string // the programs a query of the mode runs
 	}
 	prog := func(p string) string { return p[len("uprobe_"):] }
 	queryProgs := []string{prog(sqlclient.ProgQueryEntry), prog(sqlclient.ProgQueryReturn)}
 	modes := []mode{
-		{"short (21 B)", "short", false, false, queryProgs},
-		{"long (2.2 KiB)", "long", true, false, queryProgs},
-		{"tx (begin, query, commit, deferred rollback)", "tx", false, true, append(append([]string{}, queryProgs...),
+		{"short (21 B)", "short", false, false, false, queryProgs},
+		{"long (2.2 KiB)", "long", true, false, false, queryProgs},
+		{"tx (begin, query, commit, deferred rollback)", "tx", false, true, false, append(append([]string{}, queryProgs...),
 			prog(sqlclient.ProgBeginEntry), prog(sqlclient.ProgBeginReturn), prog(sqlclient.ProgCommitEntry),
 			prog(sqlclient.ProgRollbackEntry), prog(sqlclient.ProgTxEndReturn))},
+		{"prepared exec (Stmt.ExecContext)", "prep", false, false, true, []string{
+			prog(sqlclient.ProgStmtExecEntry), prog(sqlclient.ProgExecReturn), prog(sqlclient.ProgExecEntry)}},
 	}
 	run := func(m mode) time.Duration {
 		b.Helper()
-		u := fmt.Sprintf("http://%s/bench?db=pg&n=%d&long=%d&tx=%d", addr, n, flag01(m.long), flag01(m.tx))
+		u := fmt.Sprintf("http://%s/bench?db=pg&n=%d&long=%d&tx=%d&prep=%d", addr, n, flag01(m.long), flag01(m.tx), flag01(m.prep))
 		var body []byte
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 			resp, err := http.Get(u)

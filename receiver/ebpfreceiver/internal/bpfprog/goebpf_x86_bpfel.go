@@ -71,7 +71,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [106]uint64
+	Field        [113]uint64
 	GopanicVaddr uint64
 }
 
@@ -424,21 +424,24 @@ type GoebpfSpanIds struct {
 }
 
 type GoebpfSqlClientEvent struct {
-	_            structs.HostLayout
-	Hdr          GoebpfEventHeader
-	DriverType   uint64
-	ErrorType    uint64
-	Op           uint8
-	HasError     uint8
-	CodeKind     uint8
-	Pad          uint8
-	QueryLen     uint16
-	CodeLen      uint16
-	QueryFullLen uint32
-	ErrorNumber  uint16
-	Pad2         uint16
-	Code         [8]int8
-	Query        [512]int8
+	_              structs.HostLayout
+	Hdr            GoebpfEventHeader
+	DriverType     uint64
+	ErrorType      uint64
+	Db             uint64
+	Op             uint8
+	HasError       uint8
+	CodeKind       uint8
+	Pad            uint8
+	QueryLen       uint16
+	CodeLen        uint16
+	QueryFullLen   uint32
+	ErrorNumber    uint16
+	InnerCodeLen   uint16
+	InnerErrorType uint64
+	InnerCode      [8]int8
+	Code           [8]int8
+	Query          [512]int8
 }
 
 type GoebpfSqlClientInflight struct {
@@ -446,6 +449,7 @@ type GoebpfSqlClientInflight struct {
 	StartNs      uint64
 	Bias         uint64
 	DriverType   uint64
+	Db           uint64
 	Ids          GoebpfSpanIds
 	HasParent    uint8
 	Op           uint8
@@ -538,6 +542,8 @@ type GoebpfProgramSpecs struct {
 	UprobeSqlQueryEntry           *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_entry"`
 	UprobeSqlQueryReturn          *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_return"`
 	UprobeSqlRollbackEntry        *ebpf.ProgramSpec `ebpf:"uprobe_sql_rollback_entry"`
+	UprobeSqlStmtExecEntry        *ebpf.ProgramSpec `ebpf:"uprobe_sql_stmt_exec_entry"`
+	UprobeSqlStmtQueryEntry       *ebpf.ProgramSpec `ebpf:"uprobe_sql_stmt_query_entry"`
 	UprobeSqlTxEndReturn          *ebpf.ProgramSpec `ebpf:"uprobe_sql_tx_end_return"`
 	UprobeXnetClientEntry         *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_entry"`
 	UprobeXnetClientReturn        *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_return"`
@@ -575,6 +581,7 @@ type GoebpfMapSpecs struct {
 	ProbeHits            *ebpf.MapSpec `ebpf:"probe_hits"`
 	RedisClientCalls     *ebpf.MapSpec `ebpf:"redis_client_calls"`
 	RedisClientScratch   *ebpf.MapSpec `ebpf:"redis_client_scratch"`
+	RedisPools           *ebpf.MapSpec `ebpf:"redis_pools"`
 	RingbufDrops         *ebpf.MapSpec `ebpf:"ringbuf_drops"`
 	SaramaBatchScratch   *ebpf.MapSpec `ebpf:"sarama_batch_scratch"`
 	SaramaConsumerCalls  *ebpf.MapSpec `ebpf:"sarama_consumer_calls"`
@@ -596,6 +603,7 @@ type GoebpfVariableSpecs struct {
 	ExtractFlags              *ebpf.VariableSpec `ebpf:"extract_flags"`
 	InjectEnabled             *ebpf.VariableSpec `ebpf:"inject_enabled"`
 	KafkaNoteMessages         *ebpf.VariableSpec `ebpf:"kafka_note_messages"`
+	RedisPoolsEnabled         *ebpf.VariableSpec `ebpf:"redis_pools_enabled"`
 	SqlPoolsEnabled           *ebpf.VariableSpec `ebpf:"sql_pools_enabled"`
 	StitchEnabled             *ebpf.VariableSpec `ebpf:"stitch_enabled"`
 	UnusedEventHeader         *ebpf.VariableSpec `ebpf:"unused_event_header"`
@@ -660,6 +668,7 @@ type GoebpfMaps struct {
 	ProbeHits            *ebpf.Map `ebpf:"probe_hits"`
 	RedisClientCalls     *ebpf.Map `ebpf:"redis_client_calls"`
 	RedisClientScratch   *ebpf.Map `ebpf:"redis_client_scratch"`
+	RedisPools           *ebpf.Map `ebpf:"redis_pools"`
 	RingbufDrops         *ebpf.Map `ebpf:"ringbuf_drops"`
 	SaramaBatchScratch   *ebpf.Map `ebpf:"sarama_batch_scratch"`
 	SaramaConsumerCalls  *ebpf.Map `ebpf:"sarama_consumer_calls"`
@@ -699,6 +708,7 @@ func (m *GoebpfMaps) Close() error {
 		m.ProbeHits,
 		m.RedisClientCalls,
 		m.RedisClientScratch,
+		m.RedisPools,
 		m.RingbufDrops,
 		m.SaramaBatchScratch,
 		m.SaramaConsumerCalls,
@@ -721,6 +731,7 @@ type GoebpfVariables struct {
 	ExtractFlags              *ebpf.Variable `ebpf:"extract_flags"`
 	InjectEnabled             *ebpf.Variable `ebpf:"inject_enabled"`
 	KafkaNoteMessages         *ebpf.Variable `ebpf:"kafka_note_messages"`
+	RedisPoolsEnabled         *ebpf.Variable `ebpf:"redis_pools_enabled"`
 	SqlPoolsEnabled           *ebpf.Variable `ebpf:"sql_pools_enabled"`
 	StitchEnabled             *ebpf.Variable `ebpf:"stitch_enabled"`
 	UnusedEventHeader         *ebpf.Variable `ebpf:"unused_event_header"`
@@ -787,6 +798,8 @@ type GoebpfPrograms struct {
 	UprobeSqlQueryEntry           *ebpf.Program `ebpf:"uprobe_sql_query_entry"`
 	UprobeSqlQueryReturn          *ebpf.Program `ebpf:"uprobe_sql_query_return"`
 	UprobeSqlRollbackEntry        *ebpf.Program `ebpf:"uprobe_sql_rollback_entry"`
+	UprobeSqlStmtExecEntry        *ebpf.Program `ebpf:"uprobe_sql_stmt_exec_entry"`
+	UprobeSqlStmtQueryEntry       *ebpf.Program `ebpf:"uprobe_sql_stmt_query_entry"`
 	UprobeSqlTxEndReturn          *ebpf.Program `ebpf:"uprobe_sql_tx_end_return"`
 	UprobeXnetClientEntry         *ebpf.Program `ebpf:"uprobe_xnet_client_entry"`
 	UprobeXnetClientReturn        *ebpf.Program `ebpf:"uprobe_xnet_client_return"`
@@ -840,6 +853,8 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeSqlQueryEntry,
 		p.UprobeSqlQueryReturn,
 		p.UprobeSqlRollbackEntry,
+		p.UprobeSqlStmtExecEntry,
+		p.UprobeSqlStmtQueryEntry,
 		p.UprobeSqlTxEndReturn,
 		p.UprobeXnetClientEntry,
 		p.UprobeXnetClientReturn,

@@ -81,6 +81,11 @@ type State struct {
 	WaitCount    int64
 	WaitDuration time.Duration
 	Closed       bool
+	// Timeouts: waits for a connection that timed out (go-redis pools;
+	// HasTimeouts). NoPending, NoWaits: the pool does not keep pending
+	// requests, or wait count and time (older go-redis releases).
+	Timeouts                        int64
+	HasTimeouts, NoPending, NoWaits bool
 	// ConnectorType is the unrelocated address of the type descriptor of
 	// the pool's driver.Connector (0: unknown), for its name; Connector
 	// the value's address.
@@ -114,6 +119,8 @@ func DriverType(mem Memory, addr, bias uint64) uint64 {
 	}
 	return 0
 }
+
+func durationNs(ns int64) time.Duration { return time.Duration(ns) }
 
 // Memory reads a process's memory.
 type Memory interface {

@@ -14,6 +14,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/sqlclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/runtimemetrics"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/sqlconnector"
 )
 
 // Metric and attribute names. The count, max and pending requests are the
@@ -27,6 +28,7 @@ const (
 	MetricPending      = "db.client.connection.pending_requests"
 	MetricWaitCount    = "db.client.connection.wait_count"
 	MetricWaitDuration = "db.client.connection.wait_duration"
+	MetricTimeouts     = "db.client.connection.timeouts"
 	AttrPoolName       = "db.client.connection.pool.name"
 	AttrState          = "db.client.connection.state"
 	ScopeName          = "github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/dbpools"
@@ -38,6 +40,9 @@ type Process struct {
 	// TypeName names a type descriptor at an unrelocated address ("" when
 	// it cannot).
 	TypeName func(addr uint64) string
+	// Server names the server of the pool at an address (nil: unknown);
+	// it gives the pool its name ("postgresql 127.0.0.1:5432/app").
+	Server func(db uint64) sqlconnector.Server
 }
 
 // Collector reads the pools of instrumented processes. Collect and Forget
@@ -46,18 +51,29 @@ type Collector struct {
 	mu      sync.Mutex
 	layouts map[*goexe.Executable]layoutOrErr
 	biases  map[int]uint64
-	start   pcommon.Timestamp
+	// names are the pools' names by pid and address, given when a pool is
+	// first read, so that a name stays with its pool while the process
+	// runs; taken counts the pools of a pid by base name.
+	names map[int]map[uint64]string
+	taken map[int]map[string]int
+	start pcommon.Timestamp
 }
 
 type layoutOrErr struct {
-	l   Layout
-	err error
+	l        Layout
+	err      error
+	redis    RedisLayout
+	redisErr error
+	// redisDone: redis and redisErr were read (when a client was first
+	// seen).
+	redisDone bool
 }
 
 // NewCollector returns a collector; start is the start time of its
 // cumulative sums.
 func NewCollector(start time.Time) *Collector {
-	return &Collector{layouts: map[*goexe.Executable]layoutOrErr{}, biases: map[int]uint64{}, start: pcommon.NewTimestampFromTime(start)}
+	return &Collector{layouts: map[*goexe.Executable]layoutOrErr{}, biases: map[int]uint64{}, names: map[int]map[uint64]string{},
+		taken: map[int]map[string]int{}, start: pcommon.NewTimestampFromTime(start)}
 }
 
 // Forget drops what is cached about a process (it exited).
@@ -65,20 +81,48 @@ func (c *Collector) Forget(pid int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.biases, pid)
+	delete(c.names, pid)
+	delete(c.taken, pid)
+}
+
+// nameOf is the pool's name: base the first time the process's pool at
+// addr is read with a base no other pool of the process has, else base
+// with "#2", "#3", ... in the order pools are first read.
+func (c *Collector) nameOf(pid int, addr uint64, base string) string {
+	if n, ok := c.names[pid][addr]; ok {
+		return n
+	}
+	if c.names[pid] == nil {
+		c.names[pid] = map[uint64]string{}
+		c.taken[pid] = map[string]int{}
+	}
+	c.taken[pid][base]++
+	n := base
+	if k := c.taken[pid][base]; k > 1 {
+		n += "#" + strconv.Itoa(k)
+	}
+	c.names[pid][addr] = n
+	return n
 }
 
 // Collect appends the metrics of every pool in pools (the *DB addresses
-// used by each pid) to md, in the ResourceMetrics of the pid (made when
-// md has none). procOf returns a pid's process (ok false: not
+// used by each pid) and of every go-redis client's pool in redis (the
+// *baseClient addresses) to md, in the ResourceMetrics of the pid (made
+// when md has none). procOf returns a pid's process (ok false: not
 // instrumented any more). The error joins what could not be read.
-func (c *Collector) Collect(md pmetric.Metrics, now time.Time, pools map[int][]uint64, procOf func(pid int) (Process, bool)) error {
+func (c *Collector) Collect(md pmetric.Metrics, now time.Time, pools, redis map[int][]uint64, procOf func(pid int) (Process, bool)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var errs []error
 	ts := pcommon.NewTimestampFromTime(now)
-	pids := make([]int, 0, len(pools))
+	pids := make([]int, 0, len(pools)+len(redis))
 	for pid := range pools {
 		pids = append(pids, pid)
+	}
+	for pid := range redis {
+		if _, dup := pools[pid]; !dup {
+			pids = append(pids, pid)
+		}
 	}
 	sort.Ints(pids)
 	for _, pid := range pids {
@@ -89,9 +133,14 @@ func (c *Collector) Collect(md pmetric.Metrics, now time.Time, pools map[int][]u
 		lo, ok := c.layouts[proc.Exe]
 		if !ok {
 			lo.l, lo.err = LayoutOf(proc.Exe)
-			c.layouts[proc.Exe] = lo
 		}
-		if lo.err != nil {
+		if len(redis[pid]) > 0 && !lo.redisDone {
+			// Read once the binary has a client: most have none.
+			lo.redis, lo.redisErr = RedisLayoutOf(proc.Exe)
+			lo.redisDone = true
+		}
+		c.layouts[proc.Exe] = lo
+		if lo.err != nil && (!lo.redisDone || lo.redisErr != nil) {
 			continue // no DWARF: no pool metrics (said once per binary by the caller's docs)
 		}
 		bias, ok := c.biases[pid]
@@ -109,11 +158,13 @@ func (c *Collector) Collect(md pmetric.Metrics, now time.Time, pools map[int][]u
 			errs = append(errs, err)
 			continue
 		}
-		dbs := append([]uint64{}, pools[pid]...)
+		var dbs []uint64
+		if lo.err == nil {
+			dbs = append(dbs, pools[pid]...)
+		}
 		sort.Slice(dbs, func(i, j int) bool { return dbs[i] < dbs[j] })
 		var states []State
 		var names []string
-		seen := map[string]int{}
 		for _, db := range dbs {
 			s, err := Read(mem, db, lo.l, bias)
 			if err != nil {
@@ -138,13 +189,32 @@ func (c *Collector) Collect(md pmetric.Metrics, now time.Time, pools map[int][]u
 				}
 				system = sqlclient.SystemOf(name)
 			}
-			seen[system]++
 			name := system
-			if seen[system] > 1 {
-				name += "#" + strconv.Itoa(seen[system])
+			if proc.Server != nil {
+				name = proc.Server(db).PoolName(system)
 			}
+			name = c.nameOf(pid, db, name)
 			states = append(states, s)
 			names = append(names, name)
+		}
+		if lo.redisDone && lo.redisErr == nil {
+			clients := append([]uint64{}, redis[pid]...)
+			sort.Slice(clients, func(i, j int) bool { return clients[i] < clients[j] })
+			read := map[uint64]bool{}
+			for _, client := range clients {
+				s, pool, name, err := ReadRedis(mem, client, lo.redis, bias, proc.TypeName)
+				if errors.Is(err, errNotConnPool) || read[pool] {
+					continue // a Conn's own pool, or a pool already read
+				}
+				if err != nil {
+					errs = append(errs, fmt.Errorf("pid %d: %w", pid, err))
+					continue
+				}
+				read[pool] = true
+				name = c.nameOf(pid, pool, name)
+				states = append(states, s)
+				names = append(names, name)
+			}
 		}
 		mem.Close()
 		if len(states) == 0 {
@@ -199,6 +269,7 @@ func (c *Collector) emit(sm pmetric.ScopeMetrics, ts pcommon.Timestamp, states [
 	pending := sum(MetricPending, "Requests waiting for a connection of the pool.", "{request}", false)
 	waits := sum(MetricWaitCount, "Connections waited for since the pool was opened (DB.Stats().WaitCount).", "{wait}", true)
 	waited := sum(MetricWaitDuration, "Time spent waiting for a connection since the pool was opened (DB.Stats().WaitDuration).", "s", true)
+	timeouts := sum(MetricTimeouts, "Waits for a connection that timed out since the pool was opened (go-redis PoolStats.Timeouts).", "{timeout}", true)
 	for i, s := range states {
 		idle := point(count, names[i])
 		idle.Attributes().PutStr(AttrState, "idle")
@@ -209,11 +280,16 @@ func (c *Collector) emit(sm pmetric.ScopeMetrics, ts pcommon.Timestamp, states [
 		if s.MaxOpen > 0 {
 			point(maxOpen, names[i]).SetIntValue(s.MaxOpen)
 		}
-		point(pending, names[i]).SetIntValue(s.Pending)
-		point(waits, names[i]).SetIntValue(s.WaitCount)
-		point(waited, names[i]).SetDoubleValue(s.WaitDuration.Seconds())
+		if !s.NoPending {
+			point(pending, names[i]).SetIntValue(s.Pending)
+		}
+		if !s.NoWaits {
+			point(waits, names[i]).SetIntValue(s.WaitCount)
+			point(waited, names[i]).SetDoubleValue(s.WaitDuration.Seconds())
+		}
+		if s.HasTimeouts {
+			point(timeouts, names[i]).SetIntValue(s.Timeouts)
+		}
 	}
-	if maxOpen.Len() == 0 {
-		ms.RemoveIf(func(m pmetric.Metric) bool { return m.Name() == MetricMax })
-	}
+	ms.RemoveIf(func(m pmetric.Metric) bool { return m.Sum().DataPoints().Len() == 0 })
 }

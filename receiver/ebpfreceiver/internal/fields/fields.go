@@ -127,6 +127,13 @@ const (
 	SaramaConsumerMessageHeaders
 	SaramaRecordHeaderKey
 	SaramaRecordHeaderValue
+	SQLStmtDb
+	SQLStmtQuery
+	SQLTxDb
+	SQLStmtExecEntry
+	SQLStmtQueryEntry
+	PgxPgErrorCode
+	PgxPrepareErrorErr
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -282,6 +289,20 @@ var list = [Count]Field{
 	SaramaConsumerMessageHeaders:    {Key: "github.com/IBM/sarama.ConsumerMessage.Headers", NotInTable: true},
 	SaramaRecordHeaderKey:           {Key: "github.com/IBM/sarama.RecordHeader.Key", NotInTable: true},
 	SaramaRecordHeaderValue:         {Key: "github.com/IBM/sarama.RecordHeader.Value", NotInTable: true},
+	// database/sql prepared statements and the pool a transaction or a
+	// statement belongs to: DWARF, else sqlclient's rule (Go 1.19-1.26).
+	SQLStmtDb:    {Key: "database/sql.Stmt.db", NotInTable: true},
+	SQLStmtQuery: {Key: "database/sql.Stmt.query", NotInTable: true},
+	SQLTxDb:      {Key: "database/sql.Tx.db", NotInTable: true},
+	// Not fields: the unrelocated entries of (*Stmt).ExecContext and
+	// QueryContext (for the load bias), like SQLQueryDCEntry.
+	SQLStmtExecEntry:  {Key: "database/sql.(*Stmt).ExecContext", NotInTable: true},
+	SQLStmtQueryEntry: {Key: "database/sql.(*Stmt).QueryContext", NotInTable: true},
+	// pgx v5's errors (its stdlib driver returns them): PgError's SQLSTATE
+	// and the error a PrepareError (v5.8 on) wraps. DWARF, else sqlclient's
+	// rule by pgx's version.
+	PgxPgErrorCode:     {Key: "github.com/jackc/pgx/v5/pgconn.PgError.Code", NotInTable: true},
+	PgxPrepareErrorErr: {Key: "github.com/jackc/pgx/v5/pgconn.PrepareError.err", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.

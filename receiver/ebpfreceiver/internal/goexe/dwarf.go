@@ -71,31 +71,45 @@ func (e *Executable) readDWARF() (d *dwarf.Data, err error) {
 // dwarfFieldOffset looks the field up in DWARF. structFound is false when
 // DWARF has no struct of that name (so the caller may fall back to the table).
 func (e *Executable) dwarfFieldOffset(d *dwarf.Data, structName, field string) (off uint64, structFound bool, err error) {
+	ent, structFound, err := e.dwarfMember(d, structName, field)
+	if err != nil || ent == nil {
+		return 0, structFound, err
+	}
+	loc, ok := ent.Val(dwarf.AttrDataMemberLoc).(int64)
+	if !ok || loc < 0 {
+		return 0, true, fmt.Errorf("%s.%s: DWARF member has no constant offset", structName, field)
+	}
+	return uint64(loc), true, nil
+}
+
+// dwarfMember finds the struct's member entry (nil, false when DWARF has
+// no such struct).
+func (e *Executable) dwarfMember(d *dwarf.Data, structName, field string) (member *dwarf.Entry, structFound bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			off, structFound, err = 0, false, fmt.Errorf("malformed DWARF: %v", r)
+			member, structFound, err = nil, false, fmt.Errorf("malformed DWARF: %v", r)
 		}
 	}()
 	idx, err := e.structIndex(d)
 	if err != nil {
-		return 0, false, err
+		return nil, false, err
 	}
 	at, ok := idx[structName]
 	if !ok {
-		return 0, false, nil
+		return nil, false, nil
 	}
 	r := d.Reader()
 	r.Seek(at)
 	next := e.advancingReader(r)
 	if _, err := next(); err != nil {
-		return 0, true, err
+		return nil, true, err
 	}
 	// Members are the struct's direct children; deeper entries (none in
 	// Go's DWARF today) are skipped by tracking the depth ourselves.
 	for depth := 1; depth > 0; {
 		ent, err := next()
 		if err != nil {
-			return 0, true, err
+			return nil, true, err
 		}
 		if ent == nil {
 			break
@@ -114,13 +128,9 @@ func (e *Executable) dwarfFieldOffset(d *dwarf.Data, structName, field string) (
 		if name, _ := ent.Val(dwarf.AttrName).(string); name != field {
 			continue
 		}
-		loc, ok := ent.Val(dwarf.AttrDataMemberLoc).(int64)
-		if !ok || loc < 0 {
-			return 0, true, fmt.Errorf("%s.%s: DWARF member has no constant offset", structName, field)
-		}
-		return uint64(loc), true, nil
+		return ent, true, nil
 	}
-	return 0, true, fmt.Errorf("%s.%s: %w", structName, field, ErrFieldAbsent)
+	return nil, true, fmt.Errorf("%s.%s: %w", structName, field, ErrFieldAbsent)
 }
 
 // advancingReader wraps r.Next and fails when an entry does not lie after
@@ -202,4 +212,37 @@ func (e *Executable) DWARFFieldOffset(structName, field string) (uint64, error) 
 		return 0, fmt.Errorf("%s: %w: %s", e.Path, ErrStructAbsent, structName)
 	}
 	return off, nil
+}
+
+// DWARFFieldSize returns the size in bytes of the field's type, from DWARF
+// only (errors as DWARFFieldOffset's).
+func (e *Executable) DWARFFieldSize(structName, field string) (size uint64, err error) {
+	d, err := e.loadDWARF()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", e.Path, err)
+	}
+	ent, found, err := e.dwarfMember(d, structName, field)
+	if err != nil {
+		return 0, fmt.Errorf("%s: DWARF: %w", e.Path, err)
+	}
+	if !found {
+		return 0, fmt.Errorf("%s: %w: %s", e.Path, ErrStructAbsent, structName)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			size, err = 0, fmt.Errorf("%s: malformed DWARF: %v", e.Path, r)
+		}
+	}()
+	at, ok := ent.Val(dwarf.AttrType).(dwarf.Offset)
+	if !ok {
+		return 0, fmt.Errorf("%s: %s.%s: DWARF member has no type", e.Path, structName, field)
+	}
+	t, err := d.Type(at)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %s.%s: %w", e.Path, structName, field, err)
+	}
+	if t.Size() <= 0 {
+		return 0, fmt.Errorf("%s: %s.%s: type of no size", e.Path, structName, field)
+	}
+	return uint64(t.Size()), nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/sqlconnector"
 )
 
 // Probe describes one probe to the loader.
@@ -139,6 +140,9 @@ type SpanEnv struct {
 	// SQLQueryText: database spans carry the sanitized statement as
 	// db.query.text (traces.sql.query_text).
 	SQLQueryText bool
+	// SQLServer says which server the *sql.DB at db of a process talks to
+	// (nil: not known).
+	SQLServer func(pid uint32, db uint64) sqlconnector.Server
 }
 
 // SpanIDs are the identifiers the probes generated or extracted.

@@ -21,7 +21,8 @@ import (
 // length (21 bytes or 2.2 KiB), 2 per begin and commit, 2 per rollback
 // that finds its transaction done (database/sql's own at the end of every
 // transaction and the deferred one: no span); one event per query, begin
-// and commit, each the child of the request's server span.
+// and commit, each the child of the request's server span; 2 per exec of
+// a prepared statement. Every event carries its *sql.DB.
 func TestSQLProbeHits(t *testing.T) {
 	prereq.RequireRoot(t, "the sql probe")
 	pg := postgres.Start(t)
@@ -77,6 +78,8 @@ func TestSQLProbeHits(t *testing.T) {
 			sqlclient.ProgBeginEntry: 1, sqlclient.ProgBeginReturn: 1,
 			sqlclient.ProgCommitEntry: 1, sqlclient.ProgRollbackEntry: 2, sqlclient.ProgTxEndReturn: 3,
 		}, map[sqlclient.Op]int{sqlclient.OpQuery: 1, sqlclient.OpBegin: 1, sqlclient.OpCommit: 1}},
+		// A prepared statement's exec: (*Stmt).ExecContext's entry and RET.
+		{"prep=1", map[string]uint64{sqlclient.ProgStmtExecEntry: 1, sqlclient.ProgExecReturn: 1}, map[sqlclient.Op]int{sqlclient.OpExec: 1}},
 	} {
 		_ = tr.Drain(10*time.Millisecond, func([]byte) {})
 		h0, _ := tr.Hits()
@@ -131,8 +134,11 @@ func TestSQLProbeHits(t *testing.T) {
 			if !e.IDs.HasParent || e.IDs.ParentSpanID != server.IDs.SpanID || e.IDs.TraceID != server.IDs.TraceID || e.HasError {
 				t.Fatalf("%s: event %+v is not an error-free child of the server span %x", tc.query, e, server.IDs.SpanID)
 			}
-			if e.Op == sqlclient.OpQuery && (!strings.HasPrefix(e.Query, "SELECT 1 WHERE 1 = $1") || (tc.query == "long=1") != (e.QueryLen > 2048)) {
+			if (e.Op == sqlclient.OpQuery || e.Op == sqlclient.OpExec) && (!strings.HasPrefix(e.Query, "SELECT 1 WHERE 1 = $1") || (tc.query == "long=1") != (e.QueryLen > 2048)) {
 				t.Fatalf("%s: query %q (%d bytes)", tc.query, e.Query, e.QueryLen)
+			}
+			if e.DB == 0 {
+				t.Fatalf("%s: event %+v without its *sql.DB", tc.query, e)
 			}
 		}
 	}

@@ -41,8 +41,9 @@ type Options struct {
 	// Stitch: server spans join a client span of this host on the same
 	// connection (traces.propagation.stitch).
 	Stitch bool
-	// SQLPools: the sql probe notes the pools (*sql.DB) calls use
-	// (metrics.db_pools; read with SQLPools).
+	// SQLPools: the sql probe notes the pools (*sql.DB) calls use, and
+	// the Redis probe the clients (metrics.db_pools; read with SQLPools
+	// and RedisClients).
 	SQLPools bool
 	// KafkaOffsets: the kafka-go producer probe notes each message's span
 	// for the offsets probe (traces.kafka.join).
@@ -520,24 +521,32 @@ func (t *Tracer) ProgramStats() (map[string]ebpf.ProgramStats, error) {
 
 // SQLPools returns the addresses of the *sql.DB values each process has
 // used since the sql probe was attached to it (Options.SQLPools), by pid.
-func (t *Tracer) SQLPools() (map[int][]uint64, error) {
-	m := t.coll.Maps["sql_pools"]
+func (t *Tracer) SQLPools() (map[int][]uint64, error) { return t.noted("sql_pools") }
+
+// RedisClients returns the addresses of the go-redis *baseClient values
+// each process has used since the Redis probe was attached to it
+// (Options.SQLPools: metrics.db_pools covers Redis pools too), by pid.
+func (t *Tracer) RedisClients() (map[int][]uint64, error) { return t.noted("redis_pools") }
+
+// noted lists a {tgid, address} map's addresses by pid.
+func (t *Tracer) noted(name string) (map[int][]uint64, error) {
+	m := t.coll.Maps[name]
 	if m == nil {
-		return nil, errors.New("no BPF map sql_pools")
+		return nil, fmt.Errorf("no BPF map %s", name)
 	}
 	out := map[int][]uint64{}
 	var key struct {
 		Tgid uint32
 		Pad  uint32
-		DB   uint64
+		Addr uint64
 	}
 	var val uint8
 	it := m.Iterate()
 	for it.Next(&key, &val) {
-		out[int(key.Tgid)] = append(out[int(key.Tgid)], key.DB)
+		out[int(key.Tgid)] = append(out[int(key.Tgid)], key.Addr)
 	}
 	if err := it.Err(); err != nil {
-		return out, fmt.Errorf("read sql_pools: %w", err)
+		return out, fmt.Errorf("read %s: %w", name, err)
 	}
 	return out, nil
 }

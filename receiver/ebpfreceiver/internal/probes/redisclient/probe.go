@@ -37,6 +37,7 @@ const (
 	ProgMultiFmEntry    = "uprobe_redis_multi_fm_entry"
 	ProgReturn          = "uprobe_redis_return"
 	callsMap            = "redis_client_calls"
+	poolsMap            = "redis_pools"
 )
 
 // FuncProcess is the function every command of a module's Client goes
@@ -83,7 +84,8 @@ var Probe = &probes.Probe{
 		{fields.RedisV9OptionsDB},
 	}, optionalFields...),
 	JoinsSpans:    true,
-	GoroutineMaps: []string{callsMap},
+	GoroutineMaps: []string{callsMap, poolsMap},
+	Constants:     constants,
 	Kind:          bpfprog.GoebpfEventKindEVENT_REDIS_CLIENT,
 	Decode:        Decode,
 }
@@ -99,6 +101,17 @@ var V8Probe = &probes.Probe{
 		{fields.RedisV8OptionsDB},
 	}, optionalFields...),
 	JoinsSpans:    true,
-	GoroutineMaps: []string{callsMap},
+	GoroutineMaps: []string{callsMap, poolsMap},
+	Constants:     constants,
 	Kind:          0, // its events are Probe's (one decoder per kind)
+}
+
+// constants: redis_pools_enabled makes the entries note their *baseClient
+// for the pool metrics (metrics.db_pools, like database/sql's pools).
+func constants(s probes.Settings) map[string]any {
+	on := uint32(0)
+	if s.SQLPools {
+		on = 1
+	}
+	return map[string]any{"redis_pools_enabled": on}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/bpfprog"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/sqlconnector"
 )
 
 // Op is what database/sql was asked to do (enum sql_op of sql_client.c).
@@ -26,6 +27,7 @@ const (
 	codeNone     = 0
 	codeSQLState = 1
 	codeNumber   = 2
+	codePgx      = 3
 )
 
 // Event is one database/sql call.
@@ -39,6 +41,9 @@ type Event struct {
 	// descriptors in the process's executable (0: unknown, no error):
 	// the connection's driver.Conn and the returned error.
 	DriverType, ErrorType uint64
+	// DB is the *sql.DB the call used (0: unknown), whose connector
+	// names the server.
+	DB uint64
 	// HasError: the call returned a non-nil error.
 	HasError bool
 	// Query is the statement's first bytes (queryCapacity at most);
@@ -48,6 +53,17 @@ type Event struct {
 	// StatusCode is the database's code for the error: lib/pq's SQLSTATE
 	// or MySQL's error number in decimal; "" when not read.
 	StatusCode string
+	// Pgx holds pgx's codes, read where they would be before the error's
+	// type was known: SpanOf keeps one when the type is *pgconn.PgError.
+	Pgx *PgxCodes
+}
+
+// PgxCodes are the codes read where pgx v5 keeps its SQLSTATE: Code in
+// the error itself, InnerCode in the error it wraps (a PrepareError's)
+// whose type is InnerType.
+type PgxCodes struct {
+	Code, InnerCode string
+	InnerType       uint64
 }
 
 // queryCapacity is SQL_QUERY_LEN: how much of a statement BPF copies.
@@ -69,6 +85,7 @@ func Decode(raw []byte) (probes.Event, error) {
 		Op:         Op(e.Op),
 		DriverType: e.DriverType,
 		ErrorType:  e.ErrorType,
+		DB:         e.Db,
 		HasError:   e.HasError != 0,
 		Query:      probes.CString(e.Query[:], e.QueryLen),
 		QueryLen:   e.QueryFullLen,
@@ -78,6 +95,12 @@ func Decode(raw []byte) (probes.Event, error) {
 		ev.StatusCode = probes.CString(e.Code[:], e.CodeLen)
 	case codeNumber:
 		ev.StatusCode = strconv.FormatUint(uint64(e.ErrorNumber), 10)
+	case codePgx:
+		ev.Pgx = &PgxCodes{
+			Code:      probes.CString(e.Code[:], e.CodeLen),
+			InnerCode: probes.CString(e.InnerCode[:], e.InnerCodeLen),
+			InnerType: e.InnerErrorType,
+		}
 	}
 	return ev, nil
 }
@@ -87,6 +110,10 @@ func (e *Event) Process() uint32 { return e.PID }
 
 // AppendSpan adds the span.
 func (e *Event) AppendSpan(ss ptrace.ScopeSpans, env probes.SpanEnv) {
-	sp := SpanOf(e, env.TypeName)
+	var srv sqlconnector.Server
+	if env.SQLServer != nil && e.DB != 0 {
+		srv = env.SQLServer(e.PID, e.DB)
+	}
+	sp := SpanOf(e, env.TypeName, srv)
 	AppendClient(ss, e, sp, env)
 }

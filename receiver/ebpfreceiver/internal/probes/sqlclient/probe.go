@@ -8,6 +8,9 @@
 package sqlclient
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/bpfprog"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
@@ -28,21 +31,28 @@ const (
 	FuncBeginDC  = "database/sql.(*DB).beginDC"
 	FuncCommit   = "database/sql.(*Tx).Commit"
 	FuncRollback = "database/sql.(*Tx).rollback"
+	// Prepared statements (of a DB, a Conn or a Tx) go through neither
+	// queryDC nor execDC: their span starts at the Stmt's method, before
+	// it takes a connection (the wait for one is inside the span).
+	FuncStmtExec  = "database/sql.(*Stmt).ExecContext"
+	FuncStmtQuery = "database/sql.(*Stmt).QueryContext"
 )
 
 // BPF programs.
 const (
-	ProgQueryEntry    = "uprobe_sql_query_entry"
-	ProgQueryReturn   = "uprobe_sql_query_return"
-	ProgExecEntry     = "uprobe_sql_exec_entry"
-	ProgExecReturn    = "uprobe_sql_exec_return"
-	ProgBeginEntry    = "uprobe_sql_begin_entry"
-	ProgBeginReturn   = "uprobe_sql_begin_return"
-	ProgCommitEntry   = "uprobe_sql_commit_entry"
-	ProgRollbackEntry = "uprobe_sql_rollback_entry"
-	ProgTxEndReturn   = "uprobe_sql_tx_end_return"
-	callsMap          = "sql_client_calls"
-	poolsMap          = "sql_pools"
+	ProgQueryEntry     = "uprobe_sql_query_entry"
+	ProgQueryReturn    = "uprobe_sql_query_return"
+	ProgExecEntry      = "uprobe_sql_exec_entry"
+	ProgExecReturn     = "uprobe_sql_exec_return"
+	ProgBeginEntry     = "uprobe_sql_begin_entry"
+	ProgBeginReturn    = "uprobe_sql_begin_return"
+	ProgCommitEntry    = "uprobe_sql_commit_entry"
+	ProgRollbackEntry  = "uprobe_sql_rollback_entry"
+	ProgTxEndReturn    = "uprobe_sql_tx_end_return"
+	ProgStmtExecEntry  = "uprobe_sql_stmt_exec_entry"
+	ProgStmtQueryEntry = "uprobe_sql_stmt_query_entry"
+	callsMap           = "sql_client_calls"
+	poolsMap           = "sql_pools"
 )
 
 // Probe describes the probe to the loader.
@@ -59,12 +69,18 @@ var Probe = &probes.Probe{
 		{Symbol: FuncBeginDC, Entry: ProgBeginEntry, Return: ProgBeginReturn, Optional: "tx"},
 		{Symbol: FuncCommit, Entry: ProgCommitEntry, Return: ProgTxEndReturn, Optional: "tx"},
 		{Symbol: FuncRollback, Entry: ProgRollbackEntry, Return: ProgTxEndReturn, Optional: "tx"},
+		{Symbol: FuncStmtExec, Entry: ProgStmtExecEntry, Return: ProgExecReturn, Optional: "stmt"},
+		{Symbol: FuncStmtQuery, Entry: ProgStmtQueryEntry, Return: ProgQueryReturn, Optional: "stmt"},
 	},
 	OptionalFields: [][]fields.ID{
 		{fields.SQLDriverConnCi},
 		{fields.SQLTxDc},
 		{fields.SQLTxDone},
+		{fields.SQLTxDb},
+		{fields.SQLStmtDb, fields.SQLStmtQuery},
 		{fields.PQErrorCode},
+		{fields.PgxPgErrorCode},
+		{fields.PgxPrepareErrorErr},
 		{fields.MySQLErrorNumber},
 		httpserver.GoroutineFields,
 		{fields.RuntimeGParentGoid},
@@ -90,19 +106,24 @@ func constants(s probes.Settings) map[string]any {
 const (
 	modulePQ       = "github.com/lib/pq"
 	moduleMySQL    = "github.com/go-sql-driver/mysql"
+	modulePgx      = "github.com/jackc/pgx/v5"
 	typePQError    = "*github.com/lib/pq.Error"
 	typeMySQLError = "*github.com/go-sql-driver/mysql.MySQLError"
 )
 
 // Layout of database/sql's structs, the same from Go 1.19 through 1.26:
-// driverConn{db *DB; createdAt time.Time; sync.Mutex; ci driver.Conn; ...}
-// and Tx{db *DB; closemu sync.RWMutex; dc *driverConn; txi driver.Tx;
-// releaseConn func(error); done int32 (atomic.Bool from 1.20); ...}.
-// TestStdlibLayoutRule checks them against DWARF.
+// driverConn{db *DB; createdAt time.Time; sync.Mutex; ci driver.Conn; ...},
+// Tx{db *DB; closemu sync.RWMutex; dc *driverConn; txi driver.Tx;
+// releaseConn func(error); done int32 (atomic.Bool from 1.20); ...} and
+// Stmt{db *DB; query string; ...}. TestStdlibLayoutRule checks them
+// against DWARF.
 const (
 	driverConnCi = 40
 	txDc         = 32
 	txDone       = 64
+	txDb         = 0
+	stmtDb       = 0
+	stmtQuery    = 8
 	minGoMinor   = 19
 	maxGoMinor   = 26
 )
@@ -114,7 +135,7 @@ const (
 func complete(exe *goexe.Executable, off *probes.Offsets) {
 	t := &off.Fields
 	if m := exe.GoMinor(); m >= minGoMinor && m <= maxGoMinor {
-		for id, v := range map[fields.ID]uint64{fields.SQLDriverConnCi: driverConnCi, fields.SQLTxDc: txDc, fields.SQLTxDone: txDone} {
+		for id, v := range stdlibRule() {
 			if !t.Known(id) {
 				t[id] = v
 			}
@@ -126,6 +147,8 @@ func complete(exe *goexe.Executable, off *probes.Offsets) {
 		fields.SQLBeginDCEntry:    FuncBeginDC,
 		fields.SQLTxCommitEntry:   FuncCommit,
 		fields.SQLTxRollbackEntry: FuncRollback,
+		fields.SQLStmtExecEntry:   FuncStmtExec,
+		fields.SQLStmtQueryEntry:  FuncStmtQuery,
 	} {
 		if f, err := exe.Func(fn); err == nil {
 			t[id] = f.Entry
@@ -141,6 +164,9 @@ func complete(exe *goexe.Executable, off *probes.Offsets) {
 	if _, ok := exe.Modules[moduleMySQL]; ok && t.Known(fields.MySQLErrorNumber) {
 		errTypes[typeMySQLError] = fields.MySQLErrorType
 	}
+	if v, ok := exe.Modules[modulePgx]; ok {
+		pgxRule(v, t)
+	}
 	if len(errTypes) > 0 {
 		names := make([]string, 0, len(errTypes))
 		for n := range errTypes {
@@ -150,5 +176,47 @@ func complete(exe *goexe.Executable, off *probes.Offsets) {
 		for n, addr := range found {
 			t[errTypes[n]] = addr
 		}
+	}
+}
+
+// stdlibRule is database/sql's layout for Go 1.19 through 1.26.
+func stdlibRule() map[fields.ID]uint64 {
+	return map[fields.ID]uint64{
+		fields.SQLDriverConnCi: driverConnCi, fields.SQLTxDc: txDc, fields.SQLTxDone: txDone,
+		fields.SQLTxDb: txDb, fields.SQLStmtDb: stmtDb, fields.SQLStmtQuery: stmtQuery,
+	}
+}
+
+// pgx v5's pgconn.PgError{Severity string; [SeverityUnlocalized string,
+// v5.6.0 on;] Code string; ...} and PrepareError{err error; ...} (v5.8 on;
+// for an older pgx the offset is never used: no error is named
+// *pgconn.PrepareError). TestPgxRule checks them against DWARF for the
+// oldest and newest v5 the module proxy serves.
+const (
+	pgErrorCodeBefore56 = 16
+	pgErrorCodeFrom56   = 32
+	prepareErrorErr     = 0
+)
+
+// pgxRule fills pgx's error offsets DWARF did not give, by pgx's version
+// (a release "v5.N.P", or a pre-release of one; a pseudo-version is left
+// out: which side of v5.6.0 it is on is not known).
+func pgxRule(version string, t *fields.Table) {
+	var minor, patch int
+	rest, ok := strings.CutPrefix(version, "v5.")
+	if !ok || strings.Contains(version, "-0.") {
+		return
+	}
+	if _, err := fmt.Sscanf(rest, "%d.%d", &minor, &patch); err != nil {
+		return
+	}
+	if !t.Known(fields.PgxPgErrorCode) {
+		t[fields.PgxPgErrorCode] = pgErrorCodeBefore56
+		if minor >= 6 {
+			t[fields.PgxPgErrorCode] = pgErrorCodeFrom56
+		}
+	}
+	if !t.Known(fields.PgxPrepareErrorErr) {
+		t[fields.PgxPrepareErrorErr] = prepareErrorErr
 	}
 }

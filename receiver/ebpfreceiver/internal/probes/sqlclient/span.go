@@ -5,6 +5,7 @@ import (
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/sqlconnector"
 )
 
 // Attribute names (semantic conventions, database spans).
@@ -14,6 +15,7 @@ const (
 	AttrCollectionName = "db.collection.name"
 	AttrQueryText      = "db.query.text"
 	AttrStatusCode     = "db.response.status_code"
+	AttrNamespace      = "db.namespace"
 )
 
 // Span is what the span of an event says, names resolved.
@@ -22,12 +24,58 @@ type Span struct {
 	Statement
 	// ErrorType is the error's dynamic type ("*pq.Error"), "" unknown.
 	ErrorType string
+	// Server is what the pool's connector says (sqlconnector).
+	Server sqlconnector.Server
+	// StatusCode is a code found once types were named (pgx's).
+	StatusCode string
+}
+
+// pgx v5's error types, as the runtime names them.
+const (
+	typeNamePgError      = "*pgconn.PgError"
+	typeNamePrepareError = "*pgconn.PrepareError"
+)
+
+// pgxCode is the SQLSTATE of a pgx error: the code read in the error when
+// it is a *pgconn.PgError, the one read in the wrapped error when it is a
+// *pgconn.PrepareError wrapping a *pgconn.PgError; "" otherwise, or when
+// what was read is no SQLSTATE.
+func pgxCode(pid uint32, errType string, c *PgxCodes, typeName func(uint32, uint64) string) string {
+	code := ""
+	switch errType {
+	case typeNamePgError:
+		code = c.Code
+	case typeNamePrepareError:
+		if c.InnerType != 0 && typeName(pid, c.InnerType) == typeNamePgError {
+			code = c.InnerCode
+		}
+	}
+	if !isSQLState(code) {
+		return ""
+	}
+	return code
+}
+
+// isSQLState: five digits or upper-case letters.
+func isSQLState(s string) bool {
+	if len(s) != 5 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'A' && s[i] <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // SpanOf resolves an event's type addresses with typeName (nil: no
-// names) and parses its statement.
-func SpanOf(e *Event, typeName func(pid uint32, addr uint64) string) Span {
-	var sp Span
+// names) and parses its statement; srv is what the pool's connector says
+// (server.address, server.port, db.namespace), and gives db.system.name
+// when the connection's type does not (a prepared statement's call holds
+// no connection at its entry).
+func SpanOf(e *Event, typeName func(pid uint32, addr uint64) string, srv sqlconnector.Server) Span {
+	sp := Span{Server: srv}
 	if typeName != nil {
 		if e.DriverType != 0 {
 			sp.System = SystemOf(typeName(e.PID, e.DriverType))
@@ -35,6 +83,12 @@ func SpanOf(e *Event, typeName func(pid uint32, addr uint64) string) Span {
 		if e.HasError && e.ErrorType != 0 {
 			sp.ErrorType = typeName(e.PID, e.ErrorType)
 		}
+		if e.HasError && e.Pgx != nil {
+			sp.StatusCode = pgxCode(e.PID, sp.ErrorType, e.Pgx, typeName)
+		}
+	}
+	if (sp.System == "" || sp.System == SystemOther) && srv.System != "" {
+		sp.System = srv.System
 	}
 	if sp.System == "" {
 		sp.System = SystemOther
@@ -81,19 +135,32 @@ func AppendClient(ss ptrace.ScopeSpans, ev *Event, sp Span, env probes.SpanEnv) 
 	if sp.Collection != "" {
 		a.PutStr(AttrCollectionName, sp.Collection)
 	}
+	if sp.Server.Namespace != "" {
+		a.PutStr(AttrNamespace, sp.Server.Namespace)
+	}
+	if sp.Server.Address != "" {
+		a.PutStr(httpspan.AttrServerAddress, sp.Server.Address)
+		if sp.Server.Port != 0 {
+			a.PutInt(httpspan.AttrServerPort, int64(sp.Server.Port))
+		}
+	}
 	if env.SQLQueryText && (ev.Op == OpQuery || ev.Op == OpExec) && ev.Query != "" {
 		a.PutStr(AttrQueryText, Sanitize(ev.Query, sp.System))
 	}
 	if ev.HasError {
 		s.Status().SetCode(ptrace.StatusCodeError)
-		if ev.StatusCode != "" {
-			a.PutStr(AttrStatusCode, ev.StatusCode)
+		code := ev.StatusCode
+		if code == "" {
+			code = sp.StatusCode
+		}
+		if code != "" {
+			a.PutStr(AttrStatusCode, code)
 		}
 		// error.type: the database's code when there is one (as the
 		// conventions ask), else the error's Go type.
 		switch {
-		case ev.StatusCode != "":
-			a.PutStr(httpspan.AttrErrorType, ev.StatusCode)
+		case code != "":
+			a.PutStr(httpspan.AttrErrorType, code)
 		case sp.ErrorType != "":
 			a.PutStr(httpspan.AttrErrorType, sp.ErrorType)
 		default:

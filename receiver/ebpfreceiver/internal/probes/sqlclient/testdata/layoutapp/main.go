@@ -1,5 +1,5 @@
 // Command layoutapp links database/sql's transactions so that DWARF
-// describes driverConn and Tx (TestStdlibLayoutRule).
+// describes driverConn, Tx, Stmt and DB (TestStdlibLayoutRule).
 package main
 
 import (
@@ -18,5 +18,11 @@ func main() {
 	if err == nil {
 		_, _ = tx.Exec("SELECT 1")
 		_ = tx.Commit()
+	}
+	if st, err := db.Prepare("SELECT 1"); err == nil {
+		_, _ = st.ExecContext(context.Background())
+		if rows, err := st.QueryContext(context.Background()); err == nil {
+			_ = rows.Close()
+		}
 	}
 }
