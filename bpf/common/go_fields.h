@@ -97,7 +97,15 @@ enum go_field {
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_HEADERS = 87, // github.com/segmentio/kafka-go.Message.Headers
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_READER_CONFIG = 88, // github.com/segmentio/kafka-go.Reader.config
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_READERCONFIG_GROUPID = 89, // github.com/segmentio/kafka-go.ReaderConfig.GroupID
-	GO_FIELD_COUNT = 90,
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_ID = 90, // google.golang.org/grpc/internal/transport.Stream.id
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_CT = 91, // google.golang.org/grpc/internal/transport.Stream.ct
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_CLIENTSTREAM_STREAM = 92, // google.golang.org/grpc/internal/transport.ClientStream.Stream
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_CLIENTSTREAM_CT = 93, // google.golang.org/grpc/internal/transport.ClientStream.ct
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_CLIENTSTREAM_STREAMPTR = 94, // google.golang.org/grpc/internal/transport.ClientStream.StreamPtr
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2CLIENT_LOCALADDR = 95, // google.golang.org/grpc/internal/transport.http2Client.localAddr
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2CLIENT_REMOTEADDR = 96, // google.golang.org/grpc/internal/transport.http2Client.remoteAddr
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_CTPTR = 97, // google.golang.org/grpc/internal/transport.Stream.ctPtr
+	GO_FIELD_COUNT = 98,
 };
 
 // A go_offsets.field entry whose offset is not known.

@@ -7,6 +7,11 @@
 // (goroutines.h). The status code is read from the returned error, a
 // *internal/status.Error, so the span carries the code the server sent (or
 // the one grpc made up locally: UNAVAILABLE, DEADLINE_EXCEEDED, ...).
+//
+// With stitching, grpc_client_stream.c records the span under the RPC's
+// HTTP/2 stream (grpc_stitch.h) and notes the stream here; the return
+// reports whether a server span of this host joined it and deletes the
+// entry.
 
 #include "goebpf.h"
 #include "event.h"
@@ -14,6 +19,7 @@
 #include "go_offsets.h"
 #include "goroutines.h"
 #include "grpc.h"
+#include "grpc_stitch.h"
 #include <bpf/bpf_helpers.h>
 
 #define GRPC_CLIENT_METHOD_LEN 128
@@ -24,9 +30,11 @@ struct grpc_client_inflight {
 	u64 conn;
 	struct span_ids ids;
 	u8 has_parent;
-	u8 pad[3];
+	u8 has_stream; // stream is the RPC's stream, in grpc_client_by_stream
+	u8 pad[2];
 	u16 method_len;
 	u16 pad2;
+	struct grpc_stream_key stream;
 	char method[GRPC_CLIENT_METHOD_LEN];
 };
 
@@ -35,6 +43,8 @@ struct grpc_client_event {
 	u32 code; // 0 for a nil error; GRPC_CODE_UNKNOWN_READ when unreadable
 	u16 method_len;
 	u16 target_len;
+	u8 stitch; // STITCH_* (stitch.h)
+	u8 pad[7];
 	char method[GRPC_CLIENT_METHOD_LEN];
 	char target[GRPC_CLIENT_TARGET_LEN];
 };
@@ -74,6 +84,7 @@ int uprobe_grpc_client_entry(struct pt_regs *ctx)
 	st->conn = GO_PARAM1(ctx);
 	__builtin_memset(&st->ids, 0, sizeof(st->ids));
 	st->has_parent = inherit_span(off, &key, &st->ids);
+	st->has_stream = 0;
 	new_span(&st->ids, st->has_parent);
 	u64 mptr = GO_PARAM4(ctx);
 	s64 mlen = (s64)GO_PARAM5(ctx);
@@ -83,6 +94,17 @@ int uprobe_grpc_client_entry(struct pt_regs *ctx)
 		st->method_len = (u16)n;
 	bpf_map_update_elem(&grpc_client_rpcs, &key, st, BPF_ANY);
 	return 0;
+}
+
+// Whether a server span joined the RPC's span (STITCH_*).
+static __always_inline u8 grpc_client_stitch_end(struct grpc_client_inflight *st)
+{
+	if (!st->has_stream)
+		return STITCH_NONE;
+	struct conn_client *c = bpf_map_lookup_elem(&grpc_client_by_stream, &st->stream);
+	if (c && c->matched && __builtin_memcmp(c->sc.span_id, st->ids.span_id, 8) == 0)
+		return STITCH_MATCHED;
+	return STITCH_UNMATCHED;
 }
 
 // Invoke's result: error (itab, data) in ax/bx.
@@ -119,8 +141,12 @@ int uprobe_grpc_client_return(struct pt_regs *ctx)
 	__builtin_memcpy(e->method, st->method, GRPC_CLIENT_METHOD_LEN);
 	e->method_len = n;
 	e->target_len = read_go_string(st->conn + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_CLIENTCONN_TARGET), e->target, GRPC_CLIENT_TARGET_LEN);
+	e->stitch = grpc_client_stitch_end(st);
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	submit(e);
 out:
+	if (st->has_stream)
+		grpc_forget_stream(&st->stream, st->ids.span_id);
 	bpf_map_delete_elem(&grpc_client_rpcs, &key);
 	return 0;
 }

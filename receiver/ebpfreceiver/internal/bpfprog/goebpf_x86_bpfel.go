@@ -68,7 +68,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [90]uint64
+	Field        [98]uint64
 	GopanicVaddr uint64
 }
 
@@ -85,6 +85,8 @@ type GoebpfGrpcClientEvent struct {
 	Code      uint32
 	MethodLen uint16
 	TargetLen uint16
+	Stitch    uint8
+	Pad       [7]uint8
 	Method    [128]int8
 	Target    [64]int8
 }
@@ -95,9 +97,11 @@ type GoebpfGrpcClientInflight struct {
 	Conn      uint64
 	Ids       GoebpfSpanIds
 	HasParent uint8
-	Pad       [3]uint8
+	HasStream uint8
+	Pad       [2]uint8
 	MethodLen uint16
 	Pad2      uint16
+	Stream    GoebpfGrpcStreamKey
 	Method    [128]int8
 }
 
@@ -110,6 +114,8 @@ type GoebpfGrpcServerEvent struct {
 	LocalPort  uint16
 	PeerIpLen  uint8
 	LocalIpLen uint8
+	Stitch     uint8
+	Pad        [7]uint8
 	PeerIp     [16]uint8
 	LocalIp    [16]uint8
 	Method     [128]int8
@@ -122,7 +128,15 @@ type GoebpfGrpcServerInflight struct {
 	Stream    uint64
 	Ids       GoebpfSpanIds
 	HasParent uint8
-	Pad       [7]uint8
+	Stitch    uint8
+	Pad       [6]uint8
+}
+
+type GoebpfGrpcStreamKey struct {
+	_        structs.HostLayout
+	Conn     GoebpfConnTuple
+	StreamId uint32
+	Pad      uint32
 }
 
 type GoebpfH2StreamKey struct {
@@ -387,6 +401,7 @@ type GoebpfProgramSpecs struct {
 	UprobeGopanic              *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
 	UprobeGrpcClientEntry      *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_entry"`
 	UprobeGrpcClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcClientStream     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_stream"`
 	UprobeGrpcServerEntry      *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
 	UprobeGrpcServerStatus     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
 	UprobeH2ServerHeaders      *ebpf.ProgramSpec `ebpf:"uprobe_h2_server_headers"`
@@ -430,6 +445,7 @@ type GoebpfMapSpecs struct {
 	ClientRequests     *ebpf.MapSpec `ebpf:"client_requests"`
 	Events             *ebpf.MapSpec `ebpf:"events"`
 	GoOffsetsByCookie  *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
+	GrpcClientByStream *ebpf.MapSpec `ebpf:"grpc_client_by_stream"`
 	GrpcClientRpcs     *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
 	GrpcClientScratch  *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
 	GrpcServerRpcs     *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
@@ -503,6 +519,7 @@ type GoebpfMaps struct {
 	ClientRequests     *ebpf.Map `ebpf:"client_requests"`
 	Events             *ebpf.Map `ebpf:"events"`
 	GoOffsetsByCookie  *ebpf.Map `ebpf:"go_offsets_by_cookie"`
+	GrpcClientByStream *ebpf.Map `ebpf:"grpc_client_by_stream"`
 	GrpcClientRpcs     *ebpf.Map `ebpf:"grpc_client_rpcs"`
 	GrpcClientScratch  *ebpf.Map `ebpf:"grpc_client_scratch"`
 	GrpcServerRpcs     *ebpf.Map `ebpf:"grpc_server_rpcs"`
@@ -534,6 +551,7 @@ func (m *GoebpfMaps) Close() error {
 		m.ClientRequests,
 		m.Events,
 		m.GoOffsetsByCookie,
+		m.GrpcClientByStream,
 		m.GrpcClientRpcs,
 		m.GrpcClientScratch,
 		m.GrpcServerRpcs,
@@ -595,6 +613,7 @@ type GoebpfPrograms struct {
 	UprobeGopanic              *ebpf.Program `ebpf:"uprobe_gopanic"`
 	UprobeGrpcClientEntry      *ebpf.Program `ebpf:"uprobe_grpc_client_entry"`
 	UprobeGrpcClientReturn     *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcClientStream     *ebpf.Program `ebpf:"uprobe_grpc_client_stream"`
 	UprobeGrpcServerEntry      *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
 	UprobeGrpcServerStatus     *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
 	UprobeH2ServerHeaders      *ebpf.Program `ebpf:"uprobe_h2_server_headers"`
@@ -639,6 +658,7 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeGopanic,
 		p.UprobeGrpcClientEntry,
 		p.UprobeGrpcClientReturn,
+		p.UprobeGrpcClientStream,
 		p.UprobeGrpcServerEntry,
 		p.UprobeGrpcServerStatus,
 		p.UprobeH2ServerHeaders,
