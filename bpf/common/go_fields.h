@@ -105,7 +105,9 @@ enum go_field {
 	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2CLIENT_LOCALADDR = 95, // google.golang.org/grpc/internal/transport.http2Client.localAddr
 	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2CLIENT_REMOTEADDR = 96, // google.golang.org/grpc/internal/transport.http2Client.remoteAddr
 	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_CTPTR = 97, // google.golang.org/grpc/internal/transport.Stream.ctPtr
-	GO_FIELD_COUNT = 98,
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_CSATTEMPT_CS = 98, // google.golang.org/grpc.csAttempt.cs
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_CLIENTSTREAMWRAPPER_CLIENTSTREAM = 99, // google.golang.org/grpc.clientStreamWrapper.ClientStream
+	GO_FIELD_COUNT = 100,
 };
 
 // A go_offsets.field entry whose offset is not known.

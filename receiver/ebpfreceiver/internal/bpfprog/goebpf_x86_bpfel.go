@@ -68,7 +68,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [98]uint64
+	Field        [100]uint64
 	GopanicVaddr uint64
 }
 
@@ -394,47 +394,50 @@ type GoebpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfProgramSpecs struct {
-	UprobeClientConn           *ebpf.ProgramSpec `ebpf:"uprobe_client_conn"`
-	UprobeClientEntry          *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
-	UprobeClientReturn         *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
-	UprobeEmpty                *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
-	UprobeGopanic              *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
-	UprobeGrpcClientEntry      *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_entry"`
-	UprobeGrpcClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
-	UprobeGrpcClientStream     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_stream"`
-	UprobeGrpcServerEntry      *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
-	UprobeGrpcServerStatus     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
-	UprobeH2ServerHeaders      *ebpf.ProgramSpec `ebpf:"uprobe_h2_server_headers"`
-	UprobeKafkaFetchEntry      *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_entry"`
-	UprobeKafkaFetchReturn     *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_return"`
-	UprobeKafkaProduceEntry    *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_entry"`
-	UprobeKafkaProduceReturn   *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_return"`
-	UprobeNewproc1Return       *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
-	UprobeRecoveryResume       *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
-	UprobeRedisCommandEntry    *ebpf.ProgramSpec `ebpf:"uprobe_redis_command_entry"`
-	UprobeRedisCommandFmEntry  *ebpf.ProgramSpec `ebpf:"uprobe_redis_command_fm_entry"`
-	UprobeRedisMultiEntry      *ebpf.ProgramSpec `ebpf:"uprobe_redis_multi_entry"`
-	UprobeRedisMultiFmEntry    *ebpf.ProgramSpec `ebpf:"uprobe_redis_multi_fm_entry"`
-	UprobeRedisPipelineEntry   *ebpf.ProgramSpec `ebpf:"uprobe_redis_pipeline_entry"`
-	UprobeRedisPipelineFmEntry *ebpf.ProgramSpec `ebpf:"uprobe_redis_pipeline_fm_entry"`
-	UprobeRedisReturn          *ebpf.ProgramSpec `ebpf:"uprobe_redis_return"`
-	UprobeServerEntry          *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
-	UprobeServerReturn         *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
-	UprobeSqlBeginEntry        *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_entry"`
-	UprobeSqlBeginReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_return"`
-	UprobeSqlCommitEntry       *ebpf.ProgramSpec `ebpf:"uprobe_sql_commit_entry"`
-	UprobeSqlExecEntry         *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_entry"`
-	UprobeSqlExecReturn        *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_return"`
-	UprobeSqlQueryEntry        *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_entry"`
-	UprobeSqlQueryReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_return"`
-	UprobeSqlRollbackEntry     *ebpf.ProgramSpec `ebpf:"uprobe_sql_rollback_entry"`
-	UprobeSqlTxEndReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sql_tx_end_return"`
-	UprobeXnetClientEntry      *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_entry"`
-	UprobeXnetClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_return"`
-	UprobeXnetH2ServerHeaders  *ebpf.ProgramSpec `ebpf:"uprobe_xnet_h2_server_headers"`
-	UprobeXnetHandlerEntry     *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_entry"`
-	UprobeXnetHandlerReturn    *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_return"`
-	UprobeXnetServeConn        *ebpf.ProgramSpec `ebpf:"uprobe_xnet_serve_conn"`
+	UprobeClientConn             *ebpf.ProgramSpec `ebpf:"uprobe_client_conn"`
+	UprobeClientEntry            *ebpf.ProgramSpec `ebpf:"uprobe_client_entry"`
+	UprobeClientReturn           *ebpf.ProgramSpec `ebpf:"uprobe_client_return"`
+	UprobeEmpty                  *ebpf.ProgramSpec `ebpf:"uprobe_empty"`
+	UprobeGopanic                *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
+	UprobeGrpcClientEntry        *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_entry"`
+	UprobeGrpcClientReturn       *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcClientStream       *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_stream"`
+	UprobeGrpcClientStreamEntry  *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_stream_entry"`
+	UprobeGrpcClientStreamFinish *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_stream_finish"`
+	UprobeGrpcClientStreamReturn *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_stream_return"`
+	UprobeGrpcServerEntry        *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
+	UprobeGrpcServerStatus       *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
+	UprobeH2ServerHeaders        *ebpf.ProgramSpec `ebpf:"uprobe_h2_server_headers"`
+	UprobeKafkaFetchEntry        *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_entry"`
+	UprobeKafkaFetchReturn       *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_return"`
+	UprobeKafkaProduceEntry      *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_entry"`
+	UprobeKafkaProduceReturn     *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_return"`
+	UprobeNewproc1Return         *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
+	UprobeRecoveryResume         *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
+	UprobeRedisCommandEntry      *ebpf.ProgramSpec `ebpf:"uprobe_redis_command_entry"`
+	UprobeRedisCommandFmEntry    *ebpf.ProgramSpec `ebpf:"uprobe_redis_command_fm_entry"`
+	UprobeRedisMultiEntry        *ebpf.ProgramSpec `ebpf:"uprobe_redis_multi_entry"`
+	UprobeRedisMultiFmEntry      *ebpf.ProgramSpec `ebpf:"uprobe_redis_multi_fm_entry"`
+	UprobeRedisPipelineEntry     *ebpf.ProgramSpec `ebpf:"uprobe_redis_pipeline_entry"`
+	UprobeRedisPipelineFmEntry   *ebpf.ProgramSpec `ebpf:"uprobe_redis_pipeline_fm_entry"`
+	UprobeRedisReturn            *ebpf.ProgramSpec `ebpf:"uprobe_redis_return"`
+	UprobeServerEntry            *ebpf.ProgramSpec `ebpf:"uprobe_server_entry"`
+	UprobeServerReturn           *ebpf.ProgramSpec `ebpf:"uprobe_server_return"`
+	UprobeSqlBeginEntry          *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_entry"`
+	UprobeSqlBeginReturn         *ebpf.ProgramSpec `ebpf:"uprobe_sql_begin_return"`
+	UprobeSqlCommitEntry         *ebpf.ProgramSpec `ebpf:"uprobe_sql_commit_entry"`
+	UprobeSqlExecEntry           *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_entry"`
+	UprobeSqlExecReturn          *ebpf.ProgramSpec `ebpf:"uprobe_sql_exec_return"`
+	UprobeSqlQueryEntry          *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_entry"`
+	UprobeSqlQueryReturn         *ebpf.ProgramSpec `ebpf:"uprobe_sql_query_return"`
+	UprobeSqlRollbackEntry       *ebpf.ProgramSpec `ebpf:"uprobe_sql_rollback_entry"`
+	UprobeSqlTxEndReturn         *ebpf.ProgramSpec `ebpf:"uprobe_sql_tx_end_return"`
+	UprobeXnetClientEntry        *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_entry"`
+	UprobeXnetClientReturn       *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_return"`
+	UprobeXnetH2ServerHeaders    *ebpf.ProgramSpec `ebpf:"uprobe_xnet_h2_server_headers"`
+	UprobeXnetHandlerEntry       *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_entry"`
+	UprobeXnetHandlerReturn      *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_return"`
+	UprobeXnetServeConn          *ebpf.ProgramSpec `ebpf:"uprobe_xnet_serve_conn"`
 }
 
 // GoebpfMapSpecs contains maps before they are loaded into the kernel.
@@ -448,6 +451,7 @@ type GoebpfMapSpecs struct {
 	GrpcClientByStream *ebpf.MapSpec `ebpf:"grpc_client_by_stream"`
 	GrpcClientRpcs     *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
 	GrpcClientScratch  *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
+	GrpcClientStreams  *ebpf.MapSpec `ebpf:"grpc_client_streams"`
 	GrpcServerRpcs     *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
 	H2StreamParents    *ebpf.MapSpec `ebpf:"h2_stream_parents"`
 	HeadScratch        *ebpf.MapSpec `ebpf:"head_scratch"`
@@ -522,6 +526,7 @@ type GoebpfMaps struct {
 	GrpcClientByStream *ebpf.Map `ebpf:"grpc_client_by_stream"`
 	GrpcClientRpcs     *ebpf.Map `ebpf:"grpc_client_rpcs"`
 	GrpcClientScratch  *ebpf.Map `ebpf:"grpc_client_scratch"`
+	GrpcClientStreams  *ebpf.Map `ebpf:"grpc_client_streams"`
 	GrpcServerRpcs     *ebpf.Map `ebpf:"grpc_server_rpcs"`
 	H2StreamParents    *ebpf.Map `ebpf:"h2_stream_parents"`
 	HeadScratch        *ebpf.Map `ebpf:"head_scratch"`
@@ -554,6 +559,7 @@ func (m *GoebpfMaps) Close() error {
 		m.GrpcClientByStream,
 		m.GrpcClientRpcs,
 		m.GrpcClientScratch,
+		m.GrpcClientStreams,
 		m.GrpcServerRpcs,
 		m.H2StreamParents,
 		m.HeadScratch,
@@ -606,47 +612,50 @@ type GoebpfVariables struct {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfPrograms struct {
-	UprobeClientConn           *ebpf.Program `ebpf:"uprobe_client_conn"`
-	UprobeClientEntry          *ebpf.Program `ebpf:"uprobe_client_entry"`
-	UprobeClientReturn         *ebpf.Program `ebpf:"uprobe_client_return"`
-	UprobeEmpty                *ebpf.Program `ebpf:"uprobe_empty"`
-	UprobeGopanic              *ebpf.Program `ebpf:"uprobe_gopanic"`
-	UprobeGrpcClientEntry      *ebpf.Program `ebpf:"uprobe_grpc_client_entry"`
-	UprobeGrpcClientReturn     *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
-	UprobeGrpcClientStream     *ebpf.Program `ebpf:"uprobe_grpc_client_stream"`
-	UprobeGrpcServerEntry      *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
-	UprobeGrpcServerStatus     *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
-	UprobeH2ServerHeaders      *ebpf.Program `ebpf:"uprobe_h2_server_headers"`
-	UprobeKafkaFetchEntry      *ebpf.Program `ebpf:"uprobe_kafka_fetch_entry"`
-	UprobeKafkaFetchReturn     *ebpf.Program `ebpf:"uprobe_kafka_fetch_return"`
-	UprobeKafkaProduceEntry    *ebpf.Program `ebpf:"uprobe_kafka_produce_entry"`
-	UprobeKafkaProduceReturn   *ebpf.Program `ebpf:"uprobe_kafka_produce_return"`
-	UprobeNewproc1Return       *ebpf.Program `ebpf:"uprobe_newproc1_return"`
-	UprobeRecoveryResume       *ebpf.Program `ebpf:"uprobe_recovery_resume"`
-	UprobeRedisCommandEntry    *ebpf.Program `ebpf:"uprobe_redis_command_entry"`
-	UprobeRedisCommandFmEntry  *ebpf.Program `ebpf:"uprobe_redis_command_fm_entry"`
-	UprobeRedisMultiEntry      *ebpf.Program `ebpf:"uprobe_redis_multi_entry"`
-	UprobeRedisMultiFmEntry    *ebpf.Program `ebpf:"uprobe_redis_multi_fm_entry"`
-	UprobeRedisPipelineEntry   *ebpf.Program `ebpf:"uprobe_redis_pipeline_entry"`
-	UprobeRedisPipelineFmEntry *ebpf.Program `ebpf:"uprobe_redis_pipeline_fm_entry"`
-	UprobeRedisReturn          *ebpf.Program `ebpf:"uprobe_redis_return"`
-	UprobeServerEntry          *ebpf.Program `ebpf:"uprobe_server_entry"`
-	UprobeServerReturn         *ebpf.Program `ebpf:"uprobe_server_return"`
-	UprobeSqlBeginEntry        *ebpf.Program `ebpf:"uprobe_sql_begin_entry"`
-	UprobeSqlBeginReturn       *ebpf.Program `ebpf:"uprobe_sql_begin_return"`
-	UprobeSqlCommitEntry       *ebpf.Program `ebpf:"uprobe_sql_commit_entry"`
-	UprobeSqlExecEntry         *ebpf.Program `ebpf:"uprobe_sql_exec_entry"`
-	UprobeSqlExecReturn        *ebpf.Program `ebpf:"uprobe_sql_exec_return"`
-	UprobeSqlQueryEntry        *ebpf.Program `ebpf:"uprobe_sql_query_entry"`
-	UprobeSqlQueryReturn       *ebpf.Program `ebpf:"uprobe_sql_query_return"`
-	UprobeSqlRollbackEntry     *ebpf.Program `ebpf:"uprobe_sql_rollback_entry"`
-	UprobeSqlTxEndReturn       *ebpf.Program `ebpf:"uprobe_sql_tx_end_return"`
-	UprobeXnetClientEntry      *ebpf.Program `ebpf:"uprobe_xnet_client_entry"`
-	UprobeXnetClientReturn     *ebpf.Program `ebpf:"uprobe_xnet_client_return"`
-	UprobeXnetH2ServerHeaders  *ebpf.Program `ebpf:"uprobe_xnet_h2_server_headers"`
-	UprobeXnetHandlerEntry     *ebpf.Program `ebpf:"uprobe_xnet_handler_entry"`
-	UprobeXnetHandlerReturn    *ebpf.Program `ebpf:"uprobe_xnet_handler_return"`
-	UprobeXnetServeConn        *ebpf.Program `ebpf:"uprobe_xnet_serve_conn"`
+	UprobeClientConn             *ebpf.Program `ebpf:"uprobe_client_conn"`
+	UprobeClientEntry            *ebpf.Program `ebpf:"uprobe_client_entry"`
+	UprobeClientReturn           *ebpf.Program `ebpf:"uprobe_client_return"`
+	UprobeEmpty                  *ebpf.Program `ebpf:"uprobe_empty"`
+	UprobeGopanic                *ebpf.Program `ebpf:"uprobe_gopanic"`
+	UprobeGrpcClientEntry        *ebpf.Program `ebpf:"uprobe_grpc_client_entry"`
+	UprobeGrpcClientReturn       *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcClientStream       *ebpf.Program `ebpf:"uprobe_grpc_client_stream"`
+	UprobeGrpcClientStreamEntry  *ebpf.Program `ebpf:"uprobe_grpc_client_stream_entry"`
+	UprobeGrpcClientStreamFinish *ebpf.Program `ebpf:"uprobe_grpc_client_stream_finish"`
+	UprobeGrpcClientStreamReturn *ebpf.Program `ebpf:"uprobe_grpc_client_stream_return"`
+	UprobeGrpcServerEntry        *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
+	UprobeGrpcServerStatus       *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
+	UprobeH2ServerHeaders        *ebpf.Program `ebpf:"uprobe_h2_server_headers"`
+	UprobeKafkaFetchEntry        *ebpf.Program `ebpf:"uprobe_kafka_fetch_entry"`
+	UprobeKafkaFetchReturn       *ebpf.Program `ebpf:"uprobe_kafka_fetch_return"`
+	UprobeKafkaProduceEntry      *ebpf.Program `ebpf:"uprobe_kafka_produce_entry"`
+	UprobeKafkaProduceReturn     *ebpf.Program `ebpf:"uprobe_kafka_produce_return"`
+	UprobeNewproc1Return         *ebpf.Program `ebpf:"uprobe_newproc1_return"`
+	UprobeRecoveryResume         *ebpf.Program `ebpf:"uprobe_recovery_resume"`
+	UprobeRedisCommandEntry      *ebpf.Program `ebpf:"uprobe_redis_command_entry"`
+	UprobeRedisCommandFmEntry    *ebpf.Program `ebpf:"uprobe_redis_command_fm_entry"`
+	UprobeRedisMultiEntry        *ebpf.Program `ebpf:"uprobe_redis_multi_entry"`
+	UprobeRedisMultiFmEntry      *ebpf.Program `ebpf:"uprobe_redis_multi_fm_entry"`
+	UprobeRedisPipelineEntry     *ebpf.Program `ebpf:"uprobe_redis_pipeline_entry"`
+	UprobeRedisPipelineFmEntry   *ebpf.Program `ebpf:"uprobe_redis_pipeline_fm_entry"`
+	UprobeRedisReturn            *ebpf.Program `ebpf:"uprobe_redis_return"`
+	UprobeServerEntry            *ebpf.Program `ebpf:"uprobe_server_entry"`
+	UprobeServerReturn           *ebpf.Program `ebpf:"uprobe_server_return"`
+	UprobeSqlBeginEntry          *ebpf.Program `ebpf:"uprobe_sql_begin_entry"`
+	UprobeSqlBeginReturn         *ebpf.Program `ebpf:"uprobe_sql_begin_return"`
+	UprobeSqlCommitEntry         *ebpf.Program `ebpf:"uprobe_sql_commit_entry"`
+	UprobeSqlExecEntry           *ebpf.Program `ebpf:"uprobe_sql_exec_entry"`
+	UprobeSqlExecReturn          *ebpf.Program `ebpf:"uprobe_sql_exec_return"`
+	UprobeSqlQueryEntry          *ebpf.Program `ebpf:"uprobe_sql_query_entry"`
+	UprobeSqlQueryReturn         *ebpf.Program `ebpf:"uprobe_sql_query_return"`
+	UprobeSqlRollbackEntry       *ebpf.Program `ebpf:"uprobe_sql_rollback_entry"`
+	UprobeSqlTxEndReturn         *ebpf.Program `ebpf:"uprobe_sql_tx_end_return"`
+	UprobeXnetClientEntry        *ebpf.Program `ebpf:"uprobe_xnet_client_entry"`
+	UprobeXnetClientReturn       *ebpf.Program `ebpf:"uprobe_xnet_client_return"`
+	UprobeXnetH2ServerHeaders    *ebpf.Program `ebpf:"uprobe_xnet_h2_server_headers"`
+	UprobeXnetHandlerEntry       *ebpf.Program `ebpf:"uprobe_xnet_handler_entry"`
+	UprobeXnetHandlerReturn      *ebpf.Program `ebpf:"uprobe_xnet_handler_return"`
+	UprobeXnetServeConn          *ebpf.Program `ebpf:"uprobe_xnet_serve_conn"`
 }
 
 func (p *GoebpfPrograms) Close() error {
@@ -659,6 +668,9 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeGrpcClientEntry,
 		p.UprobeGrpcClientReturn,
 		p.UprobeGrpcClientStream,
+		p.UprobeGrpcClientStreamEntry,
+		p.UprobeGrpcClientStreamFinish,
+		p.UprobeGrpcClientStreamReturn,
 		p.UprobeGrpcServerEntry,
 		p.UprobeGrpcServerStatus,
 		p.UprobeH2ServerHeaders,

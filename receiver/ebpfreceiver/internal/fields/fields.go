@@ -119,6 +119,8 @@ const (
 	GRPCHTTP2ClientLocalAddr
 	GRPCHTTP2ClientRemoteAddr
 	GRPCStreamCtPtr
+	GRPCCSAttemptCs
+	GRPCClientStreamWrapperClientStream
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -271,6 +273,12 @@ var list = [Count]Field{
 	// grpcclientstream's rule derives: ct itself (a pointer before v1.66),
 	// or its data word (a ClientTransport interface, v1.66-v1.68).
 	GRPCStreamCtPtr: {Key: "google.golang.org/grpc/internal/transport.Stream.ctPtr", NotInTable: true},
+	// The client stream an attempt belongs to (grpcclient's streaming
+	// spans end at the attempt's finish).
+	GRPCCSAttemptCs: {Key: "google.golang.org/grpc.csAttempt.cs"},
+	// From v1.84 ClientConn.NewStream returns the *clientStream wrapped in
+	// a clientStreamWrapper (as its ClientStream interface).
+	GRPCClientStreamWrapperClientStream: {Key: "google.golang.org/grpc.clientStreamWrapper.ClientStream"},
 }
 
 // All returns every field, indexed by ID.

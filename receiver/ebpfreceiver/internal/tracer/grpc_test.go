@@ -195,7 +195,10 @@ func grpcEvents(t *testing.T, tr *Tracer, n int) (servers []*grpcserver.Event, c
 // holding a *Status; v1.59.0 and v1.60.0 either side of the transport's
 // peer.Peer; v1.68.0 and v1.69.0 either side of the rename to
 // writeStatus and the *Stream embedded in ServerStream; v1.76.0 and v1.77.0
-// either side of Stream embedded by value; the newest the proxy serves
+// either side of Stream embedded by value; v1.40.0 and v1.41.0 either side
+// of csAttempt.cs moving (the streaming client spans' end); v1.83.2 and
+// v1.84.0 either side of NewStream's clientStreamWrapper; the newest the
+// proxy serves
 // (v1.85.0), also built in GOPATH mode (no module build info, as
 // distributions build). The versions are fetched through the module proxy.
 //
@@ -217,12 +220,15 @@ func TestGRPCSpans(t *testing.T) {
 		{"v1.33.2", grpcserver.LegacyName},
 		{"v1.39.0", grpcserver.LegacyName},
 		{"v1.40.0", grpcserver.LegacyName},
+		{"v1.41.0", grpcserver.LegacyName},
 		{"v1.59.0", grpcserver.LegacyName},
 		{"v1.60.0", grpcserver.LegacyName},
 		{"v1.68.0", grpcserver.LegacyName},
 		{"v1.69.0", grpcserver.Name},
 		{"v1.76.0", grpcserver.Name},
 		{"v1.77.0", grpcserver.Name},
+		{"v1.83.2", grpcserver.Name},
+		{"v1.84.0", grpcserver.Name},
 		{"v1.85.0", grpcserver.Name},
 	} {
 		matrix = append(matrix, variant{v.version, v.serverProbe, false, false}, variant{v.version, v.serverProbe, false, true})
@@ -346,7 +352,7 @@ func checkGRPCTableAgainstDWARF(t *testing.T, x *goexe.Executable, version strin
 func testGRPCSpans(t *testing.T, exe, serverProbe string) {
 	pid, addr := runServer(t, exe, func(addr string) []string { return []string{"-addr", addr} })
 	_, bin := resolveServer(t, exe)
-	for _, name := range []string{serverProbe, grpcclient.Name, grpcclientstream.Name} {
+	for _, name := range []string{serverProbe, grpcclient.Name, grpcclient.StreamName, grpcclientstream.Name} {
 		if err := bin.Unusable[name]; err != nil {
 			t.Fatalf("%s unusable: %v", name, err)
 		}
@@ -360,7 +366,7 @@ func testGRPCSpans(t *testing.T, exe, serverProbe string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	att, err := tr.Attach(pid, cookie, bin, Probes{serverProbe: true, grpcclient.Name: true, grpcclientstream.Name: true})
+	att, err := tr.Attach(pid, cookie, bin, Probes{serverProbe: true, grpcclient.Name: true, grpcclient.StreamName: true, grpcclientstream.Name: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,8 +433,14 @@ func testGRPCSpans(t *testing.T, exe, serverProbe string) {
 		t.Fatalf("nested call: %d server and %d client events, want 2 and 1", len(servers), len(clients))
 	}
 	hits = hitsSince(t, tr, h0)
-	if hits[grpcclient.ProgEntry] != 1 || hits[grpcclient.ProgReturn] != 1 || hits[grpcclientstream.ProgStream] != 1 {
-		t.Errorf("client hits for one unary RPC: Invoke entry %d, return %d, NewStream return %d; want 1 each", hits[grpcclient.ProgEntry], hits[grpcclient.ProgReturn], hits[grpcclientstream.ProgStream])
+	// 4 on the client: Invoke's entry and return, the transport's
+	// NewStream return (stitching), the attempt's finish (streaming spans,
+	// nothing found for a unary RPC). csAttempt.finish has a large frame:
+	// on a young goroutine its prologue grows the stack and jumps back to
+	// the entry, which the entry probe sees again (a second hit that finds
+	// nothing): 1 or 2 finish hits.
+	if finish := hits[grpcclient.ProgStreamFinish]; hits[grpcclient.ProgEntry] != 1 || hits[grpcclient.ProgReturn] != 1 || hits[grpcclientstream.ProgStream] != 1 || finish < 1 || finish > 2 {
+		t.Errorf("client hits for one unary RPC: Invoke entry %d, return %d, NewStream return %d, finish %d; want 1 each", hits[grpcclient.ProgEntry], hits[grpcclient.ProgReturn], hits[grpcclientstream.ProgStream], hits[grpcclient.ProgStreamFinish])
 	}
 	var outer, inner *grpcserver.Event
 	for _, s := range servers {
@@ -454,6 +466,46 @@ func testGRPCSpans(t *testing.T, exe, serverProbe string) {
 	}
 	if c.Code != 6 || c.Method != "/grpc.health.v1.Health/Check" || c.Target != addr {
 		t.Errorf("client event code %d method %q target %q; want 6, Check, %s", c.Code, c.Method, c.Target, addr)
+	}
+
+	// A streaming call inside a served RPC: the handler opens a Watch
+	// stream on the server itself (UNIMPLEMENTED). One CLIENT span for the
+	// stream, child of the handler's server span, with the code the stream
+	// ended with; the Watch server span stitched under it. 3 hits for the
+	// stream on the client (4 when the finish grows the stack), 1 more for
+	// stitching.
+	h0, _ = tr.Hits()
+	grpcCall(t, exe, addr, "-service", "watch="+addr)
+	servers, clients = grpcEvents(t, tr, 3)
+	if len(servers) != 2 || len(clients) != 1 {
+		t.Fatalf("streaming call: %d server and %d client events, want 2 and 1", len(servers), len(clients))
+	}
+	hits = hitsSince(t, tr, h0)
+	if finish := hits[grpcclient.ProgStreamFinish]; hits[grpcclient.ProgStreamEntry] != 1 || hits[grpcclient.ProgStreamReturn] != 1 || finish < 1 || finish > 2 || hits[grpcclientstream.ProgStream] != 1 {
+		t.Errorf("client hits for one stream: NewStream entry %d, return %d, finish %d (1 or 2: stack growth), transport NewStream return %d; want 1 each",
+			hits[grpcclient.ProgStreamEntry], hits[grpcclient.ProgStreamReturn], hits[grpcclient.ProgStreamFinish], hits[grpcclientstream.ProgStream])
+	}
+	var watchServer *grpcserver.Event
+	outer = nil
+	for _, s := range servers {
+		if s.Method == "/grpc.health.v1.Health/Watch" {
+			watchServer = s
+		} else {
+			outer = s
+		}
+	}
+	c = clients[0]
+	switch {
+	case outer == nil || watchServer == nil:
+		t.Errorf("streaming call: server spans %+v", servers)
+	case c.Method != "/grpc.health.v1.Health/Watch" || c.Code != 12 || c.Target != addr:
+		t.Errorf("stream client event method %q code %d target %q; want Watch, 12, %s", c.Method, c.Code, c.Target, addr)
+	case !c.IDs.HasParent || c.IDs.TraceID != outer.IDs.TraceID || c.IDs.ParentSpanID != outer.IDs.SpanID:
+		t.Errorf("stream client span %+v is not a child of the handler's server span %+v", c.IDs, outer.IDs)
+	case watchServer.Code != 12 || watchServer.Stitch != probes.StitchMatched || watchServer.IDs.TraceID != c.IDs.TraceID || watchServer.IDs.ParentSpanID != c.IDs.SpanID:
+		t.Errorf("Watch server span %+v (code %d, stitch %d) is not the stitched child of the stream client span %+v", watchServer.IDs, watchServer.Code, watchServer.Stitch, c.IDs)
+	case c.Stitch != probes.StitchMatched:
+		t.Errorf("stream client span stitch %d, want matched", c.Stitch)
 	}
 
 	// A server stream: one span, UNIMPLEMENTED, 2 hits.

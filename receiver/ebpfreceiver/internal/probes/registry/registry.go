@@ -30,6 +30,7 @@ func All() []*probes.Probe {
 		grpcserver.Probe,
 		grpcserver.LegacyProbe,
 		grpcclient.Probe,
+		grpcclient.StreamProbe,
 		grpcclientstream.Probe,
 		redisclient.Probe, redisclient.V8Probe,
 		httpclientconn.Probe,
