@@ -49,14 +49,14 @@ func TestDemoRunShowsWhatWasCaptured(t *testing.T) {
 	// Links: the 1000 HTTP and 500 gRPC client spans are children of their orders
 	// server spans; (stitching, issue 16) the 500 inventory and 500 pricing server
 	// spans are children of their HTTP client spans; the 500 database spans are
-	// children of the inventory server spans: 3000. The 500 gRPC server spans are
-	// roots: nothing carries trace context over HTTP/2 (the client probe does not
-	// inject, stitching covers HTTP/1 only).
+	// children of the inventory server spans; (gRPC stitching, by connection and
+	// HTTP/2 stream id) the 500 gRPC server spans are children of their gRPC client
+	// spans: 3500.
 	wants := []string{
 		"sent 205 requests: 180×200 5×404 20×500",
 		"canary: sent 305 requests: 150×200 5×404 150×500",
 		"== Spans: 4010 captured",
-		"links: 3000 spans are children of a captured span; 510 continue a caller's trace (traceparent)",
+		"links: 3500 spans are children of a captured span; 510 continue a caller's trace (traceparent)",
 		"go.goroutine.count",
 		"slo.burn_rate{service=goebpf-demo slo=demo-availability window=1h}",
 		"demo-availability burning",
@@ -84,9 +84,9 @@ func TestDemoRunShowsWhatWasCaptured(t *testing.T) {
 		"pricing gRPC server spans":              regexp.MustCompile(`goebpf-pricing\s+1\.0\.0\s+Server\s+grpc\.health\.v1\.Health/Check\s+500\s+0\s`),
 		// One order's whole trace: orders server → HTTP client → inventory server
 		// (stitched) → database client, with the sanitized statement; → HTTP client →
-		// pricing server in the other process (stitched); → gRPC client. The gRPC
-		// server span that call reached is in a trace of its own.
-		"an order's trace as a tree": regexp.MustCompile(`example trace [0-9a-f]{32} \(the first order that reached the database; 7 spans\):\n` +
+		// pricing server in the other process (stitched); → gRPC client → pricing's
+		// gRPC server span (stitched by connection and HTTP/2 stream id).
+		"an order's trace as a tree": regexp.MustCompile(`example trace [0-9a-f]{32} \(the first order that reached the database; 8 spans\):\n` +
 			`\s+Server GET /orders/ .*\[goebpf-demo .*\n.*\n` +
 			`\s+├─ Client GET .*\[goebpf-demo .*\n.*url\.full=http://127\.0\.0\.1:\d+/inventory/\d+\n` +
 			`\s+│  └─ Server GET /inventory/ .*\[goebpf-demo .*\n.*\n` +
@@ -95,10 +95,10 @@ func TestDemoRunShowsWhatWasCaptured(t *testing.T) {
 			`\s+├─ Client GET .*\[goebpf-demo .*\n.*url\.full=http://127\.0\.0\.1:\d+/price/\d+\n` +
 			`\s+│  └─ Server GET /price/ .*\[goebpf-pricing 1\.0\.0 pid=\d+\]\n.*\n` +
 			`\s+└─ Client grpc\.health\.v1\.Health/Check .*\[goebpf-demo .*\n` +
-			`\s+rpc\.grpc\.status_code=0 rpc\.method=Check rpc\.service=grpc\.health\.v1\.Health rpc\.system=grpc server\.address=127\.0\.0\.1 server\.port=\d+\n` +
-			`\s+its gRPC call grpc\.health\.v1\.Health/Check reached this server span, in another trace \([0-9a-f]{32}, 1 span\(s\)\): trace context is not carried over HTTP/2 yet\n` +
-			`\s+Server grpc\.health\.v1\.Health/Check .*\[goebpf-pricing 1\.0\.0 pid=\d+\]\n` +
-			`\s+client\.address=127\.0\.0\.1 client\.port=\d+ rpc\.grpc\.status_code=0 rpc\.method=Check rpc\.service=grpc\.health\.v1\.Health rpc\.system=grpc server\.address=127\.0\.0\.1 server\.port=\d+\n`),
+			`\s+│\s+rpc\.grpc\.status_code=0 rpc\.method=Check rpc\.service=grpc\.health\.v1\.Health rpc\.system=grpc server\.address=127\.0\.0\.1 server\.port=\d+\n` +
+			`\s+└─ Server grpc\.health\.v1\.Health/Check .*\[goebpf-pricing 1\.0\.0 pid=\d+\]\n` +
+			`\s+client\.address=127\.0\.0\.1 client\.port=\d+ rpc\.grpc\.status_code=0 rpc\.method=Check rpc\.service=grpc\.health\.v1\.Health rpc\.system=grpc server\.address=127\.0\.0\.1 server\.port=\d+\n` +
+			`\s+its gRPC call grpc\.health\.v1\.Health/Check reached the server span in the tree above\n`),
 		// An alert's example trace is named by its entry span: a failed order.
 		"alert example traces are failed orders": regexp.MustCompile(`example trace [0-9a-f]{32}: GET /orders/ status=Error http\.response\.status_code=500\n`),
 	}

@@ -120,7 +120,17 @@ enum go_field {
 	GO_FIELD_DATABASE_SQL___STMT__QUERYCONTEXT = 110, // database/sql.(*Stmt).QueryContext
 	GO_FIELD_GITHUB_COM_JACKC_PGX_V5_PGCONN_PGERROR_CODE = 111, // github.com/jackc/pgx/v5/pgconn.PgError.Code
 	GO_FIELD_GITHUB_COM_JACKC_PGX_V5_PGCONN_PREPAREERROR_ERR = 112, // github.com/jackc/pgx/v5/pgconn.PrepareError.err
-	GO_FIELD_COUNT = 113,
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_ID = 113, // google.golang.org/grpc/internal/transport.Stream.id
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_CT = 114, // google.golang.org/grpc/internal/transport.Stream.ct
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_CLIENTSTREAM_STREAM = 115, // google.golang.org/grpc/internal/transport.ClientStream.Stream
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_CLIENTSTREAM_CT = 116, // google.golang.org/grpc/internal/transport.ClientStream.ct
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_CLIENTSTREAM_STREAMPTR = 117, // google.golang.org/grpc/internal/transport.ClientStream.StreamPtr
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2CLIENT_LOCALADDR = 118, // google.golang.org/grpc/internal/transport.http2Client.localAddr
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2CLIENT_REMOTEADDR = 119, // google.golang.org/grpc/internal/transport.http2Client.remoteAddr
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_CTPTR = 120, // google.golang.org/grpc/internal/transport.Stream.ctPtr
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_CSATTEMPT_CS = 121, // google.golang.org/grpc.csAttempt.cs
+	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_CLIENTSTREAMWRAPPER_CLIENTSTREAM = 122, // google.golang.org/grpc.clientStreamWrapper.ClientStream
+	GO_FIELD_COUNT = 123,
 };
 
 // A go_offsets.field entry whose offset is not known.

@@ -24,6 +24,7 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 
 #include "goroutines.c"
 #include "grpc_client.c"
+#include "grpc_client_stream.c"
 #include "grpc_server.c"
 #include "h2_server.c"
 #include "http_client.c"

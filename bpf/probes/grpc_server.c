@@ -19,6 +19,7 @@
 #include "go_offsets.h"
 #include "goroutines.h"
 #include "grpc.h"
+#include "grpc_stitch.h"
 #include "propagation.h"
 #include <bpf/bpf_helpers.h>
 
@@ -29,7 +30,8 @@ struct grpc_server_inflight {
 	u64 stream;
 	struct span_ids ids;
 	u8 has_parent;
-	u8 pad[7];
+	u8 stitch; // STITCH_* (stitch.h)
+	u8 pad[6];
 };
 
 struct grpc_server_event {
@@ -40,6 +42,8 @@ struct grpc_server_event {
 	u16 local_port;
 	u8 peer_ip_len; // 4 or 16; 0 when the address is not TCP or unknown
 	u8 local_ip_len;
+	u8 stitch; // STITCH_* (stitch.h)
+	u8 pad[7];
 	u8 peer_ip[16];
 	u8 local_ip[16];
 	char method[GRPC_METHOD_LEN];
@@ -227,6 +231,48 @@ static __always_inline int extract_grpc_parent(struct go_offsets *off, u64 strea
 }
 
 // ---------------------------------------------------------------------------
+// Stitching, server side: the stream's HTTP/2 id and the transport's
+// connection are looked up in grpc_client_by_stream; a client span of this
+// host in flight on that stream becomes the server span's parent, and its
+// trace the server span's (and, through the goroutine's span, its local
+// subtree's). t is the ServerTransport's data word (*http2Server: gRPC
+// served through net/http never gets here, see the entry).
+static __always_inline u8 stitch_grpc_server(struct go_offsets *off, u64 t, u64 stream, struct span_ids *ids, u8 *has_parent)
+{
+	if (!stitch_enabled || !t || !known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_ID))
+		return STITCH_NONE;
+	u64 base = stream_base(off, stream);
+	if (!base)
+		return STITCH_NONE;
+	u64 remote = 0, local = 0;
+	if (known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_PEER)) {
+		u64 peer = t + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_PEER);
+		remote = peer + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_PEER_PEER_ADDR);
+		local = peer + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_PEER_PEER_LOCALADDR);
+	} else if (known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_REMOTEADDR)) {
+		remote = t + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_REMOTEADDR);
+		local = t + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_HTTP2SERVER_LOCALADDR);
+	} else {
+		return STITCH_NONE;
+	}
+	struct grpc_stream_key k = {};
+	if (grpc_stream_tuple(off, local, remote, 0, &k))
+		return STITCH_NONE;
+	u32 id = 0;
+	if (bpf_probe_read_user(&id, sizeof(id), (void *)(base + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_ID))) || id == 0)
+		return STITCH_NONE;
+	k.stream_id = id;
+	struct conn_client *c = bpf_map_lookup_elem(&grpc_client_by_stream, &k);
+	if (!c)
+		return STITCH_UNMATCHED;
+	__builtin_memcpy(ids->trace_id, c->sc.trace_id, 16);
+	__builtin_memcpy(ids->parent_span_id, c->sc.span_id, 8);
+	c->matched = 1;
+	*has_parent = 1;
+	return STITCH_MATCHED;
+}
+
+// ---------------------------------------------------------------------------
 // grpc.(*Server).handleStream(t ServerTransport, stream *ServerStream):
 // receiver in ax, t (itab, data) in bx/cx, stream in di.
 
@@ -248,6 +294,10 @@ int uprobe_grpc_server_entry(struct pt_regs *ctx)
 	st.start_ns = bpf_ktime_get_boot_ns();
 	st.stream = GO_PARAM4(ctx);
 	st.has_parent = extract_grpc_parent(off, st.stream, &st.ids);
+	// A traceparent the client's own SDK sent wins over stitching, as for
+	// HTTP/1 (http_server.c).
+	if (!st.has_parent)
+		st.stitch = stitch_grpc_server(off, GO_PARAM3(ctx), st.stream, &st.ids, &st.has_parent);
 	new_span(&st.ids, st.has_parent);
 	bpf_map_update_elem(&grpc_server_rpcs, &key, &st, BPF_ANY);
 	set_goroutine_span(off, &key, &st.ids);
@@ -310,6 +360,8 @@ int uprobe_grpc_server_status(struct pt_regs *ctx)
 	e->local_port = 0;
 	e->peer_ip_len = remote ? read_tcp_addr(off, remote, e->peer_ip, &e->peer_port) : 0;
 	e->local_ip_len = local ? read_tcp_addr(off, local, e->local_ip, &e->local_port) : 0;
+	e->stitch = st->stitch;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	submit(e);
 out:
 	clear_goroutine_span(off, &key, &st->ids);

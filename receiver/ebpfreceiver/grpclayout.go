@@ -6,6 +6,7 @@ import (
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclientstream"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
@@ -18,6 +19,18 @@ import (
 // nil when gRPC is off, the program does not use grpc-go, or a probe
 // resolved.
 func (c TracesConfig) grpcLayoutUnknown(info *binaryInfo) error {
+	return c.grpcProbesUnresolved(info, false)
+}
+
+// grpcStitchLayoutUnknown is the same for stitching's stream probe
+// (grpcclientstream): with traces.propagation.stitch on, an executable whose
+// grpc-go layout lacks the stream's fields gets gRPC spans whose RPCs the
+// server spans of this host do not join.
+func (c TracesConfig) grpcStitchLayoutUnknown(info *binaryInfo) error {
+	return c.grpcProbesUnresolved(info, true)
+}
+
+func (c TracesConfig) grpcProbesUnresolved(info *binaryInfo, stitch bool) error {
 	if info == nil || info.Exe == nil {
 		return nil
 	}
@@ -41,8 +54,13 @@ func (c TracesConfig) grpcLayoutUnknown(info *binaryInfo) error {
 			}
 		}
 	}
-	check(c.GRPC.Server, grpcserver.FuncHandleStream, grpcserver.Name, grpcserver.LegacyName)
-	check(c.GRPC.Client, grpcclient.FuncInvoke, grpcclient.Name)
+	if stitch {
+		check(c.GRPC.Client && c.GRPC.Server && c.Propagation.Stitch, grpcclientstream.FuncNewStream, grpcclientstream.Name)
+	} else {
+		check(c.GRPC.Server, grpcserver.FuncHandleStream, grpcserver.Name, grpcserver.LegacyName)
+		check(c.GRPC.Client, grpcclient.FuncInvoke, grpcclient.Name)
+		check(c.GRPC.Client, grpcclient.FuncNewStream, grpcclient.StreamName)
+	}
 	if len(errs) == 0 {
 		return nil
 	}

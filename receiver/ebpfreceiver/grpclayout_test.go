@@ -75,11 +75,12 @@ func buildReplacedGRPC(t *testing.T) string {
 // grpc-go replaced by a directory: no version) is named with the reason
 // (the instrumenter logs it once per binary); a stripped one of a release
 // in the offsets table, one with DWARF, a program without grpc-go, or gRPC
-// switched off, is not.
+// switched off, is not. The same holds for stitching's stream probe with
+// traces.propagation.stitch on.
 func TestGRPCLayoutUnknown(t *testing.T) {
 	t.Parallel()
 	gi := goexeInspector{cache: goexe.NewCache()}
-	on := TracesConfig{GRPC: ProtocolConfig{Server: true, Client: true}}
+	on := TracesConfig{GRPC: ProtocolConfig{Server: true, Client: true}, Propagation: PropagationConfig{Stitch: true}}
 	for _, tc := range []struct {
 		name, pkg, ldflags string
 		cfg                TracesConfig
@@ -107,11 +108,14 @@ func TestGRPCLayoutUnknown(t *testing.T) {
 			if err != nil {
 				t.Log(err)
 			}
+			stitchErr := tc.cfg.grpcStitchLayoutUnknown(info)
 			switch {
-			case tc.want == "" && err != nil:
-				t.Errorf("unexpected: %v", err)
+			case tc.want == "" && (err != nil || stitchErr != nil):
+				t.Errorf("unexpected: %v; stitching: %v", err, stitchErr)
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path)):
 				t.Errorf("got %v, want an error naming %s and %s", err, path, tc.want)
+			case tc.want != "" && (stitchErr == nil || !strings.Contains(stitchErr.Error(), "grpc_client_stream")):
+				t.Errorf("stitching: got %v, want an error naming the grpc_client_stream probe", stitchErr)
 			}
 		})
 	}

@@ -174,6 +174,8 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 	if r.tracer != nil {
 		if err := r.cfg.Traces.grpcLayoutUnknown(b.info); err != nil {
 			logOnce("No gRPC spans for executable: grpc-go struct layout unknown", err)
+		} else if err := r.cfg.Traces.grpcStitchLayoutUnknown(b.info); err != nil {
+			logOnce("No gRPC stitching for executable's client calls: grpc-go struct layout unknown", err)
 		}
 		if err := r.cfg.Traces.redisLayoutUnknown(b.info); err != nil {
 			logOnce("No Redis spans for executable: go-redis struct layout unknown", err)

@@ -2,6 +2,7 @@ package ebpfreceiver
 
 import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclientstream"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2server"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2xnet"
@@ -37,6 +38,7 @@ func (c TracesConfig) probesWith(inject bool) tracer.Probes {
 		grpcserver.Name:       c.GRPC.Server,
 		grpcserver.LegacyName: c.GRPC.Server,
 		grpcclient.Name:       c.GRPC.Client,
+		grpcclient.StreamName: c.GRPC.Client,
 		sqlclient.Name:        c.SQL.Enabled,
 		redisclient.Name:      c.Redis.Enabled,
 		redisclient.V8Name:    c.Redis.Enabled,
@@ -50,6 +52,8 @@ func (c TracesConfig) probesWith(inject bool) tracer.Probes {
 		// Stitching needs the connection only where spans are joined;
 		// injection offers the client span's context for it.
 		httpclientconn.Name: c.HTTP.Client && (c.HTTP.Server && c.Propagation.Stitch || inject),
+		// gRPC stitching: the HTTP/2 stream of each client RPC.
+		grpcclientstream.Name: c.GRPC.Client && c.GRPC.Server && c.Propagation.Stitch,
 	}
 }
 

@@ -278,9 +278,9 @@ func printExampleTrace(td ptrace.Traces) {
 	for _, r := range roots {
 		walk(r, "", "")
 	}
-	// The gRPC server span each gRPC client call reached: in this trace (then the tree
-	// shows it) or, as the receiver does not carry trace context over HTTP/2, in a
-	// trace of its own. Matched by RPC name and time: the server span lying within its
+	// The gRPC server span each gRPC client call reached: in this trace (stitched by
+	// the connection and the HTTP/2 stream id; the tree shows it) or, when it was not
+	// stitched, in a trace of its own. Matched by RPC name and time: the server span lying within its
 	// client span, the one starting closest to it if two do (baseline and canary call
 	// the pricing service at the same time).
 	for _, c := range best {
@@ -310,7 +310,7 @@ func printExampleTrace(td ptrace.Traces) {
 		case match.span.TraceID() == c.span.TraceID():
 			fmt.Printf("  its gRPC call %s reached the server span in the tree above\n", c.span.Name())
 		default:
-			fmt.Printf("  its gRPC call %s reached this server span, in another trace (%s, %d span(s)): trace context is not carried over HTTP/2 yet\n",
+			fmt.Printf("  its gRPC call %s reached this server span, in another trace (%s, %d span(s)): not stitched\n",
 				c.span.Name(), match.span.TraceID(), matchLen)
 			printSpanLine(match, "")
 			fmt.Printf("       %s\n", attrs(match.span.Attributes()))

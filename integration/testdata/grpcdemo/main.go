@@ -3,8 +3,10 @@
 // -addr; Check answers with the status code named by the request's service
 // field ("code=5" is NOT_FOUND, "" is OK), and "call=<addr>;<service>"
 // makes the handler call Check(<service>) on <addr> and answer OK whatever
-// that returned (a client call inside a served RPC). Watch is left
-// unimplemented (a streaming RPC that ends UNIMPLEMENTED). With -client it
+// that returned (a client call inside a served RPC); "watch=<addr>" makes
+// it open a Watch stream on <addr>, read it to its end and answer OK (a
+// streaming client call inside a served RPC). Watch is left unimplemented
+// (a streaming RPC that ends UNIMPLEMENTED). With -client it
 // instead calls -target -n times (Check, or Watch with -watch) with metadata
 // "traceparent: -traceparent" (when set), prints each code and exits. With
 // -servehttp the gRPC server is served by net/http (ServeHTTP, HTTP/2
@@ -40,6 +42,12 @@ func (health) Check(ctx context.Context, req *grpc_health_v1.HealthCheckRequest)
 	if call, ok := strings.CutPrefix(svc, "call="); ok {
 		target, inner, _ := strings.Cut(call, ";")
 		if _, err := check(ctx, target, inner, ""); err != nil {
+			return nil, status.Error(codes.Unavailable, err.Error())
+		}
+		return &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING}, nil
+	}
+	if target, ok := strings.CutPrefix(svc, "watch="); ok {
+		if _, err := watch(ctx, target, ""); err != nil {
 			return nil, status.Error(codes.Unavailable, err.Error())
 		}
 		return &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING}, nil
@@ -94,12 +102,11 @@ func check(ctx context.Context, target, service, traceparent string) (codes.Code
 }
 
 // watch opens a Watch stream and returns the code it ends with.
-func watch(target, traceparent string) (codes.Code, error) {
+func watch(ctx context.Context, target, traceparent string) (codes.Code, error) {
 	cc, err := conn(target)
 	if err != nil {
 		return codes.Unknown, err
 	}
-	ctx := context.Background()
 	if traceparent != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "traceparent", traceparent)
 	}
@@ -132,7 +139,7 @@ func main() {
 			var code codes.Code
 			var err error
 			if *watchRPC {
-				code, err = watch(*target, *traceparent)
+				code, err = watch(context.Background(), *target, *traceparent)
 			} else {
 				code, err = check(context.Background(), *target, *service, *traceparent)
 			}

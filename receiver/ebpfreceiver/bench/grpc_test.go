@@ -15,6 +15,7 @@ import (
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclientstream"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
@@ -128,5 +129,85 @@ func BenchmarkGRPCProbes(b *testing.B) {
 		fmt.Printf("%-24s hits/RPC %.2f  BPF ns/RPC %.0f  events %d for %d client calls\n", tc.name, float64(runs)/rpcs, float64(ns.Nanoseconds())/rpcs, events, n)
 		b.ReportMetric(float64(runs)/rpcs, "hits/RPC-"+tc.unit)
 		b.ReportMetric(float64(ns.Nanoseconds())/rpcs, "BPF-ns/RPC-"+tc.unit)
+	}
+}
+
+// BenchmarkGRPCStitch reports probe hits and BPF run time per unary RPC on
+// each side with stitching off and on, in one run: the grpcdemo server's
+// handler calls the server itself ("call=addr;"), so each client call from
+// the untraced caller process is one RPC the traced process makes (client
+// side: Invoke's probes, the streaming probe's finish, and with stitching
+// the transport's NewStream return) and two it serves (server side; with
+// stitching, the inner one is joined to its client span, the outer one is
+// looked up and not found).
+func BenchmarkGRPCStitch(b *testing.B) {
+	requireRoot(b)
+	pid, addr, exe, bin := startGRPCTarget(b)
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Fatalf("enable BPF stats: %v", err)
+	}
+	defer stats.Close()
+	const n = 500
+	prog := func(p string) string { return p[len("uprobe_"):] }
+	serverProgs := []string{prog(grpcserver.ProgEntry), prog(grpcserver.ProgStatus)}
+	clientProgs := []string{prog(grpcclient.ProgEntry), prog(grpcclient.ProgReturn), prog(grpcclient.ProgStreamEntry),
+		prog(grpcclient.ProgStreamReturn), prog(grpcclient.ProgStreamFinish), prog(grpcclientstream.ProgStream)}
+	perRPC := map[string]float64{}
+	for _, stitch := range []bool{false, true} {
+		tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, Stitch: stitch})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cookie, err := tr.AddBinary(bin.Offsets)
+		if err != nil {
+			b.Fatal(err)
+		}
+		att, err := tr.Attach(pid, cookie, bin, tracer.Probes{grpcserver.Name: true, grpcclient.Name: true, grpcclient.StreamName: true, grpcclientstream.Name: stitch})
+		if err != nil {
+			b.Fatal(err)
+		}
+		call := func() {
+			args := []string{"-client", "-target", addr, "-n", strconv.Itoa(n), "-service", "call=" + addr + ";"}
+			if out, err := exec.Command(exe, args...).CombinedOutput(); err != nil {
+				b.Fatalf("grpcdemo %v: %v\n%s", args, err, out)
+			}
+		}
+		call() // warm up: connections, goroutines
+		_ = tr.Drain(time.Millisecond, func([]byte) {})
+		s0, _ := tr.ProgramStats()
+		call()
+		s1, _ := tr.ProgramStats()
+		_ = tr.Drain(300*time.Millisecond, func([]byte) {})
+		mode := map[bool]string{false: "stitch-off", true: "stitch-on"}[stitch]
+		for _, side := range []struct {
+			name  string
+			progs []string
+			rpcs  int
+		}{{"client", clientProgs, n}, {"server", serverProgs, 2 * n}} {
+			var runs uint64
+			var ns time.Duration
+			for _, p := range side.progs {
+				r, t := s1[p].RunCount-s0[p].RunCount, s1[p].Runtime-s0[p].Runtime
+				runs += r
+				ns += t
+				if r > 0 {
+					fmt.Printf("  %-10s %-26s %6d runs, %5.0f ns/run\n", mode, p, r, float64(t.Nanoseconds())/float64(r))
+				}
+			}
+			hits, bpfNs := float64(runs)/float64(side.rpcs), float64(ns.Nanoseconds())/float64(side.rpcs)
+			fmt.Printf("%-10s %-6s hits/RPC %.2f  BPF ns/RPC %.0f\n", mode, side.name, hits, bpfNs)
+			b.ReportMetric(hits, "hits/RPC-"+side.name+"-"+mode)
+			b.ReportMetric(bpfNs, "BPF-ns/RPC-"+side.name+"-"+mode)
+			perRPC[side.name+"-"+mode] = bpfNs
+		}
+		att.Close()
+		tr.Close()
+	}
+	for _, side := range []string{"client", "server"} {
+		if off := perRPC[side+"-stitch-off"]; off > 0 {
+			fmt.Printf("%s BPF ns/RPC stitch on / off: %.2fx\n", side, perRPC[side+"-stitch-on"]/off)
+			b.ReportMetric(perRPC[side+"-stitch-on"]/off, "on/off-"+side)
+		}
 	}
 }

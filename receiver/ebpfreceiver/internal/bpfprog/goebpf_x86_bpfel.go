@@ -71,7 +71,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [113]uint64
+	Field        [123]uint64
 	GopanicVaddr uint64
 }
 
@@ -88,6 +88,8 @@ type GoebpfGrpcClientEvent struct {
 	Code      uint32
 	MethodLen uint16
 	TargetLen uint16
+	Stitch    uint8
+	Pad       [7]uint8
 	Method    [128]int8
 	Target    [64]int8
 }
@@ -98,9 +100,11 @@ type GoebpfGrpcClientInflight struct {
 	Conn      uint64
 	Ids       GoebpfSpanIds
 	HasParent uint8
-	Pad       [3]uint8
+	HasStream uint8
+	Pad       [2]uint8
 	MethodLen uint16
 	Pad2      uint16
+	Stream    GoebpfGrpcStreamKey
 	Method    [128]int8
 }
 
@@ -113,6 +117,8 @@ type GoebpfGrpcServerEvent struct {
 	LocalPort  uint16
 	PeerIpLen  uint8
 	LocalIpLen uint8
+	Stitch     uint8
+	Pad        [7]uint8
 	PeerIp     [16]uint8
 	LocalIp    [16]uint8
 	Method     [128]int8
@@ -125,7 +131,15 @@ type GoebpfGrpcServerInflight struct {
 	Stream    uint64
 	Ids       GoebpfSpanIds
 	HasParent uint8
-	Pad       [7]uint8
+	Stitch    uint8
+	Pad       [6]uint8
+}
+
+type GoebpfGrpcStreamKey struct {
+	_        structs.HostLayout
+	Conn     GoebpfConnTuple
+	StreamId uint32
+	Pad      uint32
 }
 
 type GoebpfH2StreamKey struct {
@@ -507,6 +521,10 @@ type GoebpfProgramSpecs struct {
 	UprobeGopanic                 *ebpf.ProgramSpec `ebpf:"uprobe_gopanic"`
 	UprobeGrpcClientEntry         *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_entry"`
 	UprobeGrpcClientReturn        *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcClientStream        *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_stream"`
+	UprobeGrpcClientStreamEntry   *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_stream_entry"`
+	UprobeGrpcClientStreamFinish  *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_stream_finish"`
+	UprobeGrpcClientStreamReturn  *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_stream_return"`
 	UprobeGrpcServerEntry         *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
 	UprobeGrpcServerStatus        *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
 	UprobeH2ServerHeaders         *ebpf.ProgramSpec `ebpf:"uprobe_h2_server_headers"`
@@ -561,8 +579,10 @@ type GoebpfMapSpecs struct {
 	ClientRequests       *ebpf.MapSpec `ebpf:"client_requests"`
 	Events               *ebpf.MapSpec `ebpf:"events"`
 	GoOffsetsByCookie    *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
+	GrpcClientByStream   *ebpf.MapSpec `ebpf:"grpc_client_by_stream"`
 	GrpcClientRpcs       *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
 	GrpcClientScratch    *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
+	GrpcClientStreams    *ebpf.MapSpec `ebpf:"grpc_client_streams"`
 	GrpcServerRpcs       *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
 	H2StreamParents      *ebpf.MapSpec `ebpf:"h2_stream_parents"`
 	HeadScratch          *ebpf.MapSpec `ebpf:"head_scratch"`
@@ -648,8 +668,10 @@ type GoebpfMaps struct {
 	ClientRequests       *ebpf.Map `ebpf:"client_requests"`
 	Events               *ebpf.Map `ebpf:"events"`
 	GoOffsetsByCookie    *ebpf.Map `ebpf:"go_offsets_by_cookie"`
+	GrpcClientByStream   *ebpf.Map `ebpf:"grpc_client_by_stream"`
 	GrpcClientRpcs       *ebpf.Map `ebpf:"grpc_client_rpcs"`
 	GrpcClientScratch    *ebpf.Map `ebpf:"grpc_client_scratch"`
+	GrpcClientStreams    *ebpf.Map `ebpf:"grpc_client_streams"`
 	GrpcServerRpcs       *ebpf.Map `ebpf:"grpc_server_rpcs"`
 	H2StreamParents      *ebpf.Map `ebpf:"h2_stream_parents"`
 	HeadScratch          *ebpf.Map `ebpf:"head_scratch"`
@@ -688,8 +710,10 @@ func (m *GoebpfMaps) Close() error {
 		m.ClientRequests,
 		m.Events,
 		m.GoOffsetsByCookie,
+		m.GrpcClientByStream,
 		m.GrpcClientRpcs,
 		m.GrpcClientScratch,
+		m.GrpcClientStreams,
 		m.GrpcServerRpcs,
 		m.H2StreamParents,
 		m.HeadScratch,
@@ -763,6 +787,10 @@ type GoebpfPrograms struct {
 	UprobeGopanic                 *ebpf.Program `ebpf:"uprobe_gopanic"`
 	UprobeGrpcClientEntry         *ebpf.Program `ebpf:"uprobe_grpc_client_entry"`
 	UprobeGrpcClientReturn        *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
+	UprobeGrpcClientStream        *ebpf.Program `ebpf:"uprobe_grpc_client_stream"`
+	UprobeGrpcClientStreamEntry   *ebpf.Program `ebpf:"uprobe_grpc_client_stream_entry"`
+	UprobeGrpcClientStreamFinish  *ebpf.Program `ebpf:"uprobe_grpc_client_stream_finish"`
+	UprobeGrpcClientStreamReturn  *ebpf.Program `ebpf:"uprobe_grpc_client_stream_return"`
 	UprobeGrpcServerEntry         *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
 	UprobeGrpcServerStatus        *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
 	UprobeH2ServerHeaders         *ebpf.Program `ebpf:"uprobe_h2_server_headers"`
@@ -818,6 +846,10 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeGopanic,
 		p.UprobeGrpcClientEntry,
 		p.UprobeGrpcClientReturn,
+		p.UprobeGrpcClientStream,
+		p.UprobeGrpcClientStreamEntry,
+		p.UprobeGrpcClientStreamFinish,
+		p.UprobeGrpcClientStreamReturn,
 		p.UprobeGrpcServerEntry,
 		p.UprobeGrpcServerStatus,
 		p.UprobeH2ServerHeaders,

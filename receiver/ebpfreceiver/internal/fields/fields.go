@@ -134,6 +134,16 @@ const (
 	SQLStmtQueryEntry
 	PgxPgErrorCode
 	PgxPrepareErrorErr
+	GRPCStreamID
+	GRPCStreamCt
+	GRPCClientStreamStream
+	GRPCClientStreamCt
+	GRPCClientStreamStreamPtr
+	GRPCHTTP2ClientLocalAddr
+	GRPCHTTP2ClientRemoteAddr
+	GRPCStreamCtPtr
+	GRPCCSAttemptCs
+	GRPCClientStreamWrapperClientStream
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -303,6 +313,30 @@ var list = [Count]Field{
 	// rule by pgx's version.
 	PgxPgErrorCode:     {Key: "github.com/jackc/pgx/v5/pgconn.PgError.Code", NotInTable: true},
 	PgxPrepareErrorErr: {Key: "github.com/jackc/pgx/v5/pgconn.PrepareError.err", NotInTable: true},
+	// gRPC stitching (bpf/common/grpc_stitch.h): a stream's HTTP/2 id, and
+	// the client transport of a stream (Stream.ct before v1.69, then
+	// ClientStream.ct, with ClientStream embedding *Stream (v1.69-v1.76)
+	// or Stream (v1.77 on)) and its connection's addresses.
+	GRPCStreamID:           {Key: "google.golang.org/grpc/internal/transport.Stream.id"},
+	GRPCStreamCt:           {Key: "google.golang.org/grpc/internal/transport.Stream.ct"},
+	GRPCClientStreamStream: {Key: "google.golang.org/grpc/internal/transport.ClientStream.Stream"},
+	GRPCClientStreamCt:     {Key: "google.golang.org/grpc/internal/transport.ClientStream.ct"},
+	// Not a field of its own: grpcclientstream's rule moves
+	// ClientStream.Stream's offset here when the stream is embedded by
+	// pointer (grpc v1.69-v1.76).
+	GRPCClientStreamStreamPtr: {Key: "google.golang.org/grpc/internal/transport.ClientStream.StreamPtr", NotInTable: true},
+	GRPCHTTP2ClientLocalAddr:  {Key: "google.golang.org/grpc/internal/transport.http2Client.localAddr"},
+	GRPCHTTP2ClientRemoteAddr: {Key: "google.golang.org/grpc/internal/transport.http2Client.remoteAddr"},
+	// Not a field of its own: where Stream.ct's *http2Client is, which
+	// grpcclientstream's rule derives: ct itself (a pointer before v1.66),
+	// or its data word (a ClientTransport interface, v1.66-v1.68).
+	GRPCStreamCtPtr: {Key: "google.golang.org/grpc/internal/transport.Stream.ctPtr", NotInTable: true},
+	// The client stream an attempt belongs to (grpcclient's streaming
+	// spans end at the attempt's finish).
+	GRPCCSAttemptCs: {Key: "google.golang.org/grpc.csAttempt.cs"},
+	// From v1.84 ClientConn.NewStream returns the *clientStream wrapped in
+	// a clientStreamWrapper (as its ClientStream interface).
+	GRPCClientStreamWrapperClientStream: {Key: "google.golang.org/grpc.clientStreamWrapper.ClientStream"},
 }
 
 // All returns every field, indexed by ID.

@@ -16,6 +16,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclientstream"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2server"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
@@ -183,8 +184,10 @@ func grpcEvents(t *testing.T, tr *Tracer, n int) (servers []*grpcserver.Event, c
 // A real grpc-go server (health service) traced by both gRPC probes:
 // one SERVER span per RPC with its method, status code, addresses and the
 // traceparent of its metadata, in 2 hits; a unary call the handler makes
-// gets a CLIENT span under the server span with the code the callee sent;
-// a server stream (Watch, unimplemented) gets one span too.
+// gets a CLIENT span under the server span with the code the callee sent,
+// and, stitched by its HTTP/2 stream (grpcclientstream), the server span of
+// that call is the client span's child in its trace; a server stream
+// (Watch, unimplemented) gets one span too.
 //
 // grpc-go versions: this module's (v1.84.0); the oldest Linux distributions
 // package (v1.33.2: WriteStatus, addresses in the transport, status.Error
@@ -192,7 +195,10 @@ func grpcEvents(t *testing.T, tr *Tracer, n int) (servers []*grpcserver.Event, c
 // holding a *Status; v1.59.0 and v1.60.0 either side of the transport's
 // peer.Peer; v1.68.0 and v1.69.0 either side of the rename to
 // writeStatus and the *Stream embedded in ServerStream; v1.76.0 and v1.77.0
-// either side of Stream embedded by value; the newest the proxy serves
+// either side of Stream embedded by value; v1.40.0 and v1.41.0 either side
+// of csAttempt.cs moving (the streaming client spans' end); v1.83.2 and
+// v1.84.0 either side of NewStream's clientStreamWrapper; the newest the
+// proxy serves
 // (v1.85.0), also built in GOPATH mode (no module build info, as
 // distributions build). The versions are fetched through the module proxy.
 //
@@ -214,20 +220,31 @@ func TestGRPCSpans(t *testing.T) {
 		{"v1.33.2", grpcserver.LegacyName},
 		{"v1.39.0", grpcserver.LegacyName},
 		{"v1.40.0", grpcserver.LegacyName},
+		{"v1.41.0", grpcserver.LegacyName},
 		{"v1.59.0", grpcserver.LegacyName},
 		{"v1.60.0", grpcserver.LegacyName},
 		{"v1.68.0", grpcserver.LegacyName},
 		{"v1.69.0", grpcserver.Name},
 		{"v1.76.0", grpcserver.Name},
 		{"v1.77.0", grpcserver.Name},
+		{"v1.83.2", grpcserver.Name},
+		{"v1.84.0", grpcserver.Name},
 		{"v1.85.0", grpcserver.Name},
 	} {
 		matrix = append(matrix, variant{v.version, v.serverProbe, false, false}, variant{v.version, v.serverProbe, false, true})
 	}
 	// The other layout changes of the table, traced stripped only: v1.37
-	// (Stream.method moved), v1.66 (Stream.ctx and method moved), v1.83.1
-	// (a patch release: ServerStream.st moved).
+	// (Stream.method moved), v1.66 (Stream.ctx and method moved, Stream.ct
+	// a ClientTransport), v1.83.1 (a patch release: ServerStream.st and
+	// ClientStream.ct moved); and those of the fields stitching reads:
+	// v1.35, v1.52 and v1.58 (http2Client's addresses moved).
 	for _, v := range []struct{ version, serverProbe string }{
+		{"v1.34.0", grpcserver.LegacyName},
+		{"v1.35.0", grpcserver.LegacyName},
+		{"v1.51.0", grpcserver.LegacyName},
+		{"v1.52.0", grpcserver.LegacyName},
+		{"v1.57.0", grpcserver.LegacyName},
+		{"v1.58.0", grpcserver.LegacyName},
 		{"v1.36.1", grpcserver.LegacyName},
 		{"v1.37.0", grpcserver.LegacyName},
 		{"v1.65.1", grpcserver.LegacyName},
@@ -327,20 +344,20 @@ func checkGRPCTableAgainstDWARF(t *testing.T, x *goexe.Executable, version strin
 		}
 		checked++
 	}
-	if checked < 14 {
-		t.Errorf("%d grpc-go fields in the table, want 14", checked)
+	if checked < 20 {
+		t.Errorf("%d grpc-go fields in the table, want 20", checked)
 	}
 }
 
 func testGRPCSpans(t *testing.T, exe, serverProbe string) {
 	pid, addr := runServer(t, exe, func(addr string) []string { return []string{"-addr", addr} })
 	_, bin := resolveServer(t, exe)
-	for _, name := range []string{serverProbe, grpcclient.Name} {
+	for _, name := range []string{serverProbe, grpcclient.Name, grpcclient.StreamName, grpcclientstream.Name} {
 		if err := bin.Unusable[name]; err != nil {
 			t.Fatalf("%s unusable: %v", name, err)
 		}
 	}
-	tr, err := New(Options{RingBufferSize: 1 << 20, ExtractTraceContext: true, ExtractB3: true})
+	tr, err := New(Options{RingBufferSize: 1 << 20, ExtractTraceContext: true, ExtractB3: true, Stitch: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +366,7 @@ func testGRPCSpans(t *testing.T, exe, serverProbe string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	att, err := tr.Attach(pid, cookie, bin, Probes{serverProbe: true, grpcclient.Name: true})
+	att, err := tr.Attach(pid, cookie, bin, Probes{serverProbe: true, grpcclient.Name: true, grpcclient.StreamName: true, grpcclientstream.Name: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,6 +407,11 @@ func testGRPCSpans(t *testing.T, exe, serverProbe string) {
 		if ev.EndNs < ev.StartNs {
 			t.Errorf("end %d before start %d", ev.EndNs, ev.StartNs)
 		}
+		// The callers are not traced: the metadata's traceparent wins
+		// (no stitching lookup), the others find no client span.
+		if want := map[bool]probes.Stitch{true: probes.StitchNone, false: probes.StitchUnmatched}[ev.Code == 0]; ev.Stitch != want {
+			t.Errorf("code %d RPC: stitch %d, want %d", ev.Code, ev.Stitch, want)
+		}
 		if ev.Code == 0 {
 			if !ev.IDs.HasParent || hex.EncodeToString(ev.IDs.TraceID[:]) != tpTrace || hex.EncodeToString(ev.IDs.ParentSpanID[:]) != tpSpan {
 				t.Errorf("OK RPC: ids %+v, want parent %s/%s from the metadata", ev.IDs, tpTrace, tpSpan)
@@ -404,15 +426,28 @@ func testGRPCSpans(t *testing.T, exe, serverProbe string) {
 
 	// A unary call inside a served RPC: the handler calls the server
 	// itself; the callee answers ALREADY_EXISTS.
+	h0, _ = tr.Hits()
 	grpcCall(t, exe, addr, "-service", "call="+addr+";code=6")
 	servers, clients = grpcEvents(t, tr, 3)
 	if len(servers) != 2 || len(clients) != 1 {
 		t.Fatalf("nested call: %d server and %d client events, want 2 and 1", len(servers), len(clients))
 	}
-	var outer *grpcserver.Event
+	hits = hitsSince(t, tr, h0)
+	// 4 on the client: Invoke's entry and return, the transport's
+	// NewStream return (stitching), the attempt's finish (streaming spans,
+	// nothing found for a unary RPC). csAttempt.finish has a large frame:
+	// on a young goroutine its prologue grows the stack and jumps back to
+	// the entry, which the entry probe sees again (a second hit that finds
+	// nothing): 1 or 2 finish hits.
+	if finish := hits[grpcclient.ProgStreamFinish]; hits[grpcclient.ProgEntry] != 1 || hits[grpcclient.ProgReturn] != 1 || hits[grpcclientstream.ProgStream] != 1 || finish < 1 || finish > 2 {
+		t.Errorf("client hits for one unary RPC: Invoke entry %d, return %d, NewStream return %d, finish %d; want 1 each", hits[grpcclient.ProgEntry], hits[grpcclient.ProgReturn], hits[grpcclientstream.ProgStream], hits[grpcclient.ProgStreamFinish])
+	}
+	var outer, inner *grpcserver.Event
 	for _, s := range servers {
 		if s.Code == 0 {
 			outer = s
+		} else {
+			inner = s
 		}
 	}
 	c := clients[0]
@@ -422,8 +457,55 @@ func testGRPCSpans(t *testing.T, exe, serverProbe string) {
 	case !c.IDs.HasParent || c.IDs.TraceID != outer.IDs.TraceID || c.IDs.ParentSpanID != outer.IDs.SpanID:
 		t.Errorf("client span %+v is not a child of the server span %+v", c.IDs, outer.IDs)
 	}
+	// Stitching: the callee's span joins the client span's trace.
+	if inner != nil && (inner.Stitch != probes.StitchMatched || !inner.IDs.HasParent || inner.IDs.TraceID != c.IDs.TraceID || inner.IDs.ParentSpanID != c.IDs.SpanID) {
+		t.Errorf("callee span %+v (stitch %d) is not the stitched child of the client span %+v", inner.IDs, inner.Stitch, c.IDs)
+	}
+	if c.Stitch != probes.StitchMatched {
+		t.Errorf("client span stitch %d, want matched", c.Stitch)
+	}
 	if c.Code != 6 || c.Method != "/grpc.health.v1.Health/Check" || c.Target != addr {
 		t.Errorf("client event code %d method %q target %q; want 6, Check, %s", c.Code, c.Method, c.Target, addr)
+	}
+
+	// A streaming call inside a served RPC: the handler opens a Watch
+	// stream on the server itself (UNIMPLEMENTED). One CLIENT span for the
+	// stream, child of the handler's server span, with the code the stream
+	// ended with; the Watch server span stitched under it. 3 hits for the
+	// stream on the client (4 when the finish grows the stack), 1 more for
+	// stitching.
+	h0, _ = tr.Hits()
+	grpcCall(t, exe, addr, "-service", "watch="+addr)
+	servers, clients = grpcEvents(t, tr, 3)
+	if len(servers) != 2 || len(clients) != 1 {
+		t.Fatalf("streaming call: %d server and %d client events, want 2 and 1", len(servers), len(clients))
+	}
+	hits = hitsSince(t, tr, h0)
+	if finish := hits[grpcclient.ProgStreamFinish]; hits[grpcclient.ProgStreamEntry] != 1 || hits[grpcclient.ProgStreamReturn] != 1 || finish < 1 || finish > 2 || hits[grpcclientstream.ProgStream] != 1 {
+		t.Errorf("client hits for one stream: NewStream entry %d, return %d, finish %d (1 or 2: stack growth), transport NewStream return %d; want 1 each",
+			hits[grpcclient.ProgStreamEntry], hits[grpcclient.ProgStreamReturn], hits[grpcclient.ProgStreamFinish], hits[grpcclientstream.ProgStream])
+	}
+	var watchServer *grpcserver.Event
+	outer = nil
+	for _, s := range servers {
+		if s.Method == "/grpc.health.v1.Health/Watch" {
+			watchServer = s
+		} else {
+			outer = s
+		}
+	}
+	c = clients[0]
+	switch {
+	case outer == nil || watchServer == nil:
+		t.Errorf("streaming call: server spans %+v", servers)
+	case c.Method != "/grpc.health.v1.Health/Watch" || c.Code != 12 || c.Target != addr:
+		t.Errorf("stream client event method %q code %d target %q; want Watch, 12, %s", c.Method, c.Code, c.Target, addr)
+	case !c.IDs.HasParent || c.IDs.TraceID != outer.IDs.TraceID || c.IDs.ParentSpanID != outer.IDs.SpanID:
+		t.Errorf("stream client span %+v is not a child of the handler's server span %+v", c.IDs, outer.IDs)
+	case watchServer.Code != 12 || watchServer.Stitch != probes.StitchMatched || watchServer.IDs.TraceID != c.IDs.TraceID || watchServer.IDs.ParentSpanID != c.IDs.SpanID:
+		t.Errorf("Watch server span %+v (code %d, stitch %d) is not the stitched child of the stream client span %+v", watchServer.IDs, watchServer.Code, watchServer.Stitch, c.IDs)
+	case c.Stitch != probes.StitchMatched:
+		t.Errorf("stream client span stitch %d, want matched", c.Stitch)
 	}
 
 	// A server stream: one span, UNIMPLEMENTED, 2 hits.

@@ -20,6 +20,9 @@ type Event struct {
 	// Code is the status code of the error returned (0 for none),
 	// rpcspan.CodeUnread when unreadable.
 	Code uint32
+	// Stitch: whether a gRPC server span of this host joined the span
+	// (through the RPC's HTTP/2 stream, grpcclientstream).
+	Stitch probes.Stitch
 }
 
 // Decode turns one ring buffer record of kind EVENT_GRPC_CLIENT into an
@@ -38,8 +41,12 @@ func Decode(raw []byte) (probes.Event, error) {
 		Method:  probes.CString(e.Method[:], e.MethodLen),
 		Target:  probes.CString(e.Target[:], e.TargetLen),
 		Code:    e.Code,
+		Stitch:  probes.Stitch(e.Stitch),
 	}, nil
 }
+
+// StitchResult is what stitching found for the client span.
+func (e *Event) StitchResult() (probes.Side, probes.Stitch) { return probes.SideClient, e.Stitch }
 
 // Process is the pid of the calling process.
 func (e *Event) Process() uint32 { return e.PID }

@@ -1,6 +1,9 @@
 // Package grpcclient is the grpc-go client probe (bpf/probes/grpc_client.c):
 // one CLIENT span per unary RPC, from the entry of grpc.(*ClientConn).Invoke
-// to its return, with the status code of the error it returns.
+// to its return, with the status code of the error it returns; and
+// (StreamProbe) one per streaming RPC, from the entry of
+// grpc.(*ClientConn).NewStream to the stream's end ((*csAttempt).finish),
+// with the status it ended with.
 package grpcclient
 
 import (
@@ -10,17 +13,28 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 )
 
-// Name is the probe's name in selections and errors.
-const Name = "grpc_client"
+// Names of the probes in selections and errors.
+const (
+	Name       = "grpc_client"
+	StreamName = "grpc_client_streaming"
+)
 
-// FuncInvoke is the probed function.
-const FuncInvoke = "google.golang.org/grpc.(*ClientConn).Invoke"
+// Probed functions.
+const (
+	FuncInvoke    = "google.golang.org/grpc.(*ClientConn).Invoke"
+	FuncNewStream = "google.golang.org/grpc.(*ClientConn).NewStream"
+	FuncFinish    = "google.golang.org/grpc.(*csAttempt).finish"
+)
 
 // BPF programs.
 const (
 	ProgEntry  = "uprobe_grpc_client_entry"
 	ProgReturn = "uprobe_grpc_client_return"
-	rpcsMap    = "grpc_client_rpcs"
+	// Streaming RPCs.
+	ProgStreamEntry  = "uprobe_grpc_client_stream_entry"
+	ProgStreamReturn = "uprobe_grpc_client_stream_return"
+	ProgStreamFinish = "uprobe_grpc_client_stream_finish"
+	rpcsMap          = "grpc_client_rpcs"
 )
 
 // Probe describes the probe to the loader.
@@ -31,16 +45,36 @@ var Probe = &probes.Probe{
 	Uprobes: []probes.Uprobe{
 		{Symbol: FuncInvoke, Entry: ProgEntry, Return: ProgReturn},
 	},
-	Fields: []fields.ID{fields.GRPCClientConnTarget, fields.GRPCStatusProtoCode},
-	OptionalFields: [][]fields.ID{
-		// status.Error{s *Status} (v1.40 on), or {e *spb.Status} before.
-		{fields.GRPCStatusErrorS, fields.GRPCStatusS},
-		{fields.GRPCStatusErrorE},
-		httpserver.GoroutineFields,
-		{fields.RuntimeGParentGoid},
+	Fields:         []fields.ID{fields.GRPCClientConnTarget, fields.GRPCStatusProtoCode},
+	OptionalFields: optionalFields,
+	JoinsSpans:     true,
+	GoroutineMaps:  []string{rpcsMap},
+	Kind:           bpfprog.GoebpfEventKindEVENT_GRPC_CLIENT,
+	Decode:         Decode,
+}
+
+var optionalFields = [][]fields.ID{
+	// status.Error{s *Status} (v1.40 on), or {e *spb.Status} before.
+	{fields.GRPCStatusErrorS, fields.GRPCStatusS},
+	{fields.GRPCStatusErrorE},
+	httpserver.GoroutineFields,
+	{fields.RuntimeGParentGoid},
+}
+
+// StreamProbe describes the streaming part to the loader. Its events are
+// Probe's (one decoder per kind).
+//
+// Hits per streaming RPC: 3 (NewStream entry and one RET, the attempt's
+// finish); a unary RPC also passes the finish: 1 hit that finds nothing.
+var StreamProbe = &probes.Probe{
+	Name: StreamName,
+	Uprobes: []probes.Uprobe{
+		{Symbol: FuncNewStream, Entry: ProgStreamEntry, Return: ProgStreamReturn},
+		{Symbol: FuncFinish, Entry: ProgStreamFinish},
 	},
-	JoinsSpans:    true,
-	GoroutineMaps: []string{rpcsMap},
-	Kind:          bpfprog.GoebpfEventKindEVENT_GRPC_CLIENT,
-	Decode:        Decode,
+	Fields: []fields.ID{fields.GRPCClientConnTarget, fields.GRPCStatusProtoCode, fields.GRPCCSAttemptCs},
+	// v1.84 on: the stream NewStream returns wraps the *clientStream.
+	OptionalFields: append([][]fields.ID{{fields.GRPCClientStreamWrapperClientStream}}, optionalFields...),
+	JoinsSpans:     true,
+	GoroutineMaps:  []string{rpcsMap},
 }

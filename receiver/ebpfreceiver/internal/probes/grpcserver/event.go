@@ -22,6 +22,9 @@ type Event struct {
 	// Peer and Local are the connection's addresses (invalid when the
 	// transport is not TCP or they could not be read).
 	Peer, Local netip.AddrPort
+	// Stitch: whether the span joined a gRPC client span of this host on
+	// the same HTTP/2 stream (its trace and parent are the client's).
+	Stitch probes.Stitch
 }
 
 // Decode turns one ring buffer record of kind EVENT_GRPC_SERVER into an
@@ -41,6 +44,7 @@ func Decode(raw []byte) (probes.Event, error) {
 		Code:    e.Code,
 		Peer:    AddrPort(e.PeerIp, e.PeerIpLen, e.PeerPort),
 		Local:   AddrPort(e.LocalIp, e.LocalIpLen, e.LocalPort),
+		Stitch:  probes.Stitch(e.Stitch),
 	}, nil
 }
 
@@ -58,6 +62,9 @@ func AddrPort(ip [16]uint8, n uint8, port uint16) netip.AddrPort {
 	}
 	return netip.AddrPortFrom(a, port)
 }
+
+// StitchResult is what stitching found for the server span.
+func (e *Event) StitchResult() (probes.Side, probes.Stitch) { return probes.SideServer, e.Stitch }
 
 // Process is the pid of the serving process.
 func (e *Event) Process() uint32 { return e.PID }

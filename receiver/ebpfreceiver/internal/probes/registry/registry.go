@@ -5,6 +5,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/goroutines"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclientstream"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2server"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2xnet"
@@ -32,6 +33,8 @@ func All() []*probes.Probe {
 		grpcserver.Probe,
 		grpcserver.LegacyProbe,
 		grpcclient.Probe,
+		grpcclient.StreamProbe,
+		grpcclientstream.Probe,
 		redisclient.Probe, redisclient.V8Probe,
 		httpclientconn.Probe,
 		sqlclient.Probe,

@@ -1,0 +1,243 @@
+package integration
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver"
+)
+
+// buildGRPCFrontBack builds testdata/grpcfrontback against grpc-go version
+// (a module of its own, fetched through the module proxy), stripped (-s -w:
+// the offsets come from the committed table), cached in
+// $TMPDIR/grpcfrontback-bins by version and source.
+func buildGRPCFrontBack(t *testing.T, version string) string {
+	t.Helper()
+	src, err := os.ReadFile("testdata/grpcfrontback/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(src)
+	dir := filepath.Join(os.TempDir(), "grpcfrontback-bins", version+"-"+hex.EncodeToString(sum[:6]))
+	exe := filepath.Join(dir, "grpcfrontback")
+	if _, err := os.Stat(exe); err == nil {
+		return exe
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gomod := "module grpcfrontback\n\ngo 1.24\n\nrequire google.golang.org/grpc " + version + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-ldflags=-s -w", "-o", exe + ".tmp", "."}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("grpcfrontback with grpc %s: go %v: %v\n%s", version, args, err, out)
+		}
+	}
+	if err := os.Rename(exe+".tmp", exe); err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
+// startStitchReceiver starts the ebpf receiver with its default config
+// (HTTP and gRPC spans, stitching on) instrumenting glob, stitching as
+// given.
+func startStitchReceiver(t *testing.T, glob string, stitch bool) (*consumertest.TracesSink, *componenttest.Telemetry) {
+	t.Helper()
+	f := ebpfreceiver.NewFactory()
+	cfg := f.CreateDefaultConfig().(*ebpfreceiver.Config)
+	cfg.Discovery.Instrument = []ebpfreceiver.ProcessSelector{{ExePath: glob}}
+	cfg.Discovery.PollInterval = 200 * time.Millisecond
+	cfg.Traces.Propagation.Stitch = stitch
+	tel := componenttest.NewTelemetry()
+	set := receivertest.NewNopSettings(f.Type())
+	set.ID = component.NewIDWithName(f.Type(), t.Name())
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	set.Logger = zaptest.NewLogger(t)
+	sink := new(consumertest.TracesSink)
+	rcv, err := f.CreateTraces(context.Background(), set, cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rcv.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := rcv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		_ = tel.Shutdown(ctx)
+	})
+	return sink, tel
+}
+
+// Issue 16's gRPC report, through the receiver with its default config:
+// two unmodified, stripped services on this host, front (an HTTP server)
+// calling back (a gRPC server) over one shared ClientConn, plaintext and
+// TLS, with grpc-go v1.33.2 (the oldest Linux distributions package) and
+// v1.85.0 (the newest). Each request to front makes a unary Check from the
+// handler's goroutine and one from a goroutine it starts, and a
+// server-streaming Watch; requests run concurrently. Exactly one trace per
+// request to front, and every back server span is the child of the front
+// client span of its RPC (same method); the stitching counters agree.
+// With stitching off, the same traffic gives each back span a trace of its
+// own: the assertions above would fail.
+func TestEBPFGRPCStitchFrontBack(t *testing.T) {
+	prereq.RequireRoot(t, "eBPF tests")
+	for _, tc := range []struct {
+		version string
+		tls     bool
+		stitch  bool
+	}{
+		{"v1.33.2", false, true},
+		{"v1.33.2", true, true},
+		{"v1.85.0", false, true},
+		{"v1.85.0", true, true},
+		{"v1.85.0", false, false},
+	} {
+		name := tc.version
+		if tc.tls {
+			name += "-tls"
+		}
+		if !tc.stitch {
+			name += "-nostitch"
+		}
+		t.Run(name, func(t *testing.T) {
+			testGRPCStitchFrontBack(t, buildGRPCFrontBack(t, tc.version), tc.tls, tc.stitch)
+		})
+	}
+}
+
+func testGRPCStitchFrontBack(t *testing.T, built string, useTLS, stitch bool) {
+	// A copy per run: the receiver instruments this path only.
+	exe := filepath.Join(t.TempDir(), "grpcfrontback")
+	if b, err := os.ReadFile(built); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(exe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sink, tel := startStitchReceiver(t, exe, stitch)
+	backAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	frontAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	backArgs := []string{"back", backAddr}
+	frontArgs := []string{"front", frontAddr, backAddr}
+	if useTLS {
+		backArgs = append(backArgs, "tls")
+		frontArgs = append(frontArgs, "tls")
+	}
+	back := startService(t, exe, "back", backArgs...)
+	front := startService(t, exe, "front", frontArgs...)
+	url := "http://" + frontAddr + "/work"
+
+	// Per request: front's HTTP server span and 3 client spans, back's 3
+	// server spans.
+	const perFront, perBack = 4, 3
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		sink.Reset()
+		get(t, url, nil)
+		time.Sleep(700 * time.Millisecond)
+		if n := spansByPID(collect(sink)); n[front] == perFront && n[back] == perBack {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("front and back never both traced: %v spans by pid (front %d, back %d)", spansByPID(collect(sink)), front, back)
+		}
+	}
+	sink.Reset()
+	stitched0 := counterValue(t, tel, "otelcol_receiver_ebpf_spans_stitched")
+	unstitchedClient0 := counterWith(t, tel, "otelcol_receiver_ebpf_spans_unstitched", "side", "client")
+
+	const requests, workers = 12, 3
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < requests; i += workers {
+				if code := get(t, url, nil); code != 200 {
+					t.Errorf("/work: %d", code)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	spans := waitSpans(t, sink, (perFront+perBack)*requests)
+	traces := map[pcommon.TraceID]int{}
+	byID := map[pcommon.SpanID]span{}
+	names := map[string]int{}
+	for _, s := range spans {
+		traces[s.TraceID()]++
+		byID[s.SpanID()] = s
+		names[serviceOf(s)+" "+s.Kind().String()+" "+s.Name()]++
+	}
+	for name, want := range map[string]int{
+		"front Server GET /work":                   requests,
+		"front Client grpc.health.v1.Health/Check": 2 * requests,
+		"front Client grpc.health.v1.Health/Watch": requests,
+		"back Server grpc.health.v1.Health/Check":  2 * requests,
+		"back Server grpc.health.v1.Health/Watch":  requests,
+	} {
+		if names[name] != want {
+			t.Errorf("%d spans %q, want %d (all: %v)", names[name], name, want, names)
+		}
+	}
+	joined := 0
+	for _, s := range spans {
+		if serviceOf(s) != "back" {
+			continue
+		}
+		p, ok := byID[s.ParentSpanID()]
+		if ok && p.Kind() == ptrace.SpanKindClient && p.TraceID() == s.TraceID() && p.Name() == s.Name() && serviceOf(p) == "front" {
+			joined++
+			if code := intAttr(p, "rpc.grpc.status_code"); code != 0 {
+				t.Errorf("client span %s: status code %d, want 0", p.Name(), code)
+			}
+		}
+	}
+	stitched := counterValue(t, tel, "otelcol_receiver_ebpf_spans_stitched") - stitched0
+	unstitchedClient := counterWith(t, tel, "otelcol_receiver_ebpf_spans_unstitched", "side", "client") - unstitchedClient0
+	if !stitch {
+		// Every back span is a trace of its own.
+		if len(traces) != requests+perBack*requests || joined != 0 || stitched != 0 {
+			t.Errorf("stitching off: %d traces, %d back spans joined, spans_stitched +%d; want %d, 0, 0", len(traces), joined, stitched, requests+perBack*requests)
+		}
+		return
+	}
+	if len(traces) != requests {
+		t.Errorf("%d traces for %d requests to front, want %d", len(traces), requests, requests)
+	}
+	if joined != perBack*requests {
+		t.Errorf("%d of %d back server spans are children of the front client span of their RPC", joined, perBack*requests)
+	}
+	if stitched != perBack*requests || unstitchedClient != 0 {
+		t.Errorf("spans_stitched +%d, spans_unstitched{side=client} +%d; want +%d, +0", stitched, unstitchedClient, perBack*requests)
+	}
+}

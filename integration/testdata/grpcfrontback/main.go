@@ -1,0 +1,150 @@
+// Command grpcfrontback is two ordinary grpc-go services the ebpf
+// receiver's gRPC stitching tests trace on one host:
+//
+//	grpcfrontback back ADDR [tls]
+//	grpcfrontback front ADDR BACKADDR [tls]
+//
+// back serves the standard health service (grpc.health.v1.Health): Check
+// answers SERVING, Watch sends one SERVING message and ends OK. front is an
+// HTTP server whose /work calls back over one shared ClientConn: Check from
+// the handler's goroutine, Watch (a server stream, read to its end) from
+// the handler's goroutine, and Check from a goroutine the handler starts
+// (a descendant goroutine), then answers 200. With tls both sides speak
+// TLS (back with a certificate made at start, front without verifying it).
+// Only APIs that exist from grpc-go v1.33 on are used.
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health/grpc_health_v1"
+)
+
+type health struct {
+	grpc_health_v1.UnimplementedHealthServer
+}
+
+func (health) Check(context.Context, *grpc_health_v1.HealthCheckRequest) (*grpc_health_v1.HealthCheckResponse, error) {
+	return &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING}, nil
+}
+
+func (health) Watch(_ *grpc_health_v1.HealthCheckRequest, s grpc_health_v1.Health_WatchServer) error {
+	return s.Send(&grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING})
+}
+
+// selfSigned makes a certificate for 127.0.0.1.
+func selfSigned() tls.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "back"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func back(addr string, useTLS bool) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var opts []grpc.ServerOption
+	if useTLS {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{selfSigned()}})))
+	}
+	s := grpc.NewServer(opts...)
+	grpc_health_v1.RegisterHealthServer(s, health{})
+	log.Fatal(s.Serve(l))
+}
+
+func front(addr, backAddr string, useTLS bool) {
+	dial := grpc.WithInsecure() //nolint:staticcheck // exists in every grpc-go version used (v1.33 on)
+	if useTLS {
+		dial = grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})) //nolint:gosec // a test's own certificate
+	}
+	cc, err := grpc.Dial(backAddr, dial) //nolint:staticcheck // see above
+	if err != nil {
+		log.Fatal(err)
+	}
+	hc := grpc_health_v1.NewHealthClient(cc)
+	check := func(ctx context.Context) error {
+		_, err := hc.Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: "front"})
+		return err
+	}
+	watch := func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		st, err := hc.Watch(ctx, &grpc_health_v1.HealthCheckRequest{Service: "front"})
+		if err != nil {
+			return err
+		}
+		for {
+			if _, err := st.Recv(); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+		}
+	}
+	http.HandleFunc("/work", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- check(ctx) }()
+		err := check(ctx)
+		if err == nil {
+			err = watch(ctx)
+		}
+		if err2 := <-done; err == nil {
+			err = err2
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	log.Fatal(http.ListenAndServe(addr, nil))
+}
+
+func main() {
+	if len(os.Args) < 3 {
+		log.Fatal("usage: grpcfrontback back ADDR [tls] | front ADDR BACKADDR [tls]")
+	}
+	switch os.Args[1] {
+	case "back":
+		back(os.Args[2], len(os.Args) > 3 && os.Args[3] == "tls")
+	case "front":
+		if len(os.Args) < 4 {
+			log.Fatal("front needs BACKADDR")
+		}
+		front(os.Args[2], os.Args[3], len(os.Args) > 4 && os.Args[4] == "tls")
+	default:
+		log.Fatalf("unknown role %q", os.Args[1])
+	}
+}
