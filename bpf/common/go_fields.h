@@ -97,7 +97,11 @@ enum go_field {
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_HEADERS = 87, // github.com/segmentio/kafka-go.Message.Headers
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_READER_CONFIG = 88, // github.com/segmentio/kafka-go.Reader.config
 	GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_READERCONFIG_GROUPID = 89, // github.com/segmentio/kafka-go.ReaderConfig.GroupID
-	GO_FIELD_COUNT = 90,
+	GO_FIELD_NET_HTTP_HTTP2CLIENTSTREAM_CC = 90, // net/http.http2clientStream.cc
+	GO_FIELD_NET_HTTP_HTTP2CLIENTSTREAM_ID = 91, // net/http.http2clientStream.ID
+	GO_FIELD_NET_HTTP_HTTP2CLIENTCONN_TCONN = 92, // net/http.http2ClientConn.tconn
+	GO_FIELD_NET_HTTP_HTTP2SERVERCONN_CONN = 93, // net/http.http2serverConn.conn
+	GO_FIELD_COUNT = 94,
 };
 
 // A go_offsets.field entry whose offset is not known.

@@ -20,7 +20,9 @@ type GoebpfClientInflight struct {
 	Ids        GoebpfSpanIds
 	HasParent  uint8
 	HasConn    uint8
-	Pad        [6]uint8
+	HasStream  uint8
+	Pad        uint8
+	StreamId   uint32
 	Conn       GoebpfConnTuple
 	EntryDepth uint64
 }
@@ -68,7 +70,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [90]uint64
+	Field        [94]uint64
 	GopanicVaddr uint64
 }
 
@@ -134,9 +136,19 @@ type GoebpfH2StreamKey struct {
 }
 
 type GoebpfH2StreamParent struct {
-	_      structs.HostLayout
-	SeenNs uint64
-	Ids    GoebpfSpanIds
+	_         structs.HostLayout
+	SeenNs    uint64
+	Ids       GoebpfSpanIds
+	HasParent uint8
+	Stitch    uint8
+	Pad       [6]uint8
+}
+
+type GoebpfH2StreamTuple struct {
+	_        structs.HostLayout
+	Conn     GoebpfConnTuple
+	StreamId uint32
+	Pad      uint32
 }
 
 type GoebpfHttpClientEvent struct {
@@ -389,6 +401,7 @@ type GoebpfProgramSpecs struct {
 	UprobeGrpcClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_return"`
 	UprobeGrpcServerEntry      *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
 	UprobeGrpcServerStatus     *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
+	UprobeH2ClientStream       *ebpf.ProgramSpec `ebpf:"uprobe_h2_client_stream"`
 	UprobeH2ServerHeaders      *ebpf.ProgramSpec `ebpf:"uprobe_h2_server_headers"`
 	UprobeKafkaFetchEntry      *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_entry"`
 	UprobeKafkaFetchReturn     *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_return"`
@@ -426,33 +439,35 @@ type GoebpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfMapSpecs struct {
-	ClientByConn       *ebpf.MapSpec `ebpf:"client_by_conn"`
-	ClientRequests     *ebpf.MapSpec `ebpf:"client_requests"`
-	Events             *ebpf.MapSpec `ebpf:"events"`
-	GoOffsetsByCookie  *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
-	GrpcClientRpcs     *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
-	GrpcClientScratch  *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
-	GrpcServerRpcs     *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
-	H2StreamParents    *ebpf.MapSpec `ebpf:"h2_stream_parents"`
-	HeadScratch        *ebpf.MapSpec `ebpf:"head_scratch"`
-	InjectAppContexts  *ebpf.MapSpec `ebpf:"inject_app_contexts"`
-	InjectCounters     *ebpf.MapSpec `ebpf:"inject_counters"`
-	InjectLiveConns    *ebpf.MapSpec `ebpf:"inject_live_conns"`
-	InjectPending      *ebpf.MapSpec `ebpf:"inject_pending"`
-	KafkaConsumerCalls *ebpf.MapSpec `ebpf:"kafka_consumer_calls"`
-	KafkaConsumerSpans *ebpf.MapSpec `ebpf:"kafka_consumer_spans"`
-	KafkaProducerCalls *ebpf.MapSpec `ebpf:"kafka_producer_calls"`
-	OpenSpans          *ebpf.MapSpec `ebpf:"open_spans"`
-	ProbeHits          *ebpf.MapSpec `ebpf:"probe_hits"`
-	RedisClientCalls   *ebpf.MapSpec `ebpf:"redis_client_calls"`
-	RedisClientScratch *ebpf.MapSpec `ebpf:"redis_client_scratch"`
-	RingbufDrops       *ebpf.MapSpec `ebpf:"ringbuf_drops"`
-	ServerRequests     *ebpf.MapSpec `ebpf:"server_requests"`
-	SpanByGoroutine    *ebpf.MapSpec `ebpf:"span_by_goroutine"`
-	SqlClientCalls     *ebpf.MapSpec `ebpf:"sql_client_calls"`
-	SqlClientScratch   *ebpf.MapSpec `ebpf:"sql_client_scratch"`
-	SqlPools           *ebpf.MapSpec `ebpf:"sql_pools"`
-	XnetClientRequests *ebpf.MapSpec `ebpf:"xnet_client_requests"`
+	ClientByConn            *ebpf.MapSpec `ebpf:"client_by_conn"`
+	ClientByH2Stream        *ebpf.MapSpec `ebpf:"client_by_h2_stream"`
+	ClientGoroutineCreators *ebpf.MapSpec `ebpf:"client_goroutine_creators"`
+	ClientRequests          *ebpf.MapSpec `ebpf:"client_requests"`
+	Events                  *ebpf.MapSpec `ebpf:"events"`
+	GoOffsetsByCookie       *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
+	GrpcClientRpcs          *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
+	GrpcClientScratch       *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
+	GrpcServerRpcs          *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
+	H2StreamParents         *ebpf.MapSpec `ebpf:"h2_stream_parents"`
+	HeadScratch             *ebpf.MapSpec `ebpf:"head_scratch"`
+	InjectAppContexts       *ebpf.MapSpec `ebpf:"inject_app_contexts"`
+	InjectCounters          *ebpf.MapSpec `ebpf:"inject_counters"`
+	InjectLiveConns         *ebpf.MapSpec `ebpf:"inject_live_conns"`
+	InjectPending           *ebpf.MapSpec `ebpf:"inject_pending"`
+	KafkaConsumerCalls      *ebpf.MapSpec `ebpf:"kafka_consumer_calls"`
+	KafkaConsumerSpans      *ebpf.MapSpec `ebpf:"kafka_consumer_spans"`
+	KafkaProducerCalls      *ebpf.MapSpec `ebpf:"kafka_producer_calls"`
+	OpenSpans               *ebpf.MapSpec `ebpf:"open_spans"`
+	ProbeHits               *ebpf.MapSpec `ebpf:"probe_hits"`
+	RedisClientCalls        *ebpf.MapSpec `ebpf:"redis_client_calls"`
+	RedisClientScratch      *ebpf.MapSpec `ebpf:"redis_client_scratch"`
+	RingbufDrops            *ebpf.MapSpec `ebpf:"ringbuf_drops"`
+	ServerRequests          *ebpf.MapSpec `ebpf:"server_requests"`
+	SpanByGoroutine         *ebpf.MapSpec `ebpf:"span_by_goroutine"`
+	SqlClientCalls          *ebpf.MapSpec `ebpf:"sql_client_calls"`
+	SqlClientScratch        *ebpf.MapSpec `ebpf:"sql_client_scratch"`
+	SqlPools                *ebpf.MapSpec `ebpf:"sql_pools"`
+	XnetClientRequests      *ebpf.MapSpec `ebpf:"xnet_client_requests"`
 }
 
 // GoebpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -499,38 +514,42 @@ func (o *GoebpfObjects) Close() error {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfMaps struct {
-	ClientByConn       *ebpf.Map `ebpf:"client_by_conn"`
-	ClientRequests     *ebpf.Map `ebpf:"client_requests"`
-	Events             *ebpf.Map `ebpf:"events"`
-	GoOffsetsByCookie  *ebpf.Map `ebpf:"go_offsets_by_cookie"`
-	GrpcClientRpcs     *ebpf.Map `ebpf:"grpc_client_rpcs"`
-	GrpcClientScratch  *ebpf.Map `ebpf:"grpc_client_scratch"`
-	GrpcServerRpcs     *ebpf.Map `ebpf:"grpc_server_rpcs"`
-	H2StreamParents    *ebpf.Map `ebpf:"h2_stream_parents"`
-	HeadScratch        *ebpf.Map `ebpf:"head_scratch"`
-	InjectAppContexts  *ebpf.Map `ebpf:"inject_app_contexts"`
-	InjectCounters     *ebpf.Map `ebpf:"inject_counters"`
-	InjectLiveConns    *ebpf.Map `ebpf:"inject_live_conns"`
-	InjectPending      *ebpf.Map `ebpf:"inject_pending"`
-	KafkaConsumerCalls *ebpf.Map `ebpf:"kafka_consumer_calls"`
-	KafkaConsumerSpans *ebpf.Map `ebpf:"kafka_consumer_spans"`
-	KafkaProducerCalls *ebpf.Map `ebpf:"kafka_producer_calls"`
-	OpenSpans          *ebpf.Map `ebpf:"open_spans"`
-	ProbeHits          *ebpf.Map `ebpf:"probe_hits"`
-	RedisClientCalls   *ebpf.Map `ebpf:"redis_client_calls"`
-	RedisClientScratch *ebpf.Map `ebpf:"redis_client_scratch"`
-	RingbufDrops       *ebpf.Map `ebpf:"ringbuf_drops"`
-	ServerRequests     *ebpf.Map `ebpf:"server_requests"`
-	SpanByGoroutine    *ebpf.Map `ebpf:"span_by_goroutine"`
-	SqlClientCalls     *ebpf.Map `ebpf:"sql_client_calls"`
-	SqlClientScratch   *ebpf.Map `ebpf:"sql_client_scratch"`
-	SqlPools           *ebpf.Map `ebpf:"sql_pools"`
-	XnetClientRequests *ebpf.Map `ebpf:"xnet_client_requests"`
+	ClientByConn            *ebpf.Map `ebpf:"client_by_conn"`
+	ClientByH2Stream        *ebpf.Map `ebpf:"client_by_h2_stream"`
+	ClientGoroutineCreators *ebpf.Map `ebpf:"client_goroutine_creators"`
+	ClientRequests          *ebpf.Map `ebpf:"client_requests"`
+	Events                  *ebpf.Map `ebpf:"events"`
+	GoOffsetsByCookie       *ebpf.Map `ebpf:"go_offsets_by_cookie"`
+	GrpcClientRpcs          *ebpf.Map `ebpf:"grpc_client_rpcs"`
+	GrpcClientScratch       *ebpf.Map `ebpf:"grpc_client_scratch"`
+	GrpcServerRpcs          *ebpf.Map `ebpf:"grpc_server_rpcs"`
+	H2StreamParents         *ebpf.Map `ebpf:"h2_stream_parents"`
+	HeadScratch             *ebpf.Map `ebpf:"head_scratch"`
+	InjectAppContexts       *ebpf.Map `ebpf:"inject_app_contexts"`
+	InjectCounters          *ebpf.Map `ebpf:"inject_counters"`
+	InjectLiveConns         *ebpf.Map `ebpf:"inject_live_conns"`
+	InjectPending           *ebpf.Map `ebpf:"inject_pending"`
+	KafkaConsumerCalls      *ebpf.Map `ebpf:"kafka_consumer_calls"`
+	KafkaConsumerSpans      *ebpf.Map `ebpf:"kafka_consumer_spans"`
+	KafkaProducerCalls      *ebpf.Map `ebpf:"kafka_producer_calls"`
+	OpenSpans               *ebpf.Map `ebpf:"open_spans"`
+	ProbeHits               *ebpf.Map `ebpf:"probe_hits"`
+	RedisClientCalls        *ebpf.Map `ebpf:"redis_client_calls"`
+	RedisClientScratch      *ebpf.Map `ebpf:"redis_client_scratch"`
+	RingbufDrops            *ebpf.Map `ebpf:"ringbuf_drops"`
+	ServerRequests          *ebpf.Map `ebpf:"server_requests"`
+	SpanByGoroutine         *ebpf.Map `ebpf:"span_by_goroutine"`
+	SqlClientCalls          *ebpf.Map `ebpf:"sql_client_calls"`
+	SqlClientScratch        *ebpf.Map `ebpf:"sql_client_scratch"`
+	SqlPools                *ebpf.Map `ebpf:"sql_pools"`
+	XnetClientRequests      *ebpf.Map `ebpf:"xnet_client_requests"`
 }
 
 func (m *GoebpfMaps) Close() error {
 	return _GoebpfClose(
 		m.ClientByConn,
+		m.ClientByH2Stream,
+		m.ClientGoroutineCreators,
 		m.ClientRequests,
 		m.Events,
 		m.GoOffsetsByCookie,
@@ -597,6 +616,7 @@ type GoebpfPrograms struct {
 	UprobeGrpcClientReturn     *ebpf.Program `ebpf:"uprobe_grpc_client_return"`
 	UprobeGrpcServerEntry      *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
 	UprobeGrpcServerStatus     *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
+	UprobeH2ClientStream       *ebpf.Program `ebpf:"uprobe_h2_client_stream"`
 	UprobeH2ServerHeaders      *ebpf.Program `ebpf:"uprobe_h2_server_headers"`
 	UprobeKafkaFetchEntry      *ebpf.Program `ebpf:"uprobe_kafka_fetch_entry"`
 	UprobeKafkaFetchReturn     *ebpf.Program `ebpf:"uprobe_kafka_fetch_return"`
@@ -641,6 +661,7 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeGrpcClientReturn,
 		p.UprobeGrpcServerEntry,
 		p.UprobeGrpcServerStatus,
+		p.UprobeH2ClientStream,
 		p.UprobeH2ServerHeaders,
 		p.UprobeKafkaFetchEntry,
 		p.UprobeKafkaFetchReturn,

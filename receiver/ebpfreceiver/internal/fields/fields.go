@@ -111,6 +111,10 @@ const (
 	KafkaMessageHeaders
 	KafkaReaderConfig
 	KafkaReaderConfigGroupID
+	H2ClientStreamCc
+	H2ClientStreamID
+	H2ClientConnTconn
+	H2ServerConnConn
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -245,6 +249,12 @@ var list = [Count]Field{
 	KafkaMessageHeaders:      {Key: "github.com/segmentio/kafka-go.Message.Headers", NotInTable: true},
 	KafkaReaderConfig:        {Key: "github.com/segmentio/kafka-go.Reader.config", NotInTable: true},
 	KafkaReaderConfigGroupID: {Key: "github.com/segmentio/kafka-go.ReaderConfig.GroupID", NotInTable: true},
+	// net/http's bundled HTTP/2 client and server: a stream's id and the
+	// connection it is on (stitching HTTP/2 streams by 4-tuple and id).
+	H2ClientStreamCc:  {Key: "net/http.http2clientStream.cc"},
+	H2ClientStreamID:  {Key: "net/http.http2clientStream.ID"},
+	H2ClientConnTconn: {Key: "net/http.http2ClientConn.tconn"},
+	H2ServerConnConn:  {Key: "net/http.http2serverConn.conn"},
 }
 
 // All returns every field, indexed by ID.
