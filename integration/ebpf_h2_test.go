@@ -120,7 +120,8 @@ func h2Get(t *testing.T, c *http.Client, url, traceparent string) (int, string) 
 // stream with the HTTP/1 server's attributes and network.protocol.version
 // 2, concurrent streams on one connection each with its own incoming
 // traceparent (or none), 500s as errors, a client call from the handler as
-// the span's child, and no other span.
+// the span's child (over HTTP/2: stitched to the server span of the stream
+// it sent), and no other span.
 func TestEBPFHTTP2Server(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	dir := t.TempDir()
@@ -272,13 +273,10 @@ func testH2Streams(t *testing.T, sink *consumertest.TracesSink, base string, h2c
 		h2Spans++
 		wantScheme, wantPort := scheme, port
 		if strings.HasSuffix(path, "/down") {
-			// The requests the /chainh2 handlers sent over TLS: not
-			// stitched over HTTP/2, so roots of their own.
+			// The requests the /chainh2 handlers sent over TLS: stitched
+			// over HTTP/2 to their client spans (checked below).
 			h2Down = append(h2Down, s)
 			wantScheme, wantPort = "https", tlsPort
-			if !s.ParentSpanID().IsEmpty() {
-				t.Errorf("%s has parent %s", path, s.ParentSpanID())
-			}
 		}
 		if got := strAttr(s, "url.scheme"); got != wantScheme {
 			t.Errorf("%s: url.scheme %q, want %s", path, got, wantScheme)
@@ -308,7 +306,10 @@ func testH2Streams(t *testing.T, sink *consumertest.TracesSink, base string, h2c
 		case intAttr(s, "http.response.status_code") != 200 || isErr:
 			t.Errorf("%s: status %d, error %t", path, intAttr(s, "http.response.status_code"), isErr)
 		}
-		if !strings.HasPrefix(path, "/echo/") || path == "/echo/down" {
+		if strings.HasSuffix(path, "/down") {
+			continue
+		}
+		if !strings.HasPrefix(path, "/echo/") {
 			if !s.ParentSpanID().IsEmpty() {
 				t.Errorf("%s has parent %s, sent none", path, s.ParentSpanID())
 			}
@@ -370,6 +371,17 @@ func testH2Streams(t *testing.T, sink *consumertest.TracesSink, base string, h2c
 			}
 			if !strings.HasPrefix(full, want) {
 				t.Errorf("client span url.full %q, want %s...", full, want)
+			}
+			// Stitched over HTTP/2: the server span of the stream the
+			// client span sent is its child.
+			children := 0
+			for _, d := range h2Down {
+				if d.ParentSpanID() == cl.SpanID() && d.TraceID() == cl.TraceID() && strings.HasSuffix(full, strAttr(d, "url.path")) {
+					children++
+				}
+			}
+			if children != 1 {
+				t.Errorf("client span %s parents %d server spans of its stream, want 1", full, children)
 			}
 		default:
 			t.Errorf("client span under %s", parent.Name())
