@@ -105,7 +105,7 @@ func testH2Stitch(t *testing.T, sink *consumertest.TracesSink, tel *componenttes
 		go func() {
 			defer wg.Done()
 			for i := w; i < requests; i += workers {
-				if code := get(t, base+"/work", nil); code != 200 {
+				if code := get(t, base+"/work?ms=20", nil); code != 200 {
 					t.Errorf("/work: %d", code)
 				}
 			}

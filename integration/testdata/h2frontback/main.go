@@ -4,7 +4,8 @@
 // the handler and once from a goroutine the handler starts. Every
 // call goes through one Transport allowed one connection to back, so
 // concurrent requests are concurrent streams of one kept-alive connection.
-// "back" serves /api over HTTP/2: with TLS (ALPN h2, net/http's bundled
+// /work?ms=<d> makes back answer each call after d ms. "back" serves /api
+// over HTTP/2: with TLS (ALPN h2, net/http's bundled
 // server) or h2c with prior knowledge (Go >= 1.24). Every call's body is
 // read and checked, so a request counts only when the whole chain
 // answered over HTTP/2. It must compile with Go 1.19 (TLS only).
@@ -25,6 +26,7 @@ import (
 	"math/big"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -91,9 +93,14 @@ func main() {
 		back := os.Args[3]
 		client := newClient(strings.HasPrefix(back, "http://"))
 		mux.HandleFunc("/work", func(w http.ResponseWriter, r *http.Request) {
+			// ?ms=<d> is passed on: back answers after d ms.
+			ms := ""
+			if v := r.URL.Query().Get("ms"); v != "" {
+				ms = "&ms=" + v
+			}
 			errc := make(chan error, 1)
-			go func() { errc <- get(client, back+"/api?from=goroutine") }()
-			err := get(client, back+"/api?from=handler")
+			go func() { errc <- get(client, back+"/api?from=goroutine"+ms) }()
+			err := get(client, back+"/api?from=handler"+ms)
 			if gerr := <-errc; err == nil {
 				err = gerr
 			}
@@ -109,8 +116,11 @@ func main() {
 		}
 	case "back":
 		mux.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) {
-			// Long enough for the streams of concurrent requests to overlap.
-			time.Sleep(20 * time.Millisecond)
+			// ?ms=<d>: long enough for the streams of concurrent requests
+			// to overlap.
+			if ms, err := strconv.Atoi(r.URL.Query().Get("ms")); err == nil {
+				time.Sleep(time.Duration(ms) * time.Millisecond)
+			}
 			fmt.Fprintln(w, "api")
 		})
 		var err error
