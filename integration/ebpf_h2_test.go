@@ -395,7 +395,8 @@ func testH2Streams(t *testing.T, sink *consumertest.TracesSink, base string, h2c
 // handlers itself, without ServeHTTP), concurrent streams with their own
 // traceparents, a 500 as an error, calls from the handler (net/http's
 // client over HTTP/1.1, x/net's Transport over h2c, with the stream's
-// status) as the stream span's children, and no span for the HTTP/1
+// status) as the stream span's children, the streams x/net's client opens
+// stitched to its client spans, and no span for the HTTP/1
 // request that hands the connection over (counted in h2c_handoffs).
 // Without DWARF x/net's server layout is unknown: its streams' spans have
 // no status, and the receiver says why, once.
@@ -578,7 +579,7 @@ func testXNetStreams(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 		byID[s.SpanID().String()] = s
 	}
 	var chain, client, downstream span
-	var xnetClients []span
+	var xnetClients, xnetDown []span
 	for _, s := range spans {
 		path := strAttr(s, "url.path")
 		switch {
@@ -615,9 +616,13 @@ func testXNetStreams(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 		if path == "/chain" {
 			chain = s
 		}
+		if strings.HasSuffix(path, "/down") {
+			// The streams x/net's client opened: stitched (checked below).
+			xnetDown = append(xnetDown, s)
+			continue
+		}
 		var i int
 		if _, err := fmt.Sscanf(path, "/echo/%d", &i); err != nil {
-			// /echo/down and /fail/down included: HTTP/2 is not stitched.
 			if !s.ParentSpanID().IsEmpty() {
 				t.Errorf("%s has parent %s, sent none", path, s.ParentSpanID())
 			}
@@ -653,6 +658,17 @@ func testXNetStreams(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 		}
 		if cl.TraceID() != byID[cl.ParentSpanID().String()].TraceID() {
 			t.Errorf("x/net client span %s is not in its parent's trace", full)
+		}
+		// Stitched over HTTP/2 (x/net's client to x/net's server): the
+		// server span of the stream it opened is its child.
+		children := 0
+		for _, d := range xnetDown {
+			if d.ParentSpanID() == cl.SpanID() && d.TraceID() == cl.TraceID() && strings.HasSuffix(full, strAttr(d, "url.path")) {
+				children++
+			}
+		}
+		if children != 1 {
+			t.Errorf("x/net client span %s parents %d server spans of its stream, want 1", full, children)
 		}
 	}
 }

@@ -101,7 +101,11 @@ enum go_field {
 	GO_FIELD_NET_HTTP_HTTP2CLIENTSTREAM_ID = 91, // net/http.http2clientStream.ID
 	GO_FIELD_NET_HTTP_HTTP2CLIENTCONN_TCONN = 92, // net/http.http2ClientConn.tconn
 	GO_FIELD_NET_HTTP_HTTP2SERVERCONN_CONN = 93, // net/http.http2serverConn.conn
-	GO_FIELD_COUNT = 94,
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_CLIENTSTREAM_CC = 94, // golang.org/x/net/http2.clientStream.cc
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_CLIENTSTREAM_ID = 95, // golang.org/x/net/http2.clientStream.ID
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_CLIENTCONN_TCONN = 96, // golang.org/x/net/http2.ClientConn.tconn
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_SERVERCONN_CONN = 97, // golang.org/x/net/http2.serverConn.conn
+	GO_FIELD_COUNT = 98,
 };
 
 // A go_offsets.field entry whose offset is not known.

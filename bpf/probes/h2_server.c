@@ -211,7 +211,7 @@ SEC("uprobe/xnet_h2_server_headers")
 int uprobe_xnet_h2_server_headers(struct pt_regs *ctx)
 {
 	struct go_offsets *off = probe_enter(ctx);
-	if (!off || extract_flags == 0)
+	if (!off || (extract_flags == 0 && !stitch_enabled))
 		return 0;
 	if (!known(off, GO_FIELD_GOLANG_ORG_X_NET_HTTP2_METAHEADERSFRAME_FIELDS) ||
 	    !known(off, GO_FIELD_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_NAME) ||
@@ -224,7 +224,7 @@ int uprobe_xnet_h2_server_headers(struct pt_regs *ctx)
 		.value = FIELD(off, GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_VALUE),
 		.sensitive = FIELD(off, GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_SENSITIVE),
 		.id = FIELD(off, GOLANG_ORG_X_NET_HTTP2_STREAM_ID),
-		.conn = GO_FIELD_UNKNOWN, // x/net's server is not stitched
+		.conn = FIELD(off, GOLANG_ORG_X_NET_HTTP2_SERVERCONN_CONN), // unknown: no stitching
 	};
 	h2_record_parent(&l, GO_PARAM1(ctx), GO_PARAM2(ctx), GO_PARAM3(ctx));
 	return 0;

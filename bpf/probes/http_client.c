@@ -164,7 +164,8 @@ int uprobe_client_return(struct pt_regs *ctx)
 // frame's span is the one: the entry depth (g.stack.hi - sp) tells a
 // nested call from a new one, and only the RET at the entry's depth ends
 // the span. A call under net/http's Transport.roundTrip (x/net's
-// ConfigureTransport) is left to that span.
+// ConfigureTransport) is left to that span. Keyed by span_key, as
+// client_requests.
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -189,7 +190,7 @@ int uprobe_xnet_client_entry(struct pt_regs *ctx)
 		return 0;
 	u64 depth = read_ptr(key.g + G_STACK_HI) - ctx->sp;
 	u64 now = bpf_ktime_get_boot_ns();
-	struct client_inflight *cur = bpf_map_lookup_elem(&xnet_client_requests, &key);
+	struct client_inflight *cur = bpf_map_lookup_elem(&xnet_client_requests, &ck);
 	// RoundTripOpt calling roundTripOpt: deeper, at once. An entry left by
 	// a call that never returned (a panic) is older, and is replaced.
 	if (cur && depth > cur->entry_depth && now - cur->start_ns < XNET_NESTED_NS)
@@ -200,7 +201,7 @@ int uprobe_xnet_client_entry(struct pt_regs *ctx)
 	st.entry_depth = depth;
 	st.has_parent = inherit_span(off, &key, &st.ids);
 	new_span(&st.ids, st.has_parent);
-	bpf_map_update_elem(&xnet_client_requests, &key, &st, BPF_ANY);
+	bpf_map_update_elem(&xnet_client_requests, &ck, &st, BPF_ANY);
 	return 0;
 }
 
@@ -211,11 +212,16 @@ int uprobe_xnet_client_return(struct pt_regs *ctx)
 	if (!off)
 		return 0;
 	struct goroutine_key key = current_goroutine(ctx);
-	struct client_inflight *st = bpf_map_lookup_elem(&xnet_client_requests, &key);
+	struct goroutine_key ck = client_key(off, &key);
+	struct client_inflight *st = bpf_map_lookup_elem(&xnet_client_requests, &ck);
 	if (!st || read_ptr(key.g + G_STACK_HI) - ctx->sp != st->entry_depth)
 		return 0;
 	emit_client(ctx, off, &key, st);
-	bpf_map_delete_elem(&xnet_client_requests, &key);
+	if (st->has_stream) {
+		struct h2_stream_tuple k = {.conn = st->conn, .stream_id = st->stream_id};
+		forget_h2_stream(&k, st->ids.span_id);
+	}
+	bpf_map_delete_elem(&xnet_client_requests, &ck);
 	return 0;
 }
 

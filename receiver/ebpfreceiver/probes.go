@@ -45,7 +45,8 @@ func (c TracesConfig) probesWith(inject bool) tracer.Probes {
 		// injection offers the client span's context for it.
 		httpclientconn.Name: c.HTTP.Client && (c.HTTP.Server && c.Propagation.Stitch || inject),
 		// HTTP/2 streams are stitched, not injected into.
-		httpclienth2.Name: c.HTTP.Client && c.HTTP.Server && c.Propagation.Stitch,
+		httpclienth2.Name:     c.HTTP.Client && c.HTTP.Server && c.Propagation.Stitch,
+		httpclienth2.XNetName: c.HTTP.Client && c.HTTP.Server && c.Propagation.Stitch,
 	}
 }
 

@@ -70,7 +70,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [94]uint64
+	Field        [98]uint64
 	GopanicVaddr uint64
 }
 
@@ -429,6 +429,7 @@ type GoebpfProgramSpecs struct {
 	UprobeSqlTxEndReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sql_tx_end_return"`
 	UprobeXnetClientEntry      *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_entry"`
 	UprobeXnetClientReturn     *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_return"`
+	UprobeXnetH2ClientStream   *ebpf.ProgramSpec `ebpf:"uprobe_xnet_h2_client_stream"`
 	UprobeXnetH2ServerHeaders  *ebpf.ProgramSpec `ebpf:"uprobe_xnet_h2_server_headers"`
 	UprobeXnetHandlerEntry     *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_entry"`
 	UprobeXnetHandlerReturn    *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_return"`
@@ -644,6 +645,7 @@ type GoebpfPrograms struct {
 	UprobeSqlTxEndReturn       *ebpf.Program `ebpf:"uprobe_sql_tx_end_return"`
 	UprobeXnetClientEntry      *ebpf.Program `ebpf:"uprobe_xnet_client_entry"`
 	UprobeXnetClientReturn     *ebpf.Program `ebpf:"uprobe_xnet_client_return"`
+	UprobeXnetH2ClientStream   *ebpf.Program `ebpf:"uprobe_xnet_h2_client_stream"`
 	UprobeXnetH2ServerHeaders  *ebpf.Program `ebpf:"uprobe_xnet_h2_server_headers"`
 	UprobeXnetHandlerEntry     *ebpf.Program `ebpf:"uprobe_xnet_handler_entry"`
 	UprobeXnetHandlerReturn    *ebpf.Program `ebpf:"uprobe_xnet_handler_return"`
@@ -689,6 +691,7 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeSqlTxEndReturn,
 		p.UprobeXnetClientEntry,
 		p.UprobeXnetClientReturn,
+		p.UprobeXnetH2ClientStream,
 		p.UprobeXnetH2ServerHeaders,
 		p.UprobeXnetHandlerEntry,
 		p.UprobeXnetHandlerReturn,

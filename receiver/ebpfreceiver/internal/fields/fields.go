@@ -115,6 +115,10 @@ const (
 	H2ClientStreamID
 	H2ClientConnTconn
 	H2ServerConnConn
+	XNetClientStreamCc
+	XNetClientStreamID
+	XNetClientConnTconn
+	XNetServerConnConn
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -255,6 +259,12 @@ var list = [Count]Field{
 	H2ClientStreamID:  {Key: "net/http.http2clientStream.ID"},
 	H2ClientConnTconn: {Key: "net/http.http2ClientConn.tconn"},
 	H2ServerConnConn:  {Key: "net/http.http2serverConn.conn"},
+	// The same in golang.org/x/net/http2's own client and server; DWARF
+	// only.
+	XNetClientStreamCc:  {Key: "golang.org/x/net/http2.clientStream.cc", NotInTable: true},
+	XNetClientStreamID:  {Key: "golang.org/x/net/http2.clientStream.ID", NotInTable: true},
+	XNetClientConnTconn: {Key: "golang.org/x/net/http2.ClientConn.tconn", NotInTable: true},
+	XNetServerConnConn:  {Key: "golang.org/x/net/http2.serverConn.conn", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.

@@ -1,6 +1,7 @@
 // Package httpclienth2 is the client side of stitching over HTTP/2
 // (bpf/probes/http_client_h2.c): it records the span of each request of
-// net/http's bundled HTTP/2 client under the TCP 4-tuple of its connection
+// net/http's bundled HTTP/2 client (Probe) or of golang.org/x/net/http2's
+// own (XNetProbe) under the TCP 4-tuple of its connection
 // and its stream's id, so that the HTTP/2 server of a process on the same
 // host, reading that stream, makes the client span its parent and joins
 // its trace (bpf/common/h2_stitch.h). The bundled client writes each
@@ -23,8 +24,17 @@ const Name = "http_client_h2"
 // once the stream has its id and before its HEADERS frame is written.
 const FuncEncodeAndWriteHeaders = "net/http.(*http2clientStream).encodeAndWriteHeaders"
 
-// ProgStream is the BPF program at its entry.
-const ProgStream = "uprobe_h2_client_stream"
+// FuncXNetEncodeAndWriteHeaders is the same function in x/net's client.
+const FuncXNetEncodeAndWriteHeaders = "golang.org/x/net/http2.(*clientStream).encodeAndWriteHeaders"
+
+// XNetName is the x/net probe's name.
+const XNetName = "http_client_h2_xnet"
+
+// BPF programs at their entries.
+const (
+	ProgStream     = "uprobe_h2_client_stream"
+	ProgXNetStream = "uprobe_xnet_h2_client_stream"
+)
 
 // Probe describes the probe to the loader.
 //
@@ -47,3 +57,18 @@ var Probe = &probes.Probe{
 // creatorsMap holds, on Go < 1.21, the goroutines started by one with a
 // client request in flight (bpf/common/client_requests.h).
 const creatorsMap = "client_goroutine_creators"
+
+// XNetProbe describes the x/net probe: x/net's layouts come from DWARF
+// only, so a stripped binary's x/net client is not stitched. A binary
+// without x/net's client resolves no site: nothing is attached.
+//
+// Hits per request: 1 per HTTP/2 request x/net's client sends.
+var XNetProbe = &probes.Probe{
+	Name:    XNetName,
+	Uprobes: []probes.Uprobe{{Symbol: FuncXNetEncodeAndWriteHeaders, Entry: ProgXNetStream}},
+	Fields:  []fields.ID{fields.XNetClientStreamCc, fields.XNetClientStreamID, fields.XNetClientConnTconn},
+	OptionalFields: [][]fields.ID{
+		httpserver.GoroutineFields,
+		append(append([]fields.ID{}, httpserver.GoroutineFields...), fields.RuntimeGParentGoid),
+	},
+}

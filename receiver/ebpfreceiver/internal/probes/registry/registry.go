@@ -32,7 +32,7 @@ func All() []*probes.Probe {
 		grpcclient.Probe,
 		redisclient.Probe, redisclient.V8Probe,
 		httpclientconn.Probe,
-		httpclienth2.Probe,
+		httpclienth2.Probe, httpclienth2.XNetProbe,
 		sqlclient.Probe,
 		kafkaproducer.Probe,
 		kafkaconsumer.Probe,
