@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,10 +33,13 @@ var h2StitchCases = []h2StitchCase{
 // Stitching over HTTP/2 through the receiver with its default config: two
 // unmodified, stripped services on this host, front calling back over
 // HTTP/2 (TLS, and h2c with net/http's own prior-knowledge support; Go
-// 1.19 over TLS), from the handler and from a goroutine it starts, through one kept-alive connection carrying concurrent streams. Each
-// request to front is exactly one trace of 5 spans; each of back's server
-// spans is the child of the front client span that sent its stream; the
-// stitching counters say so.
+// 1.19 over TLS), from the handler and from a goroutine it starts, through
+// one kept-alive connection carrying concurrent streams; back's /api calls
+// back's own /leaf the same way. Each request to front is exactly one trace
+// of 9 spans; each /api server span is the child of the front client span
+// that sent its stream, each /leaf server span the child of the client
+// span /api's handler sent it with (the stitched span's subtree follows);
+// the stitching counters say so.
 func TestEBPFStitchH2FrontBack(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	dir := t.TempDir()
@@ -77,7 +81,7 @@ func testH2Stitch(t *testing.T, sink *consumertest.TracesSink, tel *componenttes
 	base := fmt.Sprintf("http://127.0.0.1:%d", frontPort)
 
 	// Until both processes are instrumented: a request whose whole chain
-	// is traced (5 spans, 3 of them from front).
+	// is traced (9 spans, 3 of them from front).
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		sink.Reset()
@@ -85,7 +89,7 @@ func testH2Stitch(t *testing.T, sink *consumertest.TracesSink, tel *componenttes
 			t.Fatalf("/work: %d", code)
 		}
 		time.Sleep(700 * time.Millisecond)
-		if n := spansByPID(collect(sink)); n[front] == 3 && n[back] == 2 {
+		if n := spansByPID(collect(sink)); n[front] == 3 && n[back] == 6 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -112,49 +116,69 @@ func testH2Stitch(t *testing.T, sink *consumertest.TracesSink, tel *componenttes
 		}()
 	}
 	wg.Wait()
-	spans := waitSpans(t, sink, 5*requests)
+	spans := waitSpans(t, sink, 9*requests)
 	traces := map[pcommon.TraceID]int{}
 	byID := map[pcommon.SpanID]span{}
-	ports := map[int64]bool{}
 	for _, s := range spans {
 		traces[s.TraceID()]++
 		byID[s.SpanID()] = s
 	}
-	backServer := 0
+	// Client ports of the connections back served, by path: one
+	// connection from front (/api), one from back itself (/leaf).
+	ports := map[string]map[int64]bool{"/api": {}, "/leaf": {}}
 	for _, s := range spans {
 		if s.Kind() != ptrace.SpanKindServer || serviceOf(s) != "back" {
 			continue
 		}
-		backServer++
-		ports[intAttr(s, "client.port")] = true
+		path, query := strAttr(s, "url.path"), strAttr(s, "url.query")
+		if ports[path] == nil {
+			t.Errorf("back server span %s", path)
+			continue
+		}
+		ports[path][intAttr(s, "client.port")] = true
 		if v := strAttr(s, "network.protocol.version"); v != "2" {
 			t.Errorf("back server span over HTTP %q, want 2", v)
 		}
-		p, ok := byID[s.ParentSpanID()]
 		if !stitch {
 			if !s.ParentSpanID().IsEmpty() {
-				t.Errorf("stitching off: back server span has parent %v", s.ParentSpanID())
+				t.Errorf("stitching off: back server span %s has parent %v", path, s.ParentSpanID())
 			}
 			continue
 		}
-		if !ok || p.Kind() != ptrace.SpanKindClient || p.TraceID() != s.TraceID() || serviceOf(p) != "front" {
-			t.Errorf("back server span %s?%s: parent %v is not a front client span of its trace", strAttr(s, "url.path"), strAttr(s, "url.query"), s.ParentSpanID())
+		p, ok := byID[s.ParentSpanID()]
+		wantParent := "front"
+		if path == "/leaf" {
+			wantParent = "back"
+		}
+		if !ok || p.Kind() != ptrace.SpanKindClient || p.TraceID() != s.TraceID() || serviceOf(p) != wantParent {
+			t.Errorf("back server span %s?%s: parent %v is not a %s client span of its trace", path, query, s.ParentSpanID(), wantParent)
 			continue
 		}
-		if want := fmt.Sprintf("%s://127.0.0.1:%d/api?%s", scheme, backPort, strAttr(s, "url.query")); strAttr(p, "url.full") != want {
-			t.Errorf("back server span ?%s parented by the client span of %s, want %s", strAttr(s, "url.query"), strAttr(p, "url.full"), want)
+		if want := fmt.Sprintf("%s://127.0.0.1:%d%s?%s", scheme, backPort, path, query); strAttr(p, "url.full") != want {
+			t.Errorf("back server span %s?%s parented by the client span of %s, want %s", path, query, strAttr(p, "url.full"), want)
+		}
+		if path == "/leaf" {
+			// /api's client span, in the subtree of /api's server span.
+			if gp, ok := byID[p.ParentSpanID()]; !ok || gp.Kind() != ptrace.SpanKindServer || strAttr(gp, "url.path") != "/api" || !strings.HasPrefix(strAttr(gp, "url.query"), query) {
+				t.Errorf("/leaf?%s: its client span is not the child of the /api server span that sent it", query)
+			}
 		}
 	}
-	if backServer != 2*requests {
-		t.Errorf("%d back server spans, want %d", backServer, 2*requests)
+	for path, p := range ports {
+		if len(p) != 1 {
+			t.Errorf("back served %s over %d connections (client ports %v), want 1", path, len(p), p)
+		}
 	}
-	if len(ports) != 1 {
-		t.Errorf("back served front over %d connections (client ports %v), want 1", len(ports), ports)
+	if n := spansByPID(spans); n[front] != 3*requests || n[back] != 6*requests {
+		t.Errorf("spans by process %v, want %d from front and %d from back", n, 3*requests, 6*requests)
 	}
-	wantTraces, wantStitched := requests, int64(2*requests)
+	wantTraces, wantStitched := requests, int64(4*requests)
 	if !stitch {
-		wantTraces, wantStitched = 3*requests, 0
+		// front's trace; per call to back, /api's with its client span
+		// and /leaf's.
+		wantTraces, wantStitched = 5*requests, 0
 	}
+
 	if len(traces) != wantTraces {
 		t.Errorf("%d traces for %d requests to front, want %d", len(traces), requests, wantTraces)
 	}

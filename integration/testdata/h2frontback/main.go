@@ -5,10 +5,11 @@
 // call goes through one Transport allowed one connection to back, so
 // concurrent requests are concurrent streams of one kept-alive connection.
 // /work?ms=<d> makes back answer each call after d ms. "back" serves /api
-// over HTTP/2: with TLS (ALPN h2, net/http's bundled
-// server) or h2c with prior knowledge (Go >= 1.24). Every call's body is
-// read and checked, so a request counts only when the whole chain
-// answered over HTTP/2. It must compile with Go 1.19 (TLS only).
+// and /leaf over HTTP/2: with TLS (ALPN h2, net/http's bundled server) or
+// h2c with prior knowledge (Go >= 1.24); /api calls back's own /leaf over
+// HTTP/2 (the same way front calls back). Every call's body is read and
+// checked, so a request counts only when the whole chain answered over
+// HTTP/2. It must compile with Go 1.19 (TLS only).
 //
 //	h2frontback front <addr> <back base URL: https://... or http://... for h2c>
 //	h2frontback back <addr> tls|h2c
@@ -65,7 +66,7 @@ func newClient(h2c bool) *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: tr}
 }
 
-func get(c *http.Client, url string) error {
+func get(c *http.Client, url, want string) error {
 	resp, err := c.Get(url)
 	if err != nil {
 		return err
@@ -75,7 +76,7 @@ func get(c *http.Client, url string) error {
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 || strings.TrimSpace(string(body)) != "api" {
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 || strings.TrimSpace(string(body)) != want {
 		return fmt.Errorf("%s: %s over HTTP/%d: %q", url, resp.Status, resp.ProtoMajor, body)
 	}
 	return nil
@@ -99,8 +100,8 @@ func main() {
 				ms = "&ms=" + v
 			}
 			errc := make(chan error, 1)
-			go func() { errc <- get(client, back+"/api?from=goroutine"+ms) }()
-			err := get(client, back+"/api?from=handler"+ms)
+			go func() { errc <- get(client, back+"/api?from=goroutine"+ms, "api") }()
+			err := get(client, back+"/api?from=handler"+ms, "api")
 			if gerr := <-errc; err == nil {
 				err = gerr
 			}
@@ -115,13 +116,25 @@ func main() {
 			os.Exit(1)
 		}
 	case "back":
+		self := "https://" + os.Args[2]
+		if os.Args[3] == "h2c" {
+			self = "http://" + os.Args[2]
+		}
+		client := newClient(os.Args[3] == "h2c")
 		mux.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) {
 			// ?ms=<d>: long enough for the streams of concurrent requests
 			// to overlap.
 			if ms, err := strconv.Atoi(r.URL.Query().Get("ms")); err == nil {
 				time.Sleep(time.Duration(ms) * time.Millisecond)
 			}
+			if err := get(client, self+"/leaf?from="+r.URL.Query().Get("from"), "leaf"); err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
 			fmt.Fprintln(w, "api")
+		})
+		mux.HandleFunc("/leaf", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintln(w, "leaf")
 		})
 		var err error
 		switch os.Args[3] {

@@ -29,7 +29,8 @@ import (
 // and BPF time per /work request of integration/testdata/h2frontback (front
 // serves it over HTTP/1.1 and calls back's /api twice over HTTP/2, from the
 // handler and from a goroutine, on one connection; back serves both over
-// HTTP/2), over h2c and TLS, with traces.propagation.stitch off and on in
+// HTTP/2, each calling back's own /leaf over HTTP/2: 4 HTTP/2 client calls
+// and 4 HTTP/2 requests served per /work), over h2c and TLS, with traces.propagation.stitch off and on in
 // alternating rounds of the same run; hits per HTTP/2 client call and per
 // HTTP/2 request served, and how many of back's server spans were stitched
 // to front's client spans. Run as root:
@@ -94,7 +95,7 @@ func BenchmarkStitchH2(b *testing.B) {
 				drain := func() {
 					_ = tr.Drain(100*time.Millisecond, func(raw []byte) {
 						if ev, err := tracer.Decode(raw); err == nil {
-							if se, ok := ev.(*httpserver.Event); ok && se.Path == "/api" {
+							if se, ok := ev.(*httpserver.Event); ok && (se.Path == "/api" || se.Path == "/leaf") {
 								servers++
 								if se.Stitch == probes.StitchMatched {
 									stitched++
@@ -133,13 +134,13 @@ func BenchmarkStitchH2(b *testing.B) {
 				for name := range s1 {
 					f.bpfNs += float64((s1[name].Runtime - s0[name].Runtime).Nanoseconds())
 				}
-				// 2 HTTP/2 calls per /work: the client probe's entry and
+				// 4 HTTP/2 calls per /work: the client probe's entry and
 				// RET and, with stitching, the stream probe.
-				f.clientHits = (d(httpclient.ProgEntry) + d(httpclient.ProgReturn) + d(httpclienth2.ProgStream)) / (2 * n)
+				f.clientHits = (d(httpclient.ProgEntry) + d(httpclient.ProgReturn) + d(httpclienth2.ProgStream)) / (4 * n)
 				// ServeHTTP runs for front's HTTP/1.1 /work (2 hits)
-				// and back's 2 HTTP/2 requests; newWriterAndRequest
+				// and back's 4 HTTP/2 requests; newWriterAndRequest
 				// for back's only.
-				f.serverHits = (d(httpserver.ProgEntry) + d(httpserver.ProgReturn) - 2*n + d(h2server.ProgHeaders)) / (2 * n)
+				f.serverHits = (d(httpserver.ProgEntry) + d(httpserver.ProgReturn) - 2*n + d(h2server.ProgHeaders)) / (4 * n)
 				f.hits /= n
 				f.bpfNs /= n
 				f.stitched = float64(stitched) / float64(max(servers, 1))
