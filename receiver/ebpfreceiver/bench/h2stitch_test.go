@@ -92,15 +92,21 @@ func BenchmarkStitchH2(b *testing.B) {
 					atts = append(atts, att)
 				}
 				var stitched, servers int
+				var clients [3]int // by probes.Stitch
 				drain := func() {
 					_ = tr.Drain(100*time.Millisecond, func(raw []byte) {
-						if ev, err := tracer.Decode(raw); err == nil {
-							if se, ok := ev.(*httpserver.Event); ok && (se.Path == "/api" || se.Path == "/leaf") {
-								servers++
-								if se.Stitch == probes.StitchMatched {
-									stitched++
-								}
+						ev, err := tracer.Decode(raw)
+						if err != nil {
+							return
+						}
+						if se, ok := ev.(*httpserver.Event); ok && (se.Path == "/api" || se.Path == "/leaf") {
+							servers++
+							if se.Stitch == probes.StitchMatched {
+								stitched++
 							}
+						}
+						if ce, ok := ev.(*httpclient.Event); ok && int(ce.Stitch) < len(clients) {
+							clients[ce.Stitch]++
 						}
 					})
 				}
@@ -108,7 +114,7 @@ func BenchmarkStitchH2(b *testing.B) {
 					getWork(b, client, base+"/work")
 				}
 				drain()
-				stitched, servers = 0, 0
+				stitched, servers, clients = 0, 0, [3]int{}
 				h0, _ := tr.Hits()
 				s0, _ := tr.ProgramStats()
 				for i := range n {
@@ -153,8 +159,9 @@ func BenchmarkStitchH2(b *testing.B) {
 					}
 				}
 				fmt.Printf("  ns/run: %s\n", strings.Join(per, ", "))
-				fmt.Printf("%s round %d stitch=%-5t hits/work %.3f hits/h2-call %.3f hits/h2-served %.3f bpf ns/work %.0f back spans stitched %d/%d\n",
-					transport, round, stitch, f.hits, f.clientHits, f.serverHits, f.bpfNs, stitched, servers)
+				fmt.Printf("%s round %d stitch=%-5t hits/work %.3f hits/h2-call %.3f hits/h2-served %.3f bpf ns/work %.0f back spans stitched %d/%d (client spans: %d matched, %d unmatched, %d not recorded)\n",
+					transport, round, stitch, f.hits, f.clientHits, f.serverHits, f.bpfNs, stitched, servers,
+					clients[probes.StitchMatched], clients[probes.StitchUnmatched], clients[probes.StitchNone])
 			}
 		}
 		med := func(stitch bool, pick func(figures) float64) float64 {
