@@ -120,7 +120,8 @@ func h2Get(t *testing.T, c *http.Client, url, traceparent string) (int, string) 
 // stream with the HTTP/1 server's attributes and network.protocol.version
 // 2, concurrent streams on one connection each with its own incoming
 // traceparent (or none), 500s as errors, a client call from the handler as
-// the span's child, and no other span.
+// the span's child (over HTTP/2: stitched to the server span of the stream
+// it sent), and no other span.
 func TestEBPFHTTP2Server(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	dir := t.TempDir()
@@ -272,13 +273,10 @@ func testH2Streams(t *testing.T, sink *consumertest.TracesSink, base string, h2c
 		h2Spans++
 		wantScheme, wantPort := scheme, port
 		if strings.HasSuffix(path, "/down") {
-			// The requests the /chainh2 handlers sent over TLS: not
-			// stitched over HTTP/2, so roots of their own.
+			// The requests the /chainh2 handlers sent over TLS: stitched
+			// over HTTP/2 to their client spans (checked below).
 			h2Down = append(h2Down, s)
 			wantScheme, wantPort = "https", tlsPort
-			if !s.ParentSpanID().IsEmpty() {
-				t.Errorf("%s has parent %s", path, s.ParentSpanID())
-			}
 		}
 		if got := strAttr(s, "url.scheme"); got != wantScheme {
 			t.Errorf("%s: url.scheme %q, want %s", path, got, wantScheme)
@@ -308,7 +306,10 @@ func testH2Streams(t *testing.T, sink *consumertest.TracesSink, base string, h2c
 		case intAttr(s, "http.response.status_code") != 200 || isErr:
 			t.Errorf("%s: status %d, error %t", path, intAttr(s, "http.response.status_code"), isErr)
 		}
-		if !strings.HasPrefix(path, "/echo/") || path == "/echo/down" {
+		if strings.HasSuffix(path, "/down") {
+			continue
+		}
+		if !strings.HasPrefix(path, "/echo/") {
 			if !s.ParentSpanID().IsEmpty() {
 				t.Errorf("%s has parent %s, sent none", path, s.ParentSpanID())
 			}
@@ -371,6 +372,17 @@ func testH2Streams(t *testing.T, sink *consumertest.TracesSink, base string, h2c
 			if !strings.HasPrefix(full, want) {
 				t.Errorf("client span url.full %q, want %s...", full, want)
 			}
+			// Stitched over HTTP/2: the server span of the stream the
+			// client span sent is its child.
+			children := 0
+			for _, d := range h2Down {
+				if d.ParentSpanID() == cl.SpanID() && d.TraceID() == cl.TraceID() && strings.HasSuffix(full, strAttr(d, "url.path")) {
+					children++
+				}
+			}
+			if children != 1 {
+				t.Errorf("client span %s parents %d server spans of its stream, want 1", full, children)
+			}
 		default:
 			t.Errorf("client span under %s", parent.Name())
 		}
@@ -383,7 +395,8 @@ func testH2Streams(t *testing.T, sink *consumertest.TracesSink, base string, h2c
 // handlers itself, without ServeHTTP), concurrent streams with their own
 // traceparents, a 500 as an error, calls from the handler (net/http's
 // client over HTTP/1.1, x/net's Transport over h2c, with the stream's
-// status) as the stream span's children, and no span for the HTTP/1
+// status) as the stream span's children, the streams x/net's client opens
+// stitched to its client spans, and no span for the HTTP/1
 // request that hands the connection over (counted in h2c_handoffs).
 // Without DWARF x/net's server layout is unknown: its streams' spans have
 // no status, and the receiver says why, once.
@@ -566,7 +579,7 @@ func testXNetStreams(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 		byID[s.SpanID().String()] = s
 	}
 	var chain, client, downstream span
-	var xnetClients []span
+	var xnetClients, xnetDown []span
 	for _, s := range spans {
 		path := strAttr(s, "url.path")
 		switch {
@@ -603,9 +616,13 @@ func testXNetStreams(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 		if path == "/chain" {
 			chain = s
 		}
+		if strings.HasSuffix(path, "/down") {
+			// The streams x/net's client opened: stitched (checked below).
+			xnetDown = append(xnetDown, s)
+			continue
+		}
 		var i int
 		if _, err := fmt.Sscanf(path, "/echo/%d", &i); err != nil {
-			// /echo/down and /fail/down included: HTTP/2 is not stitched.
 			if !s.ParentSpanID().IsEmpty() {
 				t.Errorf("%s has parent %s, sent none", path, s.ParentSpanID())
 			}
@@ -641,6 +658,17 @@ func testXNetStreams(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 		}
 		if cl.TraceID() != byID[cl.ParentSpanID().String()].TraceID() {
 			t.Errorf("x/net client span %s is not in its parent's trace", full)
+		}
+		// Stitched over HTTP/2 (x/net's client to x/net's server): the
+		// server span of the stream it opened is its child.
+		children := 0
+		for _, d := range xnetDown {
+			if d.ParentSpanID() == cl.SpanID() && d.TraceID() == cl.TraceID() && strings.HasSuffix(full, strAttr(d, "url.path")) {
+				children++
+			}
+		}
+		if children != 1 {
+			t.Errorf("x/net client span %s parents %d server spans of its stream, want 1", full, children)
 		}
 	}
 }

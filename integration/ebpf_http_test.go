@@ -195,10 +195,20 @@ func startReceiver(t *testing.T, glob string) (*consumertest.TracesSink, *compon
 // startReceiverObserved also returns the receiver's log records.
 func startReceiverObserved(t *testing.T, glob string) (*consumertest.TracesSink, *componenttest.Telemetry, *observer.ObservedLogs, func()) {
 	t.Helper()
+	return startReceiverWith(t, glob, nil)
+}
+
+// startReceiverWith is startReceiverObserved with the default config
+// changed by edit (when not nil).
+func startReceiverWith(t *testing.T, glob string, edit func(*ebpfreceiver.Config)) (*consumertest.TracesSink, *componenttest.Telemetry, *observer.ObservedLogs, func()) {
+	t.Helper()
 	f := ebpfreceiver.NewFactory()
 	cfg := f.CreateDefaultConfig().(*ebpfreceiver.Config)
 	cfg.Discovery.Instrument = []ebpfreceiver.ProcessSelector{{ExePath: glob}}
 	cfg.Discovery.PollInterval = 200 * time.Millisecond
+	if edit != nil {
+		edit(cfg)
+	}
 	tel := componenttest.NewTelemetry()
 	set := receivertest.NewNopSettings(f.Type())
 	set.ID = component.NewIDWithName(f.Type(), t.Name())

@@ -130,7 +130,15 @@ enum go_field {
 	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_CTPTR = 120, // google.golang.org/grpc/internal/transport.Stream.ctPtr
 	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_CSATTEMPT_CS = 121, // google.golang.org/grpc.csAttempt.cs
 	GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_CLIENTSTREAMWRAPPER_CLIENTSTREAM = 122, // google.golang.org/grpc.clientStreamWrapper.ClientStream
-	GO_FIELD_COUNT = 123,
+	GO_FIELD_NET_HTTP_HTTP2CLIENTSTREAM_CC = 123, // net/http.http2clientStream.cc
+	GO_FIELD_NET_HTTP_HTTP2CLIENTSTREAM_ID = 124, // net/http.http2clientStream.ID
+	GO_FIELD_NET_HTTP_HTTP2CLIENTCONN_TCONN = 125, // net/http.http2ClientConn.tconn
+	GO_FIELD_NET_HTTP_HTTP2SERVERCONN_CONN = 126, // net/http.http2serverConn.conn
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_CLIENTSTREAM_CC = 127, // golang.org/x/net/http2.clientStream.cc
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_CLIENTSTREAM_ID = 128, // golang.org/x/net/http2.clientStream.ID
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_CLIENTCONN_TCONN = 129, // golang.org/x/net/http2.ClientConn.tconn
+	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_SERVERCONN_CONN = 130, // golang.org/x/net/http2.serverConn.conn
+	GO_FIELD_COUNT = 131,
 };
 
 // A go_offsets.field entry whose offset is not known.

@@ -1,7 +1,8 @@
 // net/http's bundled HTTP/2 server: the trace context of a stream, found in
 // its decoded request headers by the h2_server probe (bpf/probes/h2_server.c)
-// on the connection's serve goroutine, and taken by the HTTP server probe
-// when the stream's handler starts on a goroutine of its own.
+// on the connection's serve goroutine, or the client span of this host that
+// sent the stream (stitching, h2_stitch.h), and taken by the HTTP server
+// probe when the stream's handler starts on a goroutine of its own.
 #ifndef GOEBPF_H2_H
 #define GOEBPF_H2_H
 
@@ -24,7 +25,10 @@ struct h2_stream_key {
 
 struct h2_stream_parent {
 	u64 seen_ns; // when the headers were read (CLOCK_BOOTTIME)
-	struct span_ids ids; // trace_id and parent_span_id set
+	struct span_ids ids; // trace_id and parent_span_id set when has_parent
+	u8 has_parent;
+	u8 stitch; // STITCH_* (stitch.h): what stitching found for the stream
+	u8 pad[6];
 };
 
 // A stream whose handler has not started this long after its headers were
@@ -75,10 +79,11 @@ static __always_inline int xnet_stream_path(struct go_offsets *off, struct h2_st
 	return 1;
 }
 
-// The parent found in the headers of the stream an HTTP/2 request's
-// response writer rw belongs to: copied into ids and forgotten. Returns
-// whether there was one.
-static __always_inline int h2_take_parent(struct h2_stream_path *path, u32 tgid, u64 rw, struct span_ids *ids)
+// The parent found for the stream an HTTP/2 request's response writer rw
+// belongs to (in its headers or by stitching): copied into ids and
+// forgotten. Returns whether there was one; *stitch is what stitching
+// found (STITCH_NONE when it did not look).
+static __always_inline int h2_take_parent(struct h2_stream_path *path, u32 tgid, u64 rw, struct span_ids *ids, u8 *stitch)
 {
 	if (!rw)
 		return 0;
@@ -95,6 +100,9 @@ static __always_inline int h2_take_parent(struct h2_stream_path *path, u32 tgid,
 	if (!p)
 		return 0;
 	int ok = bpf_ktime_get_boot_ns() - p->seen_ns < H2_PARENT_MAX_AGE_NS;
+	if (ok)
+		*stitch = p->stitch;
+	ok = ok && p->has_parent;
 	if (ok) {
 		__builtin_memcpy(ids->trace_id, p->ids.trace_id, 16);
 		__builtin_memcpy(ids->parent_span_id, p->ids.parent_span_id, 8);

@@ -29,6 +29,7 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #include "h2_server.c"
 #include "http_client.c"
 #include "http_client_conn.c"
+#include "http_client_h2.c"
 #include "http_server.c"
 #include "kafka_consumer.c"
 #include "kafka_producer.c"

@@ -12,8 +12,13 @@
 // This probe, at its entry (1 hit per request), walks that slice with
 // bpf_loop (one step per field, the name read only when its length is that
 // of traceparent or b3) and records the parent it finds under the stream
-// (h2.h), where the server probe takes it at ServeHTTP's entry. Nothing is
-// recorded for a request without trace context.
+// (h2.h), where the server probe takes it at ServeHTTP's entry.
+//
+// Stitching (h2_stitch.h): without a traceparent or b3 header (the client's
+// own context wins, as for HTTP/1), the stream's connection 4-tuple and id
+// are looked up in client_by_h2_stream; a client span of this host that
+// sent the stream becomes its parent the same way. Nothing is recorded for
+// a request without trace context when stitching is off.
 
 #include "goebpf.h"
 #include "event.h"
@@ -21,6 +26,8 @@
 #include "go_offsets.h"
 #include "h2.h"
 #include "propagation.h"
+#include "stitch.h"
+#include "h2_stitch.h"
 #include <bpf/bpf_helpers.h>
 
 // Header fields examined per request: pseudo-headers come first, then the
@@ -100,19 +107,39 @@ struct h2_headers_layout {
 	u64 value;     // hpack.HeaderField.Value
 	u64 sensitive; // hpack.HeaderField.Sensitive
 	u64 id;        // stream.id
+	u64 conn;      // serverConn.conn (GO_FIELD_UNKNOWN: no stitching)
 };
 
-// Scans the header list of frame f for trace context and records the
-// parent found under the stream (sc, stream).
-static __always_inline void h2_record_parent(struct h2_headers_layout *l, u64 sc, u64 stream, u64 f)
+// Stitching: the client span of this host that sent stream id on the
+// connection conn (a net.Conn's data word) becomes p's parent.
+static __always_inline void h2_stitch_stream(u64 conn, u32 id, struct h2_stream_parent *p)
 {
-	if (!sc || !stream || !f)
+	struct h2_stream_tuple k = {.stream_id = id};
+	if (conn_tuple_of(conn, 0, &k.conn))
+		return; // STITCH_NONE: not a TCP connection
+	struct conn_client *c = bpf_map_lookup_elem(&client_by_h2_stream, &k);
+	if (!c) {
+		p->stitch = STITCH_UNMATCHED;
 		return;
+	}
+	__builtin_memcpy(p->ids.trace_id, c->sc.trace_id, 16);
+	__builtin_memcpy(p->ids.parent_span_id, c->sc.span_id, 8);
+	c->matched = 1;
+	p->has_parent = 1;
+	p->stitch = STITCH_MATCHED;
+}
+
+// Scans the header list of frame f for trace context (into p); returns
+// whether a parent was found.
+static __always_inline int h2_scan_parent(struct h2_headers_layout *l, u64 f, struct h2_stream_parent *p)
+{
+	if (extract_flags == 0)
+		return 0;
 	struct go_string list = {}; // the slice's array and length
 	if (bpf_probe_read_user(&list, sizeof(list), (void *)(f + l->fields)))
-		return;
+		return 0;
 	if (!list.ptr || list.len <= 0)
-		return;
+		return 0;
 	struct h2_field_scan s = {
 		.fields = list.ptr,
 		// A bool after two strings: the size is the next multiple of 8.
@@ -124,18 +151,32 @@ static __always_inline void h2_record_parent(struct h2_headers_layout *l, u64 sc
 	u32 n = list.len > H2_MAX_FIELDS ? H2_MAX_FIELDS : (u32)list.len;
 	bpf_loop(n, h2_scan_field, &s, 0);
 	if (!s.found)
-		return;
-	struct h2_stream_parent p = {};
+		return 0;
 	int ok = 0;
 	if (s.found == 1)
-		ok = h2_parse_value(&s.tp, 1, &p.ids);
+		ok = h2_parse_value(&s.tp, 1, &p->ids);
 	if (!ok && s.b3.ptr)
-		ok = h2_parse_value(&s.b3, 2, &p.ids);
-	if (!ok)
+		ok = h2_parse_value(&s.b3, 2, &p->ids);
+	return ok;
+}
+
+// Finds the parent of the stream (sc, stream) whose headers are in frame
+// f, in its headers or else by stitching, and records it (and what
+// stitching found) under the stream.
+static __always_inline void h2_record_parent(struct h2_headers_layout *l, u64 sc, u64 stream, u64 f)
+{
+	if (!sc || !stream || !f)
 		return;
-	p.seen_ns = bpf_ktime_get_boot_ns();
+	struct h2_stream_parent p = {};
 	struct h2_stream_key k = {.tgid = bpf_get_current_pid_tgid() >> 32, .sc = sc, .stream = stream};
 	bpf_probe_read_user(&k.id, sizeof(k.id), (void *)(stream + l->id));
+	p.has_parent = h2_scan_parent(l, f, &p);
+	if (!p.has_parent && stitch_enabled && l->conn != GO_FIELD_UNKNOWN)
+		// net.Conn is (itab, data): the data word.
+		h2_stitch_stream(read_ptr(sc + l->conn + 8), k.id, &p);
+	if (!p.has_parent && p.stitch == STITCH_NONE)
+		return;
+	p.seen_ns = bpf_ktime_get_boot_ns();
 	bpf_map_update_elem(&h2_stream_parents, &k, &p, BPF_ANY);
 }
 
@@ -145,7 +186,7 @@ SEC("uprobe/h2_server_headers")
 int uprobe_h2_server_headers(struct pt_regs *ctx)
 {
 	struct go_offsets *off = probe_enter(ctx);
-	if (!off || extract_flags == 0)
+	if (!off || (extract_flags == 0 && !stitch_enabled))
 		return 0;
 	if (!known(off, GO_FIELD_NET_HTTP_HTTP2METAHEADERSFRAME_FIELDS) ||
 	    !known(off, GO_FIELD_VENDOR_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_NAME) ||
@@ -158,6 +199,7 @@ int uprobe_h2_server_headers(struct pt_regs *ctx)
 		.value = FIELD(off, VENDOR_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_VALUE),
 		.sensitive = FIELD(off, VENDOR_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_SENSITIVE),
 		.id = FIELD(off, NET_HTTP_HTTP2STREAM_ID),
+		.conn = FIELD(off, NET_HTTP_HTTP2SERVERCONN_CONN),
 	};
 	h2_record_parent(&l, GO_PARAM1(ctx), GO_PARAM2(ctx), GO_PARAM3(ctx));
 	return 0;
@@ -169,7 +211,7 @@ SEC("uprobe/xnet_h2_server_headers")
 int uprobe_xnet_h2_server_headers(struct pt_regs *ctx)
 {
 	struct go_offsets *off = probe_enter(ctx);
-	if (!off || extract_flags == 0)
+	if (!off || (extract_flags == 0 && !stitch_enabled))
 		return 0;
 	if (!known(off, GO_FIELD_GOLANG_ORG_X_NET_HTTP2_METAHEADERSFRAME_FIELDS) ||
 	    !known(off, GO_FIELD_GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_NAME) ||
@@ -182,6 +224,7 @@ int uprobe_xnet_h2_server_headers(struct pt_regs *ctx)
 		.value = FIELD(off, GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_VALUE),
 		.sensitive = FIELD(off, GOLANG_ORG_X_NET_HTTP2_HPACK_HEADERFIELD_SENSITIVE),
 		.id = FIELD(off, GOLANG_ORG_X_NET_HTTP2_STREAM_ID),
+		.conn = FIELD(off, GOLANG_ORG_X_NET_HTTP2_SERVERCONN_CONN), // unknown: no stitching
 	};
 	h2_record_parent(&l, GO_PARAM1(ctx), GO_PARAM2(ctx), GO_PARAM3(ctx));
 	return 0;

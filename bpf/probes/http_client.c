@@ -6,7 +6,9 @@
 // per request). The span's parent is the span the calling goroutine works
 // for, or the one of the goroutine that started it (goroutines.h). With
 // stitching, http_client_conn.c records the connection the request goes
-// out on (stitch.h) and the return reports whether a server span joined it.
+// out on (stitch.h), http_client_h2.c the connection and stream of an
+// HTTP/2 request (h2_stitch.h), and the return reports whether a server
+// span joined it.
 
 #include "goebpf.h"
 #include "event.h"
@@ -14,6 +16,8 @@
 #include "go_offsets.h"
 #include "goroutines.h"
 #include "stitch.h"
+#include "h2_stitch.h"
+#include "client_requests.h"
 #include "inject.h"
 #include <bpf/bpf_helpers.h>
 
@@ -22,17 +26,6 @@
 #define CLIENT_HOST_LEN 64
 #define CLIENT_PATH_LEN 128
 #define CLIENT_QUERY_LEN 64
-
-struct client_inflight {
-	u64 start_ns;
-	u64 request;
-	struct span_ids ids;
-	u8 has_parent;
-	u8 has_conn; // conn is the request's connection, in client_by_conn
-	u8 pad[6];
-	struct conn_tuple conn;
-	u64 entry_depth; // g.stack.hi - sp at entry (the x/net client's)
-};
 
 struct http_client_event {
 	struct event_header hdr;
@@ -56,13 +49,6 @@ struct http_client_event {
 
 const struct http_client_event *unused_http_client_event __attribute__((unused));
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct goroutine_key);
-	__type(value, struct client_inflight);
-} client_requests SEC(".maps");
-
 // ---------------------------------------------------------------------------
 // net/http client: (*Transport).roundTrip(req *Request) (*Response, error)
 // t in ax, req in bx; results: *Response in ax, error (itab, data) in bx/cx.
@@ -79,16 +65,23 @@ int uprobe_client_entry(struct pt_regs *ctx)
 	st.request = GO_PARAM2(ctx);
 	st.has_parent = inherit_span(off, &key, &st.ids);
 	new_span(&st.ids, st.has_parent);
-	bpf_map_update_elem(&client_requests, &key, &st, BPF_ANY);
+	struct goroutine_key ck = client_key(off, &key);
+	bpf_map_update_elem(&client_requests, &ck, &st, BPF_ANY);
 	return 0;
 }
 
 // Whether a server span joined the request's span (STITCH_*).
 static __always_inline u8 client_stitch_end(struct client_inflight *st)
 {
-	if (!st->has_conn)
+	struct conn_client *c = 0;
+	if (st->has_conn) {
+		c = bpf_map_lookup_elem(&client_by_conn, &st->conn);
+	} else if (st->has_stream) {
+		struct h2_stream_tuple k = {.conn = st->conn, .stream_id = st->stream_id};
+		c = bpf_map_lookup_elem(&client_by_h2_stream, &k);
+	} else {
 		return STITCH_NONE;
-	struct conn_client *c = bpf_map_lookup_elem(&client_by_conn, &st->conn);
+	}
 	if (c && c->matched && __builtin_memcmp(c->sc.span_id, st->ids.span_id, 8) == 0)
 		return STITCH_MATCHED;
 	return STITCH_UNMATCHED;
@@ -144,7 +137,8 @@ int uprobe_client_return(struct pt_regs *ctx)
 	if (!off)
 		return 0;
 	struct goroutine_key key = current_goroutine(ctx);
-	struct client_inflight *st = bpf_map_lookup_elem(&client_requests, &key);
+	struct goroutine_key ck = client_key(off, &key);
+	struct client_inflight *st = bpf_map_lookup_elem(&client_requests, &ck);
 	if (!st)
 		return 0;
 	emit_client(ctx, off, &key, st);
@@ -154,7 +148,11 @@ int uprobe_client_return(struct pt_regs *ctx)
 		if (inject_enabled)
 			inject_withdraw(&st->conn, st->ids.span_id);
 	}
-	bpf_map_delete_elem(&client_requests, &key);
+	if (st->has_stream) {
+		struct h2_stream_tuple k = {.conn = st->conn, .stream_id = st->stream_id};
+		forget_h2_stream(&k, st->ids.span_id);
+	}
+	bpf_map_delete_elem(&client_requests, &ck);
 	return 0;
 }
 
@@ -166,7 +164,8 @@ int uprobe_client_return(struct pt_regs *ctx)
 // frame's span is the one: the entry depth (g.stack.hi - sp) tells a
 // nested call from a new one, and only the RET at the entry's depth ends
 // the span. A call under net/http's Transport.roundTrip (x/net's
-// ConfigureTransport) is left to that span.
+// ConfigureTransport) is left to that span. Keyed by span_key, as
+// client_requests.
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -186,11 +185,12 @@ int uprobe_xnet_client_entry(struct pt_regs *ctx)
 	if (!off)
 		return 0;
 	struct goroutine_key key = current_goroutine(ctx);
-	if (bpf_map_lookup_elem(&client_requests, &key))
+	struct goroutine_key ck = client_key(off, &key);
+	if (bpf_map_lookup_elem(&client_requests, &ck))
 		return 0;
 	u64 depth = read_ptr(key.g + G_STACK_HI) - ctx->sp;
 	u64 now = bpf_ktime_get_boot_ns();
-	struct client_inflight *cur = bpf_map_lookup_elem(&xnet_client_requests, &key);
+	struct client_inflight *cur = bpf_map_lookup_elem(&xnet_client_requests, &ck);
 	// RoundTripOpt calling roundTripOpt: deeper, at once. An entry left by
 	// a call that never returned (a panic) is older, and is replaced.
 	if (cur && depth > cur->entry_depth && now - cur->start_ns < XNET_NESTED_NS)
@@ -201,7 +201,7 @@ int uprobe_xnet_client_entry(struct pt_regs *ctx)
 	st.entry_depth = depth;
 	st.has_parent = inherit_span(off, &key, &st.ids);
 	new_span(&st.ids, st.has_parent);
-	bpf_map_update_elem(&xnet_client_requests, &key, &st, BPF_ANY);
+	bpf_map_update_elem(&xnet_client_requests, &ck, &st, BPF_ANY);
 	return 0;
 }
 
@@ -212,11 +212,16 @@ int uprobe_xnet_client_return(struct pt_regs *ctx)
 	if (!off)
 		return 0;
 	struct goroutine_key key = current_goroutine(ctx);
-	struct client_inflight *st = bpf_map_lookup_elem(&xnet_client_requests, &key);
+	struct goroutine_key ck = client_key(off, &key);
+	struct client_inflight *st = bpf_map_lookup_elem(&xnet_client_requests, &ck);
 	if (!st || read_ptr(key.g + G_STACK_HI) - ctx->sp != st->entry_depth)
 		return 0;
 	emit_client(ctx, off, &key, st);
-	bpf_map_delete_elem(&xnet_client_requests, &key);
+	if (st->has_stream) {
+		struct h2_stream_tuple k = {.conn = st->conn, .stream_id = st->stream_id};
+		forget_h2_stream(&k, st->ids.span_id);
+	}
+	bpf_map_delete_elem(&xnet_client_requests, &ck);
 	return 0;
 }
 

@@ -29,7 +29,8 @@ int uprobe_client_conn(struct pt_regs *ctx)
 	if (!off)
 		return 0;
 	struct goroutine_key key = current_goroutine(ctx);
-	struct client_inflight *st = bpf_map_lookup_elem(&client_requests, &key);
+	struct goroutine_key ck = client_key(off, &key);
+	struct client_inflight *st = bpf_map_lookup_elem(&client_requests, &ck);
 	if (!st)
 		return 0;
 	// net.Conn is (itab, data): the data word.

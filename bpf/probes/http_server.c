@@ -213,12 +213,13 @@ int uprobe_server_entry(struct pt_regs *ctx)
 		return 0;
 	}
 	st.has_parent = extract_parent(off, st.request, st.response, &st.ids);
-	// HTTP/2: what the h2_server probe found in the stream's headers.
 	struct h2_stream_path path = {};
+	// HTTP/2: what the h2_server probe found in the stream's headers or,
+	// stitching, the client span of this host that sent the stream.
 	if (!st.has_parent && major == 2 && bundled_stream_path(off, &path))
-		st.has_parent = h2_take_parent(&path, key.tgid, st.response, &st.ids);
+		st.has_parent = h2_take_parent(&path, key.tgid, st.response, &st.ids, &st.stitch);
 	// A traceparent the client's own SDK sent wins over stitching.
-	if (!st.has_parent)
+	if (!st.has_parent && major == 1)
 		st.stitch = stitch_server(off, st.request, st.response, &st.ids, &st.has_parent);
 	new_span(&st.ids, st.has_parent);
 	bpf_map_update_elem(&server_requests, &key, &st, BPF_ANY);
@@ -267,7 +268,7 @@ int uprobe_xnet_handler_entry(struct pt_regs *ctx)
 	}
 	struct h2_stream_path path = {};
 	if (xnet_stream_path(off, &path))
-		st.has_parent = h2_take_parent(&path, key.tgid, rw, &st.ids);
+		st.has_parent = h2_take_parent(&path, key.tgid, rw, &st.ids, &st.stitch);
 	new_span(&st.ids, st.has_parent);
 	bpf_map_update_elem(&server_requests, &key, &st, BPF_ANY);
 	set_goroutine_span(off, &key, &st.ids);

@@ -173,11 +173,12 @@ type PropagationConfig struct {
 	// header). traceparent wins when both are present.
 	Extract []string `mapstructure:"extract"`
 	// Stitch joins, on this host, the server span of a request to the
-	// client span that sent it over HTTP/1.x (TLS included): the server
-	// span, and the spans under it, take the client span's trace, with the
-	// client span as parent. The two are matched by the connection's TCP
-	// 4-tuple, read from the kernel's sockets; nothing is written to either
-	// process. Costs one uprobe hit per HTTP/1 client request. Both
+	// client span that sent it over HTTP/1.x or HTTP/2 (TLS and h2c
+	// included): the server span, and the spans under it, take the client
+	// span's trace, with the client span as parent. The two are matched by
+	// the connection's TCP 4-tuple (and, for HTTP/2, the stream id), read
+	// from the kernel's sockets; nothing is written to either process.
+	// Costs one uprobe hit per HTTP/1 or HTTP/2 client request. Both
 	// processes must be instrumented by this receiver.
 	Stitch bool `mapstructure:"stitch"`
 	// Inject inserts a W3C traceparent header, with the client span's

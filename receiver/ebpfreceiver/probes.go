@@ -9,6 +9,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2xnetclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclienth2"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/kafkaconsumer"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/kafkaoffsets"
@@ -29,8 +30,9 @@ func (c TracesConfig) probes() tracer.Probes { return c.probesWith(c.Propagation
 func (c TracesConfig) probesWith(inject bool) tracer.Probes {
 	return tracer.Probes{
 		httpserver.Name: c.HTTP.Server,
-		// Trace context of HTTP/2 requests, for the server spans.
-		h2server.Name: c.HTTP.Server && len(c.Propagation.Extract) > 0,
+		// Trace context of HTTP/2 requests, for the server spans: from
+		// their headers, or the client span of this host that sent them.
+		h2server.Name: c.HTTP.Server && (len(c.Propagation.Extract) > 0 || c.Propagation.Stitch),
 		// golang.org/x/net/http2's own server (h2c, ServeConn).
 		h2xnet.Name:           c.HTTP.Server,
 		httpclient.Name:       c.HTTP.Client,
@@ -54,6 +56,9 @@ func (c TracesConfig) probesWith(inject bool) tracer.Probes {
 		httpclientconn.Name: c.HTTP.Client && (c.HTTP.Server && c.Propagation.Stitch || inject),
 		// gRPC stitching: the HTTP/2 stream of each client RPC.
 		grpcclientstream.Name: c.GRPC.Client && c.GRPC.Server && c.Propagation.Stitch,
+		// HTTP/2 streams are stitched, not injected into.
+		httpclienth2.Name:     c.HTTP.Client && c.HTTP.Server && c.Propagation.Stitch,
+		httpclienth2.XNetName: c.HTTP.Client && c.HTTP.Server && c.Propagation.Stitch,
 	}
 }
 

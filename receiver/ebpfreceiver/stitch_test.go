@@ -14,8 +14,10 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/metadata"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/metadatatest"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2server"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclienth2"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 )
 
@@ -60,5 +62,25 @@ func TestStitchProbeSelection(t *testing.T) {
 	} {
 		c := TracesConfig{HTTP: HTTPConfig{ProtocolConfig: ProtocolConfig{Server: tc.server, Client: tc.client}}, Propagation: PropagationConfig{Stitch: tc.stitch}}
 		assert.Equal(t, tc.want, c.probes()[httpclientconn.Name], "server=%t client=%t stitch=%t", tc.server, tc.client, tc.stitch)
+		// HTTP/2 streams: the same rule for both HTTP/2 clients' probes.
+		assert.Equal(t, tc.want, c.probes()[httpclienth2.Name], "h2: server=%t client=%t stitch=%t", tc.server, tc.client, tc.stitch)
+		assert.Equal(t, tc.want, c.probes()[httpclienth2.XNetName], "x/net h2: server=%t client=%t stitch=%t", tc.server, tc.client, tc.stitch)
+	}
+}
+
+// The h2_server probe runs where HTTP/2 streams take a parent: from their
+// headers (propagation.extract) or by stitching.
+func TestH2ServerProbeSelection(t *testing.T) {
+	for _, tc := range []struct {
+		extract []string
+		stitch  bool
+		want    bool
+	}{
+		{[]string{"tracecontext"}, false, true},
+		{nil, true, true},
+		{nil, false, false},
+	} {
+		c := TracesConfig{HTTP: HTTPConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: true}}, Propagation: PropagationConfig{Extract: tc.extract, Stitch: tc.stitch}}
+		assert.Equal(t, tc.want, c.probes()[h2server.Name], "extract=%v stitch=%t", tc.extract, tc.stitch)
 	}
 }

@@ -20,7 +20,9 @@ type GoebpfClientInflight struct {
 	Ids        GoebpfSpanIds
 	HasParent  uint8
 	HasConn    uint8
-	Pad        [6]uint8
+	HasStream  uint8
+	Pad        uint8
+	StreamId   uint32
 	Conn       GoebpfConnTuple
 	EntryDepth uint64
 }
@@ -71,7 +73,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [123]uint64
+	Field        [131]uint64
 	GopanicVaddr uint64
 }
 
@@ -151,9 +153,19 @@ type GoebpfH2StreamKey struct {
 }
 
 type GoebpfH2StreamParent struct {
-	_      structs.HostLayout
-	SeenNs uint64
-	Ids    GoebpfSpanIds
+	_         structs.HostLayout
+	SeenNs    uint64
+	Ids       GoebpfSpanIds
+	HasParent uint8
+	Stitch    uint8
+	Pad       [6]uint8
+}
+
+type GoebpfH2StreamTuple struct {
+	_        structs.HostLayout
+	Conn     GoebpfConnTuple
+	StreamId uint32
+	Pad      uint32
 }
 
 type GoebpfHttpClientEvent struct {
@@ -527,6 +539,7 @@ type GoebpfProgramSpecs struct {
 	UprobeGrpcClientStreamReturn  *ebpf.ProgramSpec `ebpf:"uprobe_grpc_client_stream_return"`
 	UprobeGrpcServerEntry         *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
 	UprobeGrpcServerStatus        *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
+	UprobeH2ClientStream          *ebpf.ProgramSpec `ebpf:"uprobe_h2_client_stream"`
 	UprobeH2ServerHeaders         *ebpf.ProgramSpec `ebpf:"uprobe_h2_server_headers"`
 	UprobeKafkaBatchEntry         *ebpf.ProgramSpec `ebpf:"uprobe_kafka_batch_entry"`
 	UprobeKafkaBatchReturn        *ebpf.ProgramSpec `ebpf:"uprobe_kafka_batch_return"`
@@ -565,6 +578,7 @@ type GoebpfProgramSpecs struct {
 	UprobeSqlTxEndReturn          *ebpf.ProgramSpec `ebpf:"uprobe_sql_tx_end_return"`
 	UprobeXnetClientEntry         *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_entry"`
 	UprobeXnetClientReturn        *ebpf.ProgramSpec `ebpf:"uprobe_xnet_client_return"`
+	UprobeXnetH2ClientStream      *ebpf.ProgramSpec `ebpf:"uprobe_xnet_h2_client_stream"`
 	UprobeXnetH2ServerHeaders     *ebpf.ProgramSpec `ebpf:"uprobe_xnet_h2_server_headers"`
 	UprobeXnetHandlerEntry        *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_entry"`
 	UprobeXnetHandlerReturn       *ebpf.ProgramSpec `ebpf:"uprobe_xnet_handler_return"`
@@ -575,44 +589,46 @@ type GoebpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GoebpfMapSpecs struct {
-	ClientByConn         *ebpf.MapSpec `ebpf:"client_by_conn"`
-	ClientRequests       *ebpf.MapSpec `ebpf:"client_requests"`
-	Events               *ebpf.MapSpec `ebpf:"events"`
-	GoOffsetsByCookie    *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
-	GrpcClientByStream   *ebpf.MapSpec `ebpf:"grpc_client_by_stream"`
-	GrpcClientRpcs       *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
-	GrpcClientScratch    *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
-	GrpcClientStreams    *ebpf.MapSpec `ebpf:"grpc_client_streams"`
-	GrpcServerRpcs       *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
-	H2StreamParents      *ebpf.MapSpec `ebpf:"h2_stream_parents"`
-	HeadScratch          *ebpf.MapSpec `ebpf:"head_scratch"`
-	InjectAppContexts    *ebpf.MapSpec `ebpf:"inject_app_contexts"`
-	InjectCounters       *ebpf.MapSpec `ebpf:"inject_counters"`
-	InjectLiveConns      *ebpf.MapSpec `ebpf:"inject_live_conns"`
-	InjectPending        *ebpf.MapSpec `ebpf:"inject_pending"`
-	KafkaBatchCalls      *ebpf.MapSpec `ebpf:"kafka_batch_calls"`
-	KafkaBatchWalks      *ebpf.MapSpec `ebpf:"kafka_batch_walks"`
-	KafkaConsumerCalls   *ebpf.MapSpec `ebpf:"kafka_consumer_calls"`
-	KafkaConsumerSpans   *ebpf.MapSpec `ebpf:"kafka_consumer_spans"`
-	KafkaMessageSpans    *ebpf.MapSpec `ebpf:"kafka_message_spans"`
-	KafkaProducerCalls   *ebpf.MapSpec `ebpf:"kafka_producer_calls"`
-	KafkaProducerResults *ebpf.MapSpec `ebpf:"kafka_producer_results"`
-	OpenSpans            *ebpf.MapSpec `ebpf:"open_spans"`
-	ProbeHits            *ebpf.MapSpec `ebpf:"probe_hits"`
-	RedisClientCalls     *ebpf.MapSpec `ebpf:"redis_client_calls"`
-	RedisClientScratch   *ebpf.MapSpec `ebpf:"redis_client_scratch"`
-	RedisPools           *ebpf.MapSpec `ebpf:"redis_pools"`
-	RingbufDrops         *ebpf.MapSpec `ebpf:"ringbuf_drops"`
-	SaramaBatchScratch   *ebpf.MapSpec `ebpf:"sarama_batch_scratch"`
-	SaramaConsumerCalls  *ebpf.MapSpec `ebpf:"sarama_consumer_calls"`
-	SaramaConsumerGroups *ebpf.MapSpec `ebpf:"sarama_consumer_groups"`
-	SaramaProducerCalls  *ebpf.MapSpec `ebpf:"sarama_producer_calls"`
-	ServerRequests       *ebpf.MapSpec `ebpf:"server_requests"`
-	SpanByGoroutine      *ebpf.MapSpec `ebpf:"span_by_goroutine"`
-	SqlClientCalls       *ebpf.MapSpec `ebpf:"sql_client_calls"`
-	SqlClientScratch     *ebpf.MapSpec `ebpf:"sql_client_scratch"`
-	SqlPools             *ebpf.MapSpec `ebpf:"sql_pools"`
-	XnetClientRequests   *ebpf.MapSpec `ebpf:"xnet_client_requests"`
+	ClientByConn            *ebpf.MapSpec `ebpf:"client_by_conn"`
+	ClientByH2Stream        *ebpf.MapSpec `ebpf:"client_by_h2_stream"`
+	ClientGoroutineCreators *ebpf.MapSpec `ebpf:"client_goroutine_creators"`
+	ClientRequests          *ebpf.MapSpec `ebpf:"client_requests"`
+	Events                  *ebpf.MapSpec `ebpf:"events"`
+	GoOffsetsByCookie       *ebpf.MapSpec `ebpf:"go_offsets_by_cookie"`
+	GrpcClientByStream      *ebpf.MapSpec `ebpf:"grpc_client_by_stream"`
+	GrpcClientRpcs          *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
+	GrpcClientScratch       *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
+	GrpcClientStreams       *ebpf.MapSpec `ebpf:"grpc_client_streams"`
+	GrpcServerRpcs          *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
+	H2StreamParents         *ebpf.MapSpec `ebpf:"h2_stream_parents"`
+	HeadScratch             *ebpf.MapSpec `ebpf:"head_scratch"`
+	InjectAppContexts       *ebpf.MapSpec `ebpf:"inject_app_contexts"`
+	InjectCounters          *ebpf.MapSpec `ebpf:"inject_counters"`
+	InjectLiveConns         *ebpf.MapSpec `ebpf:"inject_live_conns"`
+	InjectPending           *ebpf.MapSpec `ebpf:"inject_pending"`
+	KafkaBatchCalls         *ebpf.MapSpec `ebpf:"kafka_batch_calls"`
+	KafkaBatchWalks         *ebpf.MapSpec `ebpf:"kafka_batch_walks"`
+	KafkaConsumerCalls      *ebpf.MapSpec `ebpf:"kafka_consumer_calls"`
+	KafkaConsumerSpans      *ebpf.MapSpec `ebpf:"kafka_consumer_spans"`
+	KafkaMessageSpans       *ebpf.MapSpec `ebpf:"kafka_message_spans"`
+	KafkaProducerCalls      *ebpf.MapSpec `ebpf:"kafka_producer_calls"`
+	KafkaProducerResults    *ebpf.MapSpec `ebpf:"kafka_producer_results"`
+	OpenSpans               *ebpf.MapSpec `ebpf:"open_spans"`
+	ProbeHits               *ebpf.MapSpec `ebpf:"probe_hits"`
+	RedisClientCalls        *ebpf.MapSpec `ebpf:"redis_client_calls"`
+	RedisClientScratch      *ebpf.MapSpec `ebpf:"redis_client_scratch"`
+	RedisPools              *ebpf.MapSpec `ebpf:"redis_pools"`
+	RingbufDrops            *ebpf.MapSpec `ebpf:"ringbuf_drops"`
+	SaramaBatchScratch      *ebpf.MapSpec `ebpf:"sarama_batch_scratch"`
+	SaramaConsumerCalls     *ebpf.MapSpec `ebpf:"sarama_consumer_calls"`
+	SaramaConsumerGroups    *ebpf.MapSpec `ebpf:"sarama_consumer_groups"`
+	SaramaProducerCalls     *ebpf.MapSpec `ebpf:"sarama_producer_calls"`
+	ServerRequests          *ebpf.MapSpec `ebpf:"server_requests"`
+	SpanByGoroutine         *ebpf.MapSpec `ebpf:"span_by_goroutine"`
+	SqlClientCalls          *ebpf.MapSpec `ebpf:"sql_client_calls"`
+	SqlClientScratch        *ebpf.MapSpec `ebpf:"sql_client_scratch"`
+	SqlPools                *ebpf.MapSpec `ebpf:"sql_pools"`
+	XnetClientRequests      *ebpf.MapSpec `ebpf:"xnet_client_requests"`
 }
 
 // GoebpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -664,49 +680,53 @@ func (o *GoebpfObjects) Close() error {
 //
 // It can be passed to LoadGoebpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GoebpfMaps struct {
-	ClientByConn         *ebpf.Map `ebpf:"client_by_conn"`
-	ClientRequests       *ebpf.Map `ebpf:"client_requests"`
-	Events               *ebpf.Map `ebpf:"events"`
-	GoOffsetsByCookie    *ebpf.Map `ebpf:"go_offsets_by_cookie"`
-	GrpcClientByStream   *ebpf.Map `ebpf:"grpc_client_by_stream"`
-	GrpcClientRpcs       *ebpf.Map `ebpf:"grpc_client_rpcs"`
-	GrpcClientScratch    *ebpf.Map `ebpf:"grpc_client_scratch"`
-	GrpcClientStreams    *ebpf.Map `ebpf:"grpc_client_streams"`
-	GrpcServerRpcs       *ebpf.Map `ebpf:"grpc_server_rpcs"`
-	H2StreamParents      *ebpf.Map `ebpf:"h2_stream_parents"`
-	HeadScratch          *ebpf.Map `ebpf:"head_scratch"`
-	InjectAppContexts    *ebpf.Map `ebpf:"inject_app_contexts"`
-	InjectCounters       *ebpf.Map `ebpf:"inject_counters"`
-	InjectLiveConns      *ebpf.Map `ebpf:"inject_live_conns"`
-	InjectPending        *ebpf.Map `ebpf:"inject_pending"`
-	KafkaBatchCalls      *ebpf.Map `ebpf:"kafka_batch_calls"`
-	KafkaBatchWalks      *ebpf.Map `ebpf:"kafka_batch_walks"`
-	KafkaConsumerCalls   *ebpf.Map `ebpf:"kafka_consumer_calls"`
-	KafkaConsumerSpans   *ebpf.Map `ebpf:"kafka_consumer_spans"`
-	KafkaMessageSpans    *ebpf.Map `ebpf:"kafka_message_spans"`
-	KafkaProducerCalls   *ebpf.Map `ebpf:"kafka_producer_calls"`
-	KafkaProducerResults *ebpf.Map `ebpf:"kafka_producer_results"`
-	OpenSpans            *ebpf.Map `ebpf:"open_spans"`
-	ProbeHits            *ebpf.Map `ebpf:"probe_hits"`
-	RedisClientCalls     *ebpf.Map `ebpf:"redis_client_calls"`
-	RedisClientScratch   *ebpf.Map `ebpf:"redis_client_scratch"`
-	RedisPools           *ebpf.Map `ebpf:"redis_pools"`
-	RingbufDrops         *ebpf.Map `ebpf:"ringbuf_drops"`
-	SaramaBatchScratch   *ebpf.Map `ebpf:"sarama_batch_scratch"`
-	SaramaConsumerCalls  *ebpf.Map `ebpf:"sarama_consumer_calls"`
-	SaramaConsumerGroups *ebpf.Map `ebpf:"sarama_consumer_groups"`
-	SaramaProducerCalls  *ebpf.Map `ebpf:"sarama_producer_calls"`
-	ServerRequests       *ebpf.Map `ebpf:"server_requests"`
-	SpanByGoroutine      *ebpf.Map `ebpf:"span_by_goroutine"`
-	SqlClientCalls       *ebpf.Map `ebpf:"sql_client_calls"`
-	SqlClientScratch     *ebpf.Map `ebpf:"sql_client_scratch"`
-	SqlPools             *ebpf.Map `ebpf:"sql_pools"`
-	XnetClientRequests   *ebpf.Map `ebpf:"xnet_client_requests"`
+	ClientByConn            *ebpf.Map `ebpf:"client_by_conn"`
+	ClientByH2Stream        *ebpf.Map `ebpf:"client_by_h2_stream"`
+	ClientGoroutineCreators *ebpf.Map `ebpf:"client_goroutine_creators"`
+	ClientRequests          *ebpf.Map `ebpf:"client_requests"`
+	Events                  *ebpf.Map `ebpf:"events"`
+	GoOffsetsByCookie       *ebpf.Map `ebpf:"go_offsets_by_cookie"`
+	GrpcClientByStream      *ebpf.Map `ebpf:"grpc_client_by_stream"`
+	GrpcClientRpcs          *ebpf.Map `ebpf:"grpc_client_rpcs"`
+	GrpcClientScratch       *ebpf.Map `ebpf:"grpc_client_scratch"`
+	GrpcClientStreams       *ebpf.Map `ebpf:"grpc_client_streams"`
+	GrpcServerRpcs          *ebpf.Map `ebpf:"grpc_server_rpcs"`
+	H2StreamParents         *ebpf.Map `ebpf:"h2_stream_parents"`
+	HeadScratch             *ebpf.Map `ebpf:"head_scratch"`
+	InjectAppContexts       *ebpf.Map `ebpf:"inject_app_contexts"`
+	InjectCounters          *ebpf.Map `ebpf:"inject_counters"`
+	InjectLiveConns         *ebpf.Map `ebpf:"inject_live_conns"`
+	InjectPending           *ebpf.Map `ebpf:"inject_pending"`
+	KafkaBatchCalls         *ebpf.Map `ebpf:"kafka_batch_calls"`
+	KafkaBatchWalks         *ebpf.Map `ebpf:"kafka_batch_walks"`
+	KafkaConsumerCalls      *ebpf.Map `ebpf:"kafka_consumer_calls"`
+	KafkaConsumerSpans      *ebpf.Map `ebpf:"kafka_consumer_spans"`
+	KafkaMessageSpans       *ebpf.Map `ebpf:"kafka_message_spans"`
+	KafkaProducerCalls      *ebpf.Map `ebpf:"kafka_producer_calls"`
+	KafkaProducerResults    *ebpf.Map `ebpf:"kafka_producer_results"`
+	OpenSpans               *ebpf.Map `ebpf:"open_spans"`
+	ProbeHits               *ebpf.Map `ebpf:"probe_hits"`
+	RedisClientCalls        *ebpf.Map `ebpf:"redis_client_calls"`
+	RedisClientScratch      *ebpf.Map `ebpf:"redis_client_scratch"`
+	RedisPools              *ebpf.Map `ebpf:"redis_pools"`
+	RingbufDrops            *ebpf.Map `ebpf:"ringbuf_drops"`
+	SaramaBatchScratch      *ebpf.Map `ebpf:"sarama_batch_scratch"`
+	SaramaConsumerCalls     *ebpf.Map `ebpf:"sarama_consumer_calls"`
+	SaramaConsumerGroups    *ebpf.Map `ebpf:"sarama_consumer_groups"`
+	SaramaProducerCalls     *ebpf.Map `ebpf:"sarama_producer_calls"`
+	ServerRequests          *ebpf.Map `ebpf:"server_requests"`
+	SpanByGoroutine         *ebpf.Map `ebpf:"span_by_goroutine"`
+	SqlClientCalls          *ebpf.Map `ebpf:"sql_client_calls"`
+	SqlClientScratch        *ebpf.Map `ebpf:"sql_client_scratch"`
+	SqlPools                *ebpf.Map `ebpf:"sql_pools"`
+	XnetClientRequests      *ebpf.Map `ebpf:"xnet_client_requests"`
 }
 
 func (m *GoebpfMaps) Close() error {
 	return _GoebpfClose(
 		m.ClientByConn,
+		m.ClientByH2Stream,
+		m.ClientGoroutineCreators,
 		m.ClientRequests,
 		m.Events,
 		m.GoOffsetsByCookie,
@@ -793,6 +813,7 @@ type GoebpfPrograms struct {
 	UprobeGrpcClientStreamReturn  *ebpf.Program `ebpf:"uprobe_grpc_client_stream_return"`
 	UprobeGrpcServerEntry         *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
 	UprobeGrpcServerStatus        *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
+	UprobeH2ClientStream          *ebpf.Program `ebpf:"uprobe_h2_client_stream"`
 	UprobeH2ServerHeaders         *ebpf.Program `ebpf:"uprobe_h2_server_headers"`
 	UprobeKafkaBatchEntry         *ebpf.Program `ebpf:"uprobe_kafka_batch_entry"`
 	UprobeKafkaBatchReturn        *ebpf.Program `ebpf:"uprobe_kafka_batch_return"`
@@ -831,6 +852,7 @@ type GoebpfPrograms struct {
 	UprobeSqlTxEndReturn          *ebpf.Program `ebpf:"uprobe_sql_tx_end_return"`
 	UprobeXnetClientEntry         *ebpf.Program `ebpf:"uprobe_xnet_client_entry"`
 	UprobeXnetClientReturn        *ebpf.Program `ebpf:"uprobe_xnet_client_return"`
+	UprobeXnetH2ClientStream      *ebpf.Program `ebpf:"uprobe_xnet_h2_client_stream"`
 	UprobeXnetH2ServerHeaders     *ebpf.Program `ebpf:"uprobe_xnet_h2_server_headers"`
 	UprobeXnetHandlerEntry        *ebpf.Program `ebpf:"uprobe_xnet_handler_entry"`
 	UprobeXnetHandlerReturn       *ebpf.Program `ebpf:"uprobe_xnet_handler_return"`
@@ -852,6 +874,7 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeGrpcClientStreamReturn,
 		p.UprobeGrpcServerEntry,
 		p.UprobeGrpcServerStatus,
+		p.UprobeH2ClientStream,
 		p.UprobeH2ServerHeaders,
 		p.UprobeKafkaBatchEntry,
 		p.UprobeKafkaBatchReturn,
@@ -890,6 +913,7 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeSqlTxEndReturn,
 		p.UprobeXnetClientEntry,
 		p.UprobeXnetClientReturn,
+		p.UprobeXnetH2ClientStream,
 		p.UprobeXnetH2ServerHeaders,
 		p.UprobeXnetHandlerEntry,
 		p.UprobeXnetHandlerReturn,

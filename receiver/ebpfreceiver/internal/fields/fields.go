@@ -144,6 +144,14 @@ const (
 	GRPCStreamCtPtr
 	GRPCCSAttemptCs
 	GRPCClientStreamWrapperClientStream
+	H2ClientStreamCc
+	H2ClientStreamID
+	H2ClientConnTconn
+	H2ServerConnConn
+	XNetClientStreamCc
+	XNetClientStreamID
+	XNetClientConnTconn
+	XNetServerConnConn
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -337,6 +345,18 @@ var list = [Count]Field{
 	// From v1.84 ClientConn.NewStream returns the *clientStream wrapped in
 	// a clientStreamWrapper (as its ClientStream interface).
 	GRPCClientStreamWrapperClientStream: {Key: "google.golang.org/grpc.clientStreamWrapper.ClientStream"},
+	// net/http's bundled HTTP/2 client and server: a stream's id and the
+	// connection it is on (stitching HTTP/2 streams by 4-tuple and id).
+	H2ClientStreamCc:  {Key: "net/http.http2clientStream.cc"},
+	H2ClientStreamID:  {Key: "net/http.http2clientStream.ID"},
+	H2ClientConnTconn: {Key: "net/http.http2ClientConn.tconn"},
+	H2ServerConnConn:  {Key: "net/http.http2serverConn.conn"},
+	// The same in golang.org/x/net/http2's own client and server; DWARF
+	// only.
+	XNetClientStreamCc:  {Key: "golang.org/x/net/http2.clientStream.cc", NotInTable: true},
+	XNetClientStreamID:  {Key: "golang.org/x/net/http2.clientStream.ID", NotInTable: true},
+	XNetClientConnTconn: {Key: "golang.org/x/net/http2.ClientConn.tconn", NotInTable: true},
+	XNetServerConnConn:  {Key: "golang.org/x/net/http2.serverConn.conn", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.

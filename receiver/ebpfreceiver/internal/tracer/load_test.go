@@ -56,6 +56,10 @@ func TestForgetProcessDeletesOnlyThatProcess(t *testing.T) {
 			if err := tr.coll.Maps["client_by_conn"].Put(&k, &bpfprog.GoebpfConnClient{Tgid: pid}); err != nil {
 				t.Fatal(err)
 			}
+			hk := bpfprog.GoebpfH2StreamTuple{Conn: k, StreamId: 1}
+			if err := tr.coll.Maps["client_by_h2_stream"].Put(&hk, &bpfprog.GoebpfConnClient{Tgid: pid}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if err := tr.ForgetProcess(100); err != nil {
@@ -91,5 +95,13 @@ func TestForgetProcessDeletesOnlyThatProcess(t *testing.T) {
 	}
 	if conns[100] != 0 || conns[200] != 20 {
 		t.Errorf("connections left: %v, want none of pid 100 and 20 of pid 200", conns)
+	}
+	streams := map[uint32]int{}
+	var hk bpfprog.GoebpfH2StreamTuple
+	for it := tr.coll.Maps["client_by_h2_stream"].Iterate(); it.Next(&hk, &v); {
+		streams[v.Tgid]++
+	}
+	if streams[100] != 0 || streams[200] != 20 {
+		t.Errorf("HTTP/2 streams left: %v, want none of pid 100 and 20 of pid 200", streams)
 	}
 }

@@ -601,17 +601,27 @@ func (t *Tracer) ForgetProcess(pid int) error {
 }
 
 // forgetConnections deletes the client spans a process left in flight on
-// its connections (stitch.h client_by_conn): a later connection with the
-// same 4-tuple must not join them.
+// its connections and HTTP/2 streams (stitch.h client_by_conn, h2_stitch.h
+// client_by_h2_stream): a later connection with the same 4-tuple must not
+// join them.
 func (t *Tracer) forgetConnections(pid uint32) error {
-	m := t.coll.Maps["client_by_conn"]
+	return errors.Join(
+		forgetClients[bpfprog.GoebpfConnTuple](t.coll.Maps, "client_by_conn", pid),
+		forgetClients[bpfprog.GoebpfH2StreamTuple](t.coll.Maps, "client_by_h2_stream", pid),
+	)
+}
+
+// forgetClients deletes the entries of process pid from the map name,
+// whose keys are K and values conn_client.
+func forgetClients[K any](maps map[string]*ebpf.Map, name string, pid uint32) error {
+	m := maps[name]
 	if m == nil {
-		return errors.New("no BPF map client_by_conn")
+		return fmt.Errorf("no BPF map %s", name)
 	}
 	var (
-		k     bpfprog.GoebpfConnTuple
+		k     K
 		v     bpfprog.GoebpfConnClient
-		stale []bpfprog.GoebpfConnTuple
+		stale []K
 	)
 	it := m.Iterate()
 	for it.Next(&k, &v) {

@@ -44,4 +44,9 @@ var Probe = &probes.Probe{
 		fields.HpackHeaderFieldName, fields.HpackHeaderFieldValue, fields.HpackHeaderFieldSensitive,
 		fields.H2StreamID,
 	},
+	OptionalFields: [][]fields.ID{
+		// The stream's connection: stitching to the client span of this
+		// host that sent the stream (bpf/common/h2_stitch.h).
+		{fields.H2ServerConnConn},
+	},
 }

@@ -68,6 +68,8 @@ var Probe = &probes.Probe{
 		// The stream, where the trace context found in its headers waits.
 		{fields.XNetResponseWriterRws, fields.XNetResponseWriterStateStream, fields.XNetStreamSc, fields.XNetStreamID},
 		{fields.XNetMetaHeadersFrameFields, fields.XNetHpackHeaderFieldName, fields.XNetHpackHeaderFieldValue, fields.XNetHpackHeaderFieldSensitive},
+		// The stream's connection: stitching (bpf/common/h2_stitch.h).
+		{fields.XNetServerConnConn},
 	},
 	StartsSpans:   true,
 	GoroutineMaps: []string{requestsMap},

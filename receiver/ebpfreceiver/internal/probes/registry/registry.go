@@ -12,6 +12,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2xnetclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclienth2"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/kafkaconsumer"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/kafkaoffsets"
@@ -37,6 +38,7 @@ func All() []*probes.Probe {
 		grpcclientstream.Probe,
 		redisclient.Probe, redisclient.V8Probe,
 		httpclientconn.Probe,
+		httpclienth2.Probe, httpclienth2.XNetProbe,
 		sqlclient.Probe,
 		kafkaproducer.Probe,
 		kafkaoffsets.Probe,
