@@ -11,7 +11,11 @@
 // message (what it does with the message). /consumed answers how many
 // messages it has read. /bench?n=N&batch=B
 // makes N WriteMessages calls of B messages each, one after the other, and
-// answers the time they took in nanoseconds.
+// answers the time they took in nanoseconds. /burst?g=G&calls=C starts G
+// goroutines at once, goroutine g making C WriteMessages calls of g+1
+// messages each (values "burst g=<g> c=<call> m=<message>") on the same
+// Writer, and answers when all are sent. /values lists the messages
+// consumed, one "offset value" per line.
 package main
 
 import (
@@ -22,6 +26,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -91,6 +96,53 @@ func main() {
 		fmt.Fprintln(w, time.Since(start).Nanoseconds())
 	})
 
+	http.HandleFunc("/burst", func(w http.ResponseWriter, r *http.Request) {
+		g, _ := strconv.Atoi(r.URL.Query().Get("g"))
+		calls, _ := strconv.Atoi(r.URL.Query().Get("calls"))
+		if g <= 0 || calls <= 0 {
+			http.Error(w, "want g > 0 and calls > 0", http.StatusBadRequest)
+			return
+		}
+		start := make(chan struct{})
+		errs := make(chan error, g)
+		var wg sync.WaitGroup
+		for i := 0; i < g; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				<-start
+				for c := 0; c < calls; c++ {
+					msgs := make([]kafka.Message, i+1)
+					for m := range msgs {
+						msgs[m].Value = []byte(fmt.Sprintf("burst g=%d c=%d m=%d", i, c, m))
+					}
+					if err := topicWriter.WriteMessages(r.Context(), msgs...); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}(i)
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "sent")
+	})
+
+	var valuesMu sync.Mutex
+	values := map[int64]string{}
+	http.HandleFunc("/values", func(w http.ResponseWriter, r *http.Request) {
+		valuesMu.Lock()
+		defer valuesMu.Unlock()
+		for off, v := range values {
+			fmt.Fprintf(w, "%d %s\n", off, v)
+		}
+	})
+
 	http.HandleFunc("/ack", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -125,6 +177,9 @@ func main() {
 					resp.Body.Close()
 				}
 			}
+			valuesMu.Lock()
+			values[m.Offset] = string(m.Value)
+			valuesMu.Unlock()
 			consumed.Add(1)
 		}
 	}()

@@ -71,7 +71,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [113]uint64
+	Field        [115]uint64
 	GopanicVaddr uint64
 }
 
@@ -200,16 +200,14 @@ type GoebpfInjectPendingCtx struct {
 }
 
 type GoebpfKafkaBatchWalk struct {
-	_            structs.HostLayout
-	Msgs         uint64
-	KeyOff       uint64
-	ValueOff     uint64
-	PartitionOff uint64
-	OffsetOff    uint64
-	Tgid         uint32
-	Pad          uint32
-	Owner        GoebpfGoroutineKey
-	Ev           GoebpfKafkaOffsetsEvent
+	_          structs.HostLayout
+	Msgs       uint64
+	KeyOff     uint64
+	BaseOffset int64
+	Tgid       uint32
+	Pad        uint32
+	Owner      GoebpfGoroutineKey
+	Ev         GoebpfKafkaOffsetsEvent
 }
 
 type GoebpfKafkaConsumerEvent struct {
@@ -510,8 +508,8 @@ type GoebpfProgramSpecs struct {
 	UprobeGrpcServerEntry         *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_entry"`
 	UprobeGrpcServerStatus        *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
 	UprobeH2ServerHeaders         *ebpf.ProgramSpec `ebpf:"uprobe_h2_server_headers"`
-	UprobeKafkaBatchEntry         *ebpf.ProgramSpec `ebpf:"uprobe_kafka_batch_entry"`
-	UprobeKafkaBatchReturn        *ebpf.ProgramSpec `ebpf:"uprobe_kafka_batch_return"`
+	UprobeKafkaBatchComplete      *ebpf.ProgramSpec `ebpf:"uprobe_kafka_batch_complete"`
+	UprobeKafkaBatchDone          *ebpf.ProgramSpec `ebpf:"uprobe_kafka_batch_done"`
 	UprobeKafkaFetchEntry         *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_entry"`
 	UprobeKafkaFetchReturn        *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_return"`
 	UprobeKafkaProduceEntry       *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_entry"`
@@ -570,7 +568,6 @@ type GoebpfMapSpecs struct {
 	InjectCounters       *ebpf.MapSpec `ebpf:"inject_counters"`
 	InjectLiveConns      *ebpf.MapSpec `ebpf:"inject_live_conns"`
 	InjectPending        *ebpf.MapSpec `ebpf:"inject_pending"`
-	KafkaBatchCalls      *ebpf.MapSpec `ebpf:"kafka_batch_calls"`
 	KafkaBatchWalks      *ebpf.MapSpec `ebpf:"kafka_batch_walks"`
 	KafkaConsumerCalls   *ebpf.MapSpec `ebpf:"kafka_consumer_calls"`
 	KafkaConsumerSpans   *ebpf.MapSpec `ebpf:"kafka_consumer_spans"`
@@ -657,7 +654,6 @@ type GoebpfMaps struct {
 	InjectCounters       *ebpf.Map `ebpf:"inject_counters"`
 	InjectLiveConns      *ebpf.Map `ebpf:"inject_live_conns"`
 	InjectPending        *ebpf.Map `ebpf:"inject_pending"`
-	KafkaBatchCalls      *ebpf.Map `ebpf:"kafka_batch_calls"`
 	KafkaBatchWalks      *ebpf.Map `ebpf:"kafka_batch_walks"`
 	KafkaConsumerCalls   *ebpf.Map `ebpf:"kafka_consumer_calls"`
 	KafkaConsumerSpans   *ebpf.Map `ebpf:"kafka_consumer_spans"`
@@ -697,7 +693,6 @@ func (m *GoebpfMaps) Close() error {
 		m.InjectCounters,
 		m.InjectLiveConns,
 		m.InjectPending,
-		m.KafkaBatchCalls,
 		m.KafkaBatchWalks,
 		m.KafkaConsumerCalls,
 		m.KafkaConsumerSpans,
@@ -766,8 +761,8 @@ type GoebpfPrograms struct {
 	UprobeGrpcServerEntry         *ebpf.Program `ebpf:"uprobe_grpc_server_entry"`
 	UprobeGrpcServerStatus        *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
 	UprobeH2ServerHeaders         *ebpf.Program `ebpf:"uprobe_h2_server_headers"`
-	UprobeKafkaBatchEntry         *ebpf.Program `ebpf:"uprobe_kafka_batch_entry"`
-	UprobeKafkaBatchReturn        *ebpf.Program `ebpf:"uprobe_kafka_batch_return"`
+	UprobeKafkaBatchComplete      *ebpf.Program `ebpf:"uprobe_kafka_batch_complete"`
+	UprobeKafkaBatchDone          *ebpf.Program `ebpf:"uprobe_kafka_batch_done"`
 	UprobeKafkaFetchEntry         *ebpf.Program `ebpf:"uprobe_kafka_fetch_entry"`
 	UprobeKafkaFetchReturn        *ebpf.Program `ebpf:"uprobe_kafka_fetch_return"`
 	UprobeKafkaProduceEntry       *ebpf.Program `ebpf:"uprobe_kafka_produce_entry"`
@@ -821,8 +816,8 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeGrpcServerEntry,
 		p.UprobeGrpcServerStatus,
 		p.UprobeH2ServerHeaders,
-		p.UprobeKafkaBatchEntry,
-		p.UprobeKafkaBatchReturn,
+		p.UprobeKafkaBatchComplete,
+		p.UprobeKafkaBatchDone,
 		p.UprobeKafkaFetchEntry,
 		p.UprobeKafkaFetchReturn,
 		p.UprobeKafkaProduceEntry,
