@@ -287,12 +287,22 @@ func checkOrderTrace(t *testing.T, tid string, trace []pidSpan, ordersPID, worke
 // (told by the message's value, which the demo's consumer reports with
 // its offset, and by the producer spans: one goroutine's calls have their
 // own message count and follow one another), and each producer span has
-// exactly as many consumer children as it sent messages.
+// exactly as many consumer children as it sent messages. Twice: as built
+// (kafka-go's (*writeBatch).complete inlined into writeBatch: the probe is
+// at its call of runtime.closechan) and with kafka-go's inlining off (the
+// probe is at writeBatch's call of complete).
 func TestEBPFKafkaJoinConcurrentProducers(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
+	t.Run("inlined", func(t *testing.T) { testKafkaConcurrentProducers(t) })
+	t.Run("complete-called", func(t *testing.T) {
+		testKafkaConcurrentProducers(t, "-gcflags=github.com/segmentio/kafka-go=-l")
+	})
+}
+
+func testKafkaConcurrentProducers(t *testing.T, buildFlags ...string) {
 	dir := t.TempDir()
 	const topic = "burst"
-	bin := buildGo(t, "testdata/kafkademo", dir, "kafkaburst", "-ldflags=-s -w")
+	bin := buildGo(t, "testdata/kafkademo", dir, "kafkaburst", append([]string{"-ldflags=-s -w"}, buildFlags...)...)
 	broker := startKafkaBroker(t, dir, topic)
 	c := startCollector(t, fmt.Sprintf(`
 receivers:
