@@ -66,7 +66,8 @@ const (
 // string; ...}, writeBatch{time time.Time; msgs []Message; size int; bytes
 // int64; ready, done chan struct{}; timer *time.Timer; err error} (done
 // is err-16: the offsets programs check the batch they read against the
-// channel being closed), Writer.RequiredAcks after 11 words,
+// channel being closed), Writer.RequiredAcks after Addr, Topic, Balancer
+// and eight int-sized settings,
 // partitionWriter.w after meta, queue, mutex and currBatch.
 var Layout = map[fields.ID]uint64{
 	fields.KafkaWriterTopic:         16,
