@@ -287,7 +287,9 @@ func checkOrderTrace(t *testing.T, tid string, trace []pidSpan, ordersPID, worke
 // (told by the message's value, which the demo's consumer reports with
 // its offset, and by the producer spans: one goroutine's calls have their
 // own message count and follow one another), and each producer span has
-// exactly as many consumer children as it sent messages. Twice: as built
+// exactly as many consumer children as it sent messages. Then one message
+// through a Writer with RequiredAcks none: no offset or partition on its
+// producer span, its consumer span unjoined. Twice: as built
 // (kafka-go's (*writeBatch).complete inlined into writeBatch: the probe is
 // at its call of runtime.closechan) and with kafka-go's inlining off (the
 // probe is at writeBatch's call of complete).
@@ -478,6 +480,45 @@ service:
 		for c, p := range byCount[g+1] {
 			if n := children[p.SpanID().String()]; n != g+1 {
 				t.Errorf("producer span of g=%d c=%d: %d consumer children, want %d", g, c, n, g+1)
+			}
+		}
+	}
+
+	// A Writer with RequiredAcks none (kafka-go's default) gets no produce
+	// response: kafka-go leaves the message's Offset as the caller set it
+	// (0). Its producer span must not claim a partition or offset, and its
+	// consumer span stays unjoined.
+	base, before = len(all), consumed()
+	if _, err := get("/produce?n=1&acks=none"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the no-ack message consumed", func() (bool, string) {
+		n := consumed() - before
+		return n == 1, fmt.Sprintf("%d/1 consumed", n)
+	})
+	want = base + 3 // its /produce, producer and (after the join's wait) consumer spans
+	eventually(t, 20*time.Second, "the no-ack message's spans in the file", func() (bool, string) {
+		n := len(spansNow())
+		return n >= want, fmt.Sprintf("%d/%d spans", n, want)
+	})
+	time.Sleep(1500 * time.Millisecond)
+	all = spansNow()
+	if len(all) != want {
+		t.Fatalf("%d spans, want exactly %d (%d before, 1 server, 1 producer, 1 consumer)", len(all), want, base)
+	}
+	for _, s := range all[base:] {
+		a := kafkaAttrs(s.span)
+		switch s.span.Kind() {
+		case ptrace.SpanKindProducer:
+			if _, ok := a["messaging.kafka.offset"]; ok {
+				t.Errorf("no-ack producer span %s: offset %q, want none (the broker gave none)", s.span.SpanID(), a["messaging.kafka.offset"])
+			}
+			if _, ok := a["messaging.destination.partition.id"]; ok {
+				t.Errorf("no-ack producer span %s: partition %q, want none", s.span.SpanID(), a["messaging.destination.partition.id"])
+			}
+		case ptrace.SpanKindConsumer:
+			if !s.span.ParentSpanID().IsEmpty() {
+				t.Errorf("no-ack consumer span (offset %s): parent %s, want none (unjoined)", a["messaging.kafka.offset"], s.span.ParentSpanID())
 			}
 		}
 	}

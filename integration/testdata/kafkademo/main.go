@@ -3,7 +3,8 @@
 // /produce?n=N sends N messages to the topic in one WriteMessages call
 // (topic=writer: the Writer names the topic; topic=message: each message
 // does; tp=<traceparent>: each message carries that traceparent header, as
-// an application with an OpenTelemetry SDK would set it; big=1: the first
+// an application with an OpenTelemetry SDK would set it; acks=none: a
+// Writer with kafka-go's default RequiredAcks, none; big=1: the first
 // message is larger than the Writer's BatchBytes, so WriteMessages fails
 // at once), and a consumer
 // goroutine reading the topic in a consumer group with ReadMessage.
@@ -44,6 +45,8 @@ func main() {
 
 	topicWriter := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: *topic, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireOne}
 	plainWriter := &kafka.Writer{Addr: kafka.TCP(addrs...), BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireOne}
+	// kafka-go's default RequiredAcks: none (no produce response).
+	noAckWriter := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: *topic, BatchTimeout: 5 * time.Millisecond}
 	http.HandleFunc("/produce", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		n, _ := strconv.Atoi(q.Get("n"))
@@ -62,6 +65,9 @@ func main() {
 			msgs[0].Value = make([]byte, 2<<20)
 		}
 		wr := topicWriter
+		if q.Get("acks") == "none" {
+			wr = noAckWriter
+		}
 		if q.Get("topic") == "message" {
 			wr = plainWriter
 			for i := range msgs {
