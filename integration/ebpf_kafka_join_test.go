@@ -277,3 +277,249 @@ func checkOrderTrace(t *testing.T, tid string, trace []pidSpan, ordersPID, worke
 		t.Errorf("%s: want receive %s, the producer span's child (%s), offset %s", ctx(cons), topic, prod.SpanID(), pa["messaging.kafka.offset"])
 	}
 }
+
+// TestEBPFKafkaJoinConcurrentProducers: several goroutines of one process
+// producing at once on one synchronous kafka-go Writer (testdata/kafkademo
+// /burst, stripped, kafka-go v0.4.51, a kfake broker): goroutine g makes 5
+// WriteMessages calls of g+1 messages, so the Writer's batches mix the
+// messages of several calls. Every one of the 50 CONSUMER spans must be
+// the child of the PRODUCER span of the very call that sent its message
+// (told by the message's value, which the demo's consumer reports with
+// its offset, and by the producer spans: one goroutine's calls have their
+// own message count and follow one another), and each producer span has
+// exactly as many consumer children as it sent messages. Then one message
+// through a Writer with RequiredAcks none: no offset or partition on its
+// producer span, its consumer span unjoined. Twice: as built
+// (kafka-go's (*writeBatch).complete inlined into writeBatch: the probe is
+// at its call of runtime.closechan) and with kafka-go's inlining off (the
+// probe is at writeBatch's call of complete).
+func TestEBPFKafkaJoinConcurrentProducers(t *testing.T) {
+	prereq.RequireRoot(t, "eBPF tests")
+	t.Run("inlined", func(t *testing.T) { testKafkaConcurrentProducers(t) })
+	t.Run("complete-called", func(t *testing.T) {
+		testKafkaConcurrentProducers(t, "-gcflags=github.com/segmentio/kafka-go=-l")
+	})
+}
+
+func testKafkaConcurrentProducers(t *testing.T, buildFlags ...string) {
+	dir := t.TempDir()
+	const topic = "burst"
+	bin := buildGo(t, "testdata/kafkademo", dir, "kafkaburst", append([]string{"-ldflags=-s -w"}, buildFlags...)...)
+	broker := startKafkaBroker(t, dir, topic)
+	c := startCollector(t, fmt.Sprintf(`
+receivers:
+  ebpf:
+    discovery:
+      instrument:
+        - exe_path: %q
+      poll_interval: 200ms
+    traces:
+      http: { server: true, client: false }
+      kafka: { producer: true, consumer: true, join_wait: 1s }
+exporters:
+  file:
+    path: {{DIR}}/traces.json
+    flush_interval: 100ms
+service:
+  pipelines:
+    traces:
+      receivers: [ebpf]
+      exporters: [file]
+`, bin))
+	out := c.Path("traces.json")
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	cmd := exec.Command(bin, "-addr", addr, "-brokers", broker, "-topic", topic, "-group", "burst")
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("kafkaburst output:\n%s", logs.String())
+		}
+	})
+	get := func(path string) (string, error) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("GET %s: %s: %s", path, resp.Status, body)
+		}
+		return strings.TrimSpace(string(body)), nil
+	}
+	consumed := func() int {
+		body, err := get("/consumed")
+		if err != nil {
+			return -1
+		}
+		n, _ := strconv.Atoi(body)
+		return n
+	}
+	// The spans of the test's own polling are left out.
+	spansNow := func() []pidSpan {
+		var keep []pidSpan
+		for _, s := range pidSpans(t, out) {
+			if s.span.Name() != "GET /consumed" && s.span.Name() != "GET /values" {
+				keep = append(keep, s)
+			}
+		}
+		return keep
+	}
+	eventually(t, 60*time.Second, "producer and consumer spans", func() (bool, string) {
+		if _, err := get("/produce?n=1"); err != nil {
+			return false, err.Error()
+		}
+		kinds := map[ptrace.SpanKind]bool{}
+		for _, s := range spansNow() {
+			kinds[s.span.Kind()] = true
+		}
+		return kinds[ptrace.SpanKindProducer] && kinds[ptrace.SpanKindConsumer], fmt.Sprintf("kinds %v", kinds)
+	})
+	before := 0
+	eventually(t, 20*time.Second, "warm-up messages consumed", func() (bool, string) {
+		n := consumed()
+		time.Sleep(300 * time.Millisecond)
+		before = consumed()
+		return before == n && n > 0, fmt.Sprintf("%d consumed", n)
+	})
+	time.Sleep(2 * time.Second) // held consumer spans of the warm-up go out
+	base := len(spansNow())
+
+	const goroutines, calls = 4, 5
+	messages := calls * goroutines * (goroutines + 1) / 2
+	if _, err := get(fmt.Sprintf("/burst?g=%d&calls=%d", goroutines, calls)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "burst consumed", func() (bool, string) {
+		n := consumed() - before
+		return n == messages, fmt.Sprintf("%d/%d consumed", n, messages)
+	})
+	want := base + 1 + goroutines*calls + messages // /burst, producers, consumers
+	eventually(t, 20*time.Second, "all spans in the file", func() (bool, string) {
+		n := len(spansNow())
+		return n >= want, fmt.Sprintf("%d/%d spans", n, want)
+	})
+	time.Sleep(1500 * time.Millisecond) // extras would show up now
+	all := spansNow()
+	if len(all) != want {
+		t.Fatalf("%d spans, want exactly %d (%d before, 1 server, %d producer, %d consumer)", len(all), want, base, goroutines*calls, messages)
+	}
+	// The consumer's view: offset -> "burst g=.. c=.. m=..".
+	body, err := get("/values")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type origin struct{ g, c, m int }
+	sent := map[string]origin{}
+	for _, line := range strings.Split(body, "\n") {
+		off, v, _ := strings.Cut(line, " ")
+		var o origin
+		if _, err := fmt.Sscanf(v, "burst g=%d c=%d m=%d", &o.g, &o.c, &o.m); err == nil {
+			sent[off] = o
+		}
+	}
+	if len(sent) != messages {
+		t.Fatalf("the consumer reports %d burst messages, want %d", len(sent), messages)
+	}
+	// Producer spans by goroutine (its message count), in call order.
+	byCount := map[int][]ptrace.Span{}
+	var consumers []ptrace.Span
+	for _, s := range all[base:] {
+		switch s.span.Kind() {
+		case ptrace.SpanKindProducer:
+			n := 1
+			if v, ok := s.span.Attributes().Get("messaging.batch.message_count"); ok {
+				n = int(v.Int())
+			}
+			byCount[n] = append(byCount[n], s.span)
+		case ptrace.SpanKindConsumer:
+			consumers = append(consumers, s.span)
+		}
+	}
+	for g := 0; g < goroutines; g++ {
+		p := byCount[g+1]
+		if len(p) != calls {
+			t.Fatalf("%d producer spans of %d messages, want %d", len(p), g+1, calls)
+		}
+		sort.Slice(p, func(i, j int) bool { return p[i].StartTimestamp() < p[j].StartTimestamp() })
+		for _, s := range p {
+			if a := kafkaAttrs(s); a["messaging.destination.partition.id"] != "0" {
+				t.Errorf("producer span %s (%d messages): partition %q, want 0", s.SpanID(), g+1, a["messaging.destination.partition.id"])
+			}
+		}
+	}
+	children := map[string]int{}
+	for _, s := range consumers {
+		a := kafkaAttrs(s)
+		o, ok := sent[a["messaging.kafka.offset"]]
+		if !ok {
+			t.Errorf("consumer span at offset %q: not a burst message", a["messaging.kafka.offset"])
+			continue
+		}
+		p := byCount[o.g+1][o.c]
+		if s.ParentSpanID() != p.SpanID() || s.TraceID() != p.TraceID() {
+			t.Errorf("consumer span of g=%d c=%d m=%d (offset %s): trace %s parent %s, want its producer span %s %s",
+				o.g, o.c, o.m, a["messaging.kafka.offset"], s.TraceID(), s.ParentSpanID(), p.TraceID(), p.SpanID())
+			continue
+		}
+		children[p.SpanID().String()]++
+		if o.g == 0 {
+			// A one-message call's span carries the offset.
+			if po := kafkaAttrs(p)["messaging.kafka.offset"]; po != a["messaging.kafka.offset"] {
+				t.Errorf("producer span %s: offset %q, its message's is %s", p.SpanID(), po, a["messaging.kafka.offset"])
+			}
+		}
+	}
+	for g := 0; g < goroutines; g++ {
+		for c, p := range byCount[g+1] {
+			if n := children[p.SpanID().String()]; n != g+1 {
+				t.Errorf("producer span of g=%d c=%d: %d consumer children, want %d", g, c, n, g+1)
+			}
+		}
+	}
+
+	// A Writer with RequiredAcks none (kafka-go's default) gets no produce
+	// response: kafka-go leaves the message's Offset as the caller set it
+	// (0). Its producer span must not claim a partition or offset, and its
+	// consumer span stays unjoined.
+	base, before = len(all), consumed()
+	if _, err := get("/produce?n=1&acks=none"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the no-ack message consumed", func() (bool, string) {
+		n := consumed() - before
+		return n == 1, fmt.Sprintf("%d/1 consumed", n)
+	})
+	want = base + 3 // its /produce, producer and (after the join's wait) consumer spans
+	eventually(t, 20*time.Second, "the no-ack message's spans in the file", func() (bool, string) {
+		n := len(spansNow())
+		return n >= want, fmt.Sprintf("%d/%d spans", n, want)
+	})
+	time.Sleep(1500 * time.Millisecond)
+	all = spansNow()
+	if len(all) != want {
+		t.Fatalf("%d spans, want exactly %d (%d before, 1 server, 1 producer, 1 consumer)", len(all), want, base)
+	}
+	for _, s := range all[base:] {
+		a := kafkaAttrs(s.span)
+		switch s.span.Kind() {
+		case ptrace.SpanKindProducer:
+			if _, ok := a["messaging.kafka.offset"]; ok {
+				t.Errorf("no-ack producer span %s: offset %q, want none (the broker gave none)", s.span.SpanID(), a["messaging.kafka.offset"])
+			}
+			if _, ok := a["messaging.destination.partition.id"]; ok {
+				t.Errorf("no-ack producer span %s: partition %q, want none", s.span.SpanID(), a["messaging.destination.partition.id"])
+			}
+		case ptrace.SpanKindConsumer:
+			if !s.span.ParentSpanID().IsEmpty() {
+				t.Errorf("no-ack consumer span (offset %s): parent %s, want none (unjoined)", a["messaging.kafka.offset"], s.span.ParentSpanID())
+			}
+		}
+	}
+}

@@ -13,17 +13,21 @@
 // messages by value into per-partition batches that a goroutine of its own
 // sends; the broker's produce response gives the batch's base offset, and
 // (*partitionWriter).writeBatch sets each message's Partition and Offset
-// before it returns. The copies share the caller's Key and Value bytes, so
-// the WriteMessages entry notes, for each message (bpf_loop, no extra
-// hit), its Value (else Key) data pointer -> the producer span; the
-// writeBatch entry notes the batch and its RET walks the batch's messages
-// (bpf_loop), looks each one's span up and sends one kafka_offsets_event
-// per run of consecutive messages of the same span: (topic, partition,
-// first offset, count, span). The receiver joins consumer spans on them.
-// It also leaves the span's partition and first offset where the
-// WriteMessages return finds them (kafka_producer_results), so a
-// synchronous call's span carries them. Hits: 2 per WriteMessages call,
-// 2 per batch sent.
+// before it completes the batch. The copies share the caller's Key and
+// Value bytes, so the WriteMessages entry notes, for each message
+// (bpf_loop, no extra hit), its Value (else Key) data pointer -> the
+// producer span, unless the Writer asks for no acks (RequiredAcks none:
+// no offsets come back). One hit per batch: a uprobe at writeBatch's call
+// of runtime.closechan (batch.complete inlined: b.err is set, done is
+// being closed), or of (*writeBatch).complete when it is not inlined,
+// walks the batch's messages (bpf_loop), looks each one's span up and
+// sends one kafka_offsets_event per run of consecutive messages of the
+// same span: (topic, partition, first offset, count, span). The receiver
+// joins consumer spans on them. It also leaves the span's partition and
+// first offset where the WriteMessages return finds them
+// (kafka_producer_results), so a synchronous call's span carries them:
+// the probe runs before done is closed, so before the waiting call can
+// return. Hits: 2 per WriteMessages call, 1 per batch sent.
 
 #include "goebpf.h"
 #include "event.h"
@@ -125,20 +129,28 @@ struct {
 struct kafka_note_messages {
 	u64 msgs;
 	u64 key_off;
-	u64 value_off;
 	u32 tgid;
 	u32 pad;
 	struct span_context span;
 };
 
+// A message's Key and Value slice headers, read at once (Value follows
+// Key in kafka.Message: kafkago.TestLayoutRule).
+struct kafka_key_value {
+	u64 key_ptr, key_len, key_cap;
+	u64 value_ptr, value_len, value_cap;
+};
+
 // A message's Value data pointer, else its Key's (0: neither).
-static __always_inline u64 kafka_message_data(u64 m, u64 key_off, u64 value_off)
+static __always_inline u64 kafka_message_data(u64 m, u64 key_off)
 {
-	struct go_string v = {}; // the slice's array and length
-	if (!bpf_probe_read_user(&v, sizeof(v), (void *)(m + value_off)) && v.ptr && v.len > 0)
-		return v.ptr;
-	if (!bpf_probe_read_user(&v, sizeof(v), (void *)(m + key_off)) && v.ptr && v.len > 0)
-		return v.ptr;
+	struct kafka_key_value kv = {};
+	if (bpf_probe_read_user(&kv, sizeof(kv), (void *)(m + key_off)))
+		return 0;
+	if (kv.value_ptr && (s64)kv.value_len > 0)
+		return kv.value_ptr;
+	if (kv.key_ptr && (s64)kv.key_len > 0)
+		return kv.key_ptr;
 	return 0;
 }
 
@@ -147,10 +159,33 @@ static long kafka_note_message(u32 idx, void *data)
 {
 	struct kafka_note_messages *s = data;
 	struct kafka_message_key k = {.tgid = s->tgid};
-	k.data = kafka_message_data(s->msgs + (u64)idx * KAFKA_MESSAGE_SIZE, s->key_off, s->value_off);
+	k.data = kafka_message_data(s->msgs + (u64)idx * KAFKA_MESSAGE_SIZE, s->key_off);
 	if (k.data)
 		bpf_map_update_elem(&kafka_message_spans, &k, &s->span, BPF_ANY);
 	return 0;
+}
+
+// The offsets' fields are known (the loader fills them as one group), and
+// Value follows Key (kafka_message_data reads both at once).
+static __always_inline int kafka_offsets_known(struct go_offsets *off)
+{
+	return known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_KEY) && known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_VALUE) &&
+	       FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_VALUE) == FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_KEY) + 24 &&
+	       known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_WRITEBATCH_MSGS) && known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_WRITEBATCH_ERR) &&
+	       known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_WRITER_REQUIREDACKS) &&
+	       known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_PARTITIONWRITER_W) && known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_TOPIC) &&
+	       known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_PARTITION) && known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_OFFSET);
+}
+
+// Writer w waits for acks, so its batches learn their offsets: with
+// RequiredAcks none (0, kafka-go's default) the produce response is nil and
+// writeBatch leaves each message's Offset as the caller set it.
+static __always_inline int kafka_writer_acks(struct go_offsets *off, u64 w)
+{
+	s64 acks = 0;
+	if (bpf_probe_read_user(&acks, sizeof(acks), (void *)(w + FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_WRITER_REQUIREDACKS))))
+		return 0;
+	return acks != 0;
 }
 
 // (*Writer).WriteMessages(ctx context.Context, msgs ...Message) error: w in
@@ -177,12 +212,10 @@ int uprobe_kafka_produce_entry(struct pt_regs *ctx)
 	st.has_parent = inherit_span(off, &key, &st.ids);
 	new_span(&st.ids, st.has_parent);
 	bpf_map_update_elem(&kafka_producer_calls, &key, &st, BPF_ANY);
-	if (kafka_note_messages && msgs && n > 0 && known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_KEY) &&
-	    known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_VALUE)) {
+	if (kafka_note_messages && msgs && n > 0 && w && kafka_offsets_known(off) && kafka_writer_acks(off, w)) {
 		struct kafka_note_messages s = {
 			.msgs = msgs,
 			.key_off = FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_KEY),
-			.value_off = FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_VALUE),
 			.tgid = key.tgid,
 		};
 		__builtin_memcpy(s.span.trace_id, st.ids.trace_id, 16);
@@ -234,39 +267,10 @@ out:
 	return 0;
 }
 
-// The batch a goroutine of kafka-go's writer is sending.
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, struct goroutine_key);
-	__type(value, u64);
-} kafka_batch_calls SEC(".maps");
-
-// (*partitionWriter).writeBatch(batch *writeBatch): ptw in ax, batch in bx.
-SEC("uprobe/kafka_batch_entry")
-int uprobe_kafka_batch_entry(struct pt_regs *ctx)
-{
-	struct go_offsets *off = probe_enter(ctx);
-	if (!off)
-		return 0;
-	if (!known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_WRITEBATCH_MSGS) || !known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_WRITEBATCH_ERR) ||
-	    !known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_KEY) || !known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_VALUE) ||
-	    !known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_TOPIC) || !known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_PARTITION) ||
-	    !known(off, GO_FIELD_GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_OFFSET))
-		return 0;
-	struct goroutine_key key = current_goroutine(ctx);
-	u64 batch = GO_PARAM2(ctx);
-	if (batch)
-		bpf_map_update_elem(&kafka_batch_calls, &key, &batch, BPF_ANY);
-	return 0;
-}
-
 struct kafka_batch_walk {
 	u64 msgs;
 	u64 key_off;
-	u64 value_off;
-	u64 partition_off;
-	u64 offset_off;
+	s64 base_offset; // the batch's first message's offset
 	u32 tgid;
 	u32 pad;
 	// The goroutine walking its batch: a walk preempted on this CPU by
@@ -274,7 +278,8 @@ struct kafka_batch_walk {
 	// remaining messages are not mapped; none is mapped wrongly).
 	struct goroutine_key owner;
 	// The run of messages being gathered (ev.count 0: none), sent as it
-	// is: hdr.ids.{trace_id,span_id} are the run's span, topic the batch's.
+	// is: hdr.ids.{trace_id,span_id} are the run's span, topic and
+	// partition the batch's.
 	struct kafka_offsets_event ev;
 };
 
@@ -317,7 +322,9 @@ static __always_inline void kafka_flush_run(struct kafka_batch_walk *w)
 	w->ev.count = 0;
 }
 
-// bpf_loop callback: message idx of a completed batch.
+// bpf_loop callback: message idx of a completed batch. writeBatch gave
+// every message the batch's topic and partition and the offset
+// base + idx, so a run only ends where the span changes.
 static long kafka_walk_batch(u32 idx, void *data)
 {
 	struct goroutine_key *me = data;
@@ -325,9 +332,8 @@ static long kafka_walk_batch(u32 idx, void *data)
 	struct kafka_batch_walk *w = bpf_map_lookup_elem(&kafka_batch_walks, &zero);
 	if (!w || w->owner.tgid != me->tgid || w->owner.g != me->g)
 		return 1; // another walk took the state over
-	u64 m = w->msgs + (u64)idx * KAFKA_MESSAGE_SIZE;
 	struct kafka_message_key k = {.tgid = w->tgid};
-	k.data = kafka_message_data(m, w->key_off, w->value_off);
+	k.data = kafka_message_data(w->msgs + (u64)idx * KAFKA_MESSAGE_SIZE, w->key_off);
 	struct span_context *sp = k.data ? bpf_map_lookup_elem(&kafka_message_spans, &k) : 0;
 	if (!sp) {
 		kafka_flush_run(w); // a message of no known call ends the run
@@ -335,67 +341,93 @@ static long kafka_walk_batch(u32 idx, void *data)
 	}
 	struct span_context span = *sp;
 	bpf_map_delete_elem(&kafka_message_spans, &k);
-	s64 partition = 0, offset = 0;
-	if (bpf_probe_read_user(&partition, sizeof(partition), (void *)(m + w->partition_off)) ||
-	    bpf_probe_read_user(&offset, sizeof(offset), (void *)(m + w->offset_off)) || offset < 0) {
-		kafka_flush_run(w);
-		return 0;
-	}
 	u64 cur = 0, sid = 0;
 	__builtin_memcpy(&cur, w->ev.hdr.ids.span_id, 8);
 	__builtin_memcpy(&sid, span.span_id, 8);
-	if (w->ev.count && (cur != sid || w->ev.partition != partition || w->ev.first_offset + (s64)w->ev.count != offset))
+	if (w->ev.count && cur != sid)
 		kafka_flush_run(w);
 	if (!w->ev.count) {
 		__builtin_memcpy(w->ev.hdr.ids.trace_id, span.trace_id, 16);
 		__builtin_memcpy(w->ev.hdr.ids.span_id, span.span_id, 8);
-		w->ev.partition = partition;
-		w->ev.first_offset = offset;
+		w->ev.first_offset = w->base_offset + (s64)idx;
 	}
 	w->ev.count++;
 	return 0;
 }
 
-// writeBatch's RET: the batch's messages carry their topic, partition and
-// offset when batch.err is nil.
-SEC("uprobe/kafka_batch_return")
-int uprobe_kafka_batch_return(struct pt_regs *ctx)
+// A batch of partition writer ptw completed with error err (its itab
+// word): on success its messages carry their topic, partition and offset.
+static __always_inline void kafka_batch_completed(struct go_offsets *off, struct goroutine_key *key, u64 ptw, u64 batch, u64 err)
 {
-	struct go_offsets *off = probe_enter(ctx);
-	if (!off)
-		return 0;
-	struct goroutine_key key = current_goroutine(ctx);
-	u64 *bp = bpf_map_lookup_elem(&kafka_batch_calls, &key);
-	if (!bp)
-		return 0;
-	u64 batch = *bp;
-	bpf_map_delete_elem(&kafka_batch_calls, &key);
-	u64 err = 0;
-	if (bpf_probe_read_user(&err, sizeof(err), (void *)(batch + FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_WRITEBATCH_ERR))) || err)
-		return 0; // the batch failed: no offsets
+	if (err || !ptw || !batch)
+		return; // the batch failed: no offsets
+	u64 w = read_ptr(ptw + FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_PARTITIONWRITER_W));
+	if (!w || !kafka_writer_acks(off, w))
+		return; // no produce response: the offsets are the caller's
 	struct go_string msgs = {}; // the slice's array and length
 	if (bpf_probe_read_user(&msgs, sizeof(msgs), (void *)(batch + FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_WRITEBATCH_MSGS))) ||
 	    !msgs.ptr || msgs.len <= 0)
-		return 0;
+		return;
+	s64 partition = 0, base = 0;
+	if (bpf_probe_read_user(&partition, sizeof(partition), (void *)(msgs.ptr + FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_PARTITION))) ||
+	    bpf_probe_read_user(&base, sizeof(base), (void *)(msgs.ptr + FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_OFFSET))) || base < 0)
+		return;
 	u32 zero = 0;
-	struct kafka_batch_walk *w = bpf_map_lookup_elem(&kafka_batch_walks, &zero);
-	if (!w)
-		return 0;
-	w->msgs = msgs.ptr;
-	w->key_off = FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_KEY);
-	w->value_off = FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_VALUE);
-	w->partition_off = FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_PARTITION);
-	w->offset_off = FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_OFFSET);
-	w->tgid = key.tgid;
-	w->pad = 0;
-	w->owner = key;
-	__builtin_memset(&w->ev, 0, sizeof(w->ev));
-	w->ev.hdr.kind = EVENT_KAFKA_OFFSETS;
-	w->ev.hdr.pid = key.tgid;
+	struct kafka_batch_walk *wk = bpf_map_lookup_elem(&kafka_batch_walks, &zero);
+	if (!wk)
+		return;
+	wk->msgs = msgs.ptr;
+	wk->key_off = FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_KEY);
+	wk->base_offset = base;
+	wk->tgid = key->tgid;
+	wk->pad = 0;
+	wk->owner = *key;
+	__builtin_memset(&wk->ev, 0, sizeof(wk->ev));
+	wk->ev.hdr.kind = EVENT_KAFKA_OFFSETS;
+	wk->ev.hdr.pid = key->tgid;
+	wk->ev.partition = partition;
 	// Every message of a batch has the batch's topic (writeBatch sets it).
-	w->ev.topic_len = read_go_string(msgs.ptr + FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_TOPIC), w->ev.topic, KAFKA_TOPIC_LEN);
-	bpf_loop(msgs.len > KAFKA_MAX_MESSAGES ? KAFKA_MAX_MESSAGES : (u32)msgs.len, kafka_walk_batch, &key, 0);
-	if (w->owner.tgid == key.tgid && w->owner.g == key.g)
-		kafka_flush_run(w);
+	wk->ev.topic_len = read_go_string(msgs.ptr + FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_MESSAGE_TOPIC), wk->ev.topic, KAFKA_TOPIC_LEN);
+	bpf_loop(msgs.len > KAFKA_MAX_MESSAGES ? KAFKA_MAX_MESSAGES : (u32)msgs.len, kafka_walk_batch, key, 0);
+	if (wk->owner.tgid == key->tgid && wk->owner.g == key->g)
+		kafka_flush_run(wk);
+}
+
+// writeBatch's call of runtime.closechan(batch.done), where kafka-go
+// inlined (*writeBatch).complete(err): b.err is set, the channel in ax.
+// writeBatch's arguments are in their spill slots above its frame pointer
+// (Go's register ABI: ptw at bp+16, batch at bp+24; the prologue stores
+// them there). The batch read there is checked against the channel being
+// closed (writeBatch.done, 16 bytes before err): any other batch, or
+// another layout, sends nothing.
+SEC("uprobe/kafka_batch_done")
+int uprobe_kafka_batch_done(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off || !kafka_offsets_known(off))
+		return 0;
+	u64 err_off = FIELD(off, GITHUB_COM_SEGMENTIO_KAFKA_GO_WRITEBATCH_ERR);
+	if (err_off < 16)
+		return 0;
+	u64 fp = ctx->bp;
+	u64 ptw = read_ptr(fp + 16);
+	u64 batch = read_ptr(fp + 24);
+	if (!batch || !GO_PARAM1(ctx) || read_ptr(batch + err_off - 16) != GO_PARAM1(ctx))
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	kafka_batch_completed(off, &key, ptw, batch, read_ptr(batch + err_off));
+	return 0;
+}
+
+// writeBatch's call of (*writeBatch).complete(err) where it is not inlined:
+// batch in ax, err in bx/cx; ptw in writeBatch's spill slot (bp+16).
+SEC("uprobe/kafka_batch_complete")
+int uprobe_kafka_batch_complete(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off || !kafka_offsets_known(off))
+		return 0;
+	struct goroutine_key key = current_goroutine(ctx);
+	kafka_batch_completed(off, &key, read_ptr(ctx->bp + 16), GO_PARAM1(ctx), GO_PARAM2(ctx));
 	return 0;
 }

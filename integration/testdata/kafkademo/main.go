@@ -3,7 +3,8 @@
 // /produce?n=N sends N messages to the topic in one WriteMessages call
 // (topic=writer: the Writer names the topic; topic=message: each message
 // does; tp=<traceparent>: each message carries that traceparent header, as
-// an application with an OpenTelemetry SDK would set it; big=1: the first
+// an application with an OpenTelemetry SDK would set it; acks=none: a
+// Writer with kafka-go's default RequiredAcks, none; big=1: the first
 // message is larger than the Writer's BatchBytes, so WriteMessages fails
 // at once), and a consumer
 // goroutine reading the topic in a consumer group with ReadMessage.
@@ -11,7 +12,11 @@
 // message (what it does with the message). /consumed answers how many
 // messages it has read. /bench?n=N&batch=B
 // makes N WriteMessages calls of B messages each, one after the other, and
-// answers the time they took in nanoseconds.
+// answers the time they took in nanoseconds. /burst?g=G&calls=C starts G
+// goroutines at once, goroutine g making C WriteMessages calls of g+1
+// messages each (values "burst g=<g> c=<call> m=<message>") on the same
+// Writer, and answers when all are sent. /values lists the messages
+// consumed, one "offset value" per line.
 package main
 
 import (
@@ -22,6 +27,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +45,8 @@ func main() {
 
 	topicWriter := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: *topic, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireOne}
 	plainWriter := &kafka.Writer{Addr: kafka.TCP(addrs...), BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireOne}
+	// kafka-go's default RequiredAcks: none (no produce response).
+	noAckWriter := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: *topic, BatchTimeout: 5 * time.Millisecond}
 	http.HandleFunc("/produce", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		n, _ := strconv.Atoi(q.Get("n"))
@@ -57,6 +65,9 @@ func main() {
 			msgs[0].Value = make([]byte, 2<<20)
 		}
 		wr := topicWriter
+		if q.Get("acks") == "none" {
+			wr = noAckWriter
+		}
 		if q.Get("topic") == "message" {
 			wr = plainWriter
 			for i := range msgs {
@@ -89,6 +100,53 @@ func main() {
 			}
 		}
 		fmt.Fprintln(w, time.Since(start).Nanoseconds())
+	})
+
+	http.HandleFunc("/burst", func(w http.ResponseWriter, r *http.Request) {
+		g, _ := strconv.Atoi(r.URL.Query().Get("g"))
+		calls, _ := strconv.Atoi(r.URL.Query().Get("calls"))
+		if g <= 0 || calls <= 0 {
+			http.Error(w, "want g > 0 and calls > 0", http.StatusBadRequest)
+			return
+		}
+		start := make(chan struct{})
+		errs := make(chan error, g)
+		var wg sync.WaitGroup
+		for i := 0; i < g; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				<-start
+				for c := 0; c < calls; c++ {
+					msgs := make([]kafka.Message, i+1)
+					for m := range msgs {
+						msgs[m].Value = []byte(fmt.Sprintf("burst g=%d c=%d m=%d", i, c, m))
+					}
+					if err := topicWriter.WriteMessages(r.Context(), msgs...); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}(i)
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "sent")
+	})
+
+	var valuesMu sync.Mutex
+	values := map[int64]string{}
+	http.HandleFunc("/values", func(w http.ResponseWriter, r *http.Request) {
+		valuesMu.Lock()
+		defer valuesMu.Unlock()
+		for off, v := range values {
+			fmt.Fprintf(w, "%d %s\n", off, v)
+		}
 	})
 
 	http.HandleFunc("/ack", func(w http.ResponseWriter, r *http.Request) {
@@ -125,6 +183,9 @@ func main() {
 					resp.Body.Close()
 				}
 			}
+			valuesMu.Lock()
+			values[m.Offset] = string(m.Value)
+			valuesMu.Unlock()
 			consumed.Add(1)
 		}
 	}()

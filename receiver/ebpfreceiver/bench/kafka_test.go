@@ -129,7 +129,7 @@ func BenchmarkKafkaProbes(b *testing.B) {
 	}
 	defer stats.Close()
 	prog := func(p string) string { return p[len("uprobe_"):] }
-	producerProgs := []string{prog(kafkaproducer.ProgEntry), prog(kafkaproducer.ProgReturn), prog(kafkaoffsets.ProgEntry), prog(kafkaoffsets.ProgReturn)}
+	producerProgs := []string{prog(kafkaproducer.ProgEntry), prog(kafkaproducer.ProgReturn), prog(kafkaoffsets.ProgDone), prog(kafkaoffsets.ProgComplete)}
 	consumerProgs := []string{prog(kafkaconsumer.ProgEntry), prog(kafkaconsumer.ProgReturn)}
 	sum := func(s0, s1 map[string]ebpf.ProgramStats, progs []string) (uint64, time.Duration) {
 		var runs uint64

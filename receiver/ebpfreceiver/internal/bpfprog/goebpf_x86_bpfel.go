@@ -73,7 +73,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [131]uint64
+	Field        [133]uint64
 	GopanicVaddr uint64
 }
 
@@ -226,16 +226,14 @@ type GoebpfInjectPendingCtx struct {
 }
 
 type GoebpfKafkaBatchWalk struct {
-	_            structs.HostLayout
-	Msgs         uint64
-	KeyOff       uint64
-	ValueOff     uint64
-	PartitionOff uint64
-	OffsetOff    uint64
-	Tgid         uint32
-	Pad          uint32
-	Owner        GoebpfGoroutineKey
-	Ev           GoebpfKafkaOffsetsEvent
+	_          structs.HostLayout
+	Msgs       uint64
+	KeyOff     uint64
+	BaseOffset int64
+	Tgid       uint32
+	Pad        uint32
+	Owner      GoebpfGoroutineKey
+	Ev         GoebpfKafkaOffsetsEvent
 }
 
 type GoebpfKafkaConsumerEvent struct {
@@ -541,8 +539,8 @@ type GoebpfProgramSpecs struct {
 	UprobeGrpcServerStatus        *ebpf.ProgramSpec `ebpf:"uprobe_grpc_server_status"`
 	UprobeH2ClientStream          *ebpf.ProgramSpec `ebpf:"uprobe_h2_client_stream"`
 	UprobeH2ServerHeaders         *ebpf.ProgramSpec `ebpf:"uprobe_h2_server_headers"`
-	UprobeKafkaBatchEntry         *ebpf.ProgramSpec `ebpf:"uprobe_kafka_batch_entry"`
-	UprobeKafkaBatchReturn        *ebpf.ProgramSpec `ebpf:"uprobe_kafka_batch_return"`
+	UprobeKafkaBatchComplete      *ebpf.ProgramSpec `ebpf:"uprobe_kafka_batch_complete"`
+	UprobeKafkaBatchDone          *ebpf.ProgramSpec `ebpf:"uprobe_kafka_batch_done"`
 	UprobeKafkaFetchEntry         *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_entry"`
 	UprobeKafkaFetchReturn        *ebpf.ProgramSpec `ebpf:"uprobe_kafka_fetch_return"`
 	UprobeKafkaProduceEntry       *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_entry"`
@@ -606,7 +604,6 @@ type GoebpfMapSpecs struct {
 	InjectCounters          *ebpf.MapSpec `ebpf:"inject_counters"`
 	InjectLiveConns         *ebpf.MapSpec `ebpf:"inject_live_conns"`
 	InjectPending           *ebpf.MapSpec `ebpf:"inject_pending"`
-	KafkaBatchCalls         *ebpf.MapSpec `ebpf:"kafka_batch_calls"`
 	KafkaBatchWalks         *ebpf.MapSpec `ebpf:"kafka_batch_walks"`
 	KafkaConsumerCalls      *ebpf.MapSpec `ebpf:"kafka_consumer_calls"`
 	KafkaConsumerSpans      *ebpf.MapSpec `ebpf:"kafka_consumer_spans"`
@@ -697,7 +694,6 @@ type GoebpfMaps struct {
 	InjectCounters          *ebpf.Map `ebpf:"inject_counters"`
 	InjectLiveConns         *ebpf.Map `ebpf:"inject_live_conns"`
 	InjectPending           *ebpf.Map `ebpf:"inject_pending"`
-	KafkaBatchCalls         *ebpf.Map `ebpf:"kafka_batch_calls"`
 	KafkaBatchWalks         *ebpf.Map `ebpf:"kafka_batch_walks"`
 	KafkaConsumerCalls      *ebpf.Map `ebpf:"kafka_consumer_calls"`
 	KafkaConsumerSpans      *ebpf.Map `ebpf:"kafka_consumer_spans"`
@@ -741,7 +737,6 @@ func (m *GoebpfMaps) Close() error {
 		m.InjectCounters,
 		m.InjectLiveConns,
 		m.InjectPending,
-		m.KafkaBatchCalls,
 		m.KafkaBatchWalks,
 		m.KafkaConsumerCalls,
 		m.KafkaConsumerSpans,
@@ -815,8 +810,8 @@ type GoebpfPrograms struct {
 	UprobeGrpcServerStatus        *ebpf.Program `ebpf:"uprobe_grpc_server_status"`
 	UprobeH2ClientStream          *ebpf.Program `ebpf:"uprobe_h2_client_stream"`
 	UprobeH2ServerHeaders         *ebpf.Program `ebpf:"uprobe_h2_server_headers"`
-	UprobeKafkaBatchEntry         *ebpf.Program `ebpf:"uprobe_kafka_batch_entry"`
-	UprobeKafkaBatchReturn        *ebpf.Program `ebpf:"uprobe_kafka_batch_return"`
+	UprobeKafkaBatchComplete      *ebpf.Program `ebpf:"uprobe_kafka_batch_complete"`
+	UprobeKafkaBatchDone          *ebpf.Program `ebpf:"uprobe_kafka_batch_done"`
 	UprobeKafkaFetchEntry         *ebpf.Program `ebpf:"uprobe_kafka_fetch_entry"`
 	UprobeKafkaFetchReturn        *ebpf.Program `ebpf:"uprobe_kafka_fetch_return"`
 	UprobeKafkaProduceEntry       *ebpf.Program `ebpf:"uprobe_kafka_produce_entry"`
@@ -876,8 +871,8 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeGrpcServerStatus,
 		p.UprobeH2ClientStream,
 		p.UprobeH2ServerHeaders,
-		p.UprobeKafkaBatchEntry,
-		p.UprobeKafkaBatchReturn,
+		p.UprobeKafkaBatchComplete,
+		p.UprobeKafkaBatchDone,
 		p.UprobeKafkaFetchEntry,
 		p.UprobeKafkaFetchReturn,
 		p.UprobeKafkaProduceEntry,

@@ -115,6 +115,8 @@ const (
 	KafkaMessageValue
 	KafkaWriteBatchMsgs
 	KafkaWriteBatchErr
+	KafkaWriterRequiredAcks
+	KafkaPartitionWriterW
 	SaramaProducerMessageTopic
 	SaramaProducerMessageOffset
 	SaramaProducerMessagePartition
@@ -292,6 +294,10 @@ var list = [Count]Field{
 	KafkaMessageValue:   {Key: "github.com/segmentio/kafka-go.Message.Value", NotInTable: true},
 	KafkaWriteBatchMsgs: {Key: "github.com/segmentio/kafka-go.writeBatch.msgs", NotInTable: true},
 	KafkaWriteBatchErr:  {Key: "github.com/segmentio/kafka-go.writeBatch.err", NotInTable: true},
+	// RequiredAcks none: the producer learns no offsets (kafka-go leaves the
+	// messages' Offset as the caller set it); the batch's Writer.
+	KafkaWriterRequiredAcks: {Key: "github.com/segmentio/kafka-go.Writer.RequiredAcks", NotInTable: true},
+	KafkaPartitionWriterW:   {Key: "github.com/segmentio/kafka-go.partitionWriter.w", NotInTable: true},
 	// github.com/IBM/sarama (the saramaproducer and saramaconsumer
 	// probes). DWARF, else the probes' rule (one layout from
 	// github.com/Shopify/sarama v1.38 through IBM/sarama v1.61).

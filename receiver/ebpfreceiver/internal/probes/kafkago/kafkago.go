@@ -45,6 +45,8 @@ var OffsetFields = []fields.ID{
 	fields.KafkaMessageValue,
 	fields.KafkaWriteBatchMsgs,
 	fields.KafkaWriteBatchErr,
+	fields.KafkaWriterRequiredAcks,
+	fields.KafkaPartitionWriterW,
 }
 
 // MessageSize is sizeof(kafka.Message) in every v0.4 release: the stride
@@ -62,7 +64,11 @@ const (
 // HighWaterMark int64; Key, Value []byte; Headers []Header; ...},
 // Reader{config ReaderConfig; ...}, ReaderConfig{Brokers []string; GroupID
 // string; ...}, writeBatch{time time.Time; msgs []Message; size int; bytes
-// int64; ready, done chan struct{}; timer *time.Timer; err error}.
+// int64; ready, done chan struct{}; timer *time.Timer; err error} (done
+// is err-16: the offsets programs check the batch they read against the
+// channel being closed), Writer.RequiredAcks after Addr, Topic, Balancer
+// and eight int-sized settings,
+// partitionWriter.w after meta, queue, mutex and currBatch.
 var Layout = map[fields.ID]uint64{
 	fields.KafkaWriterTopic:         16,
 	fields.KafkaMessageTopic:        0,
@@ -75,6 +81,8 @@ var Layout = map[fields.ID]uint64{
 	fields.KafkaMessageValue:        64,
 	fields.KafkaWriteBatchMsgs:      24,
 	fields.KafkaWriteBatchErr:       88,
+	fields.KafkaWriterRequiredAcks:  112,
+	fields.KafkaPartitionWriterW:    88,
 }
 
 // Complete fills the fields DWARF did not give for a binary built with

@@ -60,6 +60,16 @@ func TestLayoutRule(t *testing.T) {
 				if err != nil || got != MessageTimeOffset || got+24 != MessageSize {
 					t.Errorf("%s: Message.Time at %d (%v): MessageSize %d is stale", modfile, got, err, MessageSize)
 				}
+				// What the offsets programs derive: writeBatch.done (the
+				// channel whose closing they check) 16 bytes before err,
+				// and Message.Value right after Key (one read of both).
+				done, err := exe.DWARFFieldOffset(Module+".writeBatch", "done")
+				if err != nil || done+16 != Layout[fields.KafkaWriteBatchErr] {
+					t.Errorf("%s: writeBatch.done at %d (%v), err at %d: the offsets programs' rule is stale", modfile, done, err, Layout[fields.KafkaWriteBatchErr])
+				}
+				if Layout[fields.KafkaMessageValue] != Layout[fields.KafkaMessageKey]+24 {
+					t.Errorf("Message.Value at %d, Key at %d: not adjacent", Layout[fields.KafkaMessageValue], Layout[fields.KafkaMessageKey])
+				}
 				continue
 			}
 			tab := fields.NewTable()
