@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/redis"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 )
@@ -86,5 +88,29 @@ func TestPoolNamesStable(t *testing.T) {
 	c.Forget(1)
 	if n := c.nameOf(1, 0x100, "redis h:1/0"); n != "redis h:1/0" {
 		t.Fatalf("after Forget: %s", n)
+	}
+}
+
+// A binary whose go-redis pool layout is unknown (stripped, a release the
+// offsets table does not list) is reported once, however many
+// collections see its clients, and gets no pool metrics.
+func TestRedisLayoutUnknownReportedOnce(t *testing.T) {
+	t.Parallel()
+	exe, err := goexe.Inspect(redis.BuildDemo(t, "../../../../integration/testdata/redisdemo", redis.Unlisted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCollector(time.Now())
+	var reports []string
+	c.RedisLayoutUnknown = func(path string, err error) { reports = append(reports, path+": "+err.Error()) }
+	md := pmetric.NewMetrics()
+	for i := 0; i < 3; i++ {
+		_ = c.Collect(md, time.Now(), nil, map[int][]uint64{4242: {0xc000010000}}, func(int) (Process, bool) { return Process{Exe: exe}, true })
+	}
+	if len(reports) != 1 || !strings.Contains(reports[0], exe.Path) || !strings.Contains(reports[0], redis.Unlisted.Version) {
+		t.Errorf("reports %q, want one naming %s and %s", reports, exe.Path, redis.Unlisted.Version)
+	}
+	if md.MetricCount() != 0 {
+		t.Errorf("%d metrics for a pool of unknown layout", md.MetricCount())
 	}
 }
