@@ -25,13 +25,16 @@ import (
 // pending (v9.23.0, which counts them), waits and their time (v9.23.0),
 // and timeouts (both). Pools are named "redis <address>/<db>", the
 // slow client's (max 2) apart from the main one (#2). go-redis v9.23.0
-// and v8.11.5, built with DWARF.
+// and v8.11.5, each built with DWARF and stripped (the pool's layout from
+// the offsets table by go-redis release).
 func TestEBPFRedisPoolMetrics(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	srv := redis.Start(t)
 	dir := t.TempDir()
 	var demos []string
-	for _, d := range []redis.Demo{redis.Demos[0], redis.Demos[2]} {
+	v9Stripped, v8Stripped := redis.Demos[0], redis.Demos[2]
+	v9Stripped.Stripped, v8Stripped.Stripped = true, true
+	for _, d := range []redis.Demo{redis.Demos[0], redis.Demos[2], v9Stripped, v8Stripped} {
 		exe := filepath.Join(dir, "redispool-"+d.Name())
 		if b, err := os.ReadFile(redis.BuildDemo(t, "testdata/redisdemo", d)); err != nil {
 			t.Fatal(err)

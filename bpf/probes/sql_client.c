@@ -23,7 +23,9 @@
 // names it (*pq.conn, *mysql.mysqlConn, ...) and derives db.system.name.
 // At return the error's dynamic type, and for lib/pq's *pq.Error, pgx v5's
 // *pgconn.PgError and go-sql-driver's *mysql.MySQLError their code, are
-// read. Every event carries the *sql.DB the call used: user space names
+// read: compared with the drivers' error types when DWARF gave them, else
+// read where each driver linked in keeps its code, for user space to keep
+// the one whose type the error is. Every event carries the *sql.DB the call used: user space names
 // the server from the pool's connector.
 
 #include "goebpf.h"
@@ -50,12 +52,25 @@ enum sql_code_kind {
 	SQL_CODE_NONE = 0,
 	SQL_CODE_SQLSTATE = 1, // code: lib/pq's Error.Code (5 characters)
 	SQL_CODE_NUMBER = 2,   // error_number: MySQLError.Number
-	// pgx v5: code is what the error holds where *pgconn.PgError keeps
-	// its Code, inner_code the same of the error a *pgconn.PrepareError
-	// wraps (its first field), whose type is inner_error_type. Neither
-	// type is known here without DWARF: user space keeps a code only when
-	// the type it names is *pgconn.PgError.
-	SQL_CODE_PGX = 3,
+	// The error's type could not be compared here (pgx's error types are
+	// never known; lib/pq's and go-sql-driver's only from DWARF): untyped
+	// says which drivers' codes were read where each keeps it, and user
+	// space keeps a code only when the error's type (which it names) is
+	// that driver's.
+	SQL_CODE_UNTYPED = 3,
+};
+
+// What an SQL_CODE_UNTYPED event read (sql_client_event.untyped, bits).
+enum sql_untyped {
+	// pgx v5: code is what the error holds where *pgconn.PgError keeps its
+	// Code, inner_code the same of the error a *pgconn.PrepareError wraps
+	// (its first field), whose type is inner_error_type.
+	SQL_UNTYPED_PGX = 1,
+	// lib/pq: pq_code is what the error holds where *pq.Error keeps Code.
+	SQL_UNTYPED_PQ = 2,
+	// go-sql-driver/mysql: error_number is what the error holds where
+	// *mysql.MySQLError keeps Number.
+	SQL_UNTYPED_MYSQL = 4,
 };
 
 struct sql_client_inflight {
@@ -83,15 +98,19 @@ struct sql_client_event {
 	u8 op;        // enum sql_op
 	u8 has_error; // the call returned a non-nil error
 	u8 code_kind; // enum sql_code_kind
-	u8 pad;
+	u8 untyped;   // enum sql_untyped bits (SQL_CODE_UNTYPED)
 	u16 query_len;      // bytes of query copied
 	u16 code_len;       // bytes of code copied
 	u32 query_full_len; // the statement's length (truncated when larger than query_len)
 	u16 error_number;
 	u16 inner_code_len;
+	u16 pq_code_len;
+	u16 pad;
+	u32 pad2;
 	u64 inner_error_type;
 	char inner_code[SQL_CODE_LEN];
 	char code[SQL_CODE_LEN];
+	char pq_code[SQL_CODE_LEN];
 	char query[SQL_QUERY_LEN];
 };
 
@@ -202,10 +221,14 @@ static __always_inline int sql_end(struct pt_regs *ctx, u64 err_itab, u64 err_da
 	e->driver_type = st->driver_type;
 	e->db = st->db;
 	e->op = st->op;
+	e->untyped = 0;
 	e->pad = 0;
+	e->pad2 = 0;
 	e->inner_code_len = 0;
+	e->pq_code_len = 0;
 	e->inner_error_type = 0;
 	__builtin_memset(e->inner_code, 0, SQL_CODE_LEN);
+	__builtin_memset(e->pq_code, 0, SQL_CODE_LEN);
 	e->has_error = err_itab != 0;
 	e->error_type = iface_type(err_itab, st->bias);
 	e->code_kind = SQL_CODE_NONE;
@@ -225,18 +248,37 @@ static __always_inline int sql_end(struct pt_regs *ctx, u64 err_itab, u64 err_da
 				e->error_number = num;
 				e->code_kind = SQL_CODE_NUMBER;
 			}
-		} else if (known(off, GO_FIELD_GITHUB_COM_JACKC_PGX_V5_PGCONN_PGERROR_CODE) &&
-			   known(off, GO_FIELD_GITHUB_COM_JACKC_PGX_V5_PGCONN_PREPAREERROR_ERR)) {
-			// A binary with pgx: read where the codes would be (a failed
-			// read leaves them empty); user space checks the types.
-			u64 code_off = FIELD(off, GITHUB_COM_JACKC_PGX_V5_PGCONN_PGERROR_CODE);
-			e->code_len = read_go_string(err_data + code_off, e->code, SQL_CODE_LEN);
-			u64 inner[2] = {0, 0};
-			if (bpf_probe_read_user(inner, sizeof(inner), (void *)(err_data + FIELD(off, GITHUB_COM_JACKC_PGX_V5_PGCONN_PREPAREERROR_ERR))) == 0 && inner[1]) {
-				e->inner_error_type = iface_type(inner[0], st->bias);
-				e->inner_code_len = read_go_string(inner[1] + code_off, e->inner_code, SQL_CODE_LEN);
+		} else {
+			// Read where each driver linked in keeps its code (a failed
+			// read leaves it empty); user space checks the types.
+			u8 untyped = 0;
+			if (known(off, GO_FIELD_GITHUB_COM_JACKC_PGX_V5_PGCONN_PGERROR_CODE) &&
+			    known(off, GO_FIELD_GITHUB_COM_JACKC_PGX_V5_PGCONN_PREPAREERROR_ERR)) {
+				u64 code_off = FIELD(off, GITHUB_COM_JACKC_PGX_V5_PGCONN_PGERROR_CODE);
+				e->code_len = read_go_string(err_data + code_off, e->code, SQL_CODE_LEN);
+				u64 inner[2] = {0, 0};
+				if (bpf_probe_read_user(inner, sizeof(inner), (void *)(err_data + FIELD(off, GITHUB_COM_JACKC_PGX_V5_PGCONN_PREPAREERROR_ERR))) == 0 && inner[1]) {
+					e->inner_error_type = iface_type(inner[0], st->bias);
+					e->inner_code_len = read_go_string(inner[1] + code_off, e->inner_code, SQL_CODE_LEN);
+				}
+				untyped |= SQL_UNTYPED_PGX;
 			}
-			e->code_kind = SQL_CODE_PGX;
+			if (known(off, GO_FIELD_GITHUB_COM_LIB_PQ_ERROR_CODE) && !known(off, GO_FIELD_GITHUB_COM_LIB_PQ___ERROR__TYPE)) {
+				e->pq_code_len = read_go_string(err_data + FIELD(off, GITHUB_COM_LIB_PQ_ERROR_CODE), e->pq_code, SQL_CODE_LEN);
+				untyped |= SQL_UNTYPED_PQ;
+			}
+			if (known(off, GO_FIELD_GITHUB_COM_GO_SQL_DRIVER_MYSQL_MYSQLERROR_NUMBER) &&
+			    !known(off, GO_FIELD_GITHUB_COM_GO_SQL_DRIVER_MYSQL___MYSQLERROR__TYPE)) {
+				u16 num = 0;
+				if (bpf_probe_read_user(&num, sizeof(num), (void *)(err_data + FIELD(off, GITHUB_COM_GO_SQL_DRIVER_MYSQL_MYSQLERROR_NUMBER))) == 0) {
+					e->error_number = num;
+					untyped |= SQL_UNTYPED_MYSQL;
+				}
+			}
+			if (untyped) {
+				e->code_kind = SQL_CODE_UNTYPED;
+				e->untyped = untyped;
+			}
 		}
 	}
 	u16 n = st->query_len;

@@ -178,7 +178,7 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 			logOnce("No gRPC stitching for executable's client calls: grpc-go struct layout unknown", err)
 		}
 		if err := r.cfg.Traces.redisLayoutUnknown(b.info); err != nil {
-			logOnce("No Redis spans for executable: go-redis struct layout unknown", err)
+			logOnce("No Redis spans (nor Redis pool metrics) for executable: go-redis struct layout unknown", err)
 		}
 		if err := r.cfg.Traces.saramaLayoutUnknown(b.info); err != nil {
 			logOnce("No sarama spans for executable: sarama struct layout unknown", err)

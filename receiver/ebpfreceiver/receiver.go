@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
+	"go.uber.org/zap"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/dbpools"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/discovery"
@@ -186,6 +187,9 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 		r.runtime = rc
 		if r.cfg.Metrics.DBPools && r.tracer != nil {
 			r.dbpools = dbpools.NewCollector(time.Now())
+			r.dbpools.RedisLayoutUnknown = func(exe string, err error) {
+				r.set.Logger.Warn("No Redis pool metrics for executable: go-redis pool layout unknown", zap.String("path", exe), zap.Error(err))
+			}
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())

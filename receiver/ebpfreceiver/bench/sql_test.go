@@ -34,26 +34,7 @@ import (
 // prepared statement ((*Stmt).ExecContext: 2).
 func BenchmarkSQLProbes(b *testing.B) {
 	requireRoot(b)
-	pg := postgres.Start(b)
-	exe := filepath.Join(b.TempDir(), "sqldemo")
-	build := exec.Command("go", "build", "-o", exe, ".")
-	build.Dir = "../../../integration/testdata/sqldemo"
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build sqldemo: %v\n%s", err, out)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(exe, "-addr", addr, "-pg", pg.URL)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	exe, addr, cmd := startSQLDemo(b)
 	const n = 2000
 	type mode struct {
 		name, unit string
@@ -220,6 +201,34 @@ func BenchmarkSQLProbes(b *testing.B) {
 			m.unit, u, t, t/u, rounds, round0(untraced[m.unit]), round0(traced[m.unit]))
 		b.ReportMetric(t/u, "traced/untraced-"+m.unit)
 	}
+}
+
+// startSQLDemo starts a real PostgreSQL and integration/testdata/sqldemo
+// (unstripped, the host's Go) talking to it; it returns the demo's
+// executable, its HTTP address and its process.
+func startSQLDemo(b *testing.B) (exe, addr string, cmd *exec.Cmd) {
+	b.Helper()
+	pg := postgres.Start(b)
+	exe = filepath.Join(b.TempDir(), "sqldemo")
+	build := exec.Command("go", "build", "-o", exe, ".")
+	build.Dir = "../../../integration/testdata/sqldemo"
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build sqldemo: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr = l.Addr().String()
+	l.Close()
+	cmd = exec.Command(exe, "-addr", addr, "-pg", pg.URL)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return exe, addr, cmd
 }
 
 func flag01(on bool) int {

@@ -456,15 +456,19 @@ type GoebpfSqlClientEvent struct {
 	Op             uint8
 	HasError       uint8
 	CodeKind       uint8
-	Pad            uint8
+	Untyped        uint8
 	QueryLen       uint16
 	CodeLen        uint16
 	QueryFullLen   uint32
 	ErrorNumber    uint16
 	InnerCodeLen   uint16
+	PqCodeLen      uint16
+	Pad            uint16
+	Pad2           uint32
 	InnerErrorType uint64
 	InnerCode      [8]int8
 	Code           [8]int8
+	PqCode         [8]int8
 	Query          [512]int8
 }
 

@@ -57,6 +57,11 @@ type Collector struct {
 	names map[int]map[uint64]string
 	taken map[int]map[string]int
 	start pcommon.Timestamp
+	// RedisLayoutUnknown, when set, is told once per executable that has
+	// go-redis clients whose pool layout is unknown (a stripped binary
+	// built against a go-redis release the offsets table does not list):
+	// its Redis pools get no metrics.
+	RedisLayoutUnknown func(exe string, err error)
 }
 
 type layoutOrErr struct {
@@ -138,10 +143,13 @@ func (c *Collector) Collect(md pmetric.Metrics, now time.Time, pools, redis map[
 			// Read once the binary has a client: most have none.
 			lo.redis, lo.redisErr = RedisLayoutOf(proc.Exe)
 			lo.redisDone = true
+			if lo.redisErr != nil && c.RedisLayoutUnknown != nil {
+				c.RedisLayoutUnknown(proc.Exe.Path, lo.redisErr)
+			}
 		}
 		c.layouts[proc.Exe] = lo
 		if lo.err != nil && (!lo.redisDone || lo.redisErr != nil) {
-			continue // no DWARF: no pool metrics (said once per binary by the caller's docs)
+			continue // no layout: no pool metrics (a go-redis one said once per binary)
 		}
 		bias, ok := c.biases[pid]
 		if !ok {

@@ -19,7 +19,9 @@ type field struct{ off, size uint64 }
 
 // RedisLayout is where a binary's go-redis keeps what is read: the
 // client's pool (baseClient.connPool, an interface holding a
-// *pool.ConnPool) and options, and the pool's state. From DWARF only: the
+// *pool.ConnPool) and options, and the pool's state. From DWARF, else from
+// the offsets table, which records these fields' offsets and sizes for
+// every release of go-redis v9 and v8 (goexe/offsets_fields.txt): the
 // pool's fields changed size and place across releases (poolSize and
 // idleConnsLen became atomic.Int32 and Options.PoolSize an int32 in later
 // v9 releases; WaitCount and waitDurationNs came in v9.10;
@@ -37,13 +39,19 @@ type RedisLayout struct {
 }
 
 // RedisLayoutOf reads the layout of the first go-redis module the binary
-// links from its DWARF (an error when it links none, or has no DWARF).
+// links, from its DWARF or, without DWARF, the offsets table by the
+// module's version (an error naming the module, its version and the
+// missing field when it links none, or neither knows the layout).
 func RedisLayoutOf(exe *goexe.Executable) (RedisLayout, error) {
 	for _, m := range redisModules {
 		if _, ok := exe.Modules[m]; !ok {
 			continue
 		}
-		return redisLayoutOf(exe, m)
+		l, err := redisLayoutOf(exe, m)
+		if err != nil {
+			return RedisLayout{}, fmt.Errorf("%s %s: %w", m, exe.Modules[m], err)
+		}
+		return l, nil
 	}
 	return RedisLayout{}, errors.New("no go-redis v8 or v9 module")
 }
@@ -53,21 +61,21 @@ func redisLayoutOf(exe *goexe.Executable, module string) (RedisLayout, error) {
 	pool := module + "/internal/pool."
 	var errs []error
 	off := func(structName, name string) uint64 {
-		o, err := exe.DWARFFieldOffset(structName, name)
+		o, err := exe.FieldOffset(structName, name)
 		if err != nil {
 			errs = append(errs, err)
 		}
 		return o
 	}
 	sized := func(structName, name string, required bool) field {
-		o, err := exe.DWARFFieldOffset(structName, name)
+		o, err := exe.FieldOffset(structName, name)
 		if err != nil {
 			if required {
 				errs = append(errs, err)
 			}
 			return field{}
 		}
-		s, err := exe.DWARFFieldSize(structName, name)
+		s, err := exe.FieldSize(structName, name)
 		if err != nil || (s != 4 && s != 8) {
 			errs = append(errs, fmt.Errorf("%s.%s: size %d: %v", structName, name, s, err))
 			return field{}
@@ -79,7 +87,7 @@ func redisLayoutOf(exe *goexe.Executable, module string) (RedisLayout, error) {
 	l.Addr = off(module+".Options", "Addr")
 	l.DB = off(module+".Options", "DB")
 	// The pool's options: cfg in v9, opt in v8.
-	if o, err := exe.DWARFFieldOffset(pool+"ConnPool", "cfg"); err == nil {
+	if o, err := exe.FieldOffset(pool+"ConnPool", "cfg"); err == nil {
 		l.PoolCfg = o
 	} else {
 		l.PoolCfg = off(pool+"ConnPool", "opt")

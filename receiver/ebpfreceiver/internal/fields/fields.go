@@ -232,7 +232,8 @@ var list = [Count]Field{
 	SQLTxDc:         {Key: "database/sql.Tx.dc", NotInTable: true},
 	SQLTxDone:       {Key: "database/sql.Tx.done", NotInTable: true},
 	// Drivers' error types: where the SQLSTATE (lib/pq) and the server's
-	// error number (go-sql-driver/mysql) are; DWARF only.
+	// error number (go-sql-driver/mysql) are. DWARF, else sqlclient's rule
+	// by the driver's version.
 	PQErrorCode:      {Key: "github.com/lib/pq.Error.Code", NotInTable: true},
 	MySQLErrorNumber: {Key: "github.com/go-sql-driver/mysql.MySQLError.Number", NotInTable: true},
 	// Not fields: unrelocated addresses sqlclient's rule records, of the

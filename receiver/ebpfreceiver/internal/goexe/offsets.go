@@ -47,10 +47,14 @@ type OffsetTable struct {
 // these by building every patch of a minor whose first and newest patch
 // disagree); pre-releases and pseudo-versions match only an exact key. For generated protobuf messages Module is ProtocGenGo
 // and the keys are generations (ProtoImpl, ProtoLegacy). A null offset
-// means the field does not exist in that version.
+// means the field does not exist in that version. Sizes, recorded for the
+// per-release module fields only, holds the field's size in bytes by the
+// same keys (a field whose type changed size across releases: an int that
+// became an atomic.Int32).
 type FieldOffsets struct {
 	Module  string             `json:"module,omitempty"`
 	Offsets map[string]*uint64 `json:"offsets"`
+	Sizes   map[string]*uint64 `json:"sizes,omitempty"`
 }
 
 var (
@@ -111,6 +115,51 @@ func (e *Executable) FieldOffset(structName, field string) (uint64, error) {
 		return 0, fmt.Errorf("%s: %w", e.Path, err)
 	}
 	return off, nil
+}
+
+// FieldSize returns the size in bytes of field in the struct type
+// structName: from DWARF when the executable has it, else from the
+// committed table, which records sizes for the per-release module fields
+// only ("key @module" lines of offsets_fields.txt). Errors as FieldOffset's.
+func (e *Executable) FieldSize(structName, field string) (uint64, error) {
+	if e.HasDWARF {
+		if s, err := e.DWARFFieldSize(structName, field); err == nil {
+			return s, nil
+		}
+	}
+	t, err := EmbeddedOffsets()
+	if err != nil {
+		return 0, err
+	}
+	s, err := t.LookupSize(structName+"."+field, e.moduleVersions(structName))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", e.Path, err)
+	}
+	return s, nil
+}
+
+// LookupSize returns the size of key, a field of another module recorded
+// per release, for an executable with the given module versions.
+func (t *OffsetTable) LookupSize(key string, modules map[string]string) (uint64, error) {
+	fo, ok := t.Fields[key]
+	if !ok {
+		return 0, fmt.Errorf("field %s is not in the offsets table (add it to offsets_fields.txt and run offsetgen)", key)
+	}
+	if fo.Module == "" || fo.Sizes == nil {
+		return 0, fmt.Errorf("field %s: the offsets table records no size for it", key)
+	}
+	v := modules[fo.Module]
+	if v == "" {
+		return 0, fmt.Errorf("field %s: executable does not use module %s (or its version is unknown)", key, fo.Module)
+	}
+	s, ok := fo.Sizes[v]
+	if !ok {
+		return 0, fmt.Errorf("field %s: no size for %s %s in the offsets table", key, fo.Module, v)
+	}
+	if s == nil {
+		return 0, fmt.Errorf("field %s in %s %s: %w", key, fo.Module, v, ErrFieldAbsent)
+	}
+	return *s, nil
 }
 
 // Lookup returns the offset of key ("net/http.Request.ctx") for an

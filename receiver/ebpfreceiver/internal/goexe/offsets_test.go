@@ -198,3 +198,49 @@ func TestGRPCVersionString(t *testing.T) {
 		t.Error("moduleMinor/grpcMinor")
 	}
 }
+
+// Sizes are recorded for the per-release module fields only: found by the
+// exact release, absent where the field is, an error for an unlisted
+// release or a field without sizes. The committed table holds go-redis's
+// pool counters with the size change v9 made (int to atomic.Int32).
+func TestOffsetTableLookupSize(t *testing.T) {
+	t.Parallel()
+	const m = "github.com/redis/go-redis/v9"
+	tab := &OffsetTable{Fields: map[string]FieldOffsets{
+		m + "/internal/pool.ConnPool.poolSize": {Module: m,
+			Offsets: map[string]*uint64{"v9.0.0": u64(96), "v9.23.0": u64(104)},
+			Sizes:   map[string]*uint64{"v9.0.0": u64(8), "v9.23.0": u64(4)}},
+		m + "/internal/pool.Stats.PendingRequests": {Module: m,
+			Offsets: map[string]*uint64{"v9.0.0": nil}, Sizes: map[string]*uint64{"v9.0.0": nil}},
+		"net/http.Request.Method": {Offsets: map[string]*uint64{"26": u64(0)}},
+	}}
+	mods := func(v string) map[string]string { return map[string]string{m: v} }
+	if s, err := tab.LookupSize(m+"/internal/pool.ConnPool.poolSize", mods("v9.23.0")); err != nil || s != 4 {
+		t.Errorf("v9.23.0: %d, %v", s, err)
+	}
+	if s, err := tab.LookupSize(m+"/internal/pool.ConnPool.poolSize", mods("v9.0.0")); err != nil || s != 8 {
+		t.Errorf("v9.0.0: %d, %v", s, err)
+	}
+	if _, err := tab.LookupSize(m+"/internal/pool.Stats.PendingRequests", mods("v9.0.0")); !errors.Is(err, ErrFieldAbsent) {
+		t.Errorf("absent field: %v", err)
+	}
+	for _, tc := range []struct{ key, version string }{
+		{m + "/internal/pool.ConnPool.poolSize", "v9.0.0-rc.4"},
+		{m + "/internal/pool.ConnPool.poolSize", ""},
+		{"net/http.Request.Method", "v9.0.0"},
+		{"no.Such.field", "v9.0.0"},
+	} {
+		if _, err := tab.LookupSize(tc.key, mods(tc.version)); err == nil || errors.Is(err, ErrFieldAbsent) {
+			t.Errorf("%s %q: %v, want an error", tc.key, tc.version, err)
+		}
+	}
+	emb, err := EmbeddedOffsets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, want := range map[string]uint64{"v9.0.0": 8, "v9.23.0": 4} {
+		if s, err := emb.LookupSize(m+"/internal/pool.ConnPool.poolSize", mods(v)); err != nil || s != want {
+			t.Errorf("committed table, %s: poolSize size %d (%v), want %d", v, s, err, want)
+		}
+	}
+}

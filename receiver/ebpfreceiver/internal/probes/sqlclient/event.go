@@ -27,7 +27,14 @@ const (
 	codeNone     = 0
 	codeSQLState = 1
 	codeNumber   = 2
-	codePgx      = 3
+	codeUntyped  = 3
+)
+
+// What a codeUntyped event read (enum sql_untyped bits).
+const (
+	untypedPgx   = 1
+	untypedPQ    = 2
+	untypedMySQL = 4
 )
 
 // Event is one database/sql call.
@@ -56,6 +63,13 @@ type Event struct {
 	// Pgx holds pgx's codes, read where they would be before the error's
 	// type was known: SpanOf keeps one when the type is *pgconn.PgError.
 	Pgx *PgxCodes
+	// PQCode and MySQLNumber (nil: not read) are what the error holds
+	// where lib/pq's *Error keeps its SQLSTATE and go-sql-driver's
+	// *MySQLError its number, read when the drivers' error types were not
+	// known (no DWARF): SpanOf keeps one when the error's type is the
+	// driver's.
+	PQCode      *string
+	MySQLNumber *uint16
 }
 
 // PgxCodes are the codes read where pgx v5 keeps its SQLSTATE: Code in
@@ -95,11 +109,21 @@ func Decode(raw []byte) (probes.Event, error) {
 		ev.StatusCode = probes.CString(e.Code[:], e.CodeLen)
 	case codeNumber:
 		ev.StatusCode = strconv.FormatUint(uint64(e.ErrorNumber), 10)
-	case codePgx:
-		ev.Pgx = &PgxCodes{
-			Code:      probes.CString(e.Code[:], e.CodeLen),
-			InnerCode: probes.CString(e.InnerCode[:], e.InnerCodeLen),
-			InnerType: e.InnerErrorType,
+	case codeUntyped:
+		if e.Untyped&untypedPgx != 0 {
+			ev.Pgx = &PgxCodes{
+				Code:      probes.CString(e.Code[:], e.CodeLen),
+				InnerCode: probes.CString(e.InnerCode[:], e.InnerCodeLen),
+				InnerType: e.InnerErrorType,
+			}
+		}
+		if e.Untyped&untypedPQ != 0 {
+			c := probes.CString(e.PqCode[:], e.PqCodeLen)
+			ev.PQCode = &c
+		}
+		if e.Untyped&untypedMySQL != 0 {
+			n := e.ErrorNumber
+			ev.MySQLNumber = &n
 		}
 	}
 	return ev, nil

@@ -51,6 +51,20 @@ func TestDecode(t *testing.T) {
 	if got := ev.(*Event); got.StatusCode != "42P01" || got.Query != q {
 		t.Errorf("decoded %+v", got)
 	}
+	// Codes read untyped (no DWARF): each as its bit says.
+	e.CodeKind, e.Untyped = codeUntyped, untypedPQ|untypedMySQL
+	e.PqCode, e.PqCodeLen, e.ErrorNumber = [8]int8{'4', '2', 'P', '0', '1'}, 5, 1146
+	buf.Reset()
+	if err := binary.Write(&buf, binary.LittleEndian, &e); err != nil {
+		t.Fatal(err)
+	}
+	ev, err = Decode(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ev.(*Event); got.StatusCode != "" || got.PQCode == nil || *got.PQCode != "42P01" || got.MySQLNumber == nil || *got.MySQLNumber != 1146 || got.Pgx != nil {
+		t.Errorf("decoded untyped %+v", got)
+	}
 	if _, err := Decode(buf.Bytes()[:unsafe.Sizeof(e)-1]); err == nil {
 		t.Error("short record decoded")
 	}

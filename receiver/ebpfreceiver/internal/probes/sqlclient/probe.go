@@ -156,7 +156,8 @@ func complete(exe *goexe.Executable, off *probes.Offsets) {
 	}
 	// The drivers' error types, from DWARF (DW_AT_go_runtime_type), when
 	// the binary uses the driver (module build info) and its error's code
-	// field is known: the linker writes no symbol per type.
+	// field is known: the linker writes no symbol per type. Without them
+	// the codes are read untyped and kept by the error's type name.
 	errTypes := map[string]fields.ID{}
 	if _, ok := exe.Modules[modulePQ]; ok && t.Known(fields.PQErrorCode) {
 		errTypes[typePQError] = fields.PQErrorType
@@ -167,7 +168,8 @@ func complete(exe *goexe.Executable, off *probes.Offsets) {
 	if v, ok := exe.Modules[modulePgx]; ok {
 		pgxRule(v, t)
 	}
-	if len(errTypes) > 0 {
+	driverErrorRule(exe.Modules, t)
+	if len(errTypes) > 0 && exe.HasDWARF {
 		names := make([]string, 0, len(errTypes))
 		for n := range errTypes {
 			names = append(names, n)
@@ -198,16 +200,27 @@ const (
 	prepareErrorErr     = 0
 )
 
+// releaseMinor is N of a release "vM.N.P" of major "vM." (or of a
+// pre-release of one); ok false for another major or a pseudo-version
+// (which release it follows is not known).
+func releaseMinor(version, major string) (minor int, ok bool) {
+	var patch int
+	rest, ok := strings.CutPrefix(version, major)
+	if !ok || strings.Contains(version, "-0.") {
+		return 0, false
+	}
+	if _, err := fmt.Sscanf(rest, "%d.%d", &minor, &patch); err != nil {
+		return 0, false
+	}
+	return minor, true
+}
+
 // pgxRule fills pgx's error offsets DWARF did not give, by pgx's version
 // (a release "v5.N.P", or a pre-release of one; a pseudo-version is left
 // out: which side of v5.6.0 it is on is not known).
 func pgxRule(version string, t *fields.Table) {
-	var minor, patch int
-	rest, ok := strings.CutPrefix(version, "v5.")
-	if !ok || strings.Contains(version, "-0.") {
-		return
-	}
-	if _, err := fmt.Sscanf(rest, "%d.%d", &minor, &patch); err != nil {
+	minor, ok := releaseMinor(version, "v5.")
+	if !ok {
 		return
 	}
 	if !t.Known(fields.PgxPgErrorCode) {
@@ -218,5 +231,31 @@ func pgxRule(version string, t *fields.Table) {
 	}
 	if !t.Known(fields.PgxPrepareErrorErr) {
 		t[fields.PgxPrepareErrorErr] = prepareErrorErr
+	}
+}
+
+// lib/pq's Error{Severity string; Code ErrorCode; ...} and go-sql-driver's
+// MySQLError{Number uint16; ...}: the same in every release the module
+// proxy serves (lib/pq v1.0.0-v1.12.3, go-sql-driver/mysql v1.3.0-v1.10.2).
+// TestDriverErrorRule checks them against DWARF.
+const (
+	pqErrorCode      = 16
+	pqNewestMinor    = 12
+	mysqlErrorNumber = 0
+	mysqlOldestMinor = 3
+	mysqlNewestMinor = 10
+	driverMajorV1    = "v1."
+)
+
+// driverErrorRule fills lib/pq's and go-sql-driver's error code offsets
+// DWARF did not give, for a release (or pre-release) of a minor whose
+// layout is known; a later minor or a pseudo-version is left out (its
+// errors keep their Go type as error.type, without a code).
+func driverErrorRule(modules map[string]string, t *fields.Table) {
+	if m, ok := releaseMinor(modules[modulePQ], driverMajorV1); ok && m <= pqNewestMinor && !t.Known(fields.PQErrorCode) {
+		t[fields.PQErrorCode] = pqErrorCode
+	}
+	if m, ok := releaseMinor(modules[moduleMySQL], driverMajorV1); ok && m >= mysqlOldestMinor && m <= mysqlNewestMinor && !t.Known(fields.MySQLErrorNumber) {
+		t[fields.MySQLErrorNumber] = mysqlErrorNumber
 	}
 }

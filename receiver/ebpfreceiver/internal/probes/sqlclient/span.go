@@ -1,6 +1,8 @@
 package sqlclient
 
 import (
+	"strconv"
+
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
@@ -26,15 +28,41 @@ type Span struct {
 	ErrorType string
 	// Server is what the pool's connector says (sqlconnector).
 	Server sqlconnector.Server
-	// StatusCode is a code found once types were named (pgx's).
+	// StatusCode is a code found once types were named (pgx's, or lib/pq's
+	// and go-sql-driver's in a binary without DWARF).
 	StatusCode string
 }
 
-// pgx v5's error types, as the runtime names them.
+// The drivers' error types, as the runtime names them: pgx v5's, lib/pq's
+// and go-sql-driver/mysql's.
 const (
 	typeNamePgError      = "*pgconn.PgError"
 	typeNamePrepareError = "*pgconn.PrepareError"
+	typeNamePQError      = "*pq.Error"
+	typeNameMySQLError   = "*mysql.MySQLError"
 )
+
+// untypedCode is the code of an error whose codes were read before its
+// type was known: lib/pq's SQLSTATE when the error is a *pq.Error,
+// go-sql-driver's number when it is a *mysql.MySQLError, pgx's
+// (pgxCode); "" otherwise, or when what was read is no such code.
+func untypedCode(e *Event, errType string, typeName func(uint32, uint64) string) string {
+	switch {
+	case errType == typeNamePQError && e.PQCode != nil:
+		if isSQLState(*e.PQCode) {
+			return *e.PQCode
+		}
+		return ""
+	case errType == typeNameMySQLError && e.MySQLNumber != nil:
+		if *e.MySQLNumber == 0 {
+			return ""
+		}
+		return strconv.FormatUint(uint64(*e.MySQLNumber), 10)
+	case e.Pgx != nil:
+		return pgxCode(e.PID, errType, e.Pgx, typeName)
+	}
+	return ""
+}
 
 // pgxCode is the SQLSTATE of a pgx error: the code read in the error when
 // it is a *pgconn.PgError, the one read in the wrapped error when it is a
@@ -83,8 +111,8 @@ func SpanOf(e *Event, typeName func(pid uint32, addr uint64) string, srv sqlconn
 		if e.HasError && e.ErrorType != 0 {
 			sp.ErrorType = typeName(e.PID, e.ErrorType)
 		}
-		if e.HasError && e.Pgx != nil {
-			sp.StatusCode = pgxCode(e.PID, sp.ErrorType, e.Pgx, typeName)
+		if e.HasError {
+			sp.StatusCode = untypedCode(e, sp.ErrorType, typeName)
 		}
 	}
 	if (sp.System == "" || sp.System == SystemOther) && srv.System != "" {

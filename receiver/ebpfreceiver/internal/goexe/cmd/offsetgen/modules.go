@@ -24,7 +24,8 @@ import (
 // included, pre-releases left out),
 // a program of testdata/modules/<module path with / and . as _> that uses
 // the types is built against it with the host toolchain, and the offsets
-// are read from its DWARF. The table records them by module version.
+// and sizes are read from its DWARF. The table records them by module
+// version.
 
 // moduleFields maps a module path to its fields' keys.
 type moduleFields map[string][]string
@@ -48,15 +49,16 @@ func generateModules(work string, mods moduleFields) (map[string]goexe.FieldOffs
 			return nil, err
 		}
 		for _, f := range mods[m] {
-			out[f] = goexe.FieldOffsets{Module: m, Offsets: map[string]*uint64{}}
+			out[f] = goexe.FieldOffsets{Module: m, Offsets: map[string]*uint64{}, Sizes: map[string]*uint64{}}
 		}
 		for _, v := range versions {
-			offs, err := generateModule(work, m, v, mods[m])
+			offs, sizes, err := generateModule(work, m, v, mods[m])
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", m, v, err)
 			}
 			for f, off := range offs {
 				out[f].Offsets[v] = off
+				out[f].Sizes[v] = sizes[f]
 			}
 			log.Printf("%s %s: %d fields", m, v, len(offs))
 		}
@@ -95,29 +97,30 @@ func moduleReleases(work, module string) ([]string, error) {
 }
 
 // generateModule builds the module's program against version and reads the
-// fields (nil where a field does not exist in that version).
-func generateModule(work, module, version string, fields []string) (map[string]*uint64, error) {
+// fields' offsets and sizes (nil where a field does not exist in that
+// version).
+func generateModule(work, module, version string, fields []string) (offsets, sizes map[string]*uint64, err error) {
 	dir := filepath.Join(work, "mod")
 	_ = os.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sources, err := filepath.Glob(filepath.Join(moduleProgram(module), "*.go"))
 	if err != nil || len(sources) == 0 {
-		return nil, fmt.Errorf("no Go sources in %s", moduleProgram(module))
+		return nil, nil, fmt.Errorf("no Go sources in %s", moduleProgram(module))
 	}
 	for _, s := range sources {
 		b, err := os.ReadFile(s)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := os.WriteFile(filepath.Join(dir, filepath.Base(s)), b, 0o644); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	gomod := fmt.Sprintf("module example.com/modapp\n\ngo 1.19\n\nrequire %s %s\n", module, version)
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	bin := filepath.Join(work, "modtarget")
 	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-o", bin, "."}} {
@@ -127,31 +130,35 @@ func generateModule(work, module, version string, fields []string) (map[string]*
 		var buf bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &buf, &buf
 		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("go %v: %v\n%s", args, err, buf.String())
+			return nil, nil, fmt.Errorf("go %v: %v\n%s", args, err, buf.String())
 		}
 	}
 	defer os.Remove(bin)
 	exe, err := goexe.Inspect(bin)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if got := exe.Modules[module]; got != version {
-		return nil, fmt.Errorf("program built with %s %q, want %s", module, got, version)
+		return nil, nil, fmt.Errorf("program built with %s %q, want %s", module, got, version)
 	}
-	offs := map[string]*uint64{}
+	offsets, sizes = map[string]*uint64{}, map[string]*uint64{}
 	for _, f := range fields {
 		i := strings.LastIndexByte(f, '.')
 		off, err := exe.DWARFFieldOffset(f[:i], f[i+1:])
 		switch {
 		case errors.Is(err, goexe.ErrFieldAbsent):
-			offs[f] = nil
+			offsets[f], sizes[f] = nil, nil
 		case err != nil:
-			return nil, fmt.Errorf("%s: %w (does %s use this type?)", f, err, moduleProgram(module))
+			return nil, nil, fmt.Errorf("%s: %w (does %s use this type?)", f, err, moduleProgram(module))
 		default:
-			offs[f] = &off
+			size, err := exe.DWARFFieldSize(f[:i], f[i+1:])
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", f, err)
+			}
+			offsets[f], sizes[f] = &off, &size
 		}
 	}
-	return offs, nil
+	return offsets, sizes, nil
 }
 
 // mergeModules replaces the entries of the modules in entries with
