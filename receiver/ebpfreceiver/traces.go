@@ -24,20 +24,7 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		batch := newSpanBatch(r.clock(), r.redactor, r.panicTypeName)
 		batch.sqlQueryText = r.cfg.Traces.SQL.QueryText
-		err := r.tracer.Drain(drainInterval, func(raw []byte) {
-			r.tel.ReceiverEbpfEventsReceived.Add(ctx, 1)
-			ev, err := tracer.Decode(raw)
-			if err != nil {
-				r.tel.ReceiverEbpfEventsLost.Add(ctx, 1, lostUndecodable)
-				return
-			}
-			if h, ok := ev.(probes.Handoff); ok && h.H2CHandoff() {
-				r.tel.ReceiverEbpfH2cHandoffs.Add(ctx, 1)
-				return
-			}
-			r.countStitch(ctx, ev)
-			batch.add(ev, r.resourceFor)
-		})
+		err := r.tracer.Drain(drainInterval, func(raw []byte) { r.handleRecord(ctx, batch, raw) })
 		r.countDrops(ctx)
 		r.countInjection(ctx)
 		if n := batch.td.SpanCount(); n > 0 && r.traces != nil {
@@ -55,6 +42,23 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// handleRecord turns one ring buffer record into a span of batch, counting
+// what it cannot.
+func (r *ebpfReceiver) handleRecord(ctx context.Context, batch *spanBatch, raw []byte) {
+	r.tel.ReceiverEbpfEventsReceived.Add(ctx, 1)
+	ev, err := tracer.Decode(raw)
+	if err != nil {
+		r.tel.ReceiverEbpfEventsLost.Add(ctx, 1, lostUndecodable)
+		return
+	}
+	if h, ok := ev.(probes.Handoff); ok && h.H2CHandoff() {
+		r.tel.ReceiverEbpfH2cHandoffs.Add(ctx, 1)
+		return
+	}
+	r.countStitch(ctx, ev)
+	batch.add(ev, r.resourceFor)
 }
 
 // The reason attribute of events_lost.
