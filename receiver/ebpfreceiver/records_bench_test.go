@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/binary"
+	"syscall"
 	"testing"
 
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -16,6 +17,13 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/metadata"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
 )
+
+// processCPU is this process's user+system CPU time in nanoseconds.
+func processCPU() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
 
 // record encodes a generated event struct as the ring buffer carries it.
 func record[T any](b testing.TB, v *T) []byte {
@@ -83,10 +91,12 @@ func chainRecords(b testing.TB, seq uint64) [][]byte {
 
 // BenchmarkRecordsToSpans is the receiver's share of the collector's CPU
 // per span: ring buffer record → decoded event → span in the drain's
-// ptrace.Traces (the receiver's handleRecord, its counters on), per record,
+// ptrace.Traces (the receiver's handleRecord and recordCounts, its counters
+// on), per record,
 // in drains of 300 records (1,500 spans/s at the 200 ms drain interval of
-// a quiet ring). The "+otlp" case adds what the otlp exporter then does with
-// each drain's spans by default: protobuf marshalling and gzip. Run:
+// a quiet ring). The "+proto" and "+proto+gzip" cases add what the otlp
+// exporter then does with each drain's spans by default: protobuf
+// marshalling and gzip compression. Run:
 //
 //	go test -run '^$' -bench RecordsToSpans -benchmem ./receiver/ebpfreceiver/
 func BenchmarkRecordsToSpans(b *testing.B) {
@@ -111,37 +121,45 @@ func BenchmarkRecordsToSpans(b *testing.B) {
 	}
 	const perDrain = 300
 	ctx := context.Background()
-	for _, otlp := range []bool{false, true} {
-		name := "decode+span"
-		if otlp {
-			name = "decode+span+otlp"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, c := range []struct {
+		name          string
+		marshal, gzip bool
+	}{{"decode+span", false, false}, {"decode+span+proto", true, false}, {"decode+span+proto+gzip", true, true}} {
+		b.Run(c.name, func(b *testing.B) {
 			var buf bytes.Buffer
 			zw := gzip.NewWriter(&buf)
 			batch := newSpanBatch(r.clock(), r.redactor, r.panicTypeName)
+			var counts drainCounts
 			flush := func() {
-				if otlp {
+				if c.marshal {
 					raw, err := ptraceotlp.NewExportRequestFromTraces(batch.td).MarshalProto()
 					if err != nil {
 						b.Fatal(err)
 					}
-					buf.Reset()
-					zw.Reset(&buf)
-					_, _ = zw.Write(raw)
-					_ = zw.Close()
+					if c.gzip {
+						buf.Reset()
+						zw.Reset(&buf)
+						_, _ = zw.Write(raw)
+						_ = zw.Close()
+					}
 				}
+				r.recordCounts(ctx, &counts)
+				counts = drainCounts{}
 				batch = newSpanBatch(r.clock(), r.redactor, r.panicTypeName)
 			}
 			b.ReportAllocs()
+			cpu0 := processCPU()
 			b.ResetTimer()
 			for i := range b.N {
-				r.handleRecord(ctx, batch, records[i%len(records)])
+				r.handleRecord(&counts, batch, records[i%len(records)])
 				if i%perDrain == perDrain-1 {
 					flush()
 				}
 			}
 			b.StopTimer()
+			// CPU time, not wall: steadier on a shared machine, and it
+			// includes the garbage collector's background work.
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 			if got := batch.td.SpanCount(); got != b.N%perDrain {
 				b.Fatalf("%d spans in the last drain, want %d", got, b.N%perDrain)
 			}

@@ -24,7 +24,9 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		batch := newSpanBatch(r.clock(), r.redactor, r.panicTypeName)
 		batch.sqlQueryText = r.cfg.Traces.SQL.QueryText
-		err := r.tracer.Drain(drainInterval, func(raw []byte) { r.handleRecord(ctx, batch, raw) })
+		var counts drainCounts
+		err := r.tracer.Drain(drainInterval, func(raw []byte) { r.handleRecord(&counts, batch, raw) })
+		r.recordCounts(ctx, &counts)
 		r.countDrops(ctx)
 		r.countInjection(ctx)
 		if n := batch.td.SpanCount(); n > 0 && r.traces != nil {
@@ -45,41 +47,72 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 }
 
 // handleRecord turns one ring buffer record into a span of batch, counting
-// what it cannot.
-func (r *ebpfReceiver) handleRecord(ctx context.Context, batch *spanBatch, raw []byte) {
-	r.tel.ReceiverEbpfEventsReceived.Add(ctx, 1)
+// what it cannot in counts.
+func (r *ebpfReceiver) handleRecord(counts *drainCounts, batch *spanBatch, raw []byte) {
+	counts.received++
 	ev, err := tracer.Decode(raw)
 	if err != nil {
-		r.tel.ReceiverEbpfEventsLost.Add(ctx, 1, lostUndecodable)
+		counts.undecodable++
 		return
 	}
 	if h, ok := ev.(probes.Handoff); ok && h.H2CHandoff() {
-		r.tel.ReceiverEbpfH2cHandoffs.Add(ctx, 1)
+		counts.handoffs++
 		return
 	}
-	r.countStitch(ctx, ev)
+	counts.stitch(ev)
 	batch.add(ev, r.resourceFor)
 }
 
-// The reason attribute of events_lost.
-var (
-	lostRingBufferFull = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "ring_buffer_full")))
-	lostUndecodable    = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "undecodable")))
-)
+// drainCounts tallies one drain's records for the receiver's counters,
+// added once per drain rather than once per record (a counter update costs
+// about as much as decoding a record).
+type drainCounts struct {
+	received, undecodable, handoffs int64
+	// stitched server spans; unstitched spans by side.
+	stitched, unstitchedServer, unstitchedClient int64
+}
 
-// countStitch counts what stitching found for an event's span: joined
-// server spans, and spans of either side sent unjoined.
-func (r *ebpfReceiver) countStitch(ctx context.Context, ev any) {
+// stitch tallies what stitching found for an event's span: joined server
+// spans, and spans of either side sent unjoined.
+func (c *drainCounts) stitch(ev any) {
 	e, ok := ev.(probes.Stitched)
 	if !ok {
 		return
 	}
 	switch side, res := e.StitchResult(); {
 	case res == probes.StitchMatched && side == probes.SideServer:
-		r.tel.ReceiverEbpfSpansStitched.Add(ctx, 1)
+		c.stitched++
+	case res == probes.StitchUnmatched && side == probes.SideServer:
+		c.unstitchedServer++
 	case res == probes.StitchUnmatched:
-		r.tel.ReceiverEbpfSpansUnstitched.Add(ctx, 1, metric.WithAttributes(attribute.String("side", string(side))))
+		c.unstitchedClient++
 	}
+}
+
+// The reason attribute of events_lost, the side of spans_unstitched.
+var (
+	lostRingBufferFull = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "ring_buffer_full")))
+	lostUndecodable    = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "undecodable")))
+	sideServer         = metric.WithAttributeSet(attribute.NewSet(attribute.String("side", string(probes.SideServer))))
+	sideClient         = metric.WithAttributeSet(attribute.NewSet(attribute.String("side", string(probes.SideClient))))
+)
+
+// recordCounts adds a drain's tallies to the receiver's counters.
+func (r *ebpfReceiver) recordCounts(ctx context.Context, c *drainCounts) {
+	add := func(n int64, counter interface {
+		Add(context.Context, int64, ...metric.AddOption)
+	}, opts ...metric.AddOption,
+	) {
+		if n > 0 {
+			counter.Add(ctx, n, opts...)
+		}
+	}
+	add(c.received, r.tel.ReceiverEbpfEventsReceived)
+	add(c.undecodable, r.tel.ReceiverEbpfEventsLost, lostUndecodable)
+	add(c.handoffs, r.tel.ReceiverEbpfH2cHandoffs)
+	add(c.stitched, r.tel.ReceiverEbpfSpansStitched)
+	add(c.unstitchedServer, r.tel.ReceiverEbpfSpansUnstitched, sideServer)
+	add(c.unstitchedClient, r.tel.ReceiverEbpfSpansUnstitched, sideClient)
 }
 
 func (r *ebpfReceiver) countDrops(ctx context.Context) {
