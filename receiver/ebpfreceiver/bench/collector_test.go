@@ -40,7 +40,9 @@ import (
 // CPU is the collector process's utime+stime (/proc/<pid>/stat) over the
 // loaded phase, minus its idle rate (measured in the same collector run,
 // before the load) times the phase's length, divided by the spans the sink
-// received. Rounds alternate on, off, off, on so drifting background load
+// received. utime+stime count 10 ms ticks, which blurs the idle rate of a
+// few ms/s; the same figure from the threads' on-CPU nanoseconds
+// (/proc/<pid>/task/*/schedstat) is printed next to it ("sched"). Rounds alternate on, off, off, on so drifting background load
 // hits both modes alike. Run as root:
 //
 //	make build && go test -run '^$' -bench CollectorCPUPerSpan -benchtime=1x ./receiver/ebpfreceiver/bench/
@@ -49,6 +51,10 @@ import (
 // (loaded phase, default 10) and GOEBPF_BENCH_ROUNDS (pairs of rounds,
 // default 1) tune it; GOEBPF_BENCH_PPROF=<dir> saves a CPU profile of the
 // collector (pprof extension) over each loaded phase.
+// With GOEBPF_BENCH_PERF=1 too, `perf record -g` of the collector (kernel
+// time included) over each loaded phase, into the same directory.
+// GOEBPF_BENCH_BASELINE_BIN=<another build> runs it too, in interleaved
+// rounds, for a same-run ratio (cpu-ratio-on/baseline-on).
 func BenchmarkCollectorCPUPerSpan(b *testing.B) {
 	prereq.RequireRoot(b, "the collector CPU benchmark")
 	bin := collectorBin(b)
@@ -68,14 +74,30 @@ func BenchmarkCollectorCPUPerSpan(b *testing.B) {
 	startChain(b, exe, "front", frontAddr, "http://"+backAddr)
 	sink := startOTLPSink(b)
 
-	type figures struct{ spans, cpuUs, idleUsPerS, usPerSpan float64 }
-	got := map[bool][]figures{}
+	type variant struct {
+		bin    string
+		stitch bool
+	}
+	on, off := variant{bin, true}, variant{bin, false}
+	order := []variant{on, off, off, on}
+	var baseOn, baseOff variant
+	if base := os.Getenv("GOEBPF_BENCH_BASELINE_BIN"); base != "" {
+		baseOn, baseOff = variant{base, true}, variant{base, false}
+		order = []variant{on, baseOn, off, baseOff, baseOff, off, baseOn, on}
+	}
+	type figures struct{ spans, cpuUs, idleUsPerS, usPerSpan, schedUsPerSpan float64 }
+	got := map[variant][]figures{}
 	for pair := range pairs {
-		for i, stitch := range []bool{true, false, false, true} {
-			if pair%2 == 1 { // the next pair starts with off
-				stitch = !stitch
+		for i := range order {
+			v := order[i]
+			if pair%2 == 1 { // every other pair in reverse order
+				v = order[len(order)-1-i]
 			}
-			c := startDistribution(b, bin, exe, sink.addr, stitch)
+			label := fmt.Sprintf("stitch=%-5t", v.stitch)
+			if v.bin != bin {
+				label += " baseline"
+			}
+			c := startDistribution(b, v.bin, exe, sink.addr, v.stitch)
 			// Until both services are instrumented: a request's 5 spans.
 			deadline := time.Now().Add(60 * time.Second)
 			for {
@@ -95,52 +117,74 @@ func BenchmarkCollectorCPUPerSpan(b *testing.B) {
 			drive(b, frontAddr, rate, time.Second)
 			sink.waitQuiet(time.Second)
 			idleFor := 5 * time.Second
-			i0, it0 := procCPU(b, c.pid()), time.Now()
+			i0, is0, it0 := procCPU(b, c.pid()), targetCPU(b, c.pid()), time.Now()
 			time.Sleep(idleFor)
-			i1, it1 := procCPU(b, c.pid()), time.Now()
+			i1, is1, it1 := procCPU(b, c.pid()), targetCPU(b, c.pid()), time.Now()
 			idleRate := float64(i1-i0) / it1.Sub(it0).Seconds() // CPU ns per second
+			schedIdleRate := float64(is1-is0) / it1.Sub(it0).Seconds()
 
 			var prof chan []byte
+			var perf *exec.Cmd
 			if profDir != "" {
 				prof = c.profile(b, seconds)
+				if os.Getenv("GOEBPF_BENCH_PERF") != "" {
+					name := filepath.Join(profDir, fmt.Sprintf("perf-%d.data", pair*len(order)+i))
+					perf = exec.Command("perf", "record", "-q", "-F", "999", "-g", "-o", name, "-p", strconv.Itoa(c.pid()), "--", "sleep", strconv.Itoa(seconds))
+					if err := perf.Start(); err != nil {
+						b.Fatalf("perf: %v", err)
+					}
+				}
 			}
 			s0 := sink.spans.Load()
-			c0, t0 := procCPU(b, c.pid()), time.Now()
+			c0, cs0, t0 := procCPU(b, c.pid()), targetCPU(b, c.pid()), time.Now()
 			reqs := drive(b, frontAddr, rate, time.Duration(seconds)*time.Second)
 			sink.waitQuiet(time.Second)
-			c1, t1 := procCPU(b, c.pid()), time.Now()
+			c1, cs1, t1 := procCPU(b, c.pid()), targetCPU(b, c.pid()), time.Now()
 			spans := float64(sink.spans.Load() - s0)
+			if perf != nil {
+				_ = perf.Wait()
+			}
 			if prof != nil {
-				name := filepath.Join(profDir, fmt.Sprintf("collector-stitch-%t-round%d.pprof", stitch, pair*4+i))
+				name := filepath.Join(profDir, fmt.Sprintf("collector-%s-%d.pprof", strings.ReplaceAll(strings.ReplaceAll(label, " ", ""), "=", "-"), pair*len(order)+i))
 				if err := os.WriteFile(name, <-prof, 0o644); err != nil {
 					b.Fatal(err)
 				}
 			}
 			c.stop(b)
 			if spans == 0 {
-				b.Fatalf("no spans received (stitch=%t)", stitch)
+				b.Fatalf("no spans received (%s)", label)
 			}
 			busy := float64(c1-c0) - idleRate*t1.Sub(t0).Seconds()
-			f := figures{spans: spans, cpuUs: float64(c1-c0) / 1e3, idleUsPerS: idleRate / 1e3, usPerSpan: busy / 1e3 / spans}
-			got[stitch] = append(got[stitch], f)
-			fmt.Printf("stitch=%-5t %d requests, %.0f spans (%.2f/request), collector CPU %.0f ms over %.1f s, idle %.0f µs/s, %.2f µs/span\n",
-				stitch, reqs, spans, spans/float64(reqs), f.cpuUs/1e3, t1.Sub(t0).Seconds(), f.idleUsPerS, f.usPerSpan)
+			schedBusy := float64(cs1-cs0) - schedIdleRate*t1.Sub(t0).Seconds()
+			f := figures{spans: spans, cpuUs: float64(c1-c0) / 1e3, idleUsPerS: idleRate / 1e3, usPerSpan: busy / 1e3 / spans, schedUsPerSpan: schedBusy / 1e3 / spans}
+			got[v] = append(got[v], f)
+			fmt.Printf("%s %d requests, %.0f spans (%.2f/request), collector CPU %.0f ms over %.1f s, idle %.0f µs/s, %.2f µs/span (schedstat: idle %.0f µs/s, %.2f µs/span)\n",
+				label, reqs, spans, spans/float64(reqs), f.cpuUs/1e3, t1.Sub(t0).Seconds(), f.idleUsPerS, f.usPerSpan, schedIdleRate/1e3, f.schedUsPerSpan)
 		}
 	}
-	med := func(stitch bool, pick func(figures) float64) float64 {
-		var v []float64
-		for _, f := range got[stitch] {
-			v = append(v, pick(f))
+	med := func(v variant, pick func(figures) float64) float64 {
+		var vals []float64
+		for _, f := range got[v] {
+			vals = append(vals, pick(f))
 		}
-		return median(v)
+		return median(vals)
 	}
 	perSpan := func(f figures) float64 { return f.usPerSpan }
-	on, off := med(true, perSpan), med(false, perSpan)
-	b.ReportMetric(med(true, func(f figures) float64 { return f.spans }), "on-spans")
-	b.ReportMetric(on, "on-cpu-µs/span")
-	b.ReportMetric(off, "off-cpu-µs/span")
-	b.ReportMetric(med(true, func(f figures) float64 { return f.idleUsPerS }), "on-idle-cpu-µs/s")
-	b.ReportMetric(on/off, "cpu-ratio-on/off")
+	schedPerSpan := func(f figures) float64 { return f.schedUsPerSpan }
+	b.ReportMetric(med(on, func(f figures) float64 { return f.spans }), "on-spans")
+	b.ReportMetric(med(on, perSpan), "on-cpu-µs/span")
+	b.ReportMetric(med(off, perSpan), "off-cpu-µs/span")
+	b.ReportMetric(med(on, func(f figures) float64 { return f.idleUsPerS }), "on-idle-cpu-µs/s")
+	b.ReportMetric(med(on, perSpan)/med(off, perSpan), "cpu-ratio-on/off")
+	b.ReportMetric(med(on, schedPerSpan), "on-sched-cpu-µs/span")
+	b.ReportMetric(med(off, schedPerSpan), "off-sched-cpu-µs/span")
+	if baseOn.bin != "" {
+		b.ReportMetric(med(baseOn, perSpan), "baseline-on-cpu-µs/span")
+		b.ReportMetric(med(baseOff, perSpan), "baseline-off-cpu-µs/span")
+		b.ReportMetric(med(on, perSpan)/med(baseOn, perSpan), "cpu-ratio-on/baseline-on")
+		b.ReportMetric(med(baseOn, schedPerSpan), "baseline-on-sched-cpu-µs/span")
+		b.ReportMetric(med(on, schedPerSpan)/med(baseOn, schedPerSpan), "sched-cpu-ratio-on/baseline-on")
+	}
 }
 
 func collectorBin(b *testing.B) string {
