@@ -40,21 +40,24 @@ import (
 // CPU is the collector process's utime+stime (/proc/<pid>/stat) over the
 // loaded phase, minus its idle rate (measured in the same collector run,
 // before the load) times the phase's length, divided by the spans the sink
-// received. utime+stime count 10 ms ticks, which blurs the idle rate of a
+// received. utime+stime count 10 ms ticks, which blurs an idle rate of a
 // few ms/s; the same figure from the threads' on-CPU nanoseconds
-// (/proc/<pid>/task/*/schedstat) is printed next to it ("sched"). Rounds alternate on, off, off, on so drifting background load
-// hits both modes alike. Run as root:
+// (/proc/<pid>/task/*/schedstat) is printed next to it ("sched").
+//
+// Variants: stitching on, off, and on with the exporter's compression off
+// (the exporter's gzip share), in the order on, off, none, none, off, on
+// so drifting background load hits them alike. Run as root:
 //
 //	make build && go test -run '^$' -bench CollectorCPUPerSpan -benchtime=1x ./receiver/ebpfreceiver/bench/
 //
 // GOEBPF_BENCH_RATE (requests/s to front, default 300), GOEBPF_BENCH_SECONDS
-// (loaded phase, default 10) and GOEBPF_BENCH_ROUNDS (pairs of rounds,
-// default 1) tune it; GOEBPF_BENCH_PPROF=<dir> saves a CPU profile of the
-// collector (pprof extension) over each loaded phase.
-// With GOEBPF_BENCH_PERF=1 too, `perf record -g` of the collector (kernel
-// time included) over each loaded phase, into the same directory.
-// GOEBPF_BENCH_BASELINE_BIN=<another build> runs it too, in interleaved
-// rounds, for a same-run ratio (cpu-ratio-on/baseline-on).
+// (loaded phase, default 10) and GOEBPF_BENCH_ROUNDS (repeats of the order,
+// every other one reversed; default 1) tune it.
+// GOEBPF_BENCH_BASELINE_BIN=<another build> runs that build too (stitching
+// on and off, interleaved) for same-run ratios (cpu-ratio-on/baseline-on).
+// GOEBPF_BENCH_PPROF=<dir> saves a CPU profile of the collector (pprof
+// extension) over each loaded phase; with GOEBPF_BENCH_PERF=1 too, a `perf
+// record -g` of it (kernel time included; use an unstripped build).
 func BenchmarkCollectorCPUPerSpan(b *testing.B) {
 	prereq.RequireRoot(b, "the collector CPU benchmark")
 	bin := collectorBin(b)
@@ -74,16 +77,18 @@ func BenchmarkCollectorCPUPerSpan(b *testing.B) {
 	startChain(b, exe, "front", frontAddr, "http://"+backAddr)
 	sink := startOTLPSink(b)
 
+	// compression is the otlp exporter's; "" keeps its default (gzip).
 	type variant struct {
-		bin    string
-		stitch bool
+		bin         string
+		stitch      bool
+		compression string
 	}
-	on, off := variant{bin, true}, variant{bin, false}
-	order := []variant{on, off, off, on}
+	on, off, onNone := variant{bin, true, ""}, variant{bin, false, ""}, variant{bin, true, "none"}
+	order := []variant{on, off, onNone, onNone, off, on}
 	var baseOn, baseOff variant
 	if base := os.Getenv("GOEBPF_BENCH_BASELINE_BIN"); base != "" {
-		baseOn, baseOff = variant{base, true}, variant{base, false}
-		order = []variant{on, baseOn, off, baseOff, baseOff, off, baseOn, on}
+		baseOn, baseOff = variant{base, true, ""}, variant{base, false, ""}
+		order = []variant{on, baseOn, off, baseOff, onNone, onNone, baseOff, off, baseOn, on}
 	}
 	type figures struct{ spans, cpuUs, idleUsPerS, usPerSpan, schedUsPerSpan float64 }
 	got := map[variant][]figures{}
@@ -94,10 +99,13 @@ func BenchmarkCollectorCPUPerSpan(b *testing.B) {
 				v = order[len(order)-1-i]
 			}
 			label := fmt.Sprintf("stitch=%-5t", v.stitch)
+			if v.compression != "" {
+				label += " compression=" + v.compression
+			}
 			if v.bin != bin {
 				label += " baseline"
 			}
-			c := startDistribution(b, v.bin, exe, sink.addr, v.stitch)
+			c := startDistribution(b, v.bin, exe, sink.addr, v.stitch, v.compression)
 			// Until both services are instrumented: a request's 5 spans.
 			deadline := time.Now().Add(60 * time.Second)
 			for {
@@ -177,6 +185,8 @@ func BenchmarkCollectorCPUPerSpan(b *testing.B) {
 	b.ReportMetric(med(on, func(f figures) float64 { return f.idleUsPerS }), "on-idle-cpu-µs/s")
 	b.ReportMetric(med(on, perSpan)/med(off, perSpan), "cpu-ratio-on/off")
 	b.ReportMetric(med(on, schedPerSpan), "on-sched-cpu-µs/span")
+	b.ReportMetric(med(onNone, perSpan), "on-uncompressed-cpu-µs/span")
+	b.ReportMetric(med(onNone, schedPerSpan), "on-uncompressed-sched-cpu-µs/span")
 	b.ReportMetric(med(off, schedPerSpan), "off-sched-cpu-µs/span")
 	if baseOn.bin != "" {
 		b.ReportMetric(med(baseOn, perSpan), "baseline-on-cpu-µs/span")
@@ -297,10 +307,14 @@ func (l *lockedBuffer) String() string {
 
 // startDistribution runs the collector on a config of the receiver's
 // defaults (HTTP spans, extraction, stitching as given), the batch
-// processor's defaults and the otlp exporter, its own metrics served on a
+// processor's defaults and the otlp exporter (gzip, its default, unless
+// compression says otherwise), its own metrics served on a
 // free port as in a default deployment, and waits until it is ready.
-func startDistribution(b *testing.B, bin, exe, sinkAddr string, stitch bool) *distribution {
+func startDistribution(b *testing.B, bin, exe, sinkAddr string, stitch bool, compression string) *distribution {
 	dir := b.TempDir()
+	if compression == "" {
+		compression = "gzip" // the otlp exporter's default
+	}
 	pprofAddr := freeAddr(b)
 	telemetryHost, telemetryPort, _ := net.SplitHostPort(freeAddr(b))
 	config := fmt.Sprintf(`
@@ -321,6 +335,7 @@ exporters:
   otlp:
     endpoint: %s
     tls: { insecure: true }
+    compression: %s
 service:
   extensions: [pprof]
   telemetry:
@@ -329,7 +344,7 @@ service:
         - pull: { exporter: { prometheus: { host: %s, port: %s } } }
   pipelines:
     traces: { receivers: [ebpf], processors: [batch], exporters: [otlp] }
-`, pprofAddr, exe, stitch, sinkAddr, telemetryHost, telemetryPort)
+`, pprofAddr, exe, stitch, sinkAddr, compression, telemetryHost, telemetryPort)
 	cfg := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		b.Fatal(err)

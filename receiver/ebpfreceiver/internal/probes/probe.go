@@ -203,15 +203,39 @@ func DecodeRecord[T any](raw []byte, dst *T, name string) error {
 // CString converts a fixed char array holding n valid bytes to a string.
 // A NUL inside the first n bytes ends the string (a short read).
 func CString(b []int8, n uint16) string {
+	return string(cBytes(b, n)) // a copy: the record's memory is reused
+}
+
+// CStringOf is CString, but returns the entry of common the bytes equal,
+// when one does, instead of a new string: values most events repeat (HTTP
+// methods, URL schemes) cost no allocation.
+func CStringOf(b []int8, n uint16, common []string) string {
+	raw := cBytes(b, n)
+	for _, c := range common {
+		if string(raw) == c {
+			return c
+		}
+	}
+	return string(raw)
+}
+
+// HTTPMethods and URLSchemes are the common values of CStringOf.
+var (
+	HTTPMethods = []string{"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"}
+	URLSchemes  = []string{"http", "https"}
+)
+
+// cBytes is the first n bytes of b (at most len(b)), up to a NUL.
+func cBytes(b []int8, n uint16) []byte {
 	if int(n) > len(b) {
 		n = uint16(len(b))
 	}
 	if n == 0 {
-		return ""
+		return nil
 	}
 	raw := unsafe.Slice((*byte)(unsafe.Pointer(&b[0])), n)
 	if i := bytes.IndexByte(raw, 0); i >= 0 {
 		raw = raw[:i]
 	}
-	return string(raw) // a copy: the record's memory is reused
+	return raw
 }

@@ -78,11 +78,26 @@ func TestCString(t *testing.T) {
 			t.Errorf("CString(%v, %d) = %q, want %q", tc.b, tc.n, got, tc.want)
 		}
 	}
+	for _, tc := range []struct {
+		b    []int8
+		n    uint16
+		want string
+	}{
+		{chars("GET"), 3, "GET"},
+		{chars("GETX"), 4, "GETX"},
+		{chars("GET"), 2, "GE"},
+		{chars("PO\x00ST"), 5, "PO"},
+		{chars("https"), 5, "https"},
+	} {
+		if got := CStringOf(tc.b, tc.n, append(HTTPMethods, URLSchemes...)); got != tc.want {
+			t.Errorf("CStringOf(%v, %d) = %q, want %q", tc.b, tc.n, got, tc.want)
+		}
+	}
 	// The string does not alias the record: the ring buffer reuses it.
 	b := chars("abc")
-	s := CString(b, 3)
+	s, s2 := CString(b, 3), CStringOf(b, 3, URLSchemes)
 	b[0] = 'x'
-	if s != "abc" {
-		t.Errorf("CString aliases its input: %q", s)
+	if s != "abc" || s2 != "abc" {
+		t.Errorf("CString aliases its input: %q, %q", s, s2)
 	}
 }
