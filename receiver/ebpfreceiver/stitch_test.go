@@ -27,7 +27,7 @@ func TestStitchOutcomesCounted(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(tel.NewTelemetrySettings())
 	require.NoError(t, err)
 	r := &ebpfReceiver{tel: tb}
-	ctx := context.Background()
+	var counts drainCounts
 	for _, ev := range []any{
 		&httpserver.Event{Stitch: probes.StitchMatched},
 		&httpserver.Event{Stitch: probes.StitchMatched},
@@ -39,8 +39,9 @@ func TestStitchOutcomesCounted(t *testing.T) {
 		&httpclient.Event{Stitch: probes.StitchUnmatched},
 		"not an event",
 	} {
-		r.countStitch(ctx, ev)
+		counts.stitch(ev)
 	}
+	r.recordCounts(context.Background(), &counts)
 	ignore := metricdatatest.IgnoreTimestamp()
 	metadatatest.AssertEqualReceiverEbpfSpansStitched(t, tel, []metricdata.DataPoint[int64]{{Value: 2}}, ignore)
 	metadatatest.AssertEqualReceiverEbpfSpansUnstitched(t, tel, []metricdata.DataPoint[int64]{

@@ -26,31 +26,12 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		batch := newSpanBatch(r.clock(), r.redactor, r.panicTypeName)
 		batch.sqlQueryText = r.cfg.Traces.SQL.QueryText
-		now := time.Now()
 		if r.sqlServers != nil {
 			batch.sqlServer = r.sqlServers.Lookup
 		}
-		err := r.tracer.Drain(drainInterval, func(raw []byte) {
-			r.tel.ReceiverEbpfEventsReceived.Add(ctx, 1)
-			ev, err := tracer.Decode(raw)
-			if err != nil {
-				r.tel.ReceiverEbpfEventsLost.Add(ctx, 1, lostUndecodable)
-				return
-			}
-			if h, ok := ev.(probes.Handoff); ok && h.H2CHandoff() {
-				r.tel.ReceiverEbpfH2cHandoffs.Add(ctx, 1)
-				return
-			}
-			if rec, ok := ev.(kafkajoin.Record); ok {
-				r.tel.ReceiverEbpfKafkaProducedRecords.Add(ctx, 1)
-				if r.join != nil {
-					r.join.AddProduced(rec.Produced(), now)
-				}
-				return
-			}
-			r.countStitch(ctx, ev)
-			batch.add(ev, r.resourceFor)
-		})
+		counts := drainCounts{now: time.Now()}
+		err := r.tracer.Drain(drainInterval, func(raw []byte) { r.handleRecord(&counts, batch, raw) })
+		r.recordCounts(ctx, &counts)
 		r.countDrops(ctx)
 		r.countInjection(ctx)
 		if r.join != nil {
@@ -77,10 +58,64 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 	}
 }
 
-// The reason attribute of events_lost.
+// handleRecord turns one ring buffer record into a span of batch, counting
+// what it cannot in counts.
+func (r *ebpfReceiver) handleRecord(counts *drainCounts, batch *spanBatch, raw []byte) {
+	counts.received++
+	ev, err := tracer.Decode(raw)
+	if err != nil {
+		counts.undecodable++
+		return
+	}
+	if h, ok := ev.(probes.Handoff); ok && h.H2CHandoff() {
+		counts.handoffs++
+		return
+	}
+	if rec, ok := ev.(kafkajoin.Record); ok {
+		counts.kafkaRecords++
+		if r.join != nil {
+			r.join.AddProduced(rec.Produced(), counts.now)
+		}
+		return
+	}
+	counts.stitch(ev)
+	batch.add(ev, r.resourceFor)
+}
+
+// drainCounts tallies one drain's records for the receiver's counters,
+// added once per drain rather than once per record (a counter update costs
+// about as much as decoding a record).
+type drainCounts struct {
+	// now is when the drain began (the Kafka join's clock for records).
+	now                                           time.Time
+	received, undecodable, handoffs, kafkaRecords int64
+	// stitched server spans; unstitched spans by side.
+	stitched, unstitchedServer, unstitchedClient int64
+}
+
+// stitch tallies what stitching found for an event's span: joined server
+// spans, and spans of either side sent unjoined.
+func (c *drainCounts) stitch(ev any) {
+	e, ok := ev.(probes.Stitched)
+	if !ok {
+		return
+	}
+	switch side, res := e.StitchResult(); {
+	case res == probes.StitchMatched && side == probes.SideServer:
+		c.stitched++
+	case res == probes.StitchUnmatched && side == probes.SideServer:
+		c.unstitchedServer++
+	case res == probes.StitchUnmatched:
+		c.unstitchedClient++
+	}
+}
+
+// The reason attribute of events_lost, the side of spans_unstitched.
 var (
 	lostRingBufferFull = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "ring_buffer_full")))
 	lostUndecodable    = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "undecodable")))
+	sideServer         = metric.WithAttributeSet(attribute.NewSet(attribute.String("side", string(probes.SideServer))))
+	sideClient         = metric.WithAttributeSet(attribute.NewSet(attribute.String("side", string(probes.SideClient))))
 )
 
 // The result attribute of kafka_joins.
@@ -102,19 +137,23 @@ func (r *ebpfReceiver) countJoins(ctx context.Context, c kafkajoin.Counts) {
 	}
 }
 
-// countStitch counts what stitching found for an event's span: joined
-// server spans, and spans of either side sent unjoined.
-func (r *ebpfReceiver) countStitch(ctx context.Context, ev any) {
-	e, ok := ev.(probes.Stitched)
-	if !ok {
-		return
+// recordCounts adds a drain's tallies to the receiver's counters.
+func (r *ebpfReceiver) recordCounts(ctx context.Context, c *drainCounts) {
+	add := func(n int64, counter interface {
+		Add(context.Context, int64, ...metric.AddOption)
+	}, opts ...metric.AddOption,
+	) {
+		if n > 0 {
+			counter.Add(ctx, n, opts...)
+		}
 	}
-	switch side, res := e.StitchResult(); {
-	case res == probes.StitchMatched && side == probes.SideServer:
-		r.tel.ReceiverEbpfSpansStitched.Add(ctx, 1)
-	case res == probes.StitchUnmatched:
-		r.tel.ReceiverEbpfSpansUnstitched.Add(ctx, 1, metric.WithAttributes(attribute.String("side", string(side))))
-	}
+	add(c.received, r.tel.ReceiverEbpfEventsReceived)
+	add(c.undecodable, r.tel.ReceiverEbpfEventsLost, lostUndecodable)
+	add(c.handoffs, r.tel.ReceiverEbpfH2cHandoffs)
+	add(c.kafkaRecords, r.tel.ReceiverEbpfKafkaProducedRecords)
+	add(c.stitched, r.tel.ReceiverEbpfSpansStitched)
+	add(c.unstitchedServer, r.tel.ReceiverEbpfSpansUnstitched, sideServer)
+	add(c.unstitchedClient, r.tel.ReceiverEbpfSpansUnstitched, sideClient)
 }
 
 func (r *ebpfReceiver) countDrops(ctx context.Context) {

@@ -86,15 +86,15 @@ func URLFull(scheme string, hasUserInfo bool, host, path, query string) string {
 	if scheme == "" {
 		scheme = "http"
 	}
-	u := scheme + "://"
+	// One concatenation per case: one allocation.
+	userInfo, sep := "", ""
 	if hasUserInfo {
-		u += Redacted + ":" + Redacted + "@"
+		userInfo = Redacted + ":" + Redacted + "@"
 	}
-	u += host + path
 	if query != "" {
-		u += "?" + query
+		sep = "?"
 	}
-	return u
+	return scheme + "://" + userInfo + host + path + sep + query
 }
 
 func DefaultPort(scheme string) uint16 {
@@ -126,6 +126,12 @@ func SplitHostPort(s string) (string, uint16, bool) {
 
 func ProtocolVersion(major, minor uint8) string {
 	switch {
+	case major == 1 && minor == 1:
+		return "1.1"
+	case major == 1 && minor == 0:
+		return "1.0"
+	case major == 2:
+		return "2"
 	case major == 1:
 		return "1." + strconv.Itoa(int(minor))
 	case major >= 2:

@@ -64,6 +64,9 @@ func TestRedactorQuery(t *testing.T) {
 		{"a=1&&sig=x&", "a=1&&sig=REDACTED&"},
 		{"q=a%ZZ&sig=1", "q=a%ZZ&sig=REDACTED"}, // malformed escapes elsewhere are kept
 		{"X-Goog-Signatu", "X-Goog-Signatu"},    // cut by truncation before its '=': nothing to leak
+		{"a=1&b=2&sig=3&c=4&d", "a=1&b=2&sig=REDACTED&c=4&d"},
+		{"&sig=1", "&sig=REDACTED"},
+		{"a=1&sig=", "a=1&sig=REDACTED"},
 	} {
 		if got := r.Query(tc.in); got != tc.want {
 			t.Errorf("Query(%q) = %q, want %q", tc.in, got, tc.want)
@@ -72,6 +75,17 @@ func TestRedactorQuery(t *testing.T) {
 	var none *Redactor // the default keys only
 	if got := none.Query("session=1&sig=2"); got != "session=1&sig=REDACTED" {
 		t.Errorf("nil Redactor: %q", got)
+	}
+}
+
+func TestProtocolVersion(t *testing.T) {
+	for _, tc := range []struct {
+		major, minor uint8
+		want         string
+	}{{1, 0, "1.0"}, {1, 1, "1.1"}, {1, 2, "1.2"}, {2, 0, "2"}, {3, 0, "3"}, {0, 9, ""}} {
+		if got := ProtocolVersion(tc.major, tc.minor); got != tc.want {
+			t.Errorf("ProtocolVersion(%d, %d) = %q, want %q", tc.major, tc.minor, got, tc.want)
+		}
 	}
 }
 

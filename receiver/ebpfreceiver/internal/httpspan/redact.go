@@ -47,19 +47,30 @@ func (r *Redactor) Query(q string) string {
 	if q == "" {
 		return ""
 	}
+	// Most queries hold no sensitive key: nothing is built until one is found.
 	var b strings.Builder
 	changed := false
-	for i, part := range strings.Split(q, "&") {
-		if i > 0 {
-			b.WriteByte('&')
-		}
+	for rest, pos := q, 0; ; {
+		part, after, more := strings.Cut(rest, "&")
 		if key, _, ok := strings.Cut(part, "="); ok && r.sensitive(key) {
+			if !changed {
+				b.Grow(len(q) + len(Redacted))
+				b.WriteString(q[:pos])
+				changed = true
+			}
 			b.WriteString(key)
 			b.WriteString("=" + Redacted)
-			changed = true
-			continue
+		} else if changed {
+			b.WriteString(part)
 		}
-		b.WriteString(part)
+		if !more {
+			break
+		}
+		if changed {
+			b.WriteByte('&')
+		}
+		pos += len(part) + 1
+		rest = after
 	}
 	if !changed {
 		return q

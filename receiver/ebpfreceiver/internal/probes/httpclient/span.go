@@ -18,6 +18,8 @@ func AppendClient(ss ptrace.ScopeSpans, ev *Event, clock httpspan.Clock, red *ht
 	s.SetStartTimestamp(clock.Time(ev.StartNs))
 	s.SetEndTimestamp(clock.Time(ev.EndNs))
 	attrs := s.Attributes()
+	// method, url.full, server address and port, status: sized once.
+	attrs.EnsureCapacity(5)
 	s.SetName(httpspan.SetMethod(attrs, ev.Method))
 	if full := httpspan.URLFull(ev.Scheme, ev.HasUserInfo, ev.Host, ev.Path, red.Query(ev.RawQuery)); full != "" {
 		attrs.PutStr(httpspan.AttrURLFull, full)

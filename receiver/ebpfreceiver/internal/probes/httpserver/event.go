@@ -64,7 +64,7 @@ func Decode(raw []byte) (probes.Event, error) {
 		StartNs:       h.StartNs,
 		EndNs:         h.EndNs,
 		IDs:           h.IDs,
-		Method:        probes.CString(e.Method[:], e.MethodLen),
+		Method:        probes.CStringOf(e.Method[:], e.MethodLen, probes.HTTPMethods),
 		Path:          probes.CString(e.Path[:], e.PathLen),
 		Pattern:       probes.CString(e.Pattern[:], e.PatternLen),
 		Host:          probes.CString(e.Host[:], e.HostLen),

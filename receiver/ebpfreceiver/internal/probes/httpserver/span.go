@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"strconv"
+	"strings"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -18,13 +19,14 @@ func AppendServer(ss ptrace.ScopeSpans, ev *Event, clock httpspan.Clock, red *ht
 	s.SetStartTimestamp(clock.Time(ev.StartNs))
 	s.SetEndTimestamp(clock.Time(ev.EndNs))
 	attrs := s.Attributes()
+	attrs.EnsureCapacity(serverAttrs)
 	name := httpspan.SetMethod(attrs, ev.Method)
 	if ev.Path != "" {
 		attrs.PutStr(httpspan.AttrURLPath, ev.Path)
 	}
 	if route := httpspan.RouteFromPattern(ev.Pattern); route != "" {
 		attrs.PutStr(httpspan.AttrRoute, route)
-		name += " " + route
+		name = spanName(name, route, ev.Pattern)
 	}
 	s.SetName(name)
 	if ev.RawQuery != "" {
@@ -80,6 +82,21 @@ func AppendServer(ss ptrace.ScopeSpans, ev *Event, clock httpspan.Clock, red *ht
 		attrs.PutStr(httpspan.AttrErrorType, strconv.FormatInt(status, 10))
 	}
 	return s
+}
+
+// serverAttrs is how many attributes a server span usually has (method,
+// path, route, query, status, scheme, server address and port, protocol
+// version, client address and port): the map is sized once.
+const serverAttrs = 11
+
+// spanName is "{method} {route}"; a ServeMux pattern written that way
+// ("GET /items/{id}") is the name already, without a new string.
+func spanName(method, route, pattern string) string {
+	if len(pattern) == len(method)+1+len(route) && strings.HasPrefix(pattern, method) &&
+		pattern[len(method)] == ' ' && strings.HasSuffix(pattern, route) {
+		return pattern
+	}
+	return method + " " + route
 }
 
 // abortHandlerText is net/http.ErrAbortHandler's message.
