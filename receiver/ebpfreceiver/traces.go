@@ -103,7 +103,8 @@ func (r *ebpfReceiver) countJoins(ctx context.Context, c kafkajoin.Counts) {
 }
 
 // countStitch counts what stitching found for an event's span: joined
-// server spans, and spans of either side sent unjoined.
+// server spans (those joined late also apart), and spans of either side
+// sent unjoined.
 func (r *ebpfReceiver) countStitch(ctx context.Context, ev any) {
 	e, ok := ev.(probes.Stitched)
 	if !ok {
@@ -112,6 +113,9 @@ func (r *ebpfReceiver) countStitch(ctx context.Context, ev any) {
 	switch side, res := e.StitchResult(); {
 	case res == probes.StitchMatched && side == probes.SideServer:
 		r.tel.ReceiverEbpfSpansStitched.Add(ctx, 1)
+	case res == probes.StitchLate && side == probes.SideServer:
+		r.tel.ReceiverEbpfSpansStitched.Add(ctx, 1)
+		r.tel.ReceiverEbpfSpansStitchedLate.Add(ctx, 1)
 	case res == probes.StitchUnmatched:
 		r.tel.ReceiverEbpfSpansUnstitched.Add(ctx, 1, metric.WithAttributes(attribute.String("side", string(side))))
 	}

@@ -2,7 +2,7 @@
 // receiver's gRPC stitching tests trace on one host:
 //
 //	grpcfrontback back ADDR [tls]
-//	grpcfrontback front ADDR BACKADDR [tls]
+//	grpcfrontback front ADDR BACKADDR [tls] [slowheaders]
 //
 // back serves the standard health service (grpc.health.v1.Health): Check
 // answers SERVING, Watch sends one SERVING message and ends OK. front is an
@@ -11,7 +11,12 @@
 // the handler's goroutine, and Check from a goroutine the handler starts
 // (a descendant goroutine), then answers 200. With tls both sides speak
 // TLS (back with a certificate made at start, front without verifying it).
-// Only APIs that exist from grpc-go v1.33 on are used.
+// With slowheaders front's ClientConn has a stats handler that takes 30 ms
+// on each RPC's OutHeader, which grpc-go calls inside
+// (*http2Client).NewStream after the stream's HEADERS frame was queued for
+// the writer goroutine: back's handleStream then runs before NewStream
+// returns (a slow stats handler, or a loaded host, does that to any
+// client). Only APIs that exist from grpc-go v1.33 on are used.
 package main
 
 import (
@@ -34,6 +39,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/stats"
 )
 
 type health struct {
@@ -82,12 +88,27 @@ func back(addr string, useTLS bool) {
 	log.Fatal(s.Serve(l))
 }
 
-func front(addr, backAddr string, useTLS bool) {
-	dial := grpc.WithInsecure() //nolint:staticcheck // exists in every grpc-go version used (v1.33 on)
-	if useTLS {
-		dial = grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})) //nolint:gosec // a test's own certificate
+// slowHeaders is a stats handler slow on the client's OutHeader.
+type slowHeaders struct{}
+
+func (slowHeaders) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (slowHeaders) HandleRPC(_ context.Context, s stats.RPCStats) {
+	if _, ok := s.(*stats.OutHeader); ok {
+		time.Sleep(30 * time.Millisecond)
 	}
-	cc, err := grpc.Dial(backAddr, dial) //nolint:staticcheck // see above
+}
+func (slowHeaders) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (slowHeaders) HandleConn(context.Context, stats.ConnStats)                       {}
+
+func front(addr, backAddr string, useTLS, slow bool) {
+	dial := []grpc.DialOption{grpc.WithInsecure()} //nolint:staticcheck // exists in every grpc-go version used (v1.33 on)
+	if useTLS {
+		dial[0] = grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})) //nolint:gosec // a test's own certificate
+	}
+	if slow {
+		dial = append(dial, grpc.WithStatsHandler(slowHeaders{}))
+	}
+	cc, err := grpc.Dial(backAddr, dial...) //nolint:staticcheck // see above
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -143,7 +164,11 @@ func main() {
 		if len(os.Args) < 4 {
 			log.Fatal("front needs BACKADDR")
 		}
-		front(os.Args[2], os.Args[3], len(os.Args) > 4 && os.Args[4] == "tls")
+		opt := map[string]bool{}
+		for _, a := range os.Args[4:] {
+			opt[a] = true
+		}
+		front(os.Args[2], os.Args[3], opt["tls"], opt["slowheaders"])
 	default:
 		log.Fatalf("unknown role %q", os.Args[1])
 	}
