@@ -166,14 +166,20 @@ func testGRPCStitchFrontBack(t *testing.T, built string, useTLS, stitch, slow bo
 	}
 	if slow {
 		frontArgs = append(frontArgs, "slowheaders")
+		backArgs = append(backArgs, "nested")
 	}
 	back := startService(t, exe, "back", backArgs...)
 	front := startService(t, exe, "front", frontArgs...)
 	url := "http://" + frontAddr + "/work"
 
 	// Per request: front's HTTP server span and 3 client spans, back's 3
-	// server spans.
-	const perFront, perBack = 4, 3
+	// server spans. slow: back's 2 Checks each call back's own Check
+	// ("inner") from their handler, 2 more client and server spans in back.
+	const perFront = 4
+	perBack, backServers, innerChecks := 3, 3, 0
+	if slow {
+		perBack, backServers, innerChecks = 7, 5, 2
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		sink.Reset()
@@ -219,7 +225,8 @@ func testGRPCStitchFrontBack(t *testing.T, built string, useTLS, stitch, slow bo
 		"front Server GET /work":                   requests,
 		"front Client grpc.health.v1.Health/Check": 2 * requests,
 		"front Client grpc.health.v1.Health/Watch": requests,
-		"back Server grpc.health.v1.Health/Check":  2 * requests,
+		"back Server grpc.health.v1.Health/Check":  (2 + innerChecks) * requests,
+		"back Client grpc.health.v1.Health/Check":  innerChecks * requests,
 		"back Server grpc.health.v1.Health/Watch":  requests,
 	} {
 		if names[name] != want {
@@ -232,7 +239,10 @@ func testGRPCStitchFrontBack(t *testing.T, built string, useTLS, stitch, slow bo
 			continue
 		}
 		p, ok := byID[s.ParentSpanID()]
-		if ok && p.Kind() == ptrace.SpanKindClient && p.TraceID() == s.TraceID() && p.Name() == s.Name() && serviceOf(p) == "front" {
+		if s.Kind() != ptrace.SpanKindServer {
+			continue
+		}
+		if ok && p.Kind() == ptrace.SpanKindClient && p.TraceID() == s.TraceID() && p.Name() == s.Name() {
 			joined++
 			if code := intAttr(p, "rpc.grpc.status_code"); code != 0 {
 				t.Errorf("client span %s: status code %d, want 0", p.Name(), code)
@@ -244,7 +254,7 @@ func testGRPCStitchFrontBack(t *testing.T, built string, useTLS, stitch, slow bo
 	unstitchedServer := counterWith(t, tel, "otelcol_receiver_ebpf_spans_unstitched", "side", "server") - unstitchedServer0
 	late := counterValue(t, tel, "otelcol_receiver_ebpf_spans_stitched_late") - late0
 	t.Logf("back server spans: %d joined of %d; spans_stitched +%d (late +%d), spans_unstitched{side=server} +%d, {side=client} +%d",
-		joined, perBack*requests, stitched, late, unstitchedServer, unstitchedClient)
+		joined, backServers*requests, stitched, late, unstitchedServer, unstitchedClient)
 	if !stitch {
 		// Every back span is a trace of its own.
 		if len(traces) != requests+perBack*requests || joined != 0 || stitched != 0 {
@@ -255,13 +265,13 @@ func testGRPCStitchFrontBack(t *testing.T, built string, useTLS, stitch, slow bo
 	if len(traces) != requests {
 		t.Errorf("%d traces for %d requests to front, want %d", len(traces), requests, requests)
 	}
-	if joined != perBack*requests {
-		t.Errorf("%d of %d back server spans are children of the front client span of their RPC", joined, perBack*requests)
+	if joined != backServers*requests {
+		t.Errorf("%d of %d back server spans are children of the client span of their RPC", joined, backServers*requests)
 	}
 	// Unstitched server spans: front's HTTP ones only (the test's requests
 	// come from an untraced process).
-	if stitched != perBack*requests || unstitchedClient != 0 || unstitchedServer != requests {
-		t.Errorf("spans_stitched +%d, spans_unstitched{side=client} +%d, {side=server} +%d; want +%d, +0, +%d", stitched, unstitchedClient, unstitchedServer, perBack*requests, requests)
+	if stitched != int64(backServers*requests) || unstitchedClient != 0 || unstitchedServer != requests {
+		t.Errorf("spans_stitched +%d, spans_unstitched{side=client} +%d, {side=server} +%d; want +%d, +0, +%d", stitched, unstitchedClient, unstitchedServer, backServers*requests, requests)
 	}
 	// Slow headers: the client's record comes after the server's lookup
 	// (all of them unless the host delays handleStream by 30 ms).

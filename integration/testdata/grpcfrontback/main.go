@@ -1,11 +1,13 @@
 // Command grpcfrontback is two ordinary grpc-go services the ebpf
 // receiver's gRPC stitching tests trace on one host:
 //
-//	grpcfrontback back ADDR [tls]
+//	grpcfrontback back ADDR [tls] [nested]
 //	grpcfrontback front ADDR BACKADDR [tls] [slowheaders]
 //
 // back serves the standard health service (grpc.health.v1.Health): Check
-// answers SERVING, Watch sends one SERVING message and ends OK. front is an
+// answers SERVING, Watch sends one SERVING message and ends OK; with nested
+// Check first calls back's own Check (service "inner") from the handler,
+// over a ClientConn of its own. front is an
 // HTTP server whose /work calls back over one shared ClientConn: Check from
 // the handler's goroutine, Watch (a server stream, read to its end) from
 // the handler's goroutine, and Check from a goroutine the handler starts
@@ -44,9 +46,17 @@ import (
 
 type health struct {
 	grpc_health_v1.UnimplementedHealthServer
+	// nested: Check, unless for service "inner", first calls Check for
+	// "inner" on back itself through it (a child of the server span).
+	nested grpc_health_v1.HealthClient
 }
 
-func (health) Check(context.Context, *grpc_health_v1.HealthCheckRequest) (*grpc_health_v1.HealthCheckResponse, error) {
+func (h health) Check(ctx context.Context, req *grpc_health_v1.HealthCheckRequest) (*grpc_health_v1.HealthCheckResponse, error) {
+	if h.nested != nil && req.GetService() != "inner" {
+		if _, err := h.nested.Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: "inner"}); err != nil {
+			return nil, err
+		}
+	}
 	return &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING}, nil
 }
 
@@ -74,7 +84,7 @@ func selfSigned() tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-func back(addr string, useTLS bool) {
+func back(addr string, useTLS, nested bool) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Fatal(err)
@@ -84,7 +94,11 @@ func back(addr string, useTLS bool) {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{selfSigned()}})))
 	}
 	s := grpc.NewServer(opts...)
-	grpc_health_v1.RegisterHealthServer(s, health{})
+	var h health
+	if nested {
+		h.nested = grpc_health_v1.NewHealthClient(dial(addr, useTLS, false))
+	}
+	grpc_health_v1.RegisterHealthServer(s, h)
 	log.Fatal(s.Serve(l))
 }
 
@@ -100,19 +114,24 @@ func (slowHeaders) HandleRPC(_ context.Context, s stats.RPCStats) {
 func (slowHeaders) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
 func (slowHeaders) HandleConn(context.Context, stats.ConnStats)                       {}
 
-func front(addr, backAddr string, useTLS, slow bool) {
-	dial := []grpc.DialOption{grpc.WithInsecure()} //nolint:staticcheck // exists in every grpc-go version used (v1.33 on)
+// dial makes a ClientConn to back.
+func dial(backAddr string, useTLS, slow bool) *grpc.ClientConn {
+	opts := []grpc.DialOption{grpc.WithInsecure()} //nolint:staticcheck // exists in every grpc-go version used (v1.33 on)
 	if useTLS {
-		dial[0] = grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})) //nolint:gosec // a test's own certificate
+		opts[0] = grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})) //nolint:gosec // a test's own certificate
 	}
 	if slow {
-		dial = append(dial, grpc.WithStatsHandler(slowHeaders{}))
+		opts = append(opts, grpc.WithStatsHandler(slowHeaders{}))
 	}
-	cc, err := grpc.Dial(backAddr, dial...) //nolint:staticcheck // see above
+	cc, err := grpc.Dial(backAddr, opts...) //nolint:staticcheck // see above
 	if err != nil {
 		log.Fatal(err)
 	}
-	hc := grpc_health_v1.NewHealthClient(cc)
+	return cc
+}
+
+func front(addr, backAddr string, useTLS, slow bool) {
+	hc := grpc_health_v1.NewHealthClient(dial(backAddr, useTLS, slow))
 	check := func(ctx context.Context) error {
 		_, err := hc.Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: "front"})
 		return err
@@ -157,16 +176,16 @@ func main() {
 	if len(os.Args) < 3 {
 		log.Fatal("usage: grpcfrontback back ADDR [tls] | front ADDR BACKADDR [tls]")
 	}
+	opt := map[string]bool{}
+	for _, a := range os.Args[3:] {
+		opt[a] = true
+	}
 	switch os.Args[1] {
 	case "back":
-		back(os.Args[2], len(os.Args) > 3 && os.Args[3] == "tls")
+		back(os.Args[2], opt["tls"], opt["nested"])
 	case "front":
 		if len(os.Args) < 4 {
 			log.Fatal("front needs BACKADDR")
-		}
-		opt := map[string]bool{}
-		for _, a := range os.Args[4:] {
-			opt[a] = true
 		}
 		front(os.Args[2], os.Args[3], opt["tls"], opt["slowheaders"])
 	default:
