@@ -9,12 +9,33 @@
 // (http2Client.{localAddr,remoteAddr}, http2Server's peer), so plaintext
 // and TLS connections are keyed alike; nothing is written to either
 // process.
+//
+// The client records its span when NewStream returns, after the stream's
+// HEADERS frame was queued for grpc's writer goroutine: on a loaded host
+// (or with a client stats handler that is slow on OutHeader, which grpc
+// calls before NewStream returns) the server's handleStream can look the
+// stream up first. It then leaves a waiting entry under the stream's key
+// (grpc_server_waiting), naming the server span and where its goroutine's
+// span context is kept; the client probe, right after recording its span,
+// looks for one and, when found, rewrites the server side's BPF map state
+// (never the target's memory): the server span in flight
+// (grpc_server_rpcs) and its goroutine's span context (span_by_goroutine)
+// take the client span's trace, with the client span as the server span's
+// parent. The server span, and every span started from its goroutine (or a
+// goroutine it starts) after that moment, join the client's trace; spans
+// started inside the window keep the server span's first trace (with the
+// server span as their parent). Such a server span is reported as
+// STITCH_LATE (counted in spans_stitched and spans_stitched_late). The
+// server also retries the lookup at the span's end (writeStatus), which
+// joins the server span itself whatever the order of the two probes.
 #ifndef GOEBPF_GRPC_STITCH_H
 #define GOEBPF_GRPC_STITCH_H
 
 #include "goebpf.h"
 #include "go_mem.h"
 #include "go_offsets.h"
+#include "event.h"
+#include "goroutines.h"
 #include "stitch.h"
 #include <bpf/bpf_helpers.h>
 
@@ -33,6 +54,75 @@ struct {
 	__type(key, struct grpc_stream_key);
 	__type(value, struct conn_client);
 } grpc_client_by_stream SEC(".maps");
+
+// gRPC only: joined to the client span after the server span started (see
+// above); a value next to stitch.h's STITCH_*.
+#define STITCH_LATE 3
+
+// A server RPC in flight, by the goroutine serving it (grpc_server.c).
+struct grpc_server_inflight {
+	u64 start_ns;
+	u64 stream;
+	struct span_ids ids;
+	u8 has_parent;
+	u8 stitch;  // STITCH_* (stitch.h), STITCH_LATE
+	u8 waiting; // wait is the stream's key in grpc_server_waiting
+	u8 pad[5];
+	struct grpc_stream_key wait;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct goroutine_key);
+	__type(value, struct grpc_server_inflight);
+} grpc_server_rpcs SEC(".maps");
+
+// A server span whose stream had no client span recorded yet: the keys of
+// its entries in grpc_server_rpcs and span_by_goroutine, and its id (an
+// entry names the span only while they still hold this id).
+struct grpc_server_wait {
+	struct goroutine_key rpc;
+	struct goroutine_key span;
+	u8 span_id[8];
+};
+
+// Deleted by the client probe that joins the span, or at the server span's
+// end (grpc_server.c); the LRU bounds what a lost end leaves.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct grpc_stream_key);
+	__type(value, struct grpc_server_wait);
+} grpc_server_waiting SEC(".maps");
+
+// Joins the waiting server span w to the client span c: the span in
+// flight takes c's trace and c as parent, and so does the span context of
+// its goroutine (trace only: the goroutine still works for the server
+// span). result is what the server span will report. Returns whether the
+// span was still in flight.
+static __always_inline int grpc_join_waiting(struct grpc_server_wait *w, struct conn_client *c, u8 result)
+{
+	struct grpc_server_inflight *st = bpf_map_lookup_elem(&grpc_server_rpcs, &w->rpc);
+	if (!st || __builtin_memcmp(st->ids.span_id, w->span_id, 8) != 0)
+		return 0;
+	__builtin_memcpy(st->ids.trace_id, c->sc.trace_id, 16);
+	__builtin_memcpy(st->ids.parent_span_id, c->sc.span_id, 8);
+	st->has_parent = 1;
+	st->stitch = result;
+	struct span_context *sc = bpf_map_lookup_elem(&span_by_goroutine, &w->span);
+	if (sc && __builtin_memcmp(sc->span_id, w->span_id, 8) == 0)
+		__builtin_memcpy(sc->trace_id, c->sc.trace_id, 16);
+	return 1;
+}
+
+// Deletes the stream's waiting entry if it is still the one of span_id.
+static __always_inline void grpc_forget_waiting(struct grpc_stream_key *k, u8 *span_id)
+{
+	struct grpc_server_wait *w = bpf_map_lookup_elem(&grpc_server_waiting, k);
+	if (w && __builtin_memcmp(w->span_id, span_id, 8) == 0)
+		bpf_map_delete_elem(&grpc_server_waiting, k);
+}
 
 // Reads the net.Addr interface stored at iface when it holds a *net.TCPAddr:
 // its IP as IPv6 (IPv4 mapped, as in conn_tuple) and its port. A

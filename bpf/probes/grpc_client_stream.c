@@ -11,8 +11,9 @@
 // loopy). This probe, at NewStream's RETs on the caller's goroutine,
 // reads the stream's id and the transport's addresses and records the
 // RPC's client span (grpc_client.c) under them in grpc_client_by_stream,
-// where the server probe of the same host finds it (grpc_stitch.h). 1 hit
-// per stream attempt. It sends no events.
+// where the server probe of the same host finds it (grpc_stitch.h), and
+// joins a server span that looked the stream up before it was recorded
+// (grpc_server_waiting). 1 hit per stream attempt. It sends no events.
 
 #include "goebpf.h"
 #include "go_mem.h"
@@ -75,5 +76,15 @@ int uprobe_grpc_client_stream(struct pt_regs *ctx)
 	bpf_map_update_elem(&grpc_client_by_stream, &k, &c, BPF_ANY);
 	st->stream = k;
 	st->has_stream = 1;
+	// The server's handleStream ran first and found nothing: join its
+	// span now (grpc_stitch.h). Recorded first, looked up second: of two
+	// probes racing, one at least sees the other's entry.
+	struct grpc_server_wait *w = bpf_map_lookup_elem(&grpc_server_waiting, &k);
+	if (w && grpc_join_waiting(w, &c, STITCH_LATE)) {
+		struct conn_client *rec = bpf_map_lookup_elem(&grpc_client_by_stream, &k);
+		if (rec && __builtin_memcmp(rec->sc.span_id, c.sc.span_id, 8) == 0)
+			rec->matched = 1;
+		bpf_map_delete_elem(&grpc_server_waiting, &k);
+	}
 	return 0;
 }

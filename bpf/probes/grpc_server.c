@@ -25,14 +25,8 @@
 
 #define GRPC_METHOD_LEN 128
 
-struct grpc_server_inflight {
-	u64 start_ns;
-	u64 stream;
-	struct span_ids ids;
-	u8 has_parent;
-	u8 stitch; // STITCH_* (stitch.h)
-	u8 pad[6];
-};
+// struct grpc_server_inflight and grpc_server_rpcs: grpc_stitch.h (the
+// client stream probe joins a waiting server span there).
 
 struct grpc_server_event {
 	struct event_header hdr;
@@ -42,7 +36,7 @@ struct grpc_server_event {
 	u16 local_port;
 	u8 peer_ip_len; // 4 or 16; 0 when the address is not TCP or unknown
 	u8 local_ip_len;
-	u8 stitch; // STITCH_* (stitch.h)
+	u8 stitch; // STITCH_* (stitch.h), STITCH_LATE (grpc_stitch.h)
 	u8 pad[7];
 	u8 peer_ip[16];
 	u8 local_ip[16];
@@ -50,13 +44,6 @@ struct grpc_server_event {
 };
 
 const struct grpc_server_event *unused_grpc_server_event __attribute__((unused));
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct goroutine_key);
-	__type(value, struct grpc_server_inflight);
-} grpc_server_rpcs SEC(".maps");
 
 // The transport.Stream of the stream handleStream gets: a ServerStream
 // embedding it by value (grpc >= v1.77) or by pointer (v1.69-v1.76), or
@@ -237,7 +224,10 @@ static __always_inline int extract_grpc_parent(struct go_offsets *off, u64 strea
 // trace the server span's (and, through the goroutine's span, its local
 // subtree's). t is the ServerTransport's data word (*http2Server: gRPC
 // served through net/http never gets here, see the entry).
-static __always_inline u8 stitch_grpc_server(struct go_offsets *off, u64 t, u64 stream, struct span_ids *ids, u8 *has_parent)
+// On STITCH_UNMATCHED, k is the stream's key (the caller leaves a waiting
+// entry under it).
+static __always_inline u8 stitch_grpc_server(struct go_offsets *off, u64 t, u64 stream, struct span_ids *ids, u8 *has_parent,
+					     struct grpc_stream_key *k)
 {
 	if (!stitch_enabled || !t || !known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_ID))
 		return STITCH_NONE;
@@ -255,14 +245,13 @@ static __always_inline u8 stitch_grpc_server(struct go_offsets *off, u64 t, u64 
 	} else {
 		return STITCH_NONE;
 	}
-	struct grpc_stream_key k = {};
-	if (grpc_stream_tuple(off, local, remote, 0, &k))
+	if (grpc_stream_tuple(off, local, remote, 0, k))
 		return STITCH_NONE;
 	u32 id = 0;
 	if (bpf_probe_read_user(&id, sizeof(id), (void *)(base + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_ID))) || id == 0)
 		return STITCH_NONE;
-	k.stream_id = id;
-	struct conn_client *c = bpf_map_lookup_elem(&grpc_client_by_stream, &k);
+	k->stream_id = id;
+	struct conn_client *c = bpf_map_lookup_elem(&grpc_client_by_stream, k);
 	if (!c)
 		return STITCH_UNMATCHED;
 	__builtin_memcpy(ids->trace_id, c->sc.trace_id, 16);
@@ -270,6 +259,45 @@ static __always_inline u8 stitch_grpc_server(struct go_offsets *off, u64 t, u64 
 	c->matched = 1;
 	*has_parent = 1;
 	return STITCH_MATCHED;
+}
+
+// The stream had no client span recorded (yet): leaves a waiting entry
+// for the client probe (grpc_stitch.h), then looks again, in case the
+// client recorded its span between the first look and the entry: recorded
+// first, looked up second on both sides, so one at least sees the other.
+// Found now, nothing ran in between: the span is joined as at its start.
+static __always_inline void wait_for_client(struct go_offsets *off, struct goroutine_key *key, struct grpc_server_inflight *st)
+{
+	struct grpc_server_wait w = {};
+	w.rpc = *key;
+	w.span = span_key(off, key->tgid, key->g);
+	__builtin_memcpy(w.span_id, st->ids.span_id, 8);
+	bpf_map_update_elem(&grpc_server_waiting, &st->wait, &w, BPF_ANY);
+	struct conn_client *c = bpf_map_lookup_elem(&grpc_client_by_stream, &st->wait);
+	if (c && grpc_join_waiting(&w, c, STITCH_MATCHED)) {
+		c->matched = 1;
+		grpc_forget_waiting(&st->wait, w.span_id);
+	}
+}
+
+// At the server span's end, a span still unjoined looks its stream up
+// once more (the client's record may have come after handleStream and
+// missed the waiting entry), and its waiting entry goes.
+static __always_inline void grpc_server_end_wait(struct grpc_server_inflight *st)
+{
+	if (!st->waiting)
+		return;
+	if (st->stitch == STITCH_UNMATCHED) {
+		struct conn_client *c = bpf_map_lookup_elem(&grpc_client_by_stream, &st->wait);
+		if (c) {
+			__builtin_memcpy(st->ids.trace_id, c->sc.trace_id, 16);
+			__builtin_memcpy(st->ids.parent_span_id, c->sc.span_id, 8);
+			st->has_parent = 1;
+			st->stitch = STITCH_LATE;
+			c->matched = 1;
+		}
+	}
+	grpc_forget_waiting(&st->wait, st->ids.span_id);
 }
 
 // ---------------------------------------------------------------------------
@@ -297,10 +325,13 @@ int uprobe_grpc_server_entry(struct pt_regs *ctx)
 	// A traceparent the client's own SDK sent wins over stitching, as for
 	// HTTP/1 (http_server.c).
 	if (!st.has_parent)
-		st.stitch = stitch_grpc_server(off, GO_PARAM3(ctx), st.stream, &st.ids, &st.has_parent);
+		st.stitch = stitch_grpc_server(off, GO_PARAM3(ctx), st.stream, &st.ids, &st.has_parent, &st.wait);
 	new_span(&st.ids, st.has_parent);
+	st.waiting = st.stitch == STITCH_UNMATCHED;
 	bpf_map_update_elem(&grpc_server_rpcs, &key, &st, BPF_ANY);
 	set_goroutine_span(off, &key, &st.ids);
+	if (st.waiting)
+		wait_for_client(off, &key, &st);
 	return 0;
 }
 
@@ -335,6 +366,7 @@ int uprobe_grpc_server_status(struct pt_regs *ctx)
 	struct grpc_server_inflight *st = bpf_map_lookup_elem(&grpc_server_rpcs, &key);
 	if (!st || st->stream != GO_PARAM2(ctx))
 		return 0;
+	grpc_server_end_wait(st);
 	struct grpc_server_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_drop();

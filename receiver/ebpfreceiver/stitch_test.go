@@ -14,6 +14,7 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/metadata"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/metadatatest"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2server"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclientconn"
@@ -37,15 +38,19 @@ func TestStitchOutcomesCounted(t *testing.T) {
 		&httpclient.Event{Stitch: probes.StitchUnmatched},
 		&httpclient.Event{Stitch: probes.StitchUnmatched},
 		&httpclient.Event{Stitch: probes.StitchUnmatched},
+		&grpcserver.Event{Stitch: probes.StitchLate},    // joined late: both counters
+		&grpcserver.Event{Stitch: probes.StitchMatched}, // gRPC counts like HTTP/1
+		&grpcserver.Event{Stitch: probes.StitchUnmatched},
 		"not an event",
 	} {
 		counts.stitch(ev)
 	}
 	r.recordCounts(context.Background(), &counts)
 	ignore := metricdatatest.IgnoreTimestamp()
-	metadatatest.AssertEqualReceiverEbpfSpansStitched(t, tel, []metricdata.DataPoint[int64]{{Value: 2}}, ignore)
+	metadatatest.AssertEqualReceiverEbpfSpansStitched(t, tel, []metricdata.DataPoint[int64]{{Value: 4}}, ignore)
+	metadatatest.AssertEqualReceiverEbpfSpansStitchedLate(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, ignore)
 	metadatatest.AssertEqualReceiverEbpfSpansUnstitched(t, tel, []metricdata.DataPoint[int64]{
-		{Value: 1, Attributes: attribute.NewSet(attribute.String("side", "server"))},
+		{Value: 2, Attributes: attribute.NewSet(attribute.String("side", "server"))},
 		{Value: 3, Attributes: attribute.NewSet(attribute.String("side", "client"))},
 	}, ignore)
 }

@@ -90,11 +90,12 @@ type drainCounts struct {
 	now                                           time.Time
 	received, undecodable, handoffs, kafkaRecords int64
 	// stitched server spans; unstitched spans by side.
-	stitched, unstitchedServer, unstitchedClient int64
+	stitched, stitchedLate, unstitchedServer, unstitchedClient int64
 }
 
 // stitch tallies what stitching found for an event's span: joined server
-// spans, and spans of either side sent unjoined.
+// spans (those joined late also apart), and spans of either side sent
+// unjoined.
 func (c *drainCounts) stitch(ev any) {
 	e, ok := ev.(probes.Stitched)
 	if !ok {
@@ -103,6 +104,9 @@ func (c *drainCounts) stitch(ev any) {
 	switch side, res := e.StitchResult(); {
 	case res == probes.StitchMatched && side == probes.SideServer:
 		c.stitched++
+	case res == probes.StitchLate && side == probes.SideServer:
+		c.stitched++
+		c.stitchedLate++
 	case res == probes.StitchUnmatched && side == probes.SideServer:
 		c.unstitchedServer++
 	case res == probes.StitchUnmatched:
@@ -152,6 +156,7 @@ func (r *ebpfReceiver) recordCounts(ctx context.Context, c *drainCounts) {
 	add(c.handoffs, r.tel.ReceiverEbpfH2cHandoffs)
 	add(c.kafkaRecords, r.tel.ReceiverEbpfKafkaProducedRecords)
 	add(c.stitched, r.tel.ReceiverEbpfSpansStitched)
+	add(c.stitchedLate, r.tel.ReceiverEbpfSpansStitchedLate)
 	add(c.unstitchedServer, r.tel.ReceiverEbpfSpansUnstitched, sideServer)
 	add(c.unstitchedClient, r.tel.ReceiverEbpfSpansUnstitched, sideClient)
 }

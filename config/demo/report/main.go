@@ -279,10 +279,17 @@ func printExampleTrace(td ptrace.Traces) {
 		walk(r, "", "")
 	}
 	// The gRPC server span each gRPC client call reached: in this trace (stitched by
-	// the connection and the HTTP/2 stream id; the tree shows it) or, when it was not
-	// stitched, in a trace of its own. Matched by RPC name and time: the server span lying within its
-	// client span, the one starting closest to it if two do (baseline and canary call
-	// the pricing service at the same time).
+	// the connection and the HTTP/2 stream id; the tree shows it: its child) or, when
+	// it was not stitched, in a trace of its own. Unstitched, it is matched by RPC
+	// name and time among the server spans no captured client span is the parent of:
+	// the server span lying within its client span, the one starting closest to it if
+	// two do (baseline and canary call the pricing service at the same time).
+	captured := map[pcommon.SpanID]bool{}
+	for _, spans := range byTrace {
+		for _, rs := range spans {
+			captured[rs.span.SpanID()] = true
+		}
+	}
 	for _, c := range best {
 		if c.span.Kind() != ptrace.SpanKindClient || !isGRPC(c.span) {
 			continue
@@ -295,11 +302,17 @@ func printExampleTrace(td ptrace.Traces) {
 		for _, spans := range byTrace {
 			for _, rs := range spans {
 				s := rs.span
-				if s.Kind() != ptrace.SpanKindServer || !isGRPC(s) || s.Name() != c.span.Name() ||
-					s.StartTimestamp() < c.span.StartTimestamp() || s.EndTimestamp() > c.span.EndTimestamp() {
+				if s.Kind() != ptrace.SpanKindServer || !isGRPC(s) || s.Name() != c.span.Name() {
 					continue
 				}
-				if !haveMatch || s.StartTimestamp() < match.span.StartTimestamp() {
+				if s.ParentSpanID() == c.span.SpanID() {
+					match, matchLen, haveMatch = rs, len(spans), true
+					break
+				}
+				if captured[s.ParentSpanID()] || s.StartTimestamp() < c.span.StartTimestamp() || s.EndTimestamp() > c.span.EndTimestamp() {
+					continue
+				}
+				if !haveMatch || match.span.ParentSpanID() != c.span.SpanID() && s.StartTimestamp() < match.span.StartTimestamp() {
 					match, matchLen, haveMatch = rs, len(spans), true
 				}
 			}

@@ -1,17 +1,24 @@
 // Command grpcfrontback is two ordinary grpc-go services the ebpf
 // receiver's gRPC stitching tests trace on one host:
 //
-//	grpcfrontback back ADDR [tls]
-//	grpcfrontback front ADDR BACKADDR [tls]
+//	grpcfrontback back ADDR [tls] [nested]
+//	grpcfrontback front ADDR BACKADDR [tls] [slowheaders]
 //
 // back serves the standard health service (grpc.health.v1.Health): Check
-// answers SERVING, Watch sends one SERVING message and ends OK. front is an
+// answers SERVING, Watch sends one SERVING message and ends OK; with nested
+// Check first calls back's own Check (service "inner") from the handler,
+// over a ClientConn of its own. front is an
 // HTTP server whose /work calls back over one shared ClientConn: Check from
 // the handler's goroutine, Watch (a server stream, read to its end) from
 // the handler's goroutine, and Check from a goroutine the handler starts
 // (a descendant goroutine), then answers 200. With tls both sides speak
 // TLS (back with a certificate made at start, front without verifying it).
-// Only APIs that exist from grpc-go v1.33 on are used.
+// With slowheaders front's ClientConn has a stats handler that takes 30 ms
+// on each RPC's OutHeader, which grpc-go calls inside
+// (*http2Client).NewStream after the stream's HEADERS frame was queued for
+// the writer goroutine: back's handleStream then runs before NewStream
+// returns (a slow stats handler, or a loaded host, does that to any
+// client). Only APIs that exist from grpc-go v1.33 on are used.
 package main
 
 import (
@@ -34,13 +41,22 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/stats"
 )
 
 type health struct {
 	grpc_health_v1.UnimplementedHealthServer
+	// nested: Check, unless for service "inner", first calls Check for
+	// "inner" on back itself through it (a child of the server span).
+	nested grpc_health_v1.HealthClient
 }
 
-func (health) Check(context.Context, *grpc_health_v1.HealthCheckRequest) (*grpc_health_v1.HealthCheckResponse, error) {
+func (h health) Check(ctx context.Context, req *grpc_health_v1.HealthCheckRequest) (*grpc_health_v1.HealthCheckResponse, error) {
+	if h.nested != nil && req.GetService() != "inner" {
+		if _, err := h.nested.Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: "inner"}); err != nil {
+			return nil, err
+		}
+	}
 	return &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING}, nil
 }
 
@@ -68,7 +84,7 @@ func selfSigned() tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-func back(addr string, useTLS bool) {
+func back(addr string, useTLS, nested bool) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Fatal(err)
@@ -78,20 +94,44 @@ func back(addr string, useTLS bool) {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{selfSigned()}})))
 	}
 	s := grpc.NewServer(opts...)
-	grpc_health_v1.RegisterHealthServer(s, health{})
+	var h health
+	if nested {
+		h.nested = grpc_health_v1.NewHealthClient(dial(addr, useTLS, false))
+	}
+	grpc_health_v1.RegisterHealthServer(s, h)
 	log.Fatal(s.Serve(l))
 }
 
-func front(addr, backAddr string, useTLS bool) {
-	dial := grpc.WithInsecure() //nolint:staticcheck // exists in every grpc-go version used (v1.33 on)
-	if useTLS {
-		dial = grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})) //nolint:gosec // a test's own certificate
+// slowHeaders is a stats handler slow on the client's OutHeader.
+type slowHeaders struct{}
+
+func (slowHeaders) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (slowHeaders) HandleRPC(_ context.Context, s stats.RPCStats) {
+	if _, ok := s.(*stats.OutHeader); ok {
+		time.Sleep(30 * time.Millisecond)
 	}
-	cc, err := grpc.Dial(backAddr, dial) //nolint:staticcheck // see above
+}
+func (slowHeaders) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (slowHeaders) HandleConn(context.Context, stats.ConnStats)                       {}
+
+// dial makes a ClientConn to back.
+func dial(backAddr string, useTLS, slow bool) *grpc.ClientConn {
+	opts := []grpc.DialOption{grpc.WithInsecure()} //nolint:staticcheck // exists in every grpc-go version used (v1.33 on)
+	if useTLS {
+		opts[0] = grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})) //nolint:gosec // a test's own certificate
+	}
+	if slow {
+		opts = append(opts, grpc.WithStatsHandler(slowHeaders{}))
+	}
+	cc, err := grpc.Dial(backAddr, opts...) //nolint:staticcheck // see above
 	if err != nil {
 		log.Fatal(err)
 	}
-	hc := grpc_health_v1.NewHealthClient(cc)
+	return cc
+}
+
+func front(addr, backAddr string, useTLS, slow bool) {
+	hc := grpc_health_v1.NewHealthClient(dial(backAddr, useTLS, slow))
 	check := func(ctx context.Context) error {
 		_, err := hc.Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: "front"})
 		return err
@@ -136,14 +176,18 @@ func main() {
 	if len(os.Args) < 3 {
 		log.Fatal("usage: grpcfrontback back ADDR [tls] | front ADDR BACKADDR [tls]")
 	}
+	opt := map[string]bool{}
+	for _, a := range os.Args[3:] {
+		opt[a] = true
+	}
 	switch os.Args[1] {
 	case "back":
-		back(os.Args[2], len(os.Args) > 3 && os.Args[3] == "tls")
+		back(os.Args[2], opt["tls"], opt["nested"])
 	case "front":
 		if len(os.Args) < 4 {
 			log.Fatal("front needs BACKADDR")
 		}
-		front(os.Args[2], os.Args[3], len(os.Args) > 4 && os.Args[4] == "tls")
+		front(os.Args[2], os.Args[3], opt["tls"], opt["slowheaders"])
 	default:
 		log.Fatalf("unknown role %q", os.Args[1])
 	}

@@ -134,7 +134,16 @@ type GoebpfGrpcServerInflight struct {
 	Ids       GoebpfSpanIds
 	HasParent uint8
 	Stitch    uint8
-	Pad       [6]uint8
+	Waiting   uint8
+	Pad       [5]uint8
+	Wait      GoebpfGrpcStreamKey
+}
+
+type GoebpfGrpcServerWait struct {
+	_      structs.HostLayout
+	Rpc    GoebpfGoroutineKey
+	Span   GoebpfGoroutineKey
+	SpanId [8]uint8
 }
 
 type GoebpfGrpcStreamKey struct {
@@ -602,6 +611,7 @@ type GoebpfMapSpecs struct {
 	GrpcClientScratch       *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
 	GrpcClientStreams       *ebpf.MapSpec `ebpf:"grpc_client_streams"`
 	GrpcServerRpcs          *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
+	GrpcServerWaiting       *ebpf.MapSpec `ebpf:"grpc_server_waiting"`
 	H2StreamParents         *ebpf.MapSpec `ebpf:"h2_stream_parents"`
 	HeadScratch             *ebpf.MapSpec `ebpf:"head_scratch"`
 	InjectAppContexts       *ebpf.MapSpec `ebpf:"inject_app_contexts"`
@@ -692,6 +702,7 @@ type GoebpfMaps struct {
 	GrpcClientScratch       *ebpf.Map `ebpf:"grpc_client_scratch"`
 	GrpcClientStreams       *ebpf.Map `ebpf:"grpc_client_streams"`
 	GrpcServerRpcs          *ebpf.Map `ebpf:"grpc_server_rpcs"`
+	GrpcServerWaiting       *ebpf.Map `ebpf:"grpc_server_waiting"`
 	H2StreamParents         *ebpf.Map `ebpf:"h2_stream_parents"`
 	HeadScratch             *ebpf.Map `ebpf:"head_scratch"`
 	InjectAppContexts       *ebpf.Map `ebpf:"inject_app_contexts"`
@@ -735,6 +746,7 @@ func (m *GoebpfMaps) Close() error {
 		m.GrpcClientScratch,
 		m.GrpcClientStreams,
 		m.GrpcServerRpcs,
+		m.GrpcServerWaiting,
 		m.H2StreamParents,
 		m.HeadScratch,
 		m.InjectAppContexts,

@@ -43,6 +43,7 @@ type TelemetryBuilder struct {
 	ReceiverEbpfSpansEmitted          metric.Int64Counter
 	ReceiverEbpfSpansRefused          metric.Int64Counter
 	ReceiverEbpfSpansStitched         metric.Int64Counter
+	ReceiverEbpfSpansStitchedLate     metric.Int64Counter
 	ReceiverEbpfSpansUnstitched       metric.Int64Counter
 }
 
@@ -174,6 +175,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ReceiverEbpfSpansStitched, err = builder.meter.Int64Counter(
 		"otelcol_receiver_ebpf_spans_stitched",
 		metric.WithDescription("Server spans that took the trace and parent of a client span of this host on the same connection (traces.propagation.stitch). [Alpha]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfSpansStitchedLate, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_spans_stitched_late",
+		metric.WithDescription("Of spans_stitched, gRPC server spans joined after they started (the client probe recorded its span after the server looked the stream up); spans their goroutine started before the join keep the server span's first trace. [Alpha]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

@@ -36,6 +36,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverEbpfSpansEmitted.Add(context.Background(), 1)
 	tb.ReceiverEbpfSpansRefused.Add(context.Background(), 1)
 	tb.ReceiverEbpfSpansStitched.Add(context.Background(), 1)
+	tb.ReceiverEbpfSpansStitchedLate.Add(context.Background(), 1)
 	tb.ReceiverEbpfSpansUnstitched.Add(context.Background(), 1)
 	AssertEqualReceiverEbpfAttachFailures(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -86,6 +87,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverEbpfSpansStitched(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverEbpfSpansStitchedLate(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverEbpfSpansUnstitched(t, testTel,

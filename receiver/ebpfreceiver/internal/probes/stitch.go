@@ -14,6 +14,11 @@ const (
 	// not found (that side is not traced on this host); the span goes out
 	// as it is.
 	StitchUnmatched
+	// StitchLate (gRPC server spans only): joined to the client span, but
+	// the client probe recorded it after the server span started
+	// (bpf/common/grpc_stitch.h). Spans started from the server span's
+	// goroutine before the join keep its first trace.
+	StitchLate
 )
 
 // Side is the side of a request a span describes, as the stitching
