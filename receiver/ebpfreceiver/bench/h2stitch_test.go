@@ -198,15 +198,6 @@ func getWork(b *testing.B, c *http.Client, url string) {
 	}
 }
 
-func freeAddr(b *testing.B) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startProcess runs exe with args (args[1] is the address it listens on)
 // and returns its pid once it listens.
 func startProcess(b *testing.B, exe string, args ...string) int {

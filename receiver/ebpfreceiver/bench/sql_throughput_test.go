@@ -37,8 +37,8 @@ import (
 func BenchmarkSQLHandlerThroughput(b *testing.B) {
 	requireRoot(b)
 	exe, addr, cmd := startSQLDemo(b)
-	pairs := envInt(b, "SQL_THROUGHPUT_PAIRS", 60)
-	perRound := envInt(b, "SQL_THROUGHPUT_REQUESTS", 500)
+	pairs := envIntStrict(b, "SQL_THROUGHPUT_PAIRS", 60)
+	perRound := envIntStrict(b, "SQL_THROUGHPUT_REQUESTS", 500)
 	url := fmt.Sprintf("http://%s/bench?db=pg&n=1", addr)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	defer client.CloseIdleConnections()
@@ -167,7 +167,7 @@ func BenchmarkSQLHandlerThroughput(b *testing.B) {
 
 // envInt is the positive integer in the environment variable name, else
 // def.
-func envInt(b *testing.B, name string, def int) int {
+func envIntStrict(b *testing.B, name string, def int) int {
 	v := os.Getenv(name)
 	if v == "" {
 		return def
