@@ -71,7 +71,7 @@ func TestDefaultConfigNeedsOnlyASelector(t *testing.T) {
 	cfg.Discovery.Instrument = []ProcessSelector{{PID: 1}}
 	require.NoError(t, confmap.Validate(cfg))
 	// gRPC spans are on by default, as HTTP's are.
-	require.Equal(t, ProtocolConfig{Server: true, Client: true}, cfg.Traces.GRPC)
+	require.Equal(t, GRPCConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: true}, ClientStreams: true}, cfg.Traces.GRPC)
 }
 
 func TestInvalidConfigs(t *testing.T) {

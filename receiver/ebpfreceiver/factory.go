@@ -32,7 +32,7 @@ func createDefaultConfig() component.Config {
 		Discovery: DiscoveryConfig{PollInterval: 2 * time.Second},
 		Traces: TracesConfig{
 			HTTP:              HTTPConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: true}, CaptureQuery: true},
-			GRPC:              ProtocolConfig{Server: true, Client: true},
+			GRPC:              GRPCConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: true}, ClientStreams: true},
 			Propagation:       PropagationConfig{Extract: []string{"tracecontext", "b3"}, Stitch: true},
 			GoroutineAncestry: AncestryParent,
 			Kafka:             KafkaConfig{Join: true, JoinWait: 2 * time.Second, JoinMaxHeldSpans: 10000},

@@ -59,7 +59,7 @@ func (c TracesConfig) grpcProbesUnresolved(info *binaryInfo, stitch bool) error 
 	} else {
 		check(c.GRPC.Server, grpcserver.FuncHandleStream, grpcserver.Name, grpcserver.LegacyName)
 		check(c.GRPC.Client, grpcclient.FuncInvoke, grpcclient.Name)
-		check(c.GRPC.Client, grpcclient.FuncNewStream, grpcclient.StreamName)
+		check(c.GRPC.Client && c.GRPC.ClientStreams, grpcclient.FuncNewStream, grpcclient.StreamName)
 	}
 	if len(errs) == 0 {
 		return nil

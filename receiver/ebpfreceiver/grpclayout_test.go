@@ -80,7 +80,7 @@ func buildReplacedGRPC(t *testing.T) string {
 func TestGRPCLayoutUnknown(t *testing.T) {
 	t.Parallel()
 	gi := goexeInspector{cache: goexe.NewCache()}
-	on := TracesConfig{GRPC: ProtocolConfig{Server: true, Client: true}, Propagation: PropagationConfig{Stitch: true}}
+	on := TracesConfig{GRPC: GRPCConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: true}, ClientStreams: true}, Propagation: PropagationConfig{Stitch: true}}
 	for _, tc := range []struct {
 		name, pkg, ldflags string
 		cfg                TracesConfig

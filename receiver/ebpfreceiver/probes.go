@@ -40,7 +40,7 @@ func (c TracesConfig) probesWith(inject bool) tracer.Probes {
 		grpcserver.Name:       c.GRPC.Server,
 		grpcserver.LegacyName: c.GRPC.Server,
 		grpcclient.Name:       c.GRPC.Client,
-		grpcclient.StreamName: c.GRPC.Client,
+		grpcclient.StreamName: c.GRPC.Client && c.GRPC.ClientStreams,
 		sqlclient.Name:        c.SQL.Enabled,
 		redisclient.Name:      c.Redis.Enabled,
 		redisclient.V8Name:    c.Redis.Enabled,

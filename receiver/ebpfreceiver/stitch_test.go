@@ -14,6 +14,8 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/metadata"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/metadatatest"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclientstream"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2server"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
@@ -88,5 +90,24 @@ func TestH2ServerProbeSelection(t *testing.T) {
 	} {
 		c := TracesConfig{HTTP: HTTPConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: true}}, Propagation: PropagationConfig{Extract: tc.extract, Stitch: tc.stitch}}
 		assert.Equal(t, tc.want, c.probes()[h2server.Name], "extract=%v stitch=%t", tc.extract, tc.stitch)
+	}
+}
+
+// The gRPC client's streaming probe (whose finish probe unary RPCs pass
+// too) is attached only with grpc.client and grpc.client_streams; unary
+// spans and stitching do not depend on it.
+func TestGRPCClientStreamsSelection(t *testing.T) {
+	for _, tc := range []struct {
+		client, streams bool
+	}{
+		{true, true},
+		{true, false},
+		{false, true},
+	} {
+		c := TracesConfig{GRPC: GRPCConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: tc.client}, ClientStreams: tc.streams}, Propagation: PropagationConfig{Stitch: true}}
+		p := c.probes()
+		assert.Equal(t, tc.client && tc.streams, p[grpcclient.StreamName], "client=%t client_streams=%t", tc.client, tc.streams)
+		assert.Equal(t, tc.client, p[grpcclient.Name], "client=%t client_streams=%t", tc.client, tc.streams)
+		assert.Equal(t, tc.client, p[grpcclientstream.Name], "client=%t client_streams=%t", tc.client, tc.streams)
 	}
 }

@@ -139,7 +139,8 @@ func BenchmarkGRPCProbes(b *testing.B) {
 // side: Invoke's probes, the streaming probe's finish, and with stitching
 // the transport's NewStream return) and two it serves (server side; with
 // stitching, the inner one is joined to its client span, the outer one is
-// looked up and not found).
+// looked up and not found). Both once with traces.grpc.client_streams'
+// probe set (the default) and once without the streaming client probe.
 func BenchmarkGRPCStitch(b *testing.B) {
 	requireRoot(b)
 	pid, addr, exe, bin := startGRPCTarget(b)
@@ -154,7 +155,13 @@ func BenchmarkGRPCStitch(b *testing.B) {
 	clientProgs := []string{prog(grpcclient.ProgEntry), prog(grpcclient.ProgReturn), prog(grpcclient.ProgStreamEntry),
 		prog(grpcclient.ProgStreamReturn), prog(grpcclient.ProgStreamFinish), prog(grpcclientstream.ProgStream)}
 	perRPC := map[string]float64{}
-	for _, stitch := range []bool{false, true} {
+	// The probe set of traces.grpc on with client_streams (the default)
+	// and without (no streaming client probe, whose finish unary RPCs pass
+	// too), stitching off and on.
+	for _, cfg := range []struct {
+		stitch, streams bool
+	}{{false, true}, {true, true}, {false, false}, {true, false}} {
+		stitch := cfg.stitch
 		tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, Stitch: stitch})
 		if err != nil {
 			b.Fatal(err)
@@ -163,7 +170,7 @@ func BenchmarkGRPCStitch(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		att, err := tr.Attach(pid, cookie, bin, tracer.Probes{grpcserver.Name: true, grpcclient.Name: true, grpcclient.StreamName: true, grpcclientstream.Name: stitch})
+		att, err := tr.Attach(pid, cookie, bin, tracer.Probes{grpcserver.Name: true, grpcclient.Name: true, grpcclient.StreamName: cfg.streams, grpcclientstream.Name: stitch})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -180,6 +187,9 @@ func BenchmarkGRPCStitch(b *testing.B) {
 		s1, _ := tr.ProgramStats()
 		_ = tr.Drain(300*time.Millisecond, func([]byte) {})
 		mode := map[bool]string{false: "stitch-off", true: "stitch-on"}[stitch]
+		if !cfg.streams {
+			mode += "-nostreams"
+		}
 		for _, side := range []struct {
 			name  string
 			progs []string
@@ -208,6 +218,8 @@ func BenchmarkGRPCStitch(b *testing.B) {
 		if off := perRPC[side+"-stitch-off"]; off > 0 {
 			fmt.Printf("%s BPF ns/RPC stitch on / off: %.2fx\n", side, perRPC[side+"-stitch-on"]/off)
 			b.ReportMetric(perRPC[side+"-stitch-on"]/off, "on/off-"+side)
+			fmt.Printf("%s BPF ns/RPC client_streams off / on, stitch off: %.2fx, stitch on: %.2fx\n", side,
+				perRPC[side+"-stitch-off-nostreams"]/off, perRPC[side+"-stitch-on-nostreams"]/perRPC[side+"-stitch-on"])
 		}
 	}
 }

@@ -66,6 +66,7 @@ var optionalFields = [][]fields.ID{
 //
 // Hits per streaming RPC: 3 (NewStream entry and one RET, the attempt's
 // finish); a unary RPC also passes the finish: 1 hit that finds nothing.
+// The receiver leaves this probe out with traces.grpc.client_streams off.
 var StreamProbe = &probes.Probe{
 	Name: StreamName,
 	Uprobes: []probes.Uprobe{
