@@ -92,12 +92,22 @@ func poolPoints(t *testing.T, path string, pid int) []poolPoint {
 // server's address and database, read from their connectors ("postgresql
 // 127.0.0.1:<port>/postgres", then #2, #3), and found without a probe of
 // their own. Built by
-// the host's Go and by Go 1.19, one after the other.
+// the host's Go and by Go 1.19, one after the other, each with DWARF and
+// stripped (-ldflags=-s -w: the sql.DB layout from the rule by Go
+// version): the stripped build sees the same used connections and wait
+// count as the DWARF one, and pending requests in the same range.
 func TestEBPFSQLPoolMetrics(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	pg := postgres.Start(t)
 	dir := t.TempDir()
 	exe := buildGo(t, "testdata/sqldemo", dir, "sqldemo-pool")
+	exeStripped := filepath.Join(dir, "sqldemo-pool-stripped")
+	build := exec.Command("go", "build", "-ldflags=-s -w", "-o", exeStripped, ".")
+	build.Dir = "testdata/sqldemo"
+	build.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("stripped build sqldemo: %v\n%s", err, out)
+	}
 	// Go 1.19 (older drivers, go119.mod): connRequests is a map there, a
 	// connRequestSet from Go 1.23.
 	const go119 = "/usr/lib/go-1.19/bin/go"
@@ -105,11 +115,14 @@ func TestEBPFSQLPoolMetrics(t *testing.T) {
 		prereq.Missing(t, "Debian's golang-1.19-go is required: %v", err)
 	}
 	exe119 := filepath.Join(dir, "sqldemo-pool-go119")
-	build := exec.Command(go119, "build", "-modfile=go119.mod", "-o", exe119, ".")
-	build.Dir = "testdata/sqldemo"
-	build.Env = append(os.Environ(), "GOTOOLCHAIN=local")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go1.19 build sqldemo: %v\n%s", err, out)
+	exe119Stripped := filepath.Join(dir, "sqldemo-pool-go119-stripped")
+	for out, ldflags := range map[string]string{exe119: "", exe119Stripped: "-s -w"} {
+		build := exec.Command(go119, "build", "-modfile=go119.mod", "-ldflags="+ldflags, "-o", out, ".")
+		build.Dir = "testdata/sqldemo"
+		build.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go1.19 build sqldemo (-ldflags=%q): %v\n%s", ldflags, err, out)
+		}
 	}
 	c := startCollector(t, fmt.Sprintf(`
 receivers:
@@ -140,12 +153,23 @@ service:
       receivers: [ebpf]
       exporters: [file/metrics]
 `, filepath.Join(dir, "sqldemo-pool*")))
-	for _, exe := range []string{exe, exe119} {
-		t.Run(filepath.Base(exe), func(t *testing.T) { testPoolMetrics(t, c, exe, pg) })
+	for _, pair := range [][2]string{{exe, exeStripped}, {exe119, exe119Stripped}} {
+		var seen [2]poolFigures
+		ok := true
+		for i, exe := range pair {
+			ok = t.Run(filepath.Base(exe), func(t *testing.T) { seen[i] = testPoolMetrics(t, c, exe, pg) }) && ok
+		}
+		if ok && (seen[1].used != seen[0].used || seen[1].waitCount != seen[0].waitCount) {
+			t.Errorf("%s: stripped build saw %+v, the DWARF build %+v", filepath.Base(pair[1]), seen[1], seen[0])
+		}
 	}
 }
 
-func testPoolMetrics(t *testing.T, c *Collector, exe string, pg *postgres.Server) {
+// poolFigures are what a run of /slow made the slow pool show: its most
+// pending requests and used connections, and its wait count.
+type poolFigures struct{ pending, used, waitCount float64 }
+
+func testPoolMetrics(t *testing.T, c *Collector, exe string, pg *postgres.Server) poolFigures {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	cmd := exec.Command(exe, "-addr", addr, "-pg", pg.URL)
 	var logs bytes.Buffer
@@ -238,4 +262,5 @@ func testPoolMetrics(t *testing.T, c *Collector, exe string, pg *postgres.Server
 	if waitSeconds < 15 {
 		t.Errorf("wait duration %.1f s, want at least 15 s", waitSeconds)
 	}
+	return poolFigures{maxPending, maxUsed, waitCount}
 }

@@ -190,6 +190,9 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 			r.dbpools.RedisLayoutUnknown = func(exe string, err error) {
 				r.set.Logger.Warn("No Redis pool metrics for executable: go-redis pool layout unknown", zap.String("path", exe), zap.Error(err))
 			}
+			r.dbpools.SQLLayoutUnknown = func(exe string, err error) {
+				r.set.Logger.Warn("No database/sql pool metrics for executable: sql.DB layout unknown", zap.String("path", exe), zap.Error(err))
+			}
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())

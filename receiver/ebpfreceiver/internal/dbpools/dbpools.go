@@ -5,8 +5,10 @@
 // (the *DB of every query, exec and begin, noted in a BPF map); reading
 // them is done here every collection interval, with no probe of its own.
 //
-// The DB struct's layout comes from the binary's DWARF: binaries without
-// DWARF get no pool metrics.
+// The DB struct's layout comes from the binary's DWARF or, without DWARF
+// (a stripped binary), from a rule by the Go version in its build info
+// (database/sql is part of the toolchain). A stripped binary of a Go
+// version the rule does not cover gets no pool metrics.
 package dbpools
 
 import (
@@ -31,8 +33,62 @@ type Layout struct {
 
 const dbStruct = "database/sql.DB"
 
-// LayoutOf reads the DB layout from the executable's DWARF.
+// ErrGoVersionUnknown: a binary without DWARF was built by a Go version
+// whose database/sql.DB layout is not known.
+var ErrGoVersionUnknown = errors.New("database/sql.DB layout unknown for this Go version")
+
+// LayoutOf reads the DB layout from the executable's DWARF or, without
+// DWARF, gives the rule's for its Go version (ErrGoVersionUnknown, naming
+// the version, outside the versions the rule covers).
 func LayoutOf(exe *goexe.Executable) (Layout, error) {
+	if !exe.HasDWARF {
+		return ruleLayout(exe.GoVersion)
+	}
+	return dwarfLayout(exe)
+}
+
+// database/sql.DB's layout from Go 1.19 through 1.26, the same for every
+// GOARCH with 8-byte words (amd64, arm64):
+//
+//	waitDuration int64 (atomic.Int64 from 1.20)  0
+//	connector driver.Connector                   8
+//	numClosed uint64 (atomic.Uint64 from 1.20)  24
+//	mu sync.Mutex                                32
+//	freeConn []*driverConn                       40
+//	connRequests                                 64
+//
+// connRequests was a map[uint64]chan connRequest followed by nextRequest
+// uint64 through Go 1.22, and is a connRequestSet{s []connRequestAndIndex}
+// from 1.23: the fields after it (numOpen, openerCh, closed, dep, lastPut,
+// maxIdleCount, maxOpen, maxLifetime, maxIdleTime, cleanerCh, waitCount)
+// are 8 bytes further on from 1.23. TestLayoutRule checks these against
+// DWARF.
+const (
+	minRuleGoMinor = 19
+	maxRuleGoMinor = 26
+	setFromGoMinor = 23
+)
+
+var (
+	mapLayout = Layout{WaitDuration: 0, Connector: 8, FreeConn: 40, ConnRequests: 64, NumOpen: 80, Closed: 96, MaxOpen: 128, WaitCount: 160, size: 168}
+	setLayout = Layout{WaitDuration: 0, Connector: 8, FreeConn: 40, ConnRequests: 64, NumOpen: 88, Closed: 104, MaxOpen: 136, WaitCount: 168, ConnRequestsIsSet: true, size: 176}
+)
+
+// ruleLayout is the DB layout of a Go version ("go1.22.12").
+func ruleLayout(goVersion string) (Layout, error) {
+	minor := (&goexe.Executable{GoVersion: goVersion}).GoMinor()
+	switch {
+	case minor < minRuleGoMinor || minor > maxRuleGoMinor:
+		return Layout{}, fmt.Errorf("%w: %q (known: go1.%d through go1.%d; a binary with DWARF needs none)", ErrGoVersionUnknown, goVersion, minRuleGoMinor, maxRuleGoMinor)
+	case minor >= setFromGoMinor:
+		return setLayout, nil
+	default:
+		return mapLayout, nil
+	}
+}
+
+// dwarfLayout reads the DB layout from DWARF.
+func dwarfLayout(exe *goexe.Executable) (Layout, error) {
 	var l Layout
 	var errs []error
 	for _, f := range []struct {

@@ -62,11 +62,18 @@ type Collector struct {
 	// built against a go-redis release the offsets table does not list):
 	// its Redis pools get no metrics.
 	RedisLayoutUnknown func(exe string, err error)
+	// SQLLayoutUnknown, when set, is told once per executable that has
+	// database/sql pools whose layout is unknown (no DWARF and a Go
+	// version the layout rule does not cover; ErrGoVersionUnknown names
+	// it): its database/sql pools get no metrics.
+	SQLLayoutUnknown func(exe string, err error)
 }
 
 type layoutOrErr struct {
-	l        Layout
-	err      error
+	l   Layout
+	err error
+	// done: l and err were read (when a pool was first seen).
+	done     bool
 	redis    RedisLayout
 	redisErr error
 	// redisDone: redis and redisErr were read (when a client was first
@@ -135,9 +142,13 @@ func (c *Collector) Collect(md pmetric.Metrics, now time.Time, pools, redis map[
 		if !ok || proc.Exe == nil {
 			continue
 		}
-		lo, ok := c.layouts[proc.Exe]
-		if !ok {
+		lo := c.layouts[proc.Exe]
+		if len(pools[pid]) > 0 && !lo.done {
 			lo.l, lo.err = LayoutOf(proc.Exe)
+			lo.done = true
+			if lo.err != nil && c.SQLLayoutUnknown != nil {
+				c.SQLLayoutUnknown(proc.Exe.Path, lo.err)
+			}
 		}
 		if len(redis[pid]) > 0 && !lo.redisDone {
 			// Read once the binary has a client: most have none.
@@ -148,7 +159,8 @@ func (c *Collector) Collect(md pmetric.Metrics, now time.Time, pools, redis map[
 			}
 		}
 		c.layouts[proc.Exe] = lo
-		if lo.err != nil && (!lo.redisDone || lo.redisErr != nil) {
+		sqlOK := lo.done && lo.err == nil
+		if !sqlOK && (!lo.redisDone || lo.redisErr != nil) {
 			continue // no layout: no pool metrics (a go-redis one said once per binary)
 		}
 		bias, ok := c.biases[pid]
@@ -167,7 +179,7 @@ func (c *Collector) Collect(md pmetric.Metrics, now time.Time, pools, redis map[
 			continue
 		}
 		var dbs []uint64
-		if lo.err == nil {
+		if sqlOK {
 			dbs = append(dbs, pools[pid]...)
 		}
 		sort.Slice(dbs, func(i, j int) bool { return dbs[i] < dbs[j] })
