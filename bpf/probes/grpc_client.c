@@ -165,13 +165,19 @@ int uprobe_grpc_client_return(struct pt_regs *ctx)
 
 // ---------------------------------------------------------------------------
 // Streaming RPCs: one CLIENT span per stream, from the entry of
-// grpc.(*ClientConn).NewStream to the entry of (*csAttempt).finish, which
-// grpc calls once the stream ends (its last message read, an error, the
-// context cancelled), on whatever goroutine saw the end, with the status
-// as a *status.Error (nil for OK). Between the two the span waits in
-// grpc_client_streams under the stream (*clientStream). 3 hits per stream
-// (NewStream entry and RET, finish); a unary RPC ends through the same
-// finish, which finds no entry for it (1 hit).
+// grpc.(*ClientConn).NewStream to the entry of (*clientStream).finish,
+// which grpc calls once the stream ends (its last message read, an error,
+// the context cancelled), on whatever goroutine saw the end, with the
+// status as a *status.Error, or io.EOF (or nil) for OK. Not
+// (*csAttempt).finish: grpc also ends an attempt it gives up before a
+// (transparent) retry that way, with the given-up attempt's error. grpc
+// calls clientStream.finish again when the stream was already finished
+// (its context watcher, once the stream's context is cancelled at the
+// end; RecvMsg after the end): the first call ends the span, the others
+// find nothing. Between the two the span waits in grpc_client_streams
+// under the stream (*clientStream). 4 hits per stream (NewStream entry and
+// RET, 2 finish); a unary RPC ends through the same finish, which finds no
+// entry for it (1 hit).
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -220,20 +226,44 @@ int uprobe_grpc_client_stream_return(struct pt_regs *ctx)
 	return 0;
 }
 
-// grpc.(*csAttempt).finish(err error): a in ax, err (itab, data) in bx/cx.
+// is_io_eof tells whether the error (itab, data) is io.EOF, which
+// clientStream.finish receives for a stream read to its end (OK): an
+// *errors.errorString{s string} holding "EOF". A *status.Error (grpc's
+// other errors) starts with a pointer, never followed by the length 3 and
+// pointing at "EOF" in practice.
+static __always_inline int is_io_eof(u64 err_itab, u64 err)
+{
+	if (!err_itab || !err)
+		return 0;
+	struct {
+		u64 ptr;
+		s64 len;
+	} str = {};
+	if (bpf_probe_read_user(&str, sizeof(str), (void *)err) || str.len != 3 || !str.ptr)
+		return 0;
+	char b[3] = {};
+	if (bpf_probe_read_user(b, sizeof(b), (void *)str.ptr))
+		return 0;
+	return b[0] == 'E' && b[1] == 'O' && b[2] == 'F';
+}
+
+// grpc.(*clientStream).finish(err error): cs in ax, err (itab, data) in bx/cx.
 SEC("uprobe/grpc_client_stream_finish")
 int uprobe_grpc_client_stream_finish(struct pt_regs *ctx)
 {
 	struct go_offsets *off = probe_enter(ctx);
 	if (!off)
 		return 0;
-	u64 cs = read_ptr(GO_PARAM1(ctx) + FIELD(off, GOOGLE_GOLANG_ORG_GRPC_CSATTEMPT_CS));
+	u64 cs = GO_PARAM1(ctx);
 	if (!cs)
 		return 0;
 	struct grpc_client_inflight *st = bpf_map_lookup_elem(&grpc_client_streams, &cs);
 	if (!st)
 		return 0;
-	grpc_client_emit(off, (u32)(bpf_get_current_pid_tgid() >> 32), st, GO_PARAM2(ctx), GO_PARAM3(ctx));
+	u64 err_itab = GO_PARAM2(ctx), err = GO_PARAM3(ctx);
+	if (is_io_eof(err_itab, err))
+		err_itab = err = 0;
+	grpc_client_emit(off, (u32)(bpf_get_current_pid_tgid() >> 32), st, err_itab, err);
 	bpf_map_delete_elem(&grpc_client_streams, &cs);
 	return 0;
 }

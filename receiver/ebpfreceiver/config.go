@@ -152,7 +152,7 @@ type GRPCConfig struct {
 	ProtocolConfig `mapstructure:",squash"`
 	// ClientStreams: with client on, a CLIENT span per streaming RPC too
 	// (default true). Streaming spans end at the entry of
-	// (*csAttempt).finish, which unary RPCs pass as well: off, a unary RPC
+	// (*clientStream).finish, which unary RPCs pass as well: off, a unary RPC
 	// costs one uprobe hit less on the client (2 instead of 3, 3 instead
 	// of 4 with stitching) and streaming RPCs get no CLIENT span.
 	ClientStreams bool `mapstructure:"client_streams"`

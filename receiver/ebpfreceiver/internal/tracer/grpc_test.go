@@ -196,7 +196,8 @@ func grpcEvents(t *testing.T, tr *Tracer, n int) (servers []*grpcserver.Event, c
 // peer.Peer; v1.68.0 and v1.69.0 either side of the rename to
 // writeStatus and the *Stream embedded in ServerStream; v1.76.0 and v1.77.0
 // either side of Stream embedded by value; v1.40.0 and v1.41.0 either side
-// of csAttempt.cs moving (the streaming client spans' end); v1.83.2 and
+// of csAttempt.cs moving (which the streaming client spans' end read up
+// to the move to (*clientStream).finish); v1.83.2 and
 // v1.84.0 either side of NewStream's clientStreamWrapper; the newest the
 // proxy serves
 // (v1.85.0), also built in GOPATH mode (no module build info, as
@@ -435,7 +436,7 @@ func testGRPCSpans(t *testing.T, exe, serverProbe string) {
 	hits = hitsSince(t, tr, h0)
 	// 4 on the client: Invoke's entry and return, the transport's
 	// NewStream return (stitching), the attempt's finish (streaming spans,
-	// nothing found for a unary RPC). csAttempt.finish has a large frame:
+	// nothing found for a unary RPC). clientStream.finish has a large frame:
 	// on a young goroutine its prologue grows the stack and jumps back to
 	// the entry, which the entry probe sees again (a second hit that finds
 	// nothing): 1 or 2 finish hits.
@@ -472,9 +473,10 @@ func testGRPCSpans(t *testing.T, exe, serverProbe string) {
 	// A streaming call inside a served RPC: the handler opens a Watch
 	// stream on the server itself (UNIMPLEMENTED). One CLIENT span for the
 	// stream, child of the handler's server span, with the code the stream
-	// ended with; the Watch server span stitched under it. 3 hits for the
-	// stream on the client (4 when the finish grows the stack), 1 more for
-	// stitching.
+	// ended with; the Watch server span stitched under it. 4 hits for the
+	// stream on the client (NewStream entry and return, the stream's finish
+	// at its end and again from grpc's context watcher; more when the
+	// finish grows the stack), 1 more for stitching.
 	h0, _ = tr.Hits()
 	grpcCall(t, exe, addr, "-service", "watch="+addr)
 	servers, clients = grpcEvents(t, tr, 3)
@@ -482,8 +484,8 @@ func testGRPCSpans(t *testing.T, exe, serverProbe string) {
 		t.Fatalf("streaming call: %d server and %d client events, want 2 and 1", len(servers), len(clients))
 	}
 	hits = hitsSince(t, tr, h0)
-	if finish := hits[grpcclient.ProgStreamFinish]; hits[grpcclient.ProgStreamEntry] != 1 || hits[grpcclient.ProgStreamReturn] != 1 || finish < 1 || finish > 2 || hits[grpcclientstream.ProgStream] != 1 {
-		t.Errorf("client hits for one stream: NewStream entry %d, return %d, finish %d (1 or 2: stack growth), transport NewStream return %d; want 1 each",
+	if finish := hits[grpcclient.ProgStreamFinish]; hits[grpcclient.ProgStreamEntry] != 1 || hits[grpcclient.ProgStreamReturn] != 1 || finish < 2 || finish > 4 || hits[grpcclientstream.ProgStream] != 1 {
+		t.Errorf("client hits for one stream: NewStream entry %d, return %d, finish %d (2 to 4: stack growth), transport NewStream return %d; want 1, 1, 2, 1",
 			hits[grpcclient.ProgStreamEntry], hits[grpcclient.ProgStreamReturn], hits[grpcclient.ProgStreamFinish], hits[grpcclientstream.ProgStream])
 	}
 	var watchServer *grpcserver.Event

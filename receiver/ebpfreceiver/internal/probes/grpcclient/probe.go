@@ -2,8 +2,9 @@
 // one CLIENT span per unary RPC, from the entry of grpc.(*ClientConn).Invoke
 // to its return, with the status code of the error it returns; and
 // (StreamProbe) one per streaming RPC, from the entry of
-// grpc.(*ClientConn).NewStream to the stream's end ((*csAttempt).finish),
-// with the status it ended with.
+// grpc.(*ClientConn).NewStream to the stream's end ((*clientStream).finish,
+// not the finish of an attempt grpc gives up before a retry), with the
+// status it ended with.
 package grpcclient
 
 import (
@@ -23,7 +24,7 @@ const (
 const (
 	FuncInvoke    = "google.golang.org/grpc.(*ClientConn).Invoke"
 	FuncNewStream = "google.golang.org/grpc.(*ClientConn).NewStream"
-	FuncFinish    = "google.golang.org/grpc.(*csAttempt).finish"
+	FuncFinish    = "google.golang.org/grpc.(*clientStream).finish"
 )
 
 // BPF programs.
@@ -64,8 +65,10 @@ var optionalFields = [][]fields.ID{
 // StreamProbe describes the streaming part to the loader. Its events are
 // Probe's (one decoder per kind).
 //
-// Hits per streaming RPC: 3 (NewStream entry and one RET, the attempt's
-// finish); a unary RPC also passes the finish: 1 hit that finds nothing.
+// Hits per streaming RPC: 4 (NewStream entry and one RET, the stream's
+// finish twice: at its end and from grpc's context watcher once the end
+// cancelled the stream's context, which finds nothing); a unary RPC also
+// passes the finish: 1 hit that finds nothing.
 // The receiver leaves this probe out with traces.grpc.client_streams off.
 var StreamProbe = &probes.Probe{
 	Name: StreamName,
@@ -73,7 +76,7 @@ var StreamProbe = &probes.Probe{
 		{Symbol: FuncNewStream, Entry: ProgStreamEntry, Return: ProgStreamReturn},
 		{Symbol: FuncFinish, Entry: ProgStreamFinish},
 	},
-	Fields: []fields.ID{fields.GRPCClientConnTarget, fields.GRPCStatusProtoCode, fields.GRPCCSAttemptCs},
+	Fields: []fields.ID{fields.GRPCClientConnTarget, fields.GRPCStatusProtoCode},
 	// v1.84 on: the stream NewStream returns wraps the *clientStream.
 	OptionalFields: append([][]fields.ID{{fields.GRPCClientStreamWrapperClientStream}}, optionalFields...),
 	JoinsSpans:     true,
