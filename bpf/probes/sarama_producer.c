@@ -171,3 +171,140 @@ int uprobe_sarama_send_many_return(struct pt_regs *ctx)
 	sarama_produce_end(ctx, has_error, !has_error && partition >= 0 && offset >= 0, partition, offset);
 	return 0;
 }
+
+// The AsyncProducer. The application hands a message over by a channel
+// send on Input(), which no probe sees; every message then leaves sarama
+// through one of three real (never inlined) calls, once per batch of a
+// partition, whatever the batch's size:
+//   (*asyncProducer).returnSuccesses(batch []*ProducerMessage): the broker
+//     acknowledged the batch; each message's Partition and Offset are set;
+//   (*asyncProducer).returnErrors(batch, err) (v1.41 on; returnError, a
+//     one-message wrapper, is inlined into its callers and calls it);
+//   (*asyncProducer).returnError(msg, err) (v1.40 and Shopify v1.38, where
+//     returnErrors is the inlined loop calling it).
+// At the entry of each, one PRODUCER span per message is sent (bpf_loop),
+// except for the messages a SyncProducer sent (their expectation channel
+// is set): the sync probe above has their span. The span starts and ends
+// at that entry (its duration is 0: the moment sarama gave the message's
+// outcome back); it has no parent (nothing links the channel send to the
+// goroutine that made it) and a new trace.
+
+#define SARAMA_ASYNC_MAX_MESSAGES 1024
+
+struct sarama_async_walk {
+	u64 msgs;    // *[]*ProducerMessage's array, or 0 with one message
+	u64 one;     // the message of returnError
+	u64 topic_off, partition_off, offset_off, expectation_off;
+	u32 tgid;
+	u8 has_error;
+};
+
+static __always_inline void sarama_async_message(struct sarama_async_walk *w, u64 msg)
+{
+	if (!msg)
+		return;
+	u64 expectation = read_ptr(msg + w->expectation_off);
+	if (expectation)
+		return; // a SyncProducer's message
+	struct sarama_producer_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop();
+		return;
+	}
+	struct span_ids ids = {};
+	new_span(&ids, 0);
+	u64 now = bpf_ktime_get_boot_ns();
+	fill_header(&e->hdr, EVENT_SARAMA_PRODUCER, w->tgid, now, &ids, 0);
+	e->hdr.end_ns = now;
+	e->messages = 1;
+	e->has_error = w->has_error;
+	e->pad = 0;
+	__s32 p = -1;
+	s64 offset = -1;
+	if (!w->has_error) {
+		bpf_probe_read_user(&p, sizeof(p), (void *)(msg + w->partition_off));
+		bpf_probe_read_user(&offset, sizeof(offset), (void *)(msg + w->offset_off));
+	}
+	e->partition = p;
+	e->offset = offset;
+	e->has_coords = !w->has_error && p >= 0 && offset >= 0;
+	__builtin_memset(e->topic, 0, SARAMA_TOPIC_LEN);
+	e->topic_len = read_go_string(msg + w->topic_off, e->topic, SARAMA_TOPIC_LEN);
+	submit(e);
+}
+
+// bpf_loop callback: message idx of a batch.
+static long sarama_async_step(u32 idx, void *data)
+{
+	struct sarama_async_walk *w = data;
+	sarama_async_message(w, read_ptr(w->msgs + (u64)idx * 8));
+	return 0;
+}
+
+static __always_inline int sarama_async_known(struct go_offsets *off)
+{
+	return sarama_producer_known(off) && known(off, GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_EXPECTATION);
+}
+
+static __always_inline void sarama_async_batch(struct go_offsets *off, u64 msgs, s64 n, u64 one, u8 has_error)
+{
+	struct sarama_async_walk w = {
+		.msgs = msgs,
+		.one = one,
+		.topic_off = FIELD(off, GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_TOPIC),
+		.partition_off = FIELD(off, GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_PARTITION),
+		.offset_off = FIELD(off, GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_OFFSET),
+		.expectation_off = FIELD(off, GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_EXPECTATION),
+		.tgid = bpf_get_current_pid_tgid() >> 32,
+		.has_error = has_error,
+	};
+	if (one) {
+		sarama_async_message(&w, one);
+		return;
+	}
+	if (!msgs || n <= 0)
+		return;
+	if (n > SARAMA_ASYNC_MAX_MESSAGES) {
+		count_drop(); // the messages beyond the cap get no span
+		n = SARAMA_ASYNC_MAX_MESSAGES;
+	}
+	bpf_loop((u32)n, sarama_async_step, &w, 0);
+}
+
+// (*asyncProducer).returnSuccesses(batch []*ProducerMessage): p in ax,
+// batch in bx/cx/di.
+SEC("uprobe/sarama_async_successes")
+int uprobe_sarama_async_successes(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off || !sarama_async_known(off))
+		return 0;
+	sarama_async_batch(off, GO_PARAM2(ctx), (s64)GO_PARAM3(ctx), 0, 0);
+	return 0;
+}
+
+// (*asyncProducer).returnErrors(batch []*ProducerMessage, err error): p in
+// ax, batch in bx/cx/di, err in si/r8.
+SEC("uprobe/sarama_async_errors")
+int uprobe_sarama_async_errors(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off || !sarama_async_known(off))
+		return 0;
+	sarama_async_batch(off, GO_PARAM2(ctx), (s64)GO_PARAM3(ctx), 0, 1);
+	return 0;
+}
+
+// (*asyncProducer).returnError(msg *ProducerMessage, err error): p in ax,
+// msg in bx, err in cx/di.
+SEC("uprobe/sarama_async_error")
+int uprobe_sarama_async_error(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off || !sarama_async_known(off))
+		return 0;
+	u64 msg = GO_PARAM2(ctx);
+	if (msg)
+		sarama_async_batch(off, 0, 0, msg, 1);
+	return 0;
+}

@@ -73,7 +73,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [131]uint64
+	Field        [132]uint64
 	GopanicVaddr uint64
 }
 
@@ -556,6 +556,9 @@ type GoebpfProgramSpecs struct {
 	UprobeRedisPipelineEntry      *ebpf.ProgramSpec `ebpf:"uprobe_redis_pipeline_entry"`
 	UprobeRedisPipelineFmEntry    *ebpf.ProgramSpec `ebpf:"uprobe_redis_pipeline_fm_entry"`
 	UprobeRedisReturn             *ebpf.ProgramSpec `ebpf:"uprobe_redis_return"`
+	UprobeSaramaAsyncError        *ebpf.ProgramSpec `ebpf:"uprobe_sarama_async_error"`
+	UprobeSaramaAsyncErrors       *ebpf.ProgramSpec `ebpf:"uprobe_sarama_async_errors"`
+	UprobeSaramaAsyncSuccesses    *ebpf.ProgramSpec `ebpf:"uprobe_sarama_async_successes"`
 	UprobeSaramaGroupConsumeEntry *ebpf.ProgramSpec `ebpf:"uprobe_sarama_group_consume_entry"`
 	UprobeSaramaParseEntry        *ebpf.ProgramSpec `ebpf:"uprobe_sarama_parse_entry"`
 	UprobeSaramaParseReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sarama_parse_return"`
@@ -830,6 +833,9 @@ type GoebpfPrograms struct {
 	UprobeRedisPipelineEntry      *ebpf.Program `ebpf:"uprobe_redis_pipeline_entry"`
 	UprobeRedisPipelineFmEntry    *ebpf.Program `ebpf:"uprobe_redis_pipeline_fm_entry"`
 	UprobeRedisReturn             *ebpf.Program `ebpf:"uprobe_redis_return"`
+	UprobeSaramaAsyncError        *ebpf.Program `ebpf:"uprobe_sarama_async_error"`
+	UprobeSaramaAsyncErrors       *ebpf.Program `ebpf:"uprobe_sarama_async_errors"`
+	UprobeSaramaAsyncSuccesses    *ebpf.Program `ebpf:"uprobe_sarama_async_successes"`
 	UprobeSaramaGroupConsumeEntry *ebpf.Program `ebpf:"uprobe_sarama_group_consume_entry"`
 	UprobeSaramaParseEntry        *ebpf.Program `ebpf:"uprobe_sarama_parse_entry"`
 	UprobeSaramaParseReturn       *ebpf.Program `ebpf:"uprobe_sarama_parse_return"`
@@ -891,6 +897,9 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeRedisPipelineEntry,
 		p.UprobeRedisPipelineFmEntry,
 		p.UprobeRedisReturn,
+		p.UprobeSaramaAsyncError,
+		p.UprobeSaramaAsyncErrors,
+		p.UprobeSaramaAsyncSuccesses,
 		p.UprobeSaramaGroupConsumeEntry,
 		p.UprobeSaramaParseEntry,
 		p.UprobeSaramaParseReturn,

@@ -152,6 +152,7 @@ const (
 	XNetClientStreamID
 	XNetClientConnTconn
 	XNetServerConnConn
+	SaramaProducerMessageExpectation
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -357,6 +358,9 @@ var list = [Count]Field{
 	XNetClientStreamID:  {Key: "golang.org/x/net/http2.clientStream.ID", NotInTable: true},
 	XNetClientConnTconn: {Key: "golang.org/x/net/http2.ClientConn.tconn", NotInTable: true},
 	XNetServerConnConn:  {Key: "golang.org/x/net/http2.serverConn.conn", NotInTable: true},
+	// A sarama message's expectation channel: set when a SyncProducer
+	// sent it (the async producer probe leaves those to the sync one).
+	SaramaProducerMessageExpectation: {Key: "github.com/IBM/sarama.ProducerMessage.expectation", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.

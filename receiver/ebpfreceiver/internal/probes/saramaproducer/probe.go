@@ -24,20 +24,27 @@ const (
 	ProgSendReturn     = "uprobe_sarama_send_return"
 	ProgSendManyEntry  = "uprobe_sarama_send_many_entry"
 	ProgSendManyReturn = "uprobe_sarama_send_many_return"
+	ProgAsyncSuccesses = "uprobe_sarama_async_successes"
+	ProgAsyncErrors    = "uprobe_sarama_async_errors"
+	ProgAsyncError     = "uprobe_sarama_async_error"
 	callsMap           = "sarama_producer_calls"
 )
 
 // Probe describes the probe to the loader: each function of each module
 // path is an optional group of its own (a program may use one of them).
 //
-// Hits per call: 2 (the entry and one RET), whatever the number of
-// messages.
+// Hits per SyncProducer call: 2 (the entry and one RET), whatever the
+// number of messages. AsyncProducer: 1 per acknowledged batch of a
+// partition (returnSuccesses), 1 per failed batch (returnErrors, v1.41 on)
+// or per failed message (returnError, v1.40 and Shopify v1.38); a
+// SyncProducer's messages pass there too (1 more hit per batch, no span).
 var Probe = &probes.Probe{
 	Name:       Name,
 	Uprobes:    uprobes(),
 	RuleFields: sarama.ProducerFields,
 	OptionalFields: [][]fields.ID{
 		httpserver.GoroutineFields,
+		sarama.AsyncFields,
 		{fields.RuntimeGParentGoid},
 	},
 	Complete: func(exe *goexe.Executable, off *probes.Offsets) {
@@ -55,6 +62,12 @@ func uprobes() []probes.Uprobe {
 		u = append(u,
 			probes.Uprobe{Symbol: sarama.FuncSendMessage(m), Entry: ProgSendEntry, Return: ProgSendReturn, Optional: m + " SendMessage"},
 			probes.Uprobe{Symbol: sarama.FuncSendMessages(m), Entry: ProgSendManyEntry, Return: ProgSendManyReturn, Optional: m + " SendMessages"},
+			probes.Uprobe{Symbol: sarama.FuncReturnSuccesses(m), Entry: ProgAsyncSuccesses, Optional: m + " returnSuccesses"},
+			probes.Uprobe{Symbol: sarama.FuncReturnErrors(m), Entry: ProgAsyncErrors, Optional: m + " returnErrors"},
+			// Where returnError calls returnErrors, that uprobe sees the
+			// failure; where returnErrors is the inlined loop (v1.40),
+			// returnError is the only real call.
+			probes.Uprobe{Symbol: sarama.FuncReturnError(m), Entry: ProgAsyncError, Optional: m + " returnError", WrapperOf: sarama.FuncReturnErrors(m)},
 		)
 	}
 	return u
