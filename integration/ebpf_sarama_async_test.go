@@ -27,12 +27,16 @@ import (
 // partitions. Per demo, after a warm-up: 3 messages to partition 1 handed
 // to an AsyncProducer's Input(), one async message larger than
 // MaxMessageBytes (it fails), and one SyncProducer SendMessage to
-// partition 2. Exactly 5 PRODUCER spans: 3 "send {topic}" roots with the
-// partition and offset the program got back on Successes(), one Error
+// partition 2, and one async message to partition 0 with RequiredAcks
+// NoResponse. Exactly 6 PRODUCER spans: 3 "send {topic}" roots with the
+// partition and offset the program got back on Successes() (starting
+// before they end: at their request's build), one Error
 // span with error.type and no coordinates, and the SendMessage's span
-// (the async probe leaves a SyncProducer's messages to the sync one);
-// and 4 CONSUMER spans, each joined to the producer span of its message
-// (same trace, the producer span as parent).
+// (the async probe leaves a SyncProducer's messages to the sync one),
+// and the no-ack message's span without coordinates (sarama never set its
+// offset); and 5 CONSUMER spans, each joined to the producer span of its
+// message (same trace, the producer span as parent), but the no-ack
+// message's, a root.
 func TestEBPFSaramaAsyncSpans(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	dir := t.TempDir()
@@ -157,24 +161,28 @@ service:
 	time.Sleep(3 * time.Second)
 	base := len(pidSpans(t, out))
 
-	async, sync := map[*demo][]string{}, map[*demo][]string{}
+	async, sync, noAck := map[*demo][]string{}, map[*demo][]string{}, map[*demo][]string{}
 	for _, d := range demos {
 		async[d] = get(d, "/async", url.Values{"n": {"3"}, "p": {"1"}})
 		if failed := get(d, "/async", url.Values{"n": {"1"}, "big": {"1"}}); len(failed) != 1 || failed[0] != "error" {
 			t.Fatalf("%s: big async message: %v, want error", d.name, failed)
 		}
 		sync[d] = get(d, "/produce", url.Values{"n": {"1"}, "p": {"2"}})
+		noAck[d] = get(d, "/async", url.Values{"n": {"1"}, "p": {"0"}, "noack": {"1"}})
+		if len(noAck[d]) != 1 || !strings.HasPrefix(noAck[d][0], "0:") {
+			t.Fatalf("%s: no-ack async message: %v, want one to partition 0", d.name, noAck[d])
+		}
 		if len(async[d]) != 3 || len(sync[d]) != 1 {
 			t.Fatalf("%s: async %v sync %v, want 3 and 1 messages", d.name, async[d], sync[d])
 		}
 	}
 	for _, d := range demos {
-		eventually(t, 20*time.Second, d.name+" consumed 4", func() (bool, string) {
+		eventually(t, 20*time.Second, d.name+" consumed 5", func() (bool, string) {
 			n := len(get(d, "/consumed", nil)) - before[d]
-			return n == 4, fmt.Sprintf("%d consumed", n)
+			return n == 5, fmt.Sprintf("%d consumed", n)
 		})
 	}
-	perDemo := 5 + 4
+	perDemo := 6 + 5
 	want := base + perDemo*len(demos)
 	eventually(t, 20*time.Second, "all spans in the file", func() (bool, string) {
 		n := len(pidSpans(t, out))
@@ -201,8 +209,8 @@ service:
 				t.Errorf("%s: unexpected %v span %q", d.name, s.span.Kind(), s.span.Name())
 			}
 		}
-		if len(producers) != 5 || len(consumers) != 4 {
-			t.Errorf("%s: %d producer, %d consumer spans; want 5, 4", d.name, len(producers), len(consumers))
+		if len(producers) != 6 || len(consumers) != 5 {
+			t.Errorf("%s: %d producer, %d consumer spans; want 6, 5", d.name, len(producers), len(consumers))
 			continue
 		}
 		// Producer spans by the coordinates they carry ("error" for none).
@@ -221,7 +229,9 @@ service:
 				t.Errorf("%s: batch count %q, want none", ctx, a["messaging.batch.message_count"])
 			}
 			key := "error"
-			if p.Status().Code() == ptrace.StatusCodeError {
+			if a["messaging.destination.partition.id"] == "" && p.Status().Code() != ptrace.StatusCodeError {
+				key = "noack" // no offset: RequiredAcks NoResponse
+			} else if p.Status().Code() == ptrace.StatusCodeError {
 				if et, _ := p.Attributes().Get("error.type"); et.Str() == "" {
 					t.Errorf("%s: Error without error.type", ctx)
 				}
@@ -236,7 +246,7 @@ service:
 			}
 			byCoords[key] = p
 		}
-		wantKeys := append(append([]string{"error"}, async[d]...), sync[d]...)
+		wantKeys := append(append([]string{"error", "noack"}, async[d]...), sync[d]...)
 		var gotKeys []string
 		for k := range byCoords {
 			gotKeys = append(gotKeys, k)
@@ -246,15 +256,29 @@ service:
 		if strings.Join(gotKeys, " ") != strings.Join(wantKeys, " ") {
 			t.Errorf("%s: producer spans at %v, want %v", d.name, gotKeys, wantKeys)
 		}
+		// An acknowledged message's span runs from its batch's request
+		// build to the acknowledgment; a failed one's starts and ends at
+		// the failure.
 		for _, k := range async[d] {
-			if p, ok := byCoords[k]; ok && p.StartTimestamp() != p.EndTimestamp() {
-				t.Errorf("%s: async span %s lasts %v, want 0 (the acknowledgment)", d.name, k, p.EndTimestamp().AsTime().Sub(p.StartTimestamp().AsTime()))
+			if p, ok := byCoords[k]; ok && p.StartTimestamp() >= p.EndTimestamp() {
+				t.Errorf("%s: async span %s starts at %v, not before its end %v", d.name, k, p.StartTimestamp(), p.EndTimestamp())
 			}
 		}
-		// Each consumer span joined to its message's producer span.
+		if p, ok := byCoords["error"]; ok && p.StartTimestamp() != p.EndTimestamp() {
+			t.Errorf("%s: failed async span lasts %v, want 0", d.name, p.EndTimestamp().AsTime().Sub(p.StartTimestamp().AsTime()))
+		}
+		// Each consumer span joined to its message's producer span; the
+		// no-ack message's (partition 0) is not joined (its producer span
+		// has no offset).
 		for _, s := range consumers {
 			a := kafkaAttrs(s)
 			key := a["messaging.destination.partition.id"] + ":" + a["messaging.kafka.offset"]
+			if a["messaging.destination.partition.id"] == "0" {
+				if !s.ParentSpanID().IsEmpty() {
+					t.Errorf("%s consumer at %s (no-ack message): parent %s, want none", d.name, key, s.ParentSpanID())
+				}
+				continue
+			}
 			p, ok := byCoords[key]
 			if !ok {
 				t.Errorf("%s consumer %q at %s: no producer span there", d.name, s.Name(), key)

@@ -184,19 +184,58 @@ int uprobe_sarama_send_many_return(struct pt_regs *ctx)
 //     returnErrors is the inlined loop calling it).
 // At the entry of each, one PRODUCER span per message is sent (bpf_loop),
 // except for the messages a SyncProducer sent (their expectation channel
-// is set): the sync probe above has their span. The span starts and ends
-// at that entry (its duration is 0: the moment sarama gave the message's
-// outcome back); it has no parent (nothing links the channel send to the
-// goroutine that made it) and a new trace.
+// is set): the sync probe above has their span. It ends there; it has no
+// parent (nothing links the channel send to the goroutine that made it)
+// and a new trace.
+//
+// Start of an acknowledged message's span: when its batch's request began
+// to be built, (*produceSet).buildRequest's entry (1 hit per request),
+// noted by the set's address and taken, on the broker producer's
+// goroutine, at (*brokerProducer).handleSuccess's entry (1 hit per
+// response), whose returnSuccesses calls (the only ones) follow on the
+// same goroutine. handleSuccess's response is nil when RequiredAcks is
+// NoResponse: the messages' offsets were then never set, and their spans
+// carry no coordinates. A failed message's span has no batch start (most
+// failures happen before any request): it starts and ends at the failure.
 
 #define SARAMA_ASYNC_MAX_MESSAGES 1024
+
+struct sarama_build_key {
+	u32 tgid;
+	u32 pad;
+	u64 set; // *produceSet
+};
+
+// When each produce set's request began to be built.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct sarama_build_key);
+	__type(value, u64);
+} sarama_async_builds SEC(".maps");
+
+struct sarama_async_ack {
+	u64 start_ns;    // the acknowledged batch's buildRequest, 0 if unseen
+	u8 no_response;  // RequiredAcks NoResponse: no offsets
+	u8 pad[7];
+};
+
+// The response the broker producer's goroutine is handling.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct goroutine_key);
+	__type(value, struct sarama_async_ack);
+} sarama_async_acks SEC(".maps");
 
 struct sarama_async_walk {
 	u64 msgs;    // *[]*ProducerMessage's array, or 0 with one message
 	u64 one;     // the message of returnError
 	u64 topic_off, partition_off, offset_off, expectation_off;
+	u64 start_ns; // 0: the span starts when it ends
 	u32 tgid;
 	u8 has_error;
+	u8 no_coords;
 };
 
 static __always_inline void sarama_async_message(struct sarama_async_walk *w, u64 msg)
@@ -214,20 +253,21 @@ static __always_inline void sarama_async_message(struct sarama_async_walk *w, u6
 	struct span_ids ids = {};
 	new_span(&ids, 0);
 	u64 now = bpf_ktime_get_boot_ns();
-	fill_header(&e->hdr, EVENT_SARAMA_PRODUCER, w->tgid, now, &ids, 0);
+	u64 start = w->start_ns && w->start_ns <= now ? w->start_ns : now;
+	fill_header(&e->hdr, EVENT_SARAMA_PRODUCER, w->tgid, start, &ids, 0);
 	e->hdr.end_ns = now;
 	e->messages = 1;
 	e->has_error = w->has_error;
 	e->pad = 0;
 	__s32 p = -1;
 	s64 offset = -1;
-	if (!w->has_error) {
+	if (!w->has_error && !w->no_coords) {
 		bpf_probe_read_user(&p, sizeof(p), (void *)(msg + w->partition_off));
 		bpf_probe_read_user(&offset, sizeof(offset), (void *)(msg + w->offset_off));
 	}
 	e->partition = p;
 	e->offset = offset;
-	e->has_coords = !w->has_error && p >= 0 && offset >= 0;
+	e->has_coords = !w->has_error && !w->no_coords && p >= 0 && offset >= 0;
 	__builtin_memset(e->topic, 0, SARAMA_TOPIC_LEN);
 	e->topic_len = read_go_string(msg + w->topic_off, e->topic, SARAMA_TOPIC_LEN);
 	submit(e);
@@ -246,7 +286,7 @@ static __always_inline int sarama_async_known(struct go_offsets *off)
 	return sarama_producer_known(off) && known(off, GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_EXPECTATION);
 }
 
-static __always_inline void sarama_async_batch(struct go_offsets *off, u64 msgs, s64 n, u64 one, u8 has_error)
+static __always_inline void sarama_async_batch(struct go_offsets *off, u64 msgs, s64 n, u64 one, u8 has_error, struct sarama_async_ack *ack)
 {
 	struct sarama_async_walk w = {
 		.msgs = msgs,
@@ -258,6 +298,10 @@ static __always_inline void sarama_async_batch(struct go_offsets *off, u64 msgs,
 		.tgid = bpf_get_current_pid_tgid() >> 32,
 		.has_error = has_error,
 	};
+	if (ack) {
+		w.start_ns = ack->start_ns;
+		w.no_coords = ack->no_response;
+	}
 	if (one) {
 		sarama_async_message(&w, one);
 		return;
@@ -279,7 +323,9 @@ int uprobe_sarama_async_successes(struct pt_regs *ctx)
 	struct go_offsets *off = probe_enter(ctx);
 	if (!off || !sarama_async_known(off))
 		return 0;
-	sarama_async_batch(off, GO_PARAM2(ctx), (s64)GO_PARAM3(ctx), 0, 0);
+	struct goroutine_key key = current_goroutine(ctx);
+	struct sarama_async_ack *ack = bpf_map_lookup_elem(&sarama_async_acks, &key);
+	sarama_async_batch(off, GO_PARAM2(ctx), (s64)GO_PARAM3(ctx), 0, 0, ack);
 	return 0;
 }
 
@@ -291,7 +337,7 @@ int uprobe_sarama_async_errors(struct pt_regs *ctx)
 	struct go_offsets *off = probe_enter(ctx);
 	if (!off || !sarama_async_known(off))
 		return 0;
-	sarama_async_batch(off, GO_PARAM2(ctx), (s64)GO_PARAM3(ctx), 0, 1);
+	sarama_async_batch(off, GO_PARAM2(ctx), (s64)GO_PARAM3(ctx), 0, 1, 0);
 	return 0;
 }
 
@@ -305,6 +351,41 @@ int uprobe_sarama_async_error(struct pt_regs *ctx)
 		return 0;
 	u64 msg = GO_PARAM2(ctx);
 	if (msg)
-		sarama_async_batch(off, 0, 0, msg, 1);
+		sarama_async_batch(off, 0, 0, msg, 1, 0);
+	return 0;
+}
+
+// (*produceSet).buildRequest(): ps in ax.
+SEC("uprobe/sarama_async_build")
+int uprobe_sarama_async_build(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct sarama_build_key k = {.tgid = bpf_get_current_pid_tgid() >> 32, .set = GO_PARAM1(ctx)};
+	u64 now = bpf_ktime_get_boot_ns();
+	bpf_map_update_elem(&sarama_async_builds, &k, &now, BPF_ANY);
+	return 0;
+}
+
+// (*brokerProducer).handleSuccess(sent *produceSet, response
+// *ProduceResponse): bp in ax, sent in bx, response in cx. Every call
+// replaces the goroutine's record, so returnSuccesses never sees an older
+// batch's.
+SEC("uprobe/sarama_async_success")
+int uprobe_sarama_async_success(struct pt_regs *ctx)
+{
+	struct go_offsets *off = probe_enter(ctx);
+	if (!off)
+		return 0;
+	struct sarama_build_key k = {.tgid = bpf_get_current_pid_tgid() >> 32, .set = GO_PARAM2(ctx)};
+	struct sarama_async_ack ack = {.no_response = GO_PARAM3(ctx) == 0};
+	u64 *start = bpf_map_lookup_elem(&sarama_async_builds, &k);
+	if (start) {
+		ack.start_ns = *start;
+		bpf_map_delete_elem(&sarama_async_builds, &k);
+	}
+	struct goroutine_key key = current_goroutine(ctx);
+	bpf_map_update_elem(&sarama_async_acks, &key, &ack, BPF_ANY);
 	return 0;
 }

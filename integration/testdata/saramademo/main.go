@@ -12,8 +12,9 @@
 // message consumed so far, one per line. /bench?n=N&batch=B makes N
 // sends one after the other (SendMessage for B=1, SendMessages of B
 // messages otherwise) and answers the time they took in nanoseconds.
-// /async?n=N&p=P[&big=1] hands N messages to an AsyncProducer's Input()
-// and answers each one's outcome, "partition:offset" or "error";
+// /async?n=N&p=P[&big=1][&noack=1] hands N messages to an AsyncProducer's
+// Input() (with noack=1 one whose RequiredAcks is NoResponse) and answers
+// each one's outcome, "partition:offset" or "error";
 // /asyncbench?n=N&batch=B makes N rounds of B messages with an
 // AsyncProducer that flushes every B messages.
 package main
@@ -151,6 +152,12 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	noAckCfg := *cfg
+	noAckCfg.Producer.RequiredAcks = sarama.NoResponse
+	noAck, err := sarama.NewAsyncProducer(addrs, &noAckCfg)
+	if err != nil {
+		log.Fatal(err)
+	}
 	var asyncMu sync.Mutex
 	asyncBatched := map[int]sarama.AsyncProducer{}
 	// roundTrip hands msgs to ap by Input() and waits for each one's
@@ -190,7 +197,11 @@ func main() {
 		}
 		asyncMu.Lock()
 		defer asyncMu.Unlock()
-		for _, line := range roundTrip(async, msgs) {
+		ap := async
+		if q.Get("noack") == "1" {
+			ap = noAck
+		}
+		for _, line := range roundTrip(ap, msgs) {
 			fmt.Fprintln(w, line)
 		}
 	})

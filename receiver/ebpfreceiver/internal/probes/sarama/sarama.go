@@ -49,6 +49,18 @@ func FuncReturnError(module string) string {
 	return module + ".(*asyncProducer).returnError"
 }
 
+// FuncBuildRequest encodes a produce set into the request the broker
+// producer sends (once per request).
+func FuncBuildRequest(module string) string {
+	return module + ".(*produceSet).buildRequest"
+}
+
+// FuncHandleSuccess handles a broker's answer to a produce request (its
+// closure calls returnSuccesses).
+func FuncHandleSuccess(module string) string {
+	return module + ".(*brokerProducer).handleSuccess"
+}
+
 // FuncParseResponse turns one partition's part of a fetch response into
 // the messages the partition consumer then feeds to the application.
 func FuncParseResponse(module string) string {

@@ -27,17 +27,23 @@ const (
 	ProgAsyncSuccesses = "uprobe_sarama_async_successes"
 	ProgAsyncErrors    = "uprobe_sarama_async_errors"
 	ProgAsyncError     = "uprobe_sarama_async_error"
+	ProgAsyncBuild     = "uprobe_sarama_async_build"
+	ProgAsyncSuccess   = "uprobe_sarama_async_success"
 	callsMap           = "sarama_producer_calls"
+	acksMap            = "sarama_async_acks"
+	buildsMap          = "sarama_async_builds" // keyed like goroutines: tgid first
 )
 
 // Probe describes the probe to the loader: each function of each module
 // path is an optional group of its own (a program may use one of them).
 //
 // Hits per SyncProducer call: 2 (the entry and one RET), whatever the
-// number of messages. AsyncProducer: 1 per acknowledged batch of a
-// partition (returnSuccesses), 1 per failed batch (returnErrors, v1.41 on)
-// or per failed message (returnError, v1.40 and Shopify v1.38); a
-// SyncProducer's messages pass there too (1 more hit per batch, no span).
+// number of messages. AsyncProducer: per produce request 3 (buildRequest,
+// handleSuccess, returnSuccesses) plus 1 per further partition of the
+// request (returnSuccesses); 1 per failed batch (returnErrors, v1.41 on)
+// or per failed message (returnError, v1.40 and Shopify v1.38). A
+// SyncProducer's messages pass there too (3 more hits per request, no
+// span).
 var Probe = &probes.Probe{
 	Name:       Name,
 	Uprobes:    uprobes(),
@@ -51,7 +57,7 @@ var Probe = &probes.Probe{
 		sarama.Complete(exe, &off.Fields)
 	},
 	JoinsSpans:    true,
-	GoroutineMaps: []string{callsMap},
+	GoroutineMaps: []string{callsMap, acksMap, buildsMap},
 	Kind:          bpfprog.GoebpfEventKindEVENT_SARAMA_PRODUCER,
 	Decode:        Decode,
 }
@@ -62,7 +68,10 @@ func uprobes() []probes.Uprobe {
 		u = append(u,
 			probes.Uprobe{Symbol: sarama.FuncSendMessage(m), Entry: ProgSendEntry, Return: ProgSendReturn, Optional: m + " SendMessage"},
 			probes.Uprobe{Symbol: sarama.FuncSendMessages(m), Entry: ProgSendManyEntry, Return: ProgSendManyReturn, Optional: m + " SendMessages"},
+			// The three of an acknowledged batch go together.
 			probes.Uprobe{Symbol: sarama.FuncReturnSuccesses(m), Entry: ProgAsyncSuccesses, Optional: m + " returnSuccesses"},
+			probes.Uprobe{Symbol: sarama.FuncBuildRequest(m), Entry: ProgAsyncBuild, Optional: m + " returnSuccesses"},
+			probes.Uprobe{Symbol: sarama.FuncHandleSuccess(m), Entry: ProgAsyncSuccess, Optional: m + " returnSuccesses"},
 			probes.Uprobe{Symbol: sarama.FuncReturnErrors(m), Entry: ProgAsyncErrors, Optional: m + " returnErrors"},
 			// Where returnError calls returnErrors, that uprobe sees the
 			// failure; where returnErrors is the inlined loop (v1.40),
