@@ -160,7 +160,8 @@ func BenchmarkSaramaProbes(b *testing.B) {
 	// The async programs run for a SyncProducer's messages too (the sync
 	// producer is an AsyncProducer inside; they send no span for them).
 	producerProgs := []string{prog(saramaproducer.ProgSendEntry), prog(saramaproducer.ProgSendReturn), prog(saramaproducer.ProgSendManyEntry), prog(saramaproducer.ProgSendManyReturn),
-		prog(saramaproducer.ProgAsyncSuccesses), prog(saramaproducer.ProgAsyncErrors), prog(saramaproducer.ProgAsyncError)}
+		prog(saramaproducer.ProgAsyncSuccesses), prog(saramaproducer.ProgAsyncErrors), prog(saramaproducer.ProgAsyncError),
+		prog(saramaproducer.ProgAsyncBuild), prog(saramaproducer.ProgAsyncSuccess)}
 	consumerProgs := []string{prog(saramaconsumer.ProgParseEntry), prog(saramaconsumer.ProgParseReturn), prog(saramaconsumer.ProgConsumeEntry)}
 	parseReturn := prog(saramaconsumer.ProgParseReturn)
 	sum := func(s0, s1 map[string]ebpf.ProgramStats, progs []string) (uint64, time.Duration) {
