@@ -27,16 +27,18 @@ import (
 // partitions. Per demo, after a warm-up: 3 messages to partition 1 handed
 // to an AsyncProducer's Input(), one async message larger than
 // MaxMessageBytes (it fails), and one SyncProducer SendMessage to
-// partition 2, and one async message to partition 0 with RequiredAcks
-// NoResponse. Exactly 6 PRODUCER spans: 3 "send {topic}" roots with the
+// partition 2, one async message to partition 2 with an application-set
+// traceparent header, and one async message to partition 0 with
+// RequiredAcks NoResponse. Exactly 7 PRODUCER spans: 3 "send {topic}" roots with the
 // partition and offset the program got back on Successes() (starting
 // before they end: at their request's build), one Error
 // span with error.type and no coordinates, and the SendMessage's span
 // (the async probe leaves a SyncProducer's messages to the sync one),
-// and the no-ack message's span without coordinates (sarama never set its
-// offset); and 5 CONSUMER spans, each joined to the producer span of its
+// the traceparent message's span, a child of the header's span, and the
+// no-ack message's span without coordinates (sarama never set its
+// offset); and 6 CONSUMER spans, each joined to the producer span of its
 // message (same trace, the producer span as parent), but the no-ack
-// message's, a root.
+// message's, a root, and the traceparent message's, the header's child.
 func TestEBPFSaramaAsyncSpans(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	dir := t.TempDir()
@@ -161,13 +163,16 @@ service:
 	time.Sleep(3 * time.Second)
 	base := len(pidSpans(t, out))
 
-	async, sync, noAck := map[*demo][]string{}, map[*demo][]string{}, map[*demo][]string{}
+	async, sync, noAck, withTP := map[*demo][]string{}, map[*demo][]string{}, map[*demo][]string{}, map[*demo][]string{}
+	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	tp := "00-" + traceID + "-" + parentID + "-01"
 	for _, d := range demos {
 		async[d] = get(d, "/async", url.Values{"n": {"3"}, "p": {"1"}})
 		if failed := get(d, "/async", url.Values{"n": {"1"}, "big": {"1"}}); len(failed) != 1 || failed[0] != "error" {
 			t.Fatalf("%s: big async message: %v, want error", d.name, failed)
 		}
 		sync[d] = get(d, "/produce", url.Values{"n": {"1"}, "p": {"2"}})
+		withTP[d] = get(d, "/async", url.Values{"n": {"1"}, "p": {"2"}, "tp": {tp}})
 		noAck[d] = get(d, "/async", url.Values{"n": {"1"}, "p": {"0"}, "noack": {"1"}})
 		if len(noAck[d]) != 1 || !strings.HasPrefix(noAck[d][0], "0:") {
 			t.Fatalf("%s: no-ack async message: %v, want one to partition 0", d.name, noAck[d])
@@ -177,12 +182,12 @@ service:
 		}
 	}
 	for _, d := range demos {
-		eventually(t, 20*time.Second, d.name+" consumed 5", func() (bool, string) {
+		eventually(t, 20*time.Second, d.name+" consumed 6", func() (bool, string) {
 			n := len(get(d, "/consumed", nil)) - before[d]
-			return n == 5, fmt.Sprintf("%d consumed", n)
+			return n == 6, fmt.Sprintf("%d consumed", n)
 		})
 	}
-	perDemo := 6 + 5
+	perDemo := 7 + 6
 	want := base + perDemo*len(demos)
 	eventually(t, 20*time.Second, "all spans in the file", func() (bool, string) {
 		n := len(pidSpans(t, out))
@@ -209,8 +214,8 @@ service:
 				t.Errorf("%s: unexpected %v span %q", d.name, s.span.Kind(), s.span.Name())
 			}
 		}
-		if len(producers) != 6 || len(consumers) != 5 {
-			t.Errorf("%s: %d producer, %d consumer spans; want 6, 5", d.name, len(producers), len(consumers))
+		if len(producers) != 7 || len(consumers) != 6 {
+			t.Errorf("%s: %d producer, %d consumer spans; want 7, 6", d.name, len(producers), len(consumers))
 			continue
 		}
 		// Producer spans by the coordinates they carry ("error" for none).
@@ -222,7 +227,11 @@ service:
 				a["messaging.operation.name"] != "send" || a["messaging.destination.name"] != d.topic {
 				t.Errorf("%s: want send %s with messaging attributes", ctx, d.topic)
 			}
-			if !p.ParentSpanID().IsEmpty() {
+			isTP := len(withTP[d]) == 1 && a["messaging.destination.partition.id"]+":"+a["messaging.kafka.offset"] == withTP[d][0]
+			if isTP && (p.TraceID().String() != traceID || p.ParentSpanID().String() != parentID) {
+				t.Errorf("%s: trace %s parent %s, want the traceparent header's %s %s", ctx, p.TraceID(), p.ParentSpanID(), traceID, parentID)
+			}
+			if !isTP && !p.ParentSpanID().IsEmpty() {
 				t.Errorf("%s: parent %s, want a root", ctx, p.ParentSpanID())
 			}
 			if a["messaging.batch.message_count"] != "" {
@@ -246,7 +255,7 @@ service:
 			}
 			byCoords[key] = p
 		}
-		wantKeys := append(append([]string{"error", "noack"}, async[d]...), sync[d]...)
+		wantKeys := append(append(append([]string{"error", "noack"}, async[d]...), sync[d]...), withTP[d]...)
 		var gotKeys []string
 		for k := range byCoords {
 			gotKeys = append(gotKeys, k)
@@ -273,6 +282,14 @@ service:
 		for _, s := range consumers {
 			a := kafkaAttrs(s)
 			key := a["messaging.destination.partition.id"] + ":" + a["messaging.kafka.offset"]
+			if len(withTP[d]) == 1 && key == withTP[d][0] {
+				// Its traceparent header makes it the header's child: a
+				// sibling of the producer span, in the same trace.
+				if s.TraceID().String() != traceID || s.ParentSpanID().String() != parentID {
+					t.Errorf("%s consumer at %s: trace %s parent %s, want the traceparent's", d.name, key, s.TraceID(), s.ParentSpanID())
+				}
+				continue
+			}
 			if a["messaging.destination.partition.id"] == "0" {
 				if !s.ParentSpanID().IsEmpty() {
 					t.Errorf("%s consumer at %s (no-ack message): parent %s, want none", d.name, key, s.ParentSpanID())

@@ -139,7 +139,8 @@ enum go_field {
 	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_CLIENTCONN_TCONN = 129, // golang.org/x/net/http2.ClientConn.tconn
 	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_SERVERCONN_CONN = 130, // golang.org/x/net/http2.serverConn.conn
 	GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_EXPECTATION = 131, // github.com/IBM/sarama.ProducerMessage.expectation
-	GO_FIELD_COUNT = 132,
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_HEADERS = 132, // github.com/IBM/sarama.ProducerMessage.Headers
+	GO_FIELD_COUNT = 133,
 };
 
 // A go_offsets.field entry whose offset is not known.

@@ -18,6 +18,7 @@
 #include "go_mem.h"
 #include "go_offsets.h"
 #include "goroutines.h"
+#include "propagation.h"
 #include <bpf/bpf_helpers.h>
 
 #define SARAMA_TOPIC_LEN 128
@@ -184,9 +185,10 @@ int uprobe_sarama_send_many_return(struct pt_regs *ctx)
 //     returnErrors is the inlined loop calling it).
 // At the entry of each, one PRODUCER span per message is sent (bpf_loop),
 // except for the messages a SyncProducer sent (their expectation channel
-// is set): the sync probe above has their span. It ends there; it has no
-// parent (nothing links the channel send to the goroutine that made it)
-// and a new trace.
+// is set): the sync probe above has their span. It ends there. Its
+// parent: a valid traceparent header the application put among the
+// message's first 4 headers (ProducerMessage.Headers); else none (nothing
+// links the channel send to the goroutine that made it), in a new trace.
 //
 // Start of an acknowledged message's span: when its batch's request began
 // to be built, (*produceSet).buildRequest's entry (1 hit per request),
@@ -233,10 +235,58 @@ struct sarama_async_walk {
 	u64 one;     // the message of returnError
 	u64 topic_off, partition_off, offset_off, expectation_off;
 	u64 start_ns; // 0: the span starts when it ends
+	u64 headers_off, key_off, value_off;
+	u8 has_headers; // the three offsets are known
+	u8 pad[3];
 	u32 tgid;
 	u8 has_error;
 	u8 no_coords;
 };
+
+#define SARAMA_PRODUCER_MAX_HEADERS 4
+#define SARAMA_PRODUCER_TRACEPARENT_LEN 55
+#define SARAMA_RECORD_HEADER_SIZE 48 // RecordHeader{Key, Value []byte}
+
+struct sarama_producer_bytes {
+	u64 ptr;
+	s64 len;
+	s64 cap;
+};
+
+// Looks for a traceparent header among the first
+// SARAMA_PRODUCER_MAX_HEADERS of message msg (ProducerMessage.Headers, a
+// []RecordHeader) and, when valid, puts its trace and parent span ids
+// into ids; returns 1 then.
+static __always_inline int sarama_producer_traceparent(struct sarama_async_walk *w, u64 msg, struct span_ids *ids)
+{
+	struct sarama_producer_bytes hs = {};
+	if (bpf_probe_read_user(&hs, sizeof(hs), (void *)(msg + w->headers_off)) || !hs.ptr || hs.len <= 0)
+		return 0;
+	u32 zero = 0;
+	u8 *buf = bpf_map_lookup_elem(&head_scratch, &zero);
+	if (!buf)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < SARAMA_PRODUCER_MAX_HEADERS; i++) {
+		if (i >= hs.len)
+			break;
+		u64 h = hs.ptr + (u64)i * SARAMA_RECORD_HEADER_SIZE;
+		struct sarama_producer_bytes key = {};
+		if (bpf_probe_read_user(&key, sizeof(key), (void *)(h + w->key_off)) || key.len != 11 || !key.ptr)
+			continue;
+		u8 k[11] = {};
+		if (bpf_probe_read_user(k, sizeof(k), (void *)key.ptr) || __builtin_memcmp(k, "traceparent", 11) != 0)
+			continue;
+		struct sarama_producer_bytes v = {};
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)(h + w->value_off)) || v.len < SARAMA_PRODUCER_TRACEPARENT_LEN || !v.ptr)
+			return 0;
+		if (bpf_probe_read_user(buf, SARAMA_PRODUCER_TRACEPARENT_LEN, (void *)v.ptr))
+			return 0;
+		struct head_scan s = {.buf = buf, .len = SARAMA_PRODUCER_TRACEPARENT_LEN, .ids = ids};
+		return parse_traceparent(&s, 0);
+	}
+	return 0;
+}
 
 static __always_inline void sarama_async_message(struct sarama_async_walk *w, u64 msg)
 {
@@ -251,10 +301,11 @@ static __always_inline void sarama_async_message(struct sarama_async_walk *w, u6
 		return;
 	}
 	struct span_ids ids = {};
-	new_span(&ids, 0);
+	u8 has_parent = w->has_headers && sarama_producer_traceparent(w, msg, &ids);
+	new_span(&ids, has_parent);
 	u64 now = bpf_ktime_get_boot_ns();
 	u64 start = w->start_ns && w->start_ns <= now ? w->start_ns : now;
-	fill_header(&e->hdr, EVENT_SARAMA_PRODUCER, w->tgid, start, &ids, 0);
+	fill_header(&e->hdr, EVENT_SARAMA_PRODUCER, w->tgid, start, &ids, has_parent);
 	e->hdr.end_ns = now;
 	e->messages = 1;
 	e->has_error = w->has_error;
@@ -298,6 +349,13 @@ static __always_inline void sarama_async_batch(struct go_offsets *off, u64 msgs,
 		.tgid = bpf_get_current_pid_tgid() >> 32,
 		.has_error = has_error,
 	};
+	if (known(off, GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_HEADERS) && known(off, GO_FIELD_GITHUB_COM_IBM_SARAMA_RECORDHEADER_KEY) &&
+	    known(off, GO_FIELD_GITHUB_COM_IBM_SARAMA_RECORDHEADER_VALUE)) {
+		w.has_headers = 1;
+		w.headers_off = FIELD(off, GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_HEADERS);
+		w.key_off = FIELD(off, GITHUB_COM_IBM_SARAMA_RECORDHEADER_KEY);
+		w.value_off = FIELD(off, GITHUB_COM_IBM_SARAMA_RECORDHEADER_VALUE);
+	}
 	if (ack) {
 		w.start_ns = ack->start_ns;
 		w.no_coords = ack->no_response;

@@ -12,7 +12,7 @@
 // message consumed so far, one per line. /bench?n=N&batch=B makes N
 // sends one after the other (SendMessage for B=1, SendMessages of B
 // messages otherwise) and answers the time they took in nanoseconds.
-// /async?n=N&p=P[&big=1][&noack=1] hands N messages to an AsyncProducer's
+// /async?n=N&p=P[&big=1][&noack=1][&tp=<traceparent>] hands N messages to an AsyncProducer's
 // Input() (with noack=1 one whose RequiredAcks is NoResponse) and answers
 // each one's outcome, "partition:offset" or "error";
 // /asyncbench?n=N&batch=B makes N rounds of B messages with an
@@ -194,6 +194,9 @@ func main() {
 				value = make([]byte, 2<<20)
 			}
 			msgs[i] = &sarama.ProducerMessage{Topic: *topic, Partition: int32(p), Value: sarama.ByteEncoder(value)}
+			if tp := q.Get("tp"); tp != "" {
+				msgs[i].Headers = []sarama.RecordHeader{{Key: []byte("origin"), Value: []byte("demo")}, {Key: []byte("traceparent"), Value: []byte(tp)}}
+			}
 		}
 		asyncMu.Lock()
 		defer asyncMu.Unlock()

@@ -73,7 +73,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [132]uint64
+	Field        [133]uint64
 	GopanicVaddr uint64
 }
 

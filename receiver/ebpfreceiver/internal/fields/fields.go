@@ -153,6 +153,7 @@ const (
 	XNetClientConnTconn
 	XNetServerConnConn
 	SaramaProducerMessageExpectation
+	SaramaProducerMessageHeaders
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -361,6 +362,9 @@ var list = [Count]Field{
 	// A sarama message's expectation channel: set when a SyncProducer
 	// sent it (the async producer probe leaves those to the sync one).
 	SaramaProducerMessageExpectation: {Key: "github.com/IBM/sarama.ProducerMessage.expectation", NotInTable: true},
+	// A sarama message's headers ([]RecordHeader), searched for a
+	// traceparent the application set, by the async producer probe.
+	SaramaProducerMessageHeaders: {Key: "github.com/IBM/sarama.ProducerMessage.Headers", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.

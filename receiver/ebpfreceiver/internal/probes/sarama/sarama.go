@@ -87,6 +87,13 @@ var (
 	AsyncFields = []fields.ID{
 		fields.SaramaProducerMessageExpectation,
 	}
+	// AsyncHeaderFields: an async message's headers ([]RecordHeader),
+	// searched for a traceparent the application set.
+	AsyncHeaderFields = []fields.ID{
+		fields.SaramaProducerMessageHeaders,
+		fields.SaramaRecordHeaderKey,
+		fields.SaramaRecordHeaderValue,
+	}
 	ConsumerFields = []fields.ID{
 		fields.SaramaConsumerMessageTopic,
 		fields.SaramaConsumerMessagePartition,
@@ -135,6 +142,7 @@ var Layout = map[fields.ID]uint64{
 	// ProducerMessage{...; Timestamp time.Time (104); retries int; flags
 	// flagSet; expectation chan *ProducerError; ...}
 	fields.SaramaProducerMessageExpectation: 144,
+	fields.SaramaProducerMessageHeaders:     48,
 }
 
 // Complete fills the fields DWARF did not give for a binary built with a

@@ -51,6 +51,7 @@ var Probe = &probes.Probe{
 	OptionalFields: [][]fields.ID{
 		httpserver.GoroutineFields,
 		sarama.AsyncFields,
+		sarama.AsyncHeaderFields,
 		{fields.RuntimeGParentGoid},
 	},
 	Complete: func(exe *goexe.Executable, off *probes.Offsets) {
