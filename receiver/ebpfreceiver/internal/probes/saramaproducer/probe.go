@@ -3,7 +3,9 @@
 // SyncProducer's SendMessage or SendMessages (github.com/IBM/sarama, and
 // github.com/Shopify/sarama v1.38), named "send {topic}", a child of the
 // span the calling goroutine works for, with the partition and offset the
-// broker gave a single message.
+// broker gave a single message; and one PRODUCER span per message of an
+// AsyncProducer, at the batch's acknowledgment or failure
+// (sarama_producer.c says where and why).
 package saramaproducer
 
 import (
