@@ -140,7 +140,9 @@ enum go_field {
 	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_CLIENTSTREAM_ID = 130, // golang.org/x/net/http2.clientStream.ID
 	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_CLIENTCONN_TCONN = 131, // golang.org/x/net/http2.ClientConn.tconn
 	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_SERVERCONN_CONN = 132, // golang.org/x/net/http2.serverConn.conn
-	GO_FIELD_COUNT = 133,
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_EXPECTATION = 133, // github.com/IBM/sarama.ProducerMessage.expectation
+	GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_HEADERS = 134, // github.com/IBM/sarama.ProducerMessage.Headers
+	GO_FIELD_COUNT = 135,
 };
 
 // A go_offsets.field entry whose offset is not known.

@@ -12,6 +12,11 @@
 // message consumed so far, one per line. /bench?n=N&batch=B makes N
 // sends one after the other (SendMessage for B=1, SendMessages of B
 // messages otherwise) and answers the time they took in nanoseconds.
+// /async?n=N&p=P[&big=1][&noack=1][&tp=<traceparent>] hands N messages to an AsyncProducer's
+// Input() (with noack=1 one whose RequiredAcks is NoResponse) and answers
+// each one's outcome, "partition:offset" or "error";
+// /asyncbench?n=N&batch=B makes N rounds of B messages with an
+// AsyncProducer that flushes every B messages.
 package main
 
 import (
@@ -136,6 +141,104 @@ func main() {
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
+			}
+		}
+		fmt.Fprintln(w, time.Since(start).Nanoseconds())
+	})
+
+	// The AsyncProducers: one flushing as soon as it can (/async), and
+	// one per batch size B flushing every B messages (/asyncbench).
+	async, err := sarama.NewAsyncProducer(addrs, cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	noAckCfg := *cfg
+	noAckCfg.Producer.RequiredAcks = sarama.NoResponse
+	noAck, err := sarama.NewAsyncProducer(addrs, &noAckCfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var asyncMu sync.Mutex
+	asyncBatched := map[int]sarama.AsyncProducer{}
+	// roundTrip hands msgs to ap by Input() and waits for each one's
+	// outcome: "partition:offset", or "error" for a failed message.
+	roundTrip := func(ap sarama.AsyncProducer, msgs []*sarama.ProducerMessage) []string {
+		go func() {
+			for _, m := range msgs {
+				ap.Input() <- m
+			}
+		}()
+		var out []string
+		for range msgs {
+			select {
+			case m := <-ap.Successes():
+				out = append(out, fmt.Sprintf("%d:%d", m.Partition, m.Offset))
+			case <-ap.Errors():
+				out = append(out, "error")
+			}
+		}
+		return out
+	}
+	http.HandleFunc("/async", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		n, _ := strconv.Atoi(q.Get("n"))
+		p, _ := strconv.Atoi(q.Get("p"))
+		if n <= 0 {
+			http.Error(w, "want n > 0", http.StatusBadRequest)
+			return
+		}
+		msgs := make([]*sarama.ProducerMessage, n)
+		for i := range msgs {
+			value := []byte(fmt.Sprintf("async order %d of %d", i+1, n))
+			if q.Get("big") == "1" {
+				value = make([]byte, 2<<20)
+			}
+			msgs[i] = &sarama.ProducerMessage{Topic: *topic, Partition: int32(p), Value: sarama.ByteEncoder(value)}
+			if tp := q.Get("tp"); tp != "" {
+				msgs[i].Headers = []sarama.RecordHeader{{Key: []byte("origin"), Value: []byte("demo")}, {Key: []byte("traceparent"), Value: []byte(tp)}}
+			}
+		}
+		asyncMu.Lock()
+		defer asyncMu.Unlock()
+		ap := async
+		if q.Get("noack") == "1" {
+			ap = noAck
+		}
+		for _, line := range roundTrip(ap, msgs) {
+			fmt.Fprintln(w, line)
+		}
+	})
+	http.HandleFunc("/asyncbench", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		batch, _ := strconv.Atoi(r.URL.Query().Get("batch"))
+		if n <= 0 || batch <= 0 {
+			http.Error(w, "want n > 0 and batch > 0", http.StatusBadRequest)
+			return
+		}
+		asyncMu.Lock()
+		defer asyncMu.Unlock()
+		ap := asyncBatched[batch]
+		if ap == nil {
+			bcfg := *cfg
+			bcfg.Producer.Flush.Messages = batch
+			bcfg.Producer.Flush.Frequency = time.Second
+			if ap, err = sarama.NewAsyncProducer(addrs, &bcfg); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			asyncBatched[batch] = ap
+		}
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			msgs := make([]*sarama.ProducerMessage, batch)
+			for j := range msgs {
+				msgs[j] = &sarama.ProducerMessage{Topic: *topic, Value: sarama.StringEncoder("bench")}
+			}
+			for _, line := range roundTrip(ap, msgs) {
+				if line == "error" {
+					http.Error(w, "a message failed", http.StatusInternalServerError)
+					return
+				}
 			}
 		}
 		fmt.Fprintln(w, time.Since(start).Nanoseconds())

@@ -29,10 +29,13 @@ import (
 // (github.com/IBM/sarama v1.61.1, stripped) producing to and consuming
 // from a real Kafka-protocol broker (kfake, kafkademo's broker), the sarama
 // probes' hits and BPF run time per SyncProducer call (SendMessage, and
-// SendMessages of 10: hits must not depend on the batch), and per message
-// and per fetched batch consumed (the demo's consumer group reads every
-// message it produces). Each round times 200 sends with the probes
-// detached, then attached: the ratio of the two.
+// SendMessages of 10: hits must not depend on the batch), per message
+// handed to an AsyncProducer (rounds of 1 and of 100 messages, the
+// producer flushing every 1 and 100 messages: hits are per batch), and per
+// message and per fetched batch consumed (the demo's consumer group reads
+// every message it produces). Each round times the sends (200 sync calls,
+// 200 async rounds of 1, 20 async rounds of 100) with the probes detached,
+// then attached: the ratio of the two.
 func BenchmarkSaramaProbes(b *testing.B) {
 	requireRoot(b)
 	dir := b.TempDir()
@@ -98,14 +101,24 @@ func BenchmarkSaramaProbes(b *testing.B) {
 		b.Fatalf("consumer stuck at %d of %d messages", consumed(), want)
 		return 0
 	}
-	const calls = 200
+	type mode struct {
+		name         string
+		path         string
+		calls, batch int
+	}
+	modes := []mode{
+		{"sync", "/bench", 200, 1}, {"sync", "/bench", 200, 10},
+		{"async", "/asyncbench", 200, 1}, {"async", "/asyncbench", 20, 100},
+	}
 	produced := int64(0)
-	produce := func(batch int) time.Duration {
-		ns, _ := strconv.ParseInt(get(fmt.Sprintf("/bench?n=%d&batch=%d", calls, batch)), 10, 64)
-		produced += int64(calls * batch)
+	produce := func(m mode) time.Duration {
+		ns, _ := strconv.ParseInt(get(fmt.Sprintf("%s?n=%d&batch=%d", m.path, m.calls, m.batch)), 10, 64)
+		produced += int64(m.calls * m.batch)
 		return time.Duration(ns)
 	}
-	produce(1) // warm up: metadata
+	for _, m := range modes {
+		produce(m) // warm up: metadata, the async producers
+	}
 	x, err := goexe.Inspect(exe)
 	if err != nil {
 		b.Fatal(err)
@@ -144,7 +157,11 @@ func BenchmarkSaramaProbes(b *testing.B) {
 	settle(produced)
 	_ = tr.Drain(300*time.Millisecond, func([]byte) {})
 	prog := func(p string) string { return p[len("uprobe_"):] }
-	producerProgs := []string{prog(saramaproducer.ProgSendEntry), prog(saramaproducer.ProgSendReturn), prog(saramaproducer.ProgSendManyEntry), prog(saramaproducer.ProgSendManyReturn)}
+	// The async programs run for a SyncProducer's messages too (the sync
+	// producer is an AsyncProducer inside; they send no span for them).
+	producerProgs := []string{prog(saramaproducer.ProgSendEntry), prog(saramaproducer.ProgSendReturn), prog(saramaproducer.ProgSendManyEntry), prog(saramaproducer.ProgSendManyReturn),
+		prog(saramaproducer.ProgAsyncSuccesses), prog(saramaproducer.ProgAsyncErrors), prog(saramaproducer.ProgAsyncError),
+		prog(saramaproducer.ProgAsyncBuild), prog(saramaproducer.ProgAsyncSuccess)}
 	consumerProgs := []string{prog(saramaconsumer.ProgParseEntry), prog(saramaconsumer.ProgParseReturn), prog(saramaconsumer.ProgConsumeEntry)}
 	parseReturn := prog(saramaconsumer.ProgParseReturn)
 	sum := func(s0, s1 map[string]ebpf.ProgramStats, progs []string) (uint64, time.Duration) {
@@ -158,11 +175,12 @@ func BenchmarkSaramaProbes(b *testing.B) {
 	}
 	const rounds = 3
 	for r := 1; r <= rounds; r++ {
-		for _, batch := range []int{1, 10} {
+		for _, m := range modes {
+			batch, calls := m.batch, m.calls
 			// Untraced: the same sends with the probes detached (the
 			// consumer group running in both cases).
 			att.Close()
-			untraced := produce(batch)
+			untraced := produce(m)
 			settle(produced)
 			att = attach()
 			events := 0
@@ -181,7 +199,7 @@ func BenchmarkSaramaProbes(b *testing.B) {
 			}()
 			c0 := consumed()
 			s0, _ := tr.ProgramStats()
-			traced := produce(batch)
+			traced := produce(m)
 			c1 := settle(produced)
 			s1, _ := tr.ProgramStats()
 			close(stop)
@@ -196,16 +214,17 @@ func BenchmarkSaramaProbes(b *testing.B) {
 					detail = append(detail, fmt.Sprintf("%s %.0f ns", p, float64((s1[p].Runtime-s0[p].Runtime).Nanoseconds())/float64(r)))
 				}
 			}
-			fmt.Printf("round %d batch %2d: per program run: %s\n", r, batch, strings.Join(detail, ", "))
-			fmt.Printf("round %d batch %2d: producer hits/call %.2f BPF ns/call %.0f; consumer hits/message %.2f BPF ns/message %.0f, %d fetched batches: hits/batch %.2f BPF ns/batch %.0f (%d messages); events %d; %d sends %v traced, %v untraced (x%.2f)\n",
-				r, batch, float64(pRuns)/calls, float64(pNs.Nanoseconds())/calls,
+			fmt.Printf("round %d %s batch %3d: per program run: %s\n", r, m.name, batch, strings.Join(detail, ", "))
+			fmt.Printf("round %d %s batch %3d: producer hits/call %.2f BPF ns/call %.0f, hits/message %.3f; consumer hits/message %.2f BPF ns/message %.0f, %d fetched batches: hits/batch %.2f BPF ns/batch %.0f (%d messages); events %d; %d sends %v traced, %v untraced (x%.2f)\n",
+				r, m.name, batch, float64(pRuns)/float64(calls), float64(pNs.Nanoseconds())/float64(calls), float64(pRuns)/float64(calls*batch),
 				float64(cRuns)/float64(msgs), float64(cNs.Nanoseconds())/float64(msgs),
 				batches, float64(cRuns)/float64(batches), float64(cNs.Nanoseconds())/float64(batches), msgs, events,
 				calls, traced, untraced, float64(traced)/float64(untraced))
 			if r == rounds {
-				unit := fmt.Sprintf("batch%d", batch)
-				b.ReportMetric(float64(pRuns)/calls, "hits/call-"+unit)
-				b.ReportMetric(float64(pNs.Nanoseconds())/calls, "BPF-ns/call-"+unit)
+				unit := fmt.Sprintf("%s-batch%d", m.name, batch)
+				b.ReportMetric(float64(pRuns)/float64(calls), "hits/call-"+unit)
+				b.ReportMetric(float64(pRuns)/float64(calls*batch), "hits/produced-message-"+unit)
+				b.ReportMetric(float64(pNs.Nanoseconds())/float64(calls), "BPF-ns/call-"+unit)
 				b.ReportMetric(float64(cRuns)/float64(msgs), "hits/message-"+unit)
 				b.ReportMetric(float64(cNs.Nanoseconds())/float64(msgs), "BPF-ns/message-"+unit)
 				b.ReportMetric(float64(cRuns)/float64(batches), "hits/fetch-"+unit)

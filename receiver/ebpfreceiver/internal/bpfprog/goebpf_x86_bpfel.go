@@ -73,7 +73,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [133]uint64
+	Field        [135]uint64
 	GopanicVaddr uint64
 }
 
@@ -352,6 +352,13 @@ type GoebpfRedisClientInflight struct {
 	Op        [32]int8
 }
 
+type GoebpfSaramaAsyncAck struct {
+	_          structs.HostLayout
+	StartNs    uint64
+	NoResponse uint8
+	Pad        [7]uint8
+}
+
 type GoebpfSaramaBatch struct {
 	_            structs.HostLayout
 	Msgs         uint64
@@ -370,6 +377,13 @@ type GoebpfSaramaBatch struct {
 	Topic        [128]int8
 	Group        [64]int8
 	_            [7]byte
+}
+
+type GoebpfSaramaBuildKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Pad  uint32
+	Set  uint64
 }
 
 type GoebpfSaramaConsumerEvent struct {
@@ -567,6 +581,11 @@ type GoebpfProgramSpecs struct {
 	UprobeRedisPipelineEntry      *ebpf.ProgramSpec `ebpf:"uprobe_redis_pipeline_entry"`
 	UprobeRedisPipelineFmEntry    *ebpf.ProgramSpec `ebpf:"uprobe_redis_pipeline_fm_entry"`
 	UprobeRedisReturn             *ebpf.ProgramSpec `ebpf:"uprobe_redis_return"`
+	UprobeSaramaAsyncBuild        *ebpf.ProgramSpec `ebpf:"uprobe_sarama_async_build"`
+	UprobeSaramaAsyncError        *ebpf.ProgramSpec `ebpf:"uprobe_sarama_async_error"`
+	UprobeSaramaAsyncErrors       *ebpf.ProgramSpec `ebpf:"uprobe_sarama_async_errors"`
+	UprobeSaramaAsyncSuccess      *ebpf.ProgramSpec `ebpf:"uprobe_sarama_async_success"`
+	UprobeSaramaAsyncSuccesses    *ebpf.ProgramSpec `ebpf:"uprobe_sarama_async_successes"`
 	UprobeSaramaGroupConsumeEntry *ebpf.ProgramSpec `ebpf:"uprobe_sarama_group_consume_entry"`
 	UprobeSaramaParseEntry        *ebpf.ProgramSpec `ebpf:"uprobe_sarama_parse_entry"`
 	UprobeSaramaParseReturn       *ebpf.ProgramSpec `ebpf:"uprobe_sarama_parse_return"`
@@ -630,6 +649,8 @@ type GoebpfMapSpecs struct {
 	RedisClientScratch      *ebpf.MapSpec `ebpf:"redis_client_scratch"`
 	RedisPools              *ebpf.MapSpec `ebpf:"redis_pools"`
 	RingbufDrops            *ebpf.MapSpec `ebpf:"ringbuf_drops"`
+	SaramaAsyncAcks         *ebpf.MapSpec `ebpf:"sarama_async_acks"`
+	SaramaAsyncBuilds       *ebpf.MapSpec `ebpf:"sarama_async_builds"`
 	SaramaBatchScratch      *ebpf.MapSpec `ebpf:"sarama_batch_scratch"`
 	SaramaConsumerCalls     *ebpf.MapSpec `ebpf:"sarama_consumer_calls"`
 	SaramaConsumerGroups    *ebpf.MapSpec `ebpf:"sarama_consumer_groups"`
@@ -721,6 +742,8 @@ type GoebpfMaps struct {
 	RedisClientScratch      *ebpf.Map `ebpf:"redis_client_scratch"`
 	RedisPools              *ebpf.Map `ebpf:"redis_pools"`
 	RingbufDrops            *ebpf.Map `ebpf:"ringbuf_drops"`
+	SaramaAsyncAcks         *ebpf.Map `ebpf:"sarama_async_acks"`
+	SaramaAsyncBuilds       *ebpf.Map `ebpf:"sarama_async_builds"`
 	SaramaBatchScratch      *ebpf.Map `ebpf:"sarama_batch_scratch"`
 	SaramaConsumerCalls     *ebpf.Map `ebpf:"sarama_consumer_calls"`
 	SaramaConsumerGroups    *ebpf.Map `ebpf:"sarama_consumer_groups"`
@@ -765,6 +788,8 @@ func (m *GoebpfMaps) Close() error {
 		m.RedisClientScratch,
 		m.RedisPools,
 		m.RingbufDrops,
+		m.SaramaAsyncAcks,
+		m.SaramaAsyncBuilds,
 		m.SaramaBatchScratch,
 		m.SaramaConsumerCalls,
 		m.SaramaConsumerGroups,
@@ -841,6 +866,11 @@ type GoebpfPrograms struct {
 	UprobeRedisPipelineEntry      *ebpf.Program `ebpf:"uprobe_redis_pipeline_entry"`
 	UprobeRedisPipelineFmEntry    *ebpf.Program `ebpf:"uprobe_redis_pipeline_fm_entry"`
 	UprobeRedisReturn             *ebpf.Program `ebpf:"uprobe_redis_return"`
+	UprobeSaramaAsyncBuild        *ebpf.Program `ebpf:"uprobe_sarama_async_build"`
+	UprobeSaramaAsyncError        *ebpf.Program `ebpf:"uprobe_sarama_async_error"`
+	UprobeSaramaAsyncErrors       *ebpf.Program `ebpf:"uprobe_sarama_async_errors"`
+	UprobeSaramaAsyncSuccess      *ebpf.Program `ebpf:"uprobe_sarama_async_success"`
+	UprobeSaramaAsyncSuccesses    *ebpf.Program `ebpf:"uprobe_sarama_async_successes"`
 	UprobeSaramaGroupConsumeEntry *ebpf.Program `ebpf:"uprobe_sarama_group_consume_entry"`
 	UprobeSaramaParseEntry        *ebpf.Program `ebpf:"uprobe_sarama_parse_entry"`
 	UprobeSaramaParseReturn       *ebpf.Program `ebpf:"uprobe_sarama_parse_return"`
@@ -902,6 +932,11 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeRedisPipelineEntry,
 		p.UprobeRedisPipelineFmEntry,
 		p.UprobeRedisReturn,
+		p.UprobeSaramaAsyncBuild,
+		p.UprobeSaramaAsyncError,
+		p.UprobeSaramaAsyncErrors,
+		p.UprobeSaramaAsyncSuccess,
+		p.UprobeSaramaAsyncSuccesses,
 		p.UprobeSaramaGroupConsumeEntry,
 		p.UprobeSaramaParseEntry,
 		p.UprobeSaramaParseReturn,

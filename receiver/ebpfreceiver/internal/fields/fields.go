@@ -154,6 +154,8 @@ const (
 	XNetClientStreamID
 	XNetClientConnTconn
 	XNetServerConnConn
+	SaramaProducerMessageExpectation
+	SaramaProducerMessageHeaders
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -364,6 +366,12 @@ var list = [Count]Field{
 	XNetClientStreamID:  {Key: "golang.org/x/net/http2.clientStream.ID", NotInTable: true},
 	XNetClientConnTconn: {Key: "golang.org/x/net/http2.ClientConn.tconn", NotInTable: true},
 	XNetServerConnConn:  {Key: "golang.org/x/net/http2.serverConn.conn", NotInTable: true},
+	// A sarama message's expectation channel: set when a SyncProducer
+	// sent it (the async producer probe leaves those to the sync one).
+	SaramaProducerMessageExpectation: {Key: "github.com/IBM/sarama.ProducerMessage.expectation", NotInTable: true},
+	// A sarama message's headers ([]RecordHeader), searched for a
+	// traceparent the application set, by the async producer probe.
+	SaramaProducerMessageHeaders: {Key: "github.com/IBM/sarama.ProducerMessage.Headers", NotInTable: true},
 }
 
 // All returns every field, indexed by ID.

@@ -31,6 +31,36 @@ func FuncSendMessages(module string) string {
 	return module + ".(*syncProducer).SendMessages"
 }
 
+// FuncReturnSuccesses hands an acknowledged batch of an AsyncProducer's
+// messages back (each message's Partition and Offset set).
+func FuncReturnSuccesses(module string) string {
+	return module + ".(*asyncProducer).returnSuccesses"
+}
+
+// FuncReturnErrors fails a batch of an AsyncProducer's messages (IBM
+// v1.41 on; returnError, inlined, calls it).
+func FuncReturnErrors(module string) string {
+	return module + ".(*asyncProducer).returnErrors"
+}
+
+// FuncReturnError fails one message (IBM v1.40 and Shopify v1.38, where
+// returnErrors is an inlined loop calling it).
+func FuncReturnError(module string) string {
+	return module + ".(*asyncProducer).returnError"
+}
+
+// FuncBuildRequest encodes a produce set into the request the broker
+// producer sends (once per request).
+func FuncBuildRequest(module string) string {
+	return module + ".(*produceSet).buildRequest"
+}
+
+// FuncHandleSuccess handles a broker's answer to a produce request (its
+// closure calls returnSuccesses).
+func FuncHandleSuccess(module string) string {
+	return module + ".(*brokerProducer).handleSuccess"
+}
+
 // FuncParseResponse turns one partition's part of a fetch response into
 // the messages the partition consumer then feeds to the application.
 func FuncParseResponse(module string) string {
@@ -50,6 +80,19 @@ var (
 		fields.SaramaProducerMessageTopic,
 		fields.SaramaProducerMessageOffset,
 		fields.SaramaProducerMessagePartition,
+	}
+	// AsyncFields are read by the producer probe's AsyncProducer
+	// programs besides ProducerFields: a message's expectation channel
+	// (set by a SyncProducer).
+	AsyncFields = []fields.ID{
+		fields.SaramaProducerMessageExpectation,
+	}
+	// AsyncHeaderFields: an async message's headers ([]RecordHeader),
+	// searched for a traceparent the application set.
+	AsyncHeaderFields = []fields.ID{
+		fields.SaramaProducerMessageHeaders,
+		fields.SaramaRecordHeaderKey,
+		fields.SaramaRecordHeaderValue,
 	}
 	ConsumerFields = []fields.ID{
 		fields.SaramaConsumerMessageTopic,
@@ -75,7 +118,8 @@ var (
 // (TestLayoutRule checks the oldest and the newest IBM release and
 // Shopify's last against DWARF): ProducerMessage{Topic string; Key, Value
 // Encoder; Headers []RecordHeader; Metadata any; Offset int64; Partition
-// int32; ...}, ConsumerMessage{Headers []*RecordHeader; Timestamp,
+// int32; Timestamp time.Time; retries int; flags int8; expectation chan
+// *ProducerError; ...}, ConsumerMessage{Headers []*RecordHeader; Timestamp,
 // BlockTimestamp time.Time; Key, Value []byte; Topic string; Partition
 // int32; Offset int64}, RecordHeader{Key, Value []byte},
 // partitionConsumer{highWaterMarkOffset int64 (an
@@ -95,6 +139,10 @@ var Layout = map[fields.ID]uint64{
 	fields.SaramaConsumerMessageHeaders:    0,
 	fields.SaramaRecordHeaderKey:           0,
 	fields.SaramaRecordHeaderValue:         24,
+	// ProducerMessage{...; Timestamp time.Time (104); retries int; flags
+	// flagSet; expectation chan *ProducerError; ...}
+	fields.SaramaProducerMessageExpectation: 144,
+	fields.SaramaProducerMessageHeaders:     48,
 }
 
 // Complete fills the fields DWARF did not give for a binary built with a
