@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -45,28 +44,8 @@ func BenchmarkKafkaProbes(b *testing.B) {
 			b.Fatalf("build %s: %v\n%s", pkg.name, err, out)
 		}
 	}
-	broker := exec.Command(filepath.Join(dir, "broker"), "-topics", "bench")
-	stdout, err := broker.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := broker.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = broker.Process.Kill(); _ = broker.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		b.Fatalf("broker: %v", err)
-	}
-	brokerAddr := strings.TrimPrefix(strings.TrimSpace(line), "listening ")
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	brokerAddr := startBroker(b, filepath.Join(dir, "broker"), "bench")
+	addr := freeAddr(b)
 	exe := filepath.Join(dir, "kafkademo")
 	cmd := exec.Command(exe, "-addr", addr, "-brokers", brokerAddr, "-topic", "bench", "-group", "bench")
 	cmd.Stderr = os.Stderr
@@ -221,4 +200,25 @@ func BenchmarkKafkaProbes(b *testing.B) {
 		bf, af := before[batch], after[batch]
 		fmt.Printf("batch %2d: producer hits/call %.2f -> %.2f, BPF ns/call %.0f -> %.0f (ratio %.2f)\n", batch, bf.hits, af.hits, bf.ns, af.ns, af.ns/bf.ns)
 	}
+}
+
+// startBroker runs the kfake broker of integration/testdata/kafkademo built
+// at exe with topics (comma-separated) and returns the address it listens on.
+func startBroker(b *testing.B, exe, topics string) string {
+	b.Helper()
+	broker := exec.Command(exe, "-topics", topics)
+	stdout, err := broker.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := broker.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = broker.Process.Kill(); _ = broker.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("broker: %v", err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	return strings.TrimPrefix(strings.TrimSpace(line), "listening ")
 }

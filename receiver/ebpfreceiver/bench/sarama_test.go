@@ -1,10 +1,8 @@
 package bench
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -45,28 +43,8 @@ func BenchmarkSaramaProbes(b *testing.B) {
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("build broker: %v\n%s", err, out)
 	}
-	broker := exec.Command(filepath.Join(dir, "broker"), "-topics", "unused")
-	stdout, err := broker.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := broker.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = broker.Process.Kill(); _ = broker.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		b.Fatalf("broker: %v", err)
-	}
-	brokerAddr := strings.TrimPrefix(strings.TrimSpace(line), "listening ")
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	brokerAddr := startBroker(b, filepath.Join(dir, "broker"), "unused")
+	addr := freeAddr(b)
 	cmd := exec.Command(exe, "-addr", addr, "-brokers", brokerAddr, "-topic", "bench", "-partitions", "1", "-group", "bench")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
