@@ -156,6 +156,7 @@ type echoServer struct {
 	addr string
 	mu   sync.Mutex
 	raw  map[string]*bytes.Buffer // by the client's address
+	done map[string]bool          // connections whose reads ended, by client address
 	tps  map[string][]string      // traceparent values parsed, by client address
 }
 
@@ -169,6 +170,9 @@ func (c *recordingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.s.mu.Lock()
 	c.s.raw[c.key].Write(p[:n])
+	if err != nil {
+		c.s.done[c.key] = true
+	}
 	c.s.mu.Unlock()
 	return n, err
 }
@@ -203,7 +207,7 @@ func startEchoServerOn(t testing.TB, addr string) *echoServer {
 	if err != nil {
 		prereq.Missing(t, "listen on %s: %v", addr, err)
 	}
-	s := &echoServer{addr: ln.Addr().String(), raw: map[string]*bytes.Buffer{}, tps: map[string][]string{}}
+	s := &echoServer{addr: ln.Addr().String(), raw: map[string]*bytes.Buffer{}, done: map[string]bool{}, tps: map[string][]string{}}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.Copy(io.Discard, r.Body)
@@ -220,14 +224,22 @@ func startEchoServerOn(t testing.TB, addr string) *echoServer {
 	return s
 }
 
-// received is every byte the server got from client address from.
+// received is every byte the server got from client address from. It waits
+// (at most 5 s) for the server to have read the connection to its end: the
+// client may have closed it before the server accepted or read it.
 func (s *echoServer) received(from string) []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b := s.raw[from]; b != nil {
-		return bytes.Clone(b.Bytes())
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		s.mu.Lock()
+		b, done := s.raw[from], s.done[from]
+		var out []byte
+		if b != nil {
+			out = bytes.Clone(b.Bytes())
+		}
+		s.mu.Unlock()
+		if done || time.Now().After(deadline) {
+			return out
+		}
 	}
-	return nil
 }
 
 // parsed is the traceparent header values the server parsed per request
