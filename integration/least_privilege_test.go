@@ -235,6 +235,49 @@ service:
 		}
 	})
 
+	// The same with CAP_NET_ADMIN added, the one privilege the README names
+	// for injection: no warning, and the service's call from /chain to its
+	// own /hello carries the client span's traceparent, inserted at the
+	// socket. Stitching is off, so only the inserted header can make the
+	// /hello server span the child of the client span.
+	t.Run("inject with CAP_NET_ADMIN", func(t *testing.T) {
+		d, cfg := config("inject-netadmin", "    traces:\n      propagation: { inject: true, stitch: false }\n")
+		caps := append(append([]string{}, agentCapabilities...), "net_admin")
+		c := launchCollector(t, d, setprivWrap(t, caps), []string{"--config", cfg})
+		c.WaitForLog(t, "Everything is ready", 60*time.Second)
+		eff, uid := capEff(t, c.Cmd.Process.Pid)
+		if want := uint64(1)<<39 | 1<<38 | 1<<19 | 1<<12 | 1<<2; eff != want || uid != agentUID {
+			t.Fatalf("agent runs as uid %d with CapEff %#x, want uid %d with %#x", uid, eff, agentUID, want)
+		}
+		// The service's client connection must be opened after the process
+		// is tracked (one opened before is never injected into, counted as
+		// not_tracked): the first /chain comes after its first server span.
+		eventually(t, 60*time.Second, "server spans of the service", func() (bool, string) {
+			get(t, tg.base+"/hello", nil)
+			s, _ := fileSpans(t, filepath.Join(d, "traces.jsonl"))
+			return len(s) > 0, fmt.Sprintf("%d server spans", len(s))
+		})
+		eventually(t, 60*time.Second, "a /hello server span that is the child of /chain's client span", func() (bool, string) {
+			get(t, tg.base+"/chain", nil)
+			server, client := fileSpans(t, filepath.Join(d, "traces.jsonl"))
+			for _, s := range server {
+				if r, _ := s.Attributes().Get("http.route"); r.AsString() != "/hello" || s.ParentSpanID().IsEmpty() {
+					continue
+				}
+				for _, cl := range client {
+					if cl.SpanID() == s.ParentSpanID() && cl.TraceID() == s.TraceID() {
+						return true, ""
+					}
+				}
+			}
+			return false, fmt.Sprintf("%d server and %d client spans, no /hello server span under a client span", len(server), len(client))
+		})
+		logs := c.Logs.String()
+		if strings.Contains(logs, "CAP_NET_ADMIN") || strings.Contains(logs, "permission denied") {
+			t.Errorf("agent with CAP_NET_ADMIN warned about it or about a permission:\n%s", logs)
+		}
+	})
+
 	for i, drop := range agentCapabilities {
 		name := "CAP_" + strings.ToUpper(drop)
 		t.Run("without "+name, func(t *testing.T) {
