@@ -19,11 +19,12 @@
 // <addr>'s Chat <gap> apart, reading each answer, then end the stream by
 // <end>: "ok" (half-close, read to the end), "code=N" (a last request
 // asking for code N) or "cancel" (cancel the stream's context). Both answer
-// OK whatever the stream ended with, and log that code on stderr.
+// OK whatever the stream ended with (INVALID_ARGUMENT for malformed
+// arguments), and log that code on stderr.
 //
-// With -client it
-// instead calls -target -n times (Check, or Watch with -watch) with metadata
-// "traceparent: -traceparent" (when set), prints each code and exits. With
+// With -client it instead calls -target -n times (Check, or Watch with
+// -watch) with metadata "traceparent: -traceparent" (when set), prints each
+// code and exits. With
 // -servehttp the gRPC server is served by net/http (ServeHTTP, HTTP/2
 // without TLS).
 package main
@@ -68,20 +69,16 @@ func (health) Check(ctx context.Context, req *grpc_health_v1.HealthCheckRequest)
 		}
 		return &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING}, nil
 	}
-	if args, ok := strings.CutPrefix(svc, "upload="); ok {
-		code, err := upload(ctx, strings.Split(args, ";"))
+	if kind, args, _ := strings.Cut(svc, "="); kind == "upload" || kind == "chat" {
+		open := upload
+		if kind == "chat" {
+			open = chat
+		}
+		code, err := open(ctx, strings.Split(args, ";"))
 		if err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
-		log.Printf("upload: %v", code)
-		return &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING}, nil
-	}
-	if args, ok := strings.CutPrefix(svc, "chat="); ok {
-		code, err := chat(ctx, strings.Split(args, ";"))
-		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
-		}
-		log.Printf("chat: %v", code)
+		log.Printf("%s: %v", kind, code)
 		return &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING}, nil
 	}
 	if c, ok := strings.CutPrefix(svc, "code="); ok {
