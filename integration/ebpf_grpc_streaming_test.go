@@ -17,26 +17,26 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
 
-// buildGRPCDemoStrippedAt builds testdata/grpcdemo against grpc-go version
-// (a module of its own, fetched through the module proxy), stripped (-s -w:
-// the offsets come from the committed table), cached in
-// $TMPDIR/grpcdemo-integration-bins by version and source.
-func buildGRPCDemoStrippedAt(t *testing.T, version string) string {
+// buildGRPCProgram builds testdata/<program>/main.go against grpc-go
+// version (a module of its own, fetched through the module proxy),
+// stripped (-s -w: the offsets come from the committed table), cached in
+// $TMPDIR/<program>-bins by version and source.
+func buildGRPCProgram(t *testing.T, program, version string) string {
 	t.Helper()
-	src, err := os.ReadFile("testdata/grpcdemo/main.go")
+	src, err := os.ReadFile(filepath.Join("testdata", program, "main.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(src)
-	dir := filepath.Join(os.TempDir(), "grpcdemo-integration-bins", version+"-"+hex.EncodeToString(sum[:6]))
-	exe := filepath.Join(dir, "grpcdemo")
+	dir := filepath.Join(os.TempDir(), program+"-bins", version+"-"+hex.EncodeToString(sum[:6]))
+	exe := filepath.Join(dir, program)
 	if _, err := os.Stat(exe); err == nil {
 		return exe
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	gomod := "module grpcdemo\n\ngo 1.24\n\nrequire google.golang.org/grpc " + version + "\n"
+	gomod := "module " + program + "\n\ngo 1.24\n\nrequire google.golang.org/grpc " + version + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func buildGRPCDemoStrippedAt(t *testing.T, version string) string {
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("grpcdemo with grpc %s: go %v: %v\n%s", version, args, err, out)
+			t.Fatalf("%s with grpc %s: go %v: %v\n%s", program, version, args, err, out)
 		}
 	}
 	if err := os.Rename(exe+".tmp", exe); err != nil {
@@ -79,7 +79,7 @@ func TestEBPFGRPCStreamingSpans(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	for _, version := range []string{"v1.33.2", "v1.85.0"} {
 		t.Run(version+"-stripped", func(t *testing.T) {
-			testGRPCStreamingSpans(t, buildGRPCDemoStrippedAt(t, version))
+			testGRPCStreamingSpans(t, buildGRPCProgram(t, "grpcdemo", version))
 		})
 	}
 }
