@@ -2,11 +2,8 @@ package integration
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -24,44 +21,11 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver"
 )
 
-// buildGRPCFrontBack builds testdata/grpcfrontback against grpc-go version
-// (a module of its own, fetched through the module proxy), stripped (-s -w:
-// the offsets come from the committed table), cached in
-// $TMPDIR/grpcfrontback-bins by version and source.
+// buildGRPCFrontBack builds testdata/grpcfrontback against grpc-go version,
+// stripped (buildGRPCProgram).
 func buildGRPCFrontBack(t *testing.T, version string) string {
 	t.Helper()
-	src, err := os.ReadFile("testdata/grpcfrontback/main.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(src)
-	dir := filepath.Join(os.TempDir(), "grpcfrontback-bins", version+"-"+hex.EncodeToString(sum[:6]))
-	exe := filepath.Join(dir, "grpcfrontback")
-	if _, err := os.Stat(exe); err == nil {
-		return exe
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	gomod := "module grpcfrontback\n\ngo 1.24\n\nrequire google.golang.org/grpc " + version + "\n"
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), src, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-ldflags=-s -w", "-o", exe + ".tmp", "."}} {
-		cmd := exec.Command("go", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("grpcfrontback with grpc %s: go %v: %v\n%s", version, args, err, out)
-		}
-	}
-	if err := os.Rename(exe+".tmp", exe); err != nil {
-		t.Fatal(err)
-	}
-	return exe
+	return buildGRPCProgram(t, "grpcfrontback", version)
 }
 
 // startStitchReceiver starts the ebpf receiver with its default config

@@ -6,9 +6,25 @@
 // that returned (a client call inside a served RPC); "watch=<addr>" makes
 // it open a Watch stream on <addr>, read it to its end and answer OK (a
 // streaming client call inside a served RPC). Watch is left unimplemented
-// (a streaming RPC that ends UNIMPLEMENTED). With -client it
-// instead calls -target -n times (Check, or Watch with -watch) with metadata
-// "traceparent: -traceparent" (when set), prints each code and exits. With
+// (a streaming RPC that ends UNIMPLEMENTED).
+//
+// It also serves grpcdemo.Streams, a hand-written service (no generated
+// code; its messages are the health service's): Upload, a client stream
+// (reads every request, answers once SERVING, ends OK), and Chat, a
+// bidirectional stream (answers each request SERVING; a request whose
+// service is "code=N" ends the stream with code N; the client's half-close
+// ends it OK). Check with "upload=<addr>;<n>;<gap>" makes the handler
+// upload n requests to <addr>, <gap> (a time.Duration) apart, and read the
+// answer; "chat=<addr>;<n>;<gap>;<end>" makes it send n requests to
+// <addr>'s Chat <gap> apart, reading each answer, then end the stream by
+// <end>: "ok" (half-close, read to the end), "code=N" (a last request
+// asking for code N) or "cancel" (cancel the stream's context). Both answer
+// OK whatever the stream ended with (INVALID_ARGUMENT for malformed
+// arguments), and log that code on stderr.
+//
+// With -client it instead calls -target -n times (Check, or Watch with
+// -watch) with metadata "traceparent: -traceparent" (when set), prints each
+// code and exits. With
 // -servehttp the gRPC server is served by net/http (ServeHTTP, HTTP/2
 // without TLS).
 package main
@@ -17,6 +33,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -50,6 +67,18 @@ func (health) Check(ctx context.Context, req *grpc_health_v1.HealthCheckRequest)
 		if _, err := watch(ctx, target, ""); err != nil {
 			return nil, status.Error(codes.Unavailable, err.Error())
 		}
+		return &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING}, nil
+	}
+	if kind, args, _ := strings.Cut(svc, "="); kind == "upload" || kind == "chat" {
+		open := upload
+		if kind == "chat" {
+			open = chat
+		}
+		code, err := open(ctx, strings.Split(args, ";"))
+		if err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		log.Printf("%s: %v", kind, code)
 		return &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING}, nil
 	}
 	if c, ok := strings.CutPrefix(svc, "code="); ok {
@@ -123,6 +152,164 @@ func watch(ctx context.Context, target, traceparent string) (codes.Code, error) 
 	}
 }
 
+// grpcdemo.Streams, described by hand the way generated code would
+// (grpc.ServiceDesc and grpc.StreamDesc exist in every grpc-go version
+// the tests build this program with).
+const (
+	streamsService = "grpcdemo.Streams"
+	uploadMethod   = "/" + streamsService + "/Upload"
+	chatMethod     = "/" + streamsService + "/Chat"
+)
+
+var (
+	uploadDesc   = grpc.StreamDesc{StreamName: "Upload", Handler: serveUpload, ClientStreams: true}
+	chatDesc     = grpc.StreamDesc{StreamName: "Chat", Handler: serveChat, ClientStreams: true, ServerStreams: true}
+	streamsDesc  = grpc.ServiceDesc{ServiceName: streamsService, HandlerType: (*interface{})(nil), Streams: []grpc.StreamDesc{uploadDesc, chatDesc}, Metadata: "grpcdemo"}
+	servingReply = &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_SERVING}
+)
+
+// serveUpload reads requests to the client's half-close and answers once.
+func serveUpload(_ interface{}, s grpc.ServerStream) error {
+	for {
+		req := new(grpc_health_v1.HealthCheckRequest)
+		err := s.RecvMsg(req)
+		if err == io.EOF {
+			return s.SendMsg(servingReply)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// serveChat answers each request, ends with the code a "code=N" request
+// asks for, OK at the client's half-close, and with the error a read
+// returns otherwise (the client's cancellation: CANCELLED).
+func serveChat(_ interface{}, s grpc.ServerStream) error {
+	for {
+		req := new(grpc_health_v1.HealthCheckRequest)
+		err := s.RecvMsg(req)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if c := strings.TrimPrefix(req.GetService(), "code="); c != req.GetService() {
+			n, err := strconv.Atoi(c)
+			if err != nil {
+				return status.Error(codes.InvalidArgument, err.Error())
+			}
+			return status.Error(codes.Code(n), "requested")
+		}
+		if err := s.SendMsg(servingReply); err != nil {
+			return err
+		}
+	}
+}
+
+// streamArgs parses "<addr>;<n>;<gap>[;<end>]" split at ';'.
+func streamArgs(args []string, want int) (target string, n int, gap time.Duration, err error) {
+	if len(args) != want {
+		return "", 0, 0, fmt.Errorf("%d arguments %q, want %d", len(args), args, want)
+	}
+	if n, err = strconv.Atoi(args[1]); err != nil {
+		return "", 0, 0, err
+	}
+	if gap, err = time.ParseDuration(args[2]); err != nil {
+		return "", 0, 0, err
+	}
+	return args[0], n, gap, nil
+}
+
+// upload streams n requests, gap apart, to target's Upload, half-closes
+// and returns the code the stream ended with.
+func upload(ctx context.Context, args []string) (codes.Code, error) {
+	target, n, gap, err := streamArgs(args, 3)
+	if err != nil {
+		return codes.Unknown, err
+	}
+	cc, err := conn(target)
+	if err != nil {
+		return codes.Unknown, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := cc.NewStream(ctx, &uploadDesc, uploadMethod)
+	if err != nil {
+		return status.Code(err), nil
+	}
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			time.Sleep(gap)
+		}
+		// A failed send (io.EOF) means the stream ended: RecvMsg says how.
+		if err := s.SendMsg(&grpc_health_v1.HealthCheckRequest{Service: "part"}); err != nil {
+			break
+		}
+	}
+	if err := s.CloseSend(); err != nil {
+		return status.Code(err), nil
+	}
+	return status.Code(s.RecvMsg(new(grpc_health_v1.HealthCheckResponse))), nil
+}
+
+// chat exchanges n requests and answers, gap apart, on target's Chat, then
+// ends the stream as args[3] says, and returns the code it ended with.
+func chat(ctx context.Context, args []string) (codes.Code, error) {
+	target, n, gap, err := streamArgs(args, 4)
+	if err != nil {
+		return codes.Unknown, err
+	}
+	end := args[3]
+	if end != "ok" && end != "cancel" && !strings.HasPrefix(end, "code=") {
+		return codes.Unknown, fmt.Errorf("chat end %q: want ok, cancel or code=N", end)
+	}
+	cc, err := conn(target)
+	if err != nil {
+		return codes.Unknown, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	s, err := cc.NewStream(ctx, &chatDesc, chatMethod)
+	if err != nil {
+		return status.Code(err), nil
+	}
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			time.Sleep(gap)
+		}
+		if err := s.SendMsg(&grpc_health_v1.HealthCheckRequest{Service: "ping"}); err != nil {
+			break
+		}
+		if err := s.RecvMsg(new(grpc_health_v1.HealthCheckResponse)); err != nil {
+			return status.Code(err), nil
+		}
+	}
+	switch {
+	case end == "cancel":
+		stop()
+	case end == "ok":
+		if err := s.CloseSend(); err != nil {
+			return status.Code(err), nil
+		}
+	default:
+		if err := s.SendMsg(&grpc_health_v1.HealthCheckRequest{Service: end}); err != nil {
+			return status.Code(err), nil
+		}
+	}
+	for {
+		if err := s.RecvMsg(new(grpc_health_v1.HealthCheckResponse)); err != nil {
+			if err == io.EOF {
+				return codes.OK, nil
+			}
+			return status.Code(err), nil
+		}
+	}
+}
+
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	client := flag.Bool("client", false, "call -target instead of serving")
@@ -156,6 +343,7 @@ func main() {
 	}
 	s := grpc.NewServer()
 	grpc_health_v1.RegisterHealthServer(s, health{})
+	s.RegisterService(&streamsDesc, struct{}{})
 	fmt.Fprintln(os.Stderr, "listening on", l.Addr())
 	if *serveHTTP {
 		hs := &http.Server{Handler: s, Protocols: new(http.Protocols)}
