@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/fields"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2xnet"
@@ -24,8 +25,15 @@ const xnetUnlisted = "v0.46.1-0.20251013234738-63d1a5100f82"
 
 // buildXNetAt builds integration/testdata/h2xnet (x/net's h2c server and
 // its own client) in a module of its own requiring golang.org/x/net at
-// version.
+// version, with the host toolchain.
 func buildXNetAt(t *testing.T, version string, stripped bool) string {
+	t.Helper()
+	return buildXNetWith(t, "go", "1.22", version, stripped)
+}
+
+// buildXNetWith is buildXNetAt with the go command goCmd, the module
+// declaring goLine.
+func buildXNetWith(t *testing.T, goCmd, goLine, version string, stripped bool) string {
 	t.Helper()
 	src := t.TempDir()
 	code, err := os.ReadFile("../../integration/testdata/h2xnet/main.go")
@@ -35,7 +43,7 @@ func buildXNetAt(t *testing.T, version string, stripped bool) string {
 	if err := os.WriteFile(filepath.Join(src, "main.go"), code, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mod := "module h2xnet\n\ngo 1.22\n\nrequire " + xnetModule + " " + version + "\n"
+	mod := "module h2xnet\n\ngo " + goLine + "\n\nrequire " + xnetModule + " " + version + "\n"
 	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte(mod), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -45,9 +53,12 @@ func buildXNetAt(t *testing.T, version string, stripped bool) string {
 		args = append(args, "-ldflags=-s -w")
 	}
 	for _, a := range [][]string{{"mod", "tidy"}, append(args, ".")} {
-		cmd := exec.Command("go", a...)
+		cmd := exec.Command(goCmd, a...)
 		cmd.Dir = src
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GOWORK=off")
+		if goCmd != "go" {
+			cmd.Env = append(cmd.Env, "GOTOOLCHAIN=local")
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("go %v: %v\n%s", a, err, out)
 		}
@@ -56,9 +67,11 @@ func buildXNetAt(t *testing.T, version string, stripped bool) string {
 }
 
 // The committed table's golang.org/x/net entries equal the DWARF of a
-// build against the newest release the table lists and an old one, and a
+// build against the newest release the table lists and the oldest, and a
 // stripped build of each resolves every x/net probe with exactly those
-// offsets (what the loader gives the BPF programs).
+// offsets (what the loader gives the BPF programs). The table is generated
+// with the host toolchain; the oldest release built by Debian's Go 1.19
+// checks that the layouts do not depend on it.
 func TestXNetTableMatchesDWARF(t *testing.T) {
 	t.Parallel()
 	tab, err := goexe.EmbeddedOffsets()
@@ -127,6 +140,31 @@ func TestXNetTableMatchesDWARF(t *testing.T) {
 			}
 		})
 	}
+	t.Run(xnetOld+"-go1.19", func(t *testing.T) {
+		t.Parallel()
+		const debianGo119 = "/usr/lib/go-1.19/bin/go"
+		if _, err := os.Stat(debianGo119); err != nil {
+			prereq.Missing(t, "Debian's golang-1.19-go: %v", err)
+		}
+		x, err := goexe.Inspect(buildXNetWith(t, debianGo119, "1.17", xnetOld, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(x.GoVersion, "go1.19") || x.Modules[xnetModule] != xnetOld {
+			t.Fatalf("built by %s with x/net %q", x.GoVersion, x.Modules[xnetModule])
+		}
+		for _, id := range xnetIDs {
+			key := id.String()
+			i := strings.LastIndexByte(key, '.')
+			want, err := x.DWARFFieldOffset(key[:i], key[i+1:])
+			if err != nil {
+				t.Fatalf("%s in DWARF: %v", key, err)
+			}
+			if got, err := tab.Lookup(key, x.GoVersion, map[string]string{xnetModule: xnetOld}); err != nil || got != want {
+				t.Errorf("%s in x/net %s built by %s: table %d, %v; DWARF %d", key, xnetOld, x.GoVersion, got, err, want)
+			}
+		}
+	})
 }
 
 // xnetOld is the old release the tests build (integration's
