@@ -84,8 +84,9 @@ offsets-grpc:
 	$(GO) generate -run 'offsetgen -module' ./receiver/ebpfreceiver/internal/goexe/
 
 ## offsets-modules: only the per-release entries of other modules ("key @module" lines:
-## go-redis v9 and v8, every release the module proxy lists, offsets and field sizes;
-## about a minute with a warm module cache), the rest of the table kept as it is
+## go-redis v9 and v8 and golang.org/x/net, every release the module proxy lists, offsets
+## and field sizes stored as change points; ~15 minutes on a busy VM), the rest of the
+## table kept as it is
 offsets-modules:
 	cd receiver/ebpfreceiver/internal/goexe && $(GO) run ./cmd/offsetgen -fields offsets_fields.txt -out offsets.json -modules-only
 

@@ -413,7 +413,12 @@ func TestEBPFHTTP2XNetServer(t *testing.T) {
 	}{
 		{"unstripped", "", false},
 		{"x-net-v0.30.0", "v0.30.0", false},
-		{"stripped", "", true},
+		// Stripped: the offsets table by x/net release (the newest and the
+		// oldest it lists).
+		{"stripped-" + xnetNewest, xnetNewest, true},
+		{"stripped-" + xnetOld, xnetOld, true},
+		// Stripped, of a version the table does not list: no x/net probe.
+		{"stripped-unlisted", xnetUnlisted, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			exe := filepath.Join(dir, "h2xnet-"+tc.name)
@@ -424,11 +429,14 @@ func TestEBPFHTTP2XNetServer(t *testing.T) {
 			certFile, keyFile := writeSelfSigned(t, t.TempDir())
 			tg := startTarget(t, exe, "h2xnet", port, "-tls-addr", fmt.Sprintf("127.0.0.1:%d", tlsPort), "-cert", certFile, "-key", keyFile)
 			defer tg.stop()
-			if tc.stripped {
-				testXNetStripped(t, sink, tel, logs, tg)
+			if tc.xnet == xnetUnlisted {
+				testXNetUnlisted(t, sink, tel, logs, tg)
 				return
 			}
-			warmUp(t, sink, tg) // over HTTP/1.1
+			warmUp(t, sink, tg) // over HTTP/1.1 (the probes are attached, any warning logged)
+			if warned := logs.FilterMessageSnippet("golang.org/x/net/http2's own server"); warned.Len() != 0 {
+				t.Errorf("%d warnings about x/net's layout: %v", warned.Len(), warned.All()[0].ContextMap())
+			}
 			handoffs0 := counterValue(t, tel, "otelcol_receiver_ebpf_h2c_handoffs")
 			testXNetStreams(t, sink, tg)
 			// The test's one h2c connection, once it is closed.
@@ -673,19 +681,39 @@ func testXNetStreams(t *testing.T, sink *consumertest.TracesSink, tg *target) {
 	}
 }
 
-func testXNetStripped(t *testing.T, sink *consumertest.TracesSink, tel *componenttest.Telemetry, logs *observer.ObservedLogs, tg *target) {
+// Versions of golang.org/x/net the stripped variants are built with: the
+// newest and the oldest release the offsets table lists (RoundTripOpt is
+// the client's implementation there, roundTripOpt in the newest), and a
+// pseudo-version between v0.46.0 and v0.47.0, which the table does not
+// list.
+const (
+	xnetNewest   = "v0.63.0"
+	xnetOld      = "v0.1.0"
+	xnetUnlisted = "v0.46.1-0.20251013234738-63d1a5100f82"
+)
+
+// testXNetUnlisted: a stripped binary of an x/net version the offsets
+// table does not list gets one warning naming the version, and no x/net
+// probe: no span for x/net's streams nor for its client's calls, while
+// net/http's HTTP/1.1 requests are traced.
+func testXNetUnlisted(t *testing.T, sink *consumertest.TracesSink, tel *componenttest.Telemetry, logs *observer.ObservedLogs, tg *target) {
+	const warning = "golang.org/x/net/http2's own server"
 	waitFor(t, "the warning about x/net's layout", func() bool {
-		return logs.FilterMessageSnippet("golang.org/x/net/http2's server").Len() > 0
+		return logs.FilterMessageSnippet(warning).Len() > 0
 	})
-	if n := logs.FilterMessageSnippet("golang.org/x/net/http2's server").Len(); n != 1 {
-		t.Errorf("%d warnings, want 1", n)
-	}
 	// The HTTP/1 server probe is attached: an HTTP/1.1 request is traced.
 	waitFor(t, "an HTTP/1.1 request traced", func() bool {
 		get(t, tg.base+"/hello", nil)
 		time.Sleep(300 * time.Millisecond)
 		return sink.SpanCount() > 0
 	})
+	warnings := logs.FilterMessageSnippet(warning).All()
+	if len(warnings) != 1 {
+		t.Errorf("%d warnings, want 1", len(warnings))
+	}
+	if msg := fmt.Sprint(warnings[0].ContextMap()["error"]); !strings.Contains(msg, xnetUnlisted) {
+		t.Errorf("the warning does not name x/net %s: %s", xnetUnlisted, msg)
+	}
 	time.Sleep(700 * time.Millisecond)
 	sink.Reset()
 	handoffs0 := counterValue(t, tel, "otelcol_receiver_ebpf_h2c_handoffs")
@@ -706,12 +734,15 @@ func testXNetStripped(t *testing.T, sink *consumertest.TracesSink, tel *componen
 	waitFor(t, "the upgrade counted as an h2c handoff", func() bool {
 		return counterValue(t, tel, "otelcol_receiver_ebpf_h2c_handoffs")-handoffs0 == 2
 	})
-	// A span per stream (3, and the upgraded request), none for the
-	// handoffs; no status: x/net's layout is unknown.
-	for _, s := range waitSpans(t, sink, 4) {
-		if strAttr(s, "url.path") != "/hello" || strAttr(s, "network.protocol.version") != "2" || intAttr(s, "http.response.status_code") != -1 || s.Kind() != ptrace.SpanKindServer {
-			t.Errorf("stream span %s %v", s.Name(), s.Attributes().AsRaw())
-		}
+	// An HTTP/1.1 request whose handler calls with x/net's client: its
+	// server span only (no client span, no span for the stream it opened).
+	if code := get(t, tg.base+"/chainxnet?to=/echo/down", nil); code != 200 {
+		t.Errorf("/chainxnet over HTTP/1.1: %d", code)
+	}
+	// Exactly one span (waitSpans fails on more): none for the h2c streams
+	// above either.
+	if s := waitSpans(t, sink, 1)[0]; strAttr(s, "url.path") != "/chainxnet" || s.Kind() != ptrace.SpanKindServer || strAttr(s, "network.protocol.version") != "1.1" {
+		t.Errorf("span %s %v, want the HTTP/1.1 server span of /chainxnet", s.Name(), s.Attributes().AsRaw())
 	}
 }
 

@@ -184,7 +184,7 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 			logOnce("No sarama spans for executable: sarama struct layout unknown", err)
 		}
 		if err := r.cfg.Traces.xnetLayoutUnknown(b.info); err != nil {
-			logOnce("HTTP/2 spans of golang.org/x/net/http2's server without status or trace context: its struct layout unknown", err)
+			logOnce("No spans of golang.org/x/net/http2's own server and client for executable: x/net struct layout unknown", err)
 		}
 		if b.info.ProbeErr != nil {
 			r.recordFailure(b.info.ProbeErr)

@@ -272,16 +272,17 @@ var list = [Count]Field{
 	HpackHeaderFieldValue:       {Key: "vendor/golang.org/x/net/http2/hpack.HeaderField.Value"},
 	HpackHeaderFieldSensitive:   {Key: "vendor/golang.org/x/net/http2/hpack.HeaderField.Sensitive"},
 	// The same types in the standalone golang.org/x/net/http2 server
-	// (module golang.org/x/net); DWARF only.
-	XNetResponseWriterRws:         {Key: "golang.org/x/net/http2.responseWriter.rws", NotInTable: true},
-	XNetResponseWriterStateStream: {Key: "golang.org/x/net/http2.responseWriterState.stream", NotInTable: true},
-	XNetResponseWriterStateStatus: {Key: "golang.org/x/net/http2.responseWriterState.status", NotInTable: true},
-	XNetStreamSc:                  {Key: "golang.org/x/net/http2.stream.sc", NotInTable: true},
-	XNetStreamID:                  {Key: "golang.org/x/net/http2.stream.id", NotInTable: true},
-	XNetMetaHeadersFrameFields:    {Key: "golang.org/x/net/http2.MetaHeadersFrame.Fields", NotInTable: true},
-	XNetHpackHeaderFieldName:      {Key: "golang.org/x/net/http2/hpack.HeaderField.Name", NotInTable: true},
-	XNetHpackHeaderFieldValue:     {Key: "golang.org/x/net/http2/hpack.HeaderField.Value", NotInTable: true},
-	XNetHpackHeaderFieldSensitive: {Key: "golang.org/x/net/http2/hpack.HeaderField.Sensitive", NotInTable: true},
+	// (module golang.org/x/net): DWARF, else the offsets table by x/net
+	// release (every release from v0.1.0).
+	XNetResponseWriterRws:         {Key: "golang.org/x/net/http2.responseWriter.rws"},
+	XNetResponseWriterStateStream: {Key: "golang.org/x/net/http2.responseWriterState.stream"},
+	XNetResponseWriterStateStatus: {Key: "golang.org/x/net/http2.responseWriterState.status"},
+	XNetStreamSc:                  {Key: "golang.org/x/net/http2.stream.sc"},
+	XNetStreamID:                  {Key: "golang.org/x/net/http2.stream.id"},
+	XNetMetaHeadersFrameFields:    {Key: "golang.org/x/net/http2.MetaHeadersFrame.Fields"},
+	XNetHpackHeaderFieldName:      {Key: "golang.org/x/net/http2/hpack.HeaderField.Name"},
+	XNetHpackHeaderFieldValue:     {Key: "golang.org/x/net/http2/hpack.HeaderField.Value"},
+	XNetHpackHeaderFieldSensitive: {Key: "golang.org/x/net/http2/hpack.HeaderField.Sensitive"},
 	// github.com/segmentio/kafka-go (the kafkaproducer and kafkaconsumer
 	// probes). DWARF, else the probes' rule (one layout in every v0.4).
 	KafkaWriterTopic:         {Key: "github.com/segmentio/kafka-go.Writer.Topic", NotInTable: true},
@@ -360,12 +361,12 @@ var list = [Count]Field{
 	H2ClientStreamID:  {Key: "net/http.http2clientStream.ID"},
 	H2ClientConnTconn: {Key: "net/http.http2ClientConn.tconn"},
 	H2ServerConnConn:  {Key: "net/http.http2serverConn.conn"},
-	// The same in golang.org/x/net/http2's own client and server; DWARF
-	// only.
-	XNetClientStreamCc:  {Key: "golang.org/x/net/http2.clientStream.cc", NotInTable: true},
-	XNetClientStreamID:  {Key: "golang.org/x/net/http2.clientStream.ID", NotInTable: true},
-	XNetClientConnTconn: {Key: "golang.org/x/net/http2.ClientConn.tconn", NotInTable: true},
-	XNetServerConnConn:  {Key: "golang.org/x/net/http2.serverConn.conn", NotInTable: true},
+	// The same in golang.org/x/net/http2's own client and server: DWARF,
+	// else the offsets table by x/net release.
+	XNetClientStreamCc:  {Key: "golang.org/x/net/http2.clientStream.cc"},
+	XNetClientStreamID:  {Key: "golang.org/x/net/http2.clientStream.ID"},
+	XNetClientConnTconn: {Key: "golang.org/x/net/http2.ClientConn.tconn"},
+	XNetServerConnConn:  {Key: "golang.org/x/net/http2.serverConn.conn"},
 	// A sarama message's expectation channel: set when a SyncProducer
 	// sent it (the async producer probe leaves those to the sync one).
 	SaramaProducerMessageExpectation: {Key: "github.com/IBM/sarama.ProducerMessage.expectation", NotInTable: true},

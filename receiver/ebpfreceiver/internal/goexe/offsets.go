@@ -30,7 +30,9 @@ type OffsetTable struct {
 	// versions whose offsets were generated and found identical.
 	Toolchains map[string][]string `json:"toolchains"`
 	// Modules lists, per module whose fields the table holds, the versions
-	// offsetgen built (one per minor: "v1.33.2").
+	// offsetgen built: grpc-go's one or two per minor ("v1.33.2"), every
+	// release of a module recorded per release ("key @module" lines), whose
+	// entries hold only change points.
 	Modules map[string][]string `json:"modules,omitempty"`
 	// Fields maps "importpath.Type.field" to its offsets.
 	Fields map[string]FieldOffsets `json:"fields"`
@@ -45,7 +47,11 @@ type OffsetTable struct {
 // ("v1.33", from v1.33.0 on) or, where a patch release changed a layout,
 // that release ("v1.83.1": from it on within its minor; offsetgen finds
 // these by building every patch of a minor whose first and newest patch
-// disagree); pre-releases and pseudo-versions match only an exact key. For generated protobuf messages Module is ProtocGenGo
+// disagree); pre-releases and pseudo-versions match only an exact key.
+// Fields of "key @module" lines (go-redis, golang.org/x/net) are generated
+// for every release; their keys are the releases where an offset changes,
+// and a release the table's Modules lists takes the latest key at or
+// before it. For generated protobuf messages Module is ProtocGenGo
 // and the keys are generations (ProtoImpl, ProtoLegacy). A null offset
 // means the field does not exist in that version. Sizes, recorded for the
 // per-release module fields only, holds the field's size in bytes by the
@@ -154,6 +160,12 @@ func (t *OffsetTable) LookupSize(key string, modules map[string]string) (uint64,
 	}
 	s, ok := fo.Sizes[v]
 	if !ok {
+		var k string
+		if k, ok = t.releaseKey(fo.Module, fo.Sizes, v); ok {
+			s = fo.Sizes[k]
+		}
+	}
+	if !ok {
 		return 0, fmt.Errorf("field %s: no size for %s %s in the offsets table", key, fo.Module, v)
 	}
 	if s == nil {
@@ -181,7 +193,16 @@ func (t *OffsetTable) Lookup(key, goVersion string, modules map[string]string) (
 		// every release the proxy lists) need the exact version.
 		off, ok := fo.Offsets[v]
 		m := moduleMinor(v)
-		if _, perMinor := fo.Offsets[m]; !ok && m != "" && perMinor {
+		_, perMinor := fo.Offsets[m]
+		if !ok && fo.perRelease() {
+			// Recorded per release as change points: a release the
+			// table lists as built takes the latest key at or before it.
+			var k string
+			if k, ok = t.releaseKey(fo.Module, fo.Offsets, v); ok {
+				off = fo.Offsets[k]
+			}
+		}
+		if !ok && m != "" && perMinor {
 			// The latest change point of the minor at or before v
 			// ("v1.83.1" for v1.83.2), else the minor's own entry.
 			best := -1
@@ -193,6 +214,10 @@ func (t *OffsetTable) Lookup(key, goVersion string, modules map[string]string) (
 			if !ok {
 				off, ok = fo.Offsets[m]
 			}
+		}
+		if !ok && fo.perRelease() && len(t.Modules[fo.Module]) > 0 {
+			built := t.Modules[fo.Module]
+			return 0, fmt.Errorf("field %s: no offset for %s %s in the offsets table (generated for its %d releases %s to %s)", key, fo.Module, v, len(built), built[0], built[len(built)-1])
 		}
 		if !ok {
 			return 0, fmt.Errorf("field %s: no offset for %s %s in the offsets table (known: %s)", key, fo.Module, v, strings.Join(fo.versions(), ", "))
@@ -225,6 +250,48 @@ func (t *OffsetTable) Lookup(key, goVersion string, modules map[string]string) (
 	return *best, nil
 }
 
+// releaseKey returns the key of byVersion that holds release v of module
+// for an entry recorded per release as change points (offsetgen's
+// "key @module" lines): the latest key at or before v, when the table
+// lists v among the releases built (so v's offsets were generated and found
+// equal to that key's). A release the table does not list (newer than
+// the table, a pre-release, a pseudo-version) has none.
+func (t *OffsetTable) releaseKey(module string, byVersion map[string]*uint64, v string) (string, bool) {
+	listed := false
+	for _, b := range t.Modules[module] {
+		if b == v {
+			listed = true
+			break
+		}
+	}
+	if !listed {
+		return "", false
+	}
+	best, found := "", false
+	for k := range byVersion {
+		if !semverLess(v, k) && (!found || semverLess(best, k)) {
+			best, found = k, true
+		}
+	}
+	return best, found
+}
+
+// semverLess orders releases "vX.Y.Z" numerically.
+func semverLess(a, b string) bool {
+	ma, mb := releaseRE.FindStringSubmatch(a), releaseRE.FindStringSubmatch(b)
+	if ma == nil || mb == nil {
+		return a < b
+	}
+	for i := 1; i <= 3; i++ {
+		x, _ := strconv.Atoi(ma[i])
+		y, _ := strconv.Atoi(mb[i])
+		if x != y {
+			return x < y
+		}
+	}
+	return false
+}
+
 // versionKey parses a table key: "23" is go1.23.0, "go1.26.9" itself.
 func versionKey(k string) (minor, patch int, ok bool) {
 	if n, err := strconv.Atoi(k); err == nil {
@@ -234,6 +301,17 @@ func versionKey(k string) (minor, patch int, ok bool) {
 		return 0, 0, false
 	}
 	return parseGoVersion(k)
+}
+
+// perRelease: every key is a release ("v0.30.0"), none a minor
+// ("v1.33") or a generation: an entry of a "key @module" line.
+func (fo FieldOffsets) perRelease() bool {
+	for k := range fo.Offsets {
+		if !releaseRE.MatchString(k) {
+			return false
+		}
+	}
+	return len(fo.Offsets) > 0
 }
 
 func (fo FieldOffsets) versions() []string {

@@ -89,6 +89,61 @@ func TestOffsetTableLookup(t *testing.T) {
 	}
 }
 
+// A "key @module" entry holds change points over the releases the table
+// lists as built: a listed release takes the latest key at or before it,
+// an unlisted one (newer, a pre-release, a pseudo-version, a patch nobody
+// built) none.
+func TestOffsetTableLookupChangePoints(t *testing.T) {
+	t.Parallel()
+	const xnet = "golang.org/x/net"
+	tab := &OffsetTable{
+		Modules: map[string][]string{xnet: {"v0.1.0", "v0.2.0", "v0.9.0", "v0.10.0", "v0.11.0", "v0.12.0"}},
+		Fields: map[string]FieldOffsets{
+			"golang.org/x/net/http2.stream.id": {
+				Module:  xnet,
+				Offsets: map[string]*uint64{"v0.1.0": u64(8), "v0.10.0": u64(16), "v0.12.0": nil},
+				Sizes:   map[string]*uint64{"v0.1.0": u64(4)},
+			},
+		},
+	}
+	for _, tt := range []struct {
+		version string
+		want    uint64
+		wantErr string
+	}{
+		{version: "v0.1.0", want: 8},
+		{version: "v0.2.0", want: 8},
+		{version: "v0.9.0", want: 8}, // numeric order, not v0.10.0's
+		{version: "v0.10.0", want: 16},
+		{version: "v0.11.0", want: 16},
+		{version: "v0.12.0", wantErr: "absent"},
+		{version: "v0.3.0", wantErr: "no offset for golang.org/x/net v0.3.0 in the offsets table (generated for its 6 releases v0.1.0 to v0.12.0)"},
+		{version: "v0.13.0", wantErr: "no offset"},
+		{version: "v0.11.1-0.20251013234738-63d1a5100f82", wantErr: "no offset"},
+		{version: "v0.11.0-rc.1", wantErr: "no offset"},
+	} {
+		got, err := tab.Lookup("golang.org/x/net/http2.stream.id", "go1.26.0", map[string]string{xnet: tt.version})
+		switch {
+		case tt.wantErr == "absent":
+			if !errors.Is(err, ErrFieldAbsent) {
+				t.Errorf("%s: %d, %v; want ErrFieldAbsent", tt.version, got, err)
+			}
+		case tt.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s: %d, %v; want an error containing %q", tt.version, got, err, tt.wantErr)
+			}
+		case err != nil || got != tt.want:
+			t.Errorf("%s: %d, %v; want %d", tt.version, got, err, tt.want)
+		}
+	}
+	if s, err := tab.LookupSize("golang.org/x/net/http2.stream.id", map[string]string{xnet: "v0.11.0"}); err != nil || s != 4 {
+		t.Errorf("size for v0.11.0: %d, %v; want 4", s, err)
+	}
+	if _, err := tab.LookupSize("golang.org/x/net/http2.stream.id", map[string]string{xnet: "v0.13.0"}); err == nil {
+		t.Error("size for v0.13.0, which the table does not list: no error")
+	}
+}
+
 // TestEmbeddedOffsetsComplete checks that the committed table covers every
 // listed field for every supported Go minor, and agrees with layout facts
 // known independently of the generator.

@@ -10,10 +10,13 @@
 // response writer. Trace context comes from x/net's newWriterAndRequest,
 // as for net/http's bundled server (bpf/probes/h2_server.c).
 //
-// x/net's layouts are read from DWARF only: in a stripped binary the
-// streams' spans have no status and no incoming trace context (the
-// receiver says so once per binary). A binary without x/net's server
-// resolves no site: nothing is attached, nothing is reported.
+// x/net's layouts are read from DWARF, else from the offsets table by the
+// x/net release in the binary's build info (every release from v0.1.0).
+// The response writer's layout (StatusFields) is required: a stripped
+// binary of a release the table does not list (newer than the table, a
+// pseudo-version) gets no x/net probe rather than one whose reads nobody
+// checked (the receiver says so once per binary). A binary without x/net's
+// server resolves no site: nothing is attached, nothing is reported.
 package h2xnet
 
 import (
@@ -56,11 +59,11 @@ var Probe = &probes.Probe{
 		{Symbol: FuncRunHandler, Entry: ProgEntry, Return: ProgReturn, Optional: server},
 		{Symbol: FuncNewWriterAndRequest, Entry: ProgHeaders, Optional: headers},
 	},
-	Fields: append(append([]fields.ID{}, httpserver.RequestFields...),
+	Fields: append(append(append([]fields.ID{}, httpserver.RequestFields...),
 		fields.RequestProtoMajor, fields.RequestProtoMinor, fields.RequestHost, fields.RequestRemoteAddr),
-	OptionalFields: [][]fields.ID{
 		// The response writer's state: status and panics.
-		StatusFields,
+		StatusFields...),
+	OptionalFields: [][]fields.ID{
 		{fields.URLRawQuery},
 		{fields.RequestPattern},
 		httpserver.GoroutineFields,

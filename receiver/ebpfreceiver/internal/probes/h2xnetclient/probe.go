@@ -4,8 +4,10 @@
 // per request, with the status of the stream's response. The programs are
 // in bpf/probes/http_client.c (xnet_client_*) and send the HTTP client
 // probe's events (kind EVENT_HTTP_CLIENT, decoded by package httpclient).
-// It reads only net/http's Request, URL and Response, so stripped binaries
-// are covered by the offsets table.
+// Its programs read only net/http's Request, URL and Response, but it is
+// attached only where x/net's client layout is known (RequiredLayout: from
+// DWARF, else the offsets table by x/net release): a stripped binary of an
+// x/net release nobody checked gets no x/net probe.
 package h2xnetclient
 
 import (
@@ -33,6 +35,11 @@ const (
 	requestsMap = "xnet_client_requests"
 )
 
+// RequiredLayout is x/net's client stream and connection (what the
+// stitching probe reads): not read by this probe's programs, required so
+// that it runs only on x/net releases whose layout is known.
+var RequiredLayout = []fields.ID{fields.XNetClientStreamCc, fields.XNetClientStreamID, fields.XNetClientConnTconn}
+
 // Probe describes the probe to the loader. A binary without x/net's
 // client resolves no site: nothing is attached, nothing is reported.
 //
@@ -44,8 +51,9 @@ var Probe = &probes.Probe{
 		{Symbol: FuncRoundTripOpt, Entry: ProgEntry, Return: ProgReturn, Optional: "roundTripOpt"},
 		{Symbol: FuncRoundTripOptLegacy, Entry: ProgEntry, Return: ProgReturn, Optional: "RoundTripOpt"},
 	},
-	Fields: append(append([]fields.ID{}, httpserver.RequestFields...),
+	Fields: append(append(append([]fields.ID{}, httpserver.RequestFields...),
 		fields.URLScheme, fields.URLHost, fields.ClientResponseStatusCode),
+		RequiredLayout...),
 	OptionalFields: [][]fields.ID{
 		{fields.URLRawQuery},
 		httpserver.GoroutineFields,

@@ -58,9 +58,10 @@ var Probe = &probes.Probe{
 // client request in flight (bpf/common/client_requests.h).
 const creatorsMap = "client_goroutine_creators"
 
-// XNetProbe describes the x/net probe: x/net's layouts come from DWARF
-// only, so a stripped binary's x/net client is not stitched. A binary
-// without x/net's client resolves no site: nothing is attached.
+// XNetProbe describes the x/net probe: x/net's layouts come from DWARF,
+// else from the offsets table by x/net release; a stripped binary of a
+// release the table does not list is not stitched. A binary without
+// x/net's client resolves no site: nothing is attached.
 //
 // Hits per request: 1 per HTTP/2 request x/net's client sends.
 var XNetProbe = &probes.Probe{

@@ -54,6 +54,7 @@ func main() {
 	out := flag.String("out", "offsets.json", "output file")
 	program := flag.String("program", filepath.Join("testdata", "httpapp"), "directory of the target program's sources")
 	toolchains := flag.String("toolchains", strings.Join(defaultToolchains, ","), "comma-separated toolchains: goX.Y.Z or a go command path")
+	onlyModules := flag.String("only-modules", "", "with -modules-only: comma-separated modules to regenerate (default: every module of a \"key @module\" line)")
 	modulesOnly := flag.Bool("modules-only", false, "regenerate only the fields of other modules (\"key @module\" lines: one entry per release), keeping the rest of -out")
 	module := flag.String("module", "", "module mode: record the fields of this module (google.golang.org/grpc) per minor version of it, merged into -out")
 	from := flag.String("from", "v1.33.0", "module mode: the oldest version")
@@ -88,12 +89,21 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(work)
-	modEntries, err := generateModules(work, mods)
+	only := map[string]bool{}
+	if *onlyModules != "" {
+		for _, m := range strings.Split(*onlyModules, ",") {
+			if len(mods[m]) == 0 {
+				log.Fatalf("-only-modules: %s has no \"key @%s\" line in %s", m, m, *fieldsPath)
+			}
+			only[m] = true
+		}
+	}
+	modEntries, built, err := generateModules(work, mods, only)
 	if err != nil {
 		log.Fatal(err)
 	}
 	if *modulesOnly {
-		if err := mergeModules(*out, modEntries); err != nil {
+		if err := mergeModules(*out, modEntries, built); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -150,6 +160,12 @@ func main() {
 		table.Fields[k] = fo
 	}
 	table.Modules = old.Modules
+	if table.Modules == nil {
+		table.Modules = map[string][]string{}
+	}
+	for m, vs := range built {
+		table.Modules[m] = vs
+	}
 	if err := writeTable(*out, &table); err != nil {
 		log.Fatal(err)
 	}

@@ -149,7 +149,7 @@ func TestMergeModulesKeepsOthers(t *testing.T) {
 	if err := writeTable(p, old); err != nil {
 		t.Fatal(err)
 	}
-	if err := mergeModules(p, map[string]goexe.FieldOffsets{"redis.T.f": {Module: "example.com/redis", Offsets: map[string]*uint64{"v1.0.0": u64(1), "v1.1.0": u64(16)}}}); err != nil {
+	if err := mergeModules(p, map[string]goexe.FieldOffsets{"redis.T.f": {Module: "example.com/redis", Offsets: map[string]*uint64{"v1.0.0": u64(1), "v1.1.0": u64(16)}}}, map[string][]string{"example.com/redis": {"v1.0.0", "v1.1.0"}}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := readTable(p)

@@ -25,7 +25,12 @@ import (
 // a program of testdata/modules/<module path with / and . as _> that uses
 // the types is built against it with the host toolchain, and the offsets
 // and sizes are read from its DWARF. The table records them by module
-// version.
+// version, as change points: a release's key is kept only where an offset
+// (or size) differs from the previous release's, and the table's "modules"
+// lists every release built, so that OffsetTable.Lookup resolves a listed
+// release to the latest key at or before it (proven equal: it was built)
+// and an unlisted one to nothing. golang.org/x/net's 13 fields over 63
+// releases take 13 keys each this way instead of 63.
 
 // moduleFields maps a module path to its fields' keys.
 type moduleFields map[string][]string
@@ -35,18 +40,23 @@ func moduleProgram(module string) string {
 	return filepath.Join("testdata", "modules", strings.NewReplacer("/", "_", ".", "_").Replace(module))
 }
 
-// generateModules returns the table entries of every module field.
-func generateModules(work string, mods moduleFields) (map[string]goexe.FieldOffsets, error) {
+// generateModules returns the table entries of every module field (of the
+// modules in only, when it is not empty) and, by module, the releases
+// built.
+func generateModules(work string, mods moduleFields, only map[string]bool) (map[string]goexe.FieldOffsets, map[string][]string, error) {
 	out := map[string]goexe.FieldOffsets{}
+	built := map[string][]string{}
 	modules := make([]string, 0, len(mods))
 	for m := range mods {
-		modules = append(modules, m)
+		if len(only) == 0 || only[m] {
+			modules = append(modules, m)
+		}
 	}
 	sort.Strings(modules)
 	for _, m := range modules {
 		versions, err := moduleReleases(work, m)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, f := range mods[m] {
 			out[f] = goexe.FieldOffsets{Module: m, Offsets: map[string]*uint64{}, Sizes: map[string]*uint64{}}
@@ -54,7 +64,7 @@ func generateModules(work string, mods moduleFields) (map[string]goexe.FieldOffs
 		for _, v := range versions {
 			offs, sizes, err := generateModule(work, m, v, mods[m])
 			if err != nil {
-				return nil, fmt.Errorf("%s %s: %w", m, v, err)
+				return nil, nil, fmt.Errorf("%s %s: %w", m, v, err)
 			}
 			for f, off := range offs {
 				out[f].Offsets[v] = off
@@ -62,8 +72,25 @@ func generateModules(work string, mods moduleFields) (map[string]goexe.FieldOffs
 			}
 			log.Printf("%s %s: %d fields", m, v, len(offs))
 		}
+		for _, f := range mods[m] {
+			out[f] = goexe.FieldOffsets{Module: m, Offsets: changePoints(out[f].Offsets, versions), Sizes: changePoints(out[f].Sizes, versions)}
+		}
+		built[m] = versions
 	}
-	return out, nil
+	return out, built, nil
+}
+
+// changePoints keeps, of a field's value per release, the first release's
+// and each one that differs from the release before it (versions in
+// order).
+func changePoints(byVersion map[string]*uint64, versions []string) map[string]*uint64 {
+	out := map[string]*uint64{}
+	for i, v := range versions {
+		if i == 0 || !sameOffset(byVersion[v], byVersion[versions[i-1]]) {
+			out[v] = byVersion[v]
+		}
+	}
+	return out
 }
 
 // moduleReleases lists the module's release versions (no pre-releases)
@@ -90,6 +117,7 @@ func moduleReleases(work, module string) ([]string, error) {
 			vs = append(vs, v)
 		}
 	}
+	sort.Slice(vs, func(i, j int) bool { return semverLess(vs[i], vs[j]) })
 	if len(vs) == 0 {
 		return nil, fmt.Errorf("the module proxy lists no release of %s", module)
 	}
@@ -165,10 +193,16 @@ func generateModule(work, module, version string, fields []string) (offsets, siz
 // entries' (the -modules-only mode: the standard-library entries and those
 // of other modules, such as grpc-go's per-minor ones, are kept as they are;
 // no toolchain is built).
-func mergeModules(path string, entries map[string]goexe.FieldOffsets) error {
+func mergeModules(path string, entries map[string]goexe.FieldOffsets, built map[string][]string) error {
 	table, err := readTable(path)
 	if err != nil {
 		return err
+	}
+	if table.Modules == nil {
+		table.Modules = map[string][]string{}
+	}
+	for m, vs := range built {
+		table.Modules[m] = vs
 	}
 	regenerated := map[string]bool{}
 	for _, fo := range entries {
