@@ -330,6 +330,12 @@ func BenchmarkHTTPProbes(b *testing.B) {
 	b.ReportMetric(ed, "empty-probes-cpu-ns/req-deep")
 	b.ReportMetric(td, "traced-cpu-ns/req-deep")
 	b.ReportMetric((td-u)/(ed-u), "cost-ratio-deep")
+	// The throughput ratio a handler doing exactly 1 ms of CPU work would
+	// have, from the /hello CPU figures above (what the probes add to a
+	// request does not depend on the handler's work): free of the /work
+	// runs' ±5% noise.
+	b.ReportMetric((1e6+u)/(1e6+t), "per-req-cost-1ms-throughput-ratio")
+	b.ReportMetric((1e6+u)/(1e6+td), "per-req-cost-1ms-throughput-ratio-deep")
 	b.ReportMetric(median(ratios), "throughput-ratio")
 	b.ReportMetric(median(cpuRatios), "cpu-bound-throughput-ratio")
 	b.ReportMetric(median(emptyCPURatios), "empty-probes-cpu-bound-throughput-ratio")
