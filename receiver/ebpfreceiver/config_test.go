@@ -47,7 +47,7 @@ func TestLoadConfig(t *testing.T) {
 			Redis:             RedisConfig{Enabled: true},
 			Kafka:             KafkaConfig{Producer: true, Consumer: false, Join: true, JoinWait: 1500 * time.Millisecond, JoinMaxHeldSpans: 10000},
 			Propagation:       PropagationConfig{Extract: []string{"tracecontext"}},
-			GoroutineAncestry: AncestryDeep,
+			GoroutineAncestry: AncestryParent,
 			CaptureHeaders:    []string{},
 		},
 		Metrics: MetricsConfig{

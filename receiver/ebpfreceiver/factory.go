@@ -34,7 +34,7 @@ func createDefaultConfig() component.Config {
 			HTTP:              HTTPConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: true}, CaptureQuery: true},
 			GRPC:              GRPCConfig{ProtocolConfig: ProtocolConfig{Server: true, Client: true}, ClientStreams: true},
 			Propagation:       PropagationConfig{Extract: []string{"tracecontext", "b3"}, Stitch: true},
-			GoroutineAncestry: AncestryParent,
+			GoroutineAncestry: AncestryDeep,
 			Kafka:             KafkaConfig{Join: true, JoinWait: 2 * time.Second, JoinMaxHeldSpans: 10000},
 		},
 		Metrics: MetricsConfig{

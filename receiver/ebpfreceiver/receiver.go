@@ -146,19 +146,9 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 				pending, appContexts, liveConns = r.injection.in.PendingMap(), r.injection.in.AppContextMap(), r.injection.in.LiveConnsMap()
 			}
 		}
-		tr, err := tracer.New(tracer.Options{
-			RingBufferSize:      int(r.cfg.RingBufferSize),
-			ExtractTraceContext: contains(r.cfg.Traces.Propagation.Extract, "tracecontext"),
-			ExtractB3:           contains(r.cfg.Traces.Propagation.Extract, "b3"),
-			CaptureQuery:        r.cfg.Traces.HTTP.CaptureQuery,
-			Stitch:              r.cfg.Traces.Propagation.Stitch,
-			DeepGoroutines:      r.cfg.Traces.GoroutineAncestry == AncestryDeep,
-			InjectPending:       pending,
-			InjectAppContexts:   appContexts,
-			InjectLiveConns:     liveConns,
-			SQLPools:            r.cfg.Metrics.DBPools && r.metrics != nil,
-			KafkaOffsets:        r.cfg.Traces.Kafka.Producer && r.cfg.Traces.Kafka.Join,
-		})
+		opts := tracerOptions(r.cfg, r.metrics != nil)
+		opts.InjectPending, opts.InjectAppContexts, opts.InjectLiveConns = pending, appContexts, liveConns
+		tr, err := tracer.New(opts)
 		if err != nil {
 			_ = r.injection.close()
 			r.injection = nil
@@ -217,6 +207,22 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 		}()
 	}
 	return nil
+}
+
+// tracerOptions maps the configuration to the tracer's options (without
+// the injection maps, which Start opens); metrics says whether the receiver
+// also produces metrics.
+func tracerOptions(cfg *Config, metrics bool) tracer.Options {
+	return tracer.Options{
+		RingBufferSize:      int(cfg.RingBufferSize),
+		ExtractTraceContext: contains(cfg.Traces.Propagation.Extract, "tracecontext"),
+		ExtractB3:           contains(cfg.Traces.Propagation.Extract, "b3"),
+		CaptureQuery:        cfg.Traces.HTTP.CaptureQuery,
+		Stitch:              cfg.Traces.Propagation.Stitch,
+		DeepGoroutines:      cfg.Traces.GoroutineAncestry == AncestryDeep,
+		SQLPools:            cfg.Metrics.DBPools && metrics,
+		KafkaOffsets:        cfg.Traces.Kafka.Producer && cfg.Traces.Kafka.Join,
+	}
 }
 
 func contains(list []string, s string) bool {

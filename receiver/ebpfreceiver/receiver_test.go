@@ -127,3 +127,20 @@ func TestEvictIdleBinariesKeepsAttachedOnes(t *testing.T) {
 		t.Error("a binary with attached processes was evicted")
 	}
 }
+
+// The default config carries span context to goroutines at any depth
+// (runtime.newproc1 probed on every Go version); goroutine_ancestry: parent
+// turns that off, leaving g.parentGoid on Go >= 1.21.
+func TestDefaultGoroutineAncestryIsDeep(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	if cfg.Traces.GoroutineAncestry != AncestryDeep {
+		t.Errorf("default traces.goroutine_ancestry %q, want %q", cfg.Traces.GoroutineAncestry, AncestryDeep)
+	}
+	if !tracerOptions(cfg, true).DeepGoroutines {
+		t.Error("default config: tracer DeepGoroutines false, want true")
+	}
+	cfg.Traces.GoroutineAncestry = AncestryParent
+	if tracerOptions(cfg, true).DeepGoroutines {
+		t.Error("goroutine_ancestry: parent: tracer DeepGoroutines true, want false")
+	}
+}

@@ -9,7 +9,11 @@
 // (traced - untraced) / (empty - untraced) target CPU per request: the cost
 // of the probes' logic over the kernel's bare uprobe cost (goal <= 1.25).
 // throughput-ratio is traced/untraced requests per second for a handler
-// doing ~1 ms of CPU work (goal >= 0.97).
+// doing ~1 ms of CPU work (goal >= 0.97). Each traced figure is measured
+// twice in the same run: with traces.goroutine_ancestry: parent (no
+// runtime.newproc1 probe on this Go) and with deep (the receiver's default:
+// runtime.newproc1 probed, 1 more hit per goroutine created); metrics of
+// the deep mode end in "-deep".
 package bench
 
 import (
@@ -34,6 +38,7 @@ import (
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/httpspan"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/goroutines"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
@@ -53,9 +58,18 @@ const (
 	untraced mode = iota
 	emptyProbes
 	traced
+	// emptyDeep and tracedDeep are emptyProbes and traced with
+	// DeepGoroutines (traces.goroutine_ancestry: deep).
+	emptyDeep
+	tracedDeep
 )
 
-func (m mode) String() string { return [...]string{"untraced", "empty", "traced"}[m] }
+func (m mode) String() string {
+	return [...]string{"untraced", "empty", "traced", "empty-deep", "traced-deep"}[m]
+}
+
+func (m mode) empty() bool { return m == emptyProbes || m == emptyDeep }
+func (m mode) deep() bool  { return m == emptyDeep || m == tracedDeep }
 
 // probed is a tracer attached to the target, draining and converting
 // events the way the receiver does.
@@ -66,12 +80,13 @@ type probed struct {
 	wg   sync.WaitGroup
 }
 
-func attach(b *testing.B, pid int, bin tracer.Binary, empty bool) *probed {
+// attachMode attaches the tracer of mode m (not untraced).
+func attachMode(b *testing.B, pid int, bin tracer.Binary, m mode) *probed {
 	b.Helper()
 	// GOEBPF_BENCH_PERF_UPROBES=1: perf_event uprobes instead of uprobe_multi
 	// links (the attach method kernels before 6.6 fall back to).
 	perf := os.Getenv("GOEBPF_BENCH_PERF_UPROBES") != ""
-	tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true, EmptyPrograms: empty, PerfEventUprobes: perf})
+	tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true, EmptyPrograms: m.empty(), DeepGoroutines: m.deep(), PerfEventUprobes: perf})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -198,48 +213,53 @@ func BenchmarkHTTPProbes(b *testing.B) {
 	if err != nil {
 		b.Fatalf("enable BPF stats: %v", err)
 	}
-	p := attach(b, pid, bin, false)
 	const n = 2000
-	for range 50 {
-		get(b, client, base+"/hello")
-	}
-	h0, _ := p.tr.Hits()
-	s0, _ := p.tr.ProgramStats()
-	for range n {
-		get(b, client, base+"/hello")
-	}
-	h1, _ := p.tr.Hits()
-	s1, _ := p.tr.ProgramStats()
-	var serverHits uint64
-	for i := range h1 {
-		serverHits += h1[i] - h0[i]
-	}
-	var serverRuns uint64
-	var serverBPF time.Duration
-	for name := range s1 {
-		serverRuns += s1[name].RunCount - s0[name].RunCount
-		serverBPF += s1[name].Runtime - s0[name].Runtime
-	}
-	for range n {
-		get(b, client, base+"/chain")
-	}
-	h2, _ := p.tr.Hits()
-	s2, _ := p.tr.ProgramStats()
-	clientHits := (h2[httpclient.ProgEntry] - h1[httpclient.ProgEntry]) + (h2[httpclient.ProgReturn] - h1[httpclient.ProgReturn])
-	clientBPF := (s2["client_entry"].Runtime - s1["client_entry"].Runtime) + (s2["client_return"].Runtime - s1["client_return"].Runtime)
-	p.close()
-	_ = stats.Close()
-	for _, name := range []string{"server_entry", "server_return", "client_entry", "client_return", "newproc1_return"} {
-		runs := s2[name].RunCount - s0[name].RunCount
-		if runs > 0 {
-			fmt.Printf("%-16s %7d runs, %5.0f ns/run\n", name, runs, float64((s2[name].Runtime-s0[name].Runtime).Nanoseconds())/float64(runs))
+	for _, m := range []mode{traced, tracedDeep} {
+		p := attachMode(b, pid, bin, m)
+		for range 50 {
+			get(b, client, base+"/hello")
 		}
+		h0, _ := p.tr.Hits()
+		s0, _ := p.tr.ProgramStats()
+		for range n {
+			get(b, client, base+"/hello")
+		}
+		h1, _ := p.tr.Hits()
+		s1, _ := p.tr.ProgramStats()
+		var serverHits, newprocHits uint64
+		for i := range h1 {
+			serverHits += h1[i] - h0[i]
+		}
+		newprocHits = h1[goroutines.ProgNewproc1Return] - h0[goroutines.ProgNewproc1Return]
+		var serverRuns uint64
+		var serverBPF time.Duration
+		for name := range s1 {
+			serverRuns += s1[name].RunCount - s0[name].RunCount
+			serverBPF += s1[name].Runtime - s0[name].Runtime
+		}
+		for range n {
+			get(b, client, base+"/chain")
+		}
+		h2, _ := p.tr.Hits()
+		s2, _ := p.tr.ProgramStats()
+		clientHits := (h2[httpclient.ProgEntry] - h1[httpclient.ProgEntry]) + (h2[httpclient.ProgReturn] - h1[httpclient.ProgReturn])
+		clientBPF := (s2["client_entry"].Runtime - s1["client_entry"].Runtime) + (s2["client_return"].Runtime - s1["client_return"].Runtime)
+		p.close()
+		suffix := map[bool]string{false: "", true: "-deep"}[m.deep()]
+		for _, name := range []string{"server_entry", "server_return", "client_entry", "client_return", "newproc1_return"} {
+			runs := s2[name].RunCount - s0[name].RunCount
+			if runs > 0 {
+				fmt.Printf("%-11s %-16s %7d runs, %5.0f ns/run\n", m, name, runs, float64((s2[name].Runtime-s0[name].Runtime).Nanoseconds())/float64(runs))
+			}
+		}
+		b.ReportMetric(float64(serverHits)/n, "hits/server-req"+suffix)
+		b.ReportMetric(float64(newprocHits)/n, "newproc1-hits/server-req"+suffix)
+		b.ReportMetric(float64(serverRuns)/n, "bpf-runs/server-req"+suffix)
+		b.ReportMetric(float64(serverBPF.Nanoseconds())/n, "bpf-ns/server-req"+suffix)
+		b.ReportMetric(float64(clientHits)/n, "hits/client-req"+suffix)
+		b.ReportMetric(float64(clientBPF.Nanoseconds())/n, "bpf-ns/client-req"+suffix)
 	}
-	b.ReportMetric(float64(serverHits)/n, "hits/server-req")
-	b.ReportMetric(float64(serverRuns)/n, "bpf-runs/server-req")
-	b.ReportMetric(float64(serverBPF.Nanoseconds())/n, "bpf-ns/server-req")
-	b.ReportMetric(float64(clientHits)/n, "hits/client-req")
-	b.ReportMetric(float64(clientBPF.Nanoseconds())/n, "bpf-ns/client-req")
+	_ = stats.Close()
 
 	if os.Getenv("GOEBPF_BENCH_HITS_ONLY") != "" { // quick iteration on the BPF programs
 		return
@@ -249,10 +269,10 @@ func BenchmarkHTTPProbes(b *testing.B) {
 	// background load on the shared machine hits every mode alike.
 	cpu := map[mode][]float64{}
 	for round := range cpuRounds {
-		for _, m := range []mode{untraced, emptyProbes, traced} {
+		for _, m := range []mode{untraced, emptyProbes, traced, emptyDeep, tracedDeep} {
 			var pr *probed
 			if m != untraced {
-				pr = attach(b, pid, bin, m == emptyProbes)
+				pr = attachMode(b, pid, bin, m)
 			}
 			wrk(b, base+"/hello", 1, 4) // warm-up
 			c0 := targetCPU(b, pid)
@@ -271,40 +291,60 @@ func BenchmarkHTTPProbes(b *testing.B) {
 	// CPU per /work request gives the same ratio free of wall-clock noise:
 	// what throughput would be if the target were CPU bound.
 	var ratios, cpuRatios, emptyCPURatios, rpsU, rpsT []float64
+	var ratiosDeep, cpuRatiosDeep, emptyCPURatiosDeep, rpsTDeep []float64
 	workRun := func(m mode) (rps, cpuPerReq float64) {
 		if m != untraced {
-			pr := attach(b, pid, bin, m == emptyProbes)
+			pr := attachMode(b, pid, bin, m)
 			defer pr.close()
 		}
 		c0 := targetCPU(b, pid)
 		reqs, r := wrk(b, base+"/work", 1, 4)
 		return r, float64(targetCPU(b, pid)-c0) / float64(reqs)
 	}
-	orders := [][]mode{{untraced, traced, emptyProbes}, {traced, emptyProbes, untraced}, {emptyProbes, untraced, traced}}
+	// The mode order is rotated by one each run.
+	order := []mode{untraced, traced, emptyProbes, tracedDeep, emptyDeep}
 	for run := range throughputRuns {
 		got := map[mode][2]float64{}
-		for _, m := range orders[run%len(orders)] {
+		for i := range order {
+			m := order[(i+run)%len(order)]
 			r, c := workRun(m)
 			got[m] = [2]float64{r, c}
 		}
-		u, t, e := got[untraced], got[traced], got[emptyProbes]
-		rpsU, rpsT = append(rpsU, u[0]), append(rpsT, t[0])
+		u, t, e, td, ed := got[untraced], got[traced], got[emptyProbes], got[tracedDeep], got[emptyDeep]
+		rpsU, rpsT, rpsTDeep = append(rpsU, u[0]), append(rpsT, t[0]), append(rpsTDeep, td[0])
 		ratios = append(ratios, t[0]/u[0])
 		cpuRatios = append(cpuRatios, u[1]/t[1])
 		emptyCPURatios = append(emptyCPURatios, u[1]/e[1])
-		fmt.Printf("/work run %d: untraced %.0f req/s %.0f ns cpu/req, empty %.0f req/s %.0f ns cpu/req, traced %.0f req/s %.0f ns cpu/req\n",
-			run, u[0], u[1], e[0], e[1], t[0], t[1])
+		ratiosDeep = append(ratiosDeep, td[0]/u[0])
+		cpuRatiosDeep = append(cpuRatiosDeep, u[1]/td[1])
+		emptyCPURatiosDeep = append(emptyCPURatiosDeep, u[1]/ed[1])
+		fmt.Printf("/work run %d: untraced %.0f req/s %.0f ns cpu/req, empty %.0f req/s %.0f ns cpu/req, traced %.0f req/s %.0f ns cpu/req, empty-deep %.0f req/s %.0f ns cpu/req, traced-deep %.0f req/s %.0f ns cpu/req\n",
+			run, u[0], u[1], e[0], e[1], t[0], t[1], ed[0], ed[1], td[0], td[1])
 	}
 	u, e, t := median(cpu[untraced]), median(cpu[emptyProbes]), median(cpu[traced])
 	b.ReportMetric(u, "untraced-cpu-ns/req")
 	b.ReportMetric(e, "empty-probes-cpu-ns/req")
 	b.ReportMetric(t, "traced-cpu-ns/req")
 	b.ReportMetric((t-u)/(e-u), "cost-ratio")
+	ed, td := median(cpu[emptyDeep]), median(cpu[tracedDeep])
+	b.ReportMetric(ed, "empty-probes-cpu-ns/req-deep")
+	b.ReportMetric(td, "traced-cpu-ns/req-deep")
+	b.ReportMetric((td-u)/(ed-u), "cost-ratio-deep")
+	// The throughput ratio a handler doing exactly 1 ms of CPU work would
+	// have, from the /hello CPU figures above (what the probes add to a
+	// request does not depend on the handler's work): free of the /work
+	// runs' ±5% noise.
+	b.ReportMetric((1e6+u)/(1e6+t), "per-req-cost-1ms-throughput-ratio")
+	b.ReportMetric((1e6+u)/(1e6+td), "per-req-cost-1ms-throughput-ratio-deep")
 	b.ReportMetric(median(ratios), "throughput-ratio")
 	b.ReportMetric(median(cpuRatios), "cpu-bound-throughput-ratio")
 	b.ReportMetric(median(emptyCPURatios), "empty-probes-cpu-bound-throughput-ratio")
 	b.ReportMetric(median(rpsU), "untraced-1ms-req/s")
 	b.ReportMetric(median(rpsT), "traced-1ms-req/s")
+	b.ReportMetric(median(ratiosDeep), "throughput-ratio-deep")
+	b.ReportMetric(median(cpuRatiosDeep), "cpu-bound-throughput-ratio-deep")
+	b.ReportMetric(median(emptyCPURatiosDeep), "empty-probes-cpu-bound-throughput-ratio-deep")
+	b.ReportMetric(median(rpsTDeep), "traced-1ms-req/s-deep")
 }
 
 // startTarget builds integration/testdata/httpdemo, runs it with

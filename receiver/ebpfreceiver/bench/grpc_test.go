@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/goroutines"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclientstream"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcserver"
@@ -64,6 +65,11 @@ func startGRPCTarget(b *testing.B) (pid int, addr, exe string, bin tracer.Binary
 // each side of grpc-go: the server probe over plain RPCs (with and without
 // a traceparent in the metadata), the client probe over RPCs a handler
 // makes to the same server. The calls come from an untraced client process.
+// Everything is measured twice in one run: with
+// traces.goroutine_ancestry: parent (no runtime.newproc1 probe on this Go)
+// and deep (the receiver's default: newproc1 probed, its hits counted with
+// the side's; metrics end in "-deep"); grpc-go's server starts a goroutine
+// per stream.
 func BenchmarkGRPCProbes(b *testing.B) {
 	requireRoot(b)
 	pid, addr, exe, bin := startGRPCTarget(b)
@@ -72,7 +78,15 @@ func BenchmarkGRPCProbes(b *testing.B) {
 		b.Fatalf("enable BPF stats: %v", err)
 	}
 	defer stats.Close()
-	tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true})
+	for _, deep := range []bool{false, true} {
+		fmt.Printf("goroutine_ancestry: %s\n", map[bool]string{false: "parent", true: "deep"}[deep])
+		grpcProbesRun(b, pid, addr, exe, bin, deep)
+	}
+}
+
+func grpcProbesRun(b *testing.B, pid int, addr, exe string, bin tracer.Binary, deep bool) {
+	suffix := map[bool]string{false: "", true: "-deep"}[deep]
+	tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true, DeepGoroutines: deep})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -95,7 +109,11 @@ func BenchmarkGRPCProbes(b *testing.B) {
 		}
 	}
 	prog := func(p string) string { return p[len("uprobe_"):] }
-	serverProgs := []string{prog(grpcserver.ProgEntry), prog(grpcserver.ProgStatus)}
+	// newproc1's hits count with the server side (grpc-go starts a
+	// goroutine per stream served); for client calls, which the process
+	// makes while serving, they are reported apart.
+	newproc := prog(goroutines.ProgNewproc1Return)
+	serverProgs := []string{prog(grpcserver.ProgEntry), prog(grpcserver.ProgStatus), newproc}
 	clientProgs := []string{prog(grpcclient.ProgEntry), prog(grpcclient.ProgReturn)}
 	for _, tc := range []struct {
 		name  string
@@ -127,8 +145,9 @@ func BenchmarkGRPCProbes(b *testing.B) {
 		}
 		rpcs := float64(n * tc.calls)
 		fmt.Printf("%-24s hits/RPC %.2f  BPF ns/RPC %.0f  events %d for %d client calls\n", tc.name, float64(runs)/rpcs, float64(ns.Nanoseconds())/rpcs, events, n)
-		b.ReportMetric(float64(runs)/rpcs, "hits/RPC-"+tc.unit)
-		b.ReportMetric(float64(ns.Nanoseconds())/rpcs, "BPF-ns/RPC-"+tc.unit)
+		b.ReportMetric(float64(runs)/rpcs, "hits/RPC-"+tc.unit+suffix)
+		b.ReportMetric(float64(s1[newproc].RunCount-s0[newproc].RunCount)/rpcs, "newproc1-hits/RPC-"+tc.unit+suffix)
+		b.ReportMetric(float64(ns.Nanoseconds())/rpcs, "BPF-ns/RPC-"+tc.unit+suffix)
 	}
 }
 

@@ -16,9 +16,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/goroutines"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2server"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2xnet"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/h2xnetclient"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/httpserver"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/tracer"
 )
@@ -46,7 +48,12 @@ func h2Header(with bool) http.Header {
 // per HTTP/1.1 request with the same headers in the same run as the
 // baseline, per request served by golang.org/x/net/http2's h2c, and per
 // call a handler makes with x/net's own Transport (client programs only).
-// The requests come from this (untraced) process. Run as root:
+// The requests come from this (untraced) process. Everything is measured
+// twice in one run: with traces.goroutine_ancestry: parent (no
+// runtime.newproc1 probe on this Go) and deep (the receiver's default:
+// newproc1 probed, its hits counted with the server's; metrics end in
+// "-deep"). net/http's client probe is attached to h2demo too, as the
+// receiver does (it is what makes newproc1 needed there). Run as root:
 //
 //	go test -run '^$' -bench H2Probes -benchtime=1x ./receiver/ebpfreceiver/bench/
 func BenchmarkH2Probes(b *testing.B) {
@@ -58,30 +65,6 @@ func BenchmarkH2Probes(b *testing.B) {
 		b.Fatalf("enable BPF stats: %v", err)
 	}
 	defer stats.Close()
-	tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tr.Close()
-	cookie, err := tr.AddBinary(bin.Offsets)
-	if err != nil {
-		b.Fatal(err)
-	}
-	att, err := tr.Attach(pid, cookie, bin, tracer.Probes{httpserver.Name: true, h2server.Name: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer att.Close()
-	xcookie, err := tr.AddBinary(xbin.Offsets)
-	if err != nil {
-		b.Fatal(err)
-	}
-	xatt, err := tr.Attach(xpid, xcookie, xbin, tracer.Probes{httpserver.Name: true, h2server.Name: true, h2xnet.Name: true, h2xnetclient.Name: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer xatt.Close()
-
 	h1 := &http.Client{}
 	h2tr := &http.Transport{}
 	h2tr.Protocols = new(http.Protocols)
@@ -91,8 +74,41 @@ func BenchmarkH2Probes(b *testing.B) {
 	defer h1.CloseIdleConnections()
 
 	const n = 2000
-	server := []string{httpserver.ProgEntry, httpserver.ProgReturn, h2server.ProgHeaders, h2xnet.ProgEntry, h2xnet.ProgReturn, h2xnet.ProgHeaders}
+	server := []string{httpserver.ProgEntry, httpserver.ProgReturn, h2server.ProgHeaders, h2xnet.ProgEntry, h2xnet.ProgReturn, h2xnet.ProgHeaders, goroutines.ProgNewproc1Return}
 	client := []string{h2xnetclient.ProgEntry, h2xnetclient.ProgReturn}
+	for _, deep := range []bool{false, true} {
+		suffix := map[bool]string{false: "", true: "-deep"}[deep]
+		fmt.Printf("goroutine_ancestry: %s\n", map[bool]string{false: "parent", true: "deep"}[deep])
+		tr, err := tracer.New(tracer.Options{RingBufferSize: 8 << 20, ExtractTraceContext: true, ExtractB3: true, DeepGoroutines: deep})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cookie, err := tr.AddBinary(bin.Offsets)
+		if err != nil {
+			b.Fatal(err)
+		}
+		att, err := tr.Attach(pid, cookie, bin, tracer.Probes{httpserver.Name: true, h2server.Name: true, httpclient.Name: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		xcookie, err := tr.AddBinary(xbin.Offsets)
+		if err != nil {
+			b.Fatal(err)
+		}
+		xatt, err := tr.Attach(xpid, xcookie, xbin, tracer.Probes{httpserver.Name: true, h2server.Name: true, h2xnet.Name: true, h2xnetclient.Name: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		h2Cases(b, tr, n, suffix, server, client, addr, xaddr, h1, h2)
+		_ = xatt.Close()
+		_ = att.Close()
+		_ = tr.Close()
+	}
+}
+
+// h2Cases runs BenchmarkH2Probes's cases with tracer tr attached, metrics
+// named with suffix.
+func h2Cases(b *testing.B, tr *tracer.Tracer, n int, suffix string, server, client []string, addr, xaddr string, h1, h2 *http.Client) {
 	for _, tc := range []struct {
 		name, unit string
 		addr, path string
@@ -149,9 +165,9 @@ func BenchmarkH2Probes(b *testing.B) {
 				fmt.Printf("  %-20s %6d runs, %5.0f ns/run\n", st, r, float64(t.Nanoseconds())/float64(r))
 			}
 		}
-		fmt.Printf("%-24s hits/req %.2f  BPF ns/req %.0f  events %d for %d requests\n", tc.name, float64(hits)/n, float64(ns.Nanoseconds())/n, events, n)
-		b.ReportMetric(float64(hits)/n, "hits/req-"+tc.unit)
-		b.ReportMetric(float64(ns.Nanoseconds())/n, "BPF-ns/req-"+tc.unit)
+		fmt.Printf("%-24s hits/req %.2f  BPF ns/req %.0f  events %d for %d requests\n", tc.name, float64(hits)/float64(n), float64(ns.Nanoseconds())/float64(n), events, n)
+		b.ReportMetric(float64(hits)/float64(n), "hits/req-"+tc.unit+suffix)
+		b.ReportMetric(float64(ns.Nanoseconds())/float64(n), "BPF-ns/req-"+tc.unit+suffix)
 	}
 }
 

@@ -20,8 +20,9 @@ import (
 // BenchmarkStitch measures what stitching costs: probe hits and BPF time per
 // /chain request of httpdemo (a served request whose handler calls the same
 // server's /hello over a keep-alive HTTP/1.1 connection: 2 served requests
-// and 1 client call), with traces.propagation.stitch off, on, and on with
-// traces.goroutine_ancestry: deep, in alternating rounds of the same run,
+// and 1 client call), with traces.propagation.stitch off, on (both with
+// traces.goroutine_ancestry: parent), and on with goroutine_ancestry: deep
+// (the receiver's default), in alternating rounds of the same run,
 // and how many of the inner requests' server spans were stitched to the
 // client span. Run as root:
 //
@@ -127,5 +128,6 @@ func BenchmarkStitch(b *testing.B) {
 	b.ReportMetric(med(on, bpf), "on-bpf-ns/chain-req")
 	b.ReportMetric(med(deep, bpf), "deep-bpf-ns/chain-req")
 	b.ReportMetric(med(on, bpf)/med(off, bpf), "bpf-ns-ratio-on/off")
+	b.ReportMetric(med(deep, bpf)/med(on, bpf), "bpf-ns-ratio-deep/on")
 	b.ReportMetric(med(on, func(f figures) float64 { return f.stitched }), "on-inner-stitched-fraction")
 }

@@ -52,7 +52,8 @@ type Options struct {
 	// goroutines (runtime.newproc1) to every binary, also where
 	// g.parentGoid would find the parent one go statement away: calls from
 	// goroutines any number of go statements below a handler join its span,
-	// for 1 hit per goroutine created (traces.goroutine_ancestry: deep).
+	// for 1 hit per goroutine created (traces.goroutine_ancestry: deep, the
+	// receiver's default).
 	DeepGoroutines bool
 	// EmptyPrograms attaches a program that does nothing at every probe
 	// site instead of the real ones: the benchmark's baseline.

@@ -1,7 +1,10 @@
 // Package goroutines is the probe that carries span context to new
-// goroutines (bpf/probes/goroutines.c) in programs whose runtime.g has no
-// parentGoid (Go < 1.21): without it a client call made from a goroutine a
-// handler started would start a new trace.
+// goroutines (bpf/probes/goroutines.c): in every program with
+// traces.goroutine_ancestry: deep (the receiver's default), so that calls
+// any number of go statements below a handler join its span; with parent,
+// only in programs whose runtime.g has no parentGoid (Go < 1.21), where
+// without it a client call made from a goroutine a handler started would
+// start a new trace.
 package goroutines
 
 import (
