@@ -64,11 +64,38 @@ const (
 	tputEmpty             // the default probe set's uprobes running empty programs: the bare trap cost
 	tputTraced            // default config: goroutine_ancestry parent
 	tputDeep              // goroutine_ancestry deep
+	tputAtEntry           // as tputTraced, entry uprobes on the functions' first instruction (before the stack-check placement)
 )
 
-var tputModes = []tputMode{tputUntraced, tputEmpty, tputTraced, tputDeep}
+var tputModes = []tputMode{tputUntraced, tputEmpty, tputTraced, tputDeep, tputAtEntry}
 
-func (m tputMode) String() string { return [...]string{"untraced", "empty", "traced", "deep"}[m] }
+func (m tputMode) String() string {
+	return [...]string{"untraced", "empty", "traced", "deep", "at-entry"}[m]
+}
+
+// traced: the mode attaches the real programs and drains their events.
+func (m tputMode) traced() bool { return m == tputTraced || m == tputDeep || m == tputAtEntry }
+
+// atFunctionEntry returns bin with every entry uprobe moved back to its
+// function's first instruction, where the tracer placed them before it used
+// the stack check's jump (goexe.Func.ProbeOffset).
+func atFunctionEntry(b *testing.B, x *goexe.Executable, bin tracer.Binary) tracer.Binary {
+	out := bin
+	out.Sites = map[string][]tracer.Site{}
+	for name, sites := range bin.Sites {
+		for _, s := range sites {
+			if s.Uprobe.Entry != "" {
+				f, err := x.Func(s.Func.Name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Func.EntryOffset = f.EntryOffset
+			}
+			out.Sites[name] = append(out.Sites[name], s)
+		}
+	}
+	return out
+}
 
 // tputOrder is the order of the modes in set i: rotated by i, and reversed
 // every other four sets, so that each mode comes before and after each
@@ -100,8 +127,11 @@ func tputOrder(i int) []tputMode {
 // untraced; the receiver's default probe set with empty programs (the bare
 // uprobe trap cost); traced with the default probe set and options; traced
 // with traces.goroutine_ancestry: deep (one more hit per goroutine the
-// server starts: grpc-go starts one per stream). GRPC_TPUT_SETS (default
-// 10) sets of the four, each in another order (tputOrder), so a drift of
+// server starts: grpc-go starts one per stream); and traced with the entry
+// uprobes at the functions' first instruction instead of their stack
+// check's jump (the placement before; the kernel single-steps a probe
+// there). GRPC_TPUT_SETS (default 10) sets of the five, each in another
+// order (tputOrder), so a drift of
 // the shared machine's load touches every mode alike. A traced round
 // attaches the probes and the runtime metrics collector (default-on with a
 // metrics pipeline: sched tracepoints, target memory reads) before it and
@@ -169,6 +199,7 @@ func BenchmarkGRPCUnaryThroughput(b *testing.B) {
 	if _, ok := bin.Sites[grpcserver.Name]; !ok {
 		b.Fatalf("grpc_server not resolved in stripped grpcdemo: %v", bin.Unusable[grpcserver.Name])
 	}
+	bins := map[tputMode]tracer.Binary{tputEmpty: bin, tputTraced: bin, tputDeep: bin, tputAtEntry: atFunctionEntry(b, x, bin)}
 	tracers := map[tputMode]*tracer.Tracer{}
 	cookies := map[tputMode]uint32{}
 	for _, m := range tputModes[1:] {
@@ -200,13 +231,13 @@ func BenchmarkGRPCUnaryThroughput(b *testing.B) {
 		round := func(m tputMode) (calls int64, rps, cpuNs float64) {
 			if m != tputUntraced {
 				tr := tracers[m]
-				att, err := tr.Attach(pid, cookies[m], bin, defaultTraceProbes)
+				att, err := tr.Attach(pid, cookies[m], bins[m], defaultTraceProbes)
 				if att == nil {
 					b.Fatalf("attach: %v", err)
 				}
 				defer att.Close()
 			}
-			if m == tputTraced || m == tputDeep {
+			if m.traced() {
 				tr := tracers[m]
 				rt, err := runtimemetrics.New(runtimemetrics.DefaultOptions())
 				if err != nil {
@@ -256,7 +287,7 @@ func BenchmarkGRPCUnaryThroughput(b *testing.B) {
 			got := map[tputMode][2]float64{}
 			for _, m := range tputOrder(i) {
 				n, r, c := round(m)
-				if m == tputTraced || m == tputDeep {
+				if m.traced() {
 					tracedCalls += n
 				}
 				got[m] = [2]float64{r, c}
@@ -270,12 +301,15 @@ func BenchmarkGRPCUnaryThroughput(b *testing.B) {
 			}
 			fmt.Println(strings.TrimSuffix(line, ","))
 		}
-		if serverEvents < int(tracedCalls) {
+		if serverEvents != int(tracedCalls) {
 			// Every traced RPC is one server event (the ring buffer is
-			// drained while the load runs; Drops would count any loss).
-			d0, _ := tracers[tputTraced].Drops()
-			d1, _ := tracers[tputDeep].Drops()
-			b.Fatalf("%s: %d gRPC server events for %d traced RPCs (drops %d + %d)", lc.name, serverEvents, tracedCalls, d0, d1)
+			// drained while the load runs; Drops counts any loss).
+			var drops uint64
+			for _, tr := range tracers {
+				d, _ := tr.Drops()
+				drops += d
+			}
+			b.Fatalf("%s: %d gRPC server events for %d traced RPCs (ring buffer drops %d)", lc.name, serverEvents, tracedCalls, drops)
 		}
 
 		// Hits and BPF time per RPC, one round of each traced mode with
