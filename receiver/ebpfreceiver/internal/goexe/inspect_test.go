@@ -148,6 +148,12 @@ func checkServeHTTP(t *testing.T, exe *Executable, path string) Func {
 	if len(fn.ReturnOffsets) == 0 {
 		t.Fatalf("%s: no RET found", serveHTTP)
 	}
+	// Every toolchain of the matrix (register ABI) starts ServeHTTP with a
+	// stack-bound check: the entry probe goes on its jump.
+	if skip := fn.ProbeOffset - fn.EntryOffset; fn.ProbeOffset <= fn.EntryOffset || skip > 12 ||
+		(raw[fn.ProbeOffset] != 0x76 && (raw[fn.ProbeOffset] != 0x0f || raw[fn.ProbeOffset+1] != 0x86)) {
+		t.Errorf("%s: ProbeOffset %#x (entry %#x) is not on the stack check's JBE", serveHTTP, fn.ProbeOffset, fn.EntryOffset)
+	}
 	for _, off := range fn.ReturnOffsets {
 		if off <= fn.EntryOffset || off >= fn.EntryOffset+uint64(len(code)) || raw[off] != 0xc3 {
 			t.Errorf("return offset %#x: outside the function or byte is not 0xC3", off)

@@ -268,12 +268,22 @@ type Func struct {
 	// Entry and End are the unrelocated virtual addresses of the first
 	// instruction and one past the last byte.
 	Entry, End uint64
-	// EntryOffset is the file offset of Entry: where an entry uprobe goes.
+	// EntryOffset is the file offset of Entry.
 	EntryOffset uint64
+	// ProbeOffset is where an entry uprobe goes: the file offset of the
+	// conditional jump of the function's stack-bound check when it starts
+	// with one (the kernel emulates a uprobe there instead of
+	// single-stepping it; see stackCheckJump), else EntryOffset.
+	ProbeOffset uint64
 	// ReturnOffsets are the file offsets of every RET instruction in the
 	// function: where return uprobes go (never uretprobes on Go code).
 	ReturnOffsets []uint64
 }
+
+// ProbeAddr is the unrelocated virtual address of ProbeOffset: the
+// instruction pointer an entry uprobe's program sees (before the load bias
+// of a PIE).
+func (f Func) ProbeAddr() uint64 { return f.Entry + (f.ProbeOffset - f.EntryOffset) }
 
 // Func looks a function up by its full symbol name and decodes its code to
 // find its RET instructions.
@@ -291,7 +301,8 @@ func (e *Executable) Func(name string) (fn Func, err error) {
 	if err != nil {
 		return Func{}, fmt.Errorf("%s: function %s: %w", e.Path, name, err)
 	}
-	fn = Func{Name: name, Entry: entry, End: entry + uint64(len(code)), EntryOffset: entryOff}
+	fn = Func{Name: name, Entry: entry, End: entry + uint64(len(code)), EntryOffset: entryOff,
+		ProbeOffset: entryOff + uint64(stackCheckJump(code))}
 	for _, rel := range returnOffsets(code) {
 		fn.ReturnOffsets = append(fn.ReturnOffsets, entryOff+uint64(rel))
 	}

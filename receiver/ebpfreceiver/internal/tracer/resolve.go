@@ -20,6 +20,9 @@ var (
 
 // Function is a probed function's location in the executable file: uprobes
 // go at EntryOffset and at every ReturnOffsets entry (file offsets).
+// EntryOffset is goexe's ProbeOffset: the function's first instruction, or
+// the jump of its stack-bound check, which the kernel emulates instead of
+// single-stepping (a uprobe there costs a fraction of one at the entry).
 type Function struct {
 	Name          string
 	EntryOffset   uint64
@@ -179,7 +182,7 @@ func resolveFunction(exe *goexe.Executable, u probes.Uprobe) (Function, error) {
 	if err != nil {
 		return Function{}, err
 	}
-	fn := Function{Name: f.Name, EntryOffset: f.EntryOffset}
+	fn := Function{Name: f.Name, EntryOffset: f.ProbeOffset}
 	if u.Return != "" {
 		fn.ReturnOffsets = f.ReturnOffsets
 	}

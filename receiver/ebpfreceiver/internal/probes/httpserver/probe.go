@@ -86,11 +86,11 @@ var Probe = &probes.Probe{
 	Decode:        Decode,
 }
 
-// recordGopanic gives the panic probe runtime.gopanic's unrelocated
-// address, from which it computes the load bias of a PIE.
+// recordGopanic gives the panic probe the unrelocated address of its site
+// in runtime.gopanic, from which it computes the load bias of a PIE.
 func recordGopanic(exe *goexe.Executable, off *probes.Offsets) {
 	if f, err := exe.Func(FuncGopanic); err == nil {
-		off.GopanicVaddr = f.Entry
+		off.GopanicVaddr = f.ProbeAddr()
 	}
 }
 

@@ -151,7 +151,7 @@ func complete(exe *goexe.Executable, off *probes.Offsets) {
 		fields.SQLStmtQueryEntry:  FuncStmtQuery,
 	} {
 		if f, err := exe.Func(fn); err == nil {
-			t[id] = f.Entry
+			t[id] = f.ProbeAddr() // the probe's ip minus this is the load bias
 		}
 	}
 	// The drivers' error types, from DWARF (DW_AT_go_runtime_type), when
