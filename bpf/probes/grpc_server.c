@@ -63,9 +63,9 @@ static __always_inline u64 stream_base(struct go_offsets *off, u64 stream)
 // metadata.MD, map[string][]string) as the value of the context.valueCtx
 // that is the stream's context when handleStream starts. The map is
 // searched for "traceparent" and "b3" (grpc-go lower-cases the keys) by
-// one of two walks, whichever the binary's Go version has the fields of:
-// Go's swiss maps (Go >= 1.24) or the bucket maps before them (Go
-// 1.19-1.23). Both only read; a search cut short by its bounds, or a map
+// one of two walks, whichever the binary has the fields of (DWARF, else
+// the offsets table by Go version): Go's swiss maps (Go >= 1.24) or the
+// bucket maps before them (Go 1.19-1.23). Both only read; a search cut short by its bounds, or a map
 // that could not be read, is counted (grpc_md_counters).
 //
 // Swiss maps: a map is either one group (dirLen 0, dirPtr the group) or a
@@ -419,8 +419,11 @@ static __always_inline int extract_grpc_parent(struct go_offsets *off, u64 strea
 {
 	if (!has_metadata(off) || extract_flags == 0)
 		return 0;
-	int swiss = has_swiss_map(off);
-	if (!swiss && !has_bucket_map(off))
+	// The bucket walk when the binary has runtime.hmap: a Go 1.24 program
+	// built with GOEXPERIMENT=noswissmap has it in its DWARF, while the
+	// swiss fields may come from the table by Go version.
+	int buckets = has_bucket_map(off);
+	if (!buckets && !has_swiss_map(off))
 		return 0;
 	u64 base = stream_base(off, stream);
 	if (!base)
@@ -438,11 +441,11 @@ static __always_inline int extract_grpc_parent(struct go_offsets *off, u64 strea
 		return 0;
 	found->tp_values = 0;
 	found->b3_values = 0;
-	if (swiss) {
+	if (buckets) {
+		search_bucket_map(off, m, found);
+	} else {
 		struct md_search s = {.off = off, .found = found};
 		search_swiss_map(off, m, &s);
-	} else {
-		search_bucket_map(off, m, found);
 	}
 	u64 tp_values = found->tp_values, b3_values = found->b3_values;
 	if (tp_values && (extract_flags & EXTRACT_TRACECONTEXT) && parse_md_value(tp_values, 1, ids))
