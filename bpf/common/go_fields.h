@@ -142,7 +142,14 @@ enum go_field {
 	GO_FIELD_GOLANG_ORG_X_NET_HTTP2_SERVERCONN_CONN = 132, // golang.org/x/net/http2.serverConn.conn
 	GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_EXPECTATION = 133, // github.com/IBM/sarama.ProducerMessage.expectation
 	GO_FIELD_GITHUB_COM_IBM_SARAMA_PRODUCERMESSAGE_HEADERS = 134, // github.com/IBM/sarama.ProducerMessage.Headers
-	GO_FIELD_COUNT = 135,
+	GO_FIELD_RUNTIME_HMAP_FLAGS = 135, // runtime.hmap.flags
+	GO_FIELD_RUNTIME_HMAP_B = 136, // runtime.hmap.B
+	GO_FIELD_RUNTIME_HMAP_BUCKETS = 137, // runtime.hmap.buckets
+	GO_FIELD_RUNTIME_HMAP_OLDBUCKETS = 138, // runtime.hmap.oldbuckets
+	GO_FIELD_BUCKET_STRING___STRING__KEYS = 139, // bucket<string,[]string>.keys
+	GO_FIELD_BUCKET_STRING___STRING__VALUES = 140, // bucket<string,[]string>.values
+	GO_FIELD_BUCKET_STRING___STRING__OVERFLOW = 141, // bucket<string,[]string>.overflow
+	GO_FIELD_COUNT = 142,
 };
 
 // A go_offsets.field entry whose offset is not known.

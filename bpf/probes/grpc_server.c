@@ -61,10 +61,16 @@ static __always_inline u64 stream_base(struct go_offsets *off, u64 stream)
 // ---------------------------------------------------------------------------
 // Incoming metadata. operateHeaders stores the request's metadata (a
 // metadata.MD, map[string][]string) as the value of the context.valueCtx
-// that is the stream's context when handleStream starts. With Go's swiss
-// maps (Go >= 1.24) a map is either one group (dirLen 0, dirPtr the group)
-// or a directory of dirLen table pointers, each table holding groups.data,
-// an array of lengthMask+1 groups. A group is a control word (one byte per
+// that is the stream's context when handleStream starts. The map is
+// searched for "traceparent" and "b3" (grpc-go lower-cases the keys) by
+// one of two walks, whichever the binary has the fields of (DWARF, else
+// the offsets table by Go version): Go's swiss maps (Go >= 1.24) or the
+// bucket maps before them (Go 1.19-1.23). Both only read; a search cut short by its bounds, or a map
+// that could not be read, is counted (grpc_md_counters).
+//
+// Swiss maps: a map is either one group (dirLen 0, dirPtr the group) or a
+// directory of dirLen table pointers, each table holding groups.data, an
+// array of lengthMask+1 groups. A group is a control word (one byte per
 // slot, high bit set when the slot is empty or deleted) and 8 slots of key
 // and value. grpc sizes the map by the number of header fields, so a
 // request with more than 8 fields has a directory.
@@ -81,19 +87,86 @@ static __always_inline u64 stream_base(struct go_offsets *off, u64 stream)
 #define MD_MAX_TABLES 4
 #define MD_MAX_GROUPS 8
 
-static __always_inline int has_metadata(struct go_offsets *off)
+// Bucket maps (runtime.hmap, Go 1.19-1.23): buckets points to an array of
+// 2^B buckets; while the map grows, oldbuckets to the previous array (half
+// as many buckets, or as many for a same-size grow: flags' bit 8), whose
+// entries not moved yet are still there. A bucket is 8 tophash bytes, the
+// 8 keys, the 8 values and the pointer to its overflow bucket (the field
+// offsets: bucket<string,[]string> in go_fields.h). A tophash below 5 is an
+// empty slot, or one whose entry moved to the new array.
+#define HMAP_BUCKET_SLOTS 8
+#define HMAP_MIN_TOPHASH 5
+#define HMAP_SAME_SIZE_GROW 8
+#define MD_KEY_SIZE 16   // string
+#define MD_VALUE_SIZE 24 // []string
+// Buckets searched: 2^B up to 16 (B <= 4: up to 104 entries), as many of
+// the old array, each with up to 3 overflow buckets; one bpf_loop step
+// per bucket.
+#define HMAP_MAX_B 4
+#define HMAP_MAX_OVERFLOW 3
+#define HMAP_MAX_STEPS 64
+
+// grpc_md_counters' indices: searches cut short by their bounds (more
+// tables, groups or buckets than searched, none of them with traceparent),
+// and maps whose header or a bucket could not be read.
+#define GRPC_MD_TRUNCATED 0
+#define GRPC_MD_READ_FAILED 1
+#define GRPC_MD_COUNTERS 2
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, GRPC_MD_COUNTERS);
+	__type(key, u32);
+	__type(value, u64);
+} grpc_md_counters SEC(".maps");
+
+// Where the values of "traceparent" and "b3" were found (addresses of
+// their []string), 0 when not seen. A map value rather than the stack: the
+// verifier does not tell apart the states of a slot that matched and of
+// one that did not, so the 8 slots of a group or bucket do not multiply
+// the paths it explores.
+struct md_found {
+	u64 tp_values;
+	u64 b3_values;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct md_found);
+} grpc_md_found SEC(".maps");
+
+static __always_inline void grpc_md_count(u32 idx)
 {
-	return known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_CTX) &&
-	       known(off, GO_FIELD_CONTEXT_VALUECTX_VAL) && known(off, GO_FIELD_INTERNAL_RUNTIME_MAPS_MAP_DIRPTR) &&
-	       known(off, GO_FIELD_INTERNAL_RUNTIME_MAPS_MAP_DIRLEN) && known(off, GO_FIELD_INTERNAL_RUNTIME_MAPS_TABLE_GROUPS);
+	u64 *v = bpf_map_lookup_elem(&grpc_md_counters, &idx);
+	if (v)
+		*v += 1;
 }
 
-// Parses the first value of a metadata entry (slot) as traceparent (which
-// 1) or b3 (which 2) into ids, through the head scan's scratch buffer.
-static __always_inline int parse_md_value(u64 slot, int which, struct span_ids *ids)
+static __always_inline int has_metadata(struct go_offsets *off)
 {
-	u64 values = read_ptr(slot + MD_SLOT_VALUE);
-	s64 nvalues = (s64)read_ptr(slot + MD_SLOT_VALUE + 8);
+	return known(off, GO_FIELD_GOOGLE_GOLANG_ORG_GRPC_INTERNAL_TRANSPORT_STREAM_CTX) && known(off, GO_FIELD_CONTEXT_VALUECTX_VAL);
+}
+
+static __always_inline int has_swiss_map(struct go_offsets *off)
+{
+	return known(off, GO_FIELD_INTERNAL_RUNTIME_MAPS_MAP_DIRPTR) && known(off, GO_FIELD_INTERNAL_RUNTIME_MAPS_MAP_DIRLEN) &&
+	       known(off, GO_FIELD_INTERNAL_RUNTIME_MAPS_TABLE_GROUPS);
+}
+
+static __always_inline int has_bucket_map(struct go_offsets *off)
+{
+	return known(off, GO_FIELD_RUNTIME_HMAP_FLAGS) && known(off, GO_FIELD_RUNTIME_HMAP_B) && known(off, GO_FIELD_RUNTIME_HMAP_BUCKETS) &&
+	       known(off, GO_FIELD_RUNTIME_HMAP_OLDBUCKETS) && known(off, GO_FIELD_BUCKET_STRING___STRING__KEYS) &&
+	       known(off, GO_FIELD_BUCKET_STRING___STRING__VALUES) && known(off, GO_FIELD_BUCKET_STRING___STRING__OVERFLOW);
+}
+
+// Parses the first value of a metadata entry (values, the address of its
+// []string) as traceparent (which 1) or b3 (which 2) into ids, through the
+// head scan's scratch buffer.
+static __always_inline int parse_md_value(u64 values_addr, int which, struct span_ids *ids)
+{
+	u64 values = read_ptr(values_addr);
+	s64 nvalues = (s64)read_ptr(values_addr + 8);
 	if (!values || nvalues < 1)
 		return 0;
 	struct go_string v = {};
@@ -112,40 +185,60 @@ static __always_inline int parse_md_value(u64 slot, int which, struct span_ids *
 	return parse_b3(&s, 0);
 }
 
+// Which key the Go string at key_addr is: 1 "traceparent", 2 "b3", else 0.
+// A global function: the verifier checks it once, not at each of the 8
+// slots of every group or bucket step.
+__noinline int grpc_md_key(u64 key_addr)
+{
+	struct go_string k = {};
+	if (bpf_probe_read_user(&k, sizeof(k), (void *)key_addr))
+		return 0;
+	char name[11] = {};
+	if (k.len == 11) {
+		if (bpf_probe_read_user(name, 11, (void *)k.ptr) == 0 && __builtin_memcmp(name, "traceparent", 11) == 0)
+			return 1;
+	} else if (k.len == 2) {
+		if (bpf_probe_read_user(name, 2, (void *)k.ptr) == 0 && name[0] == 'b' && name[1] == '3')
+			return 2;
+	}
+	return 0;
+}
+
 struct md_search {
 	struct go_offsets *off;
-	u64 dir;      // directory of table pointers
-	u64 dir_len;  // entries searched
-	u64 entry;    // directory entry being searched
-	u64 table;    // its table
-	u64 groups;   // the table's groups.data
-	u64 mask;     // and groups.lengthMask
-	u64 group;    // group of the table searched next
-	u64 tp_slot;  // slot of "traceparent", 0 when not seen
-	u64 b3_slot;  // slot of "b3"
+	u64 dir;       // directory of table pointers
+	u64 dir_len;   // entries searched
+	u64 entry;     // directory entry being searched
+	u64 table;     // its table
+	u64 groups;    // the table's groups.data
+	u64 mask;      // and groups.lengthMask
+	u64 group;     // group of the table searched next
+	struct md_found *found;
+	u8 truncated; // a table or group was left unsearched
 };
 
-// Notes the slots of traceparent and b3 in one group.
-static __always_inline void search_group(struct md_search *s, u64 group)
+// Notes the values of traceparent and b3 of one group in grpc_md_found.
+// Global functions, like grpc_md_key and grpc_md_search_bucket: the
+// verifier checks each once, not at every step of the walks.
+__noinline int grpc_md_search_group(u64 group)
 {
+	u32 zero = 0;
+	struct md_found *found = bpf_map_lookup_elem(&grpc_md_found, &zero);
+	if (!found)
+		return 0;
 	u64 ctrl = read_ptr(group);
 #pragma unroll
 	for (int i = 0; i < SWISS_GROUP_SLOTS; i++) {
 		if ((ctrl >> (8 * i)) & SWISS_CTRL_EMPTY_BIT)
 			continue;
 		u64 slot = group + 8 + i * MD_SLOT_SIZE;
-		struct go_string k = {};
-		if (bpf_probe_read_user(&k, sizeof(k), (void *)slot))
-			continue;
-		char name[11] = {};
-		if (k.len == 11) {
-			if (bpf_probe_read_user(name, 11, (void *)k.ptr) == 0 && __builtin_memcmp(name, "traceparent", 11) == 0)
-				s->tp_slot = slot;
-		} else if (k.len == 2) {
-			if (bpf_probe_read_user(name, 2, (void *)k.ptr) == 0 && name[0] == 'b' && name[1] == '3')
-				s->b3_slot = slot;
-		}
+		int which = grpc_md_key(slot);
+		if (which == 1)
+			found->tp_values = slot + MD_SLOT_VALUE;
+		else if (which == 2)
+			found->b3_values = slot + MD_SLOT_VALUE;
 	}
+	return 0;
 }
 
 // bpf_loop callback: each step searches the next group of the directory's
@@ -155,7 +248,7 @@ static __always_inline void search_group(struct md_search *s, u64 group)
 static long search_directory(u32 idx, void *data)
 {
 	struct md_search *s = data;
-	if (s->entry >= s->dir_len || s->tp_slot)
+	if (s->entry >= s->dir_len || s->found->tp_values)
 		return 1;
 	if (s->group == 0) {
 		u64 table = read_ptr(s->dir + s->entry * 8);
@@ -172,8 +265,10 @@ static long search_directory(u32 idx, void *data)
 			return 0;
 		}
 	}
-	search_group(s, s->groups + (u64)s->group * MD_GROUP_SIZE);
+	grpc_md_search_group(s->groups + (u64)s->group * MD_GROUP_SIZE);
 	if (s->group >= s->mask || s->group + 1 >= MD_MAX_GROUPS) {
+		if (s->group < s->mask)
+			s->truncated = 1;
 		s->group = 0;
 		s->entry++;
 	} else {
@@ -182,11 +277,153 @@ static long search_directory(u32 idx, void *data)
 	return 0;
 }
 
+// Searches a swiss map (m, a *maps.Map).
+static __always_inline void search_swiss_map(struct go_offsets *off, u64 m, struct md_search *s)
+{
+	u64 dir = read_ptr(m + FIELD(off, INTERNAL_RUNTIME_MAPS_MAP_DIRPTR));
+	s64 dir_len = (s64)read_ptr(m + FIELD(off, INTERNAL_RUNTIME_MAPS_MAP_DIRLEN));
+	if (!dir || dir_len < 0) {
+		grpc_md_count(GRPC_MD_READ_FAILED);
+		return;
+	}
+	if (dir_len == 0) {
+		grpc_md_search_group(dir);
+		return;
+	}
+	s->dir = dir;
+	s->dir_len = dir_len > MD_MAX_TABLES ? MD_MAX_TABLES : dir_len;
+	s->truncated = dir_len > MD_MAX_TABLES;
+	bpf_loop(MD_MAX_TABLES * (MD_MAX_GROUPS + 1), search_directory, s, 0);
+	if (s->truncated && !s->found->tp_values)
+		grpc_md_count(GRPC_MD_TRUNCATED);
+}
+
+struct hmap_search {
+	struct go_offsets *off;
+	u64 array;     // bucket array being searched
+	u64 old;       // the old array, searched after array (0: none)
+	u32 n;         // buckets of array searched
+	u32 old_n;     // and of old
+	u32 next;      // index in array of the next chain
+	u32 chain;     // overflow buckets followed in the current chain
+	u64 bucket;    // bucket searched next in the current chain (0: none)
+	u64 size;      // a bucket's size
+	struct md_found *found;
+	u8 done;       // every bucket within the bounds was searched
+	u8 truncated;  // a bucket was left unsearched
+	u8 failed;     // a bucket could not be read
+};
+
+// Notes the values of traceparent and b3 of one bucket (b, with its keys
+// and values at those addresses) in grpc_md_found; -1 when the bucket
+// cannot be read.
+__noinline int grpc_md_search_bucket(u64 b, u64 keys, u64 values)
+{
+	u32 zero = 0;
+	struct md_found *found = bpf_map_lookup_elem(&grpc_md_found, &zero);
+	if (!found)
+		return 0;
+	u8 tophash[HMAP_BUCKET_SLOTS] = {};
+	if (bpf_probe_read_user(tophash, sizeof(tophash), (void *)b))
+		return -1;
+#pragma unroll
+	for (int i = 0; i < HMAP_BUCKET_SLOTS; i++) {
+		if (tophash[i] < HMAP_MIN_TOPHASH)
+			continue;
+		int which = grpc_md_key(keys + i * MD_KEY_SIZE);
+		if (which == 1)
+			found->tp_values = values + i * MD_VALUE_SIZE;
+		else if (which == 2)
+			found->b3_values = values + i * MD_VALUE_SIZE;
+	}
+	return 0;
+}
+
+// bpf_loop callback: each step searches one bucket: the chains of the
+// bucket array in order, each bucket then its overflow buckets, then the
+// old array's; it stops after the last or once traceparent is found.
+static long search_buckets(u32 idx, void *data)
+{
+	struct hmap_search *s = data;
+	if (s->found->tp_values || s->failed) {
+		s->done = 1;
+		return 1;
+	}
+	if (!s->bucket) {
+		if (s->next >= s->n) {
+			if (!s->old) {
+				s->done = 1;
+				return 1;
+			}
+			s->array = s->old;
+			s->n = s->old_n;
+			s->old = 0;
+			s->next = 0;
+			return 0;
+		}
+		s->bucket = s->array + (u64)s->next * s->size;
+		s->chain = 0;
+	}
+	u64 b = s->bucket;
+	if (grpc_md_search_bucket(b, b + FIELD(s->off, BUCKET_STRING___STRING__KEYS), b + FIELD(s->off, BUCKET_STRING___STRING__VALUES))) {
+		s->failed = 1;
+		return 1;
+	}
+	u64 overflow = read_ptr(b + FIELD(s->off, BUCKET_STRING___STRING__OVERFLOW));
+	if (overflow && s->chain < HMAP_MAX_OVERFLOW) {
+		s->bucket = overflow;
+		s->chain++;
+		return 0;
+	}
+	if (overflow)
+		s->truncated = 1;
+	s->bucket = 0;
+	s->next++;
+	return 0;
+}
+
+// Searches a bucket map (h, a *runtime.hmap).
+static __always_inline void search_bucket_map(struct go_offsets *off, u64 h, struct md_found *found)
+{
+	u8 flags = 0, b = 0;
+	if (bpf_probe_read_user(&flags, 1, (void *)(h + FIELD(off, RUNTIME_HMAP_FLAGS))) ||
+	    bpf_probe_read_user(&b, 1, (void *)(h + FIELD(off, RUNTIME_HMAP_B)))) {
+		grpc_md_count(GRPC_MD_READ_FAILED);
+		return;
+	}
+	struct hmap_search s = {.off = off, .found = found};
+	s.array = read_ptr(h + FIELD(off, RUNTIME_HMAP_BUCKETS));
+	if (!s.array)
+		return; // an empty map
+	s.size = FIELD(off, BUCKET_STRING___STRING__OVERFLOW) + 8;
+	u8 searched = b > HMAP_MAX_B ? HMAP_MAX_B : b;
+	s.truncated = b > HMAP_MAX_B;
+	s.n = 1u << searched;
+	s.old = read_ptr(h + FIELD(off, RUNTIME_HMAP_OLDBUCKETS));
+	if (s.old) {
+		// Growing: the old array has 2^(B-1) buckets, or 2^B for a
+		// same-size grow.
+		u8 old_b = (flags & HMAP_SAME_SIZE_GROW) || b == 0 ? b : b - 1;
+		s.old_n = 1u << (old_b > HMAP_MAX_B ? HMAP_MAX_B : old_b);
+	}
+	bpf_loop(HMAP_MAX_STEPS, search_buckets, &s, 0);
+	if (s.failed)
+		grpc_md_count(GRPC_MD_READ_FAILED);
+	else if (!found->tp_values && (s.truncated || !s.done))
+		grpc_md_count(GRPC_MD_TRUNCATED);
+}
+
 // Finds traceparent (or, failing that, b3) in the stream's incoming
 // metadata.
 static __always_inline int extract_grpc_parent(struct go_offsets *off, u64 stream, struct span_ids *ids)
 {
 	if (!has_metadata(off) || extract_flags == 0)
+		return 0;
+	// The bucket walk when the binary has runtime.hmap: a Go 1.24 program
+	// built with GOEXPERIMENT=noswissmap has it in its DWARF, while the
+	// swiss fields may come from the table by Go version.
+	int buckets = has_bucket_map(off);
+	if (!buckets && !has_swiss_map(off))
 		return 0;
 	u64 base = stream_base(off, stream);
 	if (!base)
@@ -198,22 +435,23 @@ static __always_inline int extract_grpc_parent(struct go_offsets *off, u64 strea
 	u64 m = read_ptr(vctx + FIELD(off, CONTEXT_VALUECTX_VAL) + 8);
 	if (!m)
 		return 0;
-	struct md_search s = {.off = off};
-	u64 dir = read_ptr(m + FIELD(off, INTERNAL_RUNTIME_MAPS_MAP_DIRPTR));
-	s64 dir_len = (s64)read_ptr(m + FIELD(off, INTERNAL_RUNTIME_MAPS_MAP_DIRLEN));
-	if (!dir || dir_len < 0)
+	u32 zero = 0;
+	struct md_found *found = bpf_map_lookup_elem(&grpc_md_found, &zero);
+	if (!found)
 		return 0;
-	if (dir_len == 0) {
-		search_group(&s, dir);
+	found->tp_values = 0;
+	found->b3_values = 0;
+	if (buckets) {
+		search_bucket_map(off, m, found);
 	} else {
-		s.dir = dir;
-		s.dir_len = dir_len > MD_MAX_TABLES ? MD_MAX_TABLES : dir_len;
-		bpf_loop(MD_MAX_TABLES * (MD_MAX_GROUPS + 1), search_directory, &s, 0);
+		struct md_search s = {.off = off, .found = found};
+		search_swiss_map(off, m, &s);
 	}
-	if (s.tp_slot && (extract_flags & EXTRACT_TRACECONTEXT) && parse_md_value(s.tp_slot, 1, ids))
+	u64 tp_values = found->tp_values, b3_values = found->b3_values;
+	if (tp_values && (extract_flags & EXTRACT_TRACECONTEXT) && parse_md_value(tp_values, 1, ids))
 		return 1;
-	if (s.b3_slot && (extract_flags & EXTRACT_B3))
-		return parse_md_value(s.b3_slot, 2, ids);
+	if (b3_values && (extract_flags & EXTRACT_B3))
+		return parse_md_value(b3_values, 2, ids);
 	return 0;
 }
 

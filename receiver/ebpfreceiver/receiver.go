@@ -69,6 +69,9 @@ type ebpfReceiver struct {
 	join *kafkajoin.Joiner
 
 	lastDrops uint64
+	// lastGRPCMetadata: the gRPC server probe's metadata counters when
+	// last recorded.
+	lastGRPCMetadata tracer.GRPCMetadataCounts
 }
 
 func newReceiver(cfg *Config, set receiver.Settings) (*ebpfReceiver, error) {

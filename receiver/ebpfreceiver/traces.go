@@ -33,6 +33,7 @@ func (r *ebpfReceiver) drainLoop(ctx context.Context) {
 		err := r.tracer.Drain(drainInterval, func(raw []byte) { r.handleRecord(&counts, batch, raw) })
 		r.recordCounts(ctx, &counts)
 		r.countDrops(ctx)
+		r.countGRPCMetadata(ctx)
 		r.countInjection(ctx)
 		if r.join != nil {
 			if ctx.Err() != nil || err != nil {
@@ -170,6 +171,27 @@ func (r *ebpfReceiver) countDrops(ctx context.Context) {
 		r.tel.ReceiverEbpfEventsLost.Add(ctx, int64(drops-r.lastDrops), lostRingBufferFull)
 		r.lastDrops = drops
 	}
+}
+
+// The reason attribute of grpc_metadata_unsearched.
+var (
+	grpcMetadataTruncated  = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "truncated")))
+	grpcMetadataReadFailed = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "read_failed")))
+)
+
+func (r *ebpfReceiver) countGRPCMetadata(ctx context.Context) {
+	c, err := r.tracer.GRPCMetadataCounts()
+	if err != nil {
+		return
+	}
+	last := r.lastGRPCMetadata
+	if c.Truncated > last.Truncated {
+		r.tel.ReceiverEbpfGrpcMetadataUnsearched.Add(ctx, int64(c.Truncated-last.Truncated), grpcMetadataTruncated)
+	}
+	if c.ReadFailed > last.ReadFailed {
+		r.tel.ReceiverEbpfGrpcMetadataUnsearched.Add(ctx, int64(c.ReadFailed-last.ReadFailed), grpcMetadataReadFailed)
+	}
+	r.lastGRPCMetadata = c
 }
 
 func (r *ebpfReceiver) clock() httpspan.Clock {

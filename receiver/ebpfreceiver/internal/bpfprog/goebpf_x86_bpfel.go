@@ -73,7 +73,7 @@ const (
 
 type GoebpfGoOffsets struct {
 	_            structs.HostLayout
-	Field        [135]uint64
+	Field        [142]uint64
 	GopanicVaddr uint64
 }
 
@@ -320,6 +320,12 @@ type GoebpfKafkaProducerInflight struct {
 	TopicLen  uint16
 	Pad2      uint32
 	Topic     [128]int8
+}
+
+type GoebpfMdFound struct {
+	_        structs.HostLayout
+	TpValues uint64
+	B3Values uint64
 }
 
 type GoebpfRedisClientEvent struct {
@@ -629,6 +635,8 @@ type GoebpfMapSpecs struct {
 	GrpcClientRpcs          *ebpf.MapSpec `ebpf:"grpc_client_rpcs"`
 	GrpcClientScratch       *ebpf.MapSpec `ebpf:"grpc_client_scratch"`
 	GrpcClientStreams       *ebpf.MapSpec `ebpf:"grpc_client_streams"`
+	GrpcMdCounters          *ebpf.MapSpec `ebpf:"grpc_md_counters"`
+	GrpcMdFound             *ebpf.MapSpec `ebpf:"grpc_md_found"`
 	GrpcServerRpcs          *ebpf.MapSpec `ebpf:"grpc_server_rpcs"`
 	GrpcServerWaiting       *ebpf.MapSpec `ebpf:"grpc_server_waiting"`
 	H2StreamParents         *ebpf.MapSpec `ebpf:"h2_stream_parents"`
@@ -722,6 +730,8 @@ type GoebpfMaps struct {
 	GrpcClientRpcs          *ebpf.Map `ebpf:"grpc_client_rpcs"`
 	GrpcClientScratch       *ebpf.Map `ebpf:"grpc_client_scratch"`
 	GrpcClientStreams       *ebpf.Map `ebpf:"grpc_client_streams"`
+	GrpcMdCounters          *ebpf.Map `ebpf:"grpc_md_counters"`
+	GrpcMdFound             *ebpf.Map `ebpf:"grpc_md_found"`
 	GrpcServerRpcs          *ebpf.Map `ebpf:"grpc_server_rpcs"`
 	GrpcServerWaiting       *ebpf.Map `ebpf:"grpc_server_waiting"`
 	H2StreamParents         *ebpf.Map `ebpf:"h2_stream_parents"`
@@ -768,6 +778,8 @@ func (m *GoebpfMaps) Close() error {
 		m.GrpcClientRpcs,
 		m.GrpcClientScratch,
 		m.GrpcClientStreams,
+		m.GrpcMdCounters,
+		m.GrpcMdFound,
 		m.GrpcServerRpcs,
 		m.GrpcServerWaiting,
 		m.H2StreamParents,

@@ -156,6 +156,13 @@ const (
 	XNetServerConnConn
 	SaramaProducerMessageExpectation
 	SaramaProducerMessageHeaders
+	HmapFlags
+	HmapB
+	HmapBuckets
+	HmapOldbuckets
+	MDBucketKeys
+	MDBucketValues
+	MDBucketOverflow
 	// Count is the number of field IDs (the length of a Table).
 	Count
 )
@@ -373,6 +380,18 @@ var list = [Count]Field{
 	// A sarama message's headers ([]RecordHeader), searched for a
 	// traceparent the application set, by the async producer probe.
 	SaramaProducerMessageHeaders: {Key: "github.com/IBM/sarama.ProducerMessage.Headers", NotInTable: true},
+	// Go's maps before the swiss tables (Go 1.19-1.23; absent from 1.24):
+	// the map header, and the bucket of a map[string][]string (grpc-go's
+	// metadata.MD, searched for the incoming trace context) as DWARF
+	// describes it (bucket<K,V> is the linker's name for the compiler's
+	// bucket type).
+	HmapFlags:        {Key: "runtime.hmap.flags"},
+	HmapB:            {Key: "runtime.hmap.B"},
+	HmapBuckets:      {Key: "runtime.hmap.buckets"},
+	HmapOldbuckets:   {Key: "runtime.hmap.oldbuckets"},
+	MDBucketKeys:     {Key: "bucket<string,[]string>.keys"},
+	MDBucketValues:   {Key: "bucket<string,[]string>.values"},
+	MDBucketOverflow: {Key: "bucket<string,[]string>.overflow"},
 }
 
 // All returns every field, indexed by ID.

@@ -23,28 +23,29 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                             metric.Meter
-	mu                                sync.Mutex
-	registrations                     []metric.Registration
-	ReceiverEbpfAttachFailures        metric.Int64Counter
-	ReceiverEbpfEventsLost            metric.Int64Counter
-	ReceiverEbpfEventsReceived        metric.Int64Counter
-	ReceiverEbpfH2cHandoffs           metric.Int64Counter
-	ReceiverEbpfInjectConnectionsLost metric.Int64Counter
-	ReceiverEbpfInjectInjected        metric.Int64Counter
-	ReceiverEbpfInjectSkipped         metric.Int64Counter
-	ReceiverEbpfKafkaJoins            metric.Int64Counter
-	ReceiverEbpfKafkaProducedRecords  metric.Int64Counter
-	ReceiverEbpfMetricPointsRefused   metric.Int64Counter
-	ReceiverEbpfProcessesInstrumented metric.Int64UpDownCounter
-	ReceiverEbpfRuntimeLeaksSuspected metric.Int64Counter
-	ReceiverEbpfRuntimeReadErrors     metric.Int64Counter
-	ReceiverEbpfRuntimeSitesFolded    metric.Int64Counter
-	ReceiverEbpfSpansEmitted          metric.Int64Counter
-	ReceiverEbpfSpansRefused          metric.Int64Counter
-	ReceiverEbpfSpansStitched         metric.Int64Counter
-	ReceiverEbpfSpansStitchedLate     metric.Int64Counter
-	ReceiverEbpfSpansUnstitched       metric.Int64Counter
+	meter                              metric.Meter
+	mu                                 sync.Mutex
+	registrations                      []metric.Registration
+	ReceiverEbpfAttachFailures         metric.Int64Counter
+	ReceiverEbpfEventsLost             metric.Int64Counter
+	ReceiverEbpfEventsReceived         metric.Int64Counter
+	ReceiverEbpfGrpcMetadataUnsearched metric.Int64Counter
+	ReceiverEbpfH2cHandoffs            metric.Int64Counter
+	ReceiverEbpfInjectConnectionsLost  metric.Int64Counter
+	ReceiverEbpfInjectInjected         metric.Int64Counter
+	ReceiverEbpfInjectSkipped          metric.Int64Counter
+	ReceiverEbpfKafkaJoins             metric.Int64Counter
+	ReceiverEbpfKafkaProducedRecords   metric.Int64Counter
+	ReceiverEbpfMetricPointsRefused    metric.Int64Counter
+	ReceiverEbpfProcessesInstrumented  metric.Int64UpDownCounter
+	ReceiverEbpfRuntimeLeaksSuspected  metric.Int64Counter
+	ReceiverEbpfRuntimeReadErrors      metric.Int64Counter
+	ReceiverEbpfRuntimeSitesFolded     metric.Int64Counter
+	ReceiverEbpfSpansEmitted           metric.Int64Counter
+	ReceiverEbpfSpansRefused           metric.Int64Counter
+	ReceiverEbpfSpansStitched          metric.Int64Counter
+	ReceiverEbpfSpansStitchedLate      metric.Int64Counter
+	ReceiverEbpfSpansUnstitched        metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -92,6 +93,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_ebpf_events_received",
 		metric.WithDescription("Events read from the BPF ring buffer. [Alpha]"),
 		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfGrpcMetadataUnsearched, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_grpc_metadata_unsearched",
+		metric.WithDescription("gRPC requests whose incoming metadata the server probe did not search to its end, by reason; their server span has no parent from the metadata (stitching may still give it one). [Alpha]"),
+		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfH2cHandoffs, err = builder.meter.Int64Counter(

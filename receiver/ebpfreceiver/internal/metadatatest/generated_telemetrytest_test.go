@@ -22,6 +22,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverEbpfAttachFailures.Add(context.Background(), 1)
 	tb.ReceiverEbpfEventsLost.Add(context.Background(), 1)
 	tb.ReceiverEbpfEventsReceived.Add(context.Background(), 1)
+	tb.ReceiverEbpfGrpcMetadataUnsearched.Add(context.Background(), 1)
 	tb.ReceiverEbpfH2cHandoffs.Add(context.Background(), 1)
 	tb.ReceiverEbpfInjectConnectionsLost.Add(context.Background(), 1)
 	tb.ReceiverEbpfInjectInjected.Add(context.Background(), 1)
@@ -45,6 +46,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverEbpfEventsReceived(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverEbpfGrpcMetadataUnsearched(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverEbpfH2cHandoffs(t, testTel,

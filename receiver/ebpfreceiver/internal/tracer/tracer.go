@@ -480,6 +480,32 @@ func (t *Tracer) InjectCounts() (InjectProbeCounts, error) {
 	return out, nil
 }
 
+// GRPCMetadataCounts is what the gRPC server probe counted of its
+// searches of incoming metadata (grpc_server.c).
+type GRPCMetadataCounts struct {
+	// Truncated: searches that stopped at their bounds (tables, groups or
+	// buckets left unsearched) without finding traceparent.
+	Truncated uint64
+	// ReadFailed: metadata maps whose header or a bucket could not be read.
+	ReadFailed uint64
+}
+
+// GRPCMetadataCounts returns the gRPC server probe's metadata counters,
+// summed over CPUs.
+func (t *Tracer) GRPCMetadataCounts() (GRPCMetadataCounts, error) {
+	var out GRPCMetadataCounts
+	for i, dst := range []*uint64{&out.Truncated, &out.ReadFailed} {
+		var perCPU []uint64
+		if err := t.coll.Maps["grpc_md_counters"].Lookup(uint32(i), &perCPU); err != nil {
+			return GRPCMetadataCounts{}, fmt.Errorf("read grpc_md_counters[%d]: %w", i, err)
+		}
+		for _, v := range perCPU {
+			*dst += v
+		}
+	}
+	return out, nil
+}
+
 // Hits returns the hit counters of the probes' programs, summed over CPUs,
 // by program name.
 func (t *Tracer) Hits() (map[string]uint64, error) {

@@ -38,9 +38,14 @@ const (
 	rpcsMap    = "grpc_server_rpcs"
 )
 
-// MetadataFields let the probe find traceparent in the incoming metadata
-// (a swiss map, Go >= 1.24).
-var MetadataFields = []fields.ID{fields.GRPCStreamCtx, fields.ValueCtxVal, fields.SwissMapDirPtr, fields.SwissMapDirLen, fields.SwissTableGroups}
+// MetadataFields let the probe find the incoming metadata (a map), and
+// SwissMapFields (Go >= 1.24) or BucketMapFields (Go 1.19-1.23) search it
+// for traceparent: each group is known in the Go versions that have it.
+var (
+	MetadataFields  = []fields.ID{fields.GRPCStreamCtx, fields.ValueCtxVal}
+	SwissMapFields  = []fields.ID{fields.SwissMapDirPtr, fields.SwissMapDirLen, fields.SwissTableGroups}
+	BucketMapFields = []fields.ID{fields.HmapFlags, fields.HmapB, fields.HmapBuckets, fields.HmapOldbuckets, fields.MDBucketKeys, fields.MDBucketValues, fields.MDBucketOverflow}
+)
 
 // StatusFields read a *status.Status's code.
 var StatusFields = []fields.ID{fields.GRPCStatusS, fields.GRPCStatusProtoCode}
@@ -52,6 +57,8 @@ var optionalFields = [][]fields.ID{
 	// Absent before v1.69 (handleStream got the *Stream itself).
 	{fields.GRPCServerStreamStream},
 	MetadataFields,
+	SwissMapFields,
+	BucketMapFields,
 	httpserver.GoroutineFields,
 }
 
