@@ -3,8 +3,10 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,8 +31,8 @@ func buildGRPCFrontBack(t *testing.T, version string) string {
 }
 
 // startStitchReceiver starts the ebpf receiver with its default config
-// (HTTP and gRPC spans, stitching on) instrumenting glob, stitching as
-// given.
+// (HTTP and gRPC spans, stitching on) and goroutine_ancestry deep,
+// instrumenting glob, stitching as given.
 func startStitchReceiver(t *testing.T, glob string, stitch bool) (*consumertest.TracesSink, *componenttest.Telemetry) {
 	t.Helper()
 	f := ebpfreceiver.NewFactory()
@@ -38,6 +40,9 @@ func startStitchReceiver(t *testing.T, glob string, stitch bool) (*consumertest.
 	cfg.Discovery.Instrument = []ebpfreceiver.ProcessSelector{{ExePath: glob}}
 	cfg.Discovery.PollInterval = 200 * time.Millisecond
 	cfg.Traces.Propagation.Stitch = stitch
+	// Explicit, whatever the default: front's Deep call is made 8 go
+	// statements below its handler.
+	cfg.Traces.GoroutineAncestry = ebpfreceiver.AncestryDeep
 	tel := componenttest.NewTelemetry()
 	set := receivertest.NewNopSettings(f.Type())
 	set.ID = component.NewIDWithName(f.Type(), t.Name())
@@ -62,48 +67,63 @@ func startStitchReceiver(t *testing.T, glob string, stitch bool) (*consumertest.
 	return sink, tel
 }
 
-// Issue 16's gRPC report, through the receiver with its default config:
-// two unmodified, stripped services on this host, front (an HTTP server)
-// calling back (a gRPC server) over one shared ClientConn, plaintext and
-// TLS, with grpc-go v1.33.2 (the oldest Linux distributions package) and
-// v1.85.0 (the newest). Each request to front makes a unary Check from the
-// handler's goroutine and one from a goroutine it starts, and a
-// server-streaming Watch; requests run concurrently. Exactly one trace per
-// request to front, and every back server span is the child of the front
-// client span of its RPC (same method); the stitching counters agree.
-// With stitching off, the same traffic gives each back span a trace of its
-// own: the assertions above would fail.
+// Issue 16's gRPC report, through the receiver with its default config and
+// goroutine_ancestry deep: two unmodified, stripped services on this host,
+// front (an HTTP server) calling back (a gRPC server) over one shared
+// ClientConn, plaintext and TLS, with grpc-go v1.33.2 (the oldest Linux
+// distributions package) and v1.85.0 (the newest). Each request to front
+// (/work?req=N) calls back's service tag.RN (the span names say which
+// request and which call): unary Handler from the handler's goroutine,
+// Goroutine from a goroutine it starts, Deep from a goroutine 8 go
+// statements below it, and the server-streaming Watch; requests run
+// concurrently. Each request is exactly one trace, rooted at front's server
+// span of that request, holding exactly its calls, every back server span
+// the child of the front client span of the same call; the stitching
+// counters agree. With stitching off, the same traffic gives each back span
+// a trace of its own: the assertions above would fail. preattached: front's
+// ClientConn made its connection (and one call) before the receiver
+// started; the traced calls go over that connection and stitch the same.
 func TestEBPFGRPCStitchFrontBack(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	for _, tc := range []struct {
 		version string
-		tls     bool
-		stitch  bool
-		slow    bool
+		opts    grpcStitchOptions
 	}{
-		{"v1.33.2", false, true, false},
-		{"v1.33.2", true, true, false},
-		{"v1.85.0", false, true, false},
-		{"v1.85.0", true, true, false},
-		{"v1.85.0", false, false, false},
+		{"v1.33.2", grpcStitchOptions{stitch: true}},
+		{"v1.33.2", grpcStitchOptions{tls: true, stitch: true}},
+		{"v1.85.0", grpcStitchOptions{stitch: true}},
+		{"v1.85.0", grpcStitchOptions{tls: true, stitch: true}},
+		{"v1.85.0", grpcStitchOptions{}},
 		// The client records its span after back's handleStream ran.
-		{"v1.33.2", false, true, true},
-		{"v1.85.0", true, true, true},
+		{"v1.33.2", grpcStitchOptions{stitch: true, slow: true}},
+		{"v1.85.0", grpcStitchOptions{tls: true, stitch: true, slow: true}},
+		{"v1.33.2", grpcStitchOptions{tls: true, stitch: true, preattached: true}},
+		{"v1.85.0", grpcStitchOptions{stitch: true, preattached: true}},
 	} {
 		name := tc.version
-		if tc.tls {
+		if tc.opts.tls {
 			name += "-tls"
 		}
-		if !tc.stitch {
+		if !tc.opts.stitch {
 			name += "-nostitch"
 		}
-		if tc.slow {
+		if tc.opts.slow {
 			name += "-slowheaders"
 		}
+		if tc.opts.preattached {
+			name += "-preattached"
+		}
 		t.Run(name, func(t *testing.T) {
-			testGRPCStitchFrontBack(t, buildGRPCFrontBack(t, tc.version), tc.tls, tc.stitch, tc.slow)
+			testGRPCStitchFrontBack(t, buildGRPCFrontBack(t, tc.version), tc.opts)
 		})
 	}
+}
+
+// grpcStitchOptions: a TLS connection, stitching on, slow headers (see
+// testGRPCStitchFrontBack), front's connection opened before the receiver
+// starts.
+type grpcStitchOptions struct {
+	tls, stitch, slow, preattached bool
 }
 
 // slowheaders: front's stats handler sleeps on each RPC's OutHeader, inside
@@ -111,7 +131,7 @@ func TestEBPFGRPCStitchFrontBack(t *testing.T) {
 // looks the stream up before front's client probe recorded it (the race a
 // loaded host makes). Each back span must still join its client span: the
 // client probe joins the waiting server span (spans_stitched_late).
-func testGRPCStitchFrontBack(t *testing.T, built string, useTLS, stitch, slow bool) {
+func testGRPCStitchFrontBack(t *testing.T, built string, o grpcStitchOptions) {
 	// A copy per run: the receiver instruments this path only.
 	exe := filepath.Join(t.TempDir(), "grpcfrontback")
 	if b, err := os.ReadFile(built); err != nil {
@@ -119,30 +139,53 @@ func testGRPCStitchFrontBack(t *testing.T, built string, useTLS, stitch, slow bo
 	} else if err := os.WriteFile(exe, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sink, tel := startStitchReceiver(t, exe, stitch)
+	var sink *consumertest.TracesSink
+	var tel *componenttest.Telemetry
+	if !o.preattached {
+		sink, tel = startStitchReceiver(t, exe, o.stitch)
+	}
 	backAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	frontAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	backArgs := []string{"back", backAddr}
 	frontArgs := []string{"front", frontAddr, backAddr}
-	if useTLS {
+	if o.tls {
 		backArgs = append(backArgs, "tls")
 		frontArgs = append(frontArgs, "tls")
 	}
-	if slow {
+	if o.slow {
 		frontArgs = append(frontArgs, "slowheaders")
 		backArgs = append(backArgs, "nested")
 	}
 	back := startService(t, exe, "back", backArgs...)
 	front := startService(t, exe, "front", frontArgs...)
 	url := "http://" + frontAddr + "/work"
+	dials := func() string {
+		resp, err := client.Get("http://" + frontAddr + "/dials")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.TrimSpace(string(b))
+	}
+	if o.preattached {
+		if code := get(t, url, nil); code != 200 {
+			t.Fatalf("/work before tracing: %d", code)
+		}
+		if d := dials(); d != "1" {
+			t.Fatalf("front's ClientConn opened %s connections before tracing, want 1", d)
+		}
+		sink, tel = startStitchReceiver(t, exe, o.stitch)
+	}
 
-	// Per request: front's HTTP server span and 3 client spans, back's 3
-	// server spans. slow: back's 2 Checks each call back's own Check
-	// ("inner") from their handler, 2 more client and server spans in back.
-	const perFront = 4
-	perBack, backServers, innerChecks := 3, 3, 0
-	if slow {
-		perBack, backServers, innerChecks = 7, 5, 2
+	// Per request: front's HTTP server span and 4 client spans, back's 4
+	// server spans. slow: back's 3 unary methods each call their Inner
+	// counterpart on back from their handler, 3 more client and server
+	// spans in back.
+	const perFront = 5
+	perBack, backServers, innerCalls := 4, 4, 0
+	if o.slow {
+		perBack, backServers, innerCalls = 10, 7, 3
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -169,7 +212,7 @@ func testGRPCStitchFrontBack(t *testing.T, built string, useTLS, stitch, slow bo
 		go func() {
 			defer wg.Done()
 			for i := w; i < requests; i += workers {
-				if code := get(t, url, nil); code != 200 {
+				if code := get(t, fmt.Sprintf("%s?req=%d", url, i), nil); code != 200 {
 					t.Errorf("/work: %d", code)
 				}
 			}
@@ -178,60 +221,67 @@ func testGRPCStitchFrontBack(t *testing.T, built string, useTLS, stitch, slow bo
 	wg.Wait()
 	spans := waitSpans(t, sink, (perFront+perBack)*requests)
 	traces := map[pcommon.TraceID]int{}
-	byID := map[pcommon.SpanID]span{}
 	names := map[string]int{}
 	for _, s := range spans {
 		traces[s.TraceID()]++
-		byID[s.SpanID()] = s
-		names[serviceOf(s)+" "+s.Kind().String()+" "+s.Name()]++
+		names[serviceOf(s)+" "+s.Kind().String()]++
+		if s.Kind() == ptrace.SpanKindClient {
+			if code := intAttr(s, "rpc.grpc.status_code"); code != 0 {
+				t.Errorf("client span %s: status code %d, want 0", s.Name(), code)
+			}
+		}
 	}
 	for name, want := range map[string]int{
-		"front Server GET /work":                   requests,
-		"front Client grpc.health.v1.Health/Check": 2 * requests,
-		"front Client grpc.health.v1.Health/Watch": requests,
-		"back Server grpc.health.v1.Health/Check":  (2 + innerChecks) * requests,
-		"back Client grpc.health.v1.Health/Check":  innerChecks * requests,
-		"back Server grpc.health.v1.Health/Watch":  requests,
+		"front Server": requests,
+		"front Client": 4 * requests,
+		"back Server":  backServers * requests,
+		"back Client":  innerCalls * requests,
 	} {
 		if names[name] != want {
-			t.Errorf("%d spans %q, want %d (all: %v)", names[name], name, want, names)
-		}
-	}
-	joined := 0
-	for _, s := range spans {
-		if serviceOf(s) != "back" {
-			continue
-		}
-		p, ok := byID[s.ParentSpanID()]
-		if s.Kind() != ptrace.SpanKindServer {
-			continue
-		}
-		if ok && p.Kind() == ptrace.SpanKindClient && p.TraceID() == s.TraceID() && p.Name() == s.Name() {
-			joined++
-			if code := intAttr(p, "rpc.grpc.status_code"); code != 0 {
-				t.Errorf("client span %s: status code %d, want 0", p.Name(), code)
-			}
+			t.Errorf("%d %s spans, want %d (all: %v)", names[name], name, want, names)
 		}
 	}
 	stitched := counterValue(t, tel, "otelcol_receiver_ebpf_spans_stitched") - stitched0
 	unstitchedClient := counterWith(t, tel, "otelcol_receiver_ebpf_spans_unstitched", "side", "client") - unstitchedClient0
 	unstitchedServer := counterWith(t, tel, "otelcol_receiver_ebpf_spans_unstitched", "side", "server") - unstitchedServer0
 	late := counterValue(t, tel, "otelcol_receiver_ebpf_spans_stitched_late") - late0
-	t.Logf("back server spans: %d joined of %d; spans_stitched +%d (late +%d), spans_unstitched{side=server} +%d, {side=client} +%d",
-		joined, backServers*requests, stitched, late, unstitchedServer, unstitchedClient)
-	if !stitch {
+	t.Logf("spans_stitched +%d (late +%d), spans_unstitched{side=server} +%d, {side=client} +%d",
+		stitched, late, unstitchedServer, unstitchedClient)
+	// Every call of every request went over one connection (with
+	// preattached: the one opened before tracing).
+	if d := dials(); d != "1" {
+		t.Errorf("front's ClientConn opened %s connections, want 1", d)
+	}
+	if !o.stitch {
 		// Every back span is a trace of its own.
-		if len(traces) != requests+perBack*requests || joined != 0 || stitched != 0 {
-			t.Errorf("stitching off: %d traces, %d back spans joined, spans_stitched +%d; want %d, 0, 0", len(traces), joined, stitched, requests+perBack*requests)
+		roots := 0
+		for _, s := range spans {
+			if serviceOf(s) == "back" && s.ParentSpanID().IsEmpty() {
+				roots++
+			}
+		}
+		if len(traces) != requests+perBack*requests || roots != perBack*requests || stitched != 0 {
+			t.Errorf("stitching off: %d traces, %d back spans roots, spans_stitched +%d; want %d, %d, 0", len(traces), roots, stitched, requests+perBack*requests, perBack*requests)
 		}
 		return
 	}
-	if len(traces) != requests {
-		t.Errorf("%d traces for %d requests to front, want %d", len(traces), requests, requests)
-	}
-	if joined != backServers*requests {
-		t.Errorf("%d of %d back server spans are children of the client span of their RPC", joined, backServers*requests)
-	}
+	checkRequestTraces(t, spans, requestTags(requests), func(tag string) spanTree {
+		svc := "tag.R" + tag
+		root := "front Server GET /work /work?req=" + tag
+		tree := spanTree{root: ""}
+		for _, m := range []string{"Handler", "Goroutine", "Deep", "Watch"} {
+			call := "front Client " + svc + "/" + m
+			served := "back Server " + svc + "/" + m
+			tree[call] = root
+			tree[served] = call
+			if o.slow && m != "Watch" {
+				inner := "back Client " + svc + "/" + m + "Inner"
+				tree[inner] = served
+				tree["back Server "+svc+"/"+m+"Inner"] = inner
+			}
+		}
+		return tree
+	})
 	// Unstitched server spans: front's HTTP ones only (the test's requests
 	// come from an untraced process).
 	if stitched != int64(backServers*requests) || unstitchedClient != 0 || unstitchedServer != requests {
@@ -239,7 +289,7 @@ func testGRPCStitchFrontBack(t *testing.T, built string, useTLS, stitch, slow bo
 	}
 	// Slow headers: the client's record comes after the server's lookup
 	// (all of them unless the host delays handleStream by 30 ms).
-	if slow && late == 0 {
+	if o.slow && late == 0 {
 		t.Errorf("spans_stitched_late +0 with the client's OutHeader delayed; the race was not exercised")
 	}
 }

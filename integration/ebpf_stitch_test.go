@@ -6,23 +6,25 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
-
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver"
 )
 
-// The report, through the receiver with its default config: two
-// unmodified, stripped services on this host, front calling back over
-// HTTP/1.1 keep-alive connections (back calling itself once more), with
-// concurrent requests to front. 10 requests to front are exactly 10
-// traces; every server span behind front is the child of the client span
-// that sent its request; the stitching counters say so.
+// The report, through the receiver with its default config and
+// goroutine_ancestry deep: two unmodified, stripped services on this host,
+// front calling back over HTTP/1.1 keep-alive connections (back calling
+// itself once more), with concurrent requests to front. Each request to
+// front (tagged ?req=N, which front passes on to back and back to itself)
+// calls back from the handler, from a goroutine the handler starts and
+// from a goroutine 8 go statements below the handler. Each request is
+// exactly one trace of 13 spans rooted at front's server span of that
+// request: every server span behind front is the child of the client span
+// that sent its request (same request, same call), every client span the
+// child of the server span that made it; the stitching counters say so.
 func TestEBPFStitchFrontBack(t *testing.T) {
 	prereq.RequireRoot(t, "eBPF tests")
 	exe := filepath.Join(t.TempDir(), "frontback-stitch")
@@ -31,7 +33,10 @@ func TestEBPFStitchFrontBack(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build frontback: %v\n%s", err, out)
 	}
-	sink, tel, stop := startReceiver(t, exe)
+	sink, tel, _, stop := startReceiverWith(t, exe, func(cfg *ebpfreceiver.Config) {
+		// Explicit: the depth-8 call joins the request only with it.
+		cfg.Traces.GoroutineAncestry = ebpfreceiver.AncestryDeep
+	})
 	defer stop()
 	backPort, frontPort := freePort(t), freePort(t)
 	back := startService(t, exe, "back", "back", fmt.Sprintf("127.0.0.1:%d", backPort))
@@ -39,13 +44,13 @@ func TestEBPFStitchFrontBack(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", frontPort)
 
 	// Until both processes are instrumented: a request whose whole chain
-	// is traced (9 spans, 3 of them from front).
+	// is traced (13 spans, 4 of them from front).
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		sink.Reset()
-		get(t, base+"/work", nil)
+		get(t, base+"/work?deep=1", nil)
 		time.Sleep(700 * time.Millisecond)
-		if n := spansByPID(collect(sink)); n[front] == 3 && n[back] == 6 {
+		if n := spansByPID(collect(sink)); n[front] == 4 && n[back] == 9 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -63,42 +68,34 @@ func TestEBPFStitchFrontBack(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < requests; i += workers {
-				if code := get(t, base+"/work", nil); code != 200 {
+				if code := get(t, fmt.Sprintf("%s/work?req=%d&deep=1", base, i), nil); code != 200 {
 					t.Errorf("/work: %d", code)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	spans := waitSpans(t, sink, 9*requests)
-	traces := map[pcommon.TraceID]int{}
-	byID := map[pcommon.SpanID]span{}
-	for _, s := range spans {
-		traces[s.TraceID()]++
-		byID[s.SpanID()] = s
-	}
-	if len(traces) != requests {
-		t.Errorf("%d traces for %d requests to front, want %d", len(traces), requests, requests)
-	}
-	for _, s := range spans {
-		svc := serviceOf(s)
-		if s.Kind() != ptrace.SpanKindServer || svc == "front" {
-			continue
+	spans := waitSpans(t, sink, 13*requests)
+	backURL := fmt.Sprintf("http://127.0.0.1:%d", backPort)
+	checkRequestTraces(t, spans, requestTags(requests), func(tag string) spanTree {
+		root := "front Server GET /work /work?req=" + tag + "&deep=1"
+		tree := spanTree{root: ""}
+		for _, from := range []string{"handler", "goroutine", "deep"} {
+			q := "?req=" + tag + "&from=" + from
+			call := "front Client GET " + backURL + "/api" + q
+			api := "back Server GET /api /api" + q
+			leafCall := "back Client GET " + backURL + "/leaf" + q
+			tree[call] = root
+			tree[api] = call
+			tree[leafCall] = api
+			tree["back Server GET /leaf /leaf"+q] = leafCall
 		}
-		p, ok := byID[s.ParentSpanID()]
-		if !ok || p.Kind() != ptrace.SpanKindClient || p.TraceID() != s.TraceID() {
-			t.Errorf("%s server span %s: parent %v is not a client span of its trace", svc, s.Name(), s.ParentSpanID())
-			continue
-		}
-		got, _, _ := strings.Cut(strAttr(p, "url.full"), "?")
-		if want := fmt.Sprintf("http://127.0.0.1:%d%s", backPort, strAttr(s, "url.path")); got != want {
-			t.Errorf("server span %s parented by the client span of %s", strAttr(s, "url.path"), got)
-		}
-	}
-	// back's /api and /leaf, twice per request; front's own server spans
-	// (requests from this test, not traced) are the unmatched ones.
-	if got := counterValue(t, tel, "otelcol_receiver_ebpf_spans_stitched") - stitched0; got != 4*requests {
-		t.Errorf("spans_stitched +%d, want +%d", got, 4*requests)
+		return tree
+	})
+	// back's /api and /leaf, three times per request; front's own server
+	// spans (requests from this test, not traced) are the unmatched ones.
+	if got := counterValue(t, tel, "otelcol_receiver_ebpf_spans_stitched") - stitched0; got != 6*requests {
+		t.Errorf("spans_stitched +%d, want +%d", got, 6*requests)
 	}
 	if got := counterValue(t, tel, "otelcol_receiver_ebpf_spans_unstitched") - unstitched0; got != requests {
 		t.Errorf("spans_unstitched +%d, want +%d", got, requests)

@@ -7,6 +7,10 @@
 // second address, back also serves HTTPS there (self-signed certificate,
 // HTTP/1.1 only), and front, given an https URL, calls it over TLS.
 //
+// /work?req=<tag> passes req=<tag> on in the query of every call (back's
+// /api passes its query on to /leaf), and /work?deep=1 also calls /api from
+// a goroutine 8 go statements below the handler.
+//
 // front also serves /deep, whose call to back's /leaf is made from a
 // goroutine 8 go statements below the handler, and /outlive, whose handler
 // returns at once, leaving a goroutine that calls back's /leaf only when
@@ -28,6 +32,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 )
@@ -97,11 +102,26 @@ func main() {
 	case "front":
 		back := os.Args[3]
 		mux.HandleFunc("/work", func(w http.ResponseWriter, r *http.Request) {
-			errc := make(chan error, 1)
-			go func() { errc <- get(back + "/api?from=goroutine") }()
-			err := get(back + "/api?from=handler")
-			if gerr := <-errc; err == nil {
-				err = gerr
+			// ?req=<tag> is passed on to back (and by back to /leaf), so
+			// every span of the request says which request it serves.
+			// ?deep=1 adds a call from a goroutine 8 go statements below
+			// the handler, which the handler waits for.
+			tag := ""
+			if v := r.URL.Query().Get("req"); v != "" {
+				tag = "req=" + url.QueryEscape(v) + "&"
+			}
+			calls := 1
+			errc := make(chan error, 2)
+			go func() { errc <- get(back + "/api?" + tag + "from=goroutine") }()
+			if r.URL.Query().Get("deep") == "1" {
+				calls++
+				goBelow(8, func() { errc <- get(back + "/api?" + tag + "from=deep") })
+			}
+			err := get(back + "/api?" + tag + "from=handler")
+			for range calls {
+				if gerr := <-errc; err == nil {
+					err = gerr
+				}
 			}
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadGateway)
@@ -137,7 +157,12 @@ func main() {
 	case "back":
 		self := "http://" + os.Args[2]
 		mux.HandleFunc("/api", func(w http.ResponseWriter, r *http.Request) {
-			if err := get(self + "/leaf"); err != nil {
+			// /api's query is passed on: /leaf's spans name the call.
+			leaf := self + "/leaf"
+			if r.URL.RawQuery != "" {
+				leaf += "?" + r.URL.RawQuery
+			}
+			if err := get(leaf); err != nil {
 				http.Error(w, err.Error(), http.StatusBadGateway)
 				return
 			}

@@ -9,13 +9,17 @@
 // h2c with prior knowledge (Go >= 1.24); /api calls back's own /leaf over
 // HTTP/2 (the same way front calls back). Every call's body is read and
 // checked, so a request counts only when the whole chain answered over
-// HTTP/2. It must compile with Go 1.19 (TLS only).
+// HTTP/2. /work?req=<tag> passes req=<tag> on in the query of every call,
+// /work?deep=1 also calls /api from a goroutine 8 go statements below the
+// handler. Both serve /dials: how many connections their client opened.
+// It must compile with Go 1.19 (TLS only).
 //
 //	h2frontback front <addr> <back base URL: https://... or http://... for h2c>
 //	h2frontback back <addr> tls|h2c
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -25,10 +29,13 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -58,12 +65,32 @@ func newClient(h2c bool) *http.Client {
 		MaxConnsPerHost:   1,
 		ForceAttemptHTTP2: true,
 		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
 	}
 	if h2c && !enableH2CClient(tr) {
 		fmt.Fprintln(os.Stderr, "h2c needs Go >= 1.24")
 		os.Exit(2)
 	}
 	return &http.Client{Timeout: 30 * time.Second, Transport: tr}
+}
+
+// dials counts the connections the process's client opened (served at
+// /dials): a test checks that its calls went over a connection opened
+// before it started tracing.
+var dials atomic.Int64
+
+// goBelow runs f in a goroutine depth go statements below the caller.
+func goBelow(depth int, f func()) {
+	go func() {
+		if depth == 1 {
+			f()
+			return
+		}
+		goBelow(depth-1, f)
+	}()
 }
 
 func get(c *http.Client, url, want string) error {
@@ -89,21 +116,37 @@ func main() {
 	}
 	mux := http.NewServeMux()
 	srv := &http.Server{Addr: os.Args[2], Handler: mux}
+	mux.HandleFunc("/dials", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, dials.Load())
+	})
 	switch os.Args[1] {
 	case "front":
 		back := os.Args[3]
 		client := newClient(strings.HasPrefix(back, "http://"))
 		mux.HandleFunc("/work", func(w http.ResponseWriter, r *http.Request) {
-			// ?ms=<d> is passed on: back answers after d ms.
-			ms := ""
+			// ?ms=<d> is passed on: back answers after d ms. ?req=<tag>
+			// is passed on too (and by back to /leaf): every span of the
+			// request says which request it serves. ?deep=1 adds a call
+			// from a goroutine 8 go statements below the handler.
+			ms, tag := "", ""
 			if v := r.URL.Query().Get("ms"); v != "" {
 				ms = "&ms=" + v
 			}
-			errc := make(chan error, 1)
-			go func() { errc <- get(client, back+"/api?from=goroutine"+ms, "api") }()
-			err := get(client, back+"/api?from=handler"+ms, "api")
-			if gerr := <-errc; err == nil {
-				err = gerr
+			if v := r.URL.Query().Get("req"); v != "" {
+				tag = "req=" + url.QueryEscape(v) + "&"
+			}
+			calls := 1
+			errc := make(chan error, 2)
+			go func() { errc <- get(client, back+"/api?"+tag+"from=goroutine"+ms, "api") }()
+			if r.URL.Query().Get("deep") == "1" {
+				calls++
+				goBelow(8, func() { errc <- get(client, back+"/api?"+tag+"from=deep"+ms, "api") })
+			}
+			err := get(client, back+"/api?"+tag+"from=handler"+ms, "api")
+			for i := 0; i < calls; i++ {
+				if gerr := <-errc; err == nil {
+					err = gerr
+				}
 			}
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadGateway)
@@ -127,7 +170,11 @@ func main() {
 			if ms, err := strconv.Atoi(r.URL.Query().Get("ms")); err == nil {
 				time.Sleep(time.Duration(ms) * time.Millisecond)
 			}
-			if err := get(client, self+"/leaf?from="+r.URL.Query().Get("from"), "leaf"); err != nil {
+			tag := ""
+			if v := r.URL.Query().Get("req"); v != "" {
+				tag = "req=" + url.QueryEscape(v) + "&"
+			}
+			if err := get(client, self+"/leaf?"+tag+"from="+r.URL.Query().Get("from"), "leaf"); err != nil {
 				http.Error(w, err.Error(), http.StatusBadGateway)
 				return
 			}
