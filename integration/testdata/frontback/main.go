@@ -118,7 +118,7 @@ func main() {
 				goBelow(8, func() { errc <- get(back + "/api?" + tag + "from=deep") })
 			}
 			err := get(back + "/api?" + tag + "from=handler")
-			for range calls {
+			for i := 0; i < calls; i++ {
 				if gerr := <-errc; err == nil {
 					err = gerr
 				}
