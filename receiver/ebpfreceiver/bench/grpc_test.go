@@ -61,9 +61,13 @@ func startGRPCTarget(b *testing.B) (pid int, addr, exe string, bin tracer.Binary
 }
 
 // BenchmarkGRPCProbes reports probe hits and BPF run time per unary RPC on
-// each side of grpc-go: the server probe over plain RPCs (with and without
-// a traceparent in the metadata), the client probe over RPCs a handler
-// makes to the same server. The calls come from an untraced client process.
+// each side of grpc-go: the server probe over plain RPCs (with no metadata,
+// with a traceparent only, and with about 1 KiB of realistic metadata and a
+// traceparent: realisticHeaders), the client probe over RPCs a handler makes
+// to the same server. The calls come from an untraced client process. Run as
+// root:
+//
+//	go test -run '^$' -bench 'GRPCProbes$' -benchtime=1x ./receiver/ebpfreceiver/bench/
 func BenchmarkGRPCProbes(b *testing.B) {
 	requireRoot(b)
 	pid, addr, exe, bin := startGRPCTarget(b)
@@ -97,6 +101,13 @@ func BenchmarkGRPCProbes(b *testing.B) {
 	prog := func(p string) string { return p[len("uprobe_"):] }
 	serverProgs := []string{prog(grpcserver.ProgEntry), prog(grpcserver.ProgStatus)}
 	clientProgs := []string{prog(grpcclient.ProgEntry), prog(grpcclient.ProgReturn)}
+	md := realisticHeaders(true)
+	var mdArgs []string
+	for _, kv := range md {
+		mdArgs = append(mdArgs, "-md", kv[0]+"="+kv[1])
+	}
+	fmt.Printf("realistic metadata: %d keys, %d bytes as header lines\n", len(md), headBytes(md))
+	perRPC := map[string]float64{}
 	for _, tc := range []struct {
 		name  string
 		unit  string
@@ -105,7 +116,8 @@ func BenchmarkGRPCProbes(b *testing.B) {
 		calls int // RPCs of that side per client call
 	}{
 		{"server, no traceparent", "server", nil, serverProgs, 1},
-		{"server, traceparent", "server-tp", []string{"-traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}, serverProgs, 1},
+		{"server, traceparent", "server-tp", []string{"-traceparent", benchTraceparent}, serverProgs, 1},
+		{"server, 1 KiB metadata", "server-1k", mdArgs, serverProgs, 1},
 		{"client (in a handler)", "client", []string{"-service", "call=" + addr + ";"}, clientProgs, 1},
 	} {
 		call(tc.args...) // warm up: connections, goroutines
@@ -129,6 +141,12 @@ func BenchmarkGRPCProbes(b *testing.B) {
 		fmt.Printf("%-24s hits/RPC %.2f  BPF ns/RPC %.0f  events %d for %d client calls\n", tc.name, float64(runs)/rpcs, float64(ns.Nanoseconds())/rpcs, events, n)
 		b.ReportMetric(float64(runs)/rpcs, "hits/RPC-"+tc.unit)
 		b.ReportMetric(float64(ns.Nanoseconds())/rpcs, "BPF-ns/RPC-"+tc.unit)
+		perRPC["hits-"+tc.unit], perRPC["ns-"+tc.unit] = float64(runs)/rpcs, float64(ns.Nanoseconds())/rpcs
+	}
+	if tp := perRPC["ns-server-tp"]; tp > 0 {
+		fmt.Printf("server, 1 KiB metadata / traceparent only: hits %.2fx, BPF ns %.2fx\n",
+			perRPC["hits-server-1k"]/perRPC["hits-server-tp"], perRPC["ns-server-1k"]/tp)
+		b.ReportMetric(perRPC["ns-server-1k"]/tp, "BPF-ns-ratio-1k/tp")
 	}
 }
 
