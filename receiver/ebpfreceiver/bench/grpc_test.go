@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/bpfprog"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclientstream"
@@ -125,8 +126,14 @@ func BenchmarkGRPCProbes(b *testing.B) {
 		s0, _ := tr.ProgramStats()
 		call(tc.args...)
 		s1, _ := tr.ProgramStats()
-		events := 0
-		_ = tr.Drain(300*time.Millisecond, func([]byte) { events++ })
+		events, withParent := 0, 0
+		_ = tr.Drain(300*time.Millisecond, func(raw []byte) {
+			events++
+			// event_header: kind, has_parent, ... (bpf/common/event.h)
+			if len(raw) > 1 && raw[0] == uint8(bpfprog.GoebpfEventKindEVENT_GRPC_SERVER) && raw[1] != 0 {
+				withParent++
+			}
+		})
 		var runs uint64
 		var ns time.Duration
 		for _, p := range tc.side {
@@ -138,7 +145,7 @@ func BenchmarkGRPCProbes(b *testing.B) {
 			}
 		}
 		rpcs := float64(n * tc.calls)
-		fmt.Printf("%-24s hits/RPC %.2f  BPF ns/RPC %.0f  events %d for %d client calls\n", tc.name, float64(runs)/rpcs, float64(ns.Nanoseconds())/rpcs, events, n)
+		fmt.Printf("%-24s hits/RPC %.2f  BPF ns/RPC %.0f  events %d (server spans with a parent %d) for %d client calls\n", tc.name, float64(runs)/rpcs, float64(ns.Nanoseconds())/rpcs, events, withParent, n)
 		b.ReportMetric(float64(runs)/rpcs, "hits/RPC-"+tc.unit)
 		b.ReportMetric(float64(ns.Nanoseconds())/rpcs, "BPF-ns/RPC-"+tc.unit)
 		perRPC["hits-"+tc.unit], perRPC["ns-"+tc.unit] = float64(runs)/rpcs, float64(ns.Nanoseconds())/rpcs
