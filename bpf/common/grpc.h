@@ -6,8 +6,14 @@
 #include "go_mem.h"
 #include "go_offsets.h"
 
-// A gRPC status code that could not be read.
-#define GRPC_CODE_UNKNOWN_READ 0xffffffff
+// Values of the events' code fields besides grpc-go's codes (0-16).
+enum grpc_code {
+	// A gRPC status code that could not be read.
+	GRPC_CODE_UNKNOWN_READ = 0xffffffff,
+};
+
+// Force the enum into BTF so bpf2go generates its Go constant.
+const enum grpc_code *unused_grpc_code __attribute__((unused));
 
 // The code of a genproto *Status message (0, OK, for nil).
 static __always_inline u32 grpc_status_message_code(struct go_offsets *off, u64 msg)

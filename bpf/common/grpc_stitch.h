@@ -55,10 +55,6 @@ struct {
 	__type(value, struct conn_client);
 } grpc_client_by_stream SEC(".maps");
 
-// gRPC only: joined to the client span after the server span started (see
-// above); a value next to stitch.h's STITCH_*.
-#define STITCH_LATE 3
-
 // A server RPC in flight, by the goroutine serving it (grpc_server.c).
 struct grpc_server_inflight {
 	u64 start_ns;

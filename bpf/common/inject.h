@@ -82,10 +82,15 @@ struct {
 // refused because it was full (index 1), and offers not made because the
 // connection is not in live_conns, not tracked or already closing (index
 // 2).
-#define INJECT_WITHDRAWN 0
-#define INJECT_OFFER_FAILED 1
-#define INJECT_NOT_TRACKED 2
-#define INJECT_COUNTERS 3
+enum inject_counter {
+	INJECT_WITHDRAWN = 0,
+	INJECT_OFFER_FAILED = 1,
+	INJECT_NOT_TRACKED = 2,
+	INJECT_COUNTERS = 3,
+};
+
+// Force the enum into BTF so bpf2go generates the indexes the receiver reads.
+const enum inject_counter *unused_inject_counter __attribute__((unused));
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, INJECT_COUNTERS);

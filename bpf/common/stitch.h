@@ -20,10 +20,19 @@
 volatile const u32 stitch_enabled = 1;
 
 // stitch states carried by events (http_server_event.stitch,
-// http_client_event.stitch).
-#define STITCH_NONE 0      // the connection's tuple could not be read
-#define STITCH_MATCHED 1   // joined to the other side's span
-#define STITCH_UNMATCHED 2 // tuple read, no span of the other side found
+// http_client_event.stitch, grpc_server_event.stitch, ...). bpf2go generates
+// the Go constants (package bpfprog) from this enum.
+enum stitch_result {
+	STITCH_NONE = 0,      // the connection's tuple could not be read
+	STITCH_MATCHED = 1,   // joined to the other side's span
+	STITCH_UNMATCHED = 2, // tuple read, no span of the other side found
+	// gRPC only: joined to the client span after the server span started
+	// (grpc_stitch.h).
+	STITCH_LATE = 3,
+};
+
+// Force the enum into BTF so bpf2go generates its Go constants.
+const enum stitch_result *unused_stitch_result __attribute__((unused));
 
 // The kernel's types, relocated with CO-RE against the running kernel's
 // BTF: only the members read here. Members the kernel nests in anonymous

@@ -38,4 +38,12 @@ const enum event_kind *unused_event_kind __attribute__((unused));
 #include "sarama_producer.c"
 #include "sql_client.c"
 
+// The probe files' enums, kept in BTF so bpf2go generates their Go constants.
+const enum http_status *unused_http_status __attribute__((unused));
+const enum redis_op_kind *unused_redis_op_kind __attribute__((unused));
+const enum redis_err_kind *unused_redis_err_kind __attribute__((unused));
+const enum sql_op *unused_sql_op __attribute__((unused));
+const enum sql_code_kind *unused_sql_code_kind __attribute__((unused));
+const enum sql_untyped *unused_sql_untyped __attribute__((unused));
+
 #endif

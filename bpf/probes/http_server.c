@@ -30,8 +30,11 @@
 #define QUERY_LEN 64
 #define PANIC_MSG_LEN 64
 
-// http_server_event.status when it could not be read.
-#define STATUS_UNKNOWN 0xffff
+// http_server_event.status when it could not be read (an enum so that
+// bpf2go generates the Go constant).
+enum http_status {
+	STATUS_UNKNOWN = 0xffff,
+};
 
 // Whether server spans read url.RawQuery (traces.http.capture_query).
 volatile const u32 capture_query = 1;

@@ -23,7 +23,8 @@
 // arguments), and log that code on stderr.
 //
 // With -client it instead calls -target -n times (Check, or Watch with
-// -watch) with metadata "traceparent: -traceparent" (when set), prints each
+// -watch) with metadata "traceparent: -traceparent" (when set) and each
+// -md key=value, prints each
 // code and exits. With
 // -servehttp the gRPC server is served by net/http (ServeHTTP, HTTP/2
 // without TLS).
@@ -319,16 +320,29 @@ func main() {
 	traceparent := flag.String("traceparent", "", "traceparent metadata of each call")
 	watchRPC := flag.Bool("watch", false, "call Watch (a server stream) instead of Check")
 	serveHTTP := flag.Bool("servehttp", false, "serve through net/http (grpc.Server.ServeHTTP, unencrypted HTTP/2)")
+	var md []string
+	flag.Func("md", "key=value metadata of each call with -client (repeatable)", func(kv string) error {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want key=value, got %q", kv)
+		}
+		md = append(md, k, v)
+		return nil
+	})
 	flag.Parse()
 
 	if *client {
+		ctx := context.Background()
+		if len(md) > 0 {
+			ctx = metadata.AppendToOutgoingContext(ctx, md...)
+		}
 		for range *n {
 			var code codes.Code
 			var err error
 			if *watchRPC {
-				code, err = watch(context.Background(), *target, *traceparent)
+				code, err = watch(ctx, *target, *traceparent)
 			} else {
-				code, err = check(context.Background(), *target, *service, *traceparent)
+				code, err = check(ctx, *target, *service, *traceparent)
 			}
 			if err != nil {
 				log.Fatal(err)

@@ -124,6 +124,29 @@ func main() {
 		}
 		fmt.Fprintf(w, "downstream said %d\n", code)
 	})
+	// /chain as a service that forwards its caller's headers (auth, request
+	// ids, baggage, ...) downstream, all but its trace context: the inner
+	// request's head is about as large as the caller's.
+	mux.HandleFunc("GET /chainheads", func(w http.ResponseWriter, r *http.Request) {
+		req, err := http.NewRequestWithContext(r.Context(), "GET", *downstream+"/hello", nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		for k, v := range r.Header {
+			if k != "Traceparent" && k != "Tracestate" {
+				req.Header[k] = v
+			}
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		fmt.Fprintf(w, "downstream said %d\n", resp.StatusCode)
+	})
 	// A client call made by a goroutine the handler starts.
 	mux.HandleFunc("GET /fanout", func(w http.ResponseWriter, r *http.Request) {
 		done := make(chan int)

@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/bpfprog"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/goexe"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/goroutines"
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes/grpcclient"
@@ -62,14 +63,17 @@ func startGRPCTarget(b *testing.B) (pid int, addr, exe string, bin tracer.Binary
 }
 
 // BenchmarkGRPCProbes reports probe hits and BPF run time per unary RPC on
-// each side of grpc-go: the server probe over plain RPCs (with and without
-// a traceparent in the metadata), the client probe over RPCs a handler
-// makes to the same server. The calls come from an untraced client process.
+// each side of grpc-go: the server probe over plain RPCs (with no metadata,
+// with a traceparent only, and with about 1 KiB of realistic metadata and a
+// traceparent: realisticHeaders), the client probe over RPCs a handler makes
+// to the same server. The calls come from an untraced client process.
 // Everything is measured twice in one run: with
 // traces.goroutine_ancestry: parent (no runtime.newproc1 probe on this Go)
 // and deep (the receiver's default: newproc1 probed, its hits counted with
 // the side's; metrics end in "-deep"); grpc-go's server starts a goroutine
-// per stream.
+// per stream. Run as root:
+//
+//	go test -run '^$' -bench 'GRPCProbes$' -benchtime=1x ./receiver/ebpfreceiver/bench/
 func BenchmarkGRPCProbes(b *testing.B) {
 	requireRoot(b)
 	pid, addr, exe, bin := startGRPCTarget(b)
@@ -115,6 +119,13 @@ func grpcProbesRun(b *testing.B, pid int, addr, exe string, bin tracer.Binary, d
 	newproc := prog(goroutines.ProgNewproc1Return)
 	serverProgs := []string{prog(grpcserver.ProgEntry), prog(grpcserver.ProgStatus), newproc}
 	clientProgs := []string{prog(grpcclient.ProgEntry), prog(grpcclient.ProgReturn)}
+	md := realisticHeaders(true)
+	var mdArgs []string
+	for _, kv := range md {
+		mdArgs = append(mdArgs, "-md", kv[0]+"="+kv[1])
+	}
+	fmt.Printf("realistic metadata: %d keys, %d bytes as header lines\n", len(md), headBytes(md))
+	perRPC := map[string]float64{}
 	for _, tc := range []struct {
 		name  string
 		unit  string
@@ -123,7 +134,8 @@ func grpcProbesRun(b *testing.B, pid int, addr, exe string, bin tracer.Binary, d
 		calls int // RPCs of that side per client call
 	}{
 		{"server, no traceparent", "server", nil, serverProgs, 1},
-		{"server, traceparent", "server-tp", []string{"-traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}, serverProgs, 1},
+		{"server, traceparent", "server-tp", []string{"-traceparent", benchTraceparent}, serverProgs, 1},
+		{"server, 1 KiB metadata", "server-1k", mdArgs, serverProgs, 1},
 		{"client (in a handler)", "client", []string{"-service", "call=" + addr + ";"}, clientProgs, 1},
 	} {
 		call(tc.args...) // warm up: connections, goroutines
@@ -131,8 +143,14 @@ func grpcProbesRun(b *testing.B, pid int, addr, exe string, bin tracer.Binary, d
 		s0, _ := tr.ProgramStats()
 		call(tc.args...)
 		s1, _ := tr.ProgramStats()
-		events := 0
-		_ = tr.Drain(300*time.Millisecond, func([]byte) { events++ })
+		events, withParent := 0, 0
+		_ = tr.Drain(300*time.Millisecond, func(raw []byte) {
+			events++
+			// event_header: kind, has_parent, ... (bpf/common/event.h)
+			if len(raw) > 1 && raw[0] == uint8(bpfprog.GoebpfEventKindEVENT_GRPC_SERVER) && raw[1] != 0 {
+				withParent++
+			}
+		})
 		var runs uint64
 		var ns time.Duration
 		for _, p := range tc.side {
@@ -144,10 +162,16 @@ func grpcProbesRun(b *testing.B, pid int, addr, exe string, bin tracer.Binary, d
 			}
 		}
 		rpcs := float64(n * tc.calls)
-		fmt.Printf("%-24s hits/RPC %.2f  BPF ns/RPC %.0f  events %d for %d client calls\n", tc.name, float64(runs)/rpcs, float64(ns.Nanoseconds())/rpcs, events, n)
+		fmt.Printf("%-24s hits/RPC %.2f  BPF ns/RPC %.0f  events %d (server spans with a parent %d) for %d client calls\n", tc.name, float64(runs)/rpcs, float64(ns.Nanoseconds())/rpcs, events, withParent, n)
 		b.ReportMetric(float64(runs)/rpcs, "hits/RPC-"+tc.unit+suffix)
 		b.ReportMetric(float64(s1[newproc].RunCount-s0[newproc].RunCount)/rpcs, "newproc1-hits/RPC-"+tc.unit+suffix)
 		b.ReportMetric(float64(ns.Nanoseconds())/rpcs, "BPF-ns/RPC-"+tc.unit+suffix)
+		perRPC["hits-"+tc.unit], perRPC["ns-"+tc.unit] = float64(runs)/rpcs, float64(ns.Nanoseconds())/rpcs
+	}
+	if tp := perRPC["ns-server-tp"]; tp > 0 {
+		fmt.Printf("server, 1 KiB metadata / traceparent only: hits %.2fx, BPF ns %.2fx\n",
+			perRPC["hits-server-1k"]/perRPC["hits-server-tp"], perRPC["ns-server-1k"]/tp)
+		b.ReportMetric(perRPC["ns-server-1k"]/tp, "BPF-ns-ratio-1k/tp"+suffix)
 	}
 }
 

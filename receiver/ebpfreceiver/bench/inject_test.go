@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -31,7 +32,12 @@ import (
 // alternating rounds of the same run (with stitching and injection off the
 // http_client_conn probe is not attached, as in the receiver); with
 // injection on, also the sk_msg program's runs and time
-// per /chain and how many requests got their traceparent. Each mode runs a
+// per /chain and how many requests got their traceparent. With stitching
+// on, injection off and on again with realistic request heads: /chainheads
+// called with about 1 KiB of headers and a traceparent (realisticHeaders),
+// which the handler forwards, all but the trace context, so the head the
+// sk_msg program scans and extends is about 1 KiB too (/chain's are about
+// 100 bytes). Each mode runs a
 // fresh target in a cgroup of the benchmark's own (the sockops program is
 // attached there), so its client connection is opened while tracked. Run as
 // root:
@@ -62,8 +68,11 @@ func BenchmarkInject(b *testing.B) {
 
 	const n, rounds = 2000, 3
 	type figures struct{ hits, clientHits, bpfNs, msgRuns, msgNs, injected float64 }
-	type mode struct{ inject, stitch bool }
-	modes := []mode{{false, true}, {true, true}, {false, false}, {true, false}}
+	type mode struct{ inject, stitch, heads bool }
+	modes := []mode{{false, true, false}, {true, true, false}, {false, false, false}, {true, false, false},
+		{false, true, true}, {true, true, true}}
+	heads := realisticHeaders(false)
+	fmt.Printf("realistic heads: %d headers, %d bytes as header lines\n", len(heads), headBytes(heads))
 	got := map[mode][]figures{}
 	for round := range rounds {
 		for _, m := range modes {
@@ -101,8 +110,12 @@ func BenchmarkInject(b *testing.B) {
 			client := &http.Client{}
 			base := "http://" + addr
 			drain := func() { _ = tr.Drain(100*time.Millisecond, func([]byte) {}) }
+			chain := func() { get(b, client, base+"/chain") }
+			if m.heads {
+				chain = func() { getWithHeaders(b, client, base+"/chainheads", heads) }
+			}
 			for range 50 {
-				get(b, client, base+"/chain")
+				chain()
 			}
 			drain()
 			h0, _ := tr.Hits()
@@ -114,7 +127,7 @@ func BenchmarkInject(b *testing.B) {
 				c0, _ = in.Counters()
 			}
 			for i := range n {
-				get(b, client, base+"/chain")
+				chain()
 				if i%500 == 499 {
 					drain()
 				}
@@ -151,8 +164,8 @@ func BenchmarkInject(b *testing.B) {
 				b.Fatalf("round %d: %v of %d inner requests injected", round, f.injected, n)
 			}
 			got[m] = append(got[m], f)
-			fmt.Printf("round %d stitch=%-5t inject=%-5t hits/chain %.3f client hits/call %.3f uprobe bpf ns/chain %.0f sk_msg runs/chain %.3f sk_msg ns/chain %.0f injected %v/%d\n",
-				round, m.stitch, on, f.hits, f.clientHits, f.bpfNs, f.msgRuns, f.msgNs, f.injected, n)
+			fmt.Printf("round %d stitch=%-5t inject=%-5t heads=%-5t hits/chain %.3f client hits/call %.3f uprobe bpf ns/chain %.0f sk_msg runs/chain %.3f sk_msg ns/chain %.0f injected %v/%d\n",
+				round, m.stitch, on, m.heads, f.hits, f.clientHits, f.bpfNs, f.msgRuns, f.msgNs, f.injected, n)
 		}
 	}
 	med := func(m mode, pick func(figures) float64) float64 {
@@ -179,6 +192,50 @@ func BenchmarkInject(b *testing.B) {
 	b.ReportMetric(med(onNoStitch, bpf)/med(offNoStitch, bpf), "nostitch-uprobe-bpf-ns-ratio-on/off")
 	b.ReportMetric(med(on, func(f figures) float64 { return f.msgRuns }), "on-skmsg-runs/chain-req")
 	b.ReportMetric(med(on, func(f figures) float64 { return f.msgNs }), "on-skmsg-ns/chain-req")
+
+	// Realistic heads, stitching on: hits per request must not change
+	// with the head's size; the sk_msg program scans ~1 KiB instead of
+	// ~100 bytes.
+	offHeads, onHeads := modes[4], modes[5]
+	msgNsPerWrite := func(f figures) float64 {
+		if f.msgRuns == 0 {
+			return 0
+		}
+		return f.msgNs / f.msgRuns
+	}
+	fmt.Printf("heads ~100 B vs ~1 KiB (stitch on): hits/chain off %.3f vs %.3f, on %.3f vs %.3f; uprobe BPF ns/chain off %.0f vs %.0f (%.2fx), on %.0f vs %.0f (%.2fx); sk_msg ns/write %.0f vs %.0f (%.2fx)\n",
+		med(off, hits), med(offHeads, hits), med(on, hits), med(onHeads, hits),
+		med(off, bpf), med(offHeads, bpf), med(offHeads, bpf)/med(off, bpf),
+		med(on, bpf), med(onHeads, bpf), med(onHeads, bpf)/med(on, bpf),
+		med(on, msgNsPerWrite), med(onHeads, msgNsPerWrite), med(onHeads, msgNsPerWrite)/med(on, msgNsPerWrite))
+	b.ReportMetric(med(offHeads, hits), "1k-off-hits/chain-req")
+	b.ReportMetric(med(onHeads, hits), "1k-on-hits/chain-req")
+	b.ReportMetric(med(offHeads, bpf), "1k-off-uprobe-bpf-ns/chain-req")
+	b.ReportMetric(med(onHeads, bpf), "1k-on-uprobe-bpf-ns/chain-req")
+	b.ReportMetric(med(onHeads, bpf)/med(offHeads, bpf), "1k-uprobe-bpf-ns-ratio-on/off")
+	b.ReportMetric(med(on, msgNsPerWrite), "on-skmsg-ns/write")
+	b.ReportMetric(med(onHeads, msgNsPerWrite), "1k-on-skmsg-ns/write")
+	b.ReportMetric(med(onHeads, msgNsPerWrite)/med(on, msgNsPerWrite), "skmsg-ns/write-ratio-1k/small")
+}
+
+// getWithHeaders GETs url with the given headers.
+func getWithHeaders(b *testing.B, c *http.Client, url string, h [][2]string) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, kv := range h {
+		req.Header.Set(kv[0], kv[1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		b.Fatalf("GET %s: %v", url, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: status %d", url, resp.StatusCode)
+	}
 }
 
 // benchCgroup makes a cgroup v2 directory of the benchmark's own.

@@ -110,6 +110,12 @@ type GoebpfGrpcClientInflight struct {
 	Method    [128]int8
 }
 
+type GoebpfGrpcCode uint32
+
+const (
+	GoebpfGrpcCodeGRPC_CODE_UNKNOWN_READ GoebpfGrpcCode = 4294967295
+)
+
 type GoebpfGrpcServerEvent struct {
 	_          structs.HostLayout
 	Hdr        GoebpfEventHeader
@@ -226,6 +232,21 @@ type GoebpfHttpServerEvent struct {
 	Query       [64]int8
 	PanicMsg    [64]int8
 }
+
+type GoebpfHttpStatus uint32
+
+const (
+	GoebpfHttpStatusSTATUS_UNKNOWN GoebpfHttpStatus = 65535
+)
+
+type GoebpfInjectCounter uint32
+
+const (
+	GoebpfInjectCounterINJECT_WITHDRAWN    GoebpfInjectCounter = 0
+	GoebpfInjectCounterINJECT_OFFER_FAILED GoebpfInjectCounter = 1
+	GoebpfInjectCounterINJECT_NOT_TRACKED  GoebpfInjectCounter = 2
+	GoebpfInjectCounterINJECT_COUNTERS     GoebpfInjectCounter = 3
+)
 
 type GoebpfInjectPendingCtx struct {
 	_           structs.HostLayout
@@ -357,6 +378,22 @@ type GoebpfRedisClientInflight struct {
 	OpLen     uint16
 	Op        [32]int8
 }
+
+type GoebpfRedisErrKind uint32
+
+const (
+	GoebpfRedisErrKindREDIS_ERR_NONE   GoebpfRedisErrKind = 0
+	GoebpfRedisErrKindREDIS_ERR_STRING GoebpfRedisErrKind = 1
+	GoebpfRedisErrKindREDIS_ERR_OTHER  GoebpfRedisErrKind = 2
+)
+
+type GoebpfRedisOpKind uint32
+
+const (
+	GoebpfRedisOpKindREDIS_OP_COMMAND  GoebpfRedisOpKind = 0
+	GoebpfRedisOpKindREDIS_OP_PIPELINE GoebpfRedisOpKind = 1
+	GoebpfRedisOpKindREDIS_OP_MULTI    GoebpfRedisOpKind = 2
+)
 
 type GoebpfSaramaAsyncAck struct {
 	_          structs.HostLayout
@@ -514,6 +551,42 @@ type GoebpfSqlClientInflight struct {
 	QueryFullLen uint32
 	Query        [512]int8
 }
+
+type GoebpfSqlCodeKind uint32
+
+const (
+	GoebpfSqlCodeKindSQL_CODE_NONE     GoebpfSqlCodeKind = 0
+	GoebpfSqlCodeKindSQL_CODE_SQLSTATE GoebpfSqlCodeKind = 1
+	GoebpfSqlCodeKindSQL_CODE_NUMBER   GoebpfSqlCodeKind = 2
+	GoebpfSqlCodeKindSQL_CODE_UNTYPED  GoebpfSqlCodeKind = 3
+)
+
+type GoebpfSqlOp uint32
+
+const (
+	GoebpfSqlOpSQL_OP_QUERY    GoebpfSqlOp = 1
+	GoebpfSqlOpSQL_OP_EXEC     GoebpfSqlOp = 2
+	GoebpfSqlOpSQL_OP_BEGIN    GoebpfSqlOp = 3
+	GoebpfSqlOpSQL_OP_COMMIT   GoebpfSqlOp = 4
+	GoebpfSqlOpSQL_OP_ROLLBACK GoebpfSqlOp = 5
+)
+
+type GoebpfSqlUntyped uint32
+
+const (
+	GoebpfSqlUntypedSQL_UNTYPED_PGX   GoebpfSqlUntyped = 1
+	GoebpfSqlUntypedSQL_UNTYPED_PQ    GoebpfSqlUntyped = 2
+	GoebpfSqlUntypedSQL_UNTYPED_MYSQL GoebpfSqlUntyped = 4
+)
+
+type GoebpfStitchResult uint32
+
+const (
+	GoebpfStitchResultSTITCH_NONE      GoebpfStitchResult = 0
+	GoebpfStitchResultSTITCH_MATCHED   GoebpfStitchResult = 1
+	GoebpfStitchResultSTITCH_UNMATCHED GoebpfStitchResult = 2
+	GoebpfStitchResultSTITCH_LATE      GoebpfStitchResult = 3
+)
 
 // LoadGoebpf returns the embedded CollectionSpec for Goebpf.
 func LoadGoebpf() (*ebpf.CollectionSpec, error) {
@@ -686,17 +759,26 @@ type GoebpfVariableSpecs struct {
 	UnusedEventKind           *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedGoOffsets           *ebpf.VariableSpec `ebpf:"unused_go_offsets"`
 	UnusedGrpcClientEvent     *ebpf.VariableSpec `ebpf:"unused_grpc_client_event"`
+	UnusedGrpcCode            *ebpf.VariableSpec `ebpf:"unused_grpc_code"`
 	UnusedGrpcServerEvent     *ebpf.VariableSpec `ebpf:"unused_grpc_server_event"`
 	UnusedHttpClientEvent     *ebpf.VariableSpec `ebpf:"unused_http_client_event"`
 	UnusedHttpServerEvent     *ebpf.VariableSpec `ebpf:"unused_http_server_event"`
+	UnusedHttpStatus          *ebpf.VariableSpec `ebpf:"unused_http_status"`
+	UnusedInjectCounter       *ebpf.VariableSpec `ebpf:"unused_inject_counter"`
 	UnusedInjectPendingCtx    *ebpf.VariableSpec `ebpf:"unused_inject_pending_ctx"`
 	UnusedKafkaConsumerEvent  *ebpf.VariableSpec `ebpf:"unused_kafka_consumer_event"`
 	UnusedKafkaOffsetsEvent   *ebpf.VariableSpec `ebpf:"unused_kafka_offsets_event"`
 	UnusedKafkaProducerEvent  *ebpf.VariableSpec `ebpf:"unused_kafka_producer_event"`
 	UnusedRedisClientEvent    *ebpf.VariableSpec `ebpf:"unused_redis_client_event"`
+	UnusedRedisErrKind        *ebpf.VariableSpec `ebpf:"unused_redis_err_kind"`
+	UnusedRedisOpKind         *ebpf.VariableSpec `ebpf:"unused_redis_op_kind"`
 	UnusedSaramaConsumerEvent *ebpf.VariableSpec `ebpf:"unused_sarama_consumer_event"`
 	UnusedSaramaProducerEvent *ebpf.VariableSpec `ebpf:"unused_sarama_producer_event"`
 	UnusedSqlClientEvent      *ebpf.VariableSpec `ebpf:"unused_sql_client_event"`
+	UnusedSqlCodeKind         *ebpf.VariableSpec `ebpf:"unused_sql_code_kind"`
+	UnusedSqlOp               *ebpf.VariableSpec `ebpf:"unused_sql_op"`
+	UnusedSqlUntyped          *ebpf.VariableSpec `ebpf:"unused_sql_untyped"`
+	UnusedStitchResult        *ebpf.VariableSpec `ebpf:"unused_stitch_result"`
 	WakeupThreshold           *ebpf.VariableSpec `ebpf:"wakeup_threshold"`
 }
 
@@ -830,17 +912,26 @@ type GoebpfVariables struct {
 	UnusedEventKind           *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedGoOffsets           *ebpf.Variable `ebpf:"unused_go_offsets"`
 	UnusedGrpcClientEvent     *ebpf.Variable `ebpf:"unused_grpc_client_event"`
+	UnusedGrpcCode            *ebpf.Variable `ebpf:"unused_grpc_code"`
 	UnusedGrpcServerEvent     *ebpf.Variable `ebpf:"unused_grpc_server_event"`
 	UnusedHttpClientEvent     *ebpf.Variable `ebpf:"unused_http_client_event"`
 	UnusedHttpServerEvent     *ebpf.Variable `ebpf:"unused_http_server_event"`
+	UnusedHttpStatus          *ebpf.Variable `ebpf:"unused_http_status"`
+	UnusedInjectCounter       *ebpf.Variable `ebpf:"unused_inject_counter"`
 	UnusedInjectPendingCtx    *ebpf.Variable `ebpf:"unused_inject_pending_ctx"`
 	UnusedKafkaConsumerEvent  *ebpf.Variable `ebpf:"unused_kafka_consumer_event"`
 	UnusedKafkaOffsetsEvent   *ebpf.Variable `ebpf:"unused_kafka_offsets_event"`
 	UnusedKafkaProducerEvent  *ebpf.Variable `ebpf:"unused_kafka_producer_event"`
 	UnusedRedisClientEvent    *ebpf.Variable `ebpf:"unused_redis_client_event"`
+	UnusedRedisErrKind        *ebpf.Variable `ebpf:"unused_redis_err_kind"`
+	UnusedRedisOpKind         *ebpf.Variable `ebpf:"unused_redis_op_kind"`
 	UnusedSaramaConsumerEvent *ebpf.Variable `ebpf:"unused_sarama_consumer_event"`
 	UnusedSaramaProducerEvent *ebpf.Variable `ebpf:"unused_sarama_producer_event"`
 	UnusedSqlClientEvent      *ebpf.Variable `ebpf:"unused_sql_client_event"`
+	UnusedSqlCodeKind         *ebpf.Variable `ebpf:"unused_sql_code_kind"`
+	UnusedSqlOp               *ebpf.Variable `ebpf:"unused_sql_op"`
+	UnusedSqlUntyped          *ebpf.Variable `ebpf:"unused_sql_untyped"`
+	UnusedStitchResult        *ebpf.Variable `ebpf:"unused_stitch_result"`
 	WakeupThreshold           *ebpf.Variable `ebpf:"wakeup_threshold"`
 }
 

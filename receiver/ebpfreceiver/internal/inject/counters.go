@@ -57,20 +57,37 @@ type Counters struct {
 	PendingNotTracked uint64
 }
 
-// counter order in bpf/inject.bpf.c's enum counter.
-func (c *Counters) fields() []*uint64 {
-	return []*uint64{
-		&c.Injected, &c.SkippedNoPending, &c.SkippedNotRequestStart, &c.SkippedHeadSplit,
-		&c.SkippedHasTraceparent, &c.SkippedTooLarge, &c.SkippedError, &c.SkippedBoundaryLost,
-		&c.SkippedMalformed, &c.SkippedTLS, &c.SkippedNoRoom, &c.LostChunked, &c.LostUpgrade,
-		&c.SocketsTracked, &c.SocketsTrackFailed, &c.MessageRuns, &c.PendingClosed,
-		&c.PendingStale,
+// fields are the counters the BPF program keeps, indexed by its enum counter
+// (bpf/inject.bpf.c) through the constants bpf2go generates from it: a
+// counter renamed or removed there no longer compiles here, one added there
+// leaves a nil entry that TestCountersCoverEveryIndex reports.
+func (c *Counters) fields() [injectCounterC_MAX]*uint64 {
+	return [injectCounterC_MAX]*uint64{
+		injectCounterC_INJECTED:               &c.Injected,
+		injectCounterC_SKIP_NO_PENDING:        &c.SkippedNoPending,
+		injectCounterC_SKIP_NOT_REQUEST_START: &c.SkippedNotRequestStart,
+		injectCounterC_SKIP_HEAD_SPLIT:        &c.SkippedHeadSplit,
+		injectCounterC_SKIP_HAS_TRACEPARENT:   &c.SkippedHasTraceparent,
+		injectCounterC_SKIP_TOO_LARGE:         &c.SkippedTooLarge,
+		injectCounterC_SKIP_ERROR:             &c.SkippedError,
+		injectCounterC_SKIP_BOUNDARY_LOST:     &c.SkippedBoundaryLost,
+		injectCounterC_SKIP_MALFORMED:         &c.SkippedMalformed,
+		injectCounterC_SKIP_TLS:               &c.SkippedTLS,
+		injectCounterC_SKIP_NO_ROOM:           &c.SkippedNoRoom,
+		injectCounterC_LOST_CHUNKED:           &c.LostChunked,
+		injectCounterC_LOST_UPGRADE:           &c.LostUpgrade,
+		injectCounterC_SOCK_TRACKED:           &c.SocketsTracked,
+		injectCounterC_SOCK_TRACK_FAILED:      &c.SocketsTrackFailed,
+		injectCounterC_MSG_RUNS:               &c.MessageRuns,
+		injectCounterC_PENDING_CLOSED:         &c.PendingClosed,
+		injectCounterC_PENDING_STALE:          &c.PendingStale,
 	}
 }
 
 // all is fields and the counters kept in user space.
 func (c *Counters) all() []*uint64 {
-	return append(c.fields(), &c.PendingRejected, &c.PendingNotTracked)
+	f := c.fields()
+	return append(f[:], &c.PendingRejected, &c.PendingNotTracked)
 }
 
 // Skipped is the sum of the Skipped* counters.
@@ -86,6 +103,9 @@ func (in *Injector) Counters() (Counters, error) {
 	c.PendingRejected = in.pendingRejected.Load()
 	c.PendingNotTracked = in.pendingNotTracked.Load()
 	for i, f := range c.fields() {
+		if f == nil {
+			return c, fmt.Errorf("inject: counter %d of bpf/inject.bpf.c has no field in Counters", i)
+		}
 		var perCPU []uint64
 		if err := in.objs.Counters.Lookup(uint32(i), &perCPU); err != nil {
 			return c, fmt.Errorf("inject: read counter %d: %w", i, err)

@@ -29,6 +29,30 @@ type injectConnState struct {
 	Cookie  uint64
 }
 
+type injectCounter uint32
+
+const (
+	injectCounterC_INJECTED               injectCounter = 0
+	injectCounterC_SKIP_NO_PENDING        injectCounter = 1
+	injectCounterC_SKIP_NOT_REQUEST_START injectCounter = 2
+	injectCounterC_SKIP_HEAD_SPLIT        injectCounter = 3
+	injectCounterC_SKIP_HAS_TRACEPARENT   injectCounter = 4
+	injectCounterC_SKIP_TOO_LARGE         injectCounter = 5
+	injectCounterC_SKIP_ERROR             injectCounter = 6
+	injectCounterC_SKIP_BOUNDARY_LOST     injectCounter = 7
+	injectCounterC_SKIP_MALFORMED         injectCounter = 8
+	injectCounterC_SKIP_TLS               injectCounter = 9
+	injectCounterC_SKIP_NO_ROOM           injectCounter = 10
+	injectCounterC_LOST_CHUNKED           injectCounter = 11
+	injectCounterC_LOST_UPGRADE           injectCounter = 12
+	injectCounterC_SOCK_TRACKED           injectCounter = 13
+	injectCounterC_SOCK_TRACK_FAILED      injectCounter = 14
+	injectCounterC_MSG_RUNS               injectCounter = 15
+	injectCounterC_PENDING_CLOSED         injectCounter = 16
+	injectCounterC_PENDING_STALE          injectCounter = 17
+	injectCounterC_MAX                    injectCounter = 18
+)
+
 type injectHeadBuf struct {
 	_    structs.HostLayout
 	Gen  uint64
@@ -119,6 +143,7 @@ type injectMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type injectVariableSpecs struct {
+	UnusedCounter *ebpf.VariableSpec `ebpf:"unused_counter"`
 }
 
 // injectObjects contains all objects after they have been loaded into the kernel.
@@ -168,6 +193,7 @@ func (m *injectMaps) Close() error {
 //
 // It can be passed to loadInjectObjects or ebpf.CollectionSpec.LoadAndAssign.
 type injectVariables struct {
+	UnusedCounter *ebpf.Variable `ebpf:"unused_counter"`
 }
 
 // injectPrograms contains all programs after they have been loaded into the kernel.

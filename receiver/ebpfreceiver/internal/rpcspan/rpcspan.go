@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/bpfprog"
 )
 
 // Attribute keys (OpenTelemetry semantic conventions, RPC spans).
@@ -21,8 +23,9 @@ const (
 	SystemGRPC         = "grpc"
 )
 
-// CodeUnread is a status code the probe could not read.
-const CodeUnread = 0xffffffff
+// CodeUnread is a status code the probe could not read: bpf2go's constant
+// of bpf/common/grpc.h's GRPC_CODE_UNKNOWN_READ.
+const CodeUnread = uint32(bpfprog.GoebpfGrpcCodeGRPC_CODE_UNKNOWN_READ)
 
 // codeNames are the gRPC status codes' names (google.golang.org/grpc/codes).
 var codeNames = [...]string{

@@ -465,10 +465,24 @@ type InjectProbeCounts struct {
 	NotTracked uint64
 }
 
+// fields are the counts indexed by bpf2go's constants of enum
+// inject_counter (bpf/common/inject.h): a counter added there leaves a nil
+// entry that TestInjectCountsCoverEveryIndex reports.
+func (c *InjectProbeCounts) fields() [bpfprog.GoebpfInjectCounterINJECT_COUNTERS]*uint64 {
+	return [bpfprog.GoebpfInjectCounterINJECT_COUNTERS]*uint64{
+		bpfprog.GoebpfInjectCounterINJECT_WITHDRAWN:    &c.Withdrawn,
+		bpfprog.GoebpfInjectCounterINJECT_OFFER_FAILED: &c.OfferFailed,
+		bpfprog.GoebpfInjectCounterINJECT_NOT_TRACKED:  &c.NotTracked,
+	}
+}
+
 // InjectCounts returns the client probe's inject counters, summed over CPUs.
 func (t *Tracer) InjectCounts() (InjectProbeCounts, error) {
 	var out InjectProbeCounts
-	for i, dst := range []*uint64{&out.Withdrawn, &out.OfferFailed, &out.NotTracked} {
+	for i, dst := range out.fields() {
+		if dst == nil {
+			return InjectProbeCounts{}, fmt.Errorf("inject_counters[%d] (enum inject_counter of bpf/common/inject.h) has no field in InjectProbeCounts", i)
+		}
 		var perCPU []uint64
 		if err := t.coll.Maps["inject_counters"].Lookup(uint32(i), &perCPU); err != nil {
 			return InjectProbeCounts{}, fmt.Errorf("read inject_counters[%d]: %w", i, err)

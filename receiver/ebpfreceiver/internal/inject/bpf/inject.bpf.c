@@ -75,6 +75,9 @@ enum counter {
 	C_MAX = 18,
 };
 
+// Force the enum into BTF so bpf2go generates the indexes Counters reads.
+const enum counter *unused_counter __attribute__((unused));
+
 // conn_state.flags
 #define ST_TRACKED (1 << 0)   // connect() came from a tracked tgid
 #define ST_SEQ_KNOWN (1 << 1) // next_seq holds the next request boundary

@@ -7,8 +7,9 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
 )
 
-// StatusUnknown is Event.Status when the probe could not read it.
-const StatusUnknown = 0xffff
+// StatusUnknown is Event.Status when the probe could not read it: bpf2go's
+// constant of http_server.c's STATUS_UNKNOWN.
+const StatusUnknown = uint16(bpfprog.GoebpfHttpStatusSTATUS_UNKNOWN)
 
 // Event is one request served by net/http.
 type Event struct {

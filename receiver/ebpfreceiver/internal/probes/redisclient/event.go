@@ -7,30 +7,30 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/probes"
 )
 
-// OpKind is what a span covers (enum redis_op_kind).
+// OpKind is what a span covers (enum redis_op_kind, a u8 in the event).
 type OpKind uint8
 
-// Op kinds.
+// Op kinds: bpf2go's constants of enum redis_op_kind.
 const (
-	OpCommand  OpKind = 0
-	OpPipeline OpKind = 1
-	OpMulti    OpKind = 2
+	OpCommand  = OpKind(bpfprog.GoebpfRedisOpKindREDIS_OP_COMMAND)
+	OpPipeline = OpKind(bpfprog.GoebpfRedisOpKindREDIS_OP_PIPELINE)
+	OpMulti    = OpKind(bpfprog.GoebpfRedisOpKindREDIS_OP_MULTI)
 )
 
 // ErrKind is the dynamic type of the error a call returned (enum
 // redis_err_kind).
 type ErrKind uint8
 
-// Error kinds.
+// Error kinds: bpf2go's constants of enum redis_err_kind.
 const (
-	ErrNone ErrKind = 0
+	ErrNone = ErrKind(bpfprog.GoebpfRedisErrKindREDIS_ERR_NONE)
 	// ErrString: a string type, go-redis's proto.RedisError (an error
 	// reply, or redis.Nil); Event.ErrText is the start of its text.
-	ErrString ErrKind = 1
+	ErrString = ErrKind(bpfprog.GoebpfRedisErrKindREDIS_ERR_STRING)
 	// ErrOther: any other type; Event.ErrText is the start of the string
 	// its value begins with, if any (v9's typed replies, *proto.LoadingError
 	// and the like, begin with their message).
-	ErrOther ErrKind = 2
+	ErrOther = ErrKind(bpfprog.GoebpfRedisErrKindREDIS_ERR_OTHER)
 )
 
 // Event is one command, pipeline or transaction a go-redis client sent.

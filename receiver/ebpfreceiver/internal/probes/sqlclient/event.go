@@ -10,31 +10,34 @@ import (
 	"github.com/otelcol-goebpf/otelcol-goebpf/receiver/ebpfreceiver/internal/sqlconnector"
 )
 
-// Op is what database/sql was asked to do (enum sql_op of sql_client.c).
+// Op is what database/sql was asked to do (enum sql_op of sql_client.c, a
+// u8 in the event).
 type Op uint8
 
-// Ops.
+// Ops: bpf2go's constants of enum sql_op.
 const (
-	OpQuery    Op = 1
-	OpExec     Op = 2
-	OpBegin    Op = 3
-	OpCommit   Op = 4
-	OpRollback Op = 5
+	OpQuery    = Op(bpfprog.GoebpfSqlOpSQL_OP_QUERY)
+	OpExec     = Op(bpfprog.GoebpfSqlOpSQL_OP_EXEC)
+	OpBegin    = Op(bpfprog.GoebpfSqlOpSQL_OP_BEGIN)
+	OpCommit   = Op(bpfprog.GoebpfSqlOpSQL_OP_COMMIT)
+	OpRollback = Op(bpfprog.GoebpfSqlOpSQL_OP_ROLLBACK)
 )
 
-// Code kinds (enum sql_code_kind).
+// Code kinds: bpf2go's constants of enum sql_code_kind, as the event's u8
+// code_kind holds them.
 const (
-	codeNone     = 0
-	codeSQLState = 1
-	codeNumber   = 2
-	codeUntyped  = 3
+	codeNone     = uint8(bpfprog.GoebpfSqlCodeKindSQL_CODE_NONE)
+	codeSQLState = uint8(bpfprog.GoebpfSqlCodeKindSQL_CODE_SQLSTATE)
+	codeNumber   = uint8(bpfprog.GoebpfSqlCodeKindSQL_CODE_NUMBER)
+	codeUntyped  = uint8(bpfprog.GoebpfSqlCodeKindSQL_CODE_UNTYPED)
 )
 
-// What a codeUntyped event read (enum sql_untyped bits).
+// What a codeUntyped event read: bpf2go's constants of enum sql_untyped
+// (bits), as the event's u8 untyped holds them.
 const (
-	untypedPgx   = 1
-	untypedPQ    = 2
-	untypedMySQL = 4
+	untypedPgx   = uint8(bpfprog.GoebpfSqlUntypedSQL_UNTYPED_PGX)
+	untypedPQ    = uint8(bpfprog.GoebpfSqlUntypedSQL_UNTYPED_PQ)
+	untypedMySQL = uint8(bpfprog.GoebpfSqlUntypedSQL_UNTYPED_MYSQL)
 )
 
 // Event is one database/sql call.
