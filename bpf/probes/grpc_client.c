@@ -260,10 +260,21 @@ int uprobe_grpc_client_stream_finish(struct pt_regs *ctx)
 	struct grpc_client_inflight *st = bpf_map_lookup_elem(&grpc_client_streams, &cs);
 	if (!st)
 		return 0;
+	// grpc can call finish on two goroutines at once (a cancelled stream:
+	// the caller's failed read and the context watcher), and this probe
+	// runs before finish's own lock: both runs may find the stream. Only
+	// the run whose delete removes it sends the span, from a copy taken
+	// before the delete.
+	u32 zero = 0;
+	struct grpc_client_inflight *cp = bpf_map_lookup_elem(&grpc_client_scratch, &zero);
+	if (!cp)
+		return 0;
+	__builtin_memcpy(cp, st, sizeof(*cp));
+	if (bpf_map_delete_elem(&grpc_client_streams, &cs))
+		return 0;
 	u64 err_itab = GO_PARAM2(ctx), err = GO_PARAM3(ctx);
 	if (is_io_eof(err_itab, err))
 		err_itab = err = 0;
-	grpc_client_emit(off, (u32)(bpf_get_current_pid_tgid() >> 32), st, err_itab, err);
-	bpf_map_delete_elem(&grpc_client_streams, &cs);
+	grpc_client_emit(off, (u32)(bpf_get_current_pid_tgid() >> 32), cp, err_itab, err);
 	return 0;
 }
