@@ -51,8 +51,9 @@ import (
 // 5-byte gRPC prefix; HTTP/2 framing left out) over the loaded phase.
 //
 // Variants, all with stitching on unless said: "shipped", the exporter
-// compression of config/agent.yaml (the headline); "gzip", the otlp
-// exporter's default; "snappy"; "none"; "shipped, stitching off"; and with
+// compression of config/agent.yaml (the headline); each other codec the
+// gRPC exporter has: "gzip" (the otlp exporter's default), "zstd",
+// "snappy", "none"; "shipped-stitch-off"; and with
 // GOEBPF_BENCH_BASELINE_BIN=<another build> that build with the exporter's
 // default (gzip, what the agent shipped before) for same-run ratios. The
 // order is run forward, then reversed (so drifting background load hits
