@@ -21,8 +21,8 @@ import (
 
 // tierAgentConfig is config/agent.yaml's trace path: OTLP in over protocol (grpc or
 // http), memory_limiter, routed by trace ID with the persistent queue in front of the
-// routing; both its queue and the per-gateway ones hold queueSize requests (5000 in
-// config/agent.yaml). The eBPF receiver is left out: it would instrument other
+// routing, snappy-compressed to the gateways; both its queue and the per-gateway ones hold
+// queueSize requests (5000 in config/agent.yaml). The eBPF receiver is left out: it would instrument other
 // processes on the machine.
 func tierAgentConfig(protocol string, port, telemetryPort, queueSize int, gateways []string) string {
 	return fmt.Sprintf(`
@@ -41,6 +41,7 @@ exporters:
     retry_on_failure: { enabled: true }
     protocol:
       otlp:
+        compression: snappy
         tls: { insecure: true }
         sending_queue: { enabled: true, queue_size: %d }
         retry_on_failure: { enabled: true, initial_interval: 200ms, max_interval: 1s, max_elapsed_time: 0s }

@@ -129,10 +129,13 @@ func TestLoadbalancingPersistentQueue(t *testing.T) {
 	t.Run("one persistent queue in front of the routing delivers every span once", func(t *testing.T) {
 		gws, endpoints := startGateways(t, 3)
 		port := freePort(t)
+		// config/agent.yaml's layout, snappy to the gateways included: their stock
+		// OTLP receivers must decode it.
 		agent := startCollector(t, agentConfig(port, endpoints, `    sending_queue: { enabled: true, storage: file_storage }
     retry_on_failure: { enabled: true }
     protocol:
       otlp:
+        compression: snappy
         tls: { insecure: true }
         sending_queue: { enabled: true }
         retry_on_failure: { enabled: true }`))

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,9 +20,12 @@ import (
 	"testing"
 	"time"
 
+	_ "go.opentelemetry.io/collector/config/configgrpc" // the exporter's gRPC compressors: zstd, snappy (and gzip)
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	_ "google.golang.org/grpc/encoding/gzip" // the otlp exporter compresses by default
+	"google.golang.org/grpc/stats"
+	"gopkg.in/yaml.v3"
 
 	"github.com/otelcol-goebpf/otelcol-goebpf/internal/testutil/prereq"
 )
@@ -30,31 +34,36 @@ import (
 // the ring buffer to an OTLP exporter (issue 16's goal: ≤ 5 µs with
 // stitching on). It runs the built distribution (bin/otelcol-goebpf, `make
 // build`; OTELCOL_GOEBPF_BIN overrides the path) with the ebpf receiver
-// (HTTP server and client spans, traces.propagation.stitch on, then off),
+// (HTTP server and client spans, traces.propagation.stitch on or off),
 // the batch processor and the otlp exporter to an OTLP/gRPC sink in this
-// process that counts the spans. The load is testdata/chain, stripped:
-// front → back over HTTP/1.1 keep-alive, 5 spans per request to front,
-// requests with ~1 KiB heads (a traceparent in the ones sent to front), at
-// a fixed rate.
+// process that counts the spans and the bytes it received on the wire. The
+// load is testdata/chain, stripped: front → back over HTTP/1.1 keep-alive,
+// 5 spans per request to front, requests with ~1 KiB heads (a traceparent
+// in the ones sent to front), at a fixed rate.
 //
 // CPU is the collector process's utime+stime (/proc/<pid>/stat) over the
 // loaded phase, minus its idle rate (measured in the same collector run,
 // before the load) times the phase's length, divided by the spans the sink
 // received. utime+stime count 10 ms ticks, which blurs an idle rate of a
 // few ms/s; the same figure from the threads' on-CPU nanoseconds
-// (/proc/<pid>/task/*/schedstat) is printed next to it ("sched").
+// (/proc/<pid>/task/*/schedstat) is printed next to it ("sched"). Bytes
+// per span are the gRPC messages' wire length (compressed payload and its
+// 5-byte gRPC prefix; HTTP/2 framing left out) over the loaded phase.
 //
-// Variants: stitching on, off, and on with the exporter's compression off
-// (the exporter's gzip share), in the order on, off, none, none, off, on
-// so drifting background load hits them alike. Run as root:
+// Variants, all with stitching on unless said: "shipped", the exporter
+// compression of config/agent.yaml (the headline); each other codec the
+// gRPC exporter has: "gzip" (the otlp exporter's default), "zstd",
+// "snappy", "none"; "shipped-stitch-off"; and with
+// GOEBPF_BENCH_BASELINE_BIN=<another build> that build with the exporter's
+// default (gzip, what the agent shipped before) for same-run ratios. The
+// order is run forward, then reversed (so drifting background load hits
+// every variant alike). Run as root:
 //
 //	make build && go test -run '^$' -bench CollectorCPUPerSpan -benchtime=1x ./receiver/ebpfreceiver/bench/
 //
 // GOEBPF_BENCH_RATE (requests/s to front, default 300), GOEBPF_BENCH_SECONDS
 // (loaded phase, default 10) and GOEBPF_BENCH_ROUNDS (repeats of the order,
 // every other one reversed; default 1) tune it.
-// GOEBPF_BENCH_BASELINE_BIN=<another build> runs that build too (stitching
-// on and off, interleaved) for same-run ratios (cpu-ratio-on/baseline-on).
 // GOEBPF_BENCH_PPROF=<dir> saves a CPU profile of the collector (pprof
 // extension) over each loaded phase; with GOEBPF_BENCH_PERF=1 too, a `perf
 // record -g` of it (kernel time included; use an unstripped build).
@@ -65,6 +74,7 @@ func BenchmarkCollectorCPUPerSpan(b *testing.B) {
 	seconds := envInt("GOEBPF_BENCH_SECONDS", 10)
 	pairs := envInt("GOEBPF_BENCH_ROUNDS", 1)
 	profDir := os.Getenv("GOEBPF_BENCH_PPROF")
+	shipped := shippedCompression(b)
 
 	exe := filepath.Join(b.TempDir(), "chain")
 	build := exec.Command("go", "build", "-ldflags=-s -w", "-o", exe, "./testdata/chain")
@@ -77,34 +87,42 @@ func BenchmarkCollectorCPUPerSpan(b *testing.B) {
 	startChain(b, exe, "front", frontAddr, "http://"+backAddr)
 	sink := startOTLPSink(b)
 
-	// compression is the otlp exporter's; "" keeps its default (gzip).
+	// compression is the otlp exporter's setting.
 	type variant struct {
+		name        string
 		bin         string
 		stitch      bool
 		compression string
 	}
-	on, off, onNone := variant{bin, true, ""}, variant{bin, false, ""}, variant{bin, true, "none"}
-	order := []variant{on, off, onNone, onNone, off, on}
-	var baseOn, baseOff variant
-	if base := os.Getenv("GOEBPF_BENCH_BASELINE_BIN"); base != "" {
-		baseOn, baseOff = variant{base, true, ""}, variant{base, false, ""}
-		order = []variant{on, baseOn, off, baseOff, onNone, onNone, baseOff, off, baseOn, on}
+	on := variant{"shipped", bin, true, shipped}
+	gzipOn := variant{"gzip", bin, true, "gzip"}
+	order := []variant{on}
+	if shipped == "gzip" {
+		gzipOn = on
+	} else {
+		order = append(order, gzipOn)
 	}
-	type figures struct{ spans, cpuUs, idleUsPerS, usPerSpan, schedUsPerSpan float64 }
+	for _, c := range []string{"zstd", "snappy", "none"} {
+		if c != shipped {
+			order = append(order, variant{c, bin, true, c})
+		}
+	}
+	off := variant{"shipped-stitch-off", bin, false, shipped}
+	order = append(order, off)
+	var baseOn variant
+	if base := os.Getenv("GOEBPF_BENCH_BASELINE_BIN"); base != "" {
+		baseOn = variant{"baseline-gzip", base, true, "gzip"}
+		order = slices.Insert(order, 1, baseOn)
+	}
+	type figures struct{ spans, cpuUs, idleUsPerS, usPerSpan, schedUsPerSpan, bytesPerSpan, ratio float64 }
 	got := map[variant][]figures{}
 	for pair := range pairs {
-		for i := range order {
-			v := order[i]
-			if pair%2 == 1 { // every other pair in reverse order
-				v = order[len(order)-1-i]
+		for i := range 2 * len(order) { // forward, then reversed
+			v := order[i%len(order)]
+			if (pair*2+i/len(order))%2 == 1 {
+				v = order[len(order)-1-i%len(order)]
 			}
-			label := fmt.Sprintf("stitch=%-5t", v.stitch)
-			if v.compression != "" {
-				label += " compression=" + v.compression
-			}
-			if v.bin != bin {
-				label += " baseline"
-			}
+			label := fmt.Sprintf("%-18s stitch=%-5t compression=%-6s", v.name, v.stitch, v.compression)
 			c := startDistribution(b, v.bin, exe, sink.addr, v.stitch, v.compression)
 			// Until both services are instrumented: a request's 5 spans.
 			deadline := time.Now().Add(60 * time.Second)
@@ -133,27 +151,29 @@ func BenchmarkCollectorCPUPerSpan(b *testing.B) {
 
 			var prof chan []byte
 			var perf *exec.Cmd
+			run := pair*2*len(order) + i
 			if profDir != "" {
 				prof = c.profile(b, seconds)
 				if os.Getenv("GOEBPF_BENCH_PERF") != "" {
-					name := filepath.Join(profDir, fmt.Sprintf("perf-%d.data", pair*len(order)+i))
+					name := filepath.Join(profDir, fmt.Sprintf("perf-%d.data", run))
 					perf = exec.Command("perf", "record", "-q", "-F", "999", "-g", "-o", name, "-p", strconv.Itoa(c.pid()), "--", "sleep", strconv.Itoa(seconds))
 					if err := perf.Start(); err != nil {
 						b.Fatalf("perf: %v", err)
 					}
 				}
 			}
-			s0 := sink.spans.Load()
+			s0, w0, r0 := sink.spans.Load(), sink.wireBytes.Load(), sink.rawBytes.Load()
 			c0, cs0, t0 := procCPU(b, c.pid()), targetCPU(b, c.pid()), time.Now()
 			reqs := drive(b, frontAddr, rate, time.Duration(seconds)*time.Second)
 			sink.waitQuiet(time.Second)
 			c1, cs1, t1 := procCPU(b, c.pid()), targetCPU(b, c.pid()), time.Now()
 			spans := float64(sink.spans.Load() - s0)
+			wire, raw := float64(sink.wireBytes.Load()-w0), float64(sink.rawBytes.Load()-r0)
 			if perf != nil {
 				_ = perf.Wait()
 			}
 			if prof != nil {
-				name := filepath.Join(profDir, fmt.Sprintf("collector-%s-%d.pprof", strings.ReplaceAll(strings.ReplaceAll(label, " ", ""), "=", "-"), pair*len(order)+i))
+				name := filepath.Join(profDir, fmt.Sprintf("collector-%s-%d.pprof", v.name, run))
 				if err := os.WriteFile(name, <-prof, 0o644); err != nil {
 					b.Fatal(err)
 				}
@@ -164,10 +184,10 @@ func BenchmarkCollectorCPUPerSpan(b *testing.B) {
 			}
 			busy := float64(c1-c0) - idleRate*t1.Sub(t0).Seconds()
 			schedBusy := float64(cs1-cs0) - schedIdleRate*t1.Sub(t0).Seconds()
-			f := figures{spans: spans, cpuUs: float64(c1-c0) / 1e3, idleUsPerS: idleRate / 1e3, usPerSpan: busy / 1e3 / spans, schedUsPerSpan: schedBusy / 1e3 / spans}
+			f := figures{spans: spans, cpuUs: float64(c1-c0) / 1e3, idleUsPerS: idleRate / 1e3, usPerSpan: busy / 1e3 / spans, schedUsPerSpan: schedBusy / 1e3 / spans, bytesPerSpan: wire / spans, ratio: raw / wire}
 			got[v] = append(got[v], f)
-			fmt.Printf("%s %d requests, %.0f spans (%.2f/request), collector CPU %.0f ms over %.1f s, idle %.0f µs/s, %.2f µs/span (schedstat: idle %.0f µs/s, %.2f µs/span)\n",
-				label, reqs, spans, spans/float64(reqs), f.cpuUs/1e3, t1.Sub(t0).Seconds(), f.idleUsPerS, f.usPerSpan, schedIdleRate/1e3, f.schedUsPerSpan)
+			fmt.Printf("%s %d requests, %.0f spans (%.2f/request), collector CPU %.0f ms over %.1f s, idle %.0f µs/s, %.2f µs/span (schedstat: idle %.0f µs/s, %.2f µs/span), %.1f bytes/span on the wire (%.2fx compression)\n",
+				label, reqs, spans, spans/float64(reqs), f.cpuUs/1e3, t1.Sub(t0).Seconds(), f.idleUsPerS, f.usPerSpan, schedIdleRate/1e3, f.schedUsPerSpan, f.bytesPerSpan, f.ratio)
 		}
 	}
 	med := func(v variant, pick func(figures) float64) float64 {
@@ -179,22 +199,53 @@ func BenchmarkCollectorCPUPerSpan(b *testing.B) {
 	}
 	perSpan := func(f figures) float64 { return f.usPerSpan }
 	schedPerSpan := func(f figures) float64 { return f.schedUsPerSpan }
-	b.ReportMetric(med(on, func(f figures) float64 { return f.spans }), "on-spans")
-	b.ReportMetric(med(on, perSpan), "on-cpu-µs/span")
-	b.ReportMetric(med(off, perSpan), "off-cpu-µs/span")
-	b.ReportMetric(med(on, func(f figures) float64 { return f.idleUsPerS }), "on-idle-cpu-µs/s")
-	b.ReportMetric(med(on, perSpan)/med(off, perSpan), "cpu-ratio-on/off")
-	b.ReportMetric(med(on, schedPerSpan), "on-sched-cpu-µs/span")
-	b.ReportMetric(med(onNone, perSpan), "on-uncompressed-cpu-µs/span")
-	b.ReportMetric(med(onNone, schedPerSpan), "on-uncompressed-sched-cpu-µs/span")
-	b.ReportMetric(med(off, schedPerSpan), "off-sched-cpu-µs/span")
-	if baseOn.bin != "" {
-		b.ReportMetric(med(baseOn, perSpan), "baseline-on-cpu-µs/span")
-		b.ReportMetric(med(baseOff, perSpan), "baseline-off-cpu-µs/span")
-		b.ReportMetric(med(on, perSpan)/med(baseOn, perSpan), "cpu-ratio-on/baseline-on")
-		b.ReportMetric(med(baseOn, schedPerSpan), "baseline-on-sched-cpu-µs/span")
-		b.ReportMetric(med(on, schedPerSpan)/med(baseOn, schedPerSpan), "sched-cpu-ratio-on/baseline-on")
+	bytesPerSpan := func(f figures) float64 { return f.bytesPerSpan }
+	fmt.Printf("median of %d runs each, %d spans/s (shipped = config/agent.yaml's compression: %s):\n", 2*pairs, rate*5, shipped)
+	for _, v := range order {
+		fmt.Printf("  %-18s %5.2f µs/span (sched %5.2f), %6.1f bytes/span\n", v.name, med(v, perSpan), med(v, schedPerSpan), med(v, bytesPerSpan))
 	}
+	b.ReportMetric(med(on, func(f figures) float64 { return f.spans }), "on-spans")
+	b.ReportMetric(med(on, perSpan), "shipped-cpu-µs/span")
+	b.ReportMetric(med(on, schedPerSpan), "shipped-sched-cpu-µs/span")
+	b.ReportMetric(med(on, bytesPerSpan), "shipped-bytes/span")
+	b.ReportMetric(med(on, func(f figures) float64 { return f.idleUsPerS }), "shipped-idle-cpu-µs/s")
+	b.ReportMetric(med(gzipOn, perSpan), "gzip-cpu-µs/span")
+	b.ReportMetric(med(gzipOn, bytesPerSpan), "gzip-bytes/span")
+	b.ReportMetric(med(off, perSpan), "shipped-off-cpu-µs/span")
+	b.ReportMetric(med(on, perSpan)/med(off, perSpan), "cpu-ratio-on/off")
+	if baseOn.bin != "" {
+		b.ReportMetric(med(baseOn, perSpan), "baseline-gzip-cpu-µs/span")
+		b.ReportMetric(med(on, perSpan)/med(baseOn, perSpan), "cpu-ratio-shipped/baseline")
+		b.ReportMetric(med(gzipOn, perSpan)/med(baseOn, perSpan), "cpu-ratio-gzip/baseline")
+		b.ReportMetric(med(on, schedPerSpan)/med(baseOn, schedPerSpan), "sched-cpu-ratio-shipped/baseline")
+	}
+}
+
+// shippedCompression is the otlp exporter compression config/agent.yaml
+// sets for traces ("gzip", the exporter's default, when it sets none).
+func shippedCompression(b *testing.B) string {
+	raw, err := os.ReadFile("../../../config/agent.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cfg struct {
+		Exporters struct {
+			Loadbalancing struct {
+				Protocol struct {
+					OTLP struct {
+						Compression string `yaml:"compression"`
+					} `yaml:"otlp"`
+				} `yaml:"protocol"`
+			} `yaml:"loadbalancing"`
+		} `yaml:"exporters"`
+	}
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		b.Fatalf("config/agent.yaml: %v", err)
+	}
+	if c := cfg.Exporters.Loadbalancing.Protocol.OTLP.Compression; c != "" {
+		return c
+	}
+	return "gzip"
 }
 
 func collectorBin(b *testing.B) string {
@@ -249,7 +300,24 @@ type otlpSink struct {
 	ptraceotlp.UnimplementedGRPCServer
 	addr  string
 	spans atomic.Int64
+	// wireBytes: the received messages' wire length (compressed payload and
+	// gRPC's 5-byte prefix); rawBytes: their length once decompressed.
+	wireBytes, rawBytes atomic.Int64
 }
+
+// HandleRPC counts the bytes of each message received (stats.Handler).
+func (s *otlpSink) HandleRPC(_ context.Context, st stats.RPCStats) {
+	if in, ok := st.(*stats.InPayload); ok {
+		s.wireBytes.Add(int64(in.WireLength))
+		s.rawBytes.Add(int64(in.Length))
+	}
+}
+
+func (s *otlpSink) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+
+func (s *otlpSink) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+
+func (s *otlpSink) HandleConn(context.Context, stats.ConnStats) {}
 
 func (s *otlpSink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
 	s.spans.Add(int64(req.Traces().SpanCount()))
@@ -262,7 +330,7 @@ func startOTLPSink(b *testing.B) *otlpSink {
 		b.Fatal(err)
 	}
 	s := &otlpSink{addr: l.Addr().String()}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.StatsHandler(s))
 	ptraceotlp.RegisterGRPCServer(srv, s)
 	go func() { _ = srv.Serve(l) }()
 	b.Cleanup(srv.Stop)

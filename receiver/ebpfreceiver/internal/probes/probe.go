@@ -218,6 +218,48 @@ func CString(b []int8, n uint16) string {
 	return string(cBytes(b, n)) // a copy: the record's memory is reused
 }
 
+// CField is a fixed char array and its count of valid bytes, for CStrings.
+type CField struct {
+	B []int8
+	N uint16
+}
+
+// maxCStrings bounds CStrings' fields (its scratch stays on the stack).
+const maxCStrings = 8
+
+// CStrings sets *dst[i] to CString(src[i].B, src[i].N) for each i, the
+// non-empty ones backed by a single allocation instead of one each: the
+// strings of one record live and die together (they end up in the same
+// span). More than maxCStrings fields, or len(dst) != len(src), panics.
+func CStrings(dst []*string, src []CField) {
+	if len(dst) != len(src) || len(src) > maxCStrings {
+		panic("probes.CStrings: bad field count")
+	}
+	var raws [maxCStrings][]byte
+	total := 0
+	for i, f := range src {
+		raws[i] = cBytes(f.B, f.N)
+		total += len(raws[i])
+	}
+	if total == 0 {
+		for _, d := range dst {
+			*d = ""
+		}
+		return
+	}
+	buf := make([]byte, total) // a copy: the record's memory is reused
+	off := 0
+	for i, raw := range raws[:len(src)] {
+		if len(raw) == 0 {
+			*dst[i] = ""
+			continue
+		}
+		copy(buf[off:], raw)
+		*dst[i] = unsafe.String(&buf[off], len(raw))
+		off += len(raw)
+	}
+}
+
 // CStringOf is CString, but returns the entry of common the bytes equal,
 // when one does, instead of a new string: values most events repeat (HTTP
 // methods, URL schemes) cost no allocation.

@@ -101,3 +101,43 @@ func TestCString(t *testing.T) {
 		t.Errorf("CString aliases its input: %q, %q", s, s2)
 	}
 }
+
+// TestCStrings: the strings of one allocation equal CString's, field by
+// field, empty ones included, and do not alias the record.
+func TestCStrings(t *testing.T) {
+	chars := func(s string) []int8 {
+		out := make([]int8, 8)
+		for i := range s {
+			out[i] = int8(s[i])
+		}
+		return out
+	}
+	fields := []CField{
+		{chars("GET"), 3}, {chars("GET"), 0}, {chars("GE\x00T"), 4},
+		{chars("abcdefgh"), 99}, {nil, 5}, {chars("/a/b"), 4}, {chars("xy"), 1}, {chars(""), 0},
+	}
+	for n := 0; n <= len(fields); n++ {
+		for start := 0; start+n <= len(fields); start++ {
+			src := fields[start : start+n]
+			got := make([]string, n)
+			dst := make([]*string, n)
+			for i := range got {
+				got[i] = "stale"
+				dst[i] = &got[i]
+			}
+			CStrings(dst, src)
+			for i, f := range src {
+				if want := CString(f.B, f.N); got[i] != want {
+					t.Errorf("fields %d..%d: [%d] = %q, want %q", start, start+n, i, got[i], want)
+				}
+			}
+		}
+	}
+	b := chars("abc")
+	var s1, s2 string
+	CStrings([]*string{&s1, &s2}, []CField{{b, 3}, {b, 2}})
+	b[0] = 'x'
+	if s1 != "abc" || s2 != "ab" {
+		t.Errorf("CStrings aliases its input: %q, %q", s1, s2)
+	}
+}

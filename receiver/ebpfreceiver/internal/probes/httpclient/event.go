@@ -36,22 +36,24 @@ func Decode(raw []byte) (probes.Event, error) {
 		return nil, err
 	}
 	h := probes.HeaderOf(e.Hdr)
-	return &Event{
+	ev := &Event{
 		PID:         h.PID,
 		StartNs:     h.StartNs,
 		EndNs:       h.EndNs,
 		IDs:         h.IDs,
 		Method:      probes.CStringOf(e.Method[:], e.MethodLen, probes.HTTPMethods),
 		Scheme:      probes.CStringOf(e.Scheme[:], e.SchemeLen, probes.URLSchemes),
-		Host:        probes.CString(e.Host[:], e.HostLen),
-		Path:        probes.CString(e.Path[:], e.PathLen),
-		RawQuery:    probes.CString(e.Query[:], e.QueryLen),
 		HasResponse: e.HasResponse != 0,
 		HasError:    e.HasError != 0,
 		Status:      e.Status,
 		HasUserInfo: e.HasUser != 0,
 		Stitch:      probes.Stitch(e.Stitch),
-	}, nil
+	}
+	// One allocation for the record's strings rather than one each.
+	probes.CStrings([]*string{&ev.Host, &ev.Path, &ev.RawQuery}, []probes.CField{
+		{B: e.Host[:], N: e.HostLen}, {B: e.Path[:], N: e.PathLen}, {B: e.Query[:], N: e.QueryLen},
+	})
+	return ev, nil
 }
 
 // StitchResult is what stitching found for the client span.

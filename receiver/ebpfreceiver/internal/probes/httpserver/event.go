@@ -60,27 +60,29 @@ func Decode(raw []byte) (probes.Event, error) {
 		return nil, err
 	}
 	h := probes.HeaderOf(e.Hdr)
-	return &Event{
+	ev := &Event{
 		PID:           h.PID,
 		StartNs:       h.StartNs,
 		EndNs:         h.EndNs,
 		IDs:           h.IDs,
 		Method:        probes.CStringOf(e.Method[:], e.MethodLen, probes.HTTPMethods),
-		Path:          probes.CString(e.Path[:], e.PathLen),
-		Pattern:       probes.CString(e.Pattern[:], e.PatternLen),
-		Host:          probes.CString(e.Host[:], e.HostLen),
-		RemoteAddr:    probes.CString(e.Remote[:], e.RemoteLen),
 		ProtoMajor:    e.ProtoMajor,
 		ProtoMinor:    e.ProtoMinor,
 		Scheme:        [...]string{0: "", 1: "http", 2: "https", 3: ""}[e.Tls&3],
 		Status:        e.Status,
-		RawQuery:      probes.CString(e.Query[:], e.QueryLen),
 		Panicked:      e.Panicked != 0,
 		PanicTypeAddr: e.PanicType,
-		PanicMessage:  probes.CString(e.PanicMsg[:], e.PanicMsgLen),
 		Stitch:        probes.Stitch(e.Stitch),
 		Handoff:       e.H2cHandoff != 0,
-	}, nil
+	}
+	// One allocation for the record's strings rather than one each.
+	probes.CStrings(
+		[]*string{&ev.Path, &ev.Pattern, &ev.Host, &ev.RemoteAddr, &ev.RawQuery, &ev.PanicMessage},
+		[]probes.CField{
+			{B: e.Path[:], N: e.PathLen}, {B: e.Pattern[:], N: e.PatternLen}, {B: e.Host[:], N: e.HostLen},
+			{B: e.Remote[:], N: e.RemoteLen}, {B: e.Query[:], N: e.QueryLen}, {B: e.PanicMsg[:], N: e.PanicMsgLen},
+		})
+	return ev, nil
 }
 
 // StitchResult is what stitching found for the server span.
