@@ -174,7 +174,11 @@ func NewWithProbes(opts Options, list []*probes.Probe) (*Tracer, error) {
 	t := &Tracer{opts: opts, nextCookie: 1, multi: !opts.PerfEventUprobes, probes: list, slots: map[string]uint32{}}
 	for _, p := range list {
 		for _, u := range p.Uprobes {
-			for _, prog := range []string{u.Entry, u.Return} {
+			progs := []string{u.Entry, u.Return}
+			if f := u.Fallback; f != nil {
+				progs = append(progs, f.Entry, f.Return)
+			}
+			for _, prog := range progs {
 				if prog == "" {
 					continue
 				}
