@@ -73,8 +73,8 @@ func ResolveBinary(exe *goexe.Executable) (Binary, error) {
 // returned only when no probe that makes spans can be attached.
 func Resolve(exe *goexe.Executable, list []*probes.Probe) (Binary, error) {
 	bin := Binary{
-		Offsets:  probes.Offsets{Fields: fields.NewTable()},
-		Sites:    map[string][]Site{},
+		Offsets:   probes.Offsets{Fields: fields.NewTable()},
+		Sites:     map[string][]Site{},
 		Unusable:  map[string]error{},
 		Fallbacks: map[string]error{},
 	}
