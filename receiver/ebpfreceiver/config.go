@@ -80,16 +80,18 @@ type TracesConfig struct {
 	Propagation PropagationConfig `mapstructure:"propagation"`
 	// GoroutineAncestry is how far below a handler's goroutine a client
 	// call still joins the handler's span. "deep" (default): any depth on
-	// every Go version, by probing runtime.newproc1, which costs 1 uprobe
-	// hit per goroutine the process creates (net/http's server starts one
-	// per request: 3 hits per served request instead of 2); a goroutine
+	// every Go version, by probing runtime.newproc's call of runqput (its
+	// RETs of runtime.newproc1 where that call is not found), which costs 1
+	// uprobe hit per goroutine the process creates, emulated by the kernel
+	// (net/http's server starts one per request: 3 hits per served request
+	// instead of 2); a goroutine
 	// that outlives its request parents nothing. "parent": no extra hit on
 	// Go >= 1.21, where the creator is found from runtime.g.parentGoid, so
 	// only the handler's goroutine and the goroutines it starts directly
 	// join, and a goroutine that outlives its request and calls while its
 	// creator serves a later request (same keep-alive connection) is
-	// parented to that later request; on older Go runtime.newproc1 is
-	// probed anyway and "parent" behaves as "deep".
+	// parented to that later request; on older Go the goroutines probe is
+	// attached anyway and "parent" behaves as "deep".
 	GoroutineAncestry string `mapstructure:"goroutine_ancestry"`
 	// CaptureHeaders would record the named request headers as span
 	// attributes. Not implemented yet: a non-empty list is a configuration

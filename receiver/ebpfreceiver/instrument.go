@@ -186,6 +186,12 @@ func (r *ebpfReceiver) instrument(_ context.Context, p *discovery.Process) {
 		if err := r.cfg.Traces.xnetLayoutUnknown(b.info); err != nil {
 			logOnce("No spans of golang.org/x/net/http2's own server and client for executable: x/net struct layout unknown", err)
 		}
+		if !seen && b.info.ProbeErr == nil {
+			for _, err := range b.info.Probe.Fallbacks {
+				r.tel.ReceiverEbpfProbeFallbacks.Add(context.Background(), 1)
+				r.set.Logger.Info("Probe at its fallback sites for executable", zap.String("path", p.ExePath), zap.Int("pid", p.PID), zap.Error(err))
+			}
+		}
 		if b.info.ProbeErr != nil {
 			r.recordFailure(b.info.ProbeErr)
 			logOnce("Cannot trace executable", b.info.ProbeErr)

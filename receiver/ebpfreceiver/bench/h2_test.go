@@ -50,10 +50,11 @@ func h2Header(with bool) http.Header {
 // call a handler makes with x/net's own Transport (client programs only).
 // The requests come from this (untraced) process. Everything is measured
 // twice in one run: with traces.goroutine_ancestry: parent (no
-// runtime.newproc1 probe on this Go) and deep (the receiver's default:
-// newproc1 probed, its hits counted with the server's; metrics end in
-// "-deep"). net/http's client probe is attached to h2demo too, as the
-// receiver does (it is what makes newproc1 needed there). Run as root:
+// goroutines probe on this Go) and deep (the receiver's default: the
+// goroutines probe on newproc.func1's call of runqput, its hits counted
+// with the server's; metrics end in "-deep"). net/http's client probe is
+// attached to h2demo too, as the receiver does (it is what makes the
+// goroutines probe needed there). Run as root:
 //
 //	go test -run '^$' -bench H2Probes -benchtime=1x ./receiver/ebpfreceiver/bench/
 func BenchmarkH2Probes(b *testing.B) {
@@ -74,7 +75,7 @@ func BenchmarkH2Probes(b *testing.B) {
 	defer h1.CloseIdleConnections()
 
 	const n = 2000
-	server := []string{httpserver.ProgEntry, httpserver.ProgReturn, h2server.ProgHeaders, h2xnet.ProgEntry, h2xnet.ProgReturn, h2xnet.ProgHeaders, goroutines.ProgNewproc1Return}
+	server := []string{httpserver.ProgEntry, httpserver.ProgReturn, h2server.ProgHeaders, h2xnet.ProgEntry, h2xnet.ProgReturn, h2xnet.ProgHeaders, goroutines.ProgNewprocRunqput, goroutines.ProgNewproc1Return}
 	client := []string{h2xnetclient.ProgEntry, h2xnetclient.ProgReturn}
 	for _, deep := range []bool{false, true} {
 		suffix := map[bool]string{false: "", true: "-deep"}[deep]

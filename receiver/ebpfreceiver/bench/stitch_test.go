@@ -99,13 +99,13 @@ func BenchmarkStitch(b *testing.B) {
 			for name := range s1 {
 				f.bpfNs += float64((s1[name].Runtime - s0[name].Runtime).Nanoseconds())
 			}
-			f.newprocHits = float64(h1[goroutines.ProgNewproc1Return]-h0[goroutines.ProgNewproc1Return]) / n
+			f.newprocHits = float64(h1[goroutines.ProgNewprocRunqput]-h0[goroutines.ProgNewprocRunqput]+h1[goroutines.ProgNewproc1Return]-h0[goroutines.ProgNewproc1Return]) / n
 			f.hits /= n
 			f.clientHits /= n
 			f.bpfNs /= n
 			f.stitched = float64(stitched) / float64(max(servers, 1))
 			got[m] = append(got[m], f)
-			fmt.Printf("round %d stitch=%-5t deep=%-5t hits/chain %.3f (newproc1 %.3f) client hits/call %.3f bpf ns/chain %.0f inner server spans stitched %d/%d\n",
+			fmt.Printf("round %d stitch=%-5t deep=%-5t hits/chain %.3f (goroutines probe %.3f) client hits/call %.3f bpf ns/chain %.0f inner server spans stitched %d/%d\n",
 				round, stitch, m.deep, f.hits, f.newprocHits, f.clientHits, f.bpfNs, stitched, servers)
 		}
 	}

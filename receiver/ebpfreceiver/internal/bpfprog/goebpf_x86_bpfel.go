@@ -652,6 +652,7 @@ type GoebpfProgramSpecs struct {
 	UprobeKafkaProduceEntry       *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_entry"`
 	UprobeKafkaProduceReturn      *ebpf.ProgramSpec `ebpf:"uprobe_kafka_produce_return"`
 	UprobeNewproc1Return          *ebpf.ProgramSpec `ebpf:"uprobe_newproc1_return"`
+	UprobeNewprocRunqput          *ebpf.ProgramSpec `ebpf:"uprobe_newproc_runqput"`
 	UprobeRecoveryResume          *ebpf.ProgramSpec `ebpf:"uprobe_recovery_resume"`
 	UprobeRedisCommandEntry       *ebpf.ProgramSpec `ebpf:"uprobe_redis_command_entry"`
 	UprobeRedisCommandFmEntry     *ebpf.ProgramSpec `ebpf:"uprobe_redis_command_fm_entry"`
@@ -961,6 +962,7 @@ type GoebpfPrograms struct {
 	UprobeKafkaProduceEntry       *ebpf.Program `ebpf:"uprobe_kafka_produce_entry"`
 	UprobeKafkaProduceReturn      *ebpf.Program `ebpf:"uprobe_kafka_produce_return"`
 	UprobeNewproc1Return          *ebpf.Program `ebpf:"uprobe_newproc1_return"`
+	UprobeNewprocRunqput          *ebpf.Program `ebpf:"uprobe_newproc_runqput"`
 	UprobeRecoveryResume          *ebpf.Program `ebpf:"uprobe_recovery_resume"`
 	UprobeRedisCommandEntry       *ebpf.Program `ebpf:"uprobe_redis_command_entry"`
 	UprobeRedisCommandFmEntry     *ebpf.Program `ebpf:"uprobe_redis_command_fm_entry"`
@@ -1027,6 +1029,7 @@ func (p *GoebpfPrograms) Close() error {
 		p.UprobeKafkaProduceEntry,
 		p.UprobeKafkaProduceReturn,
 		p.UprobeNewproc1Return,
+		p.UprobeNewprocRunqput,
 		p.UprobeRecoveryResume,
 		p.UprobeRedisCommandEntry,
 		p.UprobeRedisCommandFmEntry,

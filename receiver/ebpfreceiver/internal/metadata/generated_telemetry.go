@@ -37,6 +37,7 @@ type TelemetryBuilder struct {
 	ReceiverEbpfKafkaJoins             metric.Int64Counter
 	ReceiverEbpfKafkaProducedRecords   metric.Int64Counter
 	ReceiverEbpfMetricPointsRefused    metric.Int64Counter
+	ReceiverEbpfProbeFallbacks         metric.Int64Counter
 	ReceiverEbpfProcessesInstrumented  metric.Int64UpDownCounter
 	ReceiverEbpfRuntimeLeaksSuspected  metric.Int64Counter
 	ReceiverEbpfRuntimeReadErrors      metric.Int64Counter
@@ -141,6 +142,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_ebpf_metric_points_refused",
 		metric.WithDescription("Runtime metric data points the next consumer refused (dropped). [Alpha]"),
 		metric.WithUnit("{datapoint}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverEbpfProbeFallbacks, err = builder.meter.Int64Counter(
+		"otelcol_receiver_ebpf_probe_fallbacks",
+		metric.WithDescription("Executables in which a probe is placed at its fallback sites (when attached) because its preferred site was not found exactly - goroutines at runtime.newproc1's RETs (single-stepped) instead of the one call of runtime.runqput in runtime.newproc.func1 (emulated). Counted and logged once per executable. [Alpha]"),
+		metric.WithUnit("{executable}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverEbpfProcessesInstrumented, err = builder.meter.Int64UpDownCounter(

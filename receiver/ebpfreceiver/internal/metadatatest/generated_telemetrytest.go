@@ -197,6 +197,22 @@ func AssertEqualReceiverEbpfMetricPointsRefused(t *testing.T, tt *componenttest.
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualReceiverEbpfProbeFallbacks(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_ebpf_probe_fallbacks",
+		Description: "Executables in which a probe is placed at its fallback sites (when attached) because its preferred site was not found exactly - goroutines at runtime.newproc1's RETs (single-stepped) instead of the one call of runtime.runqput in runtime.newproc.func1 (emulated). Counted and logged once per executable. [Alpha]",
+		Unit:        "{executable}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_ebpf_probe_fallbacks")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualReceiverEbpfProcessesInstrumented(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_ebpf_processes_instrumented",

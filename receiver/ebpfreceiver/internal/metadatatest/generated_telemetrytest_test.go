@@ -30,6 +30,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverEbpfKafkaJoins.Add(context.Background(), 1)
 	tb.ReceiverEbpfKafkaProducedRecords.Add(context.Background(), 1)
 	tb.ReceiverEbpfMetricPointsRefused.Add(context.Background(), 1)
+	tb.ReceiverEbpfProbeFallbacks.Add(context.Background(), 1)
 	tb.ReceiverEbpfProcessesInstrumented.Add(context.Background(), 1)
 	tb.ReceiverEbpfRuntimeLeaksSuspected.Add(context.Background(), 1)
 	tb.ReceiverEbpfRuntimeReadErrors.Add(context.Background(), 1)
@@ -70,6 +71,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverEbpfMetricPointsRefused(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverEbpfProbeFallbacks(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverEbpfProcessesInstrumented(t, testTel,

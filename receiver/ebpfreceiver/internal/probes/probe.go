@@ -95,6 +95,16 @@ type Uprobe struct {
 	// function, or, with CallsOf, at every call of CallsOf inside it.
 	Return  string
 	CallsOf string
+	// SingleCall, with CallsOf, requires exactly one call of CallsOf in
+	// Symbol: with none or several the uprobe is not resolved (and its
+	// Fallback, if any, is used), as the program relies on that one
+	// call's arguments.
+	SingleCall bool
+	// Fallback is resolved in place of this uprobe in a binary where this
+	// one cannot be (function or call site not found, SingleCall not
+	// met); the resolver reports why, once per binary. Its Fallback is
+	// ignored.
+	Fallback *Uprobe
 	// Optional names a group of uprobes that are attached all together or
 	// not at all, when every one of them is found; "" means required: the
 	// probe is not attached to a binary without the function.

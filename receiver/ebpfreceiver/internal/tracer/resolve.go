@@ -44,6 +44,9 @@ type Binary struct {
 	Sites map[string][]Site
 	// Unusable says why a probe cannot be attached, by probe name.
 	Unusable map[string]error
+	// Fallbacks says, by probe name, why a probe's uprobe was resolved at
+	// its Fallback's sites instead of its own.
+	Fallbacks map[string]error
 }
 
 // Func returns the resolved site of function symbol, nil if no probe
@@ -70,9 +73,10 @@ func ResolveBinary(exe *goexe.Executable) (Binary, error) {
 // returned only when no probe that makes spans can be attached.
 func Resolve(exe *goexe.Executable, list []*probes.Probe) (Binary, error) {
 	bin := Binary{
-		Offsets:  probes.Offsets{Fields: fields.NewTable()},
-		Sites:    map[string][]Site{},
-		Unusable: map[string]error{},
+		Offsets:   probes.Offsets{Fields: fields.NewTable()},
+		Sites:     map[string][]Site{},
+		Unusable:  map[string]error{},
+		Fallbacks: map[string]error{},
 	}
 	t := &bin.Offsets.Fields
 	var fieldErrs, funcErrs []error
@@ -94,7 +98,7 @@ func Resolve(exe *goexe.Executable, list []*probes.Probe) (Binary, error) {
 			}
 			continue
 		}
-		sites, err := resolveSites(exe, p)
+		sites, fallbacks, err := resolveSites(exe, p)
 		if err != nil {
 			bin.Unusable[p.Name] = fmt.Errorf("%s: %w: %w", p.Name, ErrFunctionMissing, err)
 			if !p.CarriesSpans {
@@ -117,6 +121,9 @@ func Resolve(exe *goexe.Executable, list []*probes.Probe) (Binary, error) {
 			continue
 		}
 		bin.Sites[p.Name] = sites
+		if fallbacks != nil {
+			bin.Fallbacks[p.Name] = fmt.Errorf("%s: %w", p.Name, fallbacks)
+		}
 	}
 	for _, p := range list {
 		if _, ok := bin.Sites[p.Name]; ok && !p.CarriesSpans {
@@ -130,13 +137,19 @@ func Resolve(exe *goexe.Executable, list []*probes.Probe) (Binary, error) {
 }
 
 // resolveSites finds the probe's functions: an error when a required one is
-// missing; an optional group with a missing function is left out whole.
-func resolveSites(exe *goexe.Executable, p *probes.Probe) ([]Site, error) {
-	var sites []Site
-	var missing []error
+// missing; an optional group with a missing function is left out whole. A
+// uprobe that is not found but has a Fallback is resolved as its Fallback;
+// fallbacks says why (nil when none was needed).
+func resolveSites(exe *goexe.Executable, p *probes.Probe) (sites []Site, fallbacks, err error) {
+	var missing, fellBack []error
 	incomplete := map[string]bool{}
 	for _, u := range p.Uprobes {
 		fn, err := resolveFunction(exe, u)
+		if err != nil && u.Fallback != nil {
+			fellBack = append(fellBack, fmt.Errorf("%s instead: %w", u.Fallback.Symbol, err))
+			u = *u.Fallback
+			fn, err = resolveFunction(exe, u)
+		}
 		if err == nil && u.WrapperOf != "" {
 			if calls, _ := exe.CallOffsets(u.Symbol, u.WrapperOf); len(calls) > 0 {
 				continue // the wrapped function's own uprobe sees the call
@@ -153,7 +166,7 @@ func resolveSites(exe *goexe.Executable, p *probes.Probe) ([]Site, error) {
 		sites = append(sites, Site{Uprobe: u, Func: fn})
 	}
 	if len(missing) > 0 {
-		return nil, errors.Join(missing...)
+		return nil, nil, errors.Join(missing...)
 	}
 	kept := sites[:0]
 	for _, s := range sites {
@@ -163,14 +176,21 @@ func resolveSites(exe *goexe.Executable, p *probes.Probe) ([]Site, error) {
 	}
 	if len(kept) == 0 && len(p.Uprobes) > 0 {
 		// Every uprobe is optional and none was found.
-		return nil, fmt.Errorf("%s: none of the functions of %s found (%s, ...)", exe.Path, p.Name, p.Uprobes[0].Symbol)
+		return nil, nil, fmt.Errorf("%s: none of the functions of %s found (%s, ...)", exe.Path, p.Name, p.Uprobes[0].Symbol)
 	}
-	return kept, nil
+	return kept, errors.Join(fellBack...), nil
 }
 
 // resolveFunction locates u's function: its entry, and its RETs or the
 // calls of u.CallsOf inside it.
 func resolveFunction(exe *goexe.Executable, u probes.Uprobe) (Function, error) {
+	if u.CallsOf != "" && u.SingleCall {
+		call, err := exe.SingleCallOffset(u.Symbol, u.CallsOf)
+		if err != nil {
+			return Function{}, err
+		}
+		return Function{Name: u.Symbol, ReturnOffsets: []uint64{call}}, nil
+	}
 	if u.CallsOf != "" {
 		calls, err := exe.CallOffsets(u.Symbol, u.CallsOf)
 		if err != nil {

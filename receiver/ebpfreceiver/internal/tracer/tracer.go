@@ -49,7 +49,7 @@ type Options struct {
 	// for the offsets probe (traces.kafka.join).
 	KafkaOffsets bool
 	// DeepGoroutines attaches the probes that carry span context to new
-	// goroutines (runtime.newproc1) to every binary, also where
+	// goroutines (runtime.newproc's call of runqput) to every binary, also where
 	// g.parentGoid would find the parent one go statement away: calls from
 	// goroutines any number of go statements below a handler join its span,
 	// for 1 hit per goroutine created (traces.goroutine_ancestry: deep, the
@@ -174,7 +174,11 @@ func NewWithProbes(opts Options, list []*probes.Probe) (*Tracer, error) {
 	t := &Tracer{opts: opts, nextCookie: 1, multi: !opts.PerfEventUprobes, probes: list, slots: map[string]uint32{}}
 	for _, p := range list {
 		for _, u := range p.Uprobes {
-			for _, prog := range []string{u.Entry, u.Return} {
+			progs := []string{u.Entry, u.Return}
+			if f := u.Fallback; f != nil {
+				progs = append(progs, f.Entry, f.Return)
+			}
+			for _, prog := range progs {
 				if prog == "" {
 					continue
 				}
