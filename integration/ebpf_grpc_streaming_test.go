@@ -20,7 +20,7 @@ import (
 // buildGRPCProgram builds testdata/<program>/main.go against grpc-go
 // version (a module of its own, fetched through the module proxy),
 // stripped (-s -w: the offsets come from the committed table), cached in
-// $TMPDIR/<program>-bins by version and source.
+// $TMPDIR/<program>-stripped-bins by version and source.
 func buildGRPCProgram(t *testing.T, program, version string) string {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join("testdata", program, "main.go"))
@@ -28,7 +28,9 @@ func buildGRPCProgram(t *testing.T, program, version string) string {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(src)
-	dir := filepath.Join(os.TempDir(), program+"-bins", version+"-"+hex.EncodeToString(sum[:6]))
+	// Not program+"-bins": the tracer's tests cache unstripped builds of
+	// grpcdemo there under the same version and source hash.
+	dir := filepath.Join(os.TempDir(), program+"-stripped-bins", version+"-"+hex.EncodeToString(sum[:6]))
 	exe := filepath.Join(dir, program)
 	if _, err := os.Stat(exe); err == nil {
 		return exe
