@@ -376,16 +376,7 @@ func startTarget(b *testing.B) (pid int, addr string, bin tracer.Binary) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = target.Process.Kill(); _ = target.Wait() })
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if i > 500 {
-			b.Fatal("target did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitListening(b, "target", addr)
 	ins, err := goexe.Inspect(exe)
 	if err != nil {
 		b.Fatal(err)
@@ -395,4 +386,19 @@ func startTarget(b *testing.B) (pid int, addr string, bin tracer.Binary) {
 		b.Fatal(err)
 	}
 	return target.Process.Pid, addr, bin
+}
+
+// waitListening waits (at most 20 s) until addr accepts a TCP connection;
+// name is the program that should be listening there.
+func waitListening(b testing.TB, name, addr string) {
+	b.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s did not listen on %s", name, addr)
+		}
+	}
 }

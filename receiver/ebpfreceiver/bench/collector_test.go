@@ -283,16 +283,7 @@ func startChain(b *testing.B, exe, role string, args ...string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", args[0]); err == nil {
-			c.Close()
-			return
-		}
-		if i > 500 {
-			b.Fatalf("%s does not listen on %s", role, args[0])
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitListening(b, role, args[0])
 }
 
 // otlpSink is an OTLP/gRPC trace server that counts what it receives.

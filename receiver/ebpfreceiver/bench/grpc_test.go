@@ -43,15 +43,7 @@ func startGRPCTarget(b *testing.B) (pid int, addr, exe string, bin tracer.Binary
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("grpcdemo did not listen on %s", addr)
-		}
-	}
+	waitListening(b, "grpcdemo", addr)
 	x, err := goexe.Inspect(exe)
 	if err != nil {
 		b.Fatal(err)

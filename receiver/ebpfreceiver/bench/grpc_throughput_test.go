@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,15 +178,7 @@ func BenchmarkGRPCUnaryThroughput(b *testing.B) {
 	}
 	b.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
 	pid := srv.Process.Pid // taskset execs the server: same pid
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("grpcdemo did not listen on %s", addr)
-		}
-	}
+	waitListening(b, "grpcdemo", addr)
 	x, err := goexe.Inspect(server)
 	if err != nil {
 		b.Fatal(err)

@@ -85,15 +85,7 @@ func BenchmarkGRPCMetadataSearch(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if c, err := net.Dial("tcp", addr); err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				b.Fatalf("grpcmeta did not listen on %s", addr)
-			}
-		}
+		waitListening(b, "grpcmeta", addr)
 		x, err := goexe.Inspect(exe)
 		if err != nil {
 			b.Fatal(err)

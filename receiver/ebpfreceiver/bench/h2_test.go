@@ -194,15 +194,7 @@ func startH2Target(b *testing.B, name string) (pid int, addr string, bin tracer.
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%s did not listen on %s", name, addr)
-		}
-	}
+	waitListening(b, name, addr)
 	x, err := goexe.Inspect(exe)
 	if err != nil {
 		b.Fatal(err)

@@ -287,15 +287,6 @@ func startTargetInCgroup(b *testing.B, exe, dir string) (int, string, func()) {
 	}
 	stop := func() { _ = target.Process.Kill(); _ = target.Wait() }
 	b.Cleanup(stop)
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if i > 500 {
-			b.Fatal("target did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitListening(b, "target", addr)
 	return target.Process.Pid, addr, stop
 }

@@ -36,15 +36,7 @@ func startRedisTarget(b *testing.B, d redis.Demo, srv *redis.Server) (pid int, b
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("redisdemo did not listen on %s", addr)
-		}
-	}
+	waitListening(b, "redisdemo", addr)
 	x, err := goexe.Inspect(exe)
 	if err != nil {
 		b.Fatal(err)
